@@ -1,0 +1,37 @@
+# The commands the README documents. `make test` is what CI runs (.ci/run).
+PY := .venv/bin
+.PHONY: bootstrap demo down test check unit integration e2e lock
+
+bootstrap:
+	bash hack/bootstrap.sh
+
+## The demo: start every real server and show it healthy.
+demo: bootstrap
+	$(PY)/graphsync dev up
+	$(PY)/graphsync dev status
+
+down:
+	$(PY)/graphsync dev down
+
+## Everything: static checks, then the unit, integration and e2e tiers.
+test: bootstrap check
+	$(PY)/pytest tests
+
+check:
+	$(PY)/ruff check operator tests
+	$(PY)/ruff format --check operator tests
+	$(PY)/mypy
+	$(PY)/lint-imports
+
+unit:
+	$(PY)/pytest tests/unit
+
+integration:
+	$(PY)/pytest tests/integration
+
+e2e:
+	$(PY)/pytest tests/e2e
+
+## Refresh the lock file after changing dependencies in pyproject.toml.
+lock:
+	$(PY)/uv pip compile pyproject.toml --extra dev --python-version 3.11 -o requirements/lock.txt

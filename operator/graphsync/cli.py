@@ -1,0 +1,28 @@
+"""The `graphsync` command: one entry point for developers, workers and CronJobs."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from graphsync import __version__
+from graphsync.devenv import cli as dev_cli
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="graphsync", description="Keep graph databases in sync with their sources.")
+    root.add_argument("--version", action="version", version=f"graphsync {__version__}")
+    commands = root.add_subparsers(dest="command", required=True)
+    dev_cli.register(commands)
+    return root
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    code: int = args.handler(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,130 @@
+"""PostgreSQL 15 from Debian, with `wal_level=logical`, run as a non-root user."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+from collections.abc import Mapping
+from pathlib import Path
+
+import psycopg
+
+from graphsync.devenv import process
+from graphsync.devenv.service import Service
+
+VERSION = "15"
+_BINDIRS = (Path(f"/usr/lib/postgresql/{VERSION}/bin"),)
+
+
+def bindir() -> Path:
+    configured = os.environ.get("GRAPHSYNC_PG_BINDIR")
+    candidates = (Path(configured),) if configured else _BINDIRS
+    for candidate in candidates:
+        if (candidate / "postgres").is_file():
+            return candidate
+    raise process.SubstrateError(
+        f"PostgreSQL {VERSION} binaries not found in {', '.join(map(str, candidates))}; "
+        f"run hack/bootstrap.sh (apt-get install postgresql-{VERSION}) or set GRAPHSYNC_PG_BINDIR"
+    )
+
+
+def dsn(env: Mapping[str, str]) -> str:
+    return env["GRAPHSYNC_PG_DSN"]
+
+
+def start(run_dir: Path) -> Service:
+    user = process.run_as_user()
+    home = run_dir / "postgres"
+    data = home / "data"
+    home.mkdir(parents=True, exist_ok=True)
+    password = secrets.token_urlsafe(16)
+    pwfile = home / "pwfile"
+    pwfile.write_text(password + "\n")
+    process.chown_for(home, user)
+    log = run_dir / "logs" / "postgres.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    _initdb(data, pwfile, user, log)
+    pwfile.unlink()
+
+    port = process.free_port()
+    spec = process.ProcessSpec(
+        name="postgres",
+        argv=[
+            str(bindir() / "postgres"),
+            "-D",
+            str(data),
+            "-p",
+            str(port),
+            "-c",
+            "listen_addresses=127.0.0.1",
+            # TCP only: socket paths under deep temporary folders exceed the 107-byte limit.
+            "-c",
+            "unix_socket_directories=",
+            "-c",
+            "wal_level=logical",
+            "-c",
+            "max_wal_senders=16",
+            "-c",
+            "max_replication_slots=16",
+            "-c",
+            "max_connections=200",
+            # The substrate's servers are killed, never the machine: the OS cache survives,
+            # so skipping fsync keeps tests fast without risking the crash tests' data.
+            "-c",
+            "fsync=off",
+            "-c",
+            "full_page_writes=off",
+        ],
+        log_path=log,
+        user=user,
+    )
+    env = {
+        "GRAPHSYNC_PG_HOST": "127.0.0.1",
+        "GRAPHSYNC_PG_PORT": str(port),
+        "GRAPHSYNC_PG_USER": "graphsync",
+        "GRAPHSYNC_PG_PASSWORD": password,
+        "GRAPHSYNC_PG_DATABASE": "postgres",
+        "GRAPHSYNC_PG_DSN": f"postgresql://graphsync:{password}@127.0.0.1:{port}/postgres",
+    }
+    proc = process.start(spec)
+    process.wait_ready(spec, proc, lambda: bool(probe(env)), timeout=60)
+    return Service(name="postgres", pids=(proc.pid,), env=env, logs=(str(log),))
+
+
+def _initdb(data: Path, pwfile: Path, user: str | None, log: Path) -> None:
+    with log.open("ab") as out:
+        result = subprocess.run(
+            [
+                str(bindir() / "initdb"),
+                "-D",
+                str(data),
+                "-U",
+                "graphsync",
+                "--pwfile",
+                str(pwfile),
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+                "--encoding=UTF8",
+                "--no-locale",
+                "--no-sync",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            user=user,
+            check=False,
+        )
+    if result.returncode != 0:
+        raise process.SubstrateError(f"initdb failed ({result.returncode}); log {log}:\n{process.log_tail(log)}")
+
+
+def probe(env: Mapping[str, str]) -> str:
+    """Connect with the exported settings; report the version and WAL level."""
+    try:
+        with psycopg.connect(dsn(env), connect_timeout=3) as conn:
+            row = conn.execute("SELECT current_setting('server_version'), current_setting('wal_level')").fetchone()
+    except psycopg.Error as exc:
+        raise process.SubstrateError(f"postgres at {env.get('GRAPHSYNC_PG_PORT')}: {exc}") from exc
+    if row is None:
+        raise process.SubstrateError("postgres returned no settings")
+    return f"postgresql {row[0]} (wal_level={row[1]})"

@@ -1,0 +1,1 @@
+"""graphsync's Kubernetes operator: API models, pure builders, thin kopf handlers, status."""

@@ -1,0 +1,102 @@
+"""Fixtures shared by every tier.
+
+The tier of a test is its folder: tests/unit needs no server, tests/integration
+starts the real databases, tests/e2e adds the real Kubernetes control plane. Each
+server starts once per session, on first use, through the same code as
+`graphsync dev up`; a server that cannot start fails the tests that need it.
+"""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+import redis
+
+from graphsync.devenv import postgres, substrate
+from graphsync.devenv.service import Service
+
+pytest_plugins = ["tests.integration._neo4j"]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        tier = Path(str(item.fspath)).parent.name
+        if tier in ("integration", "e2e"):
+            item.add_marker(getattr(pytest.mark, tier))
+
+
+@pytest.fixture(scope="session")
+def run_dir() -> Iterator[Path]:
+    path = substrate.new_run_dir("graphsync-test-")
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def _serve(name: str, run_dir: Path) -> Iterator[Service]:
+    [service] = substrate.start_all([name], run_dir)
+    yield service
+    substrate.stop_all([service])
+
+
+@pytest.fixture(scope="session")
+def postgres_service(run_dir: Path) -> Iterator[Service]:
+    yield from _serve("postgres", run_dir)
+
+
+@pytest.fixture(scope="session")
+def redis_service(run_dir: Path) -> Iterator[Service]:
+    yield from _serve("redis", run_dir)
+
+
+@pytest.fixture(scope="session")
+def falkordb_service(run_dir: Path) -> Iterator[Service]:
+    yield from _serve("falkordb", run_dir)
+
+
+def unique_name(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def pg_conn(postgres_service: Service) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
+    """A connection whose search_path is a fresh schema, dropped afterwards."""
+    schema = unique_name("t")
+    with psycopg.connect(postgres.dsn(postgres_service.env), autocommit=True) as conn:
+        conn.execute(psycopg.sql.SQL("CREATE SCHEMA {}").format(psycopg.sql.Identifier(schema)))
+        conn.execute(psycopg.sql.SQL("SET search_path TO {}").format(psycopg.sql.Identifier(schema)))
+        yield conn
+        conn.execute(psycopg.sql.SQL("DROP SCHEMA {} CASCADE").format(psycopg.sql.Identifier(schema)))
+
+
+@pytest.fixture
+def redis_client(redis_service: Service) -> Iterator[redis.Redis]:
+    with redis.Redis.from_url(redis_service.env["GRAPHSYNC_REDIS_URL"], decode_responses=True) as client:
+        yield client
+
+
+@pytest.fixture
+def stream_name(redis_client: redis.Redis) -> Iterator[str]:
+    """A fresh stream key, deleted afterwards."""
+    name = unique_name("test:stream")
+    yield name
+    redis_client.delete(name)
+
+
+@pytest.fixture
+def falkordb_client(falkordb_service: Service) -> Iterator[redis.Redis]:
+    with redis.Redis.from_url(falkordb_service.env["GRAPHSYNC_FALKORDB_URL"], decode_responses=True) as client:
+        yield client
+
+
+@pytest.fixture
+def graph_name(falkordb_client: redis.Redis) -> Iterator[str]:
+    """A fresh FalkorDB graph name, deleted afterwards."""
+    name = unique_name("test_graph")
+    yield name
+    if falkordb_client.exists(name):
+        falkordb_client.execute_command("GRAPH.DELETE", name)

@@ -1,0 +1,97 @@
+"""Pure pieces of the substrate: cache keys, state, names and exported settings."""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from graphsync.devenv import build, process, substrate
+from graphsync.devenv.redis import module_version
+from graphsync.devenv.service import Service
+
+
+def test_recipe_key_changes_with_the_recipe_and_the_version(tmp_path: Path) -> None:
+    mod = tmp_path / "go.mod"
+    mod.write_text("module a\n")
+    first = build.recipe_key("v1", [mod])
+    assert build.recipe_key("v1", [mod]) == first
+    assert build.recipe_key("v2", [mod]) != first
+    mod.write_text("module b\n")
+    assert build.recipe_key("v1", [mod]) != first
+    assert first.startswith("v1-")
+
+
+def test_cached_build_runs_once_and_never_leaves_a_partial_entry(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GRAPHSYNC_CACHE", str(tmp_path))
+    calls: list[Path] = []
+
+    def failing(folder: Path) -> None:
+        (folder / "half").write_text("x")
+        raise process.SubstrateError("compiler crashed")
+
+    with pytest.raises(process.SubstrateError, match="compiler crashed"):
+        build.cached_build("tool", "k1", failing)
+    assert not (tmp_path / "tool" / "k1").exists()
+
+    def working(folder: Path) -> None:
+        calls.append(folder)
+        (folder / "bin").write_text("ok")
+
+    first = build.cached_build("tool", "k1", working)
+    second = build.cached_build("tool", "k1", working)
+    assert first == second == tmp_path / "tool" / "k1"
+    assert (first / "bin").read_text() == "ok"
+    assert len(calls) == 1
+
+
+def test_service_round_trips_through_the_state_file(tmp_path: Path) -> None:
+    service = Service(name="postgres", pids=(11, 12), env={"GRAPHSYNC_PG_PORT": "5432"}, logs=("/x.log",))
+    substrate.save_state(tmp_path, [service])
+    assert substrate.load_state(tmp_path) == [service]
+    assert (tmp_path / substrate.STATE_FILE).stat().st_mode & 0o077 == 0
+
+
+def test_resolve_names_keeps_registry_order_and_names_unknown_servers() -> None:
+    assert substrate.resolve_names(["neo4j", " postgres", ""]) == ["postgres", "neo4j"]
+    assert substrate.resolve_names([]) == list(substrate.SERVERS)
+    with pytest.raises(process.SubstrateError, match="unknown server\\(s\\) mongo; choose from postgres"):
+        substrate.resolve_names(["mongo"])
+
+
+def test_export_lines_are_safe_for_the_shell() -> None:
+    lines = substrate.export_lines({"B": "plain", "A": "it's; rm -rf /"})
+    assert lines[0] == "export A=" + shlex.quote("it's; rm -rf /")
+    out = subprocess.run(
+        ["sh", "-c", "; ".join(lines) + '; printf %s "$A"'], capture_output=True, text=True, check=True
+    )
+    assert out.stdout == "it's; rm -rf /"
+
+
+def test_merged_env_combines_every_service() -> None:
+    services = [Service("a", (1,), {"X": "1"}), Service("b", (2,), {"Y": "2"})]
+    assert substrate.merged_env(services) == {"X": "1", "Y": "2"}
+
+
+def test_module_version_decodes_the_redis_module_integer() -> None:
+    assert module_version(41603) == "4.16.3"
+
+
+def test_wait_ready_fails_with_the_log_tail_when_the_server_exits(tmp_path: Path) -> None:
+    log = tmp_path / "server.log"
+    spec = process.ProcessSpec(name="broken", argv=["sh", "-c", "echo 'FATAL: bad config'; exit 3"], log_path=log)
+    proc = process.start(spec)
+    with pytest.raises(process.SubstrateError, match=r"broken exited with code 3(.|\n)*FATAL: bad config"):
+        process.wait_ready(spec, proc, lambda: False, timeout=10)
+
+
+def test_wait_ready_times_out_and_stops_the_process(tmp_path: Path) -> None:
+    spec = process.ProcessSpec(name="slow", argv=["sleep", "30"], log_path=tmp_path / "slow.log")
+    proc = process.start(spec)
+    with pytest.raises(process.SubstrateError, match="slow was not ready after 1s"):
+        process.wait_ready(spec, proc, lambda: False, timeout=1)
+    assert proc.wait(timeout=5) != 0
