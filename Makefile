@@ -34,4 +34,5 @@ e2e:
 
 ## Refresh the lock file after changing dependencies in pyproject.toml.
 lock:
-	$(PY)/uv pip compile pyproject.toml --extra dev --python-version 3.11 -o requirements/lock.txt
+	$(PY)/uv pip compile -q pyproject.toml --python-version 3.11 -o requirements/runtime.txt
+	$(PY)/uv pip compile -q pyproject.toml --extra dev --python-version 3.11 -c requirements/runtime.txt -o requirements/dev.txt

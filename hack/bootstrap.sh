@@ -33,9 +33,10 @@ fi
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
+[ -x .venv/bin/pip ] || .venv/bin/python -m ensurepip -q
 if [ ! -x .venv/bin/uv ]; then
   .venv/bin/pip install -q "uv==${UV_VERSION}"
 fi
-VIRTUAL_ENV="$PWD/.venv" .venv/bin/uv pip install -q -r requirements/lock.txt -e .
+VIRTUAL_ENV="$PWD/.venv" .venv/bin/uv pip install -q -r requirements/dev.txt -e .
 
 .venv/bin/graphsync dev build

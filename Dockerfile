@@ -1,0 +1,20 @@
+# One image for the operator and the workers: `graphsync-operator` runs the
+# operator, `graphsync worker ...` a pipeline. The install step is the same one
+# CI runs (hack/bootstrap.sh): the pinned lock file, then the project itself.
+FROM python:3.11.7-slim-bookworm AS build
+ENV PIP_NO_CACHE_DIR=1 UV_VERSION=0.13.9
+WORKDIR /src
+RUN python -m venv /opt/graphsync && /opt/graphsync/bin/pip install "uv==${UV_VERSION}"
+COPY requirements/runtime.txt requirements/runtime.txt
+COPY pyproject.toml README.md ./
+COPY operator operator
+RUN VIRTUAL_ENV=/opt/graphsync /opt/graphsync/bin/uv pip install -r requirements/runtime.txt . \
+ && /opt/graphsync/bin/pip uninstall -y uv
+
+FROM python:3.11.7-slim-bookworm
+RUN groupadd --system --gid 65532 graphsync \
+ && useradd --system --uid 65532 --gid graphsync --no-create-home --shell /usr/sbin/nologin graphsync
+COPY --from=build /opt/graphsync /opt/graphsync
+ENV PATH=/opt/graphsync/bin:$PATH PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
+USER 65532:65532
+ENTRYPOINT ["graphsync"]
