@@ -1,0 +1,57 @@
+"""A change: one entity's new state (or its deletion) at a version.
+
+Every source produces changes and every sink applies them. A sink applies a
+change only if its version is newer than the one stored on the target entity,
+which makes duplicates, retries and reordering converge.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class Operation(enum.StrEnum):
+    UPSERT = "upsert"
+    DELETE = "delete"
+
+
+# A snapshot row taken while the change stream is also running gets the lowest
+# version, so any streamed change to the same entity wins over it.
+SNAPSHOT_VERSION = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    entity: str
+    key: Any
+    op: Operation
+    version: int
+    data: Mapping[str, Any] = field(default_factory=dict)
+    correlation_id: str | None = None
+    # Where the change came from (outbox id, stream entry id), for acknowledgement and the dead-letter store.
+    origin: str | None = None
+
+    def describe(self) -> str:
+        return f"{self.entity}:{self.key}@{self.version} ({self.op})"
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    """What a sink did with one batch."""
+
+    created: int = 0
+    updated: int = 0
+    deleted: int = 0
+    # Older than what the target already holds: a duplicate or a reordered change.
+    stale: int = 0
+
+    def __add__(self, other: ApplyResult) -> ApplyResult:
+        return ApplyResult(
+            created=self.created + other.created,
+            updated=self.updated + other.updated,
+            deleted=self.deleted + other.deleted,
+            stale=self.stale + other.stale,
+        )

@@ -1,0 +1,1 @@
+"""Connectors: sources, sinks, transports and checkpoint stores, one folder per system."""

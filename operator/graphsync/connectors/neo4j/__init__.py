@@ -1,0 +1,1 @@
+"""Neo4j: a sink (version-guarded UNWIND MERGE) and, later, a source."""

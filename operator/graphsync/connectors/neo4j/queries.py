@@ -1,0 +1,115 @@
+"""Cypher templates of the Neo4j sink.
+
+Concurrency: several consumers may apply changes to the same entity at once.
+Every write path first takes the same lock (MERGE on the uniquely constrained
+key, or on both endpoints of a relationship), and only then reads the stored
+version, so the version guard can never be raced into a lost update.
+"""
+
+from __future__ import annotations
+
+from typing import LiteralString
+
+CONSTRAINT: LiteralString = "CREATE CONSTRAINT {name} IF NOT EXISTS FOR (n{label}) REQUIRE n.{key} IS UNIQUE"
+REL_INDEX: LiteralString = "CREATE INDEX {name} IF NOT EXISTS FOR ()-[r{type}]-() ON (r._graphsync_key)"
+
+# Upsert nodes whose incoming version is newer than both the node's and any tombstone's.
+UPSERT_NODES: LiteralString = """
+UNWIND $rows AS row
+MERGE (n{label} {{{key}: row.key}})
+REMOVE n._graphsync_lock
+WITH n, row, n._graphsync_version AS previous
+OPTIONAL MATCH (tomb:GraphsyncTombstone {{id: row.tombstone}})
+WITH n, row, previous, tomb
+WHERE (previous IS NULL OR previous < row.version) AND (tomb IS NULL OR tomb.version < row.version)
+SET n = row.props
+SET n{extra_labels}, n._graphsync_version = row.version
+RETURN count(previous) AS updated, count(*) - count(previous) AS created, collect(row.key) AS applied
+"""
+
+# Delete by tombstone: record the version, then strip the node to a keyed placeholder
+# (its owned relationships are dropped separately); `DROP_ORPHANS` then removes it
+# unless other entities still point at it.
+DELETE_NODES: LiteralString = """
+UNWIND $rows AS row
+MERGE (n{label} {{{key}: row.key}})
+REMOVE n._graphsync_lock
+WITH n, row, n._graphsync_version AS previous
+MERGE (tomb:GraphsyncTombstone {{id: row.tombstone}})
+WITH n, row, tomb, previous
+WHERE coalesce(tomb.version, -1) < row.version AND (previous IS NULL OR previous < row.version)
+SET tomb.version = row.version
+SET n = {{{key}: row.key}}
+{strip_labels}
+RETURN count(previous) AS deleted, collect(row.key) AS applied
+"""
+
+DROP_ORPHANS: LiteralString = """
+UNWIND $keys AS key
+MATCH (n{label} {{{key}: key}})
+WHERE n._graphsync_version IS NULL AND NOT (n)--()
+DELETE n
+"""
+
+# A foreign key: replace the relationship the owning node holds of this type.
+DROP_FOREIGN_KEY: LiteralString = """
+UNWIND $rows AS row
+MATCH (n{label} {{{key}: row.key}})-[old{type}]-(m{target_label})
+WHERE old._graphsync_owner = row.owner
+DELETE old
+RETURN collect(DISTINCT m.{target_key}) AS former
+"""
+
+SET_FOREIGN_KEY_OUT: LiteralString = """
+UNWIND $rows AS row
+MATCH (n{label} {{{key}: row.key}})
+MERGE (m{target_label} {{{target_key}: row.target}})
+CREATE (n)-[:{type} {{_graphsync_owner: row.owner}}]->(m)
+"""
+
+SET_FOREIGN_KEY_IN: LiteralString = """
+UNWIND $rows AS row
+MATCH (n{label} {{{key}: row.key}})
+MERGE (m{target_label} {{{target_key}: row.target}})
+CREATE (m)-[:{type} {{_graphsync_owner: row.owner}}]->(n)
+"""
+
+# A join-table row: one relationship keyed by the row's key, between two keyed nodes.
+UPSERT_RELATIONSHIPS: LiteralString = """
+UNWIND $rows AS row
+MERGE (a{source_label} {{{source_key}: row.source}})
+MERGE (b{target_label} {{{target_key}: row.target}})
+REMOVE a._graphsync_lock, b._graphsync_lock
+WITH a, b, row
+OPTIONAL MATCH (tomb:GraphsyncTombstone {{id: row.tombstone}})
+OPTIONAL MATCH ()-[old{type} {{_graphsync_key: row.tombstone}}]->()
+WITH a, b, row, tomb, collect(old) AS olds
+WITH a, b, row, olds,
+     reduce(v = -1, o IN olds | CASE WHEN o._graphsync_version > v THEN o._graphsync_version ELSE v END) AS previous
+WHERE previous < row.version AND (tomb IS NULL OR tomb.version < row.version)
+FOREACH (o IN olds | DELETE o)
+CREATE (a)-[r{type}]->(b)
+SET r = row.props, r._graphsync_key = row.tombstone, r._graphsync_version = row.version
+RETURN count(CASE WHEN previous >= 0 THEN 1 END) AS updated, count(CASE WHEN previous < 0 THEN 1 END) AS created
+"""
+
+DELETE_RELATIONSHIPS: LiteralString = """
+UNWIND $rows AS row
+MERGE (a{source_label} {{{source_key}: row.source}})
+MERGE (b{target_label} {{{target_key}: row.target}})
+REMOVE a._graphsync_lock, b._graphsync_lock
+WITH row
+MERGE (tomb:GraphsyncTombstone {{id: row.tombstone}})
+WITH row, tomb
+WHERE coalesce(tomb.version, -1) < row.version
+SET tomb.version = row.version
+WITH row
+OPTIONAL MATCH ()-[old{type} {{_graphsync_key: row.tombstone}}]->()
+WITH row, old WHERE old IS NULL OR old._graphsync_version < row.version
+DELETE old
+RETURN count(old) AS deleted
+"""
+
+TOMBSTONE_CONSTRAINT: LiteralString = (
+    "CREATE CONSTRAINT graphsync_tombstone_id IF NOT EXISTS FOR (t:GraphsyncTombstone) REQUIRE t.id IS UNIQUE"
+)

@@ -1,0 +1,1 @@
+"""PostgreSQL: the transactional outbox (publisher, triggers, relay), watermark and snapshot sources."""

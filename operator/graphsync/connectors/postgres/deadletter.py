@@ -1,0 +1,105 @@
+"""The dead-letter store in the source database: poison records with their reason, listable and replayable.
+
+Replaying puts a record back into the outbox as a new pending event with its
+original version, so it takes the normal path (relay, consumer, version guard).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from graphsync.pipeline.contracts import Rejection
+from graphsync.spec import identifiers
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    id: int
+    entity_type: str
+    entity_key: Any
+    operation: str
+    payload: dict[str, Any]
+    version: int
+    origin: str | None
+    reason: str
+    attempts: int
+    failed_at: datetime
+    replayed_at: datetime | None
+
+
+_RECORD = """
+INSERT INTO {schema}.dead_letter
+    (pipeline, entity_type, entity_key, operation, payload, version, origin, reason, attempts)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
+"""
+
+_LIST = """
+SELECT id, entity_type, entity_key, operation, payload, version, origin, reason, attempts, failed_at, replayed_at
+FROM {schema}.dead_letter
+WHERE pipeline = %(pipeline)s AND (%(all)s OR replayed_at IS NULL)
+ORDER BY id
+LIMIT %(limit)s
+"""
+
+_REPLAY = """
+WITH chosen AS (
+    UPDATE {schema}.dead_letter SET replayed_at = now()
+    WHERE pipeline = %(pipeline)s AND replayed_at IS NULL AND (%(ids)s::bigint[] IS NULL OR id = ANY(%(ids)s))
+    RETURNING entity_type, entity_key, operation, payload, version
+)
+INSERT INTO {schema}.outbox (entity_type, entity_key, operation, payload, version)
+SELECT entity_type, entity_key, operation, payload, version FROM chosen
+"""
+
+
+class PostgresDeadLetters:
+    def __init__(self, conn: psycopg.Connection[Any], *, pipeline: str, schema: str = "graphsync") -> None:
+        self._conn = conn
+        self._pipeline = pipeline
+        self._schema = sql.Identifier(identifiers.check(schema))
+
+    def _sql(self, text: str) -> sql.Composed:
+        return sql.SQL(text).format(schema=self._schema)
+
+    def record(self, rejections: Sequence[Rejection]) -> None:
+        with self._conn.transaction(), self._conn.cursor() as cur:
+            cur.executemany(
+                self._sql(_RECORD),
+                [
+                    (
+                        self._pipeline,
+                        r.change.entity,
+                        json.dumps(r.change.key, default=str),
+                        r.change.op.value,
+                        json.dumps(dict(r.change.data), default=str),
+                        r.change.version,
+                        r.change.origin,
+                        r.reason,
+                        r.attempts,
+                    )
+                    for r in rejections
+                ],
+            )
+
+    def list(self, *, include_replayed: bool = False, limit: int = 100) -> list[DeadLetter]:
+        rows = self._conn.execute(
+            self._sql(_LIST), {"pipeline": self._pipeline, "all": include_replayed, "limit": limit}
+        ).fetchall()
+        return [
+            DeadLetter(int(r[0]), r[1], r[2], r[3], r[4], int(r[5]), r[6], r[7], int(r[8]), r[9], r[10]) for r in rows
+        ]
+
+    def replay(self, ids: Sequence[int] | None = None) -> int:
+        """Send records (all open ones, or those with `ids`) back through the outbox; returns how many."""
+        with self._conn.transaction():
+            cur = self._conn.execute(
+                self._sql(_REPLAY), {"pipeline": self._pipeline, "ids": list(ids) if ids else None}
+            )
+            return cur.rowcount

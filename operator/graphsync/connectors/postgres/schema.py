@@ -1,0 +1,122 @@
+"""The engine's tables in the source database, created by an idempotent migration.
+
+Everything lives in one schema (default `graphsync`): the outbox, the per-entity
+sync status, the dead-letter store and checkpoints. The DDL is constant text in
+which only the validated schema name is substituted.
+"""
+
+from __future__ import annotations
+
+from typing import Any, LiteralString
+
+import psycopg
+from psycopg import sql
+
+from graphsync.spec import identifiers
+
+MIGRATION: LiteralString = """
+CREATE SCHEMA IF NOT EXISTS {schema};
+
+CREATE TABLE IF NOT EXISTS {schema}.outbox (
+    id             bigserial PRIMARY KEY,
+    entity_type    text        NOT NULL,
+    entity_key     jsonb       NOT NULL,
+    operation      text        NOT NULL CHECK (operation IN ('upsert', 'delete')),
+    payload        jsonb       NOT NULL DEFAULT '{{}}',
+    version        bigint,
+    correlation_id text,
+    status         text        NOT NULL DEFAULT 'pending'
+                               CHECK (status IN ('pending', 'published', 'completed', 'failed')),
+    attempts       integer     NOT NULL DEFAULT 0,
+    last_error     text,
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    published_at   timestamptz,
+    completed_at   timestamptz
+);
+CREATE INDEX IF NOT EXISTS outbox_open ON {schema}.outbox (status, id) WHERE status IN ('pending', 'published');
+CREATE INDEX IF NOT EXISTS outbox_entity ON {schema}.outbox (entity_type, entity_key);
+
+CREATE TABLE IF NOT EXISTS {schema}.entity_status (
+    entity_type  text        NOT NULL,
+    entity_key   jsonb       NOT NULL,
+    status       text        NOT NULL CHECK (status IN ('pending', 'synced', 'failed')),
+    version      bigint      NOT NULL,
+    synced_at    timestamptz,
+    last_error   text,
+    PRIMARY KEY (entity_type, entity_key)
+);
+
+CREATE TABLE IF NOT EXISTS {schema}.dead_letter (
+    id           bigserial PRIMARY KEY,
+    pipeline     text        NOT NULL,
+    entity_type  text        NOT NULL,
+    entity_key   jsonb       NOT NULL,
+    operation    text        NOT NULL,
+    payload      jsonb       NOT NULL,
+    version      bigint      NOT NULL,
+    origin       text,
+    reason       text        NOT NULL,
+    attempts     integer     NOT NULL,
+    failed_at    timestamptz NOT NULL DEFAULT now(),
+    replayed_at  timestamptz
+);
+CREATE INDEX IF NOT EXISTS dead_letter_open ON {schema}.dead_letter (pipeline, id) WHERE replayed_at IS NULL;
+
+CREATE TABLE IF NOT EXISTS {schema}.checkpoint (
+    pipeline    text        NOT NULL,
+    name        text        NOT NULL,
+    value       jsonb       NOT NULL,
+    updated_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (pipeline, name)
+);
+
+-- The key of a row: one column's value, or an array of several columns' values.
+CREATE OR REPLACE FUNCTION {schema}.entity_key(doc jsonb, cols text[]) RETURNS jsonb
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE WHEN cardinality(cols) = 1 THEN doc -> cols[1]
+                ELSE (SELECT jsonb_agg(doc -> c ORDER BY o) FROM unnest(cols) WITH ORDINALITY AS u(c, o)) END
+$$;
+
+-- Installed on application tables by `install_capture`; arguments: entity type, key column(s).
+CREATE OR REPLACE FUNCTION {schema}.capture() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    cols text[] := TG_ARGV[1:TG_NARGS - 1];
+    doc jsonb;
+    old_doc jsonb;
+BEGIN
+    IF TG_OP <> 'INSERT' THEN
+        old_doc := to_jsonb(OLD);
+    END IF;
+    IF TG_OP <> 'DELETE' THEN
+        doc := to_jsonb(NEW);
+    END IF;
+    IF TG_OP = 'UPDATE' AND doc = old_doc THEN
+        RETURN NEW;
+    END IF;
+    IF TG_OP = 'DELETE' OR (TG_OP = 'UPDATE'
+            AND {schema}.entity_key(doc, cols) IS DISTINCT FROM {schema}.entity_key(old_doc, cols)) THEN
+        -- A key change is the deletion of one entity and the creation of another.
+        INSERT INTO {schema}.outbox (entity_type, entity_key, operation, payload)
+        VALUES (TG_ARGV[0], {schema}.entity_key(old_doc, cols), 'delete', old_doc);
+    END IF;
+    IF TG_OP <> 'DELETE' THEN
+        INSERT INTO {schema}.outbox (entity_type, entity_key, operation, payload)
+        VALUES (TG_ARGV[0], {schema}.entity_key(doc, cols), 'upsert', doc);
+    END IF;
+    RETURN NULL;
+END;
+$$;
+"""
+
+
+def schema_name(value: str) -> sql.Identifier:
+    return sql.Identifier(identifiers.check(value))
+
+
+def migrate(conn: psycopg.Connection[Any], schema: str = "graphsync") -> None:
+    """Create or update the engine's tables; safe to run any number of times, concurrently too."""
+    statement = sql.SQL(MIGRATION).format(schema=schema_name(schema))
+    with conn.transaction():
+        # Two workers migrating at once must not race on CREATE ... IF NOT EXISTS.
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext('graphsync.migrate'))")
+        conn.execute(statement)

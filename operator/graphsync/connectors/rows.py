@@ -1,0 +1,145 @@
+"""From changes to the parameter rows that graph sinks UNWIND (pure, shared by Neo4j and FalkorDB).
+
+A batch is first reduced to the newest change per entity (duplicates and
+reordering inside one batch collapse here; across batches the version guard
+handles them), then split per mapping and operation.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from graphsync.change import Change, Operation
+from graphsync.spec.mapping import Mappings, NodeMapping, RelationshipMapping
+
+
+class MappingError(ValueError):
+    """A change that its mapping cannot turn into graph data (a poison record)."""
+
+
+def entity_id(entity: str, key: Any) -> str:
+    """The stable identity of an entity across the whole target: tombstones, ownership."""
+    return json.dumps([entity, key], separators=(",", ":"), sort_keys=True, default=str)
+
+
+def newest(changes: Iterable[Change]) -> list[Change]:
+    """Keep only the highest version per entity, in first-seen order; a delete wins a tie."""
+    best: dict[str, Change] = {}
+    for change in changes:
+        ident = entity_id(change.entity, change.key)
+        held = best.get(ident)
+        if (
+            held is None
+            or change.version > held.version
+            or (change.version == held.version and change.op is Operation.DELETE)
+        ):
+            best[ident] = change
+    return list(best.values())
+
+
+@dataclass
+class NodeRows:
+    mapping: NodeMapping
+    upserts: list[dict[str, Any]] = field(default_factory=list)
+    deletes: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class RelationshipRows:
+    mapping: RelationshipMapping
+    upserts: list[dict[str, Any]] = field(default_factory=list)
+    deletes: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class Plan:
+    nodes: list[NodeRows]
+    relationships: list[RelationshipRows]
+
+
+def plan(changes: Sequence[Change], mappings: Mappings) -> Plan:
+    """Turn a batch into rows per mapping; raises MappingError naming the offending change."""
+    nodes = {m.name: NodeRows(m) for m in mappings.nodes}
+    rels = {m.name: RelationshipRows(m) for m in mappings.relationships}
+    for change in newest(changes):
+        if change.entity in nodes:
+            target = nodes[change.entity]
+            bucket = target.upserts if change.op is Operation.UPSERT else target.deletes
+            bucket.append(node_row(target.mapping, change))
+        elif change.entity in rels:
+            rel_target = rels[change.entity]
+            bucket = rel_target.upserts if change.op is Operation.UPSERT else rel_target.deletes
+            bucket.append(relationship_row(rel_target.mapping, change))
+        else:
+            raise MappingError(f"{change.describe()}: no mapping for entity type {change.entity!r}")
+    return Plan(nodes=list(nodes.values()), relationships=list(rels.values()))
+
+
+def node_row(mapping: NodeMapping, change: Change) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "key": check_value(change, mapping.key, change.key),
+        "tombstone": entity_id(change.entity, change.key),
+        "version": change.version,
+    }
+    if change.op is Operation.UPSERT:
+        props = {
+            name: check_value(change, name, value)
+            for name, value in mapping.properties.select(dict(change.data)).items()
+        }
+        props = {name: value for name, value in props.items() if value is not None}
+        props[mapping.target_key] = row["key"]
+        row["props"] = props
+        row["fks"] = {fk.column: change.data.get(fk.column) for fk in mapping.foreign_keys}
+    return row
+
+
+def relationship_row(mapping: RelationshipMapping, change: Change) -> dict[str, Any]:
+    data = _with_key_columns(mapping, change)
+    endpoints = {}
+    for side, endpoint in (("source", mapping.source), ("target", mapping.target)):
+        value = data.get(endpoint.column)
+        if value is None:
+            raise MappingError(
+                f"{change.describe()}: column {endpoint.column!r} ({side} of {mapping.type}) is missing or null"
+            )
+        endpoints[side] = check_value(change, endpoint.column, value)
+    row: dict[str, Any] = {
+        **endpoints,
+        "tombstone": entity_id(change.entity, change.key),
+        "version": change.version,
+    }
+    if change.op is Operation.UPSERT:
+        skip = {mapping.source.column, mapping.target.column}
+        selected = mapping.properties.select({k: v for k, v in data.items() if k not in skip})
+        row["props"] = {n: check_value(change, n, v) for n, v in selected.items() if v is not None}
+    return row
+
+
+def _with_key_columns(mapping: RelationshipMapping, change: Change) -> dict[str, Any]:
+    """A delete may carry only the key: recover key columns from it."""
+    data = dict(change.data)
+    key = change.key if isinstance(change.key, list | tuple) else [change.key]
+    if len(key) == len(mapping.key):
+        for column, value in zip(mapping.key, key, strict=True):
+            data.setdefault(column, value)
+    return data
+
+
+_SCALARS = (str, int, float, bool)
+
+
+def check_value(change: Change, name: str, value: Any) -> Any:
+    """Graph properties hold scalars and lists of scalars; anything else is an error, never coerced."""
+    if value is None or isinstance(value, _SCALARS):
+        return value
+    if isinstance(value, list) and all(isinstance(item, _SCALARS) for item in value):
+        return value
+    if isinstance(value, Mapping):
+        raise MappingError(f"{change.describe()}: property {name!r} is a map, which graph properties cannot hold")
+    kind = type(value).__name__
+    raise MappingError(
+        f"{change.describe()}: property {name!r} has a value of type {kind} that graph properties cannot hold"
+    )

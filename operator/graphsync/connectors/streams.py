@@ -1,0 +1,172 @@
+"""Redis Streams as the transport: partitioned streams, consumer groups, reclaiming dead consumers' work.
+
+Redis is a transport, not the source of truth: the outbox keeps every event
+until a consumer confirms it, so a flushed or restarted Redis loses nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+
+from graphsync.change import Change, Operation
+
+# Entries fields; the payload travels as JSON so any source's row shape fits.
+_FIELDS = ("entity", "key", "op", "version", "data", "correlation_id", "origin")
+
+
+def partition_of(entity: str, key: Any, partitions: int) -> int:
+    """Stable across processes and restarts (unlike `hash()`), so one entity keeps one partition."""
+    return zlib.crc32(json.dumps([entity, key], separators=(",", ":"), default=str).encode()) % partitions
+
+
+def encode(change: Change) -> dict[str, str]:
+    return {
+        "entity": change.entity,
+        "key": json.dumps(change.key),
+        "op": change.op.value,
+        "version": str(change.version),
+        "data": json.dumps(dict(change.data), default=str),
+        "correlation_id": change.correlation_id or "",
+        "origin": change.origin or "",
+    }
+
+
+def decode(fields: dict[str, str]) -> Change:
+    """Raises ValueError (naming the field) for an entry that is not a change."""
+    missing = [name for name in _FIELDS if name not in fields]
+    if missing:
+        raise ValueError(f"stream entry lacks field(s) {missing}")
+    try:
+        return Change(
+            entity=fields["entity"],
+            key=json.loads(fields["key"]),
+            op=Operation(fields["op"]),
+            version=int(fields["version"]),
+            data=json.loads(fields["data"]),
+            correlation_id=fields["correlation_id"] or None,
+            origin=fields["origin"] or None,
+        )
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"stream entry is malformed: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class Streams:
+    """The partitioned streams of one pipeline."""
+
+    prefix: str
+    partitions: int
+
+    def names(self) -> list[str]:
+        return [f"{self.prefix}:{i}" for i in range(self.partitions)]
+
+    def name_for(self, change: Change) -> str:
+        return f"{self.prefix}:{partition_of(change.entity, change.key, self.partitions)}"
+
+
+def publish(client: redis.Redis, streams: Streams, changes: Sequence[Change], *, max_length: int) -> None:
+    """XADD every change in one round trip; `max_length` bounds Redis memory (trimming is safe: see module doc)."""
+    pipe = client.pipeline(transaction=False)
+    for change in changes:
+        pipe.xadd(streams.name_for(change), encode(change), maxlen=max_length, approximate=True)  # type: ignore[arg-type]
+    pipe.execute()
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One stream entry handed to this consumer."""
+
+    stream: str
+    entry_id: str
+    fields: dict[str, str]
+
+
+class GroupReader:
+    """Reads a pipeline's streams as one consumer of a consumer group."""
+
+    def __init__(self, client: redis.Redis, streams: Streams, *, group: str, consumer: str, claim_idle_ms: int) -> None:
+        self._client = client
+        self._streams = streams
+        self._group = group
+        self._consumer = consumer
+        self._claim_idle_ms = claim_idle_ms
+        # After a restart, first finish what this consumer had taken but not acknowledged.
+        self._own_backlog = True
+
+    def ensure_groups(self) -> None:
+        """Create missing groups (also after Redis lost them) reading from the start of each stream."""
+        for name in self._streams.names():
+            try:
+                self._client.xgroup_create(name, self._group, id="0", mkstream=True)
+            except redis.ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
+
+    def read(self, count: int, block_ms: int) -> list[Delivery]:
+        try:
+            return self._read(count, block_ms)
+        except redis.ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            self.ensure_groups()
+            return []
+
+    def _read(self, count: int, block_ms: int) -> list[Delivery]:
+        if self._own_backlog:
+            own = self._xreadgroup(dict.fromkeys(self._streams.names(), "0"), count, None)
+            if own:
+                return own
+            self._own_backlog = False
+        claimed = self._claim(count)
+        if claimed:
+            return claimed
+        return self._xreadgroup(dict.fromkeys(self._streams.names(), ">"), count, block_ms)
+
+    def _xreadgroup(self, ids: dict[str, str], count: int, block_ms: int | None) -> list[Delivery]:
+        reply: Any = self._client.xreadgroup(self._group, self._consumer, ids, count=count, block=block_ms)  # type: ignore[arg-type]
+        return [
+            Delivery(stream=_text(stream), entry_id=_text(entry_id), fields=_fields(fields))
+            for stream, entries in reply or []
+            for entry_id, fields in entries
+            # Trimmed entries still listed in the pending list come back without fields.
+            if fields
+        ]
+
+    def _claim(self, count: int) -> list[Delivery]:
+        """Take over entries another consumer left idle too long (it died or hangs)."""
+        found: list[Delivery] = []
+        for name in self._streams.names():
+            reply: Any = self._client.xautoclaim(
+                name, self._group, self._consumer, min_idle_time=self._claim_idle_ms, start_id="0", count=count
+            )
+            found.extend(
+                Delivery(stream=name, entry_id=_text(entry_id), fields=_fields(fields))
+                for entry_id, fields in reply[1]
+                if fields
+            )
+            if len(found) >= count:
+                break
+        return found
+
+    def ack(self, deliveries: Sequence[Delivery]) -> None:
+        by_stream: dict[str, list[str]] = {}
+        for delivery in deliveries:
+            by_stream.setdefault(delivery.stream, []).append(delivery.entry_id)
+        pipe = self._client.pipeline(transaction=False)
+        for stream, ids in by_stream.items():
+            pipe.xack(stream, self._group, *ids)
+        pipe.execute()
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _fields(raw: Any) -> dict[str, str]:
+    return {_text(k): _text(v) for k, v in dict(raw).items()}

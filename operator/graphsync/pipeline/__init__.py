@@ -1,0 +1,1 @@
+"""The pipeline loop: read a batch, apply it with retries, record poison records, then checkpoint."""

@@ -1,0 +1,57 @@
+"""The contracts every connector implements; the conformance suite in tests/ checks each one.
+
+Hooks, in the order the runner calls them:
+- `Sink.prepare()` once (constraints, indexes); `Source.prepare()` once (groups, tables).
+- `Source.read(limit)` returns a `Batch`, possibly empty; it may block briefly.
+- `Sink.apply(changes)` commits them and only then returns; it must be idempotent and
+  version-guarded, so a batch applied twice or out of order converges.
+- `Source.commit(batch, failed)` checkpoints the batch (ack, mark, save watermark)
+  only after the sink committed it; `failed` are the records sent to the dead-letter store.
+- `Source.close()` / `Sink.close()` release connections.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from graphsync.change import ApplyResult, Change
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """A record that cannot be applied, with the reason; it goes to the dead-letter store."""
+
+    change: Change
+    reason: str
+    attempts: int = 1
+
+
+@dataclass
+class Batch:
+    changes: list[Change]
+    # Whatever the source needs to checkpoint this batch (entry ids, a watermark).
+    token: Any = None
+    # Records the source could not even decode.
+    rejected: list[Rejection] = field(default_factory=list)
+    # A finite source (a snapshot) sets this on its last batch.
+    final: bool = False
+
+
+class Source(Protocol):
+    def prepare(self) -> None: ...
+    def read(self, limit: int) -> Batch: ...
+    def commit(self, batch: Batch, failed: Sequence[Rejection]) -> None: ...
+    def close(self) -> None: ...
+
+
+class Sink(Protocol):
+    def prepare(self) -> None: ...
+    def apply(self, changes: Sequence[Change]) -> ApplyResult: ...
+    def is_transient(self, error: BaseException) -> bool: ...
+    def close(self) -> None: ...
+
+
+class DeadLetters(Protocol):
+    def record(self, rejections: Sequence[Rejection]) -> None: ...

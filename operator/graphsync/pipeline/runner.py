@@ -1,0 +1,164 @@
+"""The loop every worker runs: read, apply (retrying transient errors), dead-letter poison, checkpoint.
+
+A reader thread fills a bounded queue, so a slow sink slows reading instead of
+growing memory. The writer applies one batch at a time and checkpoints it only
+after the sink committed. On shutdown the in-flight batch is finished; batches
+read but not applied are simply not checkpointed, so the source delivers them again.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from graphsync.change import ApplyResult, Change
+from graphsync.pipeline.contracts import Batch, DeadLetters, Rejection, Sink, Source
+from graphsync.pipeline.retry import Backoff, Interrupted
+from graphsync.pipeline.stats import RunStats
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    batch_size: int = 500
+    queue_depth: int = 2
+    backoff: Backoff = field(default_factory=Backoff)
+    # Stop once the source returns an empty (or final) batch: for finite runs and tests.
+    until_idle: bool = False
+
+
+class Runner:
+    def __init__(
+        self,
+        source: Source,
+        sink: Sink,
+        dead_letters: DeadLetters,
+        options: RunOptions = RunOptions(),
+        *,
+        on_batch: Callable[[RunStats], None] | None = None,
+    ) -> None:
+        self._source = source
+        self._sink = sink
+        self._dead_letters = dead_letters
+        self._options = options
+        self._on_batch = on_batch
+        self.stats = RunStats()
+
+    def run(self, stop: threading.Event) -> RunStats:
+        self._retrying(self._sink.prepare, stop)
+        self._retrying(self._source.prepare, stop)
+        batches: queue.Queue[Batch | None] = queue.Queue(maxsize=self._options.queue_depth)
+        reader_error: list[BaseException] = []
+        reader = threading.Thread(target=self._read_loop, args=(batches, stop, reader_error), daemon=True)
+        reader.start()
+        try:
+            while True:
+                batch = batches.get()
+                if batch is None:
+                    break
+                self._process(batch, stop)
+        except Interrupted:
+            log.info("shutdown requested: the unfinished batch will be delivered again")
+        finally:
+            stop.set()
+            _drain(batches)
+            reader.join(timeout=30)
+        if reader_error:
+            raise reader_error[0]
+        return self.stats
+
+    def _read_loop(
+        self, batches: queue.Queue[Batch | None], stop: threading.Event, errors: list[BaseException]
+    ) -> None:
+        try:
+            attempt = 0
+            while not stop.is_set():
+                try:
+                    batch = self._source.read(self._options.batch_size)
+                    attempt = 0
+                except Exception as exc:  # noqa: BLE001 - a source outage is retried, like a sink's
+                    self.stats.add_retry(f"reading: {exc}")
+                    self._options.backoff.wait(attempt, stop)
+                    attempt += 1
+                    continue
+                idle = not batch.changes and not batch.rejected
+                if not idle:
+                    _put(batches, batch, stop)
+                if batch.final or (idle and self._options.until_idle):
+                    break
+        except Interrupted:
+            pass
+        except BaseException as exc:  # noqa: BLE001 - handed to the writer thread, which re-raises it
+            errors.append(exc)
+        finally:
+            _put(batches, None, None)
+
+    def _process(self, batch: Batch, stop: threading.Event) -> None:
+        result, rejected = self._apply(batch.changes, stop)
+        failed = [*batch.rejected, *rejected]
+        if failed:
+            self._retrying(lambda: self._dead_letters.record(failed), stop)
+        self._retrying(lambda: self._source.commit(batch, failed), stop)
+        self.stats.add_batch(len(batch.changes) + len(batch.rejected), result, [_describe(r) for r in failed])
+        if self._on_batch:
+            self._on_batch(self.stats)
+
+    def _apply(self, changes: Sequence[Change], stop: threading.Event) -> tuple[ApplyResult, list[Rejection]]:
+        """Apply with retries; on a permanent error, bisect to isolate the poison records."""
+        if not changes:
+            return ApplyResult(), []
+        try:
+            return self._retrying(lambda: self._sink.apply(changes), stop), []
+        except Interrupted:
+            raise
+        except Exception as exc:  # noqa: BLE001 - permanent errors of any kind isolate their records
+            if len(changes) == 1:
+                return ApplyResult(), [Rejection(changes[0], f"{type(exc).__name__}: {exc}")]
+            middle = len(changes) // 2
+            left, left_failed = self._apply(changes[:middle], stop)
+            right, right_failed = self._apply(changes[middle:], stop)
+            return left + right, left_failed + right_failed
+
+    def _retrying(self, action: Callable[[], T], stop: threading.Event) -> T:
+        attempt = 0
+        while True:
+            try:
+                return action()
+            except Exception as exc:
+                if not self._is_transient(exc):
+                    raise
+                self.stats.add_retry(f"retry {attempt + 1}: {type(exc).__name__}: {exc}")
+                log.warning("transient error, retrying: %s", exc)
+                self._options.backoff.wait(attempt, stop)
+                attempt += 1
+
+    def _is_transient(self, error: BaseException) -> bool:
+        return self._sink.is_transient(error) or isinstance(error, ConnectionError | TimeoutError | OSError)
+
+
+def _describe(rejection: Rejection) -> str:
+    return f"{rejection.change.describe()}: {rejection.reason}"
+
+
+def _put(batches: queue.Queue[Batch | None], item: Batch | None, stop: threading.Event | None) -> None:
+    while True:
+        try:
+            batches.put(item, timeout=0.2)
+            return
+        except queue.Full:
+            if stop is not None and stop.is_set():
+                raise Interrupted from None
+
+
+def _drain(batches: queue.Queue[Batch | None]) -> None:
+    while True:
+        try:
+            batches.get_nowait()
+        except queue.Empty:
+            return

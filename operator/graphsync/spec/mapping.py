@@ -1,0 +1,135 @@
+"""Declarative mapping: which source entities become which nodes and relationships.
+
+A node mapping turns a table (or entity type) into nodes with labels, one key
+property and selected properties; its foreign keys become relationships. A
+relationship mapping turns a join table into relationships with properties.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from graphsync.spec.base import SpecModel
+from graphsync.spec.identifiers import Identifier, QualifiedName
+
+
+class PropertySelection(SpecModel):
+    """Which columns become properties, and under which names.
+
+    `include` empty means every column; `exclude` removes columns; `rename` maps a
+    column to a property name.
+    """
+
+    include: tuple[Identifier, ...] = ()
+    exclude: tuple[Identifier, ...] = ()
+    rename: dict[Identifier, Identifier] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> PropertySelection:
+        both = sorted(set(self.include) & set(self.exclude))
+        if both:
+            raise ValueError(f"columns {both} are both included and excluded")
+        targets = list(self.rename.values())
+        clashes = sorted({name for name in targets if targets.count(name) > 1})
+        if clashes:
+            raise ValueError(f"rename maps several columns to the same property {clashes}")
+        return self
+
+    def select(self, row: dict[str, object]) -> dict[str, object]:
+        """The properties of a row: included, not excluded, renamed."""
+        chosen = {c: v for c, v in row.items() if (not self.include or c in self.include) and c not in self.exclude}
+        return {self.rename.get(c, c): v for c, v in chosen.items()}
+
+
+class ForeignKey(SpecModel):
+    """A column of this entity that points at another entity's key: one relationship."""
+
+    column: Identifier
+    references: Identifier = Field(description="the name of the node mapping the column points at")
+    type: Identifier = Field(description="the relationship type, e.g. PLACED_BY")
+    direction: Literal["outgoing", "incoming"] = "outgoing"
+
+
+class NodeMapping(SpecModel):
+    name: Identifier = Field(description="the entity type, as events and the outbox name it")
+    table: QualifiedName | None = Field(default=None, description="the source table; defaults to the name")
+    labels: tuple[Identifier, ...] = Field(min_length=1)
+    key: Identifier = Field(description="the key column; it becomes a uniquely constrained property")
+    key_property: Identifier | None = Field(default=None, description="the key's property name; defaults to the key")
+    properties: PropertySelection = Field(default_factory=PropertySelection)
+    foreign_keys: tuple[ForeignKey, ...] = ()
+
+    @property
+    def source_table(self) -> str:
+        return self.table or self.name
+
+    @property
+    def target_key(self) -> str:
+        return self.key_property or self.properties.rename.get(self.key, self.key)
+
+    @model_validator(mode="after")
+    def _key_is_kept(self) -> NodeMapping:
+        if self.key in self.properties.exclude:
+            raise ValueError(f"the key column {self.key!r} cannot be excluded")
+        fk_columns = [fk.column for fk in self.foreign_keys]
+        if len(set(fk_columns)) != len(fk_columns):
+            raise ValueError("a column can carry only one foreign key")
+        return self
+
+
+class Endpoint(SpecModel):
+    column: Identifier
+    references: Identifier = Field(description="the name of the node mapping the column points at")
+
+
+class RelationshipMapping(SpecModel):
+    """A join table: each row is one relationship, keyed by its key columns."""
+
+    name: Identifier = Field(description="the entity type, as events and the outbox name it")
+    table: QualifiedName | None = None
+    type: Identifier
+    source: Endpoint = Field(alias="from")
+    target: Endpoint = Field(alias="to")
+    key: tuple[Identifier, ...] = Field(min_length=1, description="the columns that identify a row")
+    properties: PropertySelection = Field(default_factory=PropertySelection)
+
+    @property
+    def source_table(self) -> str:
+        return self.table or self.name
+
+
+class Mappings(SpecModel):
+    nodes: tuple[NodeMapping, ...] = Field(min_length=1)
+    relationships: tuple[RelationshipMapping, ...] = ()
+
+    @model_validator(mode="after")
+    def _references_resolve(self) -> Mappings:
+        names = [m.name for m in self.nodes] + [r.name for r in self.relationships]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"entity names must be unique; repeated: {duplicates}")
+        known = {m.name for m in self.nodes}
+        for node in self.nodes:
+            for i, fk in enumerate(node.foreign_keys):
+                if fk.references not in known:
+                    raise ValueError(
+                        f"nodes[{node.name}].foreignKeys[{i}].references: unknown node mapping {fk.references!r}"
+                    )
+        for rel in self.relationships:
+            for side, endpoint in (("from", rel.source), ("to", rel.target)):
+                if endpoint.references not in known:
+                    raise ValueError(
+                        f"relationships[{rel.name}].{side}.references: unknown node mapping {endpoint.references!r}"
+                    )
+        return self
+
+    def node(self, name: str) -> NodeMapping:
+        for mapping in self.nodes:
+            if mapping.name == name:
+                return mapping
+        raise KeyError(name)
+
+    def entity_names(self) -> list[str]:
+        return [m.name for m in self.nodes] + [r.name for r in self.relationships]
