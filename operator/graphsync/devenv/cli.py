@@ -9,6 +9,7 @@ from typing import TextIO
 
 from graphsync.devenv import gotools, neo4j, substrate
 from graphsync.devenv.process import SubstrateError
+from graphsync.devenv.service import Service
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -75,7 +76,7 @@ def _build(_: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
-def _report(services: list[substrate.Service], out: TextIO) -> bool:
+def _report(services: list[Service], out: TextIO) -> bool:
     healthy = True
     for service in services:
         ok, detail = substrate.check(service)

@@ -55,7 +55,10 @@ class Runner:
         self._retrying(self._source.prepare, stop)
         batches: queue.Queue[Batch | None] = queue.Queue(maxsize=self._options.queue_depth)
         reader_error: list[BaseException] = []
-        reader = threading.Thread(target=self._read_loop, args=(batches, stop, reader_error), daemon=True)
+        # The writer tells the reader it is done without touching the caller's `stop`,
+        # which may outlive this run (a snapshot followed by a stream).
+        done = threading.Event()
+        reader = threading.Thread(target=self._read_loop, args=(batches, stop, done, reader_error), daemon=True)
         reader.start()
         try:
             while True:
@@ -66,7 +69,7 @@ class Runner:
         except Interrupted:
             log.info("shutdown requested: the unfinished batch will be delivered again")
         finally:
-            stop.set()
+            done.set()
             _drain(batches)
             reader.join(timeout=30)
         if reader_error:
@@ -74,11 +77,15 @@ class Runner:
         return self.stats
 
     def _read_loop(
-        self, batches: queue.Queue[Batch | None], stop: threading.Event, errors: list[BaseException]
+        self,
+        batches: queue.Queue[Batch | None],
+        stop: threading.Event,
+        done: threading.Event,
+        errors: list[BaseException],
     ) -> None:
         try:
             attempt = 0
-            while not stop.is_set():
+            while not (stop.is_set() or done.is_set()):
                 try:
                     batch = self._source.read(self._options.batch_size)
                     attempt = 0
@@ -89,7 +96,7 @@ class Runner:
                     continue
                 idle = not batch.changes and not batch.rejected
                 if not idle:
-                    _put(batches, batch, stop)
+                    _put(batches, batch, lambda: stop.is_set() or done.is_set())
                 if batch.final or (idle and self._options.until_idle):
                     break
         except Interrupted:
@@ -97,7 +104,7 @@ class Runner:
         except BaseException as exc:  # noqa: BLE001 - handed to the writer thread, which re-raises it
             errors.append(exc)
         finally:
-            _put(batches, None, None)
+            _put(batches, None, lambda: False)
 
     def _process(self, batch: Batch, stop: threading.Event) -> None:
         result, rejected = self._apply(batch.changes, stop)
@@ -146,13 +153,13 @@ def _describe(rejection: Rejection) -> str:
     return f"{rejection.change.describe()}: {rejection.reason}"
 
 
-def _put(batches: queue.Queue[Batch | None], item: Batch | None, stop: threading.Event | None) -> None:
+def _put(batches: queue.Queue[Batch | None], item: Batch | None, stopping: Callable[[], bool]) -> None:
     while True:
         try:
             batches.put(item, timeout=0.2)
             return
         except queue.Full:
-            if stop is not None and stop.is_set():
+            if stopping():
                 raise Interrupted from None
 
 

@@ -127,6 +127,24 @@ class PipelineSpec(SpecModel):
     batch_size: int = Field(default=500, ge=1, le=50_000)
     conflict_policy_ref: ObjectRef | None = None
 
+    @property
+    def postgres(self) -> PostgresSource:
+        if self.source.postgres is None:
+            raise ValueError("source.postgres is required")
+        return self.source.postgres
+
+    @property
+    def redis_streams(self) -> RedisStreams:
+        if self.transport is None or self.transport.redis_streams is None:
+            raise ValueError("transport.redisStreams is required")
+        return self.transport.redis_streams
+
+    @property
+    def neo4j(self) -> Neo4jTarget:
+        if self.target.neo4j is None:
+            raise ValueError("target.neo4j is required")
+        return self.target.neo4j
+
     @model_validator(mode="after")
     def _mode_fits(self) -> Self:
         streaming = self.mode in (Mode.CONTINUOUS, Mode.SNAPSHOT_THEN_STREAM)

@@ -113,3 +113,18 @@ RETURN count(old) AS deleted
 TOMBSTONE_CONSTRAINT: LiteralString = (
     "CREATE CONSTRAINT graphsync_tombstone_id IF NOT EXISTS FOR (t:GraphsyncTombstone) REQUIRE t.id IS UNIQUE"
 )
+
+# After a full snapshot at version V, entities still older than V are gone from the source.
+STALE_NODES: LiteralString = """
+MATCH (n{label})
+WHERE n._graphsync_version < $version
+RETURN n.{key} AS key
+LIMIT $limit
+"""
+
+STALE_RELATIONSHIPS: LiteralString = """
+MATCH (a{source_label})-[r{type}]->(b{target_label})
+WHERE r._graphsync_version < $version
+RETURN a.{source_key} AS source, b.{target_key} AS target, r._graphsync_key AS tombstone
+LIMIT $limit
+"""

@@ -10,7 +10,7 @@ import neo4j
 from graphsync.change import ApplyResult, Change
 from graphsync.connectors import cypher
 from graphsync.connectors.neo4j import queries
-from graphsync.connectors.rows import NodeRows, Plan, RelationshipRows, plan
+from graphsync.connectors.rows import NodeRows, Plan, RelationshipRows, entity_id, plan
 from graphsync.spec.mapping import ForeignKey, Mappings, NodeMapping, RelationshipMapping
 
 
@@ -44,10 +44,40 @@ class Neo4jSink:
             for statement in statements:
                 session.run(statement).consume()
 
+    def is_transient(self, error: BaseException) -> bool:
+        """Outages and lock conflicts pass; a bad record does not (it goes to the dead-letter store)."""
+        if isinstance(error, neo4j.exceptions.Neo4jError | neo4j.exceptions.DriverError):
+            return error.is_retryable()
+        return isinstance(error, ConnectionError | OSError)
+
+    def close(self) -> None:
+        self._driver.close()
+
     def apply(self, changes: Sequence[Change]) -> ApplyResult:
         batch = plan(changes, self._mappings)
         with self._driver.session(database=self._database) as session:
             return session.execute_write(self._write, batch)
+
+    def sweep(self, *, below_version: int, chunk: int = 5000) -> ApplyResult:
+        """Delete (with tombstones at `below_version`) every entity a full snapshot at that version did not see."""
+        result = ApplyResult()
+        with self._driver.session(database=self._database) as session:
+            for mapping in self._mappings.relationships:
+                slots = self._relationship_slots(mapping)
+                while rows := session.execute_read(
+                    _records, cypher.render(queries.STALE_RELATIONSHIPS, **slots), below_version, chunk
+                ):
+                    deletes = [{**row, "version": below_version} for row in rows]
+                    result += session.execute_write(self._write, Plan([], [RelationshipRows(mapping, deletes=deletes)]))
+            for node in self._mappings.nodes:
+                query = cypher.render(queries.STALE_NODES, **_node_slots(node))
+                while rows := session.execute_read(_records, query, below_version, chunk):
+                    deletes = [
+                        {"key": row["key"], "tombstone": entity_id(node.name, row["key"]), "version": below_version}
+                        for row in rows
+                    ]
+                    result += session.execute_write(self._write, Plan([NodeRows(node, deletes=deletes)], []))
+        return result
 
     def _write(self, tx: neo4j.ManagedTransaction, batch: Plan) -> ApplyResult:
         result = ApplyResult()
@@ -145,6 +175,10 @@ def _fk_slots(fk: ForeignKey, target: NodeMapping) -> dict[str, str]:
         "target_label": cypher.labels([target.labels[0]]),
         "target_key": cypher.quote(target.target_key),
     }
+
+
+def _records(tx: neo4j.ManagedTransaction, query: LiteralString, version: int, limit: int) -> list[dict[str, Any]]:
+    return [record.data() for record in tx.run(query, version=version, limit=limit)]
 
 
 def _single(result: neo4j.Result) -> neo4j.Record:

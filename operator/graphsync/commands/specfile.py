@@ -1,0 +1,41 @@
+"""Loading a pipeline spec file, with errors that name the field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
+
+from graphsync.spec.pipeline import PipelineSpec
+
+
+class SpecError(ValueError):
+    """The spec file is missing, not YAML, or invalid; the message names the file and the field."""
+
+
+def load(path: Path) -> PipelineSpec:
+    try:
+        document = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise SpecError(f"{path}: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise SpecError(f"{path}: not valid YAML: {exc}") from exc
+    # A SyncPipeline manifest works too: its spec embeds the pipeline spec.
+    if isinstance(document, dict) and document.get("kind") == "SyncPipeline":
+        document = {"name": document.get("metadata", {}).get("name", "default"), **document.get("spec", {})}
+    if not isinstance(document, dict):
+        raise SpecError(f"{path}: expected a mapping at the top level")
+    try:
+        return PipelineSpec.model_validate(document)
+    except ValidationError as exc:
+        raise SpecError(f"{path}: invalid pipeline spec:\n{format_errors(exc)}") from exc
+
+
+def format_errors(error: ValidationError) -> str:
+    """One line per problem: the dotted path of the field, then what is wrong."""
+    lines = []
+    for item in error.errors():
+        where = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        lines.append(f"  {where}: {item['msg']}")
+    return "\n".join(lines)

@@ -1,0 +1,202 @@
+"""Running a pipeline spec: the code behind `graphsync run` and the worker pods.
+
+Each mode assembles connectors and hands them to the same `Runner`:
+- continuous: capture (triggers or the application's `publish`) -> relay -> Redis Streams -> consumer -> target;
+- incremental: a watermark scan of each table;
+- snapshot: a chunked, resumable read of every table, then a sweep of target entities it did not see;
+- snapshotThenStream: capture starts first, then a snapshot at the lowest version, then the stream,
+  so nothing is lost (capture covers everything after the snapshot began) or doubled (versions decide).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from graphsync import connect
+from graphsync.change import SNAPSHOT_VERSION
+from graphsync.connectors import streams
+from graphsync.connectors.neo4j.sink import Neo4jSink
+from graphsync.connectors.postgres import schema as pg_schema
+from graphsync.connectors.postgres.checkpoints import PostgresCheckpoints
+from graphsync.connectors.postgres.consumer import OutboxStreamSource
+from graphsync.connectors.postgres.deadletter import PostgresDeadLetters
+from graphsync.connectors.postgres.outbox import Outbox
+from graphsync.connectors.postgres.relay import Relay
+from graphsync.connectors.postgres.tables import SnapshotSource, WatermarkSource, tables_of
+from graphsync.pipeline.contracts import Source
+from graphsync.pipeline.retry import Backoff, Interrupted
+from graphsync.pipeline.runner import Runner, RunOptions
+from graphsync.pipeline.stats import RunStats
+from graphsync.spec.pipeline import CaptureMode, Mode, PipelineSpec
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunControl:
+    stop: threading.Event
+    # Return once there is nothing left to do, instead of waiting for new changes.
+    until_idle: bool = False
+    on_batch: Callable[[RunStats], None] | None = None
+
+
+def consumer_name() -> str:
+    """Unique per process; in Kubernetes the pod name (HOSTNAME), so a restarted pod resumes its own backlog."""
+    return f"{os.environ.get('HOSTNAME') or socket.gethostname()}-{os.getpid()}"
+
+
+def prepare_source(spec: PipelineSpec) -> None:
+    """Create the engine's tables and, if asked, the capture triggers; idempotent."""
+    postgres = spec.postgres
+    with connect.postgres(postgres, autocommit=True) as conn:
+        pg_schema.migrate(conn, postgres.schema_)
+        if postgres.capture is CaptureMode.TRIGGERS and spec.mode in (Mode.CONTINUOUS, Mode.SNAPSHOT_THEN_STREAM):
+            outbox = Outbox(postgres.schema_)
+            for table in tables_of(spec.mappings):
+                outbox.install_capture(conn, table=table.name, entity_type=table.entity, key_columns=table.key)
+
+
+def run(spec: PipelineSpec, control: RunControl) -> RunStats:
+    prepare_source(spec)
+    if spec.mode is Mode.CONTINUOUS:
+        return _stream(spec, control)
+    if spec.mode is Mode.SNAPSHOT_THEN_STREAM:
+        _snapshot(spec, control, version=SNAPSHOT_VERSION, sweep=False)
+        return _stream(spec, control)
+    if spec.mode is Mode.SNAPSHOT:
+        return _snapshot(spec, control, version=int(time.time() * 1_000_000), sweep=True)
+    return _incremental(spec, control)
+
+
+def _sink(spec: PipelineSpec) -> Neo4jSink:
+    return Neo4jSink(connect.neo4j_driver(spec.neo4j), spec.mappings, database=spec.neo4j.database)
+
+
+def _runner(spec: PipelineSpec, source: Source, sink: Neo4jSink, control: RunControl) -> Runner:
+    postgres = spec.postgres
+    dead_letters = PostgresDeadLetters(
+        connect.postgres(postgres, autocommit=True), pipeline=spec.name, schema=postgres.schema_
+    )
+    options = RunOptions(batch_size=spec.batch_size, until_idle=control.until_idle)
+    return Runner(source, sink, dead_letters, options, on_batch=control.on_batch)
+
+
+def _stream(spec: PipelineSpec, control: RunControl) -> RunStats:
+    postgres, settings = spec.postgres, spec.redis_streams
+    target = streams.Streams(prefix=f"graphsync:{spec.name}", partitions=settings.partitions)
+    client = connect.redis_client(settings)
+    outbox = Outbox(postgres.schema_)
+    relay = Relay(
+        connect.postgres(postgres),
+        client,
+        target,
+        schema=postgres.schema_,
+        redeliver_after_seconds=settings.redeliver_after_seconds,
+        max_stream_length=settings.max_stream_length,
+    )
+    reader = streams.GroupReader(
+        client,
+        target,
+        group=f"graphsync-{spec.name}",
+        consumer=consumer_name(),
+        claim_idle_ms=int(settings.claim_idle_seconds * 1000),
+    )
+    source = OutboxStreamSource(reader, connect.postgres(postgres, autocommit=True), outbox)
+    sink = _sink(spec)
+    try:
+        if control.until_idle:
+            return _drain(relay, _runner(spec, source, sink, control), control, spec.batch_size)
+        relay_thread = threading.Thread(target=_relay_loop, args=(relay, control.stop, spec.batch_size), daemon=True)
+        relay_thread.start()
+        stats = _runner(spec, source, sink, control).run(control.stop)
+        relay_thread.join(timeout=30)
+        return stats
+    finally:
+        source.close()
+        sink.close()
+        client.close()
+
+
+def _drain(relay: Relay, runner: Runner, control: RunControl, limit: int) -> RunStats:
+    """Until-idle streaming: publish everything pending, consume everything published, until both are empty."""
+    while not control.stop.is_set():
+        published = 0
+        while (count := relay.run_once(limit)) > 0:
+            published += count
+        before = runner.stats.read
+        runner.run(threading.Event())
+        if published == 0 and runner.stats.read == before:
+            break
+    return runner.stats
+
+
+def _relay_loop(relay: Relay, stop: threading.Event, limit: int) -> None:
+    backoff = Backoff()
+    attempt = 0
+    while not stop.is_set():
+        try:
+            published = relay.run_once(limit)
+            attempt = 0
+        except Exception as exc:  # noqa: BLE001 - the relay survives outages of either side
+            log.warning("relay: %s; retrying", exc)
+            try:
+                backoff.wait(attempt, stop)
+            except Interrupted:
+                return
+            attempt += 1
+            continue
+        if published == 0:
+            stop.wait(0.2)
+
+
+def _snapshot(spec: PipelineSpec, control: RunControl, *, version: int, sweep: bool) -> RunStats:
+    postgres = spec.postgres
+    checkpoints = PostgresCheckpoints(
+        connect.postgres(postgres, autocommit=True), pipeline=spec.name, schema=postgres.schema_
+    )
+    state = checkpoints.get("snapshot") or {}
+    if state.get("completed") or "version" not in state:
+        for table in tables_of(spec.mappings):
+            checkpoints.delete(f"snapshot:{table.entity}")
+        state = {"version": version, "completed": False}
+        checkpoints.put("snapshot", state)
+    source = SnapshotSource(connect.postgres(postgres), spec.mappings, checkpoints, version=int(state["version"]))
+    sink = _sink(spec)
+    try:
+        stats = _runner(spec, source, sink, RunControl(control.stop, True, control.on_batch)).run(control.stop)
+        if control.stop.is_set() and not _snapshot_done(checkpoints, spec):
+            return stats
+        if sweep:
+            result = sink.sweep(below_version=int(state["version"]))
+            stats.add_batch(0, result, [])
+        checkpoints.put("snapshot", {**state, "completed": True})
+        return stats
+    finally:
+        source.close()
+        sink.close()
+
+
+def _snapshot_done(checkpoints: PostgresCheckpoints, spec: PipelineSpec) -> bool:
+    return all((checkpoints.get(f"snapshot:{table.entity}") or {}).get("done") for table in tables_of(spec.mappings))
+
+
+def _incremental(spec: PipelineSpec, control: RunControl) -> RunStats:
+    postgres = spec.postgres
+    if postgres.watermark_column is None:
+        raise ValueError("mode incremental needs source.postgres.watermarkColumn")
+    checkpoints = PostgresCheckpoints(
+        connect.postgres(postgres, autocommit=True), pipeline=spec.name, schema=postgres.schema_
+    )
+    source = WatermarkSource(connect.postgres(postgres), spec.mappings, checkpoints, column=postgres.watermark_column)
+    sink = _sink(spec)
+    try:
+        return _runner(spec, source, sink, control).run(control.stop)
+    finally:
+        source.close()
+        sink.close()
