@@ -63,7 +63,8 @@ class Runner:
         try:
             while True:
                 batch = batches.get()
-                if batch is None:
+                # Batches read ahead but not started are left unacknowledged: the source redelivers them.
+                if batch is None or stop.is_set():
                     break
                 self._process(batch, stop)
         except Interrupted:

@@ -1,0 +1,124 @@
+"""A small shop schema used across the PostgreSQL -> graph tests, and its expected graph.
+
+The expected graph is computed here independently of the engine's mapping code:
+straight from the tables, by the rules a user reads in the mapping.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import neo4j
+import psycopg
+from psycopg import sql
+
+DDL = """
+CREATE TABLE {s}.customer (id int PRIMARY KEY, name text NOT NULL, email text, tier text, secret text);
+CREATE TABLE {s}.product (id int PRIMARY KEY, title text NOT NULL, price numeric(10, 2), tags text[]);
+CREATE TABLE {s}.orders (
+    id int PRIMARY KEY,
+    customer_id int REFERENCES {s}.customer (id) ON DELETE CASCADE,
+    total_cents bigint NOT NULL
+);
+CREATE TABLE {s}.likes (
+    customer_id int REFERENCES {s}.customer (id) ON DELETE CASCADE,
+    product_id int REFERENCES {s}.product (id) ON DELETE CASCADE,
+    stars int NOT NULL,
+    PRIMARY KEY (customer_id, product_id)
+);
+"""
+
+
+def create(conn: psycopg.Connection[Any], schema: str) -> None:
+    conn.execute(sql.SQL(DDL).format(s=sql.Identifier(schema)))  # type: ignore[arg-type]
+
+
+def mappings(schema: str) -> dict[str, Any]:
+    return {
+        "nodes": [
+            {
+                "name": "customer",
+                "table": f"{schema}.customer",
+                "labels": ["Customer", "Person"],
+                "key": "id",
+                "properties": {"exclude": ["secret"]},
+            },
+            {"name": "product", "table": f"{schema}.product", "labels": ["Product"], "key": "id"},
+            {
+                "name": "orders",
+                "table": f"{schema}.orders",
+                "labels": ["Order"],
+                "key": "id",
+                "properties": {"rename": {"total_cents": "total"}},
+                "foreignKeys": [{"column": "customer_id", "references": "customer", "type": "PLACED_BY"}],
+            },
+        ],
+        "relationships": [
+            {
+                "name": "likes",
+                "table": f"{schema}.likes",
+                "type": "LIKES",
+                "from": {"column": "customer_id", "references": "customer"},
+                "to": {"column": "product_id", "references": "product"},
+                "key": ["customer_id", "product_id"],
+            }
+        ],
+    }
+
+
+Graph = dict[str, Any]
+CUSTOMER = ("Customer", "Person")
+
+
+def expected(conn: psycopg.Connection[Any], schema: str) -> Graph:
+    def rows(table: str) -> list[dict[str, Any]]:
+        query = sql.SQL("SELECT to_jsonb(t) FROM {}.{} AS t").format(sql.Identifier(schema), sql.Identifier(table))
+        return [row[0] for row in conn.execute(query)]
+
+    nodes: dict[tuple[str, ...], dict[Any, dict[str, Any]]] = {}
+    for row in rows("customer"):
+        row.pop("secret")
+        nodes.setdefault(CUSTOMER, {})[row["id"]] = _drop_nulls(row)
+    for row in rows("product"):
+        nodes.setdefault(("Product",), {})[row["id"]] = _drop_nulls(row)
+    relationships: set[tuple[Any, ...]] = set()
+    for row in rows("orders"):
+        row["total"] = row.pop("total_cents")
+        nodes.setdefault(("Order",), {})[row["id"]] = _drop_nulls(row)
+        if row["customer_id"] is not None:
+            relationships.add(("PLACED_BY", (("Order",), row["id"]), (CUSTOMER, row["customer_id"]), ()))
+    for row in rows("likes"):
+        stars = (("stars", row["stars"]),)
+        relationships.add(("LIKES", (CUSTOMER, row["customer_id"]), (("Product",), row["product_id"]), stars))
+    return {"nodes": nodes, "relationships": relationships}
+
+
+def actual(driver: neo4j.Driver) -> Graph:
+    """The graph as a user sees it: engine bookkeeping (tombstones, `_graphsync_*` properties) left out."""
+    nodes: dict[tuple[str, ...], dict[Any, dict[str, Any]]] = {}
+    records, _, _ = driver.execute_query(
+        "MATCH (n) WHERE NOT n:GraphsyncTombstone RETURN labels(n) AS labels, properties(n) AS props"
+    )
+    for record in records:
+        labels = tuple(sorted(record["labels"]))
+        props = _user(record["props"])
+        nodes.setdefault(labels, {})[props.get("id")] = props
+    relationships: set[tuple[Any, ...]] = set()
+    records, _, _ = driver.execute_query(
+        "MATCH (a)-[r]->(b) RETURN type(r) AS type, labels(a) AS a_labels, a.id AS a_id,"
+        " labels(b) AS b_labels, b.id AS b_id, properties(r) AS props"
+    )
+    for record in records:
+        props = tuple(sorted(_user(record["props"]).items()))
+        source = (tuple(sorted(record["a_labels"])), record["a_id"])
+        target = (tuple(sorted(record["b_labels"])), record["b_id"])
+        relationships.add((record["type"], source, target, props))
+    return {"nodes": nodes, "relationships": relationships}
+
+
+def _user(props: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in props.items() if not k.startswith("_graphsync")}
+
+
+def _drop_nulls(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in row.items() if v is not None}

@@ -1,0 +1,145 @@
+"""The pipeline loop with in-memory connectors: ordering of apply and checkpoint, retries, poison isolation."""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Sequence
+
+import pytest
+
+from graphsync.change import ApplyResult, Change, Operation
+from graphsync.pipeline.contracts import Batch, Rejection
+from graphsync.pipeline.retry import Backoff
+from graphsync.pipeline.runner import RunOptions, Runner
+
+
+class Flaky(Exception):
+    """Stands for an outage: transient."""
+
+
+class ListSource:
+    def __init__(self, changes: list[Change], size: int) -> None:
+        self.pending = [changes[i : i + size] for i in range(0, len(changes), size)]
+        self.committed: list[tuple[list[Change], list[Rejection]]] = []
+        self.log: list[str]
+
+    def prepare(self) -> None:
+        pass
+
+    def read(self, limit: int) -> Batch:
+        if not self.pending:
+            return Batch(changes=[])
+        return Batch(changes=self.pending.pop(0))
+
+    def commit(self, batch: Batch, failed: Sequence[Rejection]) -> None:
+        self.log.append(f"commit {len(batch.changes)}")
+        self.committed.append((batch.changes, list(failed)))
+
+    def close(self) -> None:
+        pass
+
+
+class MemorySink:
+    def __init__(self, *, outages: int = 0, poison: frozenset[int] = frozenset()) -> None:
+        self.state: dict[int, int] = {}
+        self.outages = outages
+        self.poison = poison
+        self.log: list[str] = []
+
+    def prepare(self) -> None:
+        pass
+
+    def apply(self, changes: Sequence[Change]) -> ApplyResult:
+        if self.outages:
+            self.outages -= 1
+            raise Flaky("target unreachable")
+        bad = [c.key for c in changes if c.key in self.poison]
+        if bad:
+            raise ValueError(f"cannot store {bad}")
+        created = 0
+        for change in changes:
+            if self.state.get(change.key, -1) < change.version:
+                created += change.key not in self.state
+                self.state[change.key] = change.version
+        self.log.append(f"apply {len(changes)}")
+        return ApplyResult(created=created)
+
+    def is_transient(self, error: BaseException) -> bool:
+        return isinstance(error, Flaky)
+
+    def close(self) -> None:
+        pass
+
+
+class MemoryDeadLetters:
+    def __init__(self) -> None:
+        self.records: list[Rejection] = []
+
+    def record(self, rejections: Sequence[Rejection]) -> None:
+        self.records.extend(rejections)
+
+
+FAST = RunOptions(batch_size=10, until_idle=True, backoff=Backoff(initial=0.001, maximum=0.01))
+
+
+def changes(n: int) -> list[Change]:
+    return [Change(entity="e", key=i, op=Operation.UPSERT, version=1) for i in range(n)]
+
+
+def run(source: ListSource, sink: MemorySink, dead: MemoryDeadLetters | None = None) -> Runner:
+    source.log = sink.log
+    runner = Runner(source, sink, dead or MemoryDeadLetters(), FAST)
+    runner.run(threading.Event())
+    return runner
+
+
+def test_every_batch_is_checkpointed_only_after_the_sink_applied_it() -> None:
+    source, sink = ListSource(changes(35), 10), MemorySink()
+    runner = run(source, sink)
+    assert sink.log == ["apply 10", "commit 10", "apply 10", "commit 10", "apply 10", "commit 10", "apply 5", "commit 5"]
+    assert runner.stats.created == 35
+    assert sorted(sink.state) == list(range(35))
+
+
+def test_transient_errors_are_retried_and_counted() -> None:
+    source, sink = ListSource(changes(10), 10), MemorySink(outages=3)
+    runner = run(source, sink)
+    assert runner.stats.retries == 3
+    assert len(sink.state) == 10
+    assert "target unreachable" in runner.stats.errors[0]
+
+
+def test_poison_records_are_isolated_and_the_rest_applied() -> None:
+    dead = MemoryDeadLetters()
+    source, sink = ListSource(changes(20), 20), MemorySink(poison=frozenset({3, 17}))
+    runner = run(source, sink, dead)
+    assert sorted(r.change.key for r in dead.records) == [3, 17]
+    assert "cannot store [3]" in dead.records[0].reason
+    assert sorted(sink.state) == [k for k in range(20) if k not in (3, 17)]
+    assert [len(failed) for _, failed in source.committed] == [2]
+    assert runner.stats.failed == 2
+
+
+def test_stop_finishes_the_in_flight_batch_and_checkpoints_nothing_unapplied() -> None:
+    stop = threading.Event()
+    source, sink = ListSource(changes(100), 10), MemorySink()
+    source.log = sink.log
+
+    def stop_after_two(stats: object) -> None:
+        if len(source.committed) == 2:
+            stop.set()
+
+    runner = Runner(source, sink, MemoryDeadLetters(), RunOptions(batch_size=10), on_batch=stop_after_two)
+    runner.run(stop)
+    applied = {c.key for batch, _ in source.committed for c in batch}
+    assert applied == set(sink.state)
+    assert len(source.committed) == 2
+
+
+@pytest.mark.parametrize("attempt", [0, 1, 5, 20])
+def test_backoff_is_jittered_and_capped(attempt: int) -> None:
+    backoff = Backoff(initial=0.5, maximum=10.0)
+    delays = [backoff.delay(attempt, random.Random(seed)) for seed in range(50)]
+    assert all(0 <= d <= min(10.0, 0.5 * 2**attempt) for d in delays)
+    assert len(set(delays)) > 1
