@@ -44,6 +44,9 @@ class RunControl:
     # Return once there is nothing left to do, instead of waiting for new changes.
     until_idle: bool = False
     on_batch: Callable[[RunStats], None] | None = None
+    # Streaming modes run two roles; a deployment may split them into separate processes.
+    relay: bool = True
+    consume: bool = True
 
 
 def consumer_name() -> str:
@@ -112,10 +115,16 @@ def _stream(spec: PipelineSpec, control: RunControl) -> RunStats:
     try:
         if control.until_idle:
             return _drain(relay, _runner(spec, source, sink, control), control, spec.batch_size)
+        if not control.consume:
+            _relay_loop(relay, control.stop, spec.batch_size)
+            return RunStats()
         relay_thread = threading.Thread(target=_relay_loop, args=(relay, control.stop, spec.batch_size), daemon=True)
-        relay_thread.start()
+        if control.relay:
+            relay_thread.start()
         stats = _runner(spec, source, sink, control).run(control.stop)
-        relay_thread.join(timeout=30)
+        control.stop.set()
+        if control.relay:
+            relay_thread.join(timeout=30)
         return stats
     finally:
         source.close()

@@ -11,7 +11,7 @@ import pytest
 from graphsync.change import ApplyResult, Change, Operation
 from graphsync.pipeline.contracts import Batch, Rejection
 from graphsync.pipeline.retry import Backoff
-from graphsync.pipeline.runner import RunOptions, Runner
+from graphsync.pipeline.runner import Runner, RunOptions
 
 
 class Flaky(Exception):
@@ -97,7 +97,16 @@ def run(source: ListSource, sink: MemorySink, dead: MemoryDeadLetters | None = N
 def test_every_batch_is_checkpointed_only_after_the_sink_applied_it() -> None:
     source, sink = ListSource(changes(35), 10), MemorySink()
     runner = run(source, sink)
-    assert sink.log == ["apply 10", "commit 10", "apply 10", "commit 10", "apply 10", "commit 10", "apply 5", "commit 5"]
+    assert sink.log == [
+        "apply 10",
+        "commit 10",
+        "apply 10",
+        "commit 10",
+        "apply 10",
+        "commit 10",
+        "apply 5",
+        "commit 5",
+    ]
     assert runner.stats.created == 35
     assert sorted(sink.state) == list(range(35))
 

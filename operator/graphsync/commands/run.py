@@ -21,6 +21,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     command.add_argument("-f", "--file", type=Path, required=True, help="a pipeline spec or SyncPipeline manifest")
     command.add_argument("--until-idle", action="store_true", help="stop once nothing is left to sync")
     command.add_argument("--json", action="store_true", help="print the summary as JSON")
+    command.add_argument(
+        "--role",
+        choices=("all", "relay", "consumer"),
+        default="all",
+        help="streaming modes: run the relay, the consumer, or both (default)",
+    )
     command.set_defaults(handler=main)
 
 
@@ -42,7 +48,14 @@ def main(args: argparse.Namespace) -> int:
     progress = Progress()
     try:
         stats = pipeline_run.run(
-            spec, pipeline_run.RunControl(stop=stop, until_idle=args.until_idle, on_batch=progress)
+            spec,
+            pipeline_run.RunControl(
+                stop=stop,
+                until_idle=args.until_idle,
+                on_batch=progress,
+                relay=args.role in ("all", "relay"),
+                consume=args.role in ("all", "consumer"),
+            ),
         )
     except ValueError as exc:
         print(f"graphsync run: {exc}", file=sys.stderr)
