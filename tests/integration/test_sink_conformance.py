@@ -1,0 +1,164 @@
+"""The conformance suite every graph sink passes: idempotent, version-guarded, tombstoned, placeholder-filling.
+
+A new sink joins by adding a factory to `SINKS` that returns the sink and a
+function reading back the user-visible graph.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import neo4j
+import pytest
+
+from graphsync.change import ApplyResult, Change, Operation
+from graphsync.connectors.neo4j.sink import Neo4jSink
+from graphsync.devenv.service import Service
+from graphsync.pipeline.contracts import Sink
+from graphsync.spec.mapping import Mappings
+
+MAPPINGS = Mappings.model_validate(
+    {
+        "nodes": [
+            {"name": "person", "labels": ["Person"], "key": "id"},
+            {
+                "name": "post",
+                "labels": ["Post", "Content"],
+                "key": "id",
+                "foreignKeys": [{"column": "author", "references": "person", "type": "WROTE", "direction": "incoming"}],
+            },
+        ],
+        "relationships": [
+            {
+                "name": "follows",
+                "type": "FOLLOWS",
+                "from": {"column": "src", "references": "person"},
+                "to": {"column": "dst", "references": "person"},
+                "key": ["src", "dst"],
+            }
+        ],
+    }
+)
+
+Snapshot = dict[str, Any]
+Reader = Callable[[], Snapshot]
+
+
+def neo4j_factory(service: Service, driver: neo4j.Driver) -> tuple[Sink, Reader]:
+    sink = Neo4jSink(neo4j.GraphDatabase.driver(service.env["GRAPHSYNC_NEO4J_URI"]), MAPPINGS)
+
+    def read() -> Snapshot:
+        nodes, _, _ = driver.execute_query(
+            "MATCH (n) WHERE NOT n:GraphsyncTombstone "
+            "RETURN labels(n) AS labels, [k IN keys(n) WHERE NOT k STARTS WITH '_graphsync' | [k, n[k]]] AS props"
+        )
+        rels, _, _ = driver.execute_query(
+            "MATCH (a)-[r]->(b) RETURN type(r) AS type, a.id AS a, b.id AS b, "
+            "[k IN keys(r) WHERE NOT k STARTS WITH '_graphsync' | [k, r[k]]] AS props"
+        )
+        return {
+            "nodes": sorted((sorted(n["labels"]), sorted(map(tuple, n["props"]))) for n in nodes),
+            "rels": sorted((r["type"], r["a"], r["b"], sorted(map(tuple, r["props"]))) for r in rels),
+        }
+
+    return sink, read
+
+
+SINKS = {"neo4j": neo4j_factory}
+
+
+@pytest.fixture(params=sorted(SINKS))
+def sink(
+    request: pytest.FixtureRequest, neo4j_service: Service, neo4j_driver: neo4j.Driver
+) -> Iterator[tuple[Sink, Reader]]:
+    made, read = SINKS[request.param](neo4j_service, neo4j_driver)
+    made.prepare()
+    yield made, read
+    made.close()
+
+
+def up(entity: str, key: Any, version: int, **data: Any) -> Change:
+    return Change(entity=entity, key=key, op=Operation.UPSERT, version=version, data=data)
+
+
+def down(entity: str, key: Any, version: int) -> Change:
+    return Change(entity=entity, key=key, op=Operation.DELETE, version=version)
+
+
+def test_applying_the_same_batch_twice_changes_nothing(sink: tuple[Sink, Reader]) -> None:
+    target, read = sink
+    batch = [
+        up("person", 1, 1, id=1, name="Ada"),
+        up("person", 2, 1, id=2, name="Alan"),
+        up("follows", [1, 2], 1, src=1, dst=2),
+    ]
+    first = target.apply(batch)
+    state = read()
+    second = target.apply(batch)
+    assert read() == state
+    assert first == ApplyResult(created=3)
+    assert second == ApplyResult(stale=3)
+
+
+def test_an_older_version_never_overwrites_a_newer_one(sink: tuple[Sink, Reader]) -> None:
+    target, read = sink
+    target.apply([up("person", 1, 5, id=1, name="new")])
+    result = target.apply([up("person", 1, 4, id=1, name="old")])
+    assert result.stale == 1
+    assert read()["nodes"] == [(["Person"], [("id", 1), ("name", "new")])]
+
+
+def test_a_late_update_cannot_resurrect_a_deleted_entity(sink: tuple[Sink, Reader]) -> None:
+    target, read = sink
+    target.apply([up("person", 1, 1, id=1, name="Ada")])
+    target.apply([down("person", 1, 3)])
+    target.apply([up("person", 1, 2, id=1, name="late")])
+    assert read()["nodes"] == []
+    target.apply([up("person", 1, 4, id=1, name="reborn")])
+    assert read()["nodes"] == [(["Person"], [("id", 1), ("name", "reborn")])]
+
+
+def test_a_relationship_to_an_unseen_node_creates_a_placeholder_that_fills_in(sink: tuple[Sink, Reader]) -> None:
+    target, read = sink
+    target.apply([up("post", 10, 1, id=10, title="Hello", author=7)])
+    assert read()["rels"] == [("WROTE", 7, 10, [])]
+    assert (["Person"], [("id", 7)]) in read()["nodes"]
+    target.apply([up("person", 7, 1, id=7, name="Grace")])
+    assert (["Person"], [("id", 7), ("name", "Grace")]) in read()["nodes"]
+
+
+def test_moving_a_foreign_key_moves_the_relationship_and_drops_orphan_placeholders(sink: tuple[Sink, Reader]) -> None:
+    target, read = sink
+    target.apply([up("post", 10, 1, id=10, author=7)])
+    target.apply([up("post", 10, 2, id=10, author=8)])
+    state = read()
+    assert state["rels"] == [("WROTE", 8, 10, [])]
+    assert [props for labels, props in state["nodes"] if labels == ["Person"]] == [[("id", 8)]]
+
+
+def test_deleting_a_relationship_row_and_reordered_relationship_versions(sink: tuple[Sink, Reader]) -> None:
+    target, read = sink
+    target.apply([up("person", 1, 1, id=1), up("person", 2, 1, id=2)])
+    target.apply([up("follows", [1, 2], 3, src=1, dst=2, since=2024)])
+    target.apply([up("follows", [1, 2], 2, src=1, dst=2, since=1999)])
+    assert read()["rels"] == [("FOLLOWS", 1, 2, [("since", 2024)])]
+    target.apply([down("follows", [1, 2], 4)])
+    target.apply([up("follows", [1, 2], 3, src=1, dst=2, since=2024)])
+    assert read()["rels"] == []
+
+
+def test_a_batch_holding_several_versions_of_one_entity_keeps_the_newest(sink: tuple[Sink, Reader]) -> None:
+    target, read = sink
+    target.apply(
+        [up("person", 1, 2, id=1, name="b"), up("person", 1, 3, id=1, name="c"), up("person", 1, 1, id=1, name="a")]
+    )
+    assert read()["nodes"] == [(["Person"], [("id", 1), ("name", "c")])]
+
+
+def test_multiple_labels_are_all_applied_and_removed(sink: tuple[Sink, Reader]) -> None:
+    target, read = sink
+    target.apply([up("post", 5, 1, id=5, title="t")])
+    assert read()["nodes"] == [(["Content", "Post"], [("id", 5), ("title", "t")])]
+    target.apply([down("post", 5, 2)])
+    assert read()["nodes"] == []
