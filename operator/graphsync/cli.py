@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from graphsync import __version__
+from graphsync.commands import deadletter as deadletter_command
 from graphsync.commands import run as run_command
 from graphsync.devenv import cli as dev_cli
 
@@ -16,6 +17,7 @@ def parser() -> argparse.ArgumentParser:
     root.add_argument("--version", action="version", version=f"graphsync {__version__}")
     commands = root.add_subparsers(dest="command", required=True)
     run_command.register(commands)
+    deadletter_command.register(commands)
     dev_cli.register(commands)
     return root
 

@@ -1,0 +1,66 @@
+"""`graphsync dlq list|replay` and `graphsync outbox status`: inspecting what a pipeline could not apply."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from graphsync import connect
+from graphsync.commands import specfile
+from graphsync.connectors.postgres.deadletter import PostgresDeadLetters
+from graphsync.connectors.postgres.outbox import EventStatus, Outbox
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    dlq = subparsers.add_parser("dlq", help="list or replay the dead-letter store of a pipeline")
+    dlq_actions = dlq.add_subparsers(dest="dlq_command", required=True)
+    listing = dlq_actions.add_parser("list", help="records that could not be applied, with the reason")
+    listing.add_argument("--all", action="store_true", help="include records already replayed")
+    listing.add_argument("--limit", type=int, default=100)
+    replay = dlq_actions.add_parser("replay", help="send records back through the pipeline")
+    replay.add_argument("--id", type=int, action="append", dest="ids", help="only these records (repeatable)")
+    outbox = subparsers.add_parser("outbox", help="event status of a pipeline's outbox")
+    outbox_actions = outbox.add_subparsers(dest="outbox_command", required=True)
+    outbox_actions.add_parser("status", help="how many events are pending, published, completed, failed")
+    events = outbox_actions.add_parser("events", help="the newest events, optionally of one status")
+    events.add_argument("--status", choices=[s.value for s in EventStatus])
+    events.add_argument("--limit", type=int, default=20)
+    for parser in (listing, replay, outbox_actions.choices["status"], events):
+        parser.add_argument("-f", "--file", type=Path, required=True, help="the pipeline spec")
+        parser.set_defaults(handler=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    try:
+        spec = specfile.load(args.file)
+        conn = connect.postgres(spec.postgres, autocommit=True)
+    except (specfile.SpecError, ValueError) as exc:
+        print(f"graphsync: {exc}", file=sys.stderr)
+        return 2
+    with conn:
+        if getattr(args, "dlq_command", None):
+            store = PostgresDeadLetters(conn, pipeline=spec.name, schema=spec.postgres.schema_)
+            if args.dlq_command == "replay":
+                print(f"replayed {store.replay(args.ids)} record(s)")
+                return 0
+            for letter in store.list(include_replayed=args.all, limit=args.limit):
+                replayed = f" (replayed {letter.replayed_at:%Y-%m-%d %H:%M})" if letter.replayed_at else ""
+                key = json.dumps(letter.entity_key)
+                print(f"#{letter.id} {letter.entity_type}:{key}@{letter.version} {letter.operation}{replayed}")
+                print(f"    {letter.reason}")
+            return 0
+        box = Outbox(spec.postgres.schema_)
+        if args.outbox_command == "status":
+            for status, count in box.counts(conn).items():
+                print(f"{status.value:<10} {count:>10,}")
+            return 0
+        chosen = EventStatus(args.status) if args.status else None
+        for event in box.events(conn, status=chosen, limit=args.limit):
+            error = f"  ({event.last_error})" if event.last_error else ""
+            print(
+                f"#{event.id} {event.status.value:<9} {event.entity_type}:{json.dumps(event.entity_key)}"
+                f"@{event.version} {event.operation.value} attempts={event.attempts}{error}"
+            )
+        return 0

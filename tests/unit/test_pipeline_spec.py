@@ -1,0 +1,107 @@
+"""The pipeline spec and spec files: valid input parses, bad input names the field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from pydantic import ValidationError
+
+from graphsync.commands import specfile
+from graphsync.spec.pipeline import Mode, PipelineSpec
+
+BASE: dict[str, Any] = {
+    "name": "shop",
+    "source": {"postgres": {"url": "postgresql://app@db:5432/shop", "password": {"env": "PG_PASSWORD"}}},
+    "transport": {"redisStreams": {"url": "redis://redis:6379/0"}},
+    "target": {
+        "neo4j": {"uri": "bolt://neo4j:7687", "password": {"secretKeyRef": {"name": "neo4j", "key": "password"}}}
+    },
+    "mappings": {"nodes": [{"name": "customer", "labels": ["Customer"], "key": "id"}]},
+}
+
+
+def with_(path: str, value: Any) -> dict[str, Any]:
+    document = yaml.safe_load(yaml.safe_dump(BASE))
+    node = document
+    *parents, last = path.split(".")
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[last] = value
+    return document
+
+
+def test_defaults() -> None:
+    spec = PipelineSpec.model_validate(BASE)
+    assert spec.mode is Mode.CONTINUOUS
+    assert spec.batch_size == 500
+    assert spec.redis_streams.partitions == 4
+    assert spec.postgres.schema_ == "graphsync"
+
+
+@pytest.mark.parametrize(
+    ("document", "field", "message"),
+    [
+        (with_("mode", "sometimes"), "mode", "Input should be"),
+        (with_("batchSize", 0), "batchSize", "greater than or equal to 1"),
+        (with_("name", "Shop_1"), "name", "String should match pattern"),
+        (with_("source.postgres.url", "mysql://x"), "source.postgres.url", "String should match pattern"),
+        (
+            with_("source.postgres.password", {"env": "A", "secretKeyRef": {"name": "s", "key": "k"}}),
+            "source.postgres.password",
+            "exactly one",
+        ),
+        (with_("source.postgres.schema", "graph sync"), "source.postgres.schema", "not a valid identifier"),
+        (with_("transport", None), "", "needs a transport"),
+        (with_("mode", "incremental"), "", "watermarkColumn"),
+        (with_("target.neo4j.uri", "http://x"), "target.neo4j.uri", "String should match pattern"),
+        (with_("targett", {}), "targett", "Extra inputs are not permitted"),
+    ],
+)
+def test_invalid_specs_name_the_field(document: dict[str, Any], field: str, message: str) -> None:
+    with pytest.raises(ValidationError) as error:
+        PipelineSpec.model_validate(document)
+    text = specfile.format_errors(error.value)
+    assert message in text
+    if field:
+        assert f"  {field}" in text
+
+
+def test_spec_file_errors_name_the_file_and_field(tmp_path: Path) -> None:
+    path = tmp_path / "pipeline.yaml"
+    path.write_text(yaml.safe_dump(with_("batchSize", -5)))
+    with pytest.raises(
+        specfile.SpecError, match=r"pipeline.yaml: invalid pipeline spec:\n  batchSize: Input should be"
+    ):
+        specfile.load(path)
+    path.write_text("source: [unclosed")
+    with pytest.raises(specfile.SpecError, match="not valid YAML"):
+        specfile.load(path)
+    with pytest.raises(specfile.SpecError, match="No such file"):
+        specfile.load(tmp_path / "missing.yaml")
+
+
+def test_a_sync_pipeline_manifest_is_accepted_as_a_spec_file(tmp_path: Path) -> None:
+    manifest = {
+        "apiVersion": "graphsync.io/v1alpha1",
+        "kind": "SyncPipeline",
+        "metadata": {"name": "orders"},
+        "spec": {k: v for k, v in BASE.items() if k != "name"},
+    }
+    path = tmp_path / "sp.yaml"
+    path.write_text(yaml.safe_dump(manifest))
+    assert specfile.load(path).name == "orders"
+
+
+def test_secrets_resolve_from_the_environment_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = PipelineSpec.model_validate(BASE)
+    assert spec.postgres.password is not None
+    with pytest.raises(ValueError, match="environment variable PG_PASSWORD is not set"):
+        spec.postgres.password.resolve("source.postgres.password")
+    monkeypatch.setenv("PG_PASSWORD", "s3cret")
+    assert spec.postgres.password.resolve("source.postgres.password") == "s3cret"
+    assert spec.neo4j.password is not None
+    with pytest.raises(ValueError, match="resolved by the operator"):
+        spec.neo4j.password.resolve("target.neo4j.password")
