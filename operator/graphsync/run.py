@@ -16,7 +16,11 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
+from typing import Any
+
+import psycopg
 
 from graphsync import connect
 from graphsync.change import SNAPSHOT_VERSION
@@ -77,15 +81,19 @@ def run(spec: PipelineSpec, control: RunControl) -> RunStats:
     return _incremental(spec, control)
 
 
-def _sink(spec: PipelineSpec) -> Neo4jSink:
-    return Neo4jSink(connect.neo4j_driver(spec.neo4j), spec.mappings, database=spec.neo4j.database)
+def _sink(spec: PipelineSpec, stack: ExitStack) -> Neo4jSink:
+    sink = Neo4jSink(connect.neo4j_driver(spec.neo4j), spec.mappings, database=spec.neo4j.database)
+    stack.callback(sink.close)
+    return sink
 
 
-def _runner(spec: PipelineSpec, source: Source, sink: Neo4jSink, control: RunControl) -> Runner:
-    postgres = spec.postgres
-    dead_letters = PostgresDeadLetters(
-        connect.postgres(postgres, autocommit=True), pipeline=spec.name, schema=postgres.schema_
-    )
+def _pg(spec: PipelineSpec, stack: ExitStack, *, autocommit: bool = True) -> psycopg.Connection[Any]:
+    """A connection of its own per component: they run in different threads and transactions."""
+    return stack.enter_context(connect.postgres(spec.postgres, autocommit=autocommit))
+
+
+def _runner(spec: PipelineSpec, source: Source, sink: Neo4jSink, control: RunControl, stack: ExitStack) -> Runner:
+    dead_letters = PostgresDeadLetters(_pg(spec, stack), pipeline=spec.name, schema=spec.postgres.schema_)
     options = RunOptions(batch_size=spec.batch_size, until_idle=control.until_idle)
     return Runner(source, sink, dead_letters, options, on_batch=control.on_batch)
 
@@ -93,43 +101,38 @@ def _runner(spec: PipelineSpec, source: Source, sink: Neo4jSink, control: RunCon
 def _stream(spec: PipelineSpec, control: RunControl) -> RunStats:
     postgres, settings = spec.postgres, spec.redis_streams
     target = streams.Streams(prefix=f"graphsync:{spec.name}", partitions=settings.partitions)
-    client = connect.redis_client(settings)
-    outbox = Outbox(postgres.schema_)
-    relay = Relay(
-        connect.postgres(postgres),
-        client,
-        target,
-        schema=postgres.schema_,
-        redeliver_after_seconds=settings.redeliver_after_seconds,
-        max_stream_length=settings.max_stream_length,
-    )
-    reader = streams.GroupReader(
-        client,
-        target,
-        group=f"graphsync-{spec.name}",
-        consumer=consumer_name(),
-        claim_idle_ms=int(settings.claim_idle_seconds * 1000),
-    )
-    source = OutboxStreamSource(reader, connect.postgres(postgres, autocommit=True), outbox)
-    sink = _sink(spec)
-    try:
+    with ExitStack() as stack:
+        client = stack.enter_context(connect.redis_client(settings))
+        relay = Relay(
+            _pg(spec, stack, autocommit=False),
+            client,
+            target,
+            schema=postgres.schema_,
+            redeliver_after_seconds=settings.redeliver_after_seconds,
+            max_stream_length=settings.max_stream_length,
+        )
+        reader = streams.GroupReader(
+            client,
+            target,
+            group=f"graphsync-{spec.name}",
+            consumer=consumer_name(),
+            claim_idle_ms=int(settings.claim_idle_seconds * 1000),
+        )
+        source = OutboxStreamSource(reader, _pg(spec, stack), Outbox(postgres.schema_))
+        runner = _runner(spec, source, _sink(spec, stack), control, stack)
         if control.until_idle:
-            return _drain(relay, _runner(spec, source, sink, control), control, spec.batch_size)
+            return _drain(relay, runner, control, spec.batch_size)
         if not control.consume:
             _relay_loop(relay, control.stop, spec.batch_size)
             return RunStats()
         relay_thread = threading.Thread(target=_relay_loop, args=(relay, control.stop, spec.batch_size), daemon=True)
         if control.relay:
             relay_thread.start()
-        stats = _runner(spec, source, sink, control).run(control.stop)
+        stats = runner.run(control.stop)
         control.stop.set()
         if control.relay:
             relay_thread.join(timeout=30)
         return stats
-    finally:
-        source.close()
-        sink.close()
-        client.close()
 
 
 def _drain(relay: Relay, runner: Runner, control: RunControl, limit: int) -> RunStats:
@@ -165,30 +168,24 @@ def _relay_loop(relay: Relay, stop: threading.Event, limit: int) -> None:
 
 
 def _snapshot(spec: PipelineSpec, control: RunControl, *, version: int, sweep: bool) -> RunStats:
-    postgres = spec.postgres
-    checkpoints = PostgresCheckpoints(
-        connect.postgres(postgres, autocommit=True), pipeline=spec.name, schema=postgres.schema_
-    )
-    state = checkpoints.get("snapshot") or {}
-    if state.get("completed") or "version" not in state:
-        for table in tables_of(spec.mappings):
-            checkpoints.delete(f"snapshot:{table.entity}")
-        state = {"version": version, "completed": False}
-        checkpoints.put("snapshot", state)
-    source = SnapshotSource(connect.postgres(postgres), spec.mappings, checkpoints, version=int(state["version"]))
-    sink = _sink(spec)
-    try:
-        stats = _runner(spec, source, sink, RunControl(control.stop, True, control.on_batch)).run(control.stop)
-        if control.stop.is_set() and not _snapshot_done(checkpoints, spec):
+    with ExitStack() as stack:
+        checkpoints = PostgresCheckpoints(_pg(spec, stack), pipeline=spec.name, schema=spec.postgres.schema_)
+        state = checkpoints.get("snapshot") or {}
+        if state.get("completed") or "version" not in state:
+            for table in tables_of(spec.mappings):
+                checkpoints.delete(f"snapshot:{table.entity}")
+            state = {"version": version, "completed": False}
+            checkpoints.put("snapshot", state)
+        source = SnapshotSource(_pg(spec, stack), spec.mappings, checkpoints, version=int(state["version"]))
+        sink = _sink(spec, stack)
+        finite = RunControl(control.stop, until_idle=True, on_batch=control.on_batch)
+        stats = _runner(spec, source, sink, finite, stack).run(control.stop)
+        if not _snapshot_done(checkpoints, spec):
             return stats
         if sweep:
-            result = sink.sweep(below_version=int(state["version"]))
-            stats.add_batch(0, result, [])
+            stats.add_batch(0, sink.sweep(below_version=int(state["version"])), [])
         checkpoints.put("snapshot", {**state, "completed": True})
         return stats
-    finally:
-        source.close()
-        sink.close()
 
 
 def _snapshot_done(checkpoints: PostgresCheckpoints, spec: PipelineSpec) -> bool:
@@ -196,16 +193,10 @@ def _snapshot_done(checkpoints: PostgresCheckpoints, spec: PipelineSpec) -> bool
 
 
 def _incremental(spec: PipelineSpec, control: RunControl) -> RunStats:
-    postgres = spec.postgres
-    if postgres.watermark_column is None:
+    column = spec.postgres.watermark_column
+    if column is None:
         raise ValueError("mode incremental needs source.postgres.watermarkColumn")
-    checkpoints = PostgresCheckpoints(
-        connect.postgres(postgres, autocommit=True), pipeline=spec.name, schema=postgres.schema_
-    )
-    source = WatermarkSource(connect.postgres(postgres), spec.mappings, checkpoints, column=postgres.watermark_column)
-    sink = _sink(spec)
-    try:
-        return _runner(spec, source, sink, control).run(control.stop)
-    finally:
-        source.close()
-        sink.close()
+    with ExitStack() as stack:
+        checkpoints = PostgresCheckpoints(_pg(spec, stack), pipeline=spec.name, schema=spec.postgres.schema_)
+        source = WatermarkSource(_pg(spec, stack), spec.mappings, checkpoints, column=column)
+        return _runner(spec, source, _sink(spec, stack), control, stack).run(control.stop)

@@ -90,6 +90,7 @@ def test_changes_flow_through_triggers_outbox_and_streams_into_neo4j(
     pg_conn.execute("UPDATE customer SET tier = 'gold', secret = 'changed' WHERE id <= 5")
     pg_conn.execute("UPDATE orders SET customer_id = 3 WHERE id = 1")
     pg_conn.execute("DELETE FROM customer WHERE id = 20")  # cascades to its orders and likes
+    pg_conn.execute("DELETE FROM likes WHERE product_id = 19")
     pg_conn.execute("UPDATE product SET id = 100 WHERE id = 19")  # a key change: delete + create
     pg_conn.execute("DELETE FROM likes WHERE customer_id = 4")
 

@@ -18,6 +18,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+# Servers outlive the function that started them; holding their Popen objects here
+# lets `stop` reap them, and keeps Python from warning that a child is still running.
+_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
+
 
 class SubstrateError(RuntimeError):
     """A server could not be built, started or reached."""
@@ -91,7 +95,7 @@ def start(spec: ProcessSpec) -> subprocess.Popen[bytes]:
     env = {**os.environ, **spec.env}
     with spec.log_path.open("ab") as log:
         try:
-            return subprocess.Popen(
+            child = subprocess.Popen(
                 list(spec.argv),
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -103,6 +107,8 @@ def start(spec: ProcessSpec) -> subprocess.Popen[bytes]:
             )
         except OSError as exc:
             raise SubstrateError(f"{spec.name}: cannot execute {spec.argv[0]}: {exc}") from exc
+    _CHILDREN[child.pid] = child
+    return child
 
 
 def wait_ready(
@@ -178,5 +184,10 @@ def _signal_group(pid: int, sig: signal.Signals) -> None:
 
 def _reap(pid: int) -> None:
     # Our own children must be waited for or they linger as zombies.
+    child = _CHILDREN.get(pid)
+    if child is not None:
+        if child.poll() is not None:
+            del _CHILDREN[pid]
+        return
     with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)

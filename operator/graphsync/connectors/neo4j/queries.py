@@ -64,14 +64,14 @@ SET_FOREIGN_KEY_OUT: LiteralString = """
 UNWIND $rows AS row
 MATCH (n{label} {{{key}: row.key}})
 MERGE (m{target_label} {{{target_key}: row.target}})
-CREATE (n)-[:{type} {{_graphsync_owner: row.owner}}]->(m)
+CREATE (n)-[{type} {{_graphsync_owner: row.owner}}]->(m)
 """
 
 SET_FOREIGN_KEY_IN: LiteralString = """
 UNWIND $rows AS row
 MATCH (n{label} {{{key}: row.key}})
 MERGE (m{target_label} {{{target_key}: row.target}})
-CREATE (m)-[:{type} {{_graphsync_owner: row.owner}}]->(n)
+CREATE (m)-[{type} {{_graphsync_owner: row.owner}}]->(n)
 """
 
 # A join-table row: one relationship keyed by the row's key, between two keyed nodes.

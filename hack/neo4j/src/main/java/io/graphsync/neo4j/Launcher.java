@@ -1,0 +1,87 @@
+package io.graphsync.neo4j;
+
+import java.nio.file.Path;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.concurrent.CountDownLatch;
+import org.neo4j.configuration.GraphDatabaseSettings;
+import org.neo4j.configuration.connectors.BoltConnector;
+import org.neo4j.configuration.connectors.HttpConnector;
+import org.neo4j.configuration.helpers.SocketAddress;
+import org.neo4j.dbms.api.DatabaseManagementService;
+import org.neo4j.dbms.api.DatabaseManagementServiceBuilder;
+import org.neo4j.io.ByteUnit;
+
+/**
+ * Runs an embedded Neo4j DBMS that clients reach over Bolt, like a server.
+ *
+ * <p>Arguments: {@code --data-dir DIR --bolt-port PORT [--auth on|off] [--page-cache-mb N]}. With
+ * auth on, the password of user {@code neo4j} is read from the environment variable
+ * {@code NEO4J_PASSWORD} (never from the command line, where {@code ps} would show it).
+ */
+public final class Launcher {
+  private Launcher() {}
+
+  public static void main(String[] args) throws InterruptedException {
+    Map<String, String> options = parse(args);
+    Path dataDir = Path.of(require(options, "--data-dir"));
+    int boltPort = Integer.parseInt(require(options, "--bolt-port"));
+    boolean auth = "on".equals(options.getOrDefault("--auth", "off"));
+    long pageCacheMb = Long.parseLong(options.getOrDefault("--page-cache-mb", "256"));
+    String password = System.getenv("NEO4J_PASSWORD");
+    if (auth && (password == null || password.length() < 8)) {
+      fail("--auth on needs NEO4J_PASSWORD set to at least 8 characters");
+    }
+
+    DatabaseManagementService dbms =
+        new DatabaseManagementServiceBuilder(dataDir)
+            .setConfig(BoltConnector.enabled, true)
+            .setConfig(BoltConnector.listen_address, new SocketAddress("127.0.0.1", boltPort))
+            .setConfig(HttpConnector.enabled, false)
+            .setConfig(GraphDatabaseSettings.auth_enabled, auth)
+            .setConfig(GraphDatabaseSettings.pagecache_memory, ByteUnit.mebiBytes(pageCacheMb))
+            .build();
+    CountDownLatch stopped = new CountDownLatch(1);
+    Runtime.getRuntime()
+        .addShutdownHook(
+            new Thread(
+                () -> {
+                  dbms.shutdown();
+                  stopped.countDown();
+                }));
+    if (auth) {
+      // The built-in user starts with a password that must be changed; set ours instead.
+      dbms.database(GraphDatabaseSettings.SYSTEM_DATABASE_NAME)
+          .executeTransactionally(
+              "ALTER USER neo4j SET PASSWORD $password CHANGE NOT REQUIRED",
+              Map.of("password", password));
+    }
+    System.out.println("graphsync-neo4j ready bolt://127.0.0.1:" + boltPort);
+    System.out.flush();
+    stopped.await();
+  }
+
+  private static Map<String, String> parse(String[] args) {
+    Map<String, String> options = new HashMap<>();
+    for (int i = 0; i < args.length; i += 2) {
+      if (i + 1 >= args.length || !args[i].startsWith("--")) {
+        fail("expected --name value pairs, got " + String.join(" ", args));
+      }
+      options.put(args[i], args[i + 1]);
+    }
+    return options;
+  }
+
+  private static String require(Map<String, String> options, String name) {
+    String value = options.get(name);
+    if (value == null) {
+      fail("missing " + name);
+    }
+    return value;
+  }
+
+  private static void fail(String message) {
+    System.err.println("graphsync-neo4j: " + message);
+    System.exit(2);
+  }
+}
