@@ -33,7 +33,7 @@ _OPERATIONS = (
 
 
 def run(conn: psycopg.Connection[Any], schema: str, changes: int, *, seed: int, per_transaction: int = 50) -> int:
-    """Apply about `changes` random statements in transactions; returns how many statements ran."""
+    """Make at least `changes` row changes (cascades not counted) in transactions; returns how many."""
     rng = random.Random(seed)
     statements = [(sql.SQL(text).format(s=sql.Identifier(schema)), weight) for text, weight in _OPERATIONS]
     population = [statement for statement, _ in statements]
@@ -44,7 +44,7 @@ def run(conn: psycopg.Connection[Any], schema: str, changes: int, *, seed: int, 
         with conn.transaction(), conn.cursor() as cur:
             for statement in rng.choices(population, weights, k=per_transaction):
                 cur.execute(statement, _params(rng, ids))
-                done += 1
+                done += max(cur.rowcount, 0)
     return done
 
 

@@ -1,0 +1,44 @@
+"""The real Kubernetes control plane, started once per session, and a fresh namespace per test."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from graphsync.devenv import gotools, process
+from graphsync.devenv import kube as cluster
+from graphsync.devenv.kube import kubectl
+from graphsync.devenv.service import Service
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    # A cold build of the control plane takes longer than a test's timeout allows, so it
+    # happens before any test's clock starts (and only when e2e tests were selected).
+    if session.config.option.collectonly or not any(item.get_closest_marker("e2e") for item in session.items):
+        return
+    try:
+        gotools.ensure_all()
+    except process.SubstrateError as exc:
+        pytest.exit(f"cannot build the Kubernetes substrate: {exc}", returncode=3)
+
+
+@pytest.fixture(scope="session")
+def kube(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    """The control plane; `kube.env` holds KUBECONFIG and the kubectl and helm paths."""
+    service = cluster.start(tmp_path_factory.mktemp("kube"))
+    yield service
+    for pid in reversed(service.pids):
+        process.stop(pid)
+
+
+@pytest.fixture
+def namespace(kube: Service) -> Iterator[str]:
+    name = f"smoke-{uuid.uuid4().hex[:10]}"
+    created = kubectl(kube.env, "create", "namespace", name)
+    assert created.returncode == 0, created.stderr
+    yield name
+    # Not waiting: the namespace controller finishes the cleanup while the next test runs.
+    deleted = kubectl(kube.env, "delete", "namespace", name, "--wait=false")
+    assert deleted.returncode == 0, deleted.stderr
