@@ -25,10 +25,11 @@ Conn = psycopg.Connection[Any]
 
 
 @pytest.fixture
-def own_neo4j(run_dir: Path) -> Iterator[Service]:
-    """A Neo4j of this test's own, since the test stops it."""
-    service = neo4j_server.start(run_dir / unique_name("neo4j"))
-    yield service
+def own_neo4j(run_dir: Path) -> Iterator[tuple[Service, Path]]:
+    """A Neo4j of this test's own (and its folder), since the test stops and restarts it."""
+    home = run_dir / unique_name("neo4j")
+    service = neo4j_server.start(home)
+    yield service, home
     for pid in service.pids:
         process.stop(pid)
 
@@ -81,24 +82,24 @@ def test_neo4j_down_for_30_seconds_mid_stream_is_retried_and_loses_nothing(
     pg_conn: Conn,
     postgres_service: Service,
     redis_service: Service,
-    own_neo4j: Service,
-    run_dir: Path,
+    own_neo4j: tuple[Service, Path],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("GRAPHSYNC_PG_PASSWORD", postgres_service.env["GRAPHSYNC_PG_PASSWORD"])
     schema = current_schema(pg_conn)
     shop.create(pg_conn, schema)
-    uri = own_neo4j.env["GRAPHSYNC_NEO4J_URI"]
+    service, home = own_neo4j
+    uri = service.env["GRAPHSYNC_NEO4J_URI"]
     spec = make_spec(schema, postgres_service, redis_service, uri)
     run.prepare_source(spec)
     stop, thread, results = run_in_background(spec)
     try:
         workload.run(pg_conn, schema, 3000, seed=1)
-        for pid in own_neo4j.pids:
+        for pid in service.pids:
             process.stop(pid)
         workload.run(pg_conn, schema, 3000, seed=2)  # written while the target is down
         time.sleep(30)
-        restarted = neo4j_server.restart(own_neo4j)
+        restarted = neo4j_server.restart(service, home)
         workload.run(pg_conn, schema, 3000, seed=3)
     finally:
         stop.set()
