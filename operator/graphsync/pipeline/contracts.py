@@ -38,6 +38,11 @@ class Batch:
     # A finite source (a snapshot) sets this on its last batch.
     final: bool = False
 
+    @property
+    def idle(self) -> bool:
+        """Nothing to apply and nothing to checkpoint: the source had nothing new."""
+        return not self.changes and not self.rejected and self.token is None
+
 
 class Source(Protocol):
     def prepare(self) -> None: ...

@@ -95,7 +95,7 @@ class Runner:
                     self._options.backoff.wait(attempt, stop)
                     attempt += 1
                     continue
-                idle = not batch.changes and not batch.rejected
+                idle = batch.idle
                 if not idle:
                     _put(batches, batch, lambda: stop.is_set() or done.is_set())
                 if batch.final or (idle and self._options.until_idle):

@@ -42,13 +42,14 @@ class OutboxStreamSource:
             except ValueError as exc:
                 raw = Change(entity="(undecodable)", key=delivery.entry_id, op=Operation.UPSERT, version=0)
                 rejected.append(Rejection(change=_with_fields(raw, delivery), reason=str(exc)))
-        return Batch(changes=changes, token=deliveries, rejected=rejected)
+        return Batch(changes=changes, token=deliveries or None, rejected=rejected)
 
     def commit(self, batch: Batch, failed: Sequence[Rejection]) -> None:
         failed_ids = {id(r.change) for r in failed}
         applied = [c for c in batch.changes if id(c) not in failed_ids]
         settle(self._conn, self._outbox, applied, [(r.change, r.reason) for r in failed])
-        self._reader.ack(batch.token)
+        if batch.token:
+            self._reader.ack(batch.token)
 
     def close(self) -> None:
         self._conn.close()

@@ -90,13 +90,17 @@ class SnapshotSource:
         self._tables = tables_of(mappings)
         self._checkpoints = checkpoints
         self._version = version
+        # Where reading has got to; the checkpoint (where applying has got to) trails it
+        # while batches wait in the runner's queue.
+        self._positions: dict[str, dict[str, Any]] = {}
 
     def prepare(self) -> None:
-        pass
+        for table in self._tables:
+            self._positions[table.entity] = self._checkpoints.get(f"snapshot:{table.entity}") or {}
 
     def read(self, limit: int) -> Batch:
         for table in self._tables:
-            position = self._checkpoints.get(f"snapshot:{table.entity}") or {}
+            position = self._positions[table.entity]
             if position.get("done"):
                 continue
             after = position.get("after")
@@ -116,6 +120,7 @@ class SnapshotSource:
             done = len(rows) < limit
             last = list(rows[-1][1:]) if rows else after
             token = (table.entity, {"after": last, "done": done})
+            self._positions[table.entity] = token[1]
             return Batch(changes=changes, token=token, final=done and table is self._tables[-1])
         return Batch(changes=[], final=True)
 
@@ -143,9 +148,11 @@ class WatermarkSource:
         self._checkpoints = checkpoints
         self._column = column
         self._next = 0
+        self._positions: dict[str, Any] = {}
 
     def prepare(self) -> None:
-        pass
+        for table in self._tables:
+            self._positions[table.entity] = self._checkpoints.get(f"watermark:{table.entity}")
 
     def read(self, limit: int) -> Batch:
         # Round-robin over tables so one busy table cannot starve the others.
@@ -159,7 +166,7 @@ class WatermarkSource:
 
     def _read_table(self, table: Table, limit: int) -> Batch:
         order = (self._column, *table.key)
-        after = self._checkpoints.get(f"watermark:{table.entity}")
+        after = self._positions[table.entity]
         params = [*(after if after is not None else []), limit]
         rows = self._conn.execute(page_query(table, order, after is not None), params).fetchall()
         self._conn.commit()
@@ -174,6 +181,8 @@ class WatermarkSource:
             except ValueError as exc:
                 rejected.append(Rejection(change, f"{self._column}: {exc}"))
         last = [_jsonable(v) for v in rows[-1][1:]] if rows else None
+        if rows:
+            self._positions[table.entity] = last
         return Batch(changes=changes, rejected=rejected, token=(table.entity, last) if rows else None)
 
     def commit(self, batch: Batch, failed: Sequence[Rejection]) -> None:

@@ -1,0 +1,144 @@
+"""The other modes: a resumable snapshot with its sweep, the snapshot-to-stream handover, the watermark scan."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import neo4j
+import psycopg
+import pytest
+
+from graphsync import run
+from graphsync.devenv.service import Service
+from graphsync.pipeline.stats import RunStats
+from graphsync.spec.pipeline import PipelineSpec
+from tests import shop
+from tests.conftest import unique_name
+from tests.integration.test_pg_to_neo4j import seed
+
+Conn = psycopg.Connection[Any]
+
+
+@pytest.fixture
+def schema(pg_conn: Conn) -> str:
+    row = pg_conn.execute("SELECT current_schema()").fetchone()
+    assert row is not None
+    shop.create(pg_conn, row[0])
+    return str(row[0])
+
+
+@pytest.fixture
+def base(
+    schema: str,
+    postgres_service: Service,
+    redis_service: Service,
+    neo4j_service: Service,
+    monkeypatch: pytest.MonkeyPatch,
+) -> dict[str, Any]:
+    monkeypatch.setenv("TEST_PG_PASSWORD", postgres_service.env["GRAPHSYNC_PG_PASSWORD"])
+    pg = postgres_service.env
+    return {
+        "name": unique_name("m").replace("_", "-"),
+        "source": {
+            "postgres": {
+                "url": f"postgresql://{pg['GRAPHSYNC_PG_USER']}@127.0.0.1:{pg['GRAPHSYNC_PG_PORT']}/postgres",
+                "password": {"env": "TEST_PG_PASSWORD"},
+                "schema": schema,
+            }
+        },
+        "transport": {"redisStreams": {"url": redis_service.env["GRAPHSYNC_REDIS_URL"]}},
+        "target": {"neo4j": {"uri": neo4j_service.env["GRAPHSYNC_NEO4J_URI"]}},
+        "mappings": shop.mappings(schema),
+    }
+
+
+def test_a_snapshot_resumes_where_it_stopped_and_sweeps_what_the_source_lost(
+    base: dict[str, Any], pg_conn: Conn, schema: str, neo4j_driver: neo4j.Driver
+) -> None:
+    seed(pg_conn, schema, customers=40)
+    spec = PipelineSpec.model_validate({**base, "mode": "snapshot", "batchSize": 7})
+    stop = threading.Event()
+
+    def crash_after_three_batches(stats: RunStats) -> None:
+        if stats.batches == 3:
+            stop.set()
+
+    first = run.run(spec, run.RunControl(stop=stop, on_batch=crash_after_three_batches))
+    assert first.read == 21
+    assert shop.actual(neo4j_driver) != shop.expected(pg_conn, schema)
+
+    second = run.run(spec, run.RunControl(stop=threading.Event()))
+    total = 40 + 40 + 80 + 40  # customers, products, orders, likes
+    assert second.read == total - 21  # finished pages are not read again
+    assert shop.actual(neo4j_driver) == shop.expected(pg_conn, schema)
+
+    pg_conn.execute("DELETE FROM likes WHERE stars = 1")
+    pg_conn.execute("DELETE FROM orders WHERE id > 60")
+    pg_conn.execute("UPDATE customer SET tier = 'gold' WHERE id < 10")
+    third = run.run(spec, run.RunControl(stop=threading.Event()))
+    assert third.deleted > 20
+    assert shop.actual(neo4j_driver) == shop.expected(pg_conn, schema)
+
+
+def test_snapshot_then_stream_hands_over_without_losing_or_doubling(
+    base: dict[str, Any], pg_conn: Conn, postgres_service: Service, schema: str, neo4j_driver: neo4j.Driver
+) -> None:
+    seed(pg_conn, schema, customers=30)
+    spec = PipelineSpec.model_validate({**base, "mode": "snapshotThenStream", "batchSize": 10})
+    with psycopg.connect(postgres_service.env["GRAPHSYNC_PG_DSN"], autocommit=True) as writer:
+        writer.execute(f"SET search_path TO {schema}")
+        edits = iter(
+            [
+                "UPDATE customer SET name = 'renamed during snapshot' WHERE id IN (1, 29)",
+                "DELETE FROM customer WHERE id = 2",
+                "INSERT INTO customer VALUES (500, 'new during snapshot', NULL, NULL, 'x')",
+                "UPDATE orders SET customer_id = 500 WHERE id = 3",
+                "DELETE FROM likes WHERE customer_id = 5",
+                "UPDATE product SET price = 0.5 WHERE id = 30",
+            ]
+        )
+
+        def edit_while_snapshotting(stats: RunStats) -> None:
+            statement = next(edits, None)
+            if statement:
+                writer.execute(statement)
+
+        stats = run.run(spec, run.RunControl(stop=threading.Event(), until_idle=True, on_batch=edit_while_snapshotting))
+
+    assert stats.failed == 0
+    assert shop.actual(neo4j_driver) == shop.expected(pg_conn, schema)
+    records, _, _ = neo4j_driver.execute_query("MATCH (c:Customer {id: 1}) RETURN c.name AS name")
+    assert records[0]["name"] == "renamed during snapshot"
+
+
+def test_incremental_mode_follows_a_watermark_column(
+    base: dict[str, Any], pg_conn: Conn, schema: str, neo4j_driver: neo4j.Driver
+) -> None:
+    pg_conn.execute(
+        "CREATE TABLE person (id int PRIMARY KEY, name text, updated_at timestamptz NOT NULL DEFAULT clock_timestamp())"
+    )
+    pg_conn.execute("INSERT INTO person (id, name) SELECT i, 'p' || i FROM generate_series(1, 25) AS i")
+    mapping = {"nodes": [{"name": "person", "table": f"{schema}.person", "labels": ["Person"], "key": "id"}]}
+    spec = PipelineSpec.model_validate(
+        {
+            **base,
+            "mode": "incremental",
+            "batchSize": 10,
+            "mappings": mapping,
+            "source": {"postgres": {**base["source"]["postgres"], "watermarkColumn": "updated_at"}},
+        }
+    )
+
+    def synced() -> dict[int, str]:
+        records, _, _ = neo4j_driver.execute_query("MATCH (p:Person) RETURN p.id AS id, p.name AS name")
+        return {r["id"]: r["name"] for r in records}
+
+    first = run.run(spec, run.RunControl(stop=threading.Event(), until_idle=True))
+    assert first.created == 25
+    assert synced() == {i: f"p{i}" for i in range(1, 26)}
+
+    pg_conn.execute("UPDATE person SET name = 'changed', updated_at = clock_timestamp() WHERE id IN (3, 4)")
+    second = run.run(spec, run.RunControl(stop=threading.Event(), until_idle=True))
+    assert second.read == 2  # only rows past the watermark
+    assert synced()[3] == synced()[4] == "changed"
