@@ -12,58 +12,10 @@ import neo4j
 import psycopg
 from psycopg import sql
 
-DDL = """
-CREATE TABLE {s}.customer (id int PRIMARY KEY, name text NOT NULL, email text, tier text, secret text);
-CREATE TABLE {s}.product (id int PRIMARY KEY, title text NOT NULL, price numeric(10, 2), tags text[]);
-CREATE TABLE {s}.orders (
-    id int PRIMARY KEY,
-    customer_id int REFERENCES {s}.customer (id) ON DELETE CASCADE,
-    total_cents bigint NOT NULL
-);
-CREATE TABLE {s}.likes (
-    customer_id int REFERENCES {s}.customer (id) ON DELETE CASCADE,
-    product_id int REFERENCES {s}.product (id) ON DELETE CASCADE,
-    stars int NOT NULL,
-    PRIMARY KEY (customer_id, product_id)
-);
-"""
+from graphsync.devenv import sample
 
-
-def create(conn: psycopg.Connection[Any], schema: str) -> None:
-    conn.execute(sql.SQL(DDL).format(s=sql.Identifier(schema)))  # type: ignore[arg-type]
-
-
-def mappings(schema: str) -> dict[str, Any]:
-    return {
-        "nodes": [
-            {
-                "name": "customer",
-                "table": f"{schema}.customer",
-                "labels": ["Customer", "Person"],
-                "key": "id",
-                "properties": {"exclude": ["secret"]},
-            },
-            {"name": "product", "table": f"{schema}.product", "labels": ["Product"], "key": "id"},
-            {
-                "name": "orders",
-                "table": f"{schema}.orders",
-                "labels": ["Order"],
-                "key": "id",
-                "properties": {"rename": {"total_cents": "total"}},
-                "foreignKeys": [{"column": "customer_id", "references": "customer", "type": "PLACED_BY"}],
-            },
-        ],
-        "relationships": [
-            {
-                "name": "likes",
-                "table": f"{schema}.likes",
-                "type": "LIKES",
-                "from": {"column": "customer_id", "references": "customer"},
-                "to": {"column": "product_id", "references": "product"},
-                "key": ["customer_id", "product_id"],
-            }
-        ],
-    }
+create = sample.create
+mappings = sample.mappings
 
 
 Graph = dict[str, Any]

@@ -74,8 +74,8 @@ def run(spec: PipelineSpec, control: RunControl) -> RunStats:
     if spec.mode is Mode.CONTINUOUS:
         return _stream(spec, control)
     if spec.mode is Mode.SNAPSHOT_THEN_STREAM:
-        _snapshot(spec, control, version=SNAPSHOT_VERSION, sweep=False)
-        return _stream(spec, control)
+        snapshot = _snapshot(spec, control, version=SNAPSHOT_VERSION, sweep=False)
+        return _stream(spec, control).absorb(snapshot)
     if spec.mode is Mode.SNAPSHOT:
         return _snapshot(spec, control, version=int(time.time() * 1_000_000), sweep=True)
     return _incremental(spec, control)

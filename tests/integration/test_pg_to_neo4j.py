@@ -15,6 +15,7 @@ from graphsync.change import Change, Operation
 from graphsync.connectors.neo4j.sink import Neo4jSink
 from graphsync.connectors.postgres.deadletter import PostgresDeadLetters
 from graphsync.connectors.postgres.outbox import EventStatus, Outbox
+from graphsync.devenv import sample
 from graphsync.devenv.service import Service
 from graphsync.pipeline.stats import RunStats
 from graphsync.spec.mapping import Mappings
@@ -71,14 +72,8 @@ def sync(spec: PipelineSpec, **control: Any) -> RunStats:
 
 
 def seed(conn: Conn, schema: str, customers: int = 20) -> None:
+    sample.seed(conn, schema, customers)
     conn.execute(f"SET search_path TO {schema}")
-    for i in range(1, customers + 1):
-        conn.execute("INSERT INTO customer VALUES (%s, %s, %s, %s, 'pw')", (i, f"name {i}", f"c{i}@x.io", None))
-        conn.execute("INSERT INTO product VALUES (%s, %s, %s, %s)", (i, f"product {i}", i * 1.25, ["a", f"t{i}"]))
-    for i in range(1, customers * 2 + 1):
-        conn.execute("INSERT INTO orders VALUES (%s, %s, %s)", (i, (i % customers) + 1, i * 100))
-    for i in range(1, customers + 1):
-        conn.execute("INSERT INTO likes VALUES (%s, %s, %s)", (i, (i * 7) % customers + 1, i % 5 + 1))
 
 
 def test_changes_flow_through_triggers_outbox_and_streams_into_neo4j(

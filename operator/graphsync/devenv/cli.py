@@ -7,7 +7,7 @@ import shutil
 import sys
 from typing import TextIO
 
-from graphsync.devenv import gotools, neo4j, substrate
+from graphsync.devenv import demo, gotools, neo4j, substrate
 from graphsync.devenv.process import SubstrateError
 from graphsync.devenv.service import Service
 
@@ -22,6 +22,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     actions.add_parser("status", help="check every server and exit non-zero if one is unhealthy")
     actions.add_parser("env", help="print the connection settings as shell exports")
     actions.add_parser("build", help="build and cache every server without starting it")
+    actions.add_parser("demo", help="sync a sample shop from PostgreSQL into Neo4j on the running servers")
     dev.set_defaults(handler=run)
 
 
@@ -85,4 +86,8 @@ def _report(services: list[Service], out: TextIO) -> bool:
     return healthy
 
 
-_COMMANDS = {"up": _up, "down": _down, "status": _status, "env": _env, "build": _build}
+def _demo(_: argparse.Namespace, out: TextIO) -> int:
+    return demo.run_demo(out)
+
+
+_COMMANDS = {"up": _up, "down": _down, "status": _status, "env": _env, "build": _build, "demo": _demo}

@@ -45,6 +45,17 @@ class RunStats:
             self.errors.extend(failures)
             self.last_batch_at = time.time()
 
+    def absorb(self, earlier: RunStats) -> RunStats:
+        """Fold an earlier phase of the same run (a snapshot before its stream) into these totals."""
+        with self._lock:
+            self.started_at = min(self.started_at, earlier.started_at)
+            for name in ("batches", "read", "created", "updated", "deleted", "stale", "failed", "retries"):
+                setattr(self, name, getattr(self, name) + getattr(earlier, name))
+            merged = [*earlier.errors, *self.errors]
+            self.errors.clear()
+            self.errors.extend(merged)  # the deque keeps the newest
+        return self
+
     def add_retry(self, error: str) -> None:
         with self._lock:
             self.retries += 1
