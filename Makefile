@@ -5,9 +5,10 @@ PY := .venv/bin
 bootstrap:
 	bash hack/bootstrap.sh
 
-## The demo: start every real server and show it healthy.
+## The demo: start every real server, sync a sample shop into Neo4j, show status.
 demo: bootstrap
 	$(PY)/graphsync dev up
+	$(PY)/graphsync dev demo
 	$(PY)/graphsync dev status
 
 down:
