@@ -29,7 +29,8 @@ from tests.conftest import unique_name
 
 TRIALS = int(os.environ.get("GRAPHSYNC_CRASH_TRIALS", "3"))
 CHANGES = int(os.environ.get("GRAPHSYNC_CRASH_CHANGES", "50000"))
-ROLES = ("relay", "consumer", "consumer")
+# Two relays (they must not collide) and two consumers (they share the work).
+ROLES = ("relay", "relay", "consumer", "consumer")
 
 
 def spec_document(name: str, schema: str, services: dict[str, Service]) -> dict[str, Any]:
@@ -66,7 +67,7 @@ def worker(spec_file: Path, role: str, log: Path, *extra: str) -> subprocess.Pop
 
 
 def chaos(spec_file: Path, logs: Path, done: threading.Event, rng: random.Random) -> int:
-    """Keep one relay and two consumers running; SIGKILL one at random every so often. Returns the kill count."""
+    """Keep the ROLES running; SIGKILL one at random every so often. Returns the kill count."""
     procs = [worker(spec_file, role, logs / f"{i}.log") for i, role in enumerate(ROLES)]
     kills = 0
     try:
@@ -129,3 +130,34 @@ def test_sigkill_at_random_points_loses_and_doubles_nothing(
         assert events[1] >= CHANGES
         pg_conn.execute("TRUNCATE customer, product, orders, likes, outbox, entity_status, dead_letter, checkpoint")
         neo4j_driver.execute_query("MATCH (n) DETACH DELETE n")
+
+
+def test_sigterm_finishes_the_batch_in_flight_and_exits_cleanly(
+    pg_conn: psycopg.Connection[Any],
+    postgres_service: Service,
+    redis_service: Service,
+    neo4j_service: Service,
+    neo4j_driver: neo4j.Driver,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("GRAPHSYNC_PG_PASSWORD", postgres_service.env["GRAPHSYNC_PG_PASSWORD"])
+    services = {"postgres": postgres_service, "redis": redis_service, "neo4j": neo4j_service}
+    row = pg_conn.execute("SELECT current_schema()").fetchone()
+    assert row is not None
+    schema = str(row[0])
+    shop.create(pg_conn, schema)
+    spec_file = tmp_path / "pipeline.yaml"
+    spec_file.write_text(yaml.safe_dump(spec_document(unique_name("term").replace("_", "-"), schema, services)))
+    prepare = worker(spec_file, "all", tmp_path / "prepare.log", "--until-idle")  # installs the capture triggers
+    assert prepare.wait(timeout=120) == 0
+    log = tmp_path / "worker.log"
+    proc = worker(spec_file, "all", log)
+    workload.run(pg_conn, schema, 5000, seed=5)
+    time.sleep(2)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 0, log.read_text()[-3000:]
+    assert "items synced" in log.read_text()
+    final = worker(spec_file, "all", tmp_path / "final.log", "--until-idle")
+    assert final.wait(timeout=300) == 0
+    assert shop.actual(neo4j_driver) == shop.expected(pg_conn, schema)
