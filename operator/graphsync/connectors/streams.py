@@ -129,7 +129,9 @@ class GroupReader:
         return self._xreadgroup(dict.fromkeys(self._streams.names(), ">"), count, block_ms)
 
     def _xreadgroup(self, ids: dict[str, str], count: int, block_ms: int | None) -> list[Delivery]:
-        reply: Any = self._client.xreadgroup(self._group, self._consumer, ids, count=count, block=block_ms)  # type: ignore[arg-type]
+        # COUNT applies to each stream: share the batch size out so a read never exceeds it.
+        per_stream = max(1, count // len(ids))
+        reply: Any = self._client.xreadgroup(self._group, self._consumer, ids, count=per_stream, block=block_ms)  # type: ignore[arg-type]
         return [
             Delivery(stream=_text(stream), entry_id=_text(entry_id), fields=_fields(fields))
             for stream, entries in reply or []
@@ -143,7 +145,12 @@ class GroupReader:
         found: list[Delivery] = []
         for name in self._streams.names():
             reply: Any = self._client.xautoclaim(
-                name, self._group, self._consumer, min_idle_time=self._claim_idle_ms, start_id="0", count=count
+                name,
+                self._group,
+                self._consumer,
+                min_idle_time=self._claim_idle_ms,
+                start_id="0",
+                count=count - len(found),
             )
             found.extend(
                 Delivery(stream=name, entry_id=_text(entry_id), fields=_fields(fields))
