@@ -50,7 +50,10 @@ class MemorySink:
     def prepare(self) -> None:
         pass
 
-    def apply(self, changes: Sequence[Change]) -> ApplyResult:
+    def stage(self, changes: Sequence[Change]) -> None:
+        return None
+
+    def apply(self, changes: Sequence[Change], staged: object = None) -> ApplyResult:
         if self.outages:
             self.outages -= 1
             raise Flaky("target unreachable")

@@ -21,15 +21,26 @@ class MappingError(ValueError):
 
 
 def entity_id(entity: str, key: Any) -> str:
-    """The stable identity of an entity across the whole target: tombstones, ownership."""
+    """The stable identity of an entity across the whole target: tombstones, ownership.
+
+    The same text `json.dumps([entity, key])` gives; integer keys, the common case,
+    skip the encoder (entity names are validated identifiers, which need no escaping).
+    """
+    if type(key) is int:
+        return f'["{entity}",{key}]'
     return json.dumps([entity, key], separators=(",", ":"), sort_keys=True, default=str)
+
+
+def _identity(change: Change) -> tuple[str, Any]:
+    key = change.key
+    return change.entity, (tuple(key) if isinstance(key, list) else key, type(key).__name__)
 
 
 def newest(changes: Iterable[Change]) -> list[Change]:
     """Keep only the highest version per entity, in first-seen order; a delete wins a tie."""
-    best: dict[str, Change] = {}
+    best: dict[tuple[str, Any], Change] = {}
     for change in changes:
-        ident = entity_id(change.entity, change.key)
+        ident = _identity(change)
         held = best.get(ident)
         if (
             held is None

@@ -90,12 +90,18 @@ MODULES: tuple[GoModule, ...] = (
         ldflags=_kubernetes_ldflags,
     ),
     # etcd 3.5+ keeps the server's main package at the root of the server module.
-    GoModule(name="etcd", upstream="go.etcd.io/etcd/server/v3", binaries={"etcd": "go.etcd.io/etcd/server/v3"},
-             ldflags=_no_ldflags),
-    GoModule(name="kwok", upstream="sigs.k8s.io/kwok", binaries={"kwok": "sigs.k8s.io/kwok/cmd/kwok"},
-             ldflags=_no_ldflags),
-    GoModule(name="helm", upstream="helm.sh/helm/v3", binaries={"helm": "helm.sh/helm/v3/cmd/helm"},
-             ldflags=_helm_ldflags),
+    GoModule(
+        name="etcd",
+        upstream="go.etcd.io/etcd/server/v3",
+        binaries={"etcd": "go.etcd.io/etcd/server/v3"},
+        ldflags=_no_ldflags,
+    ),
+    GoModule(
+        name="kwok", upstream="sigs.k8s.io/kwok", binaries={"kwok": "sigs.k8s.io/kwok/cmd/kwok"}, ldflags=_no_ldflags
+    ),
+    GoModule(
+        name="helm", upstream="helm.sh/helm/v3", binaries={"helm": "helm.sh/helm/v3/cmd/helm"}, ldflags=_helm_ldflags
+    ),
 )
 
 TOOLS: dict[str, GoModule] = {tool: module for module in MODULES for tool in module.binaries}

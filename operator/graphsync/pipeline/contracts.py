@@ -3,8 +3,12 @@
 Hooks, in the order the runner calls them:
 - `Sink.prepare()` once (constraints, indexes); `Source.prepare()` once (groups, tables).
 - `Source.read(limit)` returns a `Batch`, possibly empty; it may block briefly.
-- `Sink.apply(changes)` commits them and only then returns; it must be idempotent and
-  version-guarded, so a batch applied twice or out of order converges.
+- `Sink.stage(changes)` prepares a batch's parameters (pure CPU work, may raise for a
+  bad record); the runner calls it on the reader thread, so it overlaps the write of
+  the batch before.
+- `Sink.apply(changes, staged)` commits them and only then returns; it must be idempotent
+  and version-guarded, so a batch applied twice or out of order converges. `staged` is
+  what `stage` returned for exactly these changes, or None (then apply stages itself).
 - `Source.commit(batch, failed)` checkpoints the batch (ack, mark, save watermark)
   only after the sink committed it; `failed` are the records sent to the dead-letter store.
 - `Source.close()` / `Sink.close()` release connections.
@@ -37,6 +41,8 @@ class Batch:
     rejected: list[Rejection] = field(default_factory=list)
     # A finite source (a snapshot) sets this on its last batch.
     final: bool = False
+    # What the sink staged for these changes, ahead of applying them.
+    staged: Any = None
 
     @property
     def idle(self) -> bool:
@@ -53,7 +59,8 @@ class Source(Protocol):
 
 class Sink(Protocol):
     def prepare(self) -> None: ...
-    def apply(self, changes: Sequence[Change]) -> ApplyResult: ...
+    def stage(self, changes: Sequence[Change]) -> Any: ...
+    def apply(self, changes: Sequence[Change], staged: Any = None) -> ApplyResult: ...
     def is_transient(self, error: BaseException) -> bool: ...
     def close(self) -> None: ...
 

@@ -13,7 +13,7 @@ import queue
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from graphsync.change import ApplyResult, Change
 from graphsync.pipeline.contracts import Batch, DeadLetters, Rejection, Sink, Source
@@ -96,6 +96,8 @@ class Runner:
                     attempt += 1
                     continue
                 idle = batch.idle
+                if batch.changes:
+                    batch.staged = self._stage(batch.changes)
                 if not idle:
                     _put(batches, batch, lambda: stop.is_set() or done.is_set())
                 if batch.final or (idle and self._options.until_idle):
@@ -107,8 +109,14 @@ class Runner:
         finally:
             _put(batches, None, lambda: False)
 
+    def _stage(self, changes: Sequence[Change]) -> Any:
+        try:
+            return self._sink.stage(changes)
+        except Exception:  # noqa: BLE001 - a bad record: apply stages again and isolates it
+            return None
+
     def _process(self, batch: Batch, stop: threading.Event) -> None:
-        result, rejected = self._apply(batch.changes, stop)
+        result, rejected = self._apply(batch.changes, stop, batch.staged)
         failed = [*batch.rejected, *rejected]
         if failed:
             self._retrying(lambda: self._dead_letters.record(failed), stop)
@@ -117,12 +125,14 @@ class Runner:
         if self._on_batch:
             self._on_batch(self.stats)
 
-    def _apply(self, changes: Sequence[Change], stop: threading.Event) -> tuple[ApplyResult, list[Rejection]]:
+    def _apply(
+        self, changes: Sequence[Change], stop: threading.Event, staged: Any = None
+    ) -> tuple[ApplyResult, list[Rejection]]:
         """Apply with retries; on a permanent error, bisect to isolate the poison records."""
         if not changes:
             return ApplyResult(), []
         try:
-            return self._retrying(lambda: self._sink.apply(changes), stop), []
+            return self._retrying(lambda: self._sink.apply(changes, staged), stop), []
         except Interrupted:
             raise
         except Exception as exc:  # noqa: BLE001 - permanent errors of any kind isolate their records

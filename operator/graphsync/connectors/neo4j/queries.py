@@ -24,8 +24,29 @@ WITH n, row, previous, tomb
 WHERE (previous IS NULL OR previous < row.version) AND (tomb IS NULL OR tomb.version < row.version)
 SET n = row.props
 SET n{extra_labels}, n._graphsync_version = row.version
-RETURN count(previous) AS updated, count(*) - count(previous) AS created, collect(row.key) AS applied
+WITH n, row, previous
+{foreign_keys}
+RETURN count(previous) AS updated, count(*) - count(previous) AS created, collect(row.key) AS applied{former}
 """
+
+# One per foreign key, inside UPSERT_NODES: a node that had a version may own an old
+# relationship of this type (dropped first, its target kept for orphan cleanup); then
+# the relationship to the row's target, whose node is a placeholder until it arrives.
+FOREIGN_KEY: LiteralString = """
+CALL (n, row, previous) {{
+  OPTIONAL MATCH (n)-[old{type}]-(m{target_label})
+  WHERE previous IS NOT NULL AND old._graphsync_owner = row.tombstone
+  DELETE old
+  RETURN collect(m.{target_key}) AS {former}
+}}
+CALL (n, row) {{
+  WITH n, row WHERE row.fks.{column} IS NOT NULL
+  MERGE (m{target_label} {{{target_key}: row.fks.{column}}})
+  CREATE {arrow}
+}}
+"""
+ARROW_OUT: LiteralString = "(n)-[{type} {{_graphsync_owner: row.tombstone}}]->(m)"
+ARROW_IN: LiteralString = "(m)-[{type} {{_graphsync_owner: row.tombstone}}]->(n)"
 
 # Delete by tombstone: record the version, then strip the node to a keyed placeholder
 # (its owned relationships are dropped separately); `DROP_ORPHANS` then removes it
@@ -58,20 +79,6 @@ MATCH (n{label} {{{key}: row.key}})-[old{type}]-(m{target_label})
 WHERE old._graphsync_owner = row.owner
 DELETE old
 RETURN collect(DISTINCT m.{target_key}) AS former
-"""
-
-SET_FOREIGN_KEY_OUT: LiteralString = """
-UNWIND $rows AS row
-MATCH (n{label} {{{key}: row.key}})
-MERGE (m{target_label} {{{target_key}: row.target}})
-CREATE (n)-[{type} {{_graphsync_owner: row.owner}}]->(m)
-"""
-
-SET_FOREIGN_KEY_IN: LiteralString = """
-UNWIND $rows AS row
-MATCH (n{label} {{{key}: row.key}})
-MERGE (m{target_label} {{{target_key}: row.target}})
-CREATE (m)-[{type} {{_graphsync_owner: row.owner}}]->(n)
 """
 
 # A join-table row: one relationship keyed by the row's key, between two keyed nodes.

@@ -53,8 +53,11 @@ class Neo4jSink:
     def close(self) -> None:
         self._driver.close()
 
-    def apply(self, changes: Sequence[Change]) -> ApplyResult:
-        batch = plan(changes, self._mappings)
+    def stage(self, changes: Sequence[Change]) -> Plan:
+        return plan(changes, self._mappings)
+
+    def apply(self, changes: Sequence[Change], staged: Any = None) -> ApplyResult:
+        batch = staged if isinstance(staged, Plan) else plan(changes, self._mappings)
         with self._driver.session(database=self._database) as session:
             return session.execute_write(self._write, batch)
 
@@ -91,39 +94,52 @@ class Neo4jSink:
         mapping = rows.mapping
         slots = _node_slots(mapping)
         result = ApplyResult()
+        # Possibly left as bare placeholders: stale upserts (MERGE created them) and deletes.
+        maybe_orphans: list[Any] = []
         if rows.upserts:
-            record = _single(tx.run(cypher.render(queries.UPSERT_NODES, **slots), rows=rows.upserts))
+            record = _single(tx.run(self._upsert_query(mapping), rows=rows.upserts))
             result += ApplyResult(created=record["created"], updated=record["updated"])
             applied = set(record["applied"])
-            self._replace_foreign_keys(tx, mapping, [r for r in rows.upserts if r["key"] in applied])
+            maybe_orphans += [r["key"] for r in rows.upserts if r["key"] not in applied]
+            for i, fk in enumerate(mapping.foreign_keys):
+                former = [key for keys in record[f"former_{i}"] for key in keys]
+                self._drop_orphans(tx, self._mappings.node(fk.references), former)
         if rows.deletes:
             record = _single(tx.run(cypher.render(queries.DELETE_NODES, **slots), rows=rows.deletes))
             result += ApplyResult(deleted=record["deleted"])
             applied = set(record["applied"])
-            self._replace_foreign_keys(tx, mapping, [{**r, "fks": {}} for r in rows.deletes if r["key"] in applied])
+            self._drop_foreign_keys(tx, mapping, [r for r in rows.deletes if r["key"] in applied])
+            maybe_orphans += [r["key"] for r in rows.deletes]
         stale = len(rows.upserts) + len(rows.deletes) - result.created - result.updated - result.deleted
-        keys = [r["key"] for r in rows.upserts + rows.deletes]
-        self._drop_orphans(tx, mapping, keys)
+        self._drop_orphans(tx, mapping, maybe_orphans)
         return result + ApplyResult(stale=max(stale, 0))
 
-    def _replace_foreign_keys(
+    def _upsert_query(self, mapping: NodeMapping) -> LiteralString:
+        fragments = []
+        for i, fk in enumerate(mapping.foreign_keys):
+            slots = _fk_slots(fk, self._mappings.node(fk.references))
+            arrow = cypher.render(queries.ARROW_OUT if fk.direction == "outgoing" else queries.ARROW_IN, **slots)
+            fragments.append(
+                cypher.render(
+                    queries.FOREIGN_KEY, **slots, column=cypher.quote(fk.column), former=f"former_{i}", arrow=arrow
+                )
+            )
+        former = "".join(f", collect(former_{i}) AS former_{i}" for i in range(len(mapping.foreign_keys)))
+        return cypher.render(
+            queries.UPSERT_NODES, **_node_slots(mapping), foreign_keys="".join(fragments), former=former
+        )
+
+    def _drop_foreign_keys(
         self, tx: neo4j.ManagedTransaction, mapping: NodeMapping, rows: list[dict[str, Any]]
     ) -> None:
+        """Remove the relationships deleted nodes owned, and the placeholders that leaves pointless."""
         if not rows:
             return
+        owned = [{"key": r["key"], "owner": r["tombstone"]} for r in rows]
         for fk in mapping.foreign_keys:
             target = self._mappings.node(fk.references)
             slots = {**_node_slots(mapping), **_fk_slots(fk, target)}
-            owned = [{"key": r["key"], "owner": r["tombstone"]} for r in rows]
             former = _single(tx.run(cypher.render(queries.DROP_FOREIGN_KEY, **slots), rows=owned))["former"]
-            links = [
-                {"key": r["key"], "owner": r["tombstone"], "target": r["fks"][fk.column]}
-                for r in rows
-                if r["fks"].get(fk.column) is not None
-            ]
-            if links:
-                template = queries.SET_FOREIGN_KEY_OUT if fk.direction == "outgoing" else queries.SET_FOREIGN_KEY_IN
-                tx.run(cypher.render(template, **slots), rows=links).consume()
             self._drop_orphans(tx, target, former)
 
     def _write_relationships(self, tx: neo4j.ManagedTransaction, rows: RelationshipRows) -> ApplyResult:

@@ -1,0 +1,81 @@
+"""Shared pieces of the benchmarks: a private substrate, a data set, process memory."""
+
+from __future__ import annotations
+
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import yaml
+
+from graphsync.devenv import substrate
+from graphsync.devenv.service import Service
+
+
+@contextmanager
+def servers(names: Sequence[str]) -> Iterator[dict[str, Service]]:
+    """Start the named servers of the substrate for one benchmark run, and stop them after."""
+    run_dir = substrate.new_run_dir("graphsync-bench-")
+    started = substrate.start_all(list(names), run_dir)
+    try:
+        yield {service.name: service for service in started}
+    finally:
+        substrate.stop_all(started)
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def pg_spec_source(pg: Service, schema: str) -> dict[str, Any]:
+    env = pg.env
+    return {
+        "postgres": {
+            "url": f"postgresql://{env['GRAPHSYNC_PG_USER']}@127.0.0.1:{env['GRAPHSYNC_PG_PORT']}/postgres",
+            "password": {"env": "GRAPHSYNC_PG_PASSWORD"},
+            "schema": schema,
+        }
+    }
+
+
+def run_cli(spec: dict[str, Any], workdir: Path, env: dict[str, str], *args: str) -> tuple[float, int, str]:
+    """Run `graphsync run` in a child process; returns (seconds, peak RSS in KiB, stdout)."""
+    path = workdir / f"{spec['name']}.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    started = time.perf_counter()
+    child = subprocess.Popen(
+        [sys.executable, "-m", "graphsync.cli", "run", "-f", str(path), "--json", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, **env},
+    )
+    _, status, usage = os.wait4(child.pid, 0)
+    seconds = time.perf_counter() - started
+    out = child.stdout.read().decode() if child.stdout else ""
+    err = child.stderr.read().decode() if child.stderr else ""
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"graphsync run failed:\n{err[-3000:]}")
+    return seconds, int(usage.ru_maxrss), out
+
+
+def percentile(values: Sequence[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values)
+
+
+def self_peak_rss_kib() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def connect(pg: Service) -> psycopg.Connection[Any]:
+    return psycopg.connect(pg.env["GRAPHSYNC_PG_DSN"], autocommit=True)

@@ -1,0 +1,155 @@
+"""Event mode, PostgreSQL -> outbox -> Redis Streams -> Neo4j: commit-to-visible latency and the highest sustained rate.
+
+A writer commits rows at a fixed rate, each carrying its commit time; a prober
+polls Neo4j every 20 ms for new nodes and records when each became visible. The
+worker is `graphsync run` (relay and consumer in one child process).
+
+    .venv/bin/python -m bench.events --rate 1000 --seconds 60
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bench import common
+from graphsync.devenv import neo4j as neo4j_server
+from graphsync.devenv.service import Service
+
+TICK = 0.01  # the writer commits every 10 ms
+PROBE = 0.02
+
+
+def prepare(pg: Service) -> None:
+    with common.connect(pg) as conn:
+        conn.execute("DROP SCHEMA IF EXISTS ev CASCADE")
+        conn.execute("DROP SCHEMA IF EXISTS ev_graphsync CASCADE")
+        conn.execute("CREATE SCHEMA ev")
+        conn.execute(
+            "CREATE TABLE ev.reading"
+            " (id bigint PRIMARY KEY, sensor int, value double precision, committed_at double precision)"
+        )
+
+
+def write(pg: Service, rate: int, seconds: float, first_id: int) -> int:
+    """Commit `rate` rows a second for `seconds`; each row's committed_at is set inside its transaction."""
+    per_tick = max(1, round(rate * TICK))
+    next_id = first_id
+    with common.connect(pg) as conn:
+        started = time.perf_counter()
+        tick = 0
+        while time.perf_counter() - started < seconds:
+            conn.execute(
+                "INSERT INTO ev.reading SELECT i, i %% 100, random(), extract(epoch FROM clock_timestamp())"
+                " FROM generate_series(%s::bigint, %s::bigint) AS i",
+                (next_id, next_id + per_tick - 1),
+            )
+            next_id += per_tick
+            tick += 1
+            delay = started + tick * TICK - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+    return next_id
+
+
+def probe(neo: Service, stop: threading.Event, latencies: list[float], seen: list[int]) -> None:
+    last = 0
+    with neo4j_server.driver(neo.env) as driver, driver.session() as session:
+        while not stop.is_set():
+            now = time.time()
+            records = session.run(
+                "MATCH (r:Reading) WHERE r.id > $last RETURN r.id AS id, r.committed_at AS at", last=last
+            ).data()
+            for record in records:
+                latencies.append(now - record["at"])
+                last = max(last, record["id"])
+            seen[0] = last
+            time.sleep(PROBE)
+
+
+def window(pg: Service, neo: Service, rate: int, seconds: float, first_id: int) -> tuple[dict[str, Any], int]:
+    latencies: list[float] = []
+    seen = [first_id - 1]
+    stop = threading.Event()
+    prober = threading.Thread(target=probe, args=(neo, stop, latencies, seen), daemon=True)
+    prober.start()
+    started = time.perf_counter()
+    next_id = write(pg, rate, seconds, first_id)
+    written = next_id - first_id
+    deadline = time.perf_counter() + 30
+    while seen[0] < next_id - 1 and time.perf_counter() < deadline:
+        time.sleep(0.05)
+    drained_after = time.perf_counter() - started - seconds
+    stop.set()
+    prober.join()
+    result = {
+        "rate": rate,
+        "achieved_write_rate": round(written / seconds),
+        "visible": len(latencies),
+        "p50_ms": round(common.percentile(latencies, 0.5) * 1000, 1) if latencies else None,
+        "p99_ms": round(common.percentile(latencies, 0.99) * 1000, 1) if latencies else None,
+        "drained_after_s": round(drained_after, 2),
+        "kept_up": len(latencies) == written and drained_after < 2.0,
+    }
+    return result, next_id
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rate", type=int, default=1000)
+    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--ramp", type=int, nargs="*", default=[2000, 3000, 4000, 6000])
+    parser.add_argument("--ramp-seconds", type=float, default=15)
+    args = parser.parse_args()
+    with common.servers(["postgres", "redis", "neo4j"]) as started:
+        pg, neo = started["postgres"], started["neo4j"]
+        prepare(pg)
+        workdir = Path(tempfile.mkdtemp(prefix="graphsync-bench-"))
+        spec = {
+            "name": "events",
+            "source": {"postgres": {**common.pg_spec_source(pg, "ev_graphsync")["postgres"], "capture": "triggers"}},
+            "transport": {"redisStreams": {"url": started["redis"].env["GRAPHSYNC_REDIS_URL"], "partitions": 4}},
+            "target": {
+                "neo4j": {"uri": neo.env["GRAPHSYNC_NEO4J_URI"], "password": {"env": "GRAPHSYNC_NEO4J_PASSWORD"}}
+            },
+            "mappings": {"nodes": [{"name": "reading", "table": "ev.reading", "labels": ["Reading"], "key": "id"}]},
+            "batchSize": 1000,
+        }
+        path = workdir / "events.yaml"
+        path.write_text(yaml.safe_dump(spec))
+        env = {**os.environ, **{k: v for k, v in {**pg.env, **neo.env}.items() if k.endswith("PASSWORD")}}
+        setup = subprocess.run(
+            [sys.executable, "-m", "graphsync.cli", "run", "-f", str(path), "--until-idle"], env=env, check=False
+        )
+        if setup.returncode != 0:
+            raise SystemExit("graphsync run --until-idle failed")
+        worker = subprocess.Popen([sys.executable, "-m", "graphsync.cli", "run", "-f", str(path)], env=env)
+        try:
+            time.sleep(3)
+            results: dict[str, Any] = {}
+            sustained, next_id = window(pg, neo, args.rate, args.seconds, 1)
+            results["sustained"] = sustained
+            results["ramp"] = []
+            for rate in args.ramp:
+                result, next_id = window(pg, neo, rate, args.ramp_seconds, next_id)
+                results["ramp"].append(result)
+            kept = [r["achieved_write_rate"] for r in [sustained, *results["ramp"]] if r["kept_up"]]
+            results["highest_sustained_rate"] = max(kept) if kept else None
+        finally:
+            worker.terminate()
+            worker.wait(timeout=60)
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
