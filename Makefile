@@ -1,6 +1,6 @@
 # The commands the README documents. `make test` is what CI runs (.ci/run).
 PY := .venv/bin
-.PHONY: bootstrap demo down test check unit integration e2e lock
+.PHONY: bootstrap demo down test check unit integration e2e bench lock
 
 bootstrap:
 	bash hack/bootstrap.sh
@@ -19,8 +19,8 @@ test: bootstrap check
 	$(PY)/pytest tests
 
 check:
-	$(PY)/ruff check operator tests
-	$(PY)/ruff format --check operator tests
+	$(PY)/ruff check operator tests bench
+	$(PY)/ruff format --check operator tests bench
 	$(PY)/mypy
 	$(PY)/lint-imports
 
@@ -32,6 +32,11 @@ integration:
 
 e2e:
 	$(PY)/pytest tests/e2e
+
+## Benchmarks (never in CI): snapshot throughput and memory, event latency and rate.
+bench: bootstrap
+	$(PY)/python -m bench.snapshot --rows 1000000
+	$(PY)/python -m bench.events --rate 1000 --seconds 60
 
 ## Refresh the lock file after changing dependencies in pyproject.toml.
 lock:

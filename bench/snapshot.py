@@ -56,7 +56,8 @@ def load(pg: Service, rows: int) -> None:
             (half,),
         )
         conn.execute(
-            "INSERT INTO bench.orders SELECT i, (i * 7) %% %s + 1, i * 10, 'order ' || i FROM generate_series(1, %s) AS i",
+            "INSERT INTO bench.orders SELECT i, (i * 7) %% %s + 1, i * 10, 'order ' || i"
+            " FROM generate_series(1, %s) AS i",
             (half, half),
         )
         conn.execute("VACUUM ANALYZE bench.customer")
