@@ -26,7 +26,7 @@ SET n = row.props
 SET n{extra_labels}, n._graphsync_version = row.version
 WITH n, row, previous
 {foreign_keys}
-RETURN count(previous) AS updated, count(*) - count(previous) AS created, collect(row.key) AS applied{former}
+RETURN count(previous) AS updated, count(*) - count(previous) AS created{former}
 """
 
 # One per foreign key, inside UPSERT_NODES: a node that had a version may own an old

@@ -99,11 +99,12 @@ class Neo4jSink:
         if rows.upserts:
             record = _single(tx.run(self._upsert_query(mapping), rows=rows.upserts))
             result += ApplyResult(created=record["created"], updated=record["updated"])
-            applied = set(record["applied"])
-            maybe_orphans += [r["key"] for r in rows.upserts if r["key"] not in applied]
+            if record["created"] + record["updated"] < len(rows.upserts):
+                # Some were stale; MERGE may have left bare placeholders for them. Applied rows
+                # carry a version, so offering every key to the orphan check is safe.
+                maybe_orphans += [r["key"] for r in rows.upserts]
             for i, fk in enumerate(mapping.foreign_keys):
-                former = [key for keys in record[f"former_{i}"] for key in keys]
-                self._drop_orphans(tx, self._mappings.node(fk.references), former)
+                self._drop_orphans(tx, self._mappings.node(fk.references), record[f"former_{i}"])
         if rows.deletes:
             record = _single(tx.run(cypher.render(queries.DELETE_NODES, **slots), rows=rows.deletes))
             result += ApplyResult(deleted=record["deleted"])
@@ -124,7 +125,11 @@ class Neo4jSink:
                     queries.FOREIGN_KEY, **slots, column=cypher.quote(fk.column), former=f"former_{i}", arrow=arrow
                 )
             )
-        former = "".join(f", collect(former_{i}) AS former_{i}" for i in range(len(mapping.foreign_keys)))
+        # Flattened in the query: most batches replace nothing, and an empty list costs nothing to send.
+        former = "".join(
+            f", reduce(acc = [], f IN collect(former_{i}) | acc + f) AS former_{i}"
+            for i in range(len(mapping.foreign_keys))
+        )
         return cypher.render(
             queries.UPSERT_NODES, **_node_slots(mapping), foreign_keys="".join(fragments), former=former
         )
