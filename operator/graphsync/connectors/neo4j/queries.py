@@ -39,11 +39,10 @@ CALL (n, row, previous) {{
   DELETE old
   RETURN collect(m.{target_key}) AS {former}
 }}
-CALL (n, row) {{
-  WITH n, row WHERE row.fks.{column} IS NOT NULL
-  MERGE (m{target_label} {{{target_key}: row.fks.{column}}})
+FOREACH (target IN CASE WHEN row.fks.{column} IS NULL THEN [] ELSE [row.fks.{column}] END |
+  MERGE (m{target_label} {{{target_key}: target}})
   CREATE {arrow}
-}}
+)
 """
 ARROW_OUT: LiteralString = "(n)-[{type} {{_graphsync_owner: row.tombstone}}]->(m)"
 ARROW_IN: LiteralString = "(m)-[{type} {{_graphsync_owner: row.tombstone}}]->(n)"
