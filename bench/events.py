@@ -20,10 +20,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+import neo4j
 import yaml
 
 from bench import common
-from graphsync.devenv import neo4j as neo4j_server
 from graphsync.devenv.service import Service
 
 TICK = 0.01  # the writer commits every 10 ms
@@ -62,32 +62,44 @@ def write(pg: Service, rate: int, seconds: float, first_id: int) -> int:
     return next_id
 
 
-def probe(neo: Service, stop: threading.Event, latencies: list[float], seen: list[int]) -> None:
-    last = 0
-    with neo4j_server.driver(neo.env) as driver, driver.session() as session:
+def probe(neo: Service, stop: threading.Event, latencies: list[float], low: list[int]) -> None:
+    """Record each row's visibility once. Partitions apply out of order, so the probe
+    tracks the lowest id not yet seen (`low[0]`) and the ids seen above it."""
+    above: set[int] = set()
+    password = neo.env.get("GRAPHSYNC_NEO4J_PASSWORD")
+    auth = ("neo4j", password) if password else None
+    with (
+        neo4j.GraphDatabase.driver(
+            neo.env["GRAPHSYNC_NEO4J_URI"], auth=auth, notifications_min_severity="OFF"
+        ) as driver,
+        driver.session() as session,
+    ):
         while not stop.is_set():
             now = time.time()
             records = session.run(
-                "MATCH (r:Reading) WHERE r.id > $last RETURN r.id AS id, r.committed_at AS at", last=last
+                "MATCH (r:Reading) WHERE r.id >= $low RETURN r.id AS id, r.committed_at AS at", low=low[0]
             ).data()
             for record in records:
-                latencies.append(now - record["at"])
-                last = max(last, record["id"])
-            seen[0] = last
+                if record["id"] not in above:
+                    above.add(record["id"])
+                    latencies.append(now - record["at"])
+            while low[0] in above:
+                above.discard(low[0])
+                low[0] += 1
             time.sleep(PROBE)
 
 
 def window(pg: Service, neo: Service, rate: int, seconds: float, first_id: int) -> tuple[dict[str, Any], int]:
     latencies: list[float] = []
-    seen = [first_id - 1]
+    low = [first_id]
     stop = threading.Event()
-    prober = threading.Thread(target=probe, args=(neo, stop, latencies, seen), daemon=True)
+    prober = threading.Thread(target=probe, args=(neo, stop, latencies, low), daemon=True)
     prober.start()
     started = time.perf_counter()
     next_id = write(pg, rate, seconds, first_id)
     written = next_id - first_id
     deadline = time.perf_counter() + 30
-    while seen[0] < next_id - 1 and time.perf_counter() < deadline:
+    while low[0] < next_id and time.perf_counter() < deadline:
         time.sleep(0.05)
     drained_after = time.perf_counter() - started - seconds
     stop.set()
@@ -129,11 +141,16 @@ def main() -> None:
         path.write_text(yaml.safe_dump(spec))
         env = {**os.environ, **{k: v for k, v in {**pg.env, **neo.env}.items() if k.endswith("PASSWORD")}}
         setup = subprocess.run(
-            [sys.executable, "-m", "graphsync.cli", "run", "-f", str(path), "--until-idle"], env=env, check=False
+            [sys.executable, "-m", "graphsync.cli", "run", "-f", str(path), "--until-idle"],
+            env=env,
+            check=False,
+            stdout=subprocess.DEVNULL,
         )
         if setup.returncode != 0:
             raise SystemExit("graphsync run --until-idle failed")
-        worker = subprocess.Popen([sys.executable, "-m", "graphsync.cli", "run", "-f", str(path)], env=env)
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "graphsync.cli", "run", "-f", str(path)], env=env, stdout=subprocess.DEVNULL
+        )
         try:
             time.sleep(3)
             results: dict[str, Any] = {}
