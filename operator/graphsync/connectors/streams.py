@@ -141,24 +141,34 @@ class GroupReader:
         ]
 
     def _claim(self, count: int) -> list[Delivery]:
-        """Take over entries another consumer left idle too long (it died or hangs)."""
+        """Take over entries other consumers left idle too long (they died or hang).
+
+        Never this consumer's own: those may still wait in its queue behind a slow
+        sink, and taking them again would only apply them twice.
+        """
+        names = self._streams.names()
+        pipe = self._client.pipeline(transaction=False)
+        for name in names:
+            pipe.xpending(name, self._group)
         found: list[Delivery] = []
-        for name in self._streams.names():
-            reply: Any = self._client.xautoclaim(
-                name,
-                self._group,
-                self._consumer,
-                min_idle_time=self._claim_idle_ms,
-                start_id="0",
-                count=count - len(found),
-            )
-            found.extend(
-                Delivery(stream=name, entry_id=_text(entry_id), fields=_fields(fields))
-                for entry_id, fields in reply[1]
-                if fields
-            )
-            if len(found) >= count:
-                break
+        for name, summary in zip(names, pipe.execute(), strict=True):
+            for owner in summary["consumers"]:
+                consumer = _text(owner["name"])
+                if consumer == self._consumer or len(found) >= count:
+                    continue
+                idle: Any = self._client.xpending_range(
+                    name, self._group, "-", "+", count - len(found), consumername=consumer, idle=self._claim_idle_ms
+                )
+                ids = [entry["message_id"] for entry in idle]
+                if not ids:
+                    continue
+                # XCLAIM checks the idle time again, so two consumers never both take an entry.
+                claimed: Any = self._client.xclaim(name, self._group, self._consumer, self._claim_idle_ms, ids)
+                found.extend(
+                    Delivery(stream=name, entry_id=_text(entry_id), fields=_fields(fields))
+                    for entry_id, fields in claimed
+                    if fields
+                )
         return found
 
     def ack(self, deliveries: Sequence[Delivery]) -> None:

@@ -49,15 +49,17 @@ ARROW_IN: LiteralString = "(m)-[{type} {{_graphsync_owner: row.tombstone}}]->(n)
 
 # Delete by tombstone: record the version, then strip the node to a keyed placeholder
 # (its owned relationships are dropped separately); `DROP_ORPHANS` then removes it
-# unless other entities still point at it.
+# unless other entities still point at it. A new tombstone starts at version -1: a
+# stale delete may create one, and a NULL version would block every later upsert.
 DELETE_NODES: LiteralString = """
 UNWIND $rows AS row
 MERGE (n{label} {{{key}: row.key}})
 REMOVE n._graphsync_lock
 WITH n, row, n._graphsync_version AS previous
 MERGE (tomb:GraphsyncTombstone {{id: row.tombstone}})
+ON CREATE SET tomb.version = -1
 WITH n, row, tomb, previous
-WHERE coalesce(tomb.version, -1) < row.version AND (previous IS NULL OR previous < row.version)
+WHERE tomb.version < row.version AND (previous IS NULL OR previous < row.version)
 SET tomb.version = row.version
 SET n = {{{key}: row.key}}
 {strip_labels}
@@ -106,8 +108,9 @@ MERGE (b{target_label} {{{target_key}: row.target}})
 REMOVE a._graphsync_lock, b._graphsync_lock
 WITH row
 MERGE (tomb:GraphsyncTombstone {{id: row.tombstone}})
+ON CREATE SET tomb.version = -1
 WITH row, tomb
-WHERE coalesce(tomb.version, -1) < row.version
+WHERE tomb.version < row.version
 SET tomb.version = row.version
 WITH row
 OPTIONAL MATCH ()-[old{type} {{_graphsync_key: row.tombstone}}]->()
