@@ -25,4 +25,6 @@ def redis_client(transport: RedisStreams) -> redis.Redis:
 def neo4j_driver(target: Neo4jTarget) -> neo4j.Driver:
     password = target.password.resolve("target.neo4j.password") if target.password else None
     auth = (target.user, password) if password is not None else None
-    return neo4j.GraphDatabase.driver(target.uri, auth=auth)
+    # The driver retries a failed transaction only briefly (lock conflicts clear fast); longer
+    # outages go back to the runner, whose backoff counts retries and yields to a shutdown.
+    return neo4j.GraphDatabase.driver(target.uri, auth=auth, max_transaction_retry_time=2.0)
