@@ -17,7 +17,7 @@ import psycopg
 import pytest
 import redis
 
-from graphsync.devenv import postgres, substrate
+from graphsync.devenv import postgres, process, substrate
 from graphsync.devenv.service import Service
 
 pytest_plugins = ["tests.integration._neo4j"]
@@ -34,6 +34,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def run_dir() -> Iterator[Path]:
     path = substrate.new_run_dir("graphsync-test-")
     yield path
+    # A test that failed midway may have left a server of its own running.
+    process.stop_children()
     shutil.rmtree(path, ignore_errors=True)
 
 

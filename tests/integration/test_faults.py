@@ -25,13 +25,14 @@ Conn = psycopg.Connection[Any]
 
 
 @pytest.fixture
-def own_neo4j(run_dir: Path) -> Iterator[tuple[Service, Path]]:
-    """A Neo4j of this test's own (and its folder), since the test stops and restarts it."""
+def own_neo4j(run_dir: Path) -> Iterator[tuple[Service, Path, list[Service]]]:
+    """A Neo4j of this test's own (its folder, and every incarnation to stop), since the test restarts it."""
     home = run_dir / unique_name("neo4j")
-    service = neo4j_server.start(home)
-    yield service, home
-    for pid in service.pids:
-        process.stop(pid)
+    started = [neo4j_server.start(home)]
+    yield started[0], home, started
+    for service in started:
+        for pid in service.pids:
+            process.stop(pid)
 
 
 def make_spec(schema: str, postgres: Service, redis_service: Service, neo4j_uri: str) -> PipelineSpec:
@@ -82,13 +83,13 @@ def test_neo4j_down_for_30_seconds_mid_stream_is_retried_and_loses_nothing(
     pg_conn: Conn,
     postgres_service: Service,
     redis_service: Service,
-    own_neo4j: tuple[Service, Path],
+    own_neo4j: tuple[Service, Path, list[Service]],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("GRAPHSYNC_PG_PASSWORD", postgres_service.env["GRAPHSYNC_PG_PASSWORD"])
     schema = current_schema(pg_conn)
     shop.create(pg_conn, schema)
-    service, home = own_neo4j
+    service, home, started = own_neo4j
     uri = service.env["GRAPHSYNC_NEO4J_URI"]
     spec = make_spec(schema, postgres_service, redis_service, uri)
     run.prepare_source(spec)
@@ -99,7 +100,7 @@ def test_neo4j_down_for_30_seconds_mid_stream_is_retried_and_loses_nothing(
             process.stop(pid)
         workload.run(pg_conn, schema, 3000, seed=2)  # written while the target is down
         time.sleep(30)
-        restarted = neo4j_server.restart(service, home)
+        started.append(neo4j_server.restart(service, home))
         workload.run(pg_conn, schema, 3000, seed=3)
     finally:
         stop.set()
@@ -108,8 +109,6 @@ def test_neo4j_down_for_30_seconds_mid_stream_is_retried_and_loses_nothing(
     with neo4j.GraphDatabase.driver(uri) as driver:
         assert shop.actual(driver) == shop.expected(pg_conn, schema)
     assert results[0].retries > 0
-    for pid in restarted.pids:
-        process.stop(pid)
 
 
 def test_redis_flushed_mid_stream_the_relay_republishes_and_nothing_is_lost(

@@ -191,3 +191,10 @@ def _reap(pid: int) -> None:
         return
     with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
+
+
+def stop_children() -> None:
+    """Stop every server this process started that still runs: the test session's safety net."""
+    for pid, child in list(_CHILDREN.items()):
+        if child.poll() is None:
+            stop(pid)

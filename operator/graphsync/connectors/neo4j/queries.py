@@ -3,7 +3,9 @@
 Concurrency: several consumers may apply changes to the same entity at once.
 Every write path first takes the same lock (MERGE on the uniquely constrained
 key, or on both endpoints of a relationship), and only then reads the stored
-version, so the version guard can never be raced into a lost update.
+version, so the version guard can never be raced into a lost update. A node
+MERGE has just created is already locked by its transaction; only a matched one
+needs the lock taken, by removing a property it never has.
 """
 
 from __future__ import annotations
@@ -17,13 +19,13 @@ REL_INDEX: LiteralString = "CREATE INDEX {name} IF NOT EXISTS FOR ()-[r{type}]-(
 UPSERT_NODES: LiteralString = """
 UNWIND $rows AS row
 MERGE (n{label} {{{key}: row.key}})
-REMOVE n._graphsync_lock
+ON MATCH SET n._graphsync_lock = null
 WITH n, row, n._graphsync_version AS previous
 OPTIONAL MATCH (tomb:GraphsyncTombstone {{id: row.tombstone}})
 WITH n, row, previous, tomb
 WHERE (previous IS NULL OR previous < row.version) AND (tomb IS NULL OR tomb.version < row.version)
 SET n = row.props
-SET n{extra_labels}, n._graphsync_version = row.version
+SET n._graphsync_version = row.version{extra_labels}
 WITH n, row, previous
 {foreign_keys}
 RETURN count(previous) AS updated, count(*) - count(previous) AS created{former}

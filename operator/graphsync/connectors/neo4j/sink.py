@@ -184,8 +184,7 @@ def _node_slots(mapping: NodeMapping) -> dict[str, str]:
     return {
         "label": cypher.labels([mapping.labels[0]]),
         "key": cypher.quote(mapping.target_key),
-        # `SET n:...` needs at least one label; repeating the primary one is harmless.
-        "extra_labels": cypher.labels(list(extra) if extra else [mapping.labels[0]]),
+        "extra_labels": f", n{cypher.labels(list(extra))}" if extra else "",
         "strip_labels": f"REMOVE n{cypher.labels(list(extra))}" if extra else "",
     }
 
