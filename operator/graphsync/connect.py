@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
 import neo4j
+import orjson
 import psycopg
 import redis
+from psycopg.types.json import set_json_loads
 
 from graphsync.spec.pipeline import Neo4jTarget, PostgresSource, RedisStreams
 
@@ -14,7 +18,9 @@ from graphsync.spec.pipeline import Neo4jTarget, PostgresSource, RedisStreams
 def postgres(source: PostgresSource, *, autocommit: bool = False) -> psycopg.Connection[Any]:
     password = source.password.resolve("source.postgres.password") if source.password else None
     conninfo = psycopg.conninfo.make_conninfo(source.url, password=password)
-    return psycopg.connect(conninfo, autocommit=autocommit, connect_timeout=10)
+    conn = psycopg.connect(conninfo, autocommit=autocommit, connect_timeout=10)
+    set_json_loads(_json_loads, conn)
+    return conn
 
 
 def redis_client(transport: RedisStreams) -> redis.Redis:
@@ -28,3 +34,15 @@ def neo4j_driver(target: Neo4jTarget) -> neo4j.Driver:
     # The driver retries a failed transaction only briefly (lock conflicts clear fast); longer
     # outages go back to the runner, whose backoff counts retries and yields to a shutdown.
     return neo4j.GraphDatabase.driver(target.uri, auth=auth, max_transaction_retry_time=2.0)
+
+
+def _json_loads(data: bytes | bytearray | memoryview | str) -> Any:
+    raw = data.encode() if isinstance(data, str) else bytes(data)
+    # orjson turns integers beyond 64 bits (a numeric column may hold them) into floats, losing
+    # digits; such rows, recognisable by a long run of digits, go to json, which keeps them exact.
+    if _LONG_DIGITS.search(raw):
+        return json.loads(raw)
+    return orjson.loads(raw)
+
+
+_LONG_DIGITS = re.compile(rb"[0-9]{19}")
