@@ -74,13 +74,12 @@ class Plan:
 def plan(changes: Sequence[Change], mappings: Mappings) -> Plan:
     """Turn a batch into rows per mapping; raises MappingError naming the offending change."""
     nodes = {m.name: NodeRows(m) for m in mappings.nodes}
-    shapes = {m.name: NodeShape.of(m) for m in mappings.nodes}
     rels = {m.name: RelationshipRows(m) for m in mappings.relationships}
     for change in newest(changes):
         if change.entity in nodes:
             target = nodes[change.entity]
             bucket = target.upserts if change.op is Operation.UPSERT else target.deletes
-            bucket.append(shapes[change.entity].row(change))
+            bucket.append(node_row(target.mapping, change))
         elif change.entity in rels:
             rel_target = rels[change.entity]
             bucket = rel_target.upserts if change.op is Operation.UPSERT else rel_target.deletes
@@ -90,44 +89,16 @@ def plan(changes: Sequence[Change], mappings: Mappings) -> Plan:
     return Plan(nodes=list(nodes.values()), relationships=list(rels.values()))
 
 
-@dataclass(frozen=True)
-class NodeShape:
-    """A node mapping read once per batch: snapshots turn millions of rows into parameters here."""
-
-    key: str
-    target_key: str
-    include: frozenset[str]
-    exclude: frozenset[str]
-    rename: Mapping[str, str]
-    fk_columns: tuple[str, ...]
-
-    @classmethod
-    def of(cls, mapping: NodeMapping) -> NodeShape:
-        properties = mapping.properties
-        return cls(
-            key=mapping.key,
-            target_key=mapping.target_key,
-            include=frozenset(properties.include),
-            exclude=frozenset(properties.exclude),
-            rename=dict(properties.rename),
-            fk_columns=tuple(fk.column for fk in mapping.foreign_keys),
-        )
-
-    def row(self, change: Change) -> dict[str, Any]:
-        key = check_value(change, self.key, change.key)
-        row: dict[str, Any] = {"key": key, "tombstone": entity_id(change.entity, change.key), "version": change.version}
-        if change.op is Operation.UPSERT:
-            data = change.data
-            include, exclude, rename = self.include, self.exclude, self.rename
-            props = {
-                rename.get(column, column): check_value(change, column, value)
-                for column, value in data.items()
-                if value is not None and (not include or column in include) and column not in exclude
-            }
-            props[self.target_key] = key
-            row["props"] = props
-            row["fks"] = {column: data.get(column) for column in self.fk_columns}
-        return row
+def node_row(mapping: NodeMapping, change: Change) -> dict[str, Any]:
+    key = check_value(change, mapping.key, change.key)
+    row: dict[str, Any] = {"key": key, "tombstone": entity_id(change.entity, change.key), "version": change.version}
+    if change.op is Operation.UPSERT:
+        selected = mapping.properties.select(change.data)
+        props = {name: check_value(change, name, value) for name, value in selected.items()}
+        props[mapping.target_key] = key
+        row["props"] = props
+        row["fks"] = {fk.column: change.data.get(fk.column) for fk in mapping.foreign_keys}
+    return row
 
 
 def relationship_row(mapping: RelationshipMapping, change: Change) -> dict[str, Any]:
@@ -148,7 +119,7 @@ def relationship_row(mapping: RelationshipMapping, change: Change) -> dict[str, 
     if change.op is Operation.UPSERT:
         skip = {mapping.source.column, mapping.target.column}
         selected = mapping.properties.select({k: v for k, v in data.items() if k not in skip})
-        row["props"] = {n: check_value(change, n, v) for n, v in selected.items() if v is not None}
+        row["props"] = {n: check_value(change, n, v) for n, v in selected.items()}
     return row
 
 

@@ -7,7 +7,8 @@ relationship mapping turns a join table into relationships with properties.
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Mapping
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -37,10 +38,14 @@ class PropertySelection(SpecModel):
             raise ValueError(f"rename maps several columns to the same property {clashes}")
         return self
 
-    def select(self, row: dict[str, object]) -> dict[str, object]:
-        """The properties of a row: included, not excluded, renamed."""
-        chosen = {c: v for c, v in row.items() if (not self.include or c in self.include) and c not in self.exclude}
-        return {self.rename.get(c, c): v for c, v in chosen.items()}
+    def select(self, row: Mapping[str, Any]) -> dict[str, Any]:
+        """The properties of a row: included, not excluded, renamed; a null column is an absent property."""
+        include, exclude, rename = self.include, self.exclude, self.rename
+        return {
+            rename.get(c, c): v
+            for c, v in row.items()
+            if v is not None and (not include or c in include) and c not in exclude
+        }
 
 
 class ForeignKey(SpecModel):
