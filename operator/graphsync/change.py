@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from typing import Any
 
 
@@ -55,3 +56,19 @@ class ApplyResult:
             deleted=self.deleted + other.deleted,
             stale=self.stale + other.stale,
         )
+
+
+def version_of(value: Any) -> int:
+    """A watermark as a version: timestamps in microseconds since the epoch, integers as they are."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"watermark value {value!r} is not an ISO-8601 timestamp") from None
+    if isinstance(value, datetime):
+        return int(value.timestamp() * 1_000_000)
+    if isinstance(value, date):
+        return int(datetime(value.year, value.month, value.day).timestamp() * 1_000_000)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise ValueError(f"watermark value {value!r} is neither a timestamp nor an integer")

@@ -12,7 +12,9 @@ import psycopg
 import redis
 from psycopg.types.json import set_json_loads
 
-from graphsync.spec.pipeline import Neo4jTarget, PostgresSource, RedisStreams
+from graphsync.connectors.falkordb import graph as falkor_graph
+from graphsync.connectors.falkordb.graph import Graph
+from graphsync.spec.endpoints import FalkorDBTarget, Neo4jTarget, PostgresSource, RedisStreams
 
 
 def postgres(source: PostgresSource, *, autocommit: bool = False) -> psycopg.Connection[Any]:
@@ -28,12 +30,18 @@ def redis_client(transport: RedisStreams) -> redis.Redis:
     return redis.Redis.from_url(transport.url, password=password, decode_responses=True, socket_timeout=30)
 
 
-def neo4j_driver(target: Neo4jTarget) -> neo4j.Driver:
-    password = target.password.resolve("target.neo4j.password") if target.password else None
+def neo4j_driver(target: Neo4jTarget, field: str = "target.neo4j") -> neo4j.Driver:
+    password = target.password.resolve(f"{field}.password") if target.password else None
     auth = (target.user, password) if password is not None else None
     # The driver retries a failed transaction only briefly (lock conflicts clear fast); longer
     # outages go back to the runner, whose backoff counts retries and yields to a shutdown.
     return neo4j.GraphDatabase.driver(target.uri, auth=auth, max_transaction_retry_time=2.0)
+
+
+def falkordb_graph(endpoint: FalkorDBTarget, field: str) -> Graph:
+    """`field` names the endpoint in errors (a missing password's variable)."""
+    password = endpoint.password.resolve(f"{field}.password") if endpoint.password else None
+    return falkor_graph.connect(endpoint.url, endpoint.graph, password=password)
 
 
 def _json_loads(data: bytes | bytearray | memoryview | str) -> Any:

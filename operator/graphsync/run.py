@@ -15,17 +15,14 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import dataclass
 from typing import Any
 
 import psycopg
 
-from graphsync import connect
+from graphsync import connect, graphmodes, targets
 from graphsync.change import SNAPSHOT_VERSION
 from graphsync.connectors import streams
-from graphsync.connectors.neo4j.sink import Neo4jSink
 from graphsync.connectors.postgres import schema as pg_schema
 from graphsync.connectors.postgres.checkpoints import PostgresCheckpoints
 from graphsync.connectors.postgres.consumer import OutboxStreamSource
@@ -34,23 +31,15 @@ from graphsync.connectors.postgres.outbox import Outbox
 from graphsync.connectors.postgres.relay import Relay
 from graphsync.connectors.postgres.tables import SnapshotSource, WatermarkSource, tables_of
 from graphsync.pipeline.contracts import Source
+from graphsync.pipeline.control import RunControl
 from graphsync.pipeline.retry import Backoff, Interrupted
 from graphsync.pipeline.runner import Runner, RunOptions
 from graphsync.pipeline.stats import RunStats
-from graphsync.spec.pipeline import CaptureMode, Mode, PipelineSpec
+from graphsync.spec.endpoints import CaptureMode
+from graphsync.spec.pipeline import Mode, PipelineSpec
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class RunControl:
-    stop: threading.Event
-    # Return once there is nothing left to do, instead of waiting for new changes.
-    until_idle: bool = False
-    on_batch: Callable[[RunStats], None] | None = None
-    # Streaming modes run two roles; a deployment may split them into separate processes.
-    relay: bool = True
-    consume: bool = True
+POLL_SECONDS = 1.0
 
 
 def consumer_name() -> str:
@@ -70,6 +59,8 @@ def prepare_source(spec: PipelineSpec) -> None:
 
 
 def run(spec: PipelineSpec, control: RunControl) -> RunStats:
+    if spec.source.graph is not None:
+        return graphmodes.run(spec, control)
     prepare_source(spec)
     if spec.mode is Mode.CONTINUOUS:
         return _stream(spec, control)
@@ -81,20 +72,18 @@ def run(spec: PipelineSpec, control: RunControl) -> RunStats:
     return _incremental(spec, control)
 
 
-def _sink(spec: PipelineSpec, stack: ExitStack) -> Neo4jSink:
-    sink = Neo4jSink(connect.neo4j_driver(spec.neo4j), spec.mappings, database=spec.neo4j.database)
-    stack.callback(sink.close)
-    return sink
-
-
 def _pg(spec: PipelineSpec, stack: ExitStack, *, autocommit: bool = True) -> psycopg.Connection[Any]:
     """A connection of its own per component: they run in different threads and transactions."""
     return stack.enter_context(connect.postgres(spec.postgres, autocommit=autocommit))
 
 
-def _runner(spec: PipelineSpec, source: Source, sink: Neo4jSink, control: RunControl, stack: ExitStack) -> Runner:
+def _runner(
+    spec: PipelineSpec, source: Source, sink: targets.GraphSink, control: RunControl, stack: ExitStack
+) -> Runner:
     dead_letters = PostgresDeadLetters(_pg(spec, stack), pipeline=spec.name, schema=spec.postgres.schema_)
-    options = RunOptions(batch_size=spec.batch_size, until_idle=control.until_idle)
+    # A polled source (incremental) waits between empty reads; a stream's read blocks by itself.
+    idle_wait = POLL_SECONDS if spec.mode is Mode.INCREMENTAL else 0.0
+    options = RunOptions(batch_size=spec.batch_size, until_idle=control.until_idle, idle_wait=idle_wait)
     return Runner(source, sink, dead_letters, options, on_batch=control.on_batch)
 
 
@@ -119,7 +108,7 @@ def _stream(spec: PipelineSpec, control: RunControl) -> RunStats:
             claim_idle_ms=int(settings.claim_idle_seconds * 1000),
         )
         source = OutboxStreamSource(reader, _pg(spec, stack), Outbox(postgres.schema_))
-        runner = _runner(spec, source, _sink(spec, stack), control, stack)
+        runner = _runner(spec, source, targets.sink(spec, stack), control, stack)
         if control.until_idle:
             return _drain(relay, runner, control, spec.batch_size)
         if not control.consume:
@@ -177,7 +166,7 @@ def _snapshot(spec: PipelineSpec, control: RunControl, *, version: int, sweep: b
             state = {"version": version, "completed": False}
             checkpoints.put("snapshot", state)
         source = SnapshotSource(_pg(spec, stack), spec.mappings, checkpoints, version=int(state["version"]))
-        sink = _sink(spec, stack)
+        sink = targets.sink(spec, stack)
         finite = RunControl(control.stop, until_idle=True, on_batch=control.on_batch)
         stats = _runner(spec, source, sink, finite, stack).run(control.stop)
         if not _snapshot_done(checkpoints, spec):
@@ -199,4 +188,4 @@ def _incremental(spec: PipelineSpec, control: RunControl) -> RunStats:
     with ExitStack() as stack:
         checkpoints = PostgresCheckpoints(_pg(spec, stack), pipeline=spec.name, schema=spec.postgres.schema_)
         source = WatermarkSource(_pg(spec, stack), spec.mappings, checkpoints, column=column)
-        return _runner(spec, source, _sink(spec, stack), control, stack).run(control.stop)
+        return _runner(spec, source, targets.sink(spec, stack), control, stack).run(control.stop)

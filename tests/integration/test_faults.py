@@ -17,6 +17,7 @@ from graphsync import run
 from graphsync.devenv import neo4j as neo4j_server
 from graphsync.devenv import process
 from graphsync.devenv.service import Service
+from graphsync.pipeline.control import RunControl
 from graphsync.spec.pipeline import PipelineSpec
 from tests import shop, workload
 from tests.conftest import unique_name
@@ -70,13 +71,13 @@ def current_schema(conn: Conn) -> str:
 def run_in_background(spec: PipelineSpec) -> tuple[threading.Event, threading.Thread, list[Any]]:
     stop = threading.Event()
     results: list[Any] = []
-    thread = threading.Thread(target=lambda: results.append(run.run(spec, run.RunControl(stop=stop))), daemon=True)
+    thread = threading.Thread(target=lambda: results.append(run.run(spec, RunControl(stop=stop))), daemon=True)
     thread.start()
     return stop, thread, results
 
 
 def settle(spec: PipelineSpec) -> None:
-    run.run(spec, run.RunControl(stop=threading.Event(), until_idle=True))
+    run.run(spec, RunControl(stop=threading.Event(), until_idle=True))
 
 
 def test_neo4j_down_for_30_seconds_mid_stream_is_retried_and_loses_nothing(

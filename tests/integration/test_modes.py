@@ -11,6 +11,7 @@ import pytest
 
 from graphsync import run
 from graphsync.devenv.service import Service
+from graphsync.pipeline.control import RunControl
 from graphsync.pipeline.stats import RunStats
 from graphsync.spec.pipeline import PipelineSpec
 from tests import shop
@@ -64,11 +65,11 @@ def test_a_snapshot_resumes_where_it_stopped_and_sweeps_what_the_source_lost(
         if stats.batches == 3:
             stop.set()
 
-    first = run.run(spec, run.RunControl(stop=stop, on_batch=crash_after_three_batches))
+    first = run.run(spec, RunControl(stop=stop, on_batch=crash_after_three_batches))
     assert first.read == 21
     assert shop.actual(neo4j_driver) != shop.expected(pg_conn, schema)
 
-    second = run.run(spec, run.RunControl(stop=threading.Event()))
+    second = run.run(spec, RunControl(stop=threading.Event()))
     total = 40 + 40 + 80 + 40  # customers, products, orders, likes
     assert second.read == total - 21  # finished pages are not read again
     assert shop.actual(neo4j_driver) == shop.expected(pg_conn, schema)
@@ -76,7 +77,7 @@ def test_a_snapshot_resumes_where_it_stopped_and_sweeps_what_the_source_lost(
     pg_conn.execute("DELETE FROM likes WHERE stars = 1")
     pg_conn.execute("DELETE FROM orders WHERE id > 60")
     pg_conn.execute("UPDATE customer SET tier = 'gold' WHERE id < 10")
-    third = run.run(spec, run.RunControl(stop=threading.Event()))
+    third = run.run(spec, RunControl(stop=threading.Event()))
     assert third.deleted > 20
     assert shop.actual(neo4j_driver) == shop.expected(pg_conn, schema)
 
@@ -104,7 +105,7 @@ def test_snapshot_then_stream_hands_over_without_losing_or_doubling(
             if statement:
                 writer.execute(statement)
 
-        stats = run.run(spec, run.RunControl(stop=threading.Event(), until_idle=True, on_batch=edit_while_snapshotting))
+        stats = run.run(spec, RunControl(stop=threading.Event(), until_idle=True, on_batch=edit_while_snapshotting))
 
     assert stats.failed == 0
     assert shop.actual(neo4j_driver) == shop.expected(pg_conn, schema)
@@ -134,11 +135,11 @@ def test_incremental_mode_follows_a_watermark_column(
         records, _, _ = neo4j_driver.execute_query("MATCH (p:Person) RETURN p.id AS id, p.name AS name")
         return {r["id"]: r["name"] for r in records}
 
-    first = run.run(spec, run.RunControl(stop=threading.Event(), until_idle=True))
+    first = run.run(spec, RunControl(stop=threading.Event(), until_idle=True))
     assert first.created == 25
     assert synced() == {i: f"p{i}" for i in range(1, 26)}
 
     pg_conn.execute("UPDATE person SET name = 'changed', updated_at = clock_timestamp() WHERE id IN (3, 4)")
-    second = run.run(spec, run.RunControl(stop=threading.Event(), until_idle=True))
+    second = run.run(spec, RunControl(stop=threading.Event(), until_idle=True))
     assert second.read == 2  # only rows past the watermark
     assert synced()[3] == synced()[4] == "changed"

@@ -17,6 +17,7 @@ from graphsync.connectors.postgres.deadletter import PostgresDeadLetters
 from graphsync.connectors.postgres.outbox import EventStatus, Outbox
 from graphsync.devenv import sample
 from graphsync.devenv.service import Service
+from graphsync.pipeline.control import RunControl
 from graphsync.pipeline.stats import RunStats
 from graphsync.spec.mapping import Mappings
 from graphsync.spec.pipeline import PipelineSpec
@@ -68,7 +69,7 @@ def make_spec(
 
 
 def sync(spec: PipelineSpec, **control: Any) -> RunStats:
-    return run.run(spec, run.RunControl(stop=threading.Event(), until_idle=True, **control))
+    return run.run(spec, RunControl(stop=threading.Event(), until_idle=True, **control))
 
 
 def seed(conn: Conn, schema: str, customers: int = 20) -> None:

@@ -1,18 +1,22 @@
 """The conformance suite every graph sink passes: idempotent, version-guarded, tombstoned, placeholder-filling.
 
 A new sink joins by adding a factory to `SINKS` that returns the sink and a
-function reading back the user-visible graph.
+function reading back the user-visible graph (the fixtures it needs come from `request`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import date, datetime, time
 from typing import Any
 
 import neo4j
 import pytest
 
 from graphsync.change import ApplyResult, Change, Operation
+from graphsync.connectors.falkordb import graph as falkor_graph
+from graphsync.connectors.falkordb.sink import FalkorSink
+from graphsync.connectors.neo4j.reader import Neo4jReader
 from graphsync.connectors.neo4j.sink import Neo4jSink
 from graphsync.devenv.service import Service
 from graphsync.pipeline.contracts import Sink
@@ -45,34 +49,55 @@ Snapshot = dict[str, Any]
 Reader = Callable[[], Snapshot]
 
 
-def neo4j_factory(service: Service, driver: neo4j.Driver) -> tuple[Sink, Reader]:
+def _snapshot(nodes: list[list[Any]], rels: list[list[Any]]) -> Snapshot:
+    return {
+        "nodes": sorted((sorted(labels), sorted(map(tuple, props))) for labels, props in nodes),
+        "rels": sorted((kind, a, b, sorted(map(tuple, props))) for kind, a, b, props in rels),
+    }
+
+
+# The user-visible graph: engine bookkeeping (tombstones, `_graphsync*` properties) left out.
+READ_NODES = (
+    "MATCH (n) WHERE NOT n:GraphsyncTombstone "
+    "RETURN labels(n), [k IN keys(n) WHERE NOT k STARTS WITH '_graphsync' | [k, n[k]]]"
+)
+READ_RELS = (
+    "MATCH (a)-[r]->(b) RETURN type(r), a.id, b.id, [k IN keys(r) WHERE NOT k STARTS WITH '_graphsync' | [k, r[k]]]"
+)
+
+
+def neo4j_factory(request: pytest.FixtureRequest) -> tuple[Sink, Reader]:
+    service: Service = request.getfixturevalue("neo4j_service")
+    driver: neo4j.Driver = request.getfixturevalue("neo4j_driver")
     sink = Neo4jSink(neo4j.GraphDatabase.driver(service.env["GRAPHSYNC_NEO4J_URI"]), MAPPINGS)
 
+    reader = Neo4jReader(driver)
+
     def read() -> Snapshot:
-        nodes, _, _ = driver.execute_query(
-            "MATCH (n) WHERE NOT n:GraphsyncTombstone "
-            "RETURN labels(n) AS labels, [k IN keys(n) WHERE NOT k STARTS WITH '_graphsync' | [k, n[k]]] AS props"
-        )
-        rels, _, _ = driver.execute_query(
-            "MATCH (a)-[r]->(b) RETURN type(r) AS type, a.id AS a, b.id AS b, "
-            "[k IN keys(r) WHERE NOT k STARTS WITH '_graphsync' | [k, r[k]]] AS props"
-        )
-        return {
-            "nodes": sorted((sorted(n["labels"]), sorted(map(tuple, n["props"]))) for n in nodes),
-            "rels": sorted((r["type"], r["a"], r["b"], sorted(map(tuple, r["props"]))) for r in rels),
-        }
+        return _snapshot(reader.read(READ_NODES), reader.read(READ_RELS))
 
     return sink, read
 
 
-SINKS = {"neo4j": neo4j_factory}
+def falkordb_factory(request: pytest.FixtureRequest) -> tuple[Sink, Reader]:
+    service: Service = request.getfixturevalue("falkordb_service")
+    name: str = request.getfixturevalue("graph_name")
+    sink = FalkorSink(falkor_graph.connect(service.env["GRAPHSYNC_FALKORDB_URL"], name), MAPPINGS)
+    reader = falkor_graph.connect(service.env["GRAPHSYNC_FALKORDB_URL"], name)
+    request.addfinalizer(reader.close)
+
+    def read() -> Snapshot:
+        return _snapshot(reader.read(READ_NODES), reader.read(READ_RELS))
+
+    return sink, read
+
+
+SINKS = {"neo4j": neo4j_factory, "falkordb": falkordb_factory}
 
 
 @pytest.fixture(params=sorted(SINKS))
-def sink(
-    request: pytest.FixtureRequest, neo4j_service: Service, neo4j_driver: neo4j.Driver
-) -> Iterator[tuple[Sink, Reader]]:
-    made, read = SINKS[request.param](neo4j_service, neo4j_driver)
+def sink(request: pytest.FixtureRequest) -> Iterator[tuple[Sink, Reader]]:
+    made, read = SINKS[request.param](request)
     made.prepare()
     yield made, read
     made.close()
@@ -174,3 +199,14 @@ def test_a_stale_delete_of_a_live_entity_blocks_no_later_update(sink: tuple[Sink
     state = read()
     assert (["Person"], [("id", 1), ("name", "v7")]) in state["nodes"]
     assert state["rels"] == [("FOLLOWS", 1, 2, [("since", 7)])]
+
+
+def test_dates_and_local_date_times_are_stored_as_temporal_values(sink: tuple[Sink, Reader]) -> None:
+    target, read = sink
+    born, seen, at = date(1990, 1, 2), datetime(2024, 5, 6, 7, 8, 9), time(10, 11, 12)
+    target.apply(
+        [up("person", 1, 1, id=1, born=born, seen=seen, at=at), up("follows", [1, 1], 1, src=1, dst=1, on=born)]
+    )
+    state = read()
+    assert state["nodes"] == [(["Person"], [("at", at), ("born", born), ("id", 1), ("seen", seen)])]
+    assert state["rels"] == [("FOLLOWS", 1, 1, [("on", born)])]

@@ -14,6 +14,7 @@ from types import FrameType
 from graphsync import run as pipeline_run
 from graphsync.commands import specfile
 from graphsync.commands.progress import Progress, summary_text
+from graphsync.pipeline.control import RunControl
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -49,7 +50,7 @@ def main(args: argparse.Namespace) -> int:
     try:
         stats = pipeline_run.run(
             spec,
-            pipeline_run.RunControl(
+            RunControl(
                 stop=stop,
                 until_idle=args.until_idle,
                 on_batch=progress,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date, time
 from typing import Any
 
 from graphsync.change import Change, Operation
@@ -133,8 +134,9 @@ def _with_key_columns(mapping: RelationshipMapping, change: Change) -> dict[str,
     return data
 
 
-_SCALARS = (str, int, float, bool)
-_EXACT_SCALARS = frozenset(_SCALARS)
+# Temporal values are scalars too; each sink decides which of them it can hold exactly.
+_SCALARS = (str, int, float, bool, date, time)
+_EXACT_SCALARS = frozenset((str, int, float, bool))
 
 
 def check_value(change: Change, name: str, value: Any) -> Any:

@@ -22,6 +22,7 @@ from graphsync.connectors.postgres.outbox import Outbox
 from graphsync.devenv import neo4j as neo4j_server
 from graphsync.devenv import sample, substrate
 from graphsync.devenv.process import SubstrateError
+from graphsync.pipeline.control import RunControl
 from graphsync.spec.pipeline import PipelineSpec
 
 SCHEMA = "shop"
@@ -102,7 +103,7 @@ def _reset(conn: psycopg.Connection[Any], env: Mapping[str, str]) -> None:
 
 def _sync(spec: PipelineSpec, out: TextIO) -> None:
     progress = Progress(out)
-    stats = run.run(spec, run.RunControl(stop=threading.Event(), until_idle=True, on_batch=progress))
+    stats = run.run(spec, RunControl(stop=threading.Event(), until_idle=True, on_batch=progress))
     progress.finish()
     print(summary_text(stats), file=out)
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
 from graphsync.change import ApplyResult, Change
@@ -65,5 +66,30 @@ class Sink(Protocol):
     def close(self) -> None: ...
 
 
+@dataclass(frozen=True)
+class DeadLetter:
+    """A record in a dead-letter store, as `dlq list` shows it."""
+
+    id: int
+    entity_type: str
+    entity_key: Any
+    operation: str
+    payload: dict[str, Any]
+    version: int
+    origin: str | None
+    reason: str
+    attempts: int
+    failed_at: datetime
+    replayed_at: datetime | None
+
+
 class DeadLetters(Protocol):
     def record(self, rejections: Sequence[Rejection]) -> None: ...
+
+
+class Checkpoints(Protocol):
+    """Named, JSON-serialisable positions of one pipeline, stored durably."""
+
+    def get(self, name: str) -> Any: ...
+    def put(self, name: str, value: Any) -> None: ...
+    def delete(self, name: str) -> None: ...

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -31,6 +32,8 @@ class RunOptions:
     backoff: Backoff = field(default_factory=Backoff)
     # Stop once the source returns an empty (or final) batch: for finite runs and tests.
     until_idle: bool = False
+    # Seconds to wait after an empty read before asking again (polled sources).
+    idle_wait: float = 0.0
 
 
 class Runner:
@@ -102,6 +105,8 @@ class Runner:
                     _put(batches, batch, lambda: stop.is_set() or done.is_set())
                 if batch.final or (idle and self._options.until_idle):
                     break
+                if idle and self._options.idle_wait:
+                    _wait(self._options.idle_wait, lambda: stop.is_set() or done.is_set())
         except Interrupted:
             pass
         except BaseException as exc:  # noqa: BLE001 - handed to the writer thread, which re-raises it
@@ -172,6 +177,12 @@ def _put(batches: queue.Queue[Batch | None], item: Batch | None, stopping: Calla
         except queue.Full:
             if stopping():
                 raise Interrupted from None
+
+
+def _wait(seconds: float, stopping: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + seconds
+    while not stopping() and time.monotonic() < deadline:
+        time.sleep(min(0.1, seconds))
 
 
 def _drain(batches: queue.Queue[Batch | None]) -> None:

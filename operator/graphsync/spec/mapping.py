@@ -60,6 +60,9 @@ class ForeignKey(SpecModel):
 class NodeMapping(SpecModel):
     name: Identifier = Field(description="the entity type, as events and the outbox name it")
     table: QualifiedName | None = Field(default=None, description="the source table; defaults to the name")
+    source_label: Identifier | None = Field(
+        default=None, description="graph sources: the label to read; defaults to the first of labels"
+    )
     labels: tuple[Identifier, ...] = Field(min_length=1)
     key: Identifier = Field(description="the key column; it becomes a uniquely constrained property")
     key_property: Identifier | None = Field(default=None, description="the key's property name; defaults to the key")
@@ -69,6 +72,10 @@ class NodeMapping(SpecModel):
     @property
     def source_table(self) -> str:
         return self.table or self.name
+
+    @property
+    def read_label(self) -> str:
+        return self.source_label or self.labels[0]
 
     @property
     def target_key(self) -> str:
@@ -95,6 +102,9 @@ class RelationshipMapping(SpecModel):
     name: Identifier = Field(description="the entity type, as events and the outbox name it")
     table: QualifiedName | None = None
     type: Identifier
+    source_type: Identifier | None = Field(
+        default=None, description="graph sources: the type to read; defaults to type"
+    )
     source: Endpoint = Field(alias="from")
     target: Endpoint = Field(alias="to")
     key: tuple[Identifier, ...] = Field(min_length=1, description="the columns that identify a row")
@@ -103,6 +113,10 @@ class RelationshipMapping(SpecModel):
     @property
     def source_table(self) -> str:
         return self.table or self.name
+
+    @property
+    def read_type(self) -> str:
+        return self.source_type or self.type
 
 
 class Mappings(SpecModel):

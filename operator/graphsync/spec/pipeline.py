@@ -3,80 +3,37 @@
 from __future__ import annotations
 
 import enum
-import os
 from typing import Self
 
 from pydantic import Field, model_validator
 
 from graphsync.spec.base import SpecModel
-from graphsync.spec.identifiers import Identifier
+from graphsync.spec.endpoints import (
+    NAME_PATTERN,
+    FalkorDBSource,
+    FalkorDBTarget,
+    GraphReading,
+    Neo4jSource,
+    Neo4jTarget,
+    PostgresSource,
+    RedisStreams,
+)
 from graphsync.spec.mapping import Mappings
-
-NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
-
-
-class SecretKeyRef(SpecModel):
-    name: str = Field(pattern=NAME_PATTERN)
-    key: str = Field(pattern=r"^[-._a-zA-Z0-9]+$")
-
-
-class SecretValue(SpecModel):
-    """A secret, never written in the spec: read from an environment variable, or (in Kubernetes) a Secret.
-
-    The operator turns `secretKeyRef` into an environment variable of the worker
-    pod, so the engine itself only ever reads `env`.
-    """
-
-    env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
-    secret_key_ref: SecretKeyRef | None = None
-
-    @model_validator(mode="after")
-    def _exactly_one(self) -> Self:
-        if (self.env is None) == (self.secret_key_ref is None):
-            raise ValueError("set exactly one of env or secretKeyRef")
-        return self
-
-    def resolve(self, field_name: str) -> str:
-        if self.env is None:
-            raise ValueError(f"{field_name}: secretKeyRef is resolved by the operator; outside Kubernetes use env")
-        value = os.environ.get(self.env)
-        if value is None:
-            raise ValueError(f"{field_name}: environment variable {self.env} is not set")
-        return value
-
-
-class CaptureMode(enum.StrEnum):
-    # The application calls `publish` in its own transactions.
-    OUTBOX = "outbox"
-    # The engine installs capture triggers on the mapped tables: no application change.
-    TRIGGERS = "triggers"
-
-
-class PostgresSource(SpecModel):
-    url: str = Field(pattern=r"^postgres(ql)?://[^\s:@/]+(@|:)", description="without the password")
-    password: SecretValue | None = None
-    schema_: Identifier = Field(default="graphsync", alias="schema", description="where the engine's tables live")
-    capture: CaptureMode = CaptureMode.TRIGGERS
-    watermark_column: Identifier | None = Field(default=None, description="for incremental mode")
 
 
 class Source(SpecModel):
     postgres: PostgresSource | None = None
+    neo4j: Neo4jSource | None = None
+    falkordb: FalkorDBSource | None = None
 
     @model_validator(mode="after")
     def _one_kind(self) -> Self:
-        if self.postgres is None:
-            raise ValueError("choose a source kind: postgres")
+        _exactly_one(self, "source", ("postgres", "neo4j", "falkordb"))
         return self
 
-
-class RedisStreams(SpecModel):
-    url: str = Field(pattern=r"^rediss?://")
-    password: SecretValue | None = None
-    partitions: int = Field(default=4, ge=1, le=256)
-    claim_idle_seconds: float = Field(default=30.0, gt=0, description="reclaim a dead consumer's entries after this")
-    redeliver_after_seconds: float = Field(default=120.0, gt=0, description="republish events not completed by then")
-    max_stream_length: int = Field(default=1_000_000, ge=1000)
+    @property
+    def graph(self) -> Neo4jSource | FalkorDBSource | None:
+        return self.neo4j or self.falkordb
 
 
 class Transport(SpecModel):
@@ -89,21 +46,21 @@ class Transport(SpecModel):
         return self
 
 
-class Neo4jTarget(SpecModel):
-    uri: str = Field(pattern=r"^(bolt|neo4j)(\+s|\+ssc)?://")
-    user: str = "neo4j"
-    password: SecretValue | None = None
-    database: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9.-]{0,62}$")
-
-
 class Target(SpecModel):
     neo4j: Neo4jTarget | None = None
+    falkordb: FalkorDBTarget | None = None
 
     @model_validator(mode="after")
     def _one_kind(self) -> Self:
-        if self.neo4j is None:
-            raise ValueError("choose a target kind: neo4j")
+        _exactly_one(self, "target", ("neo4j", "falkordb"))
         return self
+
+
+def _exactly_one(model: SpecModel, section: str, kinds: tuple[str, ...]) -> None:
+    chosen = [kind for kind in kinds if getattr(model, kind) is not None]
+    if len(chosen) != 1:
+        names = ", ".join(kinds)
+        raise ValueError(f"choose exactly one {section} kind ({names}); got {len(chosen)}")
 
 
 class Mode(enum.StrEnum):
@@ -111,6 +68,11 @@ class Mode(enum.StrEnum):
     INCREMENTAL = "incremental"
     SNAPSHOT = "snapshot"
     SNAPSHOT_THEN_STREAM = "snapshotThenStream"
+    # Graph sources: compare source and target entity by entity, then repair only what differs.
+    DIFFERENTIAL = "differential"
+
+
+GRAPH_SOURCE_MODES = (Mode.SNAPSHOT, Mode.INCREMENTAL, Mode.DIFFERENTIAL)
 
 
 class ObjectRef(SpecModel):
@@ -145,12 +107,54 @@ class PipelineSpec(SpecModel):
             raise ValueError("target.neo4j is required")
         return self.target.neo4j
 
+    @property
+    def graph_source(self) -> Neo4jSource | FalkorDBSource:
+        graph = self.source.graph
+        if graph is None:
+            raise ValueError("source.neo4j or source.falkordb is required")
+        return graph
+
+    @property
+    def reading(self) -> GraphReading:
+        return self.graph_source.reading
+
+    @property
+    def falkordb(self) -> FalkorDBTarget:
+        if self.target.falkordb is None:
+            raise ValueError("target.falkordb is required")
+        return self.target.falkordb
+
     @model_validator(mode="after")
     def _mode_fits(self) -> Self:
+        if self.source.graph is not None:
+            return self._graph_mode_fits(self.source.graph)
+        if self.mode is Mode.DIFFERENTIAL:
+            raise ValueError("mode differential needs a graph source (source.neo4j or source.falkordb)")
         streaming = self.mode in (Mode.CONTINUOUS, Mode.SNAPSHOT_THEN_STREAM)
         if streaming and self.transport is None:
             raise ValueError(f"mode {self.mode.value} needs a transport (transport.redisStreams)")
         postgres = self.source.postgres
         if self.mode is Mode.INCREMENTAL and postgres is not None and postgres.watermark_column is None:
             raise ValueError("mode incremental needs source.postgres.watermarkColumn")
+        return self
+
+    def _graph_mode_fits(self, graph: Neo4jSource | FalkorDBSource) -> Self:
+        if self.mode not in GRAPH_SOURCE_MODES:
+            modes = ", ".join(m.value for m in GRAPH_SOURCE_MODES)
+            raise ValueError(f"mode {self.mode.value} needs a change stream, which graph sources lack; use {modes}")
+        if self.transport is not None:
+            raise ValueError("transport: graph sources are read directly, without a transport")
+        if self.mode is Mode.INCREMENTAL and graph.reading.watermark_property is None:
+            raise ValueError("mode incremental needs reading.watermarkProperty on the graph source")
+        if self.source.falkordb is None and self.target.falkordb is None:
+            raise ValueError("a graph source needs FalkorDB on one side, where the pipeline keeps its state")
+        for node in self.mappings.nodes:
+            if node.table is not None or node.foreign_keys:
+                raise ValueError(
+                    f"mappings.nodes[{node.name}]: table and foreignKeys describe tables; "
+                    "a graph source reads sourceLabel and relationships"
+                )
+        for rel in self.mappings.relationships:
+            if rel.table is not None:
+                raise ValueError(f"mappings.relationships[{rel.name}].table: a graph source reads sourceType")
         return self

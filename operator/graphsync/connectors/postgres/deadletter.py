@@ -8,31 +8,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
-from graphsync.pipeline.contracts import Rejection
+from graphsync.pipeline.contracts import DeadLetter, Rejection
 from graphsync.spec import identifiers
-
-
-@dataclass(frozen=True)
-class DeadLetter:
-    id: int
-    entity_type: str
-    entity_key: Any
-    operation: str
-    payload: dict[str, Any]
-    version: int
-    origin: str | None
-    reason: str
-    attempts: int
-    failed_at: datetime
-    replayed_at: datetime | None
-
 
 _RECORD = """
 INSERT INTO {schema}.dead_letter

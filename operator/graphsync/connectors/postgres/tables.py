@@ -17,7 +17,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from graphsync.change import Change, Operation
+from graphsync.change import Change, Operation, version_of
 from graphsync.connectors.postgres.checkpoints import PostgresCheckpoints
 from graphsync.pipeline.contracts import Batch, Rejection
 from graphsync.spec.mapping import Mappings
@@ -63,17 +63,6 @@ def page_query(table: Table, order: Sequence[str], after: bool) -> sql.Composed:
     return sql.SQL("SELECT to_jsonb(t), {cols} FROM {table} AS t {where} ORDER BY {cols} LIMIT %s").format(
         cols=_columns(order), table=_table_sql(table.name), where=where
     )
-
-
-def version_of(value: Any) -> int:
-    """A watermark as a version: timestamps in microseconds since the epoch, integers as they are."""
-    if isinstance(value, datetime):
-        return int(value.timestamp() * 1_000_000)
-    if isinstance(value, date):
-        return int(datetime(value.year, value.month, value.day).timestamp() * 1_000_000)
-    if isinstance(value, int):
-        return value
-    raise ValueError(f"watermark value {value!r} is neither a timestamp nor an integer")
 
 
 class SnapshotSource:

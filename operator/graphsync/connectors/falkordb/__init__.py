@@ -1,0 +1,1 @@
+"""FalkorDB: a graph target (and source), over the Redis protocol."""

@@ -1,0 +1,215 @@
+"""The FalkorDB sink: the same version-guarded upserts and tombstones as the Neo4j sink, one MULTI/EXEC per batch."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, LiteralString
+
+import redis
+
+from graphsync.change import ApplyResult, Change
+from graphsync.connectors import cypher
+from graphsync.connectors.falkordb import params, queries, temporal
+from graphsync.connectors.falkordb.graph import Graph
+from graphsync.connectors.rows import MappingError, NodeRows, Plan, RelationshipRows, entity_id, plan
+from graphsync.spec.mapping import ForeignKey, Mappings, NodeMapping, RelationshipMapping
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One query of a batch, parameters included, and which counters its single result row holds."""
+
+    text: str
+    counters: tuple[str, ...] = ()
+
+
+class FalkorSink:
+    """Applies batches of changes to one FalkorDB graph; safe to call again with the same batch."""
+
+    def __init__(self, graph: Graph, mappings: Mappings) -> None:
+        self._graph = graph
+        self._mappings = mappings
+        self._templates = _Templates(mappings)
+
+    def prepare(self) -> None:
+        """Indexes on every key MERGE looks up: without them each lookup scans its label."""
+        statements: list[str] = [queries.TOMBSTONE_INDEX]
+        for mapping in self._mappings.nodes:
+            statements.append(
+                cypher.render(
+                    queries.NODE_INDEX,
+                    label=cypher.labels([mapping.labels[0]]),
+                    key=cypher.quote(mapping.target_key),
+                )
+            )
+        for rel in self._mappings.relationships:
+            statements.append(cypher.render(queries.REL_INDEX, type=cypher.labels([rel.type])))
+        for statement in statements:
+            self._graph.ensure_index(statement)
+
+    def is_transient(self, error: BaseException) -> bool:
+        """Outages pass; a query error is a bad record (it goes to the dead-letter store)."""
+        return isinstance(error, redis.ConnectionError | redis.TimeoutError | redis.BusyLoadingError)
+
+    def close(self) -> None:
+        self._graph.close()
+
+    def stage(self, changes: Sequence[Change]) -> list[Statement]:
+        return self._statements(plan(changes, self._mappings))
+
+    def apply(self, changes: Sequence[Change], staged: Any = None) -> ApplyResult:
+        statements = staged if isinstance(staged, list) else self.stage(changes)
+        return self._run(statements, len(changes))
+
+    def sweep(self, *, below_version: int, chunk: int = 5000) -> ApplyResult:
+        """Delete (with tombstones at `below_version`) every entity a full snapshot at that version did not see."""
+        result = ApplyResult()
+        for mapping in self._mappings.relationships:
+            query = cypher.render(queries.STALE_RELATIONSHIPS, **self._templates.relationship_slots(mapping))
+            while rows := self._graph.read(query, {"version": below_version, "limit": chunk}):
+                deletes = [{"source": s, "target": t, "tombstone": k, "version": below_version} for s, t, k in rows]
+                plan_ = Plan([], [RelationshipRows(mapping, deletes=deletes)])
+                result += self._run(self._statements(plan_), len(deletes))
+        for node in self._mappings.nodes:
+            query = cypher.render(queries.STALE_NODES, **_node_slots(node))
+            while rows := self._graph.read(query, {"version": below_version, "limit": chunk}):
+                deletes = [
+                    {"key": key, "tombstone": entity_id(node.name, key), "version": below_version} for (key,) in rows
+                ]
+                result += self._run(self._statements(Plan([NodeRows(node, deletes=deletes)], [])), len(deletes))
+        return result
+
+    def switch_into(self, name: str) -> None:
+        """Make this (fully built) graph the one called `name`, atomically: readers see the old graph or the new."""
+        self._graph.rename(name)
+
+    def drop_graph(self) -> None:
+        self._graph.drop()
+
+    def _run(self, statements: list[Statement], offered: int) -> ApplyResult:
+        counts: dict[str, int] = {"created": 0, "updated": 0, "deleted": 0}
+        for statement, row in zip(statements, self._graph.transaction([s.text for s in statements]), strict=True):
+            for name, value in zip(statement.counters, row, strict=True):
+                counts[name] += int(value)
+        applied = counts["created"] + counts["updated"] + counts["deleted"]
+        return ApplyResult(**counts, stale=max(offered - applied, 0))
+
+    def _statements(self, batch: Plan) -> list[Statement]:
+        statements: list[Statement] = []
+        for node_rows in batch.nodes:
+            if node_rows.upserts:
+                rows, temporal_slots = _split(node_rows.upserts)
+                text = self._templates.upsert_nodes(node_rows.mapping, temporal_slots)
+                statements.append(Statement(_with_rows(rows, text), ("updated", "created")))
+            if node_rows.deletes:
+                text = self._templates.delete_nodes(node_rows.mapping)
+                statements.append(Statement(_with_rows(node_rows.deletes, text), ("deleted",)))
+        for rel_rows in batch.relationships:
+            slots = self._templates.relationship_slots(rel_rows.mapping)
+            if rel_rows.upserts:
+                rows, temporal_slots = _split(rel_rows.upserts)
+                text = cypher.render(
+                    queries.UPSERT_RELATIONSHIPS, **slots, temporal=_temporal_sets("r", temporal_slots)
+                )
+                statements.append(Statement(_with_rows(rows, text), ("updated", "created")))
+            if rel_rows.deletes:
+                text = cypher.render(queries.DELETE_RELATIONSHIPS, **slots)
+                statements.append(Statement(_with_rows(rel_rows.deletes, text), ("deleted",)))
+        if statements:
+            statements += [Statement(queries.DROP_ORPHANS), Statement(queries.CLEAR_MARKS)]
+        return statements
+
+
+class _Templates:
+    """Query text per mapping (and temporal shape), rendered once."""
+
+    def __init__(self, mappings: Mappings) -> None:
+        self._mappings = mappings
+        self._upserts: dict[tuple[str, temporal.Slots], LiteralString] = {}
+        self._deletes: dict[str, LiteralString] = {}
+
+    def upsert_nodes(self, mapping: NodeMapping, temporal_slots: temporal.Slots) -> LiteralString:
+        """The upsert for this mapping and this batch's temporal properties (few shapes, each rendered once)."""
+        shape = (mapping.name, temporal_slots)
+        if shape not in self._upserts:
+            fragments = []
+            for fk in mapping.foreign_keys:
+                slots = self._fk_slots(fk)
+                arrow = cypher.render(queries.ARROW_OUT if fk.direction == "outgoing" else queries.ARROW_IN, **slots)
+                fragments.append(
+                    cypher.render(queries.FOREIGN_KEY, **slots, column=cypher.quote(fk.column), arrow=arrow)
+                )
+            self._upserts[shape] = cypher.render(
+                queries.UPSERT_NODES,
+                **_node_slots(mapping),
+                foreign_keys="".join(fragments),
+                temporal=_temporal_sets("n", temporal_slots),
+            )
+        return self._upserts[shape]
+
+    def delete_nodes(self, mapping: NodeMapping) -> LiteralString:
+        if mapping.name not in self._deletes:
+            owned = "".join(cypher.render(queries.OWNED, **self._fk_slots(fk)) for fk in mapping.foreign_keys)
+            self._deletes[mapping.name] = cypher.render(queries.DELETE_NODES, **_node_slots(mapping), owned=owned)
+        return self._deletes[mapping.name]
+
+    def relationship_slots(self, mapping: RelationshipMapping) -> dict[str, str]:
+        source = self._mappings.node(mapping.source.references)
+        target = self._mappings.node(mapping.target.references)
+        return {
+            "type": cypher.labels([mapping.type]),
+            "source_label": cypher.labels([source.labels[0]]),
+            "source_key": cypher.quote(source.target_key),
+            "target_label": cypher.labels([target.labels[0]]),
+            "target_key": cypher.quote(target.target_key),
+        }
+
+    def _fk_slots(self, fk: ForeignKey) -> dict[str, str]:
+        target = self._mappings.node(fk.references)
+        return {
+            "type": cypher.labels([fk.type]),
+            "target_label": cypher.labels([target.labels[0]]),
+            "target_key": cypher.quote(target.target_key),
+        }
+
+
+def _node_slots(mapping: NodeMapping) -> dict[str, str]:
+    extra = list(mapping.labels[1:])
+    return {
+        "label": cypher.labels([mapping.labels[0]]),
+        "key": cypher.quote(mapping.target_key),
+        "extra_labels": f", n{cypher.labels(extra)}" if extra else "",
+        "strip_labels": cypher.render(queries.STRIP_LABELS, labels=cypher.labels(extra)) if extra else "",
+    }
+
+
+def _temporal_sets(var: str, slots: temporal.Slots) -> str:
+    return "".join(
+        cypher.render(queries.TEMPORAL, index=str(i), var=var, name=cypher.quote(name), function=function)
+        for i, (name, function) in enumerate(slots)
+    )
+
+
+def _split(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], temporal.Slots]:
+    try:
+        return temporal.split(rows)
+    except params.UnrepresentableValue:
+        # Find the row at fault, to name its entity.
+        for row in rows:
+            try:
+                temporal.split([row])
+            except params.UnrepresentableValue as exc:
+                raise MappingError(f"{row['tombstone']}: {exc}") from exc
+        raise
+
+
+def _with_rows(rows: list[dict[str, Any]], text: str) -> str:
+    """The query with its rows as the `$rows` parameter; a value FalkorDB cannot hold names its entity."""
+    encoded = []
+    for row in rows:
+        try:
+            encoded.append(params.literal(row))
+        except params.UnrepresentableValue as exc:
+            raise MappingError(f"{row['tombstone']}: {exc}") from exc
+    return f"CYPHER rows=[{','.join(encoded)}] {text}"

@@ -1,0 +1,1 @@
+"""Reading graphs (Neo4j, FalkorDB) as sources, and comparing a source graph with its target."""

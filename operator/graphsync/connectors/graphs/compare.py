@@ -1,0 +1,181 @@
+"""Comparing a source graph with its target, chunk by chunk, as the changes that would make them equal.
+
+Both sides are read in ranges of the (start) node key taken from the source,
+so memory holds one chunk, whatever the graph's size. With `content=False` only
+keys are compared (what incremental sync needs to see deletes); with `content=True`
+properties too (differential sync). A repair's version is one above what the
+target holds, so it wins over the drift without outranking the next real change.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from graphsync.change import Change, Operation
+from graphsync.connectors import cypher
+from graphsync.connectors.graphs import queries, sides
+from graphsync.connectors.graphs.reading import GraphReader, Versions, node_change, relationship_change, start_keys
+from graphsync.connectors.rows import MappingError, entity_id, node_row, relationship_row
+from graphsync.spec.mapping import Mappings, NodeMapping, RelationshipMapping
+
+CHUNK = 2000
+
+
+def differences(
+    source: GraphReader,
+    target: GraphReader,
+    mappings: Mappings,
+    *,
+    versions: Versions,
+    content: bool,
+    chunk: int = CHUNK,
+) -> Iterator[list[Change]]:
+    """Yield, chunk by chunk, the changes that bring the target in line with the source."""
+    for node in mappings.nodes:
+        for low, high in _ranges(source, node, chunk):
+            yield _node_chunk(source, target, node, low, high, content=content, versions=versions)
+    for rel in mappings.relationships:
+        start = mappings.node(rel.source.references)
+        for low, high in _ranges(source, start, chunk):
+            yield _relationship_chunk(source, target, mappings, rel, (low, high), content=content, versions=versions)
+
+
+def _ranges(source: GraphReader, mapping: NodeMapping, chunk: int) -> Iterator[tuple[Any, Any]]:
+    """(low, high] key ranges covering every key, the last one open-ended so target-only keys are seen."""
+    low = None
+    while True:
+        keys = start_keys(source, mapping, low, chunk)
+        if len(keys) < chunk:
+            yield low, None
+            return
+        yield low, keys[-1]
+        low = keys[-1]
+
+
+def _node_chunk(
+    source: GraphReader,
+    target: GraphReader,
+    mapping: NodeMapping,
+    low: Any,
+    high: Any,
+    *,
+    content: bool,
+    versions: Versions,
+) -> list[Change]:
+    bounds = sides.key_range(low is not None, high is not None)
+    params = {"low": low, "high": high}
+    template = queries.NODES if content else queries.NODE_KEYS
+    wanted = {}
+    for _, props in source.read(sides.query(template, sides.node_slots(mapping, target=False), *bounds), params):
+        change = node_change(mapping, props, _version(versions, props))
+        wanted[entity_id(mapping.name, change.key)] = change
+    held = [
+        _Held(entity_id(mapping.name, key), key, props, {})
+        for key, props in target.read(
+            sides.query(template, sides.node_slots(mapping, target=True), *bounds, queries.SYNCED), params
+        )
+    ]
+    return _changes(mapping, wanted, held, content=content)
+
+
+def _relationship_chunk(
+    source: GraphReader,
+    target: GraphReader,
+    mappings: Mappings,
+    mapping: RelationshipMapping,
+    bounds: tuple[Any, Any],
+    *,
+    content: bool,
+    versions: Versions,
+) -> list[Change]:
+    low, high = bounds
+    conditions = sides.key_range(low is not None, high is not None)
+    params = {"low": low, "high": high}
+    # A key scan needs the relationship's properties only when its key includes some.
+    by_endpoints = set(mapping.key) <= {mapping.source.column, mapping.target.column}
+    keys_only = queries.RELATIONSHIP_KEYS if by_endpoints else queries.RELATIONSHIPS
+    wanted = {}
+    slots = sides.relationship_slots(mappings, mapping, target=False)
+    for start, end, props in source.read(
+        sides.query(queries.RELATIONSHIPS if content else keys_only, slots, *conditions), params
+    ):
+        change = relationship_change(mapping, start, end, props, _version(versions, props))
+        wanted[entity_id(mapping.name, change.key)] = change
+    slots = sides.relationship_slots(mappings, mapping, target=True)
+    template = queries.RELATIONSHIPS if content else queries.RELATIONSHIP_KEYS
+    held = [
+        # A delete needs the endpoints, which the relationship's key may not hold.
+        _Held(
+            props[cypher.REL_KEY],
+            json.loads(props[cypher.REL_KEY])[1],
+            props,
+            {mapping.source.column: start, mapping.target.column: end},
+        )
+        for start, end, props in target.read(sides.query(template, slots, *conditions, queries.REL_SYNCED), params)
+    ]
+    return _changes(mapping, wanted, held, content=content)
+
+
+@dataclass(frozen=True)
+class _Held:
+    """An entity the target holds: its identity, key, stored properties, and what a delete of it must carry."""
+
+    ident: str
+    key: Any
+    props: Mapping[str, Any]
+    delete_data: Mapping[str, Any]
+
+
+def _changes(
+    mapping: NodeMapping | RelationshipMapping,
+    wanted: dict[str, Change],
+    held: list[_Held],
+    *,
+    content: bool,
+) -> list[Change]:
+    changes = []
+    for entity in held:
+        stored = int(entity.props[cypher.VERSION])
+        change = wanted.pop(entity.ident, None)
+        if change is None:
+            changes.append(Change(mapping.name, entity.key, Operation.DELETE, stored + 1, entity.delete_data))
+        elif content and _differs(mapping, change, entity.props):
+            changes.append(dataclasses.replace(change, version=max(change.version, stored + 1)))
+    if content:
+        changes += wanted.values()
+    return changes
+
+
+def _version(versions: Versions, props: Mapping[str, Any]) -> int:
+    """A bad watermark value compares with the fallback version; applying the entity rejects it with the reason."""
+    try:
+        return versions.of(props)
+    except ValueError:
+        return versions.fallback
+
+
+def _differs(mapping: NodeMapping | RelationshipMapping, change: Change, held: Mapping[str, Any]) -> bool:
+    """Whether the target's user-visible properties differ from the mapped source ones.
+
+    A source entity the mapping cannot turn into properties counts as different:
+    the repair then fails in the sink and lands in the dead-letter store with the reason.
+    """
+    try:
+        row = node_row(mapping, change) if isinstance(mapping, NodeMapping) else relationship_row(mapping, change)
+    except MappingError:
+        return True
+    visible = {name: _comparable(value) for name, value in held.items() if not name.startswith("_graphsync")}
+    return {name: _comparable(value) for name, value in row["props"].items()} != visible
+
+
+def _comparable(value: Any) -> Any:
+    """FalkorDB stores doubles exactly but returns them to 15 significant digits, so compare them at that precision."""
+    if isinstance(value, float):
+        return float(f"{value:.15g}")
+    if isinstance(value, list):
+        return [_comparable(item) for item in value]
+    return value

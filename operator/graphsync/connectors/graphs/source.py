@@ -1,0 +1,263 @@
+"""Graph sources: a full read in key order, and an incremental read by watermark with key scans for deletes.
+
+Graph databases keep no change log (Neo4j Community has no CDC), so changes are
+found by reading: new and updated entities by a watermark property every write
+advances, deleted ones by comparing the key sets of source and target
+(`compare.differences`), which is the only way to see an entity that is gone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Iterator, Sequence
+from datetime import date, datetime
+from typing import Any
+
+from graphsync.change import Change
+from graphsync.connectors.graphs import compare, queries, sides
+from graphsync.connectors.graphs.reading import GraphReader, Versions, node_change, relationship_change, start_keys
+from graphsync.pipeline.contracts import Batch, Checkpoints, Rejection
+from graphsync.spec.mapping import Mappings, RelationshipMapping
+
+
+class GraphSnapshotSource:
+    """Reads every mapped node label, then every relationship type, in key order; resumes from its checkpoint.
+
+    Relationships are read by ranges of their start node's key, so a page is
+    as cheap at the end of the graph as at the start.
+    """
+
+    def __init__(
+        self, reader: GraphReader, mappings: Mappings, checkpoints: Checkpoints, *, versions: Versions
+    ) -> None:
+        self._reader = reader
+        self._mappings = mappings
+        self._checkpoints = checkpoints
+        self._versions = versions
+        self._entities = mappings.entity_names()
+        self._positions: dict[str, dict[str, Any]] = {}
+
+    def prepare(self) -> None:
+        for entity in self._entities:
+            self._positions[entity] = self._checkpoints.get(f"snapshot:{entity}") or {}
+
+    def read(self, limit: int) -> Batch:
+        for entity in self._entities:
+            position = self._positions[entity]
+            if position.get("done"):
+                continue
+            changes, last, done = self._page(entity, position.get("after"), limit)
+            token = (entity, {"after": last, "done": done})
+            self._positions[entity] = token[1]
+            versioned, rejected = _versioned(changes, self._versions)
+            return Batch(changes=versioned, rejected=rejected, token=token, final=done and entity == self._entities[-1])
+        return Batch(changes=[], final=True)
+
+    def _page(self, entity: str, after: Any, limit: int) -> tuple[list[Change], Any, bool]:
+        """One page: the changes, the last start key read, and whether the entity is finished."""
+        rel = next((r for r in self._mappings.relationships if r.name == entity), None)
+        start = self._mappings.node(rel.source.references) if rel else self._mappings.node(entity)
+        keys = start_keys(self._reader, start, after, limit)
+        if not keys:
+            return [], after, True
+        high = keys[-1]
+        if rel is None:
+            rows = self._reader.read(
+                sides.query(
+                    queries.NODES, sides.node_slots(start, target=False), *sides.key_range(after is not None, True)
+                ),
+                {"low": after, "high": high},
+            )
+            changes = [node_change(start, props, 0) for _, props in rows]
+        else:
+            slots = sides.relationship_slots(self._mappings, rel, target=False)
+            rows = self._reader.read(
+                sides.query(queries.RELATIONSHIPS, slots, *sides.key_range(after is not None, True)),
+                {"low": after, "high": high},
+            )
+            changes = [relationship_change(rel, s, t, props, 0) for s, t, props in rows]
+        return changes, high, len(keys) < limit
+
+    def commit(self, batch: Batch, failed: Sequence[Rejection]) -> None:
+        if batch.token is not None:
+            entity, position = batch.token
+            self._checkpoints.put(f"snapshot:{entity}", position)
+
+    def close(self) -> None:
+        self._reader.close()
+
+
+class GraphWatermarkSource:
+    """Polls each mapped label and type for entities whose watermark moved past the last synced one.
+
+    Pages are ordered by watermark, then key, so entities sharing a watermark
+    (a bulk load) are paged through like any others and none is skipped.
+    Every `delete_scan_interval` seconds a key scan turns entities the target
+    holds but the source lost into deletes.
+    """
+
+    def __init__(
+        self,
+        reader: GraphReader,
+        target: GraphReader,
+        mappings: Mappings,
+        checkpoints: Checkpoints,
+        *,
+        watermark: str,
+        delete_scan_interval: float | None,
+    ) -> None:
+        self._reader = reader
+        self._target = target
+        self._mappings = mappings
+        self._checkpoints = checkpoints
+        self._watermark = watermark
+        # Every entity read here has the watermark (the scan selects on it).
+        self._versions = Versions(watermark, 0, reader.native)
+        self._interval = delete_scan_interval
+        self._entities = mappings.entity_names()
+        self._positions: dict[str, Any] = {}
+        self._next = 0
+        self._scan: Iterator[list[Change]] | None = None
+        self._last_scan = 0.0
+
+    def prepare(self) -> None:
+        for entity in self._entities:
+            stored = self._checkpoints.get(f"watermark:{entity}")
+            self._positions[entity] = [_decode(v) for v in stored] if stored else None
+
+    def read(self, limit: int) -> Batch:
+        for _ in range(len(self._entities)):
+            entity = self._entities[self._next % len(self._entities)]
+            self._next += 1
+            batch = self._read_entity(entity, limit)
+            if batch.changes or batch.rejected:
+                return batch
+        return Batch(changes=self._deletes())
+
+    def _deletes(self) -> list[Change]:
+        """The next chunk of a key scan, when one is due and the watermark scan found nothing new."""
+        if self._interval is None:
+            return []
+        if self._scan is None and time.monotonic() - self._last_scan >= self._interval:
+            self._scan = compare.differences(
+                self._reader, self._target, self._mappings, versions=self._versions, content=False
+            )
+        while self._scan is not None:
+            chunk = next(self._scan, None)
+            if chunk is None:
+                self._scan = None
+                self._last_scan = time.monotonic()
+            elif chunk:
+                return chunk
+        return []
+
+    def _read_entity(self, entity: str, limit: int) -> Batch:
+        rel = next((r for r in self._mappings.relationships if r.name == entity), None)
+        after = self._positions[entity]
+        rows = self._rows(rel, entity, after, limit)
+        if not rows:
+            return Batch(changes=[])
+        changes, rejected = _versioned([self._change(rel, entity, row) for row in rows], self._versions)
+        # The position is (watermark, key) or (watermark, start key, end key). The exact values
+        # stay in memory (a driver's temporal value may be finer than Python's); the checkpoint
+        # holds their Python form.
+        last = rows[-1]
+        position = [last[-1], last[0]] if rel is None else [last[-1], last[0], last[1]]
+        self._positions[entity] = position
+        return Batch(
+            changes=changes, rejected=rejected, token=(entity, [_encode(self._reader.native(v)) for v in position])
+        )
+
+    def _rows(
+        self, rel: RelationshipMapping | None, entity: str, after: list[Any] | None, limit: int
+    ) -> list[list[Any]]:
+        low, low_key, low_end = (after or []) + [None] * (3 - len(after or []))
+        params = {"low": low, "low_key": low_key, "low_end": low_end, "limit": limit}
+        if rel is None:
+            slots = {**sides.node_slots(self._mappings.node(entity), target=False), "watermark": self._watermark}
+            condition = queries.WATERMARK_AFTER if after else queries.WATERMARK_SET
+            return self._reader.read(sides.query(queries.NODES_BY_WATERMARK, slots, condition), params)
+        slots = {**sides.relationship_slots(self._mappings, rel, target=False), "watermark": self._watermark}
+        condition = queries.REL_WATERMARK_AFTER if after else queries.REL_WATERMARK_SET
+        return self._reader.read(sides.query(queries.RELATIONSHIPS_BY_WATERMARK, slots, condition), params)
+
+    def _change(self, rel: RelationshipMapping | None, entity: str, row: list[Any]) -> Change:
+        if rel is None:
+            return node_change(self._mappings.node(entity), row[1], 0)
+        return relationship_change(rel, row[0], row[1], row[2], 0)
+
+    def commit(self, batch: Batch, failed: Sequence[Rejection]) -> None:
+        if batch.token is not None:
+            entity, last = batch.token
+            self._checkpoints.put(f"watermark:{entity}", last)
+
+    def close(self) -> None:
+        self._reader.close()
+        self._target.close()
+
+
+def _versioned(changes: list[Change], versions: Versions) -> tuple[list[Change], list[Rejection]]:
+    good: list[Change] = []
+    rejected: list[Rejection] = []
+    for change in changes:
+        try:
+            good.append(dataclasses.replace(change, version=versions.of(change.data)))
+        except ValueError as exc:
+            rejected.append(Rejection(change, f"{versions.watermark}: {exc}"))
+    return good, rejected
+
+
+def _encode(value: Any) -> Any:
+    """A watermark as JSON: temporal values tagged with their type, so they come back as the same type."""
+    if isinstance(value, datetime):
+        return {"datetime": value.isoformat()}
+    if isinstance(value, date):
+        return {"date": value.isoformat()}
+    return value
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, dict) and "datetime" in value:
+        return datetime.fromisoformat(value["datetime"])
+    if isinstance(value, dict) and "date" in value:
+        return date.fromisoformat(value["date"])
+    return value
+
+
+class GraphDifferentialSource:
+    """Compares source and target chunk by chunk and hands over only the repairs; finite.
+
+    Nothing to checkpoint: a comparison interrupted midway simply starts over,
+    and chunks already repaired then compare equal.
+    """
+
+    def __init__(
+        self, reader: GraphReader, target: GraphReader, mappings: Mappings, *, versions: Versions, content: bool = True
+    ) -> None:
+        self._reader = reader
+        self._target = target
+        self._mappings = mappings
+        self._versions = versions
+        self._content = content
+        self._chunks: Iterator[list[Change]] | None = None
+
+    def prepare(self) -> None:
+        self._chunks = compare.differences(
+            self._reader, self._target, self._mappings, versions=self._versions, content=self._content
+        )
+
+    def read(self, limit: int) -> Batch:
+        if self._chunks is None:
+            raise RuntimeError("prepare() was not called")
+        for chunk in self._chunks:
+            if chunk:
+                return Batch(changes=chunk, token=len(chunk))
+        return Batch(changes=[], final=True)
+
+    def commit(self, batch: Batch, failed: Sequence[Rejection]) -> None:
+        """Repairs are idempotent; there is no position to keep."""
+
+    def close(self) -> None:
+        self._reader.close()
+        self._target.close()

@@ -1,0 +1,132 @@
+"""Running a pipeline whose source is a graph (Neo4j or FalkorDB); the PostgreSQL modes are in `run`.
+
+- snapshot: a full rebuild. Into FalkorDB it is built aside, in a graph of its own,
+  and switched in with one atomic RENAME, so readers never see an empty or half-built
+  graph; into Neo4j (one database, no rename) entities are upserted in place and those
+  the snapshot did not see are swept, so readers see the old or the new state of each.
+- incremental: a watermark scan, and a key scan for deletes every `deleteScanIntervalSeconds`.
+- differential: compare source and target, repair only what differs; finite.
+
+State (checkpoints, dead letters) lives on the FalkorDB server of the pipeline.
+"""
+
+from __future__ import annotations
+
+import time
+from contextlib import ExitStack
+
+import redis
+
+from graphsync import connect, targets
+from graphsync.connectors.falkordb.sink import FalkorSink
+from graphsync.connectors.graphs.reading import GraphReader, Versions
+from graphsync.connectors.graphs.source import GraphDifferentialSource, GraphSnapshotSource, GraphWatermarkSource
+from graphsync.connectors.neo4j.reader import Neo4jReader
+from graphsync.connectors.redisstate import RedisCheckpoints, RedisDeadLetters
+from graphsync.pipeline.contracts import Source
+from graphsync.pipeline.control import RunControl
+from graphsync.pipeline.runner import Runner, RunOptions
+from graphsync.pipeline.stats import RunStats
+from graphsync.spec.endpoints import DeleteDetection
+from graphsync.spec.pipeline import Mode, PipelineSpec
+
+BUILD_SUFFIX = "__graphsync_build"
+
+
+def state_client(spec: PipelineSpec) -> redis.Redis:
+    """The FalkorDB server that keeps the pipeline's checkpoints and dead letters."""
+    if spec.source.falkordb is not None:
+        return connect.falkordb_graph(spec.source.falkordb, "source.falkordb").client
+    if spec.target.falkordb is not None:
+        return connect.falkordb_graph(spec.target.falkordb, "target.falkordb").client
+    raise ValueError("graph pipelines keep their state on FalkorDB: the source or the target must be FalkorDB")
+
+
+def source_reader(spec: PipelineSpec, stack: ExitStack) -> GraphReader:
+    reader: GraphReader
+    if spec.source.falkordb is not None:
+        reader = connect.falkordb_graph(spec.source.falkordb, "source.falkordb")
+    else:
+        source = spec.source.neo4j
+        if source is None:
+            raise ValueError("source.neo4j or source.falkordb is required")
+        reader = Neo4jReader(connect.neo4j_driver(source, "source.neo4j"), database=source.database)
+    stack.callback(reader.close)
+    return reader
+
+
+def run(spec: PipelineSpec, control: RunControl) -> RunStats:
+    with ExitStack() as stack:
+        client = state_client(spec)
+        stack.callback(client.close)
+        if spec.mode is Mode.SNAPSHOT:
+            return _rebuild(spec, control, client, stack)
+        source: Source
+        if spec.mode is Mode.INCREMENTAL:
+            reading = spec.reading
+            if reading.watermark_property is None:
+                raise ValueError("mode incremental needs reading.watermarkProperty on the graph source")
+            scan = reading.delete_scan_interval_seconds if reading.deletes is DeleteDetection.KEY_SCAN else None
+            source = GraphWatermarkSource(
+                source_reader(spec, stack),
+                targets.reader(spec, stack),
+                spec.mappings,
+                RedisCheckpoints(client, pipeline=spec.name),
+                watermark=reading.watermark_property,
+                delete_scan_interval=scan,
+            )
+            idle_wait = reading.poll_interval_seconds
+        else:
+            reader = source_reader(spec, stack)
+            versions = Versions(spec.reading.watermark_property, _now(), reader.native)
+            source = GraphDifferentialSource(reader, targets.reader(spec, stack), spec.mappings, versions=versions)
+            idle_wait = 0.0
+        options = RunOptions(batch_size=spec.batch_size, until_idle=control.until_idle, idle_wait=idle_wait)
+        dead_letters = RedisDeadLetters(client, pipeline=spec.name)
+        runner = Runner(source, targets.sink(spec, stack), dead_letters, options, on_batch=control.on_batch)
+        return runner.run(control.stop)
+
+
+def _rebuild(spec: PipelineSpec, control: RunControl, client: redis.Redis, stack: ExitStack) -> RunStats:
+    """A full snapshot, resumable: its version and per-entity positions are checkpointed as it goes."""
+    checkpoints = RedisCheckpoints(client, pipeline=spec.name)
+    state = checkpoints.get("snapshot") or {}
+    aside = spec.target.falkordb is not None
+    build = f"{spec.falkordb.graph}{BUILD_SUFFIX}" if aside else None
+    if state.get("completed") or "version" not in state:
+        for entity in spec.mappings.entity_names():
+            checkpoints.delete(f"snapshot:{entity}")
+        if build is not None:
+            _drop_graph(targets.sink(spec, stack, graph=build))
+        state = {"version": _now(), "completed": False}
+        checkpoints.put("snapshot", state)
+    sink = targets.sink(spec, stack, graph=build)
+    reader = source_reader(spec, stack)
+    versions = Versions(spec.reading.watermark_property, int(state["version"]), reader.native)
+    source = GraphSnapshotSource(reader, spec.mappings, checkpoints, versions=versions)
+    options = RunOptions(batch_size=spec.batch_size, until_idle=True)
+    dead_letters = RedisDeadLetters(client, pipeline=spec.name)
+    stats = Runner(source, sink, dead_letters, options, on_batch=control.on_batch).run(control.stop)
+    finished = all((checkpoints.get(f"snapshot:{e}") or {}).get("done") for e in spec.mappings.entity_names())
+    if not finished:
+        return stats
+    if isinstance(sink, FalkorSink) and build is not None:
+        sink.switch_into(spec.falkordb.graph)
+    else:
+        # Rebuilt in place: what the target still holds beyond the source is deleted by a key scan
+        # (versions may come from watermarks, so "older than the snapshot" would not mean "unseen").
+        deletes = GraphDifferentialSource(
+            reader, targets.reader(spec, stack), spec.mappings, versions=versions, content=False
+        )
+        stats.absorb(Runner(deletes, sink, dead_letters, options, on_batch=control.on_batch).run(control.stop))
+    checkpoints.put("snapshot", {**state, "completed": True})
+    return stats
+
+
+def _now() -> int:
+    return int(time.time() * 1_000_000)
+
+
+def _drop_graph(sink: targets.GraphSink) -> None:
+    if isinstance(sink, FalkorSink):
+        sink.drop_graph()

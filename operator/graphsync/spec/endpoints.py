@@ -1,0 +1,113 @@
+"""Where a pipeline reads and writes: connection settings of each source, transport and target kind.
+
+Secrets never appear in a spec: each names an environment variable, or (in
+Kubernetes) a Secret key that the operator turns into one.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+from typing import Self
+
+from pydantic import Field, model_validator
+
+from graphsync.spec.base import SpecModel
+from graphsync.spec.identifiers import Identifier
+
+NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+
+
+class SecretKeyRef(SpecModel):
+    name: str = Field(pattern=NAME_PATTERN)
+    key: str = Field(pattern=r"^[-._a-zA-Z0-9]+$")
+
+
+class SecretValue(SpecModel):
+    """A secret, never written in the spec: read from an environment variable, or (in Kubernetes) a Secret.
+
+    The operator turns `secretKeyRef` into an environment variable of the worker
+    pod, so the engine itself only ever reads `env`.
+    """
+
+    env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    secret_key_ref: SecretKeyRef | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Self:
+        if (self.env is None) == (self.secret_key_ref is None):
+            raise ValueError("set exactly one of env or secretKeyRef")
+        return self
+
+    def resolve(self, field_name: str) -> str:
+        if self.env is None:
+            raise ValueError(f"{field_name}: secretKeyRef is resolved by the operator; outside Kubernetes use env")
+        value = os.environ.get(self.env)
+        if value is None:
+            raise ValueError(f"{field_name}: environment variable {self.env} is not set")
+        return value
+
+
+class CaptureMode(enum.StrEnum):
+    # The application calls `publish` in its own transactions.
+    OUTBOX = "outbox"
+    # The engine installs capture triggers on the mapped tables: no application change.
+    TRIGGERS = "triggers"
+
+
+class PostgresSource(SpecModel):
+    url: str = Field(pattern=r"^postgres(ql)?://[^\s:@/]+(@|:)", description="without the password")
+    password: SecretValue | None = None
+    schema_: Identifier = Field(default="graphsync", alias="schema", description="where the engine's tables live")
+    capture: CaptureMode = CaptureMode.TRIGGERS
+    watermark_column: Identifier | None = Field(default=None, description="for incremental mode")
+
+
+class RedisStreams(SpecModel):
+    url: str = Field(pattern=r"^rediss?://")
+    password: SecretValue | None = None
+    partitions: int = Field(default=4, ge=1, le=256)
+    claim_idle_seconds: float = Field(default=30.0, gt=0, description="reclaim a dead consumer's entries after this")
+    redeliver_after_seconds: float = Field(default=120.0, gt=0, description="republish events not completed by then")
+    max_stream_length: int = Field(default=1_000_000, ge=1000)
+
+
+class Neo4jTarget(SpecModel):
+    uri: str = Field(pattern=r"^(bolt|neo4j)(\+s|\+ssc)?://")
+    user: str = "neo4j"
+    password: SecretValue | None = None
+    database: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9.-]{0,62}$")
+
+
+class FalkorDBTarget(SpecModel):
+    url: str = Field(pattern=r"^rediss?://[^\s@]*$", description="the FalkorDB server, without the password")
+    password: SecretValue | None = None
+    graph: str = Field(pattern=r"^[A-Za-z0-9_][-A-Za-z0-9_.]{0,127}$", description="the graph (key) to write")
+
+
+class DeleteDetection(enum.StrEnum):
+    # Compare the key sets of source and target and delete what the source no longer has.
+    KEY_SCAN = "keyScan"
+    # Deletes in the source are left in the target (an append-only source).
+    IGNORE = "ignore"
+
+
+class GraphReading(SpecModel):
+    """How a graph source is read: graph databases have no change log to follow, so changes are found by scanning."""
+
+    watermark_property: Identifier | None = Field(
+        default=None, description="a property every change advances (e.g. updated_at); needed by mode incremental"
+    )
+    deletes: DeleteDetection = DeleteDetection.KEY_SCAN
+    delete_scan_interval_seconds: float = Field(
+        default=300.0, gt=0, description="how often incremental mode scans keys"
+    )
+    poll_interval_seconds: float = Field(default=5.0, gt=0, description="how often incremental mode looks for changes")
+
+
+class Neo4jSource(Neo4jTarget):
+    reading: GraphReading = Field(default_factory=GraphReading)
+
+
+class FalkorDBSource(FalkorDBTarget):
+    reading: GraphReading = Field(default_factory=GraphReading)
