@@ -63,7 +63,10 @@ def chunks(rows: list[dict[str, Any]], size: int = 5000) -> Iterator[list[dict[s
 
 
 def build(run: Run, *, people: int, companies: int, knows_per_person: int, seed: int = 7) -> int:
-    """Creates the graph through `run(query, params)`; returns the number of relationships."""
+    """Creates the graph through `run(query, params)`; returns the number of relationships.
+
+    Watermarks (`updated_at`) are the entity's (start node's) id: later edits use larger ones.
+    """
     rng = random.Random(seed)
     person_rows = [
         {
@@ -73,13 +76,13 @@ def build(run: Run, *, people: int, companies: int, knows_per_person: int, seed:
             "tags": [f"t{rng.randint(0, 9)}", "x"],
             "active": i % 3 == 0,
             "weight": i / 8,
-            "updated_at": 1,
+            "updated_at": i,
         }
         for i in range(1, people + 1)
     ]
     for rows in chunks(person_rows):
         run(CREATE_PEOPLE, {"rows": rows})
-    for rows in chunks([{"id": i, "name": f"company {i}", "updated_at": 1} for i in range(1, companies + 1)]):
+    for rows in chunks([{"id": i, "name": f"company {i}", "updated_at": i} for i in range(1, companies + 1)]):
         run(CREATE_COMPANIES, {"rows": rows})
     knows = {
         (src, dst)
@@ -87,10 +90,10 @@ def build(run: Run, *, people: int, companies: int, knows_per_person: int, seed:
         for dst in rng.sample(range(1, people + 1), knows_per_person)
         if dst != src
     }
-    for rows in chunks([{"src": s, "dst": d, "since": 2000 + d % 25, "updated_at": 1} for s, d in sorted(knows)]):
+    for rows in chunks([{"src": s, "dst": d, "since": 2000 + d % 25, "updated_at": s} for s, d in sorted(knows)]):
         run(CREATE_KNOWS, {"rows": rows})
     works = [
-        {"person": i, "company": rng.randint(1, companies), "role": "staff", "updated_at": 1}
+        {"person": i, "company": rng.randint(1, companies), "role": "staff", "updated_at": i}
         for i in range(1, people + 1)
     ]
     for rows in chunks(works):

@@ -20,7 +20,12 @@ import redis
 from graphsync import connect, targets
 from graphsync.connectors.falkordb.sink import FalkorSink
 from graphsync.connectors.graphs.reading import GraphReader, Versions
-from graphsync.connectors.graphs.source import GraphDifferentialSource, GraphSnapshotSource, GraphWatermarkSource
+from graphsync.connectors.graphs.source import (
+    GraphDifferentialSource,
+    GraphSnapshotSource,
+    GraphWatermarkSource,
+    highest_watermarks,
+)
 from graphsync.connectors.neo4j.reader import Neo4jReader
 from graphsync.connectors.redisstate import RedisCheckpoints, RedisDeadLetters
 from graphsync.pipeline.contracts import Source
@@ -99,6 +104,10 @@ def _rebuild(spec: PipelineSpec, control: RunControl, client: redis.Redis, stack
         if build is not None:
             _drop_graph(targets.sink(spec, stack, graph=build))
         state = {"version": _now(), "completed": False}
+        watermark = spec.reading.watermark_property
+        if watermark is not None:
+            # Taken before reading: a change made while the snapshot runs is read again by the increments.
+            state["watermarks"] = highest_watermarks(source_reader(spec, stack), spec.mappings, watermark)
         checkpoints.put("snapshot", state)
     sink = targets.sink(spec, stack, graph=build)
     reader = source_reader(spec, stack)
@@ -119,6 +128,8 @@ def _rebuild(spec: PipelineSpec, control: RunControl, client: redis.Redis, stack
             reader, targets.reader(spec, stack), spec.mappings, versions=versions, content=False
         )
         stats.absorb(Runner(deletes, sink, dead_letters, options, on_batch=control.on_batch).run(control.stop))
+    for entity, position in state.get("watermarks", {}).items():
+        checkpoints.put(f"watermark:{entity}", position)
     checkpoints.put("snapshot", {**state, "completed": True})
     return stats
 

@@ -20,6 +20,7 @@ from graphsync.change import Change, Operation
 from graphsync.connectors.falkordb import graph as falkor_graph
 from graphsync.connectors.falkordb.graph import Graph
 from graphsync.connectors.falkordb.sink import FalkorSink
+from graphsync.connectors.neo4j.reader import Neo4jReader
 from graphsync.connectors.rows import MappingError
 from graphsync.devenv.service import Service
 from graphsync.pipeline.control import RunControl
@@ -31,6 +32,8 @@ from tests.conftest import unique_name
 
 # The size the issue asks to be shown; GRAPHSYNC_TEST_PEOPLE shrinks it for quick local runs.
 PEOPLE = int(os.environ.get("GRAPHSYNC_TEST_PEOPLE", "100000"))
+# Watermarks of the initial graphs are entity ids; a later edit carries this one.
+NOW = 10**9
 
 
 @pytest.fixture
@@ -66,7 +69,8 @@ def neo4j_run(driver: neo4j.Driver) -> graphs.Run:
 
 
 def neo4j_graph(driver: neo4j.Driver) -> graphs.Snapshot:
-    return graphs.snapshot(lambda query: [list(r.values()) for r in driver.execute_query(query).records])
+    """Read through the engine's reader, which gives temporal values as Python's, like FalkorDB's."""
+    return graphs.snapshot(Neo4jReader(driver).read)
 
 
 def falkor_snapshot(graph: Graph) -> graphs.Snapshot:
@@ -80,6 +84,9 @@ def source(neo4j_driver: neo4j.Driver) -> neo4j.Driver:
         "CREATE INDEX person_id IF NOT EXISTS FOR (n:Person) ON (n.id)",
         "CREATE INDEX company_id IF NOT EXISTS FOR (n:Company) ON (n.id)",
         "CREATE INDEX person_updated IF NOT EXISTS FOR (n:Person) ON (n.updated_at)",
+        "CREATE INDEX company_updated IF NOT EXISTS FOR (n:Company) ON (n.updated_at)",
+        "CREATE INDEX knows_updated IF NOT EXISTS FOR ()-[r:KNOWS]-() ON (r.updated_at)",
+        "CREATE INDEX works_updated IF NOT EXISTS FOR ()-[r:WORKS_AT]-() ON (r.updated_at)",
     ):
         neo4j_driver.execute_query(statement)
     neo4j_driver.execute_query("CALL db.awaitIndexes(300)")
@@ -103,21 +110,28 @@ def test_a_large_neo4j_graph_is_mirrored_into_falkordb_then_kept_equal_increment
     # A day of changes: edits, deletes of nodes (with their relationships) and relationships, new entities.
     step = max(PEOPLE // 200, 1)
     edit = neo4j_run(source)
-    edit("MATCH (p:Person) WHERE p.id % $step = 1 SET p.name = p.name + ' (edited)', p.updated_at = 2", {"step": step})
-    edit("MATCH (p:Person) WHERE p.id % $step = 2 SET p.tags = ['moved'], p.updated_at = 3", {"step": step})
+    edit(
+        "MATCH (p:Person) WHERE p.id % $step = 1 SET p.name = p.name + ' (edited)', p.updated_at = $now",
+        {"step": step, "now": NOW},
+    )
+    edit(
+        "MATCH (p:Person) WHERE p.id % $step = 2 SET p.tags = ['moved'], p.updated_at = $now",
+        {"step": step, "now": NOW},
+    )
     edit("MATCH (p:Person) WHERE p.id % $step = 3 DETACH DELETE p", {"step": step})
     edit("MATCH (:Person)-[k:KNOWS]->(b:Person) WHERE b.id % $step = 4 DELETE k", {"step": step})
     edit(
-        "MATCH (p:Person)-[w:WORKS_AT]->() WHERE p.id % $step = 5 SET w.role = 'lead', w.updated_at = 2", {"step": step}
+        "MATCH (p:Person)-[w:WORKS_AT]->() WHERE p.id % $step = 5 SET w.role = 'lead', w.updated_at = $now",
+        {"step": step, "now": NOW},
     )
     new = [
-        {"id": PEOPLE + i, "name": f"new {i}", "score": 1, "tags": [], "active": True, "weight": 0.5, "updated_at": 4}
+        {"id": PEOPLE + i, "name": f"new {i}", "score": 1, "tags": [], "active": True, "weight": 0.5, "updated_at": NOW}
         for i in range(1, 101)
     ]
     edit(graphs.CREATE_PEOPLE, {"rows": new})
     edit(
         graphs.CREATE_KNOWS,
-        {"rows": [{"src": PEOPLE + i, "dst": i, "since": 2024, "updated_at": 4} for i in range(1, 101)]},
+        {"rows": [{"src": PEOPLE + i, "dst": i, "since": 2024, "updated_at": NOW} for i in range(1, 101)]},
     )
 
     incremental = sync(base, "incremental")
@@ -223,3 +237,43 @@ def test_falkordb_refuses_a_value_it_would_change_naming_the_entity_and_property
     if reason != "no Cypher literal":
         assert "'seen'" in str(error.value)
     assert not target.client.exists(target.name)  # nothing written
+
+
+def test_a_falkordb_graph_is_mirrored_into_neo4j_with_its_temporal_values(
+    falkordb_service: Service, neo4j_service: Service, neo4j_driver: neo4j.Driver, target: Graph
+) -> None:
+    """The other direction: FalkorDB is the source (`target` here is the source graph), Neo4j the target."""
+    source = target
+    for label in ("Person", "Company"):
+        source.ensure_index(f"CREATE INDEX FOR (n:{label}) ON (n.id)")
+    graphs.build(source.write, people=2000, companies=20, knows_per_person=2)
+    source.write(
+        "MATCH (p:Person) WHERE p.id <= 50 "
+        "SET p.born = date('1990-01-02'), p.seen = localdatetime('2024-05-06T07:08:09')"
+    )
+    spec = {
+        "name": unique_name("r").replace("_", "-"),
+        "source": {
+            "falkordb": {
+                "url": falkordb_service.env["GRAPHSYNC_FALKORDB_URL"],
+                "graph": source.name,
+                "reading": {"watermarkProperty": "updated_at", "deleteScanIntervalSeconds": 0.01},
+            }
+        },
+        "target": {"neo4j": {"uri": neo4j_service.env["GRAPHSYNC_NEO4J_URI"]}},
+        "mappings": graphs.MAPPINGS,
+        "batchSize": 1000,
+    }
+    snapshot = sync(spec, "snapshot")
+    assert snapshot.failed == 0
+    assert neo4j_graph(neo4j_driver) == falkor_snapshot(source)
+    [[born, seen]] = [
+        list(r.values()) for r in neo4j_driver.execute_query("MATCH (p:Person {id: 1}) RETURN p.born, p.seen").records
+    ]
+    assert (born.to_native(), seen.to_native()) == (date(1990, 1, 2), datetime(2024, 5, 6, 7, 8, 9))
+
+    source.write("MATCH (p:Person) WHERE p.id % 10 = 1 SET p.name = 'renamed', p.updated_at = 1000000000")
+    source.write("MATCH (p:Person) WHERE p.id % 10 = 2 DETACH DELETE p")
+    incremental = sync(spec, "incremental")
+    assert incremental.failed == 0
+    assert neo4j_graph(neo4j_driver) == falkor_snapshot(source)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -82,10 +83,19 @@ def _first_row(reply: Any) -> list[Any]:
 
 def _portable(value: Any) -> Any:
     """FalkorDB's `localdatetime` has no zone, though the client hands it over as UTC: drop the zone."""
-    if isinstance(value, dict):
-        return {name: _portable(item) for name, item in value.items()}
-    if isinstance(value, list):
-        return [_portable(item) for item in value]
-    if isinstance(value, datetime) and value.tzinfo is not None:
-        return value.replace(tzinfo=None)
+    kind = type(value)
+    if kind is datetime:
+        return value.replace(tzinfo=None) if value.tzinfo is not None else value
+    if kind is dict or kind is OrderedDict:
+        return {name: _portable(item) for name, item in value.items()} if _nested(value.values()) else value
+    if kind is list:
+        return [_portable(item) for item in value] if _nested(value) else value
     return value
+
+
+def _nested(values: Iterable[Any]) -> bool:
+    return any(type(v) in _CONTAINERS for v in values)
+
+
+# The client returns maps as OrderedDicts.
+_CONTAINERS = frozenset((datetime, dict, OrderedDict, list))

@@ -18,7 +18,14 @@ from typing import Any
 from graphsync.change import Change, Operation
 from graphsync.connectors import cypher
 from graphsync.connectors.graphs import queries, sides
-from graphsync.connectors.graphs.reading import GraphReader, Versions, node_change, relationship_change, start_keys
+from graphsync.connectors.graphs.reading import (
+    GraphReader,
+    Versions,
+    fetch,
+    node_change,
+    relationship_change,
+    start_keys,
+)
 from graphsync.connectors.rows import MappingError, entity_id, node_row, relationship_row
 from graphsync.spec.mapping import Mappings, NodeMapping, RelationshipMapping
 
@@ -70,13 +77,13 @@ def _node_chunk(
     params = {"low": low, "high": high}
     template = queries.NODES if content else queries.NODE_KEYS
     wanted = {}
-    for _, props in source.read(sides.query(template, sides.node_slots(mapping, target=False), *bounds), params):
+    for _, props in fetch(source, sides.query(template, sides.node_slots(mapping, target=False), *bounds), params):
         change = node_change(mapping, props, _version(versions, props))
         wanted[entity_id(mapping.name, change.key)] = change
     held = [
         _Held(entity_id(mapping.name, key), key, props, {})
-        for key, props in target.read(
-            sides.query(template, sides.node_slots(mapping, target=True), *bounds, queries.SYNCED), params
+        for key, props in fetch(
+            target, sides.query(template, sides.node_slots(mapping, target=True), *bounds, queries.SYNCED), params
         )
     ]
     return _changes(mapping, wanted, held, content=content)
@@ -100,8 +107,8 @@ def _relationship_chunk(
     keys_only = queries.RELATIONSHIP_KEYS if by_endpoints else queries.RELATIONSHIPS
     wanted = {}
     slots = sides.relationship_slots(mappings, mapping, target=False)
-    for start, end, props in source.read(
-        sides.query(queries.RELATIONSHIPS if content else keys_only, slots, *conditions), params
+    for start, end, props in fetch(
+        source, sides.query(queries.RELATIONSHIPS if content else keys_only, slots, *conditions), params
     ):
         change = relationship_change(mapping, start, end, props, _version(versions, props))
         wanted[entity_id(mapping.name, change.key)] = change
@@ -115,7 +122,7 @@ def _relationship_chunk(
             props,
             {mapping.source.column: start, mapping.target.column: end},
         )
-        for start, end, props in target.read(sides.query(template, slots, *conditions, queries.REL_SYNCED), params)
+        for start, end, props in fetch(target, sides.query(template, slots, *conditions, queries.REL_SYNCED), params)
     ]
     return _changes(mapping, wanted, held, content=content)
 

@@ -1,7 +1,9 @@
 """Read-only Cypher that Neo4j and FalkorDB both understand, for graph sources and target comparison.
 
 Slots take quoted identifiers (see `cypher.render`); `{where}` takes one of the
-constant conditions below. Paging is by key range on the (start) node key, or by
+constant conditions below. Every query returns its rows as one list (`collect`):
+one value to decode instead of a record per row, several times faster to read
+through the Neo4j driver (see `reading.fetch`). Paging is by key range on the (start) node key, or by
 watermark, never by SKIP, so every page costs the same however deep the scan.
 """
 
@@ -14,55 +16,65 @@ ABOVE: LiteralString = "n.{key} > $low"
 UP_TO: LiteralString = "n.{key} <= $high"
 # Target entities the engine wrote (placeholders and tombstones have no version).
 SYNCED: LiteralString = "n._graphsync_version IS NOT NULL"
-# Watermark paging is by (watermark, key): many entities may share a watermark (a bulk load).
+# Watermark paging is by (watermark, key), since many entities may share a watermark (a
+# bulk load): first the rest of the last watermark, by key, then the watermarks above it.
+# Each condition is a plain equality or range on the watermark, which an index serves.
 WATERMARK_SET: LiteralString = "n.{watermark} IS NOT NULL"
-WATERMARK_AFTER: LiteralString = "(n.{watermark} > $low OR (n.{watermark} = $low AND n.{key} > $low_key))"
+WATERMARK_REST: LiteralString = "n.{watermark} = $low AND n.{key} > $low_key"
+WATERMARK_ABOVE: LiteralString = "n.{watermark} > $low"
+WATERMARK_FROM: LiteralString = "n.{watermark} >= $low"
 
 KEYS: LiteralString = """
 MATCH (n{label}) {where}
-RETURN n.{key} AS key
-ORDER BY key
-LIMIT $limit
+WITH n.{key} AS key ORDER BY key LIMIT $limit
+RETURN collect([key]) AS rows
 """
 
 NODES: LiteralString = """
 MATCH (n{label}) {where}
-RETURN n.{key} AS key, properties(n) AS props
+RETURN collect([n.{key}, properties(n)]) AS rows
 """
 
 # Key scans (deletes only): keys and the engine's bookkeeping, no user properties.
 NODE_KEYS: LiteralString = """
 MATCH (n{label}) {where}
-RETURN n.{key} AS key, {{{key}: n.{key}, _graphsync_version: n._graphsync_version}} AS props
+RETURN collect([n.{key}, {{{key}: n.{key}, _graphsync_version: n._graphsync_version}}]) AS rows
 """
 
 NODES_BY_WATERMARK: LiteralString = """
 MATCH (n{label}) {where}
-RETURN n.{key} AS key, properties(n) AS props, n.{watermark} AS watermark
-ORDER BY watermark, key
-LIMIT $limit
+WITH n ORDER BY n.{watermark}, n.{key} LIMIT $limit
+RETURN collect([n.{key}, properties(n), n.{watermark}]) AS rows
 """
 
 # Relationships are paged by their start node's key: `n` is the start node.
 RELATIONSHIPS: LiteralString = """
 MATCH (n{source_label})-[r{type}]->(m{target_label}) {where}
-RETURN n.{key} AS source, m.{target_key} AS target, properties(r) AS props
+RETURN collect([n.{key}, m.{target_key}, properties(r)]) AS rows
 """
 
 RELATIONSHIP_KEYS: LiteralString = """
 MATCH (n{source_label})-[r{type}]->(m{target_label}) {where}
-RETURN n.{key} AS source, m.{target_key} AS target,
-       {{_graphsync_key: r._graphsync_key, _graphsync_version: r._graphsync_version}} AS props
+RETURN collect([n.{key}, m.{target_key},
+                {{_graphsync_key: r._graphsync_key, _graphsync_version: r._graphsync_version}}]) AS rows
 """
 
 RELATIONSHIPS_BY_WATERMARK: LiteralString = """
 MATCH (n{source_label})-[r{type}]->(m{target_label}) {where}
-RETURN n.{key} AS source, m.{target_key} AS target, properties(r) AS props, r.{watermark} AS watermark
-ORDER BY watermark, source, target
-LIMIT $limit
+WITH n, r, m ORDER BY r.{watermark}, n.{key}, m.{target_key} LIMIT $limit
+RETURN collect([n.{key}, m.{target_key}, properties(r), r.{watermark}]) AS rows
 """
 # Relationships page by (watermark, start key, end key).
 REL_WATERMARK_SET: LiteralString = "r.{watermark} IS NOT NULL"
-REL_WATERMARK_AFTER: LiteralString = """(r.{watermark} > $low OR (r.{watermark} = $low AND
-  (n.{key} > $low_key OR (n.{key} = $low_key AND m.{target_key} > $low_end))))"""
+REL_WATERMARK_REST: LiteralString = (
+    "r.{watermark} = $low AND (n.{key} > $low_key OR (n.{key} = $low_key AND m.{target_key} > $low_end))"
+)
+REL_WATERMARK_ABOVE: LiteralString = "r.{watermark} > $low"
+REL_WATERMARK_FROM: LiteralString = "r.{watermark} >= $low"
+
+# Where a snapshot starts the increments that follow it.
+MAX_NODE_WATERMARK: LiteralString = "MATCH (n{label}) WITH max(n.{watermark}) AS top RETURN [[top]] AS rows"
+MAX_REL_WATERMARK: LiteralString = (
+    "MATCH (n{source_label})-[r{type}]->(m{target_label}) WITH max(r.{watermark}) AS top RETURN [[top]] AS rows"
+)
 REL_SYNCED: LiteralString = "r._graphsync_version IS NOT NULL"

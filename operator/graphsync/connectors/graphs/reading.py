@@ -20,6 +20,12 @@ class GraphReader(Protocol):
     def close(self) -> None: ...
 
 
+def fetch(reader: GraphReader, query: LiteralString, params: Mapping[str, Any] | None = None) -> list[list[Any]]:
+    """The rows of one of the `queries` templates, which return them collected into one list."""
+    [[rows]] = reader.read(query, params)
+    return list(rows)
+
+
 @dataclass(frozen=True)
 class Versions:
     """The version of an entity read from a graph: its watermark when the pipeline has one, else `fallback`.
@@ -56,5 +62,5 @@ def start_keys(reader: GraphReader, mapping: NodeMapping, after: Any, limit: int
     slots = sides.node_slots(mapping, target=target)
     conditions = sides.key_range(after is not None, False) + ((queries.SYNCED,) if target else ())
     return [
-        row[0] for row in reader.read(sides.query(queries.KEYS, slots, *conditions), {"low": after, "limit": limit})
+        row[0] for row in fetch(reader, sides.query(queries.KEYS, slots, *conditions), {"low": after, "limit": limit})
     ]

@@ -15,8 +15,16 @@ from datetime import date, datetime
 from typing import Any
 
 from graphsync.change import Change
+from graphsync.connectors import cypher
 from graphsync.connectors.graphs import compare, queries, sides
-from graphsync.connectors.graphs.reading import GraphReader, Versions, node_change, relationship_change, start_keys
+from graphsync.connectors.graphs.reading import (
+    GraphReader,
+    Versions,
+    fetch,
+    node_change,
+    relationship_change,
+    start_keys,
+)
 from graphsync.pipeline.contracts import Batch, Checkpoints, Rejection
 from graphsync.spec.mapping import Mappings, RelationshipMapping
 
@@ -63,7 +71,8 @@ class GraphSnapshotSource:
             return [], after, True
         high = keys[-1]
         if rel is None:
-            rows = self._reader.read(
+            rows = fetch(
+                self._reader,
                 sides.query(
                     queries.NODES, sides.node_slots(start, target=False), *sides.key_range(after is not None, True)
                 ),
@@ -72,7 +81,8 @@ class GraphSnapshotSource:
             changes = [node_change(start, props, 0) for _, props in rows]
         else:
             slots = sides.relationship_slots(self._mappings, rel, target=False)
-            rows = self._reader.read(
+            rows = fetch(
+                self._reader,
                 sides.query(queries.RELATIONSHIPS, slots, *sides.key_range(after is not None, True)),
                 {"low": after, "high": high},
             )
@@ -172,15 +182,28 @@ class GraphWatermarkSource:
     def _rows(
         self, rel: RelationshipMapping | None, entity: str, after: list[Any] | None, limit: int
     ) -> list[list[Any]]:
+        """The next page after `after`: [watermark, key...] (exclusive), [watermark] (inclusive), or None (all)."""
         low, low_key, low_end = (after or []) + [None] * (3 - len(after or []))
         params = {"low": low, "low_key": low_key, "low_end": low_end, "limit": limit}
+        node = rel is None
         if rel is None:
             slots = {**sides.node_slots(self._mappings.node(entity), target=False), "watermark": self._watermark}
-            condition = queries.WATERMARK_AFTER if after else queries.WATERMARK_SET
-            return self._reader.read(sides.query(queries.NODES_BY_WATERMARK, slots, condition), params)
-        slots = {**sides.relationship_slots(self._mappings, rel, target=False), "watermark": self._watermark}
-        condition = queries.REL_WATERMARK_AFTER if after else queries.REL_WATERMARK_SET
-        return self._reader.read(sides.query(queries.RELATIONSHIPS_BY_WATERMARK, slots, condition), params)
+            template = queries.NODES_BY_WATERMARK
+        else:
+            slots = {**sides.relationship_slots(self._mappings, rel, target=False), "watermark": self._watermark}
+            template = queries.RELATIONSHIPS_BY_WATERMARK
+        if after is not None and len(after) > 1:
+            rest = queries.WATERMARK_REST if node else queries.REL_WATERMARK_REST
+            rows = fetch(self._reader, sides.query(template, slots, rest), params)
+            if rows:
+                return rows
+        if after is None:
+            condition = queries.WATERMARK_SET if node else queries.REL_WATERMARK_SET
+        elif len(after) > 1:
+            condition = queries.WATERMARK_ABOVE if node else queries.REL_WATERMARK_ABOVE
+        else:
+            condition = queries.WATERMARK_FROM if node else queries.REL_WATERMARK_FROM
+        return fetch(self._reader, sides.query(template, slots, condition), params)
 
     def _change(self, rel: RelationshipMapping | None, entity: str, row: list[Any]) -> Change:
         if rel is None:
@@ -195,6 +218,18 @@ class GraphWatermarkSource:
     def close(self) -> None:
         self._reader.close()
         self._target.close()
+
+
+def highest_watermarks(reader: GraphReader, mappings: Mappings, watermark: str) -> dict[str, Any]:
+    """Per entity, the highest watermark now in the source: where increments after a snapshot start."""
+    found = {}
+    for node in mappings.nodes:
+        slots = {**sides.node_slots(node, target=False), "watermark": watermark}
+        found[node.name] = fetch(reader, cypher.render(queries.MAX_NODE_WATERMARK, **slots))[0][0]
+    for rel in mappings.relationships:
+        slots = {**sides.relationship_slots(mappings, rel, target=False), "watermark": watermark}
+        found[rel.name] = fetch(reader, cypher.render(queries.MAX_REL_WATERMARK, **slots))[0][0]
+    return {entity: [_encode(reader.native(value))] for entity, value in found.items() if value is not None}
 
 
 def _versioned(changes: list[Change], versions: Versions) -> tuple[list[Change], list[Rejection]]:
