@@ -33,10 +33,11 @@ integration:
 e2e:
 	$(PY)/pytest tests/e2e
 
-## Benchmarks (never in CI): snapshot throughput and memory, event latency and rate.
+## Benchmarks (never in CI): snapshot throughput and memory, event latency and rate, graph to graph.
 bench: bootstrap
 	$(PY)/python -m bench.snapshot --rows 1000000
 	$(PY)/python -m bench.events --rate 1000 --seconds 60
+	$(PY)/python -m bench.graphs --people 100000
 
 ## Refresh the lock file after changing dependencies in pyproject.toml.
 lock:
