@@ -40,7 +40,8 @@ DIRECT_RELS = (
 
 
 def build(driver: neo4j.Driver, people: int) -> int:
-    driver.execute_query("MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 20000 ROWS")
+    with driver.session() as session:
+        session.run("MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 20000 ROWS").consume()
     for statement in (
         "CREATE INDEX bench_person IF NOT EXISTS FOR (n:Person) ON (n.id)",
         "CREATE INDEX bench_company IF NOT EXISTS FOR (n:Company) ON (n.id)",
