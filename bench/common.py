@@ -8,6 +8,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -45,7 +46,12 @@ def pg_spec_source(pg: Service, schema: str) -> dict[str, Any]:
 
 
 def run_cli(spec: dict[str, Any], workdir: Path, env: dict[str, str], *args: str) -> tuple[float, int, str]:
-    """Run `graphsync run` in a child process; returns (seconds, peak RSS in KiB, stdout)."""
+    """Run `graphsync run` in a child process; returns (seconds, peak RSS in KiB, stdout).
+
+    The peak is the child's own `VmHWM`, sampled until it exits: Linux carries the
+    parent's peak into a child's `ru_maxrss` across fork and exec, so a benchmark
+    process holding a large data set would otherwise inflate it.
+    """
     path = workdir / f"{spec['name']}.yaml"
     path.write_text(yaml.safe_dump(spec))
     started = time.perf_counter()
@@ -55,13 +61,27 @@ def run_cli(spec: dict[str, Any], workdir: Path, env: dict[str, str], *args: str
         stderr=subprocess.PIPE,
         env={**os.environ, **env},
     )
-    _, status, usage = os.wait4(child.pid, 0)
+    peaks: list[int] = []
+    sampler = threading.Thread(target=_sample_peak, args=(child, peaks), daemon=True)
+    sampler.start()
+    out_bytes, err_bytes = child.communicate()
     seconds = time.perf_counter() - started
-    out = child.stdout.read().decode() if child.stdout else ""
-    err = child.stderr.read().decode() if child.stderr else ""
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"graphsync run failed:\n{err[-3000:]}")
-    return seconds, int(usage.ru_maxrss), out
+    sampler.join()
+    if child.returncode != 0:
+        raise RuntimeError(f"graphsync run failed:\n{err_bytes.decode()[-3000:]}")
+    return seconds, max(peaks, default=0), out_bytes.decode()
+
+
+def _sample_peak(child: subprocess.Popen[bytes], peaks: list[int]) -> None:
+    status = Path(f"/proc/{child.pid}/status")
+    while child.poll() is None:
+        try:
+            for line in status.read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    peaks.append(int(line.split()[1]))
+        except OSError:
+            return
+        time.sleep(0.05)
 
 
 def percentile(values: Sequence[float], fraction: float) -> float:

@@ -51,23 +51,30 @@ def build(driver: neo4j.Driver, people: int) -> int:
     return graphs.build(driver.execute_query, people=people, companies=max(people // 100, 1), knows_per_person=2)
 
 
+def collected(neo: neo4j.Driver, query: str, **params: Any) -> list[Any]:
+    """Rows returned as one collected list: the fastest way to read many through the Python driver."""
+    [record] = neo.execute_query(query, params).records
+    return list(record["rows"])
+
+
 def direct(neo: neo4j.Driver, target: falkor_graph.Graph, batch: int) -> int:
-    """Copy by start-key ranges, as graphsync reads, with plain UNWIND MERGE writes; returns entities written."""
+    """Copy by start-key ranges, read as graphsync reads them (collected), written with plain UNWIND MERGE.
+
+    Returns the number of entities written.
+    """
     for label in ("Person", "Company"):
         target.ensure_index(f"CREATE INDEX FOR (n:{label}) ON (n.id)")
     written = 0
     for label in ("Person", "Company"):
         last = None
         while True:
-            rows = [
-                r["props"]
-                for r in neo.execute_query(
-                    f"MATCH (n:{label}) WHERE $last IS NULL OR n.id > $last "
-                    "RETURN properties(n) AS props ORDER BY n.id LIMIT $limit",
-                    last=last,
-                    limit=batch,
-                ).records
-            ]
+            rows = collected(
+                neo,
+                f"MATCH (n:{label}) WHERE $last IS NULL OR n.id > $last WITH n ORDER BY n.id LIMIT $limit "
+                "RETURN collect(properties(n)) AS rows",
+                last=last,
+                limit=batch,
+            )
             if not rows:
                 break
             target.transaction([params.header({"rows": rows}) + DIRECT_NODES.format(label=label)])
@@ -76,25 +83,22 @@ def direct(neo: neo4j.Driver, target: falkor_graph.Graph, batch: int) -> int:
     for rel_type, end in (("KNOWS", "Person"), ("WORKS_AT", "Company")):
         last = None
         while True:
-            keys = [
-                r["id"]
-                for r in neo.execute_query(
-                    "MATCH (n:Person) WHERE $last IS NULL OR n.id > $last RETURN n.id AS id ORDER BY id LIMIT $limit",
-                    last=last,
-                    limit=batch,
-                ).records
-            ]
+            keys = collected(
+                neo,
+                "MATCH (n:Person) WHERE $last IS NULL OR n.id > $last WITH n.id AS id ORDER BY id LIMIT $limit "
+                "RETURN collect(id) AS rows",
+                last=last,
+                limit=batch,
+            )
             if not keys:
                 break
-            rows = [
-                {"src": r["src"], "dst": r["dst"], "props": r["props"]}
-                for r in neo.execute_query(
-                    f"MATCH (a:Person)-[r:{rel_type}]->(b:{end}) WHERE a.id >= $low AND a.id <= $high "
-                    "RETURN a.id AS src, b.id AS dst, properties(r) AS props",
-                    low=keys[0],
-                    high=keys[-1],
-                ).records
-            ]
+            rows = collected(
+                neo,
+                f"MATCH (a:Person)-[r:{rel_type}]->(b:{end}) WHERE a.id >= $low AND a.id <= $high "
+                "RETURN collect({src: a.id, dst: b.id, props: properties(r)}) AS rows",
+                low=keys[0],
+                high=keys[-1],
+            )
             if rows:
                 target.transaction([params.header({"rows": rows}) + DIRECT_RELS.format(target=end, type=rel_type)])
             written += len(rows)
