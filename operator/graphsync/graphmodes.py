@@ -98,19 +98,19 @@ def _rebuild(spec: PipelineSpec, control: RunControl, client: redis.Redis, stack
     state = checkpoints.get("snapshot") or {}
     aside = spec.target.falkordb is not None
     build = f"{spec.falkordb.graph}{BUILD_SUFFIX}" if aside else None
+    reader = source_reader(spec, stack)
+    sink = targets.sink(spec, stack, graph=build)
     if state.get("completed") or "version" not in state:
         for entity in spec.mappings.entity_names():
             checkpoints.delete(f"snapshot:{entity}")
-        if build is not None:
-            _drop_graph(targets.sink(spec, stack, graph=build))
+        if isinstance(sink, FalkorSink) and build is not None:
+            sink.drop_graph()
         state = {"version": _now(), "completed": False}
         watermark = spec.reading.watermark_property
         if watermark is not None:
             # Taken before reading: a change made while the snapshot runs is read again by the increments.
-            state["watermarks"] = highest_watermarks(source_reader(spec, stack), spec.mappings, watermark)
+            state["watermarks"] = highest_watermarks(reader, spec.mappings, watermark)
         checkpoints.put("snapshot", state)
-    sink = targets.sink(spec, stack, graph=build)
-    reader = source_reader(spec, stack)
     versions = Versions(spec.reading.watermark_property, int(state["version"]), reader.native)
     source = GraphSnapshotSource(reader, spec.mappings, checkpoints, versions=versions)
     options = RunOptions(batch_size=spec.batch_size, until_idle=True)
@@ -136,8 +136,3 @@ def _rebuild(spec: PipelineSpec, control: RunControl, client: redis.Redis, stack
 
 def _now() -> int:
     return int(time.time() * 1_000_000)
-
-
-def _drop_graph(sink: targets.GraphSink) -> None:
-    if isinstance(sink, FalkorSink):
-        sink.drop_graph()

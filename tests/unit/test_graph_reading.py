@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
+from graphsync import codec
 from graphsync.change import version_of
 from graphsync.connectors.falkordb import params
 from graphsync.connectors.graphs import queries, sides
@@ -100,3 +101,9 @@ def test_a_graph_pipeline_parses_with_its_defaults() -> None:
     assert spec.reading.deletes.value == "keyScan"
     assert spec.falkordb.graph == "social"
     assert spec.mappings.nodes[1].read_label == "Company"
+
+
+def test_the_codec_keeps_temporal_types_through_json() -> None:
+    value = {"at": datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC), "on": [date(2024, 1, 2)], "n": 1, "t": time(1, 2)}
+    assert codec.loads(codec.dumps(value)) == value
+    assert codec.loads('{"$date": 5}') == {"$date": 5}

@@ -5,12 +5,16 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from contextlib import ExitStack
 from pathlib import Path
 
-from graphsync import connect
+from graphsync import connect, graphmodes, targets
 from graphsync.commands import specfile
 from graphsync.connectors.postgres.deadletter import PostgresDeadLetters
 from graphsync.connectors.postgres.outbox import EventStatus, Outbox
+from graphsync.connectors.redisstate import RedisDeadLetters
+from graphsync.pipeline.contracts import DeadLetter
+from graphsync.spec.pipeline import PipelineSpec
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -35,6 +39,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def main(args: argparse.Namespace) -> int:
     try:
         spec = specfile.load(args.file)
+        if spec.source.graph is not None:
+            if not getattr(args, "dlq_command", None):
+                raise ValueError("outbox: a graph source has no outbox")
+            return _graph_dead_letters(spec, args)
         conn = connect.postgres(spec.postgres, autocommit=True)
     except (specfile.SpecError, ValueError) as exc:
         print(f"graphsync: {exc}", file=sys.stderr)
@@ -45,11 +53,7 @@ def main(args: argparse.Namespace) -> int:
             if args.dlq_command == "replay":
                 print(f"replayed {store.replay(args.ids)} record(s)")
                 return 0
-            for letter in store.list(include_replayed=args.all, limit=args.limit):
-                replayed = f" (replayed {letter.replayed_at:%Y-%m-%d %H:%M})" if letter.replayed_at else ""
-                key = json.dumps(letter.entity_key)
-                print(f"#{letter.id} {letter.entity_type}:{key}@{letter.version} {letter.operation}{replayed}")
-                print(f"    {letter.reason}")
+            _print(store.list(include_replayed=args.all, limit=args.limit))
             return 0
         box = Outbox(spec.postgres.schema_)
         if args.outbox_command == "status":
@@ -64,3 +68,26 @@ def main(args: argparse.Namespace) -> int:
                 f"@{event.version} {event.operation.value} attempts={event.attempts}{error}"
             )
         return 0
+
+
+def _graph_dead_letters(spec: PipelineSpec, args: argparse.Namespace) -> int:
+    """A graph pipeline keeps its dead letters on FalkorDB; replaying applies them through its sink again."""
+    with ExitStack() as stack:
+        client = graphmodes.state_client(spec)
+        stack.callback(client.close)
+        store = RedisDeadLetters(client, pipeline=spec.name)
+        if args.dlq_command == "replay":
+            sink = targets.sink(spec, stack)
+            sink.prepare()
+            print(f"replayed {store.replay(sink.apply, args.ids)} record(s)")
+            return 0
+        _print(store.list(include_replayed=args.all, limit=args.limit))
+        return 0
+
+
+def _print(letters: list[DeadLetter]) -> None:
+    for letter in letters:
+        replayed = f" (replayed {letter.replayed_at:%Y-%m-%d %H:%M})" if letter.replayed_at else ""
+        key = json.dumps(letter.entity_key)
+        print(f"#{letter.id} {letter.entity_type}:{key}@{letter.version} {letter.operation}{replayed}")
+        print(f"    {letter.reason}")

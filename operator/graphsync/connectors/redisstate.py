@@ -8,13 +8,13 @@ Keys are `graphsync:{pipeline}:checkpoint` (a hash of JSON values) and
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import redis
 
+from graphsync import codec
 from graphsync.change import ApplyResult, Change, Operation
 from graphsync.pipeline.contracts import DeadLetter, Rejection
 
@@ -26,10 +26,10 @@ class RedisCheckpoints:
 
     def get(self, name: str) -> Any:
         value = self._client.hget(self._key, name)
-        return json.loads(value) if value is not None else None
+        return codec.loads(value) if value is not None else None
 
     def put(self, name: str, value: Any) -> None:
-        self._client.hset(self._key, name, json.dumps(value))
+        self._client.hset(self._key, name, codec.dumps(value))
 
     def delete(self, name: str) -> None:
         self._client.hdel(self._key, name)
@@ -59,11 +59,11 @@ class RedisDeadLetters:
                 "failed_at": now,
                 "replayed_at": None,
             }
-            pipe.hset(self._key, str(first + offset), json.dumps(record, default=str))
+            pipe.hset(self._key, str(first + offset), codec.dumps(record))
         pipe.execute()
 
     def list(self, *, include_replayed: bool = False, limit: int = 100) -> list[DeadLetter]:
-        letters = [_letter(int(i), json.loads(raw)) for i, raw in self._client.hgetall(self._key).items()]
+        letters = [_letter(int(i), codec.loads(raw)) for i, raw in self._client.hgetall(self._key).items()]
         letters = [letter for letter in letters if include_replayed or letter.replayed_at is None]
         return sorted(letters, key=lambda letter: letter.id)[:limit]
 
@@ -83,8 +83,8 @@ class RedisDeadLetters:
         now = datetime.now(UTC).isoformat()
         pipe = self._client.pipeline(transaction=True)
         for letter in chosen:
-            record = json.loads(self._client.hget(self._key, str(letter.id)) or "{}")
-            pipe.hset(self._key, str(letter.id), json.dumps({**record, "replayed_at": now}))
+            record = codec.loads(self._client.hget(self._key, str(letter.id)) or "{}")
+            pipe.hset(self._key, str(letter.id), codec.dumps({**record, "replayed_at": now}))
         pipe.execute()
         return len(chosen)
 

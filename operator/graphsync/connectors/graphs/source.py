@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Iterator, Sequence
-from datetime import date, datetime
 from typing import Any
 
 from graphsync.change import Change
@@ -134,7 +133,7 @@ class GraphWatermarkSource:
     def prepare(self) -> None:
         for entity in self._entities:
             stored = self._checkpoints.get(f"watermark:{entity}")
-            self._positions[entity] = [_decode(v) for v in stored] if stored else None
+            self._positions[entity] = list(stored) if stored else None
 
     def read(self, limit: int) -> Batch:
         for _ in range(len(self._entities)):
@@ -175,9 +174,7 @@ class GraphWatermarkSource:
         last = rows[-1]
         position = [last[-1], last[0]] if rel is None else [last[-1], last[0], last[1]]
         self._positions[entity] = position
-        return Batch(
-            changes=changes, rejected=rejected, token=(entity, [_encode(self._reader.native(v)) for v in position])
-        )
+        return Batch(changes=changes, rejected=rejected, token=(entity, [self._reader.native(v) for v in position]))
 
     def _rows(
         self, rel: RelationshipMapping | None, entity: str, after: list[Any] | None, limit: int
@@ -229,7 +226,7 @@ def highest_watermarks(reader: GraphReader, mappings: Mappings, watermark: str) 
     for rel in mappings.relationships:
         slots = {**sides.relationship_slots(mappings, rel, target=False), "watermark": watermark}
         found[rel.name] = fetch(reader, cypher.render(queries.MAX_REL_WATERMARK, **slots))[0][0]
-    return {entity: [_encode(reader.native(value))] for entity, value in found.items() if value is not None}
+    return {entity: [reader.native(value)] for entity, value in found.items() if value is not None}
 
 
 def _versioned(changes: list[Change], versions: Versions) -> tuple[list[Change], list[Rejection]]:
@@ -241,23 +238,6 @@ def _versioned(changes: list[Change], versions: Versions) -> tuple[list[Change],
         except ValueError as exc:
             rejected.append(Rejection(change, f"{versions.watermark}: {exc}"))
     return good, rejected
-
-
-def _encode(value: Any) -> Any:
-    """A watermark as JSON: temporal values tagged with their type, so they come back as the same type."""
-    if isinstance(value, datetime):
-        return {"datetime": value.isoformat()}
-    if isinstance(value, date):
-        return {"date": value.isoformat()}
-    return value
-
-
-def _decode(value: Any) -> Any:
-    if isinstance(value, dict) and "datetime" in value:
-        return datetime.fromisoformat(value["datetime"])
-    if isinstance(value, dict) and "date" in value:
-        return date.fromisoformat(value["date"])
-    return value
 
 
 class GraphDifferentialSource:
