@@ -13,7 +13,8 @@ from graphsync.connectors import cypher
 from graphsync.connectors.falkordb import params, queries, temporal
 from graphsync.connectors.falkordb.graph import Graph
 from graphsync.connectors.rows import MappingError, NodeRows, Plan, RelationshipRows, entity_id, plan
-from graphsync.spec.mapping import ForeignKey, Mappings, NodeMapping, RelationshipMapping
+from graphsync.connectors.slots import foreign_key_slots, relationship_slots
+from graphsync.spec.mapping import Mappings, NodeMapping
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ class FalkorSink:
         """Delete (with tombstones at `below_version`) every entity a full snapshot at that version did not see."""
         result = ApplyResult()
         for mapping in self._mappings.relationships:
-            query = cypher.render(queries.STALE_RELATIONSHIPS, **self._templates.relationship_slots(mapping))
+            query = cypher.render(queries.STALE_RELATIONSHIPS, **relationship_slots(self._mappings, mapping))
             while rows := self._graph.read(query, {"version": below_version, "limit": chunk}):
                 deletes = [{"source": s, "target": t, "tombstone": k, "version": below_version} for s, t, k in rows]
                 plan_ = Plan([], [RelationshipRows(mapping, deletes=deletes)])
@@ -106,7 +107,7 @@ class FalkorSink:
                 text = self._templates.delete_nodes(node_rows.mapping)
                 statements.append(Statement(_with_rows(node_rows.deletes, text), ("deleted",)))
         for rel_rows in batch.relationships:
-            slots = self._templates.relationship_slots(rel_rows.mapping)
+            slots = relationship_slots(self._mappings, rel_rows.mapping)
             if rel_rows.upserts:
                 rows, temporal_slots = _split(rel_rows.upserts)
                 text = cypher.render(
@@ -135,7 +136,7 @@ class _Templates:
         if shape not in self._upserts:
             fragments = []
             for fk in mapping.foreign_keys:
-                slots = self._fk_slots(fk)
+                slots = foreign_key_slots(self._mappings, fk)
                 arrow = cypher.render(queries.ARROW_OUT if fk.direction == "outgoing" else queries.ARROW_IN, **slots)
                 fragments.append(
                     cypher.render(queries.FOREIGN_KEY, **slots, column=cypher.quote(fk.column), arrow=arrow)
@@ -150,28 +151,11 @@ class _Templates:
 
     def delete_nodes(self, mapping: NodeMapping) -> LiteralString:
         if mapping.name not in self._deletes:
-            owned = "".join(cypher.render(queries.OWNED, **self._fk_slots(fk)) for fk in mapping.foreign_keys)
+            owned = "".join(
+                cypher.render(queries.OWNED, **foreign_key_slots(self._mappings, fk)) for fk in mapping.foreign_keys
+            )
             self._deletes[mapping.name] = cypher.render(queries.DELETE_NODES, **_node_slots(mapping), owned=owned)
         return self._deletes[mapping.name]
-
-    def relationship_slots(self, mapping: RelationshipMapping) -> dict[str, str]:
-        source = self._mappings.node(mapping.source.references)
-        target = self._mappings.node(mapping.target.references)
-        return {
-            "type": cypher.labels([mapping.type]),
-            "source_label": cypher.labels([source.labels[0]]),
-            "source_key": cypher.quote(source.target_key),
-            "target_label": cypher.labels([target.labels[0]]),
-            "target_key": cypher.quote(target.target_key),
-        }
-
-    def _fk_slots(self, fk: ForeignKey) -> dict[str, str]:
-        target = self._mappings.node(fk.references)
-        return {
-            "type": cypher.labels([fk.type]),
-            "target_label": cypher.labels([target.labels[0]]),
-            "target_key": cypher.quote(target.target_key),
-        }
 
 
 def _node_slots(mapping: NodeMapping) -> dict[str, str]:

@@ -11,7 +11,8 @@ from graphsync.change import ApplyResult, Change
 from graphsync.connectors import cypher
 from graphsync.connectors.neo4j import queries
 from graphsync.connectors.rows import NodeRows, Plan, RelationshipRows, entity_id, plan
-from graphsync.spec.mapping import ForeignKey, Mappings, NodeMapping, RelationshipMapping
+from graphsync.connectors.slots import foreign_key_slots, relationship_slots
+from graphsync.spec.mapping import Mappings, NodeMapping
 
 
 class Neo4jSink:
@@ -66,7 +67,7 @@ class Neo4jSink:
         result = ApplyResult()
         with self._driver.session(database=self._database) as session:
             for mapping in self._mappings.relationships:
-                slots = self._relationship_slots(mapping)
+                slots = relationship_slots(self._mappings, mapping)
                 while rows := session.execute_read(
                     _records, cypher.render(queries.STALE_RELATIONSHIPS, **slots), below_version, chunk
                 ):
@@ -118,7 +119,7 @@ class Neo4jSink:
     def _upsert_query(self, mapping: NodeMapping) -> LiteralString:
         fragments = []
         for i, fk in enumerate(mapping.foreign_keys):
-            slots = _fk_slots(fk, self._mappings.node(fk.references))
+            slots = foreign_key_slots(self._mappings, fk)
             arrow = cypher.render(queries.ARROW_OUT if fk.direction == "outgoing" else queries.ARROW_IN, **slots)
             fragments.append(
                 cypher.render(
@@ -143,13 +144,13 @@ class Neo4jSink:
         owned = [{"key": r["key"], "owner": r["tombstone"]} for r in rows]
         for fk in mapping.foreign_keys:
             target = self._mappings.node(fk.references)
-            slots = {**_node_slots(mapping), **_fk_slots(fk, target)}
+            slots = {**_node_slots(mapping), **foreign_key_slots(self._mappings, fk)}
             former = _single(tx.run(cypher.render(queries.DROP_FOREIGN_KEY, **slots), rows=owned))["former"]
             self._drop_orphans(tx, target, former)
 
     def _write_relationships(self, tx: neo4j.ManagedTransaction, rows: RelationshipRows) -> ApplyResult:
         mapping = rows.mapping
-        slots = self._relationship_slots(mapping)
+        slots = relationship_slots(self._mappings, mapping)
         result = ApplyResult()
         if rows.upserts:
             record = _single(tx.run(cypher.render(queries.UPSERT_RELATIONSHIPS, **slots), rows=rows.upserts))
@@ -163,17 +164,6 @@ class Neo4jSink:
         stale = len(touched) - result.created - result.updated - result.deleted
         return result + ApplyResult(stale=max(stale, 0))
 
-    def _relationship_slots(self, mapping: RelationshipMapping) -> dict[str, str]:
-        source = self._mappings.node(mapping.source.references)
-        target = self._mappings.node(mapping.target.references)
-        return {
-            "type": cypher.labels([mapping.type]),
-            "source_label": cypher.labels([source.labels[0]]),
-            "source_key": cypher.quote(source.target_key),
-            "target_label": cypher.labels([target.labels[0]]),
-            "target_key": cypher.quote(target.target_key),
-        }
-
     def _drop_orphans(self, tx: neo4j.ManagedTransaction, mapping: NodeMapping, keys: list[Any]) -> None:
         if keys:
             tx.run(cypher.render(queries.DROP_ORPHANS, **_node_slots(mapping)), keys=keys).consume()
@@ -186,14 +176,6 @@ def _node_slots(mapping: NodeMapping) -> dict[str, str]:
         "key": cypher.quote(mapping.target_key),
         "extra_labels": f", n{cypher.labels(list(extra))}" if extra else "",
         "strip_labels": f"REMOVE n{cypher.labels(list(extra))}" if extra else "",
-    }
-
-
-def _fk_slots(fk: ForeignKey, target: NodeMapping) -> dict[str, str]:
-    return {
-        "type": cypher.labels([fk.type]),
-        "target_label": cypher.labels([target.labels[0]]),
-        "target_key": cypher.quote(target.target_key),
     }
 
 
