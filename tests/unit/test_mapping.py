@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import pytest
@@ -75,6 +76,58 @@ def test_invalid_mapping_names_the_field(patch: dict[str, Any], message: str) ->
     with pytest.raises(ValidationError) as error:
         Mappings.model_validate(patch)
     assert message in str(error.value)
+
+
+def _shop_with(**changes: Any) -> dict[str, Any]:
+    spec = copy.deepcopy(SHOP)
+    for path, value in changes.items():
+        section, index, field = path.split("__")
+        spec[section][int(index)][field] = value
+    return spec
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        (_shop_with(nodes__1__labels=["Customer"]), "nodes[orders].labels[0]: 'Customer' is already the first label"),
+        (
+            # The join table writes Customer-LIKES->Order; so would this foreign key, read backwards.
+            _shop_with(
+                nodes__1__foreignKeys=[
+                    {"column": "customer_id", "references": "customer", "type": "LIKES", "direction": "incoming"}
+                ]
+            ),
+            "relationships[likes]: (:Customer)-[:LIKES]->(:Order) is also written by nodes[orders].foreignKeys[0]",
+        ),
+        (
+            _shop_with(
+                nodes__1__foreignKeys=[
+                    {"column": "customer_id", "references": "customer", "type": "PLACED_BY"},
+                    {"column": "payer_id", "references": "customer", "type": "PLACED_BY"},
+                ]
+            ),
+            "nodes[orders].foreignKeys[1]: (:Order)-[:PLACED_BY]->(:Customer) is also written by "
+            "nodes[orders].foreignKeys[0]; give one another type",
+        ),
+    ],
+)
+def test_relationships_a_sink_could_not_tell_apart_are_refused(spec: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValidationError) as error:
+        Mappings.model_validate(spec)
+    assert message in str(error.value)
+
+
+def test_a_self_reference_and_its_reverse_type_are_distinct() -> None:
+    employee = {
+        "name": "employee",
+        "labels": ["Employee"],
+        "key": "id",
+        "foreignKeys": [
+            {"column": "manager_id", "references": "employee", "type": "REPORTS_TO"},
+            {"column": "mentor_id", "references": "employee", "type": "MENTORS", "direction": "incoming"},
+        ],
+    }
+    assert len(Mappings.model_validate({"nodes": [employee]}).nodes[0].foreign_keys) == 2
 
 
 def upsert(entity: str, key: Any, version: int, **data: Any) -> Change:

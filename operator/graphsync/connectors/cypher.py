@@ -13,7 +13,6 @@ from graphsync.spec import identifiers
 
 # Bookkeeping the engine keeps on target entities, never shown as user data.
 VERSION = "_graphsync_version"
-OWNER = "_graphsync_owner"
 REL_KEY = "_graphsync_key"
 TOMBSTONE_LABEL = "GraphsyncTombstone"
 

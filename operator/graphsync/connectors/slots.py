@@ -19,9 +19,16 @@ def relationship_slots(mappings: Mappings, mapping: RelationshipMapping) -> dict
 
 
 def foreign_key_slots(mappings: Mappings, fk: ForeignKey) -> dict[str, str]:
+    """Slots for a foreign key of node `n`: `owned` matches the relationship it holds as `old` to `m`,
+    `arrow` creates it to `m`. Type, direction and target label identify it (`Mappings` keeps that
+    unambiguous), so no owner property is written on every relationship."""
     target = mappings.node(fk.references)
+    rel_type, target_label = cypher.labels([fk.type]), cypher.labels([target.labels[0]])
+    outgoing = fk.direction == "outgoing"
     return {
-        "type": cypher.labels([fk.type]),
-        "target_label": cypher.labels([target.labels[0]]),
+        "type": rel_type,
+        "target_label": target_label,
         "target_key": cypher.quote(target.target_key),
+        "owned": f"(n)-[old{rel_type}]->(m{target_label})" if outgoing else f"(n)<-[old{rel_type}]-(m{target_label})",
+        "arrow": f"(n)-[{rel_type}]->(m)" if outgoing else f"(m)-[{rel_type}]->(n)",
     }

@@ -144,6 +144,29 @@ class Mappings(SpecModel):
                     )
         return self
 
+    @model_validator(mode="after")
+    def _relationships_identifiable(self) -> Mappings:
+        """Sinks find the relationship a foreign key owns by its label, type, direction and target label
+        alone (no owner property on every relationship), so no two sources may write the same shape."""
+        owners: dict[str, str] = {}
+        for node in self.nodes:
+            label = node.labels[0]
+            if label in owners:
+                raise ValueError(
+                    f"nodes[{node.name}].labels[0]: {label!r} is already the first label of {owners[label]}"
+                )
+            owners[label] = f"nodes[{node.name}]"
+        shapes: dict[tuple[str, str, str], str] = {}
+        for node in self.nodes:
+            for i, fk in enumerate(node.foreign_keys):
+                ends = (node.labels[0], self.node(fk.references).labels[0])
+                start, end = ends if fk.direction == "outgoing" else ends[::-1]
+                _claim(shapes, (start, fk.type, end), f"nodes[{node.name}].foreignKeys[{i}]")
+        for rel in self.relationships:
+            shape = (self.node(rel.source.references).labels[0], rel.type, self.node(rel.target.references).labels[0])
+            _claim(shapes, shape, f"relationships[{rel.name}]")
+        return self
+
     def node(self, name: str) -> NodeMapping:
         for mapping in self.nodes:
             if mapping.name == name:
@@ -152,3 +175,12 @@ class Mappings(SpecModel):
 
     def entity_names(self) -> list[str]:
         return [m.name for m in self.nodes] + [r.name for r in self.relationships]
+
+
+def _claim(shapes: dict[tuple[str, str, str], str], shape: tuple[str, str, str], where: str) -> None:
+    start, rel_type, end = shape
+    if shape in shapes:
+        raise ValueError(
+            f"{where}: (:{start})-[:{rel_type}]->(:{end}) is also written by {shapes[shape]}; give one another type"
+        )
+    shapes[shape] = where

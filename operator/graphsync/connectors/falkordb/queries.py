@@ -39,8 +39,7 @@ RETURN count(previous) AS updated, count(*) - count(previous) AS created
 # One per foreign key, inside UPSERT_NODES: drop the relationship of this type the node
 # owned (marking its old target), then link the row's target, a placeholder until it arrives.
 FOREIGN_KEY: LiteralString = """
-OPTIONAL MATCH (n)-[old{type}]-(m{target_label})
-WHERE old._graphsync_owner = row.tombstone
+OPTIONAL MATCH {owned}
 DELETE old
 SET m:GraphsyncMaybeOrphan
 WITH DISTINCT n, row, previous
@@ -49,11 +48,9 @@ FOREACH (target IN CASE WHEN row.fks.{column} IS NULL THEN [] ELSE [row.fks.{col
   CREATE {arrow}
 )
 """
-ARROW_OUT: LiteralString = "(n)-[{type} {{_graphsync_owner: row.tombstone}}]->(m)"
-ARROW_IN: LiteralString = "(m)-[{type} {{_graphsync_owner: row.tombstone}}]->(n)"
 
 # A delete newer than both the node and its tombstone records the tombstone and strips
-# the node to a marked, keyed placeholder; the relationships it owned go in OWNED_DROP.
+# the node to a marked, keyed placeholder; the relationships it owned go in OWNED.
 DELETE_NODES: LiteralString = """
 UNWIND $rows AS row
 OPTIONAL MATCH (n{label} {{{key}: row.key}})
@@ -66,14 +63,13 @@ FOREACH (x IN CASE WHEN n IS NULL THEN [] ELSE [n] END |
   SET x = {{{key}: row.key}}, x:GraphsyncMaybeOrphan{strip_labels}
 )
 WITH row, n, previous
-{owned}
+{owned_drops}
 RETURN count(previous) AS deleted
 """
 
 # One per foreign key, inside DELETE_NODES.
 OWNED: LiteralString = """
-OPTIONAL MATCH (n)-[old{type}]-(m{target_label})
-WHERE old._graphsync_owner = row.tombstone
+OPTIONAL MATCH {owned}
 DELETE old
 SET m:GraphsyncMaybeOrphan
 WITH DISTINCT row, n, previous

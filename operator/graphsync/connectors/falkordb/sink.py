@@ -137,10 +137,7 @@ class _Templates:
             fragments = []
             for fk in mapping.foreign_keys:
                 slots = foreign_key_slots(self._mappings, fk)
-                arrow = cypher.render(queries.ARROW_OUT if fk.direction == "outgoing" else queries.ARROW_IN, **slots)
-                fragments.append(
-                    cypher.render(queries.FOREIGN_KEY, **slots, column=cypher.quote(fk.column), arrow=arrow)
-                )
+                fragments.append(cypher.render(queries.FOREIGN_KEY, **slots, column=cypher.quote(fk.column)))
             self._upserts[shape] = cypher.render(
                 queries.UPSERT_NODES,
                 **_node_slots(mapping),
@@ -151,10 +148,10 @@ class _Templates:
 
     def delete_nodes(self, mapping: NodeMapping) -> LiteralString:
         if mapping.name not in self._deletes:
-            owned = "".join(
+            drops = "".join(
                 cypher.render(queries.OWNED, **foreign_key_slots(self._mappings, fk)) for fk in mapping.foreign_keys
             )
-            self._deletes[mapping.name] = cypher.render(queries.DELETE_NODES, **_node_slots(mapping), owned=owned)
+            self._deletes[mapping.name] = cypher.render(queries.DELETE_NODES, **_node_slots(mapping), owned_drops=drops)
         return self._deletes[mapping.name]
 
 

@@ -36,8 +36,8 @@ RETURN count(previous) AS updated, count(*) - count(previous) AS created{former}
 # the relationship to the row's target, whose node is a placeholder until it arrives.
 FOREIGN_KEY: LiteralString = """
 CALL (n, row, previous) {{
-  OPTIONAL MATCH (n)-[old{type}]-(m{target_label})
-  WHERE previous IS NOT NULL AND old._graphsync_owner = row.tombstone
+  OPTIONAL MATCH {owned}
+  WHERE previous IS NOT NULL
   DELETE old
   RETURN collect(m.{target_key}) AS {former}
 }}
@@ -46,8 +46,6 @@ FOREACH (target IN CASE WHEN row.fks.{column} IS NULL THEN [] ELSE [row.fks.{col
   CREATE {arrow}
 )
 """
-ARROW_OUT: LiteralString = "(n)-[{type} {{_graphsync_owner: row.tombstone}}]->(m)"
-ARROW_IN: LiteralString = "(m)-[{type} {{_graphsync_owner: row.tombstone}}]->(n)"
 
 # Delete by tombstone: record the version, then strip the node to a keyed placeholder
 # (its owned relationships are dropped separately); `DROP_ORPHANS` then removes it
@@ -77,9 +75,9 @@ DELETE n
 
 # A foreign key: replace the relationship the owning node holds of this type.
 DROP_FOREIGN_KEY: LiteralString = """
-UNWIND $rows AS row
-MATCH (n{label} {{{key}: row.key}})-[old{type}]-(m{target_label})
-WHERE old._graphsync_owner = row.owner
+UNWIND $keys AS key
+MATCH (n{label} {{{key}: key}})
+MATCH {owned}
 DELETE old
 RETURN collect(DISTINCT m.{target_key}) AS former
 """

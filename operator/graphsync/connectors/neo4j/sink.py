@@ -120,11 +120,8 @@ class Neo4jSink:
         fragments = []
         for i, fk in enumerate(mapping.foreign_keys):
             slots = foreign_key_slots(self._mappings, fk)
-            arrow = cypher.render(queries.ARROW_OUT if fk.direction == "outgoing" else queries.ARROW_IN, **slots)
             fragments.append(
-                cypher.render(
-                    queries.FOREIGN_KEY, **slots, column=cypher.quote(fk.column), former=f"former_{i}", arrow=arrow
-                )
+                cypher.render(queries.FOREIGN_KEY, **slots, column=cypher.quote(fk.column), former=f"former_{i}")
             )
         # Flattened in the query: most batches replace nothing, and an empty list costs nothing to send.
         former = "".join(
@@ -141,11 +138,11 @@ class Neo4jSink:
         """Remove the relationships deleted nodes owned, and the placeholders that leaves pointless."""
         if not rows:
             return
-        owned = [{"key": r["key"], "owner": r["tombstone"]} for r in rows]
+        keys = [r["key"] for r in rows]
         for fk in mapping.foreign_keys:
             target = self._mappings.node(fk.references)
             slots = {**_node_slots(mapping), **foreign_key_slots(self._mappings, fk)}
-            former = _single(tx.run(cypher.render(queries.DROP_FOREIGN_KEY, **slots), rows=owned))["former"]
+            former = _single(tx.run(cypher.render(queries.DROP_FOREIGN_KEY, **slots), keys=keys))["former"]
             self._drop_orphans(tx, target, former)
 
     def _write_relationships(self, tx: neo4j.ManagedTransaction, rows: RelationshipRows) -> ApplyResult:
