@@ -4,8 +4,9 @@ Concurrency: several consumers may apply changes to the same entity at once.
 Every write path first takes the same lock (MERGE on the uniquely constrained
 key, or on both endpoints of a relationship), and only then reads the stored
 version, so the version guard can never be raced into a lost update. A node
-MERGE has just created is already locked by its transaction; only a matched one
-needs the lock taken, by removing a property it never has.
+MERGE has just created is already locked by its transaction; a matched one gets
+its lock by a real write (setting a marker property, then removing it: setting an
+absent property to null writes nothing, so takes no lock).
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ REL_INDEX: LiteralString = "CREATE INDEX {name} IF NOT EXISTS FOR ()-[r{type}]-(
 UPSERT_NODES: LiteralString = """
 UNWIND $rows AS row
 MERGE (n{label} {{{key}: row.key}})
-ON MATCH SET n._graphsync_lock = null
+ON MATCH SET n._graphsync_lock = true
+REMOVE n._graphsync_lock
 WITH n, row, n._graphsync_version AS previous
 OPTIONAL MATCH (tomb:GraphsyncTombstone {{id: row.tombstone}})
 WITH n, row, previous, tomb
@@ -54,6 +56,7 @@ FOREACH (target IN CASE WHEN row.fks.{column} IS NULL THEN [] ELSE [row.fks.{col
 DELETE_NODES: LiteralString = """
 UNWIND $rows AS row
 MERGE (n{label} {{{key}: row.key}})
+ON MATCH SET n._graphsync_lock = true
 REMOVE n._graphsync_lock
 WITH n, row, n._graphsync_version AS previous
 MERGE (tomb:GraphsyncTombstone {{id: row.tombstone}})
@@ -87,6 +90,7 @@ UPSERT_RELATIONSHIPS: LiteralString = """
 UNWIND $rows AS row
 MERGE (a{source_label} {{{source_key}: row.source}})
 MERGE (b{target_label} {{{target_key}: row.target}})
+SET a._graphsync_lock = true, b._graphsync_lock = true
 REMOVE a._graphsync_lock, b._graphsync_lock
 WITH a, b, row
 OPTIONAL MATCH (tomb:GraphsyncTombstone {{id: row.tombstone}})
@@ -105,6 +109,7 @@ DELETE_RELATIONSHIPS: LiteralString = """
 UNWIND $rows AS row
 MERGE (a{source_label} {{{source_key}: row.source}})
 MERGE (b{target_label} {{{target_key}: row.target}})
+SET a._graphsync_lock = true, b._graphsync_lock = true
 REMOVE a._graphsync_lock, b._graphsync_lock
 WITH row
 MERGE (tomb:GraphsyncTombstone {{id: row.tombstone}})
