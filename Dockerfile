@@ -12,9 +12,13 @@ RUN VIRTUAL_ENV=/opt/graphsync /opt/graphsync/bin/uv pip install -r requirements
  && /opt/graphsync/bin/pip uninstall -y uv
 
 FROM python:3.11.7-slim-bookworm
+# git: the files source reads repositories through it.
+RUN apt-get update && apt-get install -y --no-install-recommends git \
+ && rm -rf /var/lib/apt/lists/*
 RUN groupadd --system --gid 65532 graphsync \
  && useradd --system --uid 65532 --gid graphsync --no-create-home --shell /usr/sbin/nologin graphsync
 COPY --from=build /opt/graphsync /opt/graphsync
-ENV PATH=/opt/graphsync/bin:$PATH PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
+ENV PATH=/opt/graphsync/bin:$PATH PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
+    GRAPHSYNC_CACHE_DIR=/var/cache/graphsync
 USER 65532:65532
 ENTRYPOINT ["graphsync"]

@@ -38,6 +38,7 @@ bench: bootstrap
 	$(PY)/python -m bench.snapshot --rows 1000000
 	$(PY)/python -m bench.events --rate 1000 --seconds 60
 	$(PY)/python -m bench.graphs --people 100000
+	$(PY)/python -m bench.files --files 10000
 
 ## Refresh the lock file after changing dependencies in pyproject.toml.
 lock:

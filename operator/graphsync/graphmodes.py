@@ -75,7 +75,7 @@ def run(spec: PipelineSpec, control: RunControl) -> RunStats:
             source = GraphWatermarkSource(
                 source_reader(spec, stack),
                 targets.reader(spec, stack),
-                spec.mappings,
+                spec.mapped,
                 RedisCheckpoints(client, pipeline=spec.name),
                 watermark=reading.watermark_property,
                 delete_scan_interval=scan,
@@ -84,7 +84,7 @@ def run(spec: PipelineSpec, control: RunControl) -> RunStats:
         else:
             reader = source_reader(spec, stack)
             versions = Versions(spec.reading.watermark_property, _now(), reader.native)
-            source = GraphDifferentialSource(reader, targets.reader(spec, stack), spec.mappings, versions=versions)
+            source = GraphDifferentialSource(reader, targets.reader(spec, stack), spec.mapped, versions=versions)
             idle_wait = 0.0
         options = RunOptions(batch_size=spec.batch_size, until_idle=control.until_idle, idle_wait=idle_wait)
         dead_letters = RedisDeadLetters(client, pipeline=spec.name)
@@ -101,7 +101,7 @@ def _rebuild(spec: PipelineSpec, control: RunControl, client: redis.Redis, stack
     reader = source_reader(spec, stack)
     sink = targets.sink(spec, stack, graph=build)
     if state.get("completed") or "version" not in state:
-        for entity in spec.mappings.entity_names():
+        for entity in spec.mapped.entity_names():
             checkpoints.delete(f"snapshot:{entity}")
         if isinstance(sink, FalkorSink) and build is not None:
             sink.drop_graph()
@@ -109,14 +109,14 @@ def _rebuild(spec: PipelineSpec, control: RunControl, client: redis.Redis, stack
         watermark = spec.reading.watermark_property
         if watermark is not None:
             # Taken before reading: a change made while the snapshot runs is read again by the increments.
-            state["watermarks"] = highest_watermarks(reader, spec.mappings, watermark)
+            state["watermarks"] = highest_watermarks(reader, spec.mapped, watermark)
         checkpoints.put("snapshot", state)
     versions = Versions(spec.reading.watermark_property, int(state["version"]), reader.native)
-    source = GraphSnapshotSource(reader, spec.mappings, checkpoints, versions=versions)
+    source = GraphSnapshotSource(reader, spec.mapped, checkpoints, versions=versions)
     options = RunOptions(batch_size=spec.batch_size, until_idle=True)
     dead_letters = RedisDeadLetters(client, pipeline=spec.name)
     stats = Runner(source, sink, dead_letters, options, on_batch=control.on_batch).run(control.stop)
-    finished = all((checkpoints.get(f"snapshot:{e}") or {}).get("done") for e in spec.mappings.entity_names())
+    finished = all((checkpoints.get(f"snapshot:{e}") or {}).get("done") for e in spec.mapped.entity_names())
     if not finished:
         return stats
     if isinstance(sink, FalkorSink) and build is not None:
@@ -125,7 +125,7 @@ def _rebuild(spec: PipelineSpec, control: RunControl, client: redis.Redis, stack
         # Rebuilt in place: what the target still holds beyond the source is deleted by a key scan
         # (versions may come from watermarks, so "older than the snapshot" would not mean "unseen").
         deletes = GraphDifferentialSource(
-            reader, targets.reader(spec, stack), spec.mappings, versions=versions, content=False
+            reader, targets.reader(spec, stack), spec.mapped, versions=versions, content=False
         )
         stats.absorb(Runner(deletes, sink, dead_letters, options, on_batch=control.on_batch).run(control.stop))
     for entity, position in state.get("watermarks", {}).items():

@@ -20,7 +20,7 @@ from typing import Any
 
 import psycopg
 
-from graphsync import connect, graphmodes, targets
+from graphsync import connect, filesync, graphmodes, targets
 from graphsync.change import SNAPSHOT_VERSION
 from graphsync.connectors import streams
 from graphsync.connectors.postgres import schema as pg_schema
@@ -54,11 +54,13 @@ def prepare_source(spec: PipelineSpec) -> None:
         pg_schema.migrate(conn, postgres.schema_)
         if postgres.capture is CaptureMode.TRIGGERS and spec.mode in (Mode.CONTINUOUS, Mode.SNAPSHOT_THEN_STREAM):
             outbox = Outbox(postgres.schema_)
-            for table in tables_of(spec.mappings):
+            for table in tables_of(spec.mapped):
                 outbox.install_capture(conn, table=table.name, entity_type=table.entity, key_columns=table.key)
 
 
 def run(spec: PipelineSpec, control: RunControl) -> RunStats:
+    if spec.source.files is not None:
+        return filesync.run(spec, control)
     if spec.source.graph is not None:
         return graphmodes.run(spec, control)
     prepare_source(spec)
@@ -161,11 +163,11 @@ def _snapshot(spec: PipelineSpec, control: RunControl, *, version: int, sweep: b
         checkpoints = PostgresCheckpoints(_pg(spec, stack), pipeline=spec.name, schema=spec.postgres.schema_)
         state = checkpoints.get("snapshot") or {}
         if state.get("completed") or "version" not in state:
-            for table in tables_of(spec.mappings):
+            for table in tables_of(spec.mapped):
                 checkpoints.delete(f"snapshot:{table.entity}")
             state = {"version": version, "completed": False}
             checkpoints.put("snapshot", state)
-        source = SnapshotSource(_pg(spec, stack), spec.mappings, checkpoints, version=int(state["version"]))
+        source = SnapshotSource(_pg(spec, stack), spec.mapped, checkpoints, version=int(state["version"]))
         sink = targets.sink(spec, stack)
         finite = RunControl(control.stop, until_idle=True, on_batch=control.on_batch)
         stats = _runner(spec, source, sink, finite, stack).run(control.stop)
@@ -178,7 +180,7 @@ def _snapshot(spec: PipelineSpec, control: RunControl, *, version: int, sweep: b
 
 
 def _snapshot_done(checkpoints: PostgresCheckpoints, spec: PipelineSpec) -> bool:
-    return all((checkpoints.get(f"snapshot:{table.entity}") or {}).get("done") for table in tables_of(spec.mappings))
+    return all((checkpoints.get(f"snapshot:{table.entity}") or {}).get("done") for table in tables_of(spec.mapped))
 
 
 def _incremental(spec: PipelineSpec, control: RunControl) -> RunStats:
@@ -187,5 +189,5 @@ def _incremental(spec: PipelineSpec, control: RunControl) -> RunStats:
         raise ValueError("mode incremental needs source.postgres.watermarkColumn")
     with ExitStack() as stack:
         checkpoints = PostgresCheckpoints(_pg(spec, stack), pipeline=spec.name, schema=spec.postgres.schema_)
-        source = WatermarkSource(_pg(spec, stack), spec.mappings, checkpoints, column=column)
+        source = WatermarkSource(_pg(spec, stack), spec.mapped, checkpoints, column=column)
         return _runner(spec, source, targets.sink(spec, stack), control, stack).run(control.stop)

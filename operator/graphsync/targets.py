@@ -21,9 +21,9 @@ def sink(spec: PipelineSpec, stack: ExitStack, *, graph: str | None = None) -> G
         target = spec.target.falkordb
         if graph is not None:
             target = target.model_copy(update={"graph": graph})
-        made = FalkorSink(connect.falkordb_graph(target, "target.falkordb"), spec.mappings)
+        made = FalkorSink(connect.falkordb_graph(target, "target.falkordb"), spec.mapped)
     else:
-        made = Neo4jSink(connect.neo4j_driver(spec.neo4j), spec.mappings, database=spec.neo4j.database)
+        made = Neo4jSink(connect.neo4j_driver(spec.neo4j), spec.mapped, database=spec.neo4j.database)
     stack.callback(made.close)
     return made
 

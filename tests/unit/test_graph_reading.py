@@ -100,7 +100,7 @@ def test_a_graph_pipeline_parses_with_its_defaults() -> None:
     spec = PipelineSpec.model_validate(GRAPH_BASE)
     assert spec.reading.deletes.value == "keyScan"
     assert spec.falkordb.graph == "social"
-    assert spec.mappings.nodes[1].read_label == "Company"
+    assert spec.mapped.nodes[1].read_label == "Company"
 
 
 def test_the_codec_keeps_temporal_types_through_json() -> None:

@@ -105,3 +105,38 @@ def test_secrets_resolve_from_the_environment_only(monkeypatch: pytest.MonkeyPat
     assert spec.neo4j.password is not None
     with pytest.raises(ValueError, match="resolved by the operator"):
         spec.neo4j.password.resolve("target.neo4j.password")
+
+
+FILES: dict[str, Any] = {
+    "name": "kb",
+    "source": {"files": {"git": {"url": "https://git.example.com/kb.git", "ref": "main"}}},
+    "target": {"falkordb": {"url": "redis://falkordb:6379", "graph": "kb"}},
+    "mode": "incremental",
+}
+
+
+def test_a_files_source_needs_no_mappings_and_has_defaults() -> None:
+    spec = PipelineSpec.model_validate(FILES)
+    files = spec.files
+    assert (files.workers, files.max_concurrent_writes, files.include) == (4, 2, ("*.json",))
+    assert files.node_key == "id"
+    assert files.model_copy(update={"identity": "content"}).node_key == "content_hash"
+
+
+@pytest.mark.parametrize(
+    ("patch", "message"),
+    [
+        ({"mode": "continuous"}, "mode continuous does not apply to a files source; use snapshot, incremental"),
+        ({"mappings": BASE["mappings"]}, "mappings: a files source takes labels and types from its documents"),
+        ({"source": {"files": {"directory": "/kb", "git": {"url": "/repo"}}}}, "set exactly one of git or directory"),
+        ({"source": {"files": {"directory": "kb"}}}, "source.files.directory"),
+        ({"source": {"files": {"git": {"url": "/r", "ref": "--upload-pack=x"}}}}, "source.files.git.ref"),
+        ({"source": {"files": {"directory": "/kb", "workers": 0}}}, "source.files.workers"),
+        ({"source": {"files": {"directory": "/kb", "label": "Bad Label"}}}, "source.files.label"),
+        ({"source": {"files": {"directory": "/kb", "parsers": [{"pattern": "*.x", "function": "os"}]}}}, "function"),
+    ],
+)
+def test_a_bad_files_pipeline_names_the_field(patch: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValidationError) as error:
+        PipelineSpec.model_validate({**FILES, **patch})
+    assert message in str(error.value).replace("\n  ", ".").replace("\n", " ")

@@ -14,6 +14,54 @@ MAX_ERRORS = 20
 
 
 @dataclass
+class FileProgress:
+    """A files run, file by file: what the status and the progress line show."""
+
+    total: int = 0
+    processed: int = 0
+    succeeded: int = 0
+    unchanged: int = 0
+    failed: int = 0
+    removed: int = 0
+    nodes_written: int = 0
+    edges_written: int = 0
+    current: set[str] = field(default_factory=set)
+    commit: str | None = None
+    # Every file that cannot be synced at this commit (from this run or an earlier one), with the reason.
+    failed_files: list[tuple[str, str]] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def start(self, path: str) -> None:
+        with self._lock:
+            self.current.add(path)
+
+    def finish(self, path: str, *, outcome: str, nodes: int = 0, edges: int = 0) -> None:
+        """`outcome`: succeeded, unchanged, failed or removed."""
+        with self._lock:
+            self.current.discard(path)
+            self.processed += 1
+            setattr(self, outcome, getattr(self, outcome) + 1)
+            self.nodes_written += nodes
+            self.edges_written += edges
+
+    def summary(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "total": self.total,
+                "processed": self.processed,
+                "succeeded": self.succeeded,
+                "unchanged": self.unchanged,
+                "failed": self.failed,
+                "removed": self.removed,
+                "nodesWritten": self.nodes_written,
+                "edgesWritten": self.edges_written,
+                "current": sorted(self.current),
+                "commit": self.commit,
+                "failedFiles": [{"path": path, "error": error} for path, error in self.failed_files],
+            }
+
+
+@dataclass
 class RunStats:
     started_at: float = field(default_factory=time.time)
     batches: int = 0
@@ -27,6 +75,8 @@ class RunStats:
     last_batch_at: float | None = None
     # The newest per-item errors, bounded so a flood of poison records cannot grow memory.
     errors: deque[str] = field(default_factory=lambda: deque(maxlen=MAX_ERRORS))
+    # Set by a files run.
+    files: FileProgress | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -56,6 +106,11 @@ class RunStats:
             self.errors.extend(merged)  # the deque keeps the newest
         return self
 
+    def add_error(self, error: str) -> None:
+        with self._lock:
+            self.failed += 1
+            self.errors.append(error)
+
     def add_retry(self, error: str) -> None:
         with self._lock:
             self.retries += 1
@@ -75,4 +130,5 @@ class RunStats:
                 "retries": self.retries,
                 "seconds": round(time.time() - self.started_at, 3),
                 "errors": list(self.errors),
+                **({"files": self.files.summary()} if self.files is not None else {}),
             }

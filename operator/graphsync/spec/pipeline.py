@@ -18,6 +18,7 @@ from graphsync.spec.endpoints import (
     PostgresSource,
     RedisStreams,
 )
+from graphsync.spec.files import FilesSource
 from graphsync.spec.mapping import Mappings
 
 
@@ -25,10 +26,11 @@ class Source(SpecModel):
     postgres: PostgresSource | None = None
     neo4j: Neo4jSource | None = None
     falkordb: FalkorDBSource | None = None
+    files: FilesSource | None = None
 
     @model_validator(mode="after")
     def _one_kind(self) -> Self:
-        _exactly_one(self, "source", ("postgres", "neo4j", "falkordb"))
+        _exactly_one(self, "source", ("postgres", "neo4j", "falkordb", "files"))
         return self
 
     @property
@@ -73,6 +75,7 @@ class Mode(enum.StrEnum):
 
 
 GRAPH_SOURCE_MODES = (Mode.SNAPSHOT, Mode.INCREMENTAL, Mode.DIFFERENTIAL)
+FILES_MODES = (Mode.SNAPSHOT, Mode.INCREMENTAL)
 
 
 class ObjectRef(SpecModel):
@@ -84,7 +87,7 @@ class PipelineSpec(SpecModel):
     source: Source
     transport: Transport | None = None
     target: Target
-    mappings: Mappings
+    mappings: Mappings | None = Field(default=None, description="tables or graph entities to nodes; not for files")
     mode: Mode = Mode.CONTINUOUS
     batch_size: int = Field(default=500, ge=1, le=50_000)
     conflict_policy_ref: ObjectRef | None = None
@@ -100,6 +103,18 @@ class PipelineSpec(SpecModel):
         if self.transport is None or self.transport.redis_streams is None:
             raise ValueError("transport.redisStreams is required")
         return self.transport.redis_streams
+
+    @property
+    def mapped(self) -> Mappings:
+        if self.mappings is None:
+            raise ValueError("mappings is required")
+        return self.mappings
+
+    @property
+    def files(self) -> FilesSource:
+        if self.source.files is None:
+            raise ValueError("source.files is required")
+        return self.source.files
 
     @property
     def neo4j(self) -> Neo4jTarget:
@@ -126,6 +141,10 @@ class PipelineSpec(SpecModel):
 
     @model_validator(mode="after")
     def _mode_fits(self) -> Self:
+        if self.source.files is not None:
+            return self._files_fit()
+        if self.mappings is None:
+            raise ValueError("mappings is required for a postgres or graph source")
         if self.source.graph is not None:
             return self._graph_mode_fits(self.source.graph)
         if self.mode is Mode.DIFFERENTIAL:
@@ -138,6 +157,16 @@ class PipelineSpec(SpecModel):
             raise ValueError("mode incremental needs source.postgres.watermarkColumn")
         return self
 
+    def _files_fit(self) -> Self:
+        if self.mode not in FILES_MODES:
+            modes = ", ".join(m.value for m in FILES_MODES)
+            raise ValueError(f"mode {self.mode.value} does not apply to a files source; use {modes}")
+        if self.transport is not None:
+            raise ValueError("transport: a files source is read directly, without a transport")
+        if self.mappings is not None:
+            raise ValueError("mappings: a files source takes labels and types from its documents; remove mappings")
+        return self
+
     def _graph_mode_fits(self, graph: Neo4jSource | FalkorDBSource) -> Self:
         if self.mode not in GRAPH_SOURCE_MODES:
             modes = ", ".join(m.value for m in GRAPH_SOURCE_MODES)
@@ -148,13 +177,13 @@ class PipelineSpec(SpecModel):
             raise ValueError("mode incremental needs reading.watermarkProperty on the graph source")
         if self.source.falkordb is None and self.target.falkordb is None:
             raise ValueError("a graph source needs FalkorDB on one side, where the pipeline keeps its state")
-        for node in self.mappings.nodes:
+        for node in self.mapped.nodes:
             if node.table is not None or node.foreign_keys:
                 raise ValueError(
                     f"mappings.nodes[{node.name}]: table and foreignKeys describe tables; "
                     "a graph source reads sourceLabel and relationships"
                 )
-        for rel in self.mappings.relationships:
+        for rel in self.mapped.relationships:
             if rel.table is not None:
                 raise ValueError(f"mappings.relationships[{rel.name}].table: a graph source reads sourceType")
         return self

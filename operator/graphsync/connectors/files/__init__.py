@@ -1,0 +1,1 @@
+"""Graph documents from files: a Git repository or a directory."""

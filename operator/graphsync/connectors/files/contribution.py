@@ -1,0 +1,155 @@
+"""What one document contributes to the graph, and what changes when it changes: pure functions.
+
+Every node and relationship carries a reference count, the number of documents that
+contain it. A document's node keys and relationship keys are kept on its
+`GraphsyncDocument` node, so replacing or removing a document only touches what it
+added or dropped, and a Merkle hash over its entries makes an unchanged document cost
+one comparison.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from graphsync.connectors.files.documents import Document, DocumentError
+from graphsync.spec.files import Identity
+from graphsync.spec.identifiers import RESERVED_PREFIX
+
+
+@dataclass(frozen=True)
+class NodeEntry:
+    key: str
+    labels: tuple[str, ...]
+    properties: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class EdgeEntry:
+    type: str
+    source: str
+    target: str
+    properties: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return edge_key(self.type, self.source, self.target)
+
+
+@dataclass(frozen=True)
+class Contribution:
+    nodes: dict[str, NodeEntry]
+    edges: dict[str, EdgeEntry]
+    merkle: str
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What the target holds for a document: its file hash, Merkle hash and entry keys."""
+
+    hash: str | None
+    merkle: str | None
+    nodes: Sequence[str] = ()
+    edges: Sequence[str] = ()
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Changes:
+    """The writes that turn a document's stored contribution into its new one."""
+
+    nodes: list[NodeEntry]
+    added_nodes: frozenset[str]
+    removed_nodes: list[str]
+    edges: list[EdgeEntry]
+    added_edges: frozenset[str]
+    removed_edges: list[EdgeEntry]
+
+
+NO_CHANGES = Changes([], frozenset(), [], [], frozenset(), [])
+
+
+def edge_key(rel_type: str, source: str, target: str) -> str:
+    return json.dumps([rel_type, source, target], separators=(",", ":"))
+
+
+def parse_edge_key(key: str) -> EdgeEntry:
+    rel_type, source, target = json.loads(key)
+    return EdgeEntry(str(rel_type), str(source), str(target))
+
+
+def digest(value: Any) -> str:
+    canonical = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+
+def contribution(document: Document, *, identity: Identity, key_property: str) -> Contribution:
+    """The entries of a document, keyed as `identity` says; a DocumentError names the item at fault."""
+    nodes: dict[str, NodeEntry] = {}
+    local: dict[str, str] = {}
+    for i, node in enumerate(document.nodes):
+        for name in node.properties:
+            if name == key_property or name.lower().startswith(RESERVED_PREFIX):
+                raise DocumentError(f"nodes[{i}].properties.{name}: the name is reserved for graphsync's key or state")
+        if node.id in local:
+            raise DocumentError(f"nodes[{i}].id: {node.id!r} appears twice in this document")
+        labels = tuple(sorted(set(node.labels)))
+        key = node.id if identity is Identity.ID else digest([labels, dict(node.properties)])
+        local[node.id] = key
+        nodes[key] = NodeEntry(key, labels, node.properties)
+    edges: dict[str, EdgeEntry] = {}
+    for i, edge in enumerate(document.edges):
+        for name in edge.properties:
+            if name.lower().startswith(RESERVED_PREFIX):
+                raise DocumentError(f"edges[{i}].properties.{name}: the name is reserved for graphsync's state")
+        ends = [_endpoint(local, identity, edge.source, f"edges[{i}].from")]
+        ends.append(_endpoint(local, identity, edge.target, f"edges[{i}].to"))
+        entry = EdgeEntry(edge.type, ends[0], ends[1], edge.properties)
+        known = edges.get(entry.key)
+        if known is not None and known.properties != entry.properties:
+            raise DocumentError(f"edges[{i}]: a second {edge.type} edge between the same nodes, with other properties")
+        edges[entry.key] = entry
+    merkle = digest(
+        sorted(digest([n.key, n.labels, dict(n.properties)]) for n in nodes.values())
+        + sorted(digest([e.key, dict(e.properties)]) for e in edges.values())
+    )
+    return Contribution(nodes, edges, merkle)
+
+
+def _endpoint(local: Mapping[str, str], identity: Identity, node_id: str, where: str) -> str:
+    if node_id in local:
+        return local[node_id]
+    if identity is Identity.CONTENT:
+        raise DocumentError(f"{where}: {node_id!r} is not a node of this document (content identity links within one)")
+    # By id, a document may link to a node another document defines.
+    return node_id
+
+
+def changes(stored: Stored, new: Contribution, *, identity: Identity) -> Changes:
+    """Writes from `stored` to `new`. By content a kept key is the same content, so only additions are written."""
+    old_nodes, old_edges = set(stored.nodes), set(stored.edges)
+    added_nodes = frozenset(new.nodes.keys() - old_nodes)
+    write_nodes = new.nodes.keys() if identity is Identity.ID else added_nodes
+    return Changes(
+        nodes=[new.nodes[k] for k in sorted(write_nodes)],
+        added_nodes=added_nodes,
+        removed_nodes=sorted(old_nodes - new.nodes.keys()),
+        edges=[new.edges[k] for k in sorted(new.edges)],
+        added_edges=frozenset(new.edges.keys() - old_edges),
+        removed_edges=[parse_edge_key(k) for k in sorted(old_edges - new.edges.keys())],
+    )
+
+
+def removal(stored: Stored) -> Changes:
+    """Writes that take a deleted document's whole contribution away."""
+    return Changes(
+        nodes=[],
+        added_nodes=frozenset(),
+        removed_nodes=sorted(stored.nodes),
+        edges=[],
+        added_edges=frozenset(),
+        removed_edges=[parse_edge_key(k) for k in sorted(stored.edges)],
+    )

@@ -1,0 +1,278 @@
+"""Running a pipeline whose source is files: a Git repository (by commit) or a directory.
+
+One thread lists the files to sync, in chunks: a file whose stored hash equals its
+current one is already done (so a run after a crash skips what it finished), the
+others go through a bounded queue to `workers` threads. Each worker parses its file,
+works out what changed against what the target holds, and writes the document in
+one transaction, at most `maxConcurrentWrites` workers at a time. A file that cannot
+be synced is recorded with its path and reason, keeps what it contributed before,
+and the others go on. When every file of a commit is done, the commit is the
+checkpoint; `incremental` then reads only the files changed since it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import os
+import queue
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TypeVar
+
+from graphsync import connect
+from graphsync.connectors.files import contribution as contrib
+from graphsync.connectors.files.documents import Parsers
+from graphsync.connectors.files.repository import FileEntry, Reader, Repository, open_repository
+from graphsync.connectors.files.statements import Layout, Saved, Statement, failure, label_keys, write
+from graphsync.connectors.files.store import DocumentStore, FalkorDocuments, Neo4jDocuments
+from graphsync.pipeline.control import RunControl
+from graphsync.pipeline.retry import Backoff, Interrupted
+from graphsync.pipeline.stats import FileProgress, RunStats
+from graphsync.spec.files import FilesSource, Identity
+from graphsync.spec.pipeline import Mode, PipelineSpec
+
+log = logging.getLogger(__name__)
+CHUNK = 256
+MAX_FAILED_LISTED = 1000
+T = TypeVar("T")
+
+
+def cache_dir() -> Path:
+    """Where remote repositories are mirrored; the operator mounts a volume here."""
+    return Path(os.environ.get("GRAPHSYNC_CACHE_DIR") or Path.home() / ".cache" / "graphsync") / "repositories"
+
+
+def document_store(spec: PipelineSpec, stack: ExitStack) -> DocumentStore:
+    files = spec.files
+    layout = Layout(files.label, files.node_key)
+    store: DocumentStore
+    if spec.target.falkordb is not None:
+        store = FalkorDocuments(connect.falkordb_graph(spec.target.falkordb, "target.falkordb"), layout)
+    else:
+        target = spec.neo4j
+        store = Neo4jDocuments(connect.neo4j_driver(target), layout, database=target.database)
+    stack.callback(store.close)
+    return store
+
+
+def run(spec: PipelineSpec, control: RunControl) -> RunStats:
+    files = spec.files
+    stats = RunStats(files=FileProgress())
+    progress = stats.files
+    assert progress is not None
+    with ExitStack() as stack:
+        store = document_store(spec, stack)
+        sync = FileSync(
+            store,
+            open_repository(files, cache_dir()),
+            files,
+            pipeline=spec.name,
+            stats=stats,
+            stop=control.stop,
+            on_progress=control.on_batch,
+        )
+        sync.retrying(store.prepare)
+        checkpoint_name = f"{spec.name}:files"
+        while not control.stop.is_set():
+            commit = sync.retrying(sync.repository.resolve)
+            saved = sync.retrying(store.checkpoint, checkpoint_name)
+            base = json.loads(saved).get("commit") if saved and spec.mode is Mode.INCREMENTAL else None
+            progress.commit = commit
+            if commit is None or base != commit:
+                sync.sync(sync.work(base, commit), commit)
+                if control.stop.is_set():
+                    break
+                progress.failed_files = sync.retrying(store.failures, f"{spec.name}:", MAX_FAILED_LISTED)
+                value = {"commit": commit, "at": _now()}
+                sync.retrying(store.save_checkpoint, checkpoint_name, json.dumps(value))
+            if control.on_batch is not None:
+                control.on_batch(stats)
+            if spec.mode is Mode.SNAPSHOT or control.until_idle:
+                break
+            control.stop.wait(files.poll_interval_seconds)
+    return stats
+
+
+@dataclass(frozen=True)
+class Work:
+    entry: FileEntry
+    stored: contrib.Stored | None
+
+
+NOTHING = contrib.Stored(hash=None, merkle=None)
+
+
+class FileSync:
+    def __init__(
+        self,
+        store: DocumentStore,
+        repository: Repository,
+        files: FilesSource,
+        *,
+        pipeline: str,
+        stats: RunStats,
+        stop: threading.Event,
+        on_progress: Callable[[RunStats], None] | None = None,
+    ) -> None:
+        self.repository = repository
+        self._store = store
+        self._files = files
+        self._parsers = Parsers(files.parsers)
+        self._layout = Layout(files.label, files.node_key)
+        self._prefix = f"{pipeline}:"
+        self._stats = stats
+        progress = stats.files
+        assert progress is not None
+        self._progress = progress
+        self._stop = stop
+        self._on_progress = on_progress
+        self._writes = threading.Semaphore(files.max_concurrent_writes)
+        self._backoff = Backoff()
+
+    def work(self, base: str | None, commit: str | None) -> Iterator[FileEntry]:
+        """The files to look at: those changed since `base`, or every file and then the documents gone."""
+        if base is not None and commit is not None:
+            self._progress.total = sum(1 for _ in self.repository.changed(base, commit))
+            yield from self.repository.changed(base, commit)
+            return
+        self._progress.total = self.repository.count(commit)
+        yield from self.repository.files(commit)
+        yield from self._vanished(commit)
+
+    def _vanished(self, commit: str | None) -> Iterator[FileEntry]:
+        after = self._prefix
+        while page := self.retrying(self._store.page, self._prefix, after, CHUNK):
+            paths = [doc_id[len(self._prefix) :] for doc_id in page]
+            present = self.repository.existing(commit, paths)
+            for path in paths:
+                if path not in present:
+                    self._progress.total += 1
+                    yield FileEntry(path, None)
+            after = page[-1]
+
+    def sync(self, entries: Iterable[FileEntry], commit: str | None) -> None:
+        work: queue.Queue[Work | None] = queue.Queue(maxsize=self._files.workers * 4)
+        threads = [
+            threading.Thread(target=self._worker, args=(work, commit), name=f"files-{i}", daemon=True)
+            for i in range(self._files.workers)
+        ]
+        for thread in threads:
+            thread.start()
+        try:
+            for chunk in _chunks(entries, CHUNK):
+                stored = self.retrying(self._store.read, [self._prefix + e.path for e in chunk])
+                for entry in chunk:
+                    known = stored.get(self._prefix + entry.path)
+                    if (known is None and entry.hash is None) or (known is not None and known.hash == entry.hash):
+                        self._progress.finish(entry.path, outcome="unchanged")
+                        continue
+                    while not self._offer(work, Work(entry, known)):
+                        if self._stop.is_set():
+                            return
+        except Interrupted:
+            return
+        finally:
+            for _ in threads:
+                while not self._offer(work, None) and any(t.is_alive() for t in threads):
+                    pass
+            for thread in threads:
+                thread.join()
+
+    def retrying(self, call: Callable[..., T], *args: object) -> T:
+        """`call`, retried with backoff while the target reports a transient error; Interrupted on stop."""
+        attempt = 0
+        while True:
+            try:
+                return call(*args)
+            except Interrupted:
+                raise
+            except Exception as exc:
+                if not self._store.is_transient(exc):
+                    raise
+                if self._stop.is_set():
+                    # Stopping during an outage: the file is not at fault, and is synced next run.
+                    raise Interrupted from exc
+                self._stats.add_retry(f"{type(exc).__name__}: {exc}")
+                self._backoff.wait(attempt, self._stop)
+                attempt += 1
+
+    def _offer(self, work: queue.Queue[Work | None], item: Work | None) -> bool:
+        try:
+            work.put(item, timeout=0.2)
+        except queue.Full:
+            return False
+        return True
+
+    def _worker(self, work: queue.Queue[Work | None], commit: str | None) -> None:
+        reader = self.repository.reader()
+        try:
+            while (item := work.get()) is not None:
+                if not self._stop.is_set():
+                    self._one(item, reader, commit)
+        except Interrupted:
+            return
+        finally:
+            reader.close()
+
+    def _one(self, item: Work, reader: Reader, commit: str | None) -> None:
+        entry = item.entry
+        self._progress.start(entry.path)
+        saved = Saved(self._prefix + entry.path, entry.path, entry.hash or "", commit, _now())
+        try:
+            statements, outcome, nodes, edges = self._statements(item, reader, saved)
+            self._write(statements)
+        except Interrupted:
+            raise
+        except Exception as exc:  # noqa: BLE001 - one bad file must not stop the others
+            reason = f"{type(exc).__name__}: {exc}" if not isinstance(exc, ValueError) else str(exc)
+            self._stats.add_error(f"{entry.path}: {reason}")
+            outcome, nodes, edges = "failed", 0, 0
+            try:
+                self._write([failure(saved, reason)])
+            except Interrupted:
+                raise
+            except Exception as again:  # noqa: BLE001 - reported above; the file is retried next run
+                log.warning("%s: could not record the failure: %s", entry.path, again)
+        self._progress.finish(entry.path, outcome=outcome, nodes=nodes, edges=edges)
+        if self._on_progress is not None:
+            self._on_progress(self._stats)
+
+    def _statements(self, item: Work, reader: Reader, saved: Saved) -> tuple[list[Statement], str, int, int]:
+        stored = item.stored or NOTHING
+        if item.entry.hash is None:
+            found, new, outcome = contrib.removal(stored), None, "removed"
+        else:
+            parser = self._parsers.for_path(item.entry.path)
+            if parser is None:
+                raise ValueError("no parser is registered for this file kind (see files.parsers)")
+            document = parser(reader.read(item.entry), item.entry.path)
+            new = contrib.contribution(document, identity=self._files.identity, key_property=self._layout.key)
+            if stored.error is None and stored.merkle == new.merkle:
+                # The file changed but not what it says: only the document's hash is recorded.
+                found, outcome = contrib.NO_CHANGES, "unchanged"
+            else:
+                found, outcome = contrib.changes(stored, new, identity=self._files.identity), "succeeded"
+        keys = label_keys(found) if self._files.identity is Identity.ID else []
+        labels = self.retrying(self._store.labels, keys) if keys else {}
+        statements = write(self._layout, found, current_labels=labels, saved=saved, contribution=new)
+        return statements, outcome, len(found.nodes), len(found.edges)
+
+    def _write(self, statements: list[Statement]) -> None:
+        with self._writes:
+            self.retrying(self._store.write, statements)
+
+
+def _chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    iterator = iter(items)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")

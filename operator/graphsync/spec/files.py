@@ -1,0 +1,62 @@
+"""The files source: graph documents read from a Git repository or a directory."""
+
+from __future__ import annotations
+
+import enum
+from typing import Self
+
+from pydantic import Field, model_validator
+
+from graphsync.spec.base import SpecModel
+from graphsync.spec.identifiers import Identifier
+
+
+class GitRepository(SpecModel):
+    url: str = Field(
+        pattern=r"^(https?://|git://|ssh://|file://|/)[^\s]+$",
+        description="a URL the worker can reach, or an absolute path to a local repository",
+    )
+    ref: str = Field(
+        default="HEAD", pattern=r"^[A-Za-z0-9_][-A-Za-z0-9_./]{0,254}$", description="branch, tag or commit to sync"
+    )
+
+
+class ParserRef(SpecModel):
+    """A parser for files matching `pattern`: `module:function`, importable in the worker, see `files.parsers`."""
+
+    pattern: str = Field(pattern=r"^[^\s]{1,255}$", description="fnmatch pattern over the repository-relative path")
+    function: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class Identity(enum.StrEnum):
+    # A node is keyed by the id its document gives it; documents can link to each other's nodes.
+    ID = "id"
+    # A node is keyed by a hash of its labels and properties: identical content is stored once.
+    CONTENT = "content"
+
+
+class FilesSource(SpecModel):
+    git: GitRepository | None = None
+    directory: str | None = Field(default=None, pattern=r"^/[^\x00]*$", description="an absolute path")
+    include: tuple[str, ...] = Field(
+        default=("*.json",), min_length=1, description="fnmatch patterns over repository-relative paths"
+    )
+    parsers: tuple[ParserRef, ...] = Field(default=(), description="checked before the built-in JSON parser")
+    identity: Identity = Identity.ID
+    label: Identifier = Field(default="Entity", description="the label every document node has; its key is unique")
+    key_property: Identifier | None = Field(
+        default=None, description="the node key's property; defaults to id, or content_hash by content"
+    )
+    workers: int = Field(default=4, ge=1, le=64, description="files parsed and written in parallel")
+    max_concurrent_writes: int = Field(default=2, ge=1, le=64, description="workers writing to the target at once")
+    poll_interval_seconds: float = Field(default=30.0, gt=0, description="incremental mode: how often to look")
+
+    @property
+    def node_key(self) -> str:
+        return self.key_property or ("id" if self.identity is Identity.ID else "content_hash")
+
+    @model_validator(mode="after")
+    def _one_place(self) -> Self:
+        if (self.git is None) == (self.directory is None):
+            raise ValueError("set exactly one of git or directory")
+        return self
