@@ -93,11 +93,11 @@ def expected(corpus: Corpus) -> Graph:
         doc = _parsed(text)
         if doc is None:
             continue
-        for node in doc["nodes"]:
+        for node in doc.get("nodes", []):
             refs = nodes[node["id"]][1]["_graphsync_refs"] if node["id"] in nodes else 0
             props = {**node.get("properties", {}), "id": node["id"], "_graphsync_refs": refs + 1}
             nodes[node["id"]] = (tuple(sorted(["Entity", *node.get("labels", [])])), props)
-        for edge in doc["edges"]:
+        for edge in doc.get("edges", []):
             key = (edge["type"], edge["from"], edge["to"])
             refs = edges[key][1] if key in edges else 0
             edges[key] = (edge.get("properties", {}), refs + 1)
