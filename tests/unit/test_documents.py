@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from graphsync.connectors.files import contribution as contrib
-from graphsync.connectors.files.documents import Document, DocumentError, Node, Parsers, parse_json
+from graphsync.connectors.files.documents import Document, DocumentError, Edge, Node, Parsers, parse_json
 from graphsync.connectors.files.statements import Layout, Saved, label_keys, write
 from graphsync.spec.files import Identity, ParserRef
 
@@ -78,7 +78,7 @@ def test_content_identity_keys_equal_content_alike_in_every_document() -> None:
 
 def test_identity_by_id_links_to_nodes_of_other_documents_but_content_does_not() -> None:
     outward = {"from": "alice", "to": "carol", "type": "KNOWS"}
-    assert by(Identity.ID, ALICE, edges=[outward]).edges[contrib.edge_key("KNOWS", "alice", "carol")]
+    assert by(Identity.ID, ALICE, edges=[outward]).edges[Edge("alice", "carol", "KNOWS").key]
     with pytest.raises(DocumentError, match=r"edges\[0\]\.to: 'carol' is not a node of this document"):
         by(Identity.CONTENT, ALICE, edges=[outward])
 
@@ -104,7 +104,7 @@ def test_changes_write_what_is_new_and_release_what_is_gone() -> None:
     after = by(Identity.CONTENT, ALICE, {**BOB, "properties": {"name": "Robert"}}, edges=[KNOWS])
     found = contrib.changes(stored, after, identity=Identity.CONTENT)
     assert [n.properties["name"] for n in found.nodes] == ["Robert"]
-    assert found.added_nodes == {found.nodes[0].key}
+    assert found.added_nodes == {found.nodes[0].id}
     assert len(found.removed_nodes) == 1
     assert found.removed_nodes[0] not in after.nodes
     assert [e.key for e in found.removed_edges] == sorted(before.edges.keys() - after.edges.keys())
@@ -117,7 +117,7 @@ def test_by_id_every_node_is_rewritten_and_only_new_ones_counted() -> None:
     before = by(Identity.ID, ALICE)
     stored = contrib.Stored("h1", before.merkle, ["alice"], [])
     found = contrib.changes(stored, by(Identity.ID, {**ALICE, "labels": ["Author"]}, BOB), identity=Identity.ID)
-    assert [n.key for n in found.nodes] == ["alice", "bob"]
+    assert [n.id for n in found.nodes] == ["alice", "bob"]
     assert found.added_nodes == {"bob"}
 
 

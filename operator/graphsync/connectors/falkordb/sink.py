@@ -50,8 +50,7 @@ class FalkorSink:
             self._graph.ensure_index(statement)
 
     def is_transient(self, error: BaseException) -> bool:
-        """Outages pass; a query error is a bad record (it goes to the dead-letter store)."""
-        return isinstance(error, redis.ConnectionError | redis.TimeoutError | redis.BusyLoadingError)
+        return transient(error)
 
     def close(self) -> None:
         self._graph.close()
@@ -120,6 +119,11 @@ class FalkorSink:
         if statements:
             statements += [Statement(queries.DROP_ORPHANS), Statement(queries.CLEAR_MARKS)]
         return statements
+
+
+def transient(error: BaseException) -> bool:
+    """Outages pass; a query error is a bad record (it goes to the dead-letter store)."""
+    return isinstance(error, redis.ConnectionError | redis.TimeoutError | redis.BusyLoadingError)
 
 
 class _Templates:

@@ -12,37 +12,18 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from graphsync.connectors.files.documents import Document, DocumentError
+from graphsync.connectors.files.documents import Document, DocumentError, Edge, Node
 from graphsync.spec.files import Identity
 from graphsync.spec.identifiers import RESERVED_PREFIX
 
 
 @dataclass(frozen=True)
-class NodeEntry:
-    key: str
-    labels: tuple[str, ...]
-    properties: Mapping[str, Any]
-
-
-@dataclass(frozen=True)
-class EdgeEntry:
-    type: str
-    source: str
-    target: str
-    properties: Mapping[str, Any] = field(default_factory=dict)
-
-    @property
-    def key(self) -> str:
-        return edge_key(self.type, self.source, self.target)
-
-
-@dataclass(frozen=True)
 class Contribution:
-    nodes: dict[str, NodeEntry]
-    edges: dict[str, EdgeEntry]
+    nodes: dict[str, Node]
+    edges: dict[str, Edge]
     merkle: str
 
 
@@ -61,24 +42,15 @@ class Stored:
 class Changes:
     """The writes that turn a document's stored contribution into its new one."""
 
-    nodes: list[NodeEntry]
+    nodes: list[Node]
     added_nodes: frozenset[str]
     removed_nodes: list[str]
-    edges: list[EdgeEntry]
+    edges: list[Edge]
     added_edges: frozenset[str]
-    removed_edges: list[EdgeEntry]
+    removed_edges: list[Edge]
 
 
 NO_CHANGES = Changes([], frozenset(), [], [], frozenset(), [])
-
-
-def edge_key(rel_type: str, source: str, target: str) -> str:
-    return json.dumps([rel_type, source, target], separators=(",", ":"))
-
-
-def parse_edge_key(key: str) -> EdgeEntry:
-    rel_type, source, target = json.loads(key)
-    return EdgeEntry(str(rel_type), str(source), str(target))
 
 
 def digest(value: Any) -> str:
@@ -88,7 +60,7 @@ def digest(value: Any) -> str:
 
 def contribution(document: Document, *, identity: Identity, key_property: str) -> Contribution:
     """The entries of a document, keyed as `identity` says; a DocumentError names the item at fault."""
-    nodes: dict[str, NodeEntry] = {}
+    nodes: dict[str, Node] = {}
     local: dict[str, str] = {}
     for i, node in enumerate(document.nodes):
         for name in node.properties:
@@ -99,21 +71,21 @@ def contribution(document: Document, *, identity: Identity, key_property: str) -
         labels = tuple(sorted(set(node.labels)))
         key = node.id if identity is Identity.ID else digest([labels, dict(node.properties)])
         local[node.id] = key
-        nodes[key] = NodeEntry(key, labels, node.properties)
-    edges: dict[str, EdgeEntry] = {}
+        nodes[key] = Node(key, labels, node.properties)
+    edges: dict[str, Edge] = {}
     for i, edge in enumerate(document.edges):
         for name in edge.properties:
             if name.lower().startswith(RESERVED_PREFIX):
                 raise DocumentError(f"edges[{i}].properties.{name}: the name is reserved for graphsync's state")
         ends = [_endpoint(local, identity, edge.source, f"edges[{i}].from")]
         ends.append(_endpoint(local, identity, edge.target, f"edges[{i}].to"))
-        entry = EdgeEntry(edge.type, ends[0], ends[1], edge.properties)
+        entry = Edge(ends[0], ends[1], edge.type, edge.properties)
         known = edges.get(entry.key)
         if known is not None and known.properties != entry.properties:
             raise DocumentError(f"edges[{i}]: a second {edge.type} edge between the same nodes, with other properties")
         edges[entry.key] = entry
     merkle = digest(
-        sorted(digest([n.key, n.labels, dict(n.properties)]) for n in nodes.values())
+        sorted(digest([n.id, n.labels, dict(n.properties)]) for n in nodes.values())
         + sorted(digest([e.key, dict(e.properties)]) for e in edges.values())
     )
     return Contribution(nodes, edges, merkle)
@@ -139,7 +111,7 @@ def changes(stored: Stored, new: Contribution, *, identity: Identity) -> Changes
         removed_nodes=sorted(old_nodes - new.nodes.keys()),
         edges=[new.edges[k] for k in sorted(new.edges)],
         added_edges=frozenset(new.edges.keys() - old_edges),
-        removed_edges=[parse_edge_key(k) for k in sorted(old_edges - new.edges.keys())],
+        removed_edges=[Edge.from_key(k) for k in sorted(old_edges - new.edges.keys())],
     )
 
 
@@ -151,5 +123,5 @@ def removal(stored: Stored) -> Changes:
         removed_nodes=sorted(stored.nodes),
         edges=[],
         added_edges=frozenset(),
-        removed_edges=[parse_edge_key(k) for k in sorted(stored.edges)],
+        removed_edges=[Edge.from_key(k) for k in sorted(stored.edges)],
     )

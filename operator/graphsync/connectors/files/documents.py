@@ -43,6 +43,16 @@ class Edge:
     type: str
     properties: Mapping[str, Any] = field(default_factory=dict)
 
+    @property
+    def key(self) -> str:
+        """One relationship per type between two nodes: its identity."""
+        return json.dumps([self.type, self.source, self.target], separators=(",", ":"))
+
+    @classmethod
+    def from_key(cls, key: str) -> Edge:
+        rel_type, source, target = json.loads(key)
+        return cls(str(source), str(target), str(rel_type))
+
 
 @dataclass(frozen=True)
 class Document:

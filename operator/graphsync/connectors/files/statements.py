@@ -9,7 +9,8 @@ from typing import Any, LiteralString, TypeVar
 
 from graphsync.connectors import cypher
 from graphsync.connectors.files import queries
-from graphsync.connectors.files.contribution import Changes, Contribution, EdgeEntry
+from graphsync.connectors.files.contribution import Changes, Contribution
+from graphsync.connectors.files.documents import Edge
 
 Statement = tuple[LiteralString, dict[str, Any]]
 K = TypeVar("K")
@@ -53,14 +54,14 @@ def write(
     slots = layout.slots()
     out: list[Statement] = []
     for labels, rows in _grouped(
-        (tuple(n.labels), _node_row(layout, n.key, n.properties, n.key in found.added_nodes)) for n in found.nodes
+        (tuple(n.labels), _node_row(layout, n.id, n.properties, n.id in found.added_nodes)) for n in found.nodes
     ):
         out.append((cypher.render(queries.UPSERT_NODES, **slots, labels=_set_labels(labels)), {"rows": rows}))
     stale: dict[tuple[str, ...], list[str]] = defaultdict(list)
     for node in found.nodes:
-        lost = _user_labels(layout, current_labels.get(node.key, ())) - set(node.labels)
+        lost = _user_labels(layout, current_labels.get(node.id, ())) - set(node.labels)
         if lost:
-            stale[tuple(sorted(lost))].append(node.key)
+            stale[tuple(sorted(lost))].append(node.id)
     for labels, keys in sorted(stale.items()):
         out.append((cypher.render(queries.REMOVE_LABELS, **slots, labels=cypher.labels(list(labels))), {"keys": keys}))
     for rel_type, rows in _grouped((e.type, _edge_row(e, e.key in found.added_edges)) for e in found.edges):
@@ -104,7 +105,7 @@ def failure(saved: Saved, error: str) -> Statement:
 def label_keys(found: Changes) -> list[str]:
     """The nodes whose current labels `write` needs."""
     ends = (key for e in found.removed_edges for key in (e.source, e.target))
-    return sorted({*(n.key for n in found.nodes), *found.removed_nodes, *ends})
+    return sorted({*(n.id for n in found.nodes), *found.removed_nodes, *ends})
 
 
 def _document(saved: Saved, contribution: Contribution) -> dict[str, Any]:
@@ -124,7 +125,7 @@ def _node_row(layout: Layout, key: str, properties: Mapping[str, Any], added: bo
     return {"key": key, "props": {**properties, layout.key: key}, "add": int(added)}
 
 
-def _edge_row(edge: EdgeEntry, added: bool | None = None) -> dict[str, Any]:
+def _edge_row(edge: Edge, added: bool | None = None) -> dict[str, Any]:
     row: dict[str, Any] = {"source": edge.source, "target": edge.target}
     if added is not None:
         row["props"] = dict(edge.properties)

@@ -6,14 +6,15 @@ from collections.abc import Sequence
 from typing import Any, LiteralString, Protocol
 
 import neo4j
-import redis
 
 from graphsync.connectors import cypher
 from graphsync.connectors.falkordb import params
+from graphsync.connectors.falkordb import sink as falkor_sink
 from graphsync.connectors.falkordb.graph import Graph
 from graphsync.connectors.files import queries
 from graphsync.connectors.files.contribution import Stored
 from graphsync.connectors.files.statements import Layout, Statement
+from graphsync.connectors.neo4j import sink as neo4j_sink
 
 
 class DocumentStore(Protocol):
@@ -80,9 +81,7 @@ class Neo4jDocuments:
         self.write([(queries.SAVE_CHECKPOINT, {"id": name, "value": value})])
 
     def is_transient(self, error: BaseException) -> bool:
-        if isinstance(error, neo4j.exceptions.Neo4jError | neo4j.exceptions.DriverError):
-            return error.is_retryable()
-        return isinstance(error, ConnectionError | OSError)
+        return neo4j_sink.transient(error)
 
     def close(self) -> None:
         self._driver.close()
@@ -143,7 +142,7 @@ class FalkorDocuments:
         self.write([(queries.SAVE_CHECKPOINT, {"id": name, "value": value})])
 
     def is_transient(self, error: BaseException) -> bool:
-        return isinstance(error, redis.ConnectionError | redis.TimeoutError | redis.BusyLoadingError)
+        return falkor_sink.transient(error)
 
     def close(self) -> None:
         self._graph.close()

@@ -46,10 +46,7 @@ class Neo4jSink:
                 session.run(statement).consume()
 
     def is_transient(self, error: BaseException) -> bool:
-        """Outages and lock conflicts pass; a bad record does not (it goes to the dead-letter store)."""
-        if isinstance(error, neo4j.exceptions.Neo4jError | neo4j.exceptions.DriverError):
-            return error.is_retryable()
-        return isinstance(error, ConnectionError | OSError)
+        return transient(error)
 
     def close(self) -> None:
         self._driver.close()
@@ -164,6 +161,13 @@ class Neo4jSink:
     def _drop_orphans(self, tx: neo4j.ManagedTransaction, mapping: NodeMapping, keys: list[Any]) -> None:
         if keys:
             tx.run(cypher.render(queries.DROP_ORPHANS, **_node_slots(mapping)), keys=keys).consume()
+
+
+def transient(error: BaseException) -> bool:
+    """Outages and lock conflicts pass; a bad record does not (it goes to the dead-letter store)."""
+    if isinstance(error, neo4j.exceptions.Neo4jError | neo4j.exceptions.DriverError):
+        return error.is_retryable()
+    return isinstance(error, ConnectionError | OSError)
 
 
 def _node_slots(mapping: NodeMapping) -> dict[str, str]:
