@@ -29,7 +29,7 @@ from graphsync import connect
 from graphsync.connectors.files import contribution as contrib
 from graphsync.connectors.files.documents import Parsers
 from graphsync.connectors.files.repository import FileEntry, Reader, Repository, open_repository
-from graphsync.connectors.files.statements import Layout, Saved, Statement, failure, label_keys, write
+from graphsync.connectors.files.statements import DocumentWrite, Layout, Saved, label_keys, write
 from graphsync.connectors.files.store import DocumentStore, FalkorDocuments, Neo4jDocuments
 from graphsync.pipeline.control import RunControl
 from graphsync.pipeline.retry import Backoff, Interrupted
@@ -39,6 +39,8 @@ from graphsync.spec.pipeline import Mode, PipelineSpec
 
 log = logging.getLogger(__name__)
 CHUNK = 256
+# Files written in one transaction: per-file transactions spend most of their time on round trips.
+BATCH_FILES = 64
 MAX_FAILED_LISTED = 1000
 T = TypeVar("T")
 
@@ -100,9 +102,14 @@ def run(spec: PipelineSpec, control: RunControl) -> RunStats:
 
 
 @dataclass(frozen=True)
-class Work:
-    entry: FileEntry
-    stored: contrib.Stored | None
+class Outcome:
+    """What became of one file."""
+
+    path: str
+    kind: str
+    nodes: int = 0
+    edges: int = 0
+    error: str | None = None
 
 
 NOTHING = contrib.Stored(hash=None, merkle=None)
@@ -157,7 +164,7 @@ class FileSync:
             after = page[-1]
 
     def sync(self, entries: Iterable[FileEntry], commit: str | None) -> None:
-        work: queue.Queue[Work | None] = queue.Queue(maxsize=self._files.workers * 4)
+        work: queue.Queue[FileEntry | None] = queue.Queue(maxsize=self._files.workers * 4)
         threads = [
             threading.Thread(target=self._worker, args=(work, commit), name=f"files-{i}", daemon=True)
             for i in range(self._files.workers)
@@ -172,7 +179,7 @@ class FileSync:
                     if (known is None and entry.hash is None) or (known is not None and known.hash == entry.hash):
                         self._progress.finish(entry.path, outcome="unchanged")
                         continue
-                    while not self._offer(work, Work(entry, known)):
+                    while not self._offer(work, entry):
                         if self._stop.is_set():
                             return
         except Interrupted:
@@ -202,70 +209,127 @@ class FileSync:
                 self._backoff.wait(attempt, self._stop)
                 attempt += 1
 
-    def _offer(self, work: queue.Queue[Work | None], item: Work | None) -> bool:
+    def _offer(self, work: queue.Queue[FileEntry | None], item: FileEntry | None) -> bool:
         try:
             work.put(item, timeout=0.2)
         except queue.Full:
             return False
         return True
 
-    def _worker(self, work: queue.Queue[Work | None], commit: str | None) -> None:
+    def _worker(self, work: queue.Queue[FileEntry | None], commit: str | None) -> None:
         reader = self.repository.reader()
         try:
-            while (item := work.get()) is not None:
-                if not self._stop.is_set():
-                    self._one(item, reader, commit)
+            while True:
+                items, last = _take(work, BATCH_FILES)
+                if items and not self._stop.is_set():
+                    self._batch(items, reader, commit)
+                if last:
+                    return
         except Interrupted:
             return
         finally:
             reader.close()
 
-    def _one(self, item: Work, reader: Reader, commit: str | None) -> None:
-        entry = item.entry
-        self._progress.start(entry.path)
-        saved = Saved(self._prefix + entry.path, entry.path, entry.hash or "", commit, _now())
+    def _batch(self, entries: list[FileEntry], reader: Reader, commit: str | None) -> None:
+        """Write the files in one transaction; a batch the target refuses is retried file by file, so the file at
+        fault is recorded on its own and the others go in."""
+        for entry in entries:
+            self._progress.start(entry.path)
         try:
-            statements, outcome, nodes, edges = self._statements(item, reader, saved)
-            self._write(statements)
+            outcomes = self.retrying(self._attempt, entries, reader, commit)
         except Interrupted:
             raise
-        except Exception as exc:  # noqa: BLE001 - one bad file must not stop the others
-            reason = f"{type(exc).__name__}: {exc}" if not isinstance(exc, ValueError) else str(exc)
-            self._stats.add_error(f"{entry.path}: {reason}")
-            outcome, nodes, edges = "failed", 0, 0
-            try:
-                self._write([failure(saved, reason)])
-            except Interrupted:
-                raise
-            except Exception as again:  # noqa: BLE001 - reported above; the file is retried next run
-                log.warning("%s: could not record the failure: %s", entry.path, again)
-        self._progress.finish(entry.path, outcome=outcome, nodes=nodes, edges=edges)
+        except Exception:  # noqa: BLE001 - isolate the file at fault below
+            outcomes = [outcome for entry in entries for outcome in self._alone(entry, reader, commit)]
+        for outcome in outcomes:
+            if outcome.error is not None:
+                self._stats.add_error(f"{outcome.path}: {outcome.error}")
+            self._progress.finish(outcome.path, outcome=outcome.kind, nodes=outcome.nodes, edges=outcome.edges)
         if self._on_progress is not None:
             self._on_progress(self._stats)
 
-    def _statements(self, item: Work, reader: Reader, saved: Saved) -> tuple[list[Statement], str, int, int]:
-        stored = item.stored or NOTHING
-        if item.entry.hash is None:
-            found, new, outcome = contrib.removal(stored), None, "removed"
-        else:
-            parser = self._parsers.for_path(item.entry.path)
-            if parser is None:
-                raise ValueError("no parser is registered for this file kind (see files.parsers)")
-            document = parser(reader.read(item.entry), item.entry.path)
-            new = contrib.contribution(document, identity=self._files.identity, key_property=self._layout.key)
-            if stored.error is None and stored.merkle == new.merkle:
-                # The file changed but not what it says: only the document's hash is recorded.
-                found, outcome = contrib.NO_CHANGES, "unchanged"
-            else:
-                found, outcome = contrib.changes(stored, new, identity=self._files.identity), "succeeded"
-        keys = label_keys(found) if self._files.identity is Identity.ID else []
-        labels = self.retrying(self._store.labels, keys) if keys else {}
-        statements = write(self._layout, found, current_labels=labels, saved=saved, contribution=new)
-        return statements, outcome, len(found.nodes), len(found.edges)
+    def _attempt(self, entries: list[FileEntry], reader: Reader, commit: str | None) -> list[Outcome]:
+        """One try at a batch, from what the target holds now: after a write whose reply was lost, the files it
+        did write are found done, so a retry never counts a reference twice."""
+        stored = self._store.read([self._prefix + entry.path for entry in entries])
+        documents: list[DocumentWrite] = []
+        failures: list[tuple[Saved, str]] = []
+        outcomes: list[Outcome] = []
+        for entry in entries:
+            known = stored.get(self._prefix + entry.path)
+            if (known is None and entry.hash is None) or (known is not None and known.hash == entry.hash):
+                outcomes.append(Outcome(entry.path, "unchanged"))
+                continue
+            saved = Saved(self._prefix + entry.path, entry.path, entry.hash or "", commit, _now())
+            try:
+                document, kind = self._prepare(entry, known or NOTHING, reader, saved)
+            except Exception as exc:  # noqa: BLE001 - one bad file must not stop the others
+                failures.append((saved, _reason(exc)))
+                outcomes.append(Outcome(entry.path, "failed", error=_reason(exc)))
+                continue
+            documents.append(document)
+            outcomes.append(Outcome(entry.path, kind, len(document.found.nodes), len(document.found.edges)))
+        if documents or failures:
+            keys = label_keys(documents) if self._files.identity is Identity.ID else []
+            labels = self._store.labels(keys) if keys else {}
+            statements = write(self._layout, documents, current_labels=labels, failures=failures)
+            with self._writes:
+                self._store.write(statements)
+        return outcomes
 
-    def _write(self, statements: list[Statement]) -> None:
-        with self._writes:
-            self.retrying(self._store.write, statements)
+    def _alone(self, entry: FileEntry, reader: Reader, commit: str | None) -> list[Outcome]:
+        try:
+            return self.retrying(self._attempt, [entry], reader, commit)
+        except Interrupted:
+            raise
+        except Exception as exc:  # noqa: BLE001 - this file is at fault: record it, keep the rest going
+            reason = _reason(exc)
+            saved = Saved(self._prefix + entry.path, entry.path, entry.hash or "", commit, _now())
+            self._record_failures([(saved, reason)])
+            return [Outcome(entry.path, "failed", error=reason)]
+
+    def _prepare(
+        self, entry: FileEntry, stored: contrib.Stored, reader: Reader, saved: Saved
+    ) -> tuple[DocumentWrite, str]:
+        if entry.hash is None:
+            return DocumentWrite(saved, contrib.removal(stored), None), "removed"
+        parser = self._parsers.for_path(entry.path)
+        if parser is None:
+            raise ValueError("no parser is registered for this file kind (see files.parsers)")
+        document = parser(reader.read(entry), entry.path)
+        new = contrib.contribution(document, identity=self._files.identity, key_property=self._layout.key)
+        if stored.error is None and stored.merkle == new.merkle:
+            # The file changed but not what it says: only the document's hash is recorded.
+            return DocumentWrite(saved, contrib.NO_CHANGES, new), "unchanged"
+        return DocumentWrite(saved, contrib.changes(stored, new, identity=self._files.identity), new), "succeeded"
+
+    def _record_failures(self, failures: list[tuple[Saved, str]]) -> None:
+        try:
+            statements = write(self._layout, [], current_labels={}, failures=failures)
+            with self._writes:
+                self.retrying(self._store.write, statements)
+        except Interrupted:
+            raise
+        except Exception as exc:  # noqa: BLE001 - reported in the run's errors; the files are retried next run
+            log.warning("could not record %d failed files: %s", len(failures), exc)
+
+
+def _take(work: queue.Queue[FileEntry | None], most: int) -> tuple[list[FileEntry], bool]:
+    """Up to `most` queued files without waiting once one is in hand; True when the end was reached."""
+    items: list[FileEntry] = []
+    while len(items) < most:
+        try:
+            item = work.get() if not items else work.get_nowait()
+        except queue.Empty:
+            break
+        if item is None:
+            return items, True
+        items.append(item)
+    return items, False
+
+
+def _reason(exc: Exception) -> str:
+    return str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
 
 
 def _chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:

@@ -21,7 +21,7 @@ import neo4j
 import pytest
 import yaml
 
-from graphsync import run
+from graphsync import filesync, run
 from graphsync.connectors.falkordb import graph as falkor_graph
 from graphsync.connectors.neo4j.reader import Neo4jReader
 from graphsync.devenv.service import Service
@@ -130,8 +130,8 @@ def test_a_large_repository_syncs_every_valid_file_reports_every_broken_one_and_
     assert sorted(reported) == broken
     for path in broken:
         assert repos.BROKEN[corpus.files[path]] in reported[path]
-    # Live progress moved file by file.
-    assert len(seen) >= BIG - done_before
+    # Live progress moved batch by batch (at most BATCH_FILES files each).
+    assert len(seen) >= (BIG - done_before) // filesync.BATCH_FILES
     assert seen[len(seen) // 2]["processed"] < BIG
 
     # Commit to commit: only the changed files are read.
@@ -239,6 +239,8 @@ def test_a_directory_with_a_registered_parser(tmp_path: Path, falkordb_target: T
     (folder / "sub").mkdir(parents=True)
     (folder / "sub" / "team.edges").write_text("ann,bob\nbob,cid\n")
     (folder / "bad.edges").write_text("ann\n")
+    # Parses, but no target stores a map property: refused before anything is written.
+    (folder / "odd.edges").write_text("dan,eve,meta\n")
     (folder / "notes.txt").write_text("not included")
     pipeline = {
         "name": unique_name("dir").replace("_", "-"),
@@ -253,8 +255,10 @@ def test_a_directory_with_a_registered_parser(tmp_path: Path, falkordb_target: T
         "mode": "snapshot",
     }
     stats = files_of(sync(pipeline))
-    assert (stats["succeeded"], stats["failed"]) == (1, 1)
-    assert stats["failedFiles"] == [{"path": "bad.edges", "error": "line 1: expected 'from,to'"}]
+    assert (stats["succeeded"], stats["failed"]) == (1, 2)
+    failed = {f["path"]: f["error"] for f in stats["failedFiles"]}
+    assert failed["bad.edges"] == "line 1: expected 'from,to'"
+    assert failed["odd.edges"].startswith("nodes[0].properties.meta: dict values cannot be stored")
     rows = falkordb_target.read("MATCH (a:Person)-[:KNOWS]->(b:Person) RETURN a.id, b.id ORDER BY a.id", {})
     assert rows == [["ann", "bob"], ["bob", "cid"]]
     (folder / "sub" / "team.edges").unlink()

@@ -9,7 +9,7 @@ import pytest
 
 from graphsync.connectors.files import contribution as contrib
 from graphsync.connectors.files.documents import Document, DocumentError, Edge, Node, Parsers, parse_json
-from graphsync.connectors.files.statements import Layout, Saved, label_keys, write
+from graphsync.connectors.files.statements import DocumentWrite, Layout, Saved, label_keys, write
 from graphsync.spec.files import Identity, ParserRef
 
 
@@ -98,6 +98,29 @@ def test_inconsistent_documents_are_refused(
         by(Identity.ID, *nodes, edges=edges)
 
 
+@pytest.mark.parametrize(
+    ("properties", "message"),
+    [
+        ({"geo": {"lat": 1}}, r"nodes\[0\]\.properties\.geo: dict values cannot be stored"),
+        ({"mixed": [1, "a"]}, r"nodes\[0\]\.properties\.mixed: list values cannot be stored"),
+        ({"nested": [[1]]}, r"nodes\[0\]\.properties\.nested"),
+        ({"x": float("nan")}, r"nodes\[0\]\.properties\.x: nan is not a finite number"),
+    ],
+)
+def test_values_no_target_stores_are_refused_whatever_parser_made_them(
+    properties: dict[str, Any], message: str
+) -> None:
+    document = Document([Node("a", ("Thing",), properties)])
+    with pytest.raises(DocumentError, match=message):
+        contrib.contribution(document, identity=Identity.ID, key_property="id")
+
+
+def test_a_parser_cannot_smuggle_an_invalid_label() -> None:
+    document = Document([Node("a", ("Bad Label",))])
+    with pytest.raises(DocumentError, match=r"nodes\[0\]\.labels: 'Bad Label' is not a valid identifier"):
+        contrib.contribution(document, identity=Identity.ID, key_property="id")
+
+
 def test_changes_write_what_is_new_and_release_what_is_gone() -> None:
     before = by(Identity.CONTENT, ALICE, BOB, edges=[KNOWS])
     stored = contrib.Stored("h1", before.merkle, sorted(before.nodes), sorted(before.edges))
@@ -125,16 +148,41 @@ def test_write_counts_references_and_removes_lost_labels() -> None:
     layout = Layout("Entity", "id")
     new = by(Identity.ID, {**ALICE, "labels": ["Author"]}, BOB, edges=[KNOWS])
     found = contrib.changes(contrib.Stored("h", "m", ["alice", "carol"], []), new, identity=Identity.ID)
-    assert label_keys(found) == ["alice", "bob", "carol"]
-    saved = Saved("p:d.json", "d.json", "h2", "c0ffee", "2026-11-26T00:00:00+00:00")
+    doc = DocumentWrite(Saved("p:d.json", "d.json", "h2", "c0ffee", "2026-11-26T00:00:00+00:00"), found, new)
+    assert label_keys([doc]) == ["alice", "bob", "carol"]
     current = {"alice": ["Entity", "Person"], "carol": ["Entity", "Person"]}
-    statements = write(layout, found, current_labels=current, saved=saved, contribution=new)
+    statements = write(layout, [doc], current_labels=current)
     texts = [text for text, _ in statements]
     upserts = [params for text, params in statements if "MERGE (n:`Entity`" in text]
     assert sorted((r["key"], r["add"]) for p in upserts for r in p["rows"]) == [("alice", 0), ("bob", 1)]
     assert any("REMOVE n:`Person`" in t and "MATCH (n:`Entity` {`id`: key})\nREMOVE" in t for t in texts)
-    assert texts[-1].strip().startswith("MERGE (d:GraphsyncDocument")
-    assert statements[-1][1]["nodes"] == ["alice", "bob"]
-    assert statements[-1][1]["merkle"] == new.merkle
-    release = [params for text, params in statements if "_graphsync_refs - 1" in text]
-    assert release == [{"keys": ["carol"]}]
+    assert texts[-1].strip().startswith("UNWIND $rows AS row\nMERGE (d:GraphsyncDocument")
+    saved = statements[-1][1]["rows"][0]
+    assert saved["nodes"] == ["alice", "bob"]
+    assert saved["merkle"] == new.merkle
+    release = [params for text, params in statements if "_graphsync_refs - row.count" in text]
+    assert release == [{"rows": [{"key": "carol", "count": 1}]}]
+
+
+def test_a_batch_merges_what_several_documents_touch_and_records_failures() -> None:
+    layout = Layout("Entity", "content_hash")
+    one, two = (by(Identity.CONTENT, ALICE, {**BOB, "id": f"b{i}"}, edges=[{**KNOWS, "to": f"b{i}"}]) for i in (1, 2))
+    docs = [
+        DocumentWrite(
+            Saved(f"p:{i}", str(i), "h", None, "t"),
+            contrib.changes(contrib.Stored(None, None), c, identity=Identity.CONTENT),
+            c,
+        )
+        for i, c in enumerate((one, two))
+    ]
+    broken = Saved("p:x", "x", "h", None, "t")
+    statements = write(layout, docs, current_labels={}, failures=[(broken, "not valid JSON")])
+    rows = [r for text, params in statements if "MERGE (n:`Entity`" in text for r in params["rows"]]
+    # Alice and Bob are the same content in both documents: one row each, counted twice.
+    assert sorted(r["add"] for r in rows) == [2, 2]
+    edges = [r for text, params in statements if "MERGE (a)-[r:`KNOWS`]->(b)" in text for r in params["rows"]]
+    assert [r["add"] for r in edges] == [2]
+    assert [r["id"] for r in statements[-2][1]["rows"]] == ["p:0", "p:1"]
+    assert statements[-1][1]["rows"] == [
+        {"id": "p:x", "path": "x", "hash": "h", "commit": None, "synced_at": "t", "error": "not valid JSON"}
+    ]

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from graphsync.connectors.files.documents import Document, DocumentError, Edge, Node
+from graphsync.spec import identifiers
 from graphsync.spec.files import Identity
 from graphsync.spec.identifiers import RESERVED_PREFIX
 
@@ -63,9 +65,9 @@ def contribution(document: Document, *, identity: Identity, key_property: str) -
     nodes: dict[str, Node] = {}
     local: dict[str, str] = {}
     for i, node in enumerate(document.nodes):
-        for name in node.properties:
-            if name == key_property or name.lower().startswith(RESERVED_PREFIX):
-                raise DocumentError(f"nodes[{i}].properties.{name}: the name is reserved for graphsync's key or state")
+        _check_properties(node.properties, f"nodes[{i}]", reserved=key_property)
+        for label in node.labels:
+            _check_identifier(label, f"nodes[{i}].labels")
         if node.id in local:
             raise DocumentError(f"nodes[{i}].id: {node.id!r} appears twice in this document")
         labels = tuple(sorted(set(node.labels)))
@@ -74,9 +76,8 @@ def contribution(document: Document, *, identity: Identity, key_property: str) -
         nodes[key] = Node(key, labels, node.properties)
     edges: dict[str, Edge] = {}
     for i, edge in enumerate(document.edges):
-        for name in edge.properties:
-            if name.lower().startswith(RESERVED_PREFIX):
-                raise DocumentError(f"edges[{i}].properties.{name}: the name is reserved for graphsync's state")
+        _check_properties(edge.properties, f"edges[{i}]", reserved=None)
+        _check_identifier(edge.type, f"edges[{i}].type")
         ends = [_endpoint(local, identity, edge.source, f"edges[{i}].from")]
         ends.append(_endpoint(local, identity, edge.target, f"edges[{i}].to"))
         entry = Edge(ends[0], ends[1], edge.type, edge.properties)
@@ -89,6 +90,35 @@ def contribution(document: Document, *, identity: Identity, key_property: str) -
         + sorted(digest([e.key, dict(e.properties)]) for e in edges.values())
     )
     return Contribution(nodes, edges, merkle)
+
+
+def _check_properties(properties: Mapping[str, Any], where: str, *, reserved: str | None) -> None:
+    """What every target stores: scalars, and lists of one scalar type; checked before anything is written,
+    since any parser (not only the JSON one) can produce a document."""
+    for name, value in properties.items():
+        if not isinstance(name, str) or not name:
+            raise DocumentError(f"{where}.properties: {name!r} is not a property name")
+        if name == reserved or name.lower().startswith(RESERVED_PREFIX):
+            raise DocumentError(f"{where}.properties.{name}: the name is reserved for graphsync's key or state")
+        items = value if isinstance(value, list) else [value]
+        kinds = {type(item) for item in items}
+        if not kinds <= _SCALARS or len(kinds) > 1 or (isinstance(value, list) and any(type(i) is list for i in items)):
+            raise DocumentError(
+                f"{where}.properties.{name}: {type(value).__name__} values cannot be stored; "
+                "use a string, number, boolean, or a list of one of those"
+            )
+        if any(isinstance(item, float) and not math.isfinite(item) for item in items):
+            raise DocumentError(f"{where}.properties.{name}: {value!r} is not a finite number")
+
+
+def _check_identifier(name: str, where: str) -> None:
+    try:
+        identifiers.check(name)
+    except ValueError as exc:
+        raise DocumentError(f"{where}: {exc}") from None
+
+
+_SCALARS = frozenset((str, int, float, bool))
 
 
 def _endpoint(local: Mapping[str, str], identity: Identity, node_id: str, where: str) -> str:

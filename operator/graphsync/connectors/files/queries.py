@@ -1,7 +1,7 @@
 """Cypher of the document store, the same text for Neo4j and FalkorDB.
 
-A document's write is a list of these statements run in one transaction (Neo4j)
-or one MULTI/EXEC (FalkorDB). Each statement stands alone (no result feeds the
+A batch of documents is written by a list of these statements run in one
+transaction (Neo4j) or one MULTI/EXEC (FalkorDB). Each statement stands alone (no result feeds the
 next), and every guard comes before the first write of its query: FalkorDB drops
 the writes of rows a later WHERE filters out.
 
@@ -90,7 +90,7 @@ UNWIND $rows AS row
 MATCH (a{label} {{{key}: row.source}})-[r{type}]->(b{label} {{{key}: row.target}})
 SET r._graphsync_lock = true
 SET r._graphsync_lock = null
-SET r._graphsync_refs = r._graphsync_refs - 1
+SET r._graphsync_refs = r._graphsync_refs - row.count
 """
 
 DROP_EDGES: LiteralString = """
@@ -101,11 +101,11 @@ DELETE r
 """
 
 RELEASE_NODES: LiteralString = """
-UNWIND $keys AS key
-MATCH (n{label} {{{key}: key}})
+UNWIND $rows AS row
+MATCH (n{label} {{{key}: row.key}})
 SET n._graphsync_lock = true
 SET n._graphsync_lock = null
-SET n._graphsync_refs = n._graphsync_refs - 1
+SET n._graphsync_refs = n._graphsync_refs - row.count
 """
 
 # A node no document contains any more, but that other documents still link to, stays as a bare placeholder.
@@ -123,20 +123,23 @@ WHERE n._graphsync_refs <= 0 AND NOT (n)--()
 DELETE n
 """
 
-SAVE_DOCUMENT: LiteralString = """
-MERGE (d:GraphsyncDocument {id: $id})
-SET d.path = $path, d.hash = $hash, d.merkle = $merkle, d.nodes = $nodes, d.edges = $edges,
-    d.commit = $commit, d.synced_at = $synced_at, d.error = null
+SAVE_DOCUMENTS: LiteralString = """
+UNWIND $rows AS row
+MERGE (d:GraphsyncDocument {id: row.id})
+SET d.path = row.path, d.hash = row.hash, d.merkle = row.merkle, d.nodes = row.nodes, d.edges = row.edges,
+    d.commit = row.commit, d.synced_at = row.synced_at, d.error = null
 """
 
 # A file that cannot be synced keeps what it contributed before; its hash and error are recorded.
-SAVE_FAILURE: LiteralString = """
-MERGE (d:GraphsyncDocument {id: $id})
-SET d.path = $path, d.hash = $hash, d.error = $error, d.commit = $commit, d.synced_at = $synced_at
+SAVE_FAILURES: LiteralString = """
+UNWIND $rows AS row
+MERGE (d:GraphsyncDocument {id: row.id})
+SET d.path = row.path, d.hash = row.hash, d.error = row.error, d.commit = row.commit, d.synced_at = row.synced_at
 """
 
-DELETE_DOCUMENT: LiteralString = """
-MATCH (d:GraphsyncDocument {id: $id})
+DELETE_DOCUMENTS: LiteralString = """
+UNWIND $ids AS id
+MATCH (d:GraphsyncDocument {id: id})
 DELETE d
 """
 
