@@ -175,8 +175,7 @@ class FileSync:
             for chunk in _chunks(entries, CHUNK):
                 stored = self.retrying(self._store.read, [self._prefix + e.path for e in chunk])
                 for entry in chunk:
-                    known = stored.get(self._prefix + entry.path)
-                    if (known is None and entry.hash is None) or (known is not None and known.hash == entry.hash):
+                    if _done(stored.get(self._prefix + entry.path), entry):
                         self._progress.finish(entry.path, outcome="unchanged")
                         continue
                     while not self._offer(work, entry):
@@ -257,7 +256,7 @@ class FileSync:
         outcomes: list[Outcome] = []
         for entry in entries:
             known = stored.get(self._prefix + entry.path)
-            if (known is None and entry.hash is None) or (known is not None and known.hash == entry.hash):
+            if _done(known, entry):
                 outcomes.append(Outcome(entry.path, "unchanged"))
                 continue
             saved = Saved(self._prefix + entry.path, entry.path, entry.hash or "", commit, _now())
@@ -326,6 +325,11 @@ def _take(work: queue.Queue[FileEntry | None], most: int) -> tuple[list[FileEntr
             return items, True
         items.append(item)
     return items, False
+
+
+def _done(stored: contrib.Stored | None, entry: FileEntry) -> bool:
+    """The target already holds this version of the file (or, for a deleted file, nothing)."""
+    return stored.hash == entry.hash if stored is not None else entry.hash is None
 
 
 def _reason(exc: Exception) -> str:
