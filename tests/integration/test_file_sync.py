@@ -184,7 +184,11 @@ def test_changes_deletes_and_label_changes_converge(tmp_path: Path, target: Targ
     assert full["nodesWritten"] == 0
 
 
-def test_content_identity_stores_shared_content_once_with_reference_counts(tmp_path: Path, target: Target) -> None:
+def test_content_identity_stores_shared_content_once_with_reference_counts(
+    tmp_path: Path, target: Target, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Read through a URL: mirrored into the cache on the first run, fetched on the next ones.
+    monkeypatch.setenv("GRAPHSYNC_CACHE_DIR", str(tmp_path / "cache"))
     repo = tmp_path / "docs"
     repos.init(repo)
     shared = [
@@ -198,7 +202,9 @@ def test_content_identity_stores_shared_content_once_with_reference_counts(tmp_p
         corpus.put(f"contracts/c{i:03d}.json", {"nodes": [own, *shared], "edges": edges})
     repos.commit(repo, corpus, "contracts")
     pipeline = spec(target, repo, identity="content")
+    pipeline["source"]["files"]["git"]["url"] = f"file://{repo}"
     stats = files_of(sync(pipeline))
+    assert len(list((tmp_path / "cache" / "repositories").iterdir())) == 1
     assert stats["succeeded"] == 120
 
     def counts() -> dict[str, Any]:

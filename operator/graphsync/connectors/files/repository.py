@@ -45,14 +45,13 @@ class Repository(Protocol):
 
 
 class Git:
-    """A local repository read in place, or a remote one mirrored under `cache` and fetched on each resolve."""
+    """A local path read in place, or a URL (`file://` included) mirrored under `cache` and fetched on each resolve."""
 
     def __init__(self, spec: GitRepository, include: Sequence[str], cache: Path) -> None:
         self._spec = spec
         self._include = include
-        url = spec.url.removeprefix("file://")
-        if url.startswith("/"):
-            self._dir, self._remote = Path(url), False
+        if spec.url.startswith("/"):
+            self._dir, self._remote = Path(spec.url), False
         else:
             self._dir = cache / hashlib.sha256(spec.url.encode()).hexdigest()[:16]
             self._remote = True
