@@ -1,0 +1,1 @@
+"""Conflicts: detecting entities both sides changed, and resolving them by policy."""
