@@ -50,9 +50,7 @@ def cache_dir() -> Path:
     return Path(os.environ.get("GRAPHSYNC_CACHE_DIR") or Path.home() / ".cache" / "graphsync") / "repositories"
 
 
-def document_store(spec: PipelineSpec, stack: ExitStack) -> DocumentStore:
-    files = spec.files
-    layout = Layout(files.label, files.node_key)
+def document_store(spec: PipelineSpec, layout: Layout, stack: ExitStack) -> DocumentStore:
     store: DocumentStore
     if spec.target.falkordb is not None:
         store = FalkorDocuments(connect.falkordb_graph(spec.target.falkordb, "target.falkordb"), layout)
@@ -69,11 +67,13 @@ def run(spec: PipelineSpec, control: RunControl) -> RunStats:
     progress = stats.files
     assert progress is not None
     with ExitStack() as stack:
-        store = document_store(spec, stack)
+        layout = Layout(files.label, files.node_key)
+        store = document_store(spec, layout, stack)
         sync = FileSync(
             store,
             open_repository(files, cache_dir()),
             files,
+            layout=layout,
             pipeline=spec.name,
             stats=stats,
             stop=control.stop,
@@ -122,6 +122,7 @@ class FileSync:
         repository: Repository,
         files: FilesSource,
         *,
+        layout: Layout,
         pipeline: str,
         stats: RunStats,
         stop: threading.Event,
@@ -131,7 +132,7 @@ class FileSync:
         self._store = store
         self._files = files
         self._parsers = Parsers(files.parsers)
-        self._layout = Layout(files.label, files.node_key)
+        self._layout = layout
         self._prefix = f"{pipeline}:"
         self._stats = stats
         progress = stats.files
