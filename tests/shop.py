@@ -46,10 +46,11 @@ def expected(conn: psycopg.Connection[Any], schema: str) -> Graph:
 
 
 def actual(driver: neo4j.Driver) -> Graph:
-    """The graph as a user sees it: engine bookkeeping (tombstones, `_graphsync_*` properties) left out."""
+    """The graph as a user sees it: engine bookkeeping (tombstones, audit records, `_graphsync_*`
+    properties) left out."""
     nodes: dict[tuple[str, ...], dict[Any, dict[str, Any]]] = {}
     records, _, _ = driver.execute_query(
-        "MATCH (n) WHERE NOT n:GraphsyncTombstone RETURN labels(n) AS labels, properties(n) AS props"
+        "MATCH (n) WHERE NOT n:GraphsyncTombstone AND NOT n:GraphsyncReconciliation RETURN labels(n) AS labels, properties(n) AS props"
     )
     for record in records:
         labels = tuple(sorted(record["labels"]))

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from graphsync import __version__
 from graphsync.commands import deadletter as deadletter_command
+from graphsync.commands import reconcile as reconcile_command
 from graphsync.commands import run as run_command
 from graphsync.devenv import cli as dev_cli
 
@@ -18,6 +19,7 @@ def parser() -> argparse.ArgumentParser:
     commands = root.add_subparsers(dest="command", required=True)
     run_command.register(commands)
     deadletter_command.register(commands)
+    reconcile_command.register(commands)
     dev_cli.register(commands)
     return root
 

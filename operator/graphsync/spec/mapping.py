@@ -173,6 +173,13 @@ class Mappings(SpecModel):
                 return mapping
         raise KeyError(name)
 
+    def entity(self, name: str) -> NodeMapping | RelationshipMapping:
+        mappings: list[NodeMapping | RelationshipMapping] = [*self.nodes, *self.relationships]
+        for mapping in mappings:
+            if mapping.name == name:
+                return mapping
+        raise KeyError(name)
+
     def entity_names(self) -> list[str]:
         return [m.name for m in self.nodes] + [r.name for r in self.relationships]
 

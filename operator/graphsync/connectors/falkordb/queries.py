@@ -50,12 +50,13 @@ FOREACH (target IN CASE WHEN row.fks.{column} IS NULL THEN [] ELSE [row.fks.{col
 """
 
 # A delete newer than both the node and its tombstone records the tombstone and strips
-# the node to a marked, keyed placeholder; the relationships it owned go in OWNED.
+# the node to a marked, keyed placeholder; the relationships it owned go in OWNED. A node
+# written by hand (properties, no version) counts as version -1, so its delete is counted.
 DELETE_NODES: LiteralString = """
 UNWIND $rows AS row
 OPTIONAL MATCH (n{label} {{{key}: row.key}})
 OPTIONAL MATCH (tomb:GraphsyncTombstone {{id: row.tombstone}})
-WITH row, n, n._graphsync_version AS previous, tomb
+WITH row, n, coalesce(n._graphsync_version, CASE WHEN size(keys(n)) > 1 THEN -1 END) AS previous, tomb
 WHERE (tomb IS NULL OR tomb.version < row.version) AND (previous IS NULL OR previous < row.version)
 MERGE (t:GraphsyncTombstone {{id: row.tombstone}})
 SET t.version = row.version

@@ -51,14 +51,15 @@ FOREACH (target IN CASE WHEN row.fks.{column} IS NULL THEN [] ELSE [row.fks.{col
 
 # Delete by tombstone: record the version, then strip the node to a keyed placeholder
 # (its owned relationships are dropped separately); `DROP_ORPHANS` then removes it
-# unless other entities still point at it. A new tombstone starts at version -1: a
+# unless other entities still point at it. A node written by hand (properties, no version)
+# counts as version -1, so its delete (a reconciliation's) is counted. A new tombstone starts at version -1: a
 # stale delete may create one, and a NULL version would block every later upsert.
 DELETE_NODES: LiteralString = """
 UNWIND $rows AS row
 MERGE (n{label} {{{key}: row.key}})
 ON MATCH SET n._graphsync_lock = true
 REMOVE n._graphsync_lock
-WITH n, row, n._graphsync_version AS previous
+WITH n, row, coalesce(n._graphsync_version, CASE WHEN size(keys(n)) > 1 THEN -1 END) AS previous
 MERGE (tomb:GraphsyncTombstone {{id: row.tombstone}})
 ON CREATE SET tomb.version = -1
 WITH n, row, tomb, previous

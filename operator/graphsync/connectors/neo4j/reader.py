@@ -21,6 +21,11 @@ class Neo4jReader:
         )
         return [[_portable(value) for value in record.values()] for record in records]
 
+    def write(self, query: LiteralString, params: Mapping[str, Any] | None = None) -> list[list[Any]]:
+        """For the engine's own records (the audit of reconciliation runs), never for synced data."""
+        records, _, _ = self._driver.execute_query(query, dict(params or {}), database_=self._database)
+        return [list(record.values()) for record in records]
+
     def native(self, value: Any) -> Any:
         return _portable(value)
 

@@ -1,0 +1,124 @@
+"""`graphsync reconcile -f pipeline.yaml [--repair]`: compare a pipeline's source and target, optionally repair.
+
+Exit status: 0 when the target matches (or every difference was repaired), 1 when
+differences remain or the run failed, 2 for a bad spec or job.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+from contextlib import ExitStack
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from pydantic import ValidationError
+
+from graphsync.commands import specfile
+from graphsync.reconcile.audit import Audit
+from graphsync.reconcile.pipeline import audit_store, reconcile
+from graphsync.reconcile.report import Outcome
+from graphsync.spec.reconcile import ReconcileSpec
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    command = subparsers.add_parser(
+        "reconcile", help="compare a pipeline's source and target by bucketed hashes; report or repair differences"
+    )
+    command.add_argument("-f", "--file", type=Path, required=True, help="a pipeline spec or SyncPipeline manifest")
+    command.add_argument("--repair", action="store_true", help="write the differences through the pipeline's sink")
+    command.add_argument("--entity", action="append", default=[], help="only this entity type (repeatable)")
+    command.add_argument("--id", action="append", default=[], dest="ids", help="only this node key (repeatable)")
+    command.add_argument("--buckets", type=int, help="key-range buckets per entity type (default 1024)")
+    command.add_argument("--batch-size", type=int, help="entities per repair write (default 2000)")
+    command.add_argument("--samples", type=int, help="examples kept per kind of difference (default 10)")
+    command.add_argument("--history", action="store_true", help="list the last runs instead of running one")
+    command.add_argument("--limit", type=int, default=20, help="with --history: how many runs")
+    command.add_argument("--json", action="store_true", help="print JSON")
+    command.set_defaults(handler=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        spec = specfile.load(args.file)
+        job = ReconcileSpec.model_validate(_job(args))
+    except specfile.SpecError as exc:
+        print(f"graphsync reconcile: {exc}", file=sys.stderr)
+        return 2
+    except ValidationError as exc:
+        print(f"graphsync reconcile: invalid options:\n{specfile.format_errors(exc)}", file=sys.stderr)
+        return 2
+    if args.history:
+        with ExitStack() as stack:
+            runs = Audit(audit_store(spec, stack)).runs(spec.name, args.limit)
+        print(json.dumps(runs, indent=2) if args.json else history_text(runs))
+        return 0
+    stop = threading.Event()
+
+    def request_stop(signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    try:
+        report = reconcile(spec, job, stop)
+    except ValueError as exc:
+        print(f"graphsync reconcile: {exc}", file=sys.stderr)
+        return 2
+    summary = report.summary()
+    print(json.dumps(summary, indent=2, default=str) if args.json else report_text(summary))
+    return 0 if report.outcome in (Outcome.IN_SYNC, Outcome.REPAIRED) else 1
+
+
+def _job(args: argparse.Namespace) -> dict[str, Any]:
+    """The options as a ReconcileSpec document, so they are validated (and named) like a resource's."""
+    ids = [int(value) if value.lstrip("-").isdigit() else value for value in args.ids]
+    job: dict[str, Any] = {
+        "action": "repair" if args.repair else "report",
+        "scope": {"entities": args.entity, "ids": ids},
+    }
+    for name, value in (("bucketCount", args.buckets), ("batchSize", args.batch_size), ("samples", args.samples)):
+        if value is not None:
+            job[name] = value
+    return job
+
+
+def report_text(summary: dict[str, Any]) -> str:
+    lines = [
+        f"reconciliation {summary['id']} of {summary['pipeline']} ({summary['action']}): {summary['outcome']}",
+        f"{'entity':<20} {'source':>10} {'target':>10} {'missing':>8} {'extra':>8} {'different':>9}"
+        f" {'repaired':>8} {'failed':>6}",
+    ]
+    for entity in summary["entities"]:
+        lines.append(
+            f"{entity['entity']:<20} {entity['source']:>10,} {entity['target']:>10,} {entity['missing']:>8,}"
+            f" {entity['extra']:>8,} {entity['different']:>9,} {entity['repaired']:>8,} {entity['failed']:>6,}"
+        )
+        for kind, items in entity["samples"].items():
+            for item in items:
+                lines.append(f"  {kind}: {json.dumps(item, default=str)}")
+    if summary["error"]:
+        lines.append(f"error: {summary['error']}")
+    return "\n".join(lines)
+
+
+def history_text(runs: list[dict[str, Any]]) -> str:
+    lines = [
+        f"{'started':<30} {'action':<7} {'outcome':<9} {'compared':>10} {'missing':>8} {'extra':>8}"
+        f" {'different':>9} {'repaired':>8}"
+    ]
+    for run in runs:
+        lines.append(
+            f"{run['startedAt']:<30} {run['action']:<7} {run['outcome']:<9} {run.get('compared', 0):>10,}"
+            f" {run.get('missing', 0):>8,} {run.get('extra', 0):>8,} {run.get('different', 0):>9,}"
+            f" {run.get('repaired', 0):>8,}"
+        )
+        if run.get("error"):
+            lines.append(f"  error: {run['error']}")
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Reconciliation: proving that a pipeline's target holds what its source says, and repairing it when not."""

@@ -1,0 +1,167 @@
+"""Entities as reconciliation sees them: an identity, a content digest, and what a repair needs (pure).
+
+Both sides describe an entity in the form the sink writes: a source row goes
+through the same mapping functions as a sync (`rows.node_row`), a target entity
+is read back without the engine's bookkeeping. Two entities are equal when their
+digests are, so a bucket is compared by one number per side.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from typing import Any
+
+from graphsync.change import Change
+from graphsync.connectors import cypher
+from graphsync.connectors.rows import MappingError, entity_id, node_row, relationship_row
+from graphsync.spec.mapping import NodeMapping, RelationshipMapping
+
+_MASK = (1 << 64) - 1
+
+
+def canonical(value: Any) -> Any:
+    """A value as both sides can agree on it: doubles to the 15 digits FalkorDB returns, times as ISO text."""
+    if isinstance(value, float):
+        return float(f"{value:.15g}")
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        value = value.astimezone(UTC)
+    if isinstance(value, date | time):
+        return {type(value).__name__: value.isoformat()}
+    if isinstance(value, list | tuple):
+        return [canonical(item) for item in value]
+    if isinstance(value, Mapping):
+        return {str(name): canonical(item) for name, item in value.items()}
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    # The sink refuses anything else; a digest of its text still tells it apart.
+    return {"other": repr(value)}
+
+
+def visible(props: Mapping[str, Any]) -> dict[str, Any]:
+    """User properties only: the engine's own (`_graphsync_*`) are bookkeeping, not data."""
+    return {name: value for name, value in props.items() if not name.startswith("_graphsync")}
+
+
+def digest(content: Mapping[str, Any]) -> int:
+    text = json.dumps({k: canonical(v) for k, v in content.items()}, sort_keys=True, ensure_ascii=False)
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One entity on one side. `content` is what was hashed, kept for samples; `change` (source side)
+    is what a repair writes; `version` and `delete_data` (target side) what a repair must outrank or carry."""
+
+    ident: str
+    key: Any
+    digest: int
+    content: Mapping[str, Any]
+    change: Change | None = None
+    version: int = -1
+    delete_data: Mapping[str, Any] | None = None
+
+
+def bucket_hash(entries: Iterable[Entry]) -> tuple[int, int]:
+    """(count, hash) of a bucket, whatever order its entries came in."""
+    count, total = 0, 0
+    for entry in entries:
+        count += 1
+        mixed = hashlib.blake2b(f"{entry.ident}\0{entry.digest}".encode(), digest_size=8).digest()
+        total = (total + int.from_bytes(mixed, "big")) & _MASK
+    return count, total
+
+
+# Parts of an entity besides its properties; no property can have these names (see `identifiers`).
+LABELS = ":labels"
+FROM, TO = ":from", ":to"
+UNMAPPABLE = ":unmappable"
+
+
+def _link(column: str) -> str:
+    return f"->{column}"
+
+
+def node_entry(mapping: NodeMapping, change: Change) -> Entry:
+    """A source entity as the sink would write it: properties, labels, the keys its foreign keys point at.
+
+    One the mapping cannot turn into a node gets the reason as content: it then
+    differs from anything, and a repair fails with that reason.
+    """
+    ident = entity_id(change.entity, change.key)
+    try:
+        row = node_row(mapping, change)
+    except MappingError as exc:
+        return Entry(ident, change.key, digest({UNMAPPABLE: str(exc)}), {UNMAPPABLE: str(exc)}, change)
+    content = {**row["props"], LABELS: sorted(mapping.labels)}
+    content.update({_link(column): [end] for column, end in row["fks"].items() if end is not None})
+    return Entry(ident, change.key, digest(content), content, change)
+
+
+def relationship_entry(mapping: RelationshipMapping, change: Change) -> Entry:
+    ident = entity_id(change.entity, change.key)
+    try:
+        row = relationship_row(mapping, change)
+    except MappingError as exc:
+        return Entry(ident, change.key, digest({UNMAPPABLE: str(exc)}), {UNMAPPABLE: str(exc)}, change)
+    content = {**row["props"], FROM: row["source"], TO: row["target"]}
+    return Entry(ident, change.key, digest(content), content, change)
+
+
+def target_node_entry(
+    mapping: NodeMapping, key: Any, props: Mapping[str, Any], labels: list[str], ends: list[list[Any]]
+) -> Entry | None:
+    """A node the target holds; None for a placeholder (only its key, never synced), which stands in
+    for a node that relationships point at and is not an entity of its own."""
+    shown = visible(props)
+    version = props.get(cypher.VERSION)
+    if version is None and set(shown) <= {mapping.target_key}:
+        return None
+    content: dict[str, Any] = {**shown, LABELS: sorted(label for label in labels if label in mapping.labels)}
+    for fk, targets in zip(mapping.foreign_keys, ends, strict=True):
+        if targets:
+            content[_link(fk.column)] = sorted(targets, key=repr)
+    ident = entity_id(mapping.name, key)
+    return Entry(ident, key, digest(content), content, version=_version(version))
+
+
+def target_relationship_entry(mapping: RelationshipMapping, start: Any, end: Any, props: Mapping[str, Any]) -> Entry:
+    data = {**visible(props), mapping.source.column: start, mapping.target.column: end}
+    values = [data.get(column) for column in mapping.key]
+    key = values[0] if len(values) == 1 else values
+    # What the sink wrote carries its identity; one made by hand is known by its key.
+    ident = props.get(cypher.REL_KEY) or entity_id(mapping.name, key)
+    content = {**visible(props), FROM: start, TO: end}
+    ends = {mapping.source.column: start, mapping.target.column: end}
+    return Entry(ident, key, digest(content), content, version=_version(props.get(cypher.VERSION)), delete_data=ends)
+
+
+def _version(value: Any) -> int:
+    return -1 if value is None else int(value)
+
+
+@dataclass(frozen=True)
+class Differences:
+    missing: list[Entry]  # in the source only (source entries)
+    extra: list[Entry]  # in the target only (target entries)
+    different: list[tuple[Entry, Entry]]  # (source, target)
+
+
+def compare(source: Mapping[str, Entry], target: Mapping[str, Entry]) -> Differences:
+    missing = [entry for ident, entry in source.items() if ident not in target]
+    extra = [entry for ident, entry in target.items() if ident not in source]
+    different = [
+        (entry, target[ident])
+        for ident, entry in source.items()
+        if ident in target and target[ident].digest != entry.digest
+    ]
+    return Differences(missing, extra, different)
+
+
+def changed_fields(source: Mapping[str, Any], target: Mapping[str, Any]) -> list[str]:
+    """The properties (and other parts) whose values differ, for a sample a user can read."""
+    names = sorted(set(source) | set(target))
+    return [name for name in names if canonical(source.get(name)) != canonical(target.get(name))]

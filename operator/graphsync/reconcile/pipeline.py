@@ -1,0 +1,73 @@
+"""Reconciling a pipeline: its source and target read as sides, its own sink for repairs, the audit of the run.
+
+The code behind `graphsync reconcile` and the ReconciliationJob CronJob.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from contextlib import ExitStack
+
+from graphsync import connect, graphmodes, targets
+from graphsync.connectors.graphs.reading import Versions
+from graphsync.connectors.neo4j.reader import Neo4jReader
+from graphsync.reconcile.audit import AUDIT_GRAPH_SUFFIX, Audit, Store
+from graphsync.reconcile.report import Report
+from graphsync.reconcile.sides import GraphSide, PostgresSide, Side
+from graphsync.reconcile.walk import Walk
+from graphsync.spec.pipeline import PipelineSpec
+from graphsync.spec.reconcile import Action, ReconcileSpec
+
+
+def reconcile(spec: PipelineSpec, job: ReconcileSpec, stop: threading.Event) -> Report:
+    """Run one reconciliation; its report is recorded in the audit whatever happens.
+
+    Raises ValueError, before touching anything, for a job that does not fit the pipeline.
+    """
+    if spec.source.files is not None:
+        raise ValueError("source.files: reconciliation of a files source is not supported yet")
+    job.check_against(spec.mapped)
+    report = Report(spec.name, job)
+    with ExitStack() as stack:
+        audit = Audit(audit_store(spec, stack))
+        audit.record(report)
+        try:
+            walk = Walk(
+                _source(spec, stack),
+                GraphSide(targets.reader(spec, stack), spec.mapped, target=True, versions=Versions(None, 0)),
+                targets.sink(spec, stack) if job.action is Action.REPAIR else None,
+                job,
+            )
+            stack.callback(walk.close)
+            for name in job.chosen(spec.mapped):
+                if stop.is_set():
+                    break
+                report.entities.append(walk.entity(name, stop))
+        except Exception as exc:  # noqa: BLE001 - a failed run is recorded with its reason, then reported
+            report.finish(error=f"{type(exc).__name__}: {exc}")
+        else:
+            report.finish(error="interrupted before every entity type was compared" if stop.is_set() else None)
+        audit.record(report)
+    return report
+
+
+def audit_store(spec: PipelineSpec, stack: ExitStack) -> Store:
+    store: Store
+    if spec.target.falkordb is not None:
+        target = spec.target.falkordb
+        graph = target.model_copy(update={"graph": f"{target.graph}{AUDIT_GRAPH_SUFFIX}"})
+        store = connect.falkordb_graph(graph, "target.falkordb")
+    else:
+        store = Neo4jReader(connect.neo4j_driver(spec.neo4j), database=spec.neo4j.database)
+    stack.callback(store.close)
+    return store
+
+
+def _source(spec: PipelineSpec, stack: ExitStack) -> Side:
+    if spec.source.graph is not None:
+        reader = graphmodes.source_reader(spec, stack)
+        versions = Versions(spec.reading.watermark_property, int(time.time() * 1_000_000), reader.native)
+        return GraphSide(reader, spec.mapped, target=False, versions=versions)
+    conn = stack.enter_context(connect.postgres(spec.postgres, autocommit=True))
+    return PostgresSide(conn, spec.mapped)

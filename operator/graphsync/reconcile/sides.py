@@ -1,0 +1,204 @@
+"""The two sides of a reconciliation, read bucket by bucket: a graph (source or target) and PostgreSQL tables.
+
+A bucket is a range (low, high] of the key of an entity's (start) node, either
+end open; the source says where each bucket ends (`boundary`), both sides read
+it. Memory holds one bucket per side, whatever the data set's size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, LiteralString, Protocol
+
+import psycopg
+from psycopg import sql
+
+from graphsync.change import Change, Operation
+from graphsync.connectors import cypher, slots
+from graphsync.connectors.graphs import queries as graph_queries
+from graphsync.connectors.graphs import sides
+from graphsync.connectors.graphs.reading import (
+    GraphReader,
+    Versions,
+    fetch,
+    node_change,
+    relationship_change,
+    start_keys,
+)
+from graphsync.connectors.postgres.tables import tables_of
+from graphsync.reconcile import queries
+from graphsync.reconcile.entries import (
+    Entry,
+    node_entry,
+    relationship_entry,
+    target_node_entry,
+    target_relationship_entry,
+)
+from graphsync.spec.mapping import Mappings, NodeMapping, RelationshipMapping
+
+
+class Side(Protocol):
+    def count(self, entity: str) -> int: ...
+    def boundary(self, entity: str, after: Any, size: int) -> Any | None:
+        """The `size`-th (start) key above `after`, or None when fewer remain: the last bucket is open."""
+        ...
+
+    def bucket(self, entity: str, low: Any, high: Any, ids: Sequence[Any] = ()) -> dict[str, Entry]:
+        """Entities whose (start) key is in (low, high] (None: unbounded), or, given `ids`, one of them."""
+        ...
+
+
+class GraphSide:
+    """A graph read through a `GraphReader`: the source of a graph pipeline, or any pipeline's target."""
+
+    def __init__(self, reader: GraphReader, mappings: Mappings, *, target: bool, versions: Versions) -> None:
+        self._reader = reader
+        self._mappings = mappings
+        self._target = target
+        self._versions = versions
+
+    def count(self, entity: str) -> int:
+        mapping = self._mapping(entity)
+        if isinstance(mapping, NodeMapping):
+            query = cypher.render(queries.COUNT_NODES, **sides.node_slots(mapping, target=self._target))
+        else:
+            slots_ = sides.relationship_slots(self._mappings, mapping, target=self._target)
+            query = cypher.render(queries.COUNT_RELATIONSHIPS, **slots_)
+        [[total]] = fetch(self._reader, query)
+        return int(total)
+
+    def boundary(self, entity: str, after: Any, size: int) -> Any | None:
+        keys = start_keys(self._reader, self._start(entity), after, size, target=self._target)
+        return keys[-1] if len(keys) == size else None
+
+    def bucket(self, entity: str, low: Any, high: Any, ids: Sequence[Any] = ()) -> dict[str, Entry]:
+        mapping = self._mapping(entity)
+        conditions = (queries.IN_IDS,) if ids else sides.key_range(low is not None, high is not None)
+        params = {"low": low, "high": high, "ids": list(ids)}
+        if isinstance(mapping, NodeMapping):
+            entries = self._nodes(mapping, conditions, params)
+        else:
+            entries = self._relationships(mapping, conditions, params)
+        return {entry.ident: entry for entry in entries}
+
+    def tombstones(self, idents: Sequence[str]) -> dict[str, int]:
+        """The versions of the deletes recorded for these entities, which a repair must outrank."""
+        return {ident: int(version) for ident, version in fetch(self._reader, queries.TOMBSTONES, {"ids": idents})}
+
+    def _nodes(
+        self, mapping: NodeMapping, conditions: tuple[LiteralString, ...], params: Mapping[str, Any]
+    ) -> list[Entry]:
+        node_slots = sides.node_slots(mapping, target=self._target)
+        if not self._target:
+            rows = fetch(self._reader, sides.query(graph_queries.NODES, node_slots, *conditions), params)
+            return [node_entry(mapping, node_change(mapping, props, self._version(props))) for _, props in rows]
+        ends = ", ".join(
+            cypher.render(queries.FK_ENDS, **slots.foreign_key_slots(self._mappings, fk)) for fk in mapping.foreign_keys
+        )
+        template = cypher.render(queries.TARGET_NODES, label="{label}", key="{key}", where="{where}", ends=ends)
+        rows = fetch(self._reader, sides.query(template, node_slots, *conditions), params)
+        entries = [target_node_entry(mapping, key, props, labels, fk_ends) for key, props, labels, fk_ends in rows]
+        return [entry for entry in entries if entry is not None]
+
+    def _relationships(
+        self, mapping: RelationshipMapping, conditions: tuple[LiteralString, ...], params: Mapping[str, Any]
+    ) -> list[Entry]:
+        rel_slots = sides.relationship_slots(self._mappings, mapping, target=self._target)
+        rows = fetch(self._reader, sides.query(graph_queries.RELATIONSHIPS, rel_slots, *conditions), params)
+        if self._target:
+            return [target_relationship_entry(mapping, start, end, props) for start, end, props in rows]
+        return [
+            relationship_entry(mapping, relationship_change(mapping, start, end, props, self._version(props)))
+            for start, end, props in rows
+        ]
+
+    def _version(self, props: Mapping[str, Any]) -> int:
+        """As a sync would version it; a bad watermark compares as the fallback and fails when repaired."""
+        try:
+            return self._versions.of(props)
+        except ValueError:
+            return self._versions.fallback
+
+    def _mapping(self, entity: str) -> NodeMapping | RelationshipMapping:
+        return self._mappings.entity(entity)
+
+    def _start(self, entity: str) -> NodeMapping:
+        mapping = self._mapping(entity)
+        return mapping if isinstance(mapping, NodeMapping) else self._mappings.node(mapping.source.references)
+
+
+# PostgreSQL: the (start) key column of each table; text compares in the C collation, which orders
+# by code point as graph databases do, so both sides put every key in the same bucket.
+_COUNT = "SELECT count(*) FROM {table}"
+_BOUNDARY = (
+    "SELECT count(*), max(c) FROM (SELECT DISTINCT {column} AS c FROM {table} AS t {where} ORDER BY c LIMIT %s) s"
+)
+_ROWS = "SELECT to_jsonb(t) FROM {table} AS t {where}"
+_SAMPLE = "SELECT t.{name} FROM {table} AS t WHERE t.{name} IS NOT NULL LIMIT 1"
+
+
+class PostgresSide:
+    """The mapped tables of a PostgreSQL source, rows mapped exactly as a sync maps them."""
+
+    def __init__(self, conn: psycopg.Connection[Any], mappings: Mappings) -> None:
+        self._conn = conn
+        self._mappings = mappings
+        self._tables = {table.entity: table for table in tables_of(mappings)}
+        self._columns: dict[str, sql.Composable] = {}
+
+    def count(self, entity: str) -> int:
+        row = self._conn.execute(sql.SQL(_COUNT).format(table=self._table(entity))).fetchone()
+        return int(row[0]) if row else 0
+
+    def boundary(self, entity: str, after: Any, size: int) -> Any | None:
+        query = sql.SQL(_BOUNDARY).format(
+            column=self._column(entity), table=self._table(entity), where=self._where(entity, after, None, ())
+        )
+        params = [*([after] if after is not None else []), size]
+        row = self._conn.execute(query, params).fetchone()
+        return row[1] if row and row[0] == size else None
+
+    def bucket(self, entity: str, low: Any, high: Any, ids: Sequence[Any] = ()) -> dict[str, Entry]:
+        table = self._tables[entity]
+        query = sql.SQL(_ROWS).format(table=self._table(entity), where=self._where(entity, low, high, ids))
+        params: list[Any] = [list(ids)] if ids else [value for value in (low, high) if value is not None]
+        mapping = self._mapping(entity)
+        entries = []
+        for (doc,) in self._conn.execute(query, params):
+            change = Change(entity=entity, key=table.key_value(doc), op=Operation.UPSERT, version=0, data=doc)
+            if isinstance(mapping, NodeMapping):
+                entries.append(node_entry(mapping, change))
+            else:
+                entries.append(relationship_entry(mapping, change))
+        return {entry.ident: entry for entry in entries}
+
+    def _where(self, entity: str, low: Any, high: Any, ids: Sequence[Any]) -> sql.Composable:
+        column = self._column(entity)
+        if ids:
+            return sql.SQL("WHERE {column} = ANY(%s)").format(column=column)
+        conditions = []
+        if low is not None:
+            conditions.append(sql.SQL("{column} > %s").format(column=column))
+        if high is not None:
+            conditions.append(sql.SQL("{column} <= %s").format(column=column))
+        if not conditions:
+            return sql.SQL("")
+        return sql.SQL("WHERE ") + sql.SQL(" AND ").join(conditions)
+
+    def _column(self, entity: str) -> sql.Composable:
+        """The range column as compared: `t.col`, or `t.col COLLATE "C"` when it holds text."""
+        if entity not in self._columns:
+            mapping = self._mapping(entity)
+            name = sql.Identifier(mapping.key if isinstance(mapping, NodeMapping) else mapping.source.column)
+            row = self._conn.execute(sql.SQL(_SAMPLE).format(name=name, table=self._table(entity))).fetchone()
+            column = sql.SQL("t.{name}").format(name=name)
+            if row is not None and isinstance(row[0], str):
+                column = sql.SQL('{column} COLLATE "C"').format(column=column)
+            self._columns[entity] = column
+        return self._columns[entity]
+
+    def _table(self, entity: str) -> sql.Composable:
+        return sql.Identifier(*self._tables[entity].name.split("."))
+
+    def _mapping(self, entity: str) -> NodeMapping | RelationshipMapping:
+        return self._mappings.entity(entity)
