@@ -50,7 +50,8 @@ def actual(driver: neo4j.Driver) -> Graph:
     properties) left out."""
     nodes: dict[tuple[str, ...], dict[Any, dict[str, Any]]] = {}
     records, _, _ = driver.execute_query(
-        "MATCH (n) WHERE NOT n:GraphsyncTombstone AND NOT n:GraphsyncReconciliation RETURN labels(n) AS labels, properties(n) AS props"
+        "MATCH (n) WHERE NOT n:GraphsyncTombstone AND NOT n:GraphsyncReconciliation"
+        " RETURN labels(n) AS labels, properties(n) AS props"
     )
     for record in records:
         labels = tuple(sorted(record["labels"]))

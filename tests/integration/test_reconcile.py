@@ -52,7 +52,7 @@ DRIFT = [
     "CREATE (:Product {id: 9002, title: 'ghost', _graphsync_version: 5})",
     "MATCH (c:Customer {id: 15}), (p:Product {id: 40}) "
     "CREATE (c)-[:LIKES {stars: 1, customer_id: 15, product_id: 40, _graphsync_version: 1,"
-    ' _graphsync_key: \'["likes",[15,40]]\'}]->(p)',
+    " _graphsync_key: '[\"likes\",[15,40]]'}]->(p)",
 ]
 
 
