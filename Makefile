@@ -1,6 +1,6 @@
 # The commands the README documents. `make test` is what CI runs (.ci/run).
 PY := .venv/bin
-.PHONY: bootstrap demo down test check unit integration e2e bench lock
+.PHONY: bootstrap demo down test check unit integration e2e bench reconcile-1m lock
 
 bootstrap:
 	bash hack/bootstrap.sh
@@ -33,12 +33,18 @@ integration:
 e2e:
 	$(PY)/pytest tests/e2e
 
-## Benchmarks (never in CI): snapshot throughput and memory, event latency and rate, graph to graph.
+## Benchmarks (never in CI): snapshot throughput and memory, event latency and rate, graph to graph, files,
+## reconciliation against a naive compare.
 bench: bootstrap
 	$(PY)/python -m bench.snapshot --rows 1000000
 	$(PY)/python -m bench.events --rate 1000 --seconds 60
 	$(PY)/python -m bench.graphs --people 100000
 	$(PY)/python -m bench.files --files 10000
+	$(PY)/python -m bench.reconcile --entities 1000000
+
+## The reconciliation proof at full size: 1,000,000 accounts, 0.1% drift found exactly, repaired, then clean.
+reconcile-1m: bootstrap
+	GRAPHSYNC_TEST_RECONCILE_ENTITIES=1000000 $(PY)/pytest tests/integration/test_reconcile_scale.py -k large
 
 ## Refresh the lock file after changing dependencies in pyproject.toml.
 lock:

@@ -45,21 +45,30 @@ def pg_spec_source(pg: Service, schema: str) -> dict[str, Any]:
     }
 
 
-def run_cli(spec: dict[str, Any], workdir: Path, env: dict[str, str], *args: str) -> tuple[float, int, str]:
-    """Run `graphsync run` in a child process; returns (seconds, peak RSS in KiB, stdout).
+def run_cli(
+    spec: dict[str, Any],
+    workdir: Path,
+    env: dict[str, str],
+    *args: str,
+    command: str = "run",
+    codes: tuple[int, ...] = (0,),
+) -> tuple[float, int, str]:
+    """Run `graphsync <command> -f spec --json` in a child process; returns (seconds, peak RSS in KiB, stdout)."""
+    path = workdir / f"{spec['name']}.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return run_child(["-m", "graphsync.cli", command, "-f", str(path), "--json", *args], env, codes=codes)
+
+
+def run_child(argv: list[str], env: dict[str, str], *, codes: tuple[int, ...] = (0,)) -> tuple[float, int, str]:
+    """Run `python <argv>` in a child process; returns (seconds, peak RSS in KiB, stdout).
 
     The peak is the child's own `VmHWM`, sampled until it exits: Linux carries the
     parent's peak into a child's `ru_maxrss` across fork and exec, so a benchmark
     process holding a large data set would otherwise inflate it.
     """
-    path = workdir / f"{spec['name']}.yaml"
-    path.write_text(yaml.safe_dump(spec))
     started = time.perf_counter()
     child = subprocess.Popen(
-        [sys.executable, "-m", "graphsync.cli", "run", "-f", str(path), "--json", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env={**os.environ, **env},
+        [sys.executable, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, **env}
     )
     peaks: list[int] = []
     sampler = threading.Thread(target=_sample_peak, args=(child, peaks), daemon=True)
@@ -67,8 +76,8 @@ def run_cli(spec: dict[str, Any], workdir: Path, env: dict[str, str], *args: str
     out_bytes, err_bytes = child.communicate()
     seconds = time.perf_counter() - started
     sampler.join()
-    if child.returncode != 0:
-        raise RuntimeError(f"graphsync run failed:\n{err_bytes.decode()[-3000:]}")
+    if child.returncode not in codes:
+        raise RuntimeError(f"{' '.join(argv[:4])} failed:\n{err_bytes.decode()[-3000:]}")
     return seconds, max(peaks, default=0), out_bytes.decode()
 
 

@@ -38,7 +38,10 @@ class ReconcileSpec(SpecModel):
     action: Action = Action.REPORT
     scope: Scope = Field(default_factory=Scope)
     bucket_count: int = Field(
-        default=1024, ge=1, le=1_000_000, description="key-range buckets per entity type, each hashed on both sides"
+        default=1024,
+        ge=1,
+        le=1_000_000,
+        description="key-range buckets per entity type, each hashed on both sides (1,000 to 20,000 keys each)",
     )
     batch_size: int = Field(default=2000, ge=1, le=50_000, description="entities per repair write")
     samples: int = Field(default=10, ge=0, le=1000, description="examples kept per entity type and kind of difference")
@@ -59,10 +62,12 @@ class ReconcileSpec(SpecModel):
         return [name for name in mappings.entity_names() if not wanted or name in wanted]
 
 
-# Buckets stay this small whatever bucketCount says, so memory never grows with the data set.
+# Buckets stay this small whatever bucketCount says, so memory never grows with the data set;
+# and this big, since each bucket costs a round trip per side.
 MAX_BUCKET = 20_000
+MIN_BUCKET = 1_000
 
 
 def bucket_size(entities: int, bucket_count: int) -> int:
-    """Keys per bucket: the data split into `bucket_count` ranges, each at most MAX_BUCKET keys."""
-    return max(1, min(MAX_BUCKET, -(-entities // bucket_count)))
+    """Keys per bucket: the data split into `bucket_count` ranges, each of MIN_BUCKET to MAX_BUCKET keys."""
+    return max(MIN_BUCKET, min(MAX_BUCKET, -(-entities // bucket_count)))
