@@ -20,7 +20,7 @@ from typing import Any
 
 import psycopg
 
-from graphsync import connect, filesync, graphmodes, targets
+from graphsync import connect, filesync, graphmodes, targets, twoway
 from graphsync.change import SNAPSHOT_VERSION
 from graphsync.connectors import streams
 from graphsync.connectors.postgres import schema as pg_schema
@@ -62,7 +62,7 @@ def run(spec: PipelineSpec, control: RunControl) -> RunStats:
     if spec.source.files is not None:
         return filesync.run(spec, control)
     if spec.source.graph is not None:
-        return graphmodes.run(spec, control)
+        return (twoway.run if spec.mode is Mode.BIDIRECTIONAL else graphmodes.run)(spec, control)
     prepare_source(spec)
     if spec.mode is Mode.CONTINUOUS:
         return _stream(spec, control)

@@ -6,6 +6,11 @@ from graphsync.connectors import cypher
 from graphsync.spec.mapping import ForeignKey, Mappings, RelationshipMapping
 
 
+def keyed_by_ends(mapping: RelationshipMapping) -> bool:
+    """Whether a relationship is identified by its two ends alone (then one written by hand is found too)."""
+    return set(mapping.key) == {mapping.source.column, mapping.target.column}
+
+
 def relationship_slots(mappings: Mappings, mapping: RelationshipMapping) -> dict[str, str]:
     source = mappings.node(mapping.source.references)
     target = mappings.node(mapping.target.references)

@@ -62,6 +62,38 @@ class FileProgress:
 
 
 @dataclass
+class TwoWayProgress:
+    """A bidirectional run, pass by pass: entities compared, copied each way, conflicts resolved or held."""
+
+    passes: int = 0
+    compared: int = 0
+    to_target: int = 0
+    to_source: int = 0
+    recorded: int = 0
+    resolved: int = 0
+    held: int = 0
+
+    @property
+    def written(self) -> int:
+        return self.to_target + self.to_source + self.resolved
+
+    def add(self, other: TwoWayProgress) -> None:
+        for name in ("passes", "compared", "to_target", "to_source", "recorded", "resolved", "held"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+    def summary(self) -> dict[str, int]:
+        return {
+            "passes": self.passes,
+            "compared": self.compared,
+            "toTarget": self.to_target,
+            "toSource": self.to_source,
+            "recorded": self.recorded,
+            "resolved": self.resolved,
+            "held": self.held,
+        }
+
+
+@dataclass
 class RunStats:
     started_at: float = field(default_factory=time.time)
     batches: int = 0
@@ -77,6 +109,8 @@ class RunStats:
     errors: deque[str] = field(default_factory=lambda: deque(maxlen=MAX_ERRORS))
     # Set by a files run.
     files: FileProgress | None = None
+    # Set by a bidirectional run.
+    two_way: TwoWayProgress | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -93,6 +127,16 @@ class RunStats:
             self.stale += result.stale
             self.failed += len(failures)
             self.errors.extend(failures)
+            self.last_batch_at = time.time()
+
+    def add_pass(self, counts: TwoWayProgress) -> None:
+        """A bidirectional pass: its compared entities count as read, its writes as synced."""
+        with self._lock:
+            assert self.two_way is not None
+            self.two_way.add(counts)
+            self.batches += 1
+            self.read += counts.compared
+            self.updated += counts.written
             self.last_batch_at = time.time()
 
     def absorb(self, earlier: RunStats) -> RunStats:
@@ -131,4 +175,5 @@ class RunStats:
                 "seconds": round(time.time() - self.started_at, 3),
                 "errors": list(self.errors),
                 **({"files": self.files.summary()} if self.files is not None else {}),
+                **({"twoWay": self.two_way.summary()} if self.two_way is not None else {}),
             }

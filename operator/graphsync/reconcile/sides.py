@@ -33,6 +33,7 @@ from graphsync.reconcile.entries import (
     relationship_entry,
     target_node_entry,
     target_relationship_entry,
+    visible,
 )
 from graphsync.spec.mapping import Mappings, NodeMapping, RelationshipMapping
 
@@ -51,11 +52,16 @@ class Side(Protocol):
 class GraphSide:
     """A graph read through a `GraphReader`: the source of a graph pipeline, or any pipeline's target."""
 
-    def __init__(self, reader: GraphReader, mappings: Mappings, *, target: bool, versions: Versions) -> None:
+    def __init__(
+        self, reader: GraphReader, mappings: Mappings, *, target: bool, versions: Versions, skip_bare: bool = False
+    ) -> None:
+        """`skip_bare`: a source node with nothing but its key and no version is a placeholder the engine left
+        (a bidirectional pipeline writes the source too), not an entity."""
         self._reader = reader
         self._mappings = mappings
         self._target = target
         self._versions = versions
+        self._skip_bare = skip_bare
 
     def count(self, entity: str) -> int:
         mapping = self._mapping(entity)
@@ -91,7 +97,11 @@ class GraphSide:
         node_slots = sides.node_slots(mapping, target=self._target)
         if not self._target:
             rows = fetch(self._reader, sides.query(graph_queries.NODES, node_slots, *conditions), params)
-            return [node_entry(mapping, node_change(mapping, props, self._version(props))) for _, props in rows]
+            if self._skip_bare:
+                rows = [row for row in rows if cypher.VERSION in row[1] or set(row[1]) - {mapping.key}]
+            return [
+                node_entry(mapping, node_change(mapping, visible(props), self._version(props))) for _, props in rows
+            ]
         ends = ", ".join(
             cypher.render(queries.FK_ENDS, **slots.foreign_key_slots(self._mappings, fk)) for fk in mapping.foreign_keys
         )
@@ -108,7 +118,7 @@ class GraphSide:
         if self._target:
             return [target_relationship_entry(mapping, start, end, props) for start, end, props in rows]
         return [
-            relationship_entry(mapping, relationship_change(mapping, start, end, props, self._version(props)))
+            relationship_entry(mapping, relationship_change(mapping, start, end, visible(props), self._version(props)))
             for start, end, props in rows
         ]
 

@@ -8,6 +8,7 @@ from typing import Self
 from pydantic import Field, model_validator
 
 from graphsync.spec.base import SpecModel
+from graphsync.spec.conflicts import ConflictPolicySpec
 from graphsync.spec.endpoints import (
     NAME_PATTERN,
     FalkorDBSource,
@@ -72,9 +73,11 @@ class Mode(enum.StrEnum):
     SNAPSHOT_THEN_STREAM = "snapshotThenStream"
     # Graph sources: compare source and target entity by entity, then repair only what differs.
     DIFFERENTIAL = "differential"
+    # Graph sources: both graphs are written; changes on either side reach the other, conflicts by the policy.
+    BIDIRECTIONAL = "bidirectional"
 
 
-GRAPH_SOURCE_MODES = (Mode.SNAPSHOT, Mode.INCREMENTAL, Mode.DIFFERENTIAL)
+GRAPH_SOURCE_MODES = (Mode.SNAPSHOT, Mode.INCREMENTAL, Mode.DIFFERENTIAL, Mode.BIDIRECTIONAL)
 FILES_MODES = (Mode.SNAPSHOT, Mode.INCREMENTAL)
 
 
@@ -91,6 +94,9 @@ class PipelineSpec(SpecModel):
     mode: Mode = Mode.CONTINUOUS
     batch_size: int = Field(default=500, ge=1, le=50_000)
     conflict_policy_ref: ObjectRef | None = None
+    conflict_policy: ConflictPolicySpec | None = Field(
+        default=None, description="bidirectional mode: who wins when both sides changed (default lastWriteWins)"
+    )
 
     @property
     def postgres(self) -> PostgresSource:
@@ -147,8 +153,10 @@ class PipelineSpec(SpecModel):
             raise ValueError("mappings is required for a postgres or graph source")
         if self.source.graph is not None:
             return self._graph_mode_fits(self.source.graph)
-        if self.mode is Mode.DIFFERENTIAL:
-            raise ValueError("mode differential needs a graph source (source.neo4j or source.falkordb)")
+        if self.mode in (Mode.DIFFERENTIAL, Mode.BIDIRECTIONAL):
+            raise ValueError(f"mode {self.mode.value} needs a graph source (source.neo4j or source.falkordb)")
+        if self.conflict_policy is not None:
+            raise ValueError("conflictPolicy applies to mode bidirectional, which needs a graph source")
         streaming = self.mode in (Mode.CONTINUOUS, Mode.SNAPSHOT_THEN_STREAM)
         if streaming and self.transport is None:
             raise ValueError(f"mode {self.mode.value} needs a transport (transport.redisStreams)")
@@ -186,4 +194,23 @@ class PipelineSpec(SpecModel):
         for rel in self.mapped.relationships:
             if rel.table is not None:
                 raise ValueError(f"mappings.relationships[{rel.name}].table: a graph source reads sourceType")
+        if self.mode is Mode.BIDIRECTIONAL:
+            _same_names_both_ways(self.mapped)
+        elif self.conflict_policy is not None:
+            raise ValueError(f"conflictPolicy applies to mode bidirectional, not {self.mode.value}")
         return self
+
+
+def _same_names_both_ways(mappings: Mappings) -> None:
+    """A bidirectional pipeline writes each side with the other's properties, so they must have one name each."""
+    for kind, items in (("nodes", mappings.nodes), ("relationships", mappings.relationships)):
+        for item in items:
+            chosen = item.properties
+            if chosen.include or chosen.exclude or chosen.rename:
+                raise ValueError(
+                    f"mappings.{kind}[{item.name}].properties: a bidirectional pipeline maps every property "
+                    "under its own name (no include, exclude or rename)"
+                )
+    for node in mappings.nodes:
+        if node.key_property not in (None, node.key):
+            raise ValueError(f"mappings.nodes[{node.name}].keyProperty: a bidirectional pipeline keeps the key's name")

@@ -88,10 +88,11 @@ TEMPORAL: LiteralString = (
 UPSERT_RELATIONSHIPS: LiteralString = """
 UNWIND $rows AS row
 OPTIONAL MATCH (tomb:GraphsyncTombstone {{id: row.tombstone}})
-OPTIONAL MATCH (old_a)-[old{type} {{_graphsync_key: row.tombstone}}]->(old_b)
+{old}
 WITH row, tomb, collect(old) AS olds, collect(old_a) + collect(old_b) AS ends
 WITH row, tomb, olds, ends,
-     reduce(v = -1, o IN olds | CASE WHEN o._graphsync_version > v THEN o._graphsync_version ELSE v END) AS previous
+     reduce(v = -1, o IN olds | CASE WHEN coalesce(o._graphsync_version, -1) > v THEN o._graphsync_version ELSE v END)
+     AS previous
 WHERE previous < row.version AND (tomb IS NULL OR tomb.version < row.version)
 FOREACH (o IN olds | DELETE o)
 FOREACH (e IN ends | SET e:GraphsyncMaybeOrphan)
@@ -104,12 +105,22 @@ SET r._graphsync_key = row.tombstone, r._graphsync_version = row.version
        count(CASE WHEN previous < 0 THEN 1 END) AS created
 """
 
+# The relationship a row replaces or deletes (`{old}` above): the one the engine wrote under the
+# row's identity; when the key is just the two ends, also one written by hand between them.
+OLD_BY_KEY: LiteralString = "OPTIONAL MATCH (old_a)-[old{type} {{_graphsync_key: row.tombstone}}]->(old_b)"
+OLD_BY_ENDS: LiteralString = (
+    "OPTIONAL MATCH (old_a{source_label} {{{source_key}: row.source}})-[old{type}]->"
+    "(old_b{target_label} {{{target_key}: row.target}}) "
+    "WHERE old._graphsync_key IS NULL OR old._graphsync_key = row.tombstone"
+)
+
 DELETE_RELATIONSHIPS: LiteralString = """
 UNWIND $rows AS row
 OPTIONAL MATCH (tomb:GraphsyncTombstone {{id: row.tombstone}})
-OPTIONAL MATCH (old_a)-[old{type} {{_graphsync_key: row.tombstone}}]->(old_b)
+{old}
 WITH row, tomb, old, old_a, old_b
-WHERE (tomb IS NULL OR tomb.version < row.version) AND (old IS NULL OR old._graphsync_version < row.version)
+WHERE (tomb IS NULL OR tomb.version < row.version)
+  AND (old IS NULL OR coalesce(old._graphsync_version, -1) < row.version)
 MERGE (t:GraphsyncTombstone {{id: row.tombstone}})
 SET t.version = row.version
 FOREACH (e IN CASE WHEN old IS NULL THEN [] ELSE [old_a, old_b] END | SET e:GraphsyncMaybeOrphan)

@@ -13,7 +13,7 @@ from graphsync.connectors import cypher
 from graphsync.connectors.falkordb import params, queries, temporal
 from graphsync.connectors.falkordb.graph import Graph
 from graphsync.connectors.rows import MappingError, NodeRows, Plan, RelationshipRows, entity_id, plan
-from graphsync.connectors.slots import foreign_key_slots, relationship_slots
+from graphsync.connectors.slots import foreign_key_slots, keyed_by_ends, relationship_slots
 from graphsync.spec.mapping import Mappings, NodeMapping
 
 
@@ -107,6 +107,8 @@ class FalkorSink:
                 statements.append(Statement(_with_rows(node_rows.deletes, text), ("deleted",)))
         for rel_rows in batch.relationships:
             slots = relationship_slots(self._mappings, rel_rows.mapping)
+            old = queries.OLD_BY_ENDS if keyed_by_ends(rel_rows.mapping) else queries.OLD_BY_KEY
+            slots["old"] = cypher.render(old, **slots)
             if rel_rows.upserts:
                 rows, temporal_slots = _split(rel_rows.upserts)
                 text = cypher.render(

@@ -95,10 +95,11 @@ SET a._graphsync_lock = true, b._graphsync_lock = true
 REMOVE a._graphsync_lock, b._graphsync_lock
 WITH a, b, row
 OPTIONAL MATCH (tomb:GraphsyncTombstone {{id: row.tombstone}})
-OPTIONAL MATCH ()-[old{type} {{_graphsync_key: row.tombstone}}]->()
+{old}
 WITH a, b, row, tomb, collect(old) AS olds
 WITH a, b, row, olds,
-     reduce(v = -1, o IN olds | CASE WHEN o._graphsync_version > v THEN o._graphsync_version ELSE v END) AS previous
+     reduce(v = -1, o IN olds | CASE WHEN coalesce(o._graphsync_version, -1) > v THEN o._graphsync_version ELSE v END)
+     AS previous
 WHERE previous < row.version AND (tomb IS NULL OR tomb.version < row.version)
 FOREACH (o IN olds | DELETE o)
 CREATE (a)-[r{type}]->(b)
@@ -106,21 +107,28 @@ SET r = row.props, r._graphsync_key = row.tombstone, r._graphsync_version = row.
 RETURN count(CASE WHEN previous >= 0 THEN 1 END) AS updated, count(CASE WHEN previous < 0 THEN 1 END) AS created
 """
 
+# The relationship a row replaces or deletes (`{old}` above, between the bound ends `a` and `b`): the
+# one the engine wrote under the row's identity; when the key is just the two ends, also one written by hand.
+OLD_BY_KEY: LiteralString = "OPTIONAL MATCH ()-[old{type} {{_graphsync_key: row.tombstone}}]->()"
+OLD_BY_ENDS: LiteralString = (
+    "OPTIONAL MATCH (a)-[old{type}]->(b) WHERE old._graphsync_key IS NULL OR old._graphsync_key = row.tombstone"
+)
+
 DELETE_RELATIONSHIPS: LiteralString = """
 UNWIND $rows AS row
 MERGE (a{source_label} {{{source_key}: row.source}})
 MERGE (b{target_label} {{{target_key}: row.target}})
 SET a._graphsync_lock = true, b._graphsync_lock = true
 REMOVE a._graphsync_lock, b._graphsync_lock
-WITH row
+WITH row, a, b
 MERGE (tomb:GraphsyncTombstone {{id: row.tombstone}})
 ON CREATE SET tomb.version = -1
-WITH row, tomb
+WITH row, tomb, a, b
 WHERE tomb.version < row.version
 SET tomb.version = row.version
-WITH row
-OPTIONAL MATCH ()-[old{type} {{_graphsync_key: row.tombstone}}]->()
-WITH row, old WHERE old IS NULL OR old._graphsync_version < row.version
+WITH row, a, b
+{old}
+WITH row, old WHERE old IS NULL OR coalesce(old._graphsync_version, -1) < row.version
 DELETE old
 RETURN count(old) AS deleted
 """

@@ -11,7 +11,7 @@ from graphsync.change import ApplyResult, Change
 from graphsync.connectors import cypher
 from graphsync.connectors.neo4j import queries
 from graphsync.connectors.rows import NodeRows, Plan, RelationshipRows, entity_id, plan
-from graphsync.connectors.slots import foreign_key_slots, relationship_slots
+from graphsync.connectors.slots import foreign_key_slots, keyed_by_ends, relationship_slots
 from graphsync.spec.mapping import Mappings, NodeMapping
 
 
@@ -145,6 +145,8 @@ class Neo4jSink:
     def _write_relationships(self, tx: neo4j.ManagedTransaction, rows: RelationshipRows) -> ApplyResult:
         mapping = rows.mapping
         slots = relationship_slots(self._mappings, mapping)
+        old = queries.OLD_BY_ENDS if keyed_by_ends(mapping) else queries.OLD_BY_KEY
+        slots["old"] = cypher.render(old, **slots)
         result = ApplyResult()
         if rows.upserts:
             record = _single(tx.run(cypher.render(queries.UPSERT_RELATIONSHIPS, **slots), rows=rows.upserts))

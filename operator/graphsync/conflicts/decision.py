@@ -1,0 +1,46 @@
+"""What a bidirectional pass does with one entity, from three digests: each side's now, and the one both
+sides agreed on at the last sync (the ledger's base). Pure.
+
+Only the side that moved away from the base has changed, so its state is copied
+to the other; both moved (differently) is a conflict for the policy. A write the
+pass makes becomes the new base on both sides, so the next pass sees nothing to
+do: an entity is never sent back to where it came from.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class Step(enum.StrEnum):
+    NOTHING = "nothing"
+    # Both sides agree, but not with the base (first sight, or both made the same change): record it.
+    RECORD = "record"
+    # Gone from both sides: drop the base.
+    FORGET = "forget"
+    TO_TARGET = "toTarget"
+    TO_SOURCE = "toSource"
+    CONFLICT = "conflict"
+
+
+def decide(source: int | None, target: int | None, base: int | None) -> Step:
+    """`None` is an absent entity (or, for `base`, one never synced)."""
+    if source == target:
+        if source is None:
+            return Step.FORGET if base is not None else Step.NOTHING
+        return Step.NOTHING if source == base else Step.RECORD
+    if base is None:
+        # Never synced: an entity on one side only is new there; on both, differing, is a conflict.
+        return _first_sight(source, target)
+    source_changed, target_changed = source != base, target != base
+    if source_changed != target_changed:
+        return Step.TO_TARGET if source_changed else Step.TO_SOURCE
+    return Step.CONFLICT
+
+
+def _first_sight(source: int | None, target: int | None) -> Step:
+    if target is None:
+        return Step.TO_TARGET
+    if source is None:
+        return Step.TO_SOURCE
+    return Step.CONFLICT

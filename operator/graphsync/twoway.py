@@ -1,0 +1,336 @@
+"""Bidirectional pipelines between two graphs (Neo4j <-> FalkorDB, or two of one kind): the `bidirectional` mode.
+
+Each pass reads both sides bucket by bucket (as reconciliation does) and decides
+per entity from three digests: each side's now and the ledger's base, what both
+agreed on at the last sync (`conflicts.decision`). The side that changed is copied
+to the other; both changed is a conflict, settled by the pipeline's policy (held,
+for `manual`, until `graphsync conflicts resolve`). What a pass writes becomes the
+new base, after the write committed, so nothing is sent back where it came from, and
+two passes with no edits in between write nothing.
+
+Changes are found by comparing state, not by following events, so a write this
+engine makes on either side is never mistaken for a user's edit. An application
+edit made between a pass's read and its write of the same entity can be
+overwritten by it (graph databases keep no version an application would bump).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from typing import Any
+
+from graphsync import connect, graphmodes, targets
+from graphsync.change import Change, Operation, version_of
+from graphsync.conflicts import resolution
+from graphsync.conflicts.decision import Step, decide
+from graphsync.connectors.falkordb.sink import FalkorSink
+from graphsync.connectors.graphs.reading import Versions
+from graphsync.connectors.neo4j.sink import Neo4jSink
+from graphsync.connectors.redisledger import Base, RedisConflicts, RedisLedger
+from graphsync.pipeline.control import RunControl
+from graphsync.pipeline.stats import RunStats, TwoWayProgress
+from graphsync.reconcile.entries import FROM, LABELS, TO, Entry, digest
+from graphsync.reconcile.sides import GraphSide
+from graphsync.spec.conflicts import ConflictPolicySpec
+from graphsync.spec.mapping import Mappings, NodeMapping, RelationshipMapping
+from graphsync.spec.pipeline import PipelineSpec
+from graphsync.spec.reconcile import MIN_BUCKET
+
+
+@dataclass
+class _Writes:
+    """One bucket's decisions, applied together: writes to each side first, then the ledger."""
+
+    target: list[Change] = field(default_factory=list)
+    source: list[Change] = field(default_factory=list)
+    bases: dict[str, Base] = field(default_factory=dict)
+    forget: list[str] = field(default_factory=list)
+
+
+def run(spec: PipelineSpec, control: RunControl) -> RunStats:
+    """Passes every `pollIntervalSeconds` until stopped; with `until_idle`, until a pass writes nothing."""
+    stats = RunStats(two_way=TwoWayProgress())
+    with ExitStack() as stack:
+        pair = TwoWay(spec, stack)
+        while not control.stop.is_set():
+            counts = pair.run_pass(control.stop)
+            stats.add_pass(counts)
+            if control.on_batch is not None:
+                control.on_batch(stats)
+            if control.until_idle and counts.written == 0:
+                break
+            if not control.until_idle:
+                control.stop.wait(spec.reading.poll_interval_seconds)
+    return stats
+
+
+class TwoWay:
+    def __init__(self, spec: PipelineSpec, stack: ExitStack) -> None:
+        self._mappings = spec.mapped
+        self._policy = spec.conflict_policy or ConflictPolicySpec()
+        self._watermark = spec.reading.watermark_property
+        client = graphmodes.state_client(spec)
+        stack.callback(client.close)
+        self.ledger = RedisLedger(client, pipeline=spec.name)
+        self.conflicts = RedisConflicts(client, pipeline=spec.name)
+        reader = graphmodes.source_reader(spec, stack)
+        self._source = GraphSide(reader, self._mappings, target=False, versions=Versions(None, 0), skip_bare=True)
+        self._target = GraphSide(targets.reader(spec, stack), self._mappings, target=True, versions=Versions(None, 0))
+        self._target_sink = targets.sink(spec, stack)
+        self._source_sink = _source_sink(spec, stack, reversed_mappings(self._mappings))
+        self._target_sink.prepare()
+        self._source_sink.prepare()
+        self._open: dict[str, str] = {}
+        self._now_ms = 0
+
+    def run_pass(self, stop: threading.Event) -> TwoWayProgress:
+        counts = TwoWayProgress(passes=1)
+        version = int(time.time() * 1_000_000)
+        self._open = {held.ident: held.id for held in self.conflicts.list()}
+        self._now_ms = version // 1000
+        # Relationships first: a node deleted after them leaves no placeholder behind on either side.
+        for name in reversed(self._mappings.entity_names()):
+            low = None
+            while not stop.is_set():
+                high = self._source.boundary(name, low, MIN_BUCKET)
+                source, target = self._source.bucket(name, low, high), self._target.bucket(name, low, high)
+                self._bucket(name, source, target, version, counts)
+                if high is None:
+                    break
+                low = high
+        return counts
+
+    def settle(self, conflict: str, choice: str, data: Mapping[str, Any] | None = None) -> None:
+        """Write the chosen version (a side's, or `data`; None: deleted) to both sides, then make it the base."""
+        held = self.conflicts.get(conflict)
+        if held is None:
+            raise ValueError(f"no conflict {conflict!r}")
+        chosen: Mapping[str, Any] | None = data if choice == "data" else getattr(held, choice)
+        mapping = self._mappings.entity(held.entity)
+        shape = _entry_of(mapping, held.ident, held.key, held.source or held.target or {}, held.shape)
+        entry = _entry_of(mapping, held.ident, held.key, chosen, held.shape)
+        version = int(time.time() * 1_000_000)
+        writes = _Writes()
+        for side in (writes.source, writes.target):
+            side.append(_upsert(mapping, entry, version) if entry else _delete(mapping, shape, version))  # type: ignore[arg-type]
+        if entry is None:
+            writes.forget.append(held.ident)
+        else:
+            writes.bases[held.ident] = Base(entry.digest, _data(entry))
+        self._apply(held.entity, writes)
+        self.conflicts.settle(conflict, choice)
+
+    def _bucket(
+        self, name: str, source: dict[str, Entry], target: dict[str, Entry], version: int, counts: TwoWayProgress
+    ) -> None:
+        mapping = self._mappings.entity(name)
+        idents = sorted(source.keys() | target.keys())
+        bases = self.ledger.get(name, idents)
+        writes = _Writes()
+        counts.compared += len(idents)
+        for ident in idents:
+            s, t, base = source.get(ident), target.get(ident), bases.get(ident)
+            step = decide(s.digest if s else None, t.digest if t else None, base.digest if base else None)
+            if step is Step.RECORD and s is not None:
+                writes.bases[ident] = Base(s.digest, _data(s))
+                counts.recorded += 1
+            elif step is Step.FORGET:
+                writes.forget.append(ident)
+            elif step is Step.TO_TARGET:
+                self._copy(
+                    mapping=mapping, ident=ident, have=s, other=t, version=version, writes=writes, to_target=True
+                )
+                counts.to_target += 1
+            elif step is Step.TO_SOURCE:
+                self._copy(
+                    mapping=mapping, ident=ident, have=t, other=s, version=version, writes=writes, to_target=False
+                )
+                counts.to_source += 1
+            elif step is Step.CONFLICT:
+                self._conflict(
+                    mapping=mapping, ident=ident, s=s, t=t, base=base, version=version, writes=writes, counts=counts
+                )
+            if step is not Step.CONFLICT and (s or t):
+                self._converged(ident)
+        self._apply(name, writes)
+
+    def _copy(
+        self,
+        *,
+        mapping: NodeMapping | RelationshipMapping,
+        ident: str,
+        have: Entry | None,
+        other: Entry | None,
+        version: int,
+        writes: _Writes,
+        to_target: bool,
+    ) -> None:
+        side = writes.target if to_target else writes.source
+        if have is None:
+            assert other is not None
+            side.append(_delete(mapping, other, version))
+            writes.forget.append(ident)
+        else:
+            side.append(_upsert(mapping, have, version))
+            writes.bases[ident] = Base(have.digest, _data(have))
+
+    def _conflict(
+        self,
+        *,
+        mapping: NodeMapping | RelationshipMapping,
+        ident: str,
+        s: Entry | None,
+        t: Entry | None,
+        base: Base | None,
+        version: int,
+        writes: _Writes,
+        counts: TwoWayProgress,
+    ) -> None:
+        decided = resolution.resolve(
+            self._policy,
+            mapping.name,
+            self._revision(resolution.Side.SOURCE, s),
+            self._revision(resolution.Side.TARGET, t),
+            resolution.Synced(0, 0, base.data) if base else None,
+        )
+        shape = s or t
+        assert shape is not None
+        if decided.action is resolution.Action.HOLD:
+            versions: dict[str, Mapping[str, Any] | None] = {
+                "source": _data(s) if s else None,
+                "target": _data(t) if t else None,
+                "base": base.data if base else None,
+            }
+            self.conflicts.hold(mapping.name, shape.key, ident, versions, shape=_shape(shape))
+            counts.held += 1
+            return
+        entry = _entry_of(mapping, ident, shape.key, decided.data, _shape(shape))
+        self._write_both(mapping=mapping, ident=ident, s=s, t=t, entry=entry, version=version, writes=writes)
+        counts.resolved += 1
+
+    def _write_both(
+        self,
+        *,
+        mapping: NodeMapping | RelationshipMapping,
+        ident: str,
+        s: Entry | None,
+        t: Entry | None,
+        entry: Entry | None,
+        version: int,
+        writes: _Writes,
+    ) -> None:
+        """Make both sides hold `entry` (None: neither holds it), writing only the side that differs."""
+        for have, side in ((s, writes.source), (t, writes.target)):
+            if entry is None and have is not None:
+                side.append(_delete(mapping, have, version))
+            elif entry is not None and (have is None or have.digest != entry.digest):
+                side.append(_upsert(mapping, entry, version))
+        if entry is None:
+            writes.forget.append(ident)
+        else:
+            writes.bases[ident] = Base(entry.digest, _data(entry))
+
+    def _revision(self, side: resolution.Side, entry: Entry | None) -> resolution.Revision:
+        if entry is None:
+            return resolution.Revision(side, 0, 0, None)
+        return resolution.Revision(side, 0, self._written_at(entry), _data(entry))
+
+    def _written_at(self, entry: Entry) -> int:
+        """Milliseconds since the epoch, from the watermark property (a timestamp, or an integer taken as
+        milliseconds) when the pipeline has one; else the pass's time, so an update beats a delete."""
+        value = entry.content.get(self._watermark) if self._watermark else None
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        try:
+            return version_of(value) // 1000 if value is not None else self._now_ms
+        except ValueError:
+            return self._now_ms
+
+    def _converged(self, ident: str) -> None:
+        """A held conflict whose sides came to agree (or one was copied over) is settled by itself."""
+        if ident in self._open:
+            self.conflicts.settle(self._open.pop(ident), "converged")
+
+    def _apply(self, name: str, writes: _Writes) -> None:
+        # The ledger moves only after both sides committed: a crash in between repeats the pass's writes,
+        # which the version guard makes harmless.
+        if writes.target:
+            self._target_sink.apply(writes.target)
+        if writes.source:
+            self._source_sink.apply(writes.source)
+        self.ledger.put(name, writes.bases)
+        self.ledger.drop(name, writes.forget)
+
+
+def reversed_mappings(mappings: Mappings) -> Mappings:
+    """The mappings as the source side is written: its own labels and types, the same names for the rest."""
+    nodes = [{"name": n.name, "labels": [n.read_label], "key": n.key} for n in mappings.nodes]
+    relationships = [
+        {
+            "name": r.name,
+            "type": r.read_type,
+            "from": {"column": r.source.column, "references": r.source.references},
+            "to": {"column": r.target.column, "references": r.target.references},
+            "key": list(r.key),
+        }
+        for r in mappings.relationships
+    ]
+    return Mappings.model_validate({"nodes": nodes, "relationships": relationships})
+
+
+def _source_sink(spec: PipelineSpec, stack: ExitStack, mappings: Mappings) -> targets.GraphSink:
+    made: targets.GraphSink
+    if spec.source.falkordb is not None:
+        made = FalkorSink(connect.falkordb_graph(spec.source.falkordb, "source.falkordb"), mappings)
+    else:
+        source = spec.source.neo4j
+        assert source is not None
+        made = Neo4jSink(connect.neo4j_driver(source, "source.neo4j"), mappings, database=source.database)
+    stack.callback(made.close)
+    return made
+
+
+def _data(entry: Entry) -> dict[str, Any]:
+    """An entity's properties: its content without the parts that are not properties (labels, ends)."""
+    return {name: value for name, value in entry.content.items() if not name.startswith((":", "->"))}
+
+
+def _shape(entry: Entry) -> dict[str, Any]:
+    """What an entity is besides its properties (its ends), kept with a held conflict to write it back."""
+    return {name: value for name, value in entry.content.items() if name in (FROM, TO)}
+
+
+def _entry_of(
+    mapping: NodeMapping | RelationshipMapping,
+    ident: str,
+    key: Any,
+    data: Mapping[str, Any] | None,
+    shape: Mapping[str, Any],
+) -> Entry | None:
+    """A resolved version as an entry: its properties, and the labels or ends of the entity it resolves."""
+    if data is None:
+        return None
+    content: dict[str, Any] = dict(data)
+    if isinstance(mapping, NodeMapping):
+        content[LABELS] = sorted(mapping.labels)
+    else:
+        content[FROM], content[TO] = shape[FROM], shape[TO]
+    return Entry(ident, key, digest(content), content)
+
+
+def _upsert(mapping: NodeMapping | RelationshipMapping, entry: Entry, version: int) -> Change:
+    data = _data(entry)
+    if isinstance(mapping, RelationshipMapping):
+        data[mapping.source.column], data[mapping.target.column] = entry.content[FROM], entry.content[TO]
+    return Change(mapping.name, entry.key, Operation.UPSERT, version, data)
+
+
+def _delete(mapping: NodeMapping | RelationshipMapping, entry: Entry, version: int) -> Change:
+    data = {}
+    if isinstance(mapping, RelationshipMapping):
+        data = {mapping.source.column: entry.content[FROM], mapping.target.column: entry.content[TO]}
+    return Change(mapping.name, entry.key, Operation.DELETE, version, data)

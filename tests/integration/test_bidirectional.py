@@ -1,0 +1,173 @@
+"""Bidirectional pipelines, Neo4j <-> FalkorDB: edits on either side reach the other, nothing loops, and
+concurrent edits of one entity resolve as the conflict policy says, the same way every time."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import neo4j
+import pytest
+
+from graphsync import run
+from graphsync.connectors.falkordb import graph as falkor_graph
+from graphsync.connectors.falkordb.graph import Graph
+from graphsync.devenv.service import Service
+from graphsync.pipeline.control import RunControl
+from graphsync.pipeline.stats import RunStats
+from graphsync.spec.pipeline import PipelineSpec
+from tests import graphs
+from tests.conftest import unique_name
+from tests.integration._neo4j import empty
+from tests.integration.test_graph_sync import falkor_snapshot, neo4j_graph, neo4j_run
+
+
+@pytest.fixture
+def pair(neo4j_service: Service, falkordb_service: Service, neo4j_driver: neo4j.Driver) -> Iterator[Any]:
+    """Builds a fresh pair (a Neo4j source graph, an empty FalkorDB graph) and the spec between them."""
+    made: list[Graph] = []
+
+    def build(policy: dict[str, Any] | None = None) -> tuple[PipelineSpec, Graph]:
+        empty(neo4j_driver)
+        graphs.build(neo4j_run(neo4j_driver), people=200, companies=5, knows_per_person=2)
+        target = falkor_graph.connect(falkordb_service.env["GRAPHSYNC_FALKORDB_URL"], unique_name("bi"))
+        made.append(target)
+        document: dict[str, Any] = {
+            "name": unique_name("bi").replace("_", "-"),
+            "source": {
+                "neo4j": {
+                    "uri": neo4j_service.env["GRAPHSYNC_NEO4J_URI"],
+                    "reading": {"watermarkProperty": "updated_at"},
+                }
+            },
+            "target": {"falkordb": {"url": falkordb_service.env["GRAPHSYNC_FALKORDB_URL"], "graph": target.name}},
+            "mappings": graphs.MAPPINGS,
+            "mode": "bidirectional",
+        }
+        if policy is not None:
+            document["conflictPolicy"] = policy
+        return PipelineSpec.model_validate(document), target
+
+    yield build
+    for graph in made:
+        graph.drop()
+        graph.close()
+
+
+def sync(spec: PipelineSpec) -> RunStats:
+    return run.run(spec, RunControl(stop=threading.Event(), until_idle=True))
+
+
+def one_pass(spec: PipelineSpec) -> dict[str, int]:
+    """Exactly one pass (until_idle stops after the first pass that writes nothing)."""
+    stop = threading.Event()
+    stats = run.run(spec, RunControl(stop=stop, until_idle=True, on_batch=lambda _: stop.set()))
+    assert stats.two_way is not None
+    return stats.two_way.summary()
+
+
+def person(read: Any, ident: int) -> dict[str, Any] | None:
+    rows = read(f"MATCH (p:Person {{id: {ident}}}) RETURN properties(p)")
+    if not rows:
+        return None
+    return {k: v for k, v in rows[0][0].items() if not k.startswith("_graphsync")}
+
+
+def test_edits_on_either_side_reach_the_other_and_nothing_loops(pair: Any, neo4j_driver: neo4j.Driver) -> None:
+    spec, target = pair()
+    first = sync(spec)
+    assert first.two_way is not None
+    assert first.two_way.to_target > 0
+    assert falkor_snapshot(target) == neo4j_graph(neo4j_driver)
+    assert one_pass(spec)["toTarget"] + one_pass(spec)["toSource"] == 0
+
+    [[links]] = neo4j_driver.execute_query("MATCH (:Person {id: 2})-[r]-() RETURN count(r)").records
+    neo4j_driver.execute_query("MATCH (p:Person {id: 1}) SET p.name = 'edited in source', p.updated_at = 5000")
+    neo4j_driver.execute_query("MATCH (p:Person {id: 2}) DETACH DELETE p")
+    neo4j_driver.execute_query(
+        "MATCH (q:Person {id: 3}) CREATE (p:Person {id: 9001, name: 'new in source', updated_at: 5000})-[:KNOWS "
+        "{since: 2024, updated_at: 5000}]->(q)"
+    )
+    target.write("MATCH (p:Person {id: 10}) SET p.name = 'edited in target', p.updated_at = 5000")
+    target.write("MATCH (:Person {id: 11})-[w:WORKS_AT]->() DELETE w")
+    target.write("MATCH (p:Person {id: 12})-[w:WORKS_AT]->() SET w.role = 'lead'")
+    target.write("CREATE (:Person {id: 9002, name: 'new in target', updated_at: 5000})")
+    counts = one_pass(spec)
+    # Source: 1 edit, 2 deleted with its relationships, 9001 and its KNOWS. Target: 10, 11's and 12's WORKS_AT, 9002.
+    assert (counts["toTarget"], counts["toSource"], counts["held"]) == (1 + 1 + links + 2, 4, 0)
+    assert falkor_snapshot(target) == neo4j_graph(neo4j_driver)
+    source_read = lambda query: [list(r.values()) for r in neo4j_driver.execute_query(query).records]  # noqa: E731
+    assert person(source_read, 10) == person(target.read, 10)
+    assert person(source_read, 9002) == {"id": 9002, "name": "new in target", "updated_at": 5000}
+    assert person(target.read, 2) is None
+    # The pass after writes nothing: what it wrote is the base on both sides now.
+    again = one_pass(spec)
+    assert again["toTarget"] + again["toSource"] + again["resolved"] == 0
+
+
+# Watermarks are write times in milliseconds: 5 was written last in the source, 7 in the target,
+# 6 deleted in the source and updated in the target.
+EDITS_SOURCE = (
+    "MATCH (p:Person {id: 5}) SET p.name = 'source', p.tags = ['s'], p.score = 10, p.updated_at = 20000",
+    "MATCH (p:Person {id: 6}) DETACH DELETE p",
+    "MATCH (p:Person {id: 7}) SET p.name = 'source', p.updated_at = 10000",
+)
+EDITS_TARGET = (
+    "MATCH (p:Person {id: 5}) SET p.name = 'target', p.tags = ['t'], p.score = 20, p.updated_at = 10000",
+    "MATCH (p:Person {id: 6}) SET p.name = 'target', p.updated_at = 30000",
+    "MATCH (p:Person {id: 7}) SET p.name = 'target', p.updated_at = 20000",
+)
+
+
+def conflicting(pair: Any, neo4j_driver: neo4j.Driver, policy: dict[str, Any]) -> tuple[Any, Graph, dict[str, int]]:
+    spec, target = pair(policy)
+    sync(spec)
+    for statement in EDITS_SOURCE:
+        neo4j_driver.execute_query(statement)
+    for statement in EDITS_TARGET:
+        target.write(statement)
+    # An unrelated edit goes through whatever the conflicts do.
+    target.write("MATCH (p:Person {id: 50}) SET p.name = 'unrelated'")
+    counts = one_pass(spec)
+    return spec, target, counts
+
+
+@pytest.mark.parametrize(
+    ("policy", "five", "six", "seven"),
+    [
+        ({"strategy": "lastWriteWins"}, {"name": "source", "tags": ["s"], "score": 10}, "target", "target"),
+        ({"strategy": "sourceWins"}, {"name": "source", "tags": ["s"], "score": 10}, None, "source"),
+        ({"strategy": "targetWins"}, {"name": "target", "tags": ["t"], "score": 20}, "target", "target"),
+        (
+            {"strategy": "merge", "merge": {"fields": {"tags": "union", "score": "max"}}},
+            {"name": "source", "tags": ["s", "t"], "score": 20},
+            "target",
+            "target",
+        ),
+    ],
+)
+def test_concurrent_edits_resolve_as_the_policy_says_every_time(
+    pair: Any,
+    neo4j_driver: neo4j.Driver,
+    policy: dict[str, Any],
+    five: dict[str, Any],
+    six: str | None,
+    seven: str,
+) -> None:
+    outcomes = []
+    for _ in range(2):
+        spec, target, counts = conflicting(pair, neo4j_driver, policy)
+        assert counts["resolved"] == 3
+        assert falkor_snapshot(target) == neo4j_graph(neo4j_driver)
+        got = person(target.read, 5)
+        assert got is not None
+        assert {k: got[k] for k in five} == five
+        six_now = person(target.read, 6)
+        assert (six_now or {}).get("name") == six
+        assert (person(target.read, 7) or {})["name"] == seven
+        assert (person(target.read, 50) or {})["name"] == "unrelated"
+        again = one_pass(spec)
+        assert again["toTarget"] + again["toSource"] + again["resolved"] == 0
+        outcomes.append(falkor_snapshot(target))
+    assert outcomes[0] == outcomes[1]
