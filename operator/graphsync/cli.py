@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from graphsync import __version__
+from graphsync.commands import conflicts as conflicts_command
 from graphsync.commands import deadletter as deadletter_command
 from graphsync.commands import reconcile as reconcile_command
 from graphsync.commands import run as run_command
@@ -20,6 +21,7 @@ def parser() -> argparse.ArgumentParser:
     run_command.register(commands)
     deadletter_command.register(commands)
     reconcile_command.register(commands)
+    conflicts_command.register(commands)
     dev_cli.register(commands)
     return root
 

@@ -111,12 +111,12 @@ class TwoWay:
             raise ValueError(f"no conflict {conflict!r}")
         chosen: Mapping[str, Any] | None = data if choice == "data" else getattr(held, choice)
         mapping = self._mappings.entity(held.entity)
-        shape = _entry_of(mapping, held.ident, held.key, held.source or held.target or {}, held.shape)
         entry = _entry_of(mapping, held.ident, held.key, chosen, held.shape)
+        shape = entry or Entry(held.ident, held.key, 0, dict(held.shape))
         version = int(time.time() * 1_000_000)
         writes = _Writes()
         for side in (writes.source, writes.target):
-            side.append(_upsert(mapping, entry, version) if entry else _delete(mapping, shape, version))  # type: ignore[arg-type]
+            side.append(_upsert(mapping, entry, version) if entry else _delete(mapping, shape, version))
         if entry is None:
             writes.forget.append(held.ident)
         else:

@@ -3,14 +3,17 @@ concurrent edits of one entity resolve as the conflict policy says, the same way
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import neo4j
 import pytest
+import yaml
 
-from graphsync import run
+from graphsync import cli, run
 from graphsync.connectors.falkordb import graph as falkor_graph
 from graphsync.connectors.falkordb.graph import Graph
 from graphsync.devenv.service import Service
@@ -171,3 +174,65 @@ def test_concurrent_edits_resolve_as_the_policy_says_every_time(
         assert again["toTarget"] + again["toSource"] + again["resolved"] == 0
         outcomes.append(falkor_snapshot(target))
     assert outcomes[0] == outcomes[1]
+
+
+def conflicts_cli(spec: PipelineSpec, tmp_path: Path, capsys: pytest.CaptureFixture[str], *args: str) -> Any:
+    path = tmp_path / "pipeline.yaml"
+    path.write_text(yaml.safe_dump(spec.model_dump(mode="json", by_alias=True, exclude_none=True)))
+    code = cli.main(["conflicts", args[0], "-f", str(path), *args[1:]])
+    out = capsys.readouterr().out
+    return code, json.loads(out) if "--json" in args else out
+
+
+def test_manual_review_holds_conflicts_and_applies_the_chosen_version(
+    pair: Any, neo4j_driver: neo4j.Driver, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The entity override wins over the pipeline's strategy.
+    policy = {"strategy": "sourceWins", "entities": {"person": {"strategy": "manual"}}}
+    spec, target, counts = conflicting(pair, neo4j_driver, policy)
+    assert (counts["held"], counts["resolved"]) == (3, 0)
+    # Held entities keep each side's version; everything else went on.
+    assert (person(target.read, 5) or {})["name"] == "target"
+    assert (person(target.read, 50) or {})["name"] == "unrelated"
+    assert one_pass(spec)["held"] == 3  # still held, not duplicated
+    code, held = conflicts_cli(spec, tmp_path, capsys, "list", "--json")
+    assert code == 0
+    assert sorted(c["key"] for c in held) == [5, 6, 7]
+    by_key = {c["key"]: c for c in held}
+    assert by_key[5]["source"]["name"] == "source"
+    assert by_key[5]["target"]["name"] == "target"
+    assert by_key[5]["base"]["name"] == "person 5"
+    assert by_key[6]["source"] is None
+    code, text = conflicts_cli(spec, tmp_path, capsys, "show", by_key[5]["id"])
+    assert "differs: name, score, tags, updated_at" in text
+
+    assert conflicts_cli(spec, tmp_path, capsys, "resolve", by_key[5]["id"], "--take", "target")[0] == 0
+    assert conflicts_cli(spec, tmp_path, capsys, "resolve", by_key[6]["id"], "--take", "source")[0] == 0
+    merged = tmp_path / "seven.json"
+    merged.write_text(json.dumps({"id": 7, "name": "by hand", "updated_at": 40000}))
+    assert conflicts_cli(spec, tmp_path, capsys, "resolve", by_key[7]["id"], "--data", str(merged))[0] == 0
+
+    assert falkor_snapshot(target) == neo4j_graph(neo4j_driver)
+    assert (person(target.read, 5) or {})["score"] == 20
+    assert person(target.read, 6) is None
+    assert person(target.read, 7) == {"id": 7, "name": "by hand", "updated_at": 40000}
+    again = one_pass(spec)
+    assert again["toTarget"] + again["toSource"] + again["held"] == 0
+    code, open_now = conflicts_cli(spec, tmp_path, capsys, "list", "--json")
+    assert open_now == []
+    code, everything = conflicts_cli(spec, tmp_path, capsys, "list", "--all", "--json")
+    assert sorted((c["key"], c["choice"]) for c in everything) == [(5, "target"), (6, "source"), (7, "data")]
+
+
+def test_a_bad_resolution_is_refused_naming_the_problem(
+    pair: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec, _ = pair({"strategy": "manual"})
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"not a name": 1}))
+    path = tmp_path / "pipeline.yaml"
+    path.write_text(yaml.safe_dump(spec.model_dump(mode="json", by_alias=True, exclude_none=True)))
+    assert cli.main(["conflicts", "resolve", "-f", str(path), "abc", "--data", str(bad)]) == 2
+    assert "property 'not a name'" in capsys.readouterr().err
+    assert cli.main(["conflicts", "resolve", "-f", str(path), "abc", "--take", "source"]) == 1
+    assert "no open conflict 'abc'" in capsys.readouterr().err

@@ -140,3 +140,48 @@ def test_a_bad_files_pipeline_names_the_field(patch: dict[str, Any], message: st
     with pytest.raises(ValidationError) as error:
         PipelineSpec.model_validate({**FILES, **patch})
     assert message in str(error.value).replace("\n  ", ".").replace("\n", " ")
+
+
+GRAPHS: dict[str, Any] = {
+    "name": "mirror",
+    "source": {"neo4j": {"uri": "bolt://neo4j:7687"}},
+    "target": {"falkordb": {"url": "redis://falkordb:6379", "graph": "mirror"}},
+    "mappings": {"nodes": [{"name": "person", "labels": ["Person"], "key": "id"}]},
+    "mode": "bidirectional",
+}
+
+
+def test_a_bidirectional_pipeline_embeds_its_conflict_policy() -> None:
+    spec = PipelineSpec.model_validate({**GRAPHS, "conflictPolicy": {"strategy": "manual"}})
+    assert spec.conflict_policy is not None
+    assert spec.conflict_policy.strategy.value == "manual"
+
+
+@pytest.mark.parametrize(
+    ("patch", "message"),
+    [
+        (
+            {
+                "mappings": {
+                    "nodes": [{"name": "person", "labels": ["P"], "key": "id", "properties": {"exclude": ["x"]}}]
+                }
+            },
+            "mappings.nodes[person].properties: a bidirectional pipeline maps every property under its own name",
+        ),
+        (
+            {"mappings": {"nodes": [{"name": "person", "labels": ["P"], "key": "id", "keyProperty": "pid"}]}},
+            "mappings.nodes[person].keyProperty: a bidirectional pipeline keeps the key's name",
+        ),
+        ({"mode": "snapshot", "conflictPolicy": {}}, "conflictPolicy applies to mode bidirectional, not snapshot"),
+        ({"conflictPolicy": {"strategy": "sometimes"}}, "conflictPolicy.strategy"),
+    ],
+)
+def test_a_bad_bidirectional_pipeline_names_the_field(patch: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValidationError) as error:
+        PipelineSpec.model_validate({**GRAPHS, **patch})
+    assert message in specfile.format_errors(error.value)
+
+
+def test_bidirectional_needs_a_graph_source() -> None:
+    with pytest.raises(ValidationError, match="mode bidirectional needs a graph source"):
+        PipelineSpec.model_validate({**BASE, "mode": "bidirectional"})

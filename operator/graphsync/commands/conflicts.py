@@ -1,0 +1,127 @@
+"""`graphsync conflicts list|show|resolve`: the conflicts a manual policy holds in a bidirectional pipeline."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from contextlib import ExitStack
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from graphsync import codec, graphmodes
+from graphsync.commands import specfile
+from graphsync.connectors.redisledger import HeldConflict, RedisConflicts
+from graphsync.reconcile.entries import changed_fields
+from graphsync.spec import identifiers
+from graphsync.spec.pipeline import Mode, PipelineSpec
+from graphsync.twoway import TwoWay
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    command = subparsers.add_parser("conflicts", help="list, show or resolve conflicts held for manual review")
+    actions = command.add_subparsers(dest="conflicts_command", required=True)
+    listing = actions.add_parser("list", help="open conflicts, oldest first")
+    listing.add_argument("--all", action="store_true", help="include resolved ones")
+    show = actions.add_parser("show", help="both versions of one conflict, the base, and what differs")
+    show.add_argument("id")
+    resolve = actions.add_parser("resolve", help="write the chosen version to both sides")
+    resolve.add_argument("id")
+    chosen = resolve.add_mutually_exclusive_group(required=True)
+    chosen.add_argument("--take", choices=("source", "target"), help="keep one side's version (absent: deleted)")
+    chosen.add_argument("--data", type=Path, help="a JSON file with the properties to keep on both sides")
+    for parser in (listing, show, resolve):
+        parser.add_argument("-f", "--file", type=Path, required=True, help="the pipeline spec")
+        parser.add_argument("--json", action="store_true", help="print JSON")
+        parser.set_defaults(handler=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    try:
+        spec = specfile.load(args.file)
+        if spec.mode is not Mode.BIDIRECTIONAL:
+            raise ValueError(f"mode: conflicts are held by bidirectional pipelines, and this one is {spec.mode.value}")
+        data = _data(args.data) if getattr(args, "data", None) else None
+    except (specfile.SpecError, ValueError) as exc:
+        print(f"graphsync conflicts: {exc}", file=sys.stderr)
+        return 2
+    if args.conflicts_command == "resolve":
+        return _resolve(spec, args.id, args.take or "data", data)
+    with ExitStack() as stack:
+        client = graphmodes.state_client(spec)
+        stack.callback(client.close)
+        store = RedisConflicts(client, pipeline=spec.name)
+        if args.conflicts_command == "list":
+            held = store.list(include_resolved=args.all)
+            print(json.dumps([_record(c) for c in held], indent=2) if args.json else list_text(held))
+            return 0
+        conflict = store.get(args.id)
+    if conflict is None:
+        print(f"graphsync conflicts: no conflict {args.id!r} in pipeline {spec.name}", file=sys.stderr)
+        return 1
+    print(json.dumps(_record(conflict), indent=2) if args.json else show_text(conflict))
+    return 0
+
+
+def _resolve(spec: PipelineSpec, conflict: str, choice: str, data: dict[str, Any] | None) -> int:
+    with ExitStack() as stack:
+        pair = TwoWay(spec, stack)
+        held = pair.conflicts.get(conflict)
+        if held is None or held.status != "open":
+            print(f"graphsync conflicts: no open conflict {conflict!r} in pipeline {spec.name}", file=sys.stderr)
+            return 1
+        pair.settle(conflict, choice, data)
+    print(f"resolved {conflict} ({held.entity} {json.dumps(held.key)}): {choice}")
+    return 0
+
+
+def _data(path: Path) -> dict[str, Any]:
+    """The properties to keep, from a JSON object whose keys are property names."""
+    try:
+        document = json.loads(path.read_text())
+    except OSError as exc:
+        raise ValueError(f"--data {path}: {exc.strerror}") from exc
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"--data {path}: not JSON: {exc}") from exc
+    if not isinstance(document, dict):
+        raise ValueError(f"--data {path}: expected a JSON object of properties")
+    for name in document:
+        try:
+            identifiers.check(name)
+        except ValueError as exc:
+            raise ValueError(f"--data {path}: property {name!r}: {exc}") from exc
+    return {name: codec.untagged(value) for name, value in document.items()}
+
+
+def _record(conflict: HeldConflict) -> dict[str, Any]:
+    return codec.tagged(asdict(conflict))  # type: ignore[no-any-return]
+
+
+def list_text(held: list[HeldConflict]) -> str:
+    if not held:
+        return "no conflicts"
+    lines = [f"{'id':<13} {'entity':<16} {'key':<20} {'status':<9} {'detected':<30} differs"]
+    for conflict in held:
+        differs = ", ".join(changed_fields(conflict.source or {}, conflict.target or {}))
+        if conflict.source is None or conflict.target is None:
+            differs = "deleted on " + ("source" if conflict.source is None else "target")
+        lines.append(
+            f"{conflict.id:<13} {conflict.entity:<16} {json.dumps(conflict.key):<20} {conflict.status:<9}"
+            f" {conflict.detected_at:<30} {differs}"
+        )
+    return "\n".join(lines)
+
+
+def show_text(conflict: HeldConflict) -> str:
+    lines = [
+        f"conflict {conflict.id}: {conflict.entity} {json.dumps(conflict.key)} ({conflict.status})",
+        f"detected {conflict.detected_at}"
+        + (f", resolved {conflict.resolved_at}: {conflict.choice}" if conflict.resolved_at else ""),
+    ]
+    for side in ("source", "target", "base"):
+        value = getattr(conflict, side)
+        shown = json.dumps(codec.tagged(value), sort_keys=True) if value is not None else "(absent)"
+        lines.append(f"{side + ':':<8} {shown}")
+    lines.append("differs: " + ", ".join(changed_fields(conflict.source or {}, conflict.target or {})))
+    return "\n".join(lines)

@@ -1,0 +1,54 @@
+"""What a bidirectional pass does per entity: the decision table, and that repeated passes converge and stop."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from graphsync.conflicts.decision import Step, decide
+
+
+@pytest.mark.parametrize(
+    ("source", "target", "base", "step"),
+    [
+        (None, None, None, Step.NOTHING),
+        (None, None, 1, Step.FORGET),
+        (1, 1, 1, Step.NOTHING),
+        (2, 2, 1, Step.RECORD),  # both made the same change
+        (1, 1, None, Step.RECORD),  # first sight, already equal
+        (1, None, None, Step.TO_TARGET),  # new in the source
+        (None, 1, None, Step.TO_SOURCE),  # new in the target
+        (1, 2, None, Step.CONFLICT),  # never synced, both present, different
+        (2, 1, 1, Step.TO_TARGET),  # edited in the source
+        (1, 2, 1, Step.TO_SOURCE),  # edited in the target
+        (None, 1, 1, Step.TO_TARGET),  # deleted in the source: the delete goes over
+        (1, None, 1, Step.TO_SOURCE),  # deleted in the target
+        (2, 3, 1, Step.CONFLICT),  # both edited
+        (None, 2, 1, Step.CONFLICT),  # deleted in one, edited in the other
+    ],
+)
+def test_decision_table(source: int | None, target: int | None, base: int | None, step: Step) -> None:
+    assert decide(source, target, base) is step
+
+
+digests = st.none() | st.integers(min_value=0, max_value=3)
+
+
+@given(source=digests, target=digests, base=digests)
+def test_a_pass_leaves_both_sides_equal_to_the_base_or_holds_a_conflict(
+    source: int | None, target: int | None, base: int | None
+) -> None:
+    """Simulate a pass (copying, recording, a conflict settled for the source), then a second pass: it does nothing."""
+    step = decide(source, target, base)
+    if step is Step.TO_TARGET:
+        target = source
+    elif step is Step.TO_SOURCE:
+        source = target
+    elif step is Step.CONFLICT:
+        target = source
+    base = source
+    assert decide(source, target, base) is Step.NOTHING or (source is None and base is None)
+    # Swapping the sides swaps the direction, never the kind of decision.
+    mirrored = {Step.TO_TARGET: Step.TO_SOURCE, Step.TO_SOURCE: Step.TO_TARGET}
+    assert decide(target, source, base) is mirrored.get(decide(source, target, base), decide(source, target, base))
