@@ -8,6 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from graphsync.change import Change, Operation
+from graphsync.devenv import sample
 from graphsync.reconcile.entries import (
     Entry,
     bucket_hash,
@@ -21,29 +22,9 @@ from graphsync.reconcile.report import Outcome, outcome
 from graphsync.spec.mapping import Mappings
 from graphsync.spec.reconcile import MAX_BUCKET, MIN_BUCKET, Action, ReconcileSpec, bucket_size
 
-MAPPINGS = Mappings.model_validate(
-    {
-        "nodes": [
-            {"name": "customer", "labels": ["Customer", "Person"], "key": "id", "properties": {"exclude": ["secret"]}},
-            {
-                "name": "orders",
-                "labels": ["Order"],
-                "key": "id",
-                "properties": {"rename": {"total_cents": "total"}},
-                "foreignKeys": [{"column": "customer_id", "references": "customer", "type": "PLACED_BY"}],
-            },
-        ],
-        "relationships": [
-            {
-                "name": "likes",
-                "type": "LIKES",
-                "from": {"column": "customer_id", "references": "customer"},
-                "to": {"column": "product_id", "references": "customer"},
-                "key": ["customer_id", "product_id"],
-            }
-        ],
-    }
-)
+# The demo's shop: customer (labels Customer, Person), product, orders (a PLACED_BY foreign key), likes.
+MAPPINGS = Mappings.model_validate(sample.mappings("shop"))
+ORDERS = MAPPINGS.nodes[2]
 
 
 def order(**data: object) -> Change:
@@ -51,9 +32,9 @@ def order(**data: object) -> Change:
 
 
 def test_a_source_row_and_the_node_a_sync_wrote_for_it_have_one_digest() -> None:
-    source = node_entry(MAPPINGS.nodes[1], order(id=7, customer_id=3, total_cents=250, note=None))
+    source = node_entry(ORDERS, order(id=7, customer_id=3, total_cents=250, note=None))
     target = target_node_entry(
-        MAPPINGS.nodes[1],
+        ORDERS,
         7,
         {"id": 7, "customer_id": 3, "total": 250, "_graphsync_version": 12},
         ["Order"],
@@ -77,8 +58,8 @@ def test_a_source_row_and_the_node_a_sync_wrote_for_it_have_one_digest() -> None
 def test_each_kind_of_drift_changes_the_digest(
     props: dict[str, object], labels: list[str], ends: list[list[int]]
 ) -> None:
-    source = node_entry(MAPPINGS.nodes[1], order(id=7, customer_id=3, total_cents=250))
-    target = target_node_entry(MAPPINGS.nodes[1], 7, {**props, "_graphsync_version": 1}, labels, ends)
+    source = node_entry(ORDERS, order(id=7, customer_id=3, total_cents=250))
+    target = target_node_entry(ORDERS, 7, {**props, "_graphsync_version": 1}, labels, ends)
     assert target is not None
     assert target.digest != source.digest
 
