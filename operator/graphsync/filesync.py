@@ -173,7 +173,7 @@ class FileSync:
         for thread in threads:
             thread.start()
         try:
-            for chunk in _chunks(entries, CHUNK):
+            for chunk in chunks(entries, CHUNK):
                 stored = self.retrying(self._store.read, [self._prefix + e.path for e in chunk])
                 for entry in chunk:
                     if _done(stored.get(self._prefix + entry.path), entry):
@@ -301,7 +301,9 @@ class FileSync:
         if stored.error is None and stored.merkle == new.merkle:
             # The file changed but not what it says: only the document's hash is recorded.
             return DocumentWrite(saved, contrib.NO_CHANGES, new), "unchanged"
-        return DocumentWrite(saved, contrib.changes(stored, new, identity=self._files.identity), new), "succeeded"
+        # A cleared Merkle hash (a new document, or one a reconciliation marked) rewrites every entity it has.
+        found = contrib.changes(stored, new, identity=self._files.identity, rewrite=stored.merkle is None)
+        return DocumentWrite(saved, found, new), "succeeded"
 
     def _record_failures(self, failures: list[tuple[Saved, str]]) -> None:
         try:
@@ -337,7 +339,7 @@ def _reason(exc: Exception) -> str:
     return str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
 
 
-def _chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
+def chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
     iterator = iter(items)
     while chunk := list(itertools.islice(iterator, size)):
         yield chunk

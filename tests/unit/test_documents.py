@@ -136,6 +136,15 @@ def test_changes_write_what_is_new_and_release_what_is_gone() -> None:
     assert len(removal.removed_edges) == 1
 
 
+def test_a_rewrite_writes_every_node_by_content_too_but_counts_only_new_ones() -> None:
+    """What a reconciliation asks for when the target's copy of a document's entities drifted."""
+    made = by(Identity.CONTENT, ALICE, BOB)
+    stored = contrib.Stored(None, None, sorted(made.nodes), [])
+    found = contrib.changes(stored, made, identity=Identity.CONTENT, rewrite=True)
+    assert sorted(n.id for n in found.nodes) == sorted(made.nodes)
+    assert found.added_nodes == frozenset()
+
+
 def test_by_id_every_node_is_rewritten_and_only_new_ones_counted() -> None:
     before = by(Identity.ID, ALICE)
     stored = contrib.Stored("h1", before.merkle, ["alice"], [])

@@ -11,6 +11,7 @@ import json
 from collections.abc import Mapping
 from typing import Any, LiteralString, Protocol
 
+from graphsync.connectors.graphs.reading import GraphReader
 from graphsync.reconcile.report import Report
 
 KEEP = 100
@@ -34,8 +35,9 @@ RETURN collect(properties(r)) AS rows
 _COUNTS = ("compared", "missing", "extra", "different", "repaired", "failed")
 
 
-class Store(Protocol):
-    def read(self, query: LiteralString, params: Mapping[str, Any] | None = None) -> list[list[Any]]: ...
+class Store(GraphReader, Protocol):
+    """A graph the engine also writes its own records to."""
+
     def write(self, query: LiteralString, params: Mapping[str, Any] | None = None) -> list[list[Any]]: ...
 
 

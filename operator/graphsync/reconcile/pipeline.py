@@ -13,7 +13,8 @@ from graphsync import connect, graphmodes, targets
 from graphsync.connectors.graphs.reading import Versions
 from graphsync.connectors.neo4j.reader import Neo4jReader
 from graphsync.reconcile.audit import AUDIT_GRAPH_SUFFIX, Audit, Store
-from graphsync.reconcile.report import Report
+from graphsync.reconcile.files import FilesReconciliation
+from graphsync.reconcile.report import EntityReport, Report
 from graphsync.reconcile.sides import GraphSide, PostgresSide, Side
 from graphsync.reconcile.walk import Walk
 from graphsync.spec.pipeline import PipelineSpec
@@ -26,24 +27,16 @@ def reconcile(spec: PipelineSpec, job: ReconcileSpec, stop: threading.Event) -> 
     Raises ValueError, before touching anything, for a job that does not fit the pipeline.
     """
     if spec.source.files is not None:
-        raise ValueError("source.files: reconciliation of a files source is not supported yet")
-    job.check_against(spec.mapped)
+        if job.scope.entities or job.scope.ids:
+            raise ValueError("scope: a files pipeline is reconciled as a whole (its documents, nodes and edges)")
+    else:
+        job.check_against(spec.mapped)
     report = Report(spec.name, job)
     with ExitStack() as stack:
         audit = Audit(audit_store(spec, stack))
         audit.record(report)
         try:
-            walk = Walk(
-                _source(spec, stack),
-                GraphSide(targets.reader(spec, stack), spec.mapped, target=True, versions=Versions(None, 0)),
-                targets.sink(spec, stack) if job.action is Action.REPAIR else None,
-                job,
-            )
-            stack.callback(walk.close)
-            for name in job.chosen(spec.mapped):
-                if stop.is_set():
-                    break
-                report.entities.append(walk.entity(name, stop))
+            _compare(spec, job, stack, stop, report.entities)
         except Exception as exc:  # noqa: BLE001 - a failed run is recorded with its reason, then reported
             report.finish(error=f"{type(exc).__name__}: {exc}")
         else:
@@ -52,11 +45,36 @@ def reconcile(spec: PipelineSpec, job: ReconcileSpec, stop: threading.Event) -> 
     return report
 
 
+def _compare(
+    spec: PipelineSpec, job: ReconcileSpec, stack: ExitStack, stop: threading.Event, into: list[EntityReport]
+) -> None:
+    """Append each entity type's report to `into` as it is done, so a failure keeps what came before it."""
+    if spec.source.files is not None:
+        into.extend(FilesReconciliation(spec, job, graph_store(spec, stack), stack).run(stop))
+        return
+    walk = Walk(
+        _source(spec, stack),
+        GraphSide(targets.reader(spec, stack), spec.mapped, target=True, versions=Versions(None, 0)),
+        targets.sink(spec, stack) if job.action is Action.REPAIR else None,
+        job,
+    )
+    stack.callback(walk.close)
+    for name in job.chosen(spec.mapped):
+        if stop.is_set():
+            break
+        into.append(walk.entity(name, stop))
+
+
 def audit_store(spec: PipelineSpec, stack: ExitStack) -> Store:
+    return graph_store(spec, stack, suffix=AUDIT_GRAPH_SUFFIX)
+
+
+def graph_store(spec: PipelineSpec, stack: ExitStack, *, suffix: str = "") -> Store:
+    """The target graph to read and write the engine's own records (`suffix`: a FalkorDB graph of their own)."""
     store: Store
     if spec.target.falkordb is not None:
         target = spec.target.falkordb
-        graph = target.model_copy(update={"graph": f"{target.graph}{AUDIT_GRAPH_SUFFIX}"})
+        graph = target.model_copy(update={"graph": f"{target.graph}{suffix}"})
         store = connect.falkordb_graph(graph, "target.falkordb")
     else:
         store = Neo4jReader(connect.neo4j_driver(spec.neo4j), database=spec.neo4j.database)

@@ -130,11 +130,12 @@ def _endpoint(local: Mapping[str, str], identity: Identity, node_id: str, where:
     return node_id
 
 
-def changes(stored: Stored, new: Contribution, *, identity: Identity) -> Changes:
-    """Writes from `stored` to `new`. By content a kept key is the same content, so only additions are written."""
+def changes(stored: Stored, new: Contribution, *, identity: Identity, rewrite: bool = False) -> Changes:
+    """Writes from `stored` to `new`. By content a kept key is the same content, so only additions are
+    written, unless `rewrite` (the target's copy may have drifted: a reconciliation asked for it)."""
     old_nodes, old_edges = set(stored.nodes), set(stored.edges)
     added_nodes = frozenset(new.nodes.keys() - old_nodes)
-    write_nodes = new.nodes.keys() if identity is Identity.ID else added_nodes
+    write_nodes = new.nodes.keys() if identity is Identity.ID or rewrite else added_nodes
     return Changes(
         nodes=[new.nodes[k] for k in sorted(write_nodes)],
         added_nodes=added_nodes,
