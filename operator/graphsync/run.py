@@ -15,6 +15,7 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
 from typing import Any
 
@@ -59,10 +60,9 @@ def prepare_source(spec: PipelineSpec) -> None:
 
 
 def run(spec: PipelineSpec, control: RunControl) -> RunStats:
-    if spec.source.files is not None:
-        return filesync.run(spec, control)
-    if spec.source.graph is not None:
-        return (twoway.run if spec.mode is Mode.BIDIRECTIONAL else graphmodes.run)(spec, control)
+    own = _own_engine(spec)
+    if own is not None:
+        return own(spec, control)
     prepare_source(spec)
     if spec.mode is Mode.CONTINUOUS:
         return _stream(spec, control)
@@ -72,6 +72,17 @@ def run(spec: PipelineSpec, control: RunControl) -> RunStats:
     if spec.mode is Mode.SNAPSHOT:
         return _snapshot(spec, control, version=int(time.time() * 1_000_000), sweep=True)
     return _incremental(spec, control)
+
+
+def _own_engine(spec: PipelineSpec) -> Callable[[PipelineSpec, RunControl], RunStats] | None:
+    """Pipelines run by a module of their own: files, bidirectional, graph sources."""
+    if spec.source.files is not None:
+        return filesync.run
+    if spec.mode is Mode.BIDIRECTIONAL:
+        return twoway.run
+    if spec.source.graph is not None:
+        return graphmodes.run
+    return None
 
 
 def _pg(spec: PipelineSpec, stack: ExitStack, *, autocommit: bool = True) -> psycopg.Connection[Any]:

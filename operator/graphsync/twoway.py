@@ -26,15 +26,20 @@ from typing import Any
 from graphsync import connect, graphmodes, targets
 from graphsync.change import Change, Operation, version_of
 from graphsync.conflicts import resolution
-from graphsync.conflicts.decision import Step, decide
+from graphsync.conflicts.decision import Step, decide, write_order
+from graphsync.conflicts.held import Base, HeldConflicts, Ledger
 from graphsync.connectors.falkordb.sink import FalkorSink
 from graphsync.connectors.graphs.reading import Versions
 from graphsync.connectors.neo4j.sink import Neo4jSink
-from graphsync.connectors.redisledger import Base, RedisConflicts, RedisLedger
+from graphsync.connectors.postgres import schema as pg_schema
+from graphsync.connectors.postgres.ledger import PostgresConflicts, PostgresLedger
+from graphsync.connectors.postgres.rowsink import RowSink
+from graphsync.connectors.redisledger import RedisConflicts, RedisLedger
+from graphsync.pipeline.contracts import Sink
 from graphsync.pipeline.control import RunControl
 from graphsync.pipeline.stats import RunStats, TwoWayProgress
-from graphsync.reconcile.entries import FROM, LABELS, TO, Entry, digest
-from graphsync.reconcile.sides import GraphSide
+from graphsync.reconcile.entries import FROM, LABELS, TO, Entry, digest, link
+from graphsync.reconcile.sides import GraphSide, PostgresSide, Side
 from graphsync.spec.conflicts import ConflictPolicySpec
 from graphsync.spec.mapping import Mappings, NodeMapping, RelationshipMapping
 from graphsync.spec.pipeline import PipelineSpec
@@ -64,7 +69,7 @@ def run(spec: PipelineSpec, control: RunControl) -> RunStats:
             if control.until_idle and counts.written == 0:
                 break
             if not control.until_idle:
-                control.stop.wait(spec.reading.poll_interval_seconds)
+                control.stop.wait(pair.poll_interval)
     return stats
 
 
@@ -72,28 +77,44 @@ class TwoWay:
     def __init__(self, spec: PipelineSpec, stack: ExitStack) -> None:
         self._mappings = spec.mapped
         self._policy = spec.conflict_policy or ConflictPolicySpec()
-        self._watermark = spec.reading.watermark_property
-        client = graphmodes.state_client(spec)
-        stack.callback(client.close)
-        self.ledger = RedisLedger(client, pipeline=spec.name)
-        self.conflicts = RedisConflicts(client, pipeline=spec.name)
-        reader = graphmodes.source_reader(spec, stack)
-        self._source = GraphSide(reader, self._mappings, target=False, versions=Versions(None, 0), skip_bare=True)
+        self.ledger, self.conflicts = state(spec, stack)
+        self._source: Side
+        self._source_sink: Sink
+        if spec.source.postgres is not None:
+            self._watermark = spec.postgres.watermark_column
+            self.poll_interval = spec.postgres.poll_interval_seconds
+            self._source = PostgresSide(
+                stack.enter_context(connect.postgres(spec.postgres, autocommit=True)), self._mappings
+            )
+            self._source_sink = RowSink(
+                stack.enter_context(connect.postgres(spec.postgres, autocommit=True)), self._mappings
+            )
+        else:
+            self._watermark = spec.reading.watermark_property
+            self.poll_interval = spec.reading.poll_interval_seconds
+            reader = graphmodes.source_reader(spec, stack)
+            self._source = GraphSide(reader, self._mappings, target=False, versions=Versions(None, 0), skip_bare=True)
+            self._source_sink = _source_sink(spec, stack, reversed_mappings(self._mappings))
         self._target = GraphSide(targets.reader(spec, stack), self._mappings, target=True, versions=Versions(None, 0))
         self._target_sink = targets.sink(spec, stack)
-        self._source_sink = _source_sink(spec, stack, reversed_mappings(self._mappings))
         self._target_sink.prepare()
         self._source_sink.prepare()
         self._open: dict[str, str] = {}
         self._now_ms = 0
+        # Deletes wait for the end of the pass, then go children first (see `run_pass`).
+        self._deletes: dict[str, _Writes] = {}
 
     def run_pass(self, stop: threading.Event) -> TwoWayProgress:
         counts = TwoWayProgress(passes=1)
         version = int(time.time() * 1_000_000)
         self._open = {held.ident: held.id for held in self.conflicts.list()}
         self._now_ms = version // 1000
-        # Relationships first: a node deleted after them leaves no placeholder behind on either side.
-        for name in reversed(self._mappings.entity_names()):
+        # Upserts in mapping order (nodes first: a relationship's ends, a row's parent exist before it);
+        # deletes at the end in reverse order (a node deleted after its relationships leaves no placeholder,
+        # a parent row goes after its children).
+        order = write_order(self._mappings)
+        self._deletes = {name: _Writes() for name in order}
+        for name in order:
             low = None
             while not stop.is_set():
                 high = self._source.boundary(name, low, MIN_BUCKET)
@@ -102,6 +123,8 @@ class TwoWay:
                 if high is None:
                     break
                 low = high
+        for name in reversed(order):
+            self._apply(name, self._deletes[name])
         return counts
 
     def settle(self, conflict: str, choice: str, data: Mapping[str, Any] | None = None) -> None:
@@ -131,6 +154,7 @@ class TwoWay:
         idents = sorted(source.keys() | target.keys())
         bases = self.ledger.get(name, idents)
         writes = _Writes()
+        deletes = self._deletes[name]
         counts.compared += len(idents)
         for ident in idents:
             s, t, base = source.get(ident), target.get(ident), bases.get(ident)
@@ -156,6 +180,11 @@ class TwoWay:
                 )
             if step is not Step.CONFLICT and (s or t):
                 self._converged(ident)
+        for now, later in ((writes.source, deletes.source), (writes.target, deletes.target)):
+            later += [change for change in now if change.op is Operation.DELETE]
+            now[:] = [change for change in now if change.op is Operation.UPSERT]
+        deletes.forget += writes.forget
+        writes.forget = []
         self._apply(name, writes)
 
     def _copy(
@@ -266,6 +295,21 @@ class TwoWay:
         self.ledger.drop(name, writes.forget)
 
 
+def state(spec: PipelineSpec, stack: ExitStack) -> tuple[Ledger, HeldConflicts]:
+    """Where a bidirectional pipeline keeps its ledger and held conflicts: the engine's schema in PostgreSQL,
+    or the FalkorDB server of a graph pipeline."""
+    if spec.source.postgres is not None:
+        conn = stack.enter_context(connect.postgres(spec.postgres, autocommit=True))
+        pg_schema.migrate(conn, spec.postgres.schema_)
+        schema = spec.postgres.schema_
+        return PostgresLedger(conn, pipeline=spec.name, schema=schema), PostgresConflicts(
+            conn, pipeline=spec.name, schema=schema
+        )
+    client = graphmodes.state_client(spec)
+    stack.callback(client.close)
+    return RedisLedger(client, pipeline=spec.name), RedisConflicts(client, pipeline=spec.name)
+
+
 def reversed_mappings(mappings: Mappings) -> Mappings:
     """The mappings as the source side is written: its own labels and types, the same names for the rest."""
     nodes = [{"name": n.name, "labels": [n.read_label], "key": n.key} for n in mappings.nodes]
@@ -317,6 +361,9 @@ def _entry_of(
     content: dict[str, Any] = dict(data)
     if isinstance(mapping, NodeMapping):
         content[LABELS] = sorted(mapping.labels)
+        for fk in mapping.foreign_keys:
+            if data.get(fk.column) is not None:
+                content[link(fk.column)] = [data[fk.column]]
     else:
         content[FROM], content[TO] = shape[FROM], shape[TO]
     return Entry(ident, key, digest(content), content)

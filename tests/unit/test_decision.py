@@ -6,7 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from graphsync.conflicts.decision import Step, decide
+from graphsync.conflicts.decision import Step, decide, write_order
+from graphsync.spec.mapping import Mappings
 
 
 @pytest.mark.parametrize(
@@ -52,3 +53,34 @@ def test_a_pass_leaves_both_sides_equal_to_the_base_or_holds_a_conflict(
     # Swapping the sides swaps the direction, never the kind of decision.
     mirrored = {Step.TO_TARGET: Step.TO_SOURCE, Step.TO_SOURCE: Step.TO_TARGET}
     assert decide(target, source, base) is mirrored.get(decide(source, target, base), decide(source, target, base))
+
+
+def test_a_pass_writes_parents_before_children() -> None:
+    mappings = Mappings.model_validate(
+        {
+            "nodes": [
+                {
+                    "name": "orders",
+                    "labels": ["Order"],
+                    "key": "id",
+                    "foreignKeys": [{"column": "customer_id", "references": "customer", "type": "PLACED_BY"}],
+                },
+                {
+                    "name": "customer",
+                    "labels": ["Customer"],
+                    "key": "id",
+                    "foreignKeys": [{"column": "referrer", "references": "customer", "type": "REFERRED_BY"}],
+                },
+            ],
+            "relationships": [
+                {
+                    "name": "likes",
+                    "type": "LIKES",
+                    "from": {"column": "a", "references": "customer"},
+                    "to": {"column": "b", "references": "orders"},
+                    "key": ["a", "b"],
+                }
+            ],
+        }
+    )
+    assert write_order(mappings) == ["customer", "orders", "likes"]

@@ -182,6 +182,8 @@ def test_a_bad_bidirectional_pipeline_names_the_field(patch: dict[str, Any], mes
     assert message in specfile.format_errors(error.value)
 
 
-def test_bidirectional_needs_a_graph_source() -> None:
-    with pytest.raises(ValidationError, match="mode bidirectional needs a graph source"):
+def test_a_bidirectional_postgres_pipeline_reads_both_sides_without_a_transport() -> None:
+    with pytest.raises(ValidationError, match="transport: a bidirectional pipeline reads both sides directly"):
         PipelineSpec.model_validate({**BASE, "mode": "bidirectional"})
+    spec = PipelineSpec.model_validate({**BASE, "mode": "bidirectional", "transport": None})
+    assert spec.conflict_policy is None

@@ -10,13 +10,12 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from graphsync import codec, graphmodes
+from graphsync import codec, twoway
 from graphsync.commands import specfile
-from graphsync.connectors.redisledger import HeldConflict, RedisConflicts
+from graphsync.conflicts.held import HeldConflict
 from graphsync.reconcile.entries import changed_fields
 from graphsync.spec import identifiers
 from graphsync.spec.pipeline import Mode, PipelineSpec
-from graphsync.twoway import TwoWay
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -49,9 +48,7 @@ def main(args: argparse.Namespace) -> int:
     if args.conflicts_command == "resolve":
         return _resolve(spec, args.id, args.take or "data", data)
     with ExitStack() as stack:
-        client = graphmodes.state_client(spec)
-        stack.callback(client.close)
-        store = RedisConflicts(client, pipeline=spec.name)
+        _, store = twoway.state(spec, stack)
         if args.conflicts_command == "list":
             held = store.list(include_resolved=args.all)
             print(json.dumps([_record(c) for c in held], indent=2) if args.json else list_text(held))
@@ -66,7 +63,7 @@ def main(args: argparse.Namespace) -> int:
 
 def _resolve(spec: PipelineSpec, conflict: str, choice: str, data: dict[str, Any] | None) -> int:
     with ExitStack() as stack:
-        pair = TwoWay(spec, stack)
+        pair = twoway.TwoWay(spec, stack)
         held = pair.conflicts.get(conflict)
         if held is None or held.status != "open":
             print(f"graphsync conflicts: no open conflict {conflict!r} in pipeline {spec.name}", file=sys.stderr)

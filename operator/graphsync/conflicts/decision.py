@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import enum
 
+from graphsync.spec.mapping import Mappings
+
 
 class Step(enum.StrEnum):
     NOTHING = "nothing"
@@ -44,3 +46,16 @@ def _first_sight(source: int | None, target: int | None) -> Step:
     if source is None:
         return Step.TO_SOURCE
     return Step.CONFLICT
+
+
+def write_order(mappings: Mappings) -> list[str]:
+    """Entity types in the order a pass upserts them: a node type after the ones its foreign keys point
+    at (a cycle keeps the mappings' order), then relationship types, whose ends are nodes."""
+    pending = list(mappings.nodes)
+    ordered: list[str] = []
+    while pending:
+        ready = [n for n in pending if all(fk.references in (*ordered, n.name) for fk in n.foreign_keys)]
+        chosen = ready[0] if ready else pending[0]
+        ordered.append(chosen.name)
+        pending.remove(chosen)
+    return ordered + [r.name for r in mappings.relationships]

@@ -61,6 +61,7 @@ class PostgresSource(SpecModel):
     schema_: Identifier = Field(default="graphsync", alias="schema", description="where the engine's tables live")
     capture: CaptureMode = CaptureMode.TRIGGERS
     watermark_column: Identifier | None = Field(default=None, description="for incremental mode")
+    poll_interval_seconds: float = Field(default=5.0, gt=0, description="bidirectional mode: how often a pass runs")
 
 
 class RedisStreams(SpecModel):

@@ -153,10 +153,15 @@ class PipelineSpec(SpecModel):
             raise ValueError("mappings is required for a postgres or graph source")
         if self.source.graph is not None:
             return self._graph_mode_fits(self.source.graph)
-        if self.mode in (Mode.DIFFERENTIAL, Mode.BIDIRECTIONAL):
-            raise ValueError(f"mode {self.mode.value} needs a graph source (source.neo4j or source.falkordb)")
+        if self.mode is Mode.DIFFERENTIAL:
+            raise ValueError("mode differential needs a graph source (source.neo4j or source.falkordb)")
+        if self.mode is Mode.BIDIRECTIONAL:
+            if self.transport is not None:
+                raise ValueError("transport: a bidirectional pipeline reads both sides directly, without a transport")
+            _same_names_both_ways(self.mapped)
+            return self
         if self.conflict_policy is not None:
-            raise ValueError("conflictPolicy applies to mode bidirectional, which needs a graph source")
+            raise ValueError(f"conflictPolicy applies to mode bidirectional, not {self.mode.value}")
         streaming = self.mode in (Mode.CONTINUOUS, Mode.SNAPSHOT_THEN_STREAM)
         if streaming and self.transport is None:
             raise ValueError(f"mode {self.mode.value} needs a transport (transport.redisStreams)")

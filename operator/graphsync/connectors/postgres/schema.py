@@ -70,6 +70,24 @@ CREATE TABLE IF NOT EXISTS {schema}.checkpoint (
     PRIMARY KEY (pipeline, name)
 );
 
+-- Bidirectional pipelines: what both sides last agreed on per entity (digest: unsigned 64 bits; data:
+-- codec JSON, which keeps temporal types), and the conflicts a manual policy holds.
+CREATE TABLE IF NOT EXISTS {schema}.ledger (
+    pipeline    text           NOT NULL,
+    entity      text           NOT NULL,
+    ident       text           NOT NULL,
+    digest      numeric(20, 0) NOT NULL,
+    data        text           NOT NULL,
+    PRIMARY KEY (pipeline, entity, ident)
+);
+
+CREATE TABLE IF NOT EXISTS {schema}.conflict (
+    pipeline    text NOT NULL,
+    id          text NOT NULL,
+    record      text NOT NULL,
+    PRIMARY KEY (pipeline, id)
+);
+
 -- The key of a row: one column's value, or an array of several columns' values.
 CREATE OR REPLACE FUNCTION {schema}.entity_key(doc jsonb, cols text[]) RETURNS jsonb
 LANGUAGE sql IMMUTABLE AS $$

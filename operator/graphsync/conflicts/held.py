@@ -1,0 +1,106 @@
+"""What a bidirectional pipeline keeps between passes, whatever stores it: the ledger's bases, and the
+conflicts a manual policy holds (one record per entity, kept after it is settled, for the record)."""
+
+from __future__ import annotations
+
+import hashlib
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class Base:
+    """What both sides held after the last sync of an entity: its digest, and its data (a merge's base)."""
+
+    digest: int
+    data: Mapping[str, Any]
+
+
+class Ledger(Protocol):
+    def get(self, entity: str, idents: Sequence[str]) -> dict[str, Base]: ...
+    def put(self, entity: str, bases: Mapping[str, Base]) -> None: ...
+    def drop(self, entity: str, idents: Sequence[str]) -> None: ...
+
+
+@dataclass(frozen=True)
+class HeldConflict:
+    """Both versions of an entity a manual policy holds, and the base they diverged from (None: absent)."""
+
+    id: str
+    entity: str
+    key: Any
+    ident: str
+    source: Mapping[str, Any] | None
+    target: Mapping[str, Any] | None
+    base: Mapping[str, Any] | None
+    detected_at: str
+    # What the entity is besides its properties (a relationship's ends), to write a settled version back.
+    shape: Mapping[str, Any]
+    status: str = "open"
+    resolved_at: str | None = None
+    choice: str | None = None
+
+
+def conflict_id(ident: str) -> str:
+    """Stable per entity, so a conflict seen again by the next pass is the same record."""
+    return hashlib.sha256(ident.encode()).hexdigest()[:12]
+
+
+class HeldConflicts(ABC):
+    """The rules of holding and settling; a store provides loading and saving records."""
+
+    @abstractmethod
+    def _load(self, conflict: str) -> dict[str, Any] | None: ...
+
+    @abstractmethod
+    def _save(self, record: dict[str, Any]) -> None: ...
+
+    @abstractmethod
+    def _all(self) -> list[dict[str, Any]]: ...
+
+    def hold(
+        self,
+        entity: str,
+        key: Any,
+        ident: str,
+        versions: Mapping[str, Mapping[str, Any] | None],
+        *,
+        shape: Mapping[str, Any],
+    ) -> None:
+        """Record a held conflict (`versions`: source, target, base); one already held keeps when it was detected."""
+        held = self.get(conflict_id(ident))
+        still_open = held.detected_at if held is not None and held.status == "open" else None
+        record = HeldConflict(
+            id=conflict_id(ident),
+            entity=entity,
+            key=key,
+            ident=ident,
+            source=versions["source"],
+            target=versions["target"],
+            base=versions["base"],
+            detected_at=still_open or now(),
+            shape=shape,
+        )
+        self._save(asdict(record))
+
+    def get(self, conflict: str) -> HeldConflict | None:
+        record = self._load(conflict)
+        return HeldConflict(**record) if record is not None else None
+
+    def list(self, *, include_resolved: bool = False) -> list[HeldConflict]:
+        records = [HeldConflict(**record) for record in self._all()]
+        chosen = [r for r in records if include_resolved or r.status == "open"]
+        return sorted(chosen, key=lambda record: (record.detected_at, record.id))
+
+    def settle(self, conflict: str, choice: str) -> None:
+        """Mark a conflict resolved (`choice`: source, target, data, or converged when both sides came to agree)."""
+        held = self.get(conflict)
+        if held is not None:
+            self._save({**asdict(held), "status": "resolved", "resolved_at": now(), "choice": choice})
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")

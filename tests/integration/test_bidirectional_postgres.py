@@ -1,0 +1,153 @@
+"""Bidirectional PostgreSQL <-> Neo4j: rows and graph edits reach the other side, nothing loops, conflicts
+follow the policy, and held ones are kept in the engine's schema until settled."""
+
+from __future__ import annotations
+
+import threading
+from contextlib import ExitStack
+from typing import Any
+
+import neo4j
+import psycopg
+import pytest
+
+from graphsync import run, twoway
+from graphsync.devenv import sample
+from graphsync.devenv.service import Service
+from graphsync.pipeline.control import RunControl
+from graphsync.spec.pipeline import PipelineSpec
+from tests.conftest import unique_name
+
+Conn = psycopg.Connection[Any]
+
+
+def mappings(schema: str) -> dict[str, Any]:
+    """The shop, every column under its own name (a bidirectional pipeline renames nothing)."""
+    return {
+        "nodes": [
+            {"name": "customer", "table": f"{schema}.customer", "labels": ["Customer", "Person"], "key": "id"},
+            {"name": "product", "table": f"{schema}.product", "labels": ["Product"], "key": "id"},
+            {
+                "name": "orders",
+                "table": f"{schema}.orders",
+                "labels": ["Order"],
+                "key": "id",
+                "foreignKeys": [{"column": "customer_id", "references": "customer", "type": "PLACED_BY"}],
+            },
+        ],
+        "relationships": [
+            {
+                "name": "likes",
+                "table": f"{schema}.likes",
+                "type": "LIKES",
+                "from": {"column": "customer_id", "references": "customer"},
+                "to": {"column": "product_id", "references": "product"},
+                "key": ["customer_id", "product_id"],
+            }
+        ],
+    }
+
+
+@pytest.fixture
+def spec(pg_conn: Conn, postgres_service: Service, neo4j_service: Service, monkeypatch: pytest.MonkeyPatch) -> Any:
+    schema = str(pg_conn.execute("SELECT current_schema()").fetchone()[0])  # type: ignore[index]
+    sample.create(pg_conn, schema)
+    sample.seed(pg_conn, schema, 20)
+    pg_conn.execute(f"SET search_path TO {schema}")
+    monkeypatch.setenv("TEST_PG_PASSWORD", postgres_service.env["GRAPHSYNC_PG_PASSWORD"])
+    pg = postgres_service.env
+
+    def build(policy: dict[str, Any] | None = None) -> PipelineSpec:
+        document: dict[str, Any] = {
+            "name": unique_name("pgbi").replace("_", "-"),
+            "source": {
+                "postgres": {
+                    "url": f"postgresql://{pg['GRAPHSYNC_PG_USER']}@127.0.0.1:{pg['GRAPHSYNC_PG_PORT']}/postgres",
+                    "password": {"env": "TEST_PG_PASSWORD"},
+                    "schema": f"{schema}_engine",
+                }
+            },
+            "target": {"neo4j": {"uri": neo4j_service.env["GRAPHSYNC_NEO4J_URI"]}},
+            "mappings": mappings(schema),
+            "mode": "bidirectional",
+        }
+        if policy is not None:
+            document["conflictPolicy"] = policy
+        return PipelineSpec.model_validate(document)
+
+    return build
+
+
+def one_pass(spec: PipelineSpec) -> dict[str, int]:
+    stop = threading.Event()
+    stats = run.run(spec, RunControl(stop=stop, until_idle=True, on_batch=lambda _: stop.set()))
+    assert stats.two_way is not None
+    return stats.two_way.summary()
+
+
+def row(conn: Conn, query: str) -> Any:
+    found = conn.execute(query).fetchone()
+    return found[0] if found else None
+
+
+def graph(driver: neo4j.Driver, query: str) -> Any:
+    records = driver.execute_query(query).records
+    return records[0][0] if records else None
+
+
+def test_rows_and_graph_edits_reach_the_other_side_and_nothing_loops(
+    spec: Any, pg_conn: Conn, neo4j_driver: neo4j.Driver
+) -> None:
+    pipeline = spec()
+    first = one_pass(pipeline)
+    assert first["toTarget"] == 20 + 20 + 40 + 20
+    assert graph(neo4j_driver, "MATCH (:Order)-[r:PLACED_BY]->(:Customer) RETURN count(r)") == 40
+    assert one_pass(pipeline)["toTarget"] + one_pass(pipeline)["toSource"] == 0
+
+    pg_conn.execute("UPDATE customer SET name = 'edited in postgres' WHERE id = 1")
+    pg_conn.execute("DELETE FROM likes WHERE customer_id = 7")
+    pg_conn.execute("INSERT INTO customer VALUES (100, 'new in postgres', NULL, 'gold', 'pw')")
+    neo4j_driver.execute_query("MATCH (c:Customer {id: 2}) SET c.name = 'edited in neo4j'")
+    neo4j_driver.execute_query("CREATE (:Customer:Person {id: 200, name: 'new in neo4j'})")
+    neo4j_driver.execute_query("MATCH (o:Order {id: 5}) DETACH DELETE o")
+    neo4j_driver.execute_query("MATCH (:Customer {id: 13})-[r:LIKES]->() SET r.stars = 5")
+    counts = one_pass(pipeline)
+    assert (counts["toTarget"], counts["toSource"], counts["held"]) == (3, 4, 0)
+
+    assert graph(neo4j_driver, "MATCH (c:Customer {id: 1}) RETURN c.name") == "edited in postgres"
+    assert graph(neo4j_driver, "MATCH (c:Customer {id: 100}) RETURN c.tier") == "gold"
+    assert graph(neo4j_driver, "MATCH (:Customer {id: 7})-[r:LIKES]->() RETURN count(r)") == 0
+    assert row(pg_conn, "SELECT name FROM customer WHERE id = 2") == "edited in neo4j"
+    assert row(pg_conn, "SELECT name || '/' || coalesce(tier, '-') FROM customer WHERE id = 200") == "new in neo4j/-"
+    assert row(pg_conn, "SELECT count(*) FROM orders WHERE id = 5") == 0
+    assert row(pg_conn, "SELECT stars FROM likes WHERE customer_id = 13") == 5
+    again = one_pass(pipeline)
+    assert again["toTarget"] + again["toSource"] + again["resolved"] == 0
+
+
+def test_conflicts_follow_the_policy_and_manual_ones_wait_in_the_engine_schema(
+    spec: Any, pg_conn: Conn, neo4j_driver: neo4j.Driver
+) -> None:
+    pipeline = spec({"strategy": "sourceWins", "entities": {"product": {"strategy": "manual"}}})
+    one_pass(pipeline)
+    pg_conn.execute("UPDATE customer SET name = 'postgres' WHERE id = 3")
+    neo4j_driver.execute_query("MATCH (c:Customer {id: 3}) SET c.name = 'neo4j'")
+    pg_conn.execute("UPDATE product SET title = 'postgres' WHERE id = 4")
+    neo4j_driver.execute_query("MATCH (p:Product {id: 4}) SET p.title = 'neo4j'")
+    counts = one_pass(pipeline)
+    assert (counts["resolved"], counts["held"]) == (1, 1)
+    assert graph(neo4j_driver, "MATCH (c:Customer {id: 3}) RETURN c.name") == "postgres"
+    with ExitStack() as stack:
+        pair = twoway.TwoWay(pipeline, stack)
+        [held] = pair.conflicts.list()
+        assert (held.entity, held.key, held.source, held.target) == (
+            "product",
+            4,
+            {**held.source, "title": "postgres"},  # type: ignore[dict-item]
+            {**held.target, "title": "neo4j"},  # type: ignore[dict-item]
+        )
+        pair.settle(held.id, "target")
+    assert row(pg_conn, "SELECT title FROM product WHERE id = 4") == "neo4j"
+    assert graph(neo4j_driver, "MATCH (p:Product {id: 4}) RETURN p.title") == "neo4j"
+    after = one_pass(pipeline)
+    assert after["toTarget"] + after["toSource"] + after["held"] == 0
