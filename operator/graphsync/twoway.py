@@ -25,7 +25,7 @@ from typing import Any
 
 from graphsync import connect, graphmodes, targets
 from graphsync.change import Change, Operation, version_of
-from graphsync.conflicts import resolution
+from graphsync.conflicts import changes, resolution
 from graphsync.conflicts.decision import Step, decide, write_order
 from graphsync.conflicts.held import Base, HeldConflicts, Ledger
 from graphsync.connectors.falkordb.sink import FalkorSink
@@ -35,10 +35,11 @@ from graphsync.connectors.postgres import schema as pg_schema
 from graphsync.connectors.postgres.ledger import PostgresConflicts, PostgresLedger
 from graphsync.connectors.postgres.rowsink import RowSink
 from graphsync.connectors.redisledger import RedisConflicts, RedisLedger
+from graphsync.connectors.rows import entity_id
 from graphsync.pipeline.contracts import Sink
 from graphsync.pipeline.control import RunControl
 from graphsync.pipeline.stats import RunStats, TwoWayProgress
-from graphsync.reconcile.entries import FROM, LABELS, TO, Entry, digest, link
+from graphsync.reconcile.entries import UNMAPPABLE, Entry
 from graphsync.reconcile.sides import GraphSide, PostgresSide, Side
 from graphsync.spec.conflicts import ConflictPolicySpec
 from graphsync.spec.mapping import Mappings, NodeMapping, RelationshipMapping
@@ -94,7 +95,7 @@ class TwoWay:
             self.poll_interval = spec.reading.poll_interval_seconds
             reader = graphmodes.source_reader(spec, stack)
             self._source = GraphSide(reader, self._mappings, target=False, versions=Versions(None, 0), skip_bare=True)
-            self._source_sink = _source_sink(spec, stack, reversed_mappings(self._mappings))
+            self._source_sink = _source_sink(spec, stack, changes.reversed_mappings(self._mappings))
         self._target = GraphSide(targets.reader(spec, stack), self._mappings, target=True, versions=Versions(None, 0))
         self._target_sink = targets.sink(spec, stack)
         self._target_sink.prepare()
@@ -103,6 +104,8 @@ class TwoWay:
         self._now_ms = 0
         # Deletes wait for the end of the pass, then go children first (see `run_pass`).
         self._deletes: dict[str, _Writes] = {}
+        # Identities either side had in this pass, per entity type (one string per entity: see `_forget_unseen`).
+        self._seen: dict[str, set[str]] = {}
 
     def run_pass(self, stop: threading.Event) -> TwoWayProgress:
         counts = TwoWayProgress(passes=1)
@@ -114,6 +117,7 @@ class TwoWay:
         # a parent row goes after its children).
         order = write_order(self._mappings)
         self._deletes = {name: _Writes() for name in order}
+        self._seen = {}
         for name in order:
             low = None
             while not stop.is_set():
@@ -124,8 +128,20 @@ class TwoWay:
                     break
                 low = high
         for name in reversed(order):
-            self._apply(name, self._deletes[name])
+            self._apply(name, self._deletes[name], counts)
+        if not stop.is_set():
+            self._forget_unseen(order)
         return counts
+
+    def _forget_unseen(self, order: list[str]) -> None:
+        """Ledger entries of entities neither side has any more (both deleted them): dropped, so one that
+        comes back later is new, not a delete to copy over."""
+        for name in order:
+            seen = self._seen.get(name, set())
+            gone = [ident for ident in self.ledger.idents(name) if ident not in seen]
+            self.ledger.drop(name, gone)
+            for ident in gone:
+                self._converged(ident)
 
     def settle(self, conflict: str, choice: str, data: Mapping[str, Any] | None = None) -> None:
         """Write the chosen version (a side's, or `data`; None: deleted) to both sides, then make it the base."""
@@ -134,17 +150,20 @@ class TwoWay:
             raise ValueError(f"no conflict {conflict!r}")
         chosen: Mapping[str, Any] | None = data if choice == "data" else getattr(held, choice)
         mapping = self._mappings.entity(held.entity)
-        entry = _entry_of(mapping, held.ident, held.key, chosen, held.shape)
+        entry = changes.entry_of(mapping, held.ident, held.key, chosen, held.shape)
         shape = entry or Entry(held.ident, held.key, 0, dict(held.shape))
         version = int(time.time() * 1_000_000)
         writes = _Writes()
         for side in (writes.source, writes.target):
-            side.append(_upsert(mapping, entry, version) if entry else _delete(mapping, shape, version))
+            side.append(changes.upsert(mapping, entry, version) if entry else changes.delete(mapping, shape, version))
         if entry is None:
             writes.forget.append(held.ident)
         else:
-            writes.bases[held.ident] = Base(entry.digest, _data(entry))
-        self._apply(held.entity, writes)
+            writes.bases[held.ident] = Base(entry.digest, changes.properties(entry))
+        counts = TwoWayProgress()
+        self._apply(held.entity, writes, counts)
+        if counts.failed:
+            raise ValueError(f"conflict {conflict} is still held: {'; '.join(counts.errors)}")
         self.conflicts.settle(conflict, choice)
 
     def _bucket(
@@ -156,11 +175,18 @@ class TwoWay:
         writes = _Writes()
         deletes = self._deletes[name]
         counts.compared += len(idents)
+        seen = self._seen.setdefault(name, set())
+        seen.update(idents)
         for ident in idents:
             s, t, base = source.get(ident), target.get(ident), bases.get(ident)
+            broken = next((e for e in (s, t) if e is not None and UNMAPPABLE in e.content), None)
+            if broken is not None:
+                # Neither side is written, the ledger keeps its entry: fixed in its database, it syncs again.
+                counts.fail(f"{name} {broken.key}: {broken.content[UNMAPPABLE]}")
+                continue
             step = decide(s.digest if s else None, t.digest if t else None, base.digest if base else None)
             if step is Step.RECORD and s is not None:
-                writes.bases[ident] = Base(s.digest, _data(s))
+                writes.bases[ident] = Base(s.digest, changes.properties(s))
                 counts.recorded += 1
             elif step is Step.FORGET:
                 writes.forget.append(ident)
@@ -185,7 +211,7 @@ class TwoWay:
             now[:] = [change for change in now if change.op is Operation.UPSERT]
         deletes.forget += writes.forget
         writes.forget = []
-        self._apply(name, writes)
+        self._apply(name, writes, counts)
 
     def _copy(
         self,
@@ -199,13 +225,16 @@ class TwoWay:
         to_target: bool,
     ) -> None:
         side = writes.target if to_target else writes.source
+        if to_target and other is not None:
+            # Above what the target holds, so the version guard takes it (the source keeps no versions).
+            version = max(version, other.version + 1)
         if have is None:
             assert other is not None
-            side.append(_delete(mapping, other, version))
+            side.append(changes.delete(mapping, other, version))
             writes.forget.append(ident)
         else:
-            side.append(_upsert(mapping, have, version))
-            writes.bases[ident] = Base(have.digest, _data(have))
+            side.append(changes.upsert(mapping, have, version))
+            writes.bases[ident] = Base(have.digest, changes.properties(have))
 
     def _conflict(
         self,
@@ -230,14 +259,14 @@ class TwoWay:
         assert shape is not None
         if decided.action is resolution.Action.HOLD:
             versions: dict[str, Mapping[str, Any] | None] = {
-                "source": _data(s) if s else None,
-                "target": _data(t) if t else None,
+                "source": changes.properties(s) if s else None,
+                "target": changes.properties(t) if t else None,
                 "base": base.data if base else None,
             }
-            self.conflicts.hold(mapping.name, shape.key, ident, versions, shape=_shape(shape))
+            self.conflicts.hold(mapping.name, shape.key, ident, versions, shape=changes.shape(shape))
             counts.held += 1
             return
-        entry = _entry_of(mapping, ident, shape.key, decided.data, _shape(shape))
+        entry = changes.entry_of(mapping, ident, shape.key, decided.data, changes.shape(shape))
         self._write_both(mapping=mapping, ident=ident, s=s, t=t, entry=entry, version=version, writes=writes)
         counts.resolved += 1
 
@@ -254,19 +283,20 @@ class TwoWay:
     ) -> None:
         """Make both sides hold `entry` (None: neither holds it), writing only the side that differs."""
         for have, side in ((s, writes.source), (t, writes.target)):
+            written = max(version, have.version + 1) if have is not None else version
             if entry is None and have is not None:
-                side.append(_delete(mapping, have, version))
+                side.append(changes.delete(mapping, have, written))
             elif entry is not None and (have is None or have.digest != entry.digest):
-                side.append(_upsert(mapping, entry, version))
+                side.append(changes.upsert(mapping, entry, written))
         if entry is None:
             writes.forget.append(ident)
         else:
-            writes.bases[ident] = Base(entry.digest, _data(entry))
+            writes.bases[ident] = Base(entry.digest, changes.properties(entry))
 
     def _revision(self, side: resolution.Side, entry: Entry | None) -> resolution.Revision:
         if entry is None:
             return resolution.Revision(side, 0, 0, None)
-        return resolution.Revision(side, 0, self._written_at(entry), _data(entry))
+        return resolution.Revision(side, 0, self._written_at(entry), changes.properties(entry))
 
     def _written_at(self, entry: Entry) -> int:
         """Milliseconds since the epoch, from the watermark property (a timestamp, or an integer taken as
@@ -284,15 +314,35 @@ class TwoWay:
         if ident in self._open:
             self.conflicts.settle(self._open.pop(ident), "converged")
 
-    def _apply(self, name: str, writes: _Writes) -> None:
+    def _apply(self, name: str, writes: _Writes, counts: TwoWayProgress) -> None:
         # The ledger moves only after both sides committed: a crash in between repeats the pass's writes,
-        # which the version guard makes harmless.
-        if writes.target:
-            self._target_sink.apply(writes.target)
-        if writes.source:
-            self._source_sink.apply(writes.source)
-        self.ledger.put(name, writes.bases)
-        self.ledger.drop(name, writes.forget)
+        # which the version guard makes harmless. An entity a side refuses keeps its ledger entry.
+        failed = _write(self._target_sink, writes.target, counts) | _write(self._source_sink, writes.source, counts)
+        self.ledger.put(name, {ident: base for ident, base in writes.bases.items() if ident not in failed})
+        self.ledger.drop(name, [ident for ident in writes.forget if ident not in failed])
+
+
+def _write(sink: Sink, batch: list[Change], counts: TwoWayProgress) -> set[str]:
+    """Apply a batch; if the sink refuses it, one change at a time, so a bad entity fails alone.
+    Returns the identities that failed (a transient error is raised: the pass is retried whole)."""
+    if not batch:
+        return set()
+    try:
+        sink.apply(batch)
+        return set()
+    except Exception as exc:
+        if sink.is_transient(exc):
+            raise
+    failed = set()
+    for change in batch:
+        try:
+            sink.apply([change])
+        except Exception as exc:
+            if sink.is_transient(exc):
+                raise
+            failed.add(entity_id(change.entity, change.key))
+            counts.fail(f"{change.describe()}: {exc}")
+    return failed
 
 
 def state(spec: PipelineSpec, stack: ExitStack) -> tuple[Ledger, HeldConflicts]:
@@ -310,22 +360,6 @@ def state(spec: PipelineSpec, stack: ExitStack) -> tuple[Ledger, HeldConflicts]:
     return RedisLedger(client, pipeline=spec.name), RedisConflicts(client, pipeline=spec.name)
 
 
-def reversed_mappings(mappings: Mappings) -> Mappings:
-    """The mappings as the source side is written: its own labels and types, the same names for the rest."""
-    nodes = [{"name": n.name, "labels": [n.read_label], "key": n.key} for n in mappings.nodes]
-    relationships = [
-        {
-            "name": r.name,
-            "type": r.read_type,
-            "from": {"column": r.source.column, "references": r.source.references},
-            "to": {"column": r.target.column, "references": r.target.references},
-            "key": list(r.key),
-        }
-        for r in mappings.relationships
-    ]
-    return Mappings.model_validate({"nodes": nodes, "relationships": relationships})
-
-
 def _source_sink(spec: PipelineSpec, stack: ExitStack, mappings: Mappings) -> targets.GraphSink:
     made: targets.GraphSink
     if spec.source.falkordb is not None:
@@ -336,48 +370,3 @@ def _source_sink(spec: PipelineSpec, stack: ExitStack, mappings: Mappings) -> ta
         made = Neo4jSink(connect.neo4j_driver(source, "source.neo4j"), mappings, database=source.database)
     stack.callback(made.close)
     return made
-
-
-def _data(entry: Entry) -> dict[str, Any]:
-    """An entity's properties: its content without the parts that are not properties (labels, ends)."""
-    return {name: value for name, value in entry.content.items() if not name.startswith((":", "->"))}
-
-
-def _shape(entry: Entry) -> dict[str, Any]:
-    """What an entity is besides its properties (its ends), kept with a held conflict to write it back."""
-    return {name: value for name, value in entry.content.items() if name in (FROM, TO)}
-
-
-def _entry_of(
-    mapping: NodeMapping | RelationshipMapping,
-    ident: str,
-    key: Any,
-    data: Mapping[str, Any] | None,
-    shape: Mapping[str, Any],
-) -> Entry | None:
-    """A resolved version as an entry: its properties, and the labels or ends of the entity it resolves."""
-    if data is None:
-        return None
-    content: dict[str, Any] = dict(data)
-    if isinstance(mapping, NodeMapping):
-        content[LABELS] = sorted(mapping.labels)
-        for fk in mapping.foreign_keys:
-            if data.get(fk.column) is not None:
-                content[link(fk.column)] = [data[fk.column]]
-    else:
-        content[FROM], content[TO] = shape[FROM], shape[TO]
-    return Entry(ident, key, digest(content), content)
-
-
-def _upsert(mapping: NodeMapping | RelationshipMapping, entry: Entry, version: int) -> Change:
-    data = _data(entry)
-    if isinstance(mapping, RelationshipMapping):
-        data[mapping.source.column], data[mapping.target.column] = entry.content[FROM], entry.content[TO]
-    return Change(mapping.name, entry.key, Operation.UPSERT, version, data)
-
-
-def _delete(mapping: NodeMapping | RelationshipMapping, entry: Entry, version: int) -> Change:
-    data = {}
-    if isinstance(mapping, RelationshipMapping):
-        data = {mapping.source.column: entry.content[FROM], mapping.target.column: entry.content[TO]}
-    return Change(mapping.name, entry.key, Operation.DELETE, version, data)

@@ -124,6 +124,39 @@ def test_rows_and_graph_edits_reach_the_other_side_and_nothing_loops(
     again = one_pass(pipeline)
     assert again["toTarget"] + again["toSource"] + again["resolved"] == 0
 
+    # Deleted on both sides: forgotten, so when it comes back it is new there, not a delete to copy.
+    pg_conn.execute("INSERT INTO customer VALUES (300, 'short-lived', NULL, NULL, 'pw')")
+    assert one_pass(pipeline)["toTarget"] == 1
+    pg_conn.execute("DELETE FROM customer WHERE id = 300")
+    neo4j_driver.execute_query("MATCH (c:Customer {id: 300}) DETACH DELETE c")
+    assert one_pass(pipeline)["toTarget"] + one_pass(pipeline)["toSource"] == 0
+    pg_conn.execute("INSERT INTO customer VALUES (300, 'short-lived', NULL, NULL, 'pw')")
+    assert one_pass(pipeline)["toTarget"] == 1
+    assert graph(neo4j_driver, "MATCH (c:Customer {id: 300}) RETURN c.name") == "short-lived"
+    assert row(pg_conn, "SELECT count(*) FROM customer WHERE id = 300") == 1
+
+
+def test_a_row_the_graph_cannot_hold_is_reported_and_written_nowhere_until_fixed(
+    spec: Any, pg_conn: Conn, neo4j_driver: neo4j.Driver
+) -> None:
+    pipeline = spec()
+    one_pass(pipeline)
+    pg_conn.execute("ALTER TABLE customer ADD COLUMN prefs jsonb")
+    pg_conn.execute("""UPDATE customer SET prefs = '{"theme": "dark"}', name = 'with prefs' WHERE id = 9""")
+    pg_conn.execute("UPDATE customer SET name = 'fine' WHERE id = 10")
+    stop = threading.Event()
+    stats = run.run(pipeline, RunControl(stop=stop, until_idle=True, on_batch=lambda _: stop.set()))
+    assert stats.two_way is not None
+    assert stats.two_way.failed == 1
+    assert any("property 'prefs' is a map" in error for error in stats.errors)
+    # Nothing was written for it on either side; the rest went through.
+    assert graph(neo4j_driver, "MATCH (c:Customer {id: 9}) RETURN c.name") == "name 9"
+    assert row(pg_conn, "SELECT name FROM customer WHERE id = 9") == "with prefs"
+    assert graph(neo4j_driver, "MATCH (c:Customer {id: 10}) RETURN c.name") == "fine"
+    pg_conn.execute("UPDATE customer SET prefs = NULL WHERE id = 9")
+    assert one_pass(pipeline)["toTarget"] == 1
+    assert graph(neo4j_driver, "MATCH (c:Customer {id: 9}) RETURN c.name") == "with prefs"
+
 
 def test_conflicts_follow_the_policy_and_manual_ones_wait_in_the_engine_schema(
     spec: Any, pg_conn: Conn, neo4j_driver: neo4j.Driver

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -21,6 +21,7 @@ class Base:
 
 class Ledger(Protocol):
     def get(self, entity: str, idents: Sequence[str]) -> dict[str, Base]: ...
+    def idents(self, entity: str) -> Iterator[str]: ...
     def put(self, entity: str, bases: Mapping[str, Base]) -> None: ...
     def drop(self, entity: str, idents: Sequence[str]) -> None: ...
 

@@ -8,7 +8,7 @@ keeps temporal values through `codec`, so a settled version is written back with
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import redis
@@ -32,6 +32,10 @@ class RedisLedger:
             if raw is not None
             for record in (codec.loads(raw),)
         }
+
+    def idents(self, entity: str) -> Iterator[str]:
+        for ident, _ in self._client.hscan_iter(self._prefix + entity, count=1000):
+            yield ident.decode() if isinstance(ident, bytes) else str(ident)
 
     def put(self, entity: str, bases: Mapping[str, Base]) -> None:
         if bases:

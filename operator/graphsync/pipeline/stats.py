@@ -72,14 +72,21 @@ class TwoWayProgress:
     recorded: int = 0
     resolved: int = 0
     held: int = 0
+    failed: int = 0
+    errors: deque[str] = field(default_factory=lambda: deque(maxlen=MAX_ERRORS))
+
+    def fail(self, error: str) -> None:
+        self.failed += 1
+        self.errors.append(error)
 
     @property
     def written(self) -> int:
         return self.to_target + self.to_source + self.resolved
 
     def add(self, other: TwoWayProgress) -> None:
-        for name in ("passes", "compared", "to_target", "to_source", "recorded", "resolved", "held"):
+        for name in ("passes", "compared", "to_target", "to_source", "recorded", "resolved", "held", "failed"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.errors.extend(other.errors)
 
     def summary(self) -> dict[str, int]:
         return {
@@ -90,6 +97,7 @@ class TwoWayProgress:
             "recorded": self.recorded,
             "resolved": self.resolved,
             "held": self.held,
+            "failed": self.failed,
         }
 
 
@@ -137,6 +145,8 @@ class RunStats:
             self.batches += 1
             self.read += counts.compared
             self.updated += counts.written
+            self.failed += counts.failed
+            self.errors.extend(counts.errors)
             self.last_batch_at = time.time()
 
     def absorb(self, earlier: RunStats) -> RunStats:

@@ -137,11 +137,15 @@ def target_node_entry(
 
 
 def target_relationship_entry(mapping: RelationshipMapping, start: Any, end: Any, props: Mapping[str, Any]) -> Entry:
-    data = {**visible(props), mapping.source.column: start, mapping.target.column: end}
-    values = [data.get(column) for column in mapping.key]
-    key = values[0] if len(values) == 1 else values
-    # What the sink wrote carries its identity; one made by hand is known by its key.
-    ident = props.get(cypher.REL_KEY) or entity_id(mapping.name, key)
+    # What the sink wrote carries its identity (and key); one made by hand is known by its key columns.
+    ident = props.get(cypher.REL_KEY)
+    if ident is not None:
+        key = json.loads(ident)[1]
+    else:
+        data = {**visible(props), mapping.source.column: start, mapping.target.column: end}
+        values = [data.get(column) for column in mapping.key]
+        key = values[0] if len(values) == 1 else values
+        ident = entity_id(mapping.name, key)
     content = {**visible(props), FROM: start, TO: end}
     ends = {mapping.source.column: start, mapping.target.column: end}
     return Entry(ident, key, digest(content), content, version=_version(props.get(cypher.VERSION)), delete_data=ends)

@@ -59,10 +59,18 @@ MATCH (a{label} {{{key}: key}})-[r]->(b{label})
 WHERE r._graphsync_refs > 0
 RETURN collect([type(r), key, b.{key}, properties(r)]) AS rows
 """
+# A node no file contains loses its properties and references; then it goes, unless a relationship that
+# some file contains still points at it (it stays a placeholder, as the sync leaves one).
+STRIP_NODES: LiteralString = """
+UNWIND $keys AS key
+MATCH (n{label} {{{key}: key}})
+SET n = {{{key}: key, _graphsync_refs: 0}}
+"""
 DROP_NODES: LiteralString = """
 UNWIND $keys AS key
 MATCH (n{label} {{{key}: key}})
-DETACH DELETE n
+WHERE NOT (n)--()
+DELETE n
 """
 DROP_EDGES: LiteralString = """
 UNWIND $rows AS row
@@ -108,7 +116,8 @@ class FilesReconciliation:
 
     def run(self, stop: threading.Event) -> list[EntityReport]:
         found = self._compare(stop)
-        if self._job.action is not Action.REPAIR or not any(r.differences for r in found.reports):
+        # An interrupted comparison has not seen every file: what it did not read is no drift to repair.
+        if stop.is_set() or self._job.action is not Action.REPAIR or not any(r.differences for r in found.reports):
             return found.reports
         self._repair(found, stop)
         after = self._compare(stop)
@@ -128,8 +137,9 @@ class FilesReconciliation:
                 self._documents(chunk, reader, found)
         finally:
             reader.close()
-        self._vanished(commit, found)
-        self._uncounted(found)
+        if not stop.is_set():
+            self._vanished(commit, found)
+            self._uncounted(found)
         return found
 
     def _documents(self, chunk: list[FileEntry], reader: Any, found: _Found) -> None:
@@ -239,6 +249,7 @@ class FilesReconciliation:
 
     def _repair(self, found: _Found, stop: threading.Event) -> None:
         self._write(DROP_EDGES, rows=found.extra_edges)
+        self._write(STRIP_NODES, keys=found.extra_nodes)
         self._write(DROP_NODES, keys=found.extra_nodes)
         self._write(MARK_FOR_REWRITE, ids=found.rewrite)
         snapshot = self._spec.model_copy(update={"mode": Mode.SNAPSHOT})

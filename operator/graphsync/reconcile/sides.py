@@ -140,8 +140,10 @@ class GraphSide:
 # PostgreSQL: the (start) key column of each table; text compares in the C collation, which orders
 # by code point as graph databases do, so both sides put every key in the same bucket.
 _COUNT = "SELECT count(*) FROM {table}"
+# The boundary in its JSON form, as rows read through `to_jsonb` (and graph keys) have it.
 _BOUNDARY = (
-    "SELECT count(*), max(c) FROM (SELECT DISTINCT {column} AS c FROM {table} AS t {where} ORDER BY c LIMIT %s) s"
+    "SELECT count(*), to_jsonb(max(c))"
+    " FROM (SELECT DISTINCT {column} AS c FROM {table} AS t {where} ORDER BY c LIMIT %s) s"
 )
 _ROWS = "SELECT to_jsonb(t) FROM {table} AS t {where}"
 _SAMPLE = "SELECT t.{name} FROM {table} AS t WHERE t.{name} IS NOT NULL LIMIT 1"
@@ -171,7 +173,7 @@ class PostgresSide:
     def bucket(self, entity: str, low: Any, high: Any, ids: Sequence[Any] = ()) -> dict[str, Entry]:
         table = self._tables[entity]
         query = sql.SQL(_ROWS).format(table=self._table(entity), where=self._where(entity, low, high, ids))
-        params: list[Any] = [list(ids)] if ids else [value for value in (low, high) if value is not None]
+        params: list[Any] = [[str(i) for i in ids]] if ids else [value for value in (low, high) if value is not None]
         mapping = self._mapping(entity)
         entries = []
         for (doc,) in self._conn.execute(query, params):
@@ -185,7 +187,8 @@ class PostgresSide:
     def _where(self, entity: str, low: Any, high: Any, ids: Sequence[Any]) -> sql.Composable:
         column = self._column(entity)
         if ids:
-            return sql.SQL("WHERE {column} = ANY(%s)").format(column=column)
+            # Compared as text: a key given on the command line may be a number or a string.
+            return sql.SQL("WHERE ({column})::text = ANY(%s)").format(column=column)
         conditions = []
         if low is not None:
             conditions.append(sql.SQL("{column} > %s").format(column=column))

@@ -85,11 +85,19 @@ class Walk:
             report.sample("different", limit, source, target)
 
     def _repairs(self, name: str, found: Differences) -> list[Change]:
-        tombstones = self._target.tombstones([entry.ident for entry in found.missing]) if found.missing else {}
+        # A repair outranks the delete recorded for an entity too (one written by hand may have none).
+        idents = (
+            [e.ident for e in found.missing] + [t.ident for _, t in found.different] + [e.ident for e in found.extra]
+        )
+        tombstones = self._target.tombstones(idents)
+
+        def above(entry: Entry) -> int:
+            return max(entry.version, tombstones.get(entry.ident, -1)) + 1
+
         changes = [_upsert(entry, tombstones.get(entry.ident, -1)) for entry in found.missing]
-        changes += [_upsert(source, target.version) for source, target in found.different]
+        changes += [_upsert(source, above(target) - 1) for source, target in found.different]
         changes += [
-            Change(name, entry.key, Operation.DELETE, entry.version + 1, dict(entry.delete_data or {}))
+            Change(name, entry.key, Operation.DELETE, above(entry), dict(entry.delete_data or {}))
             for entry in found.extra
         ]
         return changes

@@ -216,6 +216,12 @@ def _same_names_both_ways(mappings: Mappings) -> None:
                     f"mappings.{kind}[{item.name}].properties: a bidirectional pipeline maps every property "
                     "under its own name (no include, exclude or rename)"
                 )
+    for rel in mappings.relationships:
+        if set(rel.key) != {rel.source.column, rel.target.column}:
+            raise ValueError(
+                f"mappings.relationships[{rel.name}].key: a bidirectional pipeline identifies a relationship by "
+                f"its two ends ({rel.source.column}, {rel.target.column}), which also finds one written by hand"
+            )
     for node in mappings.nodes:
         if node.key_property not in (None, node.key):
             raise ValueError(f"mappings.nodes[{node.name}].keyProperty: a bidirectional pipeline keeps the key's name")

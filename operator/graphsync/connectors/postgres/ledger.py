@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import psycopg
@@ -17,6 +17,7 @@ _PUT = """
 INSERT INTO {schema}.ledger (pipeline, entity, ident, digest, data) VALUES (%s, %s, %s, %s, %s)
 ON CONFLICT (pipeline, entity, ident) DO UPDATE SET digest = EXCLUDED.digest, data = EXCLUDED.data
 """
+_IDENTS = "SELECT ident FROM {schema}.ledger WHERE pipeline = %s AND entity = %s"
 _DROP = "DELETE FROM {schema}.ledger WHERE pipeline = %s AND entity = %s AND ident = ANY(%s)"
 _LOAD = "SELECT record FROM {schema}.conflict WHERE pipeline = %s AND id = %s"
 _SAVE = """
@@ -37,6 +38,10 @@ class PostgresLedger:
             return {}
         rows = self._conn.execute(self._sql(_GET), (self._pipeline, entity, list(idents))).fetchall()
         return {ident: Base(int(digest), codec.loads(data)) for ident, digest, data in rows}
+
+    def idents(self, entity: str) -> Iterator[str]:
+        for (ident,) in self._conn.execute(self._sql(_IDENTS), (self._pipeline, entity)):
+            yield str(ident)
 
     def put(self, entity: str, bases: Mapping[str, Base]) -> None:
         if bases:

@@ -19,6 +19,7 @@ from graphsync.connectors.postgres.tables import Table, tables_of
 from graphsync.connectors.rows import newest
 from graphsync.spec.mapping import Mappings
 
+# By the table's quoted name, so a mixed-case name is the table it says (names are validated identifiers).
 _COLUMNS = "SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped"
 _UPSERT = """
 INSERT INTO {table} ({columns}) VALUES ({values})
@@ -84,7 +85,8 @@ class RowSink:
     def _columns_of(self, entity: str) -> list[str]:
         if entity not in self._columns:
             table = self._tables[entity]
-            rows = self._conn.execute(_COLUMNS, (table.name,)).fetchall()
+            quoted = ".".join(f'"{part}"' for part in table.name.split("."))
+            rows = self._conn.execute(_COLUMNS, (quoted,)).fetchall()
             if not rows:
                 raise ValueError(f"table {table.name!r} (entity {entity}) has no columns or does not exist")
             self._columns[entity] = [str(row[0]) for row in rows]
