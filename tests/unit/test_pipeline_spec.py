@@ -187,3 +187,11 @@ def test_a_bidirectional_postgres_pipeline_reads_both_sides_without_a_transport(
         PipelineSpec.model_validate({**BASE, "mode": "bidirectional"})
     spec = PipelineSpec.model_validate({**BASE, "mode": "bidirectional", "transport": None})
     assert spec.conflict_policy is None
+
+
+def test_field_names_on_the_wire_are_the_documented_ones() -> None:
+    document = PipelineSpec.model_validate(BASE).model_dump(by_alias=True, exclude_none=True)
+    assert "neo4j" in document["target"]
+    schema = PipelineSpec.model_json_schema(by_alias=True)
+    assert "neo4j" in schema["$defs"]["Source"]["properties"]
+    assert "neo4j" in schema["$defs"]["Target"]["properties"]

@@ -25,7 +25,8 @@ from graphsync.spec.mapping import Mappings
 
 class Source(SpecModel):
     postgres: PostgresSource | None = None
-    neo4j: Neo4jSource | None = None
+    # Spelled out: the camelCase alias generator would make it `neo4J`.
+    neo4j: Neo4jSource | None = Field(default=None, alias="neo4j")
     falkordb: FalkorDBSource | None = None
     files: FilesSource | None = None
 
@@ -50,7 +51,7 @@ class Transport(SpecModel):
 
 
 class Target(SpecModel):
-    neo4j: Neo4jTarget | None = None
+    neo4j: Neo4jTarget | None = Field(default=None, alias="neo4j")
     falkordb: FalkorDBTarget | None = None
 
     @model_validator(mode="after")
