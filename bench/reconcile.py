@@ -29,10 +29,11 @@ from bench.snapshot import empty
 from graphsync import connect
 from graphsync.change import Change, Operation
 from graphsync.commands import specfile
+from graphsync.connectors.graphs.reading import canonical
 from graphsync.devenv import neo4j as neo4j_server
 from graphsync.devenv import process
 from graphsync.devenv.service import Service
-from graphsync.reconcile.entries import canonical, node_entry, target_node_entry
+from graphsync.reconcile.entries import node_entry, target_node_entry
 from graphsync.spec.mapping import NodeMapping
 
 SCHEMA = "bench_reconcile"

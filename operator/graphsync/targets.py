@@ -9,6 +9,8 @@ from graphsync.connectors.falkordb.sink import FalkorSink
 from graphsync.connectors.graphs.reading import GraphReader
 from graphsync.connectors.neo4j.reader import Neo4jReader
 from graphsync.connectors.neo4j.sink import Neo4jSink
+from graphsync.spec.endpoints import FalkorDBTarget, Neo4jTarget
+from graphsync.spec.mapping import Mappings
 from graphsync.spec.pipeline import PipelineSpec
 
 GraphSink = Neo4jSink | FalkorSink
@@ -16,14 +18,22 @@ GraphSink = Neo4jSink | FalkorSink
 
 def sink(spec: PipelineSpec, stack: ExitStack, *, graph: str | None = None) -> GraphSink:
     """The pipeline's sink, closed with `stack`; `graph` writes another FalkorDB graph (a rebuild's)."""
-    made: GraphSink
     if spec.target.falkordb is not None:
         target = spec.target.falkordb
         if graph is not None:
             target = target.model_copy(update={"graph": graph})
-        made = FalkorSink(connect.falkordb_graph(target, "target.falkordb"), spec.mapped)
+        return graph_sink(target, "target.falkordb", spec.mapped, stack)
+    return graph_sink(spec.neo4j, "target.neo4j", spec.mapped, stack)
+
+
+def graph_sink(endpoint: Neo4jTarget | FalkorDBTarget, field: str, mappings: Mappings, stack: ExitStack) -> GraphSink:
+    """A sink writing `mappings` into the graph at `endpoint` (a pipeline's target, or a bidirectional
+    pipeline's source graph), closed with `stack`; `field` names the endpoint in connection errors."""
+    made: GraphSink
+    if isinstance(endpoint, FalkorDBTarget):
+        made = FalkorSink(connect.falkordb_graph(endpoint, field), mappings)
     else:
-        made = Neo4jSink(connect.neo4j_driver(spec.neo4j), spec.mapped, database=spec.neo4j.database)
+        made = Neo4jSink(connect.neo4j_driver(endpoint, field), mappings, database=endpoint.database)
     stack.callback(made.close)
     return made
 

@@ -1,4 +1,5 @@
-"""Bidirectional pipelines between two graphs (Neo4j <-> FalkorDB, or two of one kind): the `bidirectional` mode.
+"""Bidirectional pipelines: the `bidirectional` mode, between two graphs (Neo4j <-> FalkorDB, or two of one
+kind) or PostgreSQL tables and a graph.
 
 Each pass reads both sides bucket by bucket (as reconciliation does) and decides
 per entity from three digests: each side's now and the ledger's base, what both
@@ -11,7 +12,7 @@ two passes with no edits in between write nothing.
 Changes are found by comparing state, not by following events, so a write this
 engine makes on either side is never mistaken for a user's edit. An application
 edit made between a pass's read and its write of the same entity can be
-overwritten by it (graph databases keep no version an application would bump).
+overwritten by it (neither graphs nor plain rows keep a version an application would bump).
 """
 
 from __future__ import annotations
@@ -28,9 +29,7 @@ from graphsync.change import Change, Operation, version_of
 from graphsync.conflicts import changes, resolution
 from graphsync.conflicts.decision import Step, decide, write_order
 from graphsync.conflicts.held import Base, HeldConflicts, Ledger
-from graphsync.connectors.falkordb.sink import FalkorSink
 from graphsync.connectors.graphs.reading import Versions
-from graphsync.connectors.neo4j.sink import Neo4jSink
 from graphsync.connectors.postgres import schema as pg_schema
 from graphsync.connectors.postgres.ledger import PostgresConflicts, PostgresLedger
 from graphsync.connectors.postgres.rowsink import RowSink
@@ -38,11 +37,12 @@ from graphsync.connectors.redisledger import RedisConflicts, RedisLedger
 from graphsync.connectors.rows import entity_id
 from graphsync.pipeline.contracts import Sink
 from graphsync.pipeline.control import RunControl
+from graphsync.pipeline.poison import apply_isolating
 from graphsync.pipeline.stats import RunStats, TwoWayProgress
 from graphsync.reconcile.entries import UNMAPPABLE, Entry
 from graphsync.reconcile.sides import GraphSide, PostgresSide, Side
 from graphsync.spec.conflicts import ConflictPolicySpec
-from graphsync.spec.mapping import Mappings, NodeMapping, RelationshipMapping
+from graphsync.spec.mapping import NodeMapping, RelationshipMapping
 from graphsync.spec.pipeline import PipelineSpec
 from graphsync.spec.reconcile import MIN_BUCKET
 
@@ -95,7 +95,9 @@ class TwoWay:
             self.poll_interval = spec.reading.poll_interval_seconds
             reader = graphmodes.source_reader(spec, stack)
             self._source = GraphSide(reader, self._mappings, target=False, versions=Versions(None, 0), skip_bare=True)
-            self._source_sink = _source_sink(spec, stack, changes.reversed_mappings(self._mappings))
+            graph = spec.graph_source
+            field = "source.falkordb" if spec.source.falkordb is not None else "source.neo4j"
+            self._source_sink = targets.graph_sink(graph, field, changes.reversed_mappings(self._mappings), stack)
         self._target = GraphSide(targets.reader(spec, stack), self._mappings, target=True, versions=Versions(None, 0))
         self._target_sink = targets.sink(spec, stack)
         self._target_sink.prepare()
@@ -190,16 +192,14 @@ class TwoWay:
                 counts.recorded += 1
             elif step is Step.FORGET:
                 writes.forget.append(ident)
-            elif step is Step.TO_TARGET:
-                self._copy(
-                    mapping=mapping, ident=ident, have=s, other=t, version=version, writes=writes, to_target=True
-                )
-                counts.to_target += 1
-            elif step is Step.TO_SOURCE:
-                self._copy(
-                    mapping=mapping, ident=ident, have=t, other=s, version=version, writes=writes, to_target=False
-                )
-                counts.to_source += 1
+            elif step in (Step.TO_TARGET, Step.TO_SOURCE):
+                # The side that changed is what both hold after; only the other one is written.
+                kept = s if step is Step.TO_TARGET else t
+                self._write_both(mapping=mapping, ident=ident, s=s, t=t, entry=kept, version=version, writes=writes)
+                if step is Step.TO_TARGET:
+                    counts.to_target += 1
+                else:
+                    counts.to_source += 1
             elif step is Step.CONFLICT:
                 self._conflict(
                     mapping=mapping, ident=ident, s=s, t=t, base=base, version=version, writes=writes, counts=counts
@@ -212,29 +212,6 @@ class TwoWay:
         deletes.forget += writes.forget
         writes.forget = []
         self._apply(name, writes, counts)
-
-    def _copy(
-        self,
-        *,
-        mapping: NodeMapping | RelationshipMapping,
-        ident: str,
-        have: Entry | None,
-        other: Entry | None,
-        version: int,
-        writes: _Writes,
-        to_target: bool,
-    ) -> None:
-        side = writes.target if to_target else writes.source
-        if to_target and other is not None:
-            # Above what the target holds, so the version guard takes it (the source keeps no versions).
-            version = max(version, other.version + 1)
-        if have is None:
-            assert other is not None
-            side.append(changes.delete(mapping, other, version))
-            writes.forget.append(ident)
-        else:
-            side.append(changes.upsert(mapping, have, version))
-            writes.bases[ident] = Base(have.digest, changes.properties(have))
 
     def _conflict(
         self,
@@ -281,7 +258,8 @@ class TwoWay:
         version: int,
         writes: _Writes,
     ) -> None:
-        """Make both sides hold `entry` (None: neither holds it), writing only the side that differs."""
+        """Make both sides hold `entry` (None: neither holds it), writing only the side that differs, at a
+        version above what it holds, so the target's version guard takes it (source entries carry none)."""
         for have, side in ((s, writes.source), (t, writes.target)):
             written = max(version, have.version + 1) if have is not None else version
             if entry is None and have is not None:
@@ -323,26 +301,11 @@ class TwoWay:
 
 
 def _write(sink: Sink, batch: list[Change], counts: TwoWayProgress) -> set[str]:
-    """Apply a batch; if the sink refuses it, one change at a time, so a bad entity fails alone.
-    Returns the identities that failed (a transient error is raised: the pass is retried whole)."""
-    if not batch:
-        return set()
-    try:
-        sink.apply(batch)
-        return set()
-    except Exception as exc:
-        if sink.is_transient(exc):
-            raise
-    failed = set()
-    for change in batch:
-        try:
-            sink.apply([change])
-        except Exception as exc:
-            if sink.is_transient(exc):
-                raise
-            failed.add(entity_id(change.entity, change.key))
-            counts.fail(f"{change.describe()}: {exc}")
-    return failed
+    """Apply a batch, a refused entity failing alone; returns the identities that failed."""
+    _, refused = apply_isolating(sink, batch)
+    for rejection in refused:
+        counts.fail(f"{rejection.change.describe()}: {rejection.reason}")
+    return {entity_id(r.change.entity, r.change.key) for r in refused}
 
 
 def state(spec: PipelineSpec, stack: ExitStack) -> tuple[Ledger, HeldConflicts]:
@@ -358,15 +321,3 @@ def state(spec: PipelineSpec, stack: ExitStack) -> tuple[Ledger, HeldConflicts]:
     client = graphmodes.state_client(spec)
     stack.callback(client.close)
     return RedisLedger(client, pipeline=spec.name), RedisConflicts(client, pipeline=spec.name)
-
-
-def _source_sink(spec: PipelineSpec, stack: ExitStack, mappings: Mappings) -> targets.GraphSink:
-    made: targets.GraphSink
-    if spec.source.falkordb is not None:
-        made = FalkorSink(connect.falkordb_graph(spec.source.falkordb, "source.falkordb"), mappings)
-    else:
-        source = spec.source.neo4j
-        assert source is not None
-        made = Neo4jSink(connect.neo4j_driver(source, "source.neo4j"), mappings, database=source.database)
-    stack.callback(made.close)
-    return made

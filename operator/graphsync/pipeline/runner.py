@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 from graphsync.change import ApplyResult, Change
 from graphsync.pipeline.contracts import Batch, DeadLetters, Rejection, Sink, Source
+from graphsync.pipeline.poison import apply_isolating
 from graphsync.pipeline.retry import Backoff, Interrupted
 from graphsync.pipeline.stats import RunStats
 
@@ -134,19 +135,7 @@ class Runner:
         self, changes: Sequence[Change], stop: threading.Event, staged: Any = None
     ) -> tuple[ApplyResult, list[Rejection]]:
         """Apply with retries; on a permanent error, bisect to isolate the poison records."""
-        if not changes:
-            return ApplyResult(), []
-        try:
-            return self._retrying(lambda: self._sink.apply(changes, staged), stop), []
-        except Interrupted:
-            raise
-        except Exception as exc:  # noqa: BLE001 - permanent errors of any kind isolate their records
-            if len(changes) == 1:
-                return ApplyResult(), [Rejection(changes[0], f"{type(exc).__name__}: {exc}")]
-            middle = len(changes) // 2
-            left, left_failed = self._apply(changes[:middle], stop)
-            right, right_failed = self._apply(changes[middle:], stop)
-            return left + right, left_failed + right_failed
+        return apply_isolating(self._sink, changes, attempt=lambda action: self._retrying(action, stop), staged=staged)
 
     def _retrying(self, action: Callable[[], T], stop: threading.Event) -> T:
         attempt = 0

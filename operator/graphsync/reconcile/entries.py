@@ -12,49 +12,19 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
 from typing import Any
 
 from graphsync.change import Change
 from graphsync.connectors import cypher
+from graphsync.connectors.graphs.reading import canonical, plain, visible
 from graphsync.connectors.rows import MappingError, entity_id, node_row, relationship_row
 from graphsync.spec.mapping import NodeMapping, RelationshipMapping
 
 _MASK = (1 << 64) - 1
 
 
-# Values that are their own canonical form; checked by exact type first, since every entity of a
-# reconciliation passes through here (a million entities, two sides).
-_PLAIN = frozenset((str, int, bool, type(None)))
-
-
-def canonical(value: Any) -> Any:
-    """A value as both sides can agree on it: doubles to the 15 digits FalkorDB returns, times as ISO text."""
-    kind = type(value)
-    if kind in _PLAIN or (kind is list and all(type(item) in _PLAIN for item in value)):
-        return value
-    if isinstance(value, float):
-        return float(f"{value:.15g}")
-    if isinstance(value, date | time):
-        moment = value.astimezone(UTC) if isinstance(value, datetime) and value.tzinfo is not None else value
-        return {type(value).__name__: moment.isoformat()}
-    if isinstance(value, list | tuple):
-        return [canonical(item) for item in value]
-    if isinstance(value, Mapping):
-        return {str(name): canonical(item) for name, item in value.items()}
-    # Subclasses of plain types stand for themselves; the sink refuses anything else, and a digest of its
-    # text still tells it apart.
-    return value if isinstance(value, bool | int | str) else {"other": repr(value)}
-
-
-def visible(props: Mapping[str, Any]) -> dict[str, Any]:
-    """User properties only: the engine's own (`_graphsync_*`) are bookkeeping, not data."""
-    return {name: value for name, value in props.items() if not name.startswith("_graphsync")}
-
-
 def digest(content: Mapping[str, Any]) -> int:
-    plain = {k: v if type(v) in _PLAIN else canonical(v) for k, v in content.items()}
-    text = json.dumps(plain, sort_keys=True, ensure_ascii=False)
+    text = json.dumps(plain(content), sort_keys=True, ensure_ascii=False)
     return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
 
 
@@ -94,29 +64,31 @@ def link(column: str) -> str:
 
 
 def node_entry(mapping: NodeMapping, change: Change) -> Entry:
-    """A source entity as the sink would write it: properties, labels, the keys its foreign keys point at.
-
-    One the mapping cannot turn into a node gets the reason as content: it then
-    differs from anything, and a repair fails with that reason.
-    """
-    ident = entity_id(change.entity, change.key)
+    """A source entity as the sink would write it: properties, labels, the keys its foreign keys point at."""
     try:
         row = node_row(mapping, change)
     except MappingError as exc:
-        return Entry(ident, change.key, digest({UNMAPPABLE: str(exc)}), {UNMAPPABLE: str(exc)}, change)
+        return _unmappable(change, exc)
     content = {**row["props"], LABELS: sorted(mapping.labels)}
     content.update({link(column): [end] for column, end in row["fks"].items() if end is not None})
-    return Entry(ident, change.key, digest(content), content, change)
+    return _source_entry(change, content)
 
 
 def relationship_entry(mapping: RelationshipMapping, change: Change) -> Entry:
-    ident = entity_id(change.entity, change.key)
     try:
         row = relationship_row(mapping, change)
     except MappingError as exc:
-        return Entry(ident, change.key, digest({UNMAPPABLE: str(exc)}), {UNMAPPABLE: str(exc)}, change)
-    content = {**row["props"], FROM: row["source"], TO: row["target"]}
-    return Entry(ident, change.key, digest(content), content, change)
+        return _unmappable(change, exc)
+    return _source_entry(change, {**row["props"], FROM: row["source"], TO: row["target"]})
+
+
+def _source_entry(change: Change, content: dict[str, Any]) -> Entry:
+    return Entry(entity_id(change.entity, change.key), change.key, digest(content), content, change)
+
+
+def _unmappable(change: Change, error: MappingError) -> Entry:
+    """The reason as content: it differs from anything, and writing the entity fails with that reason."""
+    return _source_entry(change, {UNMAPPABLE: str(error)})
 
 
 def target_node_entry(

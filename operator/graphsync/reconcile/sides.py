@@ -24,6 +24,7 @@ from graphsync.connectors.graphs.reading import (
     node_change,
     relationship_change,
     start_keys,
+    visible,
 )
 from graphsync.connectors.postgres.tables import tables_of
 from graphsync.reconcile import queries
@@ -33,7 +34,6 @@ from graphsync.reconcile.entries import (
     relationship_entry,
     target_node_entry,
     target_relationship_entry,
-    visible,
 )
 from graphsync.spec.mapping import Mappings, NodeMapping, RelationshipMapping
 
@@ -100,7 +100,8 @@ class GraphSide:
             if self._skip_bare:
                 rows = [row for row in rows if cypher.VERSION in row[1] or set(row[1]) - {mapping.key}]
             return [
-                node_entry(mapping, node_change(mapping, visible(props), self._version(props))) for _, props in rows
+                node_entry(mapping, node_change(mapping, visible(props), self._versions.or_fallback(props)))
+                for _, props in rows
             ]
         ends = ", ".join(
             cypher.render(queries.FK_ENDS, **slots.foreign_key_slots(self._mappings, fk)) for fk in mapping.foreign_keys
@@ -118,16 +119,11 @@ class GraphSide:
         if self._target:
             return [target_relationship_entry(mapping, start, end, props) for start, end, props in rows]
         return [
-            relationship_entry(mapping, relationship_change(mapping, start, end, visible(props), self._version(props)))
+            relationship_entry(
+                mapping, relationship_change(mapping, start, end, visible(props), self._versions.or_fallback(props))
+            )
             for start, end, props in rows
         ]
-
-    def _version(self, props: Mapping[str, Any]) -> int:
-        """As a sync would version it; a bad watermark compares as the fallback and fails when repaired."""
-        try:
-            return self._versions.of(props)
-        except ValueError:
-            return self._versions.fallback
 
     def _mapping(self, entity: str) -> NodeMapping | RelationshipMapping:
         return self._mappings.entity(entity)

@@ -18,6 +18,7 @@ from typing import Any
 
 from graphsync.change import Change, Operation
 from graphsync.pipeline.contracts import Sink
+from graphsync.pipeline.poison import apply_isolating
 from graphsync.reconcile.entries import Differences, Entry, bucket_hash, compare
 from graphsync.reconcile.report import EntityReport
 from graphsync.reconcile.sides import GraphSide, Side
@@ -85,17 +86,16 @@ class Walk:
             report.sample("different", limit, source, target)
 
     def _repairs(self, name: str, found: Differences) -> list[Change]:
-        # A repair outranks the delete recorded for an entity too (one written by hand may have none).
-        idents = (
-            [e.ident for e in found.missing] + [t.ident for _, t in found.different] + [e.ident for e in found.extra]
-        )
-        tombstones = self._target.tombstones(idents)
+        # A repair outranks what the target holds and the delete recorded for the entity (one written by hand
+        # may have a tombstone and no version).
+        idents = [e.ident for e in found.missing] + [t.ident for _, t in found.different]
+        tombstones = self._target.tombstones(idents + [e.ident for e in found.extra])
 
         def above(entry: Entry) -> int:
             return max(entry.version, tombstones.get(entry.ident, -1)) + 1
 
-        changes = [_upsert(entry, tombstones.get(entry.ident, -1)) for entry in found.missing]
-        changes += [_upsert(source, above(target) - 1) for source, target in found.different]
+        changes = [_at_least(entry, tombstones.get(entry.ident, -1) + 1) for entry in found.missing]
+        changes += [_at_least(source, above(target)) for source, target in found.different]
         changes += [
             Change(name, entry.key, Operation.DELETE, above(entry), dict(entry.delete_data or {}))
             for entry in found.extra
@@ -106,25 +106,17 @@ class Walk:
         if not self._pending or self._sink is None:
             return
         changes, self._pending = self._pending, []
-        try:
-            self._apply(report, changes)
-        except Exception:  # noqa: BLE001 - one by one, so each failure is recorded with its own reason
-            for change in changes:
-                try:
-                    self._apply(report, [change])
-                except Exception as exc:  # noqa: BLE001 - recorded in the report, the walk goes on
-                    report.failed += 1
-                    report.samples["failed"].append({"key": change.key, "op": change.op.value, "reason": str(exc)})
-                    del report.samples["failed"][self._spec.samples :]
-
-    def _apply(self, report: EntityReport, changes: list[Change]) -> None:
-        assert self._sink is not None
-        # Counted from what was not stale: a delete of a node the engine never versioned counts as no delete.
-        result = self._sink.apply(changes)
-        report.repaired += len(changes) - result.stale
+        result, refused = apply_isolating(self._sink, changes)
+        # Every change neither refused nor found stale (a newer write got there first) was written.
+        report.repaired += len(changes) - len(refused) - result.stale
         report.superseded += result.stale
+        report.failed += len(refused)
+        for rejection in refused[: max(0, self._spec.samples - len(report.samples["failed"]))]:
+            change = rejection.change
+            report.samples["failed"].append({"key": change.key, "op": change.op.value, "reason": rejection.reason})
 
 
-def _upsert(source: Entry, held: int) -> Change:
+def _at_least(source: Entry, version: int) -> Change:
+    """The source's change, at `version` or its own if that is higher."""
     assert source.change is not None
-    return dataclasses.replace(source.change, version=max(source.change.version, held + 1))
+    return dataclasses.replace(source.change, version=max(source.change.version, version))

@@ -23,8 +23,10 @@ from graphsync.connectors.graphs.reading import (
     Versions,
     fetch,
     node_change,
+    plain,
     relationship_change,
     start_keys,
+    visible,
 )
 from graphsync.connectors.rows import MappingError, entity_id, node_row, relationship_row
 from graphsync.spec.mapping import Mappings, NodeMapping, RelationshipMapping
@@ -78,7 +80,7 @@ def _node_chunk(
     template = queries.NODES if content else queries.NODE_KEYS
     wanted = {}
     for _, props in fetch(source, sides.query(template, sides.node_slots(mapping, target=False), *bounds), params):
-        change = node_change(mapping, props, _version(versions, props))
+        change = node_change(mapping, props, versions.or_fallback(props))
         wanted[entity_id(mapping.name, change.key)] = change
     held = [
         _Held(entity_id(mapping.name, key), key, props, {})
@@ -110,7 +112,7 @@ def _relationship_chunk(
     for start, end, props in fetch(
         source, sides.query(queries.RELATIONSHIPS if content else keys_only, slots, *conditions), params
     ):
-        change = relationship_change(mapping, start, end, props, _version(versions, props))
+        change = relationship_change(mapping, start, end, props, versions.or_fallback(props))
         wanted[entity_id(mapping.name, change.key)] = change
     slots = sides.relationship_slots(mappings, mapping, target=True)
     template = queries.RELATIONSHIPS if content else queries.RELATIONSHIP_KEYS
@@ -157,14 +159,6 @@ def _changes(
     return changes
 
 
-def _version(versions: Versions, props: Mapping[str, Any]) -> int:
-    """A bad watermark value compares with the fallback version; applying the entity rejects it with the reason."""
-    try:
-        return versions.of(props)
-    except ValueError:
-        return versions.fallback
-
-
 def _differs(mapping: NodeMapping | RelationshipMapping, change: Change, held: Mapping[str, Any]) -> bool:
     """Whether the target's user-visible properties differ from the mapped source ones.
 
@@ -175,14 +169,4 @@ def _differs(mapping: NodeMapping | RelationshipMapping, change: Change, held: M
         row = node_row(mapping, change) if isinstance(mapping, NodeMapping) else relationship_row(mapping, change)
     except MappingError:
         return True
-    visible = {name: _comparable(value) for name, value in held.items() if not name.startswith("_graphsync")}
-    return {name: _comparable(value) for name, value in row["props"].items()} != visible
-
-
-def _comparable(value: Any) -> Any:
-    """FalkorDB stores doubles exactly but returns them to 15 significant digits, so compare them at that precision."""
-    if isinstance(value, float):
-        return float(f"{value:.15g}")
-    if isinstance(value, list):
-        return [_comparable(item) for item in value]
-    return value
+    return plain(row["props"]) != plain(visible(held))

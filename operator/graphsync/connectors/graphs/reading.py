@@ -1,9 +1,11 @@
-"""What graph sources and the comparison share: the reader contract and turning graph rows into changes."""
+"""What graph sources and the comparisons share: the reader contract, turning graph rows into changes, and
+values in a form both sides of a comparison agree on."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
 from typing import Any, LiteralString, Protocol
 
 from graphsync.change import Change, Operation, version_of
@@ -38,6 +40,13 @@ class Versions:
     fallback: int
     native: Callable[[Any], Any] = lambda value: value
 
+    def or_fallback(self, props: Mapping[str, Any]) -> int:
+        """For comparing: a bad watermark compares as the fallback; applying the entity refuses it with the reason."""
+        try:
+            return self.of(props)
+        except ValueError:
+            return self.fallback
+
     def of(self, props: Mapping[str, Any]) -> int:
         """Raises ValueError for a watermark value that is no timestamp or integer."""
         value = props.get(self.watermark) if self.watermark else None
@@ -64,3 +73,38 @@ def start_keys(reader: GraphReader, mapping: NodeMapping, after: Any, limit: int
     return [
         row[0] for row in fetch(reader, sides.query(queries.KEYS, slots, *conditions), {"low": after, "limit": limit})
     ]
+
+
+# Values that are their own canonical form; checked by exact type first, since every entity of a
+# comparison passes through here (a million entities, two sides).
+_PLAIN = frozenset((str, int, bool, type(None)))
+
+
+def canonical(value: Any) -> Any:
+    """A value as both sides can agree on it: doubles to the 15 digits FalkorDB returns (it stores them exactly),
+    times as ISO text (aware ones in UTC)."""
+    kind = type(value)
+    if kind in _PLAIN or (kind is list and all(type(item) in _PLAIN for item in value)):
+        return value
+    if isinstance(value, float):
+        return float(f"{value:.15g}")
+    if isinstance(value, date | time):
+        moment = value.astimezone(UTC) if isinstance(value, datetime) and value.tzinfo is not None else value
+        return {type(value).__name__: moment.isoformat()}
+    if isinstance(value, list | tuple):
+        return [canonical(item) for item in value]
+    if isinstance(value, Mapping):
+        return {str(name): canonical(item) for name, item in value.items()}
+    # Subclasses of plain types stand for themselves; the sink refuses anything else, and a digest of its
+    # text still tells it apart.
+    return value if isinstance(value, bool | int | str) else {"other": repr(value)}
+
+
+def plain(content: Mapping[str, Any]) -> dict[str, Any]:
+    """`canonical` of every value of a mapping (most are plain already: checked inline, it is a hot path)."""
+    return {k: v if type(v) in _PLAIN else canonical(v) for k, v in content.items()}
+
+
+def visible(props: Mapping[str, Any]) -> dict[str, Any]:
+    """User properties only: the engine's own (`_graphsync_*`) are bookkeeping, not data."""
+    return {name: value for name, value in props.items() if not name.startswith("_graphsync")}
