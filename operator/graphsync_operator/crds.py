@@ -1,23 +1,184 @@
-"""The CustomResourceDefinitions, built from the API models (pure): one source of truth for the schema."""
+"""The CustomResourceDefinitions, built from the API models (pure): one source of truth for the schema.
+
+`graphsync-operator crds --write crds/` regenerates the files in `crds/`; a unit test
+fails when they differ from what the models say. Rules the models check in Python
+and the API server can check too are repeated here as CEL, so `kubectl apply` refuses
+them before anything is stored; the operator still checks every spec itself.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+import yaml
 from pydantic import BaseModel
 
+from graphsync_operator.api import (
+    API_VERSION,
+    GROUP,
+    MAX_NAME,
+    VERSION,
+    ReconciliationJobSpec,
+    SyncPipelineSpec,
+)
+from graphsync_operator.api import ConflictPolicyResourceSpec as ConflictPolicySpec
 from graphsync_operator.schema import structural
+from graphsync_operator.status import ConflictPolicyStatus, ReconciliationJobStatus, SyncPipelineStatus
 
-GROUP = "graphsync.io"
-VERSION = "v1alpha1"
+Rule = dict[str, str]
 
 
-def crd(kind: str, plural: str, short_names: list[str], spec: type[BaseModel]) -> dict[str, Any]:
-    """A namespaced CRD whose `spec` is the model's structural schema and whose status is kept as written."""
+def _rule(rule: str, message: str, field_path: str | None = None) -> Rule:
+    out = {"rule": rule, "message": message}
+    if field_path:
+        out["fieldPath"] = field_path
+    return out
+
+
+def _one_of(kinds: Sequence[str]) -> str:
+    return " + ".join(f"(has(self.{kind}) ? 1 : 0)" for kind in kinds) + " == 1"
+
+
+def _same_kind(kinds: Sequence[str]) -> str:
+    return " && ".join(f"has(self.{kind}) == has(oldSelf.{kind})" for kind in kinds)
+
+
+SOURCES = ("postgres", "neo4j", "falkordb", "files")
+TARGETS = ("neo4j", "falkordb")
+
+# Path inside the spec schema (dotted property names; "" is the spec itself) -> CEL rules.
+PIPELINE_RULES: dict[str, list[Rule]] = {
+    "": [
+        _rule(
+            "!has(self.conflictPolicy) || !has(self.conflictPolicyRef)",
+            "set conflictPolicy or conflictPolicyRef, not both",
+            ".conflictPolicyRef",
+        ),
+        _rule(
+            "has(self.schedule) || !(self.mode in ['snapshot', 'differential'])",
+            "modes snapshot and differential run once per schedule: set a cron schedule",
+            ".schedule",
+        ),
+        _rule(
+            "!has(self.schedule) || self.mode in ['snapshot', 'differential', 'incremental']",
+            "a schedule applies to modes snapshot, differential and incremental; this mode runs continuously",
+            ".schedule",
+        ),
+    ],
+    "source": [
+        _rule(_one_of(SOURCES), "choose exactly one source kind: " + ", ".join(SOURCES)),
+        _rule(_same_kind(SOURCES), "the source kind is immutable: create a new SyncPipeline instead"),
+    ],
+    "target": [
+        _rule(_one_of(TARGETS), "choose exactly one target kind: " + ", ".join(TARGETS)),
+        _rule(_same_kind(TARGETS), "the target kind is immutable: create a new SyncPipeline instead"),
+    ],
+    "source.postgres.schema": [
+        _rule("self == oldSelf", "schema is immutable: the engine's capture tables and checkpoints live there"),
+    ],
+    "transport.redisStreams.partitions": [
+        _rule("self == oldSelf", "partitions is immutable: events are routed to streams by it"),
+    ],
+}
+RECONCILIATION_RULES: dict[str, list[Rule]] = {
+    "pipelineRef": [_rule("self == oldSelf", "pipelineRef is immutable: create a new ReconciliationJob instead")],
+    "scope": [_rule("size(self.ids) == 0 || size(self.entities) > 0", "ids: name their entity types in entities")],
+}
+POLICY_RULES: dict[str, list[Rule]] = {
+    "": [_rule("!has(self.merge) || self.strategy == 'merge'", "merge rules apply to strategy merge", ".merge")],
+}
+NAME_RULE = _rule(
+    f"self.metadata.name.size() <= {MAX_NAME}",
+    f"metadata.name: at most {MAX_NAME} characters, since the resource's children are named after it",
+)
+
+
+def _column(name: str, path: str, kind: str = "string", priority: int = 0, description: str = "") -> dict[str, Any]:
+    column: dict[str, Any] = {"name": name, "type": kind, "jsonPath": path}
+    if priority:
+        column["priority"] = priority
+    if description:
+        column["description"] = description
+    return column
+
+
+def _condition(kind: str) -> str:
+    return f'.status.conditions[?(@.type=="{kind}")].status'
+
+
+AGE = _column("Age", ".metadata.creationTimestamp", "date")
+PIPELINE_COLUMNS = [
+    _column("Source", ".status.source"),
+    _column("Target", ".status.target"),
+    _column("Mode", ".spec.mode"),
+    _column("Ready", _condition("Ready")),
+    _column("Synced", ".status.itemsSynced", "integer", description="items written by the workers"),
+    _column("Lag", ".status.lagSeconds", "number", description="seconds the slowest worker is behind"),
+    AGE,
+    _column("Phase", ".status.phase", priority=1),
+    _column("Workers", ".status.workers", priority=1),
+    _column("Failed", ".status.itemsFailed", "integer", priority=1),
+    _column("Conflicts", ".status.openConflicts", "integer", priority=1),
+    _column("Last Sync", ".status.lastSyncTime", "date", priority=1),
+]
+RECONCILIATION_COLUMNS = [
+    _column("Pipeline", ".spec.pipelineRef.name"),
+    _column("Action", ".spec.action"),
+    _column("Schedule", ".spec.schedule"),
+    _column("Suspended", ".spec.suspend", "boolean"),
+    _column("Outcome", ".status.lastRun.outcome"),
+    _column("Last Run", ".status.lastRun.finishedAt", "date"),
+    AGE,
+    _column("Different", ".status.lastRun.different", "integer", priority=1),
+    _column("Repaired", ".status.lastRun.repaired", "integer", priority=1),
+]
+POLICY_COLUMNS = [
+    _column("Strategy", ".spec.strategy"),
+    _column("Ready", _condition("Ready")),
+    _column("Clock Skew", ".spec.clockSkewMs", "integer"),
+    AGE,
+]
+
+
+def _with_rules(schema: dict[str, Any], rules: Mapping[str, list[Rule]]) -> dict[str, Any]:
+    for path, found in rules.items():
+        node = schema
+        for part in filter(None, path.split(".")):
+            node = node["properties"][part]
+        node["x-kubernetes-validations"] = found
+    return schema
+
+
+def _status(model: type[BaseModel]) -> dict[str, Any]:
+    schema = structural(model.model_json_schema(by_alias=True))
+    conditions = schema["properties"]["conditions"]
+    # One condition per type, merged by type when patched.
+    conditions["x-kubernetes-list-type"] = "map"
+    conditions["x-kubernetes-list-map-keys"] = ["type"]
+    return schema
+
+
+def pipeline_spec_schema() -> dict[str, Any]:
+    schema = structural(SyncPipelineSpec.model_json_schema(by_alias=True))
+    # The engine's pipeline name is the resource's name.
+    del schema["properties"]["name"]
+    return _with_rules(schema, PIPELINE_RULES)
+
+
+def crd(
+    kind: str,
+    plural: str,
+    short_names: list[str],
+    spec: dict[str, Any],
+    status: dict[str, Any],
+    columns: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """A namespaced CRD with a status subresource, in the `graphsync` category."""
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"{plural}.{GROUP}"},
+        "metadata": {"name": f"{plural}.{GROUP}", "labels": {"app.kubernetes.io/part-of": "graphsync"}},
         "spec": {
             "group": GROUP,
             "scope": "Namespaced",
@@ -35,13 +196,18 @@ def crd(kind: str, plural: str, short_names: list[str], spec: type[BaseModel]) -
                     "served": True,
                     "storage": True,
                     "subresources": {"status": {}},
+                    "additionalPrinterColumns": columns,
                     "schema": {
                         "openAPIV3Schema": {
                             "type": "object",
                             "required": ["spec"],
+                            "x-kubernetes-validations": [NAME_RULE],
                             "properties": {
-                                "spec": structural(spec.model_json_schema(by_alias=True)),
-                                "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+                                "apiVersion": {"type": "string"},
+                                "kind": {"type": "string"},
+                                "metadata": {"type": "object"},
+                                "spec": spec,
+                                "status": status,
                             },
                         }
                     },
@@ -49,3 +215,41 @@ def crd(kind: str, plural: str, short_names: list[str], spec: type[BaseModel]) -
             ],
         },
     }
+
+
+def all_crds() -> dict[str, dict[str, Any]]:
+    """File name in `crds/` -> CRD."""
+    return {
+        "syncpipelines.yaml": crd(
+            "SyncPipeline",
+            "syncpipelines",
+            ["sp", "gsp"],
+            pipeline_spec_schema(),
+            _status(SyncPipelineStatus),
+            PIPELINE_COLUMNS,
+        ),
+        "reconciliationjobs.yaml": crd(
+            "ReconciliationJob",
+            "reconciliationjobs",
+            ["rj", "gsrj"],
+            _with_rules(structural(ReconciliationJobSpec.model_json_schema(by_alias=True)), RECONCILIATION_RULES),
+            _status(ReconciliationJobStatus),
+            RECONCILIATION_COLUMNS,
+        ),
+        "conflictpolicies.yaml": crd(
+            "ConflictPolicy",
+            "conflictpolicies",
+            ["cp", "gscp"],
+            _with_rules(structural(ConflictPolicySpec.model_json_schema(by_alias=True)), POLICY_RULES),
+            _status(ConflictPolicyStatus),
+            POLICY_COLUMNS,
+        ),
+    }
+
+
+def render(manifest: Mapping[str, Any]) -> str:
+    header = "# Generated from the API models by `graphsync-operator crds --write crds/`; do not edit.\n"
+    return header + yaml.safe_dump(dict(manifest), sort_keys=False, width=120)
+
+
+__all__ = ["API_VERSION", "all_crds", "crd", "render"]

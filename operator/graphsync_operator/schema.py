@@ -3,7 +3,9 @@
 The API server accepts a subset of OpenAPI v3: no `$ref` (definitions are
 inlined), no `null` type (an optional field is `nullable`), no `additionalProperties`
 beside `properties` (unknown fields are pruned instead), no `const`, no `title`, exclusive bounds as flags;
-a value that may be an integer or a string is `x-kubernetes-int-or-string`.
+a value that may be an integer or a string is `x-kubernetes-int-or-string`; a map whose keys
+must match a pattern (`patternProperties`) is a plain map: a CEL rule over unbounded keys
+exceeds the API server's cost budget, so the operator checks such keys (InvalidSpec naming the key).
 """
 
 from __future__ import annotations
@@ -42,6 +44,9 @@ def _convert(node: Mapping[str, Any], defs: Mapping[str, Any]) -> dict[str, Any]
         elif key == "additionalProperties":
             if isinstance(value, Mapping) and "properties" not in node:
                 out["additionalProperties"] = _convert(value, defs)
+        elif key == "patternProperties":
+            ((_, item),) = value.items()
+            out["additionalProperties"] = _convert(item, defs)
         elif key == "items":
             out["items"] = _convert(value, defs)
         else:
@@ -63,3 +68,4 @@ def _any_of(node: Mapping[str, Any], defs: Mapping[str, Any]) -> dict[str, Any]:
     if nullable:
         out["nullable"] = True
     return out
+

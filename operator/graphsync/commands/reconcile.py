@@ -30,6 +30,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     command = subparsers.add_parser(
         "reconcile", help="compare a pipeline's source and target by bucketed hashes; report or repair differences"
     )
+    add_job_arguments(command)
+    command.add_argument("--history", action="store_true", help="list the last runs instead of running one")
+    command.add_argument("--limit", type=int, default=20, help="with --history: how many runs")
+    command.add_argument("--json", action="store_true", help="print JSON")
+    command.set_defaults(handler=main)
+
+
+def add_job_arguments(command: argparse.ArgumentParser) -> None:
+    """The spec file and the options of one run, which `job_document` reads (shared with the worker's command)."""
     command.add_argument("-f", "--file", type=Path, required=True, help="a pipeline spec or SyncPipeline manifest")
     command.add_argument("--repair", action="store_true", help="write the differences through the pipeline's sink")
     command.add_argument("--entity", action="append", default=[], help="only this entity type (repeatable)")
@@ -37,17 +46,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     command.add_argument("--buckets", type=int, help="key-range buckets per entity type (default 1024)")
     command.add_argument("--batch-size", type=int, help="entities per repair write (default 2000)")
     command.add_argument("--samples", type=int, help="examples kept per kind of difference (default 10)")
-    command.add_argument("--history", action="store_true", help="list the last runs instead of running one")
-    command.add_argument("--limit", type=int, default=20, help="with --history: how many runs")
-    command.add_argument("--json", action="store_true", help="print JSON")
-    command.set_defaults(handler=main)
 
 
 def main(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         spec = specfile.load(args.file)
-        job = ReconcileSpec.model_validate(_job(args))
+        job = ReconcileSpec.model_validate(job_document(args))
     except specfile.SpecError as exc:
         print(f"graphsync reconcile: {exc}", file=sys.stderr)
         return 2
@@ -76,7 +81,7 @@ def main(args: argparse.Namespace) -> int:
     return 0 if report.outcome in (Outcome.IN_SYNC, Outcome.REPAIRED) else 1
 
 
-def _job(args: argparse.Namespace) -> dict[str, Any]:
+def job_document(args: argparse.Namespace) -> dict[str, Any]:
     """The options as a ReconcileSpec document, so they are validated (and named) like a resource's."""
     ids = [int(value) if value.lstrip("-").isdigit() else value for value in args.ids]
     job: dict[str, Any] = {

@@ -53,10 +53,20 @@ class Runner:
         self._options = options
         self._on_batch = on_batch
         self.stats = RunStats()
+        self._started = False
 
     def run(self, stop: threading.Event) -> RunStats:
-        self._retrying(self._sink.prepare, stop)
-        self._retrying(self._source.prepare, stop)
+        if self._on_batch and not self._started:
+            # Once, before any work: a watcher holds the live stats from the start, and so sees
+            # the retries of a target or source that is down before the first batch.
+            self._on_batch(self.stats)
+        self._started = True
+        try:
+            self._retrying(self._sink.prepare, stop, "target")
+            self._retrying(self._source.prepare, stop, "source")
+        except Interrupted:
+            log.info("shutdown requested while preparing")
+            return self.stats
         batches: queue.Queue[Batch | None] = queue.Queue(maxsize=self._options.queue_depth)
         reader_error: list[BaseException] = []
         # The writer tells the reader it is done without touching the caller's `stop`,
@@ -71,6 +81,7 @@ class Runner:
                 if batch is None or stop.is_set():
                     break
                 self._process(batch, stop)
+                batches.task_done()
         except Interrupted:
             log.info("shutdown requested: the unfinished batch will be delivered again")
         finally:
@@ -95,11 +106,15 @@ class Runner:
                     batch = self._source.read(self._options.batch_size)
                     attempt = 0
                 except Exception as exc:  # noqa: BLE001 - a source outage is retried, like a sink's
-                    self.stats.add_retry(f"reading: {exc}")
+                    self.stats.add_read(caught_up=False)
+                    self.stats.add_retry(f"source: reading: {type(exc).__name__}: {exc}")
+                    log.warning("source: reading failed, retrying: %s", exc)
                     self._options.backoff.wait(attempt, stop)
                     attempt += 1
                     continue
                 idle = batch.idle
+                # Caught up: nothing new, and nothing read earlier still waiting to be applied.
+                self.stats.add_read(caught_up=idle and batches.unfinished_tasks == 0)
                 if batch.changes:
                     batch.staged = self._stage(batch.changes)
                 if not idle:
@@ -125,8 +140,8 @@ class Runner:
         result, rejected = self._apply(batch.changes, stop, batch.staged)
         failed = [*batch.rejected, *rejected]
         if failed:
-            self._retrying(lambda: self._dead_letters.record(failed), stop)
-        self._retrying(lambda: self._source.commit(batch, failed), stop)
+            self._retrying(lambda: self._dead_letters.record(failed), stop, "dead-letter store")
+        self._retrying(lambda: self._source.commit(batch, failed), stop, "source")
         self.stats.add_batch(len(batch.changes) + len(batch.rejected), result, [_describe(r) for r in failed])
         if self._on_batch:
             self._on_batch(self.stats)
@@ -135,9 +150,10 @@ class Runner:
         self, changes: Sequence[Change], stop: threading.Event, staged: Any = None
     ) -> tuple[ApplyResult, list[Rejection]]:
         """Apply with retries; on a permanent error, bisect to isolate the poison records."""
-        return apply_isolating(self._sink, changes, attempt=lambda action: self._retrying(action, stop), staged=staged)
+        return apply_isolating(self._sink, changes, attempt=lambda action: self._retrying(action, stop, "target"), staged=staged)
 
-    def _retrying(self, action: Callable[[], T], stop: threading.Event) -> T:
+    def _retrying(self, action: Callable[[], T], stop: threading.Event, side: str) -> T:
+        """`side` names what failed (target, source, dead-letter store) in the error a status shows."""
         attempt = 0
         while True:
             try:
@@ -145,8 +161,8 @@ class Runner:
             except Exception as exc:
                 if not self._is_transient(exc):
                     raise
-                self.stats.add_retry(f"retry {attempt + 1}: {type(exc).__name__}: {exc}")
-                log.warning("transient error, retrying: %s", exc)
+                self.stats.add_retry(f"{side}: retry {attempt + 1}: {type(exc).__name__}: {exc}")
+                log.warning("%s: transient error, retrying: %s", side, exc)
                 self._options.backoff.wait(attempt, stop)
                 attempt += 1
 

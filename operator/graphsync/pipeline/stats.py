@@ -113,6 +113,11 @@ class RunStats:
     failed: int = 0
     retries: int = 0
     last_batch_at: float | None = None
+    last_retry_at: float | None = None
+    # When a source read last found nothing left to read or apply, and whether the newest read did:
+    # what the lag is measured from (see `lag_seconds`).
+    caught_up_at: float | None = None
+    caught_up: bool = False
     # The newest per-item errors, bounded so a flood of poison records cannot grow memory.
     errors: deque[str] = field(default_factory=lambda: deque(maxlen=MAX_ERRORS))
     # Set by a files run.
@@ -153,6 +158,10 @@ class RunStats:
         """Fold an earlier phase of the same run (a snapshot before its stream) into these totals."""
         with self._lock:
             self.started_at = min(self.started_at, earlier.started_at)
+            self.last_batch_at = _latest(self.last_batch_at, earlier.last_batch_at)
+            self.last_retry_at = _latest(self.last_retry_at, earlier.last_retry_at)
+            if self.caught_up_at is None:
+                self.caught_up_at = earlier.caught_up_at
             for name in ("batches", "read", "created", "updated", "deleted", "stale", "failed", "retries"):
                 setattr(self, name, getattr(self, name) + getattr(earlier, name))
             merged = [*earlier.errors, *self.errors]
@@ -169,6 +178,19 @@ class RunStats:
         with self._lock:
             self.retries += 1
             self.errors.append(error)
+            self.last_retry_at = time.time()
+
+    def add_read(self, *, caught_up: bool) -> None:
+        """A source read came back: `caught_up` when it found nothing new and nothing was left to apply."""
+        with self._lock:
+            self.caught_up = caught_up
+            if caught_up:
+                self.caught_up_at = time.time()
+
+    def lag(self, now: float | None = None) -> float | None:
+        with self._lock:
+            caught_up_at, caught_up = self.caught_up_at, self.caught_up
+        return lag_seconds(caught_up_at, caught_up=caught_up, now=time.time() if now is None else now)
 
     def summary(self) -> dict[str, Any]:
         with self._lock:
@@ -187,3 +209,19 @@ class RunStats:
                 **({"files": self.files.summary()} if self.files is not None else {}),
                 **({"twoWay": self.two_way.summary()} if self.two_way is not None else {}),
             }
+
+
+def lag_seconds(caught_up_at: float | None, *, caught_up: bool, now: float) -> float | None:
+    """How far behind a run is: 0 while its reads keep finding nothing left, else the seconds since one last did.
+
+    None before the first such read: a run still working through its first backlog cannot tell.
+    """
+    if caught_up_at is None:
+        return None
+    if caught_up:
+        return 0.0
+    return max(0.0, now - caught_up_at)
+
+
+def _latest(*moments: float | None) -> float | None:
+    return max((moment for moment in moments if moment is not None), default=None)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, WithJsonSchema
 
 PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,62}$"
 _COMPILED = re.compile(PATTERN)
@@ -29,7 +29,9 @@ def check(value: str) -> str:
     return value
 
 
-Identifier = Annotated[str, AfterValidator(check)]
+# The pattern is published in JSON schemas (and so in the CRDs, where the API server checks it);
+# `check` gives the clearer message and also refuses the reserved prefix.
+Identifier = Annotated[str, AfterValidator(check), WithJsonSchema({"type": "string", "pattern": PATTERN})]
 
 
 def qualified(value: str) -> str:
@@ -41,4 +43,7 @@ def qualified(value: str) -> str:
     return value
 
 
-QualifiedName = Annotated[str, AfterValidator(qualified)]
+QUALIFIED_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,62}(\.[A-Za-z_][A-Za-z0-9_]{0,62})?$"
+QualifiedName = Annotated[
+    str, AfterValidator(qualified), WithJsonSchema({"type": "string", "pattern": QUALIFIED_PATTERN})
+]

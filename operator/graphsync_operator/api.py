@@ -1,0 +1,171 @@
+"""The custom resources' specs: the engine's models plus what only Kubernetes needs (workers, schedules).
+
+These models are the one source of truth: the CRDs in `crds/` are generated from
+them (`graphsync-operator crds`), and a test fails when the two drift.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from typing import Annotated, Self
+
+from pydantic import Field, StrictInt, StrictStr, model_validator
+
+from graphsync.spec.base import SpecModel
+from graphsync.spec.conflicts import ConflictPolicySpec
+from graphsync.spec.endpoints import NAME_PATTERN
+from graphsync.spec.pipeline import Mode, ObjectRef, PipelineSpec
+from graphsync.spec.reconcile import ReconcileSpec
+
+GROUP = "graphsync.io"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+# Children are named after the resource plus a suffix, and a CronJob's name may hold at most 52 characters.
+MAX_NAME = 40
+
+# A Kubernetes quantity (`500m`, `1Gi`, `2`): the API server normalises it, we only check its form.
+Quantity = Annotated[
+    StrictInt | StrictStr, Field(pattern=r"^[+]?[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
+]
+# Five fields (minute hour day month weekday) or a macro, as CronJobs take them.
+CRON_PATTERN = r"^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|([-0-9A-Za-z*/,?]+\s+){4}[-0-9A-Za-z*/,?]+)$"
+# Modes that run once and end, so they run on a schedule; the others run for as long as the pipeline exists.
+SCHEDULED_MODES = (Mode.SNAPSHOT, Mode.DIFFERENTIAL)
+ONE_SHOT_OR_POLLING = (Mode.SNAPSHOT, Mode.DIFFERENTIAL, Mode.INCREMENTAL)
+
+
+class Resources(SpecModel):
+    requests: dict[str, Quantity] = Field(default_factory=dict)
+    limits: dict[str, Quantity] = Field(default_factory=dict)
+
+
+class TolerationOperator(enum.StrEnum):
+    EXISTS = "Exists"
+    EQUAL = "Equal"
+
+
+class TaintEffect(enum.StrEnum):
+    NO_SCHEDULE = "NoSchedule"
+    PREFER_NO_SCHEDULE = "PreferNoSchedule"
+    NO_EXECUTE = "NoExecute"
+
+
+class Toleration(SpecModel):
+    key: str | None = Field(default=None, max_length=317)
+    operator: TolerationOperator = TolerationOperator.EQUAL
+    value: str | None = Field(default=None, max_length=63)
+    effect: TaintEffect | None = None
+    toleration_seconds: int | None = Field(default=None, ge=0)
+
+
+class PullPolicy(enum.StrEnum):
+    ALWAYS = "Always"
+    IF_NOT_PRESENT = "IfNotPresent"
+    NEVER = "Never"
+
+
+class Workers(SpecModel):
+    """The pods that run the pipeline: how many, where, with what."""
+
+    replicas: int = Field(default=1, ge=0, le=64, description="worker pods; 0 stops syncing like suspend")
+    image: str | None = Field(
+        default=None, pattern=r"^[^\s]+$", description="defaults to the operator's worker image"
+    )
+    image_pull_policy: PullPolicy | None = None
+    resources: Resources | None = Field(default=None, description="requests and limits; sensible defaults if unset")
+    node_selector: dict[str, str] = Field(default_factory=dict)
+    tolerations: list[Toleration] = Field(default_factory=list)
+
+
+class DeletionPolicy(enum.StrEnum):
+    # Deleting the resource removes its Kubernetes objects only; streams, triggers and tables stay.
+    RETAIN = "retain"
+    # A cleanup Job first removes what the pipeline created in the databases (consumer groups, triggers, state).
+    CLEANUP = "cleanup"
+
+
+class SyncPipelineSpec(PipelineSpec):
+    """The engine's pipeline spec (its `name` is the resource's name) plus how Kubernetes runs it."""
+
+    workers: Workers = Field(default_factory=Workers)
+    schedule: str | None = Field(
+        default=None, pattern=CRON_PATTERN, description="cron schedule for modes snapshot, differential, incremental"
+    )
+    suspend: bool = Field(default=False, description="stop the workers (and the schedule) until set back to false")
+    deletion_policy: DeletionPolicy = DeletionPolicy.RETAIN
+
+    @model_validator(mode="after")
+    def _schedule_fits(self) -> Self:
+        if self.schedule is None and self.mode in SCHEDULED_MODES:
+            raise ValueError(f"schedule: mode {self.mode.value} runs once per schedule; set a cron schedule")
+        if self.schedule is not None and self.mode not in ONE_SHOT_OR_POLLING:
+            modes = ", ".join(mode.value for mode in ONE_SHOT_OR_POLLING)
+            raise ValueError(f"schedule: mode {self.mode.value} runs continuously; a schedule applies to {modes}")
+        if self.schedule is not None:
+            check_cron(self.schedule)
+        if self.conflict_policy is not None and self.conflict_policy_ref is not None:
+            raise ValueError("conflictPolicyRef: set conflictPolicy or conflictPolicyRef, not both")
+        return self
+
+    def engine_spec(self, name: str, policy: ConflictPolicySpec | None = None) -> PipelineSpec:
+        """The spec a worker runs: named after the resource, a referenced policy inlined."""
+        data = self.model_dump(by_alias=True, exclude_none=True, exclude={"workers", "schedule", "suspend"})
+        data.pop("deletionPolicy", None)
+        data["name"] = name
+        if policy is not None:
+            data.pop("conflictPolicyRef", None)
+            data["conflictPolicy"] = policy.model_dump(by_alias=True, exclude_none=True)
+        return PipelineSpec.model_validate(data)
+
+
+class ReconciliationJobSpec(ReconcileSpec):
+    """The engine's reconciliation options plus which pipeline, when, and whether paused."""
+
+    pipeline_ref: ObjectRef
+    schedule: str = Field(pattern=CRON_PATTERN, description="cron schedule of the runs")
+    suspend: bool = False
+
+    @model_validator(mode="after")
+    def _schedule_valid(self) -> Self:
+        check_cron(self.schedule)
+        return self
+
+    def job(self) -> ReconcileSpec:
+        return ReconcileSpec.model_validate(
+            self.model_dump(by_alias=True, exclude={"pipeline_ref", "schedule", "suspend"})
+        )
+
+
+# ConflictPolicy's spec is the engine's policy model unchanged.
+ConflictPolicyResourceSpec = ConflictPolicySpec
+
+_CRON_RANGES = (("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31), ("month", 1, 12), ("day of week", 0, 7))
+_NAMES = re.compile(r"^[A-Za-z]{3}$")
+
+
+def check_cron(schedule: str) -> None:
+    """Raises ValueError naming the cron field that is out of range (the API server checks only the form)."""
+    if schedule.startswith("@"):
+        return
+    for text, (what, low, high) in zip(schedule.split(), _CRON_RANGES, strict=True):
+        for part in text.split(","):
+            base, _, step = part.partition("/")
+            if step and not (step.isdigit() and int(step) > 0):
+                raise ValueError(f"schedule: {what} step {step!r} is not a positive number")
+            if base in ("*", "?"):
+                continue
+            for bound in base.split("-", 1):
+                if _NAMES.fullmatch(bound):
+                    continue
+                if not bound.isdigit() or not low <= int(bound) <= high:
+                    raise ValueError(f"schedule: {what} {bound!r} is outside {low}-{high}")
+
+
+def valid_name(name: str) -> str | None:
+    """Why a resource name cannot be used (None when it can): children add suffixes to it."""
+    if len(name) > MAX_NAME:
+        return f"metadata.name: at most {MAX_NAME} characters (children are named after it), got {len(name)}"
+    if not re.fullmatch(NAME_PATTERN, name):
+        return "metadata.name: lower-case letters, digits and '-', starting and ending with a letter or digit"
+    return None

@@ -1,0 +1,29 @@
+"""The `graphsync-operator` command: the operator itself, the worker a pod runs, and the CRDs."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from graphsync import __version__
+from graphsync_operator import crdfiles, worker
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="graphsync-operator", description="graphsync's Kubernetes operator.")
+    root.add_argument("--version", action="version", version=f"graphsync-operator {__version__}")
+    commands = root.add_subparsers(dest="command", required=True)
+    crdfiles.register(commands)
+    worker.register(commands)
+    return root
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    code: int = args.handler(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

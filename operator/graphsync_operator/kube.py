@@ -1,0 +1,160 @@
+"""The one module that talks to the Kubernetes API (outside kopf's own watches and status patches).
+
+Children are written by server-side apply under one field manager, so applying the
+same manifest again changes nothing, and fields other controllers own (the Deployment's
+replica count under an autoscaler, say) are never fought over except where we set them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+
+FIELD_MANAGER = "graphsync-operator"
+
+
+@dataclass(frozen=True)
+class Kind:
+    """Where a kind lives in the API: `/api/v1` or `/apis/<group>/<version>`, its plural, namespaced or not."""
+
+    prefix: str
+    plural: str
+
+
+KINDS: dict[tuple[str, str], Kind] = {
+    ("v1", "ConfigMap"): Kind("/api/v1", "configmaps"),
+    ("v1", "Secret"): Kind("/api/v1", "secrets"),
+    ("v1", "Service"): Kind("/api/v1", "services"),
+    ("v1", "ServiceAccount"): Kind("/api/v1", "serviceaccounts"),
+    ("v1", "Pod"): Kind("/api/v1", "pods"),
+    ("apps/v1", "Deployment"): Kind("/apis/apps/v1", "deployments"),
+    ("batch/v1", "CronJob"): Kind("/apis/batch/v1", "cronjobs"),
+    ("batch/v1", "Job"): Kind("/apis/batch/v1", "jobs"),
+    ("rbac.authorization.k8s.io/v1", "Role"): Kind("/apis/rbac.authorization.k8s.io/v1", "roles"),
+    ("rbac.authorization.k8s.io/v1", "RoleBinding"): Kind("/apis/rbac.authorization.k8s.io/v1", "rolebindings"),
+    ("coordination.k8s.io/v1", "Lease"): Kind("/apis/coordination.k8s.io/v1", "leases"),
+    ("graphsync.io/v1alpha1", "SyncPipeline"): Kind("/apis/graphsync.io/v1alpha1", "syncpipelines"),
+    ("graphsync.io/v1alpha1", "ReconciliationJob"): Kind("/apis/graphsync.io/v1alpha1", "reconciliationjobs"),
+    ("graphsync.io/v1alpha1", "ConflictPolicy"): Kind("/apis/graphsync.io/v1alpha1", "conflictpolicies"),
+}
+
+
+class KubeError(RuntimeError):
+    """A request the API server refused; `status` is the HTTP status (404 for a missing object)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class Kube:
+    """A thin, typed door to the API server: plain dicts in and out."""
+
+    def __init__(self, api: client.ApiClient) -> None:
+        self._api = api
+
+    @classmethod
+    def connect(cls) -> Kube:
+        """In a pod, its service account; elsewhere KUBECONFIG (or ~/.kube/config)."""
+        if os.environ.get("KUBERNETES_SERVICE_HOST"):
+            config.load_incluster_config()  # type: ignore[no-untyped-call]
+        else:
+            config.load_kube_config()  # type: ignore[no-untyped-call]
+        return cls(client.ApiClient())
+
+    def _path(self, api_version: str, kind: str, namespace: str, name: str | None = None) -> str:
+        where = KINDS[(api_version, kind)]
+        path = f"{where.prefix}/namespaces/{namespace}/{where.plural}"
+        return f"{path}/{name}" if name else path
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        query: list[tuple[str, str]] | None = None,
+        content_type: str | None = None,
+    ) -> dict[str, Any]:
+        headers = {"Accept": "application/json"}
+        if content_type:
+            headers["Content-Type"] = content_type
+        method_, url, headers_, body_, _ = self._api.param_serialize(
+            method, path, query_params=query or [], header_params=headers, body=body, auth_settings=["BearerToken"]
+        )
+        try:
+            response = self._api.call_api(method_, url, header_params=headers_, body=body_)
+            response.read()  # type: ignore[no-untyped-call]
+        except ApiException as exc:
+            raise KubeError(int(exc.status or 0), _reason(exc)) from None
+        if response.status >= 400:
+            raise KubeError(response.status, _message(response.data))
+        data = response.data
+        return json.loads(data) if data else {}
+
+    def apply(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        """Server-side apply of one namespaced object; returns the object as stored."""
+        meta = manifest["metadata"]
+        path = self._path(manifest["apiVersion"], manifest["kind"], meta["namespace"], meta["name"])
+        return self._call(
+            "PATCH",
+            path,
+            body=manifest,
+            query=[("fieldManager", FIELD_MANAGER), ("force", "true")],
+            content_type="application/apply-patch+yaml",
+        )
+
+    def get(self, api_version: str, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            return self._call("GET", self._path(api_version, kind, namespace, name))
+        except KubeError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def list(self, api_version: str, kind: str, namespace: str, selector: str = "") -> list[dict[str, Any]]:
+        query = [("labelSelector", selector)] if selector else []
+        items: list[dict[str, Any]] = self._call("GET", self._path(api_version, kind, namespace), query=query)["items"]
+        return items
+
+    def create(self, manifest: dict[str, Any]) -> dict[str, Any] | None:
+        """Create; None when an object of that name already exists (creating is then a no-op)."""
+        meta = manifest["metadata"]
+        try:
+            return self._call(
+                "POST", self._path(manifest["apiVersion"], manifest["kind"], meta["namespace"]), body=manifest
+            )
+        except KubeError as exc:
+            if exc.status == 409:
+                return None
+            raise
+
+    def merge_patch(self, api_version: str, kind: str, namespace: str, name: str, patch: dict[str, Any]) -> None:
+        self._call(
+            "PATCH",
+            self._path(api_version, kind, namespace, name),
+            body=patch,
+            content_type="application/merge-patch+json",
+        )
+
+    def patch_annotations(self, api_version: str, kind: str, namespace: str, name: str, values: dict[str, Any]) -> None:
+        """Set (or, with None, remove) these annotations only; other writers' annotations are kept."""
+        self.merge_patch(api_version, kind, namespace, name, {"metadata": {"annotations": values}})
+
+
+def _reason(exc: ApiException) -> str:
+    return _message(exc.body) or str(exc.reason or exc)
+
+
+def _message(body: bytes | str | None) -> str:
+    """The API server's own explanation (a Status object's message), which names the field at fault."""
+    try:
+        found = json.loads(body or "{}").get("message")
+    except ValueError:
+        return str(body)
+    return str(found or "")

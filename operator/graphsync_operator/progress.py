@@ -1,0 +1,78 @@
+"""What a worker pod tells the operator: one report per pod, kept in an annotation of the pipeline's Lease.
+
+Why a Lease: workers need no write access to the resource the operator owns (their
+Role may only get and patch one Lease, by name); each pod patches its own annotation,
+so replicas never overwrite one another; and the operator reads every Lease from one
+watch, without a request per pipeline. A report doubles as the heartbeat: a pod that
+stops reporting is dead or stuck, whatever its Pod object says.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+ANNOTATION_PREFIX = "progress.graphsync.io/"
+# How often a worker reports when nothing changed; the operator calls a pod silent after MISSED_BEATS of them.
+HEARTBEAT_SECONDS = 10.0
+MISSED_BEATS = 3
+
+
+class WorkerState(enum.StrEnum):
+    STARTING = "starting"
+    RUNNING = "running"
+    # A source or target is unreachable: the worker retries with backoff and nothing advances.
+    RETRYING = "retrying"
+    # A scheduled run or a reconciliation ended.
+    FINISHED = "finished"
+    # The run ended with an error it cannot retry (an invalid spec, a failed reconciliation).
+    FAILED = "failed"
+
+
+class Reconciliation(BaseModel):
+    """The summary of one reconciliation run, as `graphsync reconcile --json` prints it."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+    id: str
+    action: str
+    outcome: str
+    started_at: datetime
+    finished_at: datetime | None = None
+    compared: int = 0
+    missing: int = 0
+    extra: int = 0
+    different: int = 0
+    repaired: int = 0
+    failed: int = 0
+    error: str | None = None
+
+
+class WorkerReport(BaseModel):
+    """One pod's progress since it started; counters restart with the pod."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+    pod: str
+    started_at: datetime
+    heartbeat: datetime
+    state: WorkerState
+    synced: int = Field(default=0, ge=0)
+    failed: int = Field(default=0, ge=0)
+    retries: int = Field(default=0, ge=0)
+    # Seconds since the worker last had nothing left to read; 0 while it keeps up, None when unknown.
+    lag_seconds: float | None = None
+    checkpoint: str | None = None
+    last_sync_time: datetime | None = None
+    error: str | None = Field(default=None, max_length=1024)
+    open_conflicts: int | None = None
+    reconciliation: Reconciliation | None = None
+
+
+def annotation_key(pod: str) -> str:
+    """A pod's annotation: pod names can be longer than an annotation name may be (63), so hashed."""
+    return ANNOTATION_PREFIX + hashlib.sha256(pod.encode()).hexdigest()[:16]

@@ -1,0 +1,87 @@
+"""What the operator writes into each resource's status: kstatus conventions plus the pipeline's progress.
+
+`observedGeneration` and the `Ready`, `Reconciling` and `Stalled` conditions are
+what Flux's kstatus and Argo CD read; `InSync` and `Degraded` are ours. The CRDs'
+status schemas are generated from these models, like the specs.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+
+class StatusModel(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+
+class Condition(StatusModel):
+    type: str
+    status: str = Field(pattern="^(True|False|Unknown)$")
+    reason: str = Field(pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$")
+    message: str = ""
+    last_transition_time: datetime
+    observed_generation: int | None = None
+
+
+class Phase(enum.StrEnum):
+    PENDING = "Pending"
+    RUNNING = "Running"
+    # Runs on a schedule and is between runs.
+    SCHEDULED = "Scheduled"
+    SUSPENDED = "Suspended"
+    DEGRADED = "Degraded"
+    # The spec cannot run as written; nothing is retried until it changes.
+    INVALID = "Invalid"
+
+
+class LastReconciliation(StatusModel):
+    name: str | None = Field(default=None, description="the ReconciliationJob that ran it")
+    outcome: str
+    started_at: datetime
+    finished_at: datetime | None = None
+    compared: int = 0
+    missing: int = 0
+    extra: int = 0
+    different: int = 0
+    repaired: int = 0
+    failed: int = 0
+
+
+class SyncPipelineStatus(StatusModel):
+    observed_generation: int | None = None
+    phase: Phase | None = None
+    source: str | None = Field(default=None, description="the source kind")
+    target: str | None = Field(default=None, description="the target kind")
+    items_synced: int | None = Field(default=None, description="items written by the workers, as they reported")
+    items_failed: int | None = Field(default=None, description="items in the dead-letter store")
+    lag_seconds: float | None = Field(default=None, description="how long the slowest worker has been behind")
+    checkpoint: str | None = None
+    last_sync_time: datetime | None = None
+    workers: str | None = Field(default=None, description="ready/desired, as kubectl shows it")
+    ready_workers: int | None = None
+    desired_workers: int | None = None
+    open_conflicts: int | None = None
+    last_reconciliation: LastReconciliation | None = None
+    config_hash: str | None = Field(default=None, description="of the engine config the workers run")
+    handled_requests: dict[str, str] = Field(
+        default_factory=dict, description="sync-now or reconcile-now annotation values already acted on"
+    )
+    conditions: list[Condition] = Field(default_factory=list)
+
+
+class ReconciliationJobStatus(StatusModel):
+    observed_generation: int | None = None
+    phase: Phase | None = None
+    last_run: LastReconciliation | None = None
+    handled_requests: dict[str, str] = Field(default_factory=dict)
+    conditions: list[Condition] = Field(default_factory=list)
+
+
+class ConflictPolicyStatus(StatusModel):
+    observed_generation: int | None = None
+    pipelines: list[str] = Field(default_factory=list, description="SyncPipelines that reference this policy")
+    conditions: list[Condition] = Field(default_factory=list)

@@ -1,0 +1,156 @@
+"""The generated CRDs on the real API server: accepted, shown by kubectl, and refusing bad resources by field."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from graphsync.devenv.kube import kubectl
+from graphsync.devenv.service import Service
+from tests.resources import resource, shop_spec
+
+pytestmark = pytest.mark.e2e
+
+CRDS = Path(__file__).parents[2] / "crds"
+
+
+def apply(kube: Service, manifest: dict[str, Any]) -> tuple[int, str]:
+    done = kubectl(kube.env, "apply", "-f", "-", input=json.dumps(manifest))
+    return done.returncode, done.stdout + done.stderr
+
+
+@pytest.fixture(scope="module")
+def crds(kube: Service) -> None:
+    applied = kubectl(kube.env, "apply", "-f", str(CRDS))
+    assert applied.returncode == 0, applied.stderr
+    for name in ("syncpipelines", "reconciliationjobs", "conflictpolicies"):
+        waited = kubectl(kube.env, "wait", "--for=condition=Established", f"crd/{name}.graphsync.io", "--timeout=60s")
+        assert waited.returncode == 0, waited.stderr
+
+
+def refused(kube: Service, manifest: dict[str, Any], *fragments: str) -> None:
+    code, out = apply(kube, manifest)
+    assert code != 0, f"accepted: {manifest}"
+    for fragment in fragments:
+        assert fragment in out, out
+
+
+def test_valid_resources_are_stored_with_defaults_and_listed(kube: Service, crds: None, namespace: str) -> None:
+    pipeline = resource("SyncPipeline", "shop", namespace, {**shop_spec(), "workers": {}})
+    policy = resource("ConflictPolicy", "careful", namespace, {"strategy": "manual", "clockSkewMs": 250})
+    job = resource(
+        "ReconciliationJob", "nightly", namespace, {"pipelineRef": {"name": "shop"}, "schedule": "0 3 * * *"}
+    )
+    for manifest in (pipeline, policy, job):
+        code, out = apply(kube, manifest)
+        assert code == 0, out
+    stored = json.loads(kubectl(kube.env, "get", "sp", "shop", "-n", namespace, "-o", "json").stdout)
+    # Defaults the user left out are filled in by the API server, from the models' defaults.
+    assert stored["spec"]["workers"] == {"replicas": 1}
+    assert stored["spec"]["deletionPolicy"] == "retain"
+    assert stored["spec"]["suspend"] is False
+    assert stored["spec"]["transport"]["redisStreams"]["claimIdleSeconds"] == 30
+    table = kubectl(kube.env, "get", "syncpipelines", "-n", namespace).stdout
+    assert table.split("\n")[0].split() == ["NAME", "SOURCE", "TARGET", "MODE", "READY", "SYNCED", "LAG", "AGE"]
+    assert table.split("\n")[1].split()[:2] == ["shop", "snapshotThenStream"]
+    everything = kubectl(kube.env, "get", "graphsync", "-n", namespace, "-o", "name").stdout.split()
+    assert sorted(everything) == [
+        "conflictpolicy.graphsync.io/careful",
+        "reconciliationjob.graphsync.io/nightly",
+        "syncpipeline.graphsync.io/shop",
+    ]
+    rj = kubectl(kube.env, "get", "rj", "-n", namespace).stdout
+    assert rj.split("\n")[1].split()[:5] == ["nightly", "shop", "report", "0", "3"]
+
+
+def test_invalid_pipelines_are_refused_naming_the_field(kube: Service, crds: None, namespace: str) -> None:
+    good = resource("SyncPipeline", "shop", namespace, shop_spec())
+
+    bad = copy.deepcopy(good)
+    bad["spec"]["mode"] = "sometimes"
+    bad["spec"]["mappings"]["nodes"][0]["labels"][0] = "Bad-Label"
+    bad["spec"]["workers"] = {"replicas": -1}
+    refused(
+        kube,
+        bad,
+        'spec.mode: Unsupported value: "sometimes"',
+        "spec.mappings.nodes[0].labels[0] in body should match",
+        "spec.workers.replicas: Invalid value: -1: spec.workers.replicas in body should be greater than or equal to 0",
+    )
+
+    two_sources = copy.deepcopy(good)
+    two_sources["spec"]["source"]["files"] = {"directory": "/data"}
+    refused(kube, two_sources, "spec.source: Invalid value", "choose exactly one source kind")
+
+    unscheduled = copy.deepcopy(good)
+    unscheduled["spec"]["mode"] = "snapshot"
+    del unscheduled["spec"]["transport"]
+    refused(kube, unscheduled, "spec.schedule", "modes snapshot and differential run once per schedule")
+
+    bad_cron = copy.deepcopy(unscheduled)
+    bad_cron["spec"]["schedule"] = "every night"
+    refused(kube, bad_cron, "spec.schedule in body should match")
+
+    long_name = copy.deepcopy(good)
+    long_name["metadata"]["name"] = "x" * 41
+    refused(kube, long_name, "metadata.name: at most 40 characters")
+
+    secret_inline = copy.deepcopy(good)
+    secret_inline["spec"]["source"]["postgres"]["password"] = {"value": "hunter2"}
+    refused(kube, secret_inline, 'unknown field "spec.source.postgres.password.value"')
+
+
+def test_immutable_fields_are_refused_on_update(kube: Service, crds: None, namespace: str) -> None:
+    pipeline = resource("SyncPipeline", "shop", namespace, shop_spec())
+    code, out = apply(kube, pipeline)
+    assert code == 0, out
+    moved = copy.deepcopy(pipeline)
+    moved["spec"]["source"]["postgres"]["schema"] = "elsewhere"
+    moved["spec"]["transport"]["redisStreams"]["partitions"] = 8
+    refused(kube, moved, "spec.source.postgres.schema: Invalid value", "schema is immutable", "partitions is immutable")
+    retargeted = copy.deepcopy(pipeline)
+    retargeted["spec"]["target"] = {"falkordb": {"url": "redis://falkor:6379", "graph": "shop"}}
+    refused(kube, retargeted, "the target kind is immutable")
+    batch = copy.deepcopy(pipeline)
+    batch["spec"]["batchSize"] = 1000
+    code, out = apply(kube, batch)
+    assert code == 0, out
+
+
+def test_invalid_jobs_and_policies_are_refused(kube: Service, crds: None, namespace: str) -> None:
+    refused(
+        kube,
+        resource("ReconciliationJob", "nightly", namespace, {"schedule": "0 3 * * *"}),
+        "spec.pipelineRef: Required value",
+    )
+    refused(
+        kube,
+        resource(
+            "ReconciliationJob",
+            "nightly",
+            namespace,
+            {"pipelineRef": {"name": "shop"}, "schedule": "0 3 * * *", "scope": {"ids": [1]}},
+        ),
+        "spec.scope: Invalid value",
+        "ids: name their entity types in entities",
+    )
+    refused(
+        kube,
+        resource("ConflictPolicy", "p", namespace, {"strategy": "sometimes", "clockSkewMs": -1}),
+        'spec.strategy: Unsupported value: "sometimes"',
+        "spec.clockSkewMs",
+    )
+    refused(
+        kube,
+        resource("ConflictPolicy", "p", namespace, {"strategy": "sourceWins", "merge": {"default": "max"}}),
+        "merge rules apply to strategy merge",
+    )
+    job = resource("ReconciliationJob", "nightly", namespace, {"pipelineRef": {"name": "shop"}, "schedule": "@daily"})
+    code, out = apply(kube, job)
+    assert code == 0, out
+    job["spec"]["pipelineRef"]["name"] = "other"
+    refused(kube, job, "pipelineRef is immutable")

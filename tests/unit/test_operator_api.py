@@ -1,0 +1,134 @@
+"""The operator's API models and the CRDs generated from them (pure; no servers)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from graphsync.spec.conflicts import ConflictPolicySpec, Strategy
+from graphsync_operator import crdfiles
+from graphsync_operator.api import ReconciliationJobSpec, SyncPipelineSpec, check_cron, valid_name
+from graphsync_operator.crds import all_crds
+from graphsync_operator.schema import structural
+from tests.resources import shop_spec
+
+CRDS = Path(__file__).parents[2] / "crds"
+
+
+def test_the_crds_in_the_repository_are_the_ones_the_models_generate() -> None:
+    assert crdfiles.stale(CRDS) == [], "run: graphsync-operator crds --write crds/"
+
+
+def test_the_crds_are_structural() -> None:
+    def walk(node: dict[str, object], path: str) -> None:
+        for banned in ("$ref", "anyOf", "oneOf", "allOf", "const", "patternProperties", "title", "$defs"):
+            assert banned not in node, f"{path}: {banned}"
+        if "properties" in node:
+            assert node.get("type") == "object", path
+            assert "additionalProperties" not in node, path
+            for name, child in node["properties"].items():  # type: ignore[attr-defined]
+                walk(child, f"{path}.{name}")
+        for key in ("items", "additionalProperties"):
+            if isinstance(node.get(key), dict):
+                walk(node[key], f"{path}.{key}")  # type: ignore[arg-type]
+
+    for name, crd in all_crds().items():
+        walk(crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"], name)
+
+
+def test_structural_schema_conversion() -> None:
+    schema = {
+        "$defs": {"Inner": {"title": "Inner", "type": "object", "properties": {"n": {"type": "integer"}}}},
+        "title": "Outer",
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "inner": {"anyOf": [{"$ref": "#/$defs/Inner"}, {"type": "null"}], "default": None},
+            "port": {"anyOf": [{"type": "integer"}, {"type": "string"}]},
+            "kind": {"const": "x"},
+            "size": {"type": "number", "exclusiveMinimum": 0},
+            "labels": {"type": "object", "patternProperties": {"^a$": {"type": "string"}}},
+        },
+    }
+    assert structural(schema) == {
+        "type": "object",
+        "properties": {
+            "inner": {"type": "object", "properties": {"n": {"type": "integer"}}, "nullable": True},
+            "port": {"x-kubernetes-int-or-string": True},
+            "kind": {"enum": ["x"]},
+            "size": {"type": "number", "minimum": 0, "exclusiveMinimum": True},
+            "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+        },
+    }
+
+
+def test_printer_columns_of_a_pipeline() -> None:
+    columns = all_crds()["syncpipelines.yaml"]["spec"]["versions"][0]["additionalPrinterColumns"]
+    shown = [column["name"] for column in columns if not column.get("priority")]
+    assert shown == ["Source", "Target", "Mode", "Ready", "Synced", "Lag", "Age"]
+
+
+def test_a_pipeline_spec_becomes_the_engine_spec_named_after_the_resource() -> None:
+    spec = SyncPipelineSpec.model_validate({**shop_spec(), "workers": {"replicas": 3}, "suspend": True})
+    engine = spec.engine_spec("shop-a")
+    assert engine.name == "shop-a"
+    assert engine.batch_size == 200
+    dumped = engine.model_dump(by_alias=True, exclude_none=True)
+    assert "workers" not in dumped
+    assert "suspend" not in dumped
+
+
+def test_a_referenced_policy_is_inlined() -> None:
+    spec = SyncPipelineSpec.model_validate(
+        {
+            "mode": "bidirectional",
+            "source": {"neo4j": {"uri": "bolt://a:7687", "password": {"env": "A"}}},
+            "target": {"falkordb": {"url": "redis://b:6379", "graph": "g"}},
+            "mappings": {"nodes": [{"name": "person", "labels": ["Person"], "key": "id"}]},
+            "conflictPolicyRef": {"name": "careful"},
+        }
+    )
+    engine = spec.engine_spec("p", ConflictPolicySpec(strategy=Strategy.MANUAL))
+    assert engine.conflict_policy == ConflictPolicySpec(strategy=Strategy.MANUAL)
+    assert engine.conflict_policy_ref is None
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"mode": "snapshot", "transport": None}, "schedule: mode snapshot runs once per schedule"),
+        ({"schedule": "0 3 * * *"}, "schedule: mode snapshotThenStream runs continuously"),
+        ({"mode": "snapshot", "transport": None, "schedule": "61 * * * *"}, "schedule: minute '61' is outside 0-59"),
+        ({"workers": {"replicas": 1, "resources": {"limits": {"memory": "lots"}}}}, "workers.resources.limits.memory"),
+    ],
+)
+def test_invalid_pipeline_specs_name_the_field(changes: dict[str, object], message: str) -> None:
+    document = {**shop_spec(), **changes}
+    document = {key: value for key, value in document.items() if value is not None}
+    with pytest.raises(ValidationError) as caught:
+        SyncPipelineSpec.model_validate(document)
+    assert message in str(caught.value)
+
+
+def test_cron_ranges() -> None:
+    for good in ("*/5 * * * *", "0 3 * * MON-FRI", "0 0 1,15 * *", "@hourly", "0 0 * JAN 0"):
+        check_cron(good)
+    for bad, message in (("0 24 * * *", "hour '24'"), ("0 0 0 * *", "day of month '0'"), ("*/0 * * * *", "step")):
+        with pytest.raises(ValueError, match=message):
+            check_cron(bad)
+
+
+def test_reconciliation_job_spec() -> None:
+    job = ReconciliationJobSpec.model_validate(
+        {"pipelineRef": {"name": "shop"}, "schedule": "0 3 * * *", "action": "repair", "scope": {"entities": ["a"]}}
+    )
+    assert job.job().action.value == "repair"
+    assert job.job().scope.entities == ("a",)
+
+
+def test_resource_names() -> None:
+    assert valid_name("shop") is None
+    assert "at most 40" in str(valid_name("x" * 41))
+    assert "lower-case" in str(valid_name("Shop"))
