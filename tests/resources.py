@@ -19,8 +19,13 @@ def shop_spec(
     redis_url: str = "redis://redis.example:6379/0",
     neo4j_uri: str = "bolt://neo4j.example:7687",
     schema: str = "shop",
+    *,
+    neo4j_password: bool = True,
 ) -> dict[str, Any]:
     """The shop sample's PostgreSQL -> Neo4j pipeline, passwords from Secrets."""
+    neo4j: dict[str, Any] = {"uri": neo4j_uri}
+    if neo4j_password:
+        neo4j["password"] = {"secretKeyRef": {"name": "shop-db", "key": "neo4j-password"}}
     return {
         "mode": "snapshotThenStream",
         "source": {
@@ -31,9 +36,7 @@ def shop_spec(
             }
         },
         "transport": {"redisStreams": {"url": redis_url, "partitions": 2}},
-        "target": {
-            "neo4j": {"uri": neo4j_uri, "password": {"secretKeyRef": {"name": "shop-db", "key": "neo4j-password"}}}
-        },
+        "target": {"neo4j": neo4j},
         "mappings": sample.mappings(schema),
         "batchSize": 200,
     }

@@ -144,7 +144,7 @@ def _drain(relay: Relay, runner: Runner, control: RunControl, limit: int) -> Run
         while (count := relay.run_once(limit)) > 0:
             published += count
         before = runner.stats.read
-        runner.run(threading.Event())
+        runner.run(control.stop)
         if published == 0 and runner.stats.read == before:
             break
     return runner.stats

@@ -25,9 +25,7 @@ API_VERSION = f"{GROUP}/{VERSION}"
 MAX_NAME = 40
 
 # A Kubernetes quantity (`500m`, `1Gi`, `2`): the API server normalises it, we only check its form.
-Quantity = Annotated[
-    StrictInt | StrictStr, Field(pattern=r"^[+]?[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
-]
+Quantity = Annotated[StrictInt | StrictStr, Field(pattern=r"^[+]?[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")]
 # Five fields (minute hour day month weekday) or a macro, as CronJobs take them.
 CRON_PATTERN = r"^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|([-0-9A-Za-z*/,?]+\s+){4}[-0-9A-Za-z*/,?]+)$"
 # Modes that run once and end, so they run on a schedule; the others run for as long as the pipeline exists.
@@ -69,20 +67,11 @@ class Workers(SpecModel):
     """The pods that run the pipeline: how many, where, with what."""
 
     replicas: int = Field(default=1, ge=0, le=64, description="worker pods; 0 stops syncing like suspend")
-    image: str | None = Field(
-        default=None, pattern=r"^[^\s]+$", description="defaults to the operator's worker image"
-    )
+    image: str | None = Field(default=None, pattern=r"^[^\s]+$", description="defaults to the operator's worker image")
     image_pull_policy: PullPolicy | None = None
     resources: Resources | None = Field(default=None, description="requests and limits; sensible defaults if unset")
     node_selector: dict[str, str] = Field(default_factory=dict)
     tolerations: list[Toleration] = Field(default_factory=list)
-
-
-class DeletionPolicy(enum.StrEnum):
-    # Deleting the resource removes its Kubernetes objects only; streams, triggers and tables stay.
-    RETAIN = "retain"
-    # A cleanup Job first removes what the pipeline created in the databases (consumer groups, triggers, state).
-    CLEANUP = "cleanup"
 
 
 class SyncPipelineSpec(PipelineSpec):
@@ -93,7 +82,6 @@ class SyncPipelineSpec(PipelineSpec):
         default=None, pattern=CRON_PATTERN, description="cron schedule for modes snapshot, differential, incremental"
     )
     suspend: bool = Field(default=False, description="stop the workers (and the schedule) until set back to false")
-    deletion_policy: DeletionPolicy = DeletionPolicy.RETAIN
 
     @model_validator(mode="after")
     def _schedule_fits(self) -> Self:
@@ -111,7 +99,6 @@ class SyncPipelineSpec(PipelineSpec):
     def engine_spec(self, name: str, policy: ConflictPolicySpec | None = None) -> PipelineSpec:
         """The spec a worker runs: named after the resource, a referenced policy inlined."""
         data = self.model_dump(by_alias=True, exclude_none=True, exclude={"workers", "schedule", "suspend"})
-        data.pop("deletionPolicy", None)
         data["name"] = name
         if policy is not None:
             data.pop("conflictPolicyRef", None)

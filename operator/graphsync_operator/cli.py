@@ -7,13 +7,14 @@ import sys
 from collections.abc import Sequence
 
 from graphsync import __version__
-from graphsync_operator import crdfiles, worker
+from graphsync_operator import crdfiles, operator, worker
 
 
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="graphsync-operator", description="graphsync's Kubernetes operator.")
     root.add_argument("--version", action="version", version=f"graphsync-operator {__version__}")
     commands = root.add_subparsers(dest="command", required=True)
+    operator.register(commands)
     crdfiles.register(commands)
     worker.register(commands)
     return root

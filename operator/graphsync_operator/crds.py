@@ -166,7 +166,7 @@ def pipeline_spec_schema() -> dict[str, Any]:
     return _with_rules(schema, PIPELINE_RULES)
 
 
-def crd(
+def crd(  # noqa: PLR0917
     kind: str,
     plural: str,
     short_names: list[str],

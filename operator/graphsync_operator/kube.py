@@ -134,6 +134,18 @@ class Kube:
                 return None
             raise
 
+    def delete(self, api_version: str, kind: str, namespace: str, name: str) -> bool:
+        """Delete in the background (dependents collected by the cluster); False when it was already gone."""
+        try:
+            self._call(
+                "DELETE", self._path(api_version, kind, namespace, name), body={"propagationPolicy": "Background"}
+            )
+        except KubeError as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
+
     def merge_patch(self, api_version: str, kind: str, namespace: str, name: str, patch: dict[str, Any]) -> None:
         self._call(
             "PATCH",

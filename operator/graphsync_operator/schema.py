@@ -68,4 +68,3 @@ def _any_of(node: Mapping[str, Any], defs: Mapping[str, Any]) -> dict[str, Any]:
     if nullable:
         out["nullable"] = True
     return out
-

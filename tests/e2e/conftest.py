@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -42,3 +44,24 @@ def namespace(kube: Service) -> Iterator[str]:
     # Not waiting: the namespace controller finishes the cleanup while the next test runs.
     deleted = kubectl(kube.env, "delete", "namespace", name, "--wait=false")
     assert deleted.returncode == 0, deleted.stderr
+
+
+CRDS = Path(__file__).parents[2] / "crds"
+
+
+@pytest.fixture(scope="session")
+def graphsync_crds(kube: Service) -> None:
+    """The project's CRDs, applied from crds/ as a user would, and established."""
+    applied = kubectl(kube.env, "apply", "-f", str(CRDS))
+    assert applied.returncode == 0, applied.stderr
+    for name in ("syncpipelines", "reconciliationjobs", "conflictpolicies"):
+        deadline = time.monotonic() + 60
+        # Right after creation kubectl may find no conditions at all and give up instead of waiting.
+        while True:
+            waited = kubectl(
+                kube.env, "wait", "--for=condition=Established", f"crd/{name}.graphsync.io", "--timeout=60s"
+            )
+            if waited.returncode == 0:
+                break
+            assert time.monotonic() < deadline, waited.stderr
+            time.sleep(0.5)

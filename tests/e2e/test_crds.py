@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,21 +14,15 @@ from tests.resources import resource, shop_spec
 
 pytestmark = pytest.mark.e2e
 
-CRDS = Path(__file__).parents[2] / "crds"
-
 
 def apply(kube: Service, manifest: dict[str, Any]) -> tuple[int, str]:
     done = kubectl(kube.env, "apply", "-f", "-", input=json.dumps(manifest))
     return done.returncode, done.stdout + done.stderr
 
 
-@pytest.fixture(scope="module")
-def crds(kube: Service) -> None:
-    applied = kubectl(kube.env, "apply", "-f", str(CRDS))
-    assert applied.returncode == 0, applied.stderr
-    for name in ("syncpipelines", "reconciliationjobs", "conflictpolicies"):
-        waited = kubectl(kube.env, "wait", "--for=condition=Established", f"crd/{name}.graphsync.io", "--timeout=60s")
-        assert waited.returncode == 0, waited.stderr
+@pytest.fixture
+def crds(graphsync_crds: None) -> None:
+    return None
 
 
 def refused(kube: Service, manifest: dict[str, Any], *fragments: str) -> None:
@@ -51,7 +44,6 @@ def test_valid_resources_are_stored_with_defaults_and_listed(kube: Service, crds
     stored = json.loads(kubectl(kube.env, "get", "sp", "shop", "-n", namespace, "-o", "json").stdout)
     # Defaults the user left out are filled in by the API server, from the models' defaults.
     assert stored["spec"]["workers"] == {"replicas": 1}
-    assert stored["spec"]["deletionPolicy"] == "retain"
     assert stored["spec"]["suspend"] is False
     assert stored["spec"]["transport"]["redisStreams"]["claimIdleSeconds"] == 30
     table = kubectl(kube.env, "get", "syncpipelines", "-n", namespace).stdout

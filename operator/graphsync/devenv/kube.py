@@ -131,6 +131,10 @@ class _Cluster:
                 "bind-address": "127.0.0.1",
                 "secure-port": kcm_port,
                 "cert-dir": home / "controller-manager",
+                # kwok renews the fake node's status about every 55 s, past the default grace of 50 s on a busy
+                # machine; a node marked NotReady has its pods marked unready for good, since no real kubelet
+                # is there to mark them ready again.
+                "node-monitor-grace-period": "10m",
             },
         )
         scheduler = self.spawn(

@@ -68,11 +68,14 @@ class Runner:
             log.info("shutdown requested while preparing")
             return self.stats
         batches: queue.Queue[Batch | None] = queue.Queue(maxsize=self._options.queue_depth)
+        backlog = _Backlog(self.stats)
         reader_error: list[BaseException] = []
         # The writer tells the reader it is done without touching the caller's `stop`,
         # which may outlive this run (a snapshot followed by a stream).
         done = threading.Event()
-        reader = threading.Thread(target=self._read_loop, args=(batches, stop, done, reader_error), daemon=True)
+        reader = threading.Thread(
+            target=self._read_loop, args=(batches, backlog, stop, done, reader_error), daemon=True
+        )
         reader.start()
         try:
             while True:
@@ -81,7 +84,7 @@ class Runner:
                 if batch is None or stop.is_set():
                     break
                 self._process(batch, stop)
-                batches.task_done()
+                backlog.applied()
         except Interrupted:
             log.info("shutdown requested: the unfinished batch will be delivered again")
         finally:
@@ -95,6 +98,7 @@ class Runner:
     def _read_loop(
         self,
         batches: queue.Queue[Batch | None],
+        backlog: _Backlog,
         stop: threading.Event,
         done: threading.Event,
         errors: list[BaseException],
@@ -106,15 +110,14 @@ class Runner:
                     batch = self._source.read(self._options.batch_size)
                     attempt = 0
                 except Exception as exc:  # noqa: BLE001 - a source outage is retried, like a sink's
-                    self.stats.add_read(caught_up=False)
+                    backlog.unknown()
                     self.stats.add_retry(f"source: reading: {type(exc).__name__}: {exc}")
                     log.warning("source: reading failed, retrying: %s", exc)
                     self._options.backoff.wait(attempt, stop)
                     attempt += 1
                     continue
                 idle = batch.idle
-                # Caught up: nothing new, and nothing read earlier still waiting to be applied.
-                self.stats.add_read(caught_up=idle and batches.unfinished_tasks == 0)
+                backlog.read(batch)
                 if batch.changes:
                     batch.staged = self._stage(batch.changes)
                 if not idle:
@@ -150,7 +153,9 @@ class Runner:
         self, changes: Sequence[Change], stop: threading.Event, staged: Any = None
     ) -> tuple[ApplyResult, list[Rejection]]:
         """Apply with retries; on a permanent error, bisect to isolate the poison records."""
-        return apply_isolating(self._sink, changes, attempt=lambda action: self._retrying(action, stop, "target"), staged=staged)
+        return apply_isolating(
+            self._sink, changes, attempt=lambda action: self._retrying(action, stop, "target"), staged=staged
+        )
 
     def _retrying(self, action: Callable[[], T], stop: threading.Event, side: str) -> T:
         """`side` names what failed (target, source, dead-letter store) in the error a status shows."""
@@ -168,6 +173,41 @@ class Runner:
 
     def _is_transient(self, error: BaseException) -> bool:
         return self._sink.is_transient(error) or isinstance(error, ConnectionError | TimeoutError | OSError)
+
+
+class _Backlog:
+    """Batches read but not yet applied, and whether the source was since found empty: caught up when both.
+
+    The reader reads ahead, so a read that finds nothing new may come while batches still wait;
+    the run is caught up once the writer has applied them. The stats are told under the lock,
+    so the reader's word and the writer's reach them in the order they were decided.
+    """
+
+    def __init__(self, stats: RunStats) -> None:
+        self._stats = stats
+        self._lock = threading.Lock()
+        self._unapplied = 0
+        self._empty = False
+
+    def read(self, batch: Batch) -> None:
+        with self._lock:
+            if not batch.idle:
+                self._unapplied += 1
+            # A finite source's last batch leaves nothing behind it either.
+            self._empty = batch.idle or batch.final
+            self._stats.add_read(caught_up=batch.idle and self._unapplied == 0)
+
+    def applied(self) -> None:
+        with self._lock:
+            self._unapplied -= 1
+            if self._empty and self._unapplied == 0:
+                self._stats.add_read(caught_up=True)
+
+    def unknown(self) -> None:
+        """A read failed: whatever the source holds, the run cannot say it is caught up."""
+        with self._lock:
+            self._empty = False
+            self._stats.add_read(caught_up=False)
 
 
 def _describe(rejection: Rejection) -> str:

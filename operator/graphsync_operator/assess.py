@@ -1,0 +1,211 @@
+"""Status decisions (pure): from what the operator observed to the status and conditions a user reads.
+
+Workers' own reports are the truth about the data plane. A Deployment can say
+all its pods are ready while the worker in them cannot reach its database; so a
+pipeline is Ready only when every desired worker reports, recently, that it runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from graphsync_operator.progress import MISSED_BEATS, WorkerReport, WorkerState
+from graphsync_operator.status import Condition, LastReconciliation, Phase, SyncPipelineStatus
+
+# Workers that have not reported this long after the Deployment asked for them are a problem, not a start-up.
+START_GRACE = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something the handler found that keeps the pipeline from running: InvalidSpec, SecretMissing, ..."""
+
+    reason: str
+    message: str
+    # Permanent problems wait for a spec change; the others are retried with backoff.
+    permanent: bool = False
+
+
+@dataclass(frozen=True)
+class Observed:
+    """Everything the status is computed from."""
+
+    generation: int
+    now: datetime
+    suspended: bool = False
+    scheduled: bool = False
+    desired: int = 0
+    # From the Deployment: pods the cluster calls ready, and whether it has caught up with the latest template.
+    ready_pods: int = 0
+    rolled_out: bool = True
+    applied_at: datetime | None = None
+    reports: Sequence[WorkerReport] = ()
+    heartbeat_seconds: float = 10.0
+    problem: Problem | None = None
+    reconciliations: Sequence[tuple[str, WorkerReport]] = ()
+    source: str | None = None
+    target: str | None = None
+    config_hash: str | None = None
+    previous: Sequence[Condition] = field(default_factory=tuple)
+
+
+def live(observed: Observed) -> list[WorkerReport]:
+    horizon = observed.now - timedelta(seconds=observed.heartbeat_seconds * MISSED_BEATS)
+    return [report for report in observed.reports if report.heartbeat >= horizon]
+
+
+def pipeline_status(observed: Observed) -> SyncPipelineStatus:
+    reports = live(observed)
+    healthy = [r for r in reports if r.state in (WorkerState.RUNNING, WorkerState.FINISHED)]
+    ready, degraded, reconciling, phase = _decide(observed, reports, healthy)
+    stalled = observed.problem is not None
+    lags = [r.lag_seconds for r in reports if r.lag_seconds is not None]
+    conditions = [
+        _condition("Ready", ready[0], ready[1], ready[2], observed),
+        _condition("Reconciling", reconciling is not None, *(reconciling or ("Reconciled", "")), observed),
+        _condition(
+            "Stalled",
+            stalled,
+            observed.problem.reason if observed.problem else "Running",
+            observed.problem.message if observed.problem else "",
+            observed,
+        ),
+        _condition("Degraded", degraded is not None, *(degraded or ("AsExpected", "")), observed),
+        _in_sync(observed, reports, lags),
+    ]
+    ready_workers = min(len(healthy), observed.ready_pods) if not observed.scheduled else len(healthy)
+    return SyncPipelineStatus(
+        observed_generation=observed.generation,
+        phase=phase,
+        source=observed.source,
+        target=observed.target,
+        items_synced=sum(r.synced for r in observed.reports),
+        items_failed=sum(r.failed for r in observed.reports),
+        lag_seconds=max(lags) if lags else None,
+        checkpoint=next((r.checkpoint for r in reports if r.checkpoint), None),
+        last_sync_time=max((r.last_sync_time for r in observed.reports if r.last_sync_time), default=None),
+        workers=f"{ready_workers}/{observed.desired}",
+        ready_workers=ready_workers,
+        desired_workers=observed.desired,
+        open_conflicts=_sum_optional(r.open_conflicts for r in reports),
+        last_reconciliation=last_reconciliation(observed.reconciliations),
+        config_hash=observed.config_hash,
+        conditions=conditions,
+    )
+
+
+Verdict = tuple[bool, str, str]
+
+
+def _decide(  # noqa: PLR0911 - one early answer per situation reads better than nesting
+    observed: Observed, reports: list[WorkerReport], healthy: list[WorkerReport]
+) -> tuple[Verdict, tuple[str, str] | None, tuple[str, str] | None, Phase]:
+    """(Ready, Degraded, Reconciling, phase)."""
+    if observed.problem is not None:
+        problem = observed.problem
+        phase = Phase.INVALID if problem.permanent else Phase.PENDING
+        return (False, problem.reason, problem.message), None, None, phase
+    if observed.suspended:
+        return (True, "Suspended", "spec.suspend is true: no worker runs"), None, None, Phase.SUSPENDED
+    retrying = [r for r in reports if r.state is WorkerState.RETRYING]
+    failed = [r for r in reports if r.state is WorkerState.FAILED]
+    if retrying or failed:
+        worst = (failed or retrying)[0]
+        reason = "WorkerFailed" if failed else "DataPlaneUnavailable"
+        message = f"worker {worst.pod}: {worst.error or worst.state.value}"
+        return (False, reason, message), (reason, message), None, Phase.DEGRADED
+    if observed.scheduled:
+        return (True, "Scheduled", "runs on its schedule"), None, None, Phase.SCHEDULED
+    if observed.desired == 0:
+        return (True, "ScaledToZero", "workers.replicas is 0"), None, None, Phase.SUSPENDED
+    if not observed.rolled_out:
+        rolling = ("RollingOut", "workers are moving to the new spec")
+        return (False, *rolling), None, rolling, Phase.PENDING
+    if len(healthy) >= observed.desired and observed.ready_pods >= observed.desired:
+        return (True, "Syncing", f"{len(healthy)} worker(s) running"), None, None, Phase.RUNNING
+    silent = [r for r in observed.reports if r not in reports]
+    if silent:
+        newest = max(silent, key=lambda r: r.heartbeat)
+        seconds = int((observed.now - newest.heartbeat).total_seconds())
+        message = f"worker {newest.pod} last reported {seconds}s ago; {len(healthy)}/{observed.desired} running"
+        return (False, "WorkerSilent", message), ("WorkerSilent", message), None, Phase.DEGRADED
+    since = observed.applied_at or observed.now
+    if observed.now - since > START_GRACE:
+        message = f"{len(healthy)}/{observed.desired} workers reported within {START_GRACE.seconds // 60} minutes"
+        return (False, "WorkersNotReporting", message), ("WorkersNotReporting", message), None, Phase.DEGRADED
+    waiting = ("WaitingForWorkers", f"{len(healthy)}/{observed.desired} workers running")
+    return (False, *waiting), None, waiting, Phase.PENDING
+
+
+def _in_sync(observed: Observed, reports: list[WorkerReport], lags: list[float]) -> Condition:
+    if not reports:
+        return _condition("InSync", None, "NoReports", "no worker is reporting", observed)
+    if lags and max(lags) > 0:
+        return _condition("InSync", False, "Behind", f"the slowest worker is {max(lags):.0f}s behind", observed)
+    if not lags:
+        return _condition("InSync", None, "Unknown", "the workers do not report a lag in this mode", observed)
+    return _condition("InSync", True, "CaughtUp", "every worker has read everything there is", observed)
+
+
+def _condition(kind: str, value: bool | None, reason: str, message: str, observed: Observed) -> Condition:
+    status = "Unknown" if value is None else str(value)
+    before = next((c for c in observed.previous if c.type == kind), None)
+    changed = before is None or before.status != status
+    return Condition(
+        type=kind,
+        status=status,
+        reason=reason,
+        message=message,
+        last_transition_time=observed.now if changed or before is None else before.last_transition_time,
+        observed_generation=observed.generation,
+    )
+
+
+def _sum_optional(values: Iterable[int | None]) -> int | None:
+    found = [value for value in values if value is not None]
+    return sum(found) if found else None
+
+
+def last_reconciliation(runs: Sequence[tuple[str, WorkerReport]]) -> LastReconciliation | None:
+    """The newest finished run of any ReconciliationJob of the pipeline."""
+    done = [(name, r.reconciliation) for name, r in runs if r.reconciliation is not None]
+    if not done:
+        return None
+    name, newest = max(done, key=lambda item: item[1].started_at)
+    return LastReconciliation(
+        name=name,
+        outcome=newest.outcome,
+        started_at=newest.started_at,
+        finished_at=newest.finished_at,
+        compared=newest.compared,
+        missing=newest.missing,
+        extra=newest.extra,
+        different=newest.different,
+        repaired=newest.repaired,
+        failed=newest.failed,
+    )
+
+
+def transitions(before: Sequence[Condition], after: Sequence[Condition]) -> list[tuple[str, str, str]]:
+    """Events to post: (type Normal|Warning, reason, message) for Ready and Degraded changes."""
+    old = {c.type: c for c in before}
+    events = []
+    for condition in after:
+        if condition.type not in ("Ready", "Degraded"):
+            continue
+        previous = old.get(condition.type)
+        if previous is not None and (previous.status, previous.reason) == (condition.status, condition.reason):
+            continue
+        bad = (condition.type == "Ready") != (condition.status == "True")
+        events.append(("Warning" if bad else "Normal", condition.reason, condition.message or condition.type))
+    return events
+
+
+def is_newer(status: SyncPipelineStatus, written: dict[str, object]) -> bool:
+    """Whether the computed status differs from what the resource holds (so a patch is worth sending)."""
+    return status.model_dump(mode="json", by_alias=True, exclude_none=True) != written
+
+
+__all__ = ["Observed", "Problem", "datetime", "pipeline_status", "transitions"]

@@ -1,0 +1,259 @@
+"""`graphsync-operator worker sync|reconcile -f CONFIG`: the process a worker pod runs.
+
+It runs the engine exactly as `graphsync run` and `graphsync reconcile` do (same spec
+loading, same signals, same exit codes), and besides serves /healthz, /readyz and
+/metrics and reports its progress to the operator in the pipeline's Lease (one
+annotation per pod, see `progress`). The Deployment says who the worker is through the
+environment; without GRAPHSYNC_LEASE nothing is reported, so it also runs on a laptop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import TypeVar
+
+from pydantic import ValidationError
+
+from graphsync import run as pipeline_run
+from graphsync.commands import reconcile as reconcile_command
+from graphsync.commands import specfile
+from graphsync.commands.progress import summary_text
+from graphsync.pipeline.control import RunControl
+from graphsync.reconcile.pipeline import reconcile
+from graphsync.reconcile.report import Outcome
+from graphsync.spec.pipeline import Mode
+from graphsync.spec.reconcile import ReconcileSpec
+from graphsync_operator import heartbeat, kube, progress
+from graphsync_operator.health import HealthServer
+from graphsync_operator.heartbeat import Ending, Reporter, Snapshot
+from graphsync_operator.progress import WorkerState
+
+log = logging.getLogger(__name__)
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+DEFAULT_HTTP_PORT = 8080
+Number = TypeVar("Number", int, float)
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who the worker is, from the environment the Deployment sets (the downward API for the pod)."""
+
+    pod: str
+    namespace: str | None = None
+    # The Lease the operator created for the pipeline; the worker may only get and patch it.
+    lease: str | None = None
+    http_port: int = DEFAULT_HTTP_PORT
+    heartbeat_seconds: float = progress.HEARTBEAT_SECONDS
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Identity:
+        """Raises ValueError naming the variable that is not a valid value."""
+        port = _number(env, "GRAPHSYNC_HTTP_PORT", int, DEFAULT_HTTP_PORT)
+        if not 0 <= port <= 65535:
+            raise ValueError(f"GRAPHSYNC_HTTP_PORT: {port} is not a port number")
+        beat = _number(env, "GRAPHSYNC_HEARTBEAT_SECONDS", float, progress.HEARTBEAT_SECONDS)
+        if not beat > 0:
+            raise ValueError(f"GRAPHSYNC_HEARTBEAT_SECONDS: {beat} is not a positive number of seconds")
+        return cls(
+            pod=env.get("POD_NAME") or env.get("HOSTNAME") or socket.gethostname(),
+            namespace=env.get("POD_NAMESPACE") or None,
+            lease=env.get("GRAPHSYNC_LEASE") or None,
+            http_port=port,
+            heartbeat_seconds=beat,
+        )
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    worker = subparsers.add_parser("worker", help="what a worker pod runs: the engine, reporting to the operator")
+    commands = worker.add_subparsers(dest="worker_command", required=True)
+    sync = commands.add_parser("sync", help="run a pipeline until stopped (SIGTERM) or, with --until-idle, done")
+    sync.add_argument("-f", "--file", type=Path, required=True, help="a pipeline spec or SyncPipeline manifest")
+    sync.add_argument("--until-idle", action="store_true", help="stop once nothing is left to sync")
+    sync.add_argument(
+        "--role",
+        choices=("all", "relay", "consumer"),
+        default="all",
+        help="streaming modes: run the relay, the consumer, or both (default)",
+    )
+    sync.set_defaults(handler=run_sync)
+    check = commands.add_parser("reconcile", help="compare a pipeline's source and target; report or repair")
+    reconcile_command.add_job_arguments(check)
+    check.set_defaults(handler=run_reconcile)
+
+
+def run_sync(args: argparse.Namespace) -> int:
+    """Exit status as `graphsync run`: 2 for a bad spec, 1 when items failed, else 0."""
+    stop = _prepare()
+    tracker = heartbeat.Tracker()
+    with _reporting("sync", tracker.snapshot) as reporter:
+        if reporter is None:
+            return 2
+        try:
+            spec = specfile.load(args.file)
+        except specfile.SpecError as exc:
+            return _refuse(reporter, "sync", str(exc))
+        reporter.one_shot = args.until_idle or spec.mode is Mode.SNAPSHOT
+        control = RunControl(
+            stop=stop,
+            until_idle=args.until_idle,
+            on_batch=tracker,
+            relay=args.role in ("all", "relay"),
+            consume=args.role in ("all", "consumer"),
+        )
+        try:
+            stats = pipeline_run.run(spec, control)
+        except ValueError as exc:
+            return _refuse(reporter, "sync", str(exc))
+        except Exception as exc:
+            log.exception("the run failed")
+            reporter.finish(Ending(WorkerState.FAILED, f"{type(exc).__name__}: {exc}"))
+            return 1
+        tracker.settle(stats)
+        reporter.finish(Ending(WorkerState.FINISHED))
+    print(summary_text(stats))
+    return 1 if stats.failed else 0
+
+
+def run_reconcile(args: argparse.Namespace) -> int:
+    """Exit status as `graphsync reconcile`: 2 for a bad spec or job, 1 when differences remain or it failed."""
+    stop = _prepare()
+    began: list[float] = []
+
+    def running() -> Snapshot | None:
+        # A reconciliation reports no progress until it ends: running from the moment it began.
+        return Snapshot(progressed_at=began[0]) if began else None
+
+    with _reporting("reconcile", running) as reporter:
+        if reporter is None:
+            return 2
+        reporter.one_shot = True
+        try:
+            spec = specfile.load(args.file)
+            job = ReconcileSpec.model_validate(reconcile_command.job_document(args))
+        except specfile.SpecError as exc:
+            return _refuse(reporter, "reconcile", str(exc))
+        except ValidationError as exc:
+            return _refuse(reporter, "reconcile", f"invalid options:\n{specfile.format_errors(exc)}")
+        began.append(time.time())
+        try:
+            report = reconcile(spec, job, stop)
+        except ValueError as exc:
+            return _refuse(reporter, "reconcile", str(exc))
+        except Exception as exc:
+            # The comparison's own failures are in the report; this is the audit store out of reach, say.
+            log.exception("the reconciliation failed")
+            reporter.finish(Ending(WorkerState.FAILED, f"{type(exc).__name__}: {exc}"))
+            return 1
+        summary = report.summary()
+        failed = report.outcome is Outcome.FAILED
+        reporter.finish(
+            Ending(WorkerState.FAILED if failed else WorkerState.FINISHED, report.error),
+            reconciliation=progress.Reconciliation.model_validate(summary),
+        )
+    print(reconcile_command.report_text(summary))
+    return 0 if report.outcome in (Outcome.IN_SYNC, Outcome.REPAIRED) else 1
+
+
+class OneLine(logging.Formatter):
+    """One line per event, whatever the message holds (drivers' errors span lines, tracebacks do)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return super().format(record).replace("\n", "\\n")
+
+
+def _prepare() -> threading.Event:
+    """Logging, one line per event; SIGTERM and SIGINT finish the batch in flight, checkpoint it, and end the run."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(OneLine(LOG_FORMAT))
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
+    # The neo4j driver logs every server notification at INFO (constraints that already exist, say).
+    logging.getLogger("neo4j").setLevel(logging.WARNING)
+    stop = threading.Event()
+
+    def request_stop(signum: int, _frame: FrameType | None) -> None:
+        log.info("%s received: finishing the batch in flight", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    return stop
+
+
+@contextmanager
+def _reporting(command: str, snapshot: Callable[[], Snapshot | None]) -> Iterator[Reporter | None]:
+    """The reporter and the health server around a run; None (after saying why) when they cannot start."""
+    try:
+        identity = Identity.from_env(os.environ)
+    except ValueError as exc:
+        print(f"graphsync-operator worker {command}: {exc}", file=sys.stderr)
+        yield None
+        return
+    send, carried = _sender(identity)
+    reporter = Reporter(
+        pod=identity.pod, interval=identity.heartbeat_seconds, progress=snapshot, send=send, carried=carried
+    )
+    try:
+        server = HealthServer(identity.http_port, reporter)
+    except OSError as exc:
+        print(f"graphsync-operator worker {command}: port {identity.http_port}: {exc.strerror}", file=sys.stderr)
+        yield None
+        return
+    reporter.start()
+    server.start()
+    log.info("worker %s of pod %s serving /healthz /readyz /metrics on port %s", command, identity.pod, server.port)
+    try:
+        yield reporter
+    finally:
+        if not reporter.finished:
+            reporter.finish(Ending(WorkerState.FAILED, "the worker ended unexpectedly"))
+        server.close()
+
+
+def _sender(identity: Identity) -> tuple[heartbeat.Send | None, heartbeat.Carried]:
+    """How to report, and what this pod's earlier containers had counted."""
+    if identity.lease is None:
+        log.info("GRAPHSYNC_LEASE is not set: progress is not reported")
+        return None, (0, 0)
+    if identity.namespace is None:
+        log.warning("GRAPHSYNC_LEASE is set but POD_NAMESPACE is not: progress is not reported")
+        return None, (0, 0)
+    try:
+        client = kube.Kube.connect()
+        lease = client.get("coordination.k8s.io/v1", "Lease", identity.namespace, identity.lease) or {}
+    except Exception as exc:  # noqa: BLE001 - no reporting is no reason to stop syncing
+        log.warning("cannot reach the Kubernetes API, progress is not reported: %s", exc)
+        return None, (0, 0)
+    carried = heartbeat.carried_over(lease.get("metadata", {}).get("annotations"), identity.pod)
+    log.info(
+        "reporting progress to Lease %s/%s every %ss", identity.namespace, identity.lease, identity.heartbeat_seconds
+    )
+    return heartbeat.lease_sender(client, namespace=identity.namespace, lease=identity.lease, pod=identity.pod), carried
+
+
+def _refuse(reporter: Reporter, command: str, message: str) -> int:
+    """A spec or job that cannot run: a permanent failure, reported and exited with 2."""
+    reporter.finish(Ending(WorkerState.FAILED, message))
+    print(f"graphsync-operator worker {command}: {message}", file=sys.stderr)
+    return 2
+
+
+def _number(env: Mapping[str, str], name: str, kind: Callable[[str], Number], default: Number) -> Number:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        return kind(raw)
+    except ValueError:
+        raise ValueError(f"{name}: {raw!r} is not a number") from None

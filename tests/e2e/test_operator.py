@@ -1,0 +1,249 @@
+"""The operator end to end: real control plane, real PostgreSQL, Redis and Neo4j, the worker pod run locally.
+
+There is no container runtime here, so the kubelet's part is played by
+`graphsync.devenv.kubelet`: the worker Deployment's Pod, as the cluster made it,
+runs as a local process from its own spec (command, args, env from its Secret,
+its ConfigMap mounted, a token of its own service account).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import neo4j
+import psycopg
+import pytest
+import yaml
+
+from graphsync.devenv import kubelet, process
+from graphsync.devenv.kube import kubectl
+from graphsync.devenv.process import ProcessSpec
+from graphsync.devenv.service import Service
+from tests import shop
+from tests.resources import resource, shop_spec
+
+pytestmark = pytest.mark.e2e
+
+VENV_BIN = Path(__file__).parents[2] / ".venv" / "bin"
+WORKERS = "app.kubernetes.io/instance={},app.kubernetes.io/component=sync"
+
+
+def ok(result: Any) -> str:
+    assert result.returncode == 0, result.stderr
+    return str(result.stdout)
+
+
+def eventually(check: Callable[[], Any], what: str, timeout: float = 90) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        found = check()
+        if found:
+            return found
+        assert time.monotonic() < deadline, f"timed out after {timeout:.0f}s waiting for {what}"
+        time.sleep(0.5)
+
+
+@pytest.fixture
+def operator(kube: Service, graphsync_crds: None, namespace: str, tmp_path: Path) -> Iterator[Path]:
+    log = tmp_path / "operator.log"
+    spec = ProcessSpec(
+        name="graphsync-operator",
+        argv=[
+            str(VENV_BIN / "graphsync-operator"),
+            "run",
+            "-n",
+            namespace,
+            "--liveness",
+            f"http://127.0.0.1:{process.free_port()}/healthz",
+        ],
+        log_path=log,
+        env={
+            "KUBECONFIG": kube.env["KUBECONFIG"],
+            "GRAPHSYNC_HEARTBEAT_SECONDS": "1",
+            "GRAPHSYNC_STATUS_INTERVAL": "1",
+        },
+    )
+    proc = process.start(spec)
+    yield log
+    process.stop(proc.pid)
+
+
+def status(kube: Service, namespace: str, name: str) -> dict[str, Any]:
+    found = json.loads(ok(kubectl(kube.env, "get", "sp", name, "-n", namespace, "-o", "json")))
+    return dict(found.get("status") or {})
+
+
+def condition(found: dict[str, Any], kind: str) -> dict[str, Any]:
+    return next((c for c in found.get("conditions", []) if c["type"] == kind), {})
+
+
+def wait_ready(kube: Service, namespace: str, name: str) -> None:
+    """`kubectl wait`, as a user would; the status in the message when it times out."""
+    waited = kubectl(
+        kube.env, "wait", "--for=condition=Ready", f"syncpipeline/{name}", "-n", namespace, "--timeout=60s"
+    )
+    pods = kubectl(kube.env, "get", "deploy,rs,pods", "-n", namespace, "-o", "yaml").stdout
+    assert waited.returncode == 0, json.dumps(status(kube, namespace, name), indent=1) + pods
+
+
+def secret(namespace: str, values: dict[str, str]) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "shop-db", "namespace": namespace},
+        "data": {key: base64.b64encode(value.encode()).decode() for key, value in values.items()},
+    }
+
+
+def test_a_pipeline_runs_reports_degrades_recovers_rolls_suspends_and_is_collected(
+    kube: Service,
+    namespace: str,
+    operator: Path,
+    pg_conn: psycopg.Connection[Any],
+    postgres_service: Service,
+    redis_service: Service,
+    neo4j_service: Service,
+    neo4j_driver: neo4j.Driver,
+    tmp_path: Path,
+) -> None:
+    schema = str(pg_conn.execute("SELECT current_schema()").fetchone()[0])  # type: ignore[index]
+    shop.create(pg_conn, schema)
+    shop.sample.seed(pg_conn, schema, customers=50)
+    pg = postgres_service.env
+    neo4j_password = neo4j_service.env.get("GRAPHSYNC_NEO4J_PASSWORD")
+    ok(
+        kubectl(
+            kube.env,
+            "apply",
+            "-f",
+            "-",
+            input=json.dumps(
+                secret(namespace, {"pg-password": pg["GRAPHSYNC_PG_PASSWORD"], "neo4j-password": neo4j_password or ""})
+            ),
+        )
+    )
+    spec = shop_spec(
+        pg_url=f"postgresql://{pg['GRAPHSYNC_PG_USER']}@127.0.0.1:{pg['GRAPHSYNC_PG_PORT']}/postgres",
+        redis_url=redis_service.env["GRAPHSYNC_REDIS_URL"],
+        neo4j_uri=neo4j_service.env["GRAPHSYNC_NEO4J_URI"],
+        schema=schema,
+        neo4j_password=bool(neo4j_password),
+    )
+    pipeline = resource("SyncPipeline", "shop", namespace, spec)
+    ok(kubectl(kube.env, "apply", "-f", "-", input=json.dumps(pipeline)))
+
+    # The operator made the children; the cluster scheduled the worker pod; we run it.
+    pod_name = kubelet.wait_pods(kube.env, namespace, WORKERS.format("shop"), timeout=90)[0]
+    worker = kubelet.run_pod(kube.env, namespace, pod_name, tmp_path / "pods", python_bin=VENV_BIN)
+    expected = shop.expected(pg_conn, schema)
+    eventually(lambda: shop.actual(neo4j_driver) == expected, "the shop in Neo4j", timeout=120)
+    wait_ready(kube, namespace, "shop")
+    synced = 50 + 50 + 100 + 50
+    found = eventually(
+        lambda: (s := status(kube, namespace, "shop")).get("itemsSynced", 0) >= synced and s, "the synced count"
+    )
+    assert found["phase"] == "Running"
+    assert found["workers"] == "1/1"
+    assert condition(found, "Stalled")["status"] == "False"
+    table = ok(kubectl(kube.env, "get", "syncpipelines", "-n", namespace)).splitlines()
+    row = table[1].split()
+    assert row[:5] == ["shop", "postgres", "neo4j", "snapshotThenStream", "True"]
+    assert int(row[5]) >= synced
+
+    # A worker killed mid-stream: Degraded with a reason, changes made meanwhile are not lost.
+    counted = found["itemsSynced"]
+    worker.kill()
+    pg_conn.execute(f"UPDATE {schema}.customer SET tier = 'gold' WHERE id <= 10")
+    degraded = eventually(
+        lambda: (
+            condition(status(kube, namespace, "shop"), "Degraded").get("status") == "True"
+            and status(kube, namespace, "shop")
+        ),
+        "Degraded",
+        timeout=60,
+    )
+    assert condition(degraded, "Degraded")["reason"] == "WorkerSilent"
+    assert pod_name in condition(degraded, "Degraded")["message"]
+    assert condition(degraded, "Ready")["status"] == "False"
+    # The container restarts, as the kubelet would restart it.
+    worker = kubelet.run_pod(kube.env, namespace, pod_name, tmp_path / "pods", python_bin=VENV_BIN)
+    expected = shop.expected(pg_conn, schema)
+    eventually(lambda: shop.actual(neo4j_driver) == expected, "the edits made while the worker was down", timeout=90)
+    wait_ready(kube, namespace, "shop")
+    # The restarted container goes on counting from what the killed one reported.
+    eventually(lambda: status(kube, namespace, "shop")["itemsSynced"] >= counted + 10, "the count to go on")
+
+    # A spec change rolls the workers onto the new config.
+    before = json.loads(ok(kubectl(kube.env, "get", "deploy", "shop-worker", "-n", namespace, "-o", "json")))
+    ok(
+        kubectl(
+            kube.env,
+            "patch",
+            "sp",
+            "shop",
+            "-n",
+            namespace,
+            "--type=merge",
+            "-p",
+            json.dumps({"spec": {"batchSize": 50}}),
+        )
+    )
+    config_hash = "graphsync.io/config-hash"
+    old_hash = before["spec"]["template"]["metadata"]["annotations"][config_hash]
+
+    def rolled() -> bool:
+        now = json.loads(ok(kubectl(kube.env, "get", "deploy", "shop-worker", "-n", namespace, "-o", "json")))
+        return bool(now["spec"]["template"]["metadata"]["annotations"][config_hash] != old_hash)
+
+    eventually(rolled, "the pod template to change")
+    config = json.loads(ok(kubectl(kube.env, "get", "cm", "shop-pipeline", "-n", namespace, "-o", "json")))
+    assert "batchSize: 50" in config["data"]["pipeline.yaml"]
+    # Secrets are referenced, never copied: the config names the env var the worker gets from the Secret.
+    assert pg["GRAPHSYNC_PG_PASSWORD"] not in json.dumps(config)
+    rendered = yaml.safe_load(config["data"]["pipeline.yaml"])
+    assert rendered["source"]["postgres"]["password"] == {"env": "GRAPHSYNC_SECRET_SOURCE_POSTGRES_PASSWORD"}
+    new_pod = eventually(
+        lambda: [p for p in kubelet.pods(kube.env, namespace, WORKERS.format("shop")) if p != pod_name],
+        "a new worker pod",
+    )[0]
+    worker.stop()  # its Pod is gone: the kubelet stops it
+    worker = kubelet.run_pod(kube.env, namespace, new_pod, tmp_path / "pods", python_bin=VENV_BIN)
+    pg_conn.execute(f"UPDATE {schema}.product SET title = 'renamed' WHERE id = 1")
+    expected = shop.expected(pg_conn, schema)
+    eventually(lambda: shop.actual(neo4j_driver) == expected, "changes through the new worker", timeout=90)
+    wait_ready(kube, namespace, "shop")
+
+    # Suspend: no worker pod, phase Suspended.
+    ok(kubectl(kube.env, "patch", "sp", "shop", "-n", namespace, "--type=merge", "-p", '{"spec":{"suspend":true}}'))
+    eventually(lambda: not kubelet.pods(kube.env, namespace, WORKERS.format("shop")), "the worker pod to go")
+    worker.stop()
+    eventually(lambda: status(kube, namespace, "shop").get("phase") == "Suspended", "phase Suspended")
+
+    # Deletion: every child is collected with the pipeline.
+    ok(kubectl(kube.env, "delete", "sp", "shop", "-n", namespace, "--wait=true", "--timeout=60s"))
+
+    def collected() -> bool:
+        left = ok(
+            kubectl(
+                kube.env,
+                "get",
+                "deploy,cm,svc,sa,role,rolebinding,lease",
+                "-n",
+                namespace,
+                "-l",
+                "graphsync.io/pipeline=shop",
+                "-o",
+                "name",
+            )
+        )
+        return not left.strip()
+
+    eventually(collected, "the children to be garbage-collected")
+    assert "Traceback" not in operator.read_text(), operator.read_text()[-4000:]
+    assert os.path.exists(worker.log_path)
