@@ -5,11 +5,10 @@ PY := .venv/bin
 bootstrap:
 	bash hack/bootstrap.sh
 
-## The demo: start every real server, sync a sample shop into Neo4j, show status.
+## The demo: start every real server, then the operator, whose worker syncs a sample shop into Neo4j.
 demo: bootstrap
 	$(PY)/graphsync dev up
-	$(PY)/graphsync dev demo
-	$(PY)/graphsync dev status
+	$(PY)/graphsync-operator demo
 
 down:
 	$(PY)/graphsync dev down

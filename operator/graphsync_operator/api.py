@@ -25,7 +25,7 @@ API_VERSION = f"{GROUP}/{VERSION}"
 MAX_NAME = 40
 
 # A Kubernetes quantity (`500m`, `1Gi`, `2`): the API server normalises it, we only check its form.
-Quantity = Annotated[StrictInt | StrictStr, Field(pattern=r"^[+]?[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")]
+Quantity = StrictInt | Annotated[StrictStr, Field(pattern=r"^[+]?[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")]
 # Five fields (minute hour day month weekday) or a macro, as CronJobs take them.
 CRON_PATTERN = r"^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|([-0-9A-Za-z*/,?]+\s+){4}[-0-9A-Za-z*/,?]+)$"
 # Modes that run once and end, so they run on a schedule; the others run for as long as the pipeline exists.

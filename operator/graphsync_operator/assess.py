@@ -12,7 +12,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from graphsync_operator.progress import MISSED_BEATS, WorkerReport, WorkerState
-from graphsync_operator.status import Condition, LastReconciliation, Phase, SyncPipelineStatus
+from graphsync_operator.status import (
+    Condition,
+    ConflictPolicyStatus,
+    LastReconciliation,
+    Phase,
+    ReconciliationJobStatus,
+    SyncPipelineStatus,
+)
 
 # Workers that have not reported this long after the Deployment asked for them are a problem, not a start-up.
 START_GRACE = timedelta(minutes=5)
@@ -117,6 +124,11 @@ def _decide(  # noqa: PLR0911 - one early answer per situation reads better than
         message = f"worker {worst.pod}: {worst.error or worst.state.value}"
         return (False, reason, message), (reason, message), None, Phase.DEGRADED
     if observed.scheduled:
+        # A scheduled run stops reporting when it ends: its last word stands until the next run.
+        newest = max(observed.reports, key=lambda r: r.heartbeat, default=None)
+        if newest is not None and newest.state is WorkerState.FAILED:
+            message = f"the last run ({newest.pod}) failed: {newest.error or 'no reason given'}"
+            return (False, "LastRunFailed", message), ("LastRunFailed", message), None, Phase.DEGRADED
         return (True, "Scheduled", "runs on its schedule"), None, None, Phase.SCHEDULED
     if observed.desired == 0:
         return (True, "ScaledToZero", "workers.replicas is 0"), None, None, Phase.SUSPENDED
@@ -188,6 +200,74 @@ def last_reconciliation(runs: Sequence[tuple[str, WorkerReport]]) -> LastReconci
     )
 
 
+def reconciliation_status(observed: Observed) -> ReconciliationJobStatus:
+    """A ReconciliationJob: Ready while it can run on its schedule; InSync from its newest run's outcome."""
+    runs = [report for _, report in observed.reconciliations]
+    last = last_reconciliation(observed.reconciliations)
+    running = [r for r in live(observed) if r.state in (WorkerState.STARTING, WorkerState.RUNNING)]
+    if observed.problem is not None:
+        ready: Verdict = (False, observed.problem.reason, observed.problem.message)
+        phase = Phase.INVALID if observed.problem.permanent else Phase.PENDING
+    elif observed.suspended:
+        ready, phase = (True, "Suspended", "spec.suspend is true: no run starts"), Phase.SUSPENDED
+    else:
+        ready = (True, "Scheduled", "runs on its schedule, or now with the graphsync.io/reconcile-now annotation")
+        phase = Phase.RUNNING if running else Phase.SCHEDULED
+    failed = [r for r in runs if r.state is WorkerState.FAILED and (last is None or r.started_at >= last.started_at)]
+    degraded = None
+    if last is not None and last.outcome in ("failed", "partial"):
+        degraded = ("RunFailed", f"the last run ended {last.outcome}")
+    elif failed:
+        degraded = ("RunFailed", failed[0].error or "the last run failed")
+    if last is None:
+        in_sync = _condition("InSync", None, "NoRunYet", "no run has finished yet", observed)
+    elif last.outcome in ("inSync", "repaired"):
+        in_sync = _condition("InSync", True, last.outcome[0].upper() + last.outcome[1:], _counts(last), observed)
+    else:
+        in_sync = _condition(
+            "InSync", False, "Drift" if last.outcome == "drift" else "RunFailed", _counts(last), observed
+        )
+    conditions = [
+        _condition("Ready", ready[0], ready[1], ready[2], observed),
+        _condition("Reconciling", False, "Reconciled", "", observed),
+        _condition(
+            "Stalled",
+            observed.problem is not None,
+            observed.problem.reason if observed.problem else "Running",
+            observed.problem.message if observed.problem else "",
+            observed,
+        ),
+        _condition("Degraded", degraded is not None, *(degraded or ("AsExpected", "")), observed),
+        in_sync,
+    ]
+    return ReconciliationJobStatus(
+        observed_generation=observed.generation, phase=phase, last_run=last, conditions=conditions
+    )
+
+
+def policy_status(observed: Observed, users: Sequence[str]) -> ConflictPolicyStatus:
+    """A ConflictPolicy: valid or not (the problem says why), and which pipelines use it."""
+    problem = observed.problem
+    ready = _condition(
+        "Ready",
+        problem is None,
+        problem.reason if problem else "Valid",
+        problem.message if problem else f"used by {len(users)} pipeline(s)",
+        observed,
+    )
+    stalled = _condition("Stalled", problem is not None, problem.reason if problem else "Valid", "", observed)
+    return ConflictPolicyStatus(
+        observed_generation=observed.generation, pipelines=sorted(users), conditions=[ready, stalled]
+    )
+
+
+def _counts(run: LastReconciliation) -> str:
+    return (
+        f"{run.compared} compared, {run.missing} missing, {run.extra} extra, {run.different} different,"
+        f" {run.repaired} repaired, {run.failed} failed"
+    )
+
+
 def transitions(before: Sequence[Condition], after: Sequence[Condition]) -> list[tuple[str, str, str]]:
     """Events to post: (type Normal|Warning, reason, message) for Ready and Degraded changes."""
     old = {c.type: c for c in before}
@@ -201,11 +281,3 @@ def transitions(before: Sequence[Condition], after: Sequence[Condition]) -> list
         bad = (condition.type == "Ready") != (condition.status == "True")
         events.append(("Warning" if bad else "Normal", condition.reason, condition.message or condition.type))
     return events
-
-
-def is_newer(status: SyncPipelineStatus, written: dict[str, object]) -> bool:
-    """Whether the computed status differs from what the resource holds (so a patch is worth sending)."""
-    return status.model_dump(mode="json", by_alias=True, exclude_none=True) != written
-
-
-__all__ = ["Observed", "Problem", "datetime", "pipeline_status", "transitions"]

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from graphsync import __version__
-from graphsync_operator import crdfiles, operator, worker
+from graphsync_operator import crdfiles, demo, operator, worker
 
 
 def parser() -> argparse.ArgumentParser:
@@ -17,6 +17,7 @@ def parser() -> argparse.ArgumentParser:
     operator.register(commands)
     crdfiles.register(commands)
     worker.register(commands)
+    demo.register(commands)
     return root
 
 

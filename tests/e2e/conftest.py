@@ -12,6 +12,7 @@ import pytest
 from graphsync.devenv import gotools, process
 from graphsync.devenv import kube as cluster
 from graphsync.devenv.kube import kubectl
+from graphsync.devenv.process import ProcessSpec
 from graphsync.devenv.service import Service
 
 
@@ -65,3 +66,31 @@ def graphsync_crds(kube: Service) -> None:
                 break
             assert time.monotonic() < deadline, waited.stderr
             time.sleep(0.5)
+
+
+VENV_BIN = Path(__file__).parents[2] / ".venv" / "bin"
+
+
+@pytest.fixture
+def operator(kube: Service, graphsync_crds: None, namespace: str, tmp_path: Path) -> Iterator[Path]:
+    log = tmp_path / "operator.log"
+    spec = ProcessSpec(
+        name="graphsync-operator",
+        argv=[
+            str(VENV_BIN / "graphsync-operator"),
+            "run",
+            "-n",
+            namespace,
+            "--liveness",
+            f"http://127.0.0.1:{process.free_port()}/healthz",
+        ],
+        log_path=log,
+        env={
+            "KUBECONFIG": kube.env["KUBECONFIG"],
+            "GRAPHSYNC_HEARTBEAT_SECONDS": "1",
+            "GRAPHSYNC_STATUS_INTERVAL": "1",
+        },
+    )
+    proc = process.start(spec)
+    yield log
+    process.stop(proc.pid)

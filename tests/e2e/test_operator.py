@@ -8,11 +8,8 @@ its ConfigMap mounted, a token of its own service account).
 
 from __future__ import annotations
 
-import base64
 import json
 import os
-import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,84 +18,17 @@ import psycopg
 import pytest
 import yaml
 
-from graphsync.devenv import kubelet, process
+from graphsync.devenv import kubelet
 from graphsync.devenv.kube import kubectl
-from graphsync.devenv.process import ProcessSpec
 from graphsync.devenv.service import Service
 from tests import shop
+from tests.e2e.helpers import condition, eventually, ok, secret, status, wait_ready
 from tests.resources import resource, shop_spec
 
 pytestmark = pytest.mark.e2e
 
 VENV_BIN = Path(__file__).parents[2] / ".venv" / "bin"
 WORKERS = "app.kubernetes.io/instance={},app.kubernetes.io/component=sync"
-
-
-def ok(result: Any) -> str:
-    assert result.returncode == 0, result.stderr
-    return str(result.stdout)
-
-
-def eventually(check: Callable[[], Any], what: str, timeout: float = 90) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = check()
-        if found:
-            return found
-        assert time.monotonic() < deadline, f"timed out after {timeout:.0f}s waiting for {what}"
-        time.sleep(0.5)
-
-
-@pytest.fixture
-def operator(kube: Service, graphsync_crds: None, namespace: str, tmp_path: Path) -> Iterator[Path]:
-    log = tmp_path / "operator.log"
-    spec = ProcessSpec(
-        name="graphsync-operator",
-        argv=[
-            str(VENV_BIN / "graphsync-operator"),
-            "run",
-            "-n",
-            namespace,
-            "--liveness",
-            f"http://127.0.0.1:{process.free_port()}/healthz",
-        ],
-        log_path=log,
-        env={
-            "KUBECONFIG": kube.env["KUBECONFIG"],
-            "GRAPHSYNC_HEARTBEAT_SECONDS": "1",
-            "GRAPHSYNC_STATUS_INTERVAL": "1",
-        },
-    )
-    proc = process.start(spec)
-    yield log
-    process.stop(proc.pid)
-
-
-def status(kube: Service, namespace: str, name: str) -> dict[str, Any]:
-    found = json.loads(ok(kubectl(kube.env, "get", "sp", name, "-n", namespace, "-o", "json")))
-    return dict(found.get("status") or {})
-
-
-def condition(found: dict[str, Any], kind: str) -> dict[str, Any]:
-    return next((c for c in found.get("conditions", []) if c["type"] == kind), {})
-
-
-def wait_ready(kube: Service, namespace: str, name: str) -> None:
-    """`kubectl wait`, as a user would; the status in the message when it times out."""
-    waited = kubectl(
-        kube.env, "wait", "--for=condition=Ready", f"syncpipeline/{name}", "-n", namespace, "--timeout=60s"
-    )
-    pods = kubectl(kube.env, "get", "deploy,rs,pods", "-n", namespace, "-o", "yaml").stdout
-    assert waited.returncode == 0, json.dumps(status(kube, namespace, name), indent=1) + pods
-
-
-def secret(namespace: str, values: dict[str, str]) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {"name": "shop-db", "namespace": namespace},
-        "data": {key: base64.b64encode(value.encode()).decode() for key, value in values.items()},
-    }
 
 
 def test_a_pipeline_runs_reports_degrades_recovers_rolls_suspends_and_is_collected(

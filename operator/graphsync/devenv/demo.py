@@ -28,6 +28,8 @@ from graphsync.spec.pipeline import PipelineSpec
 SCHEMA = "shop"
 ENGINE_SCHEMA = "shop_graphsync"
 NEEDED = ("postgres", "redis", "neo4j")
+LOADED = "500 customers, 500 products, 1,000 orders, 500 likes"
+CHANGED = "50 customers upgraded, 10 orders moved, 10 customers deleted (cascading)"
 
 
 def spec_document(env: Mapping[str, str]) -> dict[str, Any]:
@@ -71,25 +73,33 @@ def run_demo(out: TextIO) -> int:
     print(f"pipeline spec: {spec_path}", file=out)
 
     with psycopg.connect(env["GRAPHSYNC_PG_DSN"], autocommit=True) as conn:
-        _reset(conn, env)
-        sample.create(conn, SCHEMA)
-        sample.seed(conn, SCHEMA, customers=500)
-        print("loaded 500 customers, 500 products, 1,000 orders, 500 likes into PostgreSQL schema shop", file=out)
+        load_shop(conn, env)
+        print(f"loaded {LOADED} into PostgreSQL schema shop", file=out)
 
         print("\n== first sync: snapshot, then the change stream ==", file=out)
         _sync(spec, out)
-        conn.execute("UPDATE shop.customer SET tier = 'gold' WHERE id <= 50")
-        conn.execute("UPDATE shop.orders SET customer_id = 1 WHERE id BETWEEN 10 AND 19")
-        conn.execute("DELETE FROM shop.customer WHERE id > 490")
-        print(
-            "\nchanged PostgreSQL: 50 customers upgraded, 10 orders moved, 10 customers deleted (cascading)", file=out
-        )
+        change_shop(conn)
+        print(f"\nchanged PostgreSQL: {CHANGED}", file=out)
         print("\n== second sync: only the changes, through outbox -> Redis Streams -> Neo4j ==", file=out)
         _sync(spec, out)
         _show_outbox(conn, out)
-    _show_graph(env, out)
+    show_graph(env, out)
     print(f"\nrun it yourself:  graphsync run -f {spec_path}", file=out)
     return 0
+
+
+def load_shop(conn: psycopg.Connection[Any], env: Mapping[str, str]) -> None:
+    """Drop the shop and what earlier syncs made of it (engine schema, graph), then load it afresh."""
+    _reset(conn, env)
+    sample.create(conn, SCHEMA)
+    sample.seed(conn, SCHEMA, customers=500)
+
+
+def change_shop(conn: psycopg.Connection[Any]) -> None:
+    """The demo's edits, described by CHANGED."""
+    conn.execute("UPDATE shop.customer SET tier = 'gold' WHERE id <= 50")
+    conn.execute("UPDATE shop.orders SET customer_id = 1 WHERE id BETWEEN 10 AND 19")
+    conn.execute("DELETE FROM shop.customer WHERE id > 490")
 
 
 def _reset(conn: psycopg.Connection[Any], env: Mapping[str, str]) -> None:
@@ -113,7 +123,7 @@ def _show_outbox(conn: psycopg.Connection[Any], out: TextIO) -> None:
     print("\noutbox events: " + ", ".join(f"{s.value} {n:,}" for s, n in counts.items()), file=out)
 
 
-def _show_graph(env: Mapping[str, str], out: TextIO) -> None:
+def show_graph(env: Mapping[str, str], out: TextIO) -> None:
     with neo4j_server.driver(env) as driver:
         nodes, _, _ = driver.execute_query(
             "MATCH (n) WHERE NOT n:GraphsyncTombstone UNWIND labels(n) AS label "

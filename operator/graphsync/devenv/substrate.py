@@ -114,6 +114,8 @@ def check(service: Service) -> tuple[bool, str]:
     dead = [pid for pid in service.pids if not process.alive(pid)]
     if dead:
         return False, f"process(es) {', '.join(map(str, dead))} not running"
+    if service.name not in SERVERS:  # a process started on the substrate (the operator demo's): alive is all we know
+        return True, f"pid {', '.join(map(str, service.pids))}, log {', '.join(service.logs) or 'none'}"
     try:
         return True, SERVERS[service.name].probe(service.env)
     except Exception as exc:  # noqa: BLE001 - status reports any probe failure as unhealthy

@@ -1,0 +1,86 @@
+"""ConflictPolicy handlers: check the policy; pipelines that reference it are rendered again and roll."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import kopf
+from pydantic import ValidationError
+
+from graphsync.spec.conflicts import ConflictPolicySpec
+from graphsync_operator import assess
+from graphsync_operator.api import API_VERSION
+from graphsync_operator.handlers.pipelines import apply_pipeline
+from graphsync_operator.handlers.shared import (
+    GROUP,
+    STATUS_INTERVAL,
+    VERSION,
+    Invalid,
+    Missing,
+    field_errors,
+    kube,
+    log,
+    previous_conditions,
+    publish,
+)
+
+
+@kopf.index(GROUP, VERSION, "syncpipelines")
+def policy_users(namespace: str | None, name: str, spec: kopf.Spec, **_: Any) -> object:
+    """(namespace, policy) -> the pipelines that reference it."""
+    ref = spec.get("conflictPolicyRef") or {}
+    return {(namespace, ref["name"]): name} if ref.get("name") else None
+
+
+@kopf.on.resume(GROUP, VERSION, "conflictpolicies")
+@kopf.on.create(GROUP, VERSION, "conflictpolicies")
+@kopf.on.update(GROUP, VERSION, "conflictpolicies", field="spec")
+def reconcile_policy(body: Any, patch: kopf.Patch, **kwargs: Any) -> None:
+    """Check the policy, then render every pipeline that references it again: their workers roll onto it."""
+    namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
+    problem = _problem(body)
+    users = _users(kwargs["policy_users"], namespace, name)
+    if problem is None:
+        for user in users:
+            pipeline = kube().get(API_VERSION, "SyncPipeline", namespace, user)
+            try:
+                if pipeline is not None:
+                    apply_pipeline(pipeline)
+            except (Invalid, Missing) as exc:
+                log.warning("pipeline %s/%s not rendered again: %s", namespace, user, exc)
+    _write_status(body, patch, problem, users)
+    if problem is not None:
+        raise kopf.PermanentError(problem.message)
+
+
+@kopf.timer(GROUP, VERSION, "conflictpolicies", interval=STATUS_INTERVAL)
+def refresh_policy(body: Any, patch: kopf.Patch, **kwargs: Any) -> None:
+    """Keep the list of pipelines using the policy current (from the index: no request unless it changed)."""
+    if (body.get("status") or {}).get("observedGeneration") != body["metadata"].get("generation"):
+        return
+    users = _users(kwargs["policy_users"], body["metadata"]["namespace"], body["metadata"]["name"])
+    _write_status(body, patch, _problem(body), users)
+
+
+def _users(index: Mapping[Any, Any], namespace: str, name: str) -> list[str]:
+    return sorted(index.get((namespace, name), []))
+
+
+def _problem(body: Any) -> assess.Problem | None:
+    try:
+        ConflictPolicySpec.model_validate(dict(body["spec"]))
+    except ValidationError as exc:
+        return assess.Problem("InvalidSpec", field_errors(exc, "spec"), permanent=True)
+    return None
+
+
+def _write_status(body: Any, patch: kopf.Patch, problem: assess.Problem | None, users: list[str]) -> None:
+    observed = assess.Observed(
+        generation=int(body["metadata"].get("generation", 0)),
+        now=datetime.now(UTC),
+        problem=problem,
+        previous=previous_conditions(body),
+    )
+    publish(body, patch, assess.policy_status(observed, users))

@@ -1,0 +1,174 @@
+"""What every handler shares: the API client, operator settings, kopf's indexes, and spec checks.
+
+Status is computed from two in-memory indexes kopf keeps from its watches (the
+workers' Leases and the Deployments), so refreshing a status costs no request
+unless the status changed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import kopf
+from pydantic import BaseModel, ValidationError
+
+from graphsync_operator import assess
+from graphsync_operator.api import API_VERSION
+from graphsync_operator.build import children, names, workloads
+from graphsync_operator.build.names import Owner
+from graphsync_operator.build.workloads import Defaults
+from graphsync_operator.kube import Kube
+from graphsync_operator.progress import ANNOTATION_PREFIX, WorkerReport
+from graphsync_operator.status import Condition
+
+GROUP, VERSION = API_VERSION.split("/")
+SYNC_NOW = "graphsync.io/sync-now"
+RECONCILE_NOW = "graphsync.io/reconcile-now"
+STATUS_INTERVAL = float(os.environ.get("GRAPHSYNC_STATUS_INTERVAL", "5"))
+MANAGED = {"app.kubernetes.io/managed-by": names.MANAGED_BY}
+log = logging.getLogger(__name__)
+
+
+def defaults() -> Defaults:
+    return Defaults(
+        image=os.environ.get("GRAPHSYNC_WORKER_IMAGE", "ghcr.io/graphsync/graphsync:0.1.0"),
+        heartbeat_seconds=float(os.environ.get("GRAPHSYNC_HEARTBEAT_SECONDS", "10")),
+    )
+
+
+_kube: Kube | None = None
+
+
+def kube() -> Kube:
+    global _kube  # noqa: PLW0603 - one API client per operator process, made on first use
+    if _kube is None:
+        _kube = Kube.connect()
+    return _kube
+
+
+@kopf.on.startup()
+def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+    # kopf's bookkeeping in annotations, so each status holds only what users read.
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="kopf.graphsync.io")
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix="kopf.graphsync.io")
+    settings.posting.level = logging.WARNING
+    settings.execution.max_workers = int(os.environ.get("GRAPHSYNC_OPERATOR_WORKERS", "8"))
+
+
+@kopf.index("coordination.k8s.io", "v1", "leases", labels=MANAGED)
+def progress(namespace: str | None, labels: Mapping[str, str], annotations: Mapping[str, str], **_: Any) -> object:
+    """(namespace, pipeline) -> (owning resource, component, the workers' reports)."""
+    reports = []
+    for key, value in annotations.items():
+        if key.startswith(ANNOTATION_PREFIX):
+            try:
+                reports.append(WorkerReport.model_validate_json(value))
+            except ValidationError:
+                log.warning("ignoring a malformed worker report in %s/%s", namespace, key)
+    owner = labels.get("app.kubernetes.io/instance", "")
+    component = labels.get("app.kubernetes.io/component", "")
+    return {(namespace, labels.get(names.PIPELINE_LABEL, "")): (owner, component, tuple(reports))}
+
+
+@kopf.index("apps", "v1", "deployments", labels=MANAGED)
+def rollouts(
+    namespace: str | None, labels: Mapping[str, str], spec: kopf.Spec, status: kopf.Status, meta: kopf.Meta, **_: Any
+) -> object:
+    """(namespace, pipeline) -> (desired, ready, rolled out)."""
+    desired = int(spec.get("replicas", 1))
+    rolled_out = (
+        status.get("observedGeneration", 0) >= meta.get("generation", 0) and status.get("updatedReplicas", 0) >= desired
+    )
+    return {
+        (namespace, labels.get(names.PIPELINE_LABEL, "")): (desired, int(status.get("readyReplicas", 0)), rolled_out)
+    }
+
+
+def owner_of(body: Any) -> Owner:
+    meta = body["metadata"]
+    return Owner(kind=body["kind"], name=meta["name"], namespace=meta["namespace"], uid=meta["uid"])
+
+
+def field_errors(exc: ValidationError, prefix: str) -> str:
+    """One line naming every field at fault, as a condition message can hold it."""
+    return "; ".join(f"{'.'.join([prefix, *map(str, e['loc'])])}: {e['msg']}" for e in exc.errors())
+
+
+class Invalid(Exception):
+    """The spec cannot run as written: recorded as InvalidSpec, not retried until the next edit."""
+
+    pass
+
+
+class Missing(Exception):
+    """Something the spec refers to is not there (yet): recorded with its reason, retried with backoff."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason, self.message = reason, message
+
+
+def check_secrets(namespace: str, built: children.Children) -> None:
+    for use in built.rendered.secrets:
+        secret = kube().get("v1", "Secret", namespace, use.secret)
+        if secret is None:
+            raise Missing("SecretMissing", f"{use.field}: Secret {use.secret!r} does not exist")
+        if use.key not in (secret.get("data") or {}):
+            raise Missing("SecretMissing", f"{use.field}: Secret {use.secret!r} has no key {use.key!r}")
+
+
+def kind_of(section: Any) -> str | None:
+    if not isinstance(section, dict):
+        return None
+    return next((kind for kind in section if section[kind] is not None), None)
+
+
+def stalled(status: Mapping[str, Any]) -> bool:
+    return any(c.get("type") == "Stalled" and c.get("status") == "True" for c in status.get("conditions", []))
+
+
+def previous_conditions(body: Any) -> list[Condition]:
+    return [Condition.model_validate(c) for c in (body.get("status") or {}).get("conditions", [])]
+
+
+def publish(body: Any, patch: kopf.Patch, status: BaseModel) -> None:
+    """Patch the status only when it changed, and post an Event for each transition of Ready or Degraded."""
+    written = dict(body.get("status") or {})
+    new = status.model_dump(mode="json", by_alias=True, exclude_none=True)
+    if not new.get("handledRequests"):
+        new.pop("handledRequests", None)
+    if new == written:
+        return
+    before = [Condition.model_validate(c) for c in written.get("conditions", [])]
+    for kind, reason, message in assess.transitions(before, getattr(status, "conditions", [])):
+        kopf.event(body, type=kind, reason=reason, message=message)
+    # Fields no longer reported are removed (a merge patch keeps what it does not mention).
+    patch.status.update({key: None for key in written if key not in new})
+    patch.status.update(new)
+
+
+def run_now(body: Any, annotation: str, cronjob: str | None) -> dict[str, str]:
+    """Act on a "run now" annotation once per value: a Job from the CronJob's template. Returns what was handled."""
+    handled = dict((body.get("status") or {}).get("handledRequests") or {})
+    request = (body["metadata"].get("annotations") or {}).get(annotation)
+    if not request or handled.get(annotation) == request:
+        return handled
+    handled[annotation] = request
+    if cronjob is None:
+        message = f"{annotation}: this pipeline runs continuously, so there is nothing to start"
+        kopf.event(body, type="Warning", reason="RunNowIgnored", message=message)
+        return handled
+    owner = owner_of(body)
+    template = kube().get("batch/v1", "CronJob", owner.namespace, cronjob)
+    if template is None:
+        kopf.event(body, type="Warning", reason="RunNowFailed", message=f"CronJob {cronjob} does not exist yet")
+        return handled
+    job = workloads.job_now(template, owner, request)
+    kube().create(job)
+    kopf.event(
+        body, type="Normal", reason="RunStarted", message=f"Job {job['metadata']['name']} ({annotation}={request})"
+    )
+    return handled
