@@ -74,6 +74,14 @@ class Workers(SpecModel):
     tolerations: list[Toleration] = Field(default_factory=list)
 
 
+class DeletionPolicy(enum.StrEnum):
+    # Deleting the resource removes its Kubernetes objects only; triggers, streams and engine state stay.
+    RETAIN = "retain"
+    # First a cleanup Job removes what the pipeline created in the databases for its own bookkeeping
+    # (capture triggers, the engine schema, streams and consumer groups, state keys); synced data stays.
+    CLEANUP = "cleanup"
+
+
 class SyncPipelineSpec(PipelineSpec):
     """The engine's pipeline spec (its `name` is the resource's name) plus how Kubernetes runs it."""
 
@@ -82,6 +90,7 @@ class SyncPipelineSpec(PipelineSpec):
         default=None, pattern=CRON_PATTERN, description="cron schedule for modes snapshot, differential, incremental"
     )
     suspend: bool = Field(default=False, description="stop the workers (and the schedule) until set back to false")
+    deletion_policy: DeletionPolicy = DeletionPolicy.RETAIN
 
     @model_validator(mode="after")
     def _schedule_fits(self) -> Self:
@@ -98,7 +107,9 @@ class SyncPipelineSpec(PipelineSpec):
 
     def engine_spec(self, name: str, policy: ConflictPolicySpec | None = None) -> PipelineSpec:
         """The spec a worker runs: named after the resource, a referenced policy inlined."""
-        data = self.model_dump(by_alias=True, exclude_none=True, exclude={"workers", "schedule", "suspend"})
+        data = self.model_dump(
+            by_alias=True, exclude_none=True, exclude={"workers", "schedule", "suspend", "deletion_policy"}
+        )
         data["name"] = name
         if policy is not None:
             data.pop("conflictPolicyRef", None)

@@ -261,6 +261,27 @@ def policy_status(observed: Observed, users: Sequence[str]) -> ConflictPolicySta
     )
 
 
+def cleanup_progress(reports: Sequence[WorkerReport], job: str, now: datetime, heartbeat_seconds: float) -> str:
+    """Where a pipeline's cleanup stands: workersRunning, notStarted, running, done, or failed: <why>.
+
+    `reports` are the reports on the pipeline's workers' Lease; the cleanup Job's pods report there too.
+    """
+    horizon = now - timedelta(seconds=heartbeat_seconds * MISSED_BEATS)
+    busy = (WorkerState.STARTING, WorkerState.RUNNING, WorkerState.RETRYING)
+    cleaners = [r for r in reports if r.pod.startswith(f"{job}-")]
+    workers = [r for r in reports if r not in cleaners]
+    if any(r.state in busy and r.heartbeat >= horizon for r in workers):
+        return "workersRunning"
+    if not cleaners:
+        return "notStarted"
+    newest = max(cleaners, key=lambda r: r.heartbeat)
+    if newest.state is WorkerState.FINISHED:
+        return "done"
+    if newest.state is WorkerState.FAILED or newest.heartbeat < horizon:
+        return f"failed: {newest.error or 'the cleanup pod stopped reporting'}"
+    return "running"
+
+
 def _counts(run: LastReconciliation) -> str:
     return (
         f"{run.compared} compared, {run.missing} missing, {run.extra} extra, {run.different} different,"

@@ -101,6 +101,10 @@ def test_a_pipeline_runs_reports_degrades_recovers_rolls_suspends_and_is_collect
     assert condition(degraded, "Degraded")["reason"] == "WorkerSilent"
     assert pod_name in condition(degraded, "Degraded")["message"]
     assert condition(degraded, "Ready")["status"] == "False"
+    # Transitions are posted as Events, as `kubectl describe` shows them.
+    described = ok(kubectl(kube.env, "describe", "sp", "shop", "-n", namespace))
+    assert "Warning  WorkerSilent" in described, described
+    assert "Normal   Syncing" in described, described
     # The container restarts, as the kubelet would restart it.
     worker = kubelet.run_pod(kube.env, namespace, pod_name, tmp_path / "pods", python_bin=VENV_BIN)
     expected = shop.expected(pg_conn, schema)

@@ -247,3 +247,108 @@ def test_a_conflict_policy_change_rolls_the_pipelines_that_use_it(
     )
     assert condition(found, "Ready")["reason"] == "InvalidSpec"
     assert "spec.entities.not a name" in condition(found, "Ready")["message"]
+
+
+def test_deleting_a_pipeline_with_cleanup_removes_its_engine_state_then_the_resource(
+    kube: Service,
+    namespace: str,
+    operator: Path,
+    pg_conn: psycopg.Connection[Any],
+    postgres_service: Service,
+    redis_service: Service,
+    neo4j_service: Service,
+    neo4j_driver: neo4j.Driver,
+    tmp_path: Path,
+) -> None:
+    schema = str(pg_conn.execute("SELECT current_schema()").fetchone()[0])  # type: ignore[index]
+    shop.create(pg_conn, schema)
+    shop.sample.seed(pg_conn, schema, customers=20)
+    shop_secret(kube, namespace, postgres_service, neo4j_service)
+    spec = {**pipeline_spec(postgres_service, redis_service, neo4j_service, schema), "deletionPolicy": "cleanup"}
+    apply(kube, resource("SyncPipeline", "tidy", namespace, spec))
+    pod = kubelet.wait_pods(kube.env, namespace, "app.kubernetes.io/instance=tidy,app.kubernetes.io/component=sync")[0]
+    worker = kubelet.run_pod(kube.env, namespace, pod, tmp_path / "pods", python_bin=VENV_BIN)
+    expected = shop.expected(pg_conn, schema)
+    eventually(lambda: shop.actual(neo4j_driver) == expected, "the shop in Neo4j", timeout=120)
+    engine_schema = spec["source"]["postgres"]["schema"]
+
+    def triggers() -> int:
+        row = pg_conn.execute(
+            "SELECT count(*) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid"
+            " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND NOT t.tgisinternal",
+            (schema,),
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    def schema_exists() -> bool:
+        return pg_conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (engine_schema,)).fetchone() is not None
+
+    assert triggers() > 0
+    assert schema_exists()
+
+    ok(kubectl(kube.env, "delete", "sp", "tidy", "-n", namespace, "--wait=false"))
+    # The operator stops the workers first; the kubelet stops the pod's process.
+    eventually(
+        lambda: kubectl(kube.env, "get", "deploy", "tidy-worker", "-n", namespace).returncode != 0, "the workers to go"
+    )
+    worker.stop()
+    selector = "app.kubernetes.io/instance=tidy,app.kubernetes.io/component=cleanup"
+    cleaner = eventually(
+        lambda: ok(kubectl(kube.env, "get", "pods", "-n", namespace, "-l", selector, "-o", "name")).split(),
+        "the cleanup Job's pod",
+    )[0].removeprefix("pod/")
+    # Still there, held by the finalizer, until the cleanup finished.
+    assert kubectl(kube.env, "get", "sp", "tidy", "-n", namespace).returncode == 0
+    done = kubelet.run_pod(kube.env, namespace, cleaner, tmp_path / "pods", python_bin=VENV_BIN)
+    assert done.wait(120) == 0, done.log_path.read_text()[-3000:]
+    eventually(lambda: kubectl(kube.env, "get", "sp", "tidy", "-n", namespace).returncode != 0, "the resource to go")
+    assert triggers() == 0
+    assert not schema_exists()
+    # Synced data is the user's: it stays.
+    assert shop.actual(neo4j_driver) == expected
+
+
+def test_a_scheduled_pipeline_syncs_now_on_request(
+    kube: Service,
+    namespace: str,
+    operator: Path,
+    pg_conn: psycopg.Connection[Any],
+    postgres_service: Service,
+    redis_service: Service,
+    neo4j_service: Service,
+    neo4j_driver: neo4j.Driver,
+    tmp_path: Path,
+) -> None:
+    schema = str(pg_conn.execute("SELECT current_schema()").fetchone()[0])  # type: ignore[index]
+    shop.create(pg_conn, schema)
+    shop.sample.seed(pg_conn, schema, customers=20)
+    shop_secret(kube, namespace, postgres_service, neo4j_service)
+    spec = pipeline_spec(postgres_service, redis_service, neo4j_service, schema)
+    del spec["transport"]
+    nightly = {**spec, "mode": "snapshot", "schedule": "0 2 * * *"}
+    apply(kube, resource("SyncPipeline", "nightly-copy", namespace, nightly))
+    found = eventually(
+        lambda: (s := status(kube, namespace, "nightly-copy")).get("phase") == "Scheduled" and s, "Scheduled"
+    )
+    assert condition(found, "Ready")["status"] == "True"
+    cron = json.loads(ok(kubectl(kube.env, "get", "cronjob", "nightly-copy-sync", "-n", namespace, "-o", "json")))
+    assert cron["spec"]["schedule"] == "0 2 * * *"
+    assert kubectl(kube.env, "get", "deploy", "nightly-copy-worker", "-n", namespace).returncode != 0
+
+    ok(kubectl(kube.env, "annotate", "sp", "nightly-copy", "-n", namespace, "graphsync.io/sync-now=1"))
+    selector = "app.kubernetes.io/instance=nightly-copy,app.kubernetes.io/component=sync"
+    pod = eventually(
+        lambda: ok(kubectl(kube.env, "get", "pods", "-n", namespace, "-l", selector, "-o", "name")).split(),
+        "the Job's pod",
+    )[0].removeprefix("pod/")
+    assert pod.startswith("nightly-copy-sync-now-")
+    run = kubelet.run_pod(kube.env, namespace, pod, tmp_path / "pods", python_bin=VENV_BIN)
+    assert run.wait(120) == 0, run.log_path.read_text()[-3000:]
+    assert shop.actual(neo4j_driver) == shop.expected(pg_conn, schema)
+    found = eventually(
+        lambda: (s := status(kube, namespace, "nightly-copy")).get("itemsSynced", 0) >= 20 + 20 + 40 + 20 and s,
+        "the run's count in status",
+    )
+    assert found["lastSyncTime"]
+    assert found["handledRequests"] == {"graphsync.io/sync-now": "1"}
+    assert found["phase"] == "Scheduled"

@@ -30,9 +30,10 @@ _NODE_SIZE = {"cpu": "32", "memory": "256Gi", "pods": "110"}
 _Proc = tuple[ProcessSpec, "subprocess.Popen[bytes]"]
 
 
-def start(run_dir: Path) -> Service:
+def start(run_dir: Path, apiserver_flags: Mapping[str, object] | None = None) -> Service:
+    """`apiserver_flags` are added to (or override) kube-apiserver's own: an audit log for a benchmark, say."""
     tools = gotools.ensure_all()
-    cluster = _Cluster(run_dir, tools)
+    cluster = _Cluster(run_dir, tools, apiserver_flags or {})
     try:
         env = cluster.start()
     except BaseException:
@@ -54,8 +55,8 @@ def _argv(binary: Path, flags: Mapping[str, object]) -> list[str]:
 class _Cluster:
     """Brings the processes up in dependency order, remembering each one so a failure stops them all."""
 
-    def __init__(self, run_dir: Path, tools: Mapping[str, Path]) -> None:
-        self.run_dir, self.tools = run_dir, tools
+    def __init__(self, run_dir: Path, tools: Mapping[str, Path], apiserver_flags: Mapping[str, object]) -> None:
+        self.run_dir, self.tools, self.apiserver_flags = run_dir, tools, apiserver_flags
         self.home = run_dir / "kubernetes"
         self.pki = self.home / "pki"
         self.started: list[tuple[ProcessSpec, subprocess.Popen[bytes]]] = []
@@ -112,6 +113,7 @@ class _Cluster:
                 "allow-privileged": "true",
                 # Endpoints may not hold loopback addresses, and nothing in the cluster could reach them anyway.
                 "endpoint-reconciler-type": "none",
+                **self.apiserver_flags,
             },
         )
         process.wait_ready(*apiserver, lambda: api.get("/readyz")[0] == 200, timeout=120)

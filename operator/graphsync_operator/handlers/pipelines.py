@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from graphsync.spec.conflicts import ConflictPolicySpec
 from graphsync_operator import assess
-from graphsync_operator.api import API_VERSION, SyncPipelineSpec, valid_name
+from graphsync_operator.api import API_VERSION, DeletionPolicy, SyncPipelineSpec, valid_name
 from graphsync_operator.build import children, names
 from graphsync_operator.handlers.shared import (
     GROUP,
@@ -30,7 +30,7 @@ from graphsync_operator.handlers.shared import (
     run_now,
     stalled,
 )
-from graphsync_operator.progress import WorkerReport
+from graphsync_operator.progress import WorkerReport, annotation_key
 
 
 def _parse_pipeline(body: Any) -> SyncPipelineSpec:
@@ -146,3 +146,54 @@ def _write_status(
         handled if handled is not None else (body.get("status") or {}).get("handledRequests") or {}
     )
     publish(body, patch, status)
+
+
+def _cleans_up(spec: kopf.Spec, **_: Any) -> bool:
+    return bool(spec.get("deletionPolicy") == DeletionPolicy.CLEANUP.value)
+
+
+@kopf.on.delete(GROUP, VERSION, "syncpipelines", when=_cleans_up)
+def clean_up_pipeline(body: Any, **kwargs: Any) -> None:
+    """deletionPolicy cleanup: stop the workers, run the cleanup Job, and let the resource go once it finished.
+
+    The finalizer this handler implies holds the resource (and so, through owner references,
+    its Secret access, ConfigMap and Lease) until the databases are clean.
+    """
+    owner = owner_of(body)
+    try:
+        spec = _parse_pipeline(body)
+    except Invalid as exc:
+        kopf.event(body, type="Warning", reason="CleanupSkipped", message=f"the spec cannot run: {exc}")
+        return
+    # Workers first: one still running would recreate what the cleanup removes.
+    kube().delete("apps/v1", "Deployment", owner.namespace, names.deployment(owner.name))
+    kube().delete("batch/v1", "CronJob", owner.namespace, names.sync_cronjob(owner.name))
+    reports = [
+        report
+        for who, component, found in kwargs["progress"].get((owner.namespace, owner.name), [])
+        if who == owner.name and component == children.SYNC
+        for report in found
+    ]
+    verdict = assess.cleanup_progress(
+        reports, names.cleanup_job(owner.name), datetime.now(UTC), defaults().heartbeat_seconds
+    )
+    if verdict == "workersRunning":
+        raise kopf.TemporaryError("waiting for the workers to stop before cleaning up", delay=5)
+    if verdict == "done":
+        kopf.event(body, type="Normal", reason="CleanedUp", message="engine triggers, state and streams removed")
+        return
+    if verdict.startswith("failed"):
+        kopf.event(body, type="Warning", reason="CleanupFailed", message=verdict)
+    try:
+        job = children.cleanup(owner, spec, defaults(), policy_of(owner.namespace, spec))
+    except Missing as exc:
+        raise kopf.TemporaryError(exc.message, delay=30) from None
+    if verdict.startswith("failed"):
+        # A new attempt: the failed Job and its reports go, a fresh Job starts on the next try.
+        kube().delete("batch/v1", "Job", owner.namespace, job["metadata"]["name"])
+        stale = {annotation_key(r.pod): None for r in reports if r.pod.startswith(job["metadata"]["name"] + "-")}
+        lease = names.lease(owner.name, children.SYNC)
+        kube().patch_annotations("coordination.k8s.io/v1", "Lease", owner.namespace, lease, stale)
+        raise kopf.TemporaryError(verdict, delay=30)
+    kube().create(job)
+    raise kopf.TemporaryError("waiting for the cleanup Job", delay=5)
