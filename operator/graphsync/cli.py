@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from graphsync import __version__
+from graphsync.commands import cleanup as cleanup_command
 from graphsync.commands import conflicts as conflicts_command
 from graphsync.commands import deadletter as deadletter_command
 from graphsync.commands import reconcile as reconcile_command
@@ -22,6 +23,7 @@ def parser() -> argparse.ArgumentParser:
     deadletter_command.register(commands)
     reconcile_command.register(commands)
     conflicts_command.register(commands)
+    cleanup_command.register(commands)
     dev_cli.register(commands)
     return root
 

@@ -6,7 +6,10 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import neo4j
+import psycopg
 import pytest
 
 from graphsync.devenv import gotools, process
@@ -14,6 +17,7 @@ from graphsync.devenv import kube as cluster
 from graphsync.devenv.kube import kubectl
 from graphsync.devenv.process import ProcessSpec
 from graphsync.devenv.service import Service
+from tests.e2e.helpers import VENV_BIN, ShopCluster
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -68,9 +72,6 @@ def graphsync_crds(kube: Service) -> None:
             time.sleep(0.5)
 
 
-VENV_BIN = Path(__file__).parents[2] / ".venv" / "bin"
-
-
 @pytest.fixture
 def operator(kube: Service, graphsync_crds: None, namespace: str, tmp_path: Path) -> Iterator[Path]:
     log = tmp_path / "operator.log"
@@ -94,3 +95,23 @@ def operator(kube: Service, graphsync_crds: None, namespace: str, tmp_path: Path
     proc = process.start(spec)
     yield log
     process.stop(proc.pid)
+    # Whatever a test asserted, the operator must not have crashed in a handler on the way.
+    assert "Traceback" not in log.read_text(), log.read_text()[-4000:]
+
+
+@pytest.fixture
+def cluster_shop(
+    kube: Service,
+    namespace: str,
+    operator: Path,
+    pg_conn: psycopg.Connection[Any],
+    postgres_service: Service,
+    redis_service: Service,
+    neo4j_service: Service,
+    neo4j_driver: neo4j.Driver,
+    tmp_path: Path,
+) -> ShopCluster:
+    """The operator running on the namespace, the databases, and the shop's tables (empty until `create`)."""
+    return ShopCluster(
+        kube, namespace, pg_conn, postgres_service, redis_service, neo4j_service, neo4j_driver, tmp_path / "pods"
+    )

@@ -9,70 +9,29 @@ its ConfigMap mounted, a token of its own service account).
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
-from typing import Any
 
-import neo4j
-import psycopg
 import pytest
 import yaml
 
 from graphsync.devenv import kubelet
 from graphsync.devenv.kube import kubectl
-from graphsync.devenv.service import Service
-from tests import shop
-from tests.e2e.helpers import condition, eventually, ok, secret, status, wait_ready
-from tests.resources import resource, shop_spec
+from tests.e2e.helpers import ShopCluster, condition, eventually, ok, status, wait_ready
 
 pytestmark = pytest.mark.e2e
 
-VENV_BIN = Path(__file__).parents[2] / ".venv" / "bin"
 WORKERS = "app.kubernetes.io/instance={},app.kubernetes.io/component=sync"
 
 
-def test_a_pipeline_runs_reports_degrades_recovers_rolls_suspends_and_is_collected(
-    kube: Service,
-    namespace: str,
-    operator: Path,
-    pg_conn: psycopg.Connection[Any],
-    postgres_service: Service,
-    redis_service: Service,
-    neo4j_service: Service,
-    neo4j_driver: neo4j.Driver,
-    tmp_path: Path,
-) -> None:
-    schema = str(pg_conn.execute("SELECT current_schema()").fetchone()[0])  # type: ignore[index]
-    shop.create(pg_conn, schema)
-    shop.sample.seed(pg_conn, schema, customers=50)
-    pg = postgres_service.env
-    neo4j_password = neo4j_service.env.get("GRAPHSYNC_NEO4J_PASSWORD")
-    ok(
-        kubectl(
-            kube.env,
-            "apply",
-            "-f",
-            "-",
-            input=json.dumps(
-                secret(namespace, {"pg-password": pg["GRAPHSYNC_PG_PASSWORD"], "neo4j-password": neo4j_password or ""})
-            ),
-        )
-    )
-    spec = shop_spec(
-        pg_url=f"postgresql://{pg['GRAPHSYNC_PG_USER']}@127.0.0.1:{pg['GRAPHSYNC_PG_PORT']}/postgres",
-        redis_url=redis_service.env["GRAPHSYNC_REDIS_URL"],
-        neo4j_uri=neo4j_service.env["GRAPHSYNC_NEO4J_URI"],
-        schema=schema,
-        neo4j_password=bool(neo4j_password),
-    )
-    pipeline = resource("SyncPipeline", "shop", namespace, spec)
-    ok(kubectl(kube.env, "apply", "-f", "-", input=json.dumps(pipeline)))
-
+def test_a_pipeline_runs_reports_degrades_recovers_rolls_suspends_and_is_collected(cluster_shop: ShopCluster) -> None:
+    c = cluster_shop
+    kube, namespace, pg_conn = c.kube, c.namespace, c.pg
+    c.create(customers=50)
+    schema = c.schema
+    c.secret()
+    c.pipeline("shop", c.spec())
     # The operator made the children; the cluster scheduled the worker pod; we run it.
-    pod_name = kubelet.wait_pods(kube.env, namespace, WORKERS.format("shop"), timeout=90)[0]
-    worker = kubelet.run_pod(kube.env, namespace, pod_name, tmp_path / "pods", python_bin=VENV_BIN)
-    expected = shop.expected(pg_conn, schema)
-    eventually(lambda: shop.actual(neo4j_driver) == expected, "the shop in Neo4j", timeout=120)
+    pod_name, worker = c.run_worker("shop")
+    c.in_sync("the shop in Neo4j")
     wait_ready(kube, namespace, "shop")
     synced = 50 + 50 + 100 + 50
     found = eventually(
@@ -106,9 +65,8 @@ def test_a_pipeline_runs_reports_degrades_recovers_rolls_suspends_and_is_collect
     assert "Warning  WorkerSilent" in described, described
     assert "Normal   Syncing" in described, described
     # The container restarts, as the kubelet would restart it.
-    worker = kubelet.run_pod(kube.env, namespace, pod_name, tmp_path / "pods", python_bin=VENV_BIN)
-    expected = shop.expected(pg_conn, schema)
-    eventually(lambda: shop.actual(neo4j_driver) == expected, "the edits made while the worker was down", timeout=90)
+    worker = c.run(pod_name)
+    c.in_sync("the edits made while the worker was down", timeout=90)
     wait_ready(kube, namespace, "shop")
     # The restarted container goes on counting from what the killed one reported.
     eventually(lambda: status(kube, namespace, "shop")["itemsSynced"] >= counted + 10, "the count to go on")
@@ -139,7 +97,7 @@ def test_a_pipeline_runs_reports_degrades_recovers_rolls_suspends_and_is_collect
     config = json.loads(ok(kubectl(kube.env, "get", "cm", "shop-pipeline", "-n", namespace, "-o", "json")))
     assert "batchSize: 50" in config["data"]["pipeline.yaml"]
     # Secrets are referenced, never copied: the config names the env var the worker gets from the Secret.
-    assert pg["GRAPHSYNC_PG_PASSWORD"] not in json.dumps(config)
+    assert c.postgres.env["GRAPHSYNC_PG_PASSWORD"] not in json.dumps(config)
     rendered = yaml.safe_load(config["data"]["pipeline.yaml"])
     assert rendered["source"]["postgres"]["password"] == {"env": "GRAPHSYNC_SECRET_SOURCE_POSTGRES_PASSWORD"}
     new_pod = eventually(
@@ -147,10 +105,9 @@ def test_a_pipeline_runs_reports_degrades_recovers_rolls_suspends_and_is_collect
         "a new worker pod",
     )[0]
     worker.stop()  # its Pod is gone: the kubelet stops it
-    worker = kubelet.run_pod(kube.env, namespace, new_pod, tmp_path / "pods", python_bin=VENV_BIN)
+    worker = c.run(new_pod)
     pg_conn.execute(f"UPDATE {schema}.product SET title = 'renamed' WHERE id = 1")
-    expected = shop.expected(pg_conn, schema)
-    eventually(lambda: shop.actual(neo4j_driver) == expected, "changes through the new worker", timeout=90)
+    c.in_sync("changes through the new worker", timeout=90)
     wait_ready(kube, namespace, "shop")
 
     # Suspend: no worker pod, phase Suspended.
@@ -179,5 +136,3 @@ def test_a_pipeline_runs_reports_degrades_recovers_rolls_suspends_and_is_collect
         return not left.strip()
 
     eventually(collected, "the children to be garbage-collected")
-    assert "Traceback" not in operator.read_text(), operator.read_text()[-4000:]
-    assert os.path.exists(worker.log_path)

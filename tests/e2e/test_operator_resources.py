@@ -3,46 +3,18 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
-import neo4j
-import psycopg
 import pytest
 import yaml
 
-from graphsync.devenv import kubelet
 from graphsync.devenv.kube import kubectl
 from graphsync.devenv.service import Service
 from tests import shop
-from tests.e2e.conftest import VENV_BIN
-from tests.e2e.helpers import condition, eventually, ok, secret, status, wait_ready
-from tests.resources import resource, shop_spec
+from tests.e2e.helpers import ShopCluster, condition, eventually, ok, wait_ready
+from tests.resources import resource
 
 pytestmark = pytest.mark.e2e
-
-
-def apply(kube: Service, manifest: dict[str, Any]) -> None:
-    ok(kubectl(kube.env, "apply", "-f", "-", input=json.dumps(manifest)))
-
-
-def pipeline_spec(postgres: Service, redis: Service, neo4j_service: Service, schema: str) -> dict[str, Any]:
-    pg = postgres.env
-    return shop_spec(
-        pg_url=f"postgresql://{pg['GRAPHSYNC_PG_USER']}@127.0.0.1:{pg['GRAPHSYNC_PG_PORT']}/postgres",
-        redis_url=redis.env["GRAPHSYNC_REDIS_URL"],
-        neo4j_uri=neo4j_service.env["GRAPHSYNC_NEO4J_URI"],
-        schema=schema,
-        neo4j_password=bool(neo4j_service.env.get("GRAPHSYNC_NEO4J_PASSWORD")),
-    )
-
-
-def shop_secret(kube: Service, namespace: str, postgres: Service, neo4j_service: Service) -> None:
-    passwords = {
-        "pg-password": postgres.env["GRAPHSYNC_PG_PASSWORD"],
-        "neo4j-password": neo4j_service.env.get("GRAPHSYNC_NEO4J_PASSWORD", ""),
-    }
-    apply(kube, secret(namespace, passwords))
 
 
 def events(kube: Service, namespace: str, name: str) -> list[str]:
@@ -56,34 +28,17 @@ def events(kube: Service, namespace: str, name: str) -> list[str]:
     return [f"{e['type']} {e['reason']}: {e['message']}" for e in found["items"]]
 
 
-def test_a_reconciliation_job_runs_now_on_request_repairs_drift_and_reports(
-    kube: Service,
-    namespace: str,
-    operator: Path,
-    pg_conn: psycopg.Connection[Any],
-    postgres_service: Service,
-    redis_service: Service,
-    neo4j_service: Service,
-    neo4j_driver: neo4j.Driver,
-    tmp_path: Path,
-) -> None:
-    schema = str(pg_conn.execute("SELECT current_schema()").fetchone()[0])  # type: ignore[index]
-    shop.create(pg_conn, schema)
-    shop.sample.seed(pg_conn, schema, customers=30)
-    shop_secret(kube, namespace, postgres_service, neo4j_service)
-    apply(
-        kube,
-        resource(
-            "SyncPipeline", "shop", namespace, pipeline_spec(postgres_service, redis_service, neo4j_service, schema)
-        ),
-    )
-    pod = kubelet.wait_pods(kube.env, namespace, "app.kubernetes.io/instance=shop,app.kubernetes.io/component=sync")[0]
-    worker = kubelet.run_pod(kube.env, namespace, pod, tmp_path / "pods", python_bin=VENV_BIN)
-    expected = shop.expected(pg_conn, schema)
-    eventually(lambda: shop.actual(neo4j_driver) == expected, "the shop in Neo4j", timeout=120)
+def test_a_reconciliation_job_runs_now_on_request_repairs_drift_and_reports(cluster_shop: ShopCluster) -> None:
+    c = cluster_shop
+    kube, namespace = c.kube, c.namespace
+    c.create(customers=30)
+    c.secret()
+    c.pipeline("shop", c.spec())
+    _, worker = c.run_worker("shop")
+    expected = c.in_sync("the shop in Neo4j")
 
     job = {"pipelineRef": {"name": "shop"}, "schedule": "0 3 * * *", "action": "repair"}
-    apply(kube, resource("ReconciliationJob", "nightly", namespace, job))
+    c.apply(resource("ReconciliationJob", "nightly", namespace, job))
     wait_ready(kube, namespace, "nightly", "reconciliationjob")
     cron = json.loads(ok(kubectl(kube.env, "get", "cronjob", "nightly-reconcile", "-n", namespace, "-o", "json")))
     assert cron["spec"]["schedule"] == "0 3 * * *"
@@ -96,22 +51,16 @@ def test_a_reconciliation_job_runs_now_on_request_repairs_drift_and_reports(
     ]
 
     # Drift made by hand, then "reconcile now".
-    neo4j_driver.execute_query("MATCH (c:Customer {id: 7}) DETACH DELETE c")
-    neo4j_driver.execute_query("MATCH (p:Product {id: 3}) SET p.title = 'edited by hand'")
+    c.driver.execute_query("MATCH (c:Customer {id: 7}) DETACH DELETE c")
+    c.driver.execute_query("MATCH (p:Product {id: 3}) SET p.title = 'edited by hand'")
     ok(kubectl(kube.env, "annotate", "rj", "nightly", "-n", namespace, "graphsync.io/reconcile-now=first"))
     selector = "app.kubernetes.io/instance=nightly,app.kubernetes.io/component=reconcile"
     # kwok marks a Job's pod Succeeded at once; here the pod's process is what does the work.
-    run = eventually(
-        lambda: ok(kubectl(kube.env, "get", "pods", "-n", namespace, "-l", selector, "-o", "name")).split(),
-        "the reconciliation Job's pod",
-    )[0].removeprefix("pod/")
-    reconciler = kubelet.run_pod(kube.env, namespace, run, tmp_path / "pods", python_bin=VENV_BIN)
+    reconciler = c.run(c.pod(selector))
     assert reconciler.wait(180) == 0, reconciler.log_path.read_text()[-3000:]
-    eventually(lambda: shop.actual(neo4j_driver) == expected, "the drift repaired")
+    eventually(lambda: shop.actual(c.driver) == expected, "the drift repaired")
 
-    found = eventually(
-        lambda: (s := status(kube, namespace, "nightly", "rj")).get("lastRun") and s, "the run in the job's status"
-    )
+    found = eventually(lambda: (s := c.status("nightly", "rj")).get("lastRun") and s, "the run in the job's status")
     last = found["lastRun"]
     assert last["outcome"] == "repaired"
     assert last["missing"] >= 1  # customer 7 (and the relationships that went with it)
@@ -124,9 +73,7 @@ def test_a_reconciliation_job_runs_now_on_request_repairs_drift_and_reports(
     assert listed[:2] == ["nightly", "shop"]
     assert "repaired" in listed
 
-    pipeline = eventually(
-        lambda: (s := status(kube, namespace, "shop")).get("lastReconciliation") and s, "the pipeline's last run"
-    )
+    pipeline = eventually(lambda: (s := c.status("shop")).get("lastReconciliation") and s, "the pipeline's last run")
     assert pipeline["lastReconciliation"]["name"] == "nightly"
     assert pipeline["lastReconciliation"]["outcome"] == "repaired"
     assert any(
@@ -138,20 +85,12 @@ def test_a_reconciliation_job_runs_now_on_request_repairs_drift_and_reports(
     worker.stop()
 
 
-def test_invalid_and_incomplete_pipelines_show_why_in_status(
-    kube: Service,
-    namespace: str,
-    operator: Path,
-    postgres_service: Service,
-    redis_service: Service,
-    neo4j_service: Service,
-) -> None:
-    spec = pipeline_spec(postgres_service, redis_service, neo4j_service, "shop")
+def test_invalid_and_incomplete_pipelines_show_why_in_status(cluster_shop: ShopCluster) -> None:
+    c = cluster_shop
+    kube, namespace = c.kube, c.namespace
     # Valid for the API server's schema, not for the engine: the operator says so and does not retry.
-    invalid = {**spec, "mode": "incremental"}
-    del invalid["transport"]
-    apply(kube, resource("SyncPipeline", "wrong", namespace, invalid))
-    found = eventually(lambda: (s := status(kube, namespace, "wrong")).get("phase") == "Invalid" and s, "InvalidSpec")
+    c.pipeline("wrong", c.spec(mode="incremental", transport=None))
+    found = eventually(lambda: (s := c.status("wrong")).get("phase") == "Invalid" and s, "InvalidSpec")
     ready = condition(found, "Ready")
     assert (ready["status"], ready["reason"]) == ("False", "InvalidSpec")
     assert "mode incremental needs source.postgres.watermarkColumn" in ready["message"]
@@ -159,40 +98,33 @@ def test_invalid_and_incomplete_pipelines_show_why_in_status(
     assert not ok(kubectl(kube.env, "get", "deploy", "-n", namespace, "-o", "name")).strip()
 
     # A Secret that does not exist yet: a condition naming it, retried until it appears.
-    apply(kube, resource("SyncPipeline", "early", namespace, spec))
+    c.pipeline("early", c.spec())
     found = eventually(
-        lambda: (
-            (s := status(kube, namespace, "early")) and condition(s, "Ready").get("reason") == "SecretMissing" and s
-        ),
+        lambda: (s := c.status("early")) and condition(s, "Ready").get("reason") == "SecretMissing" and s,
         "SecretMissing",
     )
     message = condition(found, "Ready")["message"]
     assert "spec.source.postgres.password.secretKeyRef: Secret 'shop-db' does not exist" in message
-    shop_secret(kube, namespace, postgres_service, neo4j_service)
+    c.secret()
     eventually(
         lambda: kubectl(kube.env, "get", "deploy", "early-worker", "-n", namespace).returncode == 0,
         "the Deployment once the Secret exists",
         timeout=120,
     )
     found = eventually(
-        lambda: (s := status(kube, namespace, "early")) and condition(s, "Stalled").get("status") == "False" and s,
+        lambda: (s := c.status("early")) and condition(s, "Stalled").get("status") == "False" and s,
         "the pipeline to leave SecretMissing",
     )
     assert condition(found, "Ready")["reason"] in ("RollingOut", "WaitingForWorkers")
 
 
-def test_a_conflict_policy_change_rolls_the_pipelines_that_use_it(
-    kube: Service,
-    namespace: str,
-    operator: Path,
-    postgres_service: Service,
-    redis_service: Service,
-    neo4j_service: Service,
-) -> None:
-    shop_secret(kube, namespace, postgres_service, neo4j_service)
-    apply(kube, resource("ConflictPolicy", "careful", namespace, {"strategy": "sourceWins", "clockSkewMs": 500}))
+def test_a_conflict_policy_change_rolls_the_pipelines_that_use_it(cluster_shop: ShopCluster) -> None:
+    c = cluster_shop
+    kube, namespace = c.kube, c.namespace
+    c.secret()
+    c.apply(resource("ConflictPolicy", "careful", namespace, {"strategy": "sourceWins", "clockSkewMs": 500}))
     wait_ready(kube, namespace, "careful", "conflictpolicy")
-    spec = pipeline_spec(postgres_service, redis_service, neo4j_service, "shop")
+    spec = c.spec()
     twoway = {
         "mode": "bidirectional",
         "source": spec["source"],
@@ -200,7 +132,7 @@ def test_a_conflict_policy_change_rolls_the_pipelines_that_use_it(
         "mappings": {"nodes": [{"name": "customer", "table": "shop.customer", "labels": ["Customer"], "key": "id"}]},
         "conflictPolicyRef": {"name": "careful"},
     }
-    apply(kube, resource("SyncPipeline", "twoway", namespace, twoway))
+    c.pipeline("twoway", twoway)
 
     def rendered() -> dict[str, Any]:
         found = kubectl(kube.env, "get", "cm", "twoway-pipeline", "-n", namespace, "-o", "json")
@@ -217,7 +149,7 @@ def test_a_conflict_policy_change_rolls_the_pipelines_that_use_it(
     assert "conflictPolicyRef" not in config
     before = eventually(template_hash, "the worker Deployment")
     policy = eventually(
-        lambda: (s := status(kube, namespace, "careful", "cp")).get("pipelines") == ["twoway"] and s,
+        lambda: (s := c.status("careful", "cp")).get("pipelines") == ["twoway"] and s,
         "the policy to list its pipeline",
     )
     assert condition(policy, "Ready")["status"] == "True"
@@ -240,9 +172,9 @@ def test_a_conflict_policy_change_rolls_the_pipelines_that_use_it(
 
     # A policy the schema lets through but the engine refuses: named in the policy's status.
     bad = {"strategy": "merge", "entities": {"not a name": {"strategy": "sourceWins"}}}
-    apply(kube, resource("ConflictPolicy", "sloppy", namespace, bad))
+    c.apply(resource("ConflictPolicy", "sloppy", namespace, bad))
     found = eventually(
-        lambda: (s := status(kube, namespace, "sloppy", "cp")) and condition(s, "Ready").get("status") == "False" and s,
+        lambda: (s := c.status("sloppy", "cp")) and condition(s, "Ready").get("status") == "False" and s,
         "the policy's InvalidSpec",
     )
     assert condition(found, "Ready")["reason"] == "InvalidSpec"
@@ -250,33 +182,23 @@ def test_a_conflict_policy_change_rolls_the_pipelines_that_use_it(
 
 
 def test_deleting_a_pipeline_with_cleanup_removes_its_engine_state_then_the_resource(
-    kube: Service,
-    namespace: str,
-    operator: Path,
-    pg_conn: psycopg.Connection[Any],
-    postgres_service: Service,
-    redis_service: Service,
-    neo4j_service: Service,
-    neo4j_driver: neo4j.Driver,
-    tmp_path: Path,
+    cluster_shop: ShopCluster,
 ) -> None:
-    schema = str(pg_conn.execute("SELECT current_schema()").fetchone()[0])  # type: ignore[index]
-    shop.create(pg_conn, schema)
-    shop.sample.seed(pg_conn, schema, customers=20)
-    shop_secret(kube, namespace, postgres_service, neo4j_service)
-    spec = {**pipeline_spec(postgres_service, redis_service, neo4j_service, schema), "deletionPolicy": "cleanup"}
-    apply(kube, resource("SyncPipeline", "tidy", namespace, spec))
-    pod = kubelet.wait_pods(kube.env, namespace, "app.kubernetes.io/instance=tidy,app.kubernetes.io/component=sync")[0]
-    worker = kubelet.run_pod(kube.env, namespace, pod, tmp_path / "pods", python_bin=VENV_BIN)
-    expected = shop.expected(pg_conn, schema)
-    eventually(lambda: shop.actual(neo4j_driver) == expected, "the shop in Neo4j", timeout=120)
+    c = cluster_shop
+    kube, namespace, pg_conn = c.kube, c.namespace, c.pg
+    c.create(customers=20)
+    c.secret()
+    spec = c.spec(deletionPolicy="cleanup")
+    c.pipeline("tidy", spec)
+    _, worker = c.run_worker("tidy")
+    expected = c.in_sync("the shop in Neo4j")
     engine_schema = spec["source"]["postgres"]["schema"]
 
     def triggers() -> int:
         row = pg_conn.execute(
-            "SELECT count(*) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid"
-            " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND NOT t.tgisinternal",
-            (schema,),
+            "SELECT count(*) FROM pg_trigger t JOIN pg_class r ON r.oid = t.tgrelid"
+            " JOIN pg_namespace n ON n.oid = r.relnamespace WHERE n.nspname = %s AND NOT t.tgisinternal",
+            (c.schema,),
         ).fetchone()
         return int(row[0]) if row else 0
 
@@ -292,63 +214,47 @@ def test_deleting_a_pipeline_with_cleanup_removes_its_engine_state_then_the_reso
         lambda: kubectl(kube.env, "get", "deploy", "tidy-worker", "-n", namespace).returncode != 0, "the workers to go"
     )
     worker.stop()
-    selector = "app.kubernetes.io/instance=tidy,app.kubernetes.io/component=cleanup"
-    cleaner = eventually(
-        lambda: ok(kubectl(kube.env, "get", "pods", "-n", namespace, "-l", selector, "-o", "name")).split(),
-        "the cleanup Job's pod",
-    )[0].removeprefix("pod/")
+    cleaner = c.pod("app.kubernetes.io/instance=tidy,app.kubernetes.io/component=cleanup")
     # Still there, held by the finalizer, until the cleanup finished.
     assert kubectl(kube.env, "get", "sp", "tidy", "-n", namespace).returncode == 0
-    done = kubelet.run_pod(kube.env, namespace, cleaner, tmp_path / "pods", python_bin=VENV_BIN)
+    done = c.run(cleaner)
     assert done.wait(120) == 0, done.log_path.read_text()[-3000:]
     eventually(lambda: kubectl(kube.env, "get", "sp", "tidy", "-n", namespace).returncode != 0, "the resource to go")
     assert triggers() == 0
     assert not schema_exists()
     # Synced data is the user's: it stays.
-    assert shop.actual(neo4j_driver) == expected
+    assert shop.actual(c.driver) == expected
 
 
-def test_a_scheduled_pipeline_syncs_now_on_request(
-    kube: Service,
-    namespace: str,
-    operator: Path,
-    pg_conn: psycopg.Connection[Any],
-    postgres_service: Service,
-    redis_service: Service,
-    neo4j_service: Service,
-    neo4j_driver: neo4j.Driver,
-    tmp_path: Path,
-) -> None:
-    schema = str(pg_conn.execute("SELECT current_schema()").fetchone()[0])  # type: ignore[index]
-    shop.create(pg_conn, schema)
-    shop.sample.seed(pg_conn, schema, customers=20)
-    shop_secret(kube, namespace, postgres_service, neo4j_service)
-    spec = pipeline_spec(postgres_service, redis_service, neo4j_service, schema)
-    del spec["transport"]
-    nightly = {**spec, "mode": "snapshot", "schedule": "0 2 * * *"}
-    apply(kube, resource("SyncPipeline", "nightly-copy", namespace, nightly))
-    found = eventually(
-        lambda: (s := status(kube, namespace, "nightly-copy")).get("phase") == "Scheduled" and s, "Scheduled"
-    )
+def test_a_scheduled_pipeline_syncs_now_on_request(cluster_shop: ShopCluster) -> None:
+    c = cluster_shop
+    kube, namespace = c.kube, c.namespace
+    c.create(customers=20)
+    c.secret()
+    c.pipeline("nightly-copy", c.spec(transport=None, mode="snapshot", schedule="0 2 * * *"))
+    found = eventually(lambda: (s := c.status("nightly-copy")).get("phase") == "Scheduled" and s, "Scheduled")
     assert condition(found, "Ready")["status"] == "True"
     cron = json.loads(ok(kubectl(kube.env, "get", "cronjob", "nightly-copy-sync", "-n", namespace, "-o", "json")))
     assert cron["spec"]["schedule"] == "0 2 * * *"
     assert kubectl(kube.env, "get", "deploy", "nightly-copy-worker", "-n", namespace).returncode != 0
 
     ok(kubectl(kube.env, "annotate", "sp", "nightly-copy", "-n", namespace, "graphsync.io/sync-now=1"))
-    selector = "app.kubernetes.io/instance=nightly-copy,app.kubernetes.io/component=sync"
-    pod = eventually(
-        lambda: ok(kubectl(kube.env, "get", "pods", "-n", namespace, "-l", selector, "-o", "name")).split(),
-        "the Job's pod",
-    )[0].removeprefix("pod/")
+    pod = c.pod("app.kubernetes.io/instance=nightly-copy,app.kubernetes.io/component=sync")
     assert pod.startswith("nightly-copy-sync-now-")
-    run = kubelet.run_pod(kube.env, namespace, pod, tmp_path / "pods", python_bin=VENV_BIN)
+    run = c.run(pod)
     assert run.wait(120) == 0, run.log_path.read_text()[-3000:]
-    assert shop.actual(neo4j_driver) == shop.expected(pg_conn, schema)
+    assert shop.actual(c.driver) == shop.expected(c.pg, c.schema)
     found = eventually(
-        lambda: (s := status(kube, namespace, "nightly-copy")).get("itemsSynced", 0) >= 20 + 20 + 40 + 20 and s,
+        lambda: (s := c.status("nightly-copy")).get("itemsSynced", 0) >= 20 + 20 + 40 + 20 and s,
         "the run's count in status",
     )
     assert found["lastSyncTime"]
     assert found["handledRequests"] == {"graphsync.io/sync-now": "1"}
     assert found["phase"] == "Scheduled"
+    # On a continuous pipeline the request is refused with a Warning event.
+    c.pipeline("always", c.spec())
+    eventually(lambda: c.status("always").get("conditions"), "the continuous pipeline's status")
+    ok(kubectl(kube.env, "annotate", "sp", "always", "-n", namespace, "graphsync.io/sync-now=1"))
+    eventually(
+        lambda: any("RunNowIgnored" in event for event in events(kube, namespace, "always")), "the Warning event"
+    )
