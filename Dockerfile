@@ -1,5 +1,5 @@
 # One image for the operator and the workers: `graphsync-operator` runs the
-# operator, `graphsync worker ...` a pipeline. The install step is the same one
+# operator, `graphsync-operator worker ...` a pipeline. The install step is the same one
 # CI runs (hack/bootstrap.sh): the pinned lock file, then the project itself.
 FROM python:3.11.7-slim-bookworm AS build
 ENV PIP_NO_CACHE_DIR=1 UV_VERSION=0.13.9

@@ -309,7 +309,9 @@ def _postgres(spec: PipelineSpec, report: CleanupReport) -> None:
         if conn.execute(_SCHEMA_EXISTS, (schema,)).fetchone() is None:
             return
         tables = [str(row[0]) for row in conn.execute(_TABLES, {"schema": schema, "names": list(ENGINE_TABLES)})]
-        functions = [str(row[0]) for row in conn.execute(_FUNCTIONS, {"schema": schema, "names": list(ENGINE_FUNCTIONS)})]
+        functions = [
+            str(row[0]) for row in conn.execute(_FUNCTIONS, {"schema": schema, "names": list(ENGINE_FUNCTIONS)})
+        ]
         if not tables and not functions:
             return
         users = _other_users(conn, schema, spec.name, tables)

@@ -125,7 +125,8 @@ def _decide(  # noqa: PLR0911 - one early answer per situation reads better than
         return (False, reason, message), (reason, message), None, Phase.DEGRADED
     if observed.scheduled:
         # A scheduled run stops reporting when it ends: its last word stands until the next run.
-        newest = max(observed.reports, key=lambda r: r.heartbeat, default=None)
+        runs = [r for r in observed.reports if r.state is not WorkerState.RETIRED]
+        newest = max(runs, key=lambda r: r.heartbeat, default=None)
         if newest is not None and newest.state is WorkerState.FAILED:
             message = f"the last run ({newest.pod}) failed: {newest.error or 'no reason given'}"
             return (False, "LastRunFailed", message), ("LastRunFailed", message), None, Phase.DEGRADED
@@ -137,7 +138,7 @@ def _decide(  # noqa: PLR0911 - one early answer per situation reads better than
         return (False, *rolling), None, rolling, Phase.PENDING
     if len(healthy) >= observed.desired and observed.ready_pods >= observed.desired:
         return (True, "Syncing", f"{len(healthy)} worker(s) running"), None, None, Phase.RUNNING
-    silent = [r for r in observed.reports if r not in reports]
+    silent = [r for r in observed.reports if r not in reports and r.state is not WorkerState.RETIRED]
     if silent:
         newest = max(silent, key=lambda r: r.heartbeat)
         seconds = int((observed.now - newest.heartbeat).total_seconds())

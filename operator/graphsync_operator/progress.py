@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
@@ -31,6 +31,8 @@ class WorkerState(enum.StrEnum):
     FINISHED = "finished"
     # The run ended with an error it cannot retry (an invalid spec, a failed reconciliation).
     FAILED = "failed"
+    # Not a pod: the summed counts of pods long gone, folded together by the operator to keep the Lease small.
+    RETIRED = "retired"
 
 
 class Reconciliation(BaseModel):
@@ -71,6 +73,34 @@ class WorkerReport(BaseModel):
     error: str | None = Field(default=None, max_length=1024)
     open_conflicts: int | None = None
     reconciliation: Reconciliation | None = None
+
+
+RETIRED_KEY = ANNOTATION_PREFIX + "retired"
+# Reports of pods gone this long are folded into the retired counts once more than KEEP_GONE of them pile up
+# (each scheduled run is a new pod; an annotation-heavy Lease would in time outgrow what the API server stores).
+GONE_AFTER = timedelta(hours=1)
+KEEP_GONE = 10
+
+
+def retire(reports: list[WorkerReport], now: datetime) -> tuple[list[str], WorkerReport | None]:
+    """Which pods' reports to fold away, and the retired counts that replace them (pure)."""
+    gone = sorted(
+        (r for r in reports if r.state is not WorkerState.RETIRED and r.heartbeat < now - GONE_AFTER),
+        key=lambda r: r.heartbeat,
+    )
+    if len(gone) <= KEEP_GONE:
+        return [], None
+    folded = gone[: len(gone) - KEEP_GONE]
+    earlier = next((r for r in reports if r.state is WorkerState.RETIRED), None)
+    retired = WorkerReport(
+        pod="(retired)",
+        started_at=min([r.started_at for r in folded] + ([earlier.started_at] if earlier else [])),
+        heartbeat=max(r.heartbeat for r in folded),
+        state=WorkerState.RETIRED,
+        synced=sum(r.synced for r in folded) + (earlier.synced if earlier else 0),
+        failed=sum(r.failed for r in folded) + (earlier.failed if earlier else 0),
+    )
+    return [r.pod for r in folded], retired
 
 
 def annotation_key(pod: str) -> str:

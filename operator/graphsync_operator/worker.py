@@ -1,6 +1,6 @@
-"""`graphsync-operator worker sync|reconcile -f CONFIG`: the process a worker pod runs.
+"""`graphsync-operator worker sync|reconcile|cleanup -f CONFIG`: the process a worker pod runs.
 
-It runs the engine exactly as `graphsync run` and `graphsync reconcile` do (same spec
+It runs the engine exactly as `graphsync run`, `graphsync reconcile` and `graphsync cleanup` do (same spec
 loading, same signals, same exit codes), and besides serves /healthz, /readyz and
 /metrics and reports its progress to the operator in the pipeline's Lease (one
 annotation per pod, see `progress`). The Deployment says who the worker is through the
@@ -27,6 +27,8 @@ from typing import TypeVar
 from pydantic import ValidationError
 
 from graphsync import run as pipeline_run
+from graphsync.cleanup import CleanupError, cleanup
+from graphsync.commands import cleanup as cleanup_command
 from graphsync.commands import reconcile as reconcile_command
 from graphsync.commands import specfile
 from graphsync.commands.progress import summary_text
@@ -91,6 +93,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     check = commands.add_parser("reconcile", help="compare a pipeline's source and target; report or repair")
     reconcile_command.add_job_arguments(check)
     check.set_defaults(handler=run_reconcile)
+    clean = commands.add_parser("cleanup", help="remove what a deleted pipeline created outside Kubernetes")
+    clean.add_argument("-f", "--file", type=Path, required=True, help="a pipeline spec or SyncPipeline manifest")
+    clean.set_defaults(handler=run_cleanup)
 
 
 def run_sync(args: argparse.Namespace) -> int:
@@ -164,6 +169,39 @@ def run_reconcile(args: argparse.Namespace) -> int:
         )
     print(reconcile_command.report_text(summary))
     return 0 if report.outcome in (Outcome.IN_SYNC, Outcome.REPAIRED) else 1
+
+
+def run_cleanup(args: argparse.Namespace) -> int:
+    """Exit status as `graphsync cleanup`: 2 for a bad spec, 1 when a side could not be cleaned up, else 0."""
+    _prepare()
+    began: list[float] = []
+
+    def running() -> Snapshot | None:
+        return Snapshot(progressed_at=began[0]) if began else None
+
+    with _reporting("cleanup", running) as reporter:
+        if reporter is None:
+            return 2
+        reporter.one_shot = True
+        try:
+            spec = specfile.load(args.file)
+        except specfile.SpecError as exc:
+            return _refuse(reporter, "cleanup", str(exc))
+        began.append(time.time())
+        try:
+            report = cleanup(spec)
+        except CleanupError as exc:
+            # Every side that failed is named; what the others removed is printed too.
+            reporter.finish(Ending(WorkerState.FAILED, str(exc)))
+            print(cleanup_command.report_text(exc.report))
+            return 1
+        except Exception as exc:
+            log.exception("the cleanup failed")
+            reporter.finish(Ending(WorkerState.FAILED, f"{type(exc).__name__}: {exc}"))
+            return 1
+        reporter.finish(Ending(WorkerState.FINISHED))
+    print(cleanup_command.report_text(report))
+    return 0
 
 
 class OneLine(logging.Formatter):

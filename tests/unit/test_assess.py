@@ -15,7 +15,15 @@ from graphsync_operator.assess import (
     pipeline_status,
     transitions,
 )
-from graphsync_operator.progress import MISSED_BEATS, Reconciliation, WorkerReport, WorkerState
+from graphsync_operator.progress import (
+    GONE_AFTER,
+    KEEP_GONE,
+    MISSED_BEATS,
+    Reconciliation,
+    WorkerReport,
+    WorkerState,
+    retire,
+)
 from graphsync_operator.status import Condition, Phase, SyncPipelineStatus
 
 NOW = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
@@ -507,3 +515,34 @@ def test_every_state_gives_valid_conditions(state: WorkerState) -> None:
     # Round-trips through the model: reasons and statuses match the CRD's patterns.
     again = SyncPipelineStatus.model_validate(status.model_dump(mode="json", by_alias=True))
     assert again == status
+
+
+def test_reports_of_pods_long_gone_fold_into_one_retired_total() -> None:
+    now = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+    old = [
+        WorkerReport(
+            pod=f"run-{i}",
+            started_at=now - GONE_AFTER - timedelta(minutes=100 - i),
+            heartbeat=now - GONE_AFTER - timedelta(minutes=90 - i),
+            state=WorkerState.FINISHED,
+            synced=10,
+            failed=1,
+        )
+        for i in range(KEEP_GONE + 3)
+    ]
+    fresh = WorkerReport(pod="run-now", started_at=now, heartbeat=now, state=WorkerState.RUNNING, synced=5)
+    pods, retired = retire([*old, fresh], now)
+    assert pods == ["run-0", "run-1", "run-2"]  # the oldest; the newest KEEP_GONE stay as they are
+    assert retired is not None
+    assert (retired.state, retired.synced, retired.failed) == (WorkerState.RETIRED, 30, 3)
+    # Folding again adds to the earlier total, and the status counts stay what they were.
+    again, total = retire([retired, *old[3:], *old[:3]], now)
+    assert again == ["run-0", "run-1", "run-2"]
+    assert total is not None
+    assert total.synced == 60
+    assert retire([*old[:KEEP_GONE], fresh], now) == ([], None)
+    status = pipeline_status(
+        Observed(generation=1, now=now, desired=1, ready_pods=1, reports=[retired, *old[3:], fresh])
+    )
+    assert status.items_synced == 30 + 10 * KEEP_GONE + 5
+    assert conditions(status)["Ready"].status == "True"

@@ -22,6 +22,7 @@ from graphsync_operator.handlers.shared import (
     check_secrets,
     defaults,
     field_errors,
+    fold_old_reports,
     kind_of,
     kube,
     owner_of,
@@ -119,6 +120,7 @@ def _write_status(
     for owner, component, reports in indexes["progress"].get((namespace, name), []):
         if component == children.SYNC and owner == name:
             own.extend(reports)
+            fold_old_reports(namespace, owner, component, list(reports))
         elif component == children.RECONCILE:
             reconciliations.extend((owner, report) for report in reports)
     rollout = next(iter(indexes["rollouts"].get((namespace, name), [])), None)

@@ -22,6 +22,7 @@ from graphsync_operator.handlers.shared import (
     check_secrets,
     defaults,
     field_errors,
+    fold_old_reports,
     kube,
     owner_of,
     previous_conditions,
@@ -106,6 +107,7 @@ def _write_status(
     for owner, component, reports in indexes["progress"].get((namespace, pipeline), []):
         if component == children.RECONCILE and owner == name:
             runs.extend((owner, report) for report in reports)
+            fold_old_reports(namespace, owner, component, list(reports))
     observed = assess.Observed(
         generation=int(meta.get("generation", 0)),
         now=datetime.now(UTC),

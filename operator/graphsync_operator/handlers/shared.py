@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import kopf
@@ -21,7 +22,7 @@ from graphsync_operator.build import children, names, workloads
 from graphsync_operator.build.names import Owner
 from graphsync_operator.build.workloads import Defaults
 from graphsync_operator.kube import Kube
-from graphsync_operator.progress import ANNOTATION_PREFIX, WorkerReport
+from graphsync_operator.progress import ANNOTATION_PREFIX, RETIRED_KEY, WorkerReport, annotation_key, retire
 from graphsync_operator.status import Condition
 
 GROUP, VERSION = API_VERSION.split("/")
@@ -172,3 +173,13 @@ def run_now(body: Any, annotation: str, cronjob: str | None) -> dict[str, str]:
         body, type="Normal", reason="RunStarted", message=f"Job {job['metadata']['name']} ({annotation}={request})"
     )
     return handled
+
+
+def fold_old_reports(namespace: str, owner: str, component: str, reports: list[WorkerReport]) -> None:
+    """Keep a Lease small: reports of pods long gone become one retired total (the counts stay in status)."""
+    pods, retired = retire(reports, datetime.now(UTC))
+    if retired is None:
+        return
+    values: dict[str, str | None] = {annotation_key(pod): None for pod in pods}
+    values[RETIRED_KEY] = retired.model_dump_json(by_alias=True)
+    kube().patch_annotations("coordination.k8s.io/v1", "Lease", namespace, names.lease(owner, component), values)
