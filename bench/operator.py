@@ -34,7 +34,7 @@ import sys
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -68,13 +68,22 @@ CHILDREN = (
     ("/apis/coordination.k8s.io/v1/namespaces/{ns}/leases", "Lease"),
 )
 PIPELINES = "/apis/graphsync.io/v1alpha1/namespaces/{ns}/syncpipelines"
-# Only the operator's own requests are recorded. RequestReceived is left out, so an ordinary request
-# leaves one ResponseComplete line; a watch also leaves ResponseStarted when it opens.
+# The operator's own requests, and the creation of each pipeline (by kubectl, to time each one from its
+# creation). RequestReceived is left out, so an ordinary request leaves one ResponseComplete line; a watch
+# also leaves ResponseStarted when it opens.
 AUDIT_POLICY = {
     "apiVersion": "audit.k8s.io/v1",
     "kind": "Policy",
     "omitStages": ["RequestReceived"],
-    "rules": [{"level": "Metadata", "users": [OPERATOR_USER]}, {"level": "None"}],
+    "rules": [
+        {"level": "Metadata", "users": [OPERATOR_USER]},
+        {
+            "level": "Metadata",
+            "verbs": ["create"],
+            "resources": [{"group": "graphsync.io", "resources": ["syncpipelines"]}],
+        },
+        {"level": "None"},
+    ],
 }
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -124,7 +133,7 @@ class Admin:
                 continue
             if response.status != 200:
                 raise SubstrateError(f"GET {path}: {response.status} {body[:300]!r}")
-            items: list[dict[str, Any]] = json.loads(body)["items"]
+            items: list[dict[str, Any]] = json.loads(body).get("items") or []  # null when there are none
             return items
         raise AssertionError("unreachable")
 
@@ -185,20 +194,17 @@ def wait_for_storage(admin: Admin) -> None:
                 time.sleep(0.5)
 
 
-def apply_file(env: Mapping[str, str], path: Path) -> None:
-    """`kubectl apply -f` as a user runs it (kube.kubectl would give up after 120 s)."""
+def start_apply(env: Mapping[str, str], path: Path) -> subprocess.Popen[bytes]:
+    """`kubectl apply -f` as a user runs it, in the background: the polling starts at once."""
     kubeconfig = env["KUBECONFIG"]
     cache = str(Path(kubeconfig).parent / "kubectl-cache")
-    result = subprocess.run(
-        [env["GRAPHSYNC_KUBECTL"], "apply", "-f", str(path)],
-        env={**os.environ, "KUBECONFIG": kubeconfig, "KUBECACHEDIR": cache},
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=1800,
-    )
-    if result.returncode != 0:
-        raise SubstrateError(f"kubectl apply -f {path} failed: {result.stderr.strip()[-2000:]}")
+    with (path.parent / "kubectl-apply.log").open("wb") as out:
+        return subprocess.Popen(
+            [env["GRAPHSYNC_KUBECTL"], "apply", "-f", str(path)],
+            env={**os.environ, "KUBECONFIG": kubeconfig, "KUBECACHEDIR": cache},
+            stdout=subprocess.DEVNULL,
+            stderr=out,
+        )
 
 
 def operator_kubeconfig(env: Mapping[str, str], admin: Admin, path: Path) -> Path:
@@ -322,8 +328,14 @@ class Request:
     watch: bool
 
 
-def read_audit(folder: Path) -> list[Request]:
-    found = []
+@dataclass(frozen=True)
+class Audit:
+    requests: list[Request]  # the operator's, by the time they were received
+    created: dict[str, float]  # pipeline -> when its creation completed
+
+
+def read_audit(folder: Path) -> Audit:
+    found, created = [], {}
     for path in sorted(folder.glob("*.log")):
         with path.open() as lines:
             for line in lines:
@@ -331,20 +343,53 @@ def read_audit(folder: Path) -> list[Request]:
                     event = json.loads(line)
                 except ValueError:
                     continue  # a line cut by a rotation or still being written
-                if event.get("user", {}).get("username") != OPERATOR_USER:
-                    continue
                 verb, stage = event.get("verb", ""), event.get("stage")
+                ref = event.get("objectRef") or {}
+                code = int((event.get("responseStatus") or {}).get("code", 0))
+                if event.get("user", {}).get("username") != OPERATOR_USER:
+                    if verb == "create" and stage == "ResponseComplete" and code == 201 and ref.get("name"):
+                        created[ref["name"]] = datetime.fromisoformat(event["stageTimestamp"]).timestamp()
+                    continue
                 watch = verb == "watch"
                 if stage != ("ResponseStarted" if watch else "ResponseComplete"):
                     continue
-                ref = event.get("objectRef") or {}
                 what = ref.get("resource") or event.get("requestURI", "?").split("?")[0]
                 if ref.get("subresource"):
                     what += f"/{ref['subresource']}"
                 at = datetime.fromisoformat(event["requestReceivedTimestamp"]).timestamp()
-                code = int((event.get("responseStatus") or {}).get("code", 0))
                 found.append(Request(at, verb, what, ref.get("name", ""), code, watch))
-    return sorted(found, key=lambda r: r.at)
+    return Audit(sorted(found, key=lambda r: r.at), created)
+
+
+def handled(audit: Audit) -> dict[str, float]:
+    """Pipeline -> when the operator had applied all its children and written its status (its first
+    status patch after the last of them), as the audit log shows."""
+    children: dict[str, Callable[[str], str]] = {
+        "configmaps": names.config_map,
+        "services": names.service,
+        "deployments": names.deployment,
+        "serviceaccounts": lambda p: names.account(p, "sync"),
+        "roles": lambda p: names.account(p, "sync"),
+        "rolebindings": lambda p: names.account(p, "sync"),
+        "leases": lambda p: names.lease(p, "sync"),
+    }
+    first: dict[tuple[str, str], float] = {}
+    statuses: dict[str, list[float]] = defaultdict(list)
+    for r in audit.requests:
+        if r.verb == "patch" and r.code < 300:
+            first.setdefault((r.what, r.name), r.at)
+            if r.what == "syncpipelines/status":
+                statuses[r.name].append(r.at)
+    done = {}
+    for pipeline in audit.created:
+        applied = [first.get((what, name(pipeline))) for what, name in children.items()]
+        if any(at is None for at in applied):
+            continue
+        last = max(at for at in applied if at is not None)
+        status = next((at for at in statuses[pipeline] if at >= last), None)
+        if status is not None:
+            done[pipeline] = status
+    return done
 
 
 def between(requests: Iterable[Request], start: float, end: float) -> list[Request]:
@@ -380,7 +425,7 @@ def wait_for_watch(operator: Operator, audit: Path, resource_name: str, timeout:
     while time.monotonic() < deadline:
         if not operator.alive():
             raise SubstrateError(f"the operator exited:\n{process.log_tail(operator.log)}")
-        if any(r.watch and r.what == resource_name for r in read_audit(audit)):
+        if any(r.watch and r.what == resource_name for r in read_audit(audit).requests):
             return
         time.sleep(1)
     raise SubstrateError(f"the operator did not watch {resource_name} in {timeout:.0f}s")
@@ -418,7 +463,7 @@ def reconciled_now(admin: Admin, created: dict[str, float]) -> tuple[set[str], d
     return done, {"phases": dict(phases), "ready": dict(reasons)}
 
 
-def measure(count: int, steady_seconds: float, settle_seconds: float, timeout: float) -> dict[str, Any]:
+def measure(count: int, steady_seconds: float, settle_seconds: float, timeout: float, backlog: bool) -> dict[str, Any]:
     run_dir = substrate.new_run_dir("graphsync-bench-operator-")
     audit = run_dir / "audit"
     audit.mkdir()
@@ -427,7 +472,7 @@ def measure(count: int, steady_seconds: float, settle_seconds: float, timeout: f
     flags = {"audit-policy-file": policy, "audit-log-path": audit / "audit.log", "audit-log-maxsize": 1024}
     log(f"control plane in {run_dir}")
     cluster = kube.start(run_dir, apiserver_flags=flags)
-    operator: Operator | None = None
+    operators: list[Operator] = []
     try:
         env = cluster.env
         admin = Admin(Path(env["KUBECONFIG"]), run_dir / "bench-admin")
@@ -435,13 +480,17 @@ def measure(count: int, steady_seconds: float, settle_seconds: float, timeout: f
         prepare_namespace(env)
         kubeconfig = operator_kubeconfig(env, admin, run_dir / "operator-kubeconfig")
         wait_for_storage(admin)
-        started = time.time()
-        operator = Operator.start(kubeconfig, run_dir / "logs" / "operator.log")
-        wait_for_watch(operator, audit, "syncpipelines", timeout=120)
-        time.sleep(5)  # its other watches open meanwhile
-        return run(count, steady_seconds, settle_seconds, timeout, env, admin, operator, cluster, audit, started)
+
+        def launch() -> Operator:
+            operator = Operator.start(kubeconfig, run_dir / "logs" / "operator.log")
+            operators.append(operator)
+            wait_for_watch(operator, audit, "syncpipelines", timeout=120)
+            return operator
+
+        bench = Bench(count, env, admin, cluster, audit, launch)
+        return bench.run(steady_seconds, settle_seconds, timeout, backlog)
     finally:
-        if operator is not None:
+        for operator in operators:
             operator.stop()
         for pid in reversed(cluster.pids):
             process.stop(pid)
@@ -451,121 +500,168 @@ def measure(count: int, steady_seconds: float, settle_seconds: float, timeout: f
             shutil.rmtree(run_dir, ignore_errors=True)
 
 
-def run(
-    count: int,
-    steady_seconds: float,
-    settle_seconds: float,
-    timeout: float,
-    env: Mapping[str, str],
-    admin: Admin,
-    operator: Operator,
-    cluster: Service,
-    audit: Path,
-    started: float,
-) -> dict[str, Any]:
-    manifests = pipelines_file(count, Path(env["KUBECONFIG"]).parent / "pipelines.yaml")
-    load_before = loadavg()
-    idle_rss = operator.samples[-1].rss_kib if operator.samples else 0
-    log(f"applying {count} SyncPipelines (load average {load_before})")
-    applied_at = time.time()
-    apply_file(env, manifests)
-    apply_seconds = time.time() - applied_at
-    log(f"kubectl apply returned after {apply_seconds:.1f} s")
-    first_seen: dict[str, float] = {}  # seconds after the apply began
-    first_at: dict[str, float] = {}
-    created: dict[str, float] = {}
-    states: dict[str, Any] = {}
-    polls = 0
-    while True:
-        poll_at = time.time()
-        done, states = reconciled_now(admin, created)
-        polls += 1
-        for name in done:
-            first_seen.setdefault(name, poll_at - applied_at)
-            first_at.setdefault(name, poll_at)
-        if len(first_seen) >= count or poll_at - applied_at > timeout:
-            break
-        if not operator.alive():
-            raise SubstrateError(f"the operator exited:\n{process.log_tail(operator.log)}")
-        if polls % 15 == 0:
-            log(f"{poll_at - applied_at:6.0f} s: {len(first_seen)}/{count} reconciled; {states}")
-        time.sleep(max(0.0, 1.0 - (time.time() - poll_at)))
-    all_at = time.time()
-    all_reconciled = len(first_seen) >= count
-    reconcile_seconds = max(first_seen.values()) if all_reconciled else None
-    log(f"{len(first_seen)}/{count} reconciled after {all_at - applied_at:.1f} s; {states}")
+@dataclass
+class Bench:
+    count: int
+    env: Mapping[str, str]
+    admin: Admin
+    cluster: Service
+    audit: Path
+    launch: Callable[[], Operator]
 
-    time.sleep(settle_seconds)
-    steady_start = time.time()
-    busy0, total0 = machine_cpu()
-    op0, cp0 = cpu_seconds([operator.child.pid]), cpu_seconds(cluster.pids)
-    log(f"counting the operator's requests for {steady_seconds:.0f} s")
-    time.sleep(steady_seconds)
-    steady_end = time.time()
-    busy1, total1 = machine_cpu()
-    op1, cp1 = cpu_seconds([operator.child.pid]), cpu_seconds(cluster.pids)
-    load_steady = loadavg()
-    _, final_states = reconciled_now(admin, created)
-    time.sleep(2)  # the audit log catches up with the last responses
-    requests = read_audit(audit)
-    samples = list(operator.samples)
-    last = proc_sample(operator.child.pid) or samples[-1]
+    def run(self, steady_seconds: float, settle_seconds: float, timeout: float, backlog: bool) -> dict[str, Any]:
+        manifests = pipelines_file(self.count, Path(self.env["KUBECONFIG"]).parent / "pipelines.yaml")
+        started = time.time()
+        operator = None if backlog else self.launch()
+        time.sleep(5)  # the operator's other watches open meanwhile
+        idle_rss = operator.samples[-1].rss_kib if operator and operator.samples else None
+        load_before = loadavg()
+        log(f"applying {self.count} SyncPipelines{' with no operator running' if backlog else ''} (load {load_before})")
+        applied_at = time.time()
+        applying = start_apply(self.env, manifests)
+        try:
+            polled = Polled()
+            if operator is None:
+                self._applied(applying, manifests)
+                polled.apply_at = time.time()
+                log(f"kubectl apply returned after {polled.apply_at - applied_at:.1f} s; starting the operator")
+                started = time.time()
+                operator = self.launch()
+            origin = started if backlog else applied_at  # the clock of the reconciliation starts here
+            self._poll(polled, operator, applying, manifests, origin, timeout)
+        finally:
+            if applying.poll() is None:
+                applying.kill()
+                applying.wait()
+        apply_seconds = polled.apply_at - applied_at
+        all_at = time.time()
 
-    steady_rss = [s.rss_kib for s in samples if steady_start <= s.at <= steady_end]
-    reconcile_cpu = [s.cpu_seconds for s in samples if applied_at <= s.at <= all_at]
-    minutes = (steady_end - steady_start) / 60
-    times = sorted(first_seen.values())
-    # From each pipeline's own creation (whole seconds) rather than from the start of the apply.
-    own = sorted(first_at[name] - created[name] for name in first_at if name in created)
-    timeline = Counter(int((r.at - applied_at) // 10) * 10 for r in requests if not r.watch and r.at >= applied_at)
-    text = operator.log.read_text(errors="replace")
-    problems = [line for line in text.splitlines() if " ERROR " in line or " WARNING " in line]
+        time.sleep(settle_seconds)
+        steady_start = time.time()
+        busy0, total0 = machine_cpu()
+        op0, cp0 = cpu_seconds([operator.child.pid]), cpu_seconds(self.cluster.pids)
+        log(f"counting the operator's requests for {steady_seconds:.0f} s")
+        time.sleep(steady_seconds)
+        steady_end = time.time()
+        busy1, total1 = machine_cpu()
+        op1, cp1 = cpu_seconds([operator.child.pid]), cpu_seconds(self.cluster.pids)
+        load_steady = loadavg()
+        _, final_states = reconciled_now(self.admin, {})
+        time.sleep(2)  # the audit log catches up with the last responses
+        audited = read_audit(self.audit)
+        requests = audited.requests
+        # From each pipeline's creation, or the operator's start when it came later (backlog).
+        by_audit = sorted(at - max(audited.created[name], origin) for name, at in handled(audited).items())
+        own = sorted(at - max(polled.created[name], origin) for name, at in polled.first_at.items())
+        samples = list(operator.samples)
+        last = proc_sample(operator.child.pid) or samples[-1]
+        steady_rss = [s.rss_kib for s in samples if steady_start <= s.at <= steady_end]
+        reconcile_cpu = [s.cpu_seconds for s in samples if origin <= s.at <= all_at]
+        minutes = (steady_end - steady_start) / 60
+        cores = os.cpu_count() or 1
+        timeline = Counter(int((r.at - origin) // 10) * 10 for r in requests if not r.watch and r.at >= origin)
+        text = operator.log.read_text(errors="replace")
+        problems = [line for line in text.splitlines() if " ERROR " in line or " WARNING " in line]
+        reconciled = len(polled.first_at)
+        return {
+            "pipelines": self.count,
+            "mode": "backlog: operator started after the apply" if backlog else "operator running, then one apply",
+            "machine": {
+                "cores": cores,
+                "load_average_before_apply": load_before,
+                "load_average_end_of_steady": load_steady,
+                "busy_cores_during_steady": round((busy1 - busy0) / (total1 - total0) * cores, 2),
+                "operator_cores_during_steady": round((op1 - op0) / (steady_end - steady_start), 3),
+                "control_plane_cores_during_steady": round((cp1 - cp0) / (steady_end - steady_start), 3),
+            },
+            "apply_seconds": round(apply_seconds, 1),
+            "reconciled": reconciled,
+            "reconcile_seconds": round(all_at - origin, 1) if reconciled >= self.count else None,
+            "per_pipeline_seconds": spread([at - origin for at in polled.first_at.values()]),
+            "per_pipeline_seconds_from_creation": spread(own),
+            "per_pipeline_seconds_from_creation_by_audit": {"pipelines": len(by_audit), **spread(by_audit, 2)},
+            "polls": {
+                "count": len(polled.durations),
+                "p50_seconds": round(common.percentile(polled.durations, 0.5), 2),
+                "p100_seconds": round(max(polled.durations), 2),
+            },
+            "operator_cpu_seconds_during_reconcile": round(reconcile_cpu[-1] - reconcile_cpu[0], 1)
+            if len(reconcile_cpu) > 1
+            else None,
+            "status_at_reconciled": polled.states,
+            "status_at_end": final_states,
+            "operator_idle_rss_mib": round(idle_rss / 1024, 1) if idle_rss is not None else None,
+            "operator_peak_rss_mib": round(max(last.hwm_kib, *(s.hwm_kib for s in samples)) / 1024, 1),
+            "operator_steady_rss_mib": round(common.median(steady_rss) / 1024, 1) if steady_rss else None,
+            "operator_end_rss_mib": round(last.rss_kib / 1024, 1),
+            "startup": None if backlog else breakdown(between(requests, started, applied_at), self.count, None),
+            "reconcile": breakdown(between(requests, origin, all_at), self.count, None),
+            "settle": breakdown(between(requests, all_at, steady_start), self.count, None),
+            "steady": {
+                "seconds": round(steady_end - steady_start, 1),
+                **breakdown(between(requests, steady_start, steady_end), self.count, minutes),
+            },
+            "requests_per_10s": [timeline[t] for t in range(0, int(steady_end - origin) + 10, 10)],
+            "operator_log": {
+                "errors": sum(" ERROR " in line for line in problems),
+                "warnings": sum(" WARNING " in line for line in problems),
+                "tracebacks": text.count("Traceback"),
+                "first": problems[:10],
+            },
+        }
+
+    @staticmethod
+    def _applied(applying: subprocess.Popen[bytes], manifests: Path) -> None:
+        if applying.wait() != 0:
+            raise SubstrateError(f"kubectl apply failed: {process.log_tail(manifests.parent / 'kubectl-apply.log')}")
+
+    def _poll(
+        self,
+        polled: Polled,
+        operator: Operator,
+        applying: subprocess.Popen[bytes],
+        manifests: Path,
+        origin: float,
+        timeout: float,
+    ) -> None:
+        """Poll about every second until every pipeline is reconciled (or `timeout` passed)."""
+        while True:
+            poll_at = time.time()
+            done, polled.states = reconciled_now(self.admin, polled.created)
+            polled.durations.append(time.time() - poll_at)
+            for name in done:
+                polled.first_at.setdefault(name, poll_at)
+            if not polled.apply_at and applying.poll() is not None:
+                polled.apply_at = time.time()
+                self._applied(applying, manifests)
+                log(f"kubectl apply done ({len(polled.first_at)}/{self.count} reconciled)")
+            if (len(polled.first_at) >= self.count and polled.apply_at) or poll_at - origin > timeout:
+                break
+            if not operator.alive():
+                raise SubstrateError(f"the operator exited:\n{process.log_tail(operator.log)}")
+            if len(polled.durations) % 15 == 0:
+                log(f"{poll_at - origin:6.0f} s: {len(polled.first_at)}/{self.count} reconciled; {polled.states}")
+            time.sleep(max(0.0, 1.0 - (time.time() - poll_at)))
+        log(f"{len(polled.first_at)}/{self.count} reconciled after {time.time() - origin:.1f} s; {polled.states}")
+
+
+@dataclass
+class Polled:
+    first_at: dict[str, float] = field(default_factory=dict)  # pipeline -> the poll that first found it reconciled
+    created: dict[str, float] = field(default_factory=dict)  # pipeline -> creationTimestamp (whole seconds)
+    durations: list[float] = field(default_factory=list)
+    states: dict[str, Any] = field(default_factory=dict)
+    apply_at: float = 0.0  # when the poll found kubectl apply done
+
+
+def spread(values: list[float], digits: int = 1) -> dict[str, float | None]:
+    if not values:
+        return {"p50": None, "p90": None, "p100": None}
+    ordered = sorted(values)
     return {
-        "pipelines": count,
-        "machine": {
-            "cores": os.cpu_count(),
-            "load_average_before_apply": load_before,
-            "load_average_end_of_steady": load_steady,
-            "busy_cores_during_steady": round((busy1 - busy0) / (total1 - total0) * (os.cpu_count() or 1), 2),
-            "operator_cores_during_steady": round((op1 - op0) / (steady_end - steady_start), 3),
-            "control_plane_cores_during_steady": round((cp1 - cp0) / (steady_end - steady_start), 3),
-        },
-        "apply_seconds": round(apply_seconds, 1),
-        "reconciled": len(first_seen),
-        "reconcile_seconds": round(reconcile_seconds, 1) if reconcile_seconds is not None else None,
-        "per_pipeline_seconds": {
-            "p50": round(common.percentile(times, 0.5), 1) if times else None,
-            "p90": round(common.percentile(times, 0.9), 1) if times else None,
-            "p100": round(times[-1], 1) if times else None,
-        },
-        "per_pipeline_seconds_from_creation": {
-            "p50": round(common.percentile(own, 0.5), 1) if own else None,
-            "p90": round(common.percentile(own, 0.9), 1) if own else None,
-            "p100": round(own[-1], 1) if own else None,
-        },
-        "operator_cpu_seconds_during_reconcile": round(reconcile_cpu[-1] - reconcile_cpu[0], 1)
-        if len(reconcile_cpu) > 1
-        else None,
-        "status_at_reconciled": states,
-        "status_at_end": final_states,
-        "operator_idle_rss_mib": round(idle_rss / 1024, 1),
-        "operator_peak_rss_mib": round(max(last.hwm_kib, *(s.hwm_kib for s in samples)) / 1024, 1),
-        "operator_steady_rss_mib": round(common.median(steady_rss) / 1024, 1) if steady_rss else None,
-        "operator_end_rss_mib": round(last.rss_kib / 1024, 1),
-        "startup": breakdown(between(requests, started, applied_at), count, None),
-        "reconcile": breakdown(between(requests, applied_at, all_at), count, None),
-        "settle": breakdown(between(requests, all_at, steady_start), count, None),
-        "steady": {
-            "seconds": round(steady_end - steady_start, 1),
-            **breakdown(between(requests, steady_start, steady_end), count, minutes),
-        },
-        "requests_per_10s_after_apply": [timeline[t] for t in range(0, int(steady_end - applied_at) + 10, 10)],
-        "operator_log": {
-            "errors": sum(" ERROR " in line for line in problems),
-            "warnings": sum(" WARNING " in line for line in problems),
-            "tracebacks": text.count("Traceback"),
-            "first": problems[:10],
-        },
+        "p50": round(common.percentile(ordered, 0.5), digits),
+        "p90": round(common.percentile(ordered, 0.9), digits),
+        "p100": round(ordered[-1], digits),
     }
 
 
@@ -573,21 +669,28 @@ def run(
 
 
 def table(results: dict[str, Any]) -> str:
-    machine = results["machine"]
+    machine, backlog = results["machine"], results["mode"].startswith("backlog")
+
+    def trio(found: Mapping[str, Any]) -> str:
+        return " / ".join(str(found[key]) for key in ("p50", "p90", "p100"))
+
     rows = [
-        ("pipelines", results["pipelines"]),
+        ("pipelines", f"{results['pipelines']} ({results['mode']})"),
         ("kubectl apply (s)", results["apply_seconds"]),
         ("reconciled", f"{results['reconciled']}/{results['pipelines']}"),
-        ("seconds to reconcile all", results["reconcile_seconds"]),
-        ("per pipeline p50 / p90 / p100 (s)", " / ".join(str(v) for v in results["per_pipeline_seconds"].values())),
+        (f"seconds to reconcile all, from {'operator start' if backlog else 'apply'}", results["reconcile_seconds"]),
+        ("  per pipeline, p50 / p90 / p100 (s)", trio(results["per_pipeline_seconds"])),
         (
-            "  the same, from its own creation (s)",
-            " / ".join(str(v) for v in results["per_pipeline_seconds_from_creation"].values()),
+            "  from its creation (s)" + (" or operator start" if backlog else ""),
+            trio(results["per_pipeline_seconds_from_creation"]),
         ),
+        ("  the same by the audit log (s)", trio(results["per_pipeline_seconds_from_creation_by_audit"])),
+        ("  polls made / p50 / p100 poll time (s)", " / ".join(str(v) for v in results["polls"].values())),
+        ("operator CPU seconds during reconcile", results["operator_cpu_seconds_during_reconcile"]),
         (
             "operator RSS idle / peak / steady (MiB)",
-            f"{results['operator_idle_rss_mib']} / "
-            f"{results['operator_peak_rss_mib']} / {results['operator_steady_rss_mib']}",
+            f"{results['operator_idle_rss_mib']} / {results['operator_peak_rss_mib']} / "
+            f"{results['operator_steady_rss_mib']}",
         ),
         ("requests per pipeline, reconcile", results["reconcile"]["per_pipeline"]),
         ("requests per pipeline per minute, steady", results["steady"]["per_pipeline"]),
@@ -606,7 +709,7 @@ def table(results: dict[str, Any]) -> str:
     width = max(len(name) for name, _ in rows)
     lines = [f"{name:<{width}}  {value}" for name, value in rows]
     for phase, unit in (("reconcile", "per pipeline"), ("steady", "per pipeline per minute")):
-        lines += ["", f"{phase}: requests by verb and resource ({unit}; distinct objects)"]
+        lines += ["", f"{phase}: requests by verb and resource (count, {unit}, distinct objects)"]
         for key, found in results[phase]["by_request"].items():
             lines.append(f"  {key:<44} {found['count']:>7}  {found['per_pipeline']:>8}  {found['objects']:>5}")
         for key, found in results[phase]["watches_opened"].items():
@@ -626,9 +729,14 @@ def main() -> None:
     parser.add_argument("--steady-seconds", type=float, default=120, help="the steady-state window counted")
     parser.add_argument("--settle-seconds", type=float, default=30, help="wait after all are reconciled")
     parser.add_argument("--timeout", type=float, default=1800, help="give up waiting for reconciliation after this")
+    parser.add_argument(
+        "--backlog",
+        action="store_true",
+        help="apply first, then start the operator: its own throughput, without kubectl's pace (times from its start)",
+    )
     parser.add_argument("--out", type=Path, help="also write the JSON results here")
     args = parser.parse_args()
-    results = measure(args.pipelines, args.steady_seconds, args.settle_seconds, args.timeout)
+    results = measure(args.pipelines, args.steady_seconds, args.settle_seconds, args.timeout, args.backlog)
     print(table(results), file=sys.stderr)
     text = json.dumps(results, indent=2)
     if args.out:

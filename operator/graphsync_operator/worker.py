@@ -194,6 +194,8 @@ def run_cleanup(args: argparse.Namespace) -> int:
             # Every side that failed is named; what the others removed is printed too.
             reporter.finish(Ending(WorkerState.FAILED, str(exc)))
             print(cleanup_command.report_text(exc.report))
+            for error in exc.report.errors:
+                print(f"graphsync-operator worker cleanup: {error}", file=sys.stderr)
             return 1
         except Exception as exc:
             log.exception("the cleanup failed")

@@ -44,32 +44,28 @@ def main(args: argparse.Namespace) -> int:
 
 
 def report_text(report: CleanupReport) -> str:
-    """One line per kind of thing removed or kept; a run that found nothing left says so."""
+    """One line per kind of thing removed, then what was kept and why; a run that found nothing left says so.
+
+    Failures are not listed: the commands print each on stderr."""
     lines = [f"cleanup of pipeline {report.pipeline}: " + ("removed" if report.removed else "nothing to remove")]
-    listed = (
-        ("capture triggers", report.triggers),
-        ("engine objects", report.schema_objects),
-        ("streams", report.streams),
-        ("consumer groups", report.groups),
-        ("redis keys", report.keys),
-        ("graphs", report.graphs),
-        ("git mirrors", report.cache),
-    )
-    counted = (
-        ("rows of this pipeline", report.schema_rows),
-        ("tombstones", report.tombstones),
-        ("version marks reset", report.versions_reset),
-        ("reconciliation runs", report.audit_runs),
-        ("files checkpoints", report.checkpoints),
-    )
-    for label, items in listed:
-        if items:
-            lines.append(f"  {label + ':':<22} {len(items):>6}  {', '.join(items)}")
-        if label == "engine objects" and report.schema is not None:
-            lines.append(f"  {'schema dropped:':<22} {report.schema:>6}")
-    for label, count in counted:
-        if count:
-            lines.append(f"  {label + ':':<22} {count:>6,}")
+    rows: list[tuple[str, int | None, list[str]]] = [
+        ("capture triggers", len(report.triggers), report.triggers),
+        ("engine schema", None, [f"{report.schema} dropped"] if report.schema else []),
+        ("engine objects", len(report.schema_objects), report.schema_objects),
+        ("rows of this pipeline", report.schema_rows, []),
+        ("streams", len(report.streams), report.streams),
+        ("consumer groups", len(report.groups), report.groups),
+        ("redis keys", len(report.keys), report.keys),
+        ("graphs", len(report.graphs), report.graphs),
+        ("tombstones", report.tombstones, []),
+        ("version marks reset", report.versions_reset, []),
+        ("reconciliation runs", report.audit_runs, []),
+        ("files checkpoints", report.checkpoints, []),
+        ("git mirrors", len(report.cache), report.cache),
+    ]
+    for label, count, items in rows:
+        if count or items:
+            number = f"{count:>8,}" if count is not None else " " * 8
+            lines.append(f"  {label + ':':<22}{number}  {', '.join(items)}".rstrip())
     lines.extend(f"  kept: {reason}" for reason in report.kept)
-    lines.extend(f"  failed: {error}" for error in report.errors)
     return "\n".join(lines)

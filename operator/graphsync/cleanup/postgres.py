@@ -1,0 +1,143 @@
+"""PostgreSQL: the capture triggers on the mapped tables and the engine's schema."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from graphsync import connect
+from graphsync.cleanup.report import CleanupReport
+from graphsync.connectors.postgres.outbox import Outbox
+from graphsync.connectors.postgres.tables import tables_of
+from graphsync.spec import identifiers
+from graphsync.spec.pipeline import PipelineSpec
+
+# What `schema.MIGRATION` creates (a unit test holds the two together).
+ENGINE_TABLES = ("outbox", "entity_status", "dead_letter", "checkpoint", "ledger", "conflict")
+ENGINE_FUNCTIONS = ("capture", "entity_key")
+# The tables whose rows say which pipeline they belong to.
+PIPELINE_TABLES = ("dead_letter", "checkpoint", "ledger", "conflict")
+TRIGGER = "graphsync_capture"
+# Never dropped, even when nothing is left in it: the database's default schema.
+DEFAULT_SCHEMA = "public"
+
+_OUR_TRIGGER = """
+SELECT 1 FROM pg_trigger t
+JOIN pg_proc p ON p.oid = t.tgfoid
+JOIN pg_namespace n ON n.oid = p.pronamespace
+WHERE t.tgrelid = to_regclass(%(table)s) AND t.tgname = %(trigger)s
+  AND n.nspname = %(schema)s AND p.proname = 'capture'
+"""
+# Tables whose triggers still call the schema's capture function.
+_CAPTURED = """
+SELECT DISTINCT t.tgrelid::regclass::text AS captured FROM pg_trigger t
+JOIN pg_proc p ON p.oid = t.tgfoid
+JOIN pg_namespace n ON n.oid = p.pronamespace
+WHERE n.nspname = %(schema)s AND p.proname = 'capture'
+ORDER BY captured
+"""
+_TABLES = """
+SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = %(schema)s AND c.relkind IN ('r', 'p') AND c.relname = ANY(%(names)s)
+"""
+_FUNCTIONS = """
+SELECT DISTINCT p.proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+WHERE n.nspname = %(schema)s AND p.proname = ANY(%(names)s)
+"""
+_SCHEMA_EXISTS = "SELECT 1 FROM pg_namespace WHERE nspname = %s"
+_LOCK = "SELECT pg_advisory_xact_lock(hashtext('graphsync.migrate'))"
+_OTHER_PIPELINES = "SELECT DISTINCT pipeline FROM {schema}.{table} WHERE pipeline <> %s"
+_FORGET = "DELETE FROM {schema}.{table} WHERE pipeline = %s"
+_DROP_TABLES = "DROP TABLE IF EXISTS {tables}"
+_DROP_FUNCTIONS = "DROP FUNCTION IF EXISTS {schema}.capture(), {schema}.entity_key(jsonb, text[])"
+_DROP_SCHEMA = "DROP SCHEMA {schema}"
+
+
+def postgres(spec: PipelineSpec, report: CleanupReport) -> None:
+    source = spec.postgres
+    schema = identifiers.check(source.schema_)
+    with connect.postgres(source, autocommit=True) as conn, conn.transaction():
+        # The migration's lock: a worker starting meanwhile migrates before or after, never halfway.
+        conn.execute(_LOCK)
+        outbox = Outbox(schema)
+        for table in tables_of(spec.mapped):
+            found = conn.execute(_OUR_TRIGGER, {"table": regclass(table.name), "trigger": TRIGGER, "schema": schema})
+            if found.fetchone() is not None:
+                outbox.remove_capture(conn, table=table.name)
+                report.triggers.append(table.name)
+        if conn.execute(_SCHEMA_EXISTS, (schema,)).fetchone() is None:
+            return
+        tables = [str(row[0]) for row in conn.execute(_TABLES, {"schema": schema, "names": list(ENGINE_TABLES)})]
+        functions = [
+            str(row[0]) for row in conn.execute(_FUNCTIONS, {"schema": schema, "names": list(ENGINE_FUNCTIONS)})
+        ]
+        if not tables and not functions:
+            return
+        users = _other_users(conn, schema, spec.name, tables)
+        if users:
+            report.schema_rows += _forget(conn, schema, spec.name, tables)
+            report.kept.append(f"schema {schema}: still used by {users}")
+            return
+        _drop_engine_objects(conn, schema, tables, functions, report)
+
+
+def regclass(table: str) -> str:
+    """A table's name as `to_regclass` reads it, quoted as the engine quotes it when it installs a trigger."""
+    identifiers.qualified(table)
+    return ".".join(f'"{part}"' for part in table.split("."))
+
+
+def _other_users(conn: psycopg.Connection[Any], schema: str, pipeline: str, tables: list[str]) -> str:
+    """Who else uses the schema, as text ("" for nobody): other pipelines' rows, other tables' capture triggers."""
+    others: set[str] = set()
+    for table in PIPELINE_TABLES:
+        if table in tables:
+            query = sql.SQL(_OTHER_PIPELINES).format(schema=sql.Identifier(schema), table=sql.Identifier(table))
+            others.update(str(row[0]) for row in conn.execute(query, (pipeline,)))
+    captured = [str(row[0]) for row in conn.execute(_CAPTURED, {"schema": schema})]
+    parts = []
+    if others:
+        parts.append(f"pipeline(s) {', '.join(sorted(others))}")
+    if captured:
+        parts.append(f"capture triggers on {', '.join(captured)} (tables this pipeline does not map)")
+    return " and ".join(parts)
+
+
+def _forget(conn: psycopg.Connection[Any], schema: str, pipeline: str, tables: list[str]) -> int:
+    """Delete this pipeline's rows from a shared schema; returns how many."""
+    deleted = 0
+    for table in PIPELINE_TABLES:
+        if table in tables:
+            query = sql.SQL(_FORGET).format(schema=sql.Identifier(schema), table=sql.Identifier(table))
+            deleted += conn.execute(query, (pipeline,)).rowcount
+    return deleted
+
+
+def _drop_engine_objects(
+    conn: psycopg.Connection[Any], schema: str, tables: list[str], functions: list[str], report: CleanupReport
+) -> None:
+    """Drop the engine's tables and functions by name (never CASCADE), then the schema if that emptied it."""
+    name = sql.Identifier(schema)
+    if tables:
+        ordered = [table for table in ENGINE_TABLES if table in tables]
+        listed = sql.SQL(", ").join(sql.Identifier(schema, table) for table in ordered)
+        conn.execute(sql.SQL(_DROP_TABLES).format(tables=listed))
+    if functions:
+        conn.execute(sql.SQL(_DROP_FUNCTIONS).format(schema=name))
+    dropped = [f"{schema}.{t}" for t in ENGINE_TABLES if t in tables]
+    dropped += [f"{schema}.{f}()" for f in ENGINE_FUNCTIONS if f in functions]
+    if schema == DEFAULT_SCHEMA:
+        report.schema_objects += dropped
+        report.kept.append(f"schema {schema}: the database's default schema")
+        return
+    try:
+        with conn.transaction():
+            conn.execute(sql.SQL(_DROP_SCHEMA).format(schema=name))
+    except psycopg.errors.DependentObjectsStillExist:
+        report.schema_objects += dropped
+        report.kept.append(f"schema {schema}: it holds objects besides the engine's")
+        return
+    report.schema = schema
+    report.schema_objects += dropped
