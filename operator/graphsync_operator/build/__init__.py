@@ -1,0 +1,1 @@
+"""Pure builders: a resource's spec in, the manifests of its children out (no I/O)."""

@@ -1,0 +1,89 @@
+"""Fixed names and labels of the children: re-running a handler finds the same objects again."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from graphsync_operator.api import API_VERSION
+
+PART_OF = "graphsync"
+MANAGED_BY = "graphsync-operator"
+PIPELINE_LABEL = "graphsync.io/pipeline"
+CONFIG_HASH = "graphsync.io/config-hash"
+# Mount points inside the worker container.
+CONFIG_DIR = "/etc/graphsync"
+CONFIG_FILE = f"{CONFIG_DIR}/pipeline.yaml"
+CACHE_DIR = "/var/cache/graphsync"
+
+
+@dataclass(frozen=True)
+class Owner:
+    """The custom resource whose children these are: they carry its owner reference and are collected with it."""
+
+    kind: str
+    name: str
+    namespace: str
+    uid: str
+
+    def reference(self) -> dict[str, Any]:
+        return {
+            "apiVersion": API_VERSION,
+            "kind": self.kind,
+            "name": self.name,
+            "uid": self.uid,
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
+
+    def metadata(self, name: str, labels: dict[str, str]) -> dict[str, Any]:
+        return {"name": name, "namespace": self.namespace, "labels": labels, "ownerReferences": [self.reference()]}
+
+
+def labels(pipeline: str, component: str, instance: str | None = None) -> dict[str, str]:
+    """`instance` is the resource the object belongs to (the ReconciliationJob for its CronJob)."""
+    return {
+        "app.kubernetes.io/name": "graphsync-worker",
+        "app.kubernetes.io/instance": instance or pipeline,
+        "app.kubernetes.io/component": component,
+        "app.kubernetes.io/part-of": PART_OF,
+        "app.kubernetes.io/managed-by": MANAGED_BY,
+        PIPELINE_LABEL: pipeline,
+    }
+
+
+def selector(instance: str, component: str) -> dict[str, str]:
+    return {"app.kubernetes.io/instance": instance, "app.kubernetes.io/component": component}
+
+
+def config_map(pipeline: str) -> str:
+    return f"{pipeline}-pipeline"
+
+
+def deployment(pipeline: str) -> str:
+    return f"{pipeline}-worker"
+
+
+def service(pipeline: str) -> str:
+    return f"{pipeline}-metrics"
+
+
+def sync_cronjob(pipeline: str) -> str:
+    return f"{pipeline}-sync"
+
+
+def reconcile_cronjob(job: str) -> str:
+    return f"{job}-reconcile"
+
+
+def cleanup_job(pipeline: str) -> str:
+    return f"{pipeline}-cleanup"
+
+
+def account(owner: str, component: str) -> str:
+    """The service account, Role and RoleBinding of one resource's workers."""
+    return f"{owner}-{component}"
+
+
+def lease(owner: str, component: str) -> str:
+    return f"{owner}-{component}-progress"

@@ -1,0 +1,209 @@
+"""Worker pods and what runs them: a Deployment for continuous modes, CronJobs for scheduled ones and reconciliation.
+
+Every pod runs as a non-root user with a read-only root filesystem and no
+capabilities; the only writable places are two emptyDirs (the Git cache and /tmp).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from graphsync_operator.api import Workers
+from graphsync_operator.build import names
+from graphsync_operator.build.config import Rendered
+from graphsync_operator.build.names import Owner
+
+HTTP_PORT = 8080
+UID = 65532
+DEFAULT_RESOURCES = {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}}
+
+
+@dataclass(frozen=True)
+class Defaults:
+    """What the operator's own settings decide for every worker (a resource's `workers` may override the image)."""
+
+    image: str
+    pull_policy: str = "IfNotPresent"
+    heartbeat_seconds: float = 10.0
+
+
+@dataclass(frozen=True)
+class PodPlan:
+    """One kind of worker pod: whose it is, what it runs, what it reports to."""
+
+    owner: Owner
+    pipeline: str
+    component: str
+    args: Sequence[str]
+    rendered: Rendered
+    workers: Workers
+    probes: bool
+    # Whose service account and Lease the pod uses, when not its own component's (a cleanup Job reports as sync).
+    account: str | None = None
+
+    @property
+    def identity(self) -> str:
+        return self.account or self.component
+
+
+def pod_template(plan: PodPlan, defaults: Defaults) -> dict[str, Any]:
+    workers = plan.workers
+    env = [
+        {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+        {"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+        {"name": "GRAPHSYNC_LEASE", "value": names.lease(plan.owner.name, plan.identity)},
+        {"name": "GRAPHSYNC_HTTP_PORT", "value": str(HTTP_PORT)},
+        {"name": "GRAPHSYNC_HEARTBEAT_SECONDS", "value": f"{defaults.heartbeat_seconds:g}"},
+        {"name": "GRAPHSYNC_CACHE_DIR", "value": names.CACHE_DIR},
+        *(use.env_var() for use in plan.rendered.secrets),
+    ]
+    container: dict[str, Any] = {
+        "name": "worker",
+        "image": workers.image or defaults.image,
+        "imagePullPolicy": (workers.image_pull_policy or defaults.pull_policy),
+        "command": ["graphsync-operator"],
+        "args": ["worker", *plan.args],
+        "env": env,
+        "ports": [{"name": "http", "containerPort": HTTP_PORT, "protocol": "TCP"}],
+        "resources": (
+            workers.resources.model_dump(by_alias=True)
+            if workers.resources is not None
+            else copy.deepcopy(DEFAULT_RESOURCES)
+        ),
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "runAsNonRoot": True,
+            "capabilities": {"drop": ["ALL"]},
+        },
+        "volumeMounts": [
+            {"name": "config", "mountPath": names.CONFIG_DIR, "readOnly": True},
+            {"name": "cache", "mountPath": names.CACHE_DIR},
+            {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108 - an emptyDir: the root filesystem is read-only
+        ],
+    }
+    if plan.probes:
+        container["livenessProbe"] = _probe("/healthz", failures=3)
+        container["readinessProbe"] = _probe("/readyz", failures=1)
+    spec: dict[str, Any] = {
+        "serviceAccountName": names.account(plan.owner.name, plan.identity),
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": UID,
+            "runAsGroup": UID,
+            "fsGroup": UID,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "terminationGracePeriodSeconds": 60,
+        "containers": [container],
+        "volumes": [
+            {"name": "config", "configMap": {"name": names.config_map(plan.pipeline)}},
+            {"name": "cache", "emptyDir": {}},
+            {"name": "tmp", "emptyDir": {}},
+        ],
+    }
+    if workers.node_selector:
+        spec["nodeSelector"] = dict(workers.node_selector)
+    if workers.tolerations:
+        spec["tolerations"] = [t.model_dump(by_alias=True, exclude_none=True) for t in workers.tolerations]
+    return {
+        "metadata": {
+            "labels": names.labels(plan.pipeline, plan.component, plan.owner.name),
+            # A new hash is a new pod template: the workers roll onto the new config.
+            "annotations": {names.CONFIG_HASH: plan.rendered.hash},
+        },
+        "spec": spec,
+    }
+
+
+def _probe(path: str, failures: int) -> dict[str, Any]:
+    return {
+        "httpGet": {"path": path, "port": "http"},
+        "periodSeconds": 10,
+        "timeoutSeconds": 3,
+        "failureThreshold": failures,
+    }
+
+
+def deployment(plan: PodPlan, defaults: Defaults, *, suspended: bool) -> dict[str, Any]:
+    name = names.deployment(plan.owner.name)
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": plan.owner.metadata(name, names.labels(plan.pipeline, plan.component)),
+        "spec": {
+            "replicas": 0 if suspended else plan.workers.replicas,
+            "selector": {"matchLabels": names.selector(plan.owner.name, plan.component)},
+            # Old and new workers never run side by side: modes like files or bidirectional expect one writer.
+            "strategy": {"type": "Recreate"},
+            "template": pod_template(plan, defaults),
+        },
+    }
+
+
+def service(plan: PodPlan) -> dict[str, Any]:
+    """Where Prometheus scrapes the workers' metrics."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": plan.owner.metadata(names.service(plan.owner.name), names.labels(plan.pipeline, "metrics")),
+        "spec": {
+            "type": "ClusterIP",
+            "selector": names.selector(plan.owner.name, plan.component),
+            "ports": [{"name": "metrics", "port": HTTP_PORT, "targetPort": "http", "protocol": "TCP"}],
+        },
+    }
+
+
+def cronjob(plan: PodPlan, defaults: Defaults, *, name: str, schedule: str, suspended: bool) -> dict[str, Any]:
+    template = pod_template(plan, defaults)
+    template["spec"]["restartPolicy"] = "Never"
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "CronJob",
+        "metadata": plan.owner.metadata(name, names.labels(plan.pipeline, plan.component, plan.owner.name)),
+        "spec": {
+            "schedule": schedule,
+            "suspend": suspended,
+            # A run still going when the next is due is left to finish; the due one is skipped.
+            "concurrencyPolicy": "Forbid",
+            "startingDeadlineSeconds": 300,
+            "successfulJobsHistoryLimit": 3,
+            "failedJobsHistoryLimit": 3,
+            "jobTemplate": {
+                "metadata": {"labels": template["metadata"]["labels"]},
+                "spec": {"backoffLimit": 2, "template": template},
+            },
+        },
+    }
+
+
+def job(plan: PodPlan, defaults: Defaults, *, name: str) -> dict[str, Any]:
+    """A one-off Job (the cleanup before a pipeline is deleted)."""
+    template = pod_template(plan, defaults)
+    template["spec"]["restartPolicy"] = "Never"
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": plan.owner.metadata(name, names.labels(plan.pipeline, plan.component)),
+        "spec": {"backoffLimit": 3, "template": template},
+    }
+
+
+def job_now(cron: dict[str, Any], owner: Owner, request: str) -> dict[str, Any]:
+    """A Job from a CronJob's template, as `kubectl create job --from=cronjob/...` makes one: "run it now"."""
+    digest = hashlib.sha256(request.encode()).hexdigest()[:8]
+    job_template = cron["spec"]["jobTemplate"]
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            **owner.metadata(f"{cron['metadata']['name']}-now-{digest}", dict(job_template["metadata"]["labels"])),
+            "annotations": {"cronjob.kubernetes.io/instantiate": "manual", "graphsync.io/request": request},
+        },
+        "spec": copy.deepcopy(job_template["spec"]),
+    }
