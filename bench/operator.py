@@ -8,15 +8,17 @@ minute, by verb and resource.
 
 The operator runs as a child process with default settings (status refresh every 5 s) under
 its own identity, the ServiceAccount `graphsync-operator` bound to cluster-admin, so the
-API server's audit log (on for this run only; it records that user alone) counts its
-requests apart from everyone else's. A request counts once: when its response completed,
-except a watch, which counts when it opened (its response starts then and lasts many minutes).
-No worker runs (the specs' URLs need not resolve), so pipelines wait for workers; kwok's one
-fake node takes 110 pods, so most worker pods stay Pending.
+API server's audit log (on for this run only; it records that user's requests, and the
+pipelines' creation) counts its requests apart from everyone else's. A request counts once:
+when its response completed, except a watch, which counts when it opened (its response starts
+then and lasts many minutes). No worker runs (the specs' URLs need not resolve), so pipelines
+wait for workers; kwok's one fake node takes 110 pods, so most worker pods stay Pending.
 
     .venv/bin/python -m bench.operator --pipelines 500 --steady-seconds 120
 
-Prints a table (stderr) and the results as JSON (stdout, and --out FILE).
+--backlog applies before the operator starts (its own throughput, without kubectl's pace);
+--restart ends with a restart of the operator (its resume of every pipeline). Prints a table
+(stderr) and the results as JSON (stdout, and --out FILE).
 """
 
 from __future__ import annotations
@@ -48,12 +50,14 @@ from bench import common
 from graphsync.devenv import kube, process, substrate
 from graphsync.devenv.process import SubstrateError
 from graphsync.devenv.service import Service
+from graphsync_operator.assess import START_GRACE
 from graphsync_operator.build import names
 from graphsync_operator.crds import all_crds
 
 NAMESPACE = "bench-operator"
 ACCOUNT = "graphsync-operator"
 OPERATOR_USER = f"system:serviceaccount:{NAMESPACE}:{ACCOUNT}"
+STATUS_INTERVAL = 5.0  # the operator's default: GRAPHSYNC_STATUS_INTERVAL is not passed on
 SECRET = "shop-db"  # what tests.resources.shop_spec's secretKeyRefs name
 VENV_BIN = Path(__file__).parents[1] / ".venv" / "bin"
 MANAGED = f"app.kubernetes.io/managed-by={names.MANAGED_BY}"
@@ -463,7 +467,9 @@ def reconciled_now(admin: Admin, created: dict[str, float]) -> tuple[set[str], d
     return done, {"phases": dict(phases), "ready": dict(reasons)}
 
 
-def measure(count: int, steady_seconds: float, settle_seconds: float, timeout: float, backlog: bool) -> dict[str, Any]:
+def measure(
+    count: int, steady_seconds: float, settle_seconds: float, timeout: float, backlog: bool, restart: bool
+) -> dict[str, Any]:
     run_dir = substrate.new_run_dir("graphsync-bench-operator-")
     audit = run_dir / "audit"
     audit.mkdir()
@@ -488,7 +494,7 @@ def measure(count: int, steady_seconds: float, settle_seconds: float, timeout: f
             return operator
 
         bench = Bench(count, env, admin, cluster, audit, launch)
-        return bench.run(steady_seconds, settle_seconds, timeout, backlog)
+        return bench.run(steady_seconds, settle_seconds, timeout, backlog, restart)
     finally:
         for operator in operators:
             operator.stop()
@@ -509,7 +515,9 @@ class Bench:
     audit: Path
     launch: Callable[[], Operator]
 
-    def run(self, steady_seconds: float, settle_seconds: float, timeout: float, backlog: bool) -> dict[str, Any]:
+    def run(
+        self, steady_seconds: float, settle_seconds: float, timeout: float, backlog: bool, restart: bool
+    ) -> dict[str, Any]:
         manifests = pipelines_file(self.count, Path(self.env["KUBECONFIG"]).parent / "pipelines.yaml")
         started = time.time()
         operator = None if backlog else self.launch()
@@ -563,6 +571,7 @@ class Bench:
         text = operator.log.read_text(errors="replace")
         problems = [line for line in text.splitlines() if " ERROR " in line or " WARNING " in line]
         reconciled = len(polled.first_at)
+        restarted = self.restart(operator, max(audited.created.values(), default=0.0), timeout) if restart else None
         return {
             "pipelines": self.count,
             "mode": "backlog: operator started after the apply" if backlog else "operator running, then one apply",
@@ -608,6 +617,41 @@ class Bench:
                 "tracebacks": text.count("Traceback"),
                 "first": problems[:10],
             },
+            "restart": restarted,
+        }
+
+    def restart(self, operator: Operator, last_created: float, timeout: float, quiet: float = 20) -> dict[str, Any]:
+        """Stop the operator and start another, as an upgrade would: it resumes every pipeline.
+
+        Waits first until every pipeline is past the start-up grace (its one WorkersNotReporting
+        transition made), then counts the new operator's requests until none came for `quiet` s.
+        """
+        wait = last_created + START_GRACE.total_seconds() + 2 * STATUS_INTERVAL + 5 - time.time()
+        if wait > 0:
+            log(f"waiting {wait:.0f} s for every pipeline to pass its start-up grace before the restart")
+            time.sleep(wait)
+        operator.stop()
+        log_size = operator.log.stat().st_size
+        started = time.time()
+        log("restarting the operator")
+        renewed = self.launch()
+        last = started
+        while time.time() - last < quiet and time.time() - started < timeout:
+            time.sleep(5)
+            found = [r.at for r in read_audit(self.audit).requests if r.at >= started and not r.watch]
+            last = max(found, default=started)
+        requests = between(read_audit(self.audit).requests, started, last + 1)
+        samples = list(renewed.samples)
+        with renewed.log.open(errors="replace") as text:
+            text.seek(log_size)
+            lines = text.read().splitlines()
+        problems = [line for line in lines if " ERROR " in line or " WARNING " in line]
+        return {
+            "seconds_until_quiet": round(last - started, 1),
+            "operator_peak_rss_mib": round(max(s.hwm_kib for s in samples) / 1024, 1) if samples else None,
+            "operator_log_errors": sum(" ERROR " in line for line in problems),
+            "operator_log_first": problems[:5],
+            **breakdown(requests, self.count, None),
         }
 
     @staticmethod
@@ -708,7 +752,19 @@ def table(results: dict[str, Any]) -> str:
     ]
     width = max(len(name) for name, _ in rows)
     lines = [f"{name:<{width}}  {value}" for name, value in rows]
-    for phase, unit in (("reconcile", "per pipeline"), ("steady", "per pipeline per minute")):
+    phases = [("reconcile", "per pipeline"), ("steady", "per pipeline per minute")]
+    if results["restart"] is not None:
+        restart = results["restart"]
+        lines.append(
+            f"{'restart: seconds until quiet / peak RSS MiB':<{width}}  "
+            f"{restart['seconds_until_quiet']} / {restart['operator_peak_rss_mib']}"
+        )
+        lines.append(
+            f"{'restart: requests per pipeline / log errors':<{width}}  "
+            f"{restart['per_pipeline']} / {restart['operator_log_errors']}"
+        )
+        phases.append(("restart", "per pipeline"))
+    for phase, unit in phases:
         lines += ["", f"{phase}: requests by verb and resource (count, {unit}, distinct objects)"]
         for key, found in results[phase]["by_request"].items():
             lines.append(f"  {key:<44} {found['count']:>7}  {found['per_pipeline']:>8}  {found['objects']:>5}")
@@ -734,9 +790,16 @@ def main() -> None:
         action="store_true",
         help="apply first, then start the operator: its own throughput, without kubectl's pace (times from its start)",
     )
+    parser.add_argument(
+        "--restart",
+        action="store_true",
+        help="at the end, restart the operator (once every pipeline is past its start-up grace) and count its resume",
+    )
     parser.add_argument("--out", type=Path, help="also write the JSON results here")
     args = parser.parse_args()
-    results = measure(args.pipelines, args.steady_seconds, args.settle_seconds, args.timeout, args.backlog)
+    results = measure(
+        args.pipelines, args.steady_seconds, args.settle_seconds, args.timeout, args.backlog, args.restart
+    )
     print(table(results), file=sys.stderr)
     text = json.dumps(results, indent=2)
     if args.out:

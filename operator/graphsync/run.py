@@ -125,9 +125,11 @@ def _stream(spec: PipelineSpec, control: RunControl) -> RunStats:
         if control.until_idle:
             return _drain(relay, runner, control, spec.batch_size)
         if not control.consume:
-            _relay_loop(relay, control.stop, spec.batch_size)
-            return RunStats()
-        relay_thread = threading.Thread(target=_relay_loop, args=(relay, control.stop, spec.batch_size), daemon=True)
+            _relay_loop(relay, control.stop, spec.batch_size, runner.stats)
+            return runner.stats
+        relay_thread = threading.Thread(
+            target=_relay_loop, args=(relay, control.stop, spec.batch_size, runner.stats), daemon=True
+        )
         if control.relay:
             relay_thread.start()
         stats = runner.run(control.stop)
@@ -150,15 +152,17 @@ def _drain(relay: Relay, runner: Runner, control: RunControl, limit: int) -> Run
     return runner.stats
 
 
-def _relay_loop(relay: Relay, stop: threading.Event, limit: int) -> None:
+def _relay_loop(relay: Relay, stop: threading.Event, limit: int, stats: RunStats) -> None:
     backoff = Backoff()
     attempt = 0
     while not stop.is_set():
         try:
             published = relay.run_once(limit)
             attempt = 0
+            stats.relay_recovered()
         except Exception as exc:  # noqa: BLE001 - the relay survives outages of either side
             log.warning("relay: %s; retrying", exc)
+            stats.relay_failed(str(exc))
             try:
                 backoff.wait(attempt, stop)
             except Interrupted:

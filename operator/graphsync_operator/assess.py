@@ -60,24 +60,29 @@ class Observed:
 
 def live(observed: Observed) -> list[WorkerReport]:
     horizon = observed.now - timedelta(seconds=observed.heartbeat_seconds * MISSED_BEATS)
-    return [report for report in observed.reports if report.heartbeat >= horizon]
+    return [report for report in current(observed) if report.heartbeat >= horizon]
+
+
+def current(observed: Observed) -> list[WorkerReport]:
+    """Reports of pods made for the config the pipeline has now: a pod of the old config says nothing about it."""
+    if observed.config_hash is None:
+        return list(observed.reports)
+    return [r for r in observed.reports if r.config_hash in (None, observed.config_hash)]
 
 
 def pipeline_status(observed: Observed) -> SyncPipelineStatus:
     reports = live(observed)
     healthy = [r for r in reports if r.state in (WorkerState.RUNNING, WorkerState.FINISHED)]
     ready, degraded, reconciling, phase = _decide(observed, reports, healthy)
-    stalled = observed.problem is not None
+    # kstatus reads Stalled=True as "failed": a broken data plane is that, not "current" with a false Ready.
+    problem = observed.problem or (Problem(*degraded) if degraded else None)
+    stalled = problem is not None
     lags = [r.lag_seconds for r in reports if r.lag_seconds is not None]
     conditions = [
         _condition("Ready", ready[0], ready[1], ready[2], observed),
         _condition("Reconciling", reconciling is not None, *(reconciling or ("Reconciled", "")), observed),
         _condition(
-            "Stalled",
-            stalled,
-            observed.problem.reason if observed.problem else "Running",
-            observed.problem.message if observed.problem else "",
-            observed,
+            "Stalled", stalled, problem.reason if problem else "Running", problem.message if problem else "", observed
         ),
         _condition("Degraded", degraded is not None, *(degraded or ("AsExpected", "")), observed),
         _in_sync(observed, reports, lags),
@@ -125,10 +130,14 @@ def _decide(  # noqa: PLR0911 - one early answer per situation reads better than
         return (False, reason, message), (reason, message), None, Phase.DEGRADED
     if observed.scheduled:
         # A scheduled run stops reporting when it ends: its last word stands until the next run.
-        runs = [r for r in observed.reports if r.state is not WorkerState.RETIRED]
+        runs = [r for r in current(observed) if r.state is not WorkerState.RETIRED]
         newest = max(runs, key=lambda r: r.heartbeat, default=None)
         if newest is not None and newest.state is WorkerState.FAILED:
             message = f"the last run ({newest.pod}) failed: {newest.error or 'no reason given'}"
+            return (False, "LastRunFailed", message), ("LastRunFailed", message), None, Phase.DEGRADED
+        if newest is not None and newest.state is not WorkerState.FINISHED and newest not in reports:
+            # Killed, evicted or out of memory: a run that ends never says so.
+            message = f"the last run ({newest.pod}) stopped reporting at {newest.heartbeat:%Y-%m-%dT%H:%M:%SZ}"
             return (False, "LastRunFailed", message), ("LastRunFailed", message), None, Phase.DEGRADED
         return (True, "Scheduled", "runs on its schedule"), None, None, Phase.SCHEDULED
     if observed.desired == 0:
@@ -138,11 +147,14 @@ def _decide(  # noqa: PLR0911 - one early answer per situation reads better than
         return (False, *rolling), None, rolling, Phase.PENDING
     if len(healthy) >= observed.desired and observed.ready_pods >= observed.desired:
         return (True, "Syncing", f"{len(healthy)} worker(s) running"), None, None, Phase.RUNNING
-    silent = [r for r in observed.reports if r not in reports and r.state is not WorkerState.RETIRED]
+    silent = [r for r in current(observed) if r not in reports and r.state is not WorkerState.RETIRED]
     if silent:
         newest = max(silent, key=lambda r: r.heartbeat)
-        seconds = int((observed.now - newest.heartbeat).total_seconds())
-        message = f"worker {newest.pod} last reported {seconds}s ago; {len(healthy)}/{observed.desired} running"
+        # The time, not "seconds ago": a message that changes every tick would patch the status every tick.
+        message = (
+            f"worker {newest.pod} last reported at {newest.heartbeat:%Y-%m-%dT%H:%M:%SZ};"
+            f" {len(healthy)}/{observed.desired} running"
+        )
         return (False, "WorkerSilent", message), ("WorkerSilent", message), None, Phase.DEGRADED
     since = observed.applied_at or observed.now
     if observed.now - since > START_GRACE:

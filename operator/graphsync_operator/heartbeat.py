@@ -53,6 +53,8 @@ class Snapshot:
     error: str | None = None
     checkpoint: str | None = None
     open_conflicts: int | None = None
+    # The relay cannot move changes from the source: nothing reaches the consumer, whatever it reads.
+    relay_failing: bool = False
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,7 @@ def snapshot_of(stats: RunStats, *, notified_at: float | None = None) -> Snapsho
         error=errors[-1] if errors else None,
         checkpoint=checkpoint,
         open_conflicts=stats.two_way.held if stats.two_way is not None else None,
+        relay_failing=stats.relay_failing_since is not None,
     )
 
 
@@ -115,6 +118,7 @@ def combined(phases: Sequence[Snapshot]) -> Snapshot | None:
         error=next((phase.error for phase in reversed(phases) if phase.error), None),
         checkpoint=next((phase.checkpoint for phase in reversed(phases) if phase.checkpoint), None),
         open_conflicts=current.open_conflicts,
+        relay_failing=current.relay_failing,
     )
 
 
@@ -124,6 +128,8 @@ def state_of(snapshot: Snapshot | None, ending: Ending | None) -> WorkerState:
         return ending.state
     if snapshot is None:
         return WorkerState.STARTING
+    if snapshot.relay_failing:
+        return WorkerState.RETRYING
     if snapshot.last_retry_at is not None and (
         snapshot.progressed_at is None or snapshot.last_retry_at > snapshot.progressed_at
     ):
@@ -142,6 +148,7 @@ def report_of(
     ending: Ending | None = None,
     reconciliation: progress.Reconciliation | None = None,
     carried: Carried = (0, 0),
+    config_hash: str | None = None,
 ) -> WorkerReport:
     """The report a pod patches into its annotation of the pipeline's Lease.
 
@@ -166,6 +173,7 @@ def report_of(
         error=_clip(error),
         open_conflicts=seen.open_conflicts,
         reconciliation=reconciliation,
+        config_hash=config_hash,
     )
 
 
@@ -245,6 +253,7 @@ class Reporter:
         progress: Callable[[], Snapshot | None],
         send: Send | None = None,
         carried: Carried = (0, 0),
+        config_hash: str | None = None,
     ) -> None:
         self.pod = pod
         self.interval = interval
@@ -254,6 +263,7 @@ class Reporter:
         self._progress = progress
         self._send = send
         self._carried = carried
+        self._config_hash = config_hash
         self._stop = threading.Event()
         self._pending = threading.Condition()
         self._outbox: WorkerReport | None = None
@@ -261,7 +271,9 @@ class Reporter:
         self._ticker = threading.Thread(target=self._tick_loop, name="heartbeat", daemon=True)
         self._sender = threading.Thread(target=self._send_loop, name="lease-report", daemon=True)
         now = time.time()
-        self.latest = report_of(pod=pod, started_at=self.started_at, now=now, snapshot=None, carried=carried)
+        self.latest = report_of(
+            pod=pod, started_at=self.started_at, now=now, snapshot=None, carried=carried, config_hash=config_hash
+        )
         self.ticked_at = now
 
     def start(self) -> None:
@@ -272,7 +284,12 @@ class Reporter:
     def tick(self) -> WorkerReport:
         now = time.time()
         report = report_of(
-            pod=self.pod, started_at=self.started_at, now=now, snapshot=self._progress(), carried=self._carried
+            pod=self.pod,
+            started_at=self.started_at,
+            now=now,
+            snapshot=self._progress(),
+            carried=self._carried,
+            config_hash=self._config_hash,
         )
         if report.state is not self.latest.state:
             log.info("state %s -> %s%s", self.latest.state, report.state, f": {report.error}" if report.error else "")
@@ -301,6 +318,7 @@ class Reporter:
             ending=ending,
             reconciliation=reconciliation,
             carried=self._carried,
+            config_hash=self._config_hash,
         )
         log.info("state %s -> %s%s", self.latest.state, report.state, f": {report.error}" if report.error else "")
         self.latest, self.ticked_at = report, now

@@ -88,7 +88,7 @@ class Kube:
             method, path, query_params=query or [], header_params=headers, body=body, auth_settings=["BearerToken"]
         )
         try:
-            response = self._api.call_api(method_, url, header_params=headers_, body=body_)
+            response = self._api.call_api(method_, url, header_params=headers_, body=body_, _request_timeout=(5, 30))
             response.read()  # type: ignore[no-untyped-call]
         except ApiException as exc:
             raise KubeError(int(exc.status or 0), _reason(exc)) from None

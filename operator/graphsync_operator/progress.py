@@ -73,6 +73,7 @@ class WorkerReport(BaseModel):
     error: str | None = Field(default=None, max_length=1024)
     open_conflicts: int | None = None
     reconciliation: Reconciliation | None = None
+    config_hash: str | None = None
 
 
 RETIRED_KEY = ANNOTATION_PREFIX + "retired"

@@ -58,6 +58,8 @@ class Identity:
     lease: str | None = None
     http_port: int = DEFAULT_HTTP_PORT
     heartbeat_seconds: float = progress.HEARTBEAT_SECONDS
+    # Of the config the pod was made for: the operator counts only reports of the current one.
+    config_hash: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Identity:
@@ -74,6 +76,7 @@ class Identity:
             lease=env.get("GRAPHSYNC_LEASE") or None,
             http_port=port,
             heartbeat_seconds=beat,
+            config_hash=env.get("GRAPHSYNC_CONFIG_HASH") or None,
         )
 
 
@@ -242,7 +245,12 @@ def _reporting(command: str, snapshot: Callable[[], Snapshot | None]) -> Iterato
         return
     send, carried = _sender(identity)
     reporter = Reporter(
-        pod=identity.pod, interval=identity.heartbeat_seconds, progress=snapshot, send=send, carried=carried
+        pod=identity.pod,
+        interval=identity.heartbeat_seconds,
+        progress=snapshot,
+        send=send,
+        carried=carried,
+        config_hash=identity.config_hash,
     )
     try:
         server = HealthServer(identity.http_port, reporter)
@@ -271,10 +279,14 @@ def _sender(identity: Identity) -> tuple[heartbeat.Send | None, heartbeat.Carrie
         return None, (0, 0)
     try:
         client = kube.Kube.connect()
-        lease = client.get("coordination.k8s.io/v1", "Lease", identity.namespace, identity.lease) or {}
     except Exception as exc:  # noqa: BLE001 - no reporting is no reason to stop syncing
-        log.warning("cannot reach the Kubernetes API, progress is not reported: %s", exc)
+        log.warning("no Kubernetes API configuration, progress is not reported: %s", exc)
         return None, (0, 0)
+    try:
+        lease = client.get("coordination.k8s.io/v1", "Lease", identity.namespace, identity.lease) or {}
+    except Exception as exc:  # noqa: BLE001 - the reports still go out; only the earlier count is unknown
+        log.warning("cannot read the Lease (counts restart from 0 for this container): %s", exc)
+        lease = {}
     carried = heartbeat.carried_over(lease.get("metadata", {}).get("annotations"), identity.pod)
     log.info(
         "reporting progress to Lease %s/%s every %ss", identity.namespace, identity.lease, identity.heartbeat_seconds

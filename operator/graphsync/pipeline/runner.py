@@ -117,7 +117,7 @@ class Runner:
                     attempt += 1
                     continue
                 idle = batch.idle
-                backlog.read(batch)
+                backlog.read(batch, short=len(batch.changes) < self._options.batch_size)
                 if batch.changes:
                     batch.staged = self._stage(batch.changes)
                 if not idle:
@@ -189,12 +189,14 @@ class _Backlog:
         self._unapplied = 0
         self._empty = False
 
-    def read(self, batch: Batch) -> None:
+    def read(self, batch: Batch, *, short: bool = False) -> None:
+        """`short`: fewer changes than a batch holds came back, so the source had no more at that moment;
+        under steady traffic a read is seldom empty, and the run is still keeping up."""
         with self._lock:
             if not batch.idle:
                 self._unapplied += 1
             # A finite source's last batch leaves nothing behind it either.
-            self._empty = batch.idle or batch.final
+            self._empty = batch.idle or batch.final or short
             self._stats.add_read(caught_up=batch.idle and self._unapplied == 0)
 
     def applied(self) -> None:

@@ -118,6 +118,8 @@ class RunStats:
     # what the lag is measured from (see `lag_seconds`).
     caught_up_at: float | None = None
     caught_up: bool = False
+    # Streaming: since when the relay (outbox -> streams) has been failing; the consumer cannot be caught up then.
+    relay_failing_since: float | None = None
     # The newest per-item errors, bounded so a flood of poison records cannot grow memory.
     errors: deque[str] = field(default_factory=lambda: deque(maxlen=MAX_ERRORS))
     # Set by a files run.
@@ -174,6 +176,20 @@ class RunStats:
             self.failed += 1
             self.errors.append(error)
 
+    def relay_failed(self, error: str) -> None:
+        with self._lock:
+            now = time.time()
+            if self.relay_failing_since is None:
+                self.relay_failing_since = now
+            self.caught_up = False
+            self.retries += 1
+            self.last_retry_at = now
+            self.errors.append(f"source: relay: {error}")
+
+    def relay_recovered(self) -> None:
+        with self._lock:
+            self.relay_failing_since = None
+
     def add_retry(self, error: str) -> None:
         with self._lock:
             self.retries += 1
@@ -183,6 +199,8 @@ class RunStats:
     def add_read(self, *, caught_up: bool) -> None:
         """A source read came back: `caught_up` when it found nothing new and nothing was left to apply."""
         with self._lock:
+            # An empty stream proves nothing while the relay cannot fill it.
+            caught_up = caught_up and self.relay_failing_since is None
             self.caught_up = caught_up
             if caught_up:
                 self.caught_up_at = time.time()

@@ -38,9 +38,7 @@ def pipeline(
     cron = ("batch/v1", "CronJob", names.sync_cronjob(owner.name))
     if spec.schedule is not None:
         name = names.sync_cronjob(owner.name)
-        manifests.append(
-            workloads.cronjob(plan, defaults, name=name, schedule=spec.schedule, suspended=spec.suspend)
-        )
+        manifests.append(workloads.cronjob(plan, defaults, name=name, schedule=spec.schedule, suspended=spec.suspend))
         return Children(manifests, rendered, [deployment, ("v1", "Service", names.service(owner.name))])
     manifests += [workloads.deployment(plan, defaults, suspended=spec.suspend), workloads.service(plan)]
     return Children(manifests, rendered, [cron])
@@ -56,7 +54,9 @@ def reconciliation(
     """The CronJob that reconciles a pipeline: its config and secrets are the pipeline's own."""
     pipeline_name = job.pipeline_ref.name
     rendered = config.render(pipeline_spec.engine_spec(pipeline_name, policy))
-    plan = PodPlan(owner, pipeline_name, RECONCILE, ["reconcile", *reconcile_args(job)], rendered, pipeline_spec.workers, False)
+    plan = PodPlan(
+        owner, pipeline_name, RECONCILE, ["reconcile", *reconcile_args(job)], rendered, pipeline_spec.workers, False
+    )
     name = names.reconcile_cronjob(owner.name)
     manifests = [
         *access.for_workers(owner, pipeline_name, RECONCILE),
@@ -78,7 +78,9 @@ def reconcile_args(job: ReconciliationJobSpec) -> list[str]:
     return args
 
 
-def cleanup(owner: Owner, spec: SyncPipelineSpec, defaults: Defaults, policy: ConflictPolicySpec | None = None) -> dict[str, Any]:
+def cleanup(
+    owner: Owner, spec: SyncPipelineSpec, defaults: Defaults, policy: ConflictPolicySpec | None = None
+) -> dict[str, Any]:
     """The Job that removes what the pipeline created in the databases; it reports on the workers' Lease."""
     rendered = config.render(spec.engine_spec(owner.name, policy))
     args = ["cleanup", "-f", names.CONFIG_FILE]

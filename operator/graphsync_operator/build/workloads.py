@@ -59,6 +59,7 @@ def pod_template(plan: PodPlan, defaults: Defaults) -> dict[str, Any]:
         {"name": "GRAPHSYNC_HTTP_PORT", "value": str(HTTP_PORT)},
         {"name": "GRAPHSYNC_HEARTBEAT_SECONDS", "value": f"{defaults.heartbeat_seconds:g}"},
         {"name": "GRAPHSYNC_CACHE_DIR", "value": names.CACHE_DIR},
+        {"name": "GRAPHSYNC_CONFIG_HASH", "value": plan.rendered.hash},
         *(use.env_var() for use in plan.rendered.secrets),
     ]
     container: dict[str, Any] = {
@@ -153,6 +154,8 @@ def service(plan: PodPlan) -> dict[str, Any]:
         "metadata": plan.owner.metadata(names.service(plan.owner.name), names.labels(plan.pipeline, "metrics")),
         "spec": {
             "type": "ClusterIP",
+            # A worker that cannot reach its databases is unready, and its metrics matter most then.
+            "publishNotReadyAddresses": True,
             "selector": names.selector(plan.owner.name, plan.component),
             "ports": [{"name": "metrics", "port": HTTP_PORT, "targetPort": "http", "protocol": "TCP"}],
         },
@@ -176,9 +179,24 @@ def cronjob(plan: PodPlan, defaults: Defaults, *, name: str, schedule: str, susp
             "failedJobsHistoryLimit": 3,
             "jobTemplate": {
                 "metadata": {"labels": template["metadata"]["labels"]},
-                "spec": {"backoffLimit": 2, "template": template},
+                "spec": job_spec(template, backoff=2),
             },
         },
+    }
+
+
+def job_spec(template: dict[str, Any], *, backoff: int) -> dict[str, Any]:
+    """A crash or an eviction is retried; an exit the worker chose (1: items failed or drift found, 2: bad spec)
+    is an answer, and running the same work again would not change it."""
+    return {
+        "backoffLimit": backoff,
+        "ttlSecondsAfterFinished": 86400,
+        "podFailurePolicy": {
+            "rules": [
+                {"action": "FailJob", "onExitCodes": {"containerName": "worker", "operator": "In", "values": [1, 2]}}
+            ]
+        },
+        "template": template,
     }
 
 
@@ -190,7 +208,7 @@ def job(plan: PodPlan, defaults: Defaults, *, name: str) -> dict[str, Any]:
         "apiVersion": "batch/v1",
         "kind": "Job",
         "metadata": plan.owner.metadata(name, names.labels(plan.pipeline, plan.component)),
-        "spec": {"backoffLimit": 3, "template": template},
+        "spec": job_spec(template, backoff=3),
     }
 
 

@@ -20,17 +20,18 @@ from graphsync_operator.handlers.shared import (
     Invalid,
     Missing,
     check_secrets,
+    chores,
+    current_generation,
     defaults,
     field_errors,
-    fold_old_reports,
+    held_by_handler,
     kind_of,
     kube,
     owner_of,
     previous_conditions,
     publish,
-    run_now,
-    stalled,
 )
+from graphsync_operator.kube import KubeError
 from graphsync_operator.progress import WorkerReport, annotation_key
 
 
@@ -80,26 +81,33 @@ def apply_pipeline(body: Any) -> tuple[SyncPipelineSpec, children.Children]:
     built = children.pipeline(owner, spec, defaults(), policy_of(owner.namespace, spec))
     check_secrets(owner.namespace, built)
     for manifest in built.manifests:
-        kube().apply(manifest)
+        try:
+            kube().apply(manifest)
+        except KubeError as exc:
+            if exc.status not in (400, 422):
+                raise
+            # The API server refused what the spec asked for (a toleration, a resource): it names the field.
+            raise Invalid(f"{manifest['kind']} {manifest['metadata']['name']}: {exc}") from None
     for api_version, kind, name in built.obsolete:
         kube().delete(api_version, kind, owner.namespace, name)
     return spec, built
 
 
 @kopf.timer(GROUP, VERSION, "syncpipelines", interval=STATUS_INTERVAL)
-def refresh_pipeline(body: Any, patch: kopf.Patch, **kwargs: Any) -> None:
+async def refresh_pipeline(body: Any, patch: kopf.Patch, **kwargs: Any) -> None:
     """Recompute the status from the indexes (a patch only if something changed); act on a sync-now request."""
-    status = body.get("status") or {}
-    if status.get("observedGeneration") != body["metadata"].get("generation"):
-        return  # the spec handler has not run yet for this generation; it writes the status itself
-    if stalled(status):
-        return  # the spec handler retries (or waits for an edit) and keeps this status current
+    if not current_generation(body) or held_by_handler(body.get("status") or {}):
+        return  # the spec handler writes the status until it has applied this generation
     try:
         spec = SyncPipelineSpec.model_validate(dict(body["spec"]))
     except ValidationError:
         return
-    handled = run_now(body, SYNC_NOW, names.sync_cronjob(body["metadata"]["name"]) if spec.schedule else None)
-    _write_status(body, patch, kwargs, None, config_hash=status.get("configHash"), spec=spec, handled=handled)
+    meta = body["metadata"]
+    cron = names.sync_cronjob(meta["name"]) if spec.schedule else None
+    handled = await chores(body, kwargs, (meta["namespace"], meta["name"]), SYNC_NOW, cron)
+    if current_generation(body):
+        status = body.get("status") or {}
+        _write_status(body, patch, kwargs, None, config_hash=status.get("configHash"), spec=spec, handled=handled)
 
 
 def _write_status(
@@ -120,7 +128,6 @@ def _write_status(
     for owner, component, reports in indexes["progress"].get((namespace, name), []):
         if component == children.SYNC and owner == name:
             own.extend(reports)
-            fold_old_reports(namespace, owner, component, list(reports))
         elif component == children.RECONCILE:
             reconciliations.extend((owner, report) for report in reports)
     rollout = next(iter(indexes["rollouts"].get((namespace, name), [])), None)
@@ -155,7 +162,7 @@ def _cleans_up(spec: kopf.Spec, **_: Any) -> bool:
 
 
 @kopf.on.delete(GROUP, VERSION, "syncpipelines", when=_cleans_up)
-def clean_up_pipeline(body: Any, **kwargs: Any) -> None:
+def clean_up_pipeline(body: Any, retry: int, **kwargs: Any) -> None:
     """deletionPolicy cleanup: stop the workers, run the cleanup Job, and let the resource go once it finished.
 
     The finalizer this handler implies holds the resource (and so, through owner references,
@@ -179,6 +186,9 @@ def clean_up_pipeline(body: Any, **kwargs: Any) -> None:
     verdict = assess.cleanup_progress(
         reports, names.cleanup_job(owner.name), datetime.now(UTC), defaults().heartbeat_seconds
     )
+    if retry % 12 == 11 and verdict in ("workersRunning", "notStarted", "running"):
+        # About once a minute, so a deletion that waits says why (set deletionPolicy: retain to skip the cleanup).
+        kopf.event(body, type="Warning", reason="CleanupWaiting", message=f"deletion waits for the cleanup: {verdict}")
     if verdict == "workersRunning":
         raise kopf.TemporaryError("waiting for the workers to stop before cleaning up", delay=5)
     if verdict == "done":

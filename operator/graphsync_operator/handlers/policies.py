@@ -19,6 +19,7 @@ from graphsync_operator.handlers.shared import (
     VERSION,
     Invalid,
     Missing,
+    current_generation,
     field_errors,
     kube,
     log,
@@ -46,7 +47,8 @@ def reconcile_policy(body: Any, patch: kopf.Patch, **kwargs: Any) -> None:
         for user in users:
             pipeline = kube().get(API_VERSION, "SyncPipeline", namespace, user)
             try:
-                if pipeline is not None:
+                # One being deleted keeps its workers stopped (its cleanup may be running).
+                if pipeline is not None and not pipeline["metadata"].get("deletionTimestamp"):
                     apply_pipeline(pipeline)
             except (Invalid, Missing) as exc:
                 log.warning("pipeline %s/%s not rendered again: %s", namespace, user, exc)
@@ -56,9 +58,9 @@ def reconcile_policy(body: Any, patch: kopf.Patch, **kwargs: Any) -> None:
 
 
 @kopf.timer(GROUP, VERSION, "conflictpolicies", interval=STATUS_INTERVAL)
-def refresh_policy(body: Any, patch: kopf.Patch, **kwargs: Any) -> None:
+async def refresh_policy(body: Any, patch: kopf.Patch, **kwargs: Any) -> None:
     """Keep the list of pipelines using the policy current (from the index: no request unless it changed)."""
-    if (body.get("status") or {}).get("observedGeneration") != body["metadata"].get("generation"):
+    if not current_generation(body):
         return
     users = _users(kwargs["policy_users"], body["metadata"]["namespace"], body["metadata"]["name"])
     _write_status(body, patch, _problem(body), users)

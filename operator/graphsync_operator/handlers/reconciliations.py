@@ -20,15 +20,15 @@ from graphsync_operator.handlers.shared import (
     Invalid,
     Missing,
     check_secrets,
+    chores,
+    current_generation,
     defaults,
     field_errors,
-    fold_old_reports,
+    held_by_handler,
     kube,
     owner_of,
     previous_conditions,
     publish,
-    run_now,
-    stalled,
 )
 from graphsync_operator.progress import WorkerReport
 
@@ -56,7 +56,8 @@ def _pipeline(namespace: str, job: ReconciliationJobSpec) -> SyncPipelineSpec:
         try:
             job.job().check_against(pipeline.mappings)
         except ValueError as exc:
-            raise Invalid(f"spec.{exc}") from None
+            # Retried: the pipeline's mappings may be what changes, not this job.
+            raise Missing("PipelineInvalid", f"spec.{exc}") from None
     return pipeline
 
 
@@ -82,13 +83,15 @@ def reconcile_job(body: Any, patch: kopf.Patch, retry: int, **kwargs: Any) -> No
 
 
 @kopf.timer(GROUP, VERSION, "reconciliationjobs", interval=STATUS_INTERVAL)
-def refresh_job(body: Any, patch: kopf.Patch, **kwargs: Any) -> None:
+async def refresh_job(body: Any, patch: kopf.Patch, **kwargs: Any) -> None:
     """The newest run from the Lease reports; a reconcile-now request starts a Job from the CronJob."""
-    status = body.get("status") or {}
-    if status.get("observedGeneration") != body["metadata"].get("generation") or stalled(status):
+    if not current_generation(body) or held_by_handler(body.get("status") or {}):
         return
-    handled = run_now(body, RECONCILE_NOW, names.reconcile_cronjob(body["metadata"]["name"]))
-    _write_status(body, patch, kwargs, None, suspended=bool(body["spec"].get("suspend")), handled=handled)
+    meta = body["metadata"]
+    key = (meta["namespace"], (body["spec"].get("pipelineRef") or {}).get("name", ""))
+    handled = await chores(body, kwargs, key, RECONCILE_NOW, names.reconcile_cronjob(meta["name"]))
+    if current_generation(body):
+        _write_status(body, patch, kwargs, None, suspended=bool(body["spec"].get("suspend")), handled=handled)
 
 
 def _write_status(
@@ -107,7 +110,6 @@ def _write_status(
     for owner, component, reports in indexes["progress"].get((namespace, pipeline), []):
         if component == children.RECONCILE and owner == name:
             runs.extend((owner, report) for report in reports)
-            fold_old_reports(namespace, owner, component, list(reports))
     observed = assess.Observed(
         generation=int(meta.get("generation", 0)),
         now=datetime.now(UTC),

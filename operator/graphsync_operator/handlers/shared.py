@@ -7,6 +7,7 @@ unless the status changed.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from collections.abc import Mapping
@@ -127,8 +128,38 @@ def kind_of(section: Any) -> str | None:
     return next((kind for kind in section if section[kind] is not None), None)
 
 
-def stalled(status: Mapping[str, Any]) -> bool:
-    return any(c.get("type") == "Stalled" and c.get("status") == "True" for c in status.get("conditions", []))
+# Reasons only a spec handler finds (and clears): while one stands, the timers leave the status to that handler.
+HANDLER_REASONS = frozenset(
+    ("InvalidSpec", "SecretMissing", "PolicyMissing", "PolicyInvalid", "PipelineMissing", "PipelineInvalid")
+)
+
+
+def held_by_handler(status: Mapping[str, Any]) -> bool:
+    return any(c.get("type") == "Ready" and c.get("reason") in HANDLER_REASONS for c in status.get("conditions", []))
+
+
+def current_generation(body: Any) -> bool:
+    """Whether the spec handler has written the status for this generation (a timer must not go before it)."""
+    return bool((body.get("status") or {}).get("observedGeneration") == body["metadata"].get("generation"))
+
+
+async def chores(
+    body: Any, indexes: Mapping[str, Any], key: tuple[str, str], annotation: str, cronjob: str | None
+) -> dict[str, str]:
+    """A timer's I/O, off the event loop and only when there is some: a run-now request, old reports to fold.
+
+    Timers are coroutines so that what they compute and patch comes from the resource as it is
+    when they run (kopf keeps a timer's body current), never from a body that waited in a queue.
+    """
+    handled = dict((body.get("status") or {}).get("handledRequests") or {})
+    request = (body["metadata"].get("annotations") or {}).get(annotation)
+    if request and handled.get(annotation) != request:
+        handled = await asyncio.to_thread(run_now, body, annotation, cronjob)
+    name = body["metadata"]["name"]
+    for owner, component, reports in indexes["progress"].get(key, []):
+        if owner == name and retire(list(reports), datetime.now(UTC))[1] is not None:
+            await asyncio.to_thread(fold_old_reports, key[0], owner, component, list(reports))
+    return handled
 
 
 def previous_conditions(body: Any) -> list[Condition]:
