@@ -32,6 +32,7 @@ KINDS: dict[tuple[str, str], Kind] = {
     ("v1", "Service"): Kind("/api/v1", "services"),
     ("v1", "ServiceAccount"): Kind("/api/v1", "serviceaccounts"),
     ("v1", "Pod"): Kind("/api/v1", "pods"),
+    ("v1", "Event"): Kind("/api/v1", "events"),
     ("apps/v1", "Deployment"): Kind("/apis/apps/v1", "deployments"),
     ("batch/v1", "CronJob"): Kind("/apis/batch/v1", "cronjobs"),
     ("batch/v1", "Job"): Kind("/apis/batch/v1", "jobs"),
@@ -133,6 +134,24 @@ class Kube:
             if exc.status == 409:
                 return None
             raise
+
+    def patch_status(
+        self, api_version: str, kind: str, namespace: str, name: str, status: dict[str, Any], *, resource_version: str
+    ) -> bool:
+        """Merge-patch the status subresource of the object as it was at `resource_version`; False when the
+        object changed since (the caller's view was stale, so its status is not written)."""
+        try:
+            self._call(
+                "PATCH",
+                self._path(api_version, kind, namespace, name) + "/status",
+                body={"metadata": {"resourceVersion": resource_version}, "status": status},
+                content_type="application/merge-patch+json",
+            )
+        except KubeError as exc:
+            if exc.status in (404, 409):
+                return False
+            raise
+        return True
 
     def delete(self, api_version: str, kind: str, namespace: str, name: str) -> bool:
         """Delete in the background (dependents collected by the cluster); False when it was already gone."""

@@ -38,6 +38,9 @@ def test_a_pipeline_runs_reports_degrades_recovers_rolls_suspends_and_is_collect
         lambda: (s := status(kube, namespace, "shop")).get("itemsSynced", 0) >= synced and s, "the synced count"
     )
     assert found["phase"] == "Running"
+    # No finalizer unless deletionPolicy asks for a cleanup: deleting it (or its namespace) never waits for us.
+    stored = json.loads(ok(kubectl(kube.env, "get", "sp", "shop", "-n", namespace, "-o", "json")))
+    assert not stored["metadata"].get("finalizers")
     assert found["workers"] == "1/1"
     assert condition(found, "Stalled")["status"] == "False"
     table = ok(kubectl(kube.env, "get", "syncpipelines", "-n", namespace)).splitlines()

@@ -207,6 +207,8 @@ def test_deleting_a_pipeline_with_cleanup_removes_its_engine_state_then_the_reso
 
     assert triggers() > 0
     assert schema_exists()
+    stored = json.loads(ok(kubectl(kube.env, "get", "sp", "tidy", "-n", namespace, "-o", "json")))
+    assert stored["metadata"]["finalizers"] == ["graphsync.io/cleanup"]
 
     ok(kubectl(kube.env, "delete", "sp", "tidy", "-n", namespace, "--wait=false"))
     # The operator stops the workers first; the kubelet stops the pod's process.

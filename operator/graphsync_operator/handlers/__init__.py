@@ -3,6 +3,6 @@
 Importing this package registers every handler with kopf.
 """
 
-from graphsync_operator.handlers import pipelines, policies, reconciliations, shared
+from graphsync_operator.handlers import pipelines, policies, reconciliations, refresh, shared
 
-__all__ = ["pipelines", "policies", "reconciliations", "shared"]
+__all__ = ["pipelines", "policies", "reconciliations", "refresh", "shared"]

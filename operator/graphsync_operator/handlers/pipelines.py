@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 import kopf
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from graphsync.spec.conflicts import ConflictPolicySpec
 from graphsync_operator import assess
@@ -14,7 +15,6 @@ from graphsync_operator.api import API_VERSION, DeletionPolicy, SyncPipelineSpec
 from graphsync_operator.build import children, names
 from graphsync_operator.handlers.shared import (
     GROUP,
-    STATUS_INTERVAL,
     SYNC_NOW,
     VERSION,
     Invalid,
@@ -28,11 +28,13 @@ from graphsync_operator.handlers.shared import (
     kind_of,
     kube,
     owner_of,
+    post,
     previous_conditions,
     publish,
 )
 from graphsync_operator.kube import KubeError
 from graphsync_operator.progress import WorkerReport, annotation_key
+from graphsync_operator.status import SyncPipelineStatus as SyncPipelineStatusModel
 
 
 def _parse_pipeline(body: Any) -> SyncPipelineSpec:
@@ -93,33 +95,43 @@ def apply_pipeline(body: Any) -> tuple[SyncPipelineSpec, children.Children]:
     return spec, built
 
 
-@kopf.timer(GROUP, VERSION, "syncpipelines", interval=STATUS_INTERVAL)
-async def refresh_pipeline(body: Any, patch: kopf.Patch, **kwargs: Any) -> None:
-    """Recompute the status from the indexes (a patch only if something changed); act on a sync-now request."""
+async def refresh_pipeline(body: Any, indexes: Mapping[str, Any]) -> BaseModel | None:
+    """The status as the indexes show it now (for the refresher); None while the spec handler owns it.
+    Acts on a sync-now request on the way."""
     if not current_generation(body) or held_by_handler(body.get("status") or {}):
-        return  # the spec handler writes the status until it has applied this generation
+        return None  # the spec handler writes the status until it has applied this generation
     try:
         spec = SyncPipelineSpec.model_validate(dict(body["spec"]))
     except ValidationError:
-        return
+        return None
     meta = body["metadata"]
     cron = names.sync_cronjob(meta["name"]) if spec.schedule else None
-    handled = await chores(body, kwargs, (meta["namespace"], meta["name"]), SYNC_NOW, cron)
-    if current_generation(body):
-        status = body.get("status") or {}
-        _write_status(body, patch, kwargs, None, config_hash=status.get("configHash"), spec=spec, handled=handled)
+    handled = await chores(body, indexes, (meta["namespace"], meta["name"]), SYNC_NOW, cron)
+    status = body.get("status") or {}
+    return _status(body, indexes, None, config_hash=status.get("configHash"), spec=spec, handled=handled)
 
 
 def _write_status(
     body: Any,
     patch: kopf.Patch,
-    indexes: dict[str, Any],
+    indexes: Mapping[str, Any],
+    problem: assess.Problem | None,
+    *,
+    config_hash: str | None = None,
+    spec: SyncPipelineSpec | None = None,
+) -> None:
+    publish(body, patch, _status(body, indexes, problem, config_hash=config_hash, spec=spec))
+
+
+def _status(
+    body: Any,
+    indexes: Mapping[str, Any],
     problem: assess.Problem | None,
     *,
     config_hash: str | None = None,
     spec: SyncPipelineSpec | None = None,
     handled: dict[str, str] | None = None,
-) -> None:
+) -> SyncPipelineStatusModel:
     meta = body["metadata"]
     namespace, name = meta["namespace"], meta["name"]
     previous = previous_conditions(body)
@@ -154,7 +166,7 @@ def _write_status(
     status.handled_requests = (
         handled if handled is not None else (body.get("status") or {}).get("handledRequests") or {}
     )
-    publish(body, patch, status)
+    return status
 
 
 def _cleans_up(spec: kopf.Spec, **_: Any) -> bool:
@@ -172,7 +184,7 @@ def clean_up_pipeline(body: Any, retry: int, **kwargs: Any) -> None:
     try:
         spec = _parse_pipeline(body)
     except Invalid as exc:
-        kopf.event(body, type="Warning", reason="CleanupSkipped", message=f"the spec cannot run: {exc}")
+        post(body, [("Warning", "CleanupSkipped", f"the spec cannot run: {exc}")])
         return
     # Workers first: one still running would recreate what the cleanup removes.
     kube().delete("apps/v1", "Deployment", owner.namespace, names.deployment(owner.name))
@@ -188,14 +200,14 @@ def clean_up_pipeline(body: Any, retry: int, **kwargs: Any) -> None:
     )
     if retry % 12 == 11 and verdict in ("workersRunning", "notStarted", "running"):
         # About once a minute, so a deletion that waits says why (set deletionPolicy: retain to skip the cleanup).
-        kopf.event(body, type="Warning", reason="CleanupWaiting", message=f"deletion waits for the cleanup: {verdict}")
+        post(body, [("Warning", "CleanupWaiting", f"deletion waits for the cleanup: {verdict}")])
     if verdict == "workersRunning":
         raise kopf.TemporaryError("waiting for the workers to stop before cleaning up", delay=5)
     if verdict == "done":
-        kopf.event(body, type="Normal", reason="CleanedUp", message="engine triggers, state and streams removed")
+        post(body, [("Normal", "CleanedUp", "engine triggers, state and streams removed")])
         return
     if verdict.startswith("failed"):
-        kopf.event(body, type="Warning", reason="CleanupFailed", message=verdict)
+        post(body, [("Warning", "CleanupFailed", verdict)])
     try:
         job = children.cleanup(owner, spec, defaults(), policy_of(owner.namespace, spec))
     except Missing as exc:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import kopf
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from graphsync.spec.conflicts import ConflictPolicySpec
 from graphsync_operator import assess
@@ -15,7 +15,6 @@ from graphsync_operator.api import API_VERSION
 from graphsync_operator.handlers.pipelines import apply_pipeline
 from graphsync_operator.handlers.shared import (
     GROUP,
-    STATUS_INTERVAL,
     VERSION,
     Invalid,
     Missing,
@@ -26,6 +25,7 @@ from graphsync_operator.handlers.shared import (
     previous_conditions,
     publish,
 )
+from graphsync_operator.status import ConflictPolicyStatus
 
 
 @kopf.index(GROUP, VERSION, "syncpipelines")
@@ -57,13 +57,12 @@ def reconcile_policy(body: Any, patch: kopf.Patch, **kwargs: Any) -> None:
         raise kopf.PermanentError(problem.message)
 
 
-@kopf.timer(GROUP, VERSION, "conflictpolicies", interval=STATUS_INTERVAL)
-async def refresh_policy(body: Any, patch: kopf.Patch, **kwargs: Any) -> None:
-    """Keep the list of pipelines using the policy current (from the index: no request unless it changed)."""
+async def refresh_policy(body: Any, indexes: Mapping[str, Any]) -> BaseModel | None:
+    """The pipelines using the policy, kept current from the index (for the refresher)."""
     if not current_generation(body):
-        return
-    users = _users(kwargs["policy_users"], body["metadata"]["namespace"], body["metadata"]["name"])
-    _write_status(body, patch, _problem(body), users)
+        return None
+    users = _users(indexes["policy_users"], body["metadata"]["namespace"], body["metadata"]["name"])
+    return _status(body, _problem(body), users)
 
 
 def _users(index: Mapping[Any, Any], namespace: str, name: str) -> list[str]:
@@ -79,10 +78,14 @@ def _problem(body: Any) -> assess.Problem | None:
 
 
 def _write_status(body: Any, patch: kopf.Patch, problem: assess.Problem | None, users: list[str]) -> None:
+    publish(body, patch, _status(body, problem, users))
+
+
+def _status(body: Any, problem: assess.Problem | None, users: list[str]) -> ConflictPolicyStatus:
     observed = assess.Observed(
         generation=int(body["metadata"].get("generation", 0)),
         now=datetime.now(UTC),
         problem=problem,
         previous=previous_conditions(body),
     )
-    publish(body, patch, assess.policy_status(observed, users))
+    return assess.policy_status(observed, users)

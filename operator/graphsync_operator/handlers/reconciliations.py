@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 import kopf
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from graphsync_operator import assess
 from graphsync_operator.api import API_VERSION, ReconciliationJobSpec, SyncPipelineSpec, valid_name
@@ -15,7 +16,6 @@ from graphsync_operator.handlers.pipelines import policy_of
 from graphsync_operator.handlers.shared import (
     GROUP,
     RECONCILE_NOW,
-    STATUS_INTERVAL,
     VERSION,
     Invalid,
     Missing,
@@ -31,6 +31,7 @@ from graphsync_operator.handlers.shared import (
     publish,
 )
 from graphsync_operator.progress import WorkerReport
+from graphsync_operator.status import ReconciliationJobStatus
 
 
 def _parse(body: Any) -> ReconciliationJobSpec:
@@ -82,27 +83,35 @@ def reconcile_job(body: Any, patch: kopf.Patch, retry: int, **kwargs: Any) -> No
     _write_status(body, patch, kwargs, None, suspended=job.suspend)
 
 
-@kopf.timer(GROUP, VERSION, "reconciliationjobs", interval=STATUS_INTERVAL)
-async def refresh_job(body: Any, patch: kopf.Patch, **kwargs: Any) -> None:
-    """The newest run from the Lease reports; a reconcile-now request starts a Job from the CronJob."""
+async def refresh_job(body: Any, indexes: Mapping[str, Any]) -> BaseModel | None:
+    """The newest run from the Lease reports (for the refresher); a reconcile-now request starts a Job."""
     if not current_generation(body) or held_by_handler(body.get("status") or {}):
-        return
+        return None
     meta = body["metadata"]
     key = (meta["namespace"], (body["spec"].get("pipelineRef") or {}).get("name", ""))
-    handled = await chores(body, kwargs, key, RECONCILE_NOW, names.reconcile_cronjob(meta["name"]))
-    if current_generation(body):
-        _write_status(body, patch, kwargs, None, suspended=bool(body["spec"].get("suspend")), handled=handled)
+    handled = await chores(body, indexes, key, RECONCILE_NOW, names.reconcile_cronjob(meta["name"]))
+    return _status(body, indexes, None, suspended=bool(body["spec"].get("suspend")), handled=handled)
 
 
 def _write_status(
     body: Any,
     patch: kopf.Patch,
-    indexes: dict[str, Any],
+    indexes: Mapping[str, Any],
+    problem: assess.Problem | None,
+    *,
+    suspended: bool = False,
+) -> None:
+    publish(body, patch, _status(body, indexes, problem, suspended=suspended))
+
+
+def _status(
+    body: Any,
+    indexes: Mapping[str, Any],
     problem: assess.Problem | None,
     *,
     suspended: bool = False,
     handled: dict[str, str] | None = None,
-) -> None:
+) -> ReconciliationJobStatus:
     meta = body["metadata"]
     namespace, name = meta["namespace"], meta["name"]
     pipeline = (body["spec"].get("pipelineRef") or {}).get("name", "")
@@ -125,4 +134,4 @@ def _write_status(
     status.handled_requests = (
         handled if handled is not None else (body.get("status") or {}).get("handledRequests") or {}
     )
-    publish(body, patch, status)
+    return status

@@ -20,9 +20,10 @@ from pydantic import BaseModel, ValidationError
 from graphsync_operator import assess
 from graphsync_operator.api import API_VERSION
 from graphsync_operator.build import children, names, workloads
+from graphsync_operator.build import events as build_events
 from graphsync_operator.build.names import Owner
 from graphsync_operator.build.workloads import Defaults
-from graphsync_operator.kube import Kube
+from graphsync_operator.kube import Kube, KubeError
 from graphsync_operator.progress import ANNOTATION_PREFIX, RETIRED_KEY, WorkerReport, annotation_key, retire
 from graphsync_operator.status import Condition
 
@@ -56,6 +57,8 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     # kopf's bookkeeping in annotations, so each status holds only what users read.
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="kopf.graphsync.io")
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix="kopf.graphsync.io")
+    # Only pipelines with deletionPolicy cleanup carry it, named for what it waits for.
+    settings.persistence.finalizer = "graphsync.io/cleanup"
     settings.posting.level = logging.WARNING
     settings.execution.max_workers = int(os.environ.get("GRAPHSYNC_OPERATOR_WORKERS", "8"))
 
@@ -166,20 +169,65 @@ def previous_conditions(body: Any) -> list[Condition]:
     return [Condition.model_validate(c) for c in (body.get("status") or {}).get("conditions", [])]
 
 
+Event = tuple[str, str, str]
+
+
 def publish(body: Any, patch: kopf.Patch, status: BaseModel) -> None:
-    """Patch the status only when it changed, and post an Event for each transition of Ready or Degraded."""
+    """From a handler: the status patch goes with kopf's own patch of the resource."""
+    change, events = status_change(body, status)
+    if change is not None:
+        patch.status.update(change)
+        post(body, events)
+
+
+def status_change(body: Any, status: BaseModel) -> tuple[dict[str, Any] | None, list[Event]]:
+    """The merge patch that turns the written status into `status` (None when equal), and the Events
+    for its transitions of Ready or Degraded."""
     written = dict(body.get("status") or {})
     new = status.model_dump(mode="json", by_alias=True, exclude_none=True)
     if not new.get("handledRequests"):
         new.pop("handledRequests", None)
     if new == written:
-        return
+        return None, []
     before = [Condition.model_validate(c) for c in written.get("conditions", [])]
-    for kind, reason, message in assess.transitions(before, getattr(status, "conditions", [])):
-        kopf.event(body, type=kind, reason=reason, message=message)
+    events = assess.transitions(before, getattr(status, "conditions", []))
     # Fields no longer reported are removed (a merge patch keeps what it does not mention).
-    patch.status.update({key: None for key in written if key not in new})
-    patch.status.update(new)
+    return {**{key: None for key in written if key not in new}, **new}, events
+
+
+def post(body: Any, events: list[Event]) -> None:
+    """Events go through the API client: the refresher runs outside kopf's handler contexts, where kopf.event works."""
+    for kind, reason, message in events:
+        try:
+            kube().create(build_events.event(body, kind, reason, message, datetime.now(UTC)))
+        except KubeError as exc:
+            log.warning("event %s for %s not posted: %s", reason, body["metadata"].get("name"), exc)
+
+
+def snapshot(body: kopf.Body) -> dict[str, Any]:
+    """A resource as plain data, for the indexes the status refresher reads."""
+    return {
+        "apiVersion": body.get("apiVersion"),
+        "kind": body.get("kind"),
+        "metadata": dict(body["metadata"]),
+        "spec": dict(body.get("spec") or {}),
+        "status": dict(body.get("status") or {}),
+    }
+
+
+@kopf.index(GROUP, VERSION, "syncpipelines")
+def pipeline_bodies(namespace: str | None, name: str, body: kopf.Body, **_: Any) -> object:
+    return {(namespace, name): snapshot(body)}
+
+
+@kopf.index(GROUP, VERSION, "reconciliationjobs")
+def job_bodies(namespace: str | None, name: str, body: kopf.Body, **_: Any) -> object:
+    return {(namespace, name): snapshot(body)}
+
+
+@kopf.index(GROUP, VERSION, "conflictpolicies")
+def policy_bodies(namespace: str | None, name: str, body: kopf.Body, **_: Any) -> object:
+    return {(namespace, name): snapshot(body)}
 
 
 def run_now(body: Any, annotation: str, cronjob: str | None) -> dict[str, str]:
@@ -191,18 +239,16 @@ def run_now(body: Any, annotation: str, cronjob: str | None) -> dict[str, str]:
     handled[annotation] = request
     if cronjob is None:
         message = f"{annotation}: this pipeline runs continuously, so there is nothing to start"
-        kopf.event(body, type="Warning", reason="RunNowIgnored", message=message)
+        post(body, [("Warning", "RunNowIgnored", message)])
         return handled
     owner = owner_of(body)
     template = kube().get("batch/v1", "CronJob", owner.namespace, cronjob)
     if template is None:
-        kopf.event(body, type="Warning", reason="RunNowFailed", message=f"CronJob {cronjob} does not exist yet")
+        post(body, [("Warning", "RunNowFailed", f"CronJob {cronjob} does not exist yet")])
         return handled
     job = workloads.job_now(template, owner, request)
     kube().create(job)
-    kopf.event(
-        body, type="Normal", reason="RunStarted", message=f"Job {job['metadata']['name']} ({annotation}={request})"
-    )
+    post(body, [("Normal", "RunStarted", f"Job {job['metadata']['name']} ({annotation}={request})")])
     return handled
 
 
