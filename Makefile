@@ -33,13 +33,14 @@ e2e:
 	$(PY)/pytest tests/e2e
 
 ## Benchmarks (never in CI): snapshot throughput and memory, event latency and rate, graph to graph, files,
-## reconciliation against a naive compare.
+## reconciliation against a naive compare, the operator with 500 pipelines.
 bench: bootstrap
 	$(PY)/python -m bench.snapshot --rows 1000000
 	$(PY)/python -m bench.events --rate 1000 --seconds 60
 	$(PY)/python -m bench.graphs --people 100000
 	$(PY)/python -m bench.files --files 10000
 	$(PY)/python -m bench.reconcile --entities 1000000
+	$(PY)/python -m bench.operator --pipelines 500 --steady-seconds 120
 
 ## The reconciliation proof at full size: 1,000,000 accounts, 0.1% drift found exactly, repaired, then clean.
 reconcile-1m: bootstrap

@@ -313,5 +313,7 @@ def transitions(before: Sequence[Condition], after: Sequence[Condition]) -> list
         if previous is not None and (previous.status, previous.reason) == (condition.status, condition.reason):
             continue
         bad = (condition.type == "Ready") != (condition.status == "True")
+        if previous is None and not bad:
+            continue  # a new resource that is fine says nothing
         events.append(("Warning" if bad else "Normal", condition.reason, condition.message or condition.type))
     return events

@@ -11,6 +11,7 @@ from graphsync.spec.conflicts import ConflictPolicySpec, Strategy
 from graphsync_operator import crdfiles
 from graphsync_operator.api import ReconciliationJobSpec, SyncPipelineSpec, check_cron, valid_name
 from graphsync_operator.crds import all_crds
+from graphsync_operator.handlers.pipelines import scheduled_before
 from graphsync_operator.schema import structural
 from tests.resources import shop_spec
 
@@ -132,3 +133,11 @@ def test_resource_names() -> None:
     assert valid_name("shop") is None
     assert "at most 40" in str(valid_name("x" * 41))
     assert "lower-case" in str(valid_name("Shop"))
+
+
+def test_the_other_way_of_running_is_removed_only_when_the_spec_switched() -> None:
+    body = {"spec": {"schedule": "0 2 * * *"}}
+    assert scheduled_before(body, "create", None) is True  # nothing ran before: nothing to delete
+    assert scheduled_before(body, "update", {"spec": {}}) is False  # it had a Deployment: delete it
+    assert scheduled_before(body, "update", {"spec": {"schedule": "0 3 * * *"}}) is True
+    assert scheduled_before(body, "resume", None) is None  # unknown after a restart: clean up to be sure

@@ -66,7 +66,7 @@ def policy_of(namespace: str, spec: SyncPipelineSpec) -> ConflictPolicySpec | No
 @kopf.on.update(GROUP, VERSION, "syncpipelines", field="spec")
 def reconcile_pipeline(body: Any, patch: kopf.Patch, retry: int, **kwargs: Any) -> None:
     try:
-        spec, built = apply_pipeline(body)
+        spec, built = apply_pipeline(body, scheduled_before(body, kwargs.get("reason"), kwargs.get("old")))
     except Invalid as exc:
         _write_status(body, patch, kwargs, assess.Problem("InvalidSpec", str(exc), permanent=True))
         raise kopf.PermanentError(str(exc)) from None
@@ -76,8 +76,20 @@ def reconcile_pipeline(body: Any, patch: kopf.Patch, retry: int, **kwargs: Any) 
     _write_status(body, patch, kwargs, None, config_hash=built.rendered.hash, spec=spec)
 
 
-def apply_pipeline(body: Any) -> tuple[SyncPipelineSpec, children.Children]:
-    """Build and apply a pipeline's children; raises Invalid or Missing before writing anything."""
+def scheduled_before(body: Any, reason: Any, old: Any) -> bool | None:
+    """Whether the pipeline ran on a schedule before this change; None when unknown (a resumed operator)."""
+    if reason == "create":
+        return bool(body["spec"].get("schedule"))  # nothing ran before: nothing to remove
+    if reason == "update" and isinstance(old, dict) and "spec" in old:
+        return bool((old.get("spec") or {}).get("schedule"))
+    return None
+
+
+def apply_pipeline(body: Any, scheduled_before: bool | None = None) -> tuple[SyncPipelineSpec, children.Children]:
+    """Build and apply a pipeline's children; raises Invalid or Missing before writing anything.
+
+    The children of the other way of running (a Deployment, or a CronJob) are deleted when the
+    spec switched, or when that is unknown (a resumed operator), never on every update."""
     owner = owner_of(body)
     spec = _parse_pipeline(body)
     built = children.pipeline(owner, spec, defaults(), policy_of(owner.namespace, spec))
@@ -90,8 +102,9 @@ def apply_pipeline(body: Any) -> tuple[SyncPipelineSpec, children.Children]:
                 raise
             # The API server refused what the spec asked for (a toleration, a resource): it names the field.
             raise Invalid(f"{manifest['kind']} {manifest['metadata']['name']}: {exc}") from None
-    for api_version, kind, name in built.obsolete:
-        kube().delete(api_version, kind, owner.namespace, name)
+    if scheduled_before is None or scheduled_before != (spec.schedule is not None):
+        for api_version, kind, name in built.obsolete:
+            kube().delete(api_version, kind, owner.namespace, name)
     return spec, built
 
 

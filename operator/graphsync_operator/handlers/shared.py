@@ -117,8 +117,11 @@ class Missing(Exception):
 
 
 def check_secrets(namespace: str, built: children.Children) -> None:
+    read: dict[str, dict[str, Any] | None] = {}
     for use in built.rendered.secrets:
-        secret = kube().get("v1", "Secret", namespace, use.secret)
+        if use.secret not in read:  # one request per Secret, however many keys of it the spec names
+            read[use.secret] = kube().get("v1", "Secret", namespace, use.secret)
+        secret = read[use.secret]
         if secret is None:
             raise Missing("SecretMissing", f"{use.field}: Secret {use.secret!r} does not exist")
         if use.key not in (secret.get("data") or {}):
