@@ -199,18 +199,7 @@ def last_reconciliation(runs: Sequence[tuple[str, WorkerReport]]) -> LastReconci
     if not done:
         return None
     name, newest = max(done, key=lambda item: item[1].started_at)
-    return LastReconciliation(
-        name=name,
-        outcome=newest.outcome,
-        started_at=newest.started_at,
-        finished_at=newest.finished_at,
-        compared=newest.compared,
-        missing=newest.missing,
-        extra=newest.extra,
-        different=newest.different,
-        repaired=newest.repaired,
-        failed=newest.failed,
-    )
+    return LastReconciliation.model_validate({**newest.model_dump(), "name": name})
 
 
 def reconciliation_status(observed: Observed) -> ReconciliationJobStatus:

@@ -134,15 +134,20 @@ def run_sync(args: argparse.Namespace) -> int:
     return 1 if stats.failed else 0
 
 
-def run_reconcile(args: argparse.Namespace) -> int:
-    """Exit status as `graphsync reconcile`: 2 for a bad spec or job, 1 when differences remain or it failed."""
-    stop = _prepare()
+def _one_shot() -> tuple[list[float], Callable[[], Snapshot | None]]:
+    """For runs that report no progress until they end: append the start time, and they read as running from then."""
     began: list[float] = []
 
     def running() -> Snapshot | None:
-        # A reconciliation reports no progress until it ends: running from the moment it began.
         return Snapshot(progressed_at=began[0]) if began else None
 
+    return began, running
+
+
+def run_reconcile(args: argparse.Namespace) -> int:
+    """Exit status as `graphsync reconcile`: 2 for a bad spec or job, 1 when differences remain or it failed."""
+    stop = _prepare()
+    began, running = _one_shot()
     with _reporting("reconcile", running) as reporter:
         if reporter is None:
             return 2
@@ -177,11 +182,7 @@ def run_reconcile(args: argparse.Namespace) -> int:
 def run_cleanup(args: argparse.Namespace) -> int:
     """Exit status as `graphsync cleanup`: 2 for a bad spec, 1 when a side could not be cleaned up, else 0."""
     _prepare()
-    began: list[float] = []
-
-    def running() -> Snapshot | None:
-        return Snapshot(progressed_at=began[0]) if began else None
-
+    began, running = _one_shot()
     with _reporting("cleanup", running) as reporter:
         if reporter is None:
             return 2

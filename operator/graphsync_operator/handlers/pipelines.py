@@ -11,7 +11,7 @@ from pydantic import BaseModel, ValidationError
 
 from graphsync.spec.conflicts import ConflictPolicySpec
 from graphsync_operator import assess
-from graphsync_operator.api import API_VERSION, DeletionPolicy, SyncPipelineSpec, valid_name
+from graphsync_operator.api import API_VERSION, DeletionPolicy, SyncPipelineSpec
 from graphsync_operator.build import children, names
 from graphsync_operator.handlers.shared import (
     GROUP,
@@ -28,6 +28,7 @@ from graphsync_operator.handlers.shared import (
     kind_of,
     kube,
     owner_of,
+    parse_spec,
     post,
     previous_conditions,
     publish,
@@ -35,17 +36,6 @@ from graphsync_operator.handlers.shared import (
 from graphsync_operator.kube import KubeError
 from graphsync_operator.progress import WorkerReport, annotation_key
 from graphsync_operator.status import SyncPipelineStatus as SyncPipelineStatusModel
-
-
-def _parse_pipeline(body: Any) -> SyncPipelineSpec:
-    """Raises PermanentError after recording InvalidSpec: a spec that cannot run waits for the next edit."""
-    problem = valid_name(body["metadata"]["name"])
-    if problem is None:
-        try:
-            return SyncPipelineSpec.model_validate(dict(body["spec"]))
-        except ValidationError as exc:
-            problem = field_errors(exc, "spec")
-    raise Invalid(problem)
 
 
 def policy_of(namespace: str, spec: SyncPipelineSpec) -> ConflictPolicySpec | None:
@@ -91,7 +81,7 @@ def apply_pipeline(body: Any, scheduled_before: bool | None = None) -> tuple[Syn
     The children of the other way of running (a Deployment, or a CronJob) are deleted when the
     spec switched, or when that is unknown (a resumed operator), never on every update."""
     owner = owner_of(body)
-    spec = _parse_pipeline(body)
+    spec = parse_spec(body, SyncPipelineSpec)
     built = children.pipeline(owner, spec, defaults(), policy_of(owner.namespace, spec))
     check_secrets(owner.namespace, built)
     for manifest in built.manifests:
@@ -195,7 +185,7 @@ def clean_up_pipeline(body: Any, retry: int, **kwargs: Any) -> None:
     """
     owner = owner_of(body)
     try:
-        spec = _parse_pipeline(body)
+        spec = parse_spec(body, SyncPipelineSpec)
     except Invalid as exc:
         post(body, [("Warning", "CleanupSkipped", f"the spec cannot run: {exc}")])
         return

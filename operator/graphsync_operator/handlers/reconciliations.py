@@ -10,7 +10,7 @@ import kopf
 from pydantic import BaseModel, ValidationError
 
 from graphsync_operator import assess
-from graphsync_operator.api import API_VERSION, ReconciliationJobSpec, SyncPipelineSpec, valid_name
+from graphsync_operator.api import API_VERSION, ReconciliationJobSpec, SyncPipelineSpec
 from graphsync_operator.build import children, names
 from graphsync_operator.handlers.pipelines import policy_of
 from graphsync_operator.handlers.shared import (
@@ -27,21 +27,12 @@ from graphsync_operator.handlers.shared import (
     held_by_handler,
     kube,
     owner_of,
+    parse_spec,
     previous_conditions,
     publish,
 )
 from graphsync_operator.progress import WorkerReport
 from graphsync_operator.status import ReconciliationJobStatus
-
-
-def _parse(body: Any) -> ReconciliationJobSpec:
-    problem = valid_name(body["metadata"]["name"])
-    if problem is None:
-        try:
-            return ReconciliationJobSpec.model_validate(dict(body["spec"]))
-        except ValidationError as exc:
-            problem = field_errors(exc, "spec")
-    raise Invalid(problem)
 
 
 def _pipeline(namespace: str, job: ReconciliationJobSpec) -> SyncPipelineSpec:
@@ -68,7 +59,7 @@ def _pipeline(namespace: str, job: ReconciliationJobSpec) -> SyncPipelineSpec:
 def reconcile_job(body: Any, patch: kopf.Patch, retry: int, **kwargs: Any) -> None:
     owner = owner_of(body)
     try:
-        job = _parse(body)
+        job = parse_spec(body, ReconciliationJobSpec)
         pipeline = _pipeline(owner.namespace, job)
         built = children.reconciliation(owner, job, pipeline, defaults(), policy_of(owner.namespace, pipeline))
         check_secrets(owner.namespace, built)

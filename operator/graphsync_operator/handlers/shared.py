@@ -12,13 +12,13 @@ import logging
 import os
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import kopf
 from pydantic import BaseModel, ValidationError
 
 from graphsync_operator import assess
-from graphsync_operator.api import API_VERSION
+from graphsync_operator.api import API_VERSION, valid_name
 from graphsync_operator.build import children, names, workloads
 from graphsync_operator.build import events as build_events
 from graphsync_operator.build.names import Owner
@@ -33,6 +33,7 @@ RECONCILE_NOW = "graphsync.io/reconcile-now"
 STATUS_INTERVAL = float(os.environ.get("GRAPHSYNC_STATUS_INTERVAL", "5"))
 MANAGED = {"app.kubernetes.io/managed-by": names.MANAGED_BY}
 log = logging.getLogger(__name__)
+SpecT = TypeVar("SpecT", bound=BaseModel)
 
 
 def defaults() -> Defaults:
@@ -95,6 +96,17 @@ def rollouts(
 def owner_of(body: Any) -> Owner:
     meta = body["metadata"]
     return Owner(kind=body["kind"], name=meta["name"], namespace=meta["namespace"], uid=meta["uid"])
+
+
+def parse_spec(body: Any, model: type[SpecT]) -> SpecT:
+    """The resource's spec as its model; raises Invalid naming the field (a spec that cannot run waits for an edit)."""
+    problem = valid_name(body["metadata"]["name"])
+    if problem is None:
+        try:
+            return model.model_validate(dict(body["spec"]))
+        except ValidationError as exc:
+            problem = field_errors(exc, "spec")
+    raise Invalid(problem)
 
 
 def field_errors(exc: ValidationError, prefix: str) -> str:
