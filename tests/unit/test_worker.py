@@ -27,7 +27,7 @@ from graphsync_operator import health, heartbeat, progress
 from graphsync_operator.heartbeat import Attempt, Ending, Snapshot
 from graphsync_operator.progress import WorkerReport, WorkerState
 from graphsync_operator.worker import Identity, OneLine
-from tests.unit.test_runner import FAST, ListSource, MemoryDeadLetters, MemorySink, changes
+from tests.unit.test_runner import FAST, ListSource, MemoryDeadLetters, MemorySink, changes, run
 
 T0 = 1_700_000_000.0
 STARTED = datetime.fromtimestamp(T0, UTC)
@@ -573,9 +573,7 @@ def test_a_run_whose_loops_stop_coming_back_is_stuck_and_not_alive() -> None:
 
 
 def test_the_runner_stamps_its_loops() -> None:
-    sink = MemorySink()
-    runner = Runner(ListSource(changes(5), 2), sink, MemoryDeadLetters(), FAST)
     before = time.time()
-    runner.run(threading.Event())
+    runner = run(ListSource(changes(5), 2), MemorySink())
     assert runner.stats.alive_at is not None
     assert runner.stats.alive_at >= before
