@@ -122,10 +122,12 @@ def _decide(  # noqa: PLR0911 - one early answer per situation reads better than
     if observed.suspended:
         return (True, "Suspended", "spec.suspend is true: no worker runs"), None, None, Phase.SUSPENDED
     retrying = [r for r in reports if r.state is WorkerState.RETRYING]
-    failed = [r for r in reports if r.state is WorkerState.FAILED]
+    failed = [r for r in reports if r.state in (WorkerState.FAILED, WorkerState.STUCK)]
     if retrying or failed:
         worst = (failed or retrying)[0]
-        reason = "WorkerFailed" if failed else "DataPlaneUnavailable"
+        reason = {WorkerState.FAILED: "WorkerFailed", WorkerState.STUCK: "WorkerStuck"}.get(
+            worst.state, "DataPlaneUnavailable"
+        )
         message = f"worker {worst.pod}: {worst.error or worst.state.value}"
         return (False, reason, message), (reason, message), None, Phase.DEGRADED
     if observed.scheduled:

@@ -26,11 +26,13 @@ from graphsync_operator.progress import MISSED_BEATS, WorkerReport, WorkerState
 log = logging.getLogger(__name__)
 
 
-def liveness(ticked_at: float, *, now: float, interval: float) -> tuple[bool, str]:
-    """Alive while the reporter keeps ticking: a stuck process misses MISSED_BEATS heartbeats."""
+def liveness(ticked_at: float, *, now: float, interval: float, state: WorkerState | None = None) -> tuple[bool, str]:
+    """Alive while the reporter keeps ticking and the run's loops keep coming back; a kubelet restarts it otherwise."""
     silent = now - ticked_at
     if silent > MISSED_BEATS * interval:
         return False, f"no heartbeat for {silent:.0f}s"
+    if state is WorkerState.STUCK:
+        return False, "stuck: no read or write has come back"
     return True, "alive"
 
 
@@ -136,7 +138,9 @@ class _Handler(BaseHTTPRequestHandler):
         reporter = server.reporter
         path = self.path.split("?", 1)[0]
         if path == "/healthz":
-            ok, text = liveness(reporter.ticked_at, now=time.time(), interval=reporter.interval)
+            ok, text = liveness(
+                reporter.ticked_at, now=time.time(), interval=reporter.interval, state=reporter.latest.state
+            )
             self._answer(200 if ok else 503, text.encode() + b"\n", "text/plain; charset=utf-8")
         elif path == "/readyz":
             ok, text = readiness(reporter.latest, one_shot=reporter.one_shot)

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 
 from graphsync.pipeline.stats import RunStats, lag_seconds
 from graphsync_operator import kube, progress
-from graphsync_operator.progress import WorkerReport, WorkerState
+from graphsync_operator.progress import STUCK_SECONDS, WorkerReport, WorkerState
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,8 @@ class Snapshot:
     open_conflicts: int | None = None
     # The relay cannot move changes from the source: nothing reaches the consumer, whatever it reads.
     relay_failing: bool = False
+    # When the run's loops last came back from a read, a batch or a retry (None: this kind of run does not say).
+    alive_at: float | None = None
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,7 @@ def snapshot_of(stats: RunStats, *, notified_at: float | None = None) -> Snapsho
         checkpoint=checkpoint,
         open_conflicts=stats.two_way.held if stats.two_way is not None else None,
         relay_failing=stats.relay_failing_since is not None,
+        alive_at=stats.alive_at,
     )
 
 
@@ -119,15 +122,21 @@ def combined(phases: Sequence[Snapshot]) -> Snapshot | None:
         checkpoint=next((phase.checkpoint for phase in reversed(phases) if phase.checkpoint), None),
         open_conflicts=current.open_conflicts,
         relay_failing=current.relay_failing,
+        alive_at=current.alive_at,
     )
 
 
-def state_of(snapshot: Snapshot | None, ending: Ending | None) -> WorkerState:
-    """Retrying while the newest retry is later than the last sign of progress: a side is unreachable."""
+def state_of(  # noqa: PLR0911 - one answer per state
+    snapshot: Snapshot | None, ending: Ending | None, *, now: float | None = None, stuck_after: float = STUCK_SECONDS
+) -> WorkerState:
+    """Retrying while the newest retry is later than the last sign of progress: a side is unreachable.
+    Stuck when the run's loops have not come back for `stuck_after` seconds."""
     if ending is not None:
         return ending.state
     if snapshot is None:
         return WorkerState.STARTING
+    if now is not None and snapshot.alive_at is not None and now - snapshot.alive_at > stuck_after:
+        return WorkerState.STUCK
     if snapshot.relay_failing:
         return WorkerState.RETRYING
     if snapshot.last_retry_at is not None and (
@@ -155,9 +164,11 @@ def report_of(
     `carried` holds what this pod's earlier containers reported (a restarted container
     keeps its pod name and so its annotation), so the counts go on instead of restarting.
     """
-    state = state_of(snapshot, ending)
+    state = state_of(snapshot, ending, now=now)
     seen = snapshot or Snapshot()
     error = ending.error if ending is not None else seen.error if state is WorkerState.RETRYING else None
+    if state is WorkerState.STUCK and seen.alive_at is not None:
+        error = f"no read or write has come back for {now - seen.alive_at:.0f}s"
     lag = lag_seconds(seen.caught_up_at, caught_up=seen.caught_up, now=now)
     return WorkerReport(
         pod=pod,

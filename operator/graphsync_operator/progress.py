@@ -20,6 +20,8 @@ ANNOTATION_PREFIX = "progress.graphsync.io/"
 # How often a worker reports when nothing changed; the operator calls a pod silent after MISSED_BEATS of them.
 HEARTBEAT_SECONDS = 10.0
 MISSED_BEATS = 3
+# A read or a batch taking longer than this is stuck; above the longest retry backoff (30 s) and a big batch's apply.
+STUCK_SECONDS = 300.0
 
 
 class WorkerState(enum.StrEnum):
@@ -31,6 +33,8 @@ class WorkerState(enum.StrEnum):
     FINISHED = "finished"
     # The run ended with an error it cannot retry (an invalid spec, a failed reconciliation).
     FAILED = "failed"
+    # The run's loops stopped coming back from reads and writes (a blocked call): the process is alive, the work not.
+    STUCK = "stuck"
     # Not a pod: the summed counts of pods long gone, folded together by the operator to keep the Lease small.
     RETIRED = "retired"
 

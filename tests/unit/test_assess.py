@@ -548,3 +548,18 @@ def test_reports_of_pods_long_gone_fold_into_one_retired_total() -> None:
     )
     assert status.items_synced == 30 + 10 * KEEP_GONE + 5
     assert conditions(status)["Ready"].status == "True"
+
+
+def test_a_stuck_worker_degrades_the_pipeline() -> None:
+    stuck = WorkerReport(
+        pod="shop-worker-1",
+        started_at=NOW,
+        heartbeat=NOW,
+        state=WorkerState.STUCK,
+        error="no read or write has come back for 400s",
+    )
+    status = pipeline_status(Observed(generation=1, now=NOW, desired=1, ready_pods=1, reports=[stuck]))
+    found = conditions(status)
+    assert (found["Ready"].status, found["Ready"].reason) == ("False", "WorkerStuck")
+    assert (found["Stalled"].status, found["Degraded"].status) == ("True", "True")
+    assert "400s" in found["Degraded"].message

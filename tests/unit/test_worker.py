@@ -27,7 +27,7 @@ from graphsync_operator import health, heartbeat, progress
 from graphsync_operator.heartbeat import Attempt, Ending, Snapshot
 from graphsync_operator.progress import WorkerReport, WorkerState
 from graphsync_operator.worker import Identity, OneLine
-from tests.unit.test_runner import FAST, ListSource, MemoryDeadLetters, MemorySink, changes
+from tests.unit.test_runner import FAST, ListSource, MemoryDeadLetters, MemorySink, changes, run
 
 T0 = 1_700_000_000.0
 STARTED = datetime.fromtimestamp(T0, UTC)
@@ -554,3 +554,26 @@ def test_a_restarted_container_carries_its_pods_counts_over() -> None:
     assert heartbeat.carried_over({progress.annotation_key("shop-worker-2"): earlier}, "shop-worker-2") == (0, 0)
     assert heartbeat.carried_over({progress.annotation_key("shop-worker-1"): "not json"}, "shop-worker-1") == (0, 0)
     assert heartbeat.carried_over(None, "shop-worker-1") == (0, 0)
+
+
+def test_a_run_whose_loops_stop_coming_back_is_stuck_and_not_alive() -> None:
+    fresh = Snapshot(progressed_at=T0, alive_at=T0)
+    assert heartbeat.state_of(fresh, None, now=T0 + 10) is WorkerState.RUNNING
+    assert heartbeat.state_of(fresh, None, now=T0 + progress.STUCK_SECONDS + 1) is WorkerState.STUCK
+    # A run that does not stamp (files, bidirectional) is never called stuck.
+    assert heartbeat.state_of(Snapshot(progressed_at=T0), None, now=T0 + 10_000) is WorkerState.RUNNING
+    report = heartbeat.report_of(pod="p", started_at=STARTED, now=T0 + 400, snapshot=fresh)
+    assert report.state is WorkerState.STUCK
+    assert report.error == "no read or write has come back for 400s"
+    assert health.liveness(T0 + 399, now=T0 + 400, interval=10, state=WorkerState.STUCK) == (
+        False,
+        "stuck: no read or write has come back",
+    )
+    assert health.liveness(T0 + 399, now=T0 + 400, interval=10, state=WorkerState.RUNNING) == (True, "alive")
+
+
+def test_the_runner_stamps_its_loops() -> None:
+    before = time.time()
+    runner = run(ListSource(changes(5), 2), MemorySink())
+    assert runner.stats.alive_at is not None
+    assert runner.stats.alive_at >= before

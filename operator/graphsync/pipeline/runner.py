@@ -84,6 +84,7 @@ class Runner:
                 if batch is None or stop.is_set():
                     break
                 self._process(batch, stop)
+                self.stats.alive()
                 backlog.applied()
         except Interrupted:
             log.info("shutdown requested: the unfinished batch will be delivered again")
@@ -108,6 +109,7 @@ class Runner:
             while not (stop.is_set() or done.is_set()):
                 try:
                     batch = self._source.read(self._options.batch_size)
+                    self.stats.alive()
                     attempt = 0
                 except Exception as exc:  # noqa: BLE001 - a source outage is retried, like a sink's
                     backlog.unknown()

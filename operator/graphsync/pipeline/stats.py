@@ -120,6 +120,9 @@ class RunStats:
     caught_up: bool = False
     # Streaming: since when the relay (outbox -> streams) has been failing; the consumer cannot be caught up then.
     relay_failing_since: float | None = None
+    # The last time the run's loops came back from a read, an apply or a retry: a run whose loops
+    # stop coming back (a blocked read, a half-open socket) is stuck, however alive its process looks.
+    alive_at: float | None = None
     # The newest per-item errors, bounded so a flood of poison records cannot grow memory.
     errors: deque[str] = field(default_factory=lambda: deque(maxlen=MAX_ERRORS))
     # Set by a files run.
@@ -176,6 +179,9 @@ class RunStats:
             self.failed += 1
             self.errors.append(error)
 
+    def alive(self) -> None:
+        self.alive_at = time.time()
+
     def relay_failed(self, error: str) -> None:
         with self._lock:
             now = time.time()
@@ -192,6 +198,7 @@ class RunStats:
 
     def add_retry(self, error: str) -> None:
         with self._lock:
+            self.alive_at = time.time()
             self.retries += 1
             self.errors.append(error)
             self.last_retry_at = time.time()
