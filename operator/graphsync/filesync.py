@@ -79,6 +79,7 @@ def run(spec: PipelineSpec, control: RunControl) -> RunStats:
             stop=control.stop,
             on_progress=control.on_batch,
         )
+        stats.alive()
         sync.retrying(store.prepare)
         checkpoint_name = f"{spec.name}:files"
         while not control.stop.is_set():
@@ -97,7 +98,7 @@ def run(spec: PipelineSpec, control: RunControl) -> RunStats:
                 control.on_batch(stats)
             if spec.mode is Mode.SNAPSHOT or control.until_idle:
                 break
-            control.stop.wait(files.poll_interval_seconds)
+            control.pause(files.poll_interval_seconds, stats)
     return stats
 
 
@@ -206,6 +207,7 @@ class FileSync:
                     # Stopping during an outage: the file is not at fault, and is synced next run.
                     raise Interrupted from exc
                 self._stats.add_retry(f"{type(exc).__name__}: {exc}")
+                self._stats.alive()
                 self._backoff.wait(attempt, self._stop)
                 attempt += 1
 
@@ -245,6 +247,7 @@ class FileSync:
             if outcome.error is not None:
                 self._stats.add_error(f"{outcome.path}: {outcome.error}")
             self._progress.finish(outcome.path, outcome=outcome.kind, nodes=outcome.nodes, edges=outcome.edges)
+        self._stats.alive()
         if self._on_progress is not None:
             self._on_progress(self._stats)
 

@@ -86,7 +86,12 @@ def run(spec: PipelineSpec, control: RunControl) -> RunStats:
             versions = Versions(spec.reading.watermark_property, _now(), reader.native)
             source = GraphDifferentialSource(reader, targets.reader(spec, stack), spec.mapped, versions=versions)
             idle_wait = 0.0
-        options = RunOptions(batch_size=spec.batch_size, until_idle=control.until_idle, idle_wait=idle_wait)
+        options = RunOptions(
+            batch_size=spec.batch_size,
+            until_idle=control.until_idle,
+            idle_wait=idle_wait,
+            probe_seconds=control.probe_seconds,
+        )
         dead_letters = RedisDeadLetters(client, pipeline=spec.name)
         runner = Runner(source, targets.sink(spec, stack), dead_letters, options, on_batch=control.on_batch)
         return runner.run(control.stop)

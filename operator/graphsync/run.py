@@ -96,7 +96,12 @@ def _runner(
     dead_letters = PostgresDeadLetters(_pg(spec, stack), pipeline=spec.name, schema=spec.postgres.schema_)
     # A polled source (incremental) waits between empty reads; a stream's read blocks by itself.
     idle_wait = POLL_SECONDS if spec.mode is Mode.INCREMENTAL else 0.0
-    options = RunOptions(batch_size=spec.batch_size, until_idle=control.until_idle, idle_wait=idle_wait)
+    options = RunOptions(
+        batch_size=spec.batch_size,
+        until_idle=control.until_idle,
+        idle_wait=idle_wait,
+        probe_seconds=control.probe_seconds,
+    )
     return Runner(source, sink, dead_letters, options, on_batch=control.on_batch)
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
@@ -62,15 +62,16 @@ def run(spec: PipelineSpec, control: RunControl) -> RunStats:
     stats = RunStats(two_way=TwoWayProgress())
     with ExitStack() as stack:
         pair = TwoWay(spec, stack)
+        stats.alive()
         while not control.stop.is_set():
-            counts = pair.run_pass(control.stop)
+            counts = pair.run_pass(control.stop, alive=stats.alive)
             stats.add_pass(counts)
             if control.on_batch is not None:
                 control.on_batch(stats)
             if control.until_idle and counts.written == 0:
                 break
             if not control.until_idle:
-                control.stop.wait(pair.poll_interval)
+                control.pause(pair.poll_interval, stats)
     return stats
 
 
@@ -109,7 +110,8 @@ class TwoWay:
         # Identities either side had in this pass, per entity type (one string per entity: see `_forget_unseen`).
         self._seen: dict[str, set[str]] = {}
 
-    def run_pass(self, stop: threading.Event) -> TwoWayProgress:
+    def run_pass(self, stop: threading.Event, alive: Callable[[], None] = lambda: None) -> TwoWayProgress:
+        """`alive` is called after every bucket compared: a long pass is not taken for a stuck one."""
         counts = TwoWayProgress(passes=1)
         version = int(time.time() * 1_000_000)
         self._open = {held.ident: held.id for held in self.conflicts.list()}
@@ -126,6 +128,7 @@ class TwoWay:
                 high = self._source.boundary(name, low, MIN_BUCKET)
                 source, target = self._source.bucket(name, low, high), self._target.bucket(name, low, high)
                 self._bucket(name, source, target, version, counts)
+                alive()
                 if high is None:
                     break
                 low = high

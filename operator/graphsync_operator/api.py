@@ -17,6 +17,7 @@ from graphsync.spec.conflicts import ConflictPolicySpec
 from graphsync.spec.endpoints import NAME_PATTERN
 from graphsync.spec.pipeline import Mode, ObjectRef, PipelineSpec
 from graphsync.spec.reconcile import ReconcileSpec
+from graphsync_operator.progress import STUCK_SECONDS
 
 GROUP = "graphsync.io"
 VERSION = "v1alpha1"
@@ -72,6 +73,13 @@ class Workers(SpecModel):
     resources: Resources | None = Field(default=None, description="requests and limits; sensible defaults if unset")
     node_selector: dict[str, str] = Field(default_factory=dict)
     tolerations: list[Toleration] = Field(default_factory=list)
+    stuck_after_seconds: int = Field(
+        default=int(STUCK_SECONDS),
+        ge=10,
+        le=86400,
+        description="a worker whose reads and writes have not come back for this long reports stuck and is "
+        "restarted by its liveness probe; above the longest batch write or bidirectional bucket",
+    )
 
 
 class DeletionPolicy(enum.StrEnum):

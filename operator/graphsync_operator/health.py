@@ -36,6 +36,14 @@ def liveness(ticked_at: float, *, now: float, interval: float, state: WorkerStat
     return True, "alive"
 
 
+# Not ready, with the error of the report when it has one, else what the state means.
+_UNREADY = {
+    WorkerState.RETRYING: "a source or target is unreachable",
+    WorkerState.FAILED: "the run ended with an error",
+    WorkerState.STUCK: "no read or write has come back",
+}
+
+
 def readiness(report: WorkerReport, *, one_shot: bool) -> tuple[bool, str]:
     """Ready while running with source and target reachable; the reason, when not, is what an operator reads."""
     state = report.state
@@ -43,10 +51,8 @@ def readiness(report: WorkerReport, *, one_shot: bool) -> tuple[bool, str]:
         return True, "running"
     if state is WorkerState.FINISHED and one_shot:
         return True, "finished"
-    if state is WorkerState.RETRYING:
-        return False, f"retrying: {report.error or 'a source or target is unreachable'}"
-    if state is WorkerState.FAILED:
-        return False, f"failed: {report.error or 'the run ended with an error'}"
+    if state in _UNREADY:
+        return False, f"{state.value}: {report.error or _UNREADY[state]}"
     if state is WorkerState.STARTING:
         return False, "starting: nothing read from the source yet"
     return False, "finished: shutting down"

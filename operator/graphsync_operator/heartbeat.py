@@ -158,13 +158,14 @@ def report_of(
     reconciliation: progress.Reconciliation | None = None,
     carried: Carried = (0, 0),
     config_hash: str | None = None,
+    stuck_after: float = STUCK_SECONDS,
 ) -> WorkerReport:
     """The report a pod patches into its annotation of the pipeline's Lease.
 
     `carried` holds what this pod's earlier containers reported (a restarted container
     keeps its pod name and so its annotation), so the counts go on instead of restarting.
     """
-    state = state_of(snapshot, ending, now=now)
+    state = state_of(snapshot, ending, now=now, stuck_after=stuck_after)
     seen = snapshot or Snapshot()
     error = ending.error if ending is not None else seen.error if state is WorkerState.RETRYING else None
     if state is WorkerState.STUCK and seen.alive_at is not None:
@@ -262,12 +263,14 @@ class Reporter:
         pod: str,
         interval: float,
         progress: Callable[[], Snapshot | None],
+        stuck_after: float = STUCK_SECONDS,
         send: Send | None = None,
         carried: Carried = (0, 0),
         config_hash: str | None = None,
     ) -> None:
         self.pod = pod
         self.interval = interval
+        self._stuck_after = stuck_after
         self.started_at = datetime.now(UTC)
         # A run that ends by itself (--until-idle, a snapshot, a reconciliation): finished counts as ready.
         self.one_shot = False
@@ -301,6 +304,7 @@ class Reporter:
             snapshot=self._progress(),
             carried=self._carried,
             config_hash=self._config_hash,
+            stuck_after=self._stuck_after,
         )
         if report.state is not self.latest.state:
             log.info("state %s -> %s%s", self.latest.state, report.state, f": {report.error}" if report.error else "")

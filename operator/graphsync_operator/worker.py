@@ -58,6 +58,7 @@ class Identity:
     lease: str | None = None
     http_port: int = DEFAULT_HTTP_PORT
     heartbeat_seconds: float = progress.HEARTBEAT_SECONDS
+    stuck_seconds: float = progress.STUCK_SECONDS
     # Of the config the pod was made for: the operator counts only reports of the current one.
     config_hash: str | None = None
 
@@ -70,12 +71,16 @@ class Identity:
         beat = _number(env, "GRAPHSYNC_HEARTBEAT_SECONDS", float, progress.HEARTBEAT_SECONDS)
         if not beat > 0:
             raise ValueError(f"GRAPHSYNC_HEARTBEAT_SECONDS: {beat} is not a positive number of seconds")
+        stuck = _number(env, "GRAPHSYNC_STUCK_SECONDS", float, progress.STUCK_SECONDS)
+        if not stuck > 0:
+            raise ValueError(f"GRAPHSYNC_STUCK_SECONDS: {stuck} is not a positive number of seconds")
         return cls(
             pod=env.get("POD_NAME") or env.get("HOSTNAME") or socket.gethostname(),
             namespace=env.get("POD_NAMESPACE") or None,
             lease=env.get("GRAPHSYNC_LEASE") or None,
             http_port=port,
             heartbeat_seconds=beat,
+            stuck_seconds=stuck,
             config_hash=env.get("GRAPHSYNC_CONFIG_HASH") or None,
         )
 
@@ -119,6 +124,7 @@ def run_sync(args: argparse.Namespace) -> int:
             on_batch=tracker,
             relay=args.role in ("all", "relay"),
             consume=args.role in ("all", "consumer"),
+            probe_seconds=reporter.interval,
         )
         try:
             stats = pipeline_run.run(spec, control)
@@ -248,6 +254,7 @@ def _reporting(command: str, snapshot: Callable[[], Snapshot | None]) -> Iterato
     reporter = Reporter(
         pod=identity.pod,
         interval=identity.heartbeat_seconds,
+        stuck_after=identity.stuck_seconds,
         progress=snapshot,
         send=send,
         carried=carried,

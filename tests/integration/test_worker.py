@@ -15,8 +15,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,7 +28,7 @@ from graphsync import run
 from graphsync.devenv import sample
 from graphsync.devenv.service import Service
 from graphsync.spec.pipeline import PipelineSpec
-from tests import shop
+from tests import http, shop
 from tests.conftest import unique_name
 from tests.integration.test_crash import spec_document
 
@@ -76,14 +74,7 @@ class Worker:
             )
 
     def get(self, path: str) -> tuple[int, str] | None:
-        """The status and body, or None while nothing listens."""
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=5) as response:
-                return int(response.status), response.read().decode()
-        except urllib.error.HTTPError as error:
-            return error.code, error.read().decode()
-        except (urllib.error.URLError, ConnectionError):
-            return None
+        return http.get(self.port, path)
 
     def log(self) -> str:
         return self.out.read_text() + self.err.read_text()[-5000:]

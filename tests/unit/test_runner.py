@@ -71,6 +71,9 @@ class MemorySink:
     def is_transient(self, error: BaseException) -> bool:
         return isinstance(error, Flaky)
 
+    def ping(self) -> None:
+        self.log.append("ping")
+
     def close(self) -> None:
         pass
 

@@ -27,7 +27,7 @@ from graphsync_operator import health, heartbeat, progress
 from graphsync_operator.heartbeat import Attempt, Ending, Snapshot
 from graphsync_operator.progress import WorkerReport, WorkerState
 from graphsync_operator.worker import Identity, OneLine
-from tests.unit.test_runner import FAST, ListSource, MemoryDeadLetters, MemorySink, changes, run
+from tests.unit.test_runner import FAST, ListSource, MemoryDeadLetters, MemorySink, changes
 
 T0 = 1_700_000_000.0
 STARTED = datetime.fromtimestamp(T0, UTC)
@@ -570,10 +570,3 @@ def test_a_run_whose_loops_stop_coming_back_is_stuck_and_not_alive() -> None:
         "stuck: no read or write has come back",
     )
     assert health.liveness(T0 + 399, now=T0 + 400, interval=10, state=WorkerState.RUNNING) == (True, "alive")
-
-
-def test_the_runner_stamps_its_loops() -> None:
-    before = time.time()
-    runner = run(ListSource(changes(5), 2), MemorySink())
-    assert runner.stats.alive_at is not None
-    assert runner.stats.alive_at >= before

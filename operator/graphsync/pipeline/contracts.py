@@ -44,11 +44,13 @@ class Batch:
     final: bool = False
     # What the sink staged for these changes, ahead of applying them.
     staged: Any = None
+    # Not from the source: the reader asks the writer to see whether the target answers (see RunOptions).
+    probe: bool = False
 
     @property
     def idle(self) -> bool:
         """Nothing to apply and nothing to checkpoint: the source had nothing new."""
-        return not self.changes and not self.rejected and self.token is None
+        return not self.changes and not self.rejected and self.token is None and not self.probe
 
 
 class Source(Protocol):
@@ -63,6 +65,8 @@ class Sink(Protocol):
     def stage(self, changes: Sequence[Change]) -> Any: ...
     def apply(self, changes: Sequence[Change], staged: Any = None) -> ApplyResult: ...
     def is_transient(self, error: BaseException) -> bool: ...
+    # The cheapest round trip that proves the target answers; raises like apply would.
+    def ping(self) -> None: ...
     def close(self) -> None: ...
 
 

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from graphsync.pipeline.stats import RunStats
+
+# How often a pausing run says it is alive; well inside any stuck threshold.
+PAUSE_SLICE_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -18,3 +22,16 @@ class RunControl:
     # Streaming modes run two roles; a deployment may split them into separate processes.
     relay: bool = True
     consume: bool = True
+    # How long a run with nothing to sync waits before asking the target whether it answers
+    # (a worker asks once per report, so its status tells an idle target's outage).
+    probe_seconds: float = 30.0
+
+    def pause(self, seconds: float, stats: RunStats) -> None:
+        """Wait between polls, ending early on stop. A chosen wait is not a stuck call, so the run
+        keeps saying it is alive meanwhile."""
+        deadline = time.monotonic() + seconds
+        stats.alive()
+        while not self.stop.wait(min(PAUSE_SLICE_SECONDS, max(0.0, deadline - time.monotonic()))):
+            stats.alive()
+            if time.monotonic() >= deadline:
+                return

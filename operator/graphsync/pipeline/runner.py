@@ -24,6 +24,8 @@ from graphsync.pipeline.stats import RunStats
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+# The run's two loops, as its stats tell them apart to find a stuck one.
+READER, WRITER = "reader", "writer"
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,9 @@ class RunOptions:
     until_idle: bool = False
     # Seconds to wait after an empty read before asking again (polled sources).
     idle_wait: float = 0.0
+    # With nothing to apply for this long, the target is pinged: an outage then shows (as retries)
+    # while nothing flows, instead of only when the next change arrives. 0 never pings.
+    probe_seconds: float = 30.0
 
 
 class Runner:
@@ -79,12 +84,15 @@ class Runner:
         reader.start()
         try:
             while True:
-                batch = batches.get()
+                batch = _take(batches, lambda: self.stats.alive(WRITER))
                 # Batches read ahead but not started are left unacknowledged: the source redelivers them.
                 if batch is None or stop.is_set():
                     break
-                self._process(batch, stop)
-                self.stats.alive()
+                if batch.probe:
+                    self._retrying(self._sink.ping, stop, "target")
+                else:
+                    self._process(batch, stop)
+                self.stats.alive(WRITER)
                 backlog.applied()
         except Interrupted:
             log.info("shutdown requested: the unfinished batch will be delivered again")
@@ -92,6 +100,7 @@ class Runner:
             done.set()
             _drain(batches)
             reader.join(timeout=30)
+            self.stats.ended(WRITER)
         if reader_error:
             raise reader_error[0]
         return self.stats
@@ -106,34 +115,51 @@ class Runner:
     ) -> None:
         try:
             attempt = 0
+            # When the writer last got something to do: a batch, or a probe of the target.
+            handed = time.monotonic()
             while not (stop.is_set() or done.is_set()):
                 try:
                     batch = self._source.read(self._options.batch_size)
-                    self.stats.alive()
+                    self.stats.alive(READER)
                     attempt = 0
                 except Exception as exc:  # noqa: BLE001 - a source outage is retried, like a sink's
                     backlog.unknown()
                     self.stats.add_retry(f"source: reading: {type(exc).__name__}: {exc}")
+                    self.stats.alive(READER)
                     log.warning("source: reading failed, retrying: %s", exc)
                     self._options.backoff.wait(attempt, stop)
                     attempt += 1
                     continue
+                if self._probe_due(batch, handed):
+                    batch = Batch([], probe=True)
                 idle = batch.idle
+                if not idle:
+                    handed = time.monotonic()
                 backlog.read(batch, short=len(batch.changes) < self._options.batch_size)
                 if batch.changes:
                     batch.staged = self._stage(batch.changes)
                 if not idle:
-                    _put(batches, batch, lambda: stop.is_set() or done.is_set())
+                    _put(batches, batch, lambda: stop.is_set() or done.is_set(), lambda: self.stats.alive(READER))
                 if batch.final or (idle and self._options.until_idle):
                     break
                 if idle and self._options.idle_wait:
-                    _wait(self._options.idle_wait, lambda: stop.is_set() or done.is_set())
+                    _wait(
+                        self._options.idle_wait,
+                        lambda: stop.is_set() or done.is_set(),
+                        lambda: self.stats.alive(READER),
+                    )
         except Interrupted:
             pass
         except BaseException as exc:  # noqa: BLE001 - handed to the writer thread, which re-raises it
             errors.append(exc)
         finally:
+            self.stats.ended(READER)
             _put(batches, None, lambda: False)
+
+    def _probe_due(self, batch: Batch, handed: float) -> bool:
+        """An idle read long after the writer's last work: a long-running run asks whether the target answers."""
+        every = self._options.probe_seconds
+        return batch.idle and not self._options.until_idle and every > 0 and time.monotonic() - handed >= every
 
     def _stage(self, changes: Sequence[Change]) -> Any:
         try:
@@ -169,6 +195,7 @@ class Runner:
                 if not self._is_transient(exc):
                     raise
                 self.stats.add_retry(f"{side}: retry {attempt + 1}: {type(exc).__name__}: {exc}")
+                self.stats.alive(WRITER)
                 log.warning("%s: transient error, retrying: %s", side, exc)
                 self._options.backoff.wait(attempt, stop)
                 attempt += 1
@@ -218,7 +245,13 @@ def _describe(rejection: Rejection) -> str:
     return f"{rejection.change.describe()}: {rejection.reason}"
 
 
-def _put(batches: queue.Queue[Batch | None], item: Batch | None, stopping: Callable[[], bool]) -> None:
+def _put(
+    batches: queue.Queue[Batch | None],
+    item: Batch | None,
+    stopping: Callable[[], bool],
+    waiting: Callable[[], None] = lambda: None,
+) -> None:
+    """`waiting` is told while the writer is busy: waiting on it is not being stuck."""
     while True:
         try:
             batches.put(item, timeout=0.2)
@@ -226,12 +259,24 @@ def _put(batches: queue.Queue[Batch | None], item: Batch | None, stopping: Calla
         except queue.Full:
             if stopping():
                 raise Interrupted from None
+            waiting()
 
 
-def _wait(seconds: float, stopping: Callable[[], bool]) -> None:
+def _take(batches: queue.Queue[Batch | None], waiting: Callable[[], None]) -> Batch | None:
+    """The next batch; `waiting` is told while the reader has none: waiting on it is not being stuck."""
+    while True:
+        try:
+            return batches.get(timeout=1.0)
+        except queue.Empty:
+            waiting()
+
+
+def _wait(seconds: float, stopping: Callable[[], bool], alive: Callable[[], None]) -> None:
+    """A polled source's pause between reads; `alive` is told meanwhile, as a chosen wait is not a stuck call."""
     deadline = time.monotonic() + seconds
     while not stopping() and time.monotonic() < deadline:
         time.sleep(min(0.1, seconds))
+        alive()
 
 
 def _drain(batches: queue.Queue[Batch | None]) -> None:

@@ -120,9 +120,10 @@ class RunStats:
     caught_up: bool = False
     # Streaming: since when the relay (outbox -> streams) has been failing; the consumer cannot be caught up then.
     relay_failing_since: float | None = None
-    # The last time the run's loops came back from a read, an apply or a retry: a run whose loops
-    # stop coming back (a blocked read, a half-open socket) is stuck, however alive its process looks.
-    alive_at: float | None = None
+    # Per loop of the run (reader, writer, ...), when it last came back from a call or was waiting on
+    # purpose: a run one of whose loops stops coming back (a blocked read, a half-open socket) is stuck,
+    # however alive its process and its other loops look.
+    _alive: dict[str, float] = field(default_factory=dict, repr=False)
     # The newest per-item errors, bounded so a flood of poison records cannot grow memory.
     errors: deque[str] = field(default_factory=lambda: deque(maxlen=MAX_ERRORS))
     # Set by a files run.
@@ -179,8 +180,17 @@ class RunStats:
             self.failed += 1
             self.errors.append(error)
 
-    def alive(self) -> None:
-        self.alive_at = time.time()
+    def alive(self, loop: str = "run") -> None:
+        self._alive[loop] = time.time()
+
+    def ended(self, loop: str) -> None:
+        """A loop that ended is no longer watched (its last word would soon look stuck)."""
+        self._alive.pop(loop, None)
+
+    @property
+    def alive_at(self) -> float | None:
+        """The oldest of the loops' last words: None when no loop of this run says."""
+        return min(list(self._alive.values()), default=None)
 
     def relay_failed(self, error: str) -> None:
         with self._lock:
@@ -198,7 +208,6 @@ class RunStats:
 
     def add_retry(self, error: str) -> None:
         with self._lock:
-            self.alive_at = time.time()
             self.retries += 1
             self.errors.append(error)
             self.last_retry_at = time.time()

@@ -58,6 +58,7 @@ def pod_template(plan: PodPlan, defaults: Defaults) -> dict[str, Any]:
         {"name": "GRAPHSYNC_LEASE", "value": names.lease(plan.owner.name, plan.identity)},
         {"name": "GRAPHSYNC_HTTP_PORT", "value": str(HTTP_PORT)},
         {"name": "GRAPHSYNC_HEARTBEAT_SECONDS", "value": f"{defaults.heartbeat_seconds:g}"},
+        {"name": "GRAPHSYNC_STUCK_SECONDS", "value": str(workers.stuck_after_seconds)},
         {"name": "GRAPHSYNC_CACHE_DIR", "value": names.CACHE_DIR},
         {"name": "GRAPHSYNC_CONFIG_HASH", "value": plan.rendered.hash},
         *(use.env_var() for use in plan.rendered.secrets),

@@ -21,6 +21,8 @@ MAYBE_ORPHAN: LiteralString = "GraphsyncMaybeOrphan"
 NODE_INDEX: LiteralString = "CREATE INDEX FOR (n{label}) ON (n.{key})"
 TOMBSTONE_INDEX: LiteralString = "CREATE INDEX FOR (t:GraphsyncTombstone) ON (t.id)"
 REL_INDEX: LiteralString = "CREATE INDEX FOR ()-[r{type}]-() ON (r._graphsync_key)"
+# What a probe of an idle target runs: a round trip, nothing read or written.
+PING: LiteralString = "RETURN 1"
 
 UPSERT_NODES: LiteralString = """
 UNWIND $rows AS row

@@ -52,6 +52,9 @@ class FalkorSink:
     def is_transient(self, error: BaseException) -> bool:
         return transient(error)
 
+    def ping(self) -> None:
+        self._graph.read(queries.PING)
+
     def close(self) -> None:
         self._graph.close()
 

@@ -15,6 +15,8 @@ from typing import LiteralString
 
 CONSTRAINT: LiteralString = "CREATE CONSTRAINT {name} IF NOT EXISTS FOR (n{label}) REQUIRE n.{key} IS UNIQUE"
 REL_INDEX: LiteralString = "CREATE INDEX {name} IF NOT EXISTS FOR ()-[r{type}]-() ON (r._graphsync_key)"
+# What a probe of an idle target runs: a round trip, nothing read or written.
+PING: LiteralString = "RETURN 1"
 
 # Upsert nodes whose incoming version is newer than both the node's and any tombstone's.
 UPSERT_NODES: LiteralString = """

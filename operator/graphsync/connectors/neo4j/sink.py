@@ -48,6 +48,10 @@ class Neo4jSink:
     def is_transient(self, error: BaseException) -> bool:
         return transient(error)
 
+    def ping(self) -> None:
+        with self._driver.session(database=self._database) as session:
+            session.run(queries.PING).consume()
+
     def close(self) -> None:
         self._driver.close()
 

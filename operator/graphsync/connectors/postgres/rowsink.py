@@ -57,6 +57,9 @@ class RowSink:
     def is_transient(self, error: BaseException) -> bool:
         return isinstance(error, psycopg.OperationalError)
 
+    def ping(self) -> None:
+        self._conn.execute("SELECT 1")
+
     def close(self) -> None:
         self._conn.close()
 
