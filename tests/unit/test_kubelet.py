@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from graphsync.devenv.kubelet import LocalPod, expand, plan
+from graphsync.devenv.localpod import LocalPod, expand, plan
 
 ROOT = Path("/run/pod")
 

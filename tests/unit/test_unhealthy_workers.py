@@ -1,0 +1,99 @@
+"""Workers that went silent, retry, failed or are stuck: how each shows in the pipeline's status (pure)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from graphsync_operator.assess import Observed, pipeline_status
+from graphsync_operator.progress import WorkerReport, WorkerState
+from graphsync_operator.status import Phase
+from tests.unit.assess_data import NOW, STALE_AFTER, conditions, observed, report, verdict
+
+# --- silent and failing workers ----------------------------------------------------------------------------
+
+
+def test_a_worker_that_stopped_reporting_is_silent() -> None:
+    age = STALE_AFTER + timedelta(seconds=15)
+    status = pipeline_status(observed(reports=[report("shop-worker-x", age=age, lag_seconds=0.0)]))
+    assert verdict(status)["Ready"] == ("False", "WorkerSilent")
+    degraded = conditions(status)["Degraded"]
+    assert (degraded.status, degraded.reason) == ("True", "WorkerSilent")
+    assert "shop-worker-x" in degraded.message
+    assert "last reported at 2024-05-01T11:59:15Z" in degraded.message
+    assert status.phase is Phase.DEGRADED
+    assert status.workers == "0/1"
+    # A silent worker's lag is not believed: there is no live report.
+    assert verdict(status)["InSync"] == ("Unknown", "NoReports")
+    assert status.lag_seconds is None
+
+
+def test_a_report_just_inside_the_missed_beats_is_live() -> None:
+    status = pipeline_status(observed(reports=[report(age=STALE_AFTER)]))
+    assert verdict(status)["Ready"] == ("True", "Syncing")
+    late = pipeline_status(observed(reports=[report(age=STALE_AFTER + timedelta(seconds=1))]))
+    assert verdict(late)["Ready"] == ("False", "WorkerSilent")
+
+
+def test_the_silence_window_follows_the_heartbeat() -> None:
+    age = timedelta(seconds=45)
+    assert verdict(pipeline_status(observed(reports=[report(age=age)])))["Ready"][1] == "WorkerSilent"
+    slow = observed(reports=[report(age=age)], heartbeat_seconds=20.0)
+    assert verdict(pipeline_status(slow))["Ready"] == ("True", "Syncing")
+
+
+def test_a_retrying_worker_means_the_data_plane_is_unavailable() -> None:
+    error = "connection to db.example:5432 refused"
+    status = pipeline_status(observed(reports=[report(state=WorkerState.RETRYING, error=error, retries=4)]))
+    degraded = conditions(status)["Degraded"]
+    assert (degraded.status, degraded.reason) == ("True", "DataPlaneUnavailable")
+    assert error in degraded.message
+    assert verdict(status)["Ready"] == ("False", "DataPlaneUnavailable")
+    assert error in conditions(status)["Ready"].message
+    assert status.phase is Phase.DEGRADED
+    # The Deployment says the pod is ready; the worker's own report is the truth.
+    assert status.workers == "0/1"
+
+
+def test_a_failed_worker() -> None:
+    status = pipeline_status(
+        observed(reports=[report("p", state=WorkerState.FAILED, error="mappings: table shop.customer is gone")])
+    )
+    assert verdict(status)["Degraded"] == ("True", "WorkerFailed")
+    assert verdict(status)["Ready"] == ("False", "WorkerFailed")
+    assert "shop.customer is gone" in conditions(status)["Degraded"].message
+    assert status.phase is Phase.DEGRADED
+
+
+def test_a_failure_outweighs_a_retry() -> None:
+    reports = [
+        report("a", state=WorkerState.RETRYING, error="timeout"),
+        report("b", state=WorkerState.FAILED, error="fatal"),
+    ]
+    degraded = conditions(pipeline_status(observed(desired=2, ready_pods=2, reports=reports)))["Degraded"]
+    assert degraded.reason == "WorkerFailed"
+    assert "worker b: fatal" in degraded.message
+
+
+def test_a_retrying_worker_without_an_error_names_its_state() -> None:
+    degraded = conditions(pipeline_status(observed(reports=[report("p", state=WorkerState.RETRYING)])))["Degraded"]
+    assert degraded.message == "worker p: retrying"
+
+
+def test_an_old_failure_that_went_silent_is_reported_as_silence() -> None:
+    old = report("p", state=WorkerState.FAILED, error="boom", age=STALE_AFTER + timedelta(minutes=1))
+    assert verdict(pipeline_status(observed(reports=[old])))["Degraded"] == ("True", "WorkerSilent")
+
+
+def test_a_stuck_worker_degrades_the_pipeline() -> None:
+    stuck = WorkerReport(
+        pod="shop-worker-1",
+        started_at=NOW,
+        heartbeat=NOW,
+        state=WorkerState.STUCK,
+        error="no read or write has come back for 400s",
+    )
+    status = pipeline_status(Observed(generation=1, now=NOW, desired=1, ready_pods=1, reports=[stuck]))
+    found = conditions(status)
+    assert (found["Ready"].status, found["Ready"].reason) == ("False", "WorkerStuck")
+    assert (found["Stalled"].status, found["Degraded"].status) == ("True", "True")
+    assert "400s" in found["Degraded"].message
