@@ -7,9 +7,10 @@ pipeline is Ready only when every desired worker reports, recently, that it runs
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from graphsync_operator.progress import MISSED_BEATS, WorkerReport, WorkerState
 from graphsync_operator.status import (
@@ -265,10 +266,18 @@ def policy_status(observed: Observed, users: Sequence[str]) -> ConflictPolicySta
     )
 
 
-def cleanup_progress(reports: Sequence[WorkerReport], job: str, now: datetime, heartbeat_seconds: float) -> str:
+def cleanup_progress(
+    reports: Sequence[WorkerReport],
+    job: str,
+    now: datetime,
+    heartbeat_seconds: float,
+    job_status: Mapping[str, Any] | None = None,
+) -> str:
     """Where a pipeline's cleanup stands: workersRunning, notStarted, running, done, or failed: <why>.
 
     `reports` are the reports on the pipeline's workers' Lease; the cleanup Job's pods report there too.
+    `job_status` is the cleanup Job's status: a Job that failed without a pod ever reporting (it could not
+    start, or ran past its deadline) has failed too.
     """
     horizon = now - timedelta(seconds=heartbeat_seconds * MISSED_BEATS)
     busy = (WorkerState.STARTING, WorkerState.RUNNING, WorkerState.RETRYING)
@@ -276,6 +285,16 @@ def cleanup_progress(reports: Sequence[WorkerReport], job: str, now: datetime, h
     workers = [r for r in reports if r not in cleaners]
     if any(r.state in busy and r.heartbeat >= horizon for r in workers):
         return "workersRunning"
+    failed = next(
+        (
+            c
+            for c in (job_status or {}).get("conditions", [])
+            if c.get("type") == "Failed" and c.get("status") == "True"
+        ),
+        None,
+    )
+    if failed is not None and not any(r.state is WorkerState.FINISHED for r in cleaners):
+        return f"failed: the Job failed ({failed.get('reason', 'Failed')}): {failed.get('message', '')}".rstrip(": ")
     if not cleaners:
         return "notStarted"
     newest = max(cleaners, key=lambda r: r.heartbeat)

@@ -84,6 +84,39 @@ def test_a_reconciliation_job_runs_now_on_request_repairs_drift_and_reports(clus
     assert len(jobs) == 1
     worker.stop()
 
+    # The job follows its pipeline: rendered again when the pipeline changes, stopped while it is gone.
+    ok(kubectl(kube.env, "patch", "sp", "shop", "-n", namespace, "--type=merge", "-p", '{"spec":{"batchSize":50}}'))
+    eventually(lambda: job_config_hash(c) == worker_config_hash(c), "the job's CronJob on the pipeline's new config")
+    ok(kubectl(kube.env, "delete", "sp", "shop", "-n", namespace, "--wait=true", "--timeout=60s"))
+    gone = eventually(
+        lambda: condition(s := c.status("nightly", "rj"), "Ready").get("reason") == "PipelineMissing" and s,
+        "the job to say its pipeline is missing",
+    )
+    assert condition(gone, "Ready")["status"] == "False"
+    assert "spec.pipelineRef" in condition(gone, "Ready")["message"]
+    assert kubectl(kube.env, "get", "cronjob", "nightly-reconcile", "-n", namespace).returncode != 0
+    c.pipeline("shop", c.spec())
+    wait_ready(kube, namespace, "nightly", "reconciliationjob")
+    eventually(lambda: job_config_hash(c) == worker_config_hash(c), "the job's CronJob back with the pipeline")
+
+
+def pod_env(template: dict[str, Any], name: str) -> str:
+    env = template["spec"]["containers"][0]["env"]
+    return str(next(item["value"] for item in env if item["name"] == name))
+
+
+def job_config_hash(c: ShopCluster) -> str | None:
+    found = kubectl(c.kube.env, "get", "cronjob", "nightly-reconcile", "-n", c.namespace, "-o", "json")
+    if found.returncode != 0:
+        return None
+    template = json.loads(found.stdout)["spec"]["jobTemplate"]["spec"]["template"]
+    return pod_env(template, "GRAPHSYNC_CONFIG_HASH")
+
+
+def worker_config_hash(c: ShopCluster) -> str:
+    found = json.loads(ok(kubectl(c.kube.env, "get", "deploy", "shop-worker", "-n", c.namespace, "-o", "json")))
+    return pod_env(found["spec"]["template"], "GRAPHSYNC_CONFIG_HASH")
+
 
 def test_invalid_and_incomplete_pipelines_show_why_in_status(cluster_shop: ShopCluster) -> None:
     c = cluster_shop

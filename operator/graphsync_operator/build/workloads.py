@@ -201,6 +201,11 @@ def job_spec(template: dict[str, Any], *, backoff: int) -> dict[str, Any]:
     }
 
 
+# A cleanup drops triggers, a schema and keys: minutes at most. Past this its pod is stopped and the Job
+# fails, so a cleanup that hangs (or whose pod never starts) is tried again instead of holding the deletion.
+CLEANUP_DEADLINE_SECONDS = 1800
+
+
 def job(plan: PodPlan, defaults: Defaults, *, name: str) -> dict[str, Any]:
     """A one-off Job (the cleanup before a pipeline is deleted)."""
     template = pod_template(plan, defaults)
@@ -209,7 +214,7 @@ def job(plan: PodPlan, defaults: Defaults, *, name: str) -> dict[str, Any]:
         "apiVersion": "batch/v1",
         "kind": "Job",
         "metadata": plan.owner.metadata(name, names.labels(plan.pipeline, plan.component)),
-        "spec": job_spec(template, backoff=3),
+        "spec": {**job_spec(template, backoff=3), "activeDeadlineSeconds": CLEANUP_DEADLINE_SECONDS},
     }
 
 

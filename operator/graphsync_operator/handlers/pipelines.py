@@ -9,10 +9,10 @@ from typing import Any
 import kopf
 from pydantic import BaseModel, ValidationError
 
-from graphsync.spec.conflicts import ConflictPolicySpec
 from graphsync_operator import assess
-from graphsync_operator.api import API_VERSION, DeletionPolicy, SyncPipelineSpec
+from graphsync_operator.api import DeletionPolicy, SyncPipelineSpec
 from graphsync_operator.build import children, names
+from graphsync_operator.handlers.reconciliations import render_jobs
 from graphsync_operator.handlers.shared import (
     GROUP,
     SYNC_NOW,
@@ -23,12 +23,12 @@ from graphsync_operator.handlers.shared import (
     chores,
     current_generation,
     defaults,
-    field_errors,
     held_by_handler,
     kind_of,
     kube,
     owner_of,
     parse_spec,
+    policy_of,
     post,
     previous_conditions,
     publish,
@@ -36,19 +36,6 @@ from graphsync_operator.handlers.shared import (
 from graphsync_operator.kube import KubeError
 from graphsync_operator.progress import WorkerReport, annotation_key
 from graphsync_operator.status import SyncPipelineStatus as SyncPipelineStatusModel
-
-
-def policy_of(namespace: str, spec: SyncPipelineSpec) -> ConflictPolicySpec | None:
-    if spec.conflict_policy_ref is None:
-        return None
-    name = spec.conflict_policy_ref.name
-    found = kube().get(API_VERSION, "ConflictPolicy", namespace, name)
-    if found is None:
-        raise Missing("PolicyMissing", f"spec.conflictPolicyRef: ConflictPolicy {name!r} does not exist")
-    try:
-        return ConflictPolicySpec.model_validate(found.get("spec", {}))
-    except ValidationError as exc:
-        raise Missing("PolicyInvalid", f"ConflictPolicy {name!r}: {field_errors(exc, 'spec')}") from None
 
 
 @kopf.on.resume(GROUP, VERSION, "syncpipelines")
@@ -63,6 +50,9 @@ def reconcile_pipeline(body: Any, patch: kopf.Patch, retry: int, **kwargs: Any) 
     except Missing as exc:
         _write_status(body, patch, kwargs, assess.Problem(exc.reason, exc.message))
         raise kopf.TemporaryError(exc.message, delay=min(300, 10 * 2**retry)) from None
+    finally:
+        # Its reconciliation jobs follow the pipeline, whatever became of it (an invalid one stops them).
+        render_jobs(body["metadata"]["namespace"], body["metadata"]["name"], kwargs)
     _write_status(body, patch, kwargs, None, config_hash=built.rendered.hash, spec=spec)
 
 
@@ -198,8 +188,10 @@ def clean_up_pipeline(body: Any, retry: int, **kwargs: Any) -> None:
         if who == owner.name and component == children.SYNC
         for report in found
     ]
+    name = names.cleanup_job(owner.name)
+    found = kube().get("batch/v1", "Job", owner.namespace, name)
     verdict = assess.cleanup_progress(
-        reports, names.cleanup_job(owner.name), datetime.now(UTC), defaults().heartbeat_seconds
+        reports, name, datetime.now(UTC), defaults().heartbeat_seconds, (found or {}).get("status")
     )
     if retry % 12 == 11 and verdict in ("workersRunning", "notStarted", "running"):
         # About once a minute, so a deletion that waits says why (set deletionPolicy: retain to skip the cleanup).

@@ -13,6 +13,7 @@ from graphsync.spec.conflicts import ConflictPolicySpec
 from graphsync_operator import assess
 from graphsync_operator.api import API_VERSION
 from graphsync_operator.handlers.pipelines import apply_pipeline
+from graphsync_operator.handlers.reconciliations import render_jobs
 from graphsync_operator.handlers.shared import (
     GROUP,
     VERSION,
@@ -50,6 +51,7 @@ def reconcile_policy(body: Any, patch: kopf.Patch, **kwargs: Any) -> None:
                 # One being deleted keeps its workers stopped (its cleanup may be running).
                 if pipeline is not None and not pipeline["metadata"].get("deletionTimestamp"):
                     apply_pipeline(pipeline)
+                    render_jobs(namespace, user, kwargs)
             except (Invalid, Missing) as exc:
                 log.warning("pipeline %s/%s not rendered again: %s", namespace, user, exc)
     _write_status(body, patch, problem, users)

@@ -1,4 +1,9 @@
-"""ReconciliationJob handlers: a CronJob running the reconciler against its pipeline, its runs in status."""
+"""ReconciliationJob handlers: a CronJob running the reconciler against its pipeline, its runs in status.
+
+The CronJob is rendered from the pipeline's spec (its config, Secrets and worker settings), so it is
+rendered again whenever the pipeline is, and removed while the pipeline does not exist: a job never
+runs against a config that is not the pipeline's any more.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +17,6 @@ from pydantic import BaseModel, ValidationError
 from graphsync_operator import assess
 from graphsync_operator.api import API_VERSION, ReconciliationJobSpec, SyncPipelineSpec
 from graphsync_operator.build import children, names
-from graphsync_operator.handlers.pipelines import policy_of
 from graphsync_operator.handlers.shared import (
     GROUP,
     RECONCILE_NOW,
@@ -28,8 +32,10 @@ from graphsync_operator.handlers.shared import (
     kube,
     owner_of,
     parse_spec,
+    policy_of,
     previous_conditions,
     publish,
+    write_status,
 )
 from graphsync_operator.progress import WorkerReport
 from graphsync_operator.status import ReconciliationJobStatus
@@ -53,25 +59,62 @@ def _pipeline(namespace: str, job: ReconciliationJobSpec) -> SyncPipelineSpec:
     return pipeline
 
 
+@kopf.index(GROUP, VERSION, "reconciliationjobs")
+def job_users(namespace: str | None, name: str, spec: kopf.Spec, **_: Any) -> object:
+    """(namespace, pipeline) -> the ReconciliationJobs that reconcile it."""
+    ref = spec.get("pipelineRef") or {}
+    return {(namespace, ref["name"]): name} if ref.get("name") else None
+
+
 @kopf.on.resume(GROUP, VERSION, "reconciliationjobs")
 @kopf.on.create(GROUP, VERSION, "reconciliationjobs")
 @kopf.on.update(GROUP, VERSION, "reconciliationjobs", field="spec")
 def reconcile_job(body: Any, patch: kopf.Patch, retry: int, **kwargs: Any) -> None:
+    job, problem = apply_job(body)
+    _write_status(body, patch, kwargs, problem, suspended=bool(job and job.suspend))
+    if problem is not None and problem.permanent:
+        raise kopf.PermanentError(problem.message)
+    if problem is not None:
+        raise kopf.TemporaryError(problem.message, delay=min(300, 10 * 2**retry))
+
+
+def render_jobs(namespace: str, pipeline: str, indexes: Mapping[str, Any]) -> None:
+    """After the pipeline's children were applied (or it was deleted): its jobs' CronJobs follow, and
+    their statuses say so at once instead of at their next retry."""
+    for name in sorted(indexes["job_users"].get((namespace, pipeline), [])):
+        body = kube().get(API_VERSION, "ReconciliationJob", namespace, name)
+        if body is None or body["metadata"].get("deletionTimestamp"):
+            continue
+        job, problem = apply_job(body)
+        write_status(body, "ReconciliationJob", _status(body, indexes, problem, suspended=bool(job and job.suspend)))
+
+
+@kopf.on.event(GROUP, VERSION, "syncpipelines")
+def pipeline_gone(type: str, name: str, namespace: str | None, **kwargs: Any) -> None:
+    """A deleted pipeline's jobs stop: their CronJobs go, their status says PipelineMissing."""
+    if type == "DELETED" and namespace is not None:
+        render_jobs(namespace, name, kwargs)
+
+
+def apply_job(body: Any) -> tuple[ReconciliationJobSpec | None, assess.Problem | None]:
+    """Build and apply the job's CronJob; what stands in the way instead, as the status shows it.
+    Without its pipeline, the CronJob is removed (its pods would mount a config that is gone)."""
     owner = owner_of(body)
+    job = None
     try:
         job = parse_spec(body, ReconciliationJobSpec)
         pipeline = _pipeline(owner.namespace, job)
         built = children.reconciliation(owner, job, pipeline, defaults(), policy_of(owner.namespace, pipeline))
         check_secrets(owner.namespace, built)
     except Invalid as exc:
-        _write_status(body, patch, kwargs, assess.Problem("InvalidSpec", str(exc), permanent=True))
-        raise kopf.PermanentError(str(exc)) from None
+        return job, assess.Problem("InvalidSpec", str(exc), permanent=True)
     except Missing as exc:
-        _write_status(body, patch, kwargs, assess.Problem(exc.reason, exc.message))
-        raise kopf.TemporaryError(exc.message, delay=min(300, 10 * 2**retry)) from None
+        if exc.reason == "PipelineMissing":
+            kube().delete("batch/v1", "CronJob", owner.namespace, names.reconcile_cronjob(owner.name))
+        return job, assess.Problem(exc.reason, exc.message)
     for manifest in built.manifests:
         kube().apply(manifest)
-    _write_status(body, patch, kwargs, None, suspended=job.suspend)
+    return job, None
 
 
 async def refresh_job(body: Any, indexes: Mapping[str, Any]) -> BaseModel | None:

@@ -17,11 +17,10 @@ from typing import Any
 import kopf
 from pydantic import BaseModel
 
-from graphsync_operator.api import API_VERSION
 from graphsync_operator.handlers.pipelines import refresh_pipeline
 from graphsync_operator.handlers.policies import refresh_policy
 from graphsync_operator.handlers.reconciliations import refresh_job
-from graphsync_operator.handlers.shared import STATUS_INTERVAL, kube, post, status_change
+from graphsync_operator.handlers.shared import STATUS_INTERVAL, status_change, write_status
 
 log = logging.getLogger(__name__)
 Refresh = Callable[[Any, Mapping[str, Any]], Awaitable[BaseModel | None]]
@@ -62,19 +61,5 @@ async def refresh_one(body: Any, kind: str, refresh: Refresh, indexes: Mapping[s
     if meta.get("deletionTimestamp"):
         return
     status = await refresh(body, indexes)
-    if status is None:
-        return
-    change, events = status_change(body, status)
-    if change is None:
-        return
-    written = await asyncio.to_thread(
-        kube().patch_status,
-        API_VERSION,
-        kind,
-        meta["namespace"],
-        meta["name"],
-        change,
-        resource_version=meta["resourceVersion"],
-    )
-    if written:
-        await asyncio.to_thread(post, body, events)
+    if status is not None and status_change(body, status)[0] is not None:
+        await asyncio.to_thread(write_status, body, kind, status)

@@ -17,8 +17,9 @@ from typing import Any, TypeVar
 import kopf
 from pydantic import BaseModel, ValidationError
 
+from graphsync.spec.conflicts import ConflictPolicySpec
 from graphsync_operator import assess
-from graphsync_operator.api import API_VERSION, valid_name
+from graphsync_operator.api import API_VERSION, SyncPipelineSpec, valid_name
 from graphsync_operator.build import children, names, workloads
 from graphsync_operator.build import events as build_events
 from graphsync_operator.build.names import Owner
@@ -128,6 +129,19 @@ class Missing(Exception):
         self.reason, self.message = reason, message
 
 
+def policy_of(namespace: str, spec: SyncPipelineSpec) -> ConflictPolicySpec | None:
+    if spec.conflict_policy_ref is None:
+        return None
+    name = spec.conflict_policy_ref.name
+    found = kube().get(API_VERSION, "ConflictPolicy", namespace, name)
+    if found is None:
+        raise Missing("PolicyMissing", f"spec.conflictPolicyRef: ConflictPolicy {name!r} does not exist")
+    try:
+        return ConflictPolicySpec.model_validate(found.get("spec", {}))
+    except ValidationError as exc:
+        raise Missing("PolicyInvalid", f"ConflictPolicy {name!r}: {field_errors(exc, 'spec')}") from None
+
+
 def check_secrets(namespace: str, built: children.Children) -> None:
     read: dict[str, dict[str, Any] | None] = {}
     for use in built.rendered.secrets:
@@ -208,6 +222,21 @@ def status_change(body: Any, status: BaseModel) -> tuple[dict[str, Any] | None, 
     events = assess.transitions(before, getattr(status, "conditions", []))
     # Fields no longer reported are removed (a merge patch keeps what it does not mention).
     return {**{key: None for key in written if key not in new}, **new}, events
+
+
+def write_status(body: Any, kind: str, status: BaseModel) -> None:
+    """Outside a handler: patch the status if it changed, conditioned on the resourceVersion of `body`
+    (a write based on a view that has since moved on is refused, and tried again later), then post
+    the Events of its transitions."""
+    change, events = status_change(body, status)
+    if change is None:
+        return
+    meta = body["metadata"]
+    written = kube().patch_status(
+        API_VERSION, kind, meta["namespace"], meta["name"], change, resource_version=meta["resourceVersion"]
+    )
+    if written:
+        post(body, events)
 
 
 def post(body: Any, events: list[Event]) -> None:
