@@ -1,6 +1,6 @@
 """Go-built tools of the local Kubernetes substrate, built from the Go module proxy.
 
-Each Go module under `hack/` (k8s, etcd, kwok, helm) pins one upstream release in its
+Each Go module under `hack/` (k8s, etcd, kwok, helm, kstatus) pins one upstream release in its
 go.mod; they are separate modules so their dependency versions never have to agree
 (helm and kwok follow newer client-go releases than the control plane). The version
 that keys a cache entry is read from that go.mod, so bumping a release there is the
@@ -101,6 +101,13 @@ MODULES: tuple[GoModule, ...] = (
     ),
     GoModule(
         name="helm", upstream="helm.sh/helm/v3", binaries={"helm": "helm.sh/helm/v3/cmd/helm"}, ldflags=_helm_ldflags
+    ),
+    # Flux's kstatus library run on objects (the program is ours, in hack/kstatus): the GitOps tests' judge.
+    GoModule(
+        name="kstatus",
+        upstream="sigs.k8s.io/cli-utils",
+        binaries={"kstatus": "graphsync.io/hack/kstatus"},
+        ldflags=_no_ldflags,
     ),
 )
 
