@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from kubernetes import client, config
@@ -56,21 +57,26 @@ class KubeError(RuntimeError):
 class Kube:
     """A thin, typed door to the API server: plain dicts in and out."""
 
-    def __init__(self, api: client.ApiClient) -> None:
+    def __init__(self, api: client.ApiClient, manager: str = FIELD_MANAGER) -> None:
         self._api = api
+        # Who the API server records as the writer of the fields we set (the plugin writes as its user).
+        self._manager = manager
 
     @classmethod
-    def connect(cls) -> Kube:
-        """In a pod, its service account; elsewhere KUBECONFIG (or ~/.kube/config)."""
-        if os.environ.get("KUBERNETES_SERVICE_HOST"):
+    def connect(
+        cls, *, config_file: str | None = None, context: str | None = None, manager: str = FIELD_MANAGER
+    ) -> Kube:
+        """In a pod, its service account; elsewhere KUBECONFIG (or ~/.kube/config), or the file and context given."""
+        if os.environ.get("KUBERNETES_SERVICE_HOST") and config_file is None and context is None:
             config.load_incluster_config()  # type: ignore[no-untyped-call]
         else:
-            config.load_kube_config()  # type: ignore[no-untyped-call]
-        return cls(client.ApiClient())
+            config.load_kube_config(config_file=config_file, context=context)  # type: ignore[no-untyped-call]
+        return cls(client.ApiClient(), manager)
 
-    def _path(self, api_version: str, kind: str, namespace: str, name: str | None = None) -> str:
+    def _path(self, api_version: str, kind: str, namespace: str | None, name: str | None = None) -> str:
         where = KINDS[(api_version, kind)]
-        path = f"{where.prefix}/namespaces/{namespace}/{where.plural}"
+        scope = f"/namespaces/{namespace}" if namespace is not None else ""
+        path = f"{where.prefix}{scope}/{where.plural}"
         return f"{path}/{name}" if name else path
 
     def _call(
@@ -106,7 +112,7 @@ class Kube:
             "PATCH",
             path,
             body=manifest,
-            query=[("fieldManager", FIELD_MANAGER), ("force", "true")],
+            query=[("fieldManager", self._manager), ("force", "true")],
             content_type="application/apply-patch+yaml",
         )
 
@@ -118,7 +124,8 @@ class Kube:
                 return None
             raise
 
-    def list(self, api_version: str, kind: str, namespace: str, selector: str = "") -> list[dict[str, Any]]:
+    def list(self, api_version: str, kind: str, namespace: str | None, selector: str = "") -> list[dict[str, Any]]:
+        """The objects of a kind in `namespace`, or in every namespace when it is None."""
         query = [("labelSelector", selector)] if selector else []
         items: list[dict[str, Any]] = self._call("GET", self._path(api_version, kind, namespace), query=query)["items"]
         return items
@@ -170,12 +177,30 @@ class Kube:
             "PATCH",
             self._path(api_version, kind, namespace, name),
             body=patch,
+            query=[("fieldManager", self._manager)],
             content_type="application/merge-patch+json",
         )
 
     def patch_annotations(self, api_version: str, kind: str, namespace: str, name: str, values: dict[str, Any]) -> None:
         """Set (or, with None, remove) these annotations only; other writers' annotations are kept."""
         self.merge_patch(api_version, kind, namespace, name, {"metadata": {"annotations": values}})
+
+
+def default_namespace(*, config_file: str | None = None, context: str | None = None) -> str:
+    """The namespace a kubeconfig context names (as kubectl uses it when -n is not given); "default" if none."""
+    if os.environ.get("KUBERNETES_SERVICE_HOST") and config_file is None and context is None:
+        try:
+            return Path(_POD_NAMESPACE).read_text().strip()
+        except OSError:
+            return "default"
+    contexts, active = config.list_kube_config_contexts(config_file=config_file)  # type: ignore[no-untyped-call]
+    chosen = next((c for c in contexts if c["name"] == context), None) if context else active
+    if chosen is None:
+        raise KubeError(0, f"context {context!r} is not in the kubeconfig")
+    return str(chosen.get("context", {}).get("namespace") or "default")
+
+
+_POD_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
 
 
 def _reason(exc: ApiException) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import asdict
 from pathlib import Path
@@ -20,29 +21,50 @@ from graphsync.spec.pipeline import Mode, PipelineSpec
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     command = subparsers.add_parser("conflicts", help="list, show or resolve conflicts held for manual review")
+    add_actions(command, _spec_file)
+
+
+def _spec_file(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-f", "--file", type=Path, required=True, help="the pipeline spec")
+    parser.set_defaults(handler=main)
+
+
+def add_actions(command: argparse.ArgumentParser, pipeline: Callable[[argparse.ArgumentParser], None]) -> None:
+    """The actions and their options; `pipeline` adds how an action names its pipeline (here a spec file;
+    `kubectl graphsync conflicts` names the SyncPipeline) and its handler, which then calls `act`."""
     actions = command.add_subparsers(dest="conflicts_command", required=True)
     listing = actions.add_parser("list", help="open conflicts, oldest first")
+    pipeline(listing)
     listing.add_argument("--all", action="store_true", help="include resolved ones")
     show = actions.add_parser("show", help="both versions of one conflict, the base, and what differs")
+    pipeline(show)
     show.add_argument("id")
     resolve = actions.add_parser("resolve", help="write the chosen version to both sides")
+    pipeline(resolve)
     resolve.add_argument("id")
     chosen = resolve.add_mutually_exclusive_group(required=True)
     chosen.add_argument("--take", choices=("source", "target"), help="keep one side's version (absent: deleted)")
     chosen.add_argument("--data", type=Path, help="a JSON file with the properties to keep on both sides")
     for parser in (listing, show, resolve):
-        parser.add_argument("-f", "--file", type=Path, required=True, help="the pipeline spec")
         parser.add_argument("--json", action="store_true", help="print JSON")
-        parser.set_defaults(handler=main)
 
 
 def main(args: argparse.Namespace) -> int:
     try:
         spec = specfile.load(args.file)
+    except specfile.SpecError as exc:
+        print(f"graphsync conflicts: {exc}", file=sys.stderr)
+        return 2
+    return act(spec, args)
+
+
+def act(spec: PipelineSpec, args: argparse.Namespace) -> int:
+    """The action `args` names (as `add_actions` parsed it) on the pipeline `spec`."""
+    try:
         if spec.mode is not Mode.BIDIRECTIONAL:
             raise ValueError(f"mode: conflicts are held by bidirectional pipelines, and this one is {spec.mode.value}")
         data = _data(args.data) if getattr(args, "data", None) else None
-    except (specfile.SpecError, ValueError) as exc:
+    except ValueError as exc:
         print(f"graphsync conflicts: {exc}", file=sys.stderr)
         return 2
     if args.conflicts_command == "resolve":

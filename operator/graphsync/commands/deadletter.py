@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -19,32 +20,52 @@ from graphsync.spec.pipeline import PipelineSpec
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     dlq = subparsers.add_parser("dlq", help="list or replay the dead-letter store of a pipeline")
+    add_dlq_actions(dlq, _spec_file)
+    outbox = subparsers.add_parser("outbox", help="event status of a pipeline's outbox")
+    outbox_actions = outbox.add_subparsers(dest="outbox_command", required=True)
+    _spec_file(outbox_actions.add_parser("status", help="how many events are pending, published, completed, failed"))
+    events = outbox_actions.add_parser("events", help="the newest events, optionally of one status")
+    _spec_file(events)
+    events.add_argument("--status", choices=[s.value for s in EventStatus])
+    events.add_argument("--limit", type=int, default=20)
+
+
+def _spec_file(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-f", "--file", type=Path, required=True, help="the pipeline spec")
+    parser.set_defaults(handler=main)
+
+
+def add_dlq_actions(dlq: argparse.ArgumentParser, pipeline: Callable[[argparse.ArgumentParser], None]) -> None:
+    """`list` and `replay` with their options; `pipeline` adds how an action names its pipeline (here a spec
+    file; `kubectl graphsync dlq` names the SyncPipeline) and its handler, which then calls `act`."""
     dlq_actions = dlq.add_subparsers(dest="dlq_command", required=True)
     listing = dlq_actions.add_parser("list", help="records that could not be applied, with the reason")
+    pipeline(listing)
     listing.add_argument("--all", action="store_true", help="include records already replayed")
     listing.add_argument("--limit", type=int, default=100)
     replay = dlq_actions.add_parser("replay", help="send records back through the pipeline")
+    pipeline(replay)
     replay.add_argument("--id", type=int, action="append", dest="ids", help="only these records (repeatable)")
-    outbox = subparsers.add_parser("outbox", help="event status of a pipeline's outbox")
-    outbox_actions = outbox.add_subparsers(dest="outbox_command", required=True)
-    outbox_actions.add_parser("status", help="how many events are pending, published, completed, failed")
-    events = outbox_actions.add_parser("events", help="the newest events, optionally of one status")
-    events.add_argument("--status", choices=[s.value for s in EventStatus])
-    events.add_argument("--limit", type=int, default=20)
-    for parser in (listing, replay, outbox_actions.choices["status"], events):
-        parser.add_argument("-f", "--file", type=Path, required=True, help="the pipeline spec")
-        parser.set_defaults(handler=main)
 
 
 def main(args: argparse.Namespace) -> int:
     try:
         spec = specfile.load(args.file)
+    except specfile.SpecError as exc:
+        print(f"graphsync: {exc}", file=sys.stderr)
+        return 2
+    return act(spec, args)
+
+
+def act(spec: PipelineSpec, args: argparse.Namespace) -> int:
+    """The dlq or outbox action `args` names, on the pipeline `spec`."""
+    try:
         if spec.source.graph is not None:
             if not getattr(args, "dlq_command", None):
                 raise ValueError("outbox: a graph source has no outbox")
             return _graph_dead_letters(spec, args)
         conn = connect.postgres(spec.postgres, autocommit=True)
-    except (specfile.SpecError, ValueError) as exc:
+    except ValueError as exc:
         print(f"graphsync: {exc}", file=sys.stderr)
         return 2
     with conn:
