@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from graphsync import __version__
-from graphsync_operator import crdfiles, demo, operator, worker
+from graphsync_operator import crdfiles, demo, installfiles, operator, worker
 
 
 def parser() -> argparse.ArgumentParser:
@@ -16,6 +16,7 @@ def parser() -> argparse.ArgumentParser:
     commands = root.add_subparsers(dest="command", required=True)
     operator.register(commands)
     crdfiles.register(commands)
+    installfiles.register(commands)
     worker.register(commands)
     demo.register(commands)
     return root
