@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from graphsync import __version__
 from graphsync_operator import crdfiles, demo, installfiles, operator, worker
+from graphsync_operator.plugin import command as plugin
 
 
 def parser() -> argparse.ArgumentParser:
@@ -19,6 +20,7 @@ def parser() -> argparse.ArgumentParser:
     installfiles.register(commands)
     worker.register(commands)
     demo.register(commands)
+    plugin.register(commands)
     return root
 
 

@@ -1,0 +1,7 @@
+"""`kubectl graphsync`: watch and steer graphsync's resources as their user, with the user's own credentials.
+
+`status` reads the resources; `pause`/`resume` patch a spec and `sync-now`/`reconcile-now`
+set the annotations the operator acts on; `dlq` and `conflicts` run the engine's own
+commands here, on the pipeline's spec as the operator renders it, with its Secrets read
+through the user's RBAC. Also reachable as `graphsync-operator kubectl ...`.
+"""

@@ -1,0 +1,189 @@
+"""The plugin's command line: `kubectl graphsync ...` (the `kubectl-graphsync` executable on PATH) and
+`graphsync-operator kubectl ...`, one parser for both.
+
+kubectl hands a plugin every argument after its name, so `-n`, `-A`, `--context` and
+`--kubeconfig` are taken before or after the subcommand, as kubectl takes them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+
+import yaml
+from kubernetes.config import ConfigException
+from urllib3.exceptions import HTTPError
+
+from graphsync.commands import conflicts, deadletter
+from graphsync_operator.api import API_VERSION
+from graphsync_operator.kube import Kube, KubeError, default_namespace
+from graphsync_operator.plugin import engine, steer, summary
+from graphsync_operator.plugin.steer import PluginError
+
+MANAGER = "kubectl-graphsync"
+Action = Callable[[Kube, "str | None", argparse.Namespace], int]
+
+
+def build(root: argparse.ArgumentParser) -> None:
+    """The plugin's options and subcommands, on `root`."""
+    _connection(root, root=True, all_namespaces=True)
+    commands = root.add_subparsers(dest="plugin_command", required=True, metavar="COMMAND")
+    status = _leaf(commands, "status", "pipelines, their reconciliation jobs and policies: a table", _status, True)
+    status.add_argument("name", nargs="?", help="one SyncPipeline (with its jobs and policy)")
+    status.add_argument("-o", "--output", choices=("table", "json", "yaml"), default="table")
+    for verb, suspend, what in (("pause", True, "stop the workers"), ("resume", False, "start them again")):
+        parser = _leaf(commands, verb, f"{what}: spec.suspend={str(suspend).lower()}", _suspender(suspend))
+        parser.add_argument("name", help="NAME (a SyncPipeline) or rj/NAME")
+        _wait(parser)
+    sync = _leaf(commands, "sync-now", "start a run of a scheduled SyncPipeline now", _requester("SyncPipeline"))
+    sync.add_argument("name", help="the SyncPipeline")
+    _wait(sync)
+    rec = _leaf(commands, "reconcile-now", "start a ReconciliationJob's run now", _requester("ReconciliationJob"))
+    rec.add_argument("name", help="the ReconciliationJob")
+    _wait(rec)
+    dlq = commands.add_parser("dlq", help="a pipeline's dead-letter store: list, replay")
+    deadletter.add_dlq_actions(dlq, _pipeline(engine.dead_letters))
+    held = commands.add_parser("conflicts", help="conflicts a bidirectional pipeline holds: list, show, resolve")
+    conflicts.add_actions(held, _pipeline(engine.held_conflicts))
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`graphsync-operator kubectl ...`: the same commands for those who do not use kubectl's plugins."""
+    build(subparsers.add_parser("kubectl", help="the kubectl graphsync plugin: status, pause, resume, ..."))
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="kubectl graphsync", description="Watch and steer graphsync's resources.")
+    build(root)
+    return root
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    code: int = args.handler(args)
+    return code
+
+
+def run(args: argparse.Namespace) -> int:
+    """Every subcommand's handler: connect as the user, act, and turn failures into a message and an exit code."""
+    try:
+        kube = Kube.connect(config_file=args.kubeconfig, context=args.context, manager=MANAGER)
+        namespace = None
+        if not args.all_namespaces:
+            namespace = args.namespace or default_namespace(config_file=args.kubeconfig, context=args.context)
+        code: int = args.action(kube, namespace, args)
+    except (PluginError, ConfigException) as exc:
+        print(f"kubectl graphsync: {exc}", file=sys.stderr)
+        return 2
+    except (KubeError, HTTPError, TimeoutError) as exc:
+        print(f"kubectl graphsync: {exc}", file=sys.stderr)
+        return 1
+    return code
+
+
+def _status(kube: Kube, namespace: str | None, args: argparse.Namespace) -> int:
+    now = datetime.now(UTC)
+    pipelines = kube.list(API_VERSION, "SyncPipeline", namespace)
+    jobs = kube.list(API_VERSION, "ReconciliationJob", namespace)
+    policies = kube.list(API_VERSION, "ConflictPolicy", namespace)
+    if args.name:
+        pipelines = [p for p in pipelines if p["metadata"]["name"] == args.name]
+        if not pipelines:
+            raise PluginError(f"SyncPipeline {args.name!r} not found in namespace {namespace!r}")
+        jobs = [j for j in jobs if (j.get("spec") or {}).get("pipelineRef", {}).get("name") == args.name]
+        used = (pipelines[0].get("spec") or {}).get("conflictPolicyRef", {}).get("name")
+        policies = [p for p in policies if p["metadata"]["name"] == used]
+    report = summary.Report(
+        pipelines=[summary.pipeline_row(p, now) for p in pipelines],
+        jobs=[summary.job_row(j, now) for j in jobs],
+        policies=[summary.policy_row(p) for p in policies],
+    )
+    if args.output == "json":
+        print(json.dumps(report.data(), indent=2))
+    elif args.output == "yaml":
+        print(yaml.safe_dump(report.data(), sort_keys=False), end="")
+    elif not (pipelines or jobs or policies):
+        where = "any namespace" if namespace is None else f"namespace {namespace}"
+        print(f"No graphsync resources found in {where}.", file=sys.stderr)
+    else:
+        print(summary.render(report, all_namespaces=namespace is None))
+    return 0
+
+
+def _namespaced(action: Callable[[Kube, str, argparse.Namespace], int]) -> Action:
+    """Every command but status acts on one named resource, so in one namespace."""
+
+    def act(kube: Kube, namespace: str | None, args: argparse.Namespace) -> int:
+        if namespace is None:
+            raise PluginError(f"{args.plugin_command}: -A/--all-namespaces works with status only; use -n")
+        return action(kube, namespace, args)
+
+    return act
+
+
+def _suspender(suspend: bool) -> Action:
+    @_namespaced
+    def act(kube: Kube, namespace: str, args: argparse.Namespace) -> int:
+        wait = args.timeout if args.wait else None
+        print(steer.set_suspend(kube, namespace, args.name, suspend=suspend, wait=wait))
+        return 0
+
+    return act
+
+
+def _requester(kind: str) -> Action:
+    @_namespaced
+    def act(kube: Kube, namespace: str, args: argparse.Namespace) -> int:
+        wait = args.timeout if args.wait else None
+        print(steer.run_now(kube, namespace, args.name, kind=kind, now=datetime.now(UTC), wait=wait))
+        return 0
+
+    return act
+
+
+def _pipeline(
+    action: Callable[[Kube, str, argparse.Namespace], int],
+) -> Callable[[argparse.ArgumentParser], None]:
+    """How an engine action names its pipeline here: the SyncPipeline's name, in the namespace."""
+
+    def add(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("name", help="the SyncPipeline")
+        _connection(parser)
+        parser.set_defaults(handler=run, action=_namespaced(action))
+
+    return add
+
+
+def _leaf(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    help_text: str,
+    action: Action,
+    all_namespaces: bool = False,
+) -> argparse.ArgumentParser:
+    parser = commands.add_parser(name, help=help_text)
+    _connection(parser, all_namespaces=all_namespaces)
+    parser.set_defaults(handler=run, action=action)
+    return parser
+
+
+def _connection(parser: argparse.ArgumentParser, *, root: bool = False, all_namespaces: bool = False) -> None:
+    """Where to look. A subcommand's options default to SUPPRESS, so the root's values stand unless given again."""
+    default = None if root else argparse.SUPPRESS
+    parser.add_argument("-n", "--namespace", default=default, help="default: the kubeconfig context's namespace")
+    if all_namespaces:
+        parser.add_argument("-A", "--all-namespaces", action="store_true", default=default or False)
+    parser.add_argument("--context", default=default, help="the kubeconfig context to use")
+    parser.add_argument("--kubeconfig", default=default, help="default: KUBECONFIG or ~/.kube/config")
+
+
+def _wait(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--wait", action="store_true", help="return once the operator has acted on it")
+    parser.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS", help="of --wait (default 60)")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,107 @@
+"""`dlq` and `conflicts` for a SyncPipeline in the cluster: the engine's own commands, run here.
+
+The pipeline's spec is rendered as the operator renders it for its workers (its
+ConflictPolicy inlined, each `secretKeyRef` turned into an environment variable);
+the plugin then gives those variables the values of the Secrets, read with the
+user's credentials, so the engine connects as a worker would, from the user's machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import binascii
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from graphsync.commands import conflicts, deadletter
+from graphsync.commands.specfile import format_errors
+from graphsync.spec.conflicts import ConflictPolicySpec
+from graphsync.spec.pipeline import PipelineSpec
+from graphsync_operator.api import API_VERSION, SyncPipelineSpec
+from graphsync_operator.build import config
+from graphsync_operator.kube import Kube
+from graphsync_operator.plugin.steer import PluginError
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """The engine's spec of a pipeline, and the environment its secrets come from."""
+
+    spec: PipelineSpec
+    env: dict[str, str]
+
+
+def pipeline_spec(resource: Mapping[str, Any]) -> SyncPipelineSpec:
+    name = resource["metadata"]["name"]
+    try:
+        return SyncPipelineSpec.model_validate(resource.get("spec") or {})
+    except ValidationError as exc:
+        raise PluginError(f"SyncPipeline {name!r} has an invalid spec:\n{format_errors(exc)}") from None
+
+
+def policy_spec(name: str, resource: Mapping[str, Any] | None) -> ConflictPolicySpec:
+    if resource is None:
+        raise PluginError(f"spec.conflictPolicyRef: ConflictPolicy {name!r} does not exist")
+    try:
+        return ConflictPolicySpec.model_validate(resource.get("spec") or {})
+    except ValidationError as exc:
+        raise PluginError(f"ConflictPolicy {name!r} has an invalid spec:\n{format_errors(exc)}") from None
+
+
+def resolve(
+    resource: Mapping[str, Any],
+    policy: ConflictPolicySpec | None,
+    secrets: Mapping[str, Mapping[str, Any] | None],
+) -> Resolved:
+    """The pipeline as its workers run it, secrets taken from `secrets` (name -> Secret, None when missing)."""
+    name = resource["metadata"]["name"]
+    rendered = config.render(pipeline_spec(resource).engine_spec(name, policy))
+    env = {}
+    for use in rendered.secrets:
+        secret = secrets.get(use.secret)
+        if secret is None:
+            raise PluginError(f"{use.field}: Secret {use.secret!r} does not exist (or you may not read it)")
+        encoded = (secret.get("data") or {}).get(use.key)
+        if encoded is None:
+            raise PluginError(f"{use.field}: Secret {use.secret!r} has no key {use.key!r}")
+        try:
+            env[use.env] = base64.b64decode(encoded, validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            raise PluginError(f"{use.field}: Secret {use.secret!r} key {use.key!r} is not base64 text") from None
+    return Resolved(PipelineSpec.model_validate(yaml.safe_load(rendered.document)), env)
+
+
+def fetch(kube: Kube, namespace: str, name: str) -> Resolved:
+    """The pipeline, its policy and its Secrets from the cluster (one read per Secret)."""
+    resource = kube.get(API_VERSION, "SyncPipeline", namespace, name)
+    if resource is None:
+        raise PluginError(f"SyncPipeline {name!r} not found in namespace {namespace!r}")
+    spec = pipeline_spec(resource)
+    policy = None
+    if spec.conflict_policy_ref is not None:
+        ref = spec.conflict_policy_ref.name
+        policy = policy_spec(ref, kube.get(API_VERSION, "ConflictPolicy", namespace, ref))
+    wanted = {use.secret for use in config.render(spec.engine_spec(name, policy)).secrets}
+    secrets = {secret: kube.get("v1", "Secret", namespace, secret) for secret in sorted(wanted)}
+    return resolve(resource, policy, secrets)
+
+
+def dead_letters(kube: Kube, namespace: str, args: argparse.Namespace) -> int:
+    return deadletter.act(_prepared(kube, namespace, args.name), args)
+
+
+def held_conflicts(kube: Kube, namespace: str, args: argparse.Namespace) -> int:
+    return conflicts.act(_prepared(kube, namespace, args.name), args)
+
+
+def _prepared(kube: Kube, namespace: str, name: str) -> PipelineSpec:
+    """The engine reads secrets from the environment, as in a worker pod: this process's is that environment."""
+    resolved = fetch(kube, namespace, name)
+    os.environ.update(resolved.env)
+    return resolved.spec
