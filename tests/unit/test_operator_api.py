@@ -16,10 +16,16 @@ from graphsync_operator.schema import structural
 from tests.resources import shop_spec
 
 CRDS = Path(__file__).parents[2] / "crds"
+CHART_CRDS = Path(__file__).parents[2] / "charts" / "graphsync" / "crds"
 
 
 def test_the_crds_in_the_repository_are_the_ones_the_models_generate() -> None:
     assert crdfiles.stale(CRDS) == [], "run: graphsync-operator crds --write crds/"
+
+
+def test_the_charts_crds_are_the_ones_the_models_generate() -> None:
+    assert crdfiles.stale(CHART_CRDS) == [], "run: graphsync-operator crds --write charts/graphsync/crds/"
+    assert sorted(p.name for p in CHART_CRDS.iterdir()) == sorted(all_crds())
 
 
 def test_the_crds_are_structural() -> None:
