@@ -33,7 +33,7 @@ from graphsync.connectors.files.statements import DocumentWrite, Layout, Saved, 
 from graphsync.connectors.files.store import DocumentStore, FalkorDocuments, Neo4jDocuments
 from graphsync.pipeline.control import RunControl
 from graphsync.pipeline.retry import Backoff, Interrupted
-from graphsync.pipeline.stats import FileProgress, RunStats
+from graphsync.pipeline.stats import TARGET, FileProgress, RunStats
 from graphsync.spec.files import FilesSource, Identity
 from graphsync.spec.pipeline import Mode, PipelineSpec
 
@@ -206,7 +206,7 @@ class FileSync:
                 if self._stop.is_set():
                     # Stopping during an outage: the file is not at fault, and is synced next run.
                     raise Interrupted from exc
-                self._stats.add_retry(f"{type(exc).__name__}: {exc}")
+                self._stats.add_retry(f"{type(exc).__name__}: {exc}", component=TARGET)
                 self._stats.alive()
                 self._backoff.wait(attempt, self._stop)
                 attempt += 1

@@ -1,9 +1,11 @@
 """The worker's HTTP endpoints for the kubelet and Prometheus: /healthz, /readyz, /metrics.
 
-Each answer is decided by a pure function of the reporter's newest report, so probes and
-scrapes cost no database round trip and never block the sync. Metric labels are bounded
-(only `outcome`): which pipeline and pod a series belongs to comes from the scrape
-target's labels, not from the worker.
+Each answer is decided by a pure function of the reporter's newest report (and, for the
+metrics, the run's live snapshot), so probes and scrapes cost no database round trip and
+never block the sync; the one figure that needs a query, the dead-letter store's size, is
+read in the background at most every DEAD_LETTERS_SECONDS. Labels are bounded: `pipeline`
+(one per worker), `outcome` and `component` from fixed sets, never an entity key or an
+error's text. Which pod a series belongs to comes from the scrape target's labels.
 """
 
 from __future__ import annotations
@@ -11,19 +13,24 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import cast
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from graphsync_operator.heartbeat import Reporter
+from graphsync.pipeline.stats import COMPONENTS
+from graphsync_operator.heartbeat import Reporter, Snapshot
 from graphsync_operator.progress import MISSED_BEATS, WorkerReport, WorkerState
 
 log = logging.getLogger(__name__)
+# How often the dead-letter store is counted: a query per scrape would load the database with every scraper.
+DEAD_LETTERS_SECONDS = 30.0
+OUTCOMES = ("created", "updated", "deleted", "stale", "failed")
 
 
 def liveness(ticked_at: float, *, now: float, interval: float, state: WorkerState | None = None) -> tuple[bool, str]:
@@ -58,61 +65,151 @@ def readiness(report: WorkerReport, *, one_shot: bool) -> tuple[bool, str]:
     return False, "finished: shutting down"
 
 
-def families(report: WorkerReport, *, up: bool) -> list[Metric]:
-    """The worker's metrics from one report; a value not known yet (lag, last sync) is left out."""
+def families(
+    report: WorkerReport,
+    *,
+    up: bool,
+    pipeline: str = "",
+    snapshot: Snapshot | None = None,
+    dead_letters: int | None = None,
+) -> list[Metric]:
+    """The worker's metrics from one report and the run's snapshot; a value not known yet (lag, last sync,
+    the dead-letter count) is left out. Counters count since this container started."""
+    seen = snapshot or Snapshot()
     items = CounterMetricFamily(
-        "graphsync_items", "Items synced or failed (dead-lettered) since the worker started.", labels=["outcome"]
+        "graphsync_items",
+        "Items by outcome: created, updated, deleted (synced), stale (the target held a newer version), failed "
+        "(dead-lettered).",
+        labels=["pipeline", "outcome"],
     )
-    items.add_metric(["synced"], report.synced)
-    items.add_metric(["failed"], report.failed)
-    found: list[Metric] = [
-        items,
-        CounterMetricFamily(
-            "graphsync_retries", "Transient errors retried since the worker started.", value=report.retries
-        ),
-    ]
-    if report.lag_seconds is not None:
-        found.append(
-            GaugeMetricFamily(
-                "graphsync_lag_seconds",
-                "Seconds since the worker last had nothing left to sync; 0 while it keeps up.",
-                value=report.lag_seconds,
-            )
-        )
-    if report.last_sync_time is not None:
-        found.append(
-            GaugeMetricFamily(
-                "graphsync_last_sync_timestamp_seconds",
-                "When the worker last applied a batch, in seconds since the epoch.",
-                value=report.last_sync_time.timestamp(),
-            )
-        )
-    found.append(
-        GaugeMetricFamily(
-            "graphsync_worker_up",
-            "1 while the worker runs with its source and target reachable (what /readyz says), else 0.",
-            value=1.0 if up else 0.0,
-        )
+    counts = (seen.created, seen.updated, seen.deleted, seen.stale, seen.failed)
+    for outcome, count in zip(OUTCOMES, counts, strict=True):
+        items.add_metric([pipeline, outcome], count)
+    retries = CounterMetricFamily(
+        "graphsync_retries",
+        "Transient errors retried, by what was waited for: source, target or the dead-letter store.",
+        labels=["pipeline", "component"],
     )
+    by_component = dict(seen.retries_by)
+    for component in sorted({*COMPONENTS, *by_component}):
+        retries.add_metric([pipeline, component], by_component.get(component, 0))
+    latency = HistogramMetricFamily(
+        "graphsync_batch_duration_seconds",
+        "How long applying a batch to the target took, retries included.",
+        labels=["pipeline"],
+    )
+    latency.add_metric(
+        [pipeline],
+        [(_bound(bound), float(count)) for bound, count in seen.batch_seconds.cumulative()],
+        sum_value=seen.batch_seconds.total,
+    )
+    batches = CounterMetricFamily("graphsync_batches", "Batches applied to the target.", labels=["pipeline"])
+    batches.add_metric([pipeline], seen.batches)
+    found: list[Metric] = [items, batches, latency, retries]
+    found.extend(_gauges(report, pipeline, dead_letters))
+    found.append(_gauge("graphsync_worker_up", WORKER_UP, pipeline, 1.0 if up else 0.0))
     return found
 
 
+WORKER_UP = "1 while the worker runs with its source and target reachable (what /readyz says), else 0."
+LAG = "Seconds since the worker last had nothing left to sync; 0 while it keeps up."
+LAST_SYNC = "When the worker last applied a batch, in seconds since the epoch."
+DEAD_LETTERS = "Records in the pipeline's dead-letter store not replayed yet (read every 30 s)."
+OPEN_CONFLICTS = "Conflicts held for manual review (bidirectional pipelines)."
+
+
+def _gauges(report: WorkerReport, pipeline: str, dead_letters: int | None) -> list[Metric]:
+    values = (
+        ("graphsync_lag_seconds", LAG, report.lag_seconds),
+        (
+            "graphsync_last_sync_timestamp_seconds",
+            LAST_SYNC,
+            report.last_sync_time.timestamp() if report.last_sync_time is not None else None,
+        ),
+        ("graphsync_dead_letters", DEAD_LETTERS, dead_letters),
+        ("graphsync_open_conflicts", OPEN_CONFLICTS, report.open_conflicts),
+    )
+    return [_gauge(name, text, pipeline, value) for name, text, value in values if value is not None]
+
+
+def _gauge(name: str, text: str, pipeline: str, value: float) -> Metric:
+    family = GaugeMetricFamily(name, text, labels=["pipeline"])
+    family.add_metric([pipeline], value)
+    return family
+
+
+def _bound(bound: float) -> str:
+    return "+Inf" if bound == float("inf") else repr(bound)
+
+
+@dataclass
+class Extras:
+    """What the metrics read besides the reporter's report, filled in once the worker has read its spec."""
+
+    pipeline: str = ""
+    snapshot: Callable[[], Snapshot | None] = lambda: None
+    dead_letters: Callable[[], int | None] = lambda: None
+
+
+class DeadLetterCount:
+    """The dead-letter store's size, counted in a daemon thread every `interval` seconds; a count that fails keeps
+    the previous one (the store's database being down shows in the retries and readiness already)."""
+
+    def __init__(self, count: Callable[[], int | None], interval: float = DEAD_LETTERS_SECONDS) -> None:
+        self._count = count
+        self._interval = interval
+        self._stop = threading.Event()
+        self.value: int | None = None
+        self._thread = threading.Thread(target=self._loop, name="dead-letter-count", daemon=True)
+
+    def start(self) -> DeadLetterCount:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def __call__(self) -> int | None:
+        return self.value
+
+    def refresh(self) -> None:
+        try:
+            self.value = self._count()
+        except Exception as exc:  # noqa: BLE001 - a metric, not the sync: tried again next time
+            log.debug("counting the dead-letter store failed: %s", exc)
+
+    def _loop(self) -> None:
+        while True:
+            self.refresh()
+            if self._stop.wait(self._interval):
+                return
+
+
 class _Progress(Collector):
-    def __init__(self, reporter: Reporter) -> None:
+    def __init__(self, reporter: Reporter, extras: Extras) -> None:
         self._reporter = reporter
+        self._extras = extras
 
     def collect(self) -> Iterable[Metric]:
         report = self._reporter.latest
         ready, _ = readiness(report, one_shot=self._reporter.one_shot)
-        return families(report, up=ready)
+        extras = self._extras
+        return families(
+            report,
+            up=ready,
+            pipeline=extras.pipeline,
+            snapshot=extras.snapshot(),
+            dead_letters=extras.dead_letters(),
+        )
 
 
 class HealthServer:
     """A stdlib HTTP server in a daemon thread; binding fails loudly (OSError) when the port is taken."""
 
-    def __init__(self, port: int, reporter: Reporter) -> None:
+    def __init__(self, port: int, reporter: Reporter, extras: Extras | None = None) -> None:
+        self.extras = extras or Extras()
         registry = CollectorRegistry(auto_describe=False)
-        registry.register(_Progress(reporter))
+        registry.register(_Progress(reporter, self.extras))
         # All interfaces: the kubelet probes and Prometheus scrapes the pod's IP.
         self._server = _Server(("0.0.0.0", port), _Handler)  # noqa: S104
         self._server.reporter = reporter

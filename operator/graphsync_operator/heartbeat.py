@@ -15,10 +15,10 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from graphsync.pipeline.stats import RunStats, lag_seconds
+from graphsync.pipeline.stats import Histogram, RunStats, lag_seconds
 from graphsync_operator import kube, progress
 from graphsync_operator.progress import STUCK_SECONDS, WorkerReport, WorkerState
 
@@ -43,6 +43,15 @@ class Snapshot:
     synced: int = 0
     failed: int = 0
     retries: int = 0
+    # What became of the items (synced = created + updated + deleted; stale: already newer in the target).
+    created: int = 0
+    updated: int = 0
+    deleted: int = 0
+    stale: int = 0
+    batches: int = 0
+    batch_seconds: Histogram = field(default_factory=Histogram)
+    # Retries per component waited for, as (component, count) pairs.
+    retries_by: tuple[tuple[str, int], ...] = ()
     # The last time the work was seen advancing: a batch applied, or a read that found nothing left.
     progressed_at: float | None = None
     last_sync_at: float | None = None
@@ -78,15 +87,24 @@ class Attempt:
 def snapshot_of(stats: RunStats, *, notified_at: float | None = None) -> Snapshot:
     """Read a run's live stats. `notified_at`, the last progress callback, is a files run's only sign of progress."""
     errors = list(stats.errors)
-    synced, last_sync_at, checkpoint = stats.synced, stats.last_batch_at, None
+    last_sync_at, checkpoint = stats.last_batch_at, None
+    created, updated, deleted, stale = stats.created, stats.updated, stats.deleted, stats.stale
     if stats.files is not None:
-        synced = stats.files.succeeded + stats.files.removed
+        # A file written counts as updated, one removed as deleted, one found current as stale.
+        created, updated, deleted, stale = 0, stats.files.succeeded, stats.files.removed, stats.files.unchanged
         last_sync_at = _latest(last_sync_at, notified_at)
         checkpoint = stats.files.commit
     return Snapshot(
-        synced=synced,
+        synced=created + updated + deleted,
         failed=stats.failed,
         retries=stats.retries,
+        created=created,
+        updated=updated,
+        deleted=deleted,
+        stale=stale,
+        batches=stats.batches,
+        batch_seconds=stats.batch_seconds,
+        retries_by=tuple(sorted(dict(stats.retries_by).items())),
         progressed_at=_latest(last_sync_at, stats.caught_up_at),
         last_sync_at=last_sync_at,
         last_retry_at=stats.last_retry_at,
@@ -109,10 +127,24 @@ def combined(phases: Sequence[Snapshot]) -> Snapshot | None:
     if caught_up_at is None:
         # The new phase has not yet found its source empty: behind since an earlier phase last was.
         caught_up_at = _latest(*(phase.caught_up_at for phase in phases))
+    retries_by: dict[str, int] = {}
+    for phase in phases:
+        for component, count in phase.retries_by:
+            retries_by[component] = retries_by.get(component, 0) + count
+    batch_seconds = Histogram()
+    for phase in phases:
+        batch_seconds = batch_seconds.plus(phase.batch_seconds)
     return Snapshot(
         synced=sum(phase.synced for phase in phases),
         failed=sum(phase.failed for phase in phases),
         retries=sum(phase.retries for phase in phases),
+        created=sum(phase.created for phase in phases),
+        updated=sum(phase.updated for phase in phases),
+        deleted=sum(phase.deleted for phase in phases),
+        stale=sum(phase.stale for phase in phases),
+        batches=sum(phase.batches for phase in phases),
+        batch_seconds=batch_seconds,
+        retries_by=tuple(sorted(retries_by.items())),
         progressed_at=_latest(*(phase.progressed_at for phase in phases)),
         last_sync_at=_latest(*(phase.last_sync_at for phase in phases)),
         last_retry_at=_latest(*(phase.last_retry_at for phase in phases)),

@@ -26,6 +26,7 @@ from typing import TypeVar
 
 from pydantic import ValidationError
 
+from graphsync import deadletters, logs
 from graphsync import run as pipeline_run
 from graphsync.cleanup import CleanupError, cleanup
 from graphsync.commands import cleanup as cleanup_command
@@ -35,15 +36,14 @@ from graphsync.commands.progress import summary_text
 from graphsync.pipeline.control import RunControl
 from graphsync.reconcile.pipeline import reconcile
 from graphsync.reconcile.report import Outcome
-from graphsync.spec.pipeline import Mode
+from graphsync.spec.pipeline import Mode, PipelineSpec
 from graphsync.spec.reconcile import ReconcileSpec
 from graphsync_operator import heartbeat, kube, progress
-from graphsync_operator.health import HealthServer
+from graphsync_operator.health import DeadLetterCount, Extras, HealthServer
 from graphsync_operator.heartbeat import Ending, Reporter, Snapshot
 from graphsync_operator.progress import WorkerState
 
 log = logging.getLogger(__name__)
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 DEFAULT_HTTP_PORT = 8080
 Number = TypeVar("Number", int, float)
 
@@ -110,13 +110,16 @@ def run_sync(args: argparse.Namespace) -> int:
     """Exit status as `graphsync run`: 2 for a bad spec, 1 when items failed, else 0."""
     stop = _prepare()
     tracker = heartbeat.Tracker()
-    with _reporting("sync", tracker.snapshot) as reporter:
+    extras = Extras(snapshot=tracker.snapshot)
+    with _reporting("sync", tracker.snapshot, extras) as reporter:
         if reporter is None:
             return 2
         try:
             spec = specfile.load(args.file)
         except specfile.SpecError as exc:
             return _refuse(reporter, "sync", str(exc))
+        _name(extras, spec)
+        extras.dead_letters = DeadLetterCount(lambda: deadletters.open_count(spec)).start()
         reporter.one_shot = args.until_idle or spec.mode is Mode.SNAPSHOT
         control = RunControl(
             stop=stop,
@@ -154,12 +157,14 @@ def run_reconcile(args: argparse.Namespace) -> int:
     """Exit status as `graphsync reconcile`: 2 for a bad spec or job, 1 when differences remain or it failed."""
     stop = _prepare()
     began, running = _one_shot()
-    with _reporting("reconcile", running) as reporter:
+    extras = Extras()
+    with _reporting("reconcile", running, extras) as reporter:
         if reporter is None:
             return 2
         reporter.one_shot = True
         try:
             spec = specfile.load(args.file)
+            _name(extras, spec)
             job = ReconcileSpec.model_validate(reconcile_command.job_document(args))
         except specfile.SpecError as exc:
             return _refuse(reporter, "reconcile", str(exc))
@@ -189,7 +194,8 @@ def run_cleanup(args: argparse.Namespace) -> int:
     """Exit status as `graphsync cleanup`: 2 for a bad spec, 1 when a side could not be cleaned up, else 0."""
     _prepare()
     began, running = _one_shot()
-    with _reporting("cleanup", running) as reporter:
+    extras = Extras()
+    with _reporting("cleanup", running, extras) as reporter:
         if reporter is None:
             return 2
         reporter.one_shot = True
@@ -197,6 +203,7 @@ def run_cleanup(args: argparse.Namespace) -> int:
             spec = specfile.load(args.file)
         except specfile.SpecError as exc:
             return _refuse(reporter, "cleanup", str(exc))
+        _name(extras, spec)
         began.append(time.time())
         try:
             report = cleanup(spec)
@@ -216,18 +223,21 @@ def run_cleanup(args: argparse.Namespace) -> int:
     return 0
 
 
-class OneLine(logging.Formatter):
-    """One line per event, whatever the message holds (drivers' errors span lines, tracebacks do)."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        return super().format(record).replace("\n", "\\n")
+def _name(extras: Extras, spec: PipelineSpec) -> None:
+    """From here on, metrics and log lines name the pipeline."""
+    extras.pipeline = spec.name
+    logs.bind(pipeline=spec.name)
 
 
 def _prepare() -> threading.Event:
-    """Logging, one line per event; SIGTERM and SIGINT finish the batch in flight, checkpoint it, and end the run."""
-    handler = logging.StreamHandler()
-    handler.setFormatter(OneLine(LOG_FORMAT))
-    logging.basicConfig(level=logging.INFO, handlers=[handler])
+    """Logging, one line per event (GRAPHSYNC_LOG_FORMAT: text, or json in pods); SIGTERM and SIGINT finish the
+    batch in flight, checkpoint it, and end the run."""
+    try:
+        log_format = logs.choose(os.environ.get(logs.ENV))
+    except ValueError as exc:
+        print(f"graphsync-operator worker: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    logs.configure(log_format)
     # The neo4j driver logs every server notification at INFO (constraints that already exist, say).
     logging.getLogger("neo4j").setLevel(logging.WARNING)
     stop = threading.Event()
@@ -242,7 +252,7 @@ def _prepare() -> threading.Event:
 
 
 @contextmanager
-def _reporting(command: str, snapshot: Callable[[], Snapshot | None]) -> Iterator[Reporter | None]:
+def _reporting(command: str, snapshot: Callable[[], Snapshot | None], extras: Extras) -> Iterator[Reporter | None]:
     """The reporter and the health server around a run; None (after saying why) when they cannot start."""
     try:
         identity = Identity.from_env(os.environ)
@@ -250,6 +260,7 @@ def _reporting(command: str, snapshot: Callable[[], Snapshot | None]) -> Iterato
         print(f"graphsync-operator worker {command}: {exc}", file=sys.stderr)
         yield None
         return
+    logs.bind(pod=identity.pod)
     send, carried = _sender(identity)
     reporter = Reporter(
         pod=identity.pod,
@@ -261,7 +272,7 @@ def _reporting(command: str, snapshot: Callable[[], Snapshot | None]) -> Iterato
         config_hash=identity.config_hash,
     )
     try:
-        server = HealthServer(identity.http_port, reporter)
+        server = HealthServer(identity.http_port, reporter, extras)
     except OSError as exc:
         print(f"graphsync-operator worker {command}: port {identity.http_port}: {exc.strerror}", file=sys.stderr)
         yield None

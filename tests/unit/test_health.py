@@ -14,9 +14,11 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
+from graphsync.pipeline.stats import Histogram
 from graphsync_operator import health, heartbeat
 from graphsync_operator.heartbeat import Snapshot
 from graphsync_operator.progress import WorkerReport, WorkerState
+from tests.metrics import samples, value
 from tests.unit.worker_data import STARTED, T0, Progress
 
 # Probes and metrics.
@@ -73,7 +75,22 @@ def exposition(found: list[Metric]) -> str:
     return generate_latest(registry).decode()
 
 
-def test_metrics_carry_counters_lag_last_sync_and_up() -> None:
+LATENCY = Histogram().observe(0.004).observe(0.2).observe(0.2).observe(90.0)
+SNAPSHOT = Snapshot(
+    synced=120,
+    failed=2,
+    retries=5,
+    created=100,
+    updated=15,
+    deleted=5,
+    stale=7,
+    batches=4,
+    batch_seconds=LATENCY,
+    retries_by=(("source", 1), ("target", 4)),
+)
+
+
+def test_metrics_carry_items_by_outcome_batches_latency_retries_lag_and_up() -> None:
     text = exposition(
         health.families(
             report(
@@ -83,25 +100,52 @@ def test_metrics_carry_counters_lag_last_sync_and_up() -> None:
                 retries=5,
                 lag_seconds=0.0,
                 last_sync_time=datetime.fromtimestamp(T0, UTC),
+                open_conflicts=3,
             ),
             up=True,
+            pipeline="shop",
+            snapshot=SNAPSHOT,
+            dead_letters=2,
         )
     )
-    assert 'graphsync_items_total{outcome="synced"} 120.0' in text
-    assert 'graphsync_items_total{outcome="failed"} 2.0' in text
-    assert "graphsync_retries_total 5.0" in text
-    assert "graphsync_lag_seconds 0.0" in text
-    assert (
-        f"graphsync_last_sync_timestamp_seconds {T0}" in text or "graphsync_last_sync_timestamp_seconds 1.7e+09" in text
-    )
-    assert "graphsync_worker_up 1.0" in text
+    outcomes = {o: value(text, "graphsync_items_total", pipeline="shop", outcome=o) for o in health.OUTCOMES}
+    assert outcomes == {"created": 100, "updated": 15, "deleted": 5, "stale": 7, "failed": 2}
+    assert value(text, "graphsync_batches_total", pipeline="shop") == 4
+    assert value(text, "graphsync_retries_total", pipeline="shop") == 5
+    assert value(text, "graphsync_retries_total", component="target") == 4
+    assert value(text, "graphsync_retries_total", component="dead_letters") == 0
+    assert value(text, "graphsync_lag_seconds", pipeline="shop") == 0.0
+    assert value(text, "graphsync_last_sync_timestamp_seconds") == T0
+    assert value(text, "graphsync_dead_letters", pipeline="shop") == 2
+    assert value(text, "graphsync_open_conflicts", pipeline="shop") == 3
+    assert value(text, "graphsync_worker_up", pipeline="shop") == 1
+
+
+def test_batch_latency_is_a_histogram_with_cumulative_buckets() -> None:
+    text = exposition(health.families(report(WorkerState.RUNNING), up=True, pipeline="shop", snapshot=SNAPSHOT))
+    assert value(text, "graphsync_batch_duration_seconds_bucket", le="0.005") == 1
+    assert value(text, "graphsync_batch_duration_seconds_bucket", le="0.25") == 3
+    assert value(text, "graphsync_batch_duration_seconds_bucket", le="60.0") == 3
+    assert value(text, "graphsync_batch_duration_seconds_bucket", le="+Inf") == 4
+    assert value(text, "graphsync_batch_duration_seconds_count") == 4
+    assert value(text, "graphsync_batch_duration_seconds_sum") == pytest.approx(90.404)
+
+
+def test_every_label_comes_from_a_fixed_set_whatever_the_errors_say() -> None:
+    failing = report(WorkerState.RETRYING, error="target: retry 3: key {'id': 42} refused")
+    found = samples(exposition(health.families(failing, up=False, pipeline="shop", snapshot=SNAPSHOT)))
+    labels = {(key, val) for sample in found for key, val in sample.labels.items() if key != "le"}
+    assert {key for key, _ in labels} == {"pipeline", "outcome", "component"}
+    assert {val for key, val in labels if key == "outcome"} == set(health.OUTCOMES)
+    assert {val for key, val in labels if key == "component"} == {"source", "target", "dead_letters"}
 
 
 def test_unknown_values_are_left_out_and_down_is_zero() -> None:
     text = exposition(health.families(report(WorkerState.STARTING), up=False))
-    assert "graphsync_lag_seconds" not in text
-    assert "graphsync_last_sync_timestamp_seconds" not in text
-    assert "graphsync_worker_up 0.0" in text
+    for unknown in ("lag_seconds", "last_sync_timestamp_seconds", "dead_letters", "open_conflicts"):
+        assert f"graphsync_{unknown}" not in text
+    assert value(text, "graphsync_worker_up") == 0
+    assert value(text, "graphsync_items_total") == 0
 
 
 # The server.
@@ -111,7 +155,7 @@ def test_unknown_values_are_left_out_and_down_is_zero() -> None:
 def served() -> Iterator[tuple[heartbeat.Reporter, Progress, str]]:
     runs = Progress()
     reporter = heartbeat.Reporter(pod="p", interval=60, progress=runs)
-    server = health.HealthServer(0, reporter)
+    server = health.HealthServer(0, reporter, health.Extras(pipeline="shop", snapshot=runs))
     server.start()
     yield reporter, runs, f"http://127.0.0.1:{server.port}"
     server.close()
@@ -129,13 +173,34 @@ def test_the_server_answers_probes_and_scrapes(served: tuple[heartbeat.Reporter,
     reporter, runs, base = served
     assert get(base + "/healthz") == (200, "alive\n")
     assert get(base + "/readyz") == (503, "starting: nothing read from the source yet\n")
-    runs.value = Snapshot(synced=9, progressed_at=time.time(), caught_up_at=time.time(), caught_up=True)
+    runs.value = Snapshot(synced=9, updated=9, progressed_at=time.time(), caught_up_at=time.time(), caught_up=True)
     reporter.tick()
     assert get(base + "/readyz") == (200, "running\n")
     status, text = get(base + "/metrics")
     assert status == 200
-    assert 'graphsync_items_total{outcome="synced"} 9.0' in text
-    assert "graphsync_worker_up 1.0" in text
+    assert value(text, "graphsync_items_total", outcome="updated") == 9
+    assert value(text, "graphsync_worker_up") == 1
     assert get(base + "/nothing")[0] == 404
     reporter.ticked_at -= 181
     assert get(base + "/healthz") == (503, "no heartbeat for 181s\n")
+
+
+def test_the_dead_letter_count_is_read_apart_from_scrapes_and_a_failed_count_keeps_the_last() -> None:
+    answers: list[int | Exception] = [4, ConnectionError("source down"), 6]
+
+    def count() -> int:
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    counter = health.DeadLetterCount(count)
+    assert counter() is None
+    counter.refresh()
+    assert counter() == 4
+    counter.refresh()
+    assert counter() == 4
+    assert counter() == 4  # reading never counts: the answers are not used up
+    counter.refresh()
+    assert counter() == 6
+    assert answers == []

@@ -6,8 +6,9 @@ import logging
 
 import pytest
 
+from graphsync.logs import OneLine
 from graphsync_operator import progress
-from graphsync_operator.worker import Identity, OneLine
+from graphsync_operator.worker import Identity
 
 # The environment and the log.
 

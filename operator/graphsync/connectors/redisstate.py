@@ -67,6 +67,10 @@ class RedisDeadLetters:
         letters = [letter for letter in letters if include_replayed or letter.replayed_at is None]
         return sorted(letters, key=lambda letter: letter.id)[:limit]
 
+    def count(self) -> int:
+        """Records not replayed yet."""
+        return sum(1 for raw in self._client.hvals(self._key) if codec.loads(raw).get("replayed_at") is None)
+
     def replay(self, apply: Callable[[Sequence[Change]], ApplyResult], ids: Sequence[int] | None = None) -> int:
         """Apply open records again through `apply` (the pipeline's sink); returns how many were replayed."""
         chosen = [letter for letter in self.list(limit=2**31) if not ids or letter.id in ids]

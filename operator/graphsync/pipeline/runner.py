@@ -16,16 +16,19 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from graphsync import logs
 from graphsync.change import ApplyResult, Change
 from graphsync.pipeline.contracts import Batch, DeadLetters, Rejection, Sink, Source
 from graphsync.pipeline.poison import apply_isolating
 from graphsync.pipeline.retry import Backoff, Interrupted
-from graphsync.pipeline.stats import RunStats
+from graphsync.pipeline.stats import DEAD_LETTERS, SOURCE, TARGET, RunStats
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 # The run's two loops, as its stats tell them apart to find a stuck one.
 READER, WRITER = "reader", "writer"
+# What each side a retry names waits for, as the retry metric's `component` tells them apart.
+_COMPONENTS = {"target": TARGET, "source": SOURCE, "dead-letter store": DEAD_LETTERS}
 
 
 @dataclass(frozen=True)
@@ -124,7 +127,7 @@ class Runner:
                     attempt = 0
                 except Exception as exc:  # noqa: BLE001 - a source outage is retried, like a sink's
                     backlog.unknown()
-                    self.stats.add_retry(f"source: reading: {type(exc).__name__}: {exc}")
+                    self.stats.add_retry(f"source: reading: {type(exc).__name__}: {exc}", component=SOURCE)
                     self.stats.alive(READER)
                     log.warning("source: reading failed, retrying: %s", exc)
                     self._options.backoff.wait(attempt, stop)
@@ -168,12 +171,19 @@ class Runner:
             return None
 
     def _process(self, batch: Batch, stop: threading.Event) -> None:
-        result, rejected = self._apply(batch.changes, stop, batch.staged)
-        failed = [*batch.rejected, *rejected]
-        if failed:
-            self._retrying(lambda: self._dead_letters.record(failed), stop, "dead-letter store")
-        self._retrying(lambda: self._source.commit(batch, failed), stop, "source")
-        self.stats.add_batch(len(batch.changes) + len(batch.rejected), result, [_describe(r) for r in failed])
+        # Every line logged while this batch is applied (retries, poison isolation, the sink's) carries its id.
+        with logs.scope(**{logs.CORRELATION_ID: logs.new_id()}):
+            started = time.monotonic()
+            result, rejected = self._apply(batch.changes, stop, batch.staged)
+            seconds = time.monotonic() - started
+            failed = [*batch.rejected, *rejected]
+            if failed:
+                log.warning("%d item(s) of the batch go to the dead-letter store", len(failed))
+                self._retrying(lambda: self._dead_letters.record(failed), stop, "dead-letter store")
+            self._retrying(lambda: self._source.commit(batch, failed), stop, "source")
+        self.stats.add_batch(
+            len(batch.changes) + len(batch.rejected), result, [_describe(r) for r in failed], seconds=seconds
+        )
         if self._on_batch:
             self._on_batch(self.stats)
 
@@ -194,7 +204,9 @@ class Runner:
             except Exception as exc:
                 if not self._is_transient(exc):
                     raise
-                self.stats.add_retry(f"{side}: retry {attempt + 1}: {type(exc).__name__}: {exc}")
+                self.stats.add_retry(
+                    f"{side}: retry {attempt + 1}: {type(exc).__name__}: {exc}", component=_COMPONENTS[side]
+                )
                 self.stats.alive(WRITER)
                 log.warning("%s: transient error, retrying: %s", side, exc)
                 self._options.backoff.wait(attempt, stop)

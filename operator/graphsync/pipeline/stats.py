@@ -11,6 +11,54 @@ from typing import Any
 from graphsync.change import ApplyResult
 
 MAX_ERRORS = 20
+# Upper bounds, in seconds, of the batch latency buckets: a small batch on a local target takes milliseconds,
+# a large one under retries a minute.
+BATCH_SECONDS_BOUNDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+# What a retry was waiting for: the names a metric's `component` label takes.
+SOURCE, TARGET, DEAD_LETTERS = "source", "target", "dead_letters"
+COMPONENTS = (SOURCE, TARGET, DEAD_LETTERS)
+
+
+@dataclass(frozen=True)
+class Histogram:
+    """Observations counted into fixed buckets (the last one unbounded), and their sum: bounded memory,
+    immutable, so a snapshot can hold one while the run goes on. Prometheus-free: the worker exposes it."""
+
+    bounds: tuple[float, ...] = BATCH_SECONDS_BOUNDS
+    # One count per bound, then one for values above the last bound; not cumulative. Empty: all zero.
+    counts: tuple[int, ...] = ()
+    total: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not self.counts:
+            object.__setattr__(self, "counts", (0,) * (len(self.bounds) + 1))
+        if len(self.counts) != len(self.bounds) + 1:
+            raise ValueError(f"a histogram with {len(self.bounds)} bounds has {len(self.bounds) + 1} counts")
+
+    def observe(self, value: float) -> Histogram:
+        index = next((i for i, bound in enumerate(self.bounds) if value <= bound), len(self.bounds))
+        counts = list(self.counts)
+        counts[index] += 1
+        return Histogram(self.bounds, tuple(counts), self.total + value)
+
+    def plus(self, other: Histogram) -> Histogram:
+        if other.bounds != self.bounds:
+            raise ValueError(f"histograms with different buckets cannot be added: {self.bounds} and {other.bounds}")
+        return Histogram(
+            self.bounds, tuple(a + b for a, b in zip(self.counts, other.counts, strict=True)), self.total + other.total
+        )
+
+    @property
+    def count(self) -> int:
+        return sum(self.counts)
+
+    def cumulative(self) -> list[tuple[float, int]]:
+        """(upper bound, observations at or below it), the last bound infinite: as Prometheus buckets read."""
+        found, running = [], 0
+        for bound, count in zip([*self.bounds, float("inf")], self.counts, strict=True):
+            running += count
+            found.append((bound, running))
+        return found
 
 
 @dataclass
@@ -112,6 +160,10 @@ class RunStats:
     stale: int = 0
     failed: int = 0
     retries: int = 0
+    # Retries per component waited for (see COMPONENTS).
+    retries_by: dict[str, int] = field(default_factory=dict)
+    # How long applying each batch to the target took, retries included.
+    batch_seconds: Histogram = field(default_factory=Histogram)
     last_batch_at: float | None = None
     last_retry_at: float | None = None
     # When a source read last found nothing left to read or apply, and whether the newest read did:
@@ -136,8 +188,10 @@ class RunStats:
     def synced(self) -> int:
         return self.created + self.updated + self.deleted
 
-    def add_batch(self, read: int, result: ApplyResult, failures: list[str]) -> None:
+    def add_batch(self, read: int, result: ApplyResult, failures: list[str], seconds: float | None = None) -> None:
         with self._lock:
+            if seconds is not None:
+                self.batch_seconds = self.batch_seconds.observe(seconds)
             self.batches += 1
             self.read += read
             self.created += result.created
@@ -170,6 +224,9 @@ class RunStats:
                 self.caught_up_at = earlier.caught_up_at
             for name in ("batches", "read", "created", "updated", "deleted", "stale", "failed", "retries"):
                 setattr(self, name, getattr(self, name) + getattr(earlier, name))
+            for component, count in earlier.retries_by.items():
+                self.retries_by[component] = self.retries_by.get(component, 0) + count
+            self.batch_seconds = self.batch_seconds.plus(earlier.batch_seconds)
             merged = [*earlier.errors, *self.errors]
             self.errors.clear()
             self.errors.extend(merged)  # the deque keeps the newest
@@ -199,6 +256,7 @@ class RunStats:
                 self.relay_failing_since = now
             self.caught_up = False
             self.retries += 1
+            self.retries_by[SOURCE] = self.retries_by.get(SOURCE, 0) + 1
             self.last_retry_at = now
             self.errors.append(f"source: relay: {error}")
 
@@ -206,9 +264,11 @@ class RunStats:
         with self._lock:
             self.relay_failing_since = None
 
-    def add_retry(self, error: str) -> None:
+    def add_retry(self, error: str, *, component: str = TARGET) -> None:
+        """`component`: what the retry waits for, one of COMPONENTS."""
         with self._lock:
             self.retries += 1
+            self.retries_by[component] = self.retries_by.get(component, 0) + 1
             self.errors.append(error)
             self.last_retry_at = time.time()
 

@@ -9,7 +9,7 @@ import threading
 import time
 from contextlib import ExitStack
 
-from graphsync import connect, graphmodes, targets
+from graphsync import connect, graphmodes, logs, targets
 from graphsync.connectors.graphs.reading import Versions
 from graphsync.connectors.neo4j.reader import Neo4jReader
 from graphsync.reconcile.audit import AUDIT_GRAPH_SUFFIX, Audit, Store
@@ -32,7 +32,8 @@ def reconcile(spec: PipelineSpec, job: ReconcileSpec, stop: threading.Event) -> 
     else:
         job.check_against(spec.mapped)
     report = Report(spec.name, job)
-    with ExitStack() as stack:
+    # Every line of the run carries the id its audit record has.
+    with logs.scope(**{logs.CORRELATION_ID: report.id}), ExitStack() as stack:
         audit = Audit(audit_store(spec, stack))
         audit.record(report)
         try:

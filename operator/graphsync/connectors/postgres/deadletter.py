@@ -30,6 +30,10 @@ ORDER BY id
 LIMIT %(limit)s
 """
 
+_COUNT = """
+SELECT count(*) FROM {schema}.dead_letter WHERE pipeline = %(pipeline)s AND replayed_at IS NULL
+"""
+
 _REPLAY = """
 WITH chosen AS (
     UPDATE {schema}.dead_letter SET replayed_at = now()
@@ -77,6 +81,11 @@ class PostgresDeadLetters:
         return [
             DeadLetter(int(r[0]), r[1], r[2], r[3], r[4], int(r[5]), r[6], r[7], int(r[8]), r[9], r[10]) for r in rows
         ]
+
+    def count(self) -> int:
+        """Records not replayed yet."""
+        row = self._conn.execute(self._sql(_COUNT), {"pipeline": self._pipeline}).fetchone()
+        return int(row[0]) if row else 0
 
     def replay(self, ids: Sequence[int] | None = None) -> int:
         """Send records (all open ones, or those with `ids`) back through the outbox; returns how many."""

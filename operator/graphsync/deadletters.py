@@ -1,0 +1,27 @@
+"""How many records wait in a pipeline's dead-letter store: for metrics and alerts on poison records.
+
+The store is the one the run writes to (and `graphsync dlq list` reads): the source PostgreSQL
+for table pipelines, the FalkorDB state server for graph pipelines. Files and bidirectional
+pipelines keep their failures elsewhere (the failed files, the conflicts), so they have no count.
+"""
+
+from __future__ import annotations
+
+from graphsync import connect, graphmodes
+from graphsync.connectors.postgres.deadletter import PostgresDeadLetters
+from graphsync.connectors.redisstate import RedisDeadLetters
+from graphsync.spec.pipeline import Mode, PipelineSpec
+
+
+def open_count(spec: PipelineSpec) -> int | None:
+    """Records not replayed yet; None for a pipeline without a dead-letter store. One connection per call."""
+    if spec.source.files is not None or spec.mode is Mode.BIDIRECTIONAL:
+        return None
+    if spec.source.graph is not None:
+        client = graphmodes.state_client(spec)
+        try:
+            return RedisDeadLetters(client, pipeline=spec.name).count()
+        finally:
+            client.close()
+    with connect.postgres(spec.postgres, autocommit=True) as conn:
+        return PostgresDeadLetters(conn, pipeline=spec.name, schema=spec.postgres.schema_).count()
