@@ -65,6 +65,7 @@ def test_the_worker_runs_the_rendered_config() -> None:
     assert env["GRAPHSYNC_LEASE"]["value"] == "shop-sync-progress"
     assert env["POD_NAME"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
     assert env["GRAPHSYNC_HEARTBEAT_SECONDS"]["value"] == "10"
+    assert env["GRAPHSYNC_LOG_FORMAT"] == {"name": "GRAPHSYNC_LOG_FORMAT", "value": "json"}
 
 
 def test_the_config_map_is_mounted_read_only_and_only_emptydirs_are_writable() -> None:

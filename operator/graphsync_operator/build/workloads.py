@@ -61,6 +61,8 @@ def pod_template(plan: PodPlan, defaults: Defaults) -> dict[str, Any]:
         {"name": "GRAPHSYNC_STUCK_SECONDS", "value": str(workers.stuck_after_seconds)},
         {"name": "GRAPHSYNC_CACHE_DIR", "value": names.CACHE_DIR},
         {"name": "GRAPHSYNC_CONFIG_HASH", "value": plan.rendered.hash},
+        # One JSON object per line, for the cluster's log pipeline (text stays the default on a laptop).
+        {"name": "GRAPHSYNC_LOG_FORMAT", "value": "json"},
         *(use.env_var() for use in plan.rendered.secrets),
     ]
     container: dict[str, Any] = {
