@@ -1,0 +1,300 @@
+"""The Helm chart, the kubectl install and the samples on the real control plane.
+
+The chart's operator Deployment is installed with helm and its pod run from its own spec by the
+kubelet stand-in, with a token of the chart's ServiceAccount: the operator reconciling a sample
+with nothing but the chart's RBAC proves that RBAC is enough.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from graphsync.devenv import kubelet, monitoring, process
+from graphsync.devenv.kube import kubectl
+from graphsync.devenv.service import Service
+from graphsync_operator import installfiles
+from tests.e2e.helpers import VENV_BIN, eventually, ok
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).parents[2]
+CHART = ROOT / "charts" / "graphsync"
+MANIFESTS = ROOT / "manifests"
+SAMPLES = MANIFESTS / "samples"
+OPERATOR_PODS = "app.kubernetes.io/name=graphsync-operator,app.kubernetes.io/instance=graphsync"
+# What an operator lacking a permission logs: the API server's refusal, or kopf's own warning.
+REFUSALS = ("Traceback", "Forbidden", "Not enough permissions")
+
+
+@dataclass(frozen=True)
+class Helm:
+    binary: str
+    env: dict[str, str]
+
+    def __call__(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [self.binary, *args], capture_output=True, text=True, env=self.env, check=False, timeout=180
+        )
+
+
+@pytest.fixture(scope="module")
+def helm(kube: Service, tmp_path_factory: pytest.TempPathFactory) -> Helm:
+    home = tmp_path_factory.mktemp("helm")
+    # Helm's caches and settings in the test's folder: a test must not touch the user's ~/.config/helm.
+    folders = {f"HELM_{kind}_HOME": str(home / kind.lower()) for kind in ("CACHE", "CONFIG", "DATA")}
+    return Helm(kube.env["GRAPHSYNC_HELM"], {**os.environ, "KUBECONFIG": kube.env["KUBECONFIG"], **folders})
+
+
+@pytest.fixture(scope="module")
+def monitoring_crds(kube: Service) -> None:
+    """ServiceMonitor and PodMonitor, from the prometheus-operator release pinned in hack/monitoring."""
+    for path in monitoring.crd_files():
+        ok(kubectl(kube.env, "apply", "--server-side", "-f", str(path)))
+    for name in monitoring.KINDS:
+        established(kube, f"crd/{name}.monitoring.coreos.com")
+
+
+def established(kube: Service, crd: str) -> None:
+    # Right after creation kubectl may find no conditions at all and give up instead of waiting.
+    eventually(lambda: kubectl(kube.env, "wait", "--for=condition=Established", crd).returncode == 0, crd)
+
+
+def kinds(listing: str) -> list[tuple[str, str]]:
+    """(kind, name) of every object in a `kubectl ... -o json` answer (one object or a List)."""
+    found = json.loads(listing)
+    items = found["items"] if found.get("kind") == "List" else [found]
+    return sorted((item["kind"], item["metadata"]["name"]) for item in items)
+
+
+def test_helm_lint_passes_and_bad_values_fail_naming_them(helm: Helm, namespace: str) -> None:
+    linted = helm("lint", "--strict", str(CHART))
+    assert linted.returncode == 0, linted.stdout + linted.stderr
+    assert "1 chart(s) linted, 0 chart(s) failed" in linted.stdout
+
+    bad = helm("lint", str(CHART), "--set", "replicas=2", "--set", "watchNamespaces={Not_A_Namespace}")
+    assert bad.returncode != 0
+    assert "at '/replicas': maximum: got 2, want 1" in bad.stdout + bad.stderr
+    assert "at '/watchNamespaces/0': 'Not_A_Namespace' does not match pattern" in bad.stdout
+
+    refused = helm("install", "graphsync", str(CHART), "-n", namespace, "--set", "replicas=-1")
+    assert refused.returncode != 0
+    assert "at '/replicas': minimum: got -1, want 0" in refused.stderr
+    unknown = helm("install", "graphsync", str(CHART), "-n", namespace, "--set", "replica=1")
+    assert unknown.returncode != 0
+    assert "additional properties 'replica' not allowed" in unknown.stderr
+    assert ok(helm("list", "-n", namespace, "-q")).strip() == ""  # nothing was installed
+
+
+def test_the_kubectl_install_files_are_the_charts_rendering(helm: Helm) -> None:
+    wanted = installfiles.expected(Path(helm.binary), CHART)
+    assert installfiles.stale(MANIFESTS, wanted) == [], "run: graphsync-operator manifests --write manifests/"
+
+
+OPTIONAL = ["metrics.serviceMonitor.enabled=true", "metrics.podMonitor.enabled=true", "networkPolicy.enabled=true"]
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        pytest.param(
+            OPTIONAL,
+            {"ClusterRole": 2, "ClusterRoleBinding": 2, "Deployment": 1, "NetworkPolicy": 1, "PodMonitor": 1}
+            | {"Service": 1, "ServiceAccount": 1, "ServiceMonitor": 1},
+            id="every-namespace",
+        ),
+        pytest.param(
+            [*OPTIONAL, "watchNamespaces={NAMESPACE}", "networkPolicy.apiServer.cidrs={10.96.0.1/32}"],
+            {"ClusterRole": 1, "ClusterRoleBinding": 1, "Deployment": 1, "NetworkPolicy": 1, "PodMonitor": 1}
+            | {"Role": 1, "RoleBinding": 1, "Service": 1, "ServiceAccount": 1, "ServiceMonitor": 1},
+            id="listed-namespaces",
+        ),
+        pytest.param(
+            ["metrics.port=0", "networkPolicy.enabled=true", "watchNamespaces={NAMESPACE}"],
+            {"ClusterRole": 1, "ClusterRoleBinding": 1, "Deployment": 1, "NetworkPolicy": 1}
+            | {"Role": 1, "RoleBinding": 1, "ServiceAccount": 1},
+            id="metrics-off",
+        ),
+    ],
+)
+def test_the_rendered_chart_is_accepted_by_the_api_server(
+    kube: Service, helm: Helm, monitoring_crds: None, namespace: str, values: list[str], expected: dict[str, int]
+) -> None:
+    sets = [arg for value in values for arg in ("--set", value.replace("NAMESPACE", namespace))]
+    rendered = ok(helm("template", "graphsync", str(CHART), "-n", namespace, *sets))
+    applied = kubectl(kube.env, "apply", "--dry-run=server", "-o", "json", "-f", "-", input=rendered)
+    assert applied.returncode == 0, applied.stderr
+    counted: dict[str, int] = {}
+    for kind, _ in kinds(applied.stdout):
+        counted[kind] = counted.get(kind, 0) + 1
+    assert counted == expected
+
+
+def test_the_grafana_dashboard_configmap_holds_the_dashboard(kube: Service, helm: Helm, namespace: str) -> None:
+    rendered = ok(helm("template", "graphsync", str(CHART), "-n", namespace, "--set", "dashboard.enabled=true"))
+    applied = kubectl(kube.env, "apply", "--dry-run=server", "-o", "json", "-f", "-", input=rendered)
+    assert applied.returncode == 0, applied.stderr
+    found = json.loads(applied.stdout)
+    [dashboard] = [i for i in found["items"] if i["kind"] == "ConfigMap"]
+    assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert json.loads(dashboard["data"]["graphsync.json"])["title"]
+
+
+@pytest.fixture(scope="module")
+def install_namespace(kube: Service) -> str:
+    """install.yaml's namespace, really created: a server-side dry run cannot place objects in a namespace
+    that the same dry run only pretends to create."""
+    created = kubectl(kube.env, "create", "namespace", installfiles.NAMESPACE)
+    assert created.returncode == 0 or "AlreadyExists" in created.stderr, created.stderr
+    return installfiles.NAMESPACE
+
+
+def test_the_kubectl_install_and_the_kustomize_base_are_accepted(kube: Service, install_namespace: str) -> None:
+    applied = kubectl(
+        kube.env, "apply", "--server-side", "--dry-run=server", "-o", "json", "-f", str(MANIFESTS / "install.yaml")
+    )
+    assert applied.returncode == 0, applied.stderr
+    listed = kinds(applied.stdout)
+    assert ("Deployment", "graphsync-operator") in listed
+    assert ("CustomResourceDefinition", "syncpipelines.graphsync.io") in listed
+    built = ok(kubectl(kube.env, "kustomize", str(MANIFESTS / "base")))
+    from_base = kubectl(kube.env, "apply", "--server-side", "--dry-run=server", "-o", "json", "-f", "-", input=built)
+    assert from_base.returncode == 0, from_base.stderr
+    assert kinds(from_base.stdout) == listed
+
+
+def test_every_sample_is_accepted_by_the_api_server(kube: Service, graphsync_crds: None, namespace: str) -> None:
+    applied = kubectl(kube.env, "apply", "--dry-run=server", "-n", namespace, "-o", "json", "-f", str(SAMPLES))
+    assert applied.returncode == 0, applied.stderr
+    assert kinds(applied.stdout) == [
+        ("ConflictPolicy", "social-merge"),
+        ("ReconciliationJob", "shop-nightly"),
+        ("Secret", "graphsync-credentials"),
+        ("SyncPipeline", "knowledge-base"),
+        ("SyncPipeline", "shop"),
+        ("SyncPipeline", "social"),
+    ]
+
+
+@pytest.fixture
+def second_namespace(kube: Service) -> Iterator[str]:
+    name = f"helm-{uuid.uuid4().hex[:10]}"
+    ok(kubectl(kube.env, "create", "namespace", name))
+    yield name
+    ok(kubectl(kube.env, "delete", "namespace", name, "--wait=false"))
+
+
+def run_operator(
+    kube: Service, namespace: str, pods: Path, before: str | None = None
+) -> tuple[str, kubelet.RunningPod]:
+    """The kubelet's part for the chart's operator pod (a new one, when `before` names the old)."""
+
+    def fresh() -> str | None:
+        names = [n for n in kubelet.pods(kube.env, namespace, OPERATOR_PODS) if n != before]
+        return names[0] if names else None
+
+    pod = str(eventually(fresh, "the operator's pod"))
+    return pod, kubelet.run_pod(kube.env, namespace, pod, pods, python_bin=VENV_BIN)
+
+
+def apply_sample(kube: Service, namespace: str, *files: str) -> None:
+    for name in files:
+        ok(kubectl(kube.env, "apply", "-n", namespace, "-f", str(SAMPLES / name)))
+
+
+def get(kube: Service, namespace: str, kind: str, name: str) -> dict[str, Any] | None:
+    found = kubectl(kube.env, "get", kind, name, "-n", namespace, "-o", "json")
+    return json.loads(found.stdout) if found.returncode == 0 else None
+
+
+def reconciled(kube: Service, namespace: str, pipeline: str) -> dict[str, Any]:
+    """Wait until the operator made the pipeline's children and wrote its status for this generation."""
+    for kind, name in (
+        ("configmap", f"{pipeline}-pipeline"),
+        ("lease", f"{pipeline}-sync-progress"),
+        ("role", f"{pipeline}-sync"),
+        ("deployment", f"{pipeline}-worker"),
+    ):
+        appears(kube, namespace, kind, name)
+
+    def written() -> dict[str, Any] | None:
+        body = get(kube, namespace, "syncpipeline", pipeline) or {}
+        status = body.get("status") or {}
+        current = status.get("observedGeneration") == body["metadata"]["generation"]
+        return status if current and status.get("conditions") else None
+
+    status: dict[str, Any] = eventually(written, f"the status of {namespace}/{pipeline}")
+    return status
+
+
+def appears(kube: Service, namespace: str, kind: str, name: str) -> None:
+    eventually(lambda: get(kube, namespace, kind, name), f"{kind} {name} in {namespace}")
+
+
+def heartbeat_of(kube: Service, namespace: str, pipeline: str) -> str | None:
+    deployment = get(kube, namespace, "deployment", f"{pipeline}-worker") or {}
+    env = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+    return next((e.get("value") for e in env if e["name"] == "GRAPHSYNC_HEARTBEAT_SECONDS"), None)
+
+
+def test_helm_install_runs_an_operator_that_reconciles_and_upgrade_rolls_it(
+    kube: Service, helm: Helm, graphsync_crds: None, namespace: str, second_namespace: str, tmp_path: Path
+) -> None:
+    pods = tmp_path / "pods"
+    chart = ["graphsync", str(CHART), "-n", namespace]
+    installed = helm(
+        "install", *chart, "--set", f"watchNamespaces={{{namespace}}}", "--set", f"health.port={process.free_port()}"
+    )
+    assert installed.returncode == 0, installed.stderr
+    first, running = run_operator(kube, namespace, pods)
+    try:
+        apply_sample(kube, namespace, "secret.yaml", "syncpipeline-postgres-neo4j.yaml")
+        status = reconciled(kube, namespace, "shop")
+        assert {c["type"] for c in status["conditions"]} >= {"Ready", "Reconciling", "Stalled"}
+        # The workers' Role names their Lease only: the operator could grant it because it holds it.
+        role = get(kube, namespace, "role", "shop-sync") or {}
+        assert role["rules"] == [
+            {
+                "apiGroups": ["coordination.k8s.io"],
+                "resources": ["leases"],
+                "resourceNames": ["shop-sync-progress"],
+                "verbs": ["get", "patch"],
+            }
+        ]
+        assert heartbeat_of(kube, namespace, "shop") == "10"
+
+        upgraded = helm(
+            "upgrade",
+            *chart,
+            "--set",
+            f"watchNamespaces={{{namespace},{second_namespace}}}",
+            "--set",
+            f"health.port={process.free_port()}",
+            "--set",
+            "workers.heartbeatSeconds=2",
+        )
+        assert upgraded.returncode == 0, upgraded.stderr
+        # Recreate: the old pod goes before the new one is made.
+        eventually(lambda: first not in kubelet.pods(kube.env, namespace, OPERATOR_PODS), "the old operator pod gone")
+        assert running.stop() == 0
+        second, running = run_operator(kube, namespace, pods, before=first)
+        # The new operator renders the existing pipeline again with the new setting, and serves the new namespace.
+        eventually(lambda: heartbeat_of(kube, namespace, "shop") == "2", "the workers rendered with heartbeat 2")
+        apply_sample(kube, second_namespace, "secret.yaml", "syncpipeline-postgres-neo4j.yaml")
+        reconciled(kube, second_namespace, "shop")
+    finally:
+        running.stop()
+        ok(helm("uninstall", "graphsync", "-n", namespace))
+    for pod in (first, second):
+        log = (pods / f"{pod}.log").read_text()
+        assert log.strip(), f"the operator pod {pod} logged nothing"
+        for refusal in REFUSALS:
+            assert refusal not in log, log[-4000:]
