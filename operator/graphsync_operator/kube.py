@@ -16,6 +16,8 @@ from typing import Any
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
+from graphsync_operator import metrics
+
 FIELD_MANAGER = "graphsync-operator"
 
 
@@ -81,6 +83,7 @@ class Kube:
 
     def _call(
         self,
+        verb: str,
         method: str,
         path: str,
         *,
@@ -88,17 +91,23 @@ class Kube:
         query: list[tuple[str, str]] | None = None,
         content_type: str | None = None,
     ) -> dict[str, Any]:
+        """`verb` (get, list, create, apply, patch, delete) is what the request counts as in the metrics."""
         headers = {"Accept": "application/json"}
         if content_type:
             headers["Content-Type"] = content_type
         method_, url, headers_, body_, _ = self._api.param_serialize(
             method, path, query_params=query or [], header_params=headers, body=body, auth_settings=["BearerToken"]
         )
+        code = "<error>"
         try:
             response = self._api.call_api(method_, url, header_params=headers_, body=body_, _request_timeout=(5, 30))
             response.read()  # type: ignore[no-untyped-call]
+            code = str(response.status)
         except ApiException as exc:
+            code = str(exc.status or "<error>")
             raise KubeError(int(exc.status or 0), _reason(exc)) from None
+        finally:
+            metrics.API_REQUESTS.labels(verb, resource_of(path), code).inc()
         if response.status >= 400:
             raise KubeError(response.status, _message(response.data))
         data = response.data
@@ -109,6 +118,7 @@ class Kube:
         meta = manifest["metadata"]
         path = self._path(manifest["apiVersion"], manifest["kind"], meta["namespace"], meta["name"])
         return self._call(
+            "apply",
             "PATCH",
             path,
             body=manifest,
@@ -118,7 +128,7 @@ class Kube:
 
     def get(self, api_version: str, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         try:
-            return self._call("GET", self._path(api_version, kind, namespace, name))
+            return self._call("get", "GET", self._path(api_version, kind, namespace, name))
         except KubeError as exc:
             if exc.status == 404:
                 return None
@@ -127,20 +137,25 @@ class Kube:
     def list(self, api_version: str, kind: str, namespace: str | None, selector: str = "") -> list[dict[str, Any]]:
         """The objects of a kind in `namespace`, or in every namespace when it is None."""
         query = [("labelSelector", selector)] if selector else []
-        items: list[dict[str, Any]] = self._call("GET", self._path(api_version, kind, namespace), query=query)["items"]
+        items: list[dict[str, Any]] = self._call("list", "GET", self._path(api_version, kind, namespace), query=query)[
+            "items"
+        ]
         return items
 
     def create(self, manifest: dict[str, Any]) -> dict[str, Any] | None:
         """Create; None when an object of that name already exists (creating is then a no-op)."""
         meta = manifest["metadata"]
         try:
-            return self._call(
-                "POST", self._path(manifest["apiVersion"], manifest["kind"], meta["namespace"]), body=manifest
+            created = self._call(
+                "create", "POST", self._path(manifest["apiVersion"], manifest["kind"], meta["namespace"]), body=manifest
             )
         except KubeError as exc:
             if exc.status == 409:
                 return None
             raise
+        if manifest["kind"] == "Event":
+            metrics.EVENTS.labels(manifest.get("type", ""), manifest.get("reason", "")).inc()
+        return created
 
     def patch_status(
         self, api_version: str, kind: str, namespace: str, name: str, status: dict[str, Any], *, resource_version: str
@@ -149,6 +164,7 @@ class Kube:
         object changed since (the caller's view was stale, so its status is not written)."""
         try:
             self._call(
+                "patch",
                 "PATCH",
                 self._path(api_version, kind, namespace, name) + "/status",
                 body={"metadata": {"resourceVersion": resource_version}, "status": status},
@@ -156,15 +172,20 @@ class Kube:
             )
         except KubeError as exc:
             if exc.status in (404, 409):
+                metrics.STATUS_WRITES.labels(kind, "conflict").inc()
                 return False
             raise
+        metrics.STATUS_WRITES.labels(kind, "written").inc()
         return True
 
     def delete(self, api_version: str, kind: str, namespace: str, name: str) -> bool:
         """Delete in the background (dependents collected by the cluster); False when it was already gone."""
         try:
             self._call(
-                "DELETE", self._path(api_version, kind, namespace, name), body={"propagationPolicy": "Background"}
+                "delete",
+                "DELETE",
+                self._path(api_version, kind, namespace, name),
+                body={"propagationPolicy": "Background"},
             )
         except KubeError as exc:
             if exc.status == 404:
@@ -174,6 +195,7 @@ class Kube:
 
     def merge_patch(self, api_version: str, kind: str, namespace: str, name: str, patch: dict[str, Any]) -> None:
         self._call(
+            "patch",
             "PATCH",
             self._path(api_version, kind, namespace, name),
             body=patch,
@@ -201,6 +223,16 @@ def default_namespace(*, config_file: str | None = None, context: str | None = N
 
 
 _POD_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+
+
+def resource_of(path: str) -> str:
+    """The resource (and subresource) a request path names, as the API server's own metrics label it:
+    /api/v1/namespaces/NS/pods/NAME -> pods; /apis/G/V/PLURAL/NAME/status -> PLURAL/status."""
+    parts = path.strip("/").split("/")
+    rest = parts[2:] if parts[0] == "api" else parts[3:]
+    if rest[:1] == ["namespaces"] and len(rest) > 2:
+        rest = rest[2:]
+    return "/".join(rest[:1] + rest[2:3])
 
 
 def _reason(exc: ApiException) -> str:
