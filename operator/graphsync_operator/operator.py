@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 
 import kopf
 
+from graphsync import logs
+
 # Registers the handlers with kopf's default registry.
-from graphsync_operator import handlers  # noqa: F401
+from graphsync_operator import handlers, metrics  # noqa: F401
+
+log = logging.getLogger(__name__)
+DEFAULT_METRICS_PORT = 8080
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -16,20 +22,43 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     command.add_argument("-n", "--namespace", action="append", default=[], help="watch this namespace (repeatable)")
     command.add_argument("-A", "--all-namespaces", action="store_true", help="watch every namespace")
     command.add_argument("--liveness", default="http://0.0.0.0:8081/healthz", help="kopf's liveness endpoint")
+    command.add_argument(
+        "--metrics-port",
+        type=_port,
+        default=DEFAULT_METRICS_PORT,
+        help=f"serve Prometheus metrics on /metrics of this port (default {DEFAULT_METRICS_PORT}; 0: not at all)",
+    )
     command.add_argument("-v", "--verbose", action="store_true")
     command.set_defaults(handler=main)
 
 
+def _port(value: str) -> int:
+    try:
+        port = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a port number") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port number (0 to 65535)")
+    return port
+
+
 def main(args: argparse.Namespace) -> int:
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    try:
+        log_format = logs.choose(os.environ.get(logs.ENV))
+    except ValueError as exc:
+        raise SystemExit(f"graphsync-operator run: {exc}") from None
+    logs.configure(log_format, logging.DEBUG if args.verbose else logging.INFO)
     if not args.verbose:
         # kopf logs every handler and timer run at INFO: at one timer per pipeline every few seconds, noise.
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     if not args.all_namespaces and not args.namespace:
         raise SystemExit("graphsync-operator run: name namespaces with -n, or watch all with -A")
+    if args.metrics_port:
+        try:
+            port = metrics.serve(args.metrics_port)
+        except OSError as exc:
+            raise SystemExit(f"graphsync-operator run: --metrics-port {args.metrics_port}: {exc.strerror}") from None
+        log.info("serving metrics on port %s (/metrics)", port)
     kopf.run(
         standalone=True,
         clusterwide=args.all_namespaces,

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ValidationError
 from graphsync_operator import assess
 from graphsync_operator.api import DeletionPolicy, SyncPipelineSpec
 from graphsync_operator.build import children, names
+from graphsync_operator.handlers.observation import observed
 from graphsync_operator.handlers.reconciliations import render_jobs
 from graphsync_operator.handlers.shared import (
     GROUP,
@@ -41,6 +42,7 @@ from graphsync_operator.status import SyncPipelineStatus as SyncPipelineStatusMo
 @kopf.on.resume(GROUP, VERSION, "syncpipelines")
 @kopf.on.create(GROUP, VERSION, "syncpipelines")
 @kopf.on.update(GROUP, VERSION, "syncpipelines", field="spec")
+@observed("SyncPipeline")
 def reconcile_pipeline(body: Any, patch: kopf.Patch, retry: int, **kwargs: Any) -> None:
     try:
         spec, built = apply_pipeline(body, scheduled_before(body, kwargs.get("reason"), kwargs.get("old")))
@@ -167,6 +169,7 @@ def _cleans_up(spec: kopf.Spec, **_: Any) -> bool:
 
 
 @kopf.on.delete(GROUP, VERSION, "syncpipelines", when=_cleans_up)
+@observed("SyncPipeline")
 def clean_up_pipeline(body: Any, retry: int, **kwargs: Any) -> None:
     """deletionPolicy cleanup: stop the workers, run the cleanup Job, and let the resource go once it finished.
 

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ValidationError
 from graphsync.spec.conflicts import ConflictPolicySpec
 from graphsync_operator import assess
 from graphsync_operator.api import API_VERSION
+from graphsync_operator.handlers.observation import observed
 from graphsync_operator.handlers.pipelines import apply_pipeline
 from graphsync_operator.handlers.reconciliations import render_jobs
 from graphsync_operator.handlers.shared import (
@@ -39,6 +40,7 @@ def policy_users(namespace: str | None, name: str, spec: kopf.Spec, **_: Any) ->
 @kopf.on.resume(GROUP, VERSION, "conflictpolicies")
 @kopf.on.create(GROUP, VERSION, "conflictpolicies")
 @kopf.on.update(GROUP, VERSION, "conflictpolicies", field="spec")
+@observed("ConflictPolicy")
 def reconcile_policy(body: Any, patch: kopf.Patch, **kwargs: Any) -> None:
     """Check the policy, then render every pipeline that references it again: their workers roll onto it."""
     namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]

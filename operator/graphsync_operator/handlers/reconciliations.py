@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 from graphsync_operator import assess
 from graphsync_operator.api import API_VERSION, ReconciliationJobSpec, SyncPipelineSpec
 from graphsync_operator.build import children, names
+from graphsync_operator.handlers.observation import observed
 from graphsync_operator.handlers.shared import (
     GROUP,
     RECONCILE_NOW,
@@ -69,6 +70,7 @@ def job_users(namespace: str | None, name: str, spec: kopf.Spec, **_: Any) -> ob
 @kopf.on.resume(GROUP, VERSION, "reconciliationjobs")
 @kopf.on.create(GROUP, VERSION, "reconciliationjobs")
 @kopf.on.update(GROUP, VERSION, "reconciliationjobs", field="spec")
+@observed("ReconciliationJob")
 def reconcile_job(body: Any, patch: kopf.Patch, retry: int, **kwargs: Any) -> None:
     job, problem = apply_job(body)
     _write_status(body, patch, kwargs, problem, suspended=bool(job and job.suspend))
@@ -90,6 +92,7 @@ def render_jobs(namespace: str, pipeline: str, indexes: Mapping[str, Any]) -> No
 
 
 @kopf.on.event(GROUP, VERSION, "syncpipelines")
+@observed("SyncPipeline")
 def pipeline_gone(type: str, name: str, namespace: str | None, **kwargs: Any) -> None:
     """A deleted pipeline's jobs stop: their CronJobs go, their status says PipelineMissing."""
     if type == "DELETED" and namespace is not None:

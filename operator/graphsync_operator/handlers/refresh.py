@@ -5,6 +5,7 @@ while the operator is away) and one task each. This loop reads the resources and
 workers' reports from the watches' indexes, computes each status (pure), and patches only
 those that changed, conditioned on the resourceVersion it computed from: a write based on a
 view that has since moved on is refused by the API server, and the next round tries again.
+Each round also leaves what it saw (every resource's status) to the operator's metrics.
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ from typing import Any
 import kopf
 from pydantic import BaseModel
 
+from graphsync import logs
+from graphsync_operator import metrics
+from graphsync_operator.handlers.observation import context_of
 from graphsync_operator.handlers.pipelines import refresh_pipeline
 from graphsync_operator.handlers.policies import refresh_policy
 from graphsync_operator.handlers.reconciliations import refresh_job
@@ -47,19 +51,31 @@ async def stop_refreshing(memo: kopf.Memo, **_: Any) -> None:
 async def refresh_forever(indexes: Mapping[str, Any]) -> None:
     while True:
         await asyncio.sleep(STATUS_INTERVAL)
+        seen: list[metrics.Seen] = []
         for index, kind, refresh in KINDS:
             for bodies in list(indexes[index].values()):
                 for body in list(bodies):
-                    try:
-                        await refresh_one(body, kind, refresh, indexes)
-                    except Exception:  # one resource's trouble must not stop the others' statuses
-                        log.exception("refreshing the status of %s %s", kind, body["metadata"].get("name"))
+                    meta = body["metadata"]
+                    status = body.get("status") or {}
+                    # The lines of one resource's refresh (and its write) share a correlation id.
+                    with logs.scope(**context_of(kind, body)):
+                        try:
+                            status = await refresh_one(body, kind, refresh, indexes)
+                        except Exception:  # one resource's trouble must not stop the others' statuses
+                            log.exception("refreshing the status of %s %s", kind, meta.get("name"))
+                    seen.append(metrics.Seen(kind, meta.get("namespace", ""), meta["name"], status))
+        metrics.CLUSTER.update(seen)
 
 
-async def refresh_one(body: Any, kind: str, refresh: Refresh, indexes: Mapping[str, Any]) -> None:
+async def refresh_one(body: Any, kind: str, refresh: Refresh, indexes: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The status as it stands after this round: the one computed now, else the one written before."""
     meta = body["metadata"]
+    written: Mapping[str, Any] = body.get("status") or {}
     if meta.get("deletionTimestamp"):
-        return
+        return written
     status = await refresh(body, indexes)
-    if status is not None and status_change(body, status)[0] is not None:
+    if status is None:
+        return written
+    if status_change(body, status)[0] is not None:
         await asyncio.to_thread(write_status, body, kind, status)
+    return dict(status.model_dump(mode="json", by_alias=True, exclude_none=True))
