@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from graphsync import __version__
-from graphsync_operator import crdfiles, demo, installfiles, operator, worker
+from graphsync_operator import crdfiles, demo, gitops, installfiles, operator, worker
 from graphsync_operator.plugin import command as plugin
 
 
@@ -21,6 +21,7 @@ def parser() -> argparse.ArgumentParser:
     worker.register(commands)
     demo.register(commands)
     plugin.register(commands)
+    gitops.register(commands)
     return root
 
 

@@ -1,0 +1,167 @@
+"""`kubectl graphsync` end to end: the real kubectl finds the plugin on PATH and runs it against the real cluster.
+
+The plugin acts with the test's kubeconfig (the user's credentials); its `dlq` reads
+the pipeline's Secret and runs the engine here against the real PostgreSQL and Neo4j.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from typing import Any
+
+import pytest
+
+from graphsync.devenv import kubelet
+from graphsync.devenv.kube import kubectl
+from tests.e2e.helpers import VENV_BIN, ShopCluster, eventually, ok, wait_ready
+
+pytestmark = pytest.mark.e2e
+
+WORKERS = "app.kubernetes.io/instance={},app.kubernetes.io/component=sync"
+
+
+@pytest.fixture(autouse=True)
+def plugin_on_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    # kubectl runs `kubectl-graphsync` from PATH, as it would from a user's.
+    monkeypatch.setenv("PATH", f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}")
+
+
+def plugin(c: ShopCluster, *args: str) -> subprocess.CompletedProcess[str]:
+    return kubectl(c.kube.env, "graphsync", *args, "-n", c.namespace)
+
+
+def shown(c: ShopCluster, name: str) -> dict[str, Any]:
+    """The pipeline's row as `kubectl graphsync status -o json` gives it."""
+    rows = json.loads(ok(plugin(c, "status", name, "-o", "json")))["syncPipelines"]
+    assert [row["name"] for row in rows] == [name]
+    return dict(rows[0])
+
+
+def test_status_pause_resume_and_sync_now_through_kubectl(cluster_shop: ShopCluster) -> None:
+    c = cluster_shop
+    c.create(customers=20)
+    c.secret()
+    c.pipeline("shop", c.spec())
+    pod, worker = c.run_worker("shop")
+    c.in_sync("the shop in Neo4j")
+    wait_ready(c.kube, c.namespace, "shop")
+    synced = 20 + 20 + 40 + 20
+    row = eventually(lambda: (r := shown(c, "shop"))["synced"] and r["synced"] >= synced and r, "the synced count")
+    assert (row["ready"], row["phase"], row["workers"], row["issues"]) == ("True", "Running", "1/1", [])
+
+    table = ok(plugin(c, "status")).splitlines()
+    assert table[0] == "SyncPipelines"
+    assert table[1].split() == [
+        "NAME",
+        "READY",
+        "PHASE",
+        "SYNCED",
+        "FAILED",
+        "LAG",
+        "WORKERS",
+        "CONFLICTS",
+        "LAST",
+        "RECONCILIATION",
+    ]
+    cells = table[2].split()
+    assert cells[:3] == ["shop", "True", "Running"]
+    assert int(cells[3]) >= synced
+    assert cells[6] == "1/1"
+
+    # Pause: the user's own patch of spec.suspend; the operator removes the workers and says Suspended.
+    paused = ok(plugin(c, "pause", "shop", "--wait"))
+    assert "syncpipeline.graphsync.io/shop paused" in paused
+    eventually(lambda: not kubelet.pods(c.kube.env, c.namespace, WORKERS.format("shop")), "the worker pod to go")
+    worker.stop()
+    assert shown(c, "shop")["phase"] == "Suspended"
+    stored = json.loads(ok(kubectl(c.kube.env, "get", "sp", "shop", "-n", c.namespace, "-o", "json")))
+    assert stored["spec"]["suspend"] is True
+    managers = {entry["manager"] for entry in stored["metadata"]["managedFields"]}
+    assert "kubectl-graphsync" in managers
+
+    ok(plugin(c, "resume", "shop", "--wait"))
+    new_pod = eventually(
+        lambda: [p for p in kubelet.pods(c.kube.env, c.namespace, WORKERS.format("shop")) if p != pod], "a new worker"
+    )[0]
+    worker = c.run(new_pod)
+    wait_ready(c.kube, c.namespace, "shop")
+    assert shown(c, "shop")["phase"] == "Running"
+    worker.stop()
+
+    # sync-now on a scheduled pipeline: recorded in handledRequests, a Job made from its CronJob.
+    c.pipeline("nightly-copy", c.spec(transport=None, mode="snapshot", schedule="0 2 * * *"))
+    eventually(lambda: c.status("nightly-copy").get("phase") == "Scheduled", "phase Scheduled")
+    requested = ok(plugin(c, "sync-now", "nightly-copy", "--wait"))
+    value = requested.split("graphsync.io/sync-now=")[1].split(";")[0]
+    assert "the operator has started it" in requested
+    assert c.status("nightly-copy")["handledRequests"] == {"graphsync.io/sync-now": value}
+    jobs = ok(kubectl(c.kube.env, "get", "jobs", "-n", c.namespace, "-o", "name")).split()
+    assert [job.split("/")[1].startswith("nightly-copy-sync-now-") for job in jobs] == [True]
+
+    # Bad input: named, exit code 2, nothing written.
+    continuous = plugin(c, "sync-now", "shop")
+    assert continuous.returncode == 2
+    assert "runs continuously" in continuous.stderr
+    unknown = plugin(c, "status", "nope")
+    assert unknown.returncode == 2
+    assert f"SyncPipeline 'nope' not found in namespace '{c.namespace}'" in unknown.stderr
+    wrong_kind = plugin(c, "pause", "cp/careful")
+    assert wrong_kind.returncode == 2
+    assert "unknown kind 'cp'" in wrong_kind.stderr
+
+
+def test_a_poison_row_is_listed_then_replayed_into_neo4j_after_the_mapping_is_fixed(cluster_shop: ShopCluster) -> None:
+    c = cluster_shop
+    c.create(customers=10)
+    c.secret()
+    c.pipeline("shop", c.spec())
+    pod, worker = c.run_worker("shop")
+    c.in_sync("the shop in Neo4j")
+    wait_ready(c.kube, c.namespace, "shop")
+
+    # A column graph properties cannot hold (a map), on a row that also changes its name.
+    c.pg.execute(f"ALTER TABLE {c.schema}.customer ADD COLUMN prefs jsonb")
+    c.pg.execute(f"UPDATE {c.schema}.customer SET prefs = '{{\"theme\": \"dark\"}}', name = 'Ada' WHERE id = 3")
+    c.pg.execute(f"UPDATE {c.schema}.customer SET name = 'Bo' WHERE id = 4")
+
+    def name_of(key: int) -> str | None:
+        records, _, _ = c.driver.execute_query("MATCH (n:Customer {id: $id}) RETURN n.name AS name", id=key)
+        return records[0]["name"] if records else None
+
+    eventually(lambda: name_of(4) == "Bo", "the good row to sync")
+    listed = eventually(lambda: (out := ok(plugin(c, "dlq", "list", "shop"))).strip() and out, "a dead letter")
+    assert "customer:3@" in listed
+    assert "property 'prefs' is a map" in listed
+    assert name_of(3) == "name 3"
+    eventually(lambda: (shown(c, "shop")["failed"] or 0) >= 1, "the failure counted in status")
+
+    # The fix: leave the column out of the mapping; the workers roll onto it.
+    spec = c.spec()
+    spec["mappings"]["nodes"][0]["properties"] = {"exclude": ["secret", "prefs"]}
+    c.pipeline("shop", spec)
+    new_pod = eventually(
+        lambda: [p for p in kubelet.pods(c.kube.env, c.namespace, WORKERS.format("shop")) if p != pod], "a new worker"
+    )[0]
+    worker.stop()
+    worker = c.run(new_pod)
+    wait_ready(c.kube, c.namespace, "shop")
+    assert name_of(3) == "name 3"  # the record waits in the dead-letter store until replayed
+
+    replayed = ok(plugin(c, "dlq", "replay", "shop"))
+    assert "replayed 1 record(s)" in replayed
+    eventually(lambda: name_of(3) == "Ada", "the replayed record in Neo4j")
+    records, _, _ = c.driver.execute_query("MATCH (n:Customer {id: 3}) RETURN n.prefs AS prefs")
+    assert records[0]["prefs"] is None
+    assert ok(plugin(c, "dlq", "list", "shop")).strip() == ""
+    assert "(replayed " in ok(plugin(c, "dlq", "list", "shop", "--all"))
+    worker.stop()
+
+    # A pipeline whose Secret is missing: the plugin names the field and the Secret.
+    missing = c.spec()
+    missing["source"]["postgres"]["password"] = {"secretKeyRef": {"name": "elsewhere", "key": "pg-password"}}
+    c.pipeline("early", missing)
+    refused = plugin(c, "dlq", "list", "early")
+    assert refused.returncode == 2
+    assert "spec.source.postgres.password.secretKeyRef: Secret 'elsewhere' does not exist" in refused.stderr

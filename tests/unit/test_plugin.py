@@ -1,0 +1,269 @@
+"""kubectl graphsync's pure parts: rows and tables from status dicts, patch bodies, the spec its engine commands run."""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from graphsync.spec.conflicts import ConflictPolicySpec
+from graphsync_operator.plugin import command, engine, steer, summary
+from graphsync_operator.plugin.steer import PluginError
+from tests.resources import resource, shop_spec
+
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+
+
+def condition(kind: str, status: str, reason: str, message: str = "") -> dict[str, Any]:
+    return {
+        "type": kind,
+        "status": status,
+        "reason": reason,
+        "message": message,
+        "lastTransitionTime": "2026-11-26T11:00:00Z",
+    }
+
+
+def pipeline(name: str = "shop", generation: int = 2, **status: Any) -> dict[str, Any]:
+    found = resource("SyncPipeline", name, "prod", shop_spec())
+    found["metadata"]["generation"] = generation
+    found["status"] = {"observedGeneration": 2, **status}
+    return found
+
+
+RUNNING = [
+    condition("Ready", "True", "Syncing", "1 worker(s) running"),
+    condition("Reconciling", "False", "Reconciled"),
+    condition("Stalled", "False", "Running"),
+    condition("Degraded", "False", "AsExpected"),
+    condition("InSync", "True", "CaughtUp"),
+]
+SILENT = "worker shop-worker-1 last reported at 2026-11-26T11:58:00Z; 0/1 running"
+DEGRADED = [
+    condition("Ready", "False", "WorkerSilent", SILENT),
+    condition("Reconciling", "False", "Reconciled"),
+    condition("Stalled", "True", "WorkerSilent", SILENT),
+    condition("Degraded", "True", "WorkerSilent", SILENT),
+    condition("InSync", "Unknown", "NoReports", "no worker is reporting"),
+]
+
+
+def test_a_running_pipeline_is_one_row_with_its_progress_and_no_issues() -> None:
+    last = {
+        "name": "nightly",
+        "outcome": "repaired",
+        "startedAt": "2026-11-26T11:50:00Z",
+        "finishedAt": "2026-11-26T11:55:00Z",
+    }
+    row = summary.pipeline_row(
+        pipeline(
+            phase="Running",
+            itemsSynced=250,
+            itemsFailed=0,
+            lagSeconds=0.0,
+            workers="1/1",
+            openConflicts=None,
+            lastReconciliation=last,
+            conditions=RUNNING,
+        ),
+        NOW,
+    )
+    assert (row.name, row.ready, row.phase, row.synced, row.failed, row.workers) == (
+        "shop",
+        "True",
+        "Running",
+        250,
+        0,
+        "1/1",
+    )
+    assert row.last_reconciliation == "repaired 5m ago (nightly)"
+    assert row.issues == []
+    text = summary.render(summary.Report([row], [], []), all_namespaces=False).splitlines()
+    assert text[0] == "SyncPipelines"
+    assert text[1].split() == [
+        "NAME",
+        "READY",
+        "PHASE",
+        "SYNCED",
+        "FAILED",
+        "LAG",
+        "WORKERS",
+        "CONFLICTS",
+        "LAST",
+        "RECONCILIATION",
+    ]
+    assert text[2].split() == [
+        "shop",
+        "True",
+        "Running",
+        "250",
+        "0",
+        "0s",
+        "1/1",
+        "-",
+        "repaired",
+        "5m",
+        "ago",
+        "(nightly)",
+    ]
+    # Columns line up: each cell starts where its header does.
+    assert text[2].index("Running") == text[1].index("PHASE")
+
+
+def test_a_degraded_pipeline_says_why_once_under_its_row_and_namespaces_show_with_all_namespaces() -> None:
+    row = summary.pipeline_row(pipeline(phase="Degraded", itemsSynced=10, workers="0/1", conditions=DEGRADED), NOW)
+    # Ready, Stalled and Degraded all say the same: one line. InSync Unknown is no issue of its own.
+    assert [issue.text() for issue in row.issues] == [f"Ready=False WorkerSilent: {SILENT}"]
+    text = summary.render(summary.Report([row], [], []), all_namespaces=True).splitlines()
+    assert text[1].split()[:2] == ["NAMESPACE", "NAME"]
+    assert text[2].split()[:4] == ["prod", "shop", "False", "Degraded"]
+    assert text[3] == f"    Ready=False WorkerSilent: {SILENT}"
+    assert summary.pipeline_row(pipeline(conditions=DEGRADED), NOW).lag_seconds is None
+    assert summary.lag(None) == "-"
+
+
+def test_a_generation_the_operator_has_not_seen_is_an_issue() -> None:
+    row = summary.pipeline_row(pipeline(generation=3, phase="Running", conditions=RUNNING), NOW)
+    assert [issue.reason for issue in row.issues] == ["NotObserved"]
+    assert "generation 3" in row.issues[0].message
+
+
+def test_jobs_and_policies_have_their_own_sections() -> None:
+    job = resource("ReconciliationJob", "nightly", "prod", {"pipelineRef": {"name": "shop"}, "schedule": "0 3 * * *"})
+    job["status"] = {
+        "phase": "Scheduled",
+        "lastRun": {"outcome": "drift", "startedAt": "2026-11-26T10:00:00Z", "missing": 2, "extra": 1, "different": 3},
+        "conditions": [condition("Ready", "True", "Scheduled"), condition("InSync", "False", "Drift", "6 differ")],
+    }
+    policy = resource("ConflictPolicy", "careful", "prod", {"strategy": "sourceWins"})
+    policy["status"] = {"pipelines": ["shop"], "conditions": [condition("Ready", "True", "Valid")]}
+    report = summary.Report([], [summary.job_row(job, NOW)], [summary.policy_row(policy)])
+    text = summary.render(report, all_namespaces=False).split("\n\n")
+    assert text[0].splitlines()[0] == "ReconciliationJobs"
+    assert text[0].splitlines()[2].split() == [
+        "nightly",
+        "shop",
+        "0",
+        "3",
+        "*",
+        "*",
+        "*",
+        "True",
+        "Scheduled",
+        "drift",
+        "2h",
+        "ago",
+        "6",
+        "-",
+    ]
+    assert text[0].splitlines()[3] == "    InSync=False Drift: 6 differ"
+    assert text[1].splitlines()[2].split() == ["careful", "True", "sourceWins", "shop"]
+    assert report.data()["reconciliationJobs"][0]["differences"] == 6
+
+
+@pytest.mark.parametrize(
+    ("seconds", "shown"),
+    [(0, "0s"), (59.9, "59s"), (60, "1m"), (192, "3m12s"), (7500, "2h5m"), (3 * 86400 + 3600 * 4, "3d4h")],
+)
+def test_durations_read_like_kubectl_ages(seconds: float, shown: str) -> None:
+    assert summary.duration(seconds) == shown
+
+
+def test_patch_bodies_touch_only_what_they_mean() -> None:
+    assert steer.suspend_patch(True) == {"spec": {"suspend": True}}
+    assert steer.suspend_patch(False) == {"spec": {"suspend": False}}
+    assert steer.request_patch(steer.SYNC_NOW, "v1") == {"metadata": {"annotations": {"graphsync.io/sync-now": "v1"}}}
+    assert steer.request_value(NOW) == "2026-11-26T12:00:00.000000Z"
+
+
+def test_a_request_is_handled_once_the_status_records_its_value() -> None:
+    found = pipeline(handledRequests={"graphsync.io/sync-now": "a"})
+    assert steer.handled(found, steer.SYNC_NOW, "a")
+    assert not steer.handled(found, steer.SYNC_NOW, "b")
+    assert not steer.handled(pipeline(), steer.SYNC_NOW, "a")
+
+
+def test_suspension_counts_once_the_operator_acted_on_the_generation() -> None:
+    assert steer.suspended_as_asked(pipeline(phase="Suspended"), True)
+    assert not steer.suspended_as_asked(pipeline(generation=3, phase="Suspended"), True)
+    assert steer.suspended_as_asked(pipeline(phase="Pending"), False)
+
+
+def test_names_and_kinds_as_kubectl_takes_them() -> None:
+    kinds = ("SyncPipeline", "ReconciliationJob")
+    assert steer.ref("shop", "SyncPipeline", kinds) == steer.Ref("SyncPipeline", "shop")
+    assert steer.ref("rj/nightly", "SyncPipeline", kinds) == steer.Ref("ReconciliationJob", "nightly")
+    assert steer.ref("syncpipeline.graphsync.io/shop", "SyncPipeline", kinds).kind == "SyncPipeline"
+    with pytest.raises(PluginError, match="unknown kind 'cp'"):
+        steer.ref("cp/careful", "SyncPipeline", kinds)
+    with pytest.raises(PluginError, match="acts on SyncPipeline, not ReconciliationJob"):
+        steer.ref("rj/nightly", "SyncPipeline", ("SyncPipeline",))
+    with pytest.raises(PluginError, match="no name"):
+        steer.ref("sp/", "SyncPipeline", kinds)
+
+
+def secret(**values: str) -> dict[str, Any]:
+    return {"data": {key: base64.b64encode(value.encode()).decode() for key, value in values.items()}}
+
+
+def test_the_engine_spec_is_rendered_as_for_the_workers_with_secrets_from_the_cluster() -> None:
+    resolved = engine.resolve(pipeline(), None, {"shop-db": secret(**{"pg-password": "pg!", "neo4j-password": "n4j"})})
+    assert resolved.spec.name == "shop"
+    assert resolved.spec.source.postgres is not None
+    password = resolved.spec.source.postgres.password
+    assert password is not None
+    assert password.env == "GRAPHSYNC_SECRET_SOURCE_POSTGRES_PASSWORD"
+    assert resolved.env == {
+        "GRAPHSYNC_SECRET_SOURCE_POSTGRES_PASSWORD": "pg!",
+        "GRAPHSYNC_SECRET_TARGET_NEO4J_PASSWORD": "n4j",
+    }
+
+
+def test_a_referenced_policy_is_inlined() -> None:
+    twoway = pipeline()
+    twoway["spec"].pop("transport")
+    twoway["spec"].update(mode="bidirectional", conflictPolicyRef={"name": "careful"})
+    customer = {"name": "customer", "table": "shop.customer", "labels": ["Customer"], "key": "id"}
+    twoway["spec"]["mappings"] = {"nodes": [customer]}
+    policy = ConflictPolicySpec.model_validate({"strategy": "targetWins"})
+    resolved = engine.resolve(twoway, policy, {"shop-db": secret(**{"pg-password": "a", "neo4j-password": "b"})})
+    assert resolved.spec.conflict_policy is not None
+    assert resolved.spec.conflict_policy.strategy.value == "targetWins"
+    assert resolved.spec.conflict_policy_ref is None
+
+
+def test_missing_secrets_keys_and_policies_are_named() -> None:
+    with pytest.raises(
+        PluginError, match=r"spec.source.postgres.password.secretKeyRef: Secret 'shop-db' does not exist"
+    ):
+        engine.resolve(pipeline(), None, {"shop-db": None})
+    with pytest.raises(PluginError, match="Secret 'shop-db' has no key 'neo4j-password'"):
+        engine.resolve(pipeline(), None, {"shop-db": secret(**{"pg-password": "a"})})
+    with pytest.raises(PluginError, match=r"spec\.conflictPolicyRef: ConflictPolicy 'careful' does not exist"):
+        engine.policy_spec("careful", None)
+    broken = pipeline()
+    broken["spec"]["mode"] = "sometimes"
+    with pytest.raises(PluginError, match="SyncPipeline 'shop' has an invalid spec:\n  mode:"):
+        engine.resolve(broken, None, {})
+
+
+def test_connection_options_go_before_or_after_the_subcommand() -> None:
+    parser = command.parser()
+    after = parser.parse_args(["status", "-n", "prod", "-o", "json"])
+    before = parser.parse_args(["-n", "prod", "status"])
+    assert (after.namespace, after.output, before.namespace, before.all_namespaces) == ("prod", "json", "prod", False)
+    assert parser.parse_args(["-A", "status"]).all_namespaces
+    dlq = parser.parse_args(["dlq", "replay", "shop", "--id", "4", "--id", "7", "-n", "prod"])
+    assert (dlq.dlq_command, dlq.name, dlq.ids, dlq.namespace) == ("replay", "shop", [4, 7], "prod")
+    resolve = parser.parse_args(["conflicts", "resolve", "shop", "c-1", "--take", "source"])
+    assert (resolve.conflicts_command, resolve.name, resolve.id, resolve.take) == ("resolve", "shop", "c-1", "source")
+    waited = parser.parse_args(["sync-now", "nightly", "--wait", "--timeout", "5"])
+    assert (waited.wait, waited.timeout) == (True, 5.0)
+
+
+def test_all_namespaces_is_refused_where_one_resource_is_meant() -> None:
+    args = command.parser().parse_args(["-A", "pause", "shop"])
+    with pytest.raises(PluginError, match="-A/--all-namespaces works with status only"):
+        args.action(object(), None, args)
