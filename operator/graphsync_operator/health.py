@@ -30,6 +30,7 @@ from graphsync_operator.progress import MISSED_BEATS, WorkerReport, WorkerState
 log = logging.getLogger(__name__)
 # How often the dead-letter store is counted: a query per scrape would load the database with every scraper.
 DEAD_LETTERS_SECONDS = 30.0
+FIRST_COUNT_SECONDS = 5.0
 OUTCOMES = ("created", "updated", "deleted", "stale", "failed")
 
 
@@ -115,7 +116,7 @@ WORKER_UP = "1 while the worker runs with its source and target reachable (what 
 LAG = "Seconds since the worker last had nothing left to sync; 0 while it keeps up."
 LAST_SYNC = "When the worker last applied a batch, in seconds since the epoch."
 DEAD_LETTERS = "Records in the pipeline's dead-letter store not replayed yet (read every 30 s)."
-OPEN_CONFLICTS = "Conflicts held for manual review (bidirectional pipelines)."
+OPEN_CONFLICTS = "Conflicts held for manual review (bidirectional pipelines; 0 for the others)."
 
 
 def _gauges(report: WorkerReport, pipeline: str, dead_letters: int | None) -> list[Metric]:
@@ -127,7 +128,8 @@ def _gauges(report: WorkerReport, pipeline: str, dead_letters: int | None) -> li
             report.last_sync_time.timestamp() if report.last_sync_time is not None else None,
         ),
         ("graphsync_dead_letters", DEAD_LETTERS, dead_letters),
-        ("graphsync_open_conflicts", OPEN_CONFLICTS, report.open_conflicts),
+        # A one-way pipeline has none: 0, so a dashboard's sum over pipelines needs no special case.
+        ("graphsync_open_conflicts", OPEN_CONFLICTS, report.open_conflicts or 0),
     )
     return [_gauge(name, text, pipeline, value) for name, text, value in values if value is not None]
 
@@ -181,7 +183,8 @@ class DeadLetterCount:
     def _loop(self) -> None:
         while True:
             self.refresh()
-            if self._stop.wait(self._interval):
+            # Until a first count succeeds (the store's table is made as the run prepares), ask again sooner.
+            if self._stop.wait(self._interval if self.value is not None else min(self._interval, FIRST_COUNT_SECONDS)):
                 return
 
 

@@ -142,8 +142,9 @@ def test_every_label_comes_from_a_fixed_set_whatever_the_errors_say() -> None:
 
 def test_unknown_values_are_left_out_and_down_is_zero() -> None:
     text = exposition(health.families(report(WorkerState.STARTING), up=False))
-    for unknown in ("lag_seconds", "last_sync_timestamp_seconds", "dead_letters", "open_conflicts"):
+    for unknown in ("lag_seconds", "last_sync_timestamp_seconds", "dead_letters"):
         assert f"graphsync_{unknown}" not in text
+    assert value(text, "graphsync_open_conflicts") == 0
     assert value(text, "graphsync_worker_up") == 0
     assert value(text, "graphsync_items_total") == 0
 
