@@ -17,6 +17,18 @@ from graphsync.devenv import gotools
 
 HEALTH_LUA = Path(__file__).parents[1] / "manifests" / "gitops" / "argocd" / "health.lua"
 FIXTURES = Path(__file__).parent / "unit" / "gitops_objects"
+# How each object the e2e run captures (and the unit test keeps) must be judged:
+# (Argo CD status, a part of its message, kstatus).
+EXPECTED = {
+    "pipeline-progressing": ("Progressing", "", "InProgress"),
+    "pipeline-ready": ("Healthy", "worker(s) running", "Current"),
+    "pipeline-degraded": ("Degraded", "last reported at", "Failed"),
+    "pipeline-new-generation": ("Progressing", "Waiting for the operator to act on generation", "InProgress"),
+    "pipeline-suspended": ("Suspended", "spec.suspend is true", "Current"),
+    "pipeline-invalid": ("Degraded", "mode incremental needs source.postgres.watermarkColumn", "Failed"),
+    "policy-ready": ("Healthy", "used by", "Current"),
+    "job-ready": ("Healthy", "runs on its schedule", "Current"),
+}
 
 
 def argocd_health(resource: dict[str, Any]) -> tuple[str, str]:

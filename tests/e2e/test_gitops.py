@@ -18,23 +18,12 @@ import pytest
 from graphsync.devenv import kubelet
 from graphsync.devenv.kube import kubectl
 from tests.e2e.helpers import ShopCluster, condition, eventually, ok, wait_ready
-from tests.gitops import FIXTURES, argocd_health, kstatus
+from tests.gitops import EXPECTED, FIXTURES, argocd_health, kstatus
 from tests.resources import resource
 
 pytestmark = pytest.mark.e2e
 
 WORKERS = "app.kubernetes.io/instance={},app.kubernetes.io/component=sync"
-# What each captured object must be judged: (Argo CD status, a part of its message, kstatus).
-EXPECTED = {
-    "pipeline-progressing": ("Progressing", "", "InProgress"),
-    "pipeline-ready": ("Healthy", "worker(s) running", "Current"),
-    "pipeline-degraded": ("Degraded", "last reported at", "Failed"),
-    "pipeline-new-generation": ("Progressing", "Waiting for the operator to act on generation", "InProgress"),
-    "pipeline-suspended": ("Suspended", "spec.suspend is true", "Current"),
-    "pipeline-invalid": ("Degraded", "mode incremental needs source.postgres.watermarkColumn", "Failed"),
-    "policy-ready": ("Healthy", "used by", "Current"),
-    "job-ready": ("Healthy", "runs on its schedule", "Current"),
-}
 
 
 def live(c: ShopCluster, name: str, kind: str = "sp") -> dict[str, Any]:

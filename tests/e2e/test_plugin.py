@@ -16,6 +16,7 @@ import pytest
 from graphsync.devenv import kubelet
 from graphsync.devenv.kube import kubectl
 from tests.e2e.helpers import VENV_BIN, ShopCluster, eventually, ok, wait_ready
+from tests.resources import resource
 
 pytestmark = pytest.mark.e2e
 
@@ -165,3 +166,56 @@ def test_a_poison_row_is_listed_then_replayed_into_neo4j_after_the_mapping_is_fi
     refused = plugin(c, "dlq", "list", "early")
     assert refused.returncode == 2
     assert "spec.source.postgres.password.secretKeyRef: Secret 'elsewhere' does not exist" in refused.stderr
+
+
+def test_a_conflict_held_for_review_is_listed_shown_and_resolved(cluster_shop: ShopCluster) -> None:
+    c = cluster_shop
+    c.create(customers=10)
+    c.secret()
+    c.apply(resource("ConflictPolicy", "review", c.namespace, {"strategy": "manual"}))
+    spec = c.spec()
+    customer = {"name": "customer", "table": f"{c.schema}.customer", "labels": ["Customer"], "key": "id"}
+    twoway = {
+        "mode": "bidirectional",
+        "source": spec["source"],
+        "target": spec["target"],
+        "mappings": {"nodes": [customer]},
+        "conflictPolicyRef": {"name": "review"},
+    }
+    c.pipeline("twoway", twoway)
+    pod, worker = c.run_worker("twoway")
+    wait_ready(c.kube, c.namespace, "twoway")
+
+    def name_in_neo4j() -> str | None:
+        records, _, _ = c.driver.execute_query("MATCH (n:Customer {id: 3}) RETURN n.name AS name")
+        return records[0]["name"] if records else None
+
+    eventually(lambda: name_in_neo4j() == "name 3", "the first pass in Neo4j")
+    # Both sides edited while no worker runs: the next pass finds the conflict and holds it.
+    ok(plugin(c, "pause", "twoway", "--wait"))
+    worker.stop()
+    c.pg.execute(f"UPDATE {c.schema}.customer SET name = 'from postgres' WHERE id = 3")
+    c.driver.execute_query("MATCH (n:Customer {id: 3}) SET n.name = 'from neo4j'")
+    ok(plugin(c, "resume", "twoway", "--wait"))
+    new_pod = eventually(
+        lambda: [p for p in kubelet.pods(c.kube.env, c.namespace, WORKERS.format("twoway")) if p != pod], "a worker"
+    )[0]
+    worker = c.run(new_pod)
+
+    held = eventually(lambda: json.loads(ok(plugin(c, "conflicts", "list", "twoway", "--json"))), "a held conflict")
+    assert [(h["entity"], h["key"], h["status"]) for h in held] == [("customer", 3, "open")]
+    listed = ok(plugin(c, "conflicts", "list", "twoway"))
+    assert held[0]["id"] in listed
+    assert "name" in listed.splitlines()[1]  # what differs
+    shown_text = ok(plugin(c, "conflicts", "show", "twoway", held[0]["id"]))
+    assert '"from postgres"' in shown_text
+    assert '"from neo4j"' in shown_text
+
+    resolved = ok(plugin(c, "conflicts", "resolve", "twoway", held[0]["id"], "--take", "source"))
+    assert f"resolved {held[0]['id']}" in resolved
+    row = c.pg.execute(f"SELECT name FROM {c.schema}.customer WHERE id = 3").fetchone()
+    assert row is not None
+    assert row[0] == "from postgres"
+    assert name_in_neo4j() == "from postgres"
+    assert json.loads(ok(plugin(c, "conflicts", "list", "twoway", "--json"))) == []
+    worker.stop()
