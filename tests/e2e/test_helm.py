@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -138,6 +140,37 @@ def test_the_rendered_chart_is_accepted_by_the_api_server(
     assert counted == expected
 
 
+def test_watching_every_namespace_grants_cluster_wide_what_a_listed_namespace_gets(helm: Helm) -> None:
+    """The live test below runs the operator on listed namespaces; with none listed the same rules hold
+    cluster-wide, and only kopf's namespace watch (needless then) is left out."""
+
+    def rendered(*values: str) -> dict[tuple[str, str], dict[str, Any]]:
+        sets = [arg for value in values for arg in ("--set", value)]
+        text = ok(helm("template", "graphsync", str(CHART), "-n", "ops", *sets))
+        return {(d["kind"], d["metadata"]["name"]): d for d in installfiles.documents(text)}
+
+    everywhere, listed = rendered(), rendered("watchNamespaces={apps}")
+    cluster_role = everywhere[("ClusterRole", "graphsync-operator-ops")]
+    assert cluster_role["rules"] == listed[("Role", "graphsync-operator")]["rules"]
+    assert listed[("Role", "graphsync-operator")]["metadata"]["namespace"] == "apps"
+    assert listed[("RoleBinding", "graphsync-operator")]["subjects"] == [
+        {"kind": "ServiceAccount", "name": "graphsync-operator", "namespace": "ops"}
+    ]
+    observer = "graphsync-operator-ops-observer"
+    resources = [r["resources"] for r in listed[("ClusterRole", observer)]["rules"]]
+    assert resources == [["customresourcedefinitions"], ["namespaces"]]
+    assert [r["resources"] for r in everywhere[("ClusterRole", observer)]["rules"]] == resources[:1]
+    for role in (cluster_role, everywhere[("ClusterRole", observer)]):
+        # Nothing the operator never does: no wildcards, no writing Secrets, no deleting what users own.
+        for rule in role["rules"]:
+            assert "*" not in rule["verbs"] + rule["resources"] + rule["apiGroups"], rule
+            if "secrets" in rule["resources"]:
+                assert rule["verbs"] == ["get"]
+            if "syncpipelines" in rule["resources"]:
+                # It never writes a spec (GitOps tools own it): patch is for kopf's annotations and finalizer.
+                assert not {"create", "update", "delete"} & set(rule["verbs"]), rule
+
+
 def test_the_grafana_dashboard_configmap_holds_the_dashboard(kube: Service, helm: Helm, namespace: str) -> None:
     rendered = ok(helm("template", "graphsync", str(CHART), "-n", namespace, "--set", "dashboard.enabled=true"))
     applied = kubectl(kube.env, "apply", "--dry-run=server", "-o", "json", "-f", "-", input=rendered)
@@ -239,6 +272,11 @@ def appears(kube: Service, namespace: str, kind: str, name: str) -> None:
     eventually(lambda: get(kube, namespace, kind, name), f"{kind} {name} in {namespace}")
 
 
+def fetch(port: int, path: str) -> tuple[int, str]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
+        return int(response.status), response.read().decode()
+
+
 def heartbeat_of(kube: Service, namespace: str, pipeline: str) -> str | None:
     deployment = get(kube, namespace, "deployment", f"{pipeline}-worker") or {}
     env = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
@@ -250,9 +288,8 @@ def test_helm_install_runs_an_operator_that_reconciles_and_upgrade_rolls_it(
 ) -> None:
     pods = tmp_path / "pods"
     chart = ["graphsync", str(CHART), "-n", namespace]
-    installed = helm(
-        "install", *chart, "--set", f"watchNamespaces={{{namespace}}}", "--set", f"health.port={process.free_port()}"
-    )
+    health = process.free_port()  # the chart's liveness URL is the pod's own port: a free one here
+    installed = helm("install", *chart, "--set", f"watchNamespaces={{{namespace}}}", "--set", f"health.port={health}")
     assert installed.returncode == 0, installed.stderr
     first, running = run_operator(kube, namespace, pods)
     try:
@@ -270,6 +307,14 @@ def test_helm_install_runs_an_operator_that_reconciles_and_upgrade_rolls_it(
             }
         ]
         assert heartbeat_of(kube, namespace, "shop") == "10"
+        # The probe and the scrape the chart sets up answer; every API request the operator made was allowed.
+        assert fetch(health, "/healthz")[0] == 200
+        code, metrics = fetch(running.ports[8080], "/metrics")
+        assert code == 200
+        answered = re.findall(r'graphsync_operator_api_requests_total\{[^}]*code="(\d+|<error>)"', metrics)
+        assert answered, metrics
+        # 404: a child not made yet; 409: a status computed from a view that had moved on (written next round).
+        assert {c for c in answered if not c.startswith("2")} <= {"404", "409"}, metrics
 
         upgraded = helm(
             "upgrade",
