@@ -8,6 +8,7 @@ label matchers, range and subquery brackets, the label lists of `by`/`without`/`
 from __future__ import annotations
 
 import re
+from typing import Any
 
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|`[^`]*`')
 _MATCHERS = re.compile(r"\{[^{}]*\}")
@@ -33,4 +34,13 @@ def metric_names(expr: str) -> set[str]:
         if call or name.lower() in _KEYWORDS | _NUMBER_WORDS:
             continue
         found.add(name)
+    return found
+
+
+def dashboard_queries(board: dict[str, Any]) -> list[str]:
+    """Every query of a Grafana dashboard's panels, rows' panels included."""
+    found = []
+    for panel in board["panels"]:
+        for inner in [panel, *panel.get("panels", [])]:
+            found.extend(target["expr"] for target in inner.get("targets", []) if target.get("expr"))
     return found

@@ -24,8 +24,9 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from graphsync.pipeline.stats import COMPONENTS
-from graphsync_operator.heartbeat import Reporter, Snapshot
+from graphsync_operator.heartbeat import Reporter
 from graphsync_operator.progress import MISSED_BEATS, WorkerReport, WorkerState
+from graphsync_operator.snapshot import Snapshot
 
 log = logging.getLogger(__name__)
 # How often the dead-letter store is counted: a query per scrape would load the database with every scraper.

@@ -14,13 +14,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from graphsync.pipeline.stats import Histogram, RunStats, lag_seconds
+from graphsync.pipeline.stats import RunStats, lag_seconds
 from graphsync_operator import kube, progress
 from graphsync_operator.progress import STUCK_SECONDS, WorkerReport, WorkerState
+from graphsync_operator.snapshot import Snapshot, combined, snapshot_of
 
 log = logging.getLogger(__name__)
 
@@ -37,38 +38,6 @@ Carried = tuple[int, int]
 
 
 @dataclass(frozen=True)
-class Snapshot:
-    """A run's progress at one moment, as plain data; times are seconds since the epoch."""
-
-    synced: int = 0
-    failed: int = 0
-    retries: int = 0
-    # What became of the items (synced = created + updated + deleted; stale: already newer in the target).
-    created: int = 0
-    updated: int = 0
-    deleted: int = 0
-    stale: int = 0
-    batches: int = 0
-    batch_seconds: Histogram = field(default_factory=Histogram)
-    # Retries per component waited for, as (component, count) pairs.
-    retries_by: tuple[tuple[str, int], ...] = ()
-    # The last time the work was seen advancing: a batch applied, or a read that found nothing left.
-    progressed_at: float | None = None
-    last_sync_at: float | None = None
-    last_retry_at: float | None = None
-    caught_up_at: float | None = None
-    caught_up: bool = False
-    # The newest error text (a retry's or an item's).
-    error: str | None = None
-    checkpoint: str | None = None
-    open_conflicts: int | None = None
-    # The relay cannot move changes from the source: nothing reaches the consumer, whatever it reads.
-    relay_failing: bool = False
-    # When the run's loops last came back from a read, a batch or a retry (None: this kind of run does not say).
-    alive_at: float | None = None
-
-
-@dataclass(frozen=True)
 class Ending:
     """How a run ended: finished (including on SIGTERM) or failed, with the reason."""
 
@@ -82,80 +51,6 @@ class Attempt:
 
     at: float
     state: WorkerState
-
-
-def snapshot_of(stats: RunStats, *, notified_at: float | None = None) -> Snapshot:
-    """Read a run's live stats. `notified_at`, the last progress callback, is a files run's only sign of progress."""
-    errors = list(stats.errors)
-    last_sync_at, checkpoint = stats.last_batch_at, None
-    created, updated, deleted, stale = stats.created, stats.updated, stats.deleted, stats.stale
-    if stats.files is not None:
-        # A file written counts as updated, one removed as deleted, one found current as stale.
-        created, updated, deleted, stale = 0, stats.files.succeeded, stats.files.removed, stats.files.unchanged
-        last_sync_at = _latest(last_sync_at, notified_at)
-        checkpoint = stats.files.commit
-    return Snapshot(
-        synced=created + updated + deleted,
-        failed=stats.failed,
-        retries=stats.retries,
-        created=created,
-        updated=updated,
-        deleted=deleted,
-        stale=stale,
-        batches=stats.batches,
-        batch_seconds=stats.batch_seconds,
-        retries_by=tuple(sorted(dict(stats.retries_by).items())),
-        progressed_at=_latest(last_sync_at, stats.caught_up_at),
-        last_sync_at=last_sync_at,
-        last_retry_at=stats.last_retry_at,
-        caught_up_at=stats.caught_up_at,
-        caught_up=stats.caught_up,
-        error=errors[-1] if errors else None,
-        checkpoint=checkpoint,
-        open_conflicts=stats.two_way.held if stats.two_way is not None else None,
-        relay_failing=stats.relay_failing_since is not None,
-        alive_at=stats.alive_at,
-    )
-
-
-def combined(phases: Sequence[Snapshot]) -> Snapshot | None:
-    """One run's progress over its phases (a snapshot, then its stream), the current phase last."""
-    if not phases:
-        return None
-    current = phases[-1]
-    caught_up_at = current.caught_up_at
-    if caught_up_at is None:
-        # The new phase has not yet found its source empty: behind since an earlier phase last was.
-        caught_up_at = _latest(*(phase.caught_up_at for phase in phases))
-    retries_by: dict[str, int] = {}
-    for phase in phases:
-        for component, count in phase.retries_by:
-            retries_by[component] = retries_by.get(component, 0) + count
-    batch_seconds = Histogram()
-    for phase in phases:
-        batch_seconds = batch_seconds.plus(phase.batch_seconds)
-    return Snapshot(
-        synced=sum(phase.synced for phase in phases),
-        failed=sum(phase.failed for phase in phases),
-        retries=sum(phase.retries for phase in phases),
-        created=sum(phase.created for phase in phases),
-        updated=sum(phase.updated for phase in phases),
-        deleted=sum(phase.deleted for phase in phases),
-        stale=sum(phase.stale for phase in phases),
-        batches=sum(phase.batches for phase in phases),
-        batch_seconds=batch_seconds,
-        retries_by=tuple(sorted(retries_by.items())),
-        progressed_at=_latest(*(phase.progressed_at for phase in phases)),
-        last_sync_at=_latest(*(phase.last_sync_at for phase in phases)),
-        last_retry_at=_latest(*(phase.last_retry_at for phase in phases)),
-        caught_up_at=caught_up_at,
-        caught_up=current.caught_up,
-        error=next((phase.error for phase in reversed(phases) if phase.error), None),
-        checkpoint=next((phase.checkpoint for phase in reversed(phases) if phase.checkpoint), None),
-        open_conflicts=current.open_conflicts,
-        relay_failing=current.relay_failing,
-        alive_at=current.alive_at,
-    )
 
 
 def state_of(  # noqa: PLR0911 - one answer per state
@@ -410,10 +305,6 @@ class Reporter:
             log.warning("could not report progress (state %s) to the Lease: %s", report.state, exc)
             return False
         return True
-
-
-def _latest(*moments: float | None) -> float | None:
-    return max((moment for moment in moments if moment is not None), default=None)
 
 
 def _moment(seconds: float) -> datetime:

@@ -40,8 +40,9 @@ from graphsync.spec.pipeline import Mode, PipelineSpec
 from graphsync.spec.reconcile import ReconcileSpec
 from graphsync_operator import heartbeat, kube, progress
 from graphsync_operator.health import DeadLetterCount, Extras, HealthServer
-from graphsync_operator.heartbeat import Ending, Reporter, Snapshot
+from graphsync_operator.heartbeat import Ending, Reporter
 from graphsync_operator.progress import WorkerState
+from graphsync_operator.snapshot import Snapshot
 
 log = logging.getLogger(__name__)
 DEFAULT_HTTP_PORT = 8080

@@ -73,7 +73,15 @@ def graphsync_crds(kube: Service) -> None:
 
 
 @pytest.fixture
-def operator(kube: Service, graphsync_crds: None, namespace: str, tmp_path: Path) -> Iterator[Path]:
+def operator_metrics_port() -> int:
+    """Where the `operator` fixture's process serves /metrics."""
+    return process.free_port()
+
+
+@pytest.fixture
+def operator(
+    kube: Service, graphsync_crds: None, namespace: str, tmp_path: Path, operator_metrics_port: int
+) -> Iterator[Path]:
     log = tmp_path / "operator.log"
     spec = ProcessSpec(
         name="graphsync-operator",
@@ -84,6 +92,8 @@ def operator(kube: Service, graphsync_crds: None, namespace: str, tmp_path: Path
             namespace,
             "--liveness",
             f"http://127.0.0.1:{process.free_port()}/healthz",
+            "--metrics-port",
+            str(operator_metrics_port),
         ],
         log_path=log,
         env={

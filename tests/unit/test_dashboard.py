@@ -14,10 +14,10 @@ from prometheus_client.registry import Collector, CollectorRegistry
 
 from graphsync.pipeline.stats import Histogram
 from graphsync_operator import health, metrics
-from graphsync_operator.heartbeat import Snapshot
 from graphsync_operator.progress import WorkerReport, WorkerState
+from graphsync_operator.snapshot import Snapshot
 from tests.metrics import samples
-from tests.promql import metric_names
+from tests.promql import dashboard_queries, metric_names
 
 DASHBOARD = Path(__file__).parents[2] / "charts" / "graphsync" / "dashboards" / "graphsync.json"
 
@@ -36,10 +36,6 @@ def panels(board: dict[str, Any]) -> list[dict[str, Any]]:
     return found
 
 
-def expressions(board: dict[str, Any]) -> list[str]:
-    return [target["expr"] for panel in panels(board) for target in panel["targets"]]
-
-
 def test_the_data_source_and_the_pipeline_are_variables() -> None:
     variables = {v["name"]: v for v in load()["templating"]["list"]}
     assert variables["datasource"]["type"] == "datasource"
@@ -54,7 +50,7 @@ def test_the_data_source_and_the_pipeline_are_variables() -> None:
 
 
 def test_every_worker_query_is_filtered_by_the_pipeline_variable() -> None:
-    for expr in expressions(load()):
+    for expr in dashboard_queries(load()):
         assert expr.count("(") == expr.count(")"), expr
         assert expr.count("{") == expr.count("}"), expr
         for name in metric_names(expr):
@@ -115,7 +111,7 @@ def exported() -> set[str]:
 
 
 def test_the_dashboard_reads_only_exported_metrics_and_shows_every_graphsync_one() -> None:
-    used = {name for expr in expressions(load()) for name in metric_names(expr)}
+    used = {name for expr in dashboard_queries(load()) for name in metric_names(expr)}
     names = exported()
     assert used <= names, used - names
     ours = {n for n in names if n.startswith("graphsync_") and not n.endswith("_created")}

@@ -16,8 +16,8 @@ from prometheus_client.registry import Collector, CollectorRegistry
 
 from graphsync.pipeline.stats import Histogram
 from graphsync_operator import health, heartbeat
-from graphsync_operator.heartbeat import Snapshot
 from graphsync_operator.progress import WorkerReport, WorkerState
+from graphsync_operator.snapshot import Snapshot
 from tests.metrics import samples, value
 from tests.unit.worker_data import STARTED, T0, Progress
 
