@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
+import graphsync
 from graphsync.spec.conflicts import ConflictPolicySpec
 from graphsync_operator import installfiles
 from graphsync_operator.api import ReconciliationJobSpec, SyncPipelineSpec, valid_name
@@ -15,6 +16,7 @@ from graphsync_operator.build import children
 from graphsync_operator.build.names import Owner
 from graphsync_operator.build.workloads import Defaults
 from graphsync_operator.crds import all_crds
+from graphsync_operator.handlers import shared
 
 SAMPLES = Path(__file__).parents[2] / "manifests" / "samples"
 
@@ -159,3 +161,15 @@ def test_the_operator_renders_every_sample_and_finds_what_it_references() -> Non
 def test_samples_leave_the_namespace_to_kubectl() -> None:
     # `kubectl apply -n NAMESPACE -f manifests/samples/` puts them wherever the user says.
     assert all("namespace" not in doc["metadata"] for docs in samples().values() for doc in docs)
+
+
+def test_the_chart_installs_this_version_of_graphsync_and_the_image_the_operator_expects() -> None:
+    root = Path(__file__).parents[2]
+    chart = yaml.safe_load((root / "charts" / "graphsync" / "Chart.yaml").read_text())
+    values = yaml.safe_load((root / "charts" / "graphsync" / "values.yaml").read_text())
+    assert chart["version"] == chart["appVersion"] == graphsync.__version__
+    image = f"{values['image']['repository']}:{chart['appVersion']}"
+    # Workers default to the operator's image; without the chart, the operator's own default is the same.
+    assert values["workers"]["image"] == ""
+    assert shared.defaults().image == image
+    assert values["replicas"] == 1
