@@ -343,3 +343,23 @@ def test_helm_install_runs_an_operator_that_reconciles_and_upgrade_rolls_it(
         assert log.strip(), f"the operator pod {pod} logged nothing"
         for refusal in REFUSALS:
             assert refusal not in log, log[-4000:]
+
+
+def test_watching_every_namespace_with_the_charts_cluster_role(
+    kube: Service, helm: Helm, graphsync_crds: None, namespace: str, second_namespace: str, tmp_path: Path
+) -> None:
+    pods = tmp_path / "pods"
+    installed = helm("install", "graphsync", str(CHART), "-n", namespace, "--set", f"health.port={process.free_port()}")
+    assert installed.returncode == 0, installed.stderr
+    pod, running = run_operator(kube, namespace, pods)
+    try:
+        apply_sample(kube, second_namespace, "secret.yaml", "syncpipeline-postgres-neo4j.yaml")
+        reconciled(kube, second_namespace, "shop")
+    finally:
+        running.stop()
+        ok(helm("uninstall", "graphsync", "-n", namespace))
+    # Only refusals by RBAC count here: watching every namespace, the operator also meets what earlier
+    # tests left in namespaces being deleted, where the API server refuses new objects to anyone.
+    log = (pods / f"{pod}.log").read_text()
+    assert "Not enough permissions" not in log, log[-4000:]
+    assert 'is forbidden: User "system:serviceaccount:' not in log, log[-4000:]
