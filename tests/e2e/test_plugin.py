@@ -77,7 +77,8 @@ def test_status_pause_resume_and_sync_now_through_kubectl(cluster_shop: ShopClus
     eventually(lambda: not kubelet.pods(c.kube.env, c.namespace, WORKERS.format("shop")), "the worker pod to go")
     worker.stop()
     assert shown(c, "shop")["phase"] == "Suspended"
-    stored = json.loads(ok(kubectl(c.kube.env, "get", "sp", "shop", "-n", c.namespace, "-o", "json")))
+    shown_fields = ("-o", "json", "--show-managed-fields")
+    stored = json.loads(ok(kubectl(c.kube.env, "get", "sp", "shop", "-n", c.namespace, *shown_fields)))
     assert stored["spec"]["suspend"] is True
     managers = {entry["manager"] for entry in stored["metadata"]["managedFields"]}
     assert "kubectl-graphsync" in managers

@@ -124,6 +124,13 @@ def test_a_degraded_pipeline_says_why_once_under_its_row_and_namespaces_show_wit
     assert summary.lag(None) == "-"
 
 
+def test_a_pipeline_a_moment_behind_shows_it_in_its_lag_column_only() -> None:
+    behind = [*RUNNING[:4], condition("InSync", "False", "Behind", "the slowest worker is 0s behind")]
+    row = summary.pipeline_row(pipeline(phase="Running", lagSeconds=0.2, conditions=behind), NOW)
+    assert row.issues == []
+    assert summary.lag(row.lag_seconds) == "0s"
+
+
 def test_a_generation_the_operator_has_not_seen_is_an_issue() -> None:
     row = summary.pipeline_row(pipeline(generation=3, phase="Running", conditions=RUNNING), NOW)
     assert [issue.reason for issue in row.issues] == ["NotObserved"]

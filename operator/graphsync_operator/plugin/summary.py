@@ -83,8 +83,8 @@ class Report:
         }
 
 
-def issues(resource: Mapping[str, Any]) -> list[Issue]:
-    """Conditions that are not fine, each reason once (Ready and Stalled often say the same thing)."""
+def issues(resource: Mapping[str, Any], skip: tuple[str, ...] = ()) -> list[Issue]:
+    """Conditions that are not fine (but those in `skip`), each reason once (Ready and Stalled often say the same)."""
     status = resource.get("status") or {}
     generation = resource.get("metadata", {}).get("generation")
     found: list[Issue] = []
@@ -95,7 +95,7 @@ def issues(resource: Mapping[str, Any]) -> list[Issue]:
     said: set[tuple[str, str]] = set()
     for condition in status.get("conditions") or []:
         kind, value = condition.get("type", ""), condition.get("status", "Unknown")
-        if kind not in FINE or value in FINE[kind]:
+        if kind not in FINE or value in FINE[kind] or kind in skip:
             continue
         reason, message = condition.get("reason", ""), condition.get("message", "")
         if (reason, message) in said:
@@ -118,7 +118,8 @@ def pipeline_row(resource: Mapping[str, Any], now: datetime) -> PipelineRow:
         workers=status.get("workers") or NONE,
         open_conflicts=status.get("openConflicts"),
         last_reconciliation=_run(status.get("lastReconciliation"), now, by=True),
-        issues=issues(resource),
+        # A pipeline's InSync is its lag, which has a column (and is briefly False with every change).
+        issues=issues(resource, skip=("InSync",)),
     )
 
 
