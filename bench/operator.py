@@ -150,7 +150,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pipelines", type=int, default=500)
     parser.add_argument("--steady-seconds", type=float, default=120, help="the steady-state window counted")
-    parser.add_argument("--settle-seconds", type=float, default=30, help="wait after all are reconciled")
+    parser.add_argument(
+        "--settle-seconds",
+        type=float,
+        default=420,
+        # No worker runs here, so 5 minutes after its rollout each pipeline turns Degraded (WorkersNotReporting):
+        # one status write and two Events each. Steady state begins after that.
+        help="wait after all are reconciled, before counting steady-state requests",
+    )
     parser.add_argument("--timeout", type=float, default=1800, help="give up waiting for reconciliation after this")
     parser.add_argument(
         "--backlog",
