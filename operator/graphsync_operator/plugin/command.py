@@ -56,7 +56,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(prog="kubectl graphsync", description="Watch and steer graphsync's resources.")
+    root = argparse.ArgumentParser(
+        prog="kubectl graphsync", description="Watch and steer graphsync's resources.", allow_abbrev=False
+    )
     build(root)
     return root
 
@@ -164,7 +166,8 @@ def _leaf(
     action: Action,
     all_namespaces: bool = False,
 ) -> argparse.ArgumentParser:
-    parser = commands.add_parser(name, help=help_text)
+    # No abbreviations: `status --all` must not be taken for --all-namespaces.
+    parser = commands.add_parser(name, help=help_text, allow_abbrev=False)
     _connection(parser, all_namespaces=all_namespaces)
     parser.set_defaults(handler=run, action=action)
     return parser

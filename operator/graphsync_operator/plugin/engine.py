@@ -54,16 +54,20 @@ def policy_spec(name: str, resource: Mapping[str, Any] | None) -> ConflictPolicy
         raise PluginError(f"ConflictPolicy {name!r} has an invalid spec:\n{format_errors(exc)}") from None
 
 
+def rendered(resource: Mapping[str, Any], policy: ConflictPolicySpec | None) -> config.Rendered:
+    """The engine config the operator puts in the workers' ConfigMap, and the secrets it names."""
+    return config.render(pipeline_spec(resource).engine_spec(resource["metadata"]["name"], policy))
+
+
 def resolve(
     resource: Mapping[str, Any],
     policy: ConflictPolicySpec | None,
     secrets: Mapping[str, Mapping[str, Any] | None],
 ) -> Resolved:
     """The pipeline as its workers run it, secrets taken from `secrets` (name -> Secret, None when missing)."""
-    name = resource["metadata"]["name"]
-    rendered = config.render(pipeline_spec(resource).engine_spec(name, policy))
+    engine_config = rendered(resource, policy)
     env = {}
-    for use in rendered.secrets:
+    for use in engine_config.secrets:
         secret = secrets.get(use.secret)
         if secret is None:
             raise PluginError(f"{use.field}: Secret {use.secret!r} does not exist (or you may not read it)")
@@ -74,7 +78,7 @@ def resolve(
             env[use.env] = base64.b64decode(encoded, validate=True).decode()
         except (binascii.Error, UnicodeDecodeError):
             raise PluginError(f"{use.field}: Secret {use.secret!r} key {use.key!r} is not base64 text") from None
-    return Resolved(PipelineSpec.model_validate(yaml.safe_load(rendered.document)), env)
+    return Resolved(PipelineSpec.model_validate(yaml.safe_load(engine_config.document)), env)
 
 
 def fetch(kube: Kube, namespace: str, name: str) -> Resolved:
@@ -87,7 +91,7 @@ def fetch(kube: Kube, namespace: str, name: str) -> Resolved:
     if spec.conflict_policy_ref is not None:
         ref = spec.conflict_policy_ref.name
         policy = policy_spec(ref, kube.get(API_VERSION, "ConflictPolicy", namespace, ref))
-    wanted = {use.secret for use in config.render(spec.engine_spec(name, policy)).secrets}
+    wanted = {use.secret for use in rendered(resource, policy).secrets}
     secrets = {secret: kube.get("v1", "Secret", namespace, secret) for secret in sorted(wanted)}
     return resolve(resource, policy, secrets)
 
