@@ -21,4 +21,7 @@ COPY --from=build /opt/graphsync /opt/graphsync
 ENV PATH=/opt/graphsync/bin:$PATH PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
     GRAPHSYNC_CACHE_DIR=/var/cache/graphsync
 USER 65532:65532
-ENTRYPOINT ["graphsync"]
+# What every pod runs (the chart's operator and the workers also set it as their command);
+# `docker run IMAGE run -A` starts the operator, `docker run --entrypoint graphsync IMAGE ...` the engine CLI.
+ENTRYPOINT ["graphsync-operator"]
+CMD ["--help"]

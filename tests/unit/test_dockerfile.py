@@ -107,3 +107,14 @@ def test_the_kind_cluster_the_readme_names() -> None:
     config = yaml.safe_load((ROOT / "kind-config.yaml").read_text())
     assert (config["kind"], config["name"]) == ("Cluster", "graphsync")
     assert [node["role"] for node in config["nodes"]] == ["control-plane", "worker"]
+
+
+def test_the_image_starts_what_the_pods_run_and_its_context_holds_only_what_it_copies() -> None:
+    final = stages()[-1]
+    assert [rest for word, rest in final if word == "ENTRYPOINT"] == ['["graphsync-operator"]']
+    ignored = [line for line in (ROOT / ".dockerignore").read_text().splitlines() if not line.startswith("#")]
+    assert ignored[0] == "*"  # everything is excluded first, then what the COPY steps read is let in
+    copied = {source for word, rest in stages()[0] if word == "COPY" for source in shlex.split(rest)[:-1]}
+    allowed = {line[1:].rstrip("/") for line in ignored if line.startswith("!")}
+    assert copied == allowed
+    assert {"operator/**/__pycache__", "operator/**/*.egg-info"} <= set(ignored)
