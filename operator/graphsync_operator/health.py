@@ -4,8 +4,9 @@ Each answer is decided by a pure function of the reporter's newest report (and, 
 metrics, the run's live snapshot), so probes and scrapes cost no database round trip and
 never block the sync; the one figure that needs a query, the dead-letter store's size, is
 read in the background at most every DEAD_LETTERS_SECONDS. Labels are bounded: `pipeline`
-(one per worker), `outcome` and `component` from fixed sets, never an entity key or an
-error's text. Which pod a series belongs to comes from the scrape target's labels.
+(one per worker), `component` (the worker's subcommand), `outcome`, `direction` and
+`dependency` from fixed sets, never an entity key or an error's text. Which pod and
+namespace a series belongs to comes from the scrape target's labels.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from graphsync.pipeline.stats import COMPONENTS
+from graphsync.pipeline.stats import COMPONENTS, DIRECTIONS
 from graphsync_operator.heartbeat import Reporter
 from graphsync_operator.progress import MISSED_BEATS, WorkerReport, WorkerState
 from graphsync_operator.snapshot import Snapshot
@@ -33,6 +34,10 @@ log = logging.getLogger(__name__)
 DEAD_LETTERS_SECONDS = 30.0
 FIRST_COUNT_SECONDS = 5.0
 OUTCOMES = ("created", "updated", "deleted", "stale", "failed")
+# The worker's subcommands, what every series' `component` label says; a value outside a fixed set reads `other`.
+SYNC, RECONCILE, CLEANUP, OTHER = "sync", "reconcile", "cleanup", "other"
+WORKER_COMPONENTS = (SYNC, RECONCILE, CLEANUP)
+OWN_LABELS = ["pipeline", "component"]
 
 
 def liveness(ticked_at: float, *, now: float, interval: float, state: WorkerState | None = None) -> tuple[bool, str]:
@@ -72,44 +77,77 @@ def families(
     *,
     up: bool,
     pipeline: str = "",
+    component: str = SYNC,
     snapshot: Snapshot | None = None,
     dead_letters: int | None = None,
 ) -> list[Metric]:
     """The worker's metrics from one report and the run's snapshot; a value not known yet (lag, last sync,
-    the dead-letter count) is left out. Counters count since this container started."""
+    the dead-letter count) is left out. Counters count since this container started. Every series carries
+    `pipeline` and `component` (the worker's subcommand: sync, reconcile or cleanup)."""
     seen = snapshot or Snapshot()
+    ours = [pipeline, bounded(component, WORKER_COMPONENTS)]
+    events = CounterMetricFamily(
+        "graphsync_events",
+        "Change events read from the source (read), and of them those it could not decode (rejected: "
+        "dead-lettered before applying).",
+        labels=[*OWN_LABELS, "outcome"],
+    )
+    events.add_metric([*ours, "read"], seen.read)
+    events.add_metric([*ours, "rejected"], seen.rejected)
     items = CounterMetricFamily(
         "graphsync_items",
         "Items by outcome: created, updated, deleted (synced), stale (the target held a newer version), failed "
         "(dead-lettered).",
-        labels=["pipeline", "outcome"],
+        labels=[*OWN_LABELS, "outcome"],
     )
     counts = (seen.created, seen.updated, seen.deleted, seen.stale, seen.failed)
     for outcome, count in zip(OUTCOMES, counts, strict=True):
-        items.add_metric([pipeline, outcome], count)
+        items.add_metric([*ours, outcome], count)
+    two_way = CounterMetricFamily(
+        "graphsync_two_way_writes",
+        "A bidirectional pipeline's writes by direction: to_target, to_source, resolved (a conflict's winner "
+        "written to both sides); 0 for the other pipelines.",
+        labels=[*OWN_LABELS, "direction"],
+    )
+    written = dict(seen.two_way_writes)
+    for direction in DIRECTIONS:
+        two_way.add_metric([*ours, direction], written.get(direction, 0))
     retries = CounterMetricFamily(
         "graphsync_retries",
-        "Transient errors retried, by what was waited for: source, target or the dead-letter store.",
-        labels=["pipeline", "component"],
+        "Transient errors retried, by the dependency waited for: source, target or dead_letters (the store).",
+        labels=[*OWN_LABELS, "dependency"],
     )
-    by_component = dict(seen.retries_by)
-    for component in sorted({*COMPONENTS, *by_component}):
-        retries.add_metric([pipeline, component], by_component.get(component, 0))
+    for dependency, count in sorted(bounded_counts(seen.retries_by, COMPONENTS).items()):
+        retries.add_metric([*ours, dependency], count)
     latency = HistogramMetricFamily(
         "graphsync_batch_duration_seconds",
         "How long applying a batch to the target took, retries included.",
-        labels=["pipeline"],
+        labels=OWN_LABELS,
     )
     latency.add_metric(
-        [pipeline],
+        ours,
         [(_bound(bound), float(count)) for bound, count in seen.batch_seconds.cumulative()],
         sum_value=seen.batch_seconds.total,
     )
-    batches = CounterMetricFamily("graphsync_batches", "Batches applied to the target.", labels=["pipeline"])
-    batches.add_metric([pipeline], seen.batches)
-    found: list[Metric] = [items, batches, latency, retries]
-    found.extend(_gauges(report, pipeline, dead_letters))
-    found.append(_gauge("graphsync_worker_up", WORKER_UP, pipeline, 1.0 if up else 0.0))
+    batches = CounterMetricFamily("graphsync_batches", "Batches applied to the target.", labels=OWN_LABELS)
+    batches.add_metric(ours, seen.batches)
+    found: list[Metric] = [events, items, two_way, batches, latency, retries]
+    found.extend(_gauges(report, ours, dead_letters))
+    found.append(_gauge("graphsync_worker_up", WORKER_UP, ours, 1.0 if up else 0.0))
+    return found
+
+
+def bounded(value: str, allowed: tuple[str, ...]) -> str:
+    """A label value from a fixed set: one outside it is `other`, so no caller can grow a metric's series."""
+    return value if value in allowed else OTHER
+
+
+def bounded_counts(counts: Iterable[tuple[str, int]], allowed: tuple[str, ...]) -> dict[str, int]:
+    """Counts by name, every allowed name present (0 when not counted); the others added up under `other`."""
+    found = dict.fromkeys(allowed, 0)
+    for name, count in counts:
+        key = bounded(name, allowed)
+        found[key] = found.get(key, 0) + count
     return found
 
 
@@ -120,7 +158,7 @@ DEAD_LETTERS = "Records in the pipeline's dead-letter store not replayed yet (re
 OPEN_CONFLICTS = "Conflicts held for manual review (bidirectional pipelines; 0 for the others)."
 
 
-def _gauges(report: WorkerReport, pipeline: str, dead_letters: int | None) -> list[Metric]:
+def _gauges(report: WorkerReport, ours: list[str], dead_letters: int | None) -> list[Metric]:
     values = (
         ("graphsync_lag_seconds", LAG, report.lag_seconds),
         (
@@ -132,12 +170,12 @@ def _gauges(report: WorkerReport, pipeline: str, dead_letters: int | None) -> li
         # A one-way pipeline has none: 0, so a dashboard's sum over pipelines needs no special case.
         ("graphsync_open_conflicts", OPEN_CONFLICTS, report.open_conflicts or 0),
     )
-    return [_gauge(name, text, pipeline, value) for name, text, value in values if value is not None]
+    return [_gauge(name, text, ours, value) for name, text, value in values if value is not None]
 
 
-def _gauge(name: str, text: str, pipeline: str, value: float) -> Metric:
-    family = GaugeMetricFamily(name, text, labels=["pipeline"])
-    family.add_metric([pipeline], value)
+def _gauge(name: str, text: str, ours: list[str], value: float) -> Metric:
+    family = GaugeMetricFamily(name, text, labels=OWN_LABELS)
+    family.add_metric(ours, value)
     return family
 
 
@@ -150,6 +188,8 @@ class Extras:
     """What the metrics read besides the reporter's report, filled in once the worker has read its spec."""
 
     pipeline: str = ""
+    # The worker's subcommand (sync, reconcile, cleanup).
+    component: str = SYNC
     snapshot: Callable[[], Snapshot | None] = lambda: None
     dead_letters: Callable[[], int | None] = lambda: None
 
@@ -202,6 +242,7 @@ class _Progress(Collector):
             report,
             up=ready,
             pipeline=extras.pipeline,
+            component=extras.component,
             snapshot=extras.snapshot(),
             dead_letters=extras.dead_letters(),
         )

@@ -22,8 +22,9 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector, CollectorRegistry
+from pydantic import Field
 
-from graphsync_operator.status import LastReconciliation
+from graphsync_operator.status import Condition, LastReconciliation, StatusModel, condition
 
 REGISTRY = CollectorRegistry()
 ProcessCollector(registry=REGISTRY)
@@ -49,8 +50,16 @@ HANDLER_SECONDS = Histogram(
 )
 STATUS_WRITES = Counter(
     "graphsync_operator_status_writes",
-    "Status writes by kind and result (written; conflict: the resource had changed, tried again next round).",
+    "Status writes of the operator's own client (the status refresher) by kind and result (written; conflict: "
+    "the resource had changed, tried again next round).",
     ["kind", "result"],
+    registry=REGISTRY,
+)
+STATUS_PATCHES = Counter(
+    "graphsync_operator_handler_status_patches",
+    "Status changes handlers left for kopf to write with its own patch of the resource, by kind and the "
+    "handler's outcome (kopf applies the patch after the handler returned or raised; its write is kopf's).",
+    ["kind", "outcome"],
     registry=REGISTRY,
 )
 EVENTS = Counter(
@@ -80,11 +89,15 @@ def census(resources: Iterable[Seen]) -> dict[tuple[str, str, str], int]:
     ready the status of the Ready condition (True, False, Unknown when there is none yet)."""
     counts: Tally[tuple[str, str, str]] = Tally()
     for seen in resources:
-        ready = next(
-            (str(c.get("status")) for c in seen.status.get("conditions") or [] if c.get("type") == "Ready"), "Unknown"
-        )
-        counts[(seen.kind, str(seen.status.get("phase") or ""), ready)] += 1
+        ready = condition(_Conditions.model_validate(seen.status).conditions, "Ready")
+        counts[(seen.kind, str(seen.status.get("phase") or ""), ready.status if ready else "Unknown")] += 1
     return dict(counts)
+
+
+class _Conditions(StatusModel):
+    """The conditions every kind's status has (its other fields ignored)."""
+
+    conditions: list[Condition] = Field(default_factory=list)
 
 
 def reconciliation_families(resources: Iterable[Seen]) -> list[Metric]:

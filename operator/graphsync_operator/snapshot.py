@@ -6,10 +6,10 @@ and `combined` folds the phases of one run (a snapshot, then its stream) into on
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from graphsync.pipeline.stats import Histogram, RunStats
+from graphsync.pipeline.stats import DIRECTIONS, Histogram, RunStats
 
 
 @dataclass(frozen=True)
@@ -17,6 +17,9 @@ class Snapshot:
     """A run's progress at one moment, as plain data; times are seconds since the epoch."""
 
     synced: int = 0
+    # Change events read from the source, and of them those it could not decode (dead-lettered before applying).
+    read: int = 0
+    rejected: int = 0
     failed: int = 0
     retries: int = 0
     # What became of the items (synced = created + updated + deleted; stale: already newer in the target).
@@ -28,6 +31,8 @@ class Snapshot:
     batch_seconds: Histogram = field(default_factory=Histogram)
     # Retries per component waited for, as (component, count) pairs.
     retries_by: tuple[tuple[str, int], ...] = ()
+    # A bidirectional run's writes per direction (see DIRECTIONS), as (direction, count) pairs; () for the others.
+    two_way_writes: tuple[tuple[str, int], ...] = ()
     # The last time the work was seen advancing: a batch applied, or a read that found nothing left.
     progressed_at: float | None = None
     last_sync_at: float | None = None
@@ -56,6 +61,8 @@ def snapshot_of(stats: RunStats, *, notified_at: float | None = None) -> Snapsho
         checkpoint = stats.files.commit
     return Snapshot(
         synced=created + updated + deleted,
+        read=stats.read,
+        rejected=stats.rejected,
         failed=stats.failed,
         retries=stats.retries,
         created=created,
@@ -65,6 +72,11 @@ def snapshot_of(stats: RunStats, *, notified_at: float | None = None) -> Snapsho
         batches=stats.batches,
         batch_seconds=stats.batch_seconds,
         retries_by=tuple(sorted(dict(stats.retries_by).items())),
+        two_way_writes=(
+            tuple((direction, getattr(stats.two_way, direction)) for direction in DIRECTIONS)
+            if stats.two_way is not None
+            else ()
+        ),
         progressed_at=_latest(last_sync_at, stats.caught_up_at),
         last_sync_at=last_sync_at,
         last_retry_at=stats.last_retry_at,
@@ -87,15 +99,15 @@ def combined(phases: Sequence[Snapshot]) -> Snapshot | None:
     if caught_up_at is None:
         # The new phase has not yet found its source empty: behind since an earlier phase last was.
         caught_up_at = _latest(*(phase.caught_up_at for phase in phases))
-    retries_by: dict[str, int] = {}
-    for phase in phases:
-        for component, count in phase.retries_by:
-            retries_by[component] = retries_by.get(component, 0) + count
+    retries_by = _summed(phase.retries_by for phase in phases)
+    two_way_writes = _summed(phase.two_way_writes for phase in phases)
     batch_seconds = Histogram()
     for phase in phases:
         batch_seconds = batch_seconds.plus(phase.batch_seconds)
     return Snapshot(
         synced=sum(phase.synced for phase in phases),
+        read=sum(phase.read for phase in phases),
+        rejected=sum(phase.rejected for phase in phases),
         failed=sum(phase.failed for phase in phases),
         retries=sum(phase.retries for phase in phases),
         created=sum(phase.created for phase in phases),
@@ -104,7 +116,8 @@ def combined(phases: Sequence[Snapshot]) -> Snapshot | None:
         stale=sum(phase.stale for phase in phases),
         batches=sum(phase.batches for phase in phases),
         batch_seconds=batch_seconds,
-        retries_by=tuple(sorted(retries_by.items())),
+        retries_by=retries_by,
+        two_way_writes=two_way_writes,
         progressed_at=_latest(*(phase.progressed_at for phase in phases)),
         last_sync_at=_latest(*(phase.last_sync_at for phase in phases)),
         last_retry_at=_latest(*(phase.last_retry_at for phase in phases)),
@@ -120,3 +133,12 @@ def combined(phases: Sequence[Snapshot]) -> Snapshot | None:
 
 def _latest(*moments: float | None) -> float | None:
     return max((moment for moment in moments if moment is not None), default=None)
+
+
+def _summed(pairs: Iterable[tuple[tuple[str, int], ...]]) -> tuple[tuple[str, int], ...]:
+    """(name, count) pairs of several phases, added up by name."""
+    totals: dict[str, int] = {}
+    for phase in pairs:
+        for name, count in phase:
+            totals[name] = totals.get(name, 0) + count
+    return tuple(sorted(totals.items()))

@@ -8,6 +8,7 @@ status schemas are generated from these models, like the specs.
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -25,6 +26,11 @@ class Condition(StatusModel):
     message: str = ""
     last_transition_time: datetime
     observed_generation: int | None = None
+
+
+def condition(conditions: Iterable[Condition], kind: str) -> Condition | None:
+    """The condition of type `kind` (Ready, InSync, ...), None when there is none yet."""
+    return next((found for found in conditions if found.type == kind), None)
 
 
 class Phase(enum.StrEnum):

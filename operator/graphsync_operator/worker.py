@@ -272,6 +272,7 @@ def _reporting(command: str, snapshot: Callable[[], Snapshot | None], extras: Ex
         carried=carried,
         config_hash=identity.config_hash,
     )
+    extras.component = command
     try:
         server = HealthServer(identity.http_port, reporter, extras)
     except OSError as exc:

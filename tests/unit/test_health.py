@@ -14,10 +14,11 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from graphsync.pipeline.stats import Histogram
+from graphsync.change import ApplyResult
+from graphsync.pipeline.stats import DIRECTIONS, Histogram, RunStats, TwoWayProgress
 from graphsync_operator import health, heartbeat
 from graphsync_operator.progress import WorkerReport, WorkerState
-from graphsync_operator.snapshot import Snapshot
+from graphsync_operator.snapshot import Snapshot, combined, snapshot_of
 from tests.metrics import samples, value
 from tests.unit.worker_data import STARTED, T0, Progress
 
@@ -87,6 +88,8 @@ SNAPSHOT = Snapshot(
     batches=4,
     batch_seconds=LATENCY,
     retries_by=(("source", 1), ("target", 4)),
+    read=130,
+    rejected=1,
 )
 
 
@@ -112,13 +115,37 @@ def test_metrics_carry_items_by_outcome_batches_latency_retries_lag_and_up() -> 
     assert outcomes == {"created": 100, "updated": 15, "deleted": 5, "stale": 7, "failed": 2}
     assert value(text, "graphsync_batches_total", pipeline="shop") == 4
     assert value(text, "graphsync_retries_total", pipeline="shop") == 5
-    assert value(text, "graphsync_retries_total", component="target") == 4
-    assert value(text, "graphsync_retries_total", component="dead_letters") == 0
+    assert value(text, "graphsync_retries_total", dependency="target") == 4
+    assert value(text, "graphsync_retries_total", dependency="dead_letters") == 0
+    assert value(text, "graphsync_events_total", pipeline="shop", outcome="read") == 130
+    assert value(text, "graphsync_events_total", pipeline="shop", outcome="rejected") == 1
+    assert value(text, "graphsync_two_way_writes_total", pipeline="shop") == 0
     assert value(text, "graphsync_lag_seconds", pipeline="shop") == 0.0
     assert value(text, "graphsync_last_sync_timestamp_seconds") == T0
     assert value(text, "graphsync_dead_letters", pipeline="shop") == 2
     assert value(text, "graphsync_open_conflicts", pipeline="shop") == 3
     assert value(text, "graphsync_worker_up", pipeline="shop") == 1
+
+
+def test_events_read_and_rejected_and_two_way_writes_come_from_the_run_s_stats_over_its_phases() -> None:
+    before, streaming = RunStats(), RunStats()
+    before.add_batch(10, ApplyResult(created=9), ["orders/7: not JSON"], rejected=1)
+    streaming.add_batch(4, ApplyResult(updated=4), [])
+    text = exposition(
+        health.families(
+            report(WorkerState.RUNNING), up=True, snapshot=combined([snapshot_of(before), snapshot_of(streaming)])
+        )
+    )
+    assert value(text, "graphsync_events_total", outcome="read") == 14
+    assert value(text, "graphsync_events_total", outcome="rejected") == 1
+    assert value(text, "graphsync_items_total", outcome="failed") == 1
+
+    both_ways = RunStats(two_way=TwoWayProgress())
+    both_ways.add_pass(TwoWayProgress(compared=20, to_target=3, to_source=2, resolved=1, held=1))
+    text = exposition(health.families(report(WorkerState.RUNNING), up=True, snapshot=snapshot_of(both_ways)))
+    directions = {d: value(text, "graphsync_two_way_writes_total", direction=d) for d in DIRECTIONS}
+    assert directions == {"to_target": 3, "to_source": 2, "resolved": 1}
+    assert value(text, "graphsync_events_total", outcome="read") == 20
 
 
 def test_batch_latency_is_a_histogram_with_cumulative_buckets() -> None:
@@ -135,9 +162,36 @@ def test_every_label_comes_from_a_fixed_set_whatever_the_errors_say() -> None:
     failing = report(WorkerState.RETRYING, error="target: retry 3: key {'id': 42} refused")
     found = samples(exposition(health.families(failing, up=False, pipeline="shop", snapshot=SNAPSHOT)))
     labels = {(key, val) for sample in found for key, val in sample.labels.items() if key != "le"}
-    assert {key for key, _ in labels} == {"pipeline", "outcome", "component"}
-    assert {val for key, val in labels if key == "outcome"} == set(health.OUTCOMES)
-    assert {val for key, val in labels if key == "component"} == {"source", "target", "dead_letters"}
+    assert {key for key, _ in labels} == {"pipeline", "component", "outcome", "direction", "dependency"}
+    assert {val for key, val in labels if key == "outcome"} == {*health.OUTCOMES, "read", "rejected"}
+    assert {val for key, val in labels if key == "dependency"} == {"source", "target", "dead_letters"}
+    assert {val for key, val in labels if key == "direction"} == {"to_target", "to_source", "resolved"}
+    assert {val for key, val in labels if key == "component"} == {"sync"}
+
+
+def test_a_component_or_dependency_outside_the_fixed_sets_is_counted_as_other() -> None:
+    odd = Snapshot(retries_by=(("target", 2), ("relay", 1), ("redis-7", 3)))
+    text = exposition(health.families(report(WorkerState.RUNNING), up=True, component="backfill", snapshot=odd))
+    found = samples(text)
+    assert {s.labels["component"] for s in found} == {"other"}
+    assert {s.labels["dependency"] for s in found if s.name == "graphsync_retries_total"} == {
+        "source",
+        "target",
+        "dead_letters",
+        "other",
+    }
+    assert value(text, "graphsync_retries_total", dependency="other") == 4
+    assert value(text, "graphsync_retries_total", dependency="target") == 2
+
+
+def test_each_subcommand_labels_its_series_and_a_two_way_run_counts_writes_by_direction() -> None:
+    writes = Snapshot(two_way_writes=(("to_target", 5), ("to_source", 2), ("resolved", 1)))
+    for component in ("sync", "reconcile", "cleanup"):
+        text = exposition(health.families(report(WorkerState.RUNNING), up=True, component=component, snapshot=writes))
+        assert {s.labels["component"] for s in samples(text)} == {component}
+        assert value(text, "graphsync_worker_up", component=component) == 1
+        directions = {d: value(text, "graphsync_two_way_writes_total", direction=d) for d in DIRECTIONS}
+        assert directions == {"to_target": 5, "to_source": 2, "resolved": 1}
 
 
 def test_unknown_values_are_left_out_and_down_is_zero() -> None:

@@ -89,6 +89,20 @@ def runs(handler: str, outcome: str) -> float:
     return found or 0.0
 
 
+def patches(outcome: str) -> float:
+    found = metrics.REGISTRY.get_sample_value(
+        "graphsync_operator_handler_status_patches_total", {"kind": "SyncPipeline", "outcome": outcome}
+    )
+    return found or 0.0
+
+
+def written() -> float:
+    found = metrics.REGISTRY.get_sample_value(
+        "graphsync_operator_status_writes_total", {"kind": "SyncPipeline", "result": "written"}
+    )
+    return found or 0.0
+
+
 BODY = {"metadata": {"namespace": "shop", "name": "orders"}}
 
 
@@ -96,16 +110,18 @@ def test_a_handler_run_is_counted_by_outcome_and_its_lines_name_the_resource() -
     contexts: list[dict[str, str]] = []
 
     @observed("SyncPipeline")
-    def handle(body: Any, patch: kopf.Patch, fail: BaseException | None = None, **_: Any) -> None:
+    def handle(
+        body: Any, patch: kopf.Patch, fail: BaseException | None = None, unchanged: bool = False, **_: Any
+    ) -> None:
         contexts.append(logs.current())
-        patch.status["phase"] = "Running"
+        if not unchanged:
+            patch.status["phase"] = "Running"
         if fail is not None:
             raise fail
 
     before = {o: runs("handle", o) for o in ("success", "retry", "permanent_error", "error")}
-    writes = metrics.REGISTRY.get_sample_value(
-        "graphsync_operator_status_writes_total", {"kind": "SyncPipeline", "result": "written"}
-    )
+    before_patches = {o: patches(o) for o in before}
+    writes = written()
     handle(body=BODY, patch=kopf.Patch())
     with pytest.raises(kopf.TemporaryError):
         handle(body=BODY, patch=kopf.Patch(), fail=kopf.TemporaryError("secret missing", delay=10))
@@ -115,14 +131,18 @@ def test_a_handler_run_is_counted_by_outcome_and_its_lines_name_the_resource() -
         handle(body=BODY, patch=kopf.Patch(), fail=KeyError("spec"))
     after = {o: runs("handle", o) - before[o] for o in before}
     assert after == {"success": 1, "retry": 1, "permanent_error": 1, "error": 1}
-    assert (
-        metrics.REGISTRY.get_sample_value(
-            "graphsync_operator_status_writes_total", {"kind": "SyncPipeline", "result": "written"}
-        )
-        == (writes or 0) + 4
-    )
+    # The handlers changed the status four times, with their outcomes; the operator's client wrote nothing.
+    assert {o: patches(o) - before_patches[o] for o in before} == {
+        "success": 1,
+        "retry": 1,
+        "permanent_error": 1,
+        "error": 1,
+    }
+    assert written() == writes
+    handle(body=BODY, patch=kopf.Patch(), unchanged=True)
+    assert patches("success") - before_patches["success"] == 1
     assert {(c["kind"], c["namespace"], c["name"]) for c in contexts} == {("SyncPipeline", "shop", "orders")}
-    assert len({c["correlation_id"] for c in contexts}) == 4
+    assert len({c["correlation_id"] for c in contexts}) == 5
     assert "correlation_id" not in logs.current()
     count = metrics.REGISTRY.get_sample_value(
         "graphsync_operator_handler_duration_seconds_count", {"kind": "SyncPipeline", "handler": "handle"}

@@ -182,7 +182,11 @@ class Runner:
                 self._retrying(lambda: self._dead_letters.record(failed), stop, "dead-letter store")
             self._retrying(lambda: self._source.commit(batch, failed), stop, "source")
         self.stats.add_batch(
-            len(batch.changes) + len(batch.rejected), result, [_describe(r) for r in failed], seconds=seconds
+            len(batch.changes) + len(batch.rejected),
+            result,
+            [_describe(r) for r in failed],
+            seconds=seconds,
+            rejected=len(batch.rejected),
         )
         if self._on_batch:
             self._on_batch(self.stats)

@@ -14,9 +14,11 @@ MAX_ERRORS = 20
 # Upper bounds, in seconds, of the batch latency buckets: a small batch on a local target takes milliseconds,
 # a large one under retries a minute.
 BATCH_SECONDS_BOUNDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
-# What a retry was waiting for: the names a metric's `component` label takes.
+# What a retry was waiting for: the names a metric's `dependency` label takes.
 SOURCE, TARGET, DEAD_LETTERS = "source", "target", "dead_letters"
 COMPONENTS = (SOURCE, TARGET, DEAD_LETTERS)
+# Where a bidirectional pass wrote: the names a metric's `direction` label takes (see TwoWayProgress.written).
+DIRECTIONS = ("to_target", "to_source", "resolved")
 
 
 @dataclass(frozen=True)
@@ -153,7 +155,9 @@ class TwoWayProgress:
 class RunStats:
     started_at: float = field(default_factory=time.time)
     batches: int = 0
+    # Change events read from the source; `rejected` of them could not be decoded and went to the dead letters.
     read: int = 0
+    rejected: int = 0
     created: int = 0
     updated: int = 0
     deleted: int = 0
@@ -188,12 +192,16 @@ class RunStats:
     def synced(self) -> int:
         return self.created + self.updated + self.deleted
 
-    def add_batch(self, read: int, result: ApplyResult, failures: list[str], seconds: float | None = None) -> None:
+    def add_batch(
+        self, read: int, result: ApplyResult, failures: list[str], seconds: float | None = None, *, rejected: int = 0
+    ) -> None:
+        """`rejected`: of the `read`, those the source could not decode (among the `failures`)."""
         with self._lock:
             if seconds is not None:
                 self.batch_seconds = self.batch_seconds.observe(seconds)
             self.batches += 1
             self.read += read
+            self.rejected += rejected
             self.created += result.created
             self.updated += result.updated
             self.deleted += result.deleted
@@ -222,7 +230,7 @@ class RunStats:
             self.last_retry_at = _latest(self.last_retry_at, earlier.last_retry_at)
             if self.caught_up_at is None:
                 self.caught_up_at = earlier.caught_up_at
-            for name in ("batches", "read", "created", "updated", "deleted", "stale", "failed", "retries"):
+            for name in ("batches", "read", "rejected", "created", "updated", "deleted", "stale", "failed", "retries"):
                 setattr(self, name, getattr(self, name) + getattr(earlier, name))
             for component, count in earlier.retries_by.items():
                 self.retries_by[component] = self.retries_by.get(component, 0) + count
@@ -291,6 +299,7 @@ class RunStats:
             return {
                 "batches": self.batches,
                 "read": self.read,
+                "rejected": self.rejected,
                 "synced": self.synced,
                 "created": self.created,
                 "updated": self.updated,
