@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from graphsync.devenv import kubelet, monitoring, process
 from graphsync.devenv.kube import kubectl
@@ -93,6 +94,21 @@ def test_helm_lint_passes_and_bad_values_fail_naming_them(helm: Helm, namespace:
     unknown = helm("install", "graphsync", str(CHART), "-n", namespace, "--set", "replica=1")
     assert unknown.returncode != 0
     assert "additional properties 'replica' not allowed" in unknown.stderr
+    tagged = helm("install", "graphsync", str(CHART), "-n", namespace, "--set", "image.repository=ghcr.io/x/y:1.0")
+    assert "at '/image/repository': 'ghcr.io/x/y:1.0' does not match pattern" in tagged.stderr
+    # A ServiceMonitor of metrics that are turned off would scrape nothing.
+    blind = helm(
+        "install",
+        "graphsync",
+        str(CHART),
+        "-n",
+        namespace,
+        "--set",
+        "metrics.port=0",
+        "--set",
+        "metrics.serviceMonitor.enabled=true",
+    )
+    assert "at '/metrics/serviceMonitor/enabled': value must be false" in blind.stderr
     assert ok(helm("list", "-n", namespace, "-q")).strip() == ""  # nothing was installed
 
 
@@ -202,6 +218,30 @@ def test_the_kubectl_install_and_the_kustomize_base_are_accepted(kube: Service, 
     from_base = kubectl(kube.env, "apply", "--server-side", "--dry-run=server", "-o", "json", "-f", "-", input=built)
     assert from_base.returncode == 0, from_base.stderr
     assert kinds(from_base.stdout) == listed
+
+
+def test_applying_the_kubectl_install_twice_changes_nothing(kube: Service, install_namespace: str) -> None:
+    """What a GitOps tool does on every sync: the second apply of the same file writes no object."""
+    install = str(MANIFESTS / "install.yaml")
+
+    def versions() -> dict[tuple[str, str], str]:
+        listed = json.loads(ok(kubectl(kube.env, "get", "-f", install, "-o", "json")))
+        return {(i["kind"], i["metadata"]["name"]): i["metadata"]["resourceVersion"] for i in listed["items"]}
+
+    # Other tests installed the same CRDs with another field manager: this apply takes them over.
+    ok(kubectl(kube.env, "apply", "--server-side", "--force-conflicts", "-f", install))
+    try:
+        first = versions()
+        assert ("Deployment", "graphsync-operator") in first
+        ok(kubectl(kube.env, "apply", "--server-side", "-f", install))
+        assert versions() == first
+    finally:
+        # The objects go, but not the CRDs (other tests' resources use them) nor the namespace (being deleted,
+        # it would refuse the chart's installs into it); the chart's tests install the same cluster-wide names.
+        kept = {"CustomResourceDefinition", "Namespace"}
+        items = [d for d in yaml.safe_load_all((MANIFESTS / "install.yaml").read_text()) if d and d["kind"] not in kept]
+        leaving = {"apiVersion": "v1", "kind": "List", "items": items}
+        ok(kubectl(kube.env, "delete", "--wait=true", "--ignore-not-found", "-f", "-", input=json.dumps(leaving)))
 
 
 def test_every_sample_is_accepted_by_the_api_server(kube: Service, graphsync_crds: None, namespace: str) -> None:
