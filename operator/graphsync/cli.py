@@ -10,6 +10,7 @@ from graphsync import __version__
 from graphsync.commands import cleanup as cleanup_command
 from graphsync.commands import conflicts as conflicts_command
 from graphsync.commands import deadletter as deadletter_command
+from graphsync.commands import kubectl as kubectl_command
 from graphsync.commands import reconcile as reconcile_command
 from graphsync.commands import run as run_command
 from graphsync.devenv import cli as dev_cli
@@ -24,12 +25,16 @@ def parser() -> argparse.ArgumentParser:
     reconcile_command.register(commands)
     conflicts_command.register(commands)
     cleanup_command.register(commands)
+    kubectl_command.register(commands)
     dev_cli.register(commands)
     return root
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    given = sys.argv[1:] if argv is None else list(argv)
+    if given[:1] == [kubectl_command.NAME]:
+        return kubectl_command.hand_over(given[1:])
+    args = parser().parse_args(given)
     code: int = args.handler(args)
     return code
 

@@ -82,18 +82,8 @@ def test_a_running_pipeline_is_one_row_with_its_progress_and_no_issues() -> None
     assert row.issues == []
     text = summary.render(summary.Report([row], [], []), all_namespaces=False).splitlines()
     assert text[0] == "SyncPipelines"
-    assert text[1].split() == [
-        "NAME",
-        "READY",
-        "PHASE",
-        "SYNCED",
-        "FAILED",
-        "LAG",
-        "WORKERS",
-        "CONFLICTS",
-        "LAST",
-        "RECONCILIATION",
-    ]
+    assert text[1].split() == " ".join(summary.PIPELINE_HEADERS).split()
+    assert summary.PIPELINE_HEADERS[-1] == "LAST RECONCILIATION"
     assert text[2].split() == [
         "shop",
         "True",
@@ -163,7 +153,7 @@ def test_jobs_and_policies_have_their_own_sections() -> None:
         "2h",
         "ago",
         "6",
-        "-",
+        "0",
     ]
     assert text[0].splitlines()[3] == "    InSync=False Drift: 6 differ"
     assert text[1].splitlines()[2].split() == ["careful", "True", "sourceWins", "shop"]
@@ -193,9 +183,33 @@ def test_a_request_is_handled_once_the_status_records_its_value() -> None:
 
 
 def test_suspension_counts_once_the_operator_acted_on_the_generation() -> None:
-    assert steer.suspended_as_asked(pipeline(phase="Suspended"), True)
-    assert not steer.suspended_as_asked(pipeline(generation=3, phase="Suspended"), True)
+    suspended = [condition("Ready", "True", "Suspended", "spec.suspend is true: no worker runs")]
+    assert steer.suspended_as_asked(pipeline(phase="Suspended", conditions=suspended), True)
+    assert not steer.suspended_as_asked(pipeline(generation=3, phase="Suspended", conditions=suspended), True)
+    assert not steer.suspended_as_asked(pipeline(phase="Suspended", conditions=suspended), False)
     assert steer.suspended_as_asked(pipeline(phase="Pending"), False)
+    assert not steer.suspended_as_asked(pipeline(phase="Pending"), True)
+
+
+def test_a_pipeline_scaled_to_zero_counts_as_resumed() -> None:
+    # Phase Suspended, but by workers.replicas: 0, not by spec.suspend: a resume has nothing more to wait for.
+    zero = [condition("Ready", "True", "ScaledToZero", "workers.replicas is 0")]
+    assert steer.suspended_as_asked(pipeline(phase="Suspended", conditions=zero), False)
+    assert not steer.suspended_as_asked(pipeline(phase="Suspended", conditions=zero), True)
+
+
+def test_a_reconciliation_job_is_read_with_its_own_status() -> None:
+    job = resource("ReconciliationJob", "nightly", "prod", {"pipelineRef": {"name": "shop"}, "schedule": "0 3 * * *"})
+    job["metadata"]["generation"] = 4
+    job["status"] = {
+        "observedGeneration": 4,
+        "phase": "Suspended",
+        "handledRequests": {steer.RECONCILE_NOW: "v1"},
+        "conditions": [condition("Ready", "True", "Suspended", "spec.suspend is true: no run starts")],
+    }
+    assert steer.suspended_as_asked(job, True)
+    assert steer.handled(job, steer.RECONCILE_NOW, "v1")
+    assert not steer.handled(job, steer.SYNC_NOW, "v1")
 
 
 def test_names_and_kinds_as_kubectl_takes_them() -> None:
@@ -264,6 +278,12 @@ def test_connection_options_go_before_or_after_the_subcommand() -> None:
     assert parser.parse_args(["-A", "status"]).all_namespaces
     dlq = parser.parse_args(["dlq", "replay", "shop", "--id", "4", "--id", "7", "-n", "prod"])
     assert (dlq.dlq_command, dlq.name, dlq.ids, dlq.namespace) == ("replay", "shop", [4, 7], "prod")
+    between = parser.parse_args(["dlq", "-n", "prod", "list", "shop", "--context", "kind"])
+    assert (between.dlq_command, between.name, between.namespace, between.context) == ("list", "shop", "prod", "kind")
+    held = parser.parse_args(["--kubeconfig", "k", "conflicts", "-n", "prod", "show", "shop", "c-1"])
+    assert (held.conflicts_command, held.id, held.namespace, held.kubeconfig) == ("show", "c-1", "prod", "k")
+    last_word = parser.parse_args(["-n", "a", "dlq", "-n", "b", "list", "shop", "-n", "c"])
+    assert last_word.namespace == "c"
     resolve = parser.parse_args(["conflicts", "resolve", "shop", "c-1", "--take", "source"])
     assert (resolve.conflicts_command, resolve.name, resolve.id, resolve.take) == ("resolve", "shop", "c-1", "source")
     waited = parser.parse_args(["sync-now", "nightly", "--wait", "--timeout", "5"])
@@ -274,3 +294,39 @@ def test_all_namespaces_is_refused_where_one_resource_is_meant() -> None:
     args = command.parser().parse_args(["-A", "pause", "shop"])
     with pytest.raises(PluginError, match="-A/--all-namespaces works with status only"):
         args.action(object(), None, args)
+
+
+def test_status_of_one_name_shows_it_in_each_namespace_with_its_own_jobs_and_policy() -> None:
+    def shop(namespace: str, policy: str) -> dict[str, Any]:
+        return resource("SyncPipeline", "shop", namespace, {**shop_spec(), "conflictPolicyRef": {"name": policy}})
+
+    pipelines = [shop("prod", "careful"), shop("staging", "lenient"), resource("SyncPipeline", "other", "prod", {})]
+    jobs = [
+        resource("ReconciliationJob", "nightly", "prod", {"pipelineRef": {"name": "shop"}}),
+        resource("ReconciliationJob", "hourly", "staging", {"pipelineRef": {"name": "shop"}}),
+        resource("ReconciliationJob", "other-nightly", "prod", {"pipelineRef": {"name": "other"}}),
+        resource("ReconciliationJob", "stray", "test", {"pipelineRef": {"name": "shop"}}),
+    ]
+    policies = [
+        resource("ConflictPolicy", "careful", "prod", {}),
+        resource("ConflictPolicy", "careful", "staging", {}),
+        resource("ConflictPolicy", "lenient", "staging", {}),
+        resource("ConflictPolicy", "lenient", "prod", {}),
+    ]
+
+    def where(items: list[dict[str, Any]]) -> list[tuple[str, str]]:
+        return [(i["metadata"]["namespace"], i["metadata"]["name"]) for i in items]
+
+    chosen, its_jobs, its_policies = summary.select(pipelines, jobs, policies, "shop")
+    assert where(chosen) == [("prod", "shop"), ("staging", "shop")]
+    # A job in a namespace without a `shop` pipeline runs on another pipeline, not on these.
+    assert where(its_jobs) == [("prod", "nightly"), ("staging", "hourly")]
+    assert where(its_policies) == [("prod", "careful"), ("staging", "lenient")]
+    assert summary.select(pipelines, jobs, policies, None) == (pipelines, jobs, policies)
+    assert summary.select(pipelines, jobs, policies, "nope") == ([], [], [])
+
+
+def test_a_status_the_operator_did_not_write_reads_as_empty() -> None:
+    odd = pipeline(phase="Sleeping", conditions=[{"type": "Ready"}])
+    row = summary.pipeline_row(odd, NOW)
+    assert (row.ready, row.phase, row.synced) == ("Unknown", "-", None)

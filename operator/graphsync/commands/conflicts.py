@@ -50,25 +50,20 @@ def add_actions(command: argparse.ArgumentParser, pipeline: Callable[[argparse.A
 
 
 def main(args: argparse.Namespace) -> int:
-    try:
-        spec = specfile.load(args.file)
-    except specfile.SpecError as exc:
-        print(f"graphsync conflicts: {exc}", file=sys.stderr)
-        return 2
-    return act(spec, args)
+    return specfile.act_on_file(args, act, "graphsync conflicts")
 
 
-def act(spec: PipelineSpec, args: argparse.Namespace) -> int:
-    """The action `args` names (as `add_actions` parsed it) on the pipeline `spec`."""
+def act(spec: PipelineSpec, args: argparse.Namespace, program: str = "graphsync conflicts") -> int:
+    """The action `args` names (as `add_actions` parsed it) on the pipeline `spec`; errors begin with `program`."""
     try:
         if spec.mode is not Mode.BIDIRECTIONAL:
             raise ValueError(f"mode: conflicts are held by bidirectional pipelines, and this one is {spec.mode.value}")
         data = _data(args.data) if getattr(args, "data", None) else None
     except ValueError as exc:
-        print(f"graphsync conflicts: {exc}", file=sys.stderr)
+        print(f"{program}: {exc}", file=sys.stderr)
         return 2
     if args.conflicts_command == "resolve":
-        return _resolve(spec, args.id, args.take or "data", data)
+        return _resolve(spec, args.id, args.take or "data", data, program)
     with ExitStack() as stack:
         _, store = twoway.state(spec, stack)
         if args.conflicts_command == "list":
@@ -77,18 +72,18 @@ def act(spec: PipelineSpec, args: argparse.Namespace) -> int:
             return 0
         conflict = store.get(args.id)
     if conflict is None:
-        print(f"graphsync conflicts: no conflict {args.id!r} in pipeline {spec.name}", file=sys.stderr)
+        print(f"{program}: no conflict {args.id!r} in pipeline {spec.name}", file=sys.stderr)
         return 1
     print(json.dumps(_record(conflict), indent=2) if args.json else show_text(conflict))
     return 0
 
 
-def _resolve(spec: PipelineSpec, conflict: str, choice: str, data: dict[str, Any] | None) -> int:
+def _resolve(spec: PipelineSpec, conflict: str, choice: str, data: dict[str, Any] | None, program: str) -> int:
     with ExitStack() as stack:
         pair = twoway.TwoWay(spec, stack)
         held = pair.conflicts.get(conflict)
         if held is None or held.status != "open":
-            print(f"graphsync conflicts: no open conflict {conflict!r} in pipeline {spec.name}", file=sys.stderr)
+            print(f"{program}: no open conflict {conflict!r} in pipeline {spec.name}", file=sys.stderr)
             return 1
         pair.settle(conflict, choice, data)
     print(f"resolved {conflict} ({held.entity} {json.dumps(held.key)}): {choice}")

@@ -49,16 +49,11 @@ def add_dlq_actions(dlq: argparse.ArgumentParser, pipeline: Callable[[argparse.A
 
 
 def main(args: argparse.Namespace) -> int:
-    try:
-        spec = specfile.load(args.file)
-    except specfile.SpecError as exc:
-        print(f"graphsync: {exc}", file=sys.stderr)
-        return 2
-    return act(spec, args)
+    return specfile.act_on_file(args, act, "graphsync")
 
 
-def act(spec: PipelineSpec, args: argparse.Namespace) -> int:
-    """The dlq or outbox action `args` names, on the pipeline `spec`."""
+def act(spec: PipelineSpec, args: argparse.Namespace, program: str = "graphsync") -> int:
+    """The dlq or outbox action `args` names, on the pipeline `spec`; errors begin with `program`."""
     try:
         if spec.source.graph is not None:
             if not getattr(args, "dlq_command", None):
@@ -66,7 +61,7 @@ def act(spec: PipelineSpec, args: argparse.Namespace) -> int:
             return _graph_dead_letters(spec, args)
         conn = connect.postgres(spec.postgres, autocommit=True)
     except ValueError as exc:
-        print(f"graphsync: {exc}", file=sys.stderr)
+        print(f"{program}: {exc}", file=sys.stderr)
         return 2
     with conn:
         if getattr(args, "dlq_command", None):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import yaml
@@ -12,6 +15,18 @@ from graphsync.spec.pipeline import PipelineSpec
 
 class SpecError(ValueError):
     """The spec file is missing, not YAML, or invalid; the message names the file and the field."""
+
+
+def act_on_file(
+    args: argparse.Namespace, act: Callable[[PipelineSpec, argparse.Namespace, str], int], program: str
+) -> int:
+    """`act` on the spec in `args.file`; a bad file is said under `program`'s name, with exit code 2."""
+    try:
+        spec = load(args.file)
+    except SpecError as exc:
+        print(f"{program}: {exc}", file=sys.stderr)
+        return 2
+    return act(spec, args, program)
 
 
 def load(path: Path) -> PipelineSpec:

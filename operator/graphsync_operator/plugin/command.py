@@ -20,7 +20,7 @@ from urllib3.exceptions import HTTPError
 from graphsync.commands import conflicts, deadletter
 from graphsync_operator.api import API_VERSION
 from graphsync_operator.kube import Kube, KubeError, default_namespace
-from graphsync_operator.plugin import engine, steer, summary
+from graphsync_operator.plugin import address, engine, steer, summary
 from graphsync_operator.plugin.steer import PluginError
 
 MANAGER = "kubectl-graphsync"
@@ -44,9 +44,13 @@ def build(root: argparse.ArgumentParser) -> None:
     rec = _leaf(commands, "reconcile-now", "start a ReconciliationJob's run now", _requester("ReconciliationJob"))
     rec.add_argument("name", help="the ReconciliationJob")
     _wait(rec)
-    dlq = commands.add_parser("dlq", help="a pipeline's dead-letter store: list, replay")
+    dlq = commands.add_parser("dlq", help="a pipeline's dead-letter store: list, replay", allow_abbrev=False)
+    _connection(dlq)
     deadletter.add_dlq_actions(dlq, _pipeline(engine.dead_letters))
-    held = commands.add_parser("conflicts", help="conflicts a bidirectional pipeline holds: list, show, resolve")
+    held = commands.add_parser(
+        "conflicts", help="conflicts a bidirectional pipeline holds: list, show, resolve", allow_abbrev=False
+    )
+    _connection(held)
     conflicts.add_actions(held, _pipeline(engine.held_conflicts))
 
 
@@ -88,16 +92,15 @@ def run(args: argparse.Namespace) -> int:
 
 def _status(kube: Kube, namespace: str | None, args: argparse.Namespace) -> int:
     now = datetime.now(UTC)
-    pipelines = kube.list(API_VERSION, "SyncPipeline", namespace)
-    jobs = kube.list(API_VERSION, "ReconciliationJob", namespace)
-    policies = kube.list(API_VERSION, "ConflictPolicy", namespace)
-    if args.name:
-        pipelines = [p for p in pipelines if p["metadata"]["name"] == args.name]
-        if not pipelines:
-            raise PluginError(f"SyncPipeline {args.name!r} not found in namespace {namespace!r}")
-        jobs = [j for j in jobs if (j.get("spec") or {}).get("pipelineRef", {}).get("name") == args.name]
-        used = (pipelines[0].get("spec") or {}).get("conflictPolicyRef", {}).get("name")
-        policies = [p for p in policies if p["metadata"]["name"] == used]
+    pipelines, jobs, policies = summary.select(
+        kube.list(API_VERSION, "SyncPipeline", namespace),
+        kube.list(API_VERSION, "ReconciliationJob", namespace),
+        kube.list(API_VERSION, "ConflictPolicy", namespace),
+        args.name,
+    )
+    if args.name and not pipelines:
+        where = "any namespace" if namespace is None else f"namespace {namespace!r}"
+        raise PluginError(f"SyncPipeline {args.name!r} not found in {where}")
     report = summary.Report(
         pipelines=[summary.pipeline_row(p, now) for p in pipelines],
         jobs=[summary.job_row(j, now) for j in jobs],
@@ -153,6 +156,15 @@ def _pipeline(
 
     def add(parser: argparse.ArgumentParser) -> None:
         parser.add_argument("name", help="the SyncPipeline")
+        parser.add_argument(
+            "--address",
+            type=_address,
+            action="append",
+            default=[],
+            dest="addresses",
+            metavar="NAME:PORT=HOST:PORT",
+            help="connect to HOST:PORT wherever the pipeline names NAME:PORT (e.g. a kubectl port-forward); repeatable",
+        )
         _connection(parser)
         parser.set_defaults(handler=run, action=_namespaced(action))
 
@@ -181,6 +193,13 @@ def _connection(parser: argparse.ArgumentParser, *, root: bool = False, all_name
         parser.add_argument("-A", "--all-namespaces", action="store_true", default=default or False)
     parser.add_argument("--context", default=default, help="the kubeconfig context to use")
     parser.add_argument("--kubeconfig", default=default, help="default: KUBECONFIG or ~/.kube/config")
+
+
+def _address(text: str) -> address.Address:
+    try:
+        return address.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _wait(parser: argparse.ArgumentParser) -> None:

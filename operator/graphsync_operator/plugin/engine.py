@@ -26,7 +26,10 @@ from graphsync.spec.pipeline import PipelineSpec
 from graphsync_operator.api import API_VERSION, SyncPipelineSpec
 from graphsync_operator.build import config
 from graphsync_operator.kube import Kube
+from graphsync_operator.plugin import address
 from graphsync_operator.plugin.steer import PluginError
+
+PROGRAM = "kubectl graphsync"
 
 
 @dataclass(frozen=True)
@@ -97,15 +100,17 @@ def fetch(kube: Kube, namespace: str, name: str) -> Resolved:
 
 
 def dead_letters(kube: Kube, namespace: str, args: argparse.Namespace) -> int:
-    return deadletter.act(_prepared(kube, namespace, args.name), args)
+    return deadletter.act(_prepared(kube, namespace, args), args, PROGRAM)
 
 
 def held_conflicts(kube: Kube, namespace: str, args: argparse.Namespace) -> int:
-    return conflicts.act(_prepared(kube, namespace, args.name), args)
+    return conflicts.act(_prepared(kube, namespace, args), args, PROGRAM)
 
 
-def _prepared(kube: Kube, namespace: str, name: str) -> PipelineSpec:
-    """The engine reads secrets from the environment, as in a worker pod: this process's is that environment."""
-    resolved = fetch(kube, namespace, name)
+def _prepared(kube: Kube, namespace: str, args: argparse.Namespace) -> PipelineSpec:
+    """The engine reads secrets from the environment, as in a worker pod: this process's is that environment.
+    Its endpoints are moved where `--address` says they answer from here."""
+    resolved = fetch(kube, namespace, args.name)
+    spec = address.rewrite(resolved.spec, args.addresses)
     os.environ.update(resolved.env)
-    return resolved.spec
+    return spec

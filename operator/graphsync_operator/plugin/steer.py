@@ -16,6 +16,8 @@ from typing import Any
 
 from graphsync_operator.api import API_VERSION
 from graphsync_operator.kube import Kube
+from graphsync_operator.plugin.summary import ready_reason, status_of
+from graphsync_operator.status import ReconciliationJobStatus, SyncPipelineStatus
 
 SYNC_NOW = "graphsync.io/sync-now"
 RECONCILE_NOW = "graphsync.io/reconcile-now"
@@ -72,16 +74,24 @@ def request_value(now: datetime) -> str:
     return now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def status(resource: dict[str, Any]) -> SyncPipelineStatus | ReconciliationJobStatus:
+    if resource.get("kind") == "ReconciliationJob":
+        return status_of(ReconciliationJobStatus, resource)
+    return status_of(SyncPipelineStatus, resource)
+
+
 def handled(resource: dict[str, Any], annotation: str, value: str) -> bool:
-    return bool(((resource.get("status") or {}).get("handledRequests") or {}).get(annotation) == value)
+    return status(resource).handled_requests.get(annotation) == value
 
 
 def suspended_as_asked(resource: dict[str, Any], suspend: bool) -> bool:
-    """The operator has acted on the generation with this `spec.suspend` (phase Suspended, or not)."""
-    status = resource.get("status") or {}
-    if status.get("observedGeneration") != resource["metadata"].get("generation"):
+    """The operator has acted on the generation with this `spec.suspend`: Ready says Suspended, or something else.
+
+    Not the phase: a pipeline scaled to zero workers is in phase Suspended too (Ready reason ScaledToZero)."""
+    found = status(resource)
+    if found.observed_generation != resource["metadata"].get("generation"):
         return False
-    return (status.get("phase") == "Suspended") == suspend
+    return (ready_reason(found.conditions) == "Suspended") == suspend
 
 
 def wait_for(
@@ -111,7 +121,7 @@ def set_suspend(kube: Kube, namespace: str, text: str, *, suspend: bool, wait: f
     kube.merge_patch(API_VERSION, target.kind, namespace, target.name, suspend_patch(suspend))
     done = f"{target.describe()} {'paused' if suspend else 'resumed'} (spec.suspend={str(suspend).lower()})"
     if wait is not None:
-        what = f"{target.describe()} to {'be' if suspend else 'leave'} phase Suspended"
+        what = f"the operator to act on {target.describe()}'s spec.suspend={str(suspend).lower()}"
         wait_for(
             lambda: kube.get(API_VERSION, target.kind, namespace, target.name),
             lambda found: suspended_as_asked(found, suspend),

@@ -9,11 +9,26 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
+
+from pydantic import ValidationError
+
+from graphsync_operator.status import (
+    Condition,
+    ConflictPolicyStatus,
+    LastReconciliation,
+    ReconciliationJobStatus,
+    SyncPipelineStatus,
+)
 
 # The status each condition has while all is well; any other status is worth a line under the row.
 FINE = {"Ready": ("True",), "Stalled": ("False",), "Degraded": ("False",), "InSync": ("True", "Unknown")}
 NONE = "-"
+PIPELINE_HEADERS = ("NAME", "READY", "PHASE", "SYNCED", "FAILED", "LAG", "WORKERS", "CONFLICTS", "LAST RECONCILIATION")
+JOB_HEADERS = ("NAME", "PIPELINE", "SCHEDULE", "READY", "PHASE", "LAST RUN", "DIFFERENCES", "REPAIRED")
+POLICY_HEADERS = ("NAME", "READY", "STRATEGY", "PIPELINES")
+
+Status = TypeVar("Status", SyncPipelineStatus, ReconciliationJobStatus, ConflictPolicyStatus)
 
 
 @dataclass(frozen=True)
@@ -83,72 +98,115 @@ class Report:
         }
 
 
-def issues(resource: Mapping[str, Any], skip: tuple[str, ...] = ()) -> list[Issue]:
+Resources = list[dict[str, Any]]
+
+
+def select(
+    pipelines: Resources, jobs: Resources, policies: Resources, name: str | None
+) -> tuple[Resources, Resources, Resources]:
+    """What `status [NAME]` shows: everything, or the SyncPipelines called `name` (one per namespace with -A), each
+    with the ReconciliationJobs that run on it and the ConflictPolicy it uses, from its own namespace."""
+    if name is None:
+        return pipelines, jobs, policies
+    chosen = [p for p in pipelines if p["metadata"]["name"] == name]
+    namespaces = {p["metadata"].get("namespace", "") for p in chosen}
+    used = {
+        (p["metadata"].get("namespace", ""), ((p.get("spec") or {}).get("conflictPolicyRef") or {}).get("name"))
+        for p in chosen
+    }
+    return (
+        chosen,
+        [
+            j
+            for j in jobs
+            if j["metadata"].get("namespace", "") in namespaces
+            and ((j.get("spec") or {}).get("pipelineRef") or {}).get("name") == name
+        ],
+        [p for p in policies if (p["metadata"].get("namespace", ""), p["metadata"]["name"]) in used],
+    )
+
+
+def status_of(model: type[Status], resource: Mapping[str, Any]) -> Status:
+    """The resource's status as the operator's model of it; one it did not write (yet, or by hand) reads as empty."""
+    try:
+        return model.model_validate(resource.get("status") or {})
+    except ValidationError:
+        return model()
+
+
+def issues(
+    resource: Mapping[str, Any],
+    status: SyncPipelineStatus | ReconciliationJobStatus | ConflictPolicyStatus,
+    skip: tuple[str, ...] = (),
+) -> list[Issue]:
     """Conditions that are not fine (but those in `skip`), each reason once (Ready and Stalled often say the same)."""
-    status = resource.get("status") or {}
+    observed, conditions = status.observed_generation, status.conditions
     generation = resource.get("metadata", {}).get("generation")
     found: list[Issue] = []
-    if generation is not None and status.get("observedGeneration") != generation:
-        seen = status.get("observedGeneration")
-        message = f"the operator has not acted on generation {generation} yet (observed: {seen or 'none'})"
+    if generation is not None and observed != generation:
+        message = f"the operator has not acted on generation {generation} yet (observed: {observed or 'none'})"
         found.append(Issue("ObservedGeneration", "False", "NotObserved", message))
     said: set[tuple[str, str]] = set()
-    for condition in status.get("conditions") or []:
-        kind, value = condition.get("type", ""), condition.get("status", "Unknown")
-        if kind not in FINE or value in FINE[kind] or kind in skip:
+    for condition in conditions:
+        if condition.type not in FINE or condition.status in FINE[condition.type] or condition.type in skip:
             continue
-        reason, message = condition.get("reason", ""), condition.get("message", "")
-        if (reason, message) in said:
+        if (condition.reason, condition.message) in said:
             continue
-        said.add((reason, message))
-        found.append(Issue(kind, value, reason, message))
+        said.add((condition.reason, condition.message))
+        found.append(Issue(condition.type, condition.status, condition.reason, condition.message))
     return found
 
 
+def ready_reason(conditions: Sequence[Condition]) -> str | None:
+    """Why the resource is (not) Ready, as the operator said it: `Suspended`, `ScaledToZero`, `Syncing`, ..."""
+    found = next((c for c in conditions if c.type == "Ready"), None)
+    return found.reason if found else None
+
+
 def pipeline_row(resource: Mapping[str, Any], now: datetime) -> PipelineRow:
-    meta, status = resource["metadata"], resource.get("status") or {}
+    status = status_of(SyncPipelineStatus, resource)
     return PipelineRow(
-        namespace=meta.get("namespace", ""),
-        name=meta["name"],
-        ready=_condition(status, "Ready"),
-        phase=status.get("phase") or NONE,
-        synced=status.get("itemsSynced"),
-        failed=status.get("itemsFailed"),
-        lag_seconds=status.get("lagSeconds"),
-        workers=status.get("workers") or NONE,
-        open_conflicts=status.get("openConflicts"),
-        last_reconciliation=_run(status.get("lastReconciliation"), now, by=True),
+        namespace=resource["metadata"].get("namespace", ""),
+        name=resource["metadata"]["name"],
+        ready=_condition(status.conditions, "Ready"),
+        phase=status.phase.value if status.phase else NONE,
+        synced=status.items_synced,
+        failed=status.items_failed,
+        lag_seconds=status.lag_seconds,
+        workers=status.workers or NONE,
+        open_conflicts=status.open_conflicts,
+        last_reconciliation=_run(status.last_reconciliation, now, by=True),
         # A pipeline's InSync is its lag, which has a column (and is briefly False with every change).
-        issues=issues(resource, skip=("InSync",)),
+        issues=issues(resource, status, skip=("InSync",)),
     )
 
 
 def job_row(resource: Mapping[str, Any], now: datetime) -> JobRow:
-    meta, spec, status = resource["metadata"], resource.get("spec") or {}, resource.get("status") or {}
-    last = status.get("lastRun") or {}
+    spec, status = resource.get("spec") or {}, status_of(ReconciliationJobStatus, resource)
+    last = status.last_run
     return JobRow(
-        namespace=meta.get("namespace", ""),
-        name=meta["name"],
+        namespace=resource["metadata"].get("namespace", ""),
+        name=resource["metadata"]["name"],
         pipeline=(spec.get("pipelineRef") or {}).get("name", NONE),
         schedule=spec.get("schedule", NONE),
-        ready=_condition(status, "Ready"),
-        phase=status.get("phase") or NONE,
-        last_run=_run(last or None, now, by=False),
-        differences=sum(last.get(k, 0) for k in ("missing", "extra", "different")) if last else None,
-        repaired=last.get("repaired") if last else None,
-        issues=issues(resource),
+        ready=_condition(status.conditions, "Ready"),
+        phase=status.phase.value if status.phase else NONE,
+        last_run=_run(last, now, by=False),
+        differences=last.missing + last.extra + last.different if last else None,
+        repaired=last.repaired if last else None,
+        issues=issues(resource, status),
     )
 
 
 def policy_row(resource: Mapping[str, Any]) -> PolicyRow:
-    meta, spec, status = resource["metadata"], resource.get("spec") or {}, resource.get("status") or {}
+    spec, status = resource.get("spec") or {}, status_of(ConflictPolicyStatus, resource)
     return PolicyRow(
-        namespace=meta.get("namespace", ""),
-        name=meta["name"],
-        ready=_condition(status, "Ready"),
+        namespace=resource["metadata"].get("namespace", ""),
+        name=resource["metadata"]["name"],
+        ready=_condition(status.conditions, "Ready"),
         strategy=spec.get("strategy", NONE),
-        pipelines=list(status.get("pipelines") or []),
-        issues=issues(resource),
+        pipelines=list(status.pipelines),
+        issues=issues(resource, status),
     )
 
 
@@ -156,7 +214,6 @@ def render(report: Report, *, all_namespaces: bool) -> str:
     """Tables under a heading per kind, each row followed by its issues, indented."""
     sections = []
     if report.pipelines:
-        headers = ["NAME", "READY", "PHASE", "SYNCED", "FAILED", "LAG", "WORKERS", "CONFLICTS", "LAST RECONCILIATION"]
         rows = [
             [
                 row.name,
@@ -171,9 +228,8 @@ def render(report: Report, *, all_namespaces: bool) -> str:
             ]
             for row in report.pipelines
         ]
-        sections.append(_section("SyncPipelines", headers, rows, report.pipelines, all_namespaces))
+        sections.append(_section("SyncPipelines", PIPELINE_HEADERS, rows, report.pipelines, all_namespaces))
     if report.jobs:
-        headers = ["NAME", "PIPELINE", "SCHEDULE", "READY", "PHASE", "LAST RUN", "DIFFERENCES", "REPAIRED"]
         rows = [
             [
                 row.name,
@@ -187,11 +243,10 @@ def render(report: Report, *, all_namespaces: bool) -> str:
             ]
             for row in report.jobs
         ]
-        sections.append(_section("ReconciliationJobs", headers, rows, report.jobs, all_namespaces))
+        sections.append(_section("ReconciliationJobs", JOB_HEADERS, rows, report.jobs, all_namespaces))
     if report.policies:
-        headers = ["NAME", "READY", "STRATEGY", "PIPELINES"]
         rows = [[r.name, r.ready, r.strategy, ",".join(r.pipelines) or NONE] for r in report.policies]
-        sections.append(_section("ConflictPolicies", headers, rows, report.policies, all_namespaces))
+        sections.append(_section("ConflictPolicies", POLICY_HEADERS, rows, report.policies, all_namespaces))
     return "\n\n".join(sections)
 
 
@@ -224,13 +279,13 @@ def duration(seconds: float) -> str:
 
 def _section(
     heading: str,
-    headers: list[str],
+    headers: Sequence[str],
     rows: list[list[str]],
     items: Sequence[PipelineRow | JobRow | PolicyRow],
     all_namespaces: bool,
 ) -> str:
     if all_namespaces:
-        headers = ["NAMESPACE", *headers]
+        headers = ("NAMESPACE", *headers)
         rows = [[item.namespace, *row] for item, row in zip(items, rows, strict=True)]
     header, *lines = table(headers, rows)
     out = [heading, header]
@@ -240,23 +295,21 @@ def _section(
     return "\n".join(out)
 
 
-def _condition(status: Mapping[str, Any], kind: str) -> str:
-    found = next((c for c in status.get("conditions") or [] if c.get("type") == kind), None)
-    return str(found.get("status", "Unknown")) if found else "Unknown"
+def _condition(conditions: Sequence[Condition], kind: str) -> str:
+    found = next((c for c in conditions if c.type == kind), None)
+    return found.status if found else "Unknown"
 
 
 def _number(value: int | None) -> str:
     return NONE if value is None else str(value)
 
 
-def _run(run: Mapping[str, Any] | None, now: datetime, *, by: bool) -> str:
+def _run(run: LastReconciliation | None, now: datetime, *, by: bool) -> str:
     """A reconciliation run as `repaired 5m ago (nightly)`."""
-    if not run:
+    if run is None:
         return NONE
-    when = run.get("finishedAt") or run.get("startedAt")
-    text = str(run.get("outcome", "unknown"))
-    if when:
-        text += f" {duration((now - datetime.fromisoformat(when)).total_seconds())} ago"
-    if by and run.get("name"):
-        text += f" ({run['name']})"
+    when = run.finished_at or run.started_at
+    text = f"{run.outcome} {duration((now - when).total_seconds())} ago"
+    if by and run.name:
+        text += f" ({run.name})"
     return text
