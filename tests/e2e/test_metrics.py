@@ -1,7 +1,7 @@
 """What Prometheus, Grafana and a log pipeline get from a real operator and a real worker on the real control
-plane and databases: every metric the shipped dashboard queries is exposed, the figures agree with the data in
-Neo4j and with the resources' status, and the worker's log lines are JSON carrying the pipeline and
-correlation ids."""
+plane and databases: every metric and label the shipped dashboard's panels and variables query is exposed,
+the figures agree with the data in Neo4j and with the resources' status, and the worker's log lines are JSON
+carrying the pipeline and correlation ids."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from graphsync.devenv.kube import kubectl
 from tests import http
 from tests.e2e.helpers import ShopCluster, eventually, ok, wait_ready
 from tests.metrics import value
-from tests.promql import dashboard_queries, metric_names
+from tests.promql import dashboard_queries, metric_names, unexposed
 from tests.resources import resource
 
 pytestmark = pytest.mark.e2e
@@ -76,7 +76,13 @@ def test_the_dashboard_s_metrics_are_exposed_and_tell_what_happened(
     )
     assert value(text, "graphsync_items_total", pipeline="shop", outcome="created") == landed(c) == 100
     assert value(text, "graphsync_items_total", pipeline="shop", outcome="failed") == 0
-    assert value(text, "graphsync_worker_up", pipeline="shop") == 1
+    assert value(text, "graphsync_worker_up", pipeline="shop", component="sync") == 1
+    # Every row was read as a change event (a stream may deliver one again: at least once), none undecodable.
+    read = value(text, "graphsync_events_total", pipeline="shop", component="sync", outcome="read")
+    assert read is not None
+    assert read >= 100
+    assert value(text, "graphsync_events_total", pipeline="shop", outcome="rejected") == 0
+    assert value(text, "graphsync_two_way_writes_total", pipeline="shop") == 0
     batches = value(text, "graphsync_batches_total", pipeline="shop")
     assert batches
     assert value(text, "graphsync_batch_duration_seconds_count", pipeline="shop") == batches
@@ -109,22 +115,31 @@ def test_the_dashboard_s_metrics_are_exposed_and_tell_what_happened(
     text = scrape_until(port, lambda t: value(t, "graphsync_dead_letters", pipeline="shop") == 1, "a dead letter")
     assert value(text, "graphsync_items_total", pipeline="shop", outcome="failed") == 1
 
-    # Every metric a dashboard query reads is exposed by the worker or the operator, with samples.
+    # Every metric and label a dashboard query or template variable reads is exposed by the worker or the
+    # operator, with samples (namespace, pod, ...: the scrape target's, added by Prometheus).
     families = [
         *text_string_to_metric_families(text),
         *text_string_to_metric_families(scrape(operator_metrics_port)),
     ]
-    exposed = {sample.name: family.type for family in families for sample in family.samples}
-    queried = {name for expr in dashboard_queries(json.loads(DASHBOARD.read_text())) for name in metric_names(expr)}
-    assert queried - exposed.keys() == set(), sorted(exposed)
+    exposed: dict[str, set[str]] = {}
+    for family in families:
+        for sample in family.samples:
+            exposed.setdefault(sample.name, set()).update(sample.labels)
+    kinds = {sample.name: family.type for family in families for sample in family.samples}
+    board = json.loads(DASHBOARD.read_text())
+    assert unexposed(board, exposed) == [], sorted(exposed)
+    queried = {name for expr in dashboard_queries(board) for name in metric_names(expr)}
     for name in queried:
-        if name.endswith(("_bucket", "_sum", "_count")) and name.rsplit("_", 1)[0] + "_bucket" in exposed:
-            assert exposed[name] == "histogram", name
+        if name.endswith(("_bucket", "_sum", "_count")) and name.rsplit("_", 1)[0] + "_bucket" in kinds:
+            assert kinds[name] == "histogram", name
     operator_text = scrape(operator_metrics_port)
     assert value(operator_text, "graphsync_operator_resources", kind="SyncPipeline", phase="Running", ready="True") == 1
     assert value(operator_text, "graphsync_operator_handler_runs_total", kind="SyncPipeline", outcome="success")
     assert value(operator_text, "graphsync_operator_api_requests_total", verb="apply", resource="deployments")
     assert value(operator_text, "graphsync_operator_status_writes_total", kind="SyncPipeline", result="written")
+    assert value(
+        operator_text, "graphsync_operator_handler_status_patches_total", kind="SyncPipeline", outcome="success"
+    )
 
     # The worker's log: one JSON object per line, naming the pipeline and pod; a batch's lines carry its id.
     worker.stop()
