@@ -2,12 +2,14 @@
 
 The plugin acts with the test's kubeconfig (the user's credentials); its `dlq` reads
 the pipeline's Secret and runs the engine here against the real PostgreSQL and Neo4j.
+`graphsync kubectl ...` (the engine's command) hands over to the same plugin.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 from typing import Any
 
@@ -15,7 +17,8 @@ import pytest
 
 from graphsync.devenv import kubelet
 from graphsync.devenv.kube import kubectl
-from tests.e2e.helpers import VENV_BIN, ShopCluster, eventually, ok, wait_ready
+from graphsync_operator.plugin.summary import PIPELINE_HEADERS
+from tests.e2e.helpers import VENV_BIN, ShopCluster, condition, eventually, ok, wait_ready
 from tests.resources import resource
 
 pytestmark = pytest.mark.e2e
@@ -33,6 +36,31 @@ def plugin(c: ShopCluster, *args: str) -> subprocess.CompletedProcess[str]:
     return kubectl(c.kube.env, "graphsync", *args, "-n", c.namespace)
 
 
+def graphsync_kubectl(c: ShopCluster, *args: str) -> subprocess.CompletedProcess[str]:
+    """The plugin through the engine's own command, as a user without kubectl's plugin mechanism runs it."""
+    env = {**os.environ, "KUBECONFIG": c.kube.env["KUBECONFIG"]}
+    command = [str(VENV_BIN / "graphsync"), "kubectl", *args, "-n", c.namespace]
+    return subprocess.run(command, capture_output=True, text=True, env=env, check=False, timeout=120)
+
+
+def shop_running(c: ShopCluster, customers: int) -> tuple[str, kubelet.RunningPod]:
+    """The shop pipeline applied, its worker running and Neo4j caught up: (the worker's pod, its process)."""
+    c.create(customers=customers)
+    c.secret()
+    c.pipeline("shop", c.spec())
+    pod, worker = c.run_worker("shop")
+    c.in_sync("the shop in Neo4j")
+    wait_ready(c.kube, c.namespace, "shop")
+    return pod, worker
+
+
+def closed_port() -> int:
+    """A local port nothing listens on (bound, then let go)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 def shown(c: ShopCluster, name: str) -> dict[str, Any]:
     """The pipeline's row as `kubectl graphsync status -o json` gives it."""
     rows = json.loads(ok(plugin(c, "status", name, "-o", "json")))["syncPipelines"]
@@ -42,34 +70,47 @@ def shown(c: ShopCluster, name: str) -> dict[str, Any]:
 
 def test_status_pause_resume_and_sync_now_through_kubectl(cluster_shop: ShopCluster) -> None:
     c = cluster_shop
-    c.create(customers=20)
-    c.secret()
-    c.pipeline("shop", c.spec())
-    pod, worker = c.run_worker("shop")
-    c.in_sync("the shop in Neo4j")
-    wait_ready(c.kube, c.namespace, "shop")
+    pod, worker = shop_running(c, customers=20)
     synced = 20 + 20 + 40 + 20
     row = eventually(lambda: (r := shown(c, "shop"))["synced"] and r["synced"] >= synced and r, "the synced count")
     assert (row["ready"], row["phase"], row["workers"], row["issues"]) == ("True", "Running", "1/1", [])
 
-    table = ok(plugin(c, "status")).splitlines()
-    assert table[0] == "SyncPipelines"
-    assert table[1].split() == [
-        "NAME",
-        "READY",
-        "PHASE",
-        "SYNCED",
-        "FAILED",
-        "LAG",
-        "WORKERS",
-        "CONFLICTS",
-        "LAST",
-        "RECONCILIATION",
-    ]
-    cells = table[2].split()
-    assert cells[:3] == ["shop", "True", "Running"]
-    assert int(cells[3]) >= synced
-    assert cells[6] == "1/1"
+    # The same table through kubectl and through `graphsync kubectl`.
+    for result in (plugin(c, "status"), graphsync_kubectl(c, "status")):
+        table = ok(result).splitlines()
+        assert table[0] == "SyncPipelines"
+        assert table[1].split() == " ".join(PIPELINE_HEADERS).split()
+        cells = table[2].split()
+        assert cells[:3] == ["shop", "True", "Running"]
+        assert int(cells[3]) >= synced
+        assert cells[6] == "1/1"
+
+    # A ReconciliationJob of the pipeline: run now on request, its schedule paused and resumed.
+    job = {"pipelineRef": {"name": "shop"}, "schedule": "0 3 * * *"}
+    c.apply(resource("ReconciliationJob", "nightly", c.namespace, job))
+    wait_ready(c.kube, c.namespace, "nightly", "reconciliationjob")
+    requested = ok(plugin(c, "reconcile-now", "nightly", "--wait"))
+    assert "the operator has started it" in requested
+    value = requested.split("graphsync.io/reconcile-now=")[1].split(";")[0]
+    assert c.status("nightly", "rj")["handledRequests"] == {"graphsync.io/reconcile-now": value}
+
+    def cron_suspended() -> bool:
+        found = json.loads(
+            ok(kubectl(c.kube.env, "get", "cronjob", "nightly-reconcile", "-n", c.namespace, "-o", "json"))
+        )
+        return bool(found["spec"]["suspend"])
+
+    assert not cron_suspended()
+    assert "reconciliationjob.graphsync.io/nightly paused" in ok(plugin(c, "pause", "rj/nightly", "--wait"))
+    assert c.status("nightly", "rj")["phase"] == "Suspended"
+    eventually(cron_suspended, "the CronJob suspended")
+    ok(graphsync_kubectl(c, "resume", "rj/nightly", "--wait"))
+    eventually(lambda: not cron_suspended(), "the CronJob resumed")
+    # With -A, the job is shown under its pipeline, in its namespace.
+    everywhere = json.loads(ok(plugin(c, "status", "shop", "-A", "-o", "json")))
+    ours = [row for row in everywhere["reconciliationJobs"] if row["namespace"] == c.namespace]
+    assert [(row["name"], row["pipeline"]) for row in ours] == [("nightly", "shop")]
+    assert c.namespace in [row["namespace"] for row in everywhere["syncPipelines"]]
 
     # Pause: the user's own patch of spec.suspend; the operator removes the workers and says Suspended.
     paused = ok(plugin(c, "pause", "shop", "--wait"))
@@ -92,6 +133,16 @@ def test_status_pause_resume_and_sync_now_through_kubectl(cluster_shop: ShopClus
     assert shown(c, "shop")["phase"] == "Running"
     worker.stop()
 
+    # No workers asked for: phase Suspended by reason ScaledToZero, not by spec.suspend. Paused and resumed, the
+    # resume returns once the operator has acted, though the phase stays Suspended.
+    c.pipeline("shop", {**c.spec(), "workers": {"replicas": 0}})
+    eventually(lambda: condition(c.status("shop"), "Ready")["reason"] == "ScaledToZero", "reason ScaledToZero")
+    ok(plugin(c, "pause", "shop", "--wait"))
+    assert condition(c.status("shop"), "Ready")["reason"] == "Suspended"
+    resumed = ok(plugin(c, "resume", "shop", "--wait", "--timeout", "30"))
+    assert "the operator has acted on it" in resumed
+    assert (c.status("shop")["phase"], condition(c.status("shop"), "Ready")["reason"]) == ("Suspended", "ScaledToZero")
+
     # sync-now on a scheduled pipeline: recorded in handledRequests, a Job made from its CronJob.
     c.pipeline("nightly-copy", c.spec(transport=None, mode="snapshot", schedule="0 2 * * *"))
     eventually(lambda: c.status("nightly-copy").get("phase") == "Scheduled", "phase Scheduled")
@@ -99,8 +150,11 @@ def test_status_pause_resume_and_sync_now_through_kubectl(cluster_shop: ShopClus
     value = requested.split("graphsync.io/sync-now=")[1].split(";")[0]
     assert "the operator has started it" in requested
     assert c.status("nightly-copy")["handledRequests"] == {"graphsync.io/sync-now": value}
-    jobs = ok(kubectl(c.kube.env, "get", "jobs", "-n", c.namespace, "-o", "name")).split()
-    assert [job.split("/")[1].startswith("nightly-copy-sync-now-") for job in jobs] == [True]
+    jobs = [
+        job.split("/")[1] for job in ok(kubectl(c.kube.env, "get", "jobs", "-n", c.namespace, "-o", "name")).split()
+    ]
+    # One run per request: the sync's, and the ReconciliationJob's from reconcile-now above.
+    assert sorted(job.rsplit("-", 1)[0] for job in jobs) == ["nightly-copy-sync-now", "nightly-reconcile-now"]
 
     # Bad input: named, exit code 2, nothing written.
     continuous = plugin(c, "sync-now", "shop")
@@ -116,12 +170,7 @@ def test_status_pause_resume_and_sync_now_through_kubectl(cluster_shop: ShopClus
 
 def test_a_poison_row_is_listed_then_replayed_into_neo4j_after_the_mapping_is_fixed(cluster_shop: ShopCluster) -> None:
     c = cluster_shop
-    c.create(customers=10)
-    c.secret()
-    c.pipeline("shop", c.spec())
-    pod, worker = c.run_worker("shop")
-    c.in_sync("the shop in Neo4j")
-    wait_ready(c.kube, c.namespace, "shop")
+    pod, worker = shop_running(c, customers=10)
 
     # A column graph properties cannot hold (a map), on a row that also changes its name.
     c.pg.execute(f"ALTER TABLE {c.schema}.customer ADD COLUMN prefs jsonb")
@@ -136,6 +185,19 @@ def test_a_poison_row_is_listed_then_replayed_into_neo4j_after_the_mapping_is_fi
     listed = eventually(lambda: (out := ok(plugin(c, "dlq", "list", "shop"))).strip() and out, "a dead letter")
     assert "customer:3@" in listed
     assert "property 'prefs' is a map" in listed
+    # --address: where the spec names PostgreSQL's address, the engine connects to the one given instead. Mapped to
+    # the same server under another name, it lists the same; mapped to a port nothing listens on, it cannot connect
+    # and says so with that port (so the mapping, not the spec's address, is what the engine used).
+    port = c.postgres.env["GRAPHSYNC_PG_PORT"]
+    assert "customer:3@" in ok(plugin(c, "dlq", "list", "shop", "--address", f"127.0.0.1:{port}=localhost:{port}"))
+    closed = closed_port()
+    unreachable = plugin(c, "dlq", "list", "shop", "--address", f"127.0.0.1:{port}=127.0.0.1:{closed}")
+    assert unreachable.returncode == 1
+    assert "kubectl graphsync: cannot reach the pipeline's database" in unreachable.stderr
+    assert f"port {closed}" in unreachable.stderr
+    typo = plugin(c, "dlq", "list", "shop", "--address", f"postgres.{c.namespace}.svc:5432=127.0.0.1:{port}")
+    assert typo.returncode == 2
+    assert f"--address postgres.{c.namespace}.svc:5432: no endpoint of pipeline shop" in typo.stderr
     assert name_of(3) == "name 3"
     eventually(lambda: (shown(c, "shop")["failed"] or 0) >= 1, "the failure counted in status")
 

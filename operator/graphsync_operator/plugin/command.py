@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     except (PluginError, ConfigException) as exc:
         print(f"kubectl graphsync: {exc}", file=sys.stderr)
         return 2
-    except (KubeError, HTTPError, TimeoutError) as exc:
+    except (KubeError, HTTPError, TimeoutError, engine.Unreachable) as exc:
         print(f"kubectl graphsync: {exc}", file=sys.stderr)
         return 1
     return code

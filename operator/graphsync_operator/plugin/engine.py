@@ -16,6 +16,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import neo4j.exceptions
+import psycopg
+import redis.exceptions
 import yaml
 from pydantic import ValidationError
 
@@ -30,6 +33,8 @@ from graphsync_operator.plugin import address
 from graphsync_operator.plugin.steer import PluginError
 
 PROGRAM = "kubectl graphsync"
+# A database the engine cannot reach from here: in-cluster names, most often, that need --address.
+UNREACHABLE = (psycopg.OperationalError, redis.exceptions.ConnectionError, neo4j.exceptions.ServiceUnavailable)
 
 
 @dataclass(frozen=True)
@@ -100,11 +105,30 @@ def fetch(kube: Kube, namespace: str, name: str) -> Resolved:
 
 
 def dead_letters(kube: Kube, namespace: str, args: argparse.Namespace) -> int:
-    return deadletter.act(_prepared(kube, namespace, args), args, PROGRAM)
+    spec = _prepared(kube, namespace, args)
+    try:
+        return deadletter.act(spec, args, PROGRAM)
+    except UNREACHABLE as exc:
+        raise Unreachable(exc) from None
 
 
 def held_conflicts(kube: Kube, namespace: str, args: argparse.Namespace) -> int:
-    return conflicts.act(_prepared(kube, namespace, args), args, PROGRAM)
+    spec = _prepared(kube, namespace, args)
+    try:
+        return conflicts.act(spec, args, PROGRAM)
+    except UNREACHABLE as exc:
+        raise Unreachable(exc) from None
+
+
+class Unreachable(Exception):
+    """The pipeline's database did not answer here; says how to reach an in-cluster one."""
+
+    def __init__(self, cause: Exception) -> None:
+        super().__init__(
+            f"cannot reach the pipeline's database: {str(cause).strip()}\n"
+            "From outside the cluster, forward its port (kubectl port-forward svc/NAME LOCAL:PORT)"
+            " and map it with --address NAME:PORT=127.0.0.1:LOCAL"
+        )
 
 
 def _prepared(kube: Kube, namespace: str, args: argparse.Namespace) -> PipelineSpec:
