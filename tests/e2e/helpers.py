@@ -22,6 +22,10 @@ from tests.resources import resource, shop_spec
 VENV_BIN = Path(__file__).parents[2] / ".venv" / "bin"
 
 
+# The selector of a pipeline's sync worker pods.
+WORKERS = "app.kubernetes.io/instance={},app.kubernetes.io/component=sync"
+
+
 def ok(result: Any) -> str:
     assert result.returncode == 0, result.stderr
     return str(result.stdout)
@@ -119,8 +123,21 @@ class ShopCluster:
         return kubelet.run_pod(self.kube.env, self.namespace, pod, self.pods, python_bin=VENV_BIN)
 
     def run_worker(self, pipeline: str) -> tuple[str, kubelet.RunningPod]:
-        selector = f"app.kubernetes.io/instance={pipeline},app.kubernetes.io/component=sync"
-        pod = kubelet.wait_pods(self.kube.env, self.namespace, selector, timeout=90)[0]
+        pod = kubelet.wait_pods(self.kube.env, self.namespace, WORKERS.format(pipeline), timeout=90)[0]
+        return pod, self.run(pod)
+
+    def workers(self, pipeline: str) -> list[str]:
+        """The pipeline's sync worker pods, in any phase."""
+        return kubelet.pods(self.kube.env, self.namespace, WORKERS.format(pipeline))
+
+    def roll(
+        self, pipeline: str, old_pod: str, old_worker: kubelet.RunningPod | None = None
+    ) -> tuple[str, kubelet.RunningPod]:
+        """The workers rolled (or came back after a pause): wait for the pod that is not `old_pod`, stop the
+        old container (its Pod is gone: the kubelet would stop it), run the new one."""
+        pod = eventually(lambda: [p for p in self.workers(pipeline) if p != old_pod], f"a new worker of {pipeline}")[0]
+        if old_worker is not None:
+            old_worker.stop()
         return pod, self.run(pod)
 
     def in_sync(self, what: str, timeout: float = 120) -> shop.Graph:

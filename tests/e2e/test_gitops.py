@@ -15,15 +15,12 @@ from typing import Any
 
 import pytest
 
-from graphsync.devenv import kubelet
 from graphsync.devenv.kube import kubectl
 from tests.e2e.helpers import ShopCluster, condition, eventually, ok, wait_ready
 from tests.gitops import EXPECTED, FIXTURES, argocd_health, kstatus
 from tests.resources import resource
 
 pytestmark = pytest.mark.e2e
-
-WORKERS = "app.kubernetes.io/instance={},app.kubernetes.io/component=sync"
 
 
 def live(c: ShopCluster, name: str, kind: str = "sp") -> dict[str, Any]:
@@ -65,11 +62,7 @@ def test_argocd_and_kstatus_judge_live_objects_through_ready_degraded_suspended_
     captured["pipeline-new-generation"] = plain(json.loads(patched))
     new = captured["pipeline-new-generation"]
     assert new["metadata"]["generation"] > new["status"]["observedGeneration"]
-    new_pod = eventually(
-        lambda: [p for p in kubelet.pods(c.kube.env, c.namespace, WORKERS.format("shop")) if p != pod], "a new worker"
-    )[0]
-    worker.stop()
-    worker = c.run(new_pod)
+    _, worker = c.roll("shop", pod, worker)
     wait_ready(c.kube, c.namespace, "shop")
 
     ok(kubectl(c.kube.env, "patch", "sp", "shop", "-n", c.namespace, "--type=merge", "-p", '{"spec":{"suspend":true}}'))

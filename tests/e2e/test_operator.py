@@ -13,13 +13,10 @@ import json
 import pytest
 import yaml
 
-from graphsync.devenv import kubelet
 from graphsync.devenv.kube import kubectl
 from tests.e2e.helpers import ShopCluster, condition, eventually, ok, status, wait_ready
 
 pytestmark = pytest.mark.e2e
-
-WORKERS = "app.kubernetes.io/instance={},app.kubernetes.io/component=sync"
 
 
 def test_a_pipeline_runs_reports_degrades_recovers_rolls_suspends_and_is_collected(cluster_shop: ShopCluster) -> None:
@@ -103,19 +100,14 @@ def test_a_pipeline_runs_reports_degrades_recovers_rolls_suspends_and_is_collect
     assert c.postgres.env["GRAPHSYNC_PG_PASSWORD"] not in json.dumps(config)
     rendered = yaml.safe_load(config["data"]["pipeline.yaml"])
     assert rendered["source"]["postgres"]["password"] == {"env": "GRAPHSYNC_SECRET_SOURCE_POSTGRES_PASSWORD"}
-    new_pod = eventually(
-        lambda: [p for p in kubelet.pods(kube.env, namespace, WORKERS.format("shop")) if p != pod_name],
-        "a new worker pod",
-    )[0]
-    worker.stop()  # its Pod is gone: the kubelet stops it
-    worker = c.run(new_pod)
+    _, worker = c.roll("shop", pod_name, worker)
     pg_conn.execute(f"UPDATE {schema}.product SET title = 'renamed' WHERE id = 1")
     c.in_sync("changes through the new worker", timeout=90)
     wait_ready(kube, namespace, "shop")
 
     # Suspend: no worker pod, phase Suspended.
     ok(kubectl(kube.env, "patch", "sp", "shop", "-n", namespace, "--type=merge", "-p", '{"spec":{"suspend":true}}'))
-    eventually(lambda: not kubelet.pods(kube.env, namespace, WORKERS.format("shop")), "the worker pod to go")
+    eventually(lambda: not c.workers("shop"), "the worker pod to go")
     worker.stop()
     eventually(lambda: status(kube, namespace, "shop").get("phase") == "Suspended", "phase Suspended")
 

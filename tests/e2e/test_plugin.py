@@ -23,8 +23,6 @@ from tests.resources import resource
 
 pytestmark = pytest.mark.e2e
 
-WORKERS = "app.kubernetes.io/instance={},app.kubernetes.io/component=sync"
-
 
 @pytest.fixture(autouse=True)
 def plugin_on_path(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -115,7 +113,7 @@ def test_status_pause_resume_and_sync_now_through_kubectl(cluster_shop: ShopClus
     # Pause: the user's own patch of spec.suspend; the operator removes the workers and says Suspended.
     paused = ok(plugin(c, "pause", "shop", "--wait"))
     assert "syncpipeline.graphsync.io/shop paused" in paused
-    eventually(lambda: not kubelet.pods(c.kube.env, c.namespace, WORKERS.format("shop")), "the worker pod to go")
+    eventually(lambda: not c.workers("shop"), "the worker pod to go")
     worker.stop()
     assert shown(c, "shop")["phase"] == "Suspended"
     shown_fields = ("-o", "json", "--show-managed-fields")
@@ -125,10 +123,7 @@ def test_status_pause_resume_and_sync_now_through_kubectl(cluster_shop: ShopClus
     assert "kubectl-graphsync" in managers
 
     ok(plugin(c, "resume", "shop", "--wait"))
-    new_pod = eventually(
-        lambda: [p for p in kubelet.pods(c.kube.env, c.namespace, WORKERS.format("shop")) if p != pod], "a new worker"
-    )[0]
-    worker = c.run(new_pod)
+    _, worker = c.roll("shop", pod)
     wait_ready(c.kube, c.namespace, "shop")
     assert shown(c, "shop")["phase"] == "Running"
     worker.stop()
@@ -205,11 +200,7 @@ def test_a_poison_row_is_listed_then_replayed_into_neo4j_after_the_mapping_is_fi
     spec = c.spec()
     spec["mappings"]["nodes"][0]["properties"] = {"exclude": ["secret", "prefs"]}
     c.pipeline("shop", spec)
-    new_pod = eventually(
-        lambda: [p for p in kubelet.pods(c.kube.env, c.namespace, WORKERS.format("shop")) if p != pod], "a new worker"
-    )[0]
-    worker.stop()
-    worker = c.run(new_pod)
+    _, worker = c.roll("shop", pod, worker)
     wait_ready(c.kube, c.namespace, "shop")
     assert name_of(3) == "name 3"  # the record waits in the dead-letter store until replayed
 
@@ -260,10 +251,7 @@ def test_a_conflict_held_for_review_is_listed_shown_and_resolved(cluster_shop: S
     c.pg.execute(f"UPDATE {c.schema}.customer SET name = 'from postgres' WHERE id = 3")
     c.driver.execute_query("MATCH (n:Customer {id: 3}) SET n.name = 'from neo4j'")
     ok(plugin(c, "resume", "twoway", "--wait"))
-    new_pod = eventually(
-        lambda: [p for p in kubelet.pods(c.kube.env, c.namespace, WORKERS.format("twoway")) if p != pod], "a worker"
-    )[0]
-    worker = c.run(new_pod)
+    _, worker = c.roll("twoway", pod)
 
     held = eventually(lambda: json.loads(ok(plugin(c, "conflicts", "list", "twoway", "--json"))), "a held conflict")
     assert [(h["entity"], h["key"], h["status"]) for h in held] == [("customer", 3, "open")]
