@@ -20,8 +20,8 @@ def open_count(spec: PipelineSpec) -> int | None:
     if spec.source.graph is not None:
         client = graphmodes.state_client(spec)
         try:
-            return RedisDeadLetters(client, pipeline=spec.name).count()
+            return RedisDeadLetters(client, pipeline=spec.identity).count()
         finally:
             client.close()
     with connect.postgres(spec.postgres, autocommit=True) as conn:
-        return PostgresDeadLetters(conn, pipeline=spec.name, schema=spec.postgres.schema_).count()
+        return PostgresDeadLetters(conn, pipeline=spec.identity, schema=spec.postgres.schema_).count()

@@ -74,14 +74,14 @@ def run(spec: PipelineSpec, control: RunControl) -> RunStats:
             open_repository(files, cache_dir()),
             files,
             layout=layout,
-            pipeline=spec.name,
+            pipeline=spec.identity,
             stats=stats,
             stop=control.stop,
             on_progress=control.on_batch,
         )
         stats.alive()
         sync.retrying(store.prepare)
-        checkpoint_name = f"{spec.name}:files"
+        checkpoint_name = f"{spec.identity}:files"
         while not control.stop.is_set():
             commit = sync.retrying(sync.repository.resolve)
             saved = sync.retrying(store.checkpoint, checkpoint_name)
@@ -91,7 +91,7 @@ def run(spec: PipelineSpec, control: RunControl) -> RunStats:
                 sync.sync(sync.work(base, commit), commit)
                 if control.stop.is_set():
                     break
-                progress.failed_files = sync.retrying(store.failures, f"{spec.name}:", MAX_FAILED_LISTED)
+                progress.failed_files = sync.retrying(store.failures, f"{spec.identity}:", MAX_FAILED_LISTED)
                 value = {"commit": commit, "at": _now()}
                 sync.retrying(store.save_checkpoint, checkpoint_name, json.dumps(value))
             if control.on_batch is not None:

@@ -76,7 +76,7 @@ def run(spec: PipelineSpec, control: RunControl) -> RunStats:
                 source_reader(spec, stack),
                 targets.reader(spec, stack),
                 spec.mapped,
-                RedisCheckpoints(client, pipeline=spec.name),
+                RedisCheckpoints(client, pipeline=spec.identity),
                 watermark=reading.watermark_property,
                 delete_scan_interval=scan,
             )
@@ -92,14 +92,14 @@ def run(spec: PipelineSpec, control: RunControl) -> RunStats:
             idle_wait=idle_wait,
             probe_seconds=control.probe_seconds,
         )
-        dead_letters = RedisDeadLetters(client, pipeline=spec.name)
+        dead_letters = RedisDeadLetters(client, pipeline=spec.identity)
         runner = Runner(source, targets.sink(spec, stack), dead_letters, options, on_batch=control.on_batch)
         return runner.run(control.stop)
 
 
 def _rebuild(spec: PipelineSpec, control: RunControl, client: redis.Redis, stack: ExitStack) -> RunStats:
     """A full snapshot, resumable: its version and per-entity positions are checkpointed as it goes."""
-    checkpoints = RedisCheckpoints(client, pipeline=spec.name)
+    checkpoints = RedisCheckpoints(client, pipeline=spec.identity)
     state = checkpoints.get("snapshot") or {}
     aside = spec.target.falkordb is not None
     build = f"{spec.falkordb.graph}{BUILD_SUFFIX}" if aside else None
@@ -119,7 +119,7 @@ def _rebuild(spec: PipelineSpec, control: RunControl, client: redis.Redis, stack
     versions = Versions(spec.reading.watermark_property, int(state["version"]), reader.native)
     source = GraphSnapshotSource(reader, spec.mapped, checkpoints, versions=versions)
     options = RunOptions(batch_size=spec.batch_size, until_idle=True)
-    dead_letters = RedisDeadLetters(client, pipeline=spec.name)
+    dead_letters = RedisDeadLetters(client, pipeline=spec.identity)
     stats = Runner(source, sink, dead_letters, options, on_batch=control.on_batch).run(control.stop)
     finished = all((checkpoints.get(f"snapshot:{e}") or {}).get("done") for e in spec.mapped.entity_names())
     if not finished:

@@ -93,7 +93,7 @@ def _pg(spec: PipelineSpec, stack: ExitStack, *, autocommit: bool = True) -> psy
 def _runner(
     spec: PipelineSpec, source: Source, sink: targets.GraphSink, control: RunControl, stack: ExitStack
 ) -> Runner:
-    dead_letters = PostgresDeadLetters(_pg(spec, stack), pipeline=spec.name, schema=spec.postgres.schema_)
+    dead_letters = PostgresDeadLetters(_pg(spec, stack), pipeline=spec.identity, schema=spec.postgres.schema_)
     # A polled source (incremental) waits between empty reads; a stream's read blocks by itself.
     idle_wait = POLL_SECONDS if spec.mode is Mode.INCREMENTAL else 0.0
     options = RunOptions(
@@ -107,7 +107,7 @@ def _runner(
 
 def _stream(spec: PipelineSpec, control: RunControl) -> RunStats:
     postgres, settings = spec.postgres, spec.redis_streams
-    target = streams.Streams(prefix=f"graphsync:{spec.name}", partitions=settings.partitions)
+    target = streams.Streams(prefix=f"graphsync:{spec.identity}", partitions=settings.partitions)
     with ExitStack() as stack:
         client = stack.enter_context(connect.redis_client(settings))
         relay = Relay(
@@ -121,7 +121,7 @@ def _stream(spec: PipelineSpec, control: RunControl) -> RunStats:
         reader = streams.GroupReader(
             client,
             target,
-            group=f"graphsync-{spec.name}",
+            group=f"graphsync-{spec.identity}",
             consumer=consumer_name(),
             claim_idle_ms=int(settings.claim_idle_seconds * 1000),
         )
@@ -180,7 +180,7 @@ def _relay_loop(relay: Relay, stop: threading.Event, limit: int, stats: RunStats
 
 def _snapshot(spec: PipelineSpec, control: RunControl, *, version: int, sweep: bool) -> RunStats:
     with ExitStack() as stack:
-        checkpoints = PostgresCheckpoints(_pg(spec, stack), pipeline=spec.name, schema=spec.postgres.schema_)
+        checkpoints = PostgresCheckpoints(_pg(spec, stack), pipeline=spec.identity, schema=spec.postgres.schema_)
         state = checkpoints.get("snapshot") or {}
         if state.get("completed") or "version" not in state:
             for table in tables_of(spec.mapped):
@@ -208,6 +208,6 @@ def _incremental(spec: PipelineSpec, control: RunControl) -> RunStats:
     if column is None:
         raise ValueError("mode incremental needs source.postgres.watermarkColumn")
     with ExitStack() as stack:
-        checkpoints = PostgresCheckpoints(_pg(spec, stack), pipeline=spec.name, schema=spec.postgres.schema_)
+        checkpoints = PostgresCheckpoints(_pg(spec, stack), pipeline=spec.identity, schema=spec.postgres.schema_)
         source = WatermarkSource(_pg(spec, stack), spec.mapped, checkpoints, column=column)
         return _runner(spec, source, targets.sink(spec, stack), control, stack).run(control.stop)

@@ -318,9 +318,9 @@ def state(spec: PipelineSpec, stack: ExitStack) -> tuple[Ledger, HeldConflicts]:
         conn = stack.enter_context(connect.postgres(spec.postgres, autocommit=True))
         pg_schema.migrate(conn, spec.postgres.schema_)
         schema = spec.postgres.schema_
-        return PostgresLedger(conn, pipeline=spec.name, schema=schema), PostgresConflicts(
-            conn, pipeline=spec.name, schema=schema
+        return PostgresLedger(conn, pipeline=spec.identity, schema=schema), PostgresConflicts(
+            conn, pipeline=spec.identity, schema=schema
         )
     client = graphmodes.state_client(spec)
     stack.callback(client.close)
-    return RedisLedger(client, pipeline=spec.name), RedisConflicts(client, pipeline=spec.name)
+    return RedisLedger(client, pipeline=spec.identity), RedisConflicts(client, pipeline=spec.identity)

@@ -113,12 +113,14 @@ class SyncPipelineSpec(PipelineSpec):
             raise ValueError("conflictPolicyRef: set conflictPolicy or conflictPolicyRef, not both")
         return self
 
-    def engine_spec(self, name: str, policy: ConflictPolicySpec | None = None) -> PipelineSpec:
-        """The spec a worker runs: named after the resource, a referenced policy inlined."""
+    def engine_spec(self, name: str, namespace: str, policy: ConflictPolicySpec | None = None) -> PipelineSpec:
+        """The spec a worker runs: named after the resource and its namespace (its identity), a referenced
+        policy inlined."""
         data = self.model_dump(
             by_alias=True, exclude_none=True, exclude={"workers", "schedule", "suspend", "deletion_policy"}
         )
         data["name"] = name
+        data["namespace"] = namespace
         if policy is not None:
             data.pop("conflictPolicyRef", None)
             data["conflictPolicy"] = policy.model_dump(by_alias=True, exclude_none=True)

@@ -161,8 +161,9 @@ def _status(model: type[BaseModel]) -> dict[str, Any]:
 
 def pipeline_spec_schema() -> dict[str, Any]:
     schema = structural(SyncPipelineSpec.model_json_schema(by_alias=True))
-    # The engine's pipeline name is the resource's name.
+    # The engine's pipeline name and namespace are the resource's.
     del schema["properties"]["name"]
+    del schema["properties"]["namespace"]
     return _with_rules(schema, PIPELINE_RULES)
 
 

@@ -80,7 +80,7 @@ def with_redis_password(spec: dict[str, Any], secret: str = "shop-redis", key: s
 
 
 def render(spec: dict[str, Any]) -> config.Rendered:
-    return config.render(SyncPipelineSpec.model_validate(spec).engine_spec("shop"))
+    return config.render(SyncPipelineSpec.model_validate(spec).engine_spec("shop", "default"))
 
 
 def test_refs_in_source_transport_and_target_each_get_their_own_env_var() -> None:

@@ -79,8 +79,9 @@ def test_printer_columns_of_a_pipeline() -> None:
 
 def test_a_pipeline_spec_becomes_the_engine_spec_named_after_the_resource() -> None:
     spec = SyncPipelineSpec.model_validate({**shop_spec(), "workers": {"replicas": 3}, "suspend": True})
-    engine = spec.engine_spec("shop-a")
+    engine = spec.engine_spec("shop-a", "team-1")
     assert engine.name == "shop-a"
+    assert engine.identity == "team-1.shop-a"
     assert engine.batch_size == 200
     dumped = engine.model_dump(by_alias=True, exclude_none=True)
     assert "workers" not in dumped
@@ -97,7 +98,7 @@ def test_a_referenced_policy_is_inlined() -> None:
             "conflictPolicyRef": {"name": "careful"},
         }
     )
-    engine = spec.engine_spec("p", ConflictPolicySpec(strategy=Strategy.MANUAL))
+    engine = spec.engine_spec("p", "default", ConflictPolicySpec(strategy=Strategy.MANUAL))
     assert engine.conflict_policy == ConflictPolicySpec(strategy=Strategy.MANUAL)
     assert engine.conflict_policy_ref is None
 

@@ -93,6 +93,19 @@ def test_a_sync_pipeline_manifest_is_accepted_as_a_spec_file(tmp_path: Path) -> 
     path = tmp_path / "sp.yaml"
     path.write_text(yaml.safe_dump(manifest))
     assert specfile.load(path).name == "orders"
+    assert specfile.load(path).identity == "orders"
+    path.write_text(yaml.safe_dump({**manifest, "metadata": {"name": "orders", "namespace": "team-b"}}))
+    assert specfile.load(path).identity == "team-b.orders"
+
+
+def test_identity_is_namespace_and_name_and_never_collides_with_a_plain_name() -> None:
+    plain = PipelineSpec.model_validate(BASE)
+    assert plain.identity == "shop"
+    a = PipelineSpec.model_validate({**BASE, "namespace": "a"})
+    b = PipelineSpec.model_validate({**BASE, "namespace": "b"})
+    assert {a.identity, b.identity, plain.identity} == {"a.shop", "b.shop", "shop"}
+    with pytest.raises(ValidationError, match="namespace"):
+        PipelineSpec.model_validate({**BASE, "namespace": "a.b"})
 
 
 def test_secrets_resolve_from_the_environment_only(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -96,7 +96,7 @@ _FAILURES = (
 
 def cleanup(spec: PipelineSpec) -> CleanupReport:
     """Remove the pipeline's machinery (see the module doc); raises CleanupError naming each side that failed."""
-    report = CleanupReport(spec.name)
+    report = CleanupReport(spec.identity)
     for side, where, step in _steps(spec, report):
         try:
             step()

@@ -44,11 +44,11 @@ def transport(spec: PipelineSpec, report: CleanupReport) -> None:
     with ExitStack() as stack:
         client = connect.redis_client(spec.redis_streams)
         stack.callback(client.close)
-        remove_keys(client, spec.name, report)
+        remove_keys(client, spec.identity, report)
 
 
 def graph_state(spec: PipelineSpec, report: CleanupReport) -> None:
     with ExitStack() as stack:
         client = graphmodes.state_client(spec)
         stack.callback(client.close)
-        remove_keys(client, spec.name, report)
+        remove_keys(client, spec.identity, report)

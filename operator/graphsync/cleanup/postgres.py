@@ -75,9 +75,9 @@ def postgres(spec: PipelineSpec, report: CleanupReport) -> None:
         ]
         if not tables and not functions:
             return
-        users = _other_users(conn, schema, spec.name, tables)
+        users = _other_users(conn, schema, spec.identity, tables)
         if users:
-            report.schema_rows += _forget(conn, schema, spec.name, tables)
+            report.schema_rows += _forget(conn, schema, spec.identity, tables)
             report.kept.append(f"schema {schema}: still used by {users}")
             return
         _drop_engine_objects(conn, schema, tables, functions, report)

@@ -85,7 +85,7 @@ def reset_versions(store: Store, mappings: Mappings, report: CleanupReport) -> N
 def _marked(spec: PipelineSpec, store: Store, report: CleanupReport) -> None:
     """The target graph's bookkeeping: a files pipeline's checkpoint, or the version marks of mapped entities."""
     if spec.source.files is not None:
-        report.checkpoints += _repeat(store, DELETE_FILES_CHECKPOINT, {"id": f"{spec.name}:files"})
+        report.checkpoints += _repeat(store, DELETE_FILES_CHECKPOINT, {"id": f"{spec.identity}:files"})
     else:
         reset_versions(store, spec.mapped, report)
 
@@ -95,7 +95,7 @@ def neo4j_target(spec: PipelineSpec, report: CleanupReport) -> None:
     with ExitStack() as stack:
         store = _neo4j(target, "target.neo4j", stack)
         _marked(spec, store, report)
-        report.audit_runs += _repeat(store, DELETE_AUDIT_RUNS, {"pipeline": spec.name})
+        report.audit_runs += _repeat(store, DELETE_AUDIT_RUNS, {"pipeline": spec.identity})
 
 
 def falkordb_target(spec: PipelineSpec, report: CleanupReport) -> None:
@@ -111,7 +111,7 @@ def falkordb_target(spec: PipelineSpec, report: CleanupReport) -> None:
                 report.graphs.append(build.name)
         audit = _falkordb(_named(target, AUDIT_GRAPH_SUFFIX), "target.falkordb", stack)
         if audit is not None:
-            report.audit_runs += _repeat(audit, DELETE_AUDIT_RUNS, {"pipeline": spec.name})
+            report.audit_runs += _repeat(audit, DELETE_AUDIT_RUNS, {"pipeline": spec.identity})
             if audit.read(COUNT_NODES) == [[0]]:
                 audit.drop()
                 report.graphs.append(audit.name)

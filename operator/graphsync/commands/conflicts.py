@@ -72,7 +72,7 @@ def act(spec: PipelineSpec, args: argparse.Namespace, program: str = "graphsync 
             return 0
         conflict = store.get(args.id)
     if conflict is None:
-        print(f"{program}: no conflict {args.id!r} in pipeline {spec.name}", file=sys.stderr)
+        print(f"{program}: no conflict {args.id!r} in pipeline {spec.identity}", file=sys.stderr)
         return 1
     print(json.dumps(_record(conflict), indent=2) if args.json else show_text(conflict))
     return 0
@@ -83,7 +83,7 @@ def _resolve(spec: PipelineSpec, conflict: str, choice: str, data: dict[str, Any
         pair = twoway.TwoWay(spec, stack)
         held = pair.conflicts.get(conflict)
         if held is None or held.status != "open":
-            print(f"{program}: no open conflict {conflict!r} in pipeline {spec.name}", file=sys.stderr)
+            print(f"{program}: no open conflict {conflict!r} in pipeline {spec.identity}", file=sys.stderr)
             return 1
         pair.settle(conflict, choice, data)
     print(f"resolved {conflict} ({held.entity} {json.dumps(held.key)}): {choice}")

@@ -65,7 +65,7 @@ def act(spec: PipelineSpec, args: argparse.Namespace, program: str = "graphsync"
         return 2
     with conn:
         if getattr(args, "dlq_command", None):
-            store = PostgresDeadLetters(conn, pipeline=spec.name, schema=spec.postgres.schema_)
+            store = PostgresDeadLetters(conn, pipeline=spec.identity, schema=spec.postgres.schema_)
             if args.dlq_command == "replay":
                 print(f"replayed {store.replay(args.ids)} record(s)")
                 return 0
@@ -91,7 +91,7 @@ def _graph_dead_letters(spec: PipelineSpec, args: argparse.Namespace) -> int:
     with ExitStack() as stack:
         client = graphmodes.state_client(spec)
         stack.callback(client.close)
-        store = RedisDeadLetters(client, pipeline=spec.name)
+        store = RedisDeadLetters(client, pipeline=spec.identity)
         if args.dlq_command == "replay":
             sink = targets.sink(spec, stack)
             sink.prepare()

@@ -61,7 +61,7 @@ def main(args: argparse.Namespace) -> int:
         return 2
     if args.history:
         with ExitStack() as stack:
-            runs = Audit(audit_store(spec, stack)).runs(spec.name, args.limit)
+            runs = Audit(audit_store(spec, stack)).runs(spec.identity, args.limit)
         print(json.dumps(runs, indent=2) if args.json else history_text(runs))
         return 0
     stop = threading.Event()

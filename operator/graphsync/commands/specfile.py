@@ -36,9 +36,12 @@ def load(path: Path) -> PipelineSpec:
         raise SpecError(f"{path}: {exc.strerror}") from exc
     except yaml.YAMLError as exc:
         raise SpecError(f"{path}: not valid YAML: {exc}") from exc
-    # A SyncPipeline manifest works too: its spec embeds the pipeline spec.
+    # A SyncPipeline manifest works too: its spec embeds the pipeline spec, and with a namespace it is the
+    # cluster's pipeline (its identity, so its state), as `dlq` and `conflicts` need.
     if isinstance(document, dict) and document.get("kind") == "SyncPipeline":
-        document = {"name": document.get("metadata", {}).get("name", "default"), **document.get("spec", {})}
+        meta = document.get("metadata") or {}
+        named = {"name": meta.get("name", "default"), "namespace": meta.get("namespace")}
+        document = {**{k: v for k, v in named.items() if v is not None}, **(document.get("spec") or {})}
     if not isinstance(document, dict):
         raise SpecError(f"{path}: expected a mapping at the top level")
     try:

@@ -109,7 +109,7 @@ class FilesReconciliation:
         self._graph = graph
         self._layout = Layout(self._files.label, self._files.node_key)
         self._slots = self._layout.slots()
-        self._prefix = f"{spec.name}:"
+        self._prefix = f"{spec.identity}:"
         self._store = filesync.document_store(spec, self._layout, stack)
         self._repository = open_repository(self._files, filesync.cache_dir())
         self._parsers = Parsers(self._files.parsers)

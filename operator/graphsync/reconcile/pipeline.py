@@ -31,7 +31,7 @@ def reconcile(spec: PipelineSpec, job: ReconcileSpec, stop: threading.Event) -> 
             raise ValueError("scope: a files pipeline is reconciled as a whole (its documents, nodes and edges)")
     else:
         job.check_against(spec.mapped)
-    report = Report(spec.name, job)
+    report = Report(spec.identity, job)
     # Every line of the run carries the id its audit record has.
     with logs.scope(**{logs.CORRELATION_ID: report.id}), ExitStack() as stack:
         audit = Audit(audit_store(spec, stack))

@@ -87,7 +87,12 @@ class ObjectRef(SpecModel):
 
 
 class PipelineSpec(SpecModel):
-    name: str = Field(default="default", pattern=NAME_PATTERN, description="names streams, groups and checkpoints")
+    name: str = Field(default="default", pattern=NAME_PATTERN, description="the pipeline's name")
+    namespace: str | None = Field(
+        default=None,
+        pattern=NAME_PATTERN,
+        description="the Kubernetes namespace of a SyncPipeline (set by the operator); part of the identity",
+    )
     source: Source
     transport: Transport | None = None
     target: Target
@@ -98,6 +103,15 @@ class PipelineSpec(SpecModel):
     conflict_policy: ConflictPolicySpec | None = Field(
         default=None, description="bidirectional mode: who wins when both sides changed (default lastWriteWins)"
     )
+
+    @property
+    def identity(self) -> str:
+        """What names every stream, group, checkpoint, trigger, ledger, document and Redis key of this pipeline.
+
+        A SyncPipeline's is `namespace.name`, so one name in two namespaces never shares state; a pipeline
+        run from a file keeps its plain name. Neither part can hold a dot, so the two forms never collide.
+        """
+        return identity(self.name, self.namespace)
 
     @property
     def postgres(self) -> PostgresSource:
@@ -205,6 +219,10 @@ class PipelineSpec(SpecModel):
         elif self.conflict_policy is not None:
             raise ValueError(f"conflictPolicy applies to mode bidirectional, not {self.mode.value}")
         return self
+
+
+def identity(name: str, namespace: str | None = None) -> str:
+    return f"{namespace}.{name}" if namespace else name
 
 
 def _same_names_both_ways(mappings: Mappings) -> None:

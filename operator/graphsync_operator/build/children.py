@@ -29,7 +29,7 @@ class Children:
 def pipeline(
     owner: Owner, spec: SyncPipelineSpec, defaults: Defaults, policy: ConflictPolicySpec | None = None
 ) -> Children:
-    rendered = config.render(spec.engine_spec(owner.name, policy))
+    rendered = config.render(spec.engine_spec(owner.name, owner.namespace, policy))
     scheduled = spec.schedule is not None
     args = ["sync", "-f", names.CONFIG_FILE, *(["--until-idle"] if scheduled else [])]
     plan = PodPlan(owner, owner.name, SYNC, args, rendered, spec.workers, probes=not scheduled)
@@ -53,7 +53,7 @@ def reconciliation(
 ) -> Children:
     """The CronJob that reconciles a pipeline: its config and secrets are the pipeline's own."""
     pipeline_name = job.pipeline_ref.name
-    rendered = config.render(pipeline_spec.engine_spec(pipeline_name, policy))
+    rendered = config.render(pipeline_spec.engine_spec(pipeline_name, owner.namespace, policy))
     plan = PodPlan(
         owner, pipeline_name, RECONCILE, ["reconcile", *reconcile_args(job)], rendered, pipeline_spec.workers, False
     )
@@ -82,7 +82,7 @@ def cleanup(
     owner: Owner, spec: SyncPipelineSpec, defaults: Defaults, policy: ConflictPolicySpec | None = None
 ) -> dict[str, Any]:
     """The Job that removes what the pipeline created in the databases; it reports on the workers' Lease."""
-    rendered = config.render(spec.engine_spec(owner.name, policy))
+    rendered = config.render(spec.engine_spec(owner.name, owner.namespace, policy))
     args = ["cleanup", "-f", names.CONFIG_FILE]
     plan = PodPlan(owner, owner.name, CLEANUP, args, rendered, spec.workers, probes=False, account=SYNC)
     return workloads.job(plan, defaults, name=names.cleanup_job(owner.name))

@@ -64,7 +64,9 @@ def policy_spec(name: str, resource: Mapping[str, Any] | None) -> ConflictPolicy
 
 def rendered(resource: Mapping[str, Any], policy: ConflictPolicySpec | None) -> config.Rendered:
     """The engine config the operator puts in the workers' ConfigMap, and the secrets it names."""
-    return config.render(pipeline_spec(resource).engine_spec(resource["metadata"]["name"], policy))
+    return config.render(
+        pipeline_spec(resource).engine_spec(resource["metadata"]["name"], resource["metadata"]["namespace"], policy)
+    )
 
 
 def resolve(
