@@ -6,12 +6,14 @@ straight from the tables, by the rules a user reads in the mapping.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import neo4j
 import psycopg
 from psycopg import sql
 
+from graphsync.connectors.falkordb.graph import Graph as FalkorGraph
 from graphsync.devenv import sample
 
 create = sample.create
@@ -48,21 +50,40 @@ def expected(conn: psycopg.Connection[Any], schema: str) -> Graph:
 def actual(driver: neo4j.Driver) -> Graph:
     """The graph as a user sees it: engine bookkeeping (tombstones, audit records, `_graphsync_*`
     properties) left out."""
+
+    def rows(query: str) -> list[dict[str, Any]]:
+        return [record.data() for record in driver.execute_query(query)[0]]
+
+    return _graph(rows)
+
+
+def actual_falkordb(graph: FalkorGraph) -> Graph:
+    """The same view of a FalkorDB graph (one not made yet is empty)."""
+
+    def rows(query: str) -> list[dict[str, Any]]:
+        if not graph.client.exists(graph.name):
+            return []
+        columns = [name.strip() for name in query.rsplit("RETURN", 1)[1].split(",")]
+        names = [column.rsplit(" AS ", 1)[1] for column in columns]
+        return [dict(zip(names, row, strict=True)) for row in graph.read(query)]
+
+    return _graph(rows)
+
+
+def _graph(rows: Callable[[str], list[dict[str, Any]]]) -> Graph:
     nodes: dict[tuple[str, ...], dict[Any, dict[str, Any]]] = {}
-    records, _, _ = driver.execute_query(
+    for record in rows(
         "MATCH (n) WHERE NOT n:GraphsyncTombstone AND NOT n:GraphsyncReconciliation"
         " RETURN labels(n) AS labels, properties(n) AS props"
-    )
-    for record in records:
+    ):
         labels = tuple(sorted(record["labels"]))
         props = _user(record["props"])
         nodes.setdefault(labels, {})[props.get("id")] = props
     relationships: set[tuple[Any, ...]] = set()
-    records, _, _ = driver.execute_query(
+    for record in rows(
         "MATCH (a)-[r]->(b) RETURN type(r) AS type, labels(a) AS a_labels, a.id AS a_id,"
         " labels(b) AS b_labels, b.id AS b_id, properties(r) AS props"
-    )
-    for record in records:
+    ):
         props = tuple(sorted(_user(record["props"]).items()))
         source = (tuple(sorted(record["a_labels"])), record["a_id"])
         target = (tuple(sorted(record["b_labels"])), record["b_id"])

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 from contextlib import ExitStack
+from typing import Any
 
 import redis
 
@@ -105,6 +106,13 @@ def _rebuild(spec: PipelineSpec, control: RunControl, client: redis.Redis, stack
     build = f"{spec.falkordb.graph}{BUILD_SUFFIX}" if aside else None
     reader = source_reader(spec, stack)
     sink = targets.sink(spec, stack, graph=build)
+    if state.get("switching") and isinstance(sink, FalkorSink):
+        # Killed between saying the build is complete and saying it is switched in: the RENAME happened
+        # unless the build graph is still there. Finish it; never switch in a graph that is not the build.
+        if sink.exists():
+            sink.switch_into(spec.falkordb.graph)
+        _completed(checkpoints, state)
+        state = {**state, "completed": True}
     if state.get("completed") or "version" not in state:
         for entity in spec.mapped.entity_names():
             checkpoints.delete(f"snapshot:{entity}")
@@ -125,6 +133,10 @@ def _rebuild(spec: PipelineSpec, control: RunControl, client: redis.Redis, stack
     if not finished:
         return stats
     if isinstance(sink, FalkorSink) and build is not None:
+        # Said before the RENAME: a run after a crash between the two knows the build is whole and finishes
+        # the switch, instead of preparing (so creating) an empty build graph and switching that in.
+        state = {**state, "switching": True}
+        checkpoints.put("snapshot", state)
         sink.switch_into(spec.falkordb.graph)
     else:
         # Rebuilt in place: what the target still holds beyond the source is deleted by a key scan
@@ -133,10 +145,15 @@ def _rebuild(spec: PipelineSpec, control: RunControl, client: redis.Redis, stack
             reader, targets.reader(spec, stack), spec.mapped, versions=versions, content=False
         )
         stats.absorb(Runner(deletes, sink, dead_letters, options, on_batch=control.on_batch).run(control.stop))
+    _completed(checkpoints, state)
+    return stats
+
+
+def _completed(checkpoints: RedisCheckpoints, state: dict[str, Any]) -> None:
+    """The rebuild is in place: increments go on from the watermarks taken before it read."""
     for entity, position in state.get("watermarks", {}).items():
         checkpoints.put(f"watermark:{entity}", position)
-    checkpoints.put("snapshot", {**state, "completed": True})
-    return stats
+    checkpoints.put("snapshot", {**state, "completed": True, "switching": False})
 
 
 def _now() -> int:

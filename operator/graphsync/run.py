@@ -21,9 +21,9 @@ from typing import Any
 
 import psycopg
 
-from graphsync import connect, filesync, graphmodes, targets, twoway
+from graphsync import adoption, connect, filesync, graphmodes, targets, twoway
 from graphsync.change import SNAPSHOT_VERSION
-from graphsync.connectors import streams
+from graphsync.connectors import outages, streams
 from graphsync.connectors.postgres import schema as pg_schema
 from graphsync.connectors.postgres.checkpoints import PostgresCheckpoints
 from graphsync.connectors.postgres.consumer import OutboxStreamSource
@@ -35,12 +35,16 @@ from graphsync.pipeline.contracts import Source
 from graphsync.pipeline.control import RunControl
 from graphsync.pipeline.retry import Backoff, Interrupted
 from graphsync.pipeline.runner import Runner, RunOptions
-from graphsync.pipeline.stats import RunStats
+from graphsync.pipeline.stats import SOURCE, RunStats
 from graphsync.spec.endpoints import CaptureMode
 from graphsync.spec.pipeline import Mode, PipelineSpec
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 1.0
+# The relay's loop, as the run's stats tell it apart to find a stuck one.
+RELAY = "relay"
+# Waiting to connect again after a lost connection.
+CONNECT = "connect"
 
 
 def consumer_name() -> str:
@@ -62,16 +66,70 @@ def prepare_source(spec: PipelineSpec) -> None:
 def run(spec: PipelineSpec, control: RunControl) -> RunStats:
     own = _own_engine(spec)
     if own is not None:
+        adoption.adopt(spec)
         return own(spec, control)
+    return _reconnecting(spec, control)
+
+
+class _Carry:
+    """The counts of an attempt that lost its connections, handed to the next attempt's first runner, so a
+    run rebuilt on new connections goes on counting (and its watcher on reading) where the lost one was."""
+
+    def __init__(self) -> None:
+        # The stats of the newest runner, and those a lost attempt left for the next one to go on with.
+        self.latest: RunStats | None = None
+        self.lost: RunStats | None = None
+
+    def take(self) -> RunStats | None:
+        stats, self.lost = self.lost, None
+        return stats
+
+
+def _reconnecting(spec: PipelineSpec, control: RunControl) -> RunStats:
+    """Run the PostgreSQL modes, assembled again on new connections whenever PostgreSQL or Redis drops them.
+
+    A restart or failover of PostgreSQL closes every connection, and psycopg never reopens one: retrying
+    on it would fail forever while the worker looks alive. The batch in flight was not checkpointed, so
+    it is delivered again and converges. While no connection can be opened, the `connect` loop's word
+    ages: past the stuck threshold the worker reports stuck and its liveness probe restarts it.
+    """
+    carry = _Carry()
+    backoff = Backoff()
+    attempt, read = 0, 0
+    while True:
+        try:
+            return _assemble(spec, control, carry)
+        except Exception as exc:
+            if not outages.connection_lost(exc) or control.stop.is_set():
+                raise
+            stats = carry.lost = carry.lost or carry.latest or RunStats()
+            if stats.read > read:
+                # The last attempt made progress: this is a new outage, not the same one going on.
+                attempt, read = 0, stats.read
+            stats.waiting(CONNECT)
+            stats.add_retry(f"source: connection lost, reconnecting: {type(exc).__name__}: {exc}", component=SOURCE)
+            stats.add_read(caught_up=False)
+            if control.on_batch:
+                control.on_batch(stats)
+            log.warning("source: connection lost, reconnecting: %s", exc)
+            try:
+                backoff.wait(attempt, control.stop)
+            except Interrupted:
+                return stats
+            attempt += 1
+
+
+def _assemble(spec: PipelineSpec, control: RunControl, carry: _Carry) -> RunStats:
     prepare_source(spec)
+    adoption.adopt(spec)
     if spec.mode is Mode.CONTINUOUS:
-        return _stream(spec, control)
+        return _stream(spec, control, carry)
     if spec.mode is Mode.SNAPSHOT_THEN_STREAM:
-        snapshot = _snapshot(spec, control, version=SNAPSHOT_VERSION, sweep=False)
-        return _stream(spec, control).absorb(snapshot)
+        snapshot = _snapshot(spec, control, carry, version=SNAPSHOT_VERSION, sweep=False)
+        return _stream(spec, control, carry).absorb(snapshot)
     if spec.mode is Mode.SNAPSHOT:
-        return _snapshot(spec, control, version=int(time.time() * 1_000_000), sweep=True)
-    return _incremental(spec, control)
+        return _snapshot(spec, control, carry, version=int(time.time() * 1_000_000), sweep=True)
+    return _incremental(spec, control, carry)
 
 
 def _own_engine(spec: PipelineSpec) -> Callable[[PipelineSpec, RunControl], RunStats] | None:
@@ -91,7 +149,13 @@ def _pg(spec: PipelineSpec, stack: ExitStack, *, autocommit: bool = True) -> psy
 
 
 def _runner(
-    spec: PipelineSpec, source: Source, sink: targets.GraphSink, control: RunControl, stack: ExitStack
+    spec: PipelineSpec,
+    source: Source,
+    sink: targets.GraphSink,
+    control: RunControl,
+    stack: ExitStack,
+    *,
+    carry: _Carry,
 ) -> Runner:
     dead_letters = PostgresDeadLetters(_pg(spec, stack), pipeline=spec.identity, schema=spec.postgres.schema_)
     # A polled source (incremental) waits between empty reads; a stream's read blocks by itself.
@@ -101,23 +165,33 @@ def _runner(
         until_idle=control.until_idle,
         idle_wait=idle_wait,
         probe_seconds=control.probe_seconds,
+        connection_lost=outages.connection_lost,
     )
-    return Runner(source, sink, dead_letters, options, on_batch=control.on_batch)
+    runner = Runner(source, sink, dead_letters, options, on_batch=control.on_batch, stats=carry.take())
+    # Connected again: the run's own loops say whether it is alive from here on.
+    runner.stats.ended(CONNECT)
+    carry.latest = runner.stats
+    return runner
 
 
-def _stream(spec: PipelineSpec, control: RunControl) -> RunStats:
+def _stream(spec: PipelineSpec, control: RunControl, carry: _Carry) -> RunStats:
     postgres, settings = spec.postgres, spec.redis_streams
     target = streams.Streams(prefix=f"graphsync:{spec.identity}", partitions=settings.partitions)
     with ExitStack() as stack:
         client = stack.enter_context(connect.redis_client(settings))
-        relay = Relay(
-            _pg(spec, stack, autocommit=False),
-            client,
-            target,
-            schema=postgres.schema_,
-            redeliver_after_seconds=settings.redeliver_after_seconds,
-            max_stream_length=settings.max_stream_length,
-        )
+
+        def relay_on(conn: psycopg.Connection[Any]) -> Relay:
+            return Relay(
+                conn,
+                client,
+                target,
+                schema=postgres.schema_,
+                redeliver_after_seconds=settings.redeliver_after_seconds,
+                max_stream_length=settings.max_stream_length,
+            )
+
+        relay = _Relaying(spec, relay_on)
+        stack.callback(relay.close)
         reader = streams.GroupReader(
             client,
             target,
@@ -126,25 +200,31 @@ def _stream(spec: PipelineSpec, control: RunControl) -> RunStats:
             claim_idle_ms=int(settings.claim_idle_seconds * 1000),
         )
         source = OutboxStreamSource(reader, _pg(spec, stack), Outbox(postgres.schema_))
-        runner = _runner(spec, source, targets.sink(spec, stack), control, stack)
+        runner = _runner(spec, source, targets.sink(spec, stack), control, stack, carry=carry)
         if control.until_idle:
             return _drain(relay, runner, control, spec.batch_size)
         if not control.consume:
             _relay_loop(relay, control.stop, spec.batch_size, runner.stats)
             return runner.stats
+        # The relay ends with this attempt, also when the runner ends by losing its connections (the next
+        # attempt starts a relay of its own).
+        relay_stop = threading.Event()
         relay_thread = threading.Thread(
-            target=_relay_loop, args=(relay, control.stop, spec.batch_size, runner.stats), daemon=True
+            target=_relay_loop, args=(relay, relay_stop, spec.batch_size, runner.stats), daemon=True
         )
         if control.relay:
             relay_thread.start()
-        stats = runner.run(control.stop)
-        control.stop.set()
-        if control.relay:
-            relay_thread.join(timeout=30)
+        try:
+            stats = runner.run(control.stop)
+            control.stop.set()
+        finally:
+            relay_stop.set()
+            if control.relay:
+                relay_thread.join(timeout=30)
         return stats
 
 
-def _drain(relay: Relay, runner: Runner, control: RunControl, limit: int) -> RunStats:
+def _drain(relay: _Relaying, runner: Runner, control: RunControl, limit: int) -> RunStats:
     """Until-idle streaming: publish everything pending, consume everything published, until both are empty."""
     while not control.stop.is_set():
         published = 0
@@ -157,14 +237,43 @@ def _drain(relay: Relay, runner: Runner, control: RunControl, limit: int) -> Run
     return runner.stats
 
 
-def _relay_loop(relay: Relay, stop: threading.Event, limit: int, stats: RunStats) -> None:
+class _Relaying:
+    """The relay on a PostgreSQL connection of its own, opened again after PostgreSQL dropped it."""
+
+    def __init__(self, spec: PipelineSpec, relay_on: Callable[[psycopg.Connection[Any]], Relay]) -> None:
+        self._spec = spec
+        self._relay_on = relay_on
+        self._conn: psycopg.Connection[Any] | None = None
+        self._relay: Relay | None = None
+
+    def run_once(self, limit: int) -> int:
+        if self._relay is None:
+            self._conn = connect.postgres(self._spec.postgres, autocommit=False)
+            self._relay = self._relay_on(self._conn)
+        try:
+            return self._relay.run_once(limit)
+        except Exception as exc:
+            if outages.connection_lost(exc):
+                self.close()
+            raise
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+        self._conn = self._relay = None
+
+
+def _relay_loop(relay: _Relaying, stop: threading.Event, limit: int, stats: RunStats) -> None:
+    """While the relay keeps failing its loop's word ages, so a relay that cannot heal makes the run stuck."""
     backoff = Backoff()
     attempt = 0
+    stats.alive(RELAY)
     while not stop.is_set():
         try:
             published = relay.run_once(limit)
             attempt = 0
             stats.relay_recovered()
+            stats.alive(RELAY)
         except Exception as exc:  # noqa: BLE001 - the relay survives outages of either side
             log.warning("relay: %s; retrying", exc)
             stats.relay_failed(str(exc))
@@ -176,13 +285,17 @@ def _relay_loop(relay: Relay, stop: threading.Event, limit: int, stats: RunStats
             continue
         if published == 0:
             stop.wait(0.2)
+    stats.ended(RELAY)
 
 
-def _snapshot(spec: PipelineSpec, control: RunControl, *, version: int, sweep: bool) -> RunStats:
+def _snapshot(spec: PipelineSpec, control: RunControl, carry: _Carry, *, version: int, sweep: bool) -> RunStats:
     with ExitStack() as stack:
         checkpoints = PostgresCheckpoints(_pg(spec, stack), pipeline=spec.identity, schema=spec.postgres.schema_)
         state = checkpoints.get("snapshot") or {}
-        if state.get("completed") or "version" not in state:
+        # A snapshot mode run reads everything again each time (its sweep needs it). A handover to a stream
+        # reads once: after it completed the stream carries every change, so a restart reads only entity
+        # types the mapping gained since (their own checkpoints are not done).
+        if "version" not in state or (sweep and state.get("completed")):
             for table in tables_of(spec.mapped):
                 checkpoints.delete(f"snapshot:{table.entity}")
             state = {"version": version, "completed": False}
@@ -190,7 +303,7 @@ def _snapshot(spec: PipelineSpec, control: RunControl, *, version: int, sweep: b
         source = SnapshotSource(_pg(spec, stack), spec.mapped, checkpoints, version=int(state["version"]))
         sink = targets.sink(spec, stack)
         finite = RunControl(control.stop, until_idle=True, on_batch=control.on_batch)
-        stats = _runner(spec, source, sink, finite, stack).run(control.stop)
+        stats = _runner(spec, source, sink, finite, stack, carry=carry).run(control.stop)
         if not _snapshot_done(checkpoints, spec):
             return stats
         if sweep:
@@ -203,11 +316,11 @@ def _snapshot_done(checkpoints: PostgresCheckpoints, spec: PipelineSpec) -> bool
     return all((checkpoints.get(f"snapshot:{table.entity}") or {}).get("done") for table in tables_of(spec.mapped))
 
 
-def _incremental(spec: PipelineSpec, control: RunControl) -> RunStats:
+def _incremental(spec: PipelineSpec, control: RunControl, carry: _Carry) -> RunStats:
     column = spec.postgres.watermark_column
     if column is None:
         raise ValueError("mode incremental needs source.postgres.watermarkColumn")
     with ExitStack() as stack:
         checkpoints = PostgresCheckpoints(_pg(spec, stack), pipeline=spec.identity, schema=spec.postgres.schema_)
         source = WatermarkSource(_pg(spec, stack), spec.mapped, checkpoints, column=column)
-        return _runner(spec, source, targets.sink(spec, stack), control, stack).run(control.stop)
+        return _runner(spec, source, targets.sink(spec, stack), control, stack, carry=carry).run(control.stop)

@@ -47,6 +47,11 @@ def target(falkordb_service: Service, graph_name: str) -> Iterator[Graph]:
 
 @pytest.fixture
 def base(neo4j_service: Service, falkordb_service: Service, graph_name: str) -> dict[str, Any]:
+    return base_spec(neo4j_service, falkordb_service, graph_name)
+
+
+def base_spec(neo4j_service: Service, falkordb_service: Service, graph_name: str) -> dict[str, Any]:
+    """Neo4j's graph mirrored into the FalkorDB graph `graph_name`, with watermarks and a key scan for deletes."""
     return {
         "name": unique_name("g").replace("_", "-"),
         "source": {
@@ -81,6 +86,10 @@ def falkor_snapshot(graph: Graph) -> graphs.Snapshot:
 
 @pytest.fixture
 def source(neo4j_driver: neo4j.Driver) -> neo4j.Driver:
+    return indexed(neo4j_driver)
+
+
+def indexed(neo4j_driver: neo4j.Driver) -> neo4j.Driver:
     """The source database, with the indexes an application graph has on its keys and watermark."""
     for statement in (
         "CREATE INDEX person_id IF NOT EXISTS FOR (n:Person) ON (n.id)",

@@ -8,6 +8,7 @@ from typing import Any
 import neo4j
 import psycopg
 import pytest
+import redis
 
 from graphsync import run
 from graphsync.devenv.service import Service
@@ -111,6 +112,35 @@ def test_snapshot_then_stream_hands_over_without_losing_or_doubling(
     assert shop.actual(neo4j_driver) == shop.expected(pg_conn, schema)
     records, _, _ = neo4j_driver.execute_query("MATCH (c:Customer {id: 1}) RETURN c.name AS name")
     assert records[0]["name"] == "renamed during snapshot"
+
+    # A restart (a worker rolled, rescheduled, OOM-killed) streams only: the finished snapshot is not read again.
+    pg_conn.execute("UPDATE customer SET name = 'after the restart' WHERE id = 7")
+    restarted = run.run(spec, RunControl(stop=threading.Event(), until_idle=True))
+    assert restarted.read == 1
+    assert restarted.stale == 0
+    assert shop.actual(neo4j_driver) == shop.expected(pg_conn, schema)
+
+
+def test_a_pipeline_given_a_namespace_adopts_the_state_its_bare_name_kept(
+    base: dict[str, Any], pg_conn: Conn, schema: str, neo4j_driver: neo4j.Driver, redis_service: Service
+) -> None:
+    """An upgrade: a SyncPipeline's state used to be named by its name alone; under its identity
+    (namespace.name) it goes on from the same checkpoints, streams and dead letters."""
+    seed(pg_conn, schema, customers=20)
+    legacy = PipelineSpec.model_validate({**base, "mode": "snapshotThenStream"})
+    first = run.run(legacy, RunControl(stop=threading.Event(), until_idle=True))
+    assert first.read > 20
+
+    pg_conn.execute("UPDATE customer SET name = 'after the upgrade' WHERE id = 3")
+    upgraded = legacy.model_copy(update={"namespace": "team-a"})
+    again = run.run(upgraded, RunControl(stop=threading.Event(), until_idle=True))
+    assert again.read == 1  # the finished snapshot is not read again
+    assert shop.actual(neo4j_driver) == shop.expected(pg_conn, schema)
+    with redis.Redis.from_url(redis_service.env["GRAPHSYNC_REDIS_URL"], decode_responses=True) as client:
+        assert list(client.scan_iter(match=f"graphsync:{legacy.name}:*")) == []
+        assert list(client.scan_iter(match=f"graphsync:team-a.{legacy.name}:*")) != []
+    rows = pg_conn.execute("SELECT DISTINCT pipeline FROM checkpoint").fetchall()
+    assert rows == [(f"team-a.{legacy.name}",)]
 
 
 def test_incremental_mode_follows_a_watermark_column(

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import secrets
+import signal
 import subprocess
+import time
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -48,7 +50,43 @@ def start(run_dir: Path) -> Service:
     pwfile.unlink()
 
     port = process.free_port()
-    spec = process.ProcessSpec(
+    spec = _process(data, port, log, user)
+    env = {
+        "GRAPHSYNC_PG_HOST": "127.0.0.1",
+        "GRAPHSYNC_PG_PORT": str(port),
+        "GRAPHSYNC_PG_USER": "graphsync",
+        "GRAPHSYNC_PG_PASSWORD": password,
+        "GRAPHSYNC_PG_DATABASE": "postgres",
+        "GRAPHSYNC_PG_DSN": f"postgresql://graphsync:{password}@127.0.0.1:{port}/postgres",
+    }
+    proc = process.start(spec)
+    process.wait_ready(spec, proc, lambda: bool(probe(env)), timeout=60)
+    return Service(name="postgres", pids=(proc.pid,), env=env, logs=(str(log),))
+
+
+def restart(service: Service, run_dir: Path, *, down_seconds: float = 0.0) -> Service:
+    """Stop the server the way an orderly restart or a failover does (fast shutdown: every session is cut
+    off at once), stay down for `down_seconds`, then start it again on the same port and data."""
+    [pid] = service.pids
+    os.kill(pid, signal.SIGINT)
+    deadline = time.monotonic() + 30
+    while process.alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    process.stop(pid)
+    time.sleep(down_seconds)
+    spec = _process(
+        run_dir / "postgres" / "data",
+        int(service.env["GRAPHSYNC_PG_PORT"]),
+        Path(service.logs[0]),
+        process.run_as_user(),
+    )
+    proc = process.start(spec)
+    process.wait_ready(spec, proc, lambda: bool(probe(service.env)), timeout=60)
+    return Service(name="postgres", pids=(proc.pid,), env=service.env, logs=service.logs)
+
+
+def _process(data: Path, port: int, log: Path, user: str | None) -> process.ProcessSpec:
+    return process.ProcessSpec(
         name="postgres",
         argv=[
             str(bindir() / "postgres"),
@@ -79,17 +117,6 @@ def start(run_dir: Path) -> Service:
         log_path=log,
         user=user,
     )
-    env = {
-        "GRAPHSYNC_PG_HOST": "127.0.0.1",
-        "GRAPHSYNC_PG_PORT": str(port),
-        "GRAPHSYNC_PG_USER": "graphsync",
-        "GRAPHSYNC_PG_PASSWORD": password,
-        "GRAPHSYNC_PG_DATABASE": "postgres",
-        "GRAPHSYNC_PG_DSN": f"postgresql://graphsync:{password}@127.0.0.1:{port}/postgres",
-    }
-    proc = process.start(spec)
-    process.wait_ready(spec, proc, lambda: bool(probe(env)), timeout=60)
-    return Service(name="postgres", pids=(proc.pid,), env=env, logs=(str(log),))
 
 
 def _initdb(data: Path, pwfile: Path, user: str | None, log: Path) -> None:

@@ -43,6 +43,9 @@ class RunOptions:
     # With nothing to apply for this long, the target is pinged: an outage then shows (as retries)
     # while nothing flows, instead of only when the next change arrives. 0 never pings.
     probe_seconds: float = 30.0
+    # Errors after which the source's connections cannot be used again (a restarted PostgreSQL): the
+    # run ends with the error instead of retrying a dead connection, and its caller opens new ones.
+    connection_lost: Callable[[BaseException], bool] = lambda _error: False
 
 
 class Runner:
@@ -54,13 +57,15 @@ class Runner:
         options: RunOptions = RunOptions(),
         *,
         on_batch: Callable[[RunStats], None] | None = None,
+        stats: RunStats | None = None,
     ) -> None:
+        """`stats`: those of an earlier runner of the same run (one rebuilt on new connections) to go on counting."""
         self._source = source
         self._sink = sink
         self._dead_letters = dead_letters
         self._options = options
         self._on_batch = on_batch
-        self.stats = RunStats()
+        self.stats = stats if stats is not None else RunStats()
         self._started = False
 
     def run(self, stop: threading.Event) -> RunStats:
@@ -125,8 +130,10 @@ class Runner:
                     batch = self._source.read(self._options.batch_size)
                     self.stats.alive(READER)
                     attempt = 0
-                except Exception as exc:  # noqa: BLE001 - a source outage is retried, like a sink's
+                except Exception as exc:  # a source outage is retried, like a sink's (a lost connection ends the run)
                     backlog.unknown()
+                    if self._options.connection_lost(exc):
+                        raise
                     self.stats.add_retry(f"source: reading: {type(exc).__name__}: {exc}", component=SOURCE)
                     self.stats.alive(READER)
                     log.warning("source: reading failed, retrying: %s", exc)
@@ -206,7 +213,7 @@ class Runner:
             try:
                 return action()
             except Exception as exc:
-                if not self._is_transient(exc):
+                if not self._is_transient(exc) or self._options.connection_lost(exc):
                     raise
                 self.stats.add_retry(
                     f"{side}: retry {attempt + 1}: {type(exc).__name__}: {exc}", component=_COMPONENTS[side]

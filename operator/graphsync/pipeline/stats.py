@@ -248,6 +248,11 @@ class RunStats:
     def alive(self, loop: str = "run") -> None:
         self._alive[loop] = time.time()
 
+    def waiting(self, loop: str) -> None:
+        """`loop` waits for what may never come (a connection): its word stands from the first wait, not renewed,
+        so a wait that never ends makes the run stuck."""
+        self._alive.setdefault(loop, time.time())
+
     def ended(self, loop: str) -> None:
         """A loop that ended is no longer watched (its last word would soon look stuck)."""
         self._alive.pop(loop, None)

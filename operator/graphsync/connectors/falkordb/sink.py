@@ -87,6 +87,10 @@ class FalkorSink:
         """Make this (fully built) graph the one called `name`, atomically: readers see the old graph or the new."""
         self._graph.rename(name)
 
+    def exists(self) -> bool:
+        """Whether the graph is there at all (preparing a sink creates it, with its indexes)."""
+        return bool(self._graph.client.exists(self._graph.name))
+
     def drop_graph(self) -> None:
         self._graph.drop()
 

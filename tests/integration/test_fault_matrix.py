@@ -1,0 +1,308 @@
+"""The fault matrix: one case per fault, each injected while several connections keep committing changes.
+
+For every case the long-lived run itself must converge (no helper run settles for it): the target is
+compared entity by entity with PostgreSQL while the run is still going, no record is dead-lettered
+because of the fault, what the run reports (its stats, what a worker's status is made of) tells the
+fault while it lasts, and the time to recover is measured. A fresh run afterwards finds nothing to do.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import neo4j
+import psycopg
+import pytest
+from psycopg import sql
+
+from graphsync import run
+from graphsync.connectors.falkordb import graph as falkor_graph
+from graphsync.connectors.falkordb.sink import FalkorSink
+from graphsync.connectors.postgres.deadletter import PostgresDeadLetters
+from graphsync.devenv import postgres, process
+from graphsync.devenv.service import Service
+from graphsync.pipeline.control import RunControl
+from graphsync.pipeline.stats import RunStats
+from graphsync.spec.pipeline import PipelineSpec
+from tests import graphs, shop, workload
+from tests.conftest import unique_name
+from tests.integration.test_graph_sync import base_spec, falkor_snapshot, indexed, neo4j_graph, neo4j_run, sync
+
+Conn = psycopg.Connection[Any]
+# The figures of each case (time to recover), shown with `--log-cli-level=INFO`.
+log = logging.getLogger(__name__)
+WRITERS = 3
+CONVERGE_SECONDS = 90
+
+
+@dataclass
+class Watched:
+    """A pipeline run in a thread, as a worker runs it: its live stats, and when each batch landed."""
+
+    spec: PipelineSpec
+    stop: threading.Event = field(default_factory=threading.Event)
+    stats: RunStats | None = None
+    batch_times: list[float] = field(default_factory=list)
+    results: list[RunStats] = field(default_factory=list)
+    errors: list[BaseException] = field(default_factory=list)
+    thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        # Capture is in place before the test's first write (a continuous run captures from its start on).
+        run.prepare_source(self.spec)
+
+        def seen(stats: RunStats) -> None:
+            self.stats = stats
+            self.batch_times.append(time.monotonic())
+
+        def body() -> None:
+            try:
+                self.results.append(run.run(self.spec, RunControl(stop=self.stop, on_batch=seen, probe_seconds=1)))
+            except BaseException as exc:  # noqa: BLE001 - the test reports a crashed run, whatever it raised
+                self.errors.append(exc)
+
+        self.thread = threading.Thread(target=body, daemon=True)
+        self.thread.start()
+
+    def finish(self) -> None:
+        self.stop.set()
+        assert self.thread is not None
+        self.thread.join(timeout=120)
+        assert not self.thread.is_alive(), "the run did not stop"
+
+
+class Writers:
+    """Several application connections committing random shop changes until stopped; a fault that cuts one
+    off (a restarted PostgreSQL) makes it reconnect and go on, as an application's pool would."""
+
+    def __init__(self, dsn: str, schema: str, count: int = WRITERS) -> None:
+        self._dsn, self._schema = dsn, schema
+        self._stop = threading.Event()
+        self.committed = 0
+        self.cut_off = 0
+        self._threads = [threading.Thread(target=self._write, args=(seed,), daemon=True) for seed in range(count)]
+
+    def __enter__(self) -> Writers:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=60)
+
+    def _write(self, seed: int) -> None:
+        round_ = 0
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(self._dsn, autocommit=True) as conn:
+                    while not self._stop.is_set():
+                        round_ += 1
+                        self.committed += workload.run(
+                            conn, self._schema, 40, seed=seed * 100_000 + round_, per_transaction=10
+                        )
+            except psycopg.Error:
+                self.cut_off += 1
+                time.sleep(0.2)
+
+
+def converge(actual: Callable[[], Any], expected: Callable[[], Any], within: float = CONVERGE_SECONDS) -> float:
+    """Seconds until the target equals the source; fails with the difference after `within`."""
+    started = time.monotonic()
+    while True:
+        have, want = actual(), expected()
+        if have == want:
+            return time.monotonic() - started
+        if time.monotonic() - started > within:
+            assert have == want
+        time.sleep(1)
+
+
+@pytest.fixture
+def own_postgres(run_dir: Path) -> Iterator[tuple[Service, Path, list[Service]]]:
+    """A PostgreSQL of this test's own, since the test restarts it; every incarnation is stopped afterwards."""
+    home = run_dir / unique_name("pg")
+    started = [postgres.start(home)]
+    yield started[0], home, started
+    for service in started:
+        for pid in service.pids:
+            process.stop(pid)
+
+
+def pipeline_spec(pg: Service, schema: str, redis_service: Service, target: dict[str, Any]) -> PipelineSpec:
+    env = pg.env
+    return PipelineSpec.model_validate(
+        {
+            "name": unique_name("matrix").replace("_", "-"),
+            "source": {
+                "postgres": {
+                    "url": f"postgresql://{env['GRAPHSYNC_PG_USER']}@127.0.0.1:{env['GRAPHSYNC_PG_PORT']}/postgres",
+                    "password": {"env": "MATRIX_PG_PASSWORD"},
+                    "schema": schema,
+                }
+            },
+            "transport": {
+                "redisStreams": {
+                    "url": redis_service.env["GRAPHSYNC_REDIS_URL"],
+                    "claimIdleSeconds": 1,
+                    "redeliverAfterSeconds": 5,
+                }
+            },
+            "target": target,
+            "mappings": shop.mappings(schema),
+            "batchSize": 100,
+        }
+    )
+
+
+def first_batch_since(watched: Watched, moment: float, within: float = 60) -> float:
+    """When the run first applied a batch after `moment`, waiting up to `within` seconds for one."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        after = [t for t in watched.batch_times if t > moment]
+        if after:
+            return min(after)
+        time.sleep(0.2)
+    raise AssertionError(f"no batch was applied in the {within:.0f}s after the fault ended")
+
+
+def dead_letters(spec: PipelineSpec, dsn: str) -> int:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        return PostgresDeadLetters(conn, pipeline=spec.identity, schema=spec.postgres.schema_).count()
+
+
+def test_postgres_restarted_mid_stream_the_run_reconnects_and_loses_nothing(
+    own_postgres: tuple[Service, Path, list[Service]],
+    redis_service: Service,
+    neo4j_service: Service,
+    neo4j_driver: neo4j.Driver,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pg, home, started = own_postgres
+    monkeypatch.setenv("MATRIX_PG_PASSWORD", pg.env["GRAPHSYNC_PG_PASSWORD"])
+    dsn = pg.env["GRAPHSYNC_PG_DSN"]
+    schema = "shop"
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+        shop.create(conn, schema)
+    spec = pipeline_spec(pg, schema, redis_service, {"neo4j": {"uri": neo4j_service.env["GRAPHSYNC_NEO4J_URI"]}})
+    watched = Watched(spec)
+    watched.start()
+    with Writers(dsn, schema) as writers:
+        time.sleep(4)
+        restarted = postgres.restart(pg, home, down_seconds=3)
+        started.append(restarted)
+        back_at = time.monotonic()
+        # While the server was gone, the run said so (a retry naming the lost connection), and kept running.
+        time.sleep(4)
+    assert writers.cut_off > 0, "the restart cut no writer off: the fault did not happen"
+    assert watched.stats is not None
+    assert any("connection lost" in error for error in watched.stats.errors)
+    assert watched.thread is not None
+    assert watched.thread.is_alive(), f"the run ended: {watched.errors}"
+    first_batch_after = first_batch_since(watched, back_at)
+
+    with psycopg.connect(dsn, autocommit=True) as source:
+        seconds = converge(lambda: shop.actual(neo4j_driver), lambda: shop.expected(source, schema))
+    watched.finish()
+    assert watched.errors == []
+    assert dead_letters(spec, dsn) == 0
+    fresh = run.run(spec, RunControl(stop=threading.Event(), until_idle=True))
+    assert fresh.synced == 0
+    log.info(
+        "postgres restart: first batch %.1fs after it was back, converged %.1fs after writes stopped; "
+        "%d changes, %d writer cut-offs",
+        first_batch_after - back_at,
+        seconds,
+        writers.committed,
+        writers.cut_off,
+    )
+
+
+class _Killed(BaseException):
+    """The worker process dying at this point: nothing after it runs, nothing catches it."""
+
+
+def test_a_rebuild_killed_right_after_its_rename_never_switches_in_an_empty_graph(
+    neo4j_service: Service,
+    neo4j_driver: neo4j.Driver,
+    falkordb_service: Service,
+    graph_name: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    graph_base = base_spec(neo4j_service, falkordb_service, graph_name)
+    graph_source = indexed(neo4j_driver)
+    graph_target = falkor_graph.connect(falkordb_service.env["GRAPHSYNC_FALKORDB_URL"], graph_name)
+    graphs.build(neo4j_run(graph_source), people=600, companies=6, knows_per_person=2)
+    rename = FalkorSink.switch_into
+
+    def rename_then_die(sink: FalkorSink, name: str) -> None:
+        rename(sink, name)
+        raise _Killed
+
+    monkeypatch.setattr(FalkorSink, "switch_into", rename_then_die)
+    with pytest.raises(_Killed):
+        sync(graph_base, "snapshot")
+    monkeypatch.undo()
+    expected = neo4j_graph(graph_source)
+    assert falkor_snapshot(graph_target) == expected
+
+    # The next scheduled run after the crash: it must finish (or redo) the switch, never swap in a graph
+    # it only prepared.
+    again = sync(graph_base, "snapshot")
+    assert again.failed == 0
+    assert len(expected["nodes"]) == 606
+    assert falkor_snapshot(graph_target) == expected
+    increments = sync(graph_base, "incremental")
+    assert increments.synced == 0
+    assert falkor_snapshot(graph_target) == expected
+    graph_target.close()
+
+
+def test_one_name_in_two_namespaces_on_one_redis_shares_nothing(
+    postgres_service: Service,
+    redis_service: Service,
+    falkordb_service: Service,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("MATRIX_PG_PASSWORD", postgres_service.env["GRAPHSYNC_PG_PASSWORD"])
+    dsn = postgres_service.env["GRAPHSYNC_PG_DSN"]
+    url = falkordb_service.env["GRAPHSYNC_FALKORDB_URL"]
+    sides = []
+    for prefix in ("a", "b"):
+        namespace = unique_name(prefix).replace("_", "-")
+        schema = namespace.replace("-", "_")
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+            shop.create(conn, schema)
+        graph = unique_name("g")
+        spec = pipeline_spec(postgres_service, schema, redis_service, {"falkordb": {"url": url, "graph": graph}})
+        spec = spec.model_copy(update={"name": "shop", "namespace": namespace})
+        sides.append((spec, schema, falkor_graph.connect(url, graph)))
+    runs = [Watched(spec) for spec, _, _ in sides]
+    for watched in runs:
+        watched.start()
+    with Writers(dsn, sides[0][1]), Writers(dsn, sides[1][1]):
+        time.sleep(6)
+    for watched in runs:
+        assert watched.errors == []
+    with psycopg.connect(dsn, autocommit=True) as source:
+        for spec, schema, graph in sides:
+            seconds = converge(
+                lambda graph=graph: shop.actual_falkordb(graph),  # type: ignore[misc]
+                lambda schema=schema: shop.expected(source, schema),  # type: ignore[misc]
+            )
+            log.info("%s converged %.1fs after writes stopped", spec.identity, seconds)
+    for watched in runs:
+        watched.finish()
+        assert watched.errors == []
+    for spec, _, graph in sides:
+        assert dead_letters(spec, dsn) == 0
+        graph.close()
