@@ -28,12 +28,12 @@ from typing import TypeVar
 from graphsync import connect
 from graphsync.connectors.files import contribution as contrib
 from graphsync.connectors.files.documents import Parsers
-from graphsync.connectors.files.repository import FileEntry, Reader, Repository, open_repository
+from graphsync.connectors.files.repository import FileEntry, GitUnavailable, Reader, Repository, open_repository
 from graphsync.connectors.files.statements import DocumentWrite, Layout, Saved, label_keys, write
 from graphsync.connectors.files.store import DocumentStore, FalkorDocuments, Neo4jDocuments
 from graphsync.pipeline.control import RunControl
 from graphsync.pipeline.retry import Backoff, Interrupted
-from graphsync.pipeline.stats import TARGET, FileProgress, RunStats
+from graphsync.pipeline.stats import SOURCE, TARGET, FileProgress, RunStats
 from graphsync.spec.files import FilesSource, Identity
 from graphsync.spec.pipeline import Mode, PipelineSpec
 
@@ -80,12 +80,22 @@ def run(spec: PipelineSpec, control: RunControl) -> RunStats:
             on_progress=control.on_batch,
         )
         stats.alive()
+        if control.on_batch is not None:
+            # Before any work, as the runner does: a watcher then sees the retries of a source or target
+            # that is down from the start.
+            control.on_batch(stats)
         sync.retrying(store.prepare)
         checkpoint_name = f"{spec.identity}:files"
         while not control.stop.is_set():
             commit = sync.retrying(sync.repository.resolve)
             saved = sync.retrying(store.checkpoint, checkpoint_name)
             base = json.loads(saved).get("commit") if saved and spec.mode is Mode.INCREMENTAL else None
+            if base is not None and not sync.repository.has_commit(base):
+                # History was rewritten (a force-push) and the mirror is new: no diff from the checkpoint
+                # exists, so every file is read and what vanished is removed, as in a snapshot.
+                progress.note = f"checkpoint commit {base} is no longer in the repository; resynced every file"
+                log.warning("files: %s", progress.note)
+                base = None
             progress.commit = commit
             if commit is None or base != commit:
                 sync.sync(sync.work(base, commit), commit)
@@ -201,12 +211,14 @@ class FileSync:
             except Interrupted:
                 raise
             except Exception as exc:
-                if not self._store.is_transient(exc):
+                source = isinstance(exc, GitUnavailable)
+                if not (source or self._store.is_transient(exc)):
                     raise
                 if self._stop.is_set():
                     # Stopping during an outage: the file is not at fault, and is synced next run.
                     raise Interrupted from exc
-                self._stats.add_retry(f"{type(exc).__name__}: {exc}", component=TARGET)
+                side = "source" if source else "target"
+                self._stats.add_retry(f"{side}: {type(exc).__name__}: {exc}", component=SOURCE if source else TARGET)
                 self._stats.alive()
                 self._backoff.wait(attempt, self._stop)
                 attempt += 1

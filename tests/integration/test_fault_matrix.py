@@ -9,6 +9,7 @@ fault while it lasts, and the time to recover is measured. A fresh run afterward
 from __future__ import annotations
 
 import logging
+import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -30,7 +31,7 @@ from graphsync.devenv.service import Service
 from graphsync.pipeline.control import RunControl
 from graphsync.pipeline.stats import RunStats
 from graphsync.spec.pipeline import PipelineSpec
-from tests import graphs, shop, workload
+from tests import graphs, repos, shop, workload
 from tests.conftest import unique_name
 from tests.integration.test_graph_sync import base_spec, falkor_snapshot, indexed, neo4j_graph, neo4j_run, sync
 
@@ -54,8 +55,9 @@ class Watched:
     thread: threading.Thread | None = None
 
     def start(self) -> None:
-        # Capture is in place before the test's first write (a continuous run captures from its start on).
-        run.prepare_source(self.spec)
+        if self.spec.source.postgres is not None:
+            # Capture is in place before the test's first write (a continuous run captures from its start on).
+            run.prepare_source(self.spec)
 
         def seen(stats: RunStats) -> None:
             self.stats = stats
@@ -306,3 +308,83 @@ def test_one_name_in_two_namespaces_on_one_redis_shares_nothing(
     for spec, _, graph in sides:
         assert dead_letters(spec, dsn) == 0
         graph.close()
+
+
+def files_pipeline(repo: Path, url: str, graph: str) -> PipelineSpec:
+    return PipelineSpec.model_validate(
+        {
+            "name": unique_name("files").replace("_", "-"),
+            "source": {"files": {"git": {"url": f"file://{repo}", "ref": "main"}, "include": ["*.json"]}},
+            "target": {"falkordb": {"url": url, "graph": graph}},
+            "mode": "incremental",
+        }
+    )
+
+
+def test_a_git_remote_that_stops_answering_is_retried_then_synced(
+    tmp_path: Path, falkordb_service: Service, graph_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GRAPHSYNC_CACHE_DIR", str(tmp_path / "cache"))
+    repo, away = tmp_path / "kb", tmp_path / "kb-away"
+    repos.init(repo)
+    corpus = repos.generate(40)
+    repos.commit(repo, corpus, "start")
+    target = falkor_graph.connect(falkordb_service.env["GRAPHSYNC_FALKORDB_URL"], graph_name)
+    spec = files_pipeline(repo, falkordb_service.env["GRAPHSYNC_FALKORDB_URL"], graph_name)
+    run.run(spec, RunControl(stop=threading.Event(), until_idle=True))
+    assert repos.actual(target.read) == repos.expected(corpus)
+
+    repo.rename(away)  # the remote is gone: every fetch fails
+    watched = Watched(spec)
+    watched.start()
+    deadline = time.monotonic() + 30
+    while not (watched.stats and watched.stats.retries_by.get("source")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert watched.errors == []
+    assert watched.stats is not None
+    assert watched.stats.retries_by.get("source", 0) > 0
+    assert any("files.git.url" in error for error in watched.stats.errors)
+
+    away.rename(repo)
+    for i in range(0, 40, 5):
+        corpus.put(f"kb/{i % 20:02d}/doc-{i:05d}.json", repos.document(i, 40, revision=3))
+    repos.commit(repo, corpus, "edits while the remote was away")
+    back_at = time.monotonic()
+    seconds = converge(lambda: repos.actual(target.read), lambda: repos.expected(corpus))
+    watched.finish()
+    assert watched.errors == []
+    log.info(
+        "git remote back: synced %.1fs later (%.1fs after the remote answered)", seconds, time.monotonic() - back_at
+    )
+    target.close()
+
+
+def test_a_force_push_seen_through_a_fresh_mirror_resyncs_instead_of_failing(
+    tmp_path: Path, falkordb_service: Service, graph_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GRAPHSYNC_CACHE_DIR", str(tmp_path / "cache"))
+    repo = tmp_path / "kb"
+    repos.init(repo)
+    corpus = repos.generate(30)
+    repos.commit(repo, corpus, "start")
+    target = falkor_graph.connect(falkordb_service.env["GRAPHSYNC_FALKORDB_URL"], graph_name)
+    spec = files_pipeline(repo, falkordb_service.env["GRAPHSYNC_FALKORDB_URL"], graph_name)
+    run.run(spec, RunControl(stop=threading.Event(), until_idle=True))
+
+    # History rewritten from scratch (the checkpoint's commit exists nowhere any more), and a new worker
+    # whose mirror is cloned afresh.
+    for i in range(0, 30, 3):
+        del corpus.files[f"kb/{i % 20:02d}/doc-{i:05d}.json"]
+    repos.git(repo, "checkout", "--quiet", "--orphan", "rewritten")
+    repos.commit(repo, corpus, "rewritten history")
+    repos.git(repo, "branch", "--quiet", "-M", "main")
+    repos.git(repo, "reflog", "expire", "--expire=now", "--all")
+    repos.git(repo, "gc", "--quiet", "--prune=now")
+    shutil.rmtree(tmp_path / "cache")
+
+    stats = run.run(spec, RunControl(stop=threading.Event(), until_idle=True))
+    assert stats.files is not None
+    assert stats.files.note is not None
+    assert "no longer in the repository" in stats.files.note
+    assert repos.actual(target.read) == repos.expected(corpus)
+    target.close()

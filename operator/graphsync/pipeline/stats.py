@@ -79,6 +79,8 @@ class FileProgress:
     commit: str | None = None
     # Every file that cannot be synced at this commit (from this run or an earlier one), with the reason.
     failed_files: list[tuple[str, str]] = field(default_factory=list)
+    # Something the run did that a person should know of (a resync from scratch, and why).
+    note: str | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def start(self, path: str) -> None:
@@ -108,6 +110,7 @@ class FileProgress:
                 "current": sorted(self.current),
                 "commit": self.commit,
                 "failedFiles": [{"path": path, "error": error} for path, error in self.failed_files],
+                **({"note": self.note} if self.note else {}),
             }
 
 

@@ -35,8 +35,14 @@ class GitError(ValueError):
     """The repository cannot be read (not reachable, no such ref); the message says which."""
 
 
+class GitUnavailable(ConnectionError):
+    """The remote did not answer a clone or fetch (network, server, credentials); an outage, retried with
+    backoff and shown as such, never taken for an invalid spec."""
+
+
 class Repository(Protocol):
     def resolve(self) -> str | None: ...
+    def has_commit(self, commit: str) -> bool: ...
     def files(self, commit: str | None) -> Iterator[FileEntry]: ...
     def count(self, commit: str | None) -> int: ...
     def changed(self, base: str, commit: str) -> Iterator[FileEntry]: ...
@@ -59,12 +65,23 @@ class Git:
     def resolve(self) -> str:
         """The commit the ref points at now (fetched first, for a remote)."""
         if self._remote:
-            if not (self._dir / "HEAD").exists():
-                self._dir.parent.mkdir(parents=True, exist_ok=True)
-                _git(None, "clone", "--mirror", "--quiet", self._spec.url, str(self._dir))
-            else:
-                _git(self._dir, "fetch", "--quiet", "--prune", "origin")
+            try:
+                if not (self._dir / "HEAD").exists():
+                    self._dir.parent.mkdir(parents=True, exist_ok=True)
+                    _git(None, "clone", "--mirror", "--quiet", self._spec.url, str(self._dir))
+                else:
+                    # A mirror follows force-pushes too (+refs/*:refs/*): commits no ref reaches may go.
+                    _git(self._dir, "fetch", "--quiet", "--prune", "origin")
+            except GitError as exc:
+                raise GitUnavailable(f"files.git.url: {exc}") from exc
         return _git(self._dir, "rev-parse", "--verify", "--end-of-options", f"{self._spec.ref}^{{commit}}").strip()
+
+    def has_commit(self, commit: str) -> bool:
+        """Whether the mirror still holds `commit` (a force-push and a fresh mirror may have lost it)."""
+        done = subprocess.run(
+            ["git", "-C", str(self._dir), "cat-file", "-e", f"{commit}^{{commit}}"], capture_output=True, check=False
+        )
+        return done.returncode == 0
 
     def files(self, commit: str | None) -> Iterator[FileEntry]:
         for record in _records(self._dir, "ls-tree", "-r", "-z", "--full-tree", str(commit)):
@@ -105,6 +122,9 @@ class Directory:
     def resolve(self) -> None:
         if not self._root.is_dir():
             raise GitError(f"files.directory: {self._root} is not a directory")
+
+    def has_commit(self, commit: str) -> bool:
+        return False
 
     def files(self, commit: str | None) -> Iterator[FileEntry]:
         for path in self._paths():
