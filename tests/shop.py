@@ -12,6 +12,7 @@ import neo4j
 import psycopg
 from psycopg import sql
 
+from graphsync.connectors.falkordb.graph import Graph as FalkorGraph
 from graphsync.devenv import sample
 
 create = sample.create
@@ -67,6 +68,24 @@ def actual(driver: neo4j.Driver) -> Graph:
         source = (tuple(sorted(record["a_labels"])), record["a_id"])
         target = (tuple(sorted(record["b_labels"])), record["b_id"])
         relationships.add((record["type"], source, target, props))
+    return {"nodes": nodes, "relationships": relationships}
+
+
+def actual_falkordb(graph: FalkorGraph) -> Graph:
+    """`actual` for a FalkorDB graph: what a user sees, engine bookkeeping left out."""
+    nodes: dict[tuple[str, ...], dict[Any, dict[str, Any]]] = {}
+    for labels, props in graph.read(
+        "MATCH (n) WHERE NOT n:GraphsyncTombstone AND NOT n:GraphsyncReconciliation RETURN labels(n), properties(n)"
+    ):
+        user = _user(props)
+        nodes.setdefault(tuple(sorted(labels)), {})[user.get("id")] = user
+    relationships: set[tuple[Any, ...]] = set()
+    for rel_type, a_labels, a_id, b_labels, b_id, props in graph.read(
+        "MATCH (a)-[r]->(b) RETURN type(r), labels(a), a.id, labels(b), b.id, properties(r)"
+    ):
+        source = (tuple(sorted(a_labels)), a_id)
+        target = (tuple(sorted(b_labels)), b_id)
+        relationships.add((rel_type, source, target, tuple(sorted(_user(props).items()))))
     return {"nodes": nodes, "relationships": relationships}
 
 

@@ -23,8 +23,9 @@ from psycopg import sql
 from graphsync import run
 from graphsync.cleanup import cleanup
 from graphsync.connectors.falkordb import graph as falkor_graph
+from graphsync.connectors.postgres import schema as pg_schema
 from graphsync.connectors.postgres.deadletter import PostgresDeadLetters
-from graphsync.connectors.postgres.outbox import trigger_name
+from graphsync.connectors.postgres.outbox import Outbox, trigger_name
 from graphsync.devenv import postgres as pg_server
 from graphsync.devenv import sample
 from graphsync.devenv.service import Service
@@ -133,28 +134,6 @@ def falkordb_target(falkordb_service: Service, graph_name: str) -> Iterator[falk
     graph.close()
 
 
-def falkordb_actual(graph: falkor_graph.Graph) -> shop.Graph:
-    """`shop.actual` for a FalkorDB graph: what a user sees, engine bookkeeping left out."""
-    nodes: dict[tuple[str, ...], dict[Any, dict[str, Any]]] = {}
-    for labels, props in graph.read(
-        "MATCH (n) WHERE NOT n:GraphsyncTombstone AND NOT n:GraphsyncReconciliation RETURN labels(n), properties(n)"
-    ):
-        user = _user(props)
-        nodes.setdefault(tuple(sorted(labels)), {})[user.get("id")] = user
-    relationships: set[tuple[Any, ...]] = set()
-    for rel_type, a_labels, a_id, b_labels, b_id, props in graph.read(
-        "MATCH (a)-[r]->(b) RETURN type(r), labels(a), a.id, labels(b), b.id, properties(r)"
-    ):
-        source = (tuple(sorted(a_labels)), a_id)
-        target = (tuple(sorted(b_labels)), b_id)
-        relationships.add((rel_type, source, target, tuple(sorted(_user(props).items()))))
-    return {"nodes": nodes, "relationships": relationships}
-
-
-def _user(props: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in props.items() if not k.startswith("_graphsync")}
-
-
 def write_concurrently(postgres_service: Service, schema: str, changes: int, seed: int) -> None:
     """`WRITERS` connections committing the workload at once; a transaction PostgreSQL aborts as a deadlock
     is simply not made (the application would retry it), every committed one must be synced."""
@@ -258,7 +237,7 @@ def test_two_pipelines_on_one_table_each_get_every_change_and_leave_each_other_a
     expected = shop.expected(pg_conn, schema)
     assert len(expected["nodes"][shop.CUSTOMER]) > 30
     assert shop.actual(neo4j_driver) == expected
-    assert falkordb_actual(falkordb_target) == expected
+    assert shop.actual_falkordb(falkordb_target) == expected
     counts = outbox_by_pipeline(pg_conn, schema)
     assert set(counts) == {a.identity, b.identity}
     # Each trigger wrote one event per change, for its own pipeline.
@@ -334,6 +313,83 @@ def test_dead_letters_replay_into_their_own_pipeline_and_cleanup_of_one_leaves_t
     for nodes in expected["nodes"].values():
         for node in nodes.values():
             node.pop("prefs", None)
-    assert falkordb_actual(falkordb_target) == expected
+    assert shop.actual_falkordb(falkordb_target) == expected
     assert_no_secret_in_postgres(pg_conn, schema)
     assert assert_no_secret_in_redis(redis_client, b) > 0
+
+
+def test_events_of_no_pipeline_from_an_older_outbox_or_the_application_reach_every_pipeline_once(
+    pipelines: Pipelines,
+    pg_conn: Conn,
+    schema: str,
+    neo4j_driver: neo4j.Driver,
+    falkordb_target: falkor_graph.Graph,
+    redis_client: redis.Redis,
+) -> None:
+    a, b = pipelines.specs["a"], pipelines.specs["b"]
+    s = sql.Identifier(schema)
+    # The engine's tables as the release before per-pipeline capture left them, with its one trigger per table.
+    pg_schema.migrate(pg_conn, schema)
+    for statement in LEGACY:
+        pg_conn.execute(sql.SQL(statement).format(s=s))
+    for table, key in (
+        ("customer", "'id'"),
+        ("product", "'id'"),
+        ("orders", "'id'"),
+        ("likes", "'customer_id', 'product_id'"),
+    ):
+        pg_conn.execute(
+            sql.SQL(
+                "CREATE TRIGGER graphsync_capture AFTER INSERT OR UPDATE OR DELETE ON {s}.{t}"
+                " FOR EACH ROW EXECUTE FUNCTION {s}.capture({args})"
+            ).format(s=s, t=sql.Identifier(table), args=sql.SQL(f"'{table}', {key}"))
+        )
+    sample.seed(pg_conn, schema, customers=10)
+    pending = pg_conn.execute(sql.SQL("SELECT count(*) FROM {s}.outbox").format(s=s)).fetchone()
+    assert pending is not None
+    assert pending[0] > 40
+
+    run.prepare_source(a)  # migrates, and takes the tables over from the legacy triggers
+    assert sorted(trigger_oids(pg_conn, schema)) == [trigger_name(a.identity)]
+    run.prepare_source(b)
+    assert sorted(trigger_oids(pg_conn, schema)) == sorted([trigger_name(a.identity), trigger_name(b.identity)])
+    # An application publishes once, not knowing the pipelines, and more than the mapping takes.
+    row = pg_conn.execute(sql.SQL("SELECT to_jsonb(c) FROM {s}.customer AS c WHERE id = 5").format(s=s)).fetchone()
+    assert row is not None
+    assert row[0]["secret"] == SECRET
+    Outbox(schema).publish(
+        pg_conn, entity_type="customer", entity_id=5, operation="upsert", payload=row[0], correlation_id="app-1"
+    )
+    # The events of no pipeline go to every pipeline subscribed when a relay first takes them: here both.
+    pipelines.settle("a")
+    pipelines.settle("b")
+    pg_schema.migrate(pg_conn, schema)  # idempotent
+
+    expected = shop.expected(pg_conn, schema)
+    assert shop.actual(neo4j_driver) == expected
+    assert shop.actual_falkordb(falkordb_target) == expected
+    counts = outbox_by_pipeline(pg_conn, schema)
+    assert None not in counts
+    assert counts[a.identity] == counts[b.identity] == pending[0] + 1
+    published = sql.SQL("SELECT pipeline FROM {s}.outbox WHERE correlation_id = 'app-1' ORDER BY 1").format(s=s)
+    assert [r[0] for r in pg_conn.execute(published)] == sorted([a.identity, b.identity])
+    assert_no_secret_in_redis(redis_client, a)
+    assert_no_secret_in_redis(redis_client, b)
+    key = pg_conn.execute(
+        "SELECT array_agg(a.attname ORDER BY a.attname) FROM pg_index i"
+        " JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)"
+        " WHERE i.indrelid = %s::regclass AND i.indisprimary",
+        (f'"{schema}".entity_status',),
+    ).fetchone()
+    assert key == (["entity_key", "entity_type", "pipeline"],)
+
+
+# What the engine's outbox and entity status looked like before they recorded pipelines.
+LEGACY = (
+    "DROP TABLE {s}.outbox_subscriber",
+    "ALTER TABLE {s}.outbox DROP COLUMN pipeline",
+    "CREATE INDEX outbox_open ON {s}.outbox (status, id) WHERE status IN ('pending', 'published')",
+    "ALTER TABLE {s}.entity_status DROP CONSTRAINT entity_status_pkey",
+    "ALTER TABLE {s}.entity_status DROP COLUMN pipeline",
+    "ALTER TABLE {s}.entity_status ADD PRIMARY KEY (entity_type, entity_key)",
+)
