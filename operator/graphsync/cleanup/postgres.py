@@ -34,6 +34,7 @@ JOIN pg_proc p ON p.oid = t.tgfoid
 JOIN pg_namespace n ON n.oid = p.pronamespace
 WHERE t.tgrelid = to_regclass(%(table)s) AND t.tgname = %(trigger)s
   AND n.nspname = %(schema)s AND p.proname = %(function)s
+  AND (%(owner)s::text IS NULL OR split_part(encode(t.tgargs, 'escape'), '\\000', 1) = %(owner)s)
 """
 # Tables whose triggers still call one of the schema's capture functions.
 _CAPTURED = """
@@ -74,13 +75,15 @@ def postgres(spec: PipelineSpec, report: CleanupReport) -> None:
         mine = trigger_name(spec.identity)
         for table in tables_of(spec.mapped):
             # This pipeline's trigger, and one of an older release still on a table it maps (no one else's).
-            for trigger, function, legacy in ((mine, "pipeline_capture", False), (LEGACY_TRIGGER, "capture", True)):
-                found = conn.execute(
-                    _OUR_TRIGGER,
-                    {"table": regclass(table.name), "trigger": trigger, "schema": schema, "function": function},
-                )
+            for trigger, function, owner in (
+                (mine, "pipeline_capture", spec.identity),
+                (LEGACY_TRIGGER, "capture", None),
+            ):
+                # A trigger names its pipeline in its first argument: a hash clash never removes another's.
+                params = {"table": regclass(table.name), "trigger": trigger, "schema": schema, "function": function}
+                found = conn.execute(_OUR_TRIGGER, {**params, "owner": owner})
                 if found.fetchone() is not None:
-                    outbox.remove_capture(conn, table=table.name, legacy=legacy)
+                    outbox.remove_capture(conn, table=table.name, legacy=owner is None)
                     if table.name not in report.triggers:
                         report.triggers.append(table.name)
         if conn.execute(_SCHEMA_EXISTS, (schema,)).fetchone() is None:
