@@ -7,9 +7,12 @@ which only the validated schema name is substituted.
 Several pipelines may share one schema, so every row says whose it is. Databases
 migrated from before that (an outbox without `pipeline`, `graphsync_capture`
 triggers) keep working: their open events have no pipeline, which is what an
-application-published event looks like, so the relays fan them out to every
-pipeline mapping their entity type (see relay.py) - a duplicate is harmless under
-version guards, a lost event is not, and before the upgrade no one recorded whose they were.
+application-published event looks like, so a relay fans them out to every
+pipeline subscribed (mapping their entity type) when it first takes them (see
+relay.py). After an upgrade that is the schema's one pipeline of before (two could
+not share a schema then) and any other that has started by then: no one recorded
+whose the events were, and a duplicate is harmless under version guards where a
+lost event is not. The legacy trigger itself goes when a pipeline installs its own.
 """
 
 from __future__ import annotations
