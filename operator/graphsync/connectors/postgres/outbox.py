@@ -147,6 +147,9 @@ class Outbox:
 
         Without `version`, the event id is the version: ids of one entity's events
         grow with commit order because the application holds the row's lock.
+        The event has no pipeline: a relay moves it into one copy per pipeline that
+        maps `entity_type` (relay.py), keeping version and `correlation_id`, so the
+        id names it only until then; follow it by correlation id or entity status.
         """
         identifiers.check(entity_type)
         op = Operation(operation)
