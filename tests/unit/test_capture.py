@@ -8,7 +8,7 @@ import pytest
 
 from graphsync.connectors.postgres.columns import Columns, node_columns, relationship_columns, selected
 from graphsync.connectors.postgres.outbox import LEGACY_TRIGGER, capture_arguments, trigger_name
-from graphsync.connectors.postgres.tables import tables_of
+from graphsync.connectors.postgres.tables import page_query, tables_of
 from graphsync.spec.mapping import Mappings, PropertySelection
 from graphsync.spec.pipeline import identity
 
@@ -103,3 +103,11 @@ def test_columns_cut_a_row_as_the_database_does() -> None:
 def test_a_column_name_is_checked() -> None:
     with pytest.raises(ValueError, match="not a valid identifier"):
         Columns(drop=('x"; DROP TABLE t; --',))
+
+
+def test_a_snapshot_page_selects_only_the_mapped_columns() -> None:
+    customer, orders = tables_of(SHOP)[:2]
+    assert "- ARRAY['secret']::text[]" in page_query(customer, customer.key, after=False).as_string(None)
+    text = page_query(orders, orders.key, after=True).as_string(None)
+    assert "ANY(ARRAY['id', 'customer_id', 'total_cents']::text[])" in text
+    assert 'FROM "orders" AS t WHERE ("id") > (%s)' in text
