@@ -155,17 +155,18 @@ def write_concurrently(postgres_service: Service, schema: str, changes: int, see
         thread.join(timeout=300)
 
 
-def trigger_oids(conn: Conn, schema: str) -> dict[str, list[int]]:
-    """Capture triggers by name: the oids of the tables' triggers (an oid changes when a trigger is replaced)."""
+def trigger_oids(conn: Conn, schema: str) -> dict[str, list[tuple[int, str]]]:
+    """Capture triggers by name: per table, the trigger's oid and the pipeline its first argument names."""
     rows = conn.execute(
-        "SELECT t.tgname, t.oid FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid"
+        "SELECT t.tgname, t.oid, split_part(encode(t.tgargs, 'escape'), '\\000', 1)"
+        " FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid"
         " JOIN pg_namespace n ON n.oid = c.relnamespace"
         " WHERE n.nspname = %s AND t.tgname LIKE 'graphsync\\_capture%%' ORDER BY t.tgname, c.relname",
         (schema,),
     )
-    found: dict[str, list[int]] = {}
-    for name, oid in rows:
-        found.setdefault(str(name), []).append(int(oid))
+    found: dict[str, list[tuple[int, str]]] = {}
+    for name, oid, owner in rows:
+        found.setdefault(str(name), []).append((int(oid), str(owner)))
     return found
 
 
@@ -217,14 +218,15 @@ def test_two_pipelines_on_one_table_each_get_every_change_and_leave_each_other_a
     pipelines.start("a")
     pipelines.start("b")
     write_concurrently(postgres_service, schema, 1000, seed=1)
-    # Restarting `a` replaces a's triggers (in a transaction, so no change is missed) and not b's.
+    # Restarting `a` installs a's triggers again (in a transaction, so no change is missed), never b's.
     running = trigger_oids(pg_conn, schema)
     pipelines.stop("a")
     pipelines.start("a")
     write_concurrently(postgres_service, schema, 1000, seed=2)
     after_restart = trigger_oids(pg_conn, schema)
     assert after_restart[trigger_name(b.identity)] == running[trigger_name(b.identity)]
-    assert set(after_restart[trigger_name(a.identity)]).isdisjoint(running[trigger_name(a.identity)])
+    assert {owner for _, owner in after_restart[trigger_name(a.identity)]} == {a.identity}
+    assert {owner for _, owner in after_restart[trigger_name(b.identity)]} == {b.identity}
     pipelines.stop_all()
     # A change to the excluded column alone is no event for anyone.
     before = outbox_by_pipeline(pg_conn, schema)

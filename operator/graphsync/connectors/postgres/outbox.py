@@ -89,6 +89,8 @@ ORDER BY version DESC
 LIMIT 1
 """
 
+_TRIGGER_EXISTS = "SELECT 1 FROM pg_trigger WHERE tgrelid = %(table)s::regclass AND tgname = %(name)s"
+
 _SUBSCRIBE = """
 INSERT INTO {schema}.outbox_subscriber (pipeline, entity_types) VALUES (%(pipeline)s, %(entities)s)
 ON CONFLICT (pipeline) DO UPDATE SET entity_types = EXCLUDED.entity_types, updated_at = now()
@@ -189,11 +191,15 @@ class Outbox:
         arguments = capture_arguments(pipeline, entity_type, key_columns, columns)
         args = sql.SQL(", ").join(sql.Literal(value) for value in arguments)
         with conn.transaction():
-            conn.execute(sql.SQL("DROP TRIGGER IF EXISTS {} ON {}").format(sql.Identifier(LEGACY_TRIGGER), target))
-            conn.execute(sql.SQL("DROP TRIGGER IF EXISTS {} ON {}").format(name, target))
+            # SHARE ROW EXCLUSIVE conflicts with itself: one installer per table at a time, so none holds a lock
+            # another waits to upgrade (the lock CREATE TRIGGER takes anyway, and writers only queue behind it).
+            conn.execute(sql.SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(target))
+            legacy = conn.execute(_TRIGGER_EXISTS, {"table": target.as_string(conn), "name": LEGACY_TRIGGER})
+            if legacy.fetchone() is not None:
+                conn.execute(sql.SQL("DROP TRIGGER {} ON {}").format(sql.Identifier(LEGACY_TRIGGER), target))
             conn.execute(
                 sql.SQL(
-                    "CREATE TRIGGER {name} AFTER INSERT OR UPDATE OR DELETE ON {table}"
+                    "CREATE OR REPLACE TRIGGER {name} AFTER INSERT OR UPDATE OR DELETE ON {table}"
                     " FOR EACH ROW EXECUTE FUNCTION {schema}.pipeline_capture({args})"
                 ).format(name=name, table=target, schema=sql.Identifier(self.schema), args=args)
             )

@@ -45,8 +45,19 @@ CREATE TABLE IF NOT EXISTS {schema}.outbox (
     published_at   timestamptz,
     completed_at   timestamptz
 );
-ALTER TABLE {schema}.outbox ADD COLUMN IF NOT EXISTS pipeline text;
-DROP INDEX IF EXISTS {schema}.outbox_open;
+-- Upgrades, guarded so that an up-to-date schema takes no ACCESS EXCLUSIVE lock at every worker start:
+-- writers' triggers and the relays would queue behind it, and lock upgrades across them could deadlock.
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = '{schema}.outbox'::regclass
+                   AND attname = 'pipeline' AND NOT attisdropped) THEN
+        ALTER TABLE {schema}.outbox ADD COLUMN IF NOT EXISTS pipeline text;
+    END IF;
+    IF to_regclass('{schema}.outbox_open') IS NOT NULL THEN
+        DROP INDEX {schema}.outbox_open;
+    END IF;
+END
+$$;
 -- A relay claims its own pipeline's open events, in id order; the fan-out takes events of no pipeline.
 CREATE INDEX IF NOT EXISTS outbox_claim ON {schema}.outbox (pipeline, status, id)
     WHERE status IN ('pending', 'published');
@@ -65,9 +76,12 @@ CREATE TABLE IF NOT EXISTS {schema}.entity_status (
     last_error   text,
     PRIMARY KEY (pipeline, entity_type, entity_key)
 );
-ALTER TABLE {schema}.entity_status ADD COLUMN IF NOT EXISTS pipeline text NOT NULL DEFAULT '';
 DO $$
 BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = '{schema}.entity_status'::regclass
+                   AND attname = 'pipeline' AND NOT attisdropped) THEN
+        ALTER TABLE {schema}.entity_status ADD COLUMN IF NOT EXISTS pipeline text NOT NULL DEFAULT '';
+    END IF;
     -- An entity has a status per pipeline: widen a key made before pipelines were recorded.
     IF NOT EXISTS (SELECT 1 FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
                    WHERE i.indrelid = '{schema}.entity_status'::regclass AND i.indisprimary
