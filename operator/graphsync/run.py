@@ -53,14 +53,21 @@ def consumer_name() -> str:
 
 
 def prepare_source(spec: PipelineSpec) -> None:
-    """Create the engine's tables and, if asked, the capture triggers; idempotent."""
+    """Create the engine's tables and, for a streaming pipeline, its subscription and (if asked) its capture
+    triggers; idempotent. Every name comes from the identity, so pipelines sharing a table never meet."""
     postgres = spec.postgres
     with connect.postgres(postgres, autocommit=True) as conn:
         pg_schema.migrate(conn, postgres.schema_)
-        if postgres.capture is CaptureMode.TRIGGERS and spec.mode in (Mode.CONTINUOUS, Mode.SNAPSHOT_THEN_STREAM):
-            outbox = Outbox(postgres.schema_)
-            for table in tables_of(spec.mapped):
-                outbox.install_capture(conn, table=table.name, entity_type=table.entity, key_columns=table.key)
+        if spec.mode not in (Mode.CONTINUOUS, Mode.SNAPSHOT_THEN_STREAM):
+            return
+        outbox = Outbox(postgres.schema_, pipeline=spec.identity)
+        tables = tables_of(spec.mapped)
+        outbox.subscribe(conn, [table.entity for table in tables])
+        if postgres.capture is CaptureMode.TRIGGERS:
+            for table in tables:
+                outbox.install_capture(
+                    conn, table=table.name, entity_type=table.entity, key_columns=table.key, columns=table.columns
+                )
 
 
 def run(spec: PipelineSpec, control: RunControl) -> RunStats:
@@ -185,7 +192,9 @@ def _stream(spec: PipelineSpec, control: RunControl, carry: _Carry) -> RunStats:
                 conn,
                 client,
                 target,
+                pipeline=spec.identity,
                 schema=postgres.schema_,
+                columns={table.entity: table.columns for table in tables_of(spec.mapped)},
                 redeliver_after_seconds=settings.redeliver_after_seconds,
                 max_stream_length=settings.max_stream_length,
             )
@@ -199,7 +208,7 @@ def _stream(spec: PipelineSpec, control: RunControl, carry: _Carry) -> RunStats:
             consumer=consumer_name(),
             claim_idle_ms=int(settings.claim_idle_seconds * 1000),
         )
-        source = OutboxStreamSource(reader, _pg(spec, stack), Outbox(postgres.schema_))
+        source = OutboxStreamSource(reader, _pg(spec, stack), Outbox(postgres.schema_, pipeline=spec.identity))
         runner = _runner(spec, source, targets.sink(spec, stack), control, stack, carry=carry)
         if control.until_idle:
             return _drain(relay, runner, control, spec.batch_size)

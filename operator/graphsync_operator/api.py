@@ -32,6 +32,9 @@ CRON_PATTERN = r"^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|([-0-
 # Modes that run once and end, so they run on a schedule; the others run for as long as the pipeline exists.
 SCHEDULED_MODES = (Mode.SNAPSHOT, Mode.DIFFERENTIAL)
 ONE_SHOT_OR_POLLING = (Mode.SNAPSHOT, Mode.DIFFERENTIAL, Mode.INCREMENTAL)
+# Modes whose workers share the work (a consumer group over the streams); the others have one writer each:
+# a second replica would poll, snapshot or write both sides again, racing the first on one checkpoint.
+SHARED_WORK_MODES = (Mode.CONTINUOUS, Mode.SNAPSHOT_THEN_STREAM)
 
 
 class Resources(SpecModel):
@@ -111,6 +114,17 @@ class SyncPipelineSpec(PipelineSpec):
             check_cron(self.schedule)
         if self.conflict_policy is not None and self.conflict_policy_ref is not None:
             raise ValueError("conflictPolicyRef: set conflictPolicy or conflictPolicyRef, not both")
+        return self
+
+    @model_validator(mode="after")
+    def _one_writer(self) -> Self:
+        if self.workers.replicas > 1 and self.mode not in SHARED_WORK_MODES:
+            kind = "a files source" if self.source.files is not None else f"mode {self.mode.value}"
+            shared = " and ".join(mode.value for mode in SHARED_WORK_MODES)
+            raise ValueError(
+                f"workers.replicas: {kind} runs one writer, so at most 1 replica; "
+                f"only modes {shared} share work between replicas"
+            )
         return self
 
     def engine_spec(self, name: str, namespace: str, policy: ConflictPolicySpec | None = None) -> PipelineSpec:

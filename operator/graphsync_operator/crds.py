@@ -65,6 +65,13 @@ PIPELINE_RULES: dict[str, list[Rule]] = {
             "a schedule applies to modes snapshot, differential and incremental; this mode runs continuously",
             ".schedule",
         ),
+        _rule(
+            "!has(self.workers) || !has(self.workers.replicas) || self.workers.replicas <= 1"
+            " || self.mode in ['continuous', 'snapshotThenStream']",
+            "workers.replicas: this mode runs one writer, so at most 1 replica; "
+            "only modes continuous and snapshotThenStream share work between replicas",
+            ".workers.replicas",
+        ),
     ],
     "source": [
         _rule(_one_of(SOURCES), "choose exactly one source kind: " + ", ".join(SOURCES)),

@@ -21,6 +21,7 @@ from psycopg import sql
 
 from graphsync import cli, run
 from graphsync.cleanup import CleanupError, cleanup
+from graphsync.cleanup.postgres import ENGINE_TABLES
 from graphsync.connectors.postgres.checkpoints import PostgresCheckpoints
 from graphsync.devenv import sample
 from graphsync.devenv.service import Service
@@ -92,7 +93,7 @@ def triggers(conn: Conn, schema: str) -> list[str]:
     rows = conn.execute(
         "SELECT c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid"
         " JOIN pg_namespace n ON n.oid = c.relnamespace"
-        " WHERE n.nspname = %s AND t.tgname = 'graphsync_capture' ORDER BY c.relname",
+        " WHERE n.nspname = %s AND t.tgname LIKE 'graphsync\\_capture%%' ORDER BY c.relname",
         (schema,),
     )
     return [str(row[0]) for row in rows]
@@ -181,7 +182,7 @@ def test_cleanup_removes_triggers_schema_and_streams_keeps_the_data_and_the_pipe
 
     assert sorted(report.triggers) == sorted(f"{shop_schema}.{table}" for table in TABLES)
     assert report.schema == engine_schema
-    assert len(report.schema_objects) == 8
+    assert len(report.schema_objects) == 11
     assert report.streams == [f"graphsync:{name}:{i}" for i in range(3)]
     assert report.groups == [f"graphsync:{name}:{i} graphsync-{name}" for i in range(3)]
     assert report.keys == []
@@ -270,15 +271,15 @@ def test_engine_tables_in_the_applications_schema_go_by_name_and_the_schema_and_
     run.prepare_source(spec)
     sample.seed(pg_conn, shop_schema, customers=5)
     sync(spec)
-    assert len(relations(pg_conn, shop_schema)) == len(TABLES) + 6
+    assert len(relations(pg_conn, shop_schema)) == len(TABLES) + 7
     rows = source_rows(pg_conn, shop_schema)
 
     report = cleanup(spec)
 
     assert report.schema is None
     assert sorted(report.schema_objects) == sorted(
-        [f"{shop_schema}.{t}" for t in ("outbox", "entity_status", "dead_letter", "checkpoint", "ledger", "conflict")]
-        + [f"{shop_schema}.capture()", f"{shop_schema}.entity_key()"]
+        [f"{shop_schema}.{t}" for t in ENGINE_TABLES]
+        + [f"{shop_schema}.{f}()" for f in ("pipeline_capture", "capture", "project", "entity_key")]
     )
     assert report.kept == [f"schema {shop_schema}: it holds objects besides the engine's"]
     assert relations(pg_conn, shop_schema) == sorted(TABLES)

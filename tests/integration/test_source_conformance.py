@@ -67,12 +67,12 @@ def outbox_stream_factory(conn: Conn, schema: str, services: dict[str, Any]) -> 
     dsn = pg_server.dsn(services["postgres"].env)
     url = services["redis"].env["GRAPHSYNC_REDIS_URL"]
     pg_schema.migrate(conn, schema)
-    outbox = Outbox(schema)
+    outbox = Outbox(schema, pipeline="conf")
     outbox.install_capture(conn, table=f"{schema}.customer", entity_type="customer", key_columns=["id"])
     sample.seed(conn, schema, customers=30)
     target = streams.Streams(prefix=unique_name("conf"), partitions=2)
     with psycopg.connect(dsn) as relay_conn, redis.Redis.from_url(url, decode_responses=True) as client:
-        Relay(relay_conn, client, target, schema=schema).run_once(limit=1000)
+        Relay(relay_conn, client, target, pipeline="conf", schema=schema).run_once(limit=1000)
 
     def open_source() -> Source:
         client = services["redis_client"](url)

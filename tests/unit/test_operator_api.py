@@ -110,6 +110,19 @@ def test_a_referenced_policy_is_inlined() -> None:
         ({"schedule": "0 3 * * *"}, "schedule: mode snapshotThenStream runs continuously"),
         ({"mode": "snapshot", "transport": None, "schedule": "61 * * * *"}, "schedule: minute '61' is outside 0-59"),
         ({"workers": {"replicas": 1, "resources": {"limits": {"memory": "lots"}}}}, "workers.resources.limits.memory"),
+        (
+            {
+                "mode": "incremental",
+                "transport": None,
+                "source": {"postgres": {"url": "postgresql://app@db.example/shop", "watermarkColumn": "updated_at"}},
+                "workers": {"replicas": 2},
+            },
+            "workers.replicas: mode incremental runs one writer, so at most 1 replica",
+        ),
+        (
+            {"mode": "snapshot", "transport": None, "schedule": "0 3 * * *", "workers": {"replicas": 3}},
+            "workers.replicas: mode snapshot runs one writer",
+        ),
     ],
 )
 def test_invalid_pipeline_specs_name_the_field(changes: dict[str, object], message: str) -> None:

@@ -4,13 +4,15 @@ A SyncPipeline with `deletionPolicy: cleanup` runs this when it is deleted. The 
 what the engine created for its own bookkeeping goes; what it synced stays.
 
 Removed, per kind of pipeline:
-- PostgreSQL source: the capture trigger (`graphsync_capture`) on each mapped table, and
-  only where it calls this pipeline's schema's `capture()`; then the engine's schema
-  (`source.postgres.schema`): its tables (outbox, entity status, dead letters,
-  checkpoints, ledger, held conflicts) and functions, dropped by name, and the schema
-  itself if that leaves it empty. The source's own tables and rows are never touched.
-  A schema other pipelines still use (their rows in it, or capture triggers on
-  tables this pipeline does not map) keeps its tables: only this pipeline's rows go.
+- PostgreSQL source: this pipeline's capture trigger on each mapped table
+  (`graphsync_capture_<hash of the identity>`, calling this pipeline's schema's
+  `pipeline_capture()`; also an older release's `graphsync_capture`); then the engine's
+  schema (`source.postgres.schema`): its tables (outbox, entity status, subscriptions,
+  dead letters, checkpoints, ledger, held conflicts) and functions, dropped by name, and
+  the schema itself if that leaves it empty. The source's own tables and rows are never
+  touched. A schema other pipelines still use (their rows or subscription in it, or
+  capture triggers, theirs on the same tables included) keeps its tables: only this
+  pipeline's rows go, and the other pipelines' triggers stay.
   An application that publishes into the outbox itself (`capture: outbox`) must stop
   doing so first: its table is gone.
 - Redis Streams transport: every key under `graphsync:<pipeline>:` (the partition

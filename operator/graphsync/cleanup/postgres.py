@@ -1,4 +1,10 @@
-"""PostgreSQL: the capture triggers on the mapped tables and the engine's schema."""
+"""PostgreSQL: the pipeline's capture triggers on the mapped tables and the engine's schema.
+
+Pipelines share tables and the engine's schema, so this removes what is this
+pipeline's alone (its triggers, named from its identity, and its rows) and drops
+the schema's objects only when no one else uses them: no other pipeline's rows or
+subscription, no capture trigger left calling its functions.
+"""
 
 from __future__ import annotations
 
@@ -9,17 +15,16 @@ from psycopg import sql
 
 from graphsync import connect
 from graphsync.cleanup.report import CleanupReport
-from graphsync.connectors.postgres.outbox import Outbox
+from graphsync.connectors.postgres.outbox import LEGACY_TRIGGER, Outbox, trigger_name
 from graphsync.connectors.postgres.tables import tables_of
 from graphsync.spec import identifiers
 from graphsync.spec.pipeline import PipelineSpec
 
 # What `schema.MIGRATION` creates (a unit test holds the two together).
-ENGINE_TABLES = ("outbox", "entity_status", "dead_letter", "checkpoint", "ledger", "conflict")
-ENGINE_FUNCTIONS = ("capture", "entity_key")
+ENGINE_TABLES = ("outbox", "entity_status", "outbox_subscriber", "dead_letter", "checkpoint", "ledger", "conflict")
+ENGINE_FUNCTIONS = ("pipeline_capture", "capture", "project", "entity_key")
 # The tables whose rows say which pipeline they belong to.
-PIPELINE_TABLES = ("dead_letter", "checkpoint", "ledger", "conflict")
-TRIGGER = "graphsync_capture"
+PIPELINE_TABLES = ("outbox", "entity_status", "outbox_subscriber", "dead_letter", "checkpoint", "ledger", "conflict")
 # Never dropped, even when nothing is left in it: the database's default schema.
 DEFAULT_SCHEMA = "public"
 
@@ -28,14 +33,15 @@ SELECT 1 FROM pg_trigger t
 JOIN pg_proc p ON p.oid = t.tgfoid
 JOIN pg_namespace n ON n.oid = p.pronamespace
 WHERE t.tgrelid = to_regclass(%(table)s) AND t.tgname = %(trigger)s
-  AND n.nspname = %(schema)s AND p.proname = 'capture'
+  AND n.nspname = %(schema)s AND p.proname = %(function)s
+  AND (%(owner)s::text IS NULL OR split_part(encode(t.tgargs, 'escape'), '\\000', 1) = %(owner)s)
 """
-# Tables whose triggers still call the schema's capture function.
+# Tables whose triggers still call one of the schema's capture functions.
 _CAPTURED = """
 SELECT DISTINCT t.tgrelid::regclass::text AS captured FROM pg_trigger t
 JOIN pg_proc p ON p.oid = t.tgfoid
 JOIN pg_namespace n ON n.oid = p.pronamespace
-WHERE n.nspname = %(schema)s AND p.proname = 'capture'
+WHERE n.nspname = %(schema)s AND p.proname IN ('capture', 'pipeline_capture')
 ORDER BY captured
 """
 _TABLES = """
@@ -48,10 +54,14 @@ WHERE n.nspname = %(schema)s AND p.proname = ANY(%(names)s)
 """
 _SCHEMA_EXISTS = "SELECT 1 FROM pg_namespace WHERE nspname = %s"
 _LOCK = "SELECT pg_advisory_xact_lock(hashtext('graphsync.migrate'))"
-_OTHER_PIPELINES = "SELECT DISTINCT pipeline FROM {schema}.{table} WHERE pipeline <> %s"
+# '' marks the statuses of releases before pipelines were recorded: no one's.
+_OTHER_PIPELINES = "SELECT DISTINCT pipeline FROM {schema}.{table} WHERE pipeline <> %s AND pipeline <> ''"
 _FORGET = "DELETE FROM {schema}.{table} WHERE pipeline = %s"
 _DROP_TABLES = "DROP TABLE IF EXISTS {tables}"
-_DROP_FUNCTIONS = "DROP FUNCTION IF EXISTS {schema}.capture(), {schema}.entity_key(jsonb, text[])"
+_DROP_FUNCTIONS = (
+    "DROP FUNCTION IF EXISTS {schema}.pipeline_capture(), {schema}.capture(),"
+    " {schema}.project(jsonb, text, text[]), {schema}.entity_key(jsonb, text[])"
+)
 _DROP_SCHEMA = "DROP SCHEMA {schema}"
 
 
@@ -61,12 +71,21 @@ def postgres(spec: PipelineSpec, report: CleanupReport) -> None:
     with connect.postgres(source, autocommit=True) as conn, conn.transaction():
         # The migration's lock: a worker starting meanwhile migrates before or after, never halfway.
         conn.execute(_LOCK)
-        outbox = Outbox(schema)
+        outbox = Outbox(schema, pipeline=spec.identity)
+        mine = trigger_name(spec.identity)
         for table in tables_of(spec.mapped):
-            found = conn.execute(_OUR_TRIGGER, {"table": regclass(table.name), "trigger": TRIGGER, "schema": schema})
-            if found.fetchone() is not None:
-                outbox.remove_capture(conn, table=table.name)
-                report.triggers.append(table.name)
+            # This pipeline's trigger, and one of an older release still on a table it maps (no one else's).
+            for trigger, function, owner in (
+                (mine, "pipeline_capture", spec.identity),
+                (LEGACY_TRIGGER, "capture", None),
+            ):
+                # A trigger names its pipeline in its first argument: a hash clash never removes another's.
+                params = {"table": regclass(table.name), "trigger": trigger, "schema": schema, "function": function}
+                found = conn.execute(_OUR_TRIGGER, {**params, "owner": owner})
+                if found.fetchone() is not None:
+                    outbox.remove_capture(conn, table=table.name, legacy=owner is None)
+                    if table.name not in report.triggers:
+                        report.triggers.append(table.name)
         if conn.execute(_SCHEMA_EXISTS, (schema,)).fetchone() is None:
             return
         tables = [str(row[0]) for row in conn.execute(_TABLES, {"schema": schema, "names": list(ENGINE_TABLES)})]
@@ -101,7 +120,7 @@ def _other_users(conn: psycopg.Connection[Any], schema: str, pipeline: str, tabl
     if others:
         parts.append(f"pipeline(s) {', '.join(sorted(others))}")
     if captured:
-        parts.append(f"capture triggers on {', '.join(captured)} (tables this pipeline does not map)")
+        parts.append(f"capture triggers on {', '.join(captured)}")
     return " and ".join(parts)
 
 

@@ -71,7 +71,7 @@ def act(spec: PipelineSpec, args: argparse.Namespace, program: str = "graphsync"
                 return 0
             _print(store.list(include_replayed=args.all, limit=args.limit))
             return 0
-        box = Outbox(spec.postgres.schema_)
+        box = Outbox(spec.postgres.schema_, pipeline=spec.identity)
         if args.outbox_command == "status":
             for status, count in box.counts(conn).items():
                 print(f"{status.value:<10} {count:>10,}")

@@ -1,7 +1,9 @@
 """The dead-letter store in the source database: poison records with their reason, listable and replayable.
 
-Replaying puts a record back into the outbox as a new pending event with its
-original version, so it takes the normal path (relay, consumer, version guard).
+Replaying puts a record back into the outbox as a new pending event of its own
+pipeline with its original version, so it takes the normal path (relay, consumer,
+version guard) of that pipeline alone: another pipeline reading the same tables
+never sees it.
 """
 
 from __future__ import annotations
@@ -40,8 +42,8 @@ WITH chosen AS (
     WHERE pipeline = %(pipeline)s AND replayed_at IS NULL AND (%(ids)s::bigint[] IS NULL OR id = ANY(%(ids)s))
     RETURNING entity_type, entity_key, operation, payload, version
 )
-INSERT INTO {schema}.outbox (entity_type, entity_key, operation, payload, version)
-SELECT entity_type, entity_key, operation, payload, version FROM chosen
+INSERT INTO {schema}.outbox (pipeline, entity_type, entity_key, operation, payload, version)
+SELECT %(pipeline)s, entity_type, entity_key, operation, payload, version FROM chosen
 """
 
 

@@ -3,11 +3,19 @@
 Applications call `publish` inside their own transaction, so the event exists
 exactly when the data change does. Tables whose applications cannot change get
 capture triggers instead (`install_capture`), which write the same events.
+
+Several pipelines can read one table (one into Neo4j, one into FalkorDB, say), so
+each event belongs to one pipeline: each pipeline has its own trigger on a table,
+named from its identity, writing rows tagged with it and carrying only the columns
+it maps. An application publishes once, not knowing the pipelines: its event has no
+pipeline until a relay fans it out, copying it once to every streaming pipeline
+that maps its entity type (relay.py).
 """
 
 from __future__ import annotations
 
 import enum
+import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,7 +26,12 @@ import psycopg
 from psycopg import sql
 
 from graphsync.change import Change, Operation
+from graphsync.connectors.postgres.columns import EVERY_COLUMN, Columns
 from graphsync.spec import identifiers
+
+# What releases before per-pipeline capture named their one trigger per table.
+LEGACY_TRIGGER = "graphsync_capture"
+TRIGGER_PREFIX = "graphsync_capture_"
 
 
 class EventStatus(enum.StrEnum):
@@ -58,19 +71,65 @@ SELECT id, entity_type, entity_key, operation, payload, coalesce(version, id), c
        status, attempts, last_error, created_at
 FROM {schema}.outbox
 WHERE (%(status)s::text IS NULL OR status = %(status)s)
+  AND (%(pipeline)s::text IS NULL OR pipeline = %(pipeline)s OR pipeline IS NULL)
 ORDER BY id DESC
 LIMIT %(limit)s
 """
 
+_COUNTS = """
+SELECT status, count(*) FROM {schema}.outbox
+WHERE %(pipeline)s::text IS NULL OR pipeline = %(pipeline)s OR pipeline IS NULL
+GROUP BY status
+"""
+
+_ENTITY_STATUS = """
+SELECT status, version, synced_at, last_error FROM {schema}.entity_status
+WHERE entity_type = %(entity)s AND entity_key = %(key)s AND (%(pipeline)s::text IS NULL OR pipeline = %(pipeline)s)
+ORDER BY version DESC
+LIMIT 1
+"""
+
+_TRIGGER_EXISTS = "SELECT 1 FROM pg_trigger WHERE tgrelid = %(table)s::regclass AND tgname = %(name)s"
+
+_SUBSCRIBE = """
+INSERT INTO {schema}.outbox_subscriber (pipeline, entity_types) VALUES (%(pipeline)s, %(entities)s)
+ON CONFLICT (pipeline) DO UPDATE SET entity_types = EXCLUDED.entity_types, updated_at = now()
+"""
+
+
+def trigger_name(pipeline: str) -> str:
+    """The capture trigger of one pipeline: a short stable hash of its identity, as SQL names end at 63 bytes.
+
+    48 bits make a clash between two pipelines of one table unlikely beyond concern; the trigger's
+    first argument and its comment hold the identity itself, for cleanup and for people inspecting the table.
+    """
+    return TRIGGER_PREFIX + hashlib.sha256(pipeline.encode()).hexdigest()[:12]
+
+
+def capture_arguments(pipeline: str, entity_type: str, key_columns: Sequence[str], columns: Columns) -> list[str]:
+    """The trigger's arguments, in the order `pipeline_capture` (schema.py) reads them."""
+    how, listed = columns.listing()
+    return [pipeline, entity_type, how, str(len(key_columns)), *key_columns, *listed]
+
 
 @dataclass(frozen=True)
 class Outbox:
-    """The outbox of one source database; `schema` holds the engine's tables (see schema.py)."""
+    """The outbox of one source database; `schema` holds the engine's tables (see schema.py).
+
+    With a `pipeline` (its identity), capture, status and counts are that pipeline's (events of no
+    pipeline, not fanned out yet, count for every one); without, `publish` and the totals.
+    """
 
     schema: str = "graphsync"
+    pipeline: str | None = None
 
     def __post_init__(self) -> None:
         identifiers.check(self.schema)
+
+    def _own(self) -> str:
+        if self.pipeline is None:
+            raise ValueError("this outbox operation belongs to a pipeline: Outbox(schema, pipeline=identity)")
+        return self.pipeline
 
     def _sql(self, text: str) -> sql.Composed:
         return sql.SQL(text).format(schema=sql.Identifier(self.schema))
@@ -90,6 +149,9 @@ class Outbox:
 
         Without `version`, the event id is the version: ids of one entity's events
         grow with commit order because the application holds the row's lock.
+        The event has no pipeline: a relay moves it into one copy per pipeline that
+        maps `entity_type` (relay.py), keeping version and `correlation_id`, so the
+        id names it only until then; follow it by correlation id or entity status.
         """
         identifiers.check(entity_type)
         op = Operation(operation)
@@ -103,8 +165,21 @@ class Outbox:
         assert row is not None
         return int(row[0])
 
-    def install_capture(self, conn: Conn, *, table: str, entity_type: str, key_columns: Sequence[str]) -> None:
-        """Install (or replace) the capture trigger on `table`; idempotent."""
+    def install_capture(
+        self,
+        conn: Conn,
+        *,
+        table: str,
+        entity_type: str,
+        key_columns: Sequence[str],
+        columns: Columns = EVERY_COLUMN,
+    ) -> None:
+        """Install (or replace) this pipeline's capture trigger on `table`; idempotent.
+
+        Other pipelines' triggers on the table stay; a legacy `graphsync_capture` trigger goes, as this
+        one takes over its work (its pending events are fanned out, see schema.py).
+        """
+        pipeline = self._own()
         identifiers.qualified(table)
         identifiers.check(entity_type)
         if not key_columns:
@@ -112,41 +187,58 @@ class Outbox:
         for column in key_columns:
             identifiers.check(column)
         target = sql.Identifier(*table.split("."))
-        args = sql.SQL(", ").join(sql.Literal(value) for value in (entity_type, *key_columns))
+        name = sql.Identifier(trigger_name(pipeline))
+        arguments = capture_arguments(pipeline, entity_type, key_columns, columns)
+        args = sql.SQL(", ").join(sql.Literal(value) for value in arguments)
         with conn.transaction():
-            conn.execute(sql.SQL("DROP TRIGGER IF EXISTS graphsync_capture ON {}").format(target))
+            # SHARE ROW EXCLUSIVE conflicts with itself: one installer per table at a time, so none holds a lock
+            # another waits to upgrade (the lock CREATE TRIGGER takes anyway, and writers only queue behind it).
+            conn.execute(sql.SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(target))
+            legacy = conn.execute(_TRIGGER_EXISTS, {"table": target.as_string(conn), "name": LEGACY_TRIGGER})
+            if legacy.fetchone() is not None:
+                conn.execute(sql.SQL("DROP TRIGGER {} ON {}").format(sql.Identifier(LEGACY_TRIGGER), target))
             conn.execute(
                 sql.SQL(
-                    "CREATE TRIGGER graphsync_capture AFTER INSERT OR UPDATE OR DELETE ON {table}"
-                    " FOR EACH ROW EXECUTE FUNCTION {schema}.capture({args})"
-                ).format(table=target, schema=sql.Identifier(self.schema), args=args)
+                    "CREATE OR REPLACE TRIGGER {name} AFTER INSERT OR UPDATE OR DELETE ON {table}"
+                    " FOR EACH ROW EXECUTE FUNCTION {schema}.pipeline_capture({args})"
+                ).format(name=name, table=target, schema=sql.Identifier(self.schema), args=args)
+            )
+            conn.execute(
+                sql.SQL("COMMENT ON TRIGGER {name} ON {table} IS {comment}").format(
+                    name=name, table=target, comment=sql.Literal(f"graphsync capture of pipeline {pipeline}")
+                )
             )
 
-    def remove_capture(self, conn: Conn, *, table: str) -> None:
+    def remove_capture(self, conn: Conn, *, table: str, legacy: bool = False) -> None:
+        """Drop this pipeline's trigger on `table` (or, `legacy`, the one trigger of older releases)."""
         identifiers.qualified(table)
+        name = LEGACY_TRIGGER if legacy else trigger_name(self._own())
         conn.execute(
-            sql.SQL("DROP TRIGGER IF EXISTS graphsync_capture ON {}").format(sql.Identifier(*table.split(".")))
+            sql.SQL("DROP TRIGGER IF EXISTS {} ON {}").format(sql.Identifier(name), sql.Identifier(*table.split(".")))
         )
 
+    def subscribe(self, conn: Conn, entity_types: Sequence[str]) -> None:
+        """Record that this pipeline streams these entity types: events of no pipeline are copied to it."""
+        for entity in entity_types:
+            identifiers.check(entity)
+        conn.execute(self._sql(_SUBSCRIBE), {"pipeline": self._own(), "entities": list(entity_types)})
+
     def counts(self, conn: Conn) -> dict[EventStatus, int]:
-        rows = conn.execute(self._sql("SELECT status, count(*) FROM {schema}.outbox GROUP BY status")).fetchall()
+        rows = conn.execute(self._sql(_COUNTS), {"pipeline": self.pipeline}).fetchall()
         found = {EventStatus(status): int(n) for status, n in rows}
         return {status: found.get(status, 0) for status in EventStatus}
 
     def events(self, conn: Conn, *, status: EventStatus | None = None, limit: int = 100) -> list[OutboxEvent]:
         rows = conn.execute(
             self._sql(_EVENTS),
-            {"status": status.value if status else None, "limit": limit},
+            {"status": status.value if status else None, "limit": limit, "pipeline": self.pipeline},
         ).fetchall()
         return [_event(row) for row in rows]
 
     def entity_status(self, conn: Conn, *, entity_type: str, entity_id: Any) -> EntityStatus | None:
         row = conn.execute(
-            self._sql(
-                "SELECT status, version, synced_at, last_error FROM {schema}.entity_status"
-                " WHERE entity_type = %s AND entity_key = %s"
-            ),
-            (entity_type, json.dumps(entity_id)),
+            self._sql(_ENTITY_STATUS),
+            {"entity": entity_type, "key": json.dumps(entity_id), "pipeline": self.pipeline},
         ).fetchone()
         return EntityStatus(row[0], int(row[1]), row[2], row[3]) if row else None
 
@@ -169,19 +261,20 @@ def _event(row: Sequence[Any]) -> OutboxEvent:
 
 _COMPLETE = """
 UPDATE {schema}.outbox SET status = 'completed', completed_at = now(), last_error = NULL
-WHERE id = ANY(%(ids)s) AND status <> 'completed'
+WHERE id = ANY(%(ids)s) AND pipeline = %(pipeline)s AND status <> 'completed'
 """
 
 _FAIL = """
 UPDATE {schema}.outbox SET status = 'failed', last_error = %(reason)s
-WHERE id = %(id)s AND status <> 'completed'
+WHERE id = %(id)s AND pipeline = %(pipeline)s AND status <> 'completed'
 """
 
 # The newest version decides an entity's status, whatever order settlements arrive in.
 _ENTITY = """
-INSERT INTO {schema}.entity_status AS s (entity_type, entity_key, status, version, synced_at, last_error)
-VALUES (%(entity)s, %(key)s, %(status)s, %(version)s, CASE WHEN %(status)s = 'synced' THEN now() END, %(reason)s)
-ON CONFLICT (entity_type, entity_key) DO UPDATE
+INSERT INTO {schema}.entity_status AS s (pipeline, entity_type, entity_key, status, version, synced_at, last_error)
+VALUES (%(pipeline)s, %(entity)s, %(key)s, %(status)s, %(version)s, CASE WHEN %(status)s = 'synced' THEN now() END,
+        %(reason)s)
+ON CONFLICT (pipeline, entity_type, entity_key) DO UPDATE
 SET status = EXCLUDED.status, version = EXCLUDED.version,
     synced_at = coalesce(EXCLUDED.synced_at, s.synced_at), last_error = EXCLUDED.last_error
 WHERE s.version <= EXCLUDED.version
@@ -189,19 +282,30 @@ WHERE s.version <= EXCLUDED.version
 
 
 def settle(conn: Conn, outbox: Outbox, applied: Sequence[Change], failed: Sequence[tuple[Change, str]]) -> None:
-    """Record what the consumer did, after the target committed: events completed or failed, entity status."""
-    completed = [int(c.origin) for c in applied if c.origin]
+    """Record what the consumer did, after the target committed: events completed or failed, entity status.
+
+    Only the outbox's own pipeline's events and statuses: another pipeline reading the same table settles its own.
+    """
+    pipeline = outbox._own()
+    completed = [int(c.origin) for c in applied if c.origin and c.origin.isdigit()]
     with conn.transaction(), conn.cursor() as cur:
         if completed:
-            cur.execute(outbox._sql(_COMPLETE), {"ids": completed})
+            cur.execute(outbox._sql(_COMPLETE), {"ids": completed, "pipeline": pipeline})
         for change, reason in failed:
             if change.origin and change.origin.isdigit():
-                cur.execute(outbox._sql(_FAIL), {"id": int(change.origin), "reason": reason})
+                cur.execute(outbox._sql(_FAIL), {"id": int(change.origin), "reason": reason, "pipeline": pipeline})
         rows = [(c, "synced", None) for c in applied] + [(c, "failed", r) for c, r in failed]
         cur.executemany(
             outbox._sql(_ENTITY),
             [
-                {"entity": c.entity, "key": json.dumps(c.key), "status": s, "version": c.version, "reason": r}
+                {
+                    "pipeline": pipeline,
+                    "entity": c.entity,
+                    "key": json.dumps(c.key),
+                    "status": s,
+                    "version": c.version,
+                    "reason": r,
+                }
                 for c, s, r in rows
             ],
         )

@@ -1,7 +1,8 @@
 """Reading mapped tables directly: the chunked, resumable snapshot and the watermark-based incremental scan.
 
-Rows are read as `to_jsonb(row)`, the same representation the capture triggers
-publish, so a row looks identical whichever path brought it. Paging is by keyset
+Rows are read as `to_jsonb(row)` cut down to the mapped columns (columns.py), the
+same representation the capture triggers publish, so a row looks identical
+whichever path brought it, and an unmapped column never leaves the database. Paging is by keyset
 (`WHERE (key) > (last key)`), never OFFSET, so each chunk costs the same however
 deep the scan is, and the position is a small checkpoint.
 """
@@ -19,6 +20,7 @@ from psycopg import sql
 
 from graphsync.change import Change, Operation, version_of
 from graphsync.connectors.postgres.checkpoints import PostgresCheckpoints
+from graphsync.connectors.postgres.columns import EVERY_COLUMN, Columns, node_columns, relationship_columns
 from graphsync.pipeline.contracts import Batch, Rejection
 from graphsync.spec.mapping import Mappings
 
@@ -28,17 +30,32 @@ class Table:
     entity: str
     name: str
     key: tuple[str, ...]
+    columns: Columns = EVERY_COLUMN
 
     def key_value(self, doc: dict[str, Any]) -> Any:
         values = [doc.get(column) for column in self.key]
         return values[0] if len(values) == 1 else values
 
 
-def tables_of(mappings: Mappings) -> list[Table]:
+def tables_of(mappings: Mappings, watermark: str | None = None) -> list[Table]:
     """Node tables first, so relationship endpoints usually exist before their relationships."""
-    nodes = [Table(m.name, m.source_table, (m.key,)) for m in mappings.nodes]
-    rels = [Table(r.name, r.source_table, tuple(r.key)) for r in mappings.relationships]
+    nodes = [Table(m.name, m.source_table, (m.key,), node_columns(m, watermark)) for m in mappings.nodes]
+    rels = [
+        Table(r.name, r.source_table, tuple(r.key), relationship_columns(r, watermark)) for r in mappings.relationships
+    ]
     return nodes + rels
+
+
+def row_sql(columns: Columns) -> sql.Composed:
+    """The mapped columns of the row `t` as jsonb: the same cut as the triggers' `project` (schema.py)."""
+    how, listed = columns.listing()
+    names = sql.SQL("ARRAY[{}]::text[]").format(sql.SQL(", ").join(sql.Literal(c) for c in listed))
+    if how == "drop":
+        return sql.SQL("to_jsonb(t) - {names}").format(names=names)
+    return sql.SQL(
+        "coalesce((SELECT jsonb_object_agg(e.k, e.v) FROM jsonb_each(to_jsonb(t)) AS e(k, v) WHERE e.k = ANY({names})),"
+        " '{{}}'::jsonb)"
+    ).format(names=names)
 
 
 def _table_sql(name: str) -> sql.Identifier:
@@ -60,8 +77,8 @@ def page_query(table: Table, order: Sequence[str], after: bool) -> sql.Composed:
         if after
         else sql.SQL("")
     )
-    return sql.SQL("SELECT to_jsonb(t), {cols} FROM {table} AS t {where} ORDER BY {cols} LIMIT %s").format(
-        cols=_columns(order), table=_table_sql(table.name), where=where
+    return sql.SQL("SELECT {row}, {cols} FROM {table} AS t {where} ORDER BY {cols} LIMIT %s").format(
+        row=row_sql(table.columns), cols=_columns(order), table=_table_sql(table.name), where=where
     )
 
 
@@ -133,7 +150,7 @@ class WatermarkSource:
         self, conn: psycopg.Connection[Any], mappings: Mappings, checkpoints: PostgresCheckpoints, *, column: str
     ) -> None:
         self._conn = conn
-        self._tables = tables_of(mappings)
+        self._tables = tables_of(mappings, column)
         self._checkpoints = checkpoints
         self._column = column
         self._next = 0
