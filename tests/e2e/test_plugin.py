@@ -125,7 +125,7 @@ def test_status_pause_resume_and_sync_now_through_kubectl(cluster_shop: ShopClus
     ok(plugin(c, "resume", "shop", "--wait"))
     _, worker = c.roll("shop", pod)
     wait_ready(c.kube, c.namespace, "shop")
-    assert shown(c, "shop")["phase"] == "Running"
+    assert shown(c, "shop")["phase"] == "Running", json.dumps(c.status("shop")["conditions"])
     worker.stop()
 
     # No workers asked for: phase Suspended by reason ScaledToZero, not by spec.suspend. Paused and resumed, the
