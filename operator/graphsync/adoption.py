@@ -22,16 +22,18 @@ from psycopg import sql
 from graphsync import connect, graphmodes
 from graphsync.cleanup.keys import key_pattern, key_prefix
 from graphsync.connectors.falkordb.graph import Graph
+from graphsync.connectors.postgres.outbox import Outbox
+from graphsync.connectors.postgres.tables import tables_of
 from graphsync.reconcile.audit import Store
 from graphsync.reconcile.pipeline import audit_store, graph_store
 from graphsync.spec import identifiers
-from graphsync.spec.pipeline import PipelineSpec
+from graphsync.spec.pipeline import Mode, PipelineSpec
 
 log = logging.getLogger(__name__)
 CHUNK = 10_000
 
 # The engine's tables whose rows carry the pipeline they belong to.
-_PIPELINE_TABLES = ("checkpoint", "dead_letter", "ledger", "conflict")
+_PIPELINE_TABLES = ("checkpoint", "dead_letter", "ledger", "conflict", "outbox", "entity_status")
 _HAS_STATE = "SELECT EXISTS (SELECT 1 FROM {schema}.checkpoint WHERE pipeline = %(new)s)"
 _MOVE = "UPDATE {schema}.{table} SET pipeline = %(new)s WHERE pipeline = %(old)s"
 
@@ -129,6 +131,7 @@ def adopt(spec: PipelineSpec) -> None:
         if spec.source.postgres is not None:
             conn = stack.enter_context(connect.postgres(spec.postgres, autocommit=True))
             postgres_state(conn, spec.postgres.schema_, old=old, new=new)
+            _retire_capture(conn, spec, old)
         if spec.transport is not None:
             client = stack.enter_context(connect.redis_client(spec.redis_streams))
             redis_keys(client, old=old, new=new)
@@ -138,6 +141,17 @@ def adopt(spec: PipelineSpec) -> None:
             redis_keys(state, old=old, new=new)
         documents = graph_store(spec, stack) if spec.source.files is not None else None
         target_records(_existing(documents), _existing(audit_store(spec, stack)), old=old, new=new)
+
+
+def _retire_capture(conn: psycopg.Connection[Any], spec: PipelineSpec, old: str) -> None:
+    """The bare name's capture triggers and subscription: left in place they would go on writing events (and
+    copies of the application's) for a pipeline nobody runs any more. The identity's own are installed."""
+    if spec.mode not in (Mode.CONTINUOUS, Mode.SNAPSHOT_THEN_STREAM):
+        return
+    outbox = Outbox(spec.postgres.schema_, pipeline=old)
+    for table in tables_of(spec.mapped):
+        outbox.remove_capture(conn, table=table.name)
+    outbox.unsubscribe(conn)
 
 
 def _existing(store: Store | None) -> Store | None:

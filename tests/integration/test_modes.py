@@ -11,6 +11,7 @@ import pytest
 import redis
 
 from graphsync import run
+from graphsync.connectors.postgres.outbox import trigger_name
 from graphsync.devenv.service import Service
 from graphsync.pipeline.control import RunControl
 from graphsync.pipeline.stats import RunStats
@@ -141,6 +142,11 @@ def test_a_pipeline_given_a_namespace_adopts_the_state_its_bare_name_kept(
         assert list(client.scan_iter(match=f"graphsync:team-a.{legacy.name}:*")) != []
     rows = pg_conn.execute("SELECT DISTINCT pipeline FROM checkpoint").fetchall()
     assert rows == [(f"team-a.{legacy.name}",)]
+    # The bare name's capture is retired: no second copy of every change for a pipeline nobody runs.
+    triggers = pg_conn.execute(
+        "SELECT count(*) FROM pg_trigger WHERE tgname = %s", (trigger_name(legacy.identity),)
+    ).fetchone()
+    assert triggers == (0,)
 
 
 def test_incremental_mode_follows_a_watermark_column(

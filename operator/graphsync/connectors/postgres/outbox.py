@@ -223,6 +223,12 @@ class Outbox:
             identifiers.check(entity)
         conn.execute(self._sql(_SUBSCRIBE), {"pipeline": self._own(), "entities": list(entity_types)})
 
+    def unsubscribe(self, conn: Conn) -> None:
+        """This pipeline streams no more: events of no pipeline are no longer copied to it."""
+        conn.execute(
+            self._sql("DELETE FROM {schema}.outbox_subscriber WHERE pipeline = %(pipeline)s"), {"pipeline": self._own()}
+        )
+
     def counts(self, conn: Conn) -> dict[EventStatus, int]:
         rows = conn.execute(self._sql(_COUNTS), {"pipeline": self.pipeline}).fetchall()
         found = {EventStatus(status): int(n) for status, n in rows}
