@@ -21,6 +21,7 @@ from psycopg import sql
 
 from graphsync import connect, graphmodes
 from graphsync.cleanup.keys import key_pattern, key_prefix
+from graphsync.cleanup.targets import repeat
 from graphsync.connectors.falkordb.graph import Graph
 from graphsync.connectors.postgres.outbox import Outbox
 from graphsync.connectors.postgres.tables import tables_of
@@ -30,14 +31,14 @@ from graphsync.spec import identifiers
 from graphsync.spec.pipeline import Mode, PipelineSpec
 
 log = logging.getLogger(__name__)
-CHUNK = 10_000
 
 # The engine's tables whose rows carry the pipeline they belong to.
 _PIPELINE_TABLES = ("checkpoint", "dead_letter", "ledger", "conflict", "outbox", "entity_status")
 _HAS_STATE = "SELECT EXISTS (SELECT 1 FROM {schema}.checkpoint WHERE pipeline = %(new)s)"
 _MOVE = "UPDATE {schema}.{table} SET pipeline = %(new)s WHERE pipeline = %(old)s"
 
-# Cypher, the same text for Neo4j and FalkorDB; each returns how many records it moved (at most $limit).
+# Cypher, the same text for Neo4j and FalkorDB; each returns how many records it moved (at most $limit, run by
+# `repeat` until it moves no more).
 MOVE_DOCUMENTS: LiteralString = """
 MATCH (d:GraphsyncDocument) WHERE d.id STARTS WITH $old
 WITH d LIMIT $limit
@@ -101,24 +102,14 @@ def target_records(documents: Store | None, audit: Store | None, *, old: str, ne
     """Files documents and position (in the target graph), reconciliation records (in their audit graph)."""
     moved = 0
     if documents is not None:
-        moved += _repeat(documents, MOVE_DOCUMENTS, {"old": f"{old}:", "new": f"{new}:"})
+        moved += repeat(documents, MOVE_DOCUMENTS, {"old": f"{old}:", "new": f"{new}:"})
         rows = documents.write(MOVE_FILES_CHECKPOINT, {"old": f"{old}:files", "new": f"{new}:files"})
         moved += int(rows[0][0]) if rows else 0
     if audit is not None:
-        moved += _repeat(audit, MOVE_AUDIT_RUNS, {"old": old, "new": new})
+        moved += repeat(audit, MOVE_AUDIT_RUNS, {"old": old, "new": new})
     if moved:
         log.info("adopted %d record(s) of the target kept under %r as %r", moved, old, new)
     return moved
-
-
-def _repeat(store: Store, query: LiteralString, params: dict[str, Any]) -> int:
-    total = 0
-    while True:
-        rows = store.write(query, {**params, "limit": CHUNK})
-        changed = int(rows[0][0]) if rows else 0
-        total += changed
-        if changed < CHUNK:
-            return total
 
 
 def adopt(spec: PipelineSpec) -> None:

@@ -59,7 +59,7 @@ def tombstone_prefix(entity: str) -> str:
     return f'["{identifiers.check(entity)}",'
 
 
-def _repeat(store: Store, query: LiteralString, params: dict[str, Any]) -> int:
+def repeat(store: Store, query: LiteralString, params: dict[str, Any]) -> int:
     """Run a chunked statement until it changes nothing more; returns how many entities it changed."""
     total = 0
     while True:
@@ -73,19 +73,19 @@ def _repeat(store: Store, query: LiteralString, params: dict[str, Any]) -> int:
 def reset_versions(store: Store, mappings: Mappings, report: CleanupReport) -> None:
     """Delete the tombstones of the pipeline's entity types, set its entities' versions to RESET_VERSION."""
     for entity in mappings.entity_names():
-        report.tombstones += _repeat(store, DELETE_TOMBSTONES, {"prefix": tombstone_prefix(entity)})
+        report.tombstones += repeat(store, DELETE_TOMBSTONES, {"prefix": tombstone_prefix(entity)})
     for node in mappings.nodes:
         query = cypher.render(RESET_NODE_VERSIONS, label=cypher.labels([node.labels[0]]))
-        report.versions_reset += _repeat(store, query, {"reset": RESET_VERSION})
+        report.versions_reset += repeat(store, query, {"reset": RESET_VERSION})
     for rel in mappings.relationships:
         query = cypher.render(RESET_RELATIONSHIP_VERSIONS, type=cypher.labels([rel.type]))
-        report.versions_reset += _repeat(store, query, {"reset": RESET_VERSION})
+        report.versions_reset += repeat(store, query, {"reset": RESET_VERSION})
 
 
 def _marked(spec: PipelineSpec, store: Store, report: CleanupReport) -> None:
     """The target graph's bookkeeping: a files pipeline's checkpoint, or the version marks of mapped entities."""
     if spec.source.files is not None:
-        report.checkpoints += _repeat(store, DELETE_FILES_CHECKPOINT, {"id": f"{spec.identity}:files"})
+        report.checkpoints += repeat(store, DELETE_FILES_CHECKPOINT, {"id": f"{spec.identity}:files"})
     else:
         reset_versions(store, spec.mapped, report)
 
@@ -95,7 +95,7 @@ def neo4j_target(spec: PipelineSpec, report: CleanupReport) -> None:
     with ExitStack() as stack:
         store = _neo4j(target, "target.neo4j", stack)
         _marked(spec, store, report)
-        report.audit_runs += _repeat(store, DELETE_AUDIT_RUNS, {"pipeline": spec.identity})
+        report.audit_runs += repeat(store, DELETE_AUDIT_RUNS, {"pipeline": spec.identity})
 
 
 def falkordb_target(spec: PipelineSpec, report: CleanupReport) -> None:
@@ -111,7 +111,7 @@ def falkordb_target(spec: PipelineSpec, report: CleanupReport) -> None:
                 report.graphs.append(build.name)
         audit = _falkordb(_named(target, AUDIT_GRAPH_SUFFIX), "target.falkordb", stack)
         if audit is not None:
-            report.audit_runs += _repeat(audit, DELETE_AUDIT_RUNS, {"pipeline": spec.identity})
+            report.audit_runs += repeat(audit, DELETE_AUDIT_RUNS, {"pipeline": spec.identity})
             if audit.read(COUNT_NODES) == [[0]]:
                 audit.drop()
                 report.graphs.append(audit.name)
