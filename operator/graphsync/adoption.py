@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 # The engine's tables whose rows carry the pipeline they belong to.
 _PIPELINE_TABLES = ("checkpoint", "dead_letter", "ledger", "conflict", "outbox", "entity_status")
+_CREATED = "SELECT to_regclass(format('%%I.checkpoint', %(schema)s::text)) IS NOT NULL"
 _HAS_STATE = "SELECT EXISTS (SELECT 1 FROM {schema}.checkpoint WHERE pipeline = %(new)s)"
 _MOVE = "UPDATE {schema}.{table} SET pipeline = %(new)s WHERE pipeline = %(old)s"
 
@@ -121,8 +122,9 @@ def adopt(spec: PipelineSpec) -> None:
     with ExitStack() as stack:
         if spec.source.postgres is not None:
             conn = stack.enter_context(connect.postgres(spec.postgres, autocommit=True))
-            postgres_state(conn, spec.postgres.schema_, old=old, new=new)
-            _retire_capture(conn, spec, old)
+            if _engine_ran(conn, spec.postgres.schema_):
+                postgres_state(conn, spec.postgres.schema_, old=old, new=new)
+                _retire_capture(conn, spec, old)
         if spec.transport is not None:
             client = stack.enter_context(connect.redis_client(spec.redis_streams))
             redis_keys(client, old=old, new=new)
@@ -132,6 +134,12 @@ def adopt(spec: PipelineSpec) -> None:
             redis_keys(state, old=old, new=new)
         documents = graph_store(spec, stack) if spec.source.files is not None else None
         target_records(_existing(documents), _existing(audit_store(spec, stack)), old=old, new=new)
+
+
+def _engine_ran(conn: psycopg.Connection[Any], schema: str) -> bool:
+    """Whether the engine's tables exist: on a database it never ran on there is nothing to adopt or retire."""
+    row = conn.execute(_CREATED, {"schema": schema}).fetchone()
+    return row is not None and bool(row[0])
 
 
 def _retire_capture(conn: psycopg.Connection[Any], spec: PipelineSpec, old: str) -> None:

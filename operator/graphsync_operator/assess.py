@@ -150,7 +150,9 @@ def _decide(  # noqa: PLR0911 - one early answer per situation reads better than
         return (False, *rolling), None, rolling, Phase.PENDING
     if len(healthy) >= observed.desired and observed.ready_pods >= observed.desired:
         return (True, "Syncing", f"{len(healthy)} worker(s) running"), None, None, Phase.RUNNING
-    silent = [r for r in current(observed) if r not in reports and r.state is not WorkerState.RETIRED]
+    # A pod that said "finished" ended on purpose (paused, rolled, scaled in): its successor is awaited, not missed.
+    ended = (WorkerState.RETIRED, WorkerState.FINISHED)
+    silent = [r for r in current(observed) if r not in reports and r.state not in ended]
     if silent:
         newest = max(silent, key=lambda r: r.heartbeat)
         # The time, not "seconds ago": a message that changes every tick would patch the status every tick.

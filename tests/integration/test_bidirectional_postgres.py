@@ -136,6 +136,15 @@ def test_rows_and_graph_edits_reach_the_other_side_and_nothing_loops(
     assert row(pg_conn, "SELECT count(*) FROM customer WHERE id = 300") == 1
 
 
+def test_a_namespaced_pipeline_starts_on_a_database_the_engine_never_ran_on(
+    spec: Any, pg_conn: Conn, neo4j_driver: neo4j.Driver
+) -> None:
+    # A SyncPipeline's first start looks for state its bare name kept; none of the engine's tables exist yet.
+    pipeline = spec().model_copy(update={"namespace": "team-a"})
+    assert one_pass(pipeline)["toTarget"] == 20 + 20 + 40 + 20
+    assert graph(neo4j_driver, "MATCH (c:Customer) RETURN count(c)") == 20
+
+
 def test_a_row_the_graph_cannot_hold_is_reported_and_written_nowhere_until_fixed(
     spec: Any, pg_conn: Conn, neo4j_driver: neo4j.Driver
 ) -> None:

@@ -97,3 +97,12 @@ def test_a_stuck_worker_degrades_the_pipeline() -> None:
     assert (found["Ready"].status, found["Ready"].reason) == ("False", "WorkerStuck")
     assert (found["Stalled"].status, found["Degraded"].status) == ("True", "True")
     assert "400s" in found["Degraded"].message
+
+
+def test_a_worker_that_finished_is_not_silent_while_its_successor_starts() -> None:
+    # Paused and resumed, or rolled: the old pod said "finished" on its way out; the new one has not reported yet.
+    gone = report("shop-worker-old", state=WorkerState.FINISHED, age=STALE_AFTER + timedelta(seconds=5))
+    status = pipeline_status(observed(reports=[gone], ready_pods=0))
+    assert verdict(status)["Ready"] == ("False", "WaitingForWorkers")
+    assert conditions(status)["Degraded"].status == "False"
+    assert status.phase is Phase.PENDING
