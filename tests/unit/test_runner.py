@@ -41,9 +41,11 @@ class ListSource:
 
 
 class MemorySink:
-    def __init__(self, *, outages: int = 0, poison: frozenset[int] = frozenset()) -> None:
+    def __init__(self, *, outages: int = 0, poison: frozenset[int] = frozenset(), refusals: int = 0) -> None:
         self.state: dict[int, int] = {}
         self.outages = outages
+        # Writes refused as a whole (read-only, out of memory) with an error no driver calls transient.
+        self.refusals = refusals
         self.poison = poison
         self.log: list[str] = []
 
@@ -57,6 +59,9 @@ class MemorySink:
         if self.outages:
             self.outages -= 1
             raise Flaky("target unreachable")
+        if self.refusals:
+            self.refusals -= 1
+            raise ValueError("cannot execute in a read-only transaction")
         bad = [c.key for c in changes if c.key in self.poison]
         if bad:
             raise ValueError(f"cannot store {bad}")
@@ -73,6 +78,11 @@ class MemorySink:
 
     def ping(self) -> None:
         self.log.append("ping")
+
+    def canary(self) -> None:
+        self.log.append("canary")
+        if self.refusals:
+            raise ValueError("cannot execute in a read-only transaction")
 
     def close(self) -> None:
         pass
@@ -134,6 +144,27 @@ def test_poison_records_are_isolated_and_the_rest_applied() -> None:
     assert sorted(sink.state) == [k for k in range(20) if k not in (3, 17)]
     assert [len(failed) for _, failed in source.committed] == [2]
     assert runner.stats.failed == 2
+
+
+def test_a_target_refusing_every_write_is_waited_out_and_nothing_is_dead_lettered() -> None:
+    dead = MemoryDeadLetters()
+    source, sink = ListSource(changes(20), 10), MemorySink(refusals=4)
+    runner = run(source, sink, dead)
+    assert dead.records == []
+    assert sorted(sink.state) == list(range(20))
+    assert runner.stats.failed == 0
+    assert runner.stats.retries >= 3
+    assert "TargetUnavailable: the target refuses every write" in runner.stats.errors[0]
+
+
+def test_a_poison_record_is_dead_lettered_only_after_the_target_took_a_canary_write() -> None:
+    dead = MemoryDeadLetters()
+    source, sink = ListSource(changes(4), 4), MemorySink(poison=frozenset({2}))
+    run(source, sink, dead)
+    assert [r.change.key for r in dead.records] == [2]
+    # The whole batch's refusal and the single record's are both vouched for; the halves are not.
+    assert sink.log.count("canary") == 2
+    assert sink.log.index("canary") < sink.log.index("commit 4")
 
 
 def test_stop_finishes_the_in_flight_batch_and_checkpoints_nothing_unapplied() -> None:

@@ -23,6 +23,8 @@ TOMBSTONE_INDEX: LiteralString = "CREATE INDEX FOR (t:GraphsyncTombstone) ON (t.
 REL_INDEX: LiteralString = "CREATE INDEX FOR ()-[r{type}]-() ON (r._graphsync_key)"
 # What a probe of an idle target runs: a round trip, nothing read or written.
 PING: LiteralString = "RETURN 1"
+# A write no record is part of and that leaves nothing behind: refused only by a target refusing every write.
+CANARY: LiteralString = "CREATE (c:GraphsyncCanary) DELETE c"
 
 UPSERT_NODES: LiteralString = """
 UNWIND $rows AS row

@@ -55,6 +55,9 @@ class FalkorSink:
     def ping(self) -> None:
         self._graph.read(queries.PING)
 
+    def canary(self) -> None:
+        self._graph.write(queries.CANARY)
+
     def close(self) -> None:
         self._graph.close()
 
@@ -130,9 +133,23 @@ class FalkorSink:
         return statements
 
 
+# Refusals of every write, whatever the record: a replica (READONLY), maxmemory reached (OOM), a failed
+# background save (MISCONF), a replica cut off from its primary (MASTERDOWN), a user lacking the command (NOPERM).
+_WHOLE_SERVER = (
+    redis.exceptions.ReadOnlyError,
+    redis.exceptions.OutOfMemoryError,
+    redis.exceptions.NoPermissionError,
+    redis.exceptions.BusyLoadingError,
+)
+_WHOLE_SERVER_CODES = ("MISCONF", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN")
+
+
 def transient(error: BaseException) -> bool:
-    """Outages pass; a query error is a bad record (it goes to the dead-letter store)."""
-    return isinstance(error, redis.ConnectionError | redis.TimeoutError | redis.BusyLoadingError)
+    """Outages and whole-server refusals pass; a query error is a bad record (it goes to the dead-letter store).
+    A rotated password raises AuthenticationError, a ConnectionError."""
+    if isinstance(error, (redis.ConnectionError, redis.TimeoutError, *_WHOLE_SERVER)):
+        return True
+    return isinstance(error, redis.ResponseError) and str(error).startswith(_WHOLE_SERVER_CODES)
 
 
 class _Templates:

@@ -17,6 +17,8 @@ CONSTRAINT: LiteralString = "CREATE CONSTRAINT {name} IF NOT EXISTS FOR (n{label
 REL_INDEX: LiteralString = "CREATE INDEX {name} IF NOT EXISTS FOR ()-[r{type}]-() ON (r._graphsync_key)"
 # What a probe of an idle target runs: a round trip, nothing read or written.
 PING: LiteralString = "RETURN 1"
+# A write no record is part of and that leaves nothing behind: refused only by a target refusing every write.
+CANARY: LiteralString = "CREATE (c:GraphsyncCanary) DELETE c"
 
 # Upsert nodes whose incoming version is newer than both the node's and any tombstone's.
 UPSERT_NODES: LiteralString = """

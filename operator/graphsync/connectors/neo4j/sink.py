@@ -52,6 +52,10 @@ class Neo4jSink:
         with self._driver.session(database=self._database) as session:
             session.run(queries.PING).consume()
 
+    def canary(self) -> None:
+        with self._driver.session(database=self._database) as session:
+            session.execute_write(lambda tx: tx.run(queries.CANARY).consume())
+
     def close(self) -> None:
         self._driver.close()
 
@@ -169,9 +173,29 @@ class Neo4jSink:
             tx.run(cypher.render(queries.DROP_ORPHANS, **_node_slots(mapping)), keys=keys).consume()
 
 
+# Client errors the driver does not retry that no record is to blame for: the whole database refuses writes
+# (read-only, gone, a rotated password or revoked role) or was too slow; the batch waits instead of
+# being dead-lettered.
+_WHOLE_DATABASE = frozenset(
+    {
+        "Neo.ClientError.General.ForbiddenOnReadOnlyDatabase",
+        "Neo.ClientError.Database.DatabaseNotFound",
+        "Neo.ClientError.Security.Unauthorized",
+        "Neo.ClientError.Security.Forbidden",
+        "Neo.ClientError.Security.AuthenticationRateLimit",
+        "Neo.ClientError.Security.CredentialsExpired",
+        "Neo.ClientError.Security.TokenExpired",
+        "Neo.ClientError.Transaction.TransactionTimedOut",
+        "Neo.ClientError.Transaction.TransactionTimedOutClientConfiguration",
+    }
+)
+
+
 def transient(error: BaseException) -> bool:
-    """Outages and lock conflicts pass; a bad record does not (it goes to the dead-letter store)."""
-    if isinstance(error, neo4j.exceptions.Neo4jError | neo4j.exceptions.DriverError):
+    """Outages, lock conflicts and whole-database refusals pass; a bad record does not (it is dead-lettered)."""
+    if isinstance(error, neo4j.exceptions.Neo4jError):
+        return error.is_retryable() or error.code in _WHOLE_DATABASE
+    if isinstance(error, neo4j.exceptions.DriverError):
         return error.is_retryable()
     return isinstance(error, ConnectionError | OSError)
 

@@ -27,6 +27,8 @@ ON CONFLICT ({key}) DO UPDATE SET {updates}
 RETURNING (xmax = 0) AS inserted
 """
 _DELETE = "DELETE FROM {table} WHERE ({key}) = ({values})"
+# Deletes nothing, yet is refused like any write by a read-only server or a role that lost its grants.
+_CANARY = "DELETE FROM {table} WHERE false"
 
 
 class RowSink:
@@ -55,10 +57,16 @@ class RowSink:
         return result
 
     def is_transient(self, error: BaseException) -> bool:
-        return isinstance(error, psycopg.OperationalError)
+        # A standby or a database set read-only refuses every write: no row is to blame.
+        return isinstance(error, psycopg.OperationalError | psycopg.errors.ReadOnlySqlTransaction)
 
     def ping(self) -> None:
         self._conn.execute("SELECT 1")
+
+    def canary(self) -> None:
+        with self._conn.transaction():
+            for table in self._tables.values():
+                self._conn.execute(sql.SQL(_CANARY).format(table=_name(table)))
 
     def close(self) -> None:
         self._conn.close()

@@ -1,0 +1,70 @@
+"""Which target errors are outages (the batch waits) and which blame a record (it is dead-lettered)."""
+
+from __future__ import annotations
+
+import neo4j.exceptions
+import pytest
+import redis
+
+from graphsync.connectors.falkordb.sink import transient as falkordb_transient
+from graphsync.connectors.neo4j.sink import transient as neo4j_transient
+
+
+def server_error(code: str) -> neo4j.exceptions.Neo4jError:
+    # The driver's own way of turning a server's failure message into its exception class.
+    return neo4j.exceptions.Neo4jError._basic_hydrate(neo4j_code=code, message="refused")
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "Neo.ClientError.General.ForbiddenOnReadOnlyDatabase",
+        "Neo.ClientError.Security.Unauthorized",
+        "Neo.ClientError.Security.Forbidden",
+        "Neo.ClientError.Security.CredentialsExpired",
+        "Neo.ClientError.Database.DatabaseNotFound",
+        "Neo.ClientError.Transaction.TransactionTimedOut",
+        "Neo.TransientError.General.MemoryPoolOutOfMemoryError",
+        "Neo.TransientError.Transaction.DeadlockDetected",
+    ],
+)
+def test_neo4j_errors_of_the_whole_database_are_outages(code: str) -> None:
+    assert neo4j_transient(server_error(code))
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "Neo.ClientError.Statement.SyntaxError",
+        "Neo.ClientError.Statement.TypeError",
+        "Neo.ClientError.Schema.ConstraintValidationFailed",
+    ],
+)
+def test_neo4j_errors_a_record_causes_are_not(code: str) -> None:
+    assert not neo4j_transient(server_error(code))
+
+
+def test_neo4j_driver_outages_are_transient() -> None:
+    assert neo4j_transient(neo4j.exceptions.ServiceUnavailable("no route"))
+    assert neo4j_transient(ConnectionRefusedError())
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        redis.exceptions.ReadOnlyError("You can't write against a read only replica."),
+        redis.exceptions.OutOfMemoryError("command not allowed when used memory > 'maxmemory'."),
+        redis.exceptions.NoPermissionError("this user has no permissions to run the 'graph.query' command"),
+        redis.exceptions.AuthenticationError("invalid username-password pair or user is disabled."),
+        redis.exceptions.BusyLoadingError("Redis is loading the dataset in memory"),
+        redis.exceptions.ResponseError("MISCONF Redis is configured to save RDB snapshots, but it's currently unable"),
+        redis.exceptions.ResponseError("MASTERDOWN Link with MASTER is down"),
+        redis.exceptions.ConnectionError("Connection refused"),
+    ],
+)
+def test_falkordb_refusals_of_the_whole_server_are_outages(error: Exception) -> None:
+    assert falkordb_transient(error)
+
+
+def test_falkordb_query_errors_blame_the_record() -> None:
+    assert not falkordb_transient(redis.exceptions.ResponseError("Type mismatch: expected Integer but was String"))
