@@ -1,0 +1,109 @@
+"""A target that refuses every write for a while (out of memory, made a read-only replica) while changes flow:
+the run waits it out, says so, and dead-letters nothing; once the target takes writes again it converges.
+
+Part of the fault matrix (see test_fault_matrix.py, whose harness it shares), on a FalkorDB server of its own.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+import redis
+from psycopg import sql
+
+from graphsync import run
+from graphsync.connectors.falkordb import graph as falkor_graph
+from graphsync.devenv import process
+from graphsync.devenv import redis as redis_server
+from graphsync.devenv.service import Service
+from graphsync.pipeline.control import RunControl
+from tests import shop
+from tests.conftest import unique_name
+from tests.integration.test_fault_matrix import Watched, Writers, converge, dead_letters, pipeline_spec
+
+log = logging.getLogger(__name__)
+REFUSING_SECONDS = 6
+
+
+@pytest.fixture
+def own_falkordb(run_dir: Path) -> Iterator[Service]:
+    """A FalkorDB of this test's own, since the test makes it refuse writes."""
+    service = redis_server.start_falkordb(run_dir / unique_name("falkor"))
+    yield service
+    for pid in service.pids:
+        process.stop(pid)
+
+
+def _out_of_memory(admin: redis.Redis) -> Callable[[], None]:
+    admin.config_set("maxmemory", "1")
+    return lambda: admin.config_set("maxmemory", "0")
+
+
+def _read_only_replica(admin: redis.Redis) -> Callable[[], None]:
+    # A primary nobody answers for: the server turns replica (every write refused READONLY) and keeps its data.
+    admin.execute_command("REPLICAOF", "127.0.0.1", str(process.free_port()))
+    return lambda: admin.execute_command("REPLICAOF", "NO", "ONE")
+
+
+@pytest.mark.parametrize("fault", [_out_of_memory, _read_only_replica], ids=["out-of-memory", "read-only"])
+def test_a_target_refusing_every_write_is_waited_out_and_nothing_is_dead_lettered(
+    fault: Callable[[redis.Redis], Callable[[], None]],
+    own_falkordb: Service,
+    postgres_service: Service,
+    redis_service: Service,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("MATRIX_PG_PASSWORD", postgres_service.env["GRAPHSYNC_PG_PASSWORD"])
+    dsn = postgres_service.env["GRAPHSYNC_PG_DSN"]
+    url = own_falkordb.env["GRAPHSYNC_FALKORDB_URL"]
+    schema = unique_name("refused")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+        shop.create(conn, schema)
+    graph = unique_name("g")
+    spec = pipeline_spec(postgres_service, schema, redis_service, {"falkordb": {"url": url, "graph": graph}})
+    watched = Watched(spec)
+    watched.start()
+    with redis.Redis.from_url(url) as admin, Writers(dsn, schema) as writers:
+        time.sleep(3)
+        undo = fault(admin)
+        try:
+            time.sleep(REFUSING_SECONDS)
+            # While the target refuses, the run says why and blames no record.
+            assert watched.stats is not None
+            refusals = [e for e in watched.stats.errors if e.startswith("target:")]
+            assert refusals, watched.stats.errors
+            assert dead_letters(spec, dsn) == 0
+        finally:
+            undo()
+        back_at = time.monotonic()
+        time.sleep(3)
+    assert writers.committed > 0
+    assert watched.errors == []
+
+    target = falkor_graph.connect(url, graph)
+    try:
+        with psycopg.connect(dsn, autocommit=True) as source:
+            seconds = converge(lambda: shop.actual_falkordb(target), lambda: shop.expected(source, schema))
+        recovered = time.monotonic() - back_at
+    finally:
+        target.close()
+    watched.finish()
+    assert watched.errors == []
+    assert dead_letters(spec, dsn) == 0
+    assert run.run(spec, RunControl(stop=threading.Event(), until_idle=True)).synced == 0
+    log.info(
+        "%s: %d refusal(s) reported, converged %.1fs after writes stopped (%.1fs after the target was back); "
+        "%d changes",
+        fault.__name__,
+        len(refusals),
+        seconds,
+        recovered,
+        writers.committed,
+    )
