@@ -24,6 +24,10 @@ from graphsync_operator.status import (
 
 # Workers that have not reported this long after the Deployment asked for them are a problem, not a start-up.
 START_GRACE = timedelta(minutes=5)
+# A worker that dead-lettered an item this recently is "dead-lettering": the pipeline runs (Ready) but is
+# Degraded, so an alert on Degraded fires. Not Stalled: everything else keeps flowing.
+DEAD_LETTERING = timedelta(minutes=10)
+DEAD_LETTERED = "ItemsDeadLettered"
 
 
 @dataclass(frozen=True)
@@ -76,7 +80,7 @@ def pipeline_status(observed: Observed) -> SyncPipelineStatus:
     healthy = [r for r in reports if r.state in (WorkerState.RUNNING, WorkerState.FINISHED)]
     ready, degraded, reconciling, phase = _decide(observed, reports, healthy)
     # kstatus reads Stalled=True as "failed": a broken data plane is that, not "current" with a false Ready.
-    problem = observed.problem or (Problem(*degraded) if degraded else None)
+    problem = observed.problem or (Problem(*degraded) if degraded and degraded[0] != DEAD_LETTERED else None)
     stalled = problem is not None
     lags = [r.lag_seconds for r in reports if r.lag_seconds is not None]
     conditions = [
@@ -110,12 +114,13 @@ def pipeline_status(observed: Observed) -> SyncPipelineStatus:
 
 
 Verdict = tuple[bool, str, str]
+# (Ready, Degraded, Reconciling, phase)
+Decision = tuple[Verdict, tuple[str, str] | None, tuple[str, str] | None, Phase]
 
 
 def _decide(  # noqa: PLR0911 - one early answer per situation reads better than nesting
     observed: Observed, reports: list[WorkerReport], healthy: list[WorkerReport]
-) -> tuple[Verdict, tuple[str, str] | None, tuple[str, str] | None, Phase]:
-    """(Ready, Degraded, Reconciling, phase)."""
+) -> Decision:
     if observed.problem is not None:
         problem = observed.problem
         phase = Phase.INVALID if problem.permanent else Phase.PENDING
@@ -132,24 +137,14 @@ def _decide(  # noqa: PLR0911 - one early answer per situation reads better than
         message = f"worker {worst.pod}: {worst.error or worst.state.value}"
         return (False, reason, message), (reason, message), None, Phase.DEGRADED
     if observed.scheduled:
-        # A scheduled run stops reporting when it ends: its last word stands until the next run.
-        runs = [r for r in current(observed) if r.state is not WorkerState.RETIRED]
-        newest = max(runs, key=lambda r: r.heartbeat, default=None)
-        if newest is not None and newest.state is WorkerState.FAILED:
-            message = f"the last run ({newest.pod}) failed: {newest.error or 'no reason given'}"
-            return (False, "LastRunFailed", message), ("LastRunFailed", message), None, Phase.DEGRADED
-        if newest is not None and newest.state is not WorkerState.FINISHED and newest not in reports:
-            # Killed, evicted or out of memory: a run that ends never says so.
-            message = f"the last run ({newest.pod}) stopped reporting at {newest.heartbeat:%Y-%m-%dT%H:%M:%SZ}"
-            return (False, "LastRunFailed", message), ("LastRunFailed", message), None, Phase.DEGRADED
-        return (True, "Scheduled", "runs on its schedule"), None, None, Phase.SCHEDULED
+        return _scheduled(observed, reports)
     if observed.desired == 0:
         return (True, "ScaledToZero", "workers.replicas is 0"), None, None, Phase.SUSPENDED
     if not observed.rolled_out:
         rolling = ("RollingOut", "workers are moving to the new spec")
         return (False, *rolling), None, rolling, Phase.PENDING
     if len(healthy) >= observed.desired and observed.ready_pods >= observed.desired:
-        return (True, "Syncing", f"{len(healthy)} worker(s) running"), None, None, Phase.RUNNING
+        return _syncing(observed, healthy)
     # A pod that said "finished" ended on purpose (paused, rolled, scaled in): its successor is awaited, not missed.
     ended = (WorkerState.RETIRED, WorkerState.FINISHED)
     silent = [r for r in current(observed) if r not in reports and r.state not in ended]
@@ -167,6 +162,42 @@ def _decide(  # noqa: PLR0911 - one early answer per situation reads better than
         return (False, "WorkersNotReporting", message), ("WorkersNotReporting", message), None, Phase.DEGRADED
     waiting = ("WaitingForWorkers", f"{len(healthy)}/{observed.desired} workers running")
     return (False, *waiting), None, waiting, Phase.PENDING
+
+
+def _scheduled(observed: Observed, reports: list[WorkerReport]) -> Decision:
+    # A scheduled run stops reporting when it ends: its last word stands until the next run.
+    runs = [r for r in current(observed) if r.state is not WorkerState.RETIRED]
+    newest = max(runs, key=lambda r: r.heartbeat, default=None)
+    if newest is not None and newest.state is WorkerState.FAILED:
+        message = f"the last run ({newest.pod}) failed: {newest.error or 'no reason given'}"
+        return (False, "LastRunFailed", message), ("LastRunFailed", message), None, Phase.DEGRADED
+    if newest is not None and newest.state is not WorkerState.FINISHED and newest not in reports:
+        # Killed, evicted or out of memory: a run that ends never says so.
+        message = f"the last run ({newest.pod}) stopped reporting at {newest.heartbeat:%Y-%m-%dT%H:%M:%SZ}"
+        return (False, "LastRunFailed", message), ("LastRunFailed", message), None, Phase.DEGRADED
+    scheduled = (True, "Scheduled", "runs on its schedule")
+    if newest is not None and newest.failed:
+        message = f"the last run ({newest.pod}) {_dead_lettered(newest)}"
+        return scheduled, (DEAD_LETTERED, message), None, Phase.DEGRADED
+    return scheduled, None, None, Phase.SCHEDULED
+
+
+def _syncing(observed: Observed, healthy: list[WorkerReport]) -> Decision:
+    syncing = (True, "Syncing", f"{len(healthy)} worker(s) running")
+    since = observed.now - DEAD_LETTERING
+    failing = [r for r in healthy if r.failed and r.last_failed_time and r.last_failed_time >= since]
+    if failing:
+        newest = max(failing, key=lambda r: r.last_failed_time or since)
+        return syncing, (DEAD_LETTERED, f"worker {newest.pod} {_dead_lettered(newest)}"), None, Phase.DEGRADED
+    return syncing, None, None, Phase.RUNNING
+
+
+def _dead_lettered(report: WorkerReport) -> str:
+    last = f", the last at {report.last_failed_time:%Y-%m-%dT%H:%M:%SZ}" if report.last_failed_time else ""
+    return (
+        f"dead-lettered {report.failed} item(s){last}: they are not in the target until replayed"
+        " (kubectl graphsync dlq list)"
+    )
 
 
 def _in_sync(observed: Observed, reports: list[WorkerReport], lags: list[float]) -> Condition:

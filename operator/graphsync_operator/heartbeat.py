@@ -109,6 +109,7 @@ def report_of(
         lag_seconds=round(lag, 3) if lag is not None else None,
         checkpoint=seen.checkpoint,
         last_sync_time=_moment(seen.last_sync_at) if seen.last_sync_at is not None else None,
+        last_failed_time=_moment(seen.last_failed_at) if seen.last_failed_at is not None else None,
         error=_clip(error),
         open_conflicts=seen.open_conflicts,
         reconciliation=reconciliation,

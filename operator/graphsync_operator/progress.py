@@ -74,6 +74,8 @@ class WorkerReport(BaseModel):
     lag_seconds: float | None = None
     checkpoint: str | None = None
     last_sync_time: datetime | None = None
+    # When the pod last sent an item to the dead-letter store.
+    last_failed_time: datetime | None = None
     error: str | None = Field(default=None, max_length=1024)
     open_conflicts: int | None = None
     reconciliation: Reconciliation | None = None

@@ -37,6 +37,7 @@ class Snapshot:
     progressed_at: float | None = None
     last_sync_at: float | None = None
     last_retry_at: float | None = None
+    last_failed_at: float | None = None
     caught_up_at: float | None = None
     caught_up: bool = False
     # The newest error text (a retry's or an item's).
@@ -80,6 +81,7 @@ def snapshot_of(stats: RunStats, *, notified_at: float | None = None) -> Snapsho
         progressed_at=_latest(last_sync_at, stats.caught_up_at),
         last_sync_at=last_sync_at,
         last_retry_at=stats.last_retry_at,
+        last_failed_at=stats.last_failed_at,
         caught_up_at=stats.caught_up_at,
         caught_up=stats.caught_up,
         error=errors[-1] if errors else None,
@@ -121,6 +123,7 @@ def combined(phases: Sequence[Snapshot]) -> Snapshot | None:
         progressed_at=_latest(*(phase.progressed_at for phase in phases)),
         last_sync_at=_latest(*(phase.last_sync_at for phase in phases)),
         last_retry_at=_latest(*(phase.last_retry_at for phase in phases)),
+        last_failed_at=_latest(*(phase.last_failed_at for phase in phases)),
         caught_up_at=caught_up_at,
         caught_up=current.caught_up,
         error=next((phase.error for phase in reversed(phases) if phase.error), None),

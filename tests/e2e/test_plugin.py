@@ -195,6 +195,13 @@ def test_a_poison_row_is_listed_then_replayed_into_neo4j_after_the_mapping_is_fi
     assert f"--address postgres.{c.namespace}.svc:5432: no endpoint of pipeline shop" in typo.stderr
     assert name_of(3) == "name 3"
     eventually(lambda: (shown(c, "shop")["failed"] or 0) >= 1, "the failure counted in status")
+    # Items being dead-lettered: the pipeline still runs (Ready) but is Degraded, naming where they wait.
+    degraded = eventually(
+        lambda: (found := condition(c.status("shop"), "Degraded"))["status"] == "True" and found, "Degraded"
+    )
+    assert degraded["reason"] == "ItemsDeadLettered"
+    assert "dead-lettered 1 item(s)" in degraded["message"]
+    assert (condition(c.status("shop"), "Ready")["status"], c.status("shop")["phase"]) == ("True", "Degraded")
 
     # The fix: leave the column out of the mapping; the workers roll onto it.
     spec = c.spec()
@@ -203,6 +210,7 @@ def test_a_poison_row_is_listed_then_replayed_into_neo4j_after_the_mapping_is_fi
     _, worker = c.roll("shop", pod, worker)
     wait_ready(c.kube, c.namespace, "shop")
     assert name_of(3) == "name 3"  # the record waits in the dead-letter store until replayed
+    eventually(lambda: c.status("shop")["phase"] == "Running", "Running on the fixed mapping")
 
     replayed = ok(plugin(c, "dlq", "replay", "shop"))
     assert "replayed 1 record(s)" in replayed

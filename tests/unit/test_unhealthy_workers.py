@@ -106,3 +106,36 @@ def test_a_worker_that_finished_is_not_silent_while_its_successor_starts() -> No
     assert verdict(status)["Ready"] == ("False", "WaitingForWorkers")
     assert conditions(status)["Degraded"].status == "False"
     assert status.phase is Phase.PENDING
+
+
+# --- items being dead-lettered -------------------------------------------------------------------------------
+
+
+def test_a_worker_dead_lettering_items_makes_the_pipeline_degraded_but_not_stalled() -> None:
+    poisoned = report("p", failed=3, last_failed_time=NOW - timedelta(minutes=1))
+    status = pipeline_status(observed(reports=[poisoned]))
+    assert verdict(status)["Ready"] == ("True", "Syncing")
+    assert verdict(status)["Degraded"] == ("True", "ItemsDeadLettered")
+    message = conditions(status)["Degraded"].message
+    assert "worker p dead-lettered 3 item(s), the last at 2024-05-01T11:59:00Z" in message
+    assert "dlq list" in message
+    # Everything else flows: kstatus must not read the pipeline as failed.
+    assert verdict(status)["Stalled"][0] == "False"
+    assert status.phase is Phase.DEGRADED
+    assert status.items_failed == 3
+
+
+def test_dead_letters_of_long_ago_leave_the_pipeline_running() -> None:
+    earlier = report("p", failed=3, last_failed_time=NOW - timedelta(minutes=11))
+    status = pipeline_status(observed(reports=[earlier]))
+    assert verdict(status)["Degraded"][0] == "False"
+    assert status.phase is Phase.RUNNING
+    assert status.items_failed == 3
+
+
+def test_a_scheduled_run_that_dead_lettered_items_says_so_until_the_next_run() -> None:
+    last = report("run-1", state=WorkerState.FINISHED, failed=2, age=timedelta(hours=3))
+    status = pipeline_status(observed(reports=[last], scheduled=True))
+    assert verdict(status)["Ready"] == ("True", "Scheduled")
+    assert verdict(status)["Degraded"] == ("True", "ItemsDeadLettered")
+    assert "the last run (run-1) dead-lettered 2 item(s)" in conditions(status)["Degraded"].message

@@ -173,6 +173,8 @@ class RunStats:
     batch_seconds: Histogram = field(default_factory=Histogram)
     last_batch_at: float | None = None
     last_retry_at: float | None = None
+    # When an item last went to the dead-letter store (a status says Degraded while items are being dead-lettered).
+    last_failed_at: float | None = None
     # When a source read last found nothing left to read or apply, and whether the newest read did:
     # what the lag is measured from (see `lag_seconds`).
     caught_up_at: float | None = None
@@ -212,6 +214,8 @@ class RunStats:
             self.failed += len(failures)
             self.errors.extend(failures)
             self.last_batch_at = time.time()
+            if failures:
+                self.last_failed_at = self.last_batch_at
 
     def add_pass(self, counts: TwoWayProgress) -> None:
         """A bidirectional pass: its compared entities count as read, its writes as synced."""
@@ -224,6 +228,8 @@ class RunStats:
             self.failed += counts.failed
             self.errors.extend(counts.errors)
             self.last_batch_at = time.time()
+            if counts.failed:
+                self.last_failed_at = self.last_batch_at
 
     def absorb(self, earlier: RunStats) -> RunStats:
         """Fold an earlier phase of the same run (a snapshot before its stream) into these totals."""
@@ -231,6 +237,7 @@ class RunStats:
             self.started_at = min(self.started_at, earlier.started_at)
             self.last_batch_at = _latest(self.last_batch_at, earlier.last_batch_at)
             self.last_retry_at = _latest(self.last_retry_at, earlier.last_retry_at)
+            self.last_failed_at = _latest(self.last_failed_at, earlier.last_failed_at)
             if self.caught_up_at is None:
                 self.caught_up_at = earlier.caught_up_at
             for name in ("batches", "read", "rejected", "created", "updated", "deleted", "stale", "failed", "retries"):
@@ -247,6 +254,7 @@ class RunStats:
         with self._lock:
             self.failed += 1
             self.errors.append(error)
+            self.last_failed_at = time.time()
 
     def alive(self, loop: str = "run") -> None:
         self._alive[loop] = time.time()
