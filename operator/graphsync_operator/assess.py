@@ -77,7 +77,10 @@ def current(observed: Observed) -> list[WorkerReport]:
 
 def pipeline_status(observed: Observed) -> SyncPipelineStatus:
     reports = live(observed)
-    healthy = [r for r in reports if r.state in (WorkerState.RUNNING, WorkerState.FINISHED)]
+    # A scheduled run that finished did its work; a continuous worker that finished is gone (paused, rolled),
+    # and counting its last word would call a pipeline Ready before its successor ever reported.
+    done = (WorkerState.RUNNING, WorkerState.FINISHED) if observed.scheduled else (WorkerState.RUNNING,)
+    healthy = [r for r in reports if r.state in done]
     ready, degraded, reconciling, phase = _decide(observed, reports, healthy)
     # kstatus reads Stalled=True as "failed": a broken data plane is that, not "current" with a false Ready.
     problem = observed.problem or (Problem(*degraded) if degraded and degraded[0] != DEAD_LETTERED else None)

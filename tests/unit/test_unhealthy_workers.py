@@ -106,6 +106,9 @@ def test_a_worker_that_finished_is_not_silent_while_its_successor_starts() -> No
     assert verdict(status)["Ready"] == ("False", "WaitingForWorkers")
     assert conditions(status)["Degraded"].status == "False"
     assert status.phase is Phase.PENDING
+    # Nor does its last word, however fresh, make the pipeline Ready while the new pod is yet to report.
+    just_gone = report("shop-worker-old", state=WorkerState.FINISHED, age=timedelta(seconds=1))
+    assert verdict(pipeline_status(observed(reports=[just_gone])))["Ready"] == ("False", "WaitingForWorkers")
 
 
 # --- items being dead-lettered -------------------------------------------------------------------------------
