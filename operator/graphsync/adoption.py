@@ -22,11 +22,11 @@ from psycopg import sql
 from graphsync import connect, graphmodes
 from graphsync.cleanup.keys import key_pattern, key_prefix
 from graphsync.cleanup.targets import repeat
-from graphsync.connectors.falkordb.graph import Graph
+from graphsync.connectors.postgres import schema as pg_schema
 from graphsync.connectors.postgres.outbox import Outbox
 from graphsync.connectors.postgres.tables import tables_of
 from graphsync.reconcile.audit import Store
-from graphsync.reconcile.pipeline import audit_store, graph_store
+from graphsync.reconcile.pipeline import audit_store, existing, graph_store
 from graphsync.spec import identifiers
 from graphsync.spec.pipeline import Mode, PipelineSpec
 
@@ -34,7 +34,6 @@ log = logging.getLogger(__name__)
 
 # The engine's tables whose rows carry the pipeline they belong to.
 _PIPELINE_TABLES = ("checkpoint", "dead_letter", "ledger", "conflict", "outbox", "entity_status")
-_CREATED = "SELECT to_regclass(format('%%I.checkpoint', %(schema)s::text)) IS NOT NULL"
 _HAS_STATE = "SELECT EXISTS (SELECT 1 FROM {schema}.checkpoint WHERE pipeline = %(new)s)"
 _MOVE = "UPDATE {schema}.{table} SET pipeline = %(new)s WHERE pipeline = %(old)s"
 
@@ -122,7 +121,7 @@ def adopt(spec: PipelineSpec) -> None:
     with ExitStack() as stack:
         if spec.source.postgres is not None:
             conn = stack.enter_context(connect.postgres(spec.postgres, autocommit=True))
-            if _engine_ran(conn, spec.postgres.schema_):
+            if pg_schema.exists(conn, spec.postgres.schema_):
                 postgres_state(conn, spec.postgres.schema_, old=old, new=new)
                 _retire_capture(conn, spec, old)
         if spec.transport is not None:
@@ -133,13 +132,7 @@ def adopt(spec: PipelineSpec) -> None:
             stack.callback(state.close)
             redis_keys(state, old=old, new=new)
         documents = graph_store(spec, stack) if spec.source.files is not None else None
-        target_records(_existing(documents), _existing(audit_store(spec, stack)), old=old, new=new)
-
-
-def _engine_ran(conn: psycopg.Connection[Any], schema: str) -> bool:
-    """Whether the engine's tables exist: on a database it never ran on there is nothing to adopt or retire."""
-    row = conn.execute(_CREATED, {"schema": schema}).fetchone()
-    return row is not None and bool(row[0])
+        target_records(existing(documents), existing(audit_store(spec, stack)), old=old, new=new)
 
 
 def _retire_capture(conn: psycopg.Connection[Any], spec: PipelineSpec, old: str) -> None:
@@ -151,10 +144,3 @@ def _retire_capture(conn: psycopg.Connection[Any], spec: PipelineSpec, old: str)
     for table in tables_of(spec.mapped):
         outbox.remove_capture(conn, table=table.name)
     outbox.unsubscribe(conn)
-
-
-def _existing(store: Store | None) -> Store | None:
-    """A FalkorDB graph that does not exist has nothing to adopt, and a query would create it."""
-    if isinstance(store, Graph) and not store.client.exists(store.name):
-        return None
-    return store

@@ -21,7 +21,7 @@ from typing import Any
 
 import psycopg
 
-from graphsync import adoption, connect, filesync, graphmodes, targets, twoway
+from graphsync import adoption, connect, filesync, graphmodes, retention, targets, twoway
 from graphsync.change import SNAPSHOT_VERSION
 from graphsync.connectors import outages, streams
 from graphsync.connectors.postgres import schema as pg_schema
@@ -71,11 +71,18 @@ def prepare_source(spec: PipelineSpec) -> None:
 
 
 def run(spec: PipelineSpec, control: RunControl) -> RunStats:
-    own = _own_engine(spec)
-    if own is not None:
-        adoption.adopt(spec)
-        return own(spec, control)
-    return _reconnecting(spec, control)
+    # A worker's run keeps the engine's bookkeeping pruned; a one-off run to idle (a test, a catch-up) need not.
+    pruning = threading.Event()
+    if not control.until_idle:
+        retention.keep(spec, pruning)
+    try:
+        own = _own_engine(spec)
+        if own is not None:
+            adoption.adopt(spec)
+            return own(spec, control)
+        return _reconnecting(spec, control)
+    finally:
+        pruning.set()
 
 
 class _Carry:

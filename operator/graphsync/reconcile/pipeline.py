@@ -10,6 +10,7 @@ import time
 from contextlib import ExitStack
 
 from graphsync import connect, graphmodes, logs, targets
+from graphsync.connectors.falkordb.graph import Graph
 from graphsync.connectors.graphs.reading import Versions
 from graphsync.connectors.neo4j.reader import Neo4jReader
 from graphsync.reconcile.audit import AUDIT_GRAPH_SUFFIX, Audit, Store
@@ -80,6 +81,13 @@ def graph_store(spec: PipelineSpec, stack: ExitStack, *, suffix: str = "") -> St
     else:
         store = Neo4jReader(connect.neo4j_driver(spec.neo4j), database=spec.neo4j.database)
     stack.callback(store.close)
+    return store
+
+
+def existing(store: Store | None) -> Store | None:
+    """A FalkorDB graph that does not exist has no records to read or change, and a query would create it."""
+    if isinstance(store, Graph) and not store.client.exists(store.name):
+        return None
     return store
 
 

@@ -21,6 +21,7 @@ from graphsync.spec.endpoints import (
 )
 from graphsync.spec.files import FilesSource
 from graphsync.spec.mapping import Mappings
+from graphsync.spec.retention import Retention
 
 
 class Source(SpecModel):
@@ -102,6 +103,9 @@ class PipelineSpec(SpecModel):
     conflict_policy_ref: ObjectRef | None = None
     conflict_policy: ConflictPolicySpec | None = Field(
         default=None, description="bidirectional mode: who wins when both sides changed (default lastWriteWins)"
+    )
+    retention: Retention = Field(
+        default_factory=Retention, description="how long the engine keeps its outbox events, tombstones, dead letters"
     )
 
     @property

@@ -20,6 +20,8 @@ MAYBE_ORPHAN: LiteralString = "GraphsyncMaybeOrphan"
 
 NODE_INDEX: LiteralString = "CREATE INDEX FOR (n{label}) ON (n.{key})"
 TOMBSTONE_INDEX: LiteralString = "CREATE INDEX FOR (t:GraphsyncTombstone) ON (t.id)"
+# Retention deletes tombstones by age (see graphsync.retention).
+TOMBSTONE_AGE_INDEX: LiteralString = "CREATE INDEX FOR (t:GraphsyncTombstone) ON (t.at)"
 REL_INDEX: LiteralString = "CREATE INDEX FOR ()-[r{type}]-() ON (r._graphsync_key)"
 # What a probe of an idle target runs: a round trip, nothing read or written.
 PING: LiteralString = "RETURN 1"
@@ -63,7 +65,7 @@ OPTIONAL MATCH (tomb:GraphsyncTombstone {{id: row.tombstone}})
 WITH row, n, coalesce(n._graphsync_version, CASE WHEN size(keys(n)) > 1 THEN -1 END) AS previous, tomb
 WHERE (tomb IS NULL OR tomb.version < row.version) AND (previous IS NULL OR previous < row.version)
 MERGE (t:GraphsyncTombstone {{id: row.tombstone}})
-SET t.version = row.version
+SET t.version = row.version, t.at = timestamp()
 FOREACH (x IN CASE WHEN n IS NULL THEN [] ELSE [n] END |
   SET x = {{{key}: row.key}}, x:GraphsyncMaybeOrphan{strip_labels}
 )
@@ -126,7 +128,7 @@ WITH row, tomb, old, old_a, old_b
 WHERE (tomb IS NULL OR tomb.version < row.version)
   AND (old IS NULL OR coalesce(old._graphsync_version, -1) < row.version)
 MERGE (t:GraphsyncTombstone {{id: row.tombstone}})
-SET t.version = row.version
+SET t.version = row.version, t.at = timestamp()
 FOREACH (e IN CASE WHEN old IS NULL THEN [] ELSE [old_a, old_b] END | SET e:GraphsyncMaybeOrphan)
 DELETE old
 RETURN count(old) AS deleted

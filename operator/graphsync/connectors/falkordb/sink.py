@@ -35,7 +35,7 @@ class FalkorSink:
 
     def prepare(self) -> None:
         """Indexes on every key MERGE looks up: without them each lookup scans its label."""
-        statements: list[str] = [queries.TOMBSTONE_INDEX]
+        statements: list[str] = [queries.TOMBSTONE_INDEX, queries.TOMBSTONE_AGE_INDEX]
         for mapping in self._mappings.nodes:
             statements.append(
                 cypher.render(

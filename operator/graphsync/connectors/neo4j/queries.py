@@ -68,7 +68,7 @@ MERGE (tomb:GraphsyncTombstone {{id: row.tombstone}})
 ON CREATE SET tomb.version = -1
 WITH n, row, tomb, previous
 WHERE tomb.version < row.version AND (previous IS NULL OR previous < row.version)
-SET tomb.version = row.version
+SET tomb.version = row.version, tomb.at = timestamp()
 SET n = {{{key}: row.key}}
 {strip_labels}
 RETURN count(previous) AS deleted, collect(row.key) AS applied
@@ -129,7 +129,7 @@ MERGE (tomb:GraphsyncTombstone {{id: row.tombstone}})
 ON CREATE SET tomb.version = -1
 WITH row, tomb, a, b
 WHERE tomb.version < row.version
-SET tomb.version = row.version
+SET tomb.version = row.version, tomb.at = timestamp()
 WITH row, a, b
 {old}
 WITH row, old WHERE old IS NULL OR coalesce(old._graphsync_version, -1) < row.version
@@ -137,6 +137,10 @@ DELETE old
 RETURN count(old) AS deleted
 """
 
+# Retention deletes tombstones by age (see graphsync.retention).
+TOMBSTONE_AGE_INDEX: LiteralString = (
+    "CREATE INDEX graphsync_tombstone_at IF NOT EXISTS FOR (t:GraphsyncTombstone) ON (t.at)"
+)
 TOMBSTONE_CONSTRAINT: LiteralString = (
     "CREATE CONSTRAINT graphsync_tombstone_id IF NOT EXISTS FOR (t:GraphsyncTombstone) REQUIRE t.id IS UNIQUE"
 )

@@ -25,7 +25,7 @@ class Neo4jSink:
 
     def prepare(self) -> None:
         """Create the uniqueness constraints MERGE relies on for speed and for locking."""
-        statements: list[LiteralString] = [queries.TOMBSTONE_CONSTRAINT]
+        statements: list[LiteralString] = [queries.TOMBSTONE_CONSTRAINT, queries.TOMBSTONE_AGE_INDEX]
         for mapping in self._mappings.nodes:
             statements.append(
                 cypher.render(

@@ -235,3 +235,11 @@ def migrate(conn: psycopg.Connection[Any], schema: str = "graphsync") -> None:
         # Two workers migrating at once must not race on CREATE ... IF NOT EXISTS.
         conn.execute("SELECT pg_advisory_xact_lock(hashtext('graphsync.migrate'))")
         conn.execute(statement)
+
+
+def exists(conn: psycopg.Connection[Any], schema: str) -> bool:
+    """Whether the engine's tables are there: on a database it never ran on, there is nothing to read or prune."""
+    row = conn.execute(
+        "SELECT to_regclass(format('%%I.checkpoint', %(schema)s::text)) IS NOT NULL", {"schema": schema}
+    ).fetchone()
+    return row is not None and bool(row[0])
