@@ -7,7 +7,6 @@ from typing import Any
 
 import neo4j
 import psycopg
-import pytest
 import redis
 
 from graphsync import run
@@ -17,43 +16,9 @@ from graphsync.pipeline.control import RunControl
 from graphsync.pipeline.stats import RunStats
 from graphsync.spec.pipeline import PipelineSpec
 from tests import shop
-from tests.conftest import unique_name
 from tests.integration.test_pg_to_neo4j import seed
 
 Conn = psycopg.Connection[Any]
-
-
-@pytest.fixture
-def schema(pg_conn: Conn) -> str:
-    row = pg_conn.execute("SELECT current_schema()").fetchone()
-    assert row is not None
-    shop.create(pg_conn, row[0])
-    return str(row[0])
-
-
-@pytest.fixture
-def base(
-    schema: str,
-    postgres_service: Service,
-    redis_service: Service,
-    neo4j_service: Service,
-    monkeypatch: pytest.MonkeyPatch,
-) -> dict[str, Any]:
-    monkeypatch.setenv("TEST_PG_PASSWORD", postgres_service.env["GRAPHSYNC_PG_PASSWORD"])
-    pg = postgres_service.env
-    return {
-        "name": unique_name("m").replace("_", "-"),
-        "source": {
-            "postgres": {
-                "url": f"postgresql://{pg['GRAPHSYNC_PG_USER']}@127.0.0.1:{pg['GRAPHSYNC_PG_PORT']}/postgres",
-                "password": {"env": "TEST_PG_PASSWORD"},
-                "schema": schema,
-            }
-        },
-        "transport": {"redisStreams": {"url": redis_service.env["GRAPHSYNC_REDIS_URL"]}},
-        "target": {"neo4j": {"uri": neo4j_service.env["GRAPHSYNC_NEO4J_URI"]}},
-        "mappings": shop.mappings(schema),
-    }
 
 
 def test_a_snapshot_resumes_where_it_stopped_and_sweeps_what_the_source_lost(

@@ -18,7 +18,6 @@ from graphsync.connectors.postgres.outbox import trigger_name
 from graphsync.pipeline.contracts import Rejection
 from graphsync.pipeline.control import RunControl
 from graphsync.spec.pipeline import PipelineSpec
-from tests.integration.test_modes import base, schema  # noqa: F401 - fixtures
 from tests.integration.test_pg_to_neo4j import seed
 
 Conn = psycopg.Connection[Any]

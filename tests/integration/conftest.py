@@ -1,0 +1,47 @@
+"""Fixtures of the integration tests that run a shop pipeline from PostgreSQL (modes, retention)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+import pytest
+
+from graphsync.devenv.service import Service
+from tests import shop
+from tests.conftest import unique_name
+
+Conn = psycopg.Connection[Any]
+
+
+@pytest.fixture
+def schema(pg_conn: Conn) -> str:
+    row = pg_conn.execute("SELECT current_schema()").fetchone()
+    assert row is not None
+    shop.create(pg_conn, row[0])
+    return str(row[0])
+
+
+@pytest.fixture
+def base(
+    schema: str,
+    postgres_service: Service,
+    redis_service: Service,
+    neo4j_service: Service,
+    monkeypatch: pytest.MonkeyPatch,
+) -> dict[str, Any]:
+    monkeypatch.setenv("TEST_PG_PASSWORD", postgres_service.env["GRAPHSYNC_PG_PASSWORD"])
+    pg = postgres_service.env
+    return {
+        "name": unique_name("m").replace("_", "-"),
+        "source": {
+            "postgres": {
+                "url": f"postgresql://{pg['GRAPHSYNC_PG_USER']}@127.0.0.1:{pg['GRAPHSYNC_PG_PORT']}/postgres",
+                "password": {"env": "TEST_PG_PASSWORD"},
+                "schema": schema,
+            }
+        },
+        "transport": {"redisStreams": {"url": redis_service.env["GRAPHSYNC_REDIS_URL"]}},
+        "target": {"neo4j": {"uri": neo4j_service.env["GRAPHSYNC_NEO4J_URI"]}},
+        "mappings": shop.mappings(schema),
+    }
