@@ -191,6 +191,7 @@ def _runner(
 def _stream(spec: PipelineSpec, control: RunControl, carry: _Carry) -> RunStats:
     postgres, settings = spec.postgres, spec.redis_streams
     target = streams.Streams(prefix=f"graphsync:{spec.identity}", partitions=settings.partitions)
+    group = f"graphsync-{spec.identity}"
     with ExitStack() as stack:
         client = stack.enter_context(connect.redis_client(settings))
 
@@ -204,6 +205,7 @@ def _stream(spec: PipelineSpec, control: RunControl, carry: _Carry) -> RunStats:
                 columns={table.entity: table.columns for table in tables_of(spec.mapped)},
                 redeliver_after_seconds=settings.redeliver_after_seconds,
                 max_stream_length=settings.max_stream_length,
+                group=group,
             )
 
         relay = _Relaying(spec, relay_on)
@@ -211,7 +213,7 @@ def _stream(spec: PipelineSpec, control: RunControl, carry: _Carry) -> RunStats:
         reader = streams.GroupReader(
             client,
             target,
-            group=f"graphsync-{spec.identity}",
+            group=group,
             consumer=consumer_name(),
             claim_idle_ms=int(settings.claim_idle_seconds * 1000),
         )

@@ -18,17 +18,20 @@ import redis
 from psycopg import sql
 
 from graphsync import run
+from graphsync.connectors import streams
 from graphsync.connectors.falkordb import graph as falkor_graph
 from graphsync.devenv import process
 from graphsync.devenv import redis as redis_server
 from graphsync.devenv.service import Service
 from graphsync.pipeline.control import RunControl
+from graphsync.spec.pipeline import PipelineSpec
 from tests import shop
 from tests.conftest import unique_name
 from tests.integration.test_fault_matrix import Watched, Writers, converge, dead_letters, pipeline_spec
 
 log = logging.getLogger(__name__)
-REFUSING_SECONDS = 6
+# Twice the pipeline's redeliverAfterSeconds: long enough for the relay to publish its backlog again.
+REFUSING_SECONDS = 10
 
 
 @pytest.fixture
@@ -38,6 +41,21 @@ def own_falkordb(run_dir: Path) -> Iterator[Service]:
     yield service
     for pid in service.pids:
         process.stop(pid)
+
+
+def stream_entries(redis_service: Service, spec: PipelineSpec) -> int:
+    names = streams.Streams(prefix=f"graphsync:{spec.identity}", partitions=spec.redis_streams.partitions).names()
+    with redis.Redis.from_url(redis_service.env["GRAPHSYNC_REDIS_URL"]) as client:
+        return sum(int(client.xlen(name)) for name in names)
+
+
+def outbox_events(dsn: str, spec: PipelineSpec) -> int:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        query = sql.SQL("SELECT count(*) FROM {}.outbox WHERE pipeline = %s").format(
+            sql.Identifier(spec.postgres.schema_)
+        )
+        row = conn.execute(query, (spec.identity,)).fetchone()
+        return int(row[0]) if row else 0
 
 
 def _out_of_memory(admin: redis.Redis) -> Callable[[], None]:
@@ -80,6 +98,9 @@ def test_a_target_refusing_every_write_is_waited_out_and_nothing_is_dead_lettere
             refusals = [e for e in watched.stats.errors if e.startswith("target:")]
             assert refusals, watched.stats.errors
             assert dead_letters(spec, dsn) == 0
+            # The consumer holds what it read: the relay does not pile copies of its backlog onto the streams.
+            entries, events = stream_entries(redis_service, spec), outbox_events(dsn, spec)
+            assert entries <= events, f"{entries} stream entries for {events} events"
         finally:
             undo()
         back_at = time.monotonic()
@@ -99,10 +120,13 @@ def test_a_target_refusing_every_write_is_waited_out_and_nothing_is_dead_lettere
     assert dead_letters(spec, dsn) == 0
     assert run.run(spec, RunControl(stop=threading.Event(), until_idle=True)).synced == 0
     log.info(
-        "%s: %d refusal(s) reported, converged %.1fs after writes stopped (%.1fs after the target was back); "
+        "%s: %d refusal(s) reported, %d stream entries for %d events; "
+        "converged %.1fs after writes stopped (%.1fs after the target was back); "
         "%d changes",
         fault.__name__,
         len(refusals),
+        entries,
+        events,
         seconds,
         recovered,
         writers.committed,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import zlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,6 +76,36 @@ def publish(client: redis.Redis, streams: Streams, changes: Sequence[Change], *,
     for change in changes:
         pipe.xadd(streams.name_for(change), encode(change), maxlen=max_length, approximate=True)  # type: ignore[arg-type]
     pipe.execute()
+
+
+def drained(client: redis.Redis, streams: Streams, group: str) -> bool:
+    """Whether `group` has read and acknowledged every entry of the pipeline's streams.
+
+    Only then can an event published but never completed have been lost by Redis (flushed, failed over,
+    trimmed); while the consumer is behind or holds entries (a target outage) they are all still there,
+    and publishing them again would only pile copies onto the streams.
+    """
+    for name in streams.names():
+        try:
+            groups: Any = client.xinfo_groups(name)
+        except redis.ResponseError:
+            return True  # the stream is gone
+        found = next((g for g in groups if _text(g.get("name")) == group), None)
+        if not group_drained(found):
+            return False
+    return True
+
+
+def group_drained(info: Mapping[str, Any] | None) -> bool:
+    """One stream's group, as XINFO GROUPS tells it: nothing pending and nothing left to read. A missing group,
+    or a lag Redis cannot tell (entries deleted past the group's position), counts as drained: what it had
+    may be lost."""
+    if info is None:
+        return True
+    if int(info.get("pending") or 0) > 0:
+        return False
+    lag = info.get("lag")
+    return lag is None or int(lag) == 0
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ An event whose entity type no pipeline maps waits until one does.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -54,7 +55,7 @@ SELECT id, entity_type, entity_key, operation, payload, coalesce(version, id), c
 FROM {schema}.outbox
 WHERE pipeline = %(pipeline)s
   AND (status = 'pending'
-       OR (status = 'published' AND published_at < now() - make_interval(secs => %(redeliver)s)))
+       OR (%(stale)s AND status = 'published' AND published_at < now() - make_interval(secs => %(redeliver)s)))
 ORDER BY id
 LIMIT %(limit)s
 FOR UPDATE SKIP LOCKED
@@ -79,9 +80,15 @@ class Relay:
         columns: Mapping[str, Columns] | None = None,
         redeliver_after_seconds: float = 120.0,
         max_stream_length: int = 1_000_000,
+        group: str | None = None,
     ) -> None:
         """`columns`: per entity type, what may leave the database; an application's payload is cut to it
-        too (a trigger's already is). Without it, payloads travel as they are."""
+        too (a trigger's already is). Without it, payloads travel as they are.
+
+        `group`: the consumer group reading the streams. Events published long ago and never completed are
+        published again only once it has drained the streams (see `streams.drained`): during a long target
+        outage the consumer holds them all, and republishing the backlog every `redeliver_after_seconds`
+        would grow the streams without bound. Without a group, they are published again in any case."""
         self._conn = conn
         self._pipeline = pipeline
         self._columns = columns
@@ -90,6 +97,8 @@ class Relay:
         self._schema = sql.Identifier(identifiers.check(schema))
         self._redeliver = redeliver_after_seconds
         self._max_length = max_stream_length
+        self._group = group
+        self._checked: tuple[float, bool] | None = None
 
     def run_once(self, limit: int = 1000) -> int:
         """Publish up to `limit` events; returns how many."""
@@ -97,7 +106,7 @@ class Relay:
             self._conn.execute(sql.SQL(_FAN_OUT).format(schema=self._schema), {"limit": limit})
             rows = self._conn.execute(
                 sql.SQL(_CLAIM).format(schema=self._schema),
-                {"pipeline": self._pipeline, "redeliver": self._redeliver, "limit": limit},
+                {"pipeline": self._pipeline, "redeliver": self._redeliver, "stale": self._stale(), "limit": limit},
             ).fetchall()
             if not rows:
                 return 0
@@ -105,6 +114,15 @@ class Relay:
             streams.publish(self._client, self._streams, changes, max_length=self._max_length)
             self._conn.execute(sql.SQL(_MARK).format(schema=self._schema), {"ids": [row[0] for row in rows]})
         return len(rows)
+
+    def _stale(self) -> bool:
+        """Whether events published long ago may be published again now; asked of Redis once a second at most."""
+        if self._group is None:
+            return True
+        now = time.monotonic()
+        if self._checked is None or now - self._checked[0] >= 1.0:
+            self._checked = (now, streams.drained(self._client, self._streams, self._group))
+        return self._checked[1]
 
 
 def _change(row: tuple[Any, ...], columns: Mapping[str, Columns] | None) -> Change:
