@@ -20,6 +20,7 @@ from psycopg import sql
 from graphsync import run
 from graphsync.connectors import streams
 from graphsync.connectors.falkordb import graph as falkor_graph
+from graphsync.devenv import neo4j as neo4j_server
 from graphsync.devenv import process
 from graphsync.devenv import redis as redis_server
 from graphsync.devenv.service import Service
@@ -131,3 +132,67 @@ def test_a_target_refusing_every_write_is_waited_out_and_nothing_is_dead_lettere
         recovered,
         writers.committed,
     )
+
+
+def test_a_neo4j_password_rotated_under_the_run_is_waited_out_and_nothing_is_dead_lettered(
+    run_dir: Path, postgres_service: Service, redis_service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The password rotated in Neo4j before the Secret the worker reads: every write fails authentication."""
+    home = run_dir / unique_name("neo4j")
+    started = [neo4j_server.start(home, auth=True, password="first-password", heap="512m")]
+    port = int(started[0].env["GRAPHSYNC_NEO4J_URI"].rsplit(":", 1)[1])
+
+    def restarted_with(password: str) -> None:
+        for pid in started[-1].pids:
+            process.stop(pid)
+        started.append(neo4j_server.start(home, auth=True, password=password, port=port, heap="512m"))
+
+    try:
+        monkeypatch.setenv("MATRIX_PG_PASSWORD", postgres_service.env["GRAPHSYNC_PG_PASSWORD"])
+        monkeypatch.setenv("MATRIX_NEO4J_PASSWORD", "first-password")
+        dsn = postgres_service.env["GRAPHSYNC_PG_DSN"]
+        schema = unique_name("rotated")
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+            shop.create(conn, schema)
+        target = {"neo4j": {"uri": started[0].env["GRAPHSYNC_NEO4J_URI"], "password": {"env": "MATRIX_NEO4J_PASSWORD"}}}
+        spec = pipeline_spec(postgres_service, schema, redis_service, target)
+        watched = Watched(spec)
+        watched.start()
+        with Writers(dsn, schema) as writers:
+            time.sleep(3)
+            # Rotated, and the old connections gone with a restart: the run's password is refused.
+            restarted_with("second-password")
+            time.sleep(REFUSING_SECONDS)
+            assert watched.stats is not None
+            refusals = [e for e in watched.stats.errors if "AuthError" in e or "Unauthorized" in e]
+            assert refusals, watched.stats.errors
+            assert dead_letters(spec, dsn) == 0
+            # The Secret catches up (here the password goes back): the run carries on by itself.
+            restarted_with("first-password")
+            back_at = time.monotonic()
+            time.sleep(3)
+        assert watched.errors == []
+        driver = neo4j_server.driver(started[-1].env)
+        try:
+            with psycopg.connect(dsn, autocommit=True) as source:
+                seconds = converge(lambda: shop.actual(driver), lambda: shop.expected(source, schema))
+            recovered = time.monotonic() - back_at
+        finally:
+            driver.close()
+        watched.finish()
+        assert watched.errors == []
+        assert dead_letters(spec, dsn) == 0
+        assert run.run(spec, RunControl(stop=threading.Event(), until_idle=True)).synced == 0
+        log.info(
+            "neo4j password rotated: %d refusal(s) reported; converged %.1fs after writes stopped "
+            "(%.1fs after the password matched again); %d changes",
+            len(refusals),
+            seconds,
+            recovered,
+            writers.committed,
+        )
+    finally:
+        for service in started:
+            for pid in service.pids:
+                process.stop(pid)
