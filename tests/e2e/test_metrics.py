@@ -132,8 +132,12 @@ def test_the_dashboard_s_metrics_are_exposed_and_tell_what_happened(
     for name in queried:
         if name.endswith(("_bucket", "_sum", "_count")) and name.rsplit("_", 1)[0] + "_bucket" in kinds:
             assert kinds[name] == "histogram", name
-    operator_text = scrape(operator_metrics_port)
-    assert value(operator_text, "graphsync_operator_resources", kind="SyncPipeline", phase="Running", ready="True") == 1
+    # The dead letter above makes the pipeline Degraded (ItemsDeadLettered) while it stays Ready.
+    operator_text = scrape_until(
+        operator_metrics_port,
+        lambda t: value(t, "graphsync_operator_resources", kind="SyncPipeline", phase="Degraded", ready="True") == 1,
+        "the pipeline counted Degraded and Ready",
+    )
     assert value(operator_text, "graphsync_operator_handler_runs_total", kind="SyncPipeline", outcome="success")
     assert value(operator_text, "graphsync_operator_api_requests_total", verb="apply", resource="deployments")
     assert value(operator_text, "graphsync_operator_status_writes_total", kind="SyncPipeline", result="written")
