@@ -28,6 +28,8 @@ from graphsync.connectors.postgres import schema as pg_schema
 from graphsync.connectors.postgres.checkpoints import PostgresCheckpoints
 from graphsync.connectors.postgres.consumer import OutboxStreamSource
 from graphsync.connectors.postgres.deadletter import PostgresDeadLetters
+from graphsync.connectors.postgres.logical.slot import Slot
+from graphsync.connectors.postgres.logical.source import LogicalSource
 from graphsync.connectors.postgres.outbox import Outbox
 from graphsync.connectors.postgres.relay import Relay
 from graphsync.connectors.postgres.tables import SnapshotSource, WatermarkSource, tables_of
@@ -59,6 +61,9 @@ def prepare_source(spec: PipelineSpec) -> None:
     with connect.postgres(postgres, autocommit=True) as conn:
         pg_schema.migrate(conn, postgres.schema_)
         if spec.mode not in (Mode.CONTINUOUS, Mode.SNAPSHOT_THEN_STREAM):
+            return
+        if postgres.capture is CaptureMode.LOGICAL:
+            Slot(spec.identity, postgres.schema_).install(conn, spec.mapped)
             return
         outbox = Outbox(postgres.schema_, pipeline=spec.identity)
         tables = tables_of(spec.mapped)
@@ -188,7 +193,24 @@ def _runner(
     return runner
 
 
+def _logical(spec: PipelineSpec, control: RunControl, carry: _Carry) -> RunStats:
+    """Changes read from the pipeline's replication slot and applied; the slot moves once they are."""
+    postgres = spec.postgres
+    with ExitStack() as stack:
+        source = LogicalSource(
+            _pg(spec, stack),
+            Slot(spec.identity, postgres.schema_),
+            tables_of(spec.mapped),
+            schema=postgres.schema_,
+            pipeline=spec.identity,
+        )
+        runner = _runner(spec, source, targets.sink(spec, stack), control, stack, carry=carry)
+        return runner.run(control.stop)
+
+
 def _stream(spec: PipelineSpec, control: RunControl, carry: _Carry) -> RunStats:
+    if spec.postgres.capture is CaptureMode.LOGICAL:
+        return _logical(spec, control, carry)
     postgres, settings = spec.postgres, spec.redis_streams
     target = streams.Streams(prefix=f"graphsync:{spec.identity}", partitions=settings.partitions)
     group = f"graphsync-{spec.identity}"

@@ -53,6 +53,9 @@ class CaptureMode(enum.StrEnum):
     OUTBOX = "outbox"
     # The engine installs capture triggers on the mapped tables: no application change.
     TRIGGERS = "triggers"
+    # The engine reads PostgreSQL's write-ahead log through a logical replication slot of its own:
+    # no trigger, no application change, versions in commit order.
+    LOGICAL = "logical"
 
 
 class PostgresSource(SpecModel):

@@ -11,6 +11,7 @@ from graphsync.spec.base import SpecModel
 from graphsync.spec.conflicts import ConflictPolicySpec
 from graphsync.spec.endpoints import (
     NAME_PATTERN,
+    CaptureMode,
     FalkorDBSource,
     FalkorDBTarget,
     GraphReading,
@@ -182,9 +183,14 @@ class PipelineSpec(SpecModel):
         if self.conflict_policy is not None:
             raise ValueError(f"conflictPolicy applies to mode bidirectional, not {self.mode.value}")
         streaming = self.mode in (Mode.CONTINUOUS, Mode.SNAPSHOT_THEN_STREAM)
-        if streaming and self.transport is None:
-            raise ValueError(f"mode {self.mode.value} needs a transport (transport.redisStreams)")
         postgres = self.source.postgres
+        logical = postgres is not None and postgres.capture is CaptureMode.LOGICAL
+        if logical and not streaming:
+            raise ValueError(f"source.postgres.capture: logical streams changes; mode {self.mode.value} does not")
+        if logical and self.transport is not None:
+            raise ValueError("transport: capture logical reads its replication slot directly, without a transport")
+        if streaming and not logical and self.transport is None:
+            raise ValueError(f"mode {self.mode.value} needs a transport (transport.redisStreams)")
         if self.mode is Mode.INCREMENTAL and postgres is not None and postgres.watermark_column is None:
             raise ValueError("mode incremental needs source.postgres.watermarkColumn")
         return self

@@ -1,0 +1,1 @@
+"""Log-based capture: a logical replication slot per pipeline, decoded from PostgreSQL's `pgoutput`."""

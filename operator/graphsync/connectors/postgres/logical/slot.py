@@ -1,0 +1,173 @@
+"""A pipeline's logical replication slot and publications: created, kept in step with the mapping, dropped.
+
+Named from a hash of the pipeline's identity (like its triggers), so pipelines sharing a table each have
+their own slot and get every change. Two publications feed the slot:
+- the mapped tables, each with a column list of what the mapping uses: an excluded column is never
+  decoded, let alone sent;
+- inserts into the engine's outbox for this pipeline or for no pipeline (a replayed dead letter, an event
+  the application published), filtered in the server. Insert-only, so the filter on `pipeline` cannot make
+  an UPDATE of the outbox fail for want of a replica identity.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from graphsync.connectors.postgres.tables import Table, tables_of
+from graphsync.spec import identifiers
+from graphsync.spec.mapping import Mappings
+
+_SLOT = "SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = %(slot)s"
+_CREATE_SLOT = "SELECT lsn::text FROM pg_create_logical_replication_slot(%(slot)s, 'pgoutput')"
+_DROP_SLOT = "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = %(slot)s"
+_PUBLICATION = "SELECT 1 FROM pg_publication WHERE pubname = %(name)s"
+_LAG = """
+SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::bigint FROM pg_replication_slots
+WHERE slot_name = %(slot)s
+"""
+# The table's columns, which of them the replica identity holds, and the identity kind (d, n, f, i).
+_IDENTITY = """
+SELECT c.relreplident, a.attname,
+       a.attnum = ANY(coalesce(
+           CASE c.relreplident
+               WHEN 'd' THEN (SELECT i.indkey::int2[] FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary)
+               WHEN 'i' THEN (SELECT i.indkey::int2[] FROM pg_index i WHERE i.indrelid = c.oid AND i.indisreplident)
+           END, '{}'))
+FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+WHERE c.oid = %(table)s::regclass
+ORDER BY a.attnum
+"""
+
+
+def slot_name(identity: str) -> str:
+    """`graphsync_` and 12 hex digits of the identity's hash: slot names allow only [a-z0-9_], 63 bytes."""
+    return "graphsync_" + hashlib.sha256(identity.encode()).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class TableShape:
+    """What the server says of a mapped table: its columns, and those its replica identity holds."""
+
+    name: str
+    columns: tuple[str, ...]
+    identity: str
+    identity_columns: tuple[str, ...]
+
+
+def delete_columns(mappings: Mappings) -> dict[str, tuple[str, ...]]:
+    """Per entity type, the columns a delete must carry: a node's key; a relationship's key and both ends."""
+    needed: dict[str, tuple[str, ...]] = {m.name: (m.key,) for m in mappings.nodes}
+    for r in mappings.relationships:
+        needed[r.name] = tuple(dict.fromkeys((*r.key, r.source.column, r.target.column)))
+    return needed
+
+
+def identity_problem(table: Table, shape: TableShape, needed: Sequence[str]) -> str | None:
+    """Why deletes and key changes of `table` could not be captured (pure), or None.
+
+    A delete carries only the replica identity's columns, which must hold what the sink needs to find the
+    entity (`needed`, see `delete_columns`); without any identity PostgreSQL would even refuse the
+    application's own UPDATEs and DELETEs once the table is published.
+    """
+    fix = f"ALTER TABLE {shape.name} REPLICA IDENTITY FULL, or give it a primary key on ({', '.join(needed)})"
+    if shape.identity == "f":
+        return None
+    if shape.identity == "n" or not shape.identity_columns:
+        return f"capture logical: table {shape.name} has no replica identity, so its deletes carry no key; {fix}"
+    missing = [column for column in needed if column not in shape.identity_columns]
+    if missing:
+        held = ", ".join(shape.identity_columns)
+        return (
+            f"capture logical: the replica identity of {shape.name} ({held}) lacks column(s) {', '.join(missing)}"
+            f" that a delete of {table.entity} needs; {fix}"
+        )
+    return None
+
+
+def published_columns(table: Table, shape: TableShape) -> list[str]:
+    """The column list of `table` in the publication: what the mapping keeps, plus the replica identity's
+    columns (PostgreSQL requires them in the list of a table whose updates and deletes are published)."""
+    kept = table.columns.apply(dict.fromkeys(shape.columns))
+    return [c for c in shape.columns if c in kept or c in shape.identity_columns]
+
+
+class Slot:
+    def __init__(self, identity: str, schema: str) -> None:
+        self.name = slot_name(identity)
+        self.events = f"{self.name}_events"
+        self.identity = identity
+        self._schema = identifiers.check(schema)
+
+    @property
+    def publications(self) -> str:
+        """The `publication_names` option of the slot's reads."""
+        return f"{self.name},{self.events}"
+
+    def shape(self, conn: psycopg.Connection[Any], table: str) -> TableShape:
+        rows = conn.execute(_IDENTITY, {"table": table}).fetchall()
+        if not rows:
+            raise ValueError(f"capture logical: table {table} has no columns")
+        return TableShape(
+            name=table,
+            columns=tuple(str(r[1]) for r in rows),
+            identity=str(rows[0][0]),
+            identity_columns=tuple(str(r[1]) for r in rows if r[2]),
+        )
+
+    def install(self, conn: psycopg.Connection[Any], mappings: Mappings) -> int | None:
+        """Create or update the publications, then create the slot if missing (returns its consistent point,
+        from which it streams; None when it existed). Raises ValueError naming a table it cannot capture."""
+        lists = []
+        needed = delete_columns(mappings)
+        for table in tables_of(mappings):
+            shape = self.shape(conn, table.name)
+            problem = identity_problem(table, shape, needed[table.entity])
+            if problem is not None:
+                raise ValueError(problem)
+            lists.append(
+                sql.SQL("{} ({})").format(
+                    sql.Identifier(*table.name.split(".")),
+                    sql.SQL(", ").join(map(sql.Identifier, published_columns(table, shape))),
+                )
+            )
+        with conn.transaction():
+            # Two workers of one pipeline starting together must not both create them.
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext('graphsync.slot'), hashtext(%s))", (self.name,))
+            listed = sql.SQL(", ").join(lists)
+            if conn.execute(_PUBLICATION, {"name": self.name}).fetchone():
+                conn.execute(sql.SQL("ALTER PUBLICATION {} SET TABLE {}").format(sql.Identifier(self.name), listed))
+            else:
+                conn.execute(sql.SQL("CREATE PUBLICATION {} FOR TABLE {}").format(sql.Identifier(self.name), listed))
+            if not conn.execute(_PUBLICATION, {"name": self.events}).fetchone():
+                conn.execute(
+                    sql.SQL(
+                        "CREATE PUBLICATION {} FOR TABLE {}.outbox WHERE (pipeline IS NULL OR pipeline = {})"
+                        " WITH (publish = 'insert')"
+                    ).format(sql.Identifier(self.events), sql.Identifier(self._schema), sql.Literal(self.identity))
+                )
+        # Outside the transaction: a slot cannot be created in one that has written.
+        if conn.execute(_SLOT, {"slot": self.name}).fetchone():
+            return None
+        row = conn.execute(_CREATE_SLOT, {"slot": self.name}).fetchone()
+        return lsn(row[0]) if row else None
+
+    def remove(self, conn: psycopg.Connection[Any]) -> None:
+        conn.execute(_DROP_SLOT, {"slot": self.name})
+        for publication in (self.name, self.events):
+            conn.execute(sql.SQL("DROP PUBLICATION IF EXISTS {}").format(sql.Identifier(publication)))
+
+    def lag_bytes(self, conn: psycopg.Connection[Any]) -> int | None:
+        """How much WAL the slot holds back from being recycled; None when there is no slot."""
+        row = conn.execute(_LAG, {"slot": self.name}).fetchone()
+        return int(row[0]) if row and row[0] is not None else None
+
+
+def lsn(text: str) -> int:
+    high, _, low = text.partition("/")
+    return (int(high, 16) << 32) + int(low, 16)

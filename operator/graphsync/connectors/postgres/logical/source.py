@@ -1,0 +1,290 @@
+"""Reading a pipeline's changes from its logical replication slot, acknowledged only once applied.
+
+`read` peeks the slot (`pg_logical_slot_peek_binary_changes`: the slot does not move), decodes the
+pgoutput messages and hands over whole transactions; `commit`, called by the runner after the target
+committed them, advances the slot past them. A crash in between delivers them again, and versions
+make that harmless. The runner reads ahead of what it applied: a peek starts again at the slot's
+position, so transactions already handed over are skipped, not handed twice.
+
+A change's version is its transaction's commit LSN: commit order, the order PostgreSQL made the
+changes visible in, so a transaction that commits late still wins over what committed before it.
+One transaction's several changes to one entity are folded into the last (a transaction is atomic).
+
+Values arrive as text. PostgreSQL turns them back into typed JSON (`jsonb_populate_record` then
+`to_jsonb`, the form snapshot reads and triggers give), one statement per table and batch. An UPDATE
+that left a TOASTed value unchanged does not carry it: such a row is read again by its key.
+
+With no change for the pipeline, the slot is moved up to the current WAL position about once a second,
+so a busy database with quiet mapped tables does not keep its WAL for this slot.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from graphsync.change import Change, Operation
+from graphsync.connectors.postgres.logical import pgoutput
+from graphsync.connectors.postgres.logical.slot import Slot
+from graphsync.connectors.postgres.tables import Table, row_sql
+from graphsync.pipeline.contracts import Batch, Rejection
+from graphsync.spec import identifiers
+
+_PEEK = """
+SELECT data FROM pg_logical_slot_peek_binary_changes(
+    %(slot)s, %(upto)s::pg_lsn, %(limit)s, 'proto_version', '1', 'publication_names', %(publications)s)
+"""
+_CURRENT = "SELECT pg_current_wal_lsn()::text"
+_QUALIFIED = """
+SELECT n.nspname || '.' || c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.oid = %(table)s::regclass
+"""
+_ADVANCE = "SELECT pg_replication_slot_advance(%(slot)s, %(lsn)s::pg_lsn)"
+_TYPED = """
+SELECT x.i, {row} FROM jsonb_array_elements(%(rows)s::jsonb) WITH ORDINALITY AS x(e, i),
+    LATERAL jsonb_populate_record(NULL::{table}, x.e) AS t
+ORDER BY x.i
+"""
+_CURRENT_ROW = "SELECT {row} FROM {table} AS t WHERE ({key}) = ({values})"
+_SETTLE = """
+UPDATE {schema}.outbox SET status = 'completed', completed_at = now(), last_error = NULL
+WHERE id = ANY(%(ids)s) AND pipeline = %(pipeline)s
+"""
+_JSON_TYPES = frozenset({114, 3802})
+IDLE_POLL_SECONDS = 0.05
+IDLE_READ_SECONDS = 0.5
+IDLE_ADVANCE_SECONDS = 1.0
+
+
+@dataclass
+class _Row:
+    """One decoded row change, values still text, keyed by column name."""
+
+    table: Table
+    op: Operation
+    values: dict[str, Any]
+    unchanged: bool = False
+    typed: dict[str, Any] | None = None
+
+
+@dataclass
+class _Transaction:
+    commit_lsn: int
+    end_lsn: int
+    messages: int
+    rows: list[_Row] = field(default_factory=list)
+    # Changes that came through the outbox (a replayed dead letter, an application's event).
+    events: list[Change] = field(default_factory=list)
+
+
+class LogicalSource:
+    def __init__(
+        self, conn: psycopg.Connection[Any], slot: Slot, tables: Sequence[Table], *, schema: str, pipeline: str
+    ) -> None:
+        self._conn = conn
+        self._slot = slot
+        self._tables = {table.name: table for table in tables}
+        self._by_entity = {table.entity: table for table in tables}
+        self._outbox = f"{identifiers.check(schema)}.outbox"
+        self._schema = schema
+        self._pipeline = pipeline
+        # Peeking and advancing must not overlap: the slot is held by one at a time.
+        self._lock = threading.Lock()
+        # Transactions handed over and not yet committed: (end LSN, message count), oldest first.
+        self._handed: list[tuple[int, int]] = []
+        self._advanced_at = 0.0
+
+    def prepare(self) -> None:
+        # pgoutput names tables by schema and name; a mapping may leave the schema to the search path.
+        tables = list(self._tables.values())
+        self._tables = {}
+        for table in tables:
+            row = self._conn.execute(_QUALIFIED, {"table": table.name}).fetchone()
+            self._tables[str(row[0]) if row else table.name] = table
+
+    def read(self, limit: int) -> Batch:
+        deadline = time.monotonic() + IDLE_READ_SECONDS
+        while True:
+            transactions = self._peek(limit)
+            if transactions:
+                break
+            if time.monotonic() >= deadline:
+                return Batch(changes=[])
+            time.sleep(IDLE_POLL_SECONDS)
+        changes = self._changes(transactions)
+        with self._lock:
+            self._handed.extend((t.end_lsn, t.messages) for t in transactions)
+        return Batch(changes=changes, token=transactions[-1].end_lsn)
+
+    def commit(self, batch: Batch, failed: Sequence[Rejection]) -> None:
+        if batch.token is None:
+            return
+        end = int(batch.token)
+        own = [int(c.origin) for c in batch.changes if c.origin and c.origin.isdigit()]
+        with self._lock:
+            if own:
+                self._conn.execute(self._sql(_SETTLE), {"ids": own, "pipeline": self._pipeline})
+            self._conn.execute(_ADVANCE, {"slot": self._slot.name, "lsn": pgoutput_lsn(end)})
+            self._handed = [(at, count) for at, count in self._handed if at > end]
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def _peek(self, limit: int) -> list[_Transaction]:
+        with self._lock:
+            row = self._conn.execute(_CURRENT).fetchone()
+            upto = str(row[0]) if row else None
+            skip = sum(count for _, count in self._handed)
+            handed = self._handed[-1][0] if self._handed else -1
+            rows = self._conn.execute(
+                _PEEK,
+                {"slot": self._slot.name, "upto": upto, "limit": limit + skip, "publications": self._slot.publications},
+            ).fetchall()
+            if not rows and not self._handed and upto and time.monotonic() - self._advanced_at >= IDLE_ADVANCE_SECONDS:
+                # Nothing of this pipeline committed before `upto`: the slot need not keep that WAL.
+                self._conn.execute(_ADVANCE, {"slot": self._slot.name, "lsn": upto})
+                self._advanced_at = time.monotonic()
+        return [t for t in self._transactions(bytes(r[0]) for r in rows) if t.end_lsn > handed]
+
+    def _transactions(self, messages: Any) -> list[_Transaction]:
+        relations: dict[int, pgoutput.Relation] = {}
+        found: list[_Transaction] = []
+        current: _Transaction | None = None
+        for data in messages:
+            message = pgoutput.decode(data)
+            if isinstance(message, pgoutput.Relation):
+                relations[message.oid] = message
+            elif isinstance(message, pgoutput.Begin):
+                current = _Transaction(commit_lsn=message.final_lsn, end_lsn=0, messages=1)
+            elif isinstance(message, pgoutput.Commit):
+                if current is None:
+                    raise pgoutput.DecodeError("a commit without its begin")
+                current.end_lsn, current.messages = message.end_lsn, current.messages + 1
+                found.append(current)
+                current = None
+            elif current is not None:
+                current.messages += 1
+                self._take(current, message, relations)
+        return found
+
+    def _take(
+        self, transaction: _Transaction, message: pgoutput.Message, relations: dict[int, pgoutput.Relation]
+    ) -> None:
+        if isinstance(message, pgoutput.Insert | pgoutput.Update | pgoutput.Delete):
+            relation = relations[message.relation]
+            if relation.qualified == self._outbox:
+                if isinstance(message, pgoutput.Insert):
+                    event = self._event(_values(relation, message.new), transaction.commit_lsn)
+                    if event is not None:
+                        transaction.events.append(event)
+                return
+            table = self._tables.get(relation.qualified)
+            if table is None:
+                return
+            if isinstance(message, pgoutput.Delete):
+                transaction.rows.append(_Row(table, Operation.DELETE, _values(relation, message.old)))
+                return
+            if isinstance(message, pgoutput.Update) and message.old is not None:
+                # The old key (or row): sent when it changed, or with REPLICA IDENTITY FULL.
+                transaction.rows.append(_Row(table, Operation.DELETE, _values(relation, message.old)))
+            new = _values(relation, message.new)
+            unchanged = any(value is pgoutput.UNCHANGED for value in new.values())
+            transaction.rows.append(_Row(table, Operation.UPSERT, new, unchanged=unchanged))
+
+    def _event(self, row: dict[str, Any], commit_lsn: int) -> Change | None:
+        """An outbox row of this pipeline or of none, as a change; None for an entity type it does not map."""
+        table = self._by_entity.get(str(row["entity_type"]))
+        if table is None:
+            return None
+        version = row.get("version")
+        return Change(
+            entity=table.entity,
+            key=json.loads(row["entity_key"]),
+            op=Operation(row["operation"]),
+            version=int(version) if version is not None else commit_lsn,
+            data=table.columns.apply(json.loads(row["payload"] or "{}")),
+            correlation_id=row.get("correlation_id"),
+            origin=str(row["id"]) if row.get("pipeline") == self._pipeline else None,
+        )
+
+    def _changes(self, transactions: list[_Transaction]) -> list[Change]:
+        self._type([row for t in transactions for row in t.rows])
+        changes: list[Change] = []
+        for transaction in transactions:
+            folded: dict[tuple[str, str], Change] = {}
+            for row in transaction.rows:
+                change = _change(row, transaction.commit_lsn)
+                if change is not None:
+                    folded.pop((change.entity, json.dumps(change.key, default=str)), None)
+                    folded[(change.entity, json.dumps(change.key, default=str))] = change
+            # Folded by key: with REPLICA IDENTITY FULL an UPDATE also sends its old row, whose delete the
+            # upsert of the same key replaces.
+            changes.extend(folded.values())
+            changes.extend(transaction.events)
+        return changes
+
+    def _type(self, rows: list[_Row]) -> None:
+        """Typed JSON for every row, one statement per table; rows with an unchanged TOASTed value read again."""
+        by_table: dict[str, list[_Row]] = {}
+        for row in rows:
+            by_table.setdefault(row.table.name, []).append(row)
+        with self._lock:
+            for name, group in by_table.items():
+                table = group[0].table
+                payload = json.dumps(
+                    [{k: v for k, v in r.values.items() if v is not pgoutput.UNCHANGED} for r in group]
+                )
+                statement = sql.SQL(_TYPED).format(row=row_sql(table.columns), table=_table(name))
+                for index, doc in self._conn.execute(statement, {"rows": payload}).fetchall():
+                    group[int(index) - 1].typed = doc
+                for row in group:
+                    if row.unchanged and row.typed is not None:
+                        row.typed = self._current(table, row.typed)
+
+    def _current(self, table: Table, doc: dict[str, Any]) -> dict[str, Any] | None:
+        """The row as it is now; None when it is gone (its delete is on its way)."""
+        statement = sql.SQL(_CURRENT_ROW).format(
+            row=row_sql(table.columns),
+            table=_table(table.name),
+            key=sql.SQL(", ").join(map(sql.Identifier, table.key)),
+            values=sql.SQL(", ").join(sql.Placeholder() * len(table.key)),
+        )
+        found = self._conn.execute(statement, [doc.get(column) for column in table.key]).fetchone()
+        return dict(found[0]) if found else None
+
+    def _sql(self, text: str) -> sql.Composed:
+        return sql.SQL(text).format(schema=sql.Identifier(self._schema))
+
+
+def _values(relation: pgoutput.Relation, values: pgoutput.Tuple) -> dict[str, Any]:
+    """Column name to value; JSON columns parsed here, as `jsonb_populate_record` would take their text as a
+    JSON string."""
+    row: dict[str, Any] = {}
+    for column, value in zip(relation.columns, values, strict=True):
+        if isinstance(value, str) and column.type_oid in _JSON_TYPES:
+            row[column.name] = json.loads(value)
+        else:
+            row[column.name] = value
+    return row
+
+
+def _change(row: _Row, version: int) -> Change | None:
+    if row.typed is None:
+        return None
+    doc = dict(row.typed)
+    return Change(entity=row.table.entity, key=row.table.key_value(doc), op=row.op, version=version, data=doc)
+
+
+def _table(name: str) -> sql.Identifier:
+    return sql.Identifier(*identifiers.qualified(name).split("."))
+
+
+def pgoutput_lsn(value: int) -> str:
+    return f"{value >> 32:X}/{value & 0xFFFFFFFF:X}"

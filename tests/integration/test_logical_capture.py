@@ -1,0 +1,152 @@
+"""capture: logical on real servers: PostgreSQL's WAL through a replication slot per pipeline, into the graph.
+
+Several application connections commit while the run streams; the graph is compared entity by entity.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import neo4j
+import psycopg
+import pytest
+
+from graphsync import run
+from graphsync.connectors.falkordb import graph as falkor_graph
+from graphsync.connectors.postgres.logical.slot import slot_name
+from graphsync.devenv.service import Service
+from graphsync.pipeline.control import RunControl
+from graphsync.pipeline.stats import RunStats
+from graphsync.spec.pipeline import PipelineSpec
+from tests import shop
+from tests.conftest import unique_name
+from tests.integration.test_fault_matrix import Writers
+from tests.integration.test_pg_to_neo4j import seed
+
+Conn = psycopg.Connection[Any]
+
+
+def logical(base: dict[str, Any], **fields: Any) -> PipelineSpec:
+    document = {**base, "mode": "continuous", **fields}
+    document.pop("transport", None)
+    document["source"] = {"postgres": {**base["source"]["postgres"], "capture": "logical"}}
+    return PipelineSpec.model_validate(document)
+
+
+def until_idle(spec: PipelineSpec, stop: threading.Event | None = None, on_batch: Any = None) -> RunStats:
+    return run.run(spec, RunControl(stop=stop or threading.Event(), until_idle=True, on_batch=on_batch))
+
+
+def concurrently(schema: str, dsn: str, seconds: float = 3) -> int:
+    """Several application connections committing random shop changes for a while; how many they made."""
+    with Writers(dsn, schema) as writers:
+        time.sleep(seconds)
+    assert writers.committed > 0
+    return writers.committed
+
+
+@pytest.fixture
+def dsn(postgres_service: Service) -> str:
+    return postgres_service.env["GRAPHSYNC_PG_DSN"]
+
+
+@pytest.fixture(autouse=True)
+def no_slot_left(pg_conn: Conn) -> Any:
+    """A slot left behind would hold WAL for ever: every test drops the ones it made."""
+    yield
+    pg_conn.execute(
+        "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots"
+        " WHERE NOT active AND slot_name LIKE 'graphsync_%'"
+    )
+
+
+def test_changes_of_concurrent_writers_stream_from_the_wal_into_neo4j(
+    base: dict[str, Any], pg_conn: Conn, schema: str, dsn: str, neo4j_driver: neo4j.Driver
+) -> None:
+    spec = logical(base)
+    run.prepare_source(spec)
+    seed(pg_conn, schema, customers=20)
+    committed = concurrently(schema, dsn)
+    stats = until_idle(spec)
+    assert stats.failed == 0
+    assert stats.read >= committed
+    assert shop.actual(neo4j_driver) == shop.expected(pg_conn, schema)
+    # No trigger on any table, and the excluded column is not even published.
+    assert pg_conn.execute("SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'graphsync%%'").fetchone() == (0,)
+    published = pg_conn.execute(
+        "SELECT attnames FROM pg_publication_tables WHERE pubname = %s AND tablename = 'customer'",
+        (slot_name(spec.identity),),
+    ).fetchone()
+    assert published is not None
+    assert "secret" not in published[0]
+    # Everything applied was acknowledged: a fresh run finds nothing.
+    assert until_idle(spec).read == 0
+
+
+def test_a_run_stopped_midway_resumes_from_the_slot_and_loses_nothing(
+    base: dict[str, Any], pg_conn: Conn, schema: str, dsn: str, neo4j_driver: neo4j.Driver
+) -> None:
+    spec = logical(base, batchSize=50)
+    run.prepare_source(spec)
+    seed(pg_conn, schema, customers=30)
+    concurrently(schema, dsn)
+    stop = threading.Event()
+
+    def crash_after_two_batches(stats: RunStats) -> None:
+        if stats.batches >= 2:
+            stop.set()
+
+    first = until_idle(spec, stop, crash_after_two_batches)
+    assert first.read > 0
+    assert shop.actual(neo4j_driver) != shop.expected(pg_conn, schema)
+    until_idle(spec)
+    assert shop.actual(neo4j_driver) == shop.expected(pg_conn, schema)
+
+
+def test_snapshot_then_stream_over_the_slot(
+    base: dict[str, Any], pg_conn: Conn, schema: str, dsn: str, neo4j_driver: neo4j.Driver
+) -> None:
+    seed(pg_conn, schema, customers=25)
+    spec = logical(base, mode="snapshotThenStream")
+    until_idle(spec)
+    assert shop.actual(neo4j_driver) == shop.expected(pg_conn, schema)
+    concurrently(schema, dsn)
+    again = until_idle(spec)
+    assert again.failed == 0
+    assert shop.actual(neo4j_driver) == shop.expected(pg_conn, schema)
+
+
+def test_two_pipelines_on_one_table_each_get_every_change(
+    base: dict[str, Any], pg_conn: Conn, schema: str, dsn: str, falkordb_service: Service
+) -> None:
+    url = falkordb_service.env["GRAPHSYNC_FALKORDB_URL"]
+    specs, graphs = [], []
+    for _ in range(2):
+        graph = unique_name("g")
+        specs.append(
+            logical(base, name=unique_name("fan").replace("_", "-"), target={"falkordb": {"url": url, "graph": graph}})
+        )
+        graphs.append(falkor_graph.connect(url, graph))
+    for spec in specs:
+        run.prepare_source(spec)
+    seed(pg_conn, schema, customers=15)
+    concurrently(schema, dsn)
+    for spec in specs:
+        assert until_idle(spec).failed == 0
+    expected = shop.expected(pg_conn, schema)
+    try:
+        for graph in graphs:
+            assert shop.actual_falkordb(graph) == expected
+    finally:
+        for graph in graphs:
+            graph.close()
+
+
+def test_a_table_without_a_replica_identity_is_refused_with_its_name(
+    base: dict[str, Any], pg_conn: Conn, schema: str
+) -> None:
+    pg_conn.execute("ALTER TABLE likes REPLICA IDENTITY NOTHING")
+    with pytest.raises(ValueError, match=rf"table {schema}\.likes has no replica identity.*REPLICA IDENTITY FULL"):
+        run.prepare_source(logical(base))
