@@ -14,7 +14,7 @@ from pydantic import Field, StrictInt, StrictStr, model_validator
 
 from graphsync.spec.base import SpecModel
 from graphsync.spec.conflicts import ConflictPolicySpec
-from graphsync.spec.endpoints import NAME_PATTERN
+from graphsync.spec.endpoints import NAME_PATTERN, CaptureMode
 from graphsync.spec.pipeline import Mode, ObjectRef, PipelineSpec
 from graphsync.spec.reconcile import ReconcileSpec
 from graphsync_operator.progress import STUCK_SECONDS
@@ -118,6 +118,12 @@ class SyncPipelineSpec(PipelineSpec):
 
     @model_validator(mode="after")
     def _one_writer(self) -> Self:
+        postgres = self.source.postgres
+        if self.workers.replicas > 1 and postgres is not None and postgres.capture is CaptureMode.LOGICAL:
+            raise ValueError(
+                "workers.replicas: capture logical reads one replication slot, which one session holds at a time;"
+                " at most 1 replica"
+            )
         if self.workers.replicas > 1 and self.mode not in SHARED_WORK_MODES:
             kind = "a files source" if self.source.files is not None else f"mode {self.mode.value}"
             shared = " and ".join(mode.value for mode in SHARED_WORK_MODES)

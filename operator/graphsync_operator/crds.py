@@ -67,6 +67,14 @@ PIPELINE_RULES: dict[str, list[Rule]] = {
         ),
         _rule(
             "!has(self.workers) || !has(self.workers.replicas) || self.workers.replicas <= 1"
+            " || !has(self.source.postgres) || !has(self.source.postgres.capture)"
+            " || self.source.postgres.capture != 'logical'",
+            "workers.replicas: capture logical reads one replication slot, which one session holds at a time;"
+            " at most 1 replica",
+            ".workers.replicas",
+        ),
+        _rule(
+            "!has(self.workers) || !has(self.workers.replicas) || self.workers.replicas <= 1"
             " || self.mode in ['continuous', 'snapshotThenStream']",
             "workers.replicas: this mode runs one writer, so at most 1 replica; "
             "only modes continuous and snapshotThenStream share work between replicas",

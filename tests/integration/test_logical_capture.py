@@ -13,7 +13,7 @@ import neo4j
 import psycopg
 import pytest
 
-from graphsync import run
+from graphsync import cleanup, run
 from graphsync.connectors.falkordb import graph as falkor_graph
 from graphsync.connectors.postgres.logical.slot import slot_name
 from graphsync.devenv.service import Service
@@ -150,3 +150,19 @@ def test_a_table_without_a_replica_identity_is_refused_with_its_name(
     pg_conn.execute("ALTER TABLE likes REPLICA IDENTITY NOTHING")
     with pytest.raises(ValueError, match=rf"table {schema}\.likes has no replica identity.*REPLICA IDENTITY FULL"):
         run.prepare_source(logical(base))
+
+
+def test_cleanup_drops_the_slot_and_publications_and_releases_the_wal(
+    base: dict[str, Any], pg_conn: Conn, schema: str
+) -> None:
+    spec = logical(base)
+    run.prepare_source(spec)
+    name = slot_name(spec.identity)
+    assert pg_conn.execute("SELECT count(*) FROM pg_replication_slots WHERE slot_name = %s", (name,)).fetchone() == (1,)
+    report = cleanup.cleanup(spec)
+    assert report.replication == [f"slot {name}", f"publication {name}", f"publication {name}_events"]
+    assert pg_conn.execute("SELECT count(*) FROM pg_replication_slots WHERE slot_name = %s", (name,)).fetchone() == (0,)
+    assert pg_conn.execute("SELECT count(*) FROM pg_publication WHERE pubname LIKE %s", (name + "%",)).fetchone() == (
+        0,
+    )
+    assert cleanup.cleanup(spec).replication == []

@@ -123,6 +123,32 @@ def test_a_referenced_policy_is_inlined() -> None:
             {"mode": "snapshot", "transport": None, "schedule": "0 3 * * *", "workers": {"replicas": 3}},
             "workers.replicas: mode snapshot runs one writer",
         ),
+        (
+            {
+                "transport": None,
+                "source": {"postgres": {"url": "postgresql://app@db.example/shop", "capture": "logical"}},
+                "workers": {"replicas": 2},
+            },
+            "workers.replicas: capture logical reads one replication slot",
+        ),
+        (
+            {"source": {"postgres": {"url": "postgresql://app@db.example/shop", "capture": "logical"}}},
+            "transport: capture logical reads its replication slot directly, without a transport",
+        ),
+        (
+            {
+                "mode": "incremental",
+                "transport": None,
+                "source": {
+                    "postgres": {
+                        "url": "postgresql://app@db.example/shop",
+                        "capture": "logical",
+                        "watermarkColumn": "updated_at",
+                    }
+                },
+            },
+            "source.postgres.capture: logical streams changes; mode incremental does not",
+        ),
     ],
 )
 def test_invalid_pipeline_specs_name_the_field(changes: dict[str, object], message: str) -> None:

@@ -15,6 +15,7 @@ from psycopg import sql
 
 from graphsync import connect
 from graphsync.cleanup.report import CleanupReport
+from graphsync.connectors.postgres.logical.slot import Slot
 from graphsync.connectors.postgres.outbox import LEGACY_TRIGGER, Outbox, trigger_name
 from graphsync.connectors.postgres.tables import tables_of
 from graphsync.spec import identifiers
@@ -68,7 +69,14 @@ _DROP_SCHEMA = "DROP SCHEMA {schema}"
 def postgres(spec: PipelineSpec, report: CleanupReport) -> None:
     source = spec.postgres
     schema = identifiers.check(source.schema_)
-    with connect.postgres(source, autocommit=True) as conn, conn.transaction():
+    with connect.postgres(source, autocommit=True) as conn:
+        # First, and outside any transaction: a slot nobody reads keeps WAL from being recycled.
+        report.replication += Slot(spec.identity, schema).remove(conn)
+        _capture_and_schema(conn, spec, schema, report)
+
+
+def _capture_and_schema(conn: psycopg.Connection[Any], spec: PipelineSpec, schema: str, report: CleanupReport) -> None:
+    with conn.transaction():
         # The migration's lock: a worker starting meanwhile migrates before or after, never halfway.
         conn.execute(_LOCK)
         outbox = Outbox(schema, pipeline=spec.identity)

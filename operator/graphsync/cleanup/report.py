@@ -13,6 +13,8 @@ class CleanupReport:
     pipeline: str
     # Tables whose capture trigger was dropped.
     triggers: list[str] = field(default_factory=list)
+    # The replication slot and publications of capture logical, dropped (their WAL is released).
+    replication: list[str] = field(default_factory=list)
     # The engine's schema, dropped with everything in it.
     schema: str | None = None
     # Engine tables and functions dropped (by name: the schema may hold other objects).
@@ -43,6 +45,7 @@ class CleanupReport:
         return any(
             (
                 self.triggers,
+                self.replication,
                 self.schema,
                 self.schema_objects,
                 self.schema_rows,
@@ -62,6 +65,7 @@ class CleanupReport:
             "pipeline": self.pipeline,
             "removed": self.removed,
             "triggers": self.triggers,
+            "replication": self.replication,
             "schema": self.schema,
             "schemaObjects": self.schema_objects,
             "schemaRows": self.schema_rows,

@@ -50,6 +50,7 @@ def report_text(report: CleanupReport) -> str:
     lines = [f"cleanup of pipeline {report.pipeline}: " + ("removed" if report.removed else "nothing to remove")]
     rows: list[tuple[str, int | None, list[str]]] = [
         ("capture triggers", len(report.triggers), report.triggers),
+        ("replication slot and publications", len(report.replication), report.replication),
         ("engine schema", None, [f"{report.schema} dropped"] if report.schema else []),
         ("engine objects", len(report.schema_objects), report.schema_objects),
         ("rows of this pipeline", report.schema_rows, []),

@@ -157,10 +157,16 @@ class Slot:
         row = conn.execute(_CREATE_SLOT, {"slot": self.name}).fetchone()
         return lsn(row[0]) if row else None
 
-    def remove(self, conn: psycopg.Connection[Any]) -> None:
-        conn.execute(_DROP_SLOT, {"slot": self.name})
+    def remove(self, conn: psycopg.Connection[Any]) -> list[str]:
+        """Drop the slot and publications; returns those that existed, as `slot NAME`, `publication NAME`."""
+        dropped = []
+        if conn.execute(_DROP_SLOT, {"slot": self.name}).fetchone() is not None:
+            dropped.append(f"slot {self.name}")
         for publication in (self.name, self.events):
-            conn.execute(sql.SQL("DROP PUBLICATION IF EXISTS {}").format(sql.Identifier(publication)))
+            if conn.execute(_PUBLICATION, {"name": publication}).fetchone():
+                conn.execute(sql.SQL("DROP PUBLICATION {}").format(sql.Identifier(publication)))
+                dropped.append(f"publication {publication}")
+        return dropped
 
     def lag_bytes(self, conn: psycopg.Connection[Any]) -> int | None:
         """How much WAL the slot holds back from being recycled; None when there is no slot."""
