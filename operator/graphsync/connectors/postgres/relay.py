@@ -17,7 +17,6 @@ An event whose entity type no pipeline maps waits until one does.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -98,7 +97,6 @@ class Relay:
         self._redeliver = redeliver_after_seconds
         self._max_length = max_stream_length
         self._group = group
-        self._checked: tuple[float, bool] | None = None
 
     def run_once(self, limit: int = 1000) -> int:
         """Publish up to `limit` events; returns how many."""
@@ -116,13 +114,9 @@ class Relay:
         return len(rows)
 
     def _stale(self) -> bool:
-        """Whether events published long ago may be published again now; asked of Redis once a second at most."""
-        if self._group is None:
-            return True
-        now = time.monotonic()
-        if self._checked is None or now - self._checked[0] >= 1.0:
-            self._checked = (now, streams.drained(self._client, self._streams, self._group))
-        return self._checked[1]
+        """Whether events published long ago may be published again now. Asked afresh every time (one XINFO
+        per partition): a stale answer could skip the one pass in which the group had just drained."""
+        return self._group is None or streams.drained(self._client, self._streams, self._group)
 
 
 def _change(row: tuple[Any, ...], columns: Mapping[str, Columns] | None) -> Change:
