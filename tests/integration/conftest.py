@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 
+from graphsync.devenv import postgres, process
 from graphsync.devenv.service import Service
 from tests import shop
 from tests.conftest import unique_name
@@ -45,3 +48,14 @@ def base(
         "target": {"neo4j": {"uri": neo4j_service.env["GRAPHSYNC_NEO4J_URI"]}},
         "mappings": shop.mappings(schema),
     }
+
+
+@pytest.fixture
+def own_postgres(run_dir: Path) -> Iterator[tuple[Service, Path, list[Service]]]:
+    """A PostgreSQL of this test's own, since the test restarts it; every incarnation is stopped afterwards."""
+    home = run_dir / unique_name("pg")
+    started = [postgres.start(home)]
+    yield started[0], home, started
+    for service in started:
+        for pid in service.pids:
+            process.stop(pid)

@@ -12,7 +12,7 @@ import logging
 import shutil
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,7 @@ from graphsync import run
 from graphsync.connectors.falkordb import graph as falkor_graph
 from graphsync.connectors.falkordb.sink import FalkorSink
 from graphsync.connectors.postgres.deadletter import PostgresDeadLetters
-from graphsync.devenv import postgres, process
+from graphsync.devenv import postgres
 from graphsync.devenv.service import Service
 from graphsync.pipeline.control import RunControl
 from graphsync.pipeline.stats import RunStats
@@ -125,17 +125,6 @@ def converge(actual: Callable[[], Any], expected: Callable[[], Any], within: flo
         if time.monotonic() - started > within:
             assert have == want
         time.sleep(1)
-
-
-@pytest.fixture
-def own_postgres(run_dir: Path) -> Iterator[tuple[Service, Path, list[Service]]]:
-    """A PostgreSQL of this test's own, since the test restarts it; every incarnation is stopped afterwards."""
-    home = run_dir / unique_name("pg")
-    started = [postgres.start(home)]
-    yield started[0], home, started
-    for service in started:
-        for pid in service.pids:
-            process.stop(pid)
 
 
 def pipeline_spec(pg: Service, schema: str, redis_service: Service, target: dict[str, Any]) -> PipelineSpec:

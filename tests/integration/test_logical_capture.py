@@ -5,8 +5,10 @@ Several application connections commit while the run streams; the graph is compa
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import neo4j
@@ -16,16 +18,25 @@ import pytest
 from graphsync import cleanup, run
 from graphsync.connectors.falkordb import graph as falkor_graph
 from graphsync.connectors.postgres.logical.slot import slot_name
+from graphsync.devenv import postgres
 from graphsync.devenv.service import Service
 from graphsync.pipeline.control import RunControl
 from graphsync.pipeline.stats import RunStats
 from graphsync.spec.pipeline import PipelineSpec
 from tests import shop
 from tests.conftest import unique_name
-from tests.integration.test_fault_matrix import Writers
+from tests.integration.test_fault_matrix import (
+    Watched,
+    Writers,
+    converge,
+    dead_letters,
+    first_batch_since,
+    pipeline_spec,
+)
 from tests.integration.test_pg_to_neo4j import seed
 
 Conn = psycopg.Connection[Any]
+log = logging.getLogger(__name__)
 
 
 def logical(base: dict[str, Any], **fields: Any) -> PipelineSpec:
@@ -166,3 +177,47 @@ def test_cleanup_drops_the_slot_and_publications_and_releases_the_wal(
         0,
     )
     assert cleanup.cleanup(spec).replication == []
+
+
+def test_postgres_restarted_mid_stream_the_slot_resumes_and_nothing_is_lost(
+    own_postgres: tuple[Service, Path, list[Service]],
+    neo4j_service: Service,
+    neo4j_driver: neo4j.Driver,
+    redis_service: Service,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pg, home, started = own_postgres
+    monkeypatch.setenv("MATRIX_PG_PASSWORD", pg.env["GRAPHSYNC_PG_PASSWORD"])
+    dsn = pg.env["GRAPHSYNC_PG_DSN"]
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("CREATE SCHEMA shop")
+        shop.create(conn, "shop")
+    streamed = pipeline_spec(pg, "shop", redis_service, {"neo4j": {"uri": neo4j_service.env["GRAPHSYNC_NEO4J_URI"]}})
+    document = streamed.model_dump(by_alias=True, exclude_none=True, exclude={"transport"})
+    document["source"]["postgres"]["capture"] = "logical"
+    spec = PipelineSpec.model_validate(document)
+    watched = Watched(spec)
+    watched.start()
+    with Writers(dsn, "shop") as writers:
+        time.sleep(4)
+        started.append(postgres.restart(pg, home, down_seconds=3))
+        back_at = time.monotonic()
+        time.sleep(4)
+    assert writers.cut_off > 0, "the restart cut no writer off: the fault did not happen"
+    assert watched.stats is not None
+    assert any(error.startswith("source:") for error in watched.stats.errors), watched.stats.errors
+    first_after = first_batch_since(watched, back_at)
+    with psycopg.connect(dsn, autocommit=True) as source:
+        seconds = converge(lambda: shop.actual(neo4j_driver), lambda: shop.expected(source, "shop"))
+    watched.finish()
+    assert watched.errors == []
+    assert dead_letters(spec, dsn) == 0
+    assert until_idle(spec).read == 0
+    log.info(
+        "logical capture, postgres restart: first batch %.1fs after it was back, converged %.1fs after writes"
+        " stopped; %d changes, %d writer cut-offs",
+        first_after - back_at,
+        seconds,
+        writers.committed,
+        writers.cut_off,
+    )
