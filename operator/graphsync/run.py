@@ -205,6 +205,8 @@ def _logical(spec: PipelineSpec, control: RunControl, carry: _Carry) -> RunStats
             pipeline=spec.identity,
         )
         runner = _runner(spec, source, targets.sink(spec, stack), control, stack, carry=carry)
+        limit = postgres.slot_backlog_limit_bytes
+        source.on_backlog = lambda held: runner.stats.source_backlog(held, limit)
         return runner.run(control.stop)
 
 

@@ -28,6 +28,9 @@ START_GRACE = timedelta(minutes=5)
 # Degraded, so an alert on Degraded fires. Not Stalled: everything else keeps flowing.
 DEAD_LETTERING = timedelta(minutes=10)
 DEAD_LETTERED = "ItemsDeadLettered"
+SLOT_BACKLOG = "SlotBacklog"
+# Degraded but not Stalled: the data still flows, a person should look.
+NOT_STALLING = (DEAD_LETTERED, SLOT_BACKLOG)
 
 
 @dataclass(frozen=True)
@@ -83,7 +86,7 @@ def pipeline_status(observed: Observed) -> SyncPipelineStatus:
     healthy = [r for r in reports if r.state in done]
     ready, degraded, reconciling, phase = _decide(observed, reports, healthy)
     # kstatus reads Stalled=True as "failed": a broken data plane is that, not "current" with a false Ready.
-    problem = observed.problem or (Problem(*degraded) if degraded and degraded[0] != DEAD_LETTERED else None)
+    problem = observed.problem or (Problem(*degraded) if degraded and degraded[0] not in NOT_STALLING else None)
     stalled = problem is not None
     lags = [r.lag_seconds for r in reports if r.lag_seconds is not None]
     conditions = [
@@ -187,12 +190,29 @@ def _scheduled(observed: Observed, reports: list[WorkerReport]) -> Decision:
 
 def _syncing(observed: Observed, healthy: list[WorkerReport]) -> Decision:
     syncing = (True, "Syncing", f"{len(healthy)} worker(s) running")
+    backlog = next((r for r in healthy if _over_backlog(r)), None)
+    if backlog is not None:
+        return syncing, (SLOT_BACKLOG, _backlog_message(backlog)), None, Phase.DEGRADED
     since = observed.now - DEAD_LETTERING
     failing = [r for r in healthy if r.failed and r.last_failed_time and r.last_failed_time >= since]
     if failing:
         newest = max(failing, key=lambda r: r.last_failed_time or since)
         return syncing, (DEAD_LETTERED, f"worker {newest.pod} {_dead_lettered(newest)}"), None, Phase.DEGRADED
     return syncing, None, None, Phase.RUNNING
+
+
+def _over_backlog(report: WorkerReport) -> bool:
+    held, limit = report.source_backlog_bytes, report.source_backlog_limit_bytes
+    return held is not None and limit is not None and held > limit
+
+
+def _backlog_message(report: WorkerReport) -> str:
+    # The limit, not the amount: a message that changes at every report would patch the status every time.
+    limit = (report.source_backlog_limit_bytes or 0) / 1024**2
+    return (
+        f"worker {report.pod}: the replication slot holds more than {limit:.0f} MiB of WAL"
+        " (source.postgres.slotBacklogLimitBytes), which PostgreSQL cannot recycle until the pipeline catches up"
+    )
 
 
 def _dead_lettered(report: WorkerReport) -> str:
@@ -206,6 +226,9 @@ def _dead_lettered(report: WorkerReport) -> str:
 def _in_sync(observed: Observed, reports: list[WorkerReport], lags: list[float]) -> Condition:
     if not reports:
         return _condition("InSync", None, "NoReports", "no worker is reporting", observed)
+    backlog = next((r for r in reports if _over_backlog(r)), None)
+    if backlog is not None:
+        return _condition("InSync", False, SLOT_BACKLOG, _backlog_message(backlog), observed)
     if lags and max(lags) > 0:
         return _condition("InSync", False, "Behind", f"the slowest worker is {max(lags):.0f}s behind", observed)
     if not lags:

@@ -156,6 +156,7 @@ LAG = "Seconds since the worker last had nothing left to sync; 0 while it keeps 
 LAST_SYNC = "When the worker last applied a batch, in seconds since the epoch."
 DEAD_LETTERS = "Records in the pipeline's dead-letter store not replayed yet (read every 30 s)."
 OPEN_CONFLICTS = "Conflicts held for manual review (bidirectional pipelines; 0 for the others)."
+SOURCE_BACKLOG = "Capture logical: bytes of WAL the pipeline's replication slot keeps PostgreSQL from recycling."
 
 
 def _gauges(report: WorkerReport, ours: list[str], dead_letters: int | None) -> list[Metric]:
@@ -169,6 +170,7 @@ def _gauges(report: WorkerReport, ours: list[str], dead_letters: int | None) -> 
         ("graphsync_dead_letters", DEAD_LETTERS, dead_letters),
         # A one-way pipeline has none: 0, so a dashboard's sum over pipelines needs no special case.
         ("graphsync_open_conflicts", OPEN_CONFLICTS, report.open_conflicts or 0),
+        ("graphsync_source_backlog_bytes", SOURCE_BACKLOG, report.source_backlog_bytes),
     )
     return [_gauge(name, text, ours, value) for name, text, value in values if value is not None]
 

@@ -114,6 +114,8 @@ def report_of(
         open_conflicts=seen.open_conflicts,
         reconciliation=reconciliation,
         config_hash=config_hash,
+        source_backlog_bytes=seen.source_backlog_bytes,
+        source_backlog_limit_bytes=seen.source_backlog_limit_bytes,
     )
 
 

@@ -76,6 +76,9 @@ class WorkerReport(BaseModel):
     last_sync_time: datetime | None = None
     # When the pod last sent an item to the dead-letter store.
     last_failed_time: datetime | None = None
+    # Capture logical: WAL bytes its replication slot holds, and the spec's limit for them.
+    source_backlog_bytes: int | None = Field(default=None, ge=0)
+    source_backlog_limit_bytes: int | None = Field(default=None, ge=0)
     error: str | None = Field(default=None, max_length=1024)
     open_conflicts: int | None = None
     reconciliation: Reconciliation | None = None

@@ -46,6 +46,8 @@ class Snapshot:
     open_conflicts: int | None = None
     # The relay cannot move changes from the source: nothing reaches the consumer, whatever it reads.
     relay_failing: bool = False
+    source_backlog_bytes: int | None = None
+    source_backlog_limit_bytes: int | None = None
     # When the run's loops last came back from a read, a batch or a retry (None: this kind of run does not say).
     alive_at: float | None = None
 
@@ -88,6 +90,8 @@ def snapshot_of(stats: RunStats, *, notified_at: float | None = None) -> Snapsho
         checkpoint=checkpoint,
         open_conflicts=stats.two_way.held if stats.two_way is not None else None,
         relay_failing=stats.relay_failing_since is not None,
+        source_backlog_bytes=stats.source_backlog_bytes,
+        source_backlog_limit_bytes=stats.source_backlog_limit_bytes,
         alive_at=stats.alive_at,
     )
 
@@ -130,6 +134,8 @@ def combined(phases: Sequence[Snapshot]) -> Snapshot | None:
         checkpoint=next((phase.checkpoint for phase in reversed(phases) if phase.checkpoint), None),
         open_conflicts=current.open_conflicts,
         relay_failing=current.relay_failing,
+        source_backlog_bytes=current.source_backlog_bytes,
+        source_backlog_limit_bytes=current.source_backlog_limit_bytes,
         alive_at=current.alive_at,
     )
 

@@ -221,3 +221,19 @@ def test_postgres_restarted_mid_stream_the_slot_resumes_and_nothing_is_lost(
         writers.committed,
         writers.cut_off,
     )
+
+
+def test_the_wal_the_slot_holds_is_measured_for_status_and_metrics(
+    base: dict[str, Any], pg_conn: Conn, schema: str
+) -> None:
+    spec = logical(base)
+    run.prepare_source(spec)
+    seed(pg_conn, schema, customers=20)
+    # Two MiB of changes nobody has read yet.
+    pg_conn.execute("UPDATE customer SET name = md5(random()::text) || repeat('x', 1500)")
+    for _ in range(400):
+        pg_conn.execute("UPDATE customer SET email = md5(random()::text)")
+    stats = until_idle(spec)
+    assert stats.source_backlog_limit_bytes == spec.postgres.slot_backlog_limit_bytes
+    assert stats.source_backlog_bytes is not None
+    assert stats.source_backlog_bytes > 1024**2, stats.source_backlog_bytes

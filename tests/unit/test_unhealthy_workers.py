@@ -142,3 +142,18 @@ def test_a_scheduled_run_that_dead_lettered_items_says_so_until_the_next_run() -
     assert verdict(status)["Ready"] == ("True", "Scheduled")
     assert verdict(status)["Degraded"] == ("True", "ItemsDeadLettered")
     assert "the last run (run-1) dead-lettered 2 item(s)" in conditions(status)["Degraded"].message
+
+
+# --- a replication slot holding too much WAL --------------------------------------------------------------
+
+
+def test_a_slot_holding_wal_past_its_limit_degrades_the_pipeline_before_the_disk_fills() -> None:
+    held = report("p", source_backlog_bytes=5 * 1024**3, source_backlog_limit_bytes=4 * 1024**3)
+    status = pipeline_status(observed(reports=[held]))
+    assert verdict(status)["Degraded"] == ("True", "SlotBacklog")
+    assert "holds more than 4096 MiB of WAL" in conditions(status)["Degraded"].message
+    assert verdict(status)["InSync"] == ("False", "SlotBacklog")
+    assert verdict(status)["Ready"] == ("True", "Syncing")
+    assert verdict(status)["Stalled"][0] == "False"
+    within = report("p", source_backlog_bytes=1024, source_backlog_limit_bytes=4 * 1024**3, lag_seconds=0.0)
+    assert verdict(pipeline_status(observed(reports=[within])))["Degraded"][0] == "False"

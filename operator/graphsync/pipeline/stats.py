@@ -181,6 +181,10 @@ class RunStats:
     caught_up: bool = False
     # Streaming: since when the relay (outbox -> streams) has been failing; the consumer cannot be caught up then.
     relay_failing_since: float | None = None
+    # Capture logical: bytes of WAL the replication slot holds (the server cannot recycle them until applied),
+    # and the spec's limit past which the pipeline reports Degraded.
+    source_backlog_bytes: int | None = None
+    source_backlog_limit_bytes: int | None = None
     # Per loop of the run (reader, writer, ...), when it last came back from a call or was waiting on
     # purpose: a run one of whose loops stops coming back (a blocked read, a half-open socket) is stuck,
     # however alive its process and its other loops look.
@@ -283,6 +287,9 @@ class RunStats:
             self.retries_by[SOURCE] = self.retries_by.get(SOURCE, 0) + 1
             self.last_retry_at = now
             self.errors.append(f"source: relay: {error}")
+
+    def source_backlog(self, held: int, limit: int) -> None:
+        self.source_backlog_bytes, self.source_backlog_limit_bytes = held, limit
 
     def relay_recovered(self) -> None:
         with self._lock:

@@ -64,6 +64,14 @@ class PostgresSource(SpecModel):
     schema_: Identifier = Field(default="graphsync", alias="schema", description="where the engine's tables live")
     capture: CaptureMode = CaptureMode.TRIGGERS
     watermark_column: Identifier | None = Field(default=None, description="for incremental mode")
+    slot_backlog_limit_bytes: int = Field(
+        default=4 * 1024**3,
+        ge=1024**2,
+        description=(
+            "capture logical: past this much WAL held by the pipeline's replication slot the pipeline reports"
+            " Degraded (SlotBacklog), long before the server's disk fills"
+        ),
+    )
     poll_interval_seconds: float = Field(default=5.0, gt=0, description="bidirectional mode: how often a pass runs")
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,6 +61,7 @@ _JSON_TYPES = frozenset({114, 3802})
 IDLE_POLL_SECONDS = 0.05
 IDLE_READ_SECONDS = 0.5
 IDLE_ADVANCE_SECONDS = 1.0
+BACKLOG_EVERY_SECONDS = 5.0
 
 
 @dataclass
@@ -100,6 +101,9 @@ class LogicalSource:
         # Transactions handed over and not yet committed: (end LSN, message count), oldest first.
         self._handed: list[tuple[int, int]] = []
         self._advanced_at = 0.0
+        self._measured_at = 0.0
+        # Told how much WAL the slot holds, every BACKLOG_EVERY_SECONDS (the run's stats, for status and metrics).
+        self.on_backlog: Callable[[int], None] | None = None
 
     def prepare(self) -> None:
         # pgoutput names tables by schema and name; a mapping may leave the schema to the search path.
@@ -151,6 +155,11 @@ class LogicalSource:
                 # Nothing of this pipeline committed before `upto`: the slot need not keep that WAL.
                 self._conn.execute(_ADVANCE, {"slot": self._slot.name, "lsn": upto})
                 self._advanced_at = time.monotonic()
+            if self.on_backlog is not None and time.monotonic() - self._measured_at >= BACKLOG_EVERY_SECONDS:
+                held = self._slot.lag_bytes(self._conn)
+                if held is not None:
+                    self.on_backlog(held)
+                self._measured_at = time.monotonic()
         return [t for t in self._transactions(bytes(r[0]) for r in rows) if t.end_lsn > handed]
 
     def _transactions(self, messages: Any) -> list[_Transaction]:
