@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -134,24 +135,35 @@ def test_a_target_refusing_every_write_is_waited_out_and_nothing_is_dead_lettere
     )
 
 
-def test_a_neo4j_password_rotated_under_the_run_is_waited_out_and_nothing_is_dead_lettered(
-    run_dir: Path, postgres_service: Service, redis_service: Service, monkeypatch: pytest.MonkeyPatch
+# How a Neo4j comes back refusing the run's writes, and what the refusal says.
+NEO4J_FAULTS = {
+    "password-rotated": ({"password": "second-password"}, ("AuthError", "Unauthorized")),
+    "read-only": ({"read_only": True}, ("ForbiddenOnReadOnlyDatabase", "read-only", "read only")),
+}
+
+
+@pytest.mark.parametrize("fault", list(NEO4J_FAULTS))
+def test_a_neo4j_refusing_writes_under_the_run_is_waited_out_and_nothing_is_dead_lettered(
+    fault: str, run_dir: Path, postgres_service: Service, redis_service: Service, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The password rotated in Neo4j before the Secret the worker reads: every write fails authentication."""
+    """The password rotated before the Secret the worker reads, or the database set read-only: every write
+    of every batch is refused, with an error no record is to blame for."""
     home = run_dir / unique_name("neo4j")
     started = [neo4j_server.start(home, auth=True, password="first-password", heap="512m")]
     port = int(started[0].env["GRAPHSYNC_NEO4J_URI"].rsplit(":", 1)[1])
+    refused_with, signs = NEO4J_FAULTS[fault]
 
-    def restarted_with(password: str) -> None:
+    def restarted_with(**how: Any) -> None:
         for pid in started[-1].pids:
             process.stop(pid)
-        started.append(neo4j_server.start(home, auth=True, password=password, port=port, heap="512m"))
+        options = {"password": "first-password", **how}
+        started.append(neo4j_server.start(home, auth=True, port=port, heap="512m", **options))
 
     try:
         monkeypatch.setenv("MATRIX_PG_PASSWORD", postgres_service.env["GRAPHSYNC_PG_PASSWORD"])
         monkeypatch.setenv("MATRIX_NEO4J_PASSWORD", "first-password")
         dsn = postgres_service.env["GRAPHSYNC_PG_DSN"]
-        schema = unique_name("rotated")
+        schema = unique_name("refused")
         with psycopg.connect(dsn, autocommit=True) as conn:
             conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
             shop.create(conn, schema)
@@ -161,15 +173,15 @@ def test_a_neo4j_password_rotated_under_the_run_is_waited_out_and_nothing_is_dea
         watched.start()
         with Writers(dsn, schema) as writers:
             time.sleep(3)
-            # Rotated, and the old connections gone with a restart: the run's password is refused.
-            restarted_with("second-password")
+            # The old connections go with a restart; the server now refuses the run's writes.
+            restarted_with(**refused_with)
             time.sleep(REFUSING_SECONDS)
             assert watched.stats is not None
-            refusals = [e for e in watched.stats.errors if "AuthError" in e or "Unauthorized" in e]
+            refusals = [e for e in watched.stats.errors if any(sign in e for sign in signs)]
             assert refusals, watched.stats.errors
             assert dead_letters(spec, dsn) == 0
-            # The Secret catches up (here the password goes back): the run carries on by itself.
-            restarted_with("first-password")
+            # Set right (the Secret caught up, the database writable again): the run carries on by itself.
+            restarted_with()
             back_at = time.monotonic()
             time.sleep(3)
         assert watched.errors == []
@@ -185,8 +197,9 @@ def test_a_neo4j_password_rotated_under_the_run_is_waited_out_and_nothing_is_dea
         assert dead_letters(spec, dsn) == 0
         assert run.run(spec, RunControl(stop=threading.Event(), until_idle=True)).synced == 0
         log.info(
-            "neo4j password rotated: %d refusal(s) reported; converged %.1fs after writes stopped "
-            "(%.1fs after the password matched again); %d changes",
+            "neo4j %s: %d refusal(s) reported; converged %.1fs after writes stopped "
+            "(%.1fs after it took writes again); %d changes",
+            fault,
             len(refusals),
             seconds,
             recovered,

@@ -39,9 +39,16 @@ def ensure_built() -> Path:
 
 
 def start(
-    run_dir: Path, *, auth: bool = False, password: str | None = None, port: int | None = None, heap: str = "1g"
+    run_dir: Path,
+    *,
+    auth: bool = False,
+    password: str | None = None,
+    port: int | None = None,
+    heap: str = "1g",
+    read_only: bool = False,
 ) -> Service:
-    """Start a server; `port` and an existing `run_dir` restart one with its data kept."""
+    """Start a server; `port` and an existing `run_dir` restart one with its data kept. `read_only`: every
+    database but `system` refuses writes."""
     home = ensure_built()
     data = run_dir / "neo4j"
     data.mkdir(parents=True, exist_ok=True)
@@ -64,6 +71,8 @@ def start(
             str(bolt),
             "--auth",
             "on" if auth else "off",
+            "--read-only",
+            "on" if read_only else "off",
         ],
         log_path=log,
         env={"NEO4J_PASSWORD": password} if password else {},

@@ -15,7 +15,9 @@ import org.neo4j.io.ByteUnit;
 /**
  * Runs an embedded Neo4j DBMS that clients reach over Bolt, like a server.
  *
- * <p>Arguments: {@code --data-dir DIR --bolt-port PORT [--auth on|off] [--page-cache-mb N]}. With
+ * <p>Arguments: {@code --data-dir DIR --bolt-port PORT [--auth on|off] [--read-only on|off]
+ * [--page-cache-mb N]}. With {@code --read-only on} every database but {@code system} refuses writes
+ * (what an operator's read-only switch or a read replica does to a client). With
  * auth on, the password of user {@code neo4j} is read from the environment variable
  * {@code NEO4J_PASSWORD} (never from the command line, where {@code ps} would show it).
  */
@@ -27,6 +29,7 @@ public final class Launcher {
     Path dataDir = Path.of(require(options, "--data-dir"));
     int boltPort = Integer.parseInt(require(options, "--bolt-port"));
     boolean auth = "on".equals(options.getOrDefault("--auth", "off"));
+    boolean readOnly = "on".equals(options.getOrDefault("--read-only", "off"));
     long pageCacheMb = Long.parseLong(options.getOrDefault("--page-cache-mb", "256"));
     String password = System.getenv("NEO4J_PASSWORD");
     if (auth && (password == null || password.length() < 8)) {
@@ -39,6 +42,7 @@ public final class Launcher {
             .setConfig(BoltConnector.listen_address, new SocketAddress("127.0.0.1", boltPort))
             .setConfig(HttpConnector.enabled, false)
             .setConfig(GraphDatabaseSettings.auth_enabled, auth)
+            .setConfig(GraphDatabaseSettings.read_only_database_default, readOnly)
             .setConfig(GraphDatabaseSettings.pagecache_memory, ByteUnit.mebiBytes(pageCacheMb))
             .build();
     CountDownLatch stopped = new CountDownLatch(1);
