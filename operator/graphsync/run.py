@@ -204,9 +204,16 @@ def _logical(spec: PipelineSpec, control: RunControl, carry: _Carry) -> RunStats
             schema=postgres.schema_,
             pipeline=spec.identity,
         )
-        runner = _runner(spec, source, targets.sink(spec, stack), control, stack, carry=carry)
+        sink = targets.sink(spec, stack)
+        runner = _runner(spec, source, sink, control, stack, carry=carry)
         limit = postgres.slot_backlog_limit_bytes
         source.on_backlog = lambda held: runner.stats.source_backlog(held, limit)
+
+        def truncate(entities: list[str], below_version: int) -> None:
+            log.info("TRUNCATE of %s: deleting their entities older than it", ", ".join(entities))
+            runner.stats.add_batch(0, sink.sweep(below_version=below_version, entities=entities), [])
+
+        source.on_truncate = truncate
         return runner.run(control.stop)
 
 

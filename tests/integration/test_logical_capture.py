@@ -237,3 +237,30 @@ def test_the_wal_the_slot_holds_is_measured_for_status_and_metrics(
     assert stats.source_backlog_limit_bytes == spec.postgres.slot_backlog_limit_bytes
     assert stats.source_backlog_bytes is not None
     assert stats.source_backlog_bytes > 1024**2, stats.source_backlog_bytes
+
+
+def test_a_truncate_deletes_what_it_emptied_and_a_reload_in_one_transaction_lands(
+    base: dict[str, Any], pg_conn: Conn, schema: str, dsn: str, neo4j_driver: neo4j.Driver
+) -> None:
+    spec = logical(base)
+    run.prepare_source(spec)
+    seed(pg_conn, schema, customers=20)
+    until_idle(spec)
+    assert neo4j_driver.execute_query("MATCH ()-[r:LIKES]->() RETURN count(r)").records[0][0] > 0
+
+    pg_conn.execute("TRUNCATE likes")
+    pg_conn.execute("UPDATE customer SET name = 'after the truncate' WHERE id = 1")
+    until_idle(spec)
+    assert shop.actual(neo4j_driver) == shop.expected(pg_conn, schema)
+
+    # A reload: the table emptied and filled again in one transaction, while others write around it.
+    with pg_conn.transaction():
+        pg_conn.execute("TRUNCATE customer CASCADE")
+        pg_conn.execute(
+            "INSERT INTO customer (id, name, tier) SELECT i, 'reloaded ' || i, 'gold' FROM generate_series(1, 7) i"
+        )
+    pg_conn.execute("UPDATE customer SET name = 'after the reload' WHERE id = 2")
+    stats = until_idle(spec)
+    assert stats.failed == 0
+    assert shop.actual(neo4j_driver) == shop.expected(pg_conn, schema)
+    assert neo4j_driver.execute_query("MATCH (c:Customer) RETURN count(c)").records[0][0] == 7

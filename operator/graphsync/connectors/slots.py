@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
+from typing import TypeVar
+
 from graphsync.connectors import cypher
-from graphsync.spec.mapping import ForeignKey, Mappings, RelationshipMapping
+from graphsync.spec.mapping import ForeignKey, Mappings, NodeMapping, RelationshipMapping
+
+M = TypeVar("M", NodeMapping, RelationshipMapping)
 
 
 def keyed_by_ends(mapping: RelationshipMapping) -> bool:
@@ -37,3 +42,8 @@ def foreign_key_slots(mappings: Mappings, fk: ForeignKey) -> dict[str, str]:
         "owned": f"(n)-[old{rel_type}]->(m{target_label})" if outgoing else f"(n)<-[old{rel_type}]-(m{target_label})",
         "arrow": f"(n)-[{rel_type}]->(m)" if outgoing else f"(m)-[{rel_type}]->(n)",
     }
+
+
+def chosen(mappings: Sequence[M], entities: Collection[str] | None) -> list[M]:
+    """The mappings named in `entities`, or all of them when it is None."""
+    return [m for m in mappings if entities is None or m.name in entities]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, LiteralString
 
@@ -13,7 +13,7 @@ from graphsync.connectors import cypher
 from graphsync.connectors.falkordb import params, queries, temporal
 from graphsync.connectors.falkordb.graph import Graph
 from graphsync.connectors.rows import MappingError, NodeRows, Plan, RelationshipRows, entity_id, plan
-from graphsync.connectors.slots import foreign_key_slots, keyed_by_ends, relationship_slots
+from graphsync.connectors.slots import chosen, foreign_key_slots, keyed_by_ends, relationship_slots
 from graphsync.spec.mapping import Mappings, NodeMapping
 
 
@@ -68,16 +68,17 @@ class FalkorSink:
         statements = staged if isinstance(staged, list) else self.stage(changes)
         return self._run(statements, len(changes))
 
-    def sweep(self, *, below_version: int, chunk: int = 5000) -> ApplyResult:
-        """Delete (with tombstones at `below_version`) every entity a full snapshot at that version did not see."""
+    def sweep(self, *, below_version: int, chunk: int = 5000, entities: Collection[str] | None = None) -> ApplyResult:
+        """Delete (with tombstones at `below_version`) every entity a full snapshot at that version did not see;
+        `entities`: only those of these mappings (a TRUNCATE of their tables)."""
         result = ApplyResult()
-        for mapping in self._mappings.relationships:
+        for mapping in chosen(self._mappings.relationships, entities):
             query = cypher.render(queries.STALE_RELATIONSHIPS, **relationship_slots(self._mappings, mapping))
             while rows := self._graph.read(query, {"version": below_version, "limit": chunk}):
                 deletes = [{"source": s, "target": t, "tombstone": k, "version": below_version} for s, t, k in rows]
                 plan_ = Plan([], [RelationshipRows(mapping, deletes=deletes)])
                 result += self._run(self._statements(plan_), len(deletes))
-        for node in self._mappings.nodes:
+        for node in chosen(self._mappings.nodes, entities):
             query = cypher.render(queries.STALE_NODES, **_node_slots(node))
             while rows := self._graph.read(query, {"version": below_version, "limit": chunk}):
                 deletes = [

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any, LiteralString
 
 import neo4j
@@ -11,7 +11,7 @@ from graphsync.change import ApplyResult, Change
 from graphsync.connectors import cypher
 from graphsync.connectors.neo4j import queries
 from graphsync.connectors.rows import NodeRows, Plan, RelationshipRows, entity_id, plan
-from graphsync.connectors.slots import foreign_key_slots, keyed_by_ends, relationship_slots
+from graphsync.connectors.slots import chosen, foreign_key_slots, keyed_by_ends, relationship_slots
 from graphsync.spec.mapping import Mappings, NodeMapping
 
 
@@ -67,18 +67,19 @@ class Neo4jSink:
         with self._driver.session(database=self._database) as session:
             return session.execute_write(self._write, batch)
 
-    def sweep(self, *, below_version: int, chunk: int = 5000) -> ApplyResult:
-        """Delete (with tombstones at `below_version`) every entity a full snapshot at that version did not see."""
+    def sweep(self, *, below_version: int, chunk: int = 5000, entities: Collection[str] | None = None) -> ApplyResult:
+        """Delete (with tombstones at `below_version`) every entity a full snapshot at that version did not see;
+        `entities`: only those of these mappings (a TRUNCATE of their tables)."""
         result = ApplyResult()
         with self._driver.session(database=self._database) as session:
-            for mapping in self._mappings.relationships:
+            for mapping in chosen(self._mappings.relationships, entities):
                 slots = relationship_slots(self._mappings, mapping)
                 while rows := session.execute_read(
                     _records, cypher.render(queries.STALE_RELATIONSHIPS, **slots), below_version, chunk
                 ):
                     deletes = [{**row, "version": below_version} for row in rows]
                     result += session.execute_write(self._write, Plan([], [RelationshipRows(mapping, deletes=deletes)]))
-            for node in self._mappings.nodes:
+            for node in chosen(self._mappings.nodes, entities):
                 query = cypher.render(queries.STALE_NODES, **_node_slots(node))
                 while rows := session.execute_read(_records, query, below_version, chunk):
                     deletes = [

@@ -62,6 +62,7 @@ IDLE_POLL_SECONDS = 0.05
 IDLE_READ_SECONDS = 0.5
 IDLE_ADVANCE_SECONDS = 1.0
 BACKLOG_EVERY_SECONDS = 5.0
+TRUNCATE_WAIT_SECONDS = 30.0
 
 
 @dataclass
@@ -83,6 +84,8 @@ class _Transaction:
     rows: list[_Row] = field(default_factory=list)
     # Changes that came through the outbox (a replayed dead letter, an application's event).
     events: list[Change] = field(default_factory=list)
+    # Entity types whose tables this transaction truncated (before its other changes).
+    truncated: list[str] = field(default_factory=list)
 
 
 class LogicalSource:
@@ -104,6 +107,8 @@ class LogicalSource:
         self._measured_at = 0.0
         # Told how much WAL the slot holds, every BACKLOG_EVERY_SECONDS (the run's stats, for status and metrics).
         self.on_backlog: Callable[[int], None] | None = None
+        # Deletes every entity of these types older than the version (the target's sweep): a TRUNCATE.
+        self.on_truncate: Callable[[list[str], int], None] | None = None
 
     def prepare(self) -> None:
         # pgoutput names tables by schema and name; a mapping may leave the schema to the search path.
@@ -122,10 +127,34 @@ class LogicalSource:
             if time.monotonic() >= deadline:
                 return Batch(changes=[])
             time.sleep(IDLE_POLL_SECONDS)
+        transactions = self._up_to_truncate(transactions)
+        if not transactions:
+            return Batch(changes=[])
         changes = self._changes(transactions)
         with self._lock:
             self._handed.extend((t.end_lsn, t.messages) for t in transactions)
         return Batch(changes=changes, token=transactions[-1].end_lsn)
+
+    def _up_to_truncate(self, transactions: list[_Transaction]) -> list[_Transaction]:
+        """A TRUNCATE deletes what every earlier change wrote, so it runs alone, once those are applied: the
+        transactions before it go first; then, with nothing left unapplied, it is swept in the target and
+        handed over with its own changes (a reload: TRUNCATE then INSERT, in one transaction)."""
+        at = next((i for i, t in enumerate(transactions) if t.truncated), None)
+        if at is None:
+            return transactions
+        if at > 0:
+            return transactions[:at]
+        deadline = time.monotonic() + TRUNCATE_WAIT_SECONDS
+        while self._handed and time.monotonic() < deadline:
+            time.sleep(IDLE_POLL_SECONDS)
+        if self._handed:
+            return []  # the writer is still busy (or down): the next read tries again
+        truncating = transactions[0]
+        if self.on_truncate is None:
+            raise RuntimeError(f"TRUNCATE of {', '.join(truncating.truncated)}: no target sweep to apply it with")
+        # Tombstones just below the transaction's own version: its own inserts (a reload) still apply.
+        self.on_truncate(truncating.truncated, truncating.commit_lsn - 1)
+        return [truncating]
 
     def commit(self, batch: Batch, failed: Sequence[Rejection]) -> None:
         if batch.token is None:
@@ -186,6 +215,13 @@ class LogicalSource:
     def _take(
         self, transaction: _Transaction, message: pgoutput.Message, relations: dict[int, pgoutput.Relation]
     ) -> None:
+        if isinstance(message, pgoutput.Truncate):
+            for oid in message.relations:
+                relation = relations.get(oid)
+                table = self._tables.get(relation.qualified) if relation is not None else None
+                if table is not None:
+                    transaction.truncated.append(table.entity)
+            return
         if isinstance(message, pgoutput.Insert | pgoutput.Update | pgoutput.Delete):
             relation = relations[message.relation]
             if relation.qualified == self._outbox:
