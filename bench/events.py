@@ -1,10 +1,12 @@
-"""Event mode, PostgreSQL -> outbox -> Redis Streams -> Neo4j: commit-to-visible latency and the highest sustained rate.
+"""Event mode, PostgreSQL -> Neo4j, per capture kind (triggers through the outbox and Redis Streams; logical
+from the WAL through a replication slot): commit-to-visible latency and the highest sustained rate.
 
 A writer commits rows at a fixed rate, each carrying its commit time; a prober
 polls Neo4j every 20 ms for new nodes and records when each became visible. The
-worker is `graphsync run` (relay and consumer in one child process).
+worker is `graphsync run` in a child process. The capture kinds run one after the other in one run, on
+the same servers, so their figures compare.
 
-    .venv/bin/python -m bench.events --rate 1000 --seconds 60
+    .venv/bin/python -m bench.events --rate 1000 --seconds 60 --capture triggers logical
 """
 
 from __future__ import annotations
@@ -116,55 +118,70 @@ def window(pg: Service, neo: Service, rate: int, seconds: float, first_id: int) 
     return result, next_id
 
 
+def measure(capture: str, started: dict[str, Service], args: argparse.Namespace) -> dict[str, Any]:
+    """One capture kind's windows, on a fresh table and engine schema, with its own worker."""
+    pg, neo = started["postgres"], started["neo4j"]
+    prepare(pg)
+    with common.connect(pg) as conn:
+        # A slot left by an earlier run would hold WAL and a stale position.
+        conn.execute(
+            "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name LIKE 'graphsync_%%'"
+        )
+    workdir = Path(tempfile.mkdtemp(prefix="graphsync-bench-"))
+    spec: dict[str, Any] = {
+        "name": f"events-{capture}",
+        "source": {"postgres": {**common.pg_spec_source(pg, "ev_graphsync")["postgres"], "capture": capture}},
+        "target": {"neo4j": {"uri": neo.env["GRAPHSYNC_NEO4J_URI"], "password": {"env": "GRAPHSYNC_NEO4J_PASSWORD"}}},
+        "mappings": {"nodes": [{"name": "reading", "table": "ev.reading", "labels": ["Reading"], "key": "id"}]},
+        "batchSize": 1000,
+    }
+    if capture != "logical":
+        # The log-based capture reads its slot directly; the others go through Redis Streams.
+        spec["transport"] = {"redisStreams": {"url": started["redis"].env["GRAPHSYNC_REDIS_URL"], "partitions": 4}}
+    path = workdir / "events.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    env = {**os.environ, **{k: v for k, v in {**pg.env, **neo.env}.items() if k.endswith("PASSWORD")}}
+    setup = subprocess.run(
+        [sys.executable, "-m", "graphsync.cli", "run", "-f", str(path), "--until-idle"],
+        env=env,
+        check=False,
+        stdout=subprocess.DEVNULL,
+    )
+    if setup.returncode != 0:
+        raise SystemExit(f"graphsync run --until-idle failed (capture {capture})")
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "graphsync.cli", "run", "-f", str(path)], env=env, stdout=subprocess.DEVNULL
+    )
+    first_id = int(time.time() * 1000) * 1000  # above any id an earlier capture kind's window wrote
+    try:
+        time.sleep(3)
+        results: dict[str, Any] = {}
+        sustained, next_id = window(pg, neo, args.rate, args.seconds, first_id)
+        results["sustained"] = sustained
+        results["ramp"] = []
+        for rate in args.ramp:
+            result, next_id = window(pg, neo, rate, args.ramp_seconds, next_id)
+            results["ramp"].append(result)
+        kept = [r["achieved_write_rate"] for r in [sustained, *results["ramp"]] if r["kept_up"]]
+        results["highest_sustained_rate"] = max(kept) if kept else None
+    finally:
+        worker.terminate()
+        worker.wait(timeout=60)
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rate", type=int, default=1000)
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--ramp", type=int, nargs="*", default=[2000, 3000, 4000, 6000])
     parser.add_argument("--ramp-seconds", type=float, default=15)
+    parser.add_argument(
+        "--capture", nargs="*", default=["triggers", "logical"], help="capture kinds, measured one after the other"
+    )
     args = parser.parse_args()
     with common.servers(["postgres", "redis", "neo4j"]) as started:
-        pg, neo = started["postgres"], started["neo4j"]
-        prepare(pg)
-        workdir = Path(tempfile.mkdtemp(prefix="graphsync-bench-"))
-        spec = {
-            "name": "events",
-            "source": {"postgres": {**common.pg_spec_source(pg, "ev_graphsync")["postgres"], "capture": "triggers"}},
-            "transport": {"redisStreams": {"url": started["redis"].env["GRAPHSYNC_REDIS_URL"], "partitions": 4}},
-            "target": {
-                "neo4j": {"uri": neo.env["GRAPHSYNC_NEO4J_URI"], "password": {"env": "GRAPHSYNC_NEO4J_PASSWORD"}}
-            },
-            "mappings": {"nodes": [{"name": "reading", "table": "ev.reading", "labels": ["Reading"], "key": "id"}]},
-            "batchSize": 1000,
-        }
-        path = workdir / "events.yaml"
-        path.write_text(yaml.safe_dump(spec))
-        env = {**os.environ, **{k: v for k, v in {**pg.env, **neo.env}.items() if k.endswith("PASSWORD")}}
-        setup = subprocess.run(
-            [sys.executable, "-m", "graphsync.cli", "run", "-f", str(path), "--until-idle"],
-            env=env,
-            check=False,
-            stdout=subprocess.DEVNULL,
-        )
-        if setup.returncode != 0:
-            raise SystemExit("graphsync run --until-idle failed")
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "graphsync.cli", "run", "-f", str(path)], env=env, stdout=subprocess.DEVNULL
-        )
-        try:
-            time.sleep(3)
-            results: dict[str, Any] = {}
-            sustained, next_id = window(pg, neo, args.rate, args.seconds, 1)
-            results["sustained"] = sustained
-            results["ramp"] = []
-            for rate in args.ramp:
-                result, next_id = window(pg, neo, rate, args.ramp_seconds, next_id)
-                results["ramp"].append(result)
-            kept = [r["achieved_write_rate"] for r in [sustained, *results["ramp"]] if r["kept_up"]]
-            results["highest_sustained_rate"] = max(kept) if kept else None
-        finally:
-            worker.terminate()
-            worker.wait(timeout=60)
+        results = {capture: measure(capture, started, args) for capture in args.capture}
     print(json.dumps(results, indent=2))
 
 
