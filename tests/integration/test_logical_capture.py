@@ -85,7 +85,12 @@ def test_changes_of_concurrent_writers_stream_from_the_wal_into_neo4j(
     assert stats.read >= committed
     assert shop.actual(neo4j_driver) == shop.expected(pg_conn, schema)
     # No trigger on any table, and the excluded column is not even published.
-    assert pg_conn.execute("SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'graphsync%%'").fetchone() == (0,)
+    triggers = pg_conn.execute(
+        "SELECT count(*) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid"
+        " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND t.tgname LIKE 'graphsync%%'",
+        (schema,),
+    ).fetchone()
+    assert triggers == (0,)
     published = pg_conn.execute(
         "SELECT attnames FROM pg_publication_tables WHERE pubname = %s AND tablename = 'customer'",
         (slot_name(spec.identity),),
