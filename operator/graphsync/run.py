@@ -32,7 +32,8 @@ from graphsync.connectors.postgres.logical.slot import Slot
 from graphsync.connectors.postgres.logical.source import LogicalSource
 from graphsync.connectors.postgres.outbox import Outbox
 from graphsync.connectors.postgres.relay import Relay
-from graphsync.connectors.postgres.tables import SnapshotSource, WatermarkSource, tables_of
+from graphsync.connectors.postgres.tables import SnapshotSource, tables_of
+from graphsync.connectors.postgres.watermark import WatermarkSource
 from graphsync.pipeline.contracts import Source
 from graphsync.pipeline.control import RunControl
 from graphsync.pipeline.retry import Backoff, Interrupted
@@ -371,5 +372,11 @@ def _incremental(spec: PipelineSpec, control: RunControl, carry: _Carry) -> RunS
         raise ValueError("mode incremental needs source.postgres.watermarkColumn")
     with ExitStack() as stack:
         checkpoints = PostgresCheckpoints(_pg(spec, stack), pipeline=spec.identity, schema=spec.postgres.schema_)
-        source = WatermarkSource(_pg(spec, stack), spec.mapped, checkpoints, column=column)
+        source = WatermarkSource(
+            _pg(spec, stack),
+            spec.mapped,
+            checkpoints,
+            column=column,
+            overlap_seconds=spec.postgres.watermark_overlap_seconds,
+        )
         return _runner(spec, source, targets.sink(spec, stack), control, stack, carry=carry).run(control.stop)

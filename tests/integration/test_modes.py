@@ -142,5 +142,54 @@ def test_incremental_mode_follows_a_watermark_column(
 
     pg_conn.execute("UPDATE person SET name = 'changed', updated_at = clock_timestamp() WHERE id IN (3, 4)")
     second = run.run(spec, RunControl(stop=threading.Event(), until_idle=True))
-    assert second.read == 2  # only rows past the watermark
+    # Rows stamped within the overlap are read again: the target finds those unchanged stale (no write).
+    assert (second.created, second.updated) == (0, 2)
+    assert second.stale == second.read - 2
     assert synced()[3] == synced()[4] == "changed"
+
+
+def test_incremental_mode_finds_a_late_committing_transaction_and_steps_over_null_watermarks(
+    base: dict[str, Any], pg_conn: Conn, schema: str, neo4j_driver: neo4j.Driver, postgres_service: Service
+) -> None:
+    pg_conn.execute(
+        "CREATE TABLE person (id int PRIMARY KEY, name text, updated_at timestamptz DEFAULT clock_timestamp())"
+    )
+    pg_conn.execute("INSERT INTO person (id, name) SELECT i, 'p' || i FROM generate_series(1, 10) AS i")
+    mapping = {"nodes": [{"name": "person", "table": f"{schema}.person", "labels": ["Person"], "key": "id"}]}
+    spec = PipelineSpec.model_validate(
+        {
+            **base,
+            "mode": "incremental",
+            "batchSize": 4,
+            "mappings": mapping,
+            "source": {"postgres": {**base["source"]["postgres"], "watermarkColumn": "updated_at"}},
+        }
+    )
+
+    def synced() -> dict[int, str]:
+        records, _, _ = neo4j_driver.execute_query("MATCH (p:Person) RETURN p.id AS id, p.name AS name")
+        return {r["id"]: r["name"] for r in records}
+
+    def once() -> RunStats:
+        return run.run(spec, RunControl(stop=threading.Event(), until_idle=True))
+
+    once()
+    # An application transaction stamps its row first and commits last; another commits in between.
+    with psycopg.connect(postgres_service.env["GRAPHSYNC_PG_DSN"]) as late:
+        late.execute(f"UPDATE {schema}.person SET name = 'late', updated_at = clock_timestamp() WHERE id = 5")
+        pg_conn.execute("UPDATE person SET name = 'early', updated_at = clock_timestamp() WHERE id = 6")
+        once()
+        assert synced()[6] == "early"
+        late.commit()
+    once()
+    assert synced()[5] == "late"
+
+    # A NULL watermark, last in the scan's order: refused with the reason, and the scan goes on past it.
+    pg_conn.execute("UPDATE person SET updated_at = NULL, name = 'no stamp' WHERE id = 9")
+    pg_conn.execute("UPDATE person SET name = 'after the null', updated_at = clock_timestamp() WHERE id = 2")
+    refused = once()
+    assert refused.failed == 1
+    assert any("updated_at is NULL" in error for error in refused.errors)
+    pg_conn.execute("UPDATE person SET name = 'later still', updated_at = clock_timestamp() WHERE id = 3")
+    once()
+    assert (synced()[2], synced()[3]) == ("after the null", "later still")

@@ -22,7 +22,8 @@ from graphsync.connectors.postgres.checkpoints import PostgresCheckpoints
 from graphsync.connectors.postgres.consumer import OutboxStreamSource
 from graphsync.connectors.postgres.outbox import Outbox
 from graphsync.connectors.postgres.relay import Relay
-from graphsync.connectors.postgres.tables import SnapshotSource, WatermarkSource
+from graphsync.connectors.postgres.tables import SnapshotSource
+from graphsync.connectors.postgres.watermark import WatermarkSource
 from graphsync.devenv import postgres as pg_server
 from graphsync.devenv import sample
 from graphsync.devenv.service import Service

@@ -64,6 +64,14 @@ class PostgresSource(SpecModel):
     schema_: Identifier = Field(default="graphsync", alias="schema", description="where the engine's tables live")
     capture: CaptureMode = CaptureMode.TRIGGERS
     watermark_column: Identifier | None = Field(default=None, description="for incremental mode")
+    watermark_overlap_seconds: float = Field(
+        default=10.0,
+        ge=0,
+        description=(
+            "incremental mode: rows stamped this close to now (or after the oldest open transaction began) are read"
+            " again until they are older, so a transaction that commits after a later-stamped one is not read past"
+        ),
+    )
     slot_backlog_limit_bytes: int = Field(
         default=4 * 1024**3,
         ge=1024**2,

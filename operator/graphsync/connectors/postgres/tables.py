@@ -1,4 +1,4 @@
-"""Reading mapped tables directly: the chunked, resumable snapshot and the watermark-based incremental scan.
+"""Reading mapped tables directly: the chunked, resumable snapshot (the incremental scan: watermark.py).
 
 Rows are read as `to_jsonb(row)` cut down to the mapped columns (columns.py), the
 same representation the capture triggers publish, so a row looks identical
@@ -9,16 +9,14 @@ deep the scan is, and the position is a small checkpoint.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
-from graphsync.change import Change, Operation, version_of
+from graphsync.change import Change, Operation
 from graphsync.connectors.postgres.checkpoints import PostgresCheckpoints
 from graphsync.connectors.postgres.columns import EVERY_COLUMN, Columns, node_columns, relationship_columns
 from graphsync.pipeline.contracts import Batch, Rejection
@@ -137,68 +135,3 @@ class SnapshotSource:
 
     def close(self) -> None:
         self._conn.close()
-
-
-class WatermarkSource:
-    """Polls each table for rows whose watermark column moved past the last synced one.
-
-    Deletes are invisible to a watermark: use the outbox (continuous mode) or a
-    reconciliation run to catch them.
-    """
-
-    def __init__(
-        self, conn: psycopg.Connection[Any], mappings: Mappings, checkpoints: PostgresCheckpoints, *, column: str
-    ) -> None:
-        self._conn = conn
-        self._tables = tables_of(mappings, column)
-        self._checkpoints = checkpoints
-        self._column = column
-        self._next = 0
-        self._positions: dict[str, Any] = {}
-
-    def prepare(self) -> None:
-        for table in self._tables:
-            self._positions[table.entity] = self._checkpoints.get(f"watermark:{table.entity}")
-
-    def read(self, limit: int) -> Batch:
-        # Round-robin over tables so one busy table cannot starve the others.
-        for _ in range(len(self._tables)):
-            table = self._tables[self._next % len(self._tables)]
-            self._next += 1
-            batch = self._read_table(table, limit)
-            if batch.changes or batch.rejected:
-                return batch
-        return Batch(changes=[])
-
-    def _read_table(self, table: Table, limit: int) -> Batch:
-        order = (self._column, *table.key)
-        after = self._positions[table.entity]
-        params = [*(after if after is not None else []), limit]
-        rows = self._conn.execute(page_query(table, order, after is not None), params).fetchall()
-        self._conn.commit()
-        changes: list[Change] = []
-        rejected: list[Rejection] = []
-        for row in rows:
-            change = Change(
-                entity=table.entity, key=table.key_value(row[0]), op=Operation.UPSERT, version=0, data=row[0]
-            )
-            try:
-                changes.append(dataclasses.replace(change, version=version_of(row[1])))
-            except ValueError as exc:
-                rejected.append(Rejection(change, f"{self._column}: {exc}"))
-        last = [_jsonable(v) for v in rows[-1][1:]] if rows else None
-        if rows:
-            self._positions[table.entity] = last
-        return Batch(changes=changes, rejected=rejected, token=(table.entity, last) if rows else None)
-
-    def commit(self, batch: Batch, failed: Sequence[Rejection]) -> None:
-        if batch.token is not None:
-            entity, last = batch.token
-            self._checkpoints.put(f"watermark:{entity}", last)
-
-    def close(self) -> None:
-        self._conn.close()
-
-
-def _jsonable(value: Any) -> Any:
-    return value.isoformat() if isinstance(value, date | datetime) else value

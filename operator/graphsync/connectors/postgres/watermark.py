@@ -1,0 +1,190 @@
+"""The incremental scan: rows whose watermark column moved past the last position, with the edge read again.
+
+A watermark is stamped when a row is written, but the row shows only when its transaction commits:
+a transaction that stamps early and commits late lands behind rows already read, and a scan that
+only moves forward never sees it. So the position kept (the checkpoint) stays behind a *horizon*,
+the older of `now() - watermarkOverlapSeconds` and the start of the oldest transaction still open
+(as far as pg_stat_activity shows it), and whenever the scan has caught up it reads once more from
+there. What committed late is found then; what was read before comes again with the same version,
+which the target finds stale (a read, no write). A watermark column of integers has no horizon:
+its scan only moves forward.
+
+A row whose watermark is NULL has no place in that order. It is skipped by the scan and refused
+once per run with the reason (the dead-letter store says which rows), instead of stopping the scan.
+
+Deletes are invisible to a watermark: use a change stream or a reconciliation run to catch them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from graphsync.change import Change, Operation, version_of
+from graphsync.connectors.postgres.checkpoints import PostgresCheckpoints
+from graphsync.connectors.postgres.tables import Table, row_sql, tables_of
+from graphsync.pipeline.contracts import Batch, Rejection
+from graphsync.spec.mapping import Mappings
+
+_HORIZON = """
+SELECT least(
+    clock_timestamp() - make_interval(secs => %(overlap)s),
+    (SELECT min(xact_start) FROM pg_stat_activity
+     WHERE pid <> pg_backend_pid() AND backend_type = 'client backend' AND datname = current_database())
+)
+"""
+_PAGE = "SELECT {row}, {cols} FROM {table} AS t WHERE {column} IS NOT NULL {after} ORDER BY {cols} LIMIT %s"
+_NULLS = "SELECT {row} FROM {table} AS t WHERE {column} IS NULL ORDER BY {key} LIMIT %s"
+# Refused once per run and table, at most this many: enough to find them, not a flood of dead letters.
+NULLS_REPORTED = 100
+
+
+@dataclasses.dataclass
+class _Position:
+    # Where reading has got to, and the checkpointed position behind the horizon it rewinds to.
+    cursor: list[Any] | None = None
+    safe: list[Any] | None = None
+    rewound_at: float = 0.0
+    nulls_reported: bool = False
+
+
+class WatermarkSource:
+    def __init__(
+        self,
+        conn: psycopg.Connection[Any],
+        mappings: Mappings,
+        checkpoints: PostgresCheckpoints,
+        *,
+        column: str,
+        overlap_seconds: float = 10.0,
+    ) -> None:
+        self._conn = conn
+        self._tables = tables_of(mappings, column)
+        self._checkpoints = checkpoints
+        self._column = column
+        self._overlap = overlap_seconds
+        self._next = 0
+        self._positions: dict[str, _Position] = {}
+
+    def prepare(self) -> None:
+        for table in self._tables:
+            saved = self._checkpoints.get(f"watermark:{table.entity}")
+            self._positions[table.entity] = _Position(cursor=saved, safe=saved)
+
+    def read(self, limit: int) -> Batch:
+        # Round-robin over tables so one busy table cannot starve the others.
+        for _ in range(len(self._tables)):
+            table = self._tables[self._next % len(self._tables)]
+            self._next += 1
+            batch = self._read_table(table, limit)
+            if batch.changes or batch.rejected:
+                return batch
+        return Batch(changes=[])
+
+    def commit(self, batch: Batch, failed: Sequence[Rejection]) -> None:
+        if batch.token is not None:
+            entity, safe = batch.token
+            if safe is not None:
+                self._checkpoints.put(f"watermark:{entity}", safe)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def _read_table(self, table: Table, limit: int) -> Batch:
+        position = self._positions[table.entity]
+        if not position.nulls_reported:
+            position.nulls_reported = True
+            refused = self._nulls(table)
+            if refused:
+                return Batch(changes=[], rejected=refused)
+        order = (self._column, *table.key)
+        rows = self._page(table, order, position.cursor, limit)
+        if not rows:
+            self._rewind(position)
+            return Batch(changes=[])
+        horizon = self._horizon()
+        changes: list[Change] = []
+        rejected: list[Rejection] = []
+        for row in rows:
+            change = Change(
+                entity=table.entity, key=table.key_value(row[0]), op=Operation.UPSERT, version=0, data=row[0]
+            )
+            try:
+                changes.append(dataclasses.replace(change, version=version_of(row[1])))
+            except ValueError as exc:
+                rejected.append(Rejection(change, f"{self._column}: {exc}"))
+        position.cursor = [_jsonable(v) for v in rows[-1][1:]]
+        behind = [row for row in rows if horizon is None or _before(row[1], horizon)]
+        if behind:
+            position.safe = [_jsonable(v) for v in behind[-1][1:]]
+        return Batch(changes=changes, rejected=rejected, token=(table.entity, position.safe))
+
+    def _rewind(self, position: _Position) -> None:
+        """Caught up: read once more from the checkpoint, at most every half overlap."""
+        if position.cursor != position.safe and time.monotonic() - position.rewound_at >= self._overlap / 2:
+            position.cursor = position.safe
+            position.rewound_at = time.monotonic()
+
+    def _page(self, table: Table, order: Sequence[str], after: list[Any] | None, limit: int) -> list[Any]:
+        cols = sql.SQL(", ").join(map(sql.Identifier, order))
+        where = (
+            sql.SQL("AND ({cols}) > ({values})").format(
+                cols=cols, values=sql.SQL(", ").join(sql.Placeholder() * len(order))
+            )
+            if after is not None
+            else sql.SQL("")
+        )
+        query = sql.SQL(_PAGE).format(
+            row=row_sql(table.columns), cols=cols, table=_table(table), column=sql.Identifier(self._column), after=where
+        )
+        rows = self._conn.execute(query, [*(after or []), limit]).fetchall()
+        self._conn.commit()
+        return rows
+
+    def _nulls(self, table: Table) -> list[Rejection]:
+        query = sql.SQL(_NULLS).format(
+            row=row_sql(table.columns),
+            table=_table(table),
+            column=sql.Identifier(self._column),
+            key=sql.SQL(", ").join(map(sql.Identifier, table.key)),
+        )
+        rows = self._conn.execute(query, [NULLS_REPORTED]).fetchall()
+        self._conn.commit()
+        reason = f"{self._column} is NULL: the row has no place in the scan and is not synced until it has a value"
+        return [
+            Rejection(
+                Change(entity=table.entity, key=table.key_value(r[0]), op=Operation.UPSERT, version=0, data=r[0]),
+                reason,
+            )
+            for r in rows
+        ]
+
+    def _horizon(self) -> datetime | None:
+        row = self._conn.execute(_HORIZON, {"overlap": self._overlap}).fetchone()
+        self._conn.commit()
+        return row[0] if row else None
+
+
+def _before(value: Any, horizon: datetime) -> bool:
+    """Whether a watermark lies behind the horizon; an integer watermark always does (it has no horizon)."""
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            return value < horizon.replace(tzinfo=None)
+        return value < horizon
+    if isinstance(value, date):
+        return value < horizon.date()
+    return True
+
+
+def _table(table: Table) -> sql.Identifier:
+    return sql.Identifier(*table.name.split("."))
+
+
+def _jsonable(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, date | datetime) else value
