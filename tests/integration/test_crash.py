@@ -2,7 +2,8 @@
 
 Afterwards the graph must equal the PostgreSQL state exactly, in every trial.
 CI runs a few trials of 50,000 changes; GRAPHSYNC_CRASH_TRIALS and
-GRAPHSYNC_CRASH_CHANGES make it a longer soak.
+GRAPHSYNC_CRASH_CHANGES make it a longer soak. The same with capture logical: its
+one worker killed while several connections write for GRAPHSYNC_CRASH_SECONDS (15 in CI).
 """
 
 from __future__ import annotations
@@ -23,14 +24,17 @@ import psycopg
 import pytest
 import yaml
 
+from graphsync.connectors.postgres.logical.slot import slot_name
 from graphsync.connectors.postgres.outbox import Outbox
 from graphsync.connectors.postgres.tables import tables_of
 from graphsync.devenv.service import Service
 from graphsync.spec.mapping import Mappings
 from tests import shop, workload
 from tests.conftest import unique_name
+from tests.integration.test_fault_matrix import Writers
 
 TRIALS = int(os.environ.get("GRAPHSYNC_CRASH_TRIALS", "3"))
+LOGICAL_CHAOS_SECONDS = float(os.environ.get("GRAPHSYNC_CRASH_SECONDS", "15"))
 CHANGES = int(os.environ.get("GRAPHSYNC_CRASH_CHANGES", "50000"))
 # Two relays (they must not collide) and two consumers (they share the work).
 ROLES = ("relay", "relay", "consumer", "consumer")
@@ -69,9 +73,11 @@ def worker(spec_file: Path, role: str, log: Path, *extra: str) -> subprocess.Pop
         )
 
 
-def chaos(spec_file: Path, logs: Path, done: threading.Event, rng: random.Random) -> int:
-    """Keep the ROLES running; SIGKILL one at random every so often. Returns the kill count."""
-    procs = [worker(spec_file, role, logs / f"{i}.log") for i, role in enumerate(ROLES)]
+def chaos(
+    spec_file: Path, logs: Path, done: threading.Event, rng: random.Random, roles: tuple[str, ...] = ROLES
+) -> int:
+    """Keep the `roles` running; SIGKILL one at random every so often. Returns the kill count."""
+    procs = [worker(spec_file, role, logs / f"{i}.log") for i, role in enumerate(roles)]
     kills = 0
     try:
         while not done.is_set():
@@ -80,7 +86,7 @@ def chaos(spec_file: Path, logs: Path, done: threading.Event, rng: random.Random
             procs[victim].send_signal(signal.SIGKILL)
             procs[victim].wait()
             kills += 1
-            procs[victim] = worker(spec_file, ROLES[victim], logs / f"{victim}.log")
+            procs[victim] = worker(spec_file, roles[victim], logs / f"{victim}.log")
     finally:
         for proc in procs:
             proc.send_signal(signal.SIGKILL)
@@ -167,3 +173,48 @@ def test_sigterm_finishes_the_batch_in_flight_and_exits_cleanly(
     final = worker(spec_file, "all", tmp_path / "final.log", "--until-idle")
     assert final.wait(timeout=300) == 0
     assert shop.actual(neo4j_driver) == shop.expected(pg_conn, schema)
+
+
+def test_logical_capture_sigkilled_at_random_points_while_several_connections_write(
+    pg_conn: psycopg.Connection[Any],
+    postgres_service: Service,
+    redis_service: Service,
+    neo4j_service: Service,
+    neo4j_driver: neo4j.Driver,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """capture: logical, its one worker killed again and again: the slot only moves past what was applied."""
+    monkeypatch.setenv("GRAPHSYNC_PG_PASSWORD", postgres_service.env["GRAPHSYNC_PG_PASSWORD"])
+    services = {"postgres": postgres_service, "redis": redis_service, "neo4j": neo4j_service}
+    schema = str(pg_conn.execute("SELECT current_schema()").fetchone()[0])  # type: ignore[index]
+    shop.create(pg_conn, schema)
+    name = unique_name("crash").replace("_", "-")
+    document = spec_document(name, schema, services)
+    del document["transport"]
+    document["source"]["postgres"]["capture"] = "logical"
+    spec_file = tmp_path / f"{name}.yaml"
+    spec_file.write_text(yaml.safe_dump(document))
+    prepare = worker(spec_file, "all", tmp_path / "prepare.log", "--until-idle")  # creates the slot
+    assert prepare.wait(timeout=120) == 0, (tmp_path / "prepare.log").read_text()
+    try:
+        done = threading.Event()
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            killing = pool.submit(chaos, spec_file, tmp_path, done, random.Random(7), ("all",))
+            try:
+                with Writers(postgres_service.env["GRAPHSYNC_PG_DSN"], schema) as writers:
+                    time.sleep(LOGICAL_CHAOS_SECONDS)
+            finally:
+                done.set()
+            kills = killing.result()
+        final = worker(spec_file, "all", tmp_path / "final.log", "--until-idle")
+        assert final.wait(timeout=600) == 0, (tmp_path / "final.log").read_text()[-3000:]
+        assert kills >= 3
+        assert writers.committed > 1000
+        expected, actual = shop.expected(pg_conn, schema), shop.actual(neo4j_driver)
+        assert actual == expected, f"graph differs after {kills} kills and {writers.committed} changes"
+    finally:
+        pg_conn.execute(
+            "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = %s AND NOT active",
+            (slot_name(f"{name}"),),
+        )
