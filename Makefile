@@ -37,6 +37,7 @@ e2e:
 bench: bootstrap
 	$(PY)/python -m bench.snapshot --rows 1000000
 	$(PY)/python -m bench.events --rate 1000 --seconds 60
+	$(PY)/python -m bench.source_cost --seconds 20 --rounds 3
 	$(PY)/python -m bench.graphs --people 100000
 	$(PY)/python -m bench.files --files 10000
 	$(PY)/python -m bench.reconcile --entities 1000000
