@@ -20,6 +20,7 @@ from graphsync.change import Change, Operation
 from graphsync.connectors.postgres.checkpoints import PostgresCheckpoints
 from graphsync.connectors.postgres.columns import EVERY_COLUMN, Columns, node_columns, relationship_columns
 from graphsync.pipeline.contracts import Batch, Rejection
+from graphsync.spec import identifiers
 from graphsync.spec.mapping import Mappings
 
 
@@ -56,8 +57,9 @@ def row_sql(columns: Columns) -> sql.Composed:
     ).format(names=names)
 
 
-def _table_sql(name: str) -> sql.Identifier:
-    return sql.Identifier(*name.split("."))
+def table_sql(name: str) -> sql.Identifier:
+    """A mapped table's name as an identifier, schema-qualified when it is."""
+    return sql.Identifier(*identifiers.qualified(name).split("."))
 
 
 def _columns(columns: Sequence[str]) -> sql.Composable:
@@ -68,15 +70,17 @@ def _placeholders(count: int) -> sql.Composable:
     return sql.SQL(", ").join(sql.Placeholder() * count)
 
 
-def page_query(table: Table, order: Sequence[str], after: bool) -> sql.Composed:
-    """SELECT the next page ordered by `order` columns, after a position when `after`."""
-    where = (
-        sql.SQL("WHERE ({cols}) > ({values})").format(cols=_columns(order), values=_placeholders(len(order)))
-        if after
-        else sql.SQL("")
-    )
+def page_query(table: Table, order: Sequence[str], after: bool, *, skip_nulls: bool = False) -> sql.Composed:
+    """SELECT the next page ordered by `order` columns, after a position when `after`. `skip_nulls`: leave out
+    rows whose first order column is NULL (a watermark's: they have no place in that order)."""
+    conditions = [sql.SQL("{} IS NOT NULL").format(sql.Identifier(order[0]))] if skip_nulls else []
+    if after:
+        conditions.append(
+            sql.SQL("({cols}) > ({values})").format(cols=_columns(order), values=_placeholders(len(order)))
+        )
+    where = sql.SQL("WHERE ") + sql.SQL(" AND ").join(conditions) if conditions else sql.SQL("")
     return sql.SQL("SELECT {row}, {cols} FROM {table} AS t {where} ORDER BY {cols} LIMIT %s").format(
-        row=row_sql(table.columns), cols=_columns(order), table=_table_sql(table.name), where=where
+        row=row_sql(table.columns), cols=_columns(order), table=table_sql(table.name), where=where
     )
 
 

@@ -28,7 +28,7 @@ from psycopg import sql
 
 from graphsync.change import Change, Operation, version_of
 from graphsync.connectors.postgres.checkpoints import PostgresCheckpoints
-from graphsync.connectors.postgres.tables import Table, row_sql, tables_of
+from graphsync.connectors.postgres.tables import Table, page_query, row_sql, table_sql, tables_of
 from graphsync.pipeline.contracts import Batch, Rejection
 from graphsync.spec.mapping import Mappings
 
@@ -39,7 +39,6 @@ SELECT least(
      WHERE pid <> pg_backend_pid() AND backend_type = 'client backend' AND datname = current_database())
 )
 """
-_PAGE = "SELECT {row}, {cols} FROM {table} AS t WHERE {column} IS NOT NULL {after} ORDER BY {cols} LIMIT %s"
 _NULLS = "SELECT {row} FROM {table} AS t WHERE {column} IS NULL ORDER BY {key} LIMIT %s"
 # Refused once per run and table, at most this many: enough to find them, not a flood of dead letters.
 NULLS_REPORTED = 100
@@ -132,25 +131,16 @@ class WatermarkSource:
             position.rewound_at = time.monotonic()
 
     def _page(self, table: Table, order: Sequence[str], after: list[Any] | None, limit: int) -> list[Any]:
-        cols = sql.SQL(", ").join(map(sql.Identifier, order))
-        where = (
-            sql.SQL("AND ({cols}) > ({values})").format(
-                cols=cols, values=sql.SQL(", ").join(sql.Placeholder() * len(order))
-            )
-            if after is not None
-            else sql.SQL("")
-        )
-        query = sql.SQL(_PAGE).format(
-            row=row_sql(table.columns), cols=cols, table=_table(table), column=sql.Identifier(self._column), after=where
-        )
-        rows = self._conn.execute(query, [*(after or []), limit]).fetchall()
+        rows = self._conn.execute(
+            page_query(table, order, after is not None, skip_nulls=True), [*(after or []), limit]
+        ).fetchall()
         self._conn.commit()
         return rows
 
     def _nulls(self, table: Table) -> list[Rejection]:
         query = sql.SQL(_NULLS).format(
             row=row_sql(table.columns),
-            table=_table(table),
+            table=table_sql(table.name),
             column=sql.Identifier(self._column),
             key=sql.SQL(", ").join(map(sql.Identifier, table.key)),
         )
@@ -180,10 +170,6 @@ def _before(value: Any, horizon: datetime) -> bool:
     if isinstance(value, date):
         return value < horizon.date()
     return True
-
-
-def _table(table: Table) -> sql.Identifier:
-    return sql.Identifier(*table.name.split("."))
 
 
 def _jsonable(value: Any) -> Any:

@@ -210,6 +210,11 @@ def _update(reader: _Reader) -> Update:
     return Update(relation=relation, new=reader.tuple(), old=old)
 
 
+def lsn_text(value: int) -> str:
+    """An LSN as PostgreSQL writes it: 16/B374D848."""
+    return f"{value >> 32:X}/{value & 0xFFFFFFFF:X}"
+
+
 def _expect(reader: _Reader, marker: str) -> None:
     found = reader.byte()
     if found != marker:

@@ -23,8 +23,8 @@ from graphsync.connectors.postgres.tables import Table, tables_of
 from graphsync.spec import identifiers
 from graphsync.spec.mapping import Mappings
 
-_SLOT = "SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = %(slot)s"
-_CREATE_SLOT = "SELECT lsn::text FROM pg_create_logical_replication_slot(%(slot)s, 'pgoutput')"
+_SLOT = "SELECT 1 FROM pg_replication_slots WHERE slot_name = %(slot)s"
+_CREATE_SLOT = "SELECT pg_create_logical_replication_slot(%(slot)s, 'pgoutput')"
 _DROP_SLOT = "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = %(slot)s"
 _PUBLICATION = "SELECT 1 FROM pg_publication WHERE pubname = %(name)s"
 _LAG = """
@@ -120,9 +120,9 @@ class Slot:
             identity_columns=tuple(str(r[1]) for r in rows if r[2]),
         )
 
-    def install(self, conn: psycopg.Connection[Any], mappings: Mappings) -> int | None:
-        """Create or update the publications, then create the slot if missing (returns its consistent point,
-        from which it streams; None when it existed). Raises ValueError naming a table it cannot capture."""
+    def install(self, conn: psycopg.Connection[Any], mappings: Mappings) -> None:
+        """Create or update the publications, then create the slot if missing (it streams what commits from
+        then on). Raises ValueError naming a table it cannot capture."""
         lists = []
         needed = delete_columns(mappings)
         for table in tables_of(mappings):
@@ -152,10 +152,8 @@ class Slot:
                     ).format(sql.Identifier(self.events), sql.Identifier(self._schema), sql.Literal(self.identity))
                 )
         # Outside the transaction: a slot cannot be created in one that has written.
-        if conn.execute(_SLOT, {"slot": self.name}).fetchone():
-            return None
-        row = conn.execute(_CREATE_SLOT, {"slot": self.name}).fetchone()
-        return lsn(row[0]) if row else None
+        if not conn.execute(_SLOT, {"slot": self.name}).fetchone():
+            conn.execute(_CREATE_SLOT, {"slot": self.name})
 
     def remove(self, conn: psycopg.Connection[Any]) -> list[str]:
         """Drop the slot and publications; returns those that existed, as `slot NAME`, `publication NAME`."""
@@ -172,8 +170,3 @@ class Slot:
         """How much WAL the slot holds back from being recycled; None when there is no slot."""
         row = conn.execute(_LAG, {"slot": self.name}).fetchone()
         return int(row[0]) if row and row[0] is not None else None
-
-
-def lsn(text: str) -> int:
-    high, _, low = text.partition("/")
-    return (int(high, 16) << 32) + int(low, 16)

@@ -33,7 +33,7 @@ from psycopg import sql
 from graphsync.change import Change, Operation
 from graphsync.connectors.postgres.logical import pgoutput
 from graphsync.connectors.postgres.logical.slot import Slot
-from graphsync.connectors.postgres.tables import Table, row_sql
+from graphsync.connectors.postgres.tables import Table, row_sql, table_sql
 from graphsync.pipeline.contracts import Batch, Rejection
 from graphsync.spec import identifiers
 
@@ -164,7 +164,7 @@ class LogicalSource:
         with self._lock:
             if own:
                 self._conn.execute(self._sql(_SETTLE), {"ids": own, "pipeline": self._pipeline})
-            self._conn.execute(_ADVANCE, {"slot": self._slot.name, "lsn": pgoutput_lsn(end)})
+            self._conn.execute(_ADVANCE, {"slot": self._slot.name, "lsn": pgoutput.lsn_text(end)})
             self._handed = [(at, count) for at, count in self._handed if at > end]
 
     def close(self) -> None:
@@ -286,7 +286,7 @@ class LogicalSource:
                 payload = json.dumps(
                     [{k: v for k, v in r.values.items() if v is not pgoutput.UNCHANGED} for r in group]
                 )
-                statement = sql.SQL(_TYPED).format(row=row_sql(table.columns), table=_table(name))
+                statement = sql.SQL(_TYPED).format(row=row_sql(table.columns), table=table_sql(name))
                 for index, doc in self._conn.execute(statement, {"rows": payload}).fetchall():
                     group[int(index) - 1].typed = doc
                 for row in group:
@@ -297,7 +297,7 @@ class LogicalSource:
         """The row as it is now; None when it is gone (its delete is on its way)."""
         statement = sql.SQL(_CURRENT_ROW).format(
             row=row_sql(table.columns),
-            table=_table(table.name),
+            table=table_sql(table.name),
             key=sql.SQL(", ").join(map(sql.Identifier, table.key)),
             values=sql.SQL(", ").join(sql.Placeholder() * len(table.key)),
         )
@@ -325,11 +325,3 @@ def _change(row: _Row, version: int) -> Change | None:
         return None
     doc = dict(row.typed)
     return Change(entity=row.table.entity, key=row.table.key_value(doc), op=row.op, version=version, data=doc)
-
-
-def _table(name: str) -> sql.Identifier:
-    return sql.Identifier(*identifiers.qualified(name).split("."))
-
-
-def pgoutput_lsn(value: int) -> str:
-    return f"{value >> 32:X}/{value & 0xFFFFFFFF:X}"
