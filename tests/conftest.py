@@ -9,9 +9,11 @@ server starts once per session, on first use, through the same code as
 from __future__ import annotations
 
 import shutil
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -62,6 +64,18 @@ def falkordb_service(run_dir: Path) -> Iterator[Service]:
 
 def unique_name(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:12]}"
+
+
+def eventually(check: Callable[[], Any], what: str, timeout: float = 90, every: float = 0.5) -> Any:
+    """Wait for what a test cannot know the time of (a server restarting, a controller reacting);
+    returns what the check found."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = check()
+        if found:
+            return found
+        assert time.monotonic() < deadline, f"timed out after {timeout:.0f}s waiting for {what}"
+        time.sleep(every)
 
 
 @pytest.fixture

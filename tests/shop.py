@@ -73,7 +73,7 @@ def actual_falkordb(graph: FalkorGraph) -> Graph:
 def _graph(rows: Callable[[str], list[dict[str, Any]]]) -> Graph:
     nodes: dict[tuple[str, ...], dict[Any, dict[str, Any]]] = {}
     for record in rows(
-        "MATCH (n) WHERE NOT n:GraphsyncTombstone AND NOT n:GraphsyncReconciliation"
+        "MATCH (n) WHERE NOT n:GraphsyncTombstone AND NOT n:GraphsyncReconciliation AND NOT n:GraphsyncVersionScheme"
         " RETURN labels(n) AS labels, properties(n) AS props"
     ):
         labels = tuple(sorted(record["labels"]))

@@ -22,10 +22,10 @@ from psycopg import sql
 from graphsync import connect, graphmodes
 from graphsync.cleanup.keys import key_pattern, key_prefix
 from graphsync.cleanup.targets import repeat
+from graphsync.connectors.graphs.reading import Store
 from graphsync.connectors.postgres import schema as pg_schema
 from graphsync.connectors.postgres.outbox import Outbox
 from graphsync.connectors.postgres.tables import tables_of
-from graphsync.reconcile.audit import Store
 from graphsync.reconcile.pipeline import audit_store, existing, graph_store
 from graphsync.spec import identifiers
 from graphsync.spec.pipeline import Mode, PipelineSpec

@@ -25,9 +25,9 @@ from psycopg import sql
 
 from graphsync import connect
 from graphsync.cleanup.targets import repeat
+from graphsync.connectors.graphs.reading import Store
 from graphsync.connectors.postgres import schema as pg_schema
 from graphsync.connectors.postgres.outbox import trigger_name
-from graphsync.reconcile.audit import Store
 from graphsync.reconcile.pipeline import existing, graph_store
 from graphsync.spec import identifiers
 from graphsync.spec.pipeline import Mode, PipelineSpec

@@ -21,9 +21,10 @@ from typing import Any
 
 import psycopg
 
-from graphsync import adoption, connect, filesync, graphmodes, retention, targets, twoway
+from graphsync import adoption, connect, epochs, filesync, graphmodes, retention, targets, twoway
 from graphsync.change import SNAPSHOT_VERSION
 from graphsync.connectors import outages, streams
+from graphsync.connectors.postgres import numbering
 from graphsync.connectors.postgres import schema as pg_schema
 from graphsync.connectors.postgres.checkpoints import PostgresCheckpoints
 from graphsync.connectors.postgres.consumer import OutboxStreamSource
@@ -63,17 +64,23 @@ def prepare_source(spec: PipelineSpec) -> None:
         pg_schema.migrate(conn, postgres.schema_)
         if spec.mode not in (Mode.CONTINUOUS, Mode.SNAPSHOT_THEN_STREAM):
             return
-        if postgres.capture is CaptureMode.LOGICAL:
-            Slot(spec.identity, postgres.schema_).install(conn, spec.mapped)
-            return
         outbox = Outbox(postgres.schema_, pipeline=spec.identity)
         tables = tables_of(spec.mapped)
+        # A capture switched from another kind goes once the new one is in place; what only the old one
+        # caught is read again by the resync of the new numbering (see epochs.Claim).
+        if postgres.capture is CaptureMode.LOGICAL:
+            Slot(spec.identity, postgres.schema_).install(conn, spec.mapped)
+            for table in tables:
+                outbox.remove_capture(conn, table=table.name)
+            outbox.unsubscribe(conn)
+            return
         outbox.subscribe(conn, [table.entity for table in tables])
         if postgres.capture is CaptureMode.TRIGGERS:
             for table in tables:
                 outbox.install_capture(
                     conn, table=table.name, entity_type=table.entity, key_columns=table.key, columns=table.columns
                 )
+        Slot(spec.identity, postgres.schema_).remove(conn)
 
 
 def run(spec: PipelineSpec, control: RunControl) -> RunStats:
@@ -142,14 +149,34 @@ def _reconnecting(spec: PipelineSpec, control: RunControl) -> RunStats:
 def _assemble(spec: PipelineSpec, control: RunControl, carry: _Carry) -> RunStats:
     prepare_source(spec)
     adoption.adopt(spec)
+    claim = _claim(spec)
+    if not claim.resync or spec.mode is Mode.SNAPSHOT:
+        return _mode(spec, control, carry, claim.epoch)
+    # Renumbered (see epochs.Claim): the source is read again in full and swept before anything else.
+    resync = _snapshot(spec, control, carry, claim.epoch, version=SNAPSHOT_VERSION, sweep=True)
+    if control.stop.is_set():
+        return resync
+    with ExitStack() as stack:
+        epochs.resynced(targets.reader(spec, stack), spec.identity, claim.epoch)
+    return _mode(spec, control, carry, claim.epoch).absorb(resync)
+
+
+def _mode(spec: PipelineSpec, control: RunControl, carry: _Carry, epoch: int) -> RunStats:
     if spec.mode is Mode.CONTINUOUS:
-        return _stream(spec, control, carry)
+        return _stream(spec, control, carry, epoch)
     if spec.mode is Mode.SNAPSHOT_THEN_STREAM:
-        snapshot = _snapshot(spec, control, carry, version=SNAPSHOT_VERSION, sweep=False)
-        return _stream(spec, control, carry).absorb(snapshot)
+        snapshot = _snapshot(spec, control, carry, epoch, version=SNAPSHOT_VERSION, sweep=False)
+        return _stream(spec, control, carry, epoch).absorb(snapshot)
     if spec.mode is Mode.SNAPSHOT:
-        return _snapshot(spec, control, carry, version=int(time.time() * 1_000_000), sweep=True)
-    return _incremental(spec, control, carry)
+        return _snapshot(spec, control, carry, epoch, version=int(time.time() * 1_000_000), sweep=True)
+    return _incremental(spec, control, carry, epoch)
+
+
+def _claim(spec: PipelineSpec) -> epochs.Claim:
+    """The version epoch of the pipeline's numbering on its target, a new one if the numbering changed."""
+    with ExitStack() as stack:
+        wanted = numbering.scheme(_pg(spec, stack), spec)
+        return epochs.claim(targets.reader(spec, stack), spec.identity, wanted)
 
 
 def _own_engine(spec: PipelineSpec) -> Callable[[PipelineSpec, RunControl], RunStats] | None:
@@ -176,6 +203,7 @@ def _runner(
     stack: ExitStack,
     *,
     carry: _Carry,
+    epoch: int,
 ) -> Runner:
     dead_letters = PostgresDeadLetters(_pg(spec, stack), pipeline=spec.identity, schema=spec.postgres.schema_)
     # A polled source (incremental) waits between empty reads; a stream's read blocks by itself.
@@ -186,6 +214,7 @@ def _runner(
         idle_wait=idle_wait,
         probe_seconds=control.probe_seconds,
         connection_lost=outages.connection_lost,
+        epoch=epoch,
     )
     runner = Runner(source, sink, dead_letters, options, on_batch=control.on_batch, stats=carry.take())
     # Connected again: the run's own loops say whether it is alive from here on.
@@ -194,7 +223,7 @@ def _runner(
     return runner
 
 
-def _logical(spec: PipelineSpec, control: RunControl, carry: _Carry) -> RunStats:
+def _logical(spec: PipelineSpec, control: RunControl, carry: _Carry, epoch: int) -> RunStats:
     """Changes read from the pipeline's replication slot and applied; the slot moves once they are."""
     postgres = spec.postgres
     with ExitStack() as stack:
@@ -206,21 +235,23 @@ def _logical(spec: PipelineSpec, control: RunControl, carry: _Carry) -> RunStats
             pipeline=spec.identity,
         )
         sink = targets.sink(spec, stack)
-        runner = _runner(spec, source, sink, control, stack, carry=carry)
+        runner = _runner(spec, source, sink, control, stack, carry=carry, epoch=epoch)
         limit = postgres.slot_backlog_limit_bytes
         source.on_backlog = lambda held: runner.stats.source_backlog(held, limit)
 
         def truncate(entities: list[str], below_version: int) -> None:
             log.info("TRUNCATE of %s: deleting their entities older than it", ", ".join(entities))
-            runner.stats.add_batch(0, sink.sweep(below_version=below_version, entities=entities), [])
+            runner.stats.add_batch(
+                0, sink.sweep(below_version=epochs.stamp(epoch, below_version), entities=entities), []
+            )
 
         source.on_truncate = truncate
         return runner.run(control.stop)
 
 
-def _stream(spec: PipelineSpec, control: RunControl, carry: _Carry) -> RunStats:
+def _stream(spec: PipelineSpec, control: RunControl, carry: _Carry, epoch: int) -> RunStats:
     if spec.postgres.capture is CaptureMode.LOGICAL:
-        return _logical(spec, control, carry)
+        return _logical(spec, control, carry, epoch)
     postgres, settings = spec.postgres, spec.redis_streams
     target = streams.Streams(prefix=f"graphsync:{spec.identity}", partitions=settings.partitions)
     group = f"graphsync-{spec.identity}"
@@ -250,7 +281,7 @@ def _stream(spec: PipelineSpec, control: RunControl, carry: _Carry) -> RunStats:
             claim_idle_ms=int(settings.claim_idle_seconds * 1000),
         )
         source = OutboxStreamSource(reader, _pg(spec, stack), Outbox(postgres.schema_, pipeline=spec.identity))
-        runner = _runner(spec, source, targets.sink(spec, stack), control, stack, carry=carry)
+        runner = _runner(spec, source, targets.sink(spec, stack), control, stack, carry=carry, epoch=epoch)
         if control.until_idle:
             return _drain(relay, runner, control, spec.batch_size)
         if not control.consume:
@@ -338,26 +369,29 @@ def _relay_loop(relay: _Relaying, stop: threading.Event, limit: int, stats: RunS
     stats.ended(RELAY)
 
 
-def _snapshot(spec: PipelineSpec, control: RunControl, carry: _Carry, *, version: int, sweep: bool) -> RunStats:
+def _snapshot(
+    spec: PipelineSpec, control: RunControl, carry: _Carry, epoch: int, *, version: int, sweep: bool
+) -> RunStats:
     with ExitStack() as stack:
         checkpoints = PostgresCheckpoints(_pg(spec, stack), pipeline=spec.identity, schema=spec.postgres.schema_)
         state = checkpoints.get("snapshot") or {}
         # A snapshot mode run reads everything again each time (its sweep needs it). A handover to a stream
         # reads once: after it completed the stream carries every change, so a restart reads only entity
         # types the mapping gained since (their own checkpoints are not done).
-        if "version" not in state or (sweep and state.get("completed")):
+        # A snapshot of another epoch (before a renumbering) is not resumed: its version means nothing now.
+        if "version" not in state or state.get("epoch", 0) != epoch or (sweep and state.get("completed")):
             for table in tables_of(spec.mapped):
                 checkpoints.delete(f"snapshot:{table.entity}")
-            state = {"version": version, "completed": False}
+            state = {"version": version, "epoch": epoch, "completed": False}
             checkpoints.put("snapshot", state)
         source = SnapshotSource(_pg(spec, stack), spec.mapped, checkpoints, version=int(state["version"]))
         sink = targets.sink(spec, stack)
         finite = RunControl(control.stop, until_idle=True, on_batch=control.on_batch)
-        stats = _runner(spec, source, sink, finite, stack, carry=carry).run(control.stop)
+        stats = _runner(spec, source, sink, finite, stack, carry=carry, epoch=epoch).run(control.stop)
         if not _snapshot_done(checkpoints, spec):
             return stats
         if sweep:
-            stats.add_batch(0, sink.sweep(below_version=int(state["version"])), [])
+            stats.add_batch(0, sink.sweep(below_version=epochs.stamp(epoch, int(state["version"]))), [])
         checkpoints.put("snapshot", {**state, "completed": True})
         return stats
 
@@ -366,7 +400,7 @@ def _snapshot_done(checkpoints: PostgresCheckpoints, spec: PipelineSpec) -> bool
     return all((checkpoints.get(f"snapshot:{table.entity}") or {}).get("done") for table in tables_of(spec.mapped))
 
 
-def _incremental(spec: PipelineSpec, control: RunControl, carry: _Carry) -> RunStats:
+def _incremental(spec: PipelineSpec, control: RunControl, carry: _Carry, epoch: int) -> RunStats:
     column = spec.postgres.watermark_column
     if column is None:
         raise ValueError("mode incremental needs source.postgres.watermarkColumn")
@@ -379,4 +413,6 @@ def _incremental(spec: PipelineSpec, control: RunControl, carry: _Carry) -> RunS
             column=column,
             overlap_seconds=spec.postgres.watermark_overlap_seconds,
         )
-        return _runner(spec, source, targets.sink(spec, stack), control, stack, carry=carry).run(control.stop)
+        return _runner(spec, source, targets.sink(spec, stack), control, stack, carry=carry, epoch=epoch).run(
+            control.stop
+        )

@@ -6,7 +6,7 @@ from contextlib import ExitStack
 
 from graphsync import connect
 from graphsync.connectors.falkordb.sink import FalkorSink
-from graphsync.connectors.graphs.reading import GraphReader
+from graphsync.connectors.graphs.reading import Store
 from graphsync.connectors.neo4j.reader import Neo4jReader
 from graphsync.connectors.neo4j.sink import Neo4jSink
 from graphsync.spec.endpoints import FalkorDBTarget, Neo4jTarget
@@ -38,8 +38,9 @@ def graph_sink(endpoint: Neo4jTarget | FalkorDBTarget, field: str, mappings: Map
     return made
 
 
-def reader(spec: PipelineSpec, stack: ExitStack) -> GraphReader:
-    made: GraphReader
+def reader(spec: PipelineSpec, stack: ExitStack) -> Store:
+    """The target graph to read (and write the engine's own records to), closed with `stack`."""
+    made: Store
     if spec.target.falkordb is not None:
         made = connect.falkordb_graph(spec.target.falkordb, "target.falkordb")
     else:

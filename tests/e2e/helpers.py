@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +15,7 @@ from graphsync.devenv import kubelet
 from graphsync.devenv.kube import kubectl
 from graphsync.devenv.service import Service
 from tests import shop
+from tests.conftest import eventually
 from tests.resources import resource, shop_spec
 
 VENV_BIN = Path(__file__).parents[2] / ".venv" / "bin"
@@ -29,16 +28,6 @@ WORKERS = "app.kubernetes.io/instance={},app.kubernetes.io/component=sync"
 def ok(result: Any) -> str:
     assert result.returncode == 0, result.stderr
     return str(result.stdout)
-
-
-def eventually(check: Callable[[], Any], what: str, timeout: float = 90) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = check()
-        if found:
-            return found
-        assert time.monotonic() < deadline, f"timed out after {timeout:.0f}s waiting for {what}"
-        time.sleep(0.5)
 
 
 def status(kube: Service, namespace: str, name: str, kind: str = "sp") -> dict[str, Any]:

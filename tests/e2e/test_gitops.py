@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 
 from graphsync.devenv.kube import kubectl
-from tests.e2e.helpers import ShopCluster, condition, eventually, ok, wait_ready
+from tests.conftest import eventually
+from tests.e2e.helpers import ShopCluster, condition, ok, wait_ready
 from tests.gitops import EXPECTED, FIXTURES, argocd_health, kstatus
 from tests.resources import resource
 

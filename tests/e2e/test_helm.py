@@ -25,7 +25,8 @@ from graphsync.devenv import kubelet, monitoring, process
 from graphsync.devenv.kube import kubectl
 from graphsync.devenv.service import Service
 from graphsync_operator import installfiles
-from tests.e2e.helpers import VENV_BIN, eventually, ok
+from tests.conftest import eventually
+from tests.e2e.helpers import VENV_BIN, ok
 
 pytestmark = pytest.mark.e2e
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -13,6 +12,7 @@ import pytest
 from graphsync.devenv import kube as cluster
 from graphsync.devenv.kube import kubectl
 from graphsync.devenv.service import Service
+from tests.conftest import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -55,13 +55,6 @@ CRD = {
 def ok(result: Any) -> str:
     assert result.returncode == 0, result.stderr
     return str(result.stdout)
-
-
-def eventually(check: Callable[[], bool], what: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"timed out after {timeout:.0f}s waiting for {what}"
-        time.sleep(0.5)
 
 
 def widget(name: str, namespace: str, spec: dict[str, str]) -> str:

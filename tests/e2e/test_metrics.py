@@ -15,7 +15,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from graphsync.devenv.kube import kubectl
 from tests import http
-from tests.e2e.helpers import ShopCluster, eventually, ok, wait_ready
+from tests.conftest import eventually
+from tests.e2e.helpers import ShopCluster, ok, wait_ready
 from tests.metrics import value
 from tests.promql import dashboard_queries, metric_names, unexposed
 from tests.resources import resource

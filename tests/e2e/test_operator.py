@@ -14,7 +14,8 @@ import pytest
 import yaml
 
 from graphsync.devenv.kube import kubectl
-from tests.e2e.helpers import ShopCluster, condition, eventually, ok, status, wait_ready
+from tests.conftest import eventually
+from tests.e2e.helpers import ShopCluster, condition, ok, status, wait_ready
 
 pytestmark = pytest.mark.e2e
 

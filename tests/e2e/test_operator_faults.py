@@ -11,7 +11,8 @@ from __future__ import annotations
 import pytest
 
 from tests import http
-from tests.e2e.helpers import ShopCluster, condition, eventually, wait_ready
+from tests.conftest import eventually
+from tests.e2e.helpers import ShopCluster, condition, wait_ready
 from tests.tcpproxy import Proxy
 
 pytestmark = pytest.mark.e2e

@@ -11,7 +11,8 @@ import yaml
 from graphsync.devenv.kube import kubectl
 from graphsync.devenv.service import Service
 from tests import shop
-from tests.e2e.helpers import ShopCluster, condition, eventually, ok, wait_ready
+from tests.conftest import eventually
+from tests.e2e.helpers import ShopCluster, condition, ok, wait_ready
 from tests.resources import resource
 
 pytestmark = pytest.mark.e2e

@@ -18,7 +18,8 @@ import pytest
 from graphsync.devenv import kubelet
 from graphsync.devenv.kube import kubectl
 from graphsync_operator.plugin.summary import PIPELINE_HEADERS
-from tests.e2e.helpers import VENV_BIN, ShopCluster, condition, eventually, ok, wait_ready
+from tests.conftest import eventually
+from tests.e2e.helpers import VENV_BIN, ShopCluster, condition, ok, wait_ready
 from tests.resources import resource
 
 pytestmark = pytest.mark.e2e

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from functools import partial
 
 from graphsync.pipeline.contracts import Batch
 from graphsync.pipeline.control import RunControl
 from graphsync.pipeline.retry import Backoff
 from graphsync.pipeline.runner import Runner, RunOptions
 from graphsync.pipeline.stats import RunStats
+from tests import conftest
 from tests.unit.test_runner import Flaky, ListSource, MemoryDeadLetters, MemorySink, changes
 
 
@@ -28,11 +29,7 @@ class GatedSink(MemorySink):
             raise Flaky("target unreachable")
 
 
-def eventually(check: Callable[[], bool], what: str, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.01)
+eventually = partial(conftest.eventually, timeout=10, every=0.01)
 
 
 def streaming(sink: GatedSink, probe_seconds: float) -> tuple[Runner, threading.Event, threading.Thread]:

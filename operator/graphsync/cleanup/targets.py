@@ -8,12 +8,13 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, LiteralString
 
-from graphsync import connect, filesync, graphmodes
+from graphsync import connect, epochs, filesync, graphmodes
 from graphsync.cleanup.report import CleanupReport
 from graphsync.connectors import cypher
 from graphsync.connectors.falkordb.graph import Graph
+from graphsync.connectors.graphs.reading import Store
 from graphsync.connectors.neo4j.reader import Neo4jReader
-from graphsync.reconcile.audit import AUDIT_GRAPH_SUFFIX, Store
+from graphsync.reconcile.audit import AUDIT_GRAPH_SUFFIX
 from graphsync.spec import identifiers
 from graphsync.spec.endpoints import FalkorDBTarget, Neo4jTarget
 from graphsync.spec.files import FilesSource
@@ -88,6 +89,7 @@ def _marked(spec: PipelineSpec, store: Store, report: CleanupReport) -> None:
         report.checkpoints += repeat(store, DELETE_FILES_CHECKPOINT, {"id": f"{spec.identity}:files"})
     else:
         reset_versions(store, spec.mapped, report)
+        report.checkpoints += repeat(store, epochs.DELETE_SCHEME, {"pipeline": spec.identity})
 
 
 def neo4j_target(spec: PipelineSpec, report: CleanupReport) -> None:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from graphsync import logs
+from graphsync import epochs, logs
 from graphsync.change import ApplyResult, Change
 from graphsync.pipeline.contracts import Batch, DeadLetters, Rejection, Sink, Source
 from graphsync.pipeline.poison import apply_isolating
@@ -46,6 +46,9 @@ class RunOptions:
     # Errors after which the source's connections cannot be used again (a restarted PostgreSQL): the
     # run ends with the error instead of retrying a dead connection, and its caller opens new ones.
     connection_lost: Callable[[BaseException], bool] = lambda _error: False
+    # The version epoch the pipeline writes in on its target (see graphsync.epochs): every change read is
+    # stamped with it, so the sink, the dead-letter store and the source's settlements all see one version.
+    epoch: int = 0
 
 
 class Runner:
@@ -147,6 +150,7 @@ class Runner:
                     handed = time.monotonic()
                 backlog.read(batch, short=len(batch.changes) < self._options.batch_size)
                 if batch.changes:
+                    batch.changes = epochs.stamped(batch.changes, self._options.epoch)
                     batch.staged = self._stage(batch.changes)
                 if not idle:
                     _put(batches, batch, lambda: stop.is_set() or done.is_set(), lambda: self.stats.alive(READER))

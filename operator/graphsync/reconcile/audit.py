@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any, LiteralString, Protocol
+from typing import Any, LiteralString
 
-from graphsync.connectors.graphs.reading import GraphReader
+from graphsync.connectors.graphs.reading import Store
 from graphsync.reconcile.report import Report
 
 KEEP = 100
@@ -33,12 +33,6 @@ RETURN collect(properties(r)) AS rows
 """
 # Counts kept as properties (a query can filter on them); the per-entity detail as JSON text.
 _COUNTS = ("compared", "missing", "extra", "different", "repaired", "failed")
-
-
-class Store(GraphReader, Protocol):
-    """A graph the engine also writes its own records to."""
-
-    def write(self, query: LiteralString, params: Mapping[str, Any] | None = None) -> list[list[Any]]: ...
 
 
 class Audit:

@@ -11,9 +11,9 @@ from contextlib import ExitStack
 
 from graphsync import connect, graphmodes, logs, targets
 from graphsync.connectors.falkordb.graph import Graph
-from graphsync.connectors.graphs.reading import Versions
+from graphsync.connectors.graphs.reading import Store, Versions
 from graphsync.connectors.neo4j.reader import Neo4jReader
-from graphsync.reconcile.audit import AUDIT_GRAPH_SUFFIX, Audit, Store
+from graphsync.reconcile.audit import AUDIT_GRAPH_SUFFIX, Audit
 from graphsync.reconcile.files import FilesReconciliation
 from graphsync.reconcile.report import EntityReport, Report
 from graphsync.reconcile.sides import GraphSide, PostgresSide, Side

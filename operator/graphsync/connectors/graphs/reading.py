@@ -22,6 +22,12 @@ class GraphReader(Protocol):
     def close(self) -> None: ...
 
 
+class Store(GraphReader, Protocol):
+    """A graph the engine also writes its own records to."""
+
+    def write(self, query: LiteralString, params: Mapping[str, Any] | None = None) -> list[list[Any]]: ...
+
+
 def fetch(reader: GraphReader, query: LiteralString, params: Mapping[str, Any] | None = None) -> list[list[Any]]:
     """The rows of one of the `queries` templates, which return them collected into one list."""
     [[rows]] = reader.read(query, params)

@@ -251,10 +251,11 @@ class LogicalSource:
         version = row.get("version")
         return Change(
             entity=table.entity,
-            key=json.loads(row["entity_key"]),
+            # jsonb columns come parsed (see _values).
+            key=row["entity_key"],
             op=Operation(row["operation"]),
             version=int(version) if version is not None else commit_lsn,
-            data=table.columns.apply(json.loads(row["payload"] or "{}")),
+            data=table.columns.apply(row["payload"] or {}),
             correlation_id=row.get("correlation_id"),
             origin=str(row["id"]) if row.get("pipeline") == self._pipeline else None,
         )

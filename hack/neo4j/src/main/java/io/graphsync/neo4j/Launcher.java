@@ -36,14 +36,31 @@ public final class Launcher {
       fail("--auth on needs NEO4J_PASSWORD set to at least 8 characters");
     }
 
+    if (auth) {
+      // Set the password with no client connected: on a restart with a rotated password, a client
+      // must not get in with the old one while it is being changed (auth is checked only when a
+      // connection opens, so such a client would keep working on the old password for good).
+      DatabaseManagementService setup = builder(dataDir, boltPort, false, pageCacheMb).build();
+      try {
+        // The built-in user starts with a password that must be changed; set ours instead.
+        setup
+            .database(GraphDatabaseSettings.SYSTEM_DATABASE_NAME)
+            .executeTransactionally(
+                "ALTER USER neo4j SET PASSWORD $password CHANGE NOT REQUIRED",
+                Map.of("password", password));
+      } catch (RuntimeException e) {
+        // A restart with the password it already has: Neo4j refuses to "change" it to itself.
+        if (!samePassword(e)) {
+          throw e;
+        }
+      } finally {
+        setup.shutdown();
+      }
+    }
     DatabaseManagementService dbms =
-        new DatabaseManagementServiceBuilder(dataDir)
-            .setConfig(BoltConnector.enabled, true)
-            .setConfig(BoltConnector.listen_address, new SocketAddress("127.0.0.1", boltPort))
-            .setConfig(HttpConnector.enabled, false)
+        builder(dataDir, boltPort, true, pageCacheMb)
             .setConfig(GraphDatabaseSettings.auth_enabled, auth)
             .setConfig(GraphDatabaseSettings.read_only_database_default, readOnly)
-            .setConfig(GraphDatabaseSettings.pagecache_memory, ByteUnit.mebiBytes(pageCacheMb))
             .build();
     CountDownLatch stopped = new CountDownLatch(1);
     Runtime.getRuntime()
@@ -53,16 +70,27 @@ public final class Launcher {
                   dbms.shutdown();
                   stopped.countDown();
                 }));
-    if (auth) {
-      // The built-in user starts with a password that must be changed; set ours instead.
-      dbms.database(GraphDatabaseSettings.SYSTEM_DATABASE_NAME)
-          .executeTransactionally(
-              "ALTER USER neo4j SET PASSWORD $password CHANGE NOT REQUIRED",
-              Map.of("password", password));
-    }
     System.out.println("graphsync-neo4j ready bolt://127.0.0.1:" + boltPort);
     System.out.flush();
     stopped.await();
+  }
+
+  private static DatabaseManagementServiceBuilder builder(
+      Path dataDir, int boltPort, boolean bolt, long pageCacheMb) {
+    return new DatabaseManagementServiceBuilder(dataDir)
+        .setConfig(BoltConnector.enabled, bolt)
+        .setConfig(BoltConnector.listen_address, new SocketAddress("127.0.0.1", boltPort))
+        .setConfig(HttpConnector.enabled, false)
+        .setConfig(GraphDatabaseSettings.pagecache_memory, ByteUnit.mebiBytes(pageCacheMb));
+  }
+
+  private static boolean samePassword(Throwable error) {
+    for (Throwable cause = error; cause != null; cause = cause.getCause()) {
+      if (String.valueOf(cause.getMessage()).contains("Old password and new password cannot be the same")) {
+        return true;
+      }
+    }
+    return false;
   }
 
   private static Map<String, String> parse(String[] args) {

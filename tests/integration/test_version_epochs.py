@@ -1,0 +1,96 @@
+"""One pipeline renumbered under a live workload: every later change applies, and no older write wins.
+
+A pipeline's versions come from its mode and capture (snapshot start times, outbox ids, WAL positions)
+and from its engine schema (outbox ids start again when it is made again). Each phase below switches one
+of them on the same target while several application connections commit, then reads the graph.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from contextlib import ExitStack
+from typing import Any
+
+import neo4j
+import psycopg
+from psycopg import sql
+
+from graphsync import run, targets
+from graphsync.change import Change, Operation
+from graphsync.connectors.postgres.logical.slot import slot_name
+from graphsync.devenv.service import Service
+from graphsync.epochs import EPOCH_SHIFT
+from graphsync.pipeline.control import RunControl
+from graphsync.spec.pipeline import PipelineSpec
+from tests import shop
+from tests.conftest import unique_name
+from tests.integration.test_fault_matrix import Writers
+from tests.integration.test_pg_to_neo4j import seed
+
+Conn = psycopg.Connection[Any]
+log = logging.getLogger(__name__)
+
+SCHEME: Any = "MATCH (s:GraphsyncVersionScheme {pipeline: $pipeline}) RETURN s.epoch AS epoch, s.scheme AS scheme"
+
+
+def phase(base: dict[str, Any], mode: str, capture: str) -> PipelineSpec:
+    document = {**base, "mode": mode}
+    document["source"] = {"postgres": {**base["source"]["postgres"], "capture": capture}}
+    if capture == "logical" or mode == "snapshot":
+        document.pop("transport", None)
+    return PipelineSpec.model_validate(document)
+
+
+def scheme(driver: neo4j.Driver, pipeline: str) -> tuple[int, str]:
+    records, _, _ = driver.execute_query(SCHEME, pipeline=pipeline)
+    [record] = records
+    return int(record["epoch"]), str(record["scheme"])
+
+
+def test_switching_mode_capture_or_engine_schema_keeps_every_later_change(
+    base: dict[str, Any], pg_conn: Conn, schema: str, neo4j_driver: neo4j.Driver, postgres_service: Service
+) -> None:
+    dsn = postgres_service.env["GRAPHSYNC_PG_DSN"]
+    engine = unique_name("engine")
+    base["source"]["postgres"]["schema"] = engine
+    identity = phase(base, "continuous", "logical").identity
+    seed(pg_conn, schema, customers=20)
+    # (mode, capture, engine schema made again first, the epoch the target records after it)
+    phases = [
+        ("snapshot", "triggers", False, 0),
+        ("continuous", "triggers", False, 1),
+        ("snapshotThenStream", "triggers", False, 1),
+        ("continuous", "triggers", True, 2),
+        ("continuous", "logical", False, 3),
+        ("continuous", "triggers", False, 4),
+        ("snapshot", "triggers", False, 5),
+    ]
+    try:
+        for mode, capture, fresh_engine, epoch in phases:
+            if fresh_engine:
+                pg_conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(engine)))
+            spec = phase(base, mode, capture)
+            # Capture is in place before the writers start (a stream captures from its start on).
+            run.prepare_source(spec)
+            with Writers(dsn, schema) as writers:
+                time.sleep(2)
+            stats = run.run(spec, RunControl(stop=threading.Event(), until_idle=True))
+            label = f"{mode}/{capture}{' (engine schema made again)' if fresh_engine else ''}"
+            assert stats.failed == 0, label
+            assert shop.actual(neo4j_driver) == shop.expected(pg_conn, schema), label
+            assert scheme(neo4j_driver, spec.identity)[0] == epoch, label
+            log.info("%s: %d changes, all applied; epoch %d", label, writers.committed, epoch)
+        # A write numbered the old way (a worker of the previous numbering still running) loses to every
+        # write of the current epoch, however high its number.
+        with ExitStack() as stack:
+            sink = targets.sink(spec, stack)
+            late = Change("customer", 1, Operation.UPSERT, (1 << EPOCH_SHIFT) - 1, {"id": 1, "name": "stale"})
+            assert sink.apply([late]).stale == 1
+        assert shop.actual(neo4j_driver) == shop.expected(pg_conn, schema)
+    finally:
+        pg_conn.execute(
+            "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = %s",
+            (slot_name(identity),),
+        )
