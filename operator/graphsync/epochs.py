@@ -133,7 +133,8 @@ class Claim:
 def claim(store: Store, pipeline: str, wanted: Scheme) -> Claim:
     """The pipeline's epoch on the target at `store`, moved on first if `wanted` needs a new one."""
     while True:
-        [row] = store.read(READ_SCHEME, {"pipeline": pipeline})
+        # Through `write`: FalkorDB refuses a read of a graph not made yet, which a new pipeline's target is.
+        [row] = store.write(READ_SCHEME, {"pipeline": pipeline})
         recorded = None if row[0] is None else Recorded(int(row[0]), str(row[1]), int(row[2]))
         chosen, reason = decide(recorded, wanted)
         params = {

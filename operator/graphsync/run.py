@@ -57,30 +57,34 @@ def consumer_name() -> str:
 
 
 def prepare_source(spec: PipelineSpec) -> None:
-    """Create the engine's tables and, for a streaming pipeline, its subscription and (if asked) its capture
-    triggers; idempotent. Every name comes from the identity, so pipelines sharing a table never meet."""
+    """Create the engine's tables and the pipeline's capture (subscription, triggers or slot), and remove a
+    capture of another kind it had before; idempotent. Every name comes from the identity, so pipelines
+    sharing a table never meet."""
     postgres = spec.postgres
+    streaming = spec.mode in (Mode.CONTINUOUS, Mode.SNAPSHOT_THEN_STREAM)
+    capture = postgres.capture if streaming else None
+    outbox = Outbox(postgres.schema_, pipeline=spec.identity)
+    slot = Slot(spec.identity, postgres.schema_)
+    tables = tables_of(spec.mapped)
     with connect.postgres(postgres, autocommit=True) as conn:
         pg_schema.migrate(conn, postgres.schema_)
-        if spec.mode not in (Mode.CONTINUOUS, Mode.SNAPSHOT_THEN_STREAM):
-            return
-        outbox = Outbox(postgres.schema_, pipeline=spec.identity)
-        tables = tables_of(spec.mapped)
-        # A capture switched from another kind goes once the new one is in place; what only the old one
-        # caught is read again by the resync of the new numbering (see epochs.Claim).
-        if postgres.capture is CaptureMode.LOGICAL:
-            Slot(spec.identity, postgres.schema_).install(conn, spec.mapped)
-            for table in tables:
-                outbox.remove_capture(conn, table=table.name)
-            outbox.unsubscribe(conn)
-            return
-        outbox.subscribe(conn, [table.entity for table in tables])
-        if postgres.capture is CaptureMode.TRIGGERS:
-            for table in tables:
+        # The new capture first, then the old one goes: what only the old one caught is read again by the
+        # resync of the new numbering (see epochs.Claim).
+        if capture is CaptureMode.LOGICAL:
+            slot.install(conn, spec.mapped)
+        elif capture is not None:
+            outbox.subscribe(conn, [table.entity for table in tables])
+        for table in tables:
+            if capture is CaptureMode.TRIGGERS:
                 outbox.install_capture(
                     conn, table=table.name, entity_type=table.entity, key_columns=table.key, columns=table.columns
                 )
-        Slot(spec.identity, postgres.schema_).remove(conn)
+            else:
+                outbox.remove_capture(conn, table=table.name)
+        if capture in (None, CaptureMode.LOGICAL):
+            outbox.unsubscribe(conn)
+        if capture is not CaptureMode.LOGICAL:
+            slot.remove(conn)
 
 
 def run(spec: PipelineSpec, control: RunControl) -> RunStats:

@@ -124,7 +124,7 @@ def source_rows(conn: Conn, schema: str) -> dict[str, list[str]]:
 
 
 def neo4j_bookkeeping(driver: neo4j.Driver) -> dict[str, Any]:
-    """Tombstones, reconciliation records and the version marks of synced entities."""
+    """Tombstones, reconciliation records, version schemes and the version marks of synced entities."""
 
     def value(query: str) -> Any:
         return driver.execute_query(query).records[0][0]
@@ -132,6 +132,7 @@ def neo4j_bookkeeping(driver: neo4j.Driver) -> dict[str, Any]:
     return {
         "tombstones": value("MATCH (t:GraphsyncTombstone) RETURN count(t)"),
         "audit": value("MATCH (r:GraphsyncReconciliation) RETURN count(r)"),
+        "version schemes": value("MATCH (s:GraphsyncVersionScheme) RETURN count(s)"),
         "node versions": sorted(
             set(value("MATCH (n) WHERE n._graphsync_version IS NOT NULL RETURN collect(n._graphsync_version)"))
         ),
@@ -173,6 +174,7 @@ def test_cleanup_removes_triggers_schema_and_streams_keeps_the_data_and_the_pipe
     before = neo4j_bookkeeping(neo4j_driver)
     assert before["tombstones"] > 0
     assert before["audit"] == 1
+    assert before["version schemes"] == 1
     # Outbox ids, which start again at 1 once the schema is gone: customer 1 holds one above 20.
     assert max(before["node versions"]) > 20
     kept_constraints = constraints(neo4j_driver)
@@ -203,6 +205,7 @@ def test_cleanup_removes_triggers_schema_and_streams_keeps_the_data_and_the_pipe
     assert neo4j_bookkeeping(neo4j_driver) == {
         "tombstones": 0,
         "audit": 0,
+        "version schemes": 0,
         "node versions": [-1],
         "relationship versions": [-1],
     }

@@ -89,7 +89,7 @@ ORDER BY version DESC
 LIMIT 1
 """
 
-_TRIGGER_EXISTS = "SELECT 1 FROM pg_trigger WHERE tgrelid = %(table)s::regclass AND tgname = %(name)s"
+_TRIGGER_EXISTS = "SELECT 1 FROM pg_trigger WHERE tgrelid = to_regclass(%(table)s) AND tgname = %(name)s"
 
 _SUBSCRIBE = """
 INSERT INTO {schema}.outbox_subscriber (pipeline, entity_types) VALUES (%(pipeline)s, %(entities)s)
@@ -213,9 +213,11 @@ class Outbox:
         """Drop this pipeline's trigger on `table` (or, `legacy`, the one trigger of older releases)."""
         identifiers.qualified(table)
         name = LEGACY_TRIGGER if legacy else trigger_name(self._own())
-        conn.execute(
-            sql.SQL("DROP TRIGGER IF EXISTS {} ON {}").format(sql.Identifier(name), sql.Identifier(*table.split(".")))
-        )
+        target = sql.Identifier(*table.split("."))
+        # Looked up first: DROP TRIGGER locks the table ACCESS EXCLUSIVE even when there is nothing to drop,
+        # and a worker of a pipeline without triggers asks at every start.
+        if conn.execute(_TRIGGER_EXISTS, {"table": target.as_string(conn), "name": name}).fetchone() is not None:
+            conn.execute(sql.SQL("DROP TRIGGER IF EXISTS {} ON {}").format(sql.Identifier(name), target))
 
     def subscribe(self, conn: Conn, entity_types: Sequence[str]) -> None:
         """Record that this pipeline streams these entity types: events of no pipeline are copied to it."""
