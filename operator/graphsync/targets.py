@@ -11,29 +11,34 @@ from graphsync.connectors.neo4j.reader import Neo4jReader
 from graphsync.connectors.neo4j.sink import Neo4jSink
 from graphsync.spec.endpoints import FalkorDBTarget, Neo4jTarget
 from graphsync.spec.mapping import Mappings
-from graphsync.spec.pipeline import PipelineSpec
+from graphsync.spec.pipeline import Mode, PipelineSpec
 
 GraphSink = Neo4jSink | FalkorSink
 
 
 def sink(spec: PipelineSpec, stack: ExitStack, *, graph: str | None = None) -> GraphSink:
     """The pipeline's sink, closed with `stack`; `graph` writes another FalkorDB graph (a rebuild's)."""
+    # An incremental scan reads a row again with the version it had when its watermark did not move.
+    ties = spec.mode is Mode.INCREMENTAL and spec.source.postgres is not None
     if spec.target.falkordb is not None:
         target = spec.target.falkordb
         if graph is not None:
             target = target.model_copy(update={"graph": graph})
-        return graph_sink(target, "target.falkordb", spec.mapped, stack)
-    return graph_sink(spec.neo4j, "target.neo4j", spec.mapped, stack)
+        return graph_sink(target, "target.falkordb", spec.mapped, stack, ties=ties)
+    return graph_sink(spec.neo4j, "target.neo4j", spec.mapped, stack, ties=ties)
 
 
-def graph_sink(endpoint: Neo4jTarget | FalkorDBTarget, field: str, mappings: Mappings, stack: ExitStack) -> GraphSink:
+def graph_sink(
+    endpoint: Neo4jTarget | FalkorDBTarget, field: str, mappings: Mappings, stack: ExitStack, *, ties: bool = False
+) -> GraphSink:
     """A sink writing `mappings` into the graph at `endpoint` (a pipeline's target, or a bidirectional
-    pipeline's source graph), closed with `stack`; `field` names the endpoint in connection errors."""
+    pipeline's source graph), closed with `stack`; `field` names the endpoint in connection errors;
+    `ties`: a change as new as the target's version is written too (see slots.newer)."""
     made: GraphSink
     if isinstance(endpoint, FalkorDBTarget):
-        made = FalkorSink(connect.falkordb_graph(endpoint, field), mappings)
+        made = FalkorSink(connect.falkordb_graph(endpoint, field), mappings, ties=ties)
     else:
-        made = Neo4jSink(connect.neo4j_driver(endpoint, field), mappings, database=endpoint.database)
+        made = Neo4jSink(connect.neo4j_driver(endpoint, field), mappings, database=endpoint.database, ties=ties)
     stack.callback(made.close)
     return made
 

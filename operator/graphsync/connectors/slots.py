@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from typing import TypeVar
+from typing import LiteralString, TypeVar
 
 from graphsync.connectors import cypher
 from graphsync.spec.mapping import ForeignKey, Mappings, NodeMapping, RelationshipMapping
@@ -47,3 +47,10 @@ def foreign_key_slots(mappings: Mappings, fk: ForeignKey) -> dict[str, str]:
 def chosen(mappings: Sequence[M], entities: Collection[str] | None) -> list[M]:
     """The mappings named in `entities`, or all of them when it is None."""
     return [m for m in mappings if entities is None or m.name in entities]
+
+
+def newer(ties: bool) -> LiteralString:
+    """How a change's version must compare to what the target holds for the upserts to write it: above it;
+    or, with `ties`, at least as high. Ties win where a version seen again is a later read of the same row:
+    an incremental scan reading again a row whose watermark did not move, whose state then is the newer."""
+    return "<=" if ties else "<"

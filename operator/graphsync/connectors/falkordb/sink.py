@@ -13,7 +13,7 @@ from graphsync.connectors import cypher
 from graphsync.connectors.falkordb import params, queries, temporal
 from graphsync.connectors.falkordb.graph import Graph
 from graphsync.connectors.rows import MappingError, NodeRows, Plan, RelationshipRows, entity_id, plan
-from graphsync.connectors.slots import chosen, foreign_key_slots, keyed_by_ends, relationship_slots
+from graphsync.connectors.slots import chosen, foreign_key_slots, keyed_by_ends, newer, relationship_slots
 from graphsync.spec.mapping import Mappings, NodeMapping
 
 
@@ -28,10 +28,10 @@ class Statement:
 class FalkorSink:
     """Applies batches of changes to one FalkorDB graph; safe to call again with the same batch."""
 
-    def __init__(self, graph: Graph, mappings: Mappings) -> None:
+    def __init__(self, graph: Graph, mappings: Mappings, *, ties: bool = False) -> None:
         self._graph = graph
         self._mappings = mappings
-        self._templates = _Templates(mappings)
+        self._templates = _Templates(mappings, newer(ties))
 
     def prepare(self) -> None:
         """Indexes on every key MERGE looks up: without them each lookup scans its label."""
@@ -123,7 +123,10 @@ class FalkorSink:
             if rel_rows.upserts:
                 rows, temporal_slots = _split(rel_rows.upserts)
                 text = cypher.render(
-                    queries.UPSERT_RELATIONSHIPS, **slots, temporal=_temporal_sets("r", temporal_slots)
+                    queries.UPSERT_RELATIONSHIPS,
+                    **slots,
+                    temporal=_temporal_sets("r", temporal_slots),
+                    newer=self._templates.newer,
                 )
                 statements.append(Statement(_with_rows(rows, text), ("updated", "created")))
             if rel_rows.deletes:
@@ -156,8 +159,9 @@ def transient(error: BaseException) -> bool:
 class _Templates:
     """Query text per mapping (and temporal shape), rendered once."""
 
-    def __init__(self, mappings: Mappings) -> None:
+    def __init__(self, mappings: Mappings, newer: LiteralString) -> None:
         self._mappings = mappings
+        self.newer = newer
         self._upserts: dict[tuple[str, temporal.Slots], LiteralString] = {}
         self._deletes: dict[str, LiteralString] = {}
 
@@ -174,6 +178,7 @@ class _Templates:
                 **_node_slots(mapping),
                 foreign_keys="".join(fragments),
                 temporal=_temporal_sets("n", temporal_slots),
+                newer=self.newer,
             )
         return self._upserts[shape]
 

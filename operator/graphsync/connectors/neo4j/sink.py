@@ -11,17 +11,20 @@ from graphsync.change import ApplyResult, Change
 from graphsync.connectors import cypher
 from graphsync.connectors.neo4j import queries
 from graphsync.connectors.rows import NodeRows, Plan, RelationshipRows, entity_id, plan
-from graphsync.connectors.slots import chosen, foreign_key_slots, keyed_by_ends, relationship_slots
+from graphsync.connectors.slots import chosen, foreign_key_slots, keyed_by_ends, newer, relationship_slots
 from graphsync.spec.mapping import Mappings, NodeMapping
 
 
 class Neo4jSink:
     """Applies batches of changes to Neo4j; safe to call again with the same batch."""
 
-    def __init__(self, driver: neo4j.Driver, mappings: Mappings, *, database: str | None = None) -> None:
+    def __init__(
+        self, driver: neo4j.Driver, mappings: Mappings, *, database: str | None = None, ties: bool = False
+    ) -> None:
         self._driver = driver
         self._mappings = mappings
         self._database = database
+        self._newer = newer(ties)
 
     def prepare(self) -> None:
         """Create the uniqueness constraints MERGE relies on for speed and for locking."""
@@ -135,7 +138,11 @@ class Neo4jSink:
             for i in range(len(mapping.foreign_keys))
         )
         return cypher.render(
-            queries.UPSERT_NODES, **_node_slots(mapping), foreign_keys="".join(fragments), former=former
+            queries.UPSERT_NODES,
+            **_node_slots(mapping),
+            foreign_keys="".join(fragments),
+            former=former,
+            newer=self._newer,
         )
 
     def _drop_foreign_keys(
@@ -158,7 +165,8 @@ class Neo4jSink:
         slots["old"] = cypher.render(old, **slots)
         result = ApplyResult()
         if rows.upserts:
-            record = _single(tx.run(cypher.render(queries.UPSERT_RELATIONSHIPS, **slots), rows=rows.upserts))
+            query = cypher.render(queries.UPSERT_RELATIONSHIPS, **slots, newer=self._newer)
+            record = _single(tx.run(query, rows=rows.upserts))
             result += ApplyResult(created=record["created"], updated=record["updated"])
         if rows.deletes:
             record = _single(tx.run(cypher.render(queries.DELETE_RELATIONSHIPS, **slots), rows=rows.deletes))

@@ -5,9 +5,10 @@ a transaction that stamps early and commits late lands behind rows already read,
 only moves forward never sees it. So the position kept (the checkpoint) stays behind a *horizon*,
 the older of `now() - watermarkOverlapSeconds` and the start of the oldest transaction still open
 (as far as pg_stat_activity shows it), and whenever the scan has caught up it reads once more from
-there. What committed late is found then; what was read before comes again with the same version,
-which the target finds stale (a read, no write). A watermark column of integers has no horizon:
-its scan only moves forward.
+there. What committed late is found then. A row read again unchanged is not sent again; one changed
+under the same watermark (two updates within one tick of the clock) is, with the same version, which the
+target takes (an incremental pipeline's sink lets a tie win: the later read is the newer state). A
+watermark column of integers has no horizon: its scan only moves forward, so an update must move it.
 
 A row whose watermark is NULL has no place in that order. It is skipped by the scan and refused
 once per run with the reason (the dead-letter store says which rows), instead of stopping the scan.
@@ -29,7 +30,9 @@ from psycopg import sql
 from graphsync.change import Change, Operation, version_of
 from graphsync.connectors.postgres.checkpoints import PostgresCheckpoints
 from graphsync.connectors.postgres.tables import Table, page_query, row_sql, table_sql, tables_of
+from graphsync.connectors.rows import entity_id
 from graphsync.pipeline.contracts import Batch, Rejection
+from graphsync.reconcile.entries import digest
 from graphsync.spec.mapping import Mappings
 
 _HORIZON = """
@@ -51,6 +54,9 @@ class _Position:
     safe: list[Any] | None = None
     rewound_at: float = 0.0
     nulls_reported: bool = False
+    # What was read of rows the scan will read again (ahead of the horizon): entity id -> (version, digest).
+    # Read again unchanged, a row is not sent; changed under the same watermark, it is (and wins the tie).
+    seen: dict[str, tuple[int, int]] = dataclasses.field(default_factory=dict)
 
 
 class WatermarkSource:
@@ -103,11 +109,24 @@ class WatermarkSource:
             if refused:
                 return Batch(changes=[], rejected=refused)
         order = (self._column, *table.key)
-        rows = self._page(table, order, position.cursor, limit)
-        if not rows:
-            self._rewind(position)
-            return Batch(changes=[])
-        horizon = self._horizon()
+        while True:
+            rows = self._page(table, order, position.cursor, limit)
+            if not rows:
+                self._rewind(position)
+                return Batch(changes=[])
+            horizon = self._horizon()
+            changes, rejected = self._changes(table, rows, horizon, position)
+            position.cursor = [_jsonable(v) for v in rows[-1][1:]]
+            behind = [row for row in rows if horizon is None or _before(row[1], horizon)]
+            if behind:
+                position.safe = [_jsonable(v) for v in behind[-1][1:]]
+            # A page of rows all read again unchanged: on to the next, so that a run to idle reads to the end.
+            if changes or rejected:
+                return Batch(changes=changes, rejected=rejected, token=(table.entity, position.safe))
+
+    def _changes(
+        self, table: Table, rows: list[Any], horizon: datetime | None, position: _Position
+    ) -> tuple[list[Change], list[Rejection]]:
         changes: list[Change] = []
         rejected: list[Rejection] = []
         for row in rows:
@@ -115,20 +134,32 @@ class WatermarkSource:
                 entity=table.entity, key=table.key_value(row[0]), op=Operation.UPSERT, version=0, data=row[0]
             )
             try:
-                changes.append(dataclasses.replace(change, version=version_of(row[1])))
+                change = dataclasses.replace(change, version=version_of(row[1]))
             except ValueError as exc:
                 rejected.append(Rejection(change, f"{self._column}: {exc}"))
-        position.cursor = [_jsonable(v) for v in rows[-1][1:]]
-        behind = [row for row in rows if horizon is None or _before(row[1], horizon)]
-        if behind:
-            position.safe = [_jsonable(v) for v in behind[-1][1:]]
-        return Batch(changes=changes, rejected=rejected, token=(table.entity, position.safe))
+                continue
+            ident = entity_id(change.entity, change.key)
+            ahead = horizon is not None and not _before(row[1], horizon)
+            if ahead or ident in position.seen:
+                mark = (change.version, digest(row[0]))
+                if position.seen.get(ident) == mark:
+                    continue
+                if ahead:
+                    position.seen[ident] = mark
+                else:
+                    del position.seen[ident]
+            changes.append(change)
+        return changes, rejected
 
     def _rewind(self, position: _Position) -> None:
         """Caught up: read once more from the checkpoint, at most every half overlap."""
         if position.cursor != position.safe and time.monotonic() - position.rewound_at >= self._overlap / 2:
             position.cursor = position.safe
             position.rewound_at = time.monotonic()
+            # Rows before the checkpoint are not read again: what was seen of them is forgotten.
+            if position.safe is not None:
+                oldest = version_of(position.safe[0])
+                position.seen = {k: mark for k, mark in position.seen.items() if mark[0] >= oldest}
 
     def _page(self, table: Table, order: Sequence[str], after: list[Any] | None, limit: int) -> list[Any]:
         rows = self._conn.execute(
