@@ -4,7 +4,9 @@ from the WAL through a replication slot): commit-to-visible latency and the high
 A writer commits rows at a fixed rate, each carrying its commit time; a prober
 polls Neo4j every 20 ms for new nodes and records when each became visible. The
 worker is `graphsync run` in a child process. The capture kinds run one after the other in one run, on
-the same servers, so their figures compare.
+the same servers, so their figures compare. First, the target's raw batched-write limit on this machine:
+the same rows written straight to Neo4j by UNWIND MERGE batches, as fast as one connection can; each
+capture kind's highest sustained rate is given as a share of it.
 
     .venv/bin/python -m bench.events --rate 1000 --seconds 60 --capture triggers logical
 """
@@ -26,6 +28,7 @@ import neo4j
 import yaml
 
 from bench import common
+from graphsync.devenv import neo4j as neo4j_server
 from graphsync.devenv.service import Service
 
 TICK = 0.01  # the writer commits every 10 ms
@@ -118,6 +121,31 @@ def window(pg: Service, neo: Service, rate: int, seconds: float, first_id: int) 
     return result, next_id
 
 
+RAW_ROWS = 60_000
+RAW_BATCH = 1000
+
+
+def raw_write_limit(neo: Service) -> float:
+    """Rows a second Neo4j takes from UNWIND MERGE batches of the events' shape, with no engine in between;
+    the second of two passes, so the JVM is warm as it is for the capture kinds."""
+    with neo4j_server.driver(neo.env) as driver, driver.session() as session:
+        session.run("CREATE CONSTRAINT raw_reading IF NOT EXISTS FOR (r:RawReading) REQUIRE r.id IS UNIQUE").consume()
+        rates = []
+        for offset in (0, RAW_ROWS):
+            rows = [{"id": offset + i, "sensor": i % 100, "value": 0.5, "committed_at": 0.0} for i in range(RAW_ROWS)]
+            started = time.perf_counter()
+            for low in range(0, RAW_ROWS, RAW_BATCH):
+                session.execute_write(
+                    lambda tx, batch: tx.run(
+                        "UNWIND $rows AS row MERGE (r:RawReading {id: row.id}) SET r += row", rows=batch
+                    ).consume(),
+                    rows[low : low + RAW_BATCH],
+                )
+            rates.append(RAW_ROWS / (time.perf_counter() - started))
+        session.run("MATCH (r:RawReading) CALL (r) { DELETE r } IN TRANSACTIONS OF 20000 ROWS").consume()
+    return rates[-1]
+
+
 def measure(capture: str, started: dict[str, Service], args: argparse.Namespace) -> dict[str, Any]:
     """One capture kind's windows, on a fresh table and engine schema, with its own worker."""
     pg, neo = started["postgres"], started["neo4j"]
@@ -174,14 +202,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rate", type=int, default=1000)
     parser.add_argument("--seconds", type=float, default=60)
-    parser.add_argument("--ramp", type=int, nargs="*", default=[2000, 3000, 4000, 6000])
+    parser.add_argument("--ramp", type=int, nargs="*", default=[2000, 4000, 6000, 8000, 12000])
     parser.add_argument("--ramp-seconds", type=float, default=15)
     parser.add_argument(
         "--capture", nargs="*", default=["triggers", "logical"], help="capture kinds, measured one after the other"
     )
     args = parser.parse_args()
     with common.servers(["postgres", "redis", "neo4j"]) as started:
-        results = {capture: measure(capture, started, args) for capture in args.capture}
+        limit = raw_write_limit(started["neo4j"])
+        results: dict[str, Any] = {"raw_write_limit": round(limit)}
+        for capture in args.capture:
+            results[capture] = measure(capture, started, args)
+            highest = results[capture]["highest_sustained_rate"]
+            results[capture]["share_of_raw_limit"] = round(highest / limit, 2) if highest else None
     print(json.dumps(results, indent=2))
 
 

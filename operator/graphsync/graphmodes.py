@@ -80,6 +80,7 @@ def run(spec: PipelineSpec, control: RunControl) -> RunStats:
                 RedisCheckpoints(client, pipeline=spec.identity),
                 watermark=reading.watermark_property,
                 delete_scan_interval=scan,
+                overlap_seconds=reading.watermark_overlap_seconds,
             )
             idle_wait = reading.poll_interval_seconds
         else:

@@ -21,7 +21,7 @@ from typing import Any
 
 import psycopg
 
-from graphsync import adoption, connect, epochs, filesync, graphmodes, retention, targets, twoway
+from graphsync import adoption, connect, epochs, filesync, graphmodes, relaying, retention, targets, twoway
 from graphsync.change import SNAPSHOT_VERSION
 from graphsync.connectors import outages, streams
 from graphsync.connectors.postgres import numbering
@@ -45,8 +45,6 @@ from graphsync.spec.pipeline import Mode, PipelineSpec
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 1.0
-# The relay's loop, as the run's stats tell it apart to find a stuck one.
-RELAY = "relay"
 # Waiting to connect again after a lost connection.
 CONNECT = "connect"
 
@@ -153,7 +151,9 @@ def _reconnecting(spec: PipelineSpec, control: RunControl) -> RunStats:
 def _assemble(spec: PipelineSpec, control: RunControl, carry: _Carry) -> RunStats:
     prepare_source(spec)
     adoption.adopt(spec)
-    claim = _claim(spec)
+    claim = _claiming(spec, control, carry)
+    if claim is None:
+        return carry.lost or carry.latest or RunStats()
     if not claim.resync or spec.mode is Mode.SNAPSHOT:
         return _mode(spec, control, carry, claim.epoch)
     # Renumbered (see epochs.Claim): the source is read again in full and swept before anything else.
@@ -174,6 +174,29 @@ def _mode(spec: PipelineSpec, control: RunControl, carry: _Carry, epoch: int) ->
     if spec.mode is Mode.SNAPSHOT:
         return _snapshot(spec, control, carry, epoch, version=int(time.time() * 1_000_000), sweep=True)
     return _incremental(spec, control, carry, epoch)
+
+
+def _claiming(spec: PipelineSpec, control: RunControl, carry: _Carry) -> epochs.Claim | None:
+    """The epoch claim, waited out while the target is down (a worker assembled again during an outage
+    says so and retries, as its runner would); None when stopped meanwhile."""
+    backoff = Backoff()
+    attempt = 0
+    while True:
+        try:
+            return _claim(spec)
+        except Exception as exc:
+            if not targets.transient(spec, exc) or control.stop.is_set():
+                raise
+            stats = carry.lost = carry.lost or carry.latest or RunStats()
+            stats.add_retry(f"target: retry {attempt + 1}: {type(exc).__name__}: {exc}")
+            if control.on_batch:
+                control.on_batch(stats)
+            log.warning("target: transient error, retrying: %s (reading the version epoch)", exc)
+            try:
+                backoff.wait(attempt, control.stop)
+            except Interrupted:
+                return None
+            attempt += 1
 
 
 def _claim(spec: PipelineSpec) -> epochs.Claim:
@@ -275,7 +298,7 @@ def _stream(spec: PipelineSpec, control: RunControl, carry: _Carry, epoch: int) 
                 group=group,
             )
 
-        relay = _Relaying(spec, relay_on)
+        relay = relaying.Relaying(spec, relay_on)
         stack.callback(relay.close)
         reader = streams.GroupReader(
             client,
@@ -287,15 +310,15 @@ def _stream(spec: PipelineSpec, control: RunControl, carry: _Carry, epoch: int) 
         source = OutboxStreamSource(reader, _pg(spec, stack), Outbox(postgres.schema_, pipeline=spec.identity))
         runner = _runner(spec, source, targets.sink(spec, stack), control, stack, carry=carry, epoch=epoch)
         if control.until_idle:
-            return _drain(relay, runner, control, spec.batch_size)
+            return relaying.drain(relay, runner, control, spec.batch_size)
         if not control.consume:
-            _relay_loop(relay, control.stop, spec.batch_size, runner.stats)
+            relaying.relay_loop(relay, control.stop, spec.batch_size, runner.stats)
             return runner.stats
         # The relay ends with this attempt, also when the runner ends by losing its connections (the next
         # attempt starts a relay of its own).
         relay_stop = threading.Event()
         relay_thread = threading.Thread(
-            target=_relay_loop, args=(relay, relay_stop, spec.batch_size, runner.stats), daemon=True
+            target=relaying.relay_loop, args=(relay, relay_stop, spec.batch_size, runner.stats), daemon=True
         )
         if control.relay:
             relay_thread.start()
@@ -307,70 +330,6 @@ def _stream(spec: PipelineSpec, control: RunControl, carry: _Carry, epoch: int) 
             if control.relay:
                 relay_thread.join(timeout=30)
         return stats
-
-
-def _drain(relay: _Relaying, runner: Runner, control: RunControl, limit: int) -> RunStats:
-    """Until-idle streaming: publish everything pending, consume everything published, until both are empty."""
-    while not control.stop.is_set():
-        published = 0
-        while (count := relay.run_once(limit)) > 0:
-            published += count
-        before = runner.stats.read
-        runner.run(control.stop)
-        if published == 0 and runner.stats.read == before:
-            break
-    return runner.stats
-
-
-class _Relaying:
-    """The relay on a PostgreSQL connection of its own, opened again after PostgreSQL dropped it."""
-
-    def __init__(self, spec: PipelineSpec, relay_on: Callable[[psycopg.Connection[Any]], Relay]) -> None:
-        self._spec = spec
-        self._relay_on = relay_on
-        self._conn: psycopg.Connection[Any] | None = None
-        self._relay: Relay | None = None
-
-    def run_once(self, limit: int) -> int:
-        if self._relay is None:
-            self._conn = connect.postgres(self._spec.postgres, autocommit=False)
-            self._relay = self._relay_on(self._conn)
-        try:
-            return self._relay.run_once(limit)
-        except Exception as exc:
-            if outages.connection_lost(exc):
-                self.close()
-            raise
-
-    def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-        self._conn = self._relay = None
-
-
-def _relay_loop(relay: _Relaying, stop: threading.Event, limit: int, stats: RunStats) -> None:
-    """While the relay keeps failing its loop's word ages, so a relay that cannot heal makes the run stuck."""
-    backoff = Backoff()
-    attempt = 0
-    stats.alive(RELAY)
-    while not stop.is_set():
-        try:
-            published = relay.run_once(limit)
-            attempt = 0
-            stats.relay_recovered()
-            stats.alive(RELAY)
-        except Exception as exc:  # noqa: BLE001 - the relay survives outages of either side
-            log.warning("relay: %s; retrying", exc)
-            stats.relay_failed(str(exc))
-            try:
-                backoff.wait(attempt, stop)
-            except Interrupted:
-                return
-            attempt += 1
-            continue
-        if published == 0:
-            stop.wait(0.2)
-    stats.ended(RELAY)
 
 
 def _snapshot(

@@ -5,8 +5,10 @@ from __future__ import annotations
 from contextlib import ExitStack
 
 from graphsync import connect
+from graphsync.connectors.falkordb import sink as falkordb_sink
 from graphsync.connectors.falkordb.sink import FalkorSink
 from graphsync.connectors.graphs.reading import Store
+from graphsync.connectors.neo4j import sink as neo4j_sink
 from graphsync.connectors.neo4j.reader import Neo4jReader
 from graphsync.connectors.neo4j.sink import Neo4jSink
 from graphsync.spec.endpoints import FalkorDBTarget, Neo4jTarget
@@ -19,7 +21,7 @@ GraphSink = Neo4jSink | FalkorSink
 def sink(spec: PipelineSpec, stack: ExitStack, *, graph: str | None = None) -> GraphSink:
     """The pipeline's sink, closed with `stack`; `graph` writes another FalkorDB graph (a rebuild's)."""
     # An incremental scan reads a row again with the version it had when its watermark did not move.
-    ties = spec.mode is Mode.INCREMENTAL and spec.source.postgres is not None
+    ties = spec.mode is Mode.INCREMENTAL
     if spec.target.falkordb is not None:
         target = spec.target.falkordb
         if graph is not None:
@@ -41,6 +43,13 @@ def graph_sink(
         made = Neo4jSink(connect.neo4j_driver(endpoint, field), mappings, database=endpoint.database, ties=ties)
     stack.callback(made.close)
     return made
+
+
+def transient(spec: PipelineSpec, error: BaseException) -> bool:
+    """Whether an error of the pipeline's target is an outage to wait out, as its sink would."""
+    if spec.target.falkordb is not None:
+        return falkordb_sink.transient(error)
+    return neo4j_sink.transient(error)
 
 
 def reader(spec: PipelineSpec, stack: ExitStack) -> Store:

@@ -175,7 +175,11 @@ def test_a_conflict_policy_change_rolls_the_pipelines_that_use_it(cluster_shop: 
         return dict(yaml.safe_load(json.loads(found.stdout)["data"]["pipeline.yaml"]))
 
     def template_hash() -> str:
-        deploy = json.loads(ok(kubectl(kube.env, "get", "deploy", "twoway-worker", "-n", namespace, "-o", "json")))
+        # "" until the Deployment exists: the operator may write the ConfigMap first.
+        found = kubectl(kube.env, "get", "deploy", "twoway-worker", "-n", namespace, "-o", "json")
+        if found.returncode != 0:
+            return ""
+        deploy = json.loads(found.stdout)
         return str(deploy["spec"]["template"]["metadata"]["annotations"]["graphsync.io/config-hash"])
 
     config = eventually(rendered, "the rendered config")

@@ -36,6 +36,8 @@ from tests.conftest import unique_name
 PEOPLE = int(os.environ.get("GRAPHSYNC_TEST_PEOPLE", "100000"))
 # Watermarks of the initial graphs are entity ids; a later edit carries this one.
 NOW = 10**9
+# The database's clock, as FalkorDB holds a date-time: local, whole seconds.
+STAMP = "localdatetime.truncate('second', localdatetime())"
 
 
 @pytest.fixture
@@ -319,3 +321,47 @@ def test_an_entity_falkordb_cannot_hold_is_dead_lettered_listed_and_replayed_whi
     source.execute_query("MATCH (p:Person {id: 7}) SET p.seen = localdatetime('2024-01-01T10:00:00')")
     assert sync(base, "snapshot").failed == 0
     assert falkor_snapshot(target) == neo4j_graph(source)
+
+
+def test_incremental_finds_late_commits_takes_ties_and_refuses_entities_without_a_watermark(
+    base: dict[str, Any], source: neo4j.Driver, target: Graph
+) -> None:
+    """Watermarks from the database's clock, as an application stamps them (local date-times in whole
+    seconds: FalkorDB holds no zone and no fraction)."""
+    edit = neo4j_run(source)
+    edit(
+        "UNWIND range(1, 20) AS i CREATE (:Person {id: i, name: 'p' + i, score: 0, tags: [], active: true,"
+        f" weight: 0.0, updated_at: {STAMP}}})",
+        {},
+    )
+
+    def name_of(key: int) -> Any:
+        rows = target.read("MATCH (p:Person {id: $id}) RETURN p.name", {"id": key})
+        return rows[0][0] if rows else None
+
+    assert sync(base, "incremental").failed == 0
+    assert name_of(20) == "p20"
+    # A transaction stamps its node first and commits last; another commits in between and is read first.
+    with source.session() as session, session.begin_transaction() as late:
+        late.run(f"MATCH (p:Person {{id: 5}}) SET p.name = 'late', p.updated_at = {STAMP}").consume()
+        edit(f"MATCH (p:Person {{id: 6}}) SET p.name = 'early', p.updated_at = {STAMP}", {})
+        sync(base, "incremental")
+        assert name_of(6) == "early"
+        late.commit()
+    sync(base, "incremental")
+    assert name_of(5) == "late"
+    # Two updates within one tick: the second keeps the watermark of the first.
+    [[tick]] = Neo4jReader(source).read(f"RETURN {STAMP}")
+    edit("MATCH (p:Person {id: 7}) SET p.name = 'first', p.updated_at = $tick", {"tick": tick})
+    sync(base, "incremental")
+    assert name_of(7) == "first"
+    edit("MATCH (p:Person {id: 7}) SET p.name = 'second', p.updated_at = $tick", {"tick": tick})
+    sync(base, "incremental")
+    assert name_of(7) == "second"
+    # A node without the watermark is refused with the reason, and the scan goes on past it.
+    edit("MATCH (p:Person {id: 8}) SET p.name = 'no stamp' REMOVE p.updated_at", {})
+    edit(f"MATCH (p:Person {{id: 9}}) SET p.name = 'after it', p.updated_at = {STAMP}", {})
+    refused = sync(base, "incremental")
+    assert refused.failed == 1
+    assert any("updated_at is not set" in error for error in refused.errors), refused.errors
+    assert (name_of(8), name_of(9)) == ("p8", "after it")

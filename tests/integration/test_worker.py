@@ -187,7 +187,7 @@ def test_with_the_target_down_it_is_not_ready_names_the_target_and_keeps_retryin
     sample.seed(pg_conn, pipeline["source"]["postgres"]["schema"], customers=5)
     closed = free_port()  # nothing listens there
     document = {**pipeline, "target": {"neo4j": {"uri": f"bolt://127.0.0.1:{closed}"}}}
-    # Continuous: an until-idle streaming pass drains with a stop event of its own (graphsync.run._drain), so
+    # Continuous: an until-idle streaming pass drains with a stop event of its own (graphsync.relaying.drain), so
     # SIGTERM would wait for the target there.
     worker = Worker(document, tmp_path)
     workers.append(worker)

@@ -123,6 +123,14 @@ class GraphReading(SpecModel):
         default=300.0, gt=0, description="how often incremental mode scans keys"
     )
     poll_interval_seconds: float = Field(default=5.0, gt=0, description="how often incremental mode looks for changes")
+    watermark_overlap_seconds: float = Field(
+        default=10.0,
+        ge=0,
+        description=(
+            "incremental mode: entities stamped this close to now (by the worker's clock) are read again until they"
+            " are older, so a transaction that commits after a later-stamped one is not read past"
+        ),
+    )
 
 
 class Neo4jSource(Neo4jTarget):

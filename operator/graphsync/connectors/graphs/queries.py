@@ -23,6 +23,7 @@ WATERMARK_SET: LiteralString = "n.{watermark} IS NOT NULL"
 WATERMARK_REST: LiteralString = "n.{watermark} = $low AND n.{key} > $low_key"
 WATERMARK_ABOVE: LiteralString = "n.{watermark} > $low"
 WATERMARK_FROM: LiteralString = "n.{watermark} >= $low"
+WATERMARK_NULL: LiteralString = "n.{watermark} IS NULL"
 
 KEYS: LiteralString = """
 MATCH (n{label}) {where}
@@ -71,6 +72,7 @@ REL_WATERMARK_REST: LiteralString = (
 )
 REL_WATERMARK_ABOVE: LiteralString = "r.{watermark} > $low"
 REL_WATERMARK_FROM: LiteralString = "r.{watermark} >= $low"
+REL_WATERMARK_NULL: LiteralString = "r.{watermark} IS NULL"
 
 # Where a snapshot starts the increments that follow it.
 MAX_NODE_WATERMARK: LiteralString = "MATCH (n{label}) WITH max(n.{watermark}) AS top RETURN [[top]] AS rows"

@@ -11,9 +11,10 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Iterator, Sequence
+from datetime import date, datetime
 from typing import Any
 
-from graphsync.change import Change
+from graphsync.change import Change, version_of
 from graphsync.connectors import cypher
 from graphsync.connectors.graphs import compare, queries, sides
 from graphsync.connectors.graphs.reading import (
@@ -24,8 +25,13 @@ from graphsync.connectors.graphs.reading import (
     relationship_change,
     start_keys,
 )
+from graphsync.connectors.rescan import Position
+from graphsync.connectors.rows import entity_id
 from graphsync.pipeline.contracts import Batch, Checkpoints, Rejection
 from graphsync.spec.mapping import Mappings, RelationshipMapping
+
+# Entities without the watermark refused once per run, at most this many: enough to find them.
+NULLS_REPORTED = 100
 
 
 class GraphSnapshotSource:
@@ -101,9 +107,11 @@ class GraphWatermarkSource:
     """Polls each mapped label and type for entities whose watermark moved past the last synced one.
 
     Pages are ordered by watermark, then key, so entities sharing a watermark
-    (a bulk load) are paged through like any others and none is skipped.
-    Every `delete_scan_interval` seconds a key scan turns entities the target
-    holds but the source lost into deletes.
+    (a bulk load) are paged through like any others and none is skipped. The checkpoint stays
+    `overlap_seconds` behind this worker's clock, and the scan reads again from it whenever it has caught
+    up (see rescan), so a transaction that stamps early and commits late is found. Entities without the
+    watermark are refused once per run with the reason. Every `delete_scan_interval` seconds a key scan
+    turns entities the target holds but the source lost into deletes.
     """
 
     def __init__(
@@ -115,6 +123,7 @@ class GraphWatermarkSource:
         *,
         watermark: str,
         delete_scan_interval: float | None,
+        overlap_seconds: float = 10.0,
     ) -> None:
         self._reader = reader
         self._target = target
@@ -125,7 +134,8 @@ class GraphWatermarkSource:
         self._versions = Versions(watermark, 0, reader.native)
         self._interval = delete_scan_interval
         self._entities = mappings.entity_names()
-        self._positions: dict[str, Any] = {}
+        self._overlap = overlap_seconds
+        self._positions: dict[str, Position] = {}
         self._next = 0
         self._scan: Iterator[list[Change]] | None = None
         self._last_scan = 0.0
@@ -133,7 +143,8 @@ class GraphWatermarkSource:
     def prepare(self) -> None:
         for entity in self._entities:
             stored = self._checkpoints.get(f"watermark:{entity}")
-            self._positions[entity] = list(stored) if stored else None
+            saved = list(stored) if stored else None
+            self._positions[entity] = Position(cursor=saved, safe=saved)
 
     def read(self, limit: int) -> Batch:
         for _ in range(len(self._entities)):
@@ -163,18 +174,55 @@ class GraphWatermarkSource:
 
     def _read_entity(self, entity: str, limit: int) -> Batch:
         rel = next((r for r in self._mappings.relationships if r.name == entity), None)
-        after = self._positions[entity]
-        rows = self._rows(rel, entity, after, limit)
-        if not rows:
-            return Batch(changes=[])
-        changes, rejected = _versioned([self._change(rel, entity, row) for row in rows], self._versions)
-        # The position is (watermark, key) or (watermark, start key, end key). The exact values
-        # stay in memory (a driver's temporal value may be finer than Python's); the checkpoint
-        # holds their Python form.
-        last = rows[-1]
-        position = [last[-1], last[0]] if rel is None else [last[-1], last[0], last[1]]
-        self._positions[entity] = position
-        return Batch(changes=changes, rejected=rejected, token=(entity, [self._reader.native(v) for v in position]))
+        position = self._positions[entity]
+        if not position.nulls_reported:
+            position.nulls_reported = True
+            refused = self._nulls(rel, entity)
+            if refused:
+                return Batch(changes=[], rejected=refused)
+        while True:
+            rows = self._rows(rel, entity, position.cursor, limit)
+            if not rows:
+                oldest = position.safe[0] if position.safe else None
+                position.rewind(self._overlap, None if oldest is None else version_of(self._reader.native(oldest)))
+                return Batch(changes=[])
+            changes, rejected = _versioned([self._change(rel, entity, row) for row in rows], self._versions)
+            horizon = (time.time() - self._overlap) * 1_000_000
+            changes = [
+                c
+                for c in changes
+                if not position.read_again_unchanged(
+                    entity_id(c.entity, c.key),
+                    c.version,
+                    c.data,
+                    ahead=_stamped_in_time(c.data.get(self._watermark), self._reader, horizon),
+                )
+            ]
+            # The position is (watermark, key) or (watermark, start key, end key). The exact values stay in
+            # memory (a driver's temporal value may be finer than Python's); the checkpoint holds their Python
+            # form, and only up to the last entity behind the horizon.
+            for row in rows:
+                at = [row[-1], row[0]] if rel is None else [row[-1], row[0], row[1]]
+                if not _stamped_in_time(row[-1], self._reader, horizon):
+                    position.safe = at
+                position.cursor = at
+            if changes or rejected:
+                token = None if position.safe is None else (entity, [self._reader.native(v) for v in position.safe])
+                return Batch(changes=changes, rejected=rejected, token=token)
+
+    def _nulls(self, rel: RelationshipMapping | None, entity: str) -> list[Rejection]:
+        """Entities without the watermark have no place in the scan: refused, so the dead letters name them."""
+        node = rel is None
+        if rel is None:
+            slots = {**sides.node_slots(self._mappings.node(entity), target=False), "watermark": self._watermark}
+            template = queries.NODES_BY_WATERMARK
+        else:
+            slots = {**sides.relationship_slots(self._mappings, rel, target=False), "watermark": self._watermark}
+            template = queries.RELATIONSHIPS_BY_WATERMARK
+        condition = queries.WATERMARK_NULL if node else queries.REL_WATERMARK_NULL
+        rows = fetch(self._reader, sides.query(template, slots, condition), {"limit": NULLS_REPORTED})
+        reason = f"{self._watermark} is not set: the entity has no place in the scan and is not synced until it has"
+        return [Rejection(self._change(rel, entity, row), reason) for row in rows]
 
     def _rows(
         self, rel: RelationshipMapping | None, entity: str, after: list[Any] | None, limit: int
@@ -215,6 +263,15 @@ class GraphWatermarkSource:
     def close(self) -> None:
         self._reader.close()
         self._target.close()
+
+
+def _stamped_in_time(value: Any, reader: GraphReader, horizon: float) -> bool:
+    """Whether a watermark lies ahead of the horizon (microseconds); an integer watermark never does (its
+    scan only moves forward, so every write must move it)."""
+    native = reader.native(value)
+    if isinstance(native, datetime | date):
+        return version_of(native) >= horizon
+    return False
 
 
 def highest_watermarks(reader: GraphReader, mappings: Mappings, watermark: str) -> dict[str, Any]:

@@ -19,7 +19,6 @@ Deletes are invisible to a watermark: use a change stream or a reconciliation ru
 from __future__ import annotations
 
 import dataclasses
-import time
 from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
@@ -30,9 +29,9 @@ from psycopg import sql
 from graphsync.change import Change, Operation, version_of
 from graphsync.connectors.postgres.checkpoints import PostgresCheckpoints
 from graphsync.connectors.postgres.tables import Table, page_query, row_sql, table_sql, tables_of
+from graphsync.connectors.rescan import Position
 from graphsync.connectors.rows import entity_id
 from graphsync.pipeline.contracts import Batch, Rejection
-from graphsync.reconcile.entries import digest
 from graphsync.spec.mapping import Mappings
 
 _HORIZON = """
@@ -45,18 +44,6 @@ SELECT least(
 _NULLS = "SELECT {row} FROM {table} AS t WHERE {column} IS NULL ORDER BY {key} LIMIT %s"
 # Refused once per run and table, at most this many: enough to find them, not a flood of dead letters.
 NULLS_REPORTED = 100
-
-
-@dataclasses.dataclass
-class _Position:
-    # Where reading has got to, and the checkpointed position behind the horizon it rewinds to.
-    cursor: list[Any] | None = None
-    safe: list[Any] | None = None
-    rewound_at: float = 0.0
-    nulls_reported: bool = False
-    # What was read of rows the scan will read again (ahead of the horizon): entity id -> (version, digest).
-    # Read again unchanged, a row is not sent; changed under the same watermark, it is (and wins the tie).
-    seen: dict[str, tuple[int, int]] = dataclasses.field(default_factory=dict)
 
 
 class WatermarkSource:
@@ -75,12 +62,12 @@ class WatermarkSource:
         self._column = column
         self._overlap = overlap_seconds
         self._next = 0
-        self._positions: dict[str, _Position] = {}
+        self._positions: dict[str, Position] = {}
 
     def prepare(self) -> None:
         for table in self._tables:
             saved = self._checkpoints.get(f"watermark:{table.entity}")
-            self._positions[table.entity] = _Position(cursor=saved, safe=saved)
+            self._positions[table.entity] = Position(cursor=saved, safe=saved)
 
     def read(self, limit: int) -> Batch:
         # Round-robin over tables so one busy table cannot starve the others.
@@ -112,7 +99,7 @@ class WatermarkSource:
         while True:
             rows = self._page(table, order, position.cursor, limit)
             if not rows:
-                self._rewind(position)
+                position.rewind(self._overlap, version_of(position.safe[0]) if position.safe else None)
                 return Batch(changes=[])
             horizon = self._horizon()
             changes, rejected = self._changes(table, rows, horizon, position)
@@ -125,7 +112,7 @@ class WatermarkSource:
                 return Batch(changes=changes, rejected=rejected, token=(table.entity, position.safe))
 
     def _changes(
-        self, table: Table, rows: list[Any], horizon: datetime | None, position: _Position
+        self, table: Table, rows: list[Any], horizon: datetime | None, position: Position
     ) -> tuple[list[Change], list[Rejection]]:
         changes: list[Change] = []
         rejected: list[Rejection] = []
@@ -138,28 +125,11 @@ class WatermarkSource:
             except ValueError as exc:
                 rejected.append(Rejection(change, f"{self._column}: {exc}"))
                 continue
-            ident = entity_id(change.entity, change.key)
             ahead = horizon is not None and not _before(row[1], horizon)
-            if ahead or ident in position.seen:
-                mark = (change.version, digest(row[0]))
-                if position.seen.get(ident) == mark:
-                    continue
-                if ahead:
-                    position.seen[ident] = mark
-                else:
-                    del position.seen[ident]
+            if position.read_again_unchanged(entity_id(change.entity, change.key), change.version, row[0], ahead=ahead):
+                continue
             changes.append(change)
         return changes, rejected
-
-    def _rewind(self, position: _Position) -> None:
-        """Caught up: read once more from the checkpoint, at most every half overlap."""
-        if position.cursor != position.safe and time.monotonic() - position.rewound_at >= self._overlap / 2:
-            position.cursor = position.safe
-            position.rewound_at = time.monotonic()
-            # Rows before the checkpoint are not read again: what was seen of them is forgotten.
-            if position.safe is not None:
-                oldest = version_of(position.safe[0])
-                position.seen = {k: mark for k, mark in position.seen.items() if mark[0] >= oldest}
 
     def _page(self, table: Table, order: Sequence[str], after: list[Any] | None, limit: int) -> list[Any]:
         rows = self._conn.execute(
