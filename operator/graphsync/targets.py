@@ -20,8 +20,10 @@ GraphSink = Neo4jSink | FalkorSink
 
 def sink(spec: PipelineSpec, stack: ExitStack, *, graph: str | None = None) -> GraphSink:
     """The pipeline's sink, closed with `stack`; `graph` writes another FalkorDB graph (a rebuild's)."""
-    # An incremental scan reads a row again with the version it had when its watermark did not move.
-    ties = spec.mode is Mode.INCREMENTAL
+    # An incremental scan reads a row again with the version it had when its watermark did not move; a graph
+    # source's snapshot writes versions from the same watermark, and the contents digests its increments compare.
+    read = spec.source.graph
+    ties = spec.mode is Mode.INCREMENTAL or (read is not None and read.reading.watermark_property is not None)
     if spec.target.falkordb is not None:
         target = spec.target.falkordb
         if graph is not None:

@@ -94,3 +94,38 @@ def test_switching_mode_capture_or_engine_schema_keeps_every_later_change(
             "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = %s",
             (slot_name(identity),),
         )
+
+
+def test_a_source_gone_back_in_time_is_read_again_and_what_it_no_longer_has_is_swept(
+    base: dict[str, Any], pg_conn: Conn, schema: str, neo4j_driver: neo4j.Driver
+) -> None:
+    """A restore from a backup, as the pipeline meets it: the source is behind the WAL position the target
+    recorded, and lacks changes the target already has (made here without capture, which is what a backup
+    taken before them amounts to)."""
+    base["source"]["postgres"]["schema"] = unique_name("engine")
+    seed(pg_conn, schema, customers=20)
+    spec = phase(base, "snapshotThenStream", "triggers")
+    run.prepare_source(spec)
+    run.run(spec, RunControl(stop=threading.Event(), until_idle=True))
+    assert shop.actual(neo4j_driver) == shop.expected(pg_conn, schema)
+    assert scheme(neo4j_driver, spec.identity)[0] == 0
+    # What the backup does not have: gone from the source, unseen by its capture.
+    pg_conn.execute("SET session_replication_role = replica")
+    pg_conn.execute("DELETE FROM likes WHERE customer_id <= 5")
+    pg_conn.execute("UPDATE product SET title = 'as restored' WHERE id <= 3")
+    pg_conn.execute("SET session_replication_role = origin")
+    neo4j_driver.execute_query(
+        "MATCH (s:GraphsyncVersionScheme {pipeline: $pipeline}) SET s.position = s.position + 1000000000000",
+        pipeline=spec.identity,
+    )
+    assert shop.actual(neo4j_driver) != shop.expected(pg_conn, schema)
+
+    run.run(spec, RunControl(stop=threading.Event(), until_idle=True))
+
+    assert shop.actual(neo4j_driver) == shop.expected(pg_conn, schema)
+    assert scheme(neo4j_driver, spec.identity)[0] == 1
+    # The resync is recorded as done: the next start streams only.
+    records, _, _ = neo4j_driver.execute_query(
+        "MATCH (s:GraphsyncVersionScheme {pipeline: $pipeline}) RETURN s.resync AS resync", pipeline=spec.identity
+    )
+    assert records[0]["resync"] is False

@@ -38,5 +38,7 @@ def test_a_rewind_goes_back_to_the_checkpoint_and_forgets_what_lies_before_it() 
     assert position.cursor == ["t9", 3]
 
 
-def test_ties_win_only_where_asked() -> None:
-    assert (newer(False), newer(True)) == ("<", "<=")
+def test_a_tie_wins_only_where_asked_and_only_with_other_contents() -> None:
+    assert newer(False) == newer(False, relationship=True) == "previous < row.version"
+    assert "coalesce(digest, 0) <> row.digest" in newer(True)
+    assert "none(o IN olds WHERE o._graphsync_digest = row.digest)" in newer(True, relationship=True)

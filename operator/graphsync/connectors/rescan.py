@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from graphsync.reconcile.entries import digest
+from graphsync.connectors.graphs.reading import digest
 
 
 @dataclass

@@ -14,6 +14,7 @@ from datetime import date, time
 from typing import Any
 
 from graphsync.change import Change, Operation
+from graphsync.connectors.graphs.reading import digest
 from graphsync.spec.mapping import Mappings, NodeMapping, RelationshipMapping
 
 
@@ -72,22 +73,30 @@ class Plan:
     relationships: list[RelationshipRows]
 
 
-def plan(changes: Sequence[Change], mappings: Mappings) -> Plan:
-    """Turn a batch into rows per mapping; raises MappingError naming the offending change."""
+def plan(changes: Sequence[Change], mappings: Mappings, *, digests: bool = False) -> Plan:
+    """Turn a batch into rows per mapping; raises MappingError naming the offending change. `digests`: each
+    upsert also carries a digest of its contents, on which a tie of versions is decided (see slots.newer)."""
     nodes = {m.name: NodeRows(m) for m in mappings.nodes}
     rels = {m.name: RelationshipRows(m) for m in mappings.relationships}
     for change in newest(changes):
         if change.entity in nodes:
             target = nodes[change.entity]
             bucket = target.upserts if change.op is Operation.UPSERT else target.deletes
-            bucket.append(node_row(target.mapping, change))
+            bucket.append(_digested(node_row(target.mapping, change), digests))
         elif change.entity in rels:
             rel_target = rels[change.entity]
             bucket = rel_target.upserts if change.op is Operation.UPSERT else rel_target.deletes
-            bucket.append(relationship_row(rel_target.mapping, change))
+            bucket.append(_digested(relationship_row(rel_target.mapping, change), digests))
         else:
             raise MappingError(f"{change.describe()}: no mapping for entity type {change.entity!r}")
     return Plan(nodes=list(nodes.values()), relationships=list(rels.values()))
+
+
+def _digested(row: dict[str, Any], digests: bool) -> dict[str, Any]:
+    if digests and "props" in row:
+        # Halved: the graph databases store signed 64-bit integers.
+        row["digest"] = digest(row["props"]) >> 1
+    return row
 
 
 def node_row(mapping: NodeMapping, change: Change) -> dict[str, Any]:

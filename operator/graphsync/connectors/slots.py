@@ -49,8 +49,21 @@ def chosen(mappings: Sequence[M], entities: Collection[str] | None) -> list[M]:
     return [m for m in mappings if entities is None or m.name in entities]
 
 
-def newer(ties: bool) -> LiteralString:
-    """How a change's version must compare to what the target holds for the upserts to write it: above it;
-    or, with `ties`, at least as high. Ties win where a version seen again is a later read of the same row:
-    an incremental scan reading again a row whose watermark did not move, whose state then is the newer."""
-    return "<=" if ties else "<"
+def newer(ties: bool, *, relationship: bool = False) -> LiteralString:
+    """When a change's version is newer than what the target holds (`previous`), for the upserts to write it:
+    above it; or, with `ties`, also equal to it with other contents (`digest`, see rows.plan). A tie is a
+    later read of the same row where a version can be seen again with new contents: an incremental scan
+    reading again a row whose watermark did not move. Read again unchanged, it writes nothing."""
+    if not ties:
+        return "previous < row.version"
+    if relationship:
+        return (
+            "(previous < row.version"
+            " OR (previous = row.version AND none(o IN olds WHERE o._graphsync_digest = row.digest)))"
+        )
+    return "(previous < row.version OR (previous = row.version AND coalesce(digest, 0) <> row.digest))"
+
+
+def digest_set(ties: bool, variable: str) -> str:
+    """The contents digest a tie is decided on, kept with the version where ties win."""
+    return f", {variable}._graphsync_digest = row.digest" if ties else ""

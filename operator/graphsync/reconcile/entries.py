@@ -16,16 +16,11 @@ from typing import Any
 
 from graphsync.change import Change
 from graphsync.connectors import cypher
-from graphsync.connectors.graphs.reading import canonical, plain, visible
+from graphsync.connectors.graphs.reading import canonical, digest, visible
 from graphsync.connectors.rows import MappingError, entity_id, node_row, relationship_row
 from graphsync.spec.mapping import NodeMapping, RelationshipMapping
 
 _MASK = (1 << 64) - 1
-
-
-def digest(content: Mapping[str, Any]) -> int:
-    text = json.dumps(plain(content), sort_keys=True, ensure_ascii=False)
-    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
 
 
 @dataclass(frozen=True)

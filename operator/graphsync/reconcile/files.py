@@ -25,9 +25,9 @@ from graphsync.connectors.files import contribution as contrib
 from graphsync.connectors.files.documents import Parsers
 from graphsync.connectors.files.repository import FileEntry, open_repository
 from graphsync.connectors.files.statements import Layout
-from graphsync.connectors.graphs.reading import Store, canonical, fetch, visible
+from graphsync.connectors.graphs.reading import Store, canonical, digest, fetch, visible
 from graphsync.pipeline.control import RunControl
-from graphsync.reconcile.entries import LABELS, Entry, digest
+from graphsync.reconcile.entries import LABELS, Entry
 from graphsync.reconcile.report import EntityReport
 from graphsync.spec.pipeline import Mode, PipelineSpec
 from graphsync.spec.reconcile import Action, ReconcileSpec

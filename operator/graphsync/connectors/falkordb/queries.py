@@ -32,11 +32,11 @@ UPSERT_NODES: LiteralString = """
 UNWIND $rows AS row
 OPTIONAL MATCH (existing{label} {{{key}: row.key}})
 OPTIONAL MATCH (tomb:GraphsyncTombstone {{id: row.tombstone}})
-WITH row, existing._graphsync_version AS previous, tomb
-WHERE (previous IS NULL OR previous {newer} row.version) AND (tomb IS NULL OR tomb.version < row.version)
+WITH row, existing._graphsync_version AS previous, existing._graphsync_digest AS digest, tomb
+WHERE (previous IS NULL OR {newer}) AND (tomb IS NULL OR tomb.version < row.version)
 MERGE (n{label} {{{key}: row.key}})
 SET n = row.props
-SET n._graphsync_version = row.version{extra_labels}
+SET n._graphsync_version = row.version{digest}{extra_labels}
 {temporal}WITH n, row, previous
 {foreign_keys}
 RETURN count(previous) AS updated, count(*) - count(previous) AS created
@@ -99,14 +99,14 @@ WITH row, tomb, collect(old) AS olds, collect(old_a) + collect(old_b) AS ends
 WITH row, tomb, olds, ends,
      reduce(v = -1, o IN olds | CASE WHEN coalesce(o._graphsync_version, -1) > v THEN o._graphsync_version ELSE v END)
      AS previous
-WHERE previous {newer} row.version AND (tomb IS NULL OR tomb.version < row.version)
+WHERE {newer} AND (tomb IS NULL OR tomb.version < row.version)
 FOREACH (o IN olds | DELETE o)
 FOREACH (e IN ends | SET e:GraphsyncMaybeOrphan)
 MERGE (a{source_label} {{{source_key}: row.source}})
 MERGE (b{target_label} {{{target_key}: row.target}})
 CREATE (a)-[r{type}]->(b)
 SET r = row.props
-SET r._graphsync_key = row.tombstone, r._graphsync_version = row.version
+SET r._graphsync_key = row.tombstone, r._graphsync_version = row.version{digest}
 {temporal}RETURN count(CASE WHEN previous >= 0 THEN 1 END) AS updated,
        count(CASE WHEN previous < 0 THEN 1 END) AS created
 """

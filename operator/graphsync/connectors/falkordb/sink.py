@@ -13,7 +13,14 @@ from graphsync.connectors import cypher
 from graphsync.connectors.falkordb import params, queries, temporal
 from graphsync.connectors.falkordb.graph import Graph
 from graphsync.connectors.rows import MappingError, NodeRows, Plan, RelationshipRows, entity_id, plan
-from graphsync.connectors.slots import chosen, foreign_key_slots, keyed_by_ends, newer, relationship_slots
+from graphsync.connectors.slots import (
+    chosen,
+    digest_set,
+    foreign_key_slots,
+    keyed_by_ends,
+    newer,
+    relationship_slots,
+)
 from graphsync.spec.mapping import Mappings, NodeMapping
 
 
@@ -31,7 +38,8 @@ class FalkorSink:
     def __init__(self, graph: Graph, mappings: Mappings, *, ties: bool = False) -> None:
         self._graph = graph
         self._mappings = mappings
-        self._templates = _Templates(mappings, newer(ties))
+        self._ties = ties
+        self._templates = _Templates(mappings, ties)
 
     def prepare(self) -> None:
         """Indexes on every key MERGE looks up: without them each lookup scans its label."""
@@ -62,7 +70,7 @@ class FalkorSink:
         self._graph.close()
 
     def stage(self, changes: Sequence[Change]) -> list[Statement]:
-        return self._statements(plan(changes, self._mappings))
+        return self._statements(plan(changes, self._mappings, digests=self._ties))
 
     def apply(self, changes: Sequence[Change], staged: Any = None) -> ApplyResult:
         statements = staged if isinstance(staged, list) else self.stage(changes)
@@ -126,7 +134,8 @@ class FalkorSink:
                     queries.UPSERT_RELATIONSHIPS,
                     **slots,
                     temporal=_temporal_sets("r", temporal_slots),
-                    newer=self._templates.newer,
+                    newer=newer(self._ties, relationship=True),
+                    digest=digest_set(self._ties, "r"),
                 )
                 statements.append(Statement(_with_rows(rows, text), ("updated", "created")))
             if rel_rows.deletes:
@@ -159,9 +168,9 @@ def transient(error: BaseException) -> bool:
 class _Templates:
     """Query text per mapping (and temporal shape), rendered once."""
 
-    def __init__(self, mappings: Mappings, newer: LiteralString) -> None:
+    def __init__(self, mappings: Mappings, ties: bool) -> None:
         self._mappings = mappings
-        self.newer = newer
+        self._ties = ties
         self._upserts: dict[tuple[str, temporal.Slots], LiteralString] = {}
         self._deletes: dict[str, LiteralString] = {}
 
@@ -178,7 +187,8 @@ class _Templates:
                 **_node_slots(mapping),
                 foreign_keys="".join(fragments),
                 temporal=_temporal_sets("n", temporal_slots),
-                newer=self.newer,
+                newer=newer(self._ties),
+                digest=digest_set(self._ties, "n"),
             )
         return self._upserts[shape]
 

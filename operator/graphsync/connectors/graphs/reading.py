@@ -3,6 +3,8 @@ values in a form both sides of a comparison agree on."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
@@ -109,6 +111,12 @@ def canonical(value: Any) -> Any:
 def plain(content: Mapping[str, Any]) -> dict[str, Any]:
     """`canonical` of every value of a mapping (most are plain already: checked inline, it is a hot path)."""
     return {k: v if type(v) in _PLAIN else canonical(v) for k, v in content.items()}
+
+
+def digest(content: Mapping[str, Any]) -> int:
+    """An order-insensitive 64-bit digest of contents (driver values as their canonical form)."""
+    text = json.dumps(plain(content), sort_keys=True, ensure_ascii=False)
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
 
 
 def visible(props: Mapping[str, Any]) -> dict[str, Any]:

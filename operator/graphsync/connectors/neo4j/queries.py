@@ -20,19 +20,19 @@ PING: LiteralString = "RETURN 1"
 # A write no record is part of and that leaves nothing behind: refused only by a target refusing every write.
 CANARY: LiteralString = "CREATE (c:GraphsyncCanary) DELETE c"
 
-# Upsert nodes whose incoming version is newer than both the node's and any tombstone's. `{newer}` is `<`,
-# or `<=` where a change of the same version is a newer read of the same row (see sink.newer).
+# Upsert nodes whose incoming version is newer than both the node's and any tombstone's (`{newer}`: see
+# slots.newer for when a tie wins).
 UPSERT_NODES: LiteralString = """
 UNWIND $rows AS row
 MERGE (n{label} {{{key}: row.key}})
 ON MATCH SET n._graphsync_lock = true
 REMOVE n._graphsync_lock
-WITH n, row, n._graphsync_version AS previous
+WITH n, row, n._graphsync_version AS previous, n._graphsync_digest AS digest
 OPTIONAL MATCH (tomb:GraphsyncTombstone {{id: row.tombstone}})
-WITH n, row, previous, tomb
-WHERE (previous IS NULL OR previous {newer} row.version) AND (tomb IS NULL OR tomb.version < row.version)
+WITH n, row, previous, digest, tomb
+WHERE (previous IS NULL OR {newer}) AND (tomb IS NULL OR tomb.version < row.version)
 SET n = row.props
-SET n._graphsync_version = row.version{extra_labels}
+SET n._graphsync_version = row.version{digest}{extra_labels}
 WITH n, row, previous
 {foreign_keys}
 RETURN count(previous) AS updated, count(*) - count(previous) AS created{former}
@@ -105,10 +105,10 @@ WITH a, b, row, tomb, collect(old) AS olds
 WITH a, b, row, olds,
      reduce(v = -1, o IN olds | CASE WHEN coalesce(o._graphsync_version, -1) > v THEN o._graphsync_version ELSE v END)
      AS previous
-WHERE previous {newer} row.version AND (tomb IS NULL OR tomb.version < row.version)
+WHERE {newer} AND (tomb IS NULL OR tomb.version < row.version)
 FOREACH (o IN olds | DELETE o)
 CREATE (a)-[r{type}]->(b)
-SET r = row.props, r._graphsync_key = row.tombstone, r._graphsync_version = row.version
+SET r = row.props, r._graphsync_key = row.tombstone, r._graphsync_version = row.version{digest}
 RETURN count(CASE WHEN previous >= 0 THEN 1 END) AS updated, count(CASE WHEN previous < 0 THEN 1 END) AS created
 """
 

@@ -11,7 +11,14 @@ from graphsync.change import ApplyResult, Change
 from graphsync.connectors import cypher
 from graphsync.connectors.neo4j import queries
 from graphsync.connectors.rows import NodeRows, Plan, RelationshipRows, entity_id, plan
-from graphsync.connectors.slots import chosen, foreign_key_slots, keyed_by_ends, newer, relationship_slots
+from graphsync.connectors.slots import (
+    chosen,
+    digest_set,
+    foreign_key_slots,
+    keyed_by_ends,
+    newer,
+    relationship_slots,
+)
 from graphsync.spec.mapping import Mappings, NodeMapping
 
 
@@ -24,7 +31,7 @@ class Neo4jSink:
         self._driver = driver
         self._mappings = mappings
         self._database = database
-        self._newer = newer(ties)
+        self._ties = ties
 
     def prepare(self) -> None:
         """Create the uniqueness constraints MERGE relies on for speed and for locking."""
@@ -63,10 +70,10 @@ class Neo4jSink:
         self._driver.close()
 
     def stage(self, changes: Sequence[Change]) -> Plan:
-        return plan(changes, self._mappings)
+        return plan(changes, self._mappings, digests=self._ties)
 
     def apply(self, changes: Sequence[Change], staged: Any = None) -> ApplyResult:
-        batch = staged if isinstance(staged, Plan) else plan(changes, self._mappings)
+        batch = staged if isinstance(staged, Plan) else plan(changes, self._mappings, digests=self._ties)
         with self._driver.session(database=self._database) as session:
             return session.execute_write(self._write, batch)
 
@@ -142,7 +149,8 @@ class Neo4jSink:
             **_node_slots(mapping),
             foreign_keys="".join(fragments),
             former=former,
-            newer=self._newer,
+            newer=newer(self._ties),
+            digest=digest_set(self._ties, "n"),
         )
 
     def _drop_foreign_keys(
@@ -165,7 +173,12 @@ class Neo4jSink:
         slots["old"] = cypher.render(old, **slots)
         result = ApplyResult()
         if rows.upserts:
-            query = cypher.render(queries.UPSERT_RELATIONSHIPS, **slots, newer=self._newer)
+            query = cypher.render(
+                queries.UPSERT_RELATIONSHIPS,
+                **slots,
+                newer=newer(self._ties, relationship=True),
+                digest=digest_set(self._ties, "r"),
+            )
             record = _single(tx.run(query, rows=rows.upserts))
             result += ApplyResult(created=record["created"], updated=record["updated"])
         if rows.deletes:

@@ -11,10 +11,11 @@ from graphsync.spec.endpoints import CaptureMode
 from graphsync.spec.pipeline import Mode, PipelineSpec
 
 # The cluster (a restore into a new one changes it), how far its WAL has come (a restore in place goes
-# back), and the engine's outbox table (recreated with the engine schema, its ids start again).
+# back; flushed WAL, which a crash does not take back), and the engine's outbox table (recreated with the
+# engine schema, its ids start again).
 _INSTANCE: LiteralString = """
 SELECT (SELECT system_identifier FROM pg_control_system())::text,
-       (pg_current_wal_lsn() - '0/0'::pg_lsn)::bigint,
+       (pg_current_wal_flush_lsn() - '0/0'::pg_lsn)::bigint,
        to_regclass(%(outbox)s)::oid::bigint
 """
 
