@@ -39,7 +39,7 @@ from graphsync.pipeline.contracts import Source
 from graphsync.pipeline.control import RunControl
 from graphsync.pipeline.retry import Backoff, Interrupted
 from graphsync.pipeline.runner import Runner, RunOptions
-from graphsync.pipeline.stats import SOURCE, RunStats
+from graphsync.pipeline.stats import SOURCE, TARGET, RunStats
 from graphsync.spec.endpoints import CaptureMode
 from graphsync.spec.pipeline import Mode, PipelineSpec
 
@@ -109,6 +109,14 @@ class _Carry:
         self.latest: RunStats | None = None
         self.lost: RunStats | None = None
 
+    def retrying(self, control: RunControl, error: str, *, component: str) -> RunStats:
+        """The stats a failed attempt hands on, with its retry counted and shown to the run's watcher."""
+        stats = self.lost = self.lost or self.latest or RunStats()
+        stats.add_retry(error, component=component)
+        if control.on_batch:
+            control.on_batch(stats)
+        return stats
+
     def take(self) -> RunStats | None:
         stats, self.lost = self.lost, None
         return stats
@@ -136,10 +144,10 @@ def _reconnecting(spec: PipelineSpec, control: RunControl) -> RunStats:
                 # The last attempt made progress: this is a new outage, not the same one going on.
                 attempt, read = 0, stats.read
             stats.waiting(CONNECT)
-            stats.add_retry(f"source: connection lost, reconnecting: {type(exc).__name__}: {exc}", component=SOURCE)
             stats.add_read(caught_up=False)
-            if control.on_batch:
-                control.on_batch(stats)
+            carry.retrying(
+                control, f"source: connection lost, reconnecting: {type(exc).__name__}: {exc}", component=SOURCE
+            )
             log.warning("source: connection lost, reconnecting: %s", exc)
             try:
                 backoff.wait(attempt, control.stop)
@@ -187,10 +195,7 @@ def _claiming(spec: PipelineSpec, control: RunControl, carry: _Carry) -> epochs.
         except Exception as exc:
             if not targets.transient(spec, exc) or control.stop.is_set():
                 raise
-            stats = carry.lost = carry.lost or carry.latest or RunStats()
-            stats.add_retry(f"target: retry {attempt + 1}: {type(exc).__name__}: {exc}")
-            if control.on_batch:
-                control.on_batch(stats)
+            carry.retrying(control, f"target: retry {attempt + 1}: {type(exc).__name__}: {exc}", component=TARGET)
             log.warning("target: transient error, retrying: %s (reading the version epoch)", exc)
             try:
                 backoff.wait(attempt, control.stop)

@@ -12,7 +12,7 @@ import dataclasses
 import time
 from collections.abc import Iterator, Sequence
 from datetime import date, datetime
-from typing import Any
+from typing import Any, LiteralString
 
 from graphsync.change import Change, version_of
 from graphsync.connectors import cypher
@@ -210,16 +210,18 @@ class GraphWatermarkSource:
                 token = None if position.safe is None else (entity, [self._reader.native(v) for v in position.safe])
                 return Batch(changes=changes, rejected=rejected, token=token)
 
-    def _nulls(self, rel: RelationshipMapping | None, entity: str) -> list[Rejection]:
-        """Entities without the watermark have no place in the scan: refused, so the dead letters name them."""
-        node = rel is None
+    def _by_watermark(self, rel: RelationshipMapping | None, entity: str) -> tuple[dict[str, str], LiteralString]:
+        """The slots and template of the watermark scan of one entity type."""
         if rel is None:
             slots = {**sides.node_slots(self._mappings.node(entity), target=False), "watermark": self._watermark}
-            template = queries.NODES_BY_WATERMARK
-        else:
-            slots = {**sides.relationship_slots(self._mappings, rel, target=False), "watermark": self._watermark}
-            template = queries.RELATIONSHIPS_BY_WATERMARK
-        condition = queries.WATERMARK_NULL if node else queries.REL_WATERMARK_NULL
+            return slots, queries.NODES_BY_WATERMARK
+        slots = {**sides.relationship_slots(self._mappings, rel, target=False), "watermark": self._watermark}
+        return slots, queries.RELATIONSHIPS_BY_WATERMARK
+
+    def _nulls(self, rel: RelationshipMapping | None, entity: str) -> list[Rejection]:
+        """Entities without the watermark have no place in the scan: refused, so the dead letters name them."""
+        slots, template = self._by_watermark(rel, entity)
+        condition = queries.WATERMARK_NULL if rel is None else queries.REL_WATERMARK_NULL
         rows = fetch(self._reader, sides.query(template, slots, condition), {"limit": NULLS_REPORTED})
         reason = f"{self._watermark} is not set: the entity has no place in the scan and is not synced until it has"
         return [Rejection(self._change(rel, entity, row), reason) for row in rows]
@@ -231,12 +233,7 @@ class GraphWatermarkSource:
         low, low_key, low_end = (after or []) + [None] * (3 - len(after or []))
         params = {"low": low, "low_key": low_key, "low_end": low_end, "limit": limit}
         node = rel is None
-        if rel is None:
-            slots = {**sides.node_slots(self._mappings.node(entity), target=False), "watermark": self._watermark}
-            template = queries.NODES_BY_WATERMARK
-        else:
-            slots = {**sides.relationship_slots(self._mappings, rel, target=False), "watermark": self._watermark}
-            template = queries.RELATIONSHIPS_BY_WATERMARK
+        slots, template = self._by_watermark(rel, entity)
         if after is not None and len(after) > 1:
             rest = queries.WATERMARK_REST if node else queries.REL_WATERMARK_REST
             rows = fetch(self._reader, sides.query(template, slots, rest), params)
