@@ -126,7 +126,7 @@ def _show_outbox(conn: psycopg.Connection[Any], out: TextIO) -> None:
 def show_graph(env: Mapping[str, str], out: TextIO) -> None:
     with neo4j_server.driver(env) as driver:
         nodes, _, _ = driver.execute_query(
-            "MATCH (n) WHERE NOT n:GraphsyncTombstone UNWIND labels(n) AS label "
+            "MATCH (n) UNWIND labels(n) AS label WITH label WHERE NOT label STARTS WITH 'Graphsync' "
             "RETURN label, count(*) AS n ORDER BY label"
         )
         rels, _, _ = driver.execute_query("MATCH ()-[r]->() RETURN type(r) AS type, count(*) AS n ORDER BY type")
