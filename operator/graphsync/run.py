@@ -193,8 +193,11 @@ def _claiming(spec: PipelineSpec, control: RunControl, carry: _Carry) -> epochs.
         try:
             return _claim(spec)
         except Exception as exc:
-            if not targets.transient(spec, exc) or control.stop.is_set():
+            if not targets.transient(spec, exc):
                 raise
+            if control.stop.is_set():
+                # Stopped while the target is down: a clean stop, nothing was claimed or written.
+                return None
             carry.retrying(control, f"target: retry {attempt + 1}: {type(exc).__name__}: {exc}", component=TARGET)
             log.warning("target: transient error, retrying: %s (reading the version epoch)", exc)
             try:
