@@ -40,6 +40,7 @@ from graphsync.spec import identifiers
 _PEEK = """
 SELECT data FROM pg_logical_slot_peek_binary_changes(
     %(slot)s, %(upto)s::pg_lsn, %(limit)s, 'proto_version', '1', 'publication_names', %(publications)s)
+WHERE NOT (xid = ANY(%(handed)s::text[]::xid[])) OR get_byte(data, 0) = 82
 """
 _CURRENT = "SELECT pg_current_wal_lsn()::text"
 _QUALIFIED = """
@@ -76,8 +77,18 @@ class _Row:
     typed: dict[str, Any] | None = None
 
 
+@dataclass(frozen=True)
+class _Handed:
+    """A transaction handed over and not yet committed: its messages are counted in the next peek's limit."""
+
+    xid: int
+    end_lsn: int
+    messages: int
+
+
 @dataclass
 class _Transaction:
+    xid: int
     commit_lsn: int
     end_lsn: int
     messages: int
@@ -101,8 +112,8 @@ class LogicalSource:
         self._pipeline = pipeline
         # Peeking and advancing must not overlap: the slot is held by one at a time.
         self._lock = threading.Lock()
-        # Transactions handed over and not yet committed: (end LSN, message count), oldest first.
-        self._handed: list[tuple[int, int]] = []
+        # Transactions handed over and not yet committed, oldest first.
+        self._handed: list[_Handed] = []
         self._advanced_at = 0.0
         self._measured_at = 0.0
         # Told how much WAL the slot holds, every BACKLOG_EVERY_SECONDS (the run's stats, for status and metrics).
@@ -132,7 +143,7 @@ class LogicalSource:
             return Batch(changes=[])
         changes = self._changes(transactions)
         with self._lock:
-            self._handed.extend((t.end_lsn, t.messages) for t in transactions)
+            self._handed.extend(_Handed(t.xid, t.end_lsn, t.messages) for t in transactions)
         return Batch(changes=changes, token=transactions[-1].end_lsn)
 
     def _up_to_truncate(self, transactions: list[_Transaction]) -> list[_Transaction]:
@@ -165,7 +176,7 @@ class LogicalSource:
             if own:
                 self._conn.execute(self._sql(_SETTLE), {"ids": own, "pipeline": self._pipeline})
             self._conn.execute(_ADVANCE, {"slot": self._slot.name, "lsn": pgoutput.lsn_text(end)})
-            self._handed = [(at, count) for at, count in self._handed if at > end]
+            self._handed = [handed for handed in self._handed if handed.end_lsn > end]
 
     def close(self) -> None:
         self._conn.close()
@@ -174,11 +185,20 @@ class LogicalSource:
         with self._lock:
             row = self._conn.execute(_CURRENT).fetchone()
             upto = str(row[0]) if row else None
-            skip = sum(count for _, count in self._handed)
-            handed = self._handed[-1][0] if self._handed else -1
+            skip = sum(handed.messages for handed in self._handed)
+            after = self._handed[-1].end_lsn if self._handed else -1
+            # A peek starts at the slot's position again: the server leaves out what was handed over already
+            # (but not its Relation messages, which the transactions after it may need), so it is neither
+            # sent nor decoded once more.
             rows = self._conn.execute(
                 _PEEK,
-                {"slot": self._slot.name, "upto": upto, "limit": limit + skip, "publications": self._slot.publications},
+                {
+                    "slot": self._slot.name,
+                    "upto": upto,
+                    "limit": limit + skip,
+                    "publications": self._slot.publications,
+                    "handed": [str(handed.xid) for handed in self._handed],
+                },
             ).fetchall()
             if not rows and not self._handed and upto and time.monotonic() - self._advanced_at >= IDLE_ADVANCE_SECONDS:
                 # Nothing of this pipeline committed before `upto`: the slot need not keep that WAL.
@@ -189,7 +209,7 @@ class LogicalSource:
                 if held is not None:
                     self.on_backlog(held)
                 self._measured_at = time.monotonic()
-        return [t for t in self._transactions(bytes(r[0]) for r in rows) if t.end_lsn > handed]
+        return [t for t in self._transactions(bytes(r[0]) for r in rows) if t.end_lsn > after]
 
     def _transactions(self, messages: Any) -> list[_Transaction]:
         relations: dict[int, pgoutput.Relation] = {}
@@ -200,7 +220,7 @@ class LogicalSource:
             if isinstance(message, pgoutput.Relation):
                 relations[message.oid] = message
             elif isinstance(message, pgoutput.Begin):
-                current = _Transaction(commit_lsn=message.final_lsn, end_lsn=0, messages=1)
+                current = _Transaction(xid=message.xid, commit_lsn=message.final_lsn, end_lsn=0, messages=1)
             elif isinstance(message, pgoutput.Commit):
                 if current is None:
                     raise pgoutput.DecodeError("a commit without its begin")
@@ -268,8 +288,9 @@ class LogicalSource:
             for row in transaction.rows:
                 change = _change(row, transaction.commit_lsn)
                 if change is not None:
-                    folded.pop((change.entity, json.dumps(change.key, default=str)), None)
-                    folded[(change.entity, json.dumps(change.key, default=str))] = change
+                    key = (change.entity, json.dumps(change.key, default=str))
+                    folded.pop(key, None)
+                    folded[key] = change
             # Folded by key: with REPLICA IDENTITY FULL an UPDATE also sends its old row, whose delete the
             # upsert of the same key replaces.
             changes.extend(folded.values())
