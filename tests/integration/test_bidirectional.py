@@ -236,3 +236,34 @@ def test_a_bad_resolution_is_refused_naming_the_problem(
     assert "property 'not a name'" in capsys.readouterr().err
     assert cli.main(["conflicts", "resolve", "-f", str(path), "abc", "--take", "source"]) == 1
     assert "no open conflict 'abc'" in capsys.readouterr().err
+
+
+def test_a_deleted_relationship_takes_no_node_an_application_wrote_with_it(
+    pair: Any, neo4j_driver: neo4j.Driver
+) -> None:
+    """The orphan cleanup after a relationship delete takes only placeholders the engine made: nodes an
+    application wrote carry no version, and lose their last relationship without being deleted (nor, on
+    the next pass, deleted on the other side as well)."""
+    spec, target = pair()
+    neo4j_driver.execute_query(
+        "CREATE (:Person {id: 9100, name: 'a', updated_at: 1})-[:KNOWS {since: 2020, updated_at: 1}]->"
+        "(:Person {id: 9101, name: 'b', updated_at: 1})"
+    )
+    target.write(
+        "CREATE (:Person {id: 9200, name: 'c', updated_at: 1})-[:KNOWS {since: 2021, updated_at: 1}]->"
+        "(:Person {id: 9201, name: 'd', updated_at: 1})"
+    )
+    sync(spec)
+    source_read = lambda query: [list(r.values()) for r in neo4j_driver.execute_query(query).records]  # noqa: E731
+    assert person(source_read, 9200) == {"id": 9200, "name": "c", "updated_at": 1}
+    # Each relationship deleted on the side that did not write its ends.
+    target.write("MATCH (:Person {id: 9100})-[k:KNOWS]->() DELETE k")
+    neo4j_driver.execute_query("MATCH (:Person {id: 9200})-[k:KNOWS]->() DELETE k")
+    first, second = one_pass(spec), one_pass(spec)
+    assert (first["toSource"], first["toTarget"]) == (1, 1)
+    assert second["toSource"] + second["toTarget"] == 0
+    for read in (source_read, target.read):
+        assert [person(read, ident)["name"] for ident in (9100, 9101, 9200, 9201)] == ["a", "b", "c", "d"]
+        assert read("MATCH (:Person {id: 9100})-[k:KNOWS]->() RETURN count(k)") == [[0]]
+        assert read("MATCH (:Person {id: 9200})-[k:KNOWS]->() RETURN count(k)") == [[0]]
+    assert falkor_snapshot(target) == neo4j_graph(neo4j_driver)

@@ -6,7 +6,9 @@ and writes in one step. Every template does its whole job in one query (no
 result feeds another), so a batch's queries go in one MULTI/EXEC and a
 replayed batch converges. Nodes that may have become pointless placeholders
 are marked with a label and removed at the end of the batch (`DROP_ORPHANS`);
-a mark left by a crash is cleared by the next batch.
+a mark left by a crash is cleared by the next batch. Only placeholders the engine made
+(`_graphsync_placeholder`: a MERGE created them for a relationship's end, or a delete stripped
+them) are ever removed: a node an application wrote has no version either.
 
 FalkorDB drops the writes of rows a later WHERE filters out, so every guard
 comes before the first write of its query.
@@ -51,6 +53,7 @@ SET m:GraphsyncMaybeOrphan
 WITH DISTINCT n, row, previous
 FOREACH (target IN CASE WHEN row.fks.{column} IS NULL THEN [] ELSE [row.fks.{column}] END |
   MERGE (m{target_label} {{{target_key}: target}})
+  ON CREATE SET m._graphsync_placeholder = true
   CREATE {arrow}
 )
 """
@@ -67,7 +70,7 @@ WHERE (tomb IS NULL OR tomb.version < row.version) AND (previous IS NULL OR prev
 MERGE (t:GraphsyncTombstone {{id: row.tombstone}})
 SET t.version = row.version, t.at = timestamp()
 FOREACH (x IN CASE WHEN n IS NULL THEN [] ELSE [n] END |
-  SET x = {{{key}: row.key}}, x:GraphsyncMaybeOrphan{strip_labels}
+  SET x = {{{key}: row.key, _graphsync_placeholder: true}}, x:GraphsyncMaybeOrphan{strip_labels}
 )
 WITH row, n, previous
 {owned_drops}
@@ -103,7 +106,9 @@ WHERE {newer} AND (tomb IS NULL OR tomb.version < row.version)
 FOREACH (o IN olds | DELETE o)
 FOREACH (e IN ends | SET e:GraphsyncMaybeOrphan)
 MERGE (a{source_label} {{{source_key}: row.source}})
+ON CREATE SET a._graphsync_placeholder = true
 MERGE (b{target_label} {{{target_key}: row.target}})
+ON CREATE SET b._graphsync_placeholder = true
 CREATE (a)-[r{type}]->(b)
 SET r = row.props
 SET r._graphsync_key = row.tombstone, r._graphsync_version = row.version{digest}
@@ -137,7 +142,7 @@ RETURN count(old) AS deleted
 # Marked nodes that are bare placeholders nothing points at any more; then the marks.
 DROP_ORPHANS: LiteralString = """
 MATCH (m:GraphsyncMaybeOrphan)
-WHERE m._graphsync_version IS NULL AND NOT (m)--()
+WHERE m._graphsync_placeholder AND NOT (m)--()
 DELETE m
 """
 CLEAR_MARKS: LiteralString = "MATCH (m:GraphsyncMaybeOrphan) REMOVE m:GraphsyncMaybeOrphan"

@@ -7,6 +7,10 @@ version, so the version guard can never be raced into a lost update. A node
 MERGE has just created is already locked by its transaction; a matched one gets
 its lock by a real write (setting a marker property, then removing it: setting an
 absent property to null writes nothing, so takes no lock).
+
+Placeholders: a node MERGE creates only so a relationship has an end, and a node a delete stripped, carry
+`_graphsync_placeholder` until their own upsert replaces every property. Orphan cleanup takes only those:
+a node an application wrote has no version either, and losing its last relationship must not delete it.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ CANARY: LiteralString = "CREATE (c:GraphsyncCanary) DELETE c"
 UPSERT_NODES: LiteralString = """
 UNWIND $rows AS row
 MERGE (n{label} {{{key}: row.key}})
+ON CREATE SET n._graphsync_placeholder = true
 ON MATCH SET n._graphsync_lock = true
 REMOVE n._graphsync_lock
 WITH n, row, n._graphsync_version AS previous, n._graphsync_digest AS digest
@@ -50,6 +55,7 @@ CALL (n, row, previous) {{
 }}
 FOREACH (target IN CASE WHEN row.fks.{column} IS NULL THEN [] ELSE [row.fks.{column}] END |
   MERGE (m{target_label} {{{target_key}: target}})
+  ON CREATE SET m._graphsync_placeholder = true
   CREATE {arrow}
 )
 """
@@ -62,6 +68,7 @@ FOREACH (target IN CASE WHEN row.fks.{column} IS NULL THEN [] ELSE [row.fks.{col
 DELETE_NODES: LiteralString = """
 UNWIND $rows AS row
 MERGE (n{label} {{{key}: row.key}})
+ON CREATE SET n._graphsync_placeholder = true
 ON MATCH SET n._graphsync_lock = true
 REMOVE n._graphsync_lock
 WITH n, row, coalesce(n._graphsync_version, CASE WHEN size(keys(n)) > 1 THEN -1 END) AS previous
@@ -70,7 +77,7 @@ ON CREATE SET tomb.version = -1
 WITH n, row, tomb, previous
 WHERE tomb.version < row.version AND (previous IS NULL OR previous < row.version)
 SET tomb.version = row.version, tomb.at = timestamp()
-SET n = {{{key}: row.key}}
+SET n = {{{key}: row.key, _graphsync_placeholder: true}}
 {strip_labels}
 RETURN count(previous) AS deleted, collect(row.key) AS applied
 """
@@ -78,7 +85,7 @@ RETURN count(previous) AS deleted, collect(row.key) AS applied
 DROP_ORPHANS: LiteralString = """
 UNWIND $keys AS key
 MATCH (n{label} {{{key}: key}})
-WHERE n._graphsync_version IS NULL AND NOT (n)--()
+WHERE n._graphsync_placeholder AND NOT (n)--()
 DELETE n
 """
 
@@ -95,7 +102,9 @@ RETURN collect(DISTINCT m.{target_key}) AS former
 UPSERT_RELATIONSHIPS: LiteralString = """
 UNWIND $rows AS row
 MERGE (a{source_label} {{{source_key}: row.source}})
+ON CREATE SET a._graphsync_placeholder = true
 MERGE (b{target_label} {{{target_key}: row.target}})
+ON CREATE SET b._graphsync_placeholder = true
 SET a._graphsync_lock = true, b._graphsync_lock = true
 REMOVE a._graphsync_lock, b._graphsync_lock
 WITH a, b, row
@@ -122,7 +131,9 @@ OLD_BY_ENDS: LiteralString = (
 DELETE_RELATIONSHIPS: LiteralString = """
 UNWIND $rows AS row
 MERGE (a{source_label} {{{source_key}: row.source}})
+ON CREATE SET a._graphsync_placeholder = true
 MERGE (b{target_label} {{{target_key}: row.target}})
+ON CREATE SET b._graphsync_placeholder = true
 SET a._graphsync_lock = true, b._graphsync_lock = true
 REMOVE a._graphsync_lock, b._graphsync_lock
 WITH row, a, b
