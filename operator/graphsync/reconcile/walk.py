@@ -2,10 +2,15 @@
 by entity, and (when repairing) the differences written through the pipeline's own sink.
 
 Graph databases have no hash function in Cypher, so entity digests are computed
-here as each bucket streams in; the two sides are read concurrently. A repair
-carries a version one above what the target holds (or the delete recorded for
-it), so it wins over the drift without outranking the next real change; a
-change that got there first leaves the repair stale (counted as superseded).
+here as each bucket streams in; the two sides are read concurrently.
+
+A repair runs next to a live pipeline, so what the walk saw may be gone by the time it writes. Before
+writing, the differing entities are read again, the target first, then the source: a repair carries the
+source as it is now, at a version one above what the target held (or the delete recorded for it) just
+before, so it wins over the drift without outranking any change the pipeline applies after that read; a
+difference the pipeline settled meanwhile is not written at all. After writing, the target is read once
+more: an entity the target does not hold as the repair wrote it, and no newer write overtook, is a failed
+repair, named in the report (the outcome is then `partial`), never counted as repaired.
 """
 
 from __future__ import annotations
@@ -14,12 +19,13 @@ import dataclasses
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 from graphsync.change import Change, Operation
 from graphsync.pipeline.contracts import Sink
 from graphsync.pipeline.poison import apply_isolating
-from graphsync.reconcile.entries import Differences, Entry, bucket_hash, compare
+from graphsync.reconcile.entries import FROM, Differences, Entry, bucket_hash, compare
 from graphsync.reconcile.report import EntityReport
 from graphsync.reconcile.sides import GraphSide, Side
 from graphsync.spec.reconcile import Action, ReconcileSpec, bucket_size
@@ -34,7 +40,7 @@ class Walk:
         self._sink = sink
         self._spec = spec
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="reconcile")
-        self._pending: list[Change] = []
+        self._pending: list[_Repair] = []
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
@@ -67,11 +73,26 @@ class Walk:
             return
         report.differing_buckets += 1
         found = compare(source, target)
-        self._record(report, found)
-        if self._spec.action is Action.REPAIR:
-            self._pending += self._repairs(name, found)
-            if len(self._pending) >= self._spec.batch_size:
-                self._flush(report)
+        if self._spec.action is not Action.REPAIR:
+            self._record(report, found)
+            return
+        confirmed, tombstones = self._again(name, found)
+        # Settled by the live pipeline between the walk's read and this one: nothing to repair.
+        report.superseded += _count(found) - _count(confirmed)
+        self._record(report, confirmed)
+        self._pending += self._repairs(name, confirmed, tombstones)
+        if len(self._pending) >= self._spec.batch_size:
+            self._flush(report)
+
+    def _again(self, name: str, found: Differences) -> tuple[Differences, dict[str, int]]:
+        """The differences as they are now: the target read first, then the source (see the module's doc)."""
+        entries = [*found.missing, *found.extra, *(source for source, _ in found.different)]
+        idents = {entry.ident for entry in entries}
+        starts = sorted({_start(entry) for entry in entries}, key=repr)
+        target = self._target.bucket(name, None, None, starts)
+        tombstones = self._target.tombstones(sorted(idents))
+        source = self._source.bucket(name, None, None, starts)
+        return compare(_only(source, idents), _only(target, idents)), tombstones
 
     def _record(self, report: EntityReport, found: Differences) -> None:
         limit = self._spec.samples
@@ -85,35 +106,87 @@ class Walk:
         for source, target in found.different:
             report.sample("different", limit, source, target)
 
-    def _repairs(self, name: str, found: Differences) -> list[Change]:
+    def _repairs(self, name: str, found: Differences, tombstones: dict[str, int]) -> list[_Repair]:
         # A repair outranks what the target holds and the delete recorded for the entity (one written by hand
         # may have a tombstone and no version).
-        idents = [e.ident for e in found.missing] + [t.ident for _, t in found.different]
-        tombstones = self._target.tombstones(idents + [e.ident for e in found.extra])
-
         def above(entry: Entry) -> int:
             return max(entry.version, tombstones.get(entry.ident, -1)) + 1
 
-        changes = [_at_least(entry, tombstones.get(entry.ident, -1) + 1) for entry in found.missing]
-        changes += [_at_least(source, above(target)) for source, target in found.different]
-        changes += [
-            Change(name, entry.key, Operation.DELETE, above(entry), dict(entry.delete_data or {}))
+        repairs = [_Repair(entry, _at_least(entry, tombstones.get(entry.ident, -1) + 1)) for entry in found.missing]
+        repairs += [_Repair(source, _at_least(source, above(target))) for source, target in found.different]
+        repairs += [
+            _Repair(entry, Change(name, entry.key, Operation.DELETE, above(entry), dict(entry.delete_data or {})))
             for entry in found.extra
         ]
-        return changes
+        return repairs
 
     def _flush(self, report: EntityReport) -> None:
         if not self._pending or self._sink is None:
             return
-        changes, self._pending = self._pending, []
-        result, refused = apply_isolating(self._sink, changes)
-        # Every change neither refused nor found stale (a newer write got there first) was written.
-        report.repaired += len(changes) - len(refused) - result.stale
-        report.superseded += result.stale
+        repairs, self._pending = self._pending, []
+        _, refused = apply_isolating(self._sink, [repair.change for repair in repairs])
         report.failed += len(refused)
-        for rejection in refused[: max(0, self._spec.samples - len(report.samples["failed"]))]:
+        for rejection in refused:
             change = rejection.change
-            report.samples["failed"].append({"key": change.key, "op": change.op.value, "reason": rejection.reason})
+            self._failed(report, change.key, change.op.value, rejection.reason)
+        rejected = {id(rejection.change) for rejection in refused}
+        self._verify(report, [repair for repair in repairs if id(repair.change) not in rejected])
+
+    def _verify(self, report: EntityReport, repairs: list[_Repair]) -> None:
+        """The target read again: a repair counts once the target holds what it wrote (or no longer holds
+        what it deleted); one a newer write overtook is superseded; anything else failed, named."""
+        if not repairs:
+            return
+        name = repairs[0].change.entity
+        idents = {repair.entry.ident for repair in repairs}
+        starts = sorted({_start(repair.entry) for repair in repairs}, key=repr)
+        target = _only(self._target.bucket(name, None, None, starts), idents)
+        tombstones = self._target.tombstones(sorted(idents))
+        for repair in repairs:
+            held = target.get(repair.entry.ident)
+            if repair.change.op is Operation.DELETE:
+                done = held is None
+            else:
+                done = held is not None and held.digest == repair.entry.digest
+            newest = max(held.version if held else -1, tombstones.get(repair.entry.ident, -1))
+            if done:
+                report.repaired += 1
+            elif newest > repair.change.version:
+                report.superseded += 1  # a newer write got there first: the pipeline brings the rest
+            else:
+                report.failed += 1
+                self._failed(
+                    report,
+                    repair.entry.key,
+                    repair.change.op.value,
+                    "the target still differs after the repair: the sink could not address this entity "
+                    "(written by hand under another identity?)",
+                )
+
+    def _failed(self, report: EntityReport, key: Any, op: str, reason: str) -> None:
+        if len(report.samples["failed"]) < self._spec.samples:
+            report.samples["failed"].append({"key": key, "op": op, "reason": reason})
+
+
+@dataclass(frozen=True)
+class _Repair:
+    """A change a repair writes, with the entry it repairs (to find it again on both sides)."""
+
+    entry: Entry
+    change: Change
+
+
+def _start(entry: Entry) -> Any:
+    """What a side reads an entity by: a node's key, a relationship's start node key."""
+    return entry.content.get(FROM, entry.key)
+
+
+def _only(entries: dict[str, Entry], idents: set[str]) -> dict[str, Entry]:
+    return {ident: entry for ident, entry in entries.items() if ident in idents}
+
+
+def _count(found: Differences) -> int:
+    return len(found.missing) + len(found.extra) + len(found.different)
 
 
 def _at_least(source: Entry, version: int) -> Change:
