@@ -21,14 +21,14 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from graphsync import connect, graphmodes, targets
 from graphsync.change import Change, Operation, version_of
 from graphsync.conflicts import changes, resolution
-from graphsync.conflicts.decision import Step, decide, write_order
-from graphsync.conflicts.held import Base, HeldConflicts, Ledger
+from graphsync.conflicts.decision import Step, decide, decide_owing, write_order
+from graphsync.conflicts.held import Base, HeldConflicts, Ledger, Owed
 from graphsync.connectors.graphs.reading import Versions
 from graphsync.connectors.postgres import schema as pg_schema
 from graphsync.connectors.postgres.ledger import PostgresConflicts, PostgresLedger
@@ -55,6 +55,8 @@ class _Writes:
     source: list[Change] = field(default_factory=list)
     bases: dict[str, Base] = field(default_factory=dict)
     forget: list[str] = field(default_factory=list)
+    # Entities written on both sides: what each side held before (source, target), owed if one side refuses.
+    before: dict[str, tuple[Entry | None, Entry | None]] = field(default_factory=dict)
 
 
 def run(spec: PipelineSpec, control: RunControl) -> RunStats:
@@ -189,7 +191,14 @@ class TwoWay:
                 # Neither side is written, the ledger keeps its entry: fixed in its database, it syncs again.
                 counts.fail(f"{name} {broken.key}: {broken.content[UNMAPPABLE]}")
                 continue
-            step = decide(s.digest if s else None, t.digest if t else None, base.digest if base else None)
+            s_digest, t_digest = s.digest if s else None, t.digest if t else None
+            if base is not None and base.owed is not None:
+                step = decide_owing(s_digest, t_digest, base.digest, base.owed.side, base.owed.digest)
+                # A conflict now is merged from what the owing side held, which its edit was made on.
+                owed = base.owed
+                base = Base(owed.digest or 0, owed.data) if owed.data is not None else None
+            else:
+                step = decide(s_digest, t_digest, base.digest if base else None)
             if step is Step.RECORD and s is not None:
                 writes.bases[ident] = Base(s.digest, changes.properties(s))
                 counts.recorded += 1
@@ -243,7 +252,9 @@ class TwoWay:
                 "target": changes.properties(t) if t else None,
                 "base": base.data if base else None,
             }
-            self.conflicts.hold(mapping.name, shape.key, ident, versions, shape=changes.shape(shape))
+            self.conflicts.hold(
+                mapping.name, shape.key, ident, versions, shape=changes.shape(shape), reason=decided.reason
+            )
             counts.held += 1
             return
         entry = changes.entry_of(mapping, ident, shape.key, decided.data, changes.shape(shape))
@@ -263,12 +274,17 @@ class TwoWay:
     ) -> None:
         """Make both sides hold `entry` (None: neither holds it), writing only the side that differs, at a
         version above what it holds, so the target's version guard takes it (source entries carry none)."""
+        sides = 0
         for have, side in ((s, writes.source), (t, writes.target)):
             written = max(version, have.version + 1) if have is not None else version
             if entry is None and have is not None:
                 side.append(changes.delete(mapping, have, written))
+                sides += 1
             elif entry is not None and (have is None or have.digest != entry.digest):
                 side.append(changes.upsert(mapping, entry, written))
+                sides += 1
+        if sides == 2:
+            writes.before[ident] = (s, t)
         if entry is None:
             writes.forget.append(ident)
         else:
@@ -298,8 +314,18 @@ class TwoWay:
     def _apply(self, name: str, writes: _Writes, counts: TwoWayProgress) -> None:
         # The ledger moves only after both sides committed: a crash in between repeats the pass's writes,
         # which the version guard makes harmless. An entity a side refuses keeps its ledger entry.
-        failed = _write(self._target_sink, writes.target, counts) | _write(self._source_sink, writes.source, counts)
-        self.ledger.put(name, {ident: base for ident, base in writes.bases.items() if ident not in failed})
+        failed_target = _write(self._target_sink, writes.target, counts)
+        failed_source = _write(self._source_sink, writes.source, counts)
+        failed = failed_target | failed_source
+        bases = {ident: base for ident, base in writes.bases.items() if ident not in failed}
+        for ident, (s, t) in writes.before.items():
+            # One side took a write the other refused: the base moves, the refusing side owes it (not an edit
+            # of its own to merge in again at the next pass).
+            if ident in writes.bases and (ident in failed_target) != (ident in failed_source):
+                side, had = ("source", s) if ident in failed_source else ("target", t)
+                owed = Owed(side, had.digest if had else None, changes.properties(had) if had else None)
+                bases[ident] = replace(writes.bases[ident], owed=owed)
+        self.ledger.put(name, bases)
         self.ledger.drop(name, [ident for ident in writes.forget if ident not in failed])
 
 

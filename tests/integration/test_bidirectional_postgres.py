@@ -10,6 +10,7 @@ from typing import Any
 import neo4j
 import psycopg
 import pytest
+from psycopg import sql
 
 from graphsync import run, twoway
 from graphsync.devenv import sample
@@ -193,3 +194,53 @@ def test_conflicts_follow_the_policy_and_manual_ones_wait_in_the_engine_schema(
     assert graph(neo4j_driver, "MATCH (p:Product {id: 4}) RETURN p.title") == "neo4j"
     after = one_pass(pipeline)
     assert after["toTarget"] + after["toSource"] + after["held"] == 0
+
+
+def test_a_sum_merge_adds_each_change_once_while_one_side_refuses_its_write(
+    spec: Any, pg_conn: Conn, neo4j_driver: neo4j.Driver
+) -> None:
+    """PostgreSQL refuses the merged total (a CHECK constraint) while Neo4j takes it: the passes after must
+    not merge the same two changes again (the total grew by the graph's change at every pass), and once
+    PostgreSQL takes writes again, an edit made there meanwhile is added once."""
+    pipeline = spec({"strategy": "merge", "merge": {"fields": {"total_cents": "sum"}}})
+    one_pass(pipeline)
+    base = row(pg_conn, "SELECT total_cents FROM orders WHERE id = 1")
+    cap = sql.SQL("ALTER TABLE orders ADD CONSTRAINT capped CHECK (id <> 1 OR total_cents <= {})")
+    pg_conn.execute(cap.format(sql.Literal(base + 3)))
+    pg_conn.execute("UPDATE orders SET total_cents = total_cents + 3 WHERE id = 1")
+    neo4j_driver.execute_query("MATCH (o:Order {id: 1}) SET o.total_cents = o.total_cents + 5")
+    totals = []
+    for _ in range(3):
+        counts = one_pass(pipeline)
+        assert counts["failed"] == 1, counts
+        totals.append(graph(neo4j_driver, "MATCH (o:Order {id: 1}) RETURN o.total_cents"))
+    assert totals == [base + 8] * 3
+    assert row(pg_conn, "SELECT total_cents FROM orders WHERE id = 1") == base + 3
+
+    pg_conn.execute("ALTER TABLE orders DROP CONSTRAINT capped")
+    pg_conn.execute("UPDATE orders SET total_cents = total_cents + 1 WHERE id = 1")
+    neo4j_driver.execute_query("MATCH (o:Order {id: 1}) SET o.total_cents = o.total_cents + 2")
+    counts = one_pass(pipeline)
+    assert counts["failed"] == 0, counts
+    assert row(pg_conn, "SELECT total_cents FROM orders WHERE id = 1") == base + 3 + 5 + 1 + 2
+    assert graph(neo4j_driver, "MATCH (o:Order {id: 1}) RETURN o.total_cents") == base + 11
+    after = one_pass(pipeline)
+    assert after["toTarget"] + after["toSource"] + after["resolved"] == 0
+
+
+def test_a_value_a_merge_rule_cannot_combine_is_held_not_a_crash(
+    spec: Any, pg_conn: Conn, neo4j_driver: neo4j.Driver
+) -> None:
+    pipeline = spec({"strategy": "merge", "merge": {"fields": {"total_cents": "sum"}}})
+    one_pass(pipeline)
+    pg_conn.execute("UPDATE orders SET total_cents = total_cents + 1 WHERE id = 2")
+    neo4j_driver.execute_query("MATCH (o:Order {id: 2}) SET o.total_cents = 'lots'")
+    pg_conn.execute("UPDATE customer SET name = 'still synced' WHERE id = 5")
+    counts = one_pass(pipeline)
+    assert counts["held"] == 1, counts
+    assert graph(neo4j_driver, "MATCH (c:Customer {id: 5}) RETURN c.name") == "still synced"
+    with ExitStack() as stack:
+        [held] = twoway.TwoWay(pipeline, stack).conflicts.list()
+    assert (held.entity, held.key) == ("orders", 2)
+    assert held.reason.startswith("cannot merge: sum applies to numbers, not "), held.reason
+    assert "'lots'" in held.reason

@@ -150,3 +150,11 @@ def test_an_invalid_policy_names_the_field(document: dict[str, Any], message: st
     with pytest.raises(ValidationError) as error:
         ConflictPolicySpec.model_validate(document)
     assert message in str(error.value).replace("\n  ", " ").replace("\n", " ")
+
+
+def test_a_value_the_merge_rule_cannot_combine_is_held_with_the_reason() -> None:
+    policy = ConflictPolicySpec.model_validate({"strategy": "merge", "merge": {"fields": {"n": "sum"}}})
+    source, target = revision(Side.SOURCE, {"n": 3}, 10), revision(Side.TARGET, {"n": "lots"}, 20)
+    held = resolve(policy, "e", source, target, Synced(1, 1, {"n": 1}))
+    assert held.action is Action.HOLD
+    assert held.reason == "cannot merge: sum applies to numbers, not 3, 'lots'"

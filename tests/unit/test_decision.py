@@ -6,7 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from graphsync.conflicts.decision import Step, decide, write_order
+from graphsync.conflicts.decision import Step, decide, decide_owing, write_order
+from graphsync.conflicts.held import Base, Owed
 from graphsync.spec.mapping import Mappings
 
 
@@ -84,3 +85,30 @@ def test_a_pass_writes_parents_before_children() -> None:
         }
     )
     assert write_order(mappings) == ["customer", "orders", "likes"]
+
+
+# The last pass wrote 8 to both sides (base 8); one side refused it and still holds 3.
+@pytest.mark.parametrize(
+    ("owing", "source", "target", "step"),
+    [
+        ("source", 3, 8, Step.TO_SOURCE),  # unchanged since: the write is owed again, nothing merged twice
+        ("target", 8, 3, Step.TO_TARGET),
+        ("source", 3, 9, Step.TO_SOURCE),  # the other side moved on: its newest state goes over
+        ("source", 3, None, Step.TO_SOURCE),  # ... or its delete
+        ("source", 4, 8, Step.CONFLICT),  # edited on what it held: merged from that
+        ("target", 8, 4, Step.CONFLICT),
+        ("source", 8, 8, Step.RECORD),  # taken some other way: nothing is owed any more
+        ("source", None, None, Step.FORGET),
+    ],
+)
+def test_a_side_that_owes_the_last_write_is_written_it_or_merged_from_what_it_held(
+    owing: str, source: int | None, target: int | None, step: Step
+) -> None:
+    assert decide_owing(source, target, 8, owing, 3) is step
+
+
+def test_a_ledger_base_keeps_what_is_owed_inside_its_data() -> None:
+    owed = Base(8, {"total": 108}, Owed("source", 3, {"total": 103}))
+    assert owed.stored() == {"total": 108, ":owed": {"side": "source", "digest": 3, "data": {"total": 103}}}
+    assert Base.of(8, owed.stored()) == owed
+    assert Base.of(8, {"total": 108}) == Base(8, {"total": 108})

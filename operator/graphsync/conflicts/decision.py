@@ -40,6 +40,23 @@ def decide(source: int | None, target: int | None, base: int | None) -> Step:
     return Step.CONFLICT
 
 
+def decide_owing(source: int | None, target: int | None, base: int | None, owing: str, held: int | None) -> Step:
+    """`decide`, when the last pass's write reached one side only (`owing`, which held `held` then; see
+    `held.Owed`). Unchanged since, that side counts as holding the base, and is written what the other side
+    holds; changed since, its edit was made on what it held, not on the base, so it is a conflict merged from
+    `held` (a `sum` adds each side's change once, however many passes a refused write took)."""
+    if source == target:
+        # Both hold the same now (the owed write made some other way): that is the base, nothing is owed.
+        return Step.FORGET if source is None else Step.RECORD
+    mine, other = (source, target) if owing == "source" else (target, source)
+    if mine != held:
+        return Step.CONFLICT
+    step = decide(base, other, base) if owing == "source" else decide(other, base, base)
+    if step in (Step.NOTHING, Step.RECORD):
+        return Step.TO_SOURCE if owing == "source" else Step.TO_TARGET
+    return step
+
+
 def _first_sight(source: int | None, target: int | None) -> Step:
     if target is None:
         return Step.TO_TARGET

@@ -12,11 +12,41 @@ from typing import Any, Protocol
 
 
 @dataclass(frozen=True)
+class Owed:
+    """A pass wrote its decision to one side and the other refused it: which side still owes the write, and
+    what that side held then (its digest, None: absent; its data, a later merge's base for that side)."""
+
+    side: str
+    digest: int | None
+    data: Mapping[str, Any] | None
+
+
+# Where a ledger record keeps an `Owed` inside the base's data: no property can have this name.
+_OWED = ":owed"
+
+
+@dataclass(frozen=True)
 class Base:
-    """What both sides held after the last sync of an entity: its digest, and its data (a merge's base)."""
+    """What both sides held after the last sync of an entity: its digest, and its data (a merge's base);
+    `owed`: one side has not taken it yet (see `conflicts.decision.decide_owing`)."""
 
     digest: int
     data: Mapping[str, Any]
+    owed: Owed | None = None
+
+    def stored(self) -> dict[str, Any]:
+        """The data as a ledger stores it, with what is owed inside."""
+        if self.owed is None:
+            return dict(self.data)
+        return {**self.data, _OWED: {"side": self.owed.side, "digest": self.owed.digest, "data": self.owed.data}}
+
+    @classmethod
+    def of(cls, digest: int, stored: Mapping[str, Any]) -> Base:
+        data = dict(stored)
+        owed = data.pop(_OWED, None)
+        if owed is None:
+            return cls(digest, data)
+        return cls(digest, data, Owed(str(owed["side"]), owed["digest"], owed["data"]))
 
 
 class Ledger(Protocol):
@@ -43,6 +73,8 @@ class HeldConflict:
     status: str = "open"
     resolved_at: str | None = None
     choice: str | None = None
+    # Why it is held: the manual policy, or a value the policy's merge rule cannot combine.
+    reason: str = ""
 
 
 def conflict_id(ident: str) -> str:
@@ -70,6 +102,7 @@ class HeldConflicts(ABC):
         versions: Mapping[str, Mapping[str, Any] | None],
         *,
         shape: Mapping[str, Any],
+        reason: str = "",
     ) -> None:
         """Record a held conflict (`versions`: source, target, base); one already held keeps when it was detected."""
         held = self.get(conflict_id(ident))
@@ -84,6 +117,7 @@ class HeldConflicts(ABC):
             base=versions["base"],
             detected_at=still_open or now(),
             shape=shape,
+            reason=reason,
         )
         self._save(asdict(record))
 

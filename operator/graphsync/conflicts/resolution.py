@@ -91,7 +91,11 @@ def resolve(
         return Resolution(Action.APPLY, winner.data, f"last write ({winner.side.value})")
     rules = chosen.merge or MergeRules()
     base = synced.data if synced is not None else None
-    merged = merge(source.data, target.data, base, rules, winner=winner.side)
+    try:
+        merged = merge(source.data, target.data, base, rules, winner=winner.side)
+    except ValueError as exc:
+        # A value the rule cannot combine (text under `sum`) is for a person to settle, not a crash at every pass.
+        return Resolution(Action.HOLD, None, f"cannot merge: {exc}")
     return Resolution(Action.APPLY, merged, "merged")
 
 
@@ -137,7 +141,7 @@ def _union(present: list[Any], _base: Any) -> list[Any]:
 def _sum(present: list[Any], base: Any) -> Any:
     """Both sides' changes since the shared base are added to it."""
     if not all(_number(v) for v in present):
-        raise ValueError(f"sum applies to numbers, not {present!r}")
+        raise ValueError(f"sum applies to numbers, not {', '.join(repr(v) for v in present)}")
     if len(present) == 1:
         return present[0]
     return present[0] + present[1] - (base if _number(base) else 0)

@@ -27,7 +27,7 @@ class RedisLedger:
             return {}
         values = self._client.hmget(self._prefix + entity, list(idents))
         return {
-            ident: Base(int(record["digest"]), record["data"])
+            ident: Base.of(int(record["digest"]), record["data"])
             for ident, raw in zip(idents, values, strict=True)
             if raw is not None
             for record in (codec.loads(raw),)
@@ -41,7 +41,7 @@ class RedisLedger:
         if bases:
             pipe = self._client.pipeline(transaction=False)
             for ident, base in bases.items():
-                pipe.hset(self._prefix + entity, ident, codec.dumps({"digest": base.digest, "data": dict(base.data)}))
+                pipe.hset(self._prefix + entity, ident, codec.dumps({"digest": base.digest, "data": base.stored()}))
             pipe.execute()
 
     def drop(self, entity: str, idents: Sequence[str]) -> None:

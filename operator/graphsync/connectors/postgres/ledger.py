@@ -37,7 +37,7 @@ class PostgresLedger:
         if not idents:
             return {}
         rows = self._conn.execute(self._sql(_GET), (self._pipeline, entity, list(idents))).fetchall()
-        return {ident: Base(int(digest), codec.loads(data)) for ident, digest, data in rows}
+        return {ident: Base.of(int(digest), codec.loads(data)) for ident, digest, data in rows}
 
     def idents(self, entity: str) -> Iterator[str]:
         for (ident,) in self._conn.execute(self._sql(_IDENTS), (self._pipeline, entity)):
@@ -46,7 +46,7 @@ class PostgresLedger:
     def put(self, entity: str, bases: Mapping[str, Base]) -> None:
         if bases:
             rows = [
-                (self._pipeline, entity, ident, base.digest, codec.dumps(dict(base.data)))
+                (self._pipeline, entity, ident, base.digest, codec.dumps(base.stored()))
                 for ident, base in bases.items()
             ]
             with self._conn.transaction(), self._conn.cursor() as cursor:
