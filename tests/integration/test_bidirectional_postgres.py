@@ -16,7 +16,10 @@ from graphsync import run, twoway
 from graphsync.devenv import sample
 from graphsync.devenv.service import Service
 from graphsync.pipeline.control import RunControl
+from graphsync.reconcile.pipeline import reconcile
+from graphsync.reconcile.report import Outcome
 from graphsync.spec.pipeline import PipelineSpec
+from graphsync.spec.reconcile import ReconcileSpec
 from tests.conftest import unique_name
 
 Conn = psycopg.Connection[Any]
@@ -244,3 +247,32 @@ def test_a_value_a_merge_rule_cannot_combine_is_held_not_a_crash(
     assert (held.entity, held.key) == ("orders", 2)
     assert held.reason.startswith("cannot merge: sum applies to numbers, not "), held.reason
     assert "'lots'" in held.reason
+
+
+def test_a_repair_of_a_two_way_pipeline_follows_its_policy_and_leaves_held_conflicts_held(
+    spec: Any, pg_conn: Conn, neo4j_driver: neo4j.Driver
+) -> None:
+    pipeline = spec({"strategy": "lastWriteWins", "entities": {"product": {"strategy": "manual"}}})
+    one_pass(pipeline)
+    pg_conn.execute("UPDATE product SET title = 'postgres' WHERE id = 4")
+    neo4j_driver.execute_query("MATCH (p:Product {id: 4}) SET p.title = 'neo4j'")
+    assert one_pass(pipeline)["held"] == 1
+    # An edit made in the graph since: the repair must take it to PostgreSQL, not undo it.
+    neo4j_driver.execute_query("MATCH (c:Customer {id: 3}) SET c.name = 'edited in the graph'")
+
+    job = ReconcileSpec.model_validate({"action": "repair", "samples": 5})
+    report = reconcile(pipeline, job, threading.Event())
+    assert report.outcome is Outcome.PARTIAL, report.summary()
+    entities = {entity.entity: entity for entity in report.entities}
+    assert (entities["customer"].different, entities["customer"].repaired, entities["customer"].failed) == (1, 1, 0)
+    assert (entities["product"].different, entities["product"].repaired, entities["product"].failed) == (1, 0, 1)
+    [failure] = entities["product"].samples["failed"]
+    assert failure["key"] == 4
+    assert "conflict held for a person" in failure["reason"]
+    assert row(pg_conn, "SELECT name FROM customer WHERE id = 3") == "edited in the graph"
+    assert graph(neo4j_driver, "MATCH (c:Customer {id: 3}) RETURN c.name") == "edited in the graph"
+    assert row(pg_conn, "SELECT title FROM product WHERE id = 4") == "postgres"
+    assert graph(neo4j_driver, "MATCH (p:Product {id: 4}) RETURN p.title") == "neo4j"
+    with ExitStack() as stack:
+        [held] = twoway.TwoWay(pipeline, stack).conflicts.list()
+    assert (held.entity, held.key, held.status) == ("product", 4, "open")

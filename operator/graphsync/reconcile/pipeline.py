@@ -9,7 +9,7 @@ import threading
 import time
 from contextlib import ExitStack
 
-from graphsync import connect, graphmodes, logs, targets
+from graphsync import connect, graphmodes, logs, targets, twoway
 from graphsync.connectors.falkordb.graph import Graph
 from graphsync.connectors.graphs.reading import Store, Versions
 from graphsync.connectors.neo4j.reader import Neo4jReader
@@ -18,7 +18,7 @@ from graphsync.reconcile.files import FilesReconciliation
 from graphsync.reconcile.report import EntityReport, Report
 from graphsync.reconcile.sides import GraphSide, PostgresSide, Side
 from graphsync.reconcile.walk import Walk
-from graphsync.spec.pipeline import PipelineSpec
+from graphsync.spec.pipeline import Mode, PipelineSpec
 from graphsync.spec.reconcile import Action, ReconcileSpec
 
 
@@ -54,6 +54,15 @@ def _compare(
     if spec.source.files is not None:
         into.extend(FilesReconciliation(spec, job, graph_store(spec, stack), stack).run(stop))
         return
+    if spec.mode is Mode.BIDIRECTIONAL and job.action is Action.REPAIR:
+        _two_way_repair(spec, job, stack, stop, into)
+        return
+    _walk(spec, job, stack, stop, into)
+
+
+def _walk(
+    spec: PipelineSpec, job: ReconcileSpec, stack: ExitStack, stop: threading.Event, into: list[EntityReport]
+) -> None:
     walk = Walk(
         _source(spec, stack),
         GraphSide(targets.reader(spec, stack), spec.mapped, target=True, versions=Versions(None, 0)),
@@ -65,6 +74,37 @@ def _compare(
         if stop.is_set():
             break
         into.append(walk.entity(name, stop))
+
+
+def _two_way_repair(
+    spec: PipelineSpec, job: ReconcileSpec, stack: ExitStack, stop: threading.Event, into: list[EntityReport]
+) -> None:
+    """A bidirectional pipeline has no side that is right by definition: it is repaired by a pass of its own,
+    which copies each side's edits to the other, settles conflicts by the pipeline's policy and leaves held
+    ones held. The differences are counted before and after the pass; what is left is named as not repaired
+    (a held conflict, or a write a side refused), and the outcome is then `partial`."""
+    found: list[EntityReport] = []
+    looking = job.model_copy(update={"action": Action.REPORT})
+    _walk(spec, looking, stack, stop, found)
+    if stop.is_set():
+        into.extend(found)
+        return
+    twoway.TwoWay(spec, stack).run_pass(stop)
+    left: list[EntityReport] = []
+    _walk(spec, looking, stack, stop, left)
+    for before, after in zip(found, left, strict=False):
+        before.repaired = max(before.differences - after.differences, 0)
+        before.failed = after.differences
+        for kind in ("missing", "extra", "different"):
+            for sample in after.samples[kind][: max(0, job.samples - len(before.samples["failed"]))]:
+                before.samples["failed"].append({**sample, "reason": _NOT_REPAIRED})
+    into.extend(found)
+
+
+_NOT_REPAIRED = (
+    "still differs after the pipeline's own pass: a conflict held for a person (graphsync conflicts list), "
+    "or a write one side refused"
+)
 
 
 def audit_store(spec: PipelineSpec, stack: ExitStack) -> Store:
