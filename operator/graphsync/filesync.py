@@ -18,7 +18,7 @@ import logging
 import os
 import queue
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,6 +28,7 @@ from typing import TypeVar
 from graphsync import connect
 from graphsync.connectors.files import contribution as contrib
 from graphsync.connectors.files.documents import Parsers
+from graphsync.connectors.files.lease import Lease
 from graphsync.connectors.files.repository import FileEntry, GitUnavailable, Reader, Repository, open_repository
 from graphsync.connectors.files.statements import DocumentWrite, Layout, Saved, label_keys, write
 from graphsync.connectors.files.store import DocumentStore, FalkorDocuments, Neo4jDocuments
@@ -42,6 +43,8 @@ CHUNK = 256
 # Files written in one transaction: per-file transactions spend most of their time on round trips.
 BATCH_FILES = 64
 MAX_FAILED_LISTED = 1000
+# Failed files read again per round in an incremental run (a full listing reads them all).
+MAX_FAILED_RETRIED = 10_000
 T = TypeVar("T")
 
 
@@ -85,31 +88,47 @@ def run(spec: PipelineSpec, control: RunControl) -> RunStats:
             # that is down from the start.
             control.on_batch(stats)
         sync.retrying(store.prepare)
-        checkpoint_name = f"{spec.identity}:files"
+        lease = Lease(store, f"{spec.identity}:files", sync.retrying)
         while not control.stop.is_set():
-            commit = sync.retrying(sync.repository.resolve)
-            saved = sync.retrying(store.checkpoint, checkpoint_name)
-            base = json.loads(saved).get("commit") if saved and spec.mode is Mode.INCREMENTAL else None
-            if base is not None and not sync.repository.has_commit(base):
-                # History was rewritten (a force-push) and the mirror is new: no diff from the checkpoint
-                # exists, so every file is read and what vanished is removed, as in a snapshot.
-                progress.note = f"checkpoint commit {base} is no longer in the repository; resynced every file"
-                log.warning("files: %s", progress.note)
-                base = None
-            progress.commit = commit
-            if commit is None or base != commit:
-                sync.sync(sync.work(base, commit), commit)
-                if control.stop.is_set():
-                    break
-                progress.failed_files = sync.retrying(store.failures, f"{spec.identity}:", MAX_FAILED_LISTED)
-                value = {"commit": commit, "at": _now()}
-                sync.retrying(store.save_checkpoint, checkpoint_name, json.dumps(value))
+            try:
+                with lease.held(sync.waiting):
+                    _round(spec, sync, progress)
+            except Interrupted:
+                break
+            if control.stop.is_set():
+                break
             if control.on_batch is not None:
                 control.on_batch(stats)
             if spec.mode is Mode.SNAPSHOT or control.until_idle:
                 break
             control.pause(files.poll_interval_seconds, stats)
     return stats
+
+
+def _round(spec: PipelineSpec, sync: FileSync, progress: FileProgress) -> None:
+    """Sync the repository's current commit from the checkpoint's, then make it the checkpoint."""
+    store = sync.store
+    checkpoint_name = f"{spec.identity}:files"
+    commit = sync.retrying(sync.repository.resolve)
+    saved = sync.retrying(store.checkpoint, checkpoint_name)
+    base = json.loads(saved).get("commit") if saved and spec.mode is Mode.INCREMENTAL else None
+    if base is not None and not sync.repository.has_commit(base):
+        # History was rewritten (a force-push) and the mirror is new: no diff from the checkpoint
+        # exists, so every file is read and what vanished is removed, as in a snapshot.
+        progress.note = f"checkpoint commit {base} is no longer in the repository; resynced every file"
+        log.warning("files: %s", progress.note)
+        base = None
+    progress.commit = commit
+    # Files that failed are read again every round (a parser fixed, a file a transient fault broke) until
+    # they sync; a full listing has them anyway.
+    retry = sync.failed(commit) if base is not None else []
+    if commit is not None and base == commit and not retry:
+        return
+    sync.sync(sync.work(base, commit, retry), commit)
+    if sync.stopped:
+        return
+    progress.failed_files = sync.retrying(store.failures, f"{spec.identity}:", MAX_FAILED_LISTED)
+    sync.retrying(store.save_checkpoint, checkpoint_name, json.dumps({"commit": commit, "at": _now()}))
 
 
 @dataclass(frozen=True)
@@ -154,11 +173,34 @@ class FileSync:
         self._writes = threading.Semaphore(files.max_concurrent_writes)
         self._backoff = Backoff()
 
-    def work(self, base: str | None, commit: str | None) -> Iterator[FileEntry]:
-        """The files to look at: those changed since `base`, or every file and then the documents gone."""
+    @property
+    def store(self) -> DocumentStore:
+        return self._store
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
+    def waiting(self, holder: str, attempt: int) -> None:
+        """Another writer of this pipeline holds the lease: said as a retry, waited out (Interrupted on stop)."""
+        self._stats.add_retry(f"target: waiting for the files writer lease, held by {holder}", component=TARGET)
+        self._stats.alive()
+        self._backoff.wait(attempt, self._stop)
+
+    def failed(self, commit: str | None) -> list[FileEntry]:
+        """The files recorded as failed, as they are at `commit`."""
+        paths = [path for path, _ in self.retrying(self._store.failures, self._prefix, MAX_FAILED_RETRIED)]
+        return self.repository.entries(commit, paths)
+
+    def work(self, base: str | None, commit: str | None, retry: Sequence[FileEntry] = ()) -> Iterator[FileEntry]:
+        """The files to look at: those changed since `base` and those to `retry`, or every file and then the
+        documents gone."""
         if base is not None and commit is not None:
-            self._progress.total = sum(1 for _ in self.repository.changed(base, commit))
-            yield from self.repository.changed(base, commit)
+            changed = {entry.path: entry for entry in self.repository.changed(base, commit)}
+            again = [entry for entry in retry if entry.path not in changed]
+            self._progress.total = len(changed) + len(again)
+            yield from changed.values()
+            yield from again
             return
         self._progress.total = self.repository.count(commit)
         yield from self.repository.files(commit)
@@ -346,8 +388,10 @@ def _take(work: queue.Queue[FileEntry | None], most: int) -> tuple[list[FileEntr
 
 
 def _done(stored: contrib.Stored | None, entry: FileEntry) -> bool:
-    """The target already holds this version of the file (or, for a deleted file, nothing)."""
-    return stored.hash == entry.hash if stored is not None else entry.hash is None
+    """Synced already: the target holds this version of the file, and did not record it as failed."""
+    if stored is None:
+        return entry.hash is None
+    return stored.hash == entry.hash and stored.error is None
 
 
 def _reason(exc: Exception) -> str:

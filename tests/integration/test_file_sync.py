@@ -115,13 +115,16 @@ def test_a_large_repository_syncs_every_valid_file_reports_every_broken_one_and_
     worker.wait()
     done_before = neo4j_target.documents()
     assert done_before < BIG
+    failed_before = int(
+        neo4j_target.read("MATCH (d:GraphsyncDocument) WHERE d.error IS NOT NULL RETURN count(d)", {})[0][0]
+    )
 
     seen: list[dict[str, Any]] = []
     stats = sync(pipeline, on_batch=lambda s: seen.append(files_of(s)))
     files = files_of(stats)
-    # Finished files were not redone: each is recognised by its stored hash.
-    assert files["unchanged"] == done_before
-    assert files["succeeded"] + files["failed"] == BIG - done_before
+    # Finished files were not redone: each is recognised by its stored hash; failed ones are read again.
+    assert files["unchanged"] == done_before - failed_before
+    assert files["succeeded"] + files["failed"] == BIG - done_before + failed_before
     assert files["total"] == BIG
     assert files["processed"] == BIG
     assert repos.actual(neo4j_target.read) == repos.expected(corpus)
@@ -134,7 +137,7 @@ def test_a_large_repository_syncs_every_valid_file_reports_every_broken_one_and_
     assert len(seen) >= (BIG - done_before) // filesync.BATCH_FILES
     assert seen[len(seen) // 2]["processed"] < BIG
 
-    # Commit to commit: only the changed files are read.
+    # Commit to commit: only the changed files are read, and those that failed.
     corpus.put("kb/00/doc-00000.json", repos.document(0, BIG, revision=1))
     corpus.put("kb/05/doc-00005.json", {"nodes": [{"id": "replacement", "labels": ["Topic"]}]})
     del corpus.files["kb/07/doc-00007.json"]
@@ -142,9 +145,9 @@ def test_a_large_repository_syncs_every_valid_file_reports_every_broken_one_and_
     corpus.put(broken[1], repos.document(10_001, BIG))
     repos.commit(repo, corpus, "edit five files")
     again = files_of(sync(pipeline))
-    assert again["total"] == 5
-    assert again["processed"] == 5
-    assert (again["succeeded"], again["removed"], again["failed"]) == (4, 1, 0)
+    assert again["total"] == 5 + 49
+    assert again["processed"] == 5 + 49
+    assert (again["succeeded"], again["removed"], again["failed"]) == (4, 1, 49)
     assert repos.actual(neo4j_target.read) == repos.expected(corpus)
     assert len(again["failedFiles"]) == 49
 
@@ -172,15 +175,19 @@ def test_changes_deletes_and_label_changes_converge(tmp_path: Path, target: Targ
     repos.commit(repo, corpus, "edits")
     second = files_of(sync(pipeline))
     assert second["removed"] == 3
-    assert second["failed"] == 1
+    # The broken edit, and the five files broken from the start (one of six was fixed), read again.
+    assert second["failed"] == 1 + 5
     # The broken edit keeps what the file contributed before.
     corpus.files["kb/04/doc-00004.json"] = good_before
     assert repos.actual(target.read) == repos.expected(corpus)
 
-    # The same commit again is nothing to do; a snapshot re-reads everything and finds it all in place.
-    assert files_of(sync(pipeline))["processed"] == 0
+    # The same commit again reads only the files that failed; a snapshot re-reads everything and finds it
+    # all in place.
+    failing = len(second["failedFiles"])
+    third = files_of(sync(pipeline))
+    assert third["processed"] == third["failed"] == failing
     full = files_of(sync({**pipeline, "mode": "snapshot"}))
-    assert full["unchanged"] == 297
+    assert (full["unchanged"], full["failed"]) == (297 - failing, failing)
     assert full["nodesWritten"] == 0
 
 

@@ -51,7 +51,12 @@ def test_drift_in_a_files_target_is_found_exactly_and_repaired(tmp_path: Path, t
     repos.commit(repo, corpus, "start")
     pipeline = spec(target, repo, mode="snapshot")
     sync(pipeline)
-    assert run(pipeline).outcome is Outcome.IN_SYNC  # broken files keep their (empty) contribution: no drift
+    broken = corpus.broken()
+    # A broken file's content is not in the graph: named as a different document, with why.
+    start = run(pipeline, samples=20)
+    assert start.outcome is Outcome.DRIFT
+    assert counts(start)["documents"] == (0, 0, len(broken))
+    assert keys(start, "documents", "different") == broken
 
     name = pipeline["name"]
     path = "kb/{:02d}/doc-{:05d}.json"
@@ -69,10 +74,10 @@ def test_drift_in_a_files_target_is_found_exactly_and_repaired(tmp_path: Path, t
         write(target, statement)
     found = run(pipeline, samples=20)
     assert found.outcome is Outcome.DRIFT
-    assert counts(found) == {"documents": (1, 1, 1), "nodes": (1, 1, 1), "edges": (1, 1, 1)}
+    assert counts(found) == {"documents": (1, 1, 1 + len(broken)), "nodes": (1, 1, 1), "edges": (1, 1, 1)}
     assert keys(found, "documents", "missing") == [path.format(9, 9)]
     assert keys(found, "documents", "extra") == ["kb/zz/ghost.json"]
-    assert keys(found, "documents", "different") == [path.format(11, 11)]
+    assert keys(found, "documents", "different") == sorted([path.format(11, 11), *broken])
     assert keys(found, "nodes", "missing") == ["f5-n1"]
     assert keys(found, "nodes", "different") == ["f6-n0"]
     assert keys(found, "nodes", "extra") == ["intruder"]
@@ -81,8 +86,10 @@ def test_drift_in_a_files_target_is_found_exactly_and_repaired(tmp_path: Path, t
     assert keys(found, "edges", "extra") == [["LINKS", "f8-n0", "f9-n0"]]
 
     repaired = run(pipeline, action="repair")
-    assert repaired.outcome is Outcome.REPAIRED, repaired.summary()
+    # The broken files still fail: not repaired, and said so.
+    assert repaired.outcome is Outcome.PARTIAL, repaired.summary()
     assert repaired.total("repaired") == 9
+    assert repaired.total("failed") == len(broken)
     # Every node and edge as the files say, with the number of documents containing each.
     assert repos.actual(target.read) == repos.expected(corpus)
-    assert run(pipeline).outcome is Outcome.IN_SYNC
+    assert run(pipeline).total("differences") == len(broken)

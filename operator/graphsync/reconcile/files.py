@@ -1,7 +1,8 @@
 """Reconciling a files pipeline: the repository at its current commit against what the target holds.
 
 Three entity types:
-- documents: each file against its `GraphsyncDocument` (missing, extra, a different file hash);
+- documents: each file against its `GraphsyncDocument` (missing, extra, a different file hash, or
+  recorded as failed: what the graph holds is not what the file says);
 - nodes and edges: what each synced document says, parsed again, against the entities the
   target holds (missing, different), and entities with references that no file contains (extra).
 
@@ -158,6 +159,11 @@ class FilesReconciliation:
                 documents.different += 1
                 stored_hash = Entry(ident, entry.path, 0, {"hash": known.hash})
                 documents.sample("different", self._job.samples, document, stored_hash)
+            elif known.error is not None:
+                # Recorded as failed: the graph does not hold what this version of the file says.
+                documents.different += 1
+                failed = Entry(ident, entry.path, 0, {"hash": known.hash, "error": known.error})
+                documents.sample("different", self._job.samples, document, failed, reason=f"failed: {known.error}")
             made = self._parse(entry, reader)
             if made is None:
                 # A file the sync cannot read keeps what it contributed before.

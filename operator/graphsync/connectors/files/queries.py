@@ -23,6 +23,27 @@ NEO4J_DOCUMENT_CONSTRAINT: LiteralString = (
 )
 FALKOR_NODE_INDEX: LiteralString = "CREATE INDEX FOR (n{label}) ON (n.{key})"
 FALKOR_DOCUMENT_INDEX: LiteralString = "CREATE INDEX FOR (d:GraphsyncDocument) ON (d.id)"
+NEO4J_LEASE_CONSTRAINT: LiteralString = (
+    "CREATE CONSTRAINT graphsync_lease_id IF NOT EXISTS FOR (l:GraphsyncLease) REQUIRE l.id IS UNIQUE"
+)
+FALKOR_LEASE_INDEX: LiteralString = "CREATE INDEX FOR (l:GraphsyncLease) ON (l.id)"
+
+# A pipeline's writer lease: taken when free, expired or already ours (then its expiry moves on); returns
+# the holder after the query, another's when it was not free. `seen` is written first so that in Neo4j the
+# lease is locked before its holder is read (two writers cannot both find it free).
+TAKE_LEASE: LiteralString = """
+MERGE (l:GraphsyncLease {id: $id})
+SET l.seen = $now
+WITH l, (l.holder IS NULL OR l.holder = $holder OR l.expires < $now) AS free
+SET l.holder = CASE WHEN free THEN $holder ELSE l.holder END,
+    l.expires = CASE WHEN free THEN $now + $seconds ELSE l.expires END
+RETURN l.holder
+"""
+RELEASE_LEASE: LiteralString = """
+MATCH (l:GraphsyncLease {id: $id})
+WHERE l.holder = $holder
+SET l.holder = null, l.expires = null
+"""
 
 READ_DOCUMENTS: LiteralString = """
 UNWIND $ids AS id

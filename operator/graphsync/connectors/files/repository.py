@@ -47,6 +47,10 @@ class Repository(Protocol):
     def count(self, commit: str | None) -> int: ...
     def changed(self, base: str, commit: str) -> Iterator[FileEntry]: ...
     def existing(self, commit: str | None, paths: Sequence[str]) -> set[str]: ...
+    def entries(self, commit: str | None, paths: Sequence[str]) -> list[FileEntry]:
+        """These paths as they are at `commit` (hash None: not there)."""
+        ...
+
     def reader(self) -> Reader: ...
 
 
@@ -108,6 +112,17 @@ class Git:
         out = _git(self._dir, "ls-tree", "-z", "--name-only", "--full-tree", str(commit), "--", *paths)
         return {p for p in out.split("\0") if p}
 
+    def entries(self, commit: str | None, paths: Sequence[str]) -> list[FileEntry]:
+        if not paths:
+            return []
+        blobs = {}
+        for record in _records(self._dir, "ls-tree", "-z", "--full-tree", str(commit), "--", *paths):
+            meta, _, path = record.partition("\t")
+            _mode, kind, blob = meta.split(" ")
+            if kind == "blob":
+                blobs[path] = blob
+        return [FileEntry(path, blobs.get(path)) for path in paths]
+
     def reader(self) -> Reader:
         return _BlobReader(self._dir)
 
@@ -146,6 +161,13 @@ class Directory:
 
     def existing(self, commit: str | None, paths: Sequence[str]) -> set[str]:
         return {p for p in paths if (self._root / p).is_file()}
+
+    def entries(self, commit: str | None, paths: Sequence[str]) -> list[FileEntry]:
+        present = self.existing(commit, paths)
+        return [
+            FileEntry(p, hashlib.sha256((self._root / p).read_bytes()).hexdigest() if p in present else None)
+            for p in paths
+        ]
 
     def reader(self) -> Reader:
         return _FileReader(self._root)

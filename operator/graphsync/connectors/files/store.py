@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any, LiteralString, Protocol
 
@@ -25,6 +26,11 @@ class DocumentStore(Protocol):
     def page(self, prefix: str, after: str, limit: int) -> list[str]: ...
     def failures(self, prefix: str, limit: int) -> list[tuple[str, str]]: ...
     def checkpoint(self, name: str) -> str | None: ...
+    def take_lease(self, name: str, holder: str, seconds: float) -> str | None:
+        """Take (or renew) the writer lease `name` for `seconds`; returns who holds it now."""
+        ...
+
+    def release_lease(self, name: str, holder: str) -> None: ...
     def save_checkpoint(self, name: str, value: str) -> None: ...
     def is_transient(self, error: BaseException) -> bool: ...
     def close(self) -> None: ...
@@ -53,7 +59,7 @@ class Neo4jDocuments:
             name=cypher.quote(f"graphsync_{self._layout.label}_{self._layout.key}"),
             **self._layout.slots(),
         )
-        self._write_each([(queries.NEO4J_DOCUMENT_CONSTRAINT, {}), (node, {})])
+        self._write_each([(queries.NEO4J_DOCUMENT_CONSTRAINT, {}), (queries.NEO4J_LEASE_CONSTRAINT, {}), (node, {})])
 
     def read(self, ids: Sequence[str]) -> dict[str, Stored]:
         rows = self._read(queries.READ_DOCUMENTS, ids=list(ids))
@@ -79,6 +85,15 @@ class Neo4jDocuments:
 
     def save_checkpoint(self, name: str, value: str) -> None:
         self.write([(queries.SAVE_CHECKPOINT, {"id": name, "value": value})])
+
+    def take_lease(self, name: str, holder: str, seconds: float) -> str | None:
+        params = {"id": name, "holder": holder, "now": time.time(), "seconds": seconds}
+        with self._session() as session:
+            [[held]] = session.execute_write(_values, queries.TAKE_LEASE, params)
+        return None if held is None else str(held)
+
+    def release_lease(self, name: str, holder: str) -> None:
+        self.write([(queries.RELEASE_LEASE, {"id": name, "holder": holder})])
 
     def is_transient(self, error: BaseException) -> bool:
         return neo4j_sink.transient(error)
@@ -114,6 +129,7 @@ class FalkorDocuments:
 
     def prepare(self) -> None:
         self._graph.ensure_index(queries.FALKOR_DOCUMENT_INDEX)
+        self._graph.ensure_index(queries.FALKOR_LEASE_INDEX)
         self._graph.ensure_index(cypher.render(queries.FALKOR_NODE_INDEX, **self._layout.slots()))
 
     def read(self, ids: Sequence[str]) -> dict[str, Stored]:
@@ -140,6 +156,14 @@ class FalkorDocuments:
 
     def save_checkpoint(self, name: str, value: str) -> None:
         self.write([(queries.SAVE_CHECKPOINT, {"id": name, "value": value})])
+
+    def take_lease(self, name: str, holder: str, seconds: float) -> str | None:
+        params = {"id": name, "holder": holder, "now": time.time(), "seconds": seconds}
+        [[held]] = self._graph.write(queries.TAKE_LEASE, params)
+        return None if held is None else str(held)
+
+    def release_lease(self, name: str, holder: str) -> None:
+        self.write([(queries.RELEASE_LEASE, {"id": name, "holder": holder})])
 
     def is_transient(self, error: BaseException) -> bool:
         return falkor_sink.transient(error)
