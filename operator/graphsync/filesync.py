@@ -273,7 +273,7 @@ class FileSync:
         return True
 
     def _worker(self, work: queue.Queue[FileEntry | None], commit: str | None) -> None:
-        reader = self.repository.reader()
+        reader = self.repository.reader(self._files.max_file_bytes)
         try:
             while True:
                 items, last = _take(work, BATCH_FILES)

@@ -77,3 +77,20 @@ def test_two_writers_of_one_files_pipeline_never_count_a_reference_twice(tmp_pat
     assert files_of(sync(pipeline))["removed"] == 200
     # A doubled count would leave the deleted files' nodes behind, with one reference too many.
     assert repos.actual(target.read) == repos.expected(corpus)
+
+
+def test_a_file_above_the_size_limit_is_reported_not_read(tmp_path: Path, neo4j_target: Target) -> None:
+    repo = tmp_path / "kb"
+    repos.init(repo)
+    corpus = repos.generate(10)
+    huge = repos.document(10, 10)
+    huge["nodes"][0]["properties"]["body"] = "x" * (3 * 1024 * 1024)
+    corpus.put("kb/huge.json", huge)
+    repos.commit(repo, corpus, "start")
+    pipeline = spec(neo4j_target, repo, mode="snapshot", maxFileBytes=1024 * 1024)
+    stats = files_of(sync(pipeline))
+    assert (stats["succeeded"], stats["failed"]) == (10, 1)
+    [failure] = stats["failedFiles"]
+    assert failure["path"] == "kb/huge.json"
+    assert failure["error"].endswith("bytes, more than files.maxFileBytes (1048576)")
+    assert neo4j_target.read("MATCH (n:Entity {id: 'f10-n0'}) RETURN count(n)", {}) == [[0]]

@@ -129,7 +129,7 @@ class FilesReconciliation:
     def _compare(self, stop: threading.Event) -> _Found:
         found = _Found()
         commit = self._repository.resolve()
-        reader = self._repository.reader()
+        reader = self._repository.reader(self._files.max_file_bytes)
         try:
             for chunk in filesync.chunks(self._repository.files(commit), BUCKET):
                 if stop.is_set():

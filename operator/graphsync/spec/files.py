@@ -50,6 +50,13 @@ class FilesSource(SpecModel):
     workers: int = Field(default=4, ge=1, le=64, description="files parsed and written in parallel")
     max_concurrent_writes: int = Field(default=2, ge=1, le=64, description="workers writing to the target at once")
     poll_interval_seconds: float = Field(default=30.0, gt=0, description="incremental mode: how often to look")
+    max_file_bytes: int = Field(
+        default=16 * 1024 * 1024,
+        ge=1,
+        le=1024 * 1024 * 1024,
+        description="a larger file is not read (a parser holds it whole, and so would the worker): it is "
+        "reported as failed with its size",
+    )
 
     @property
     def node_key(self) -> str:

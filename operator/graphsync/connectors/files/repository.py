@@ -51,7 +51,9 @@ class Repository(Protocol):
         """These paths as they are at `commit` (hash None: not there)."""
         ...
 
-    def reader(self) -> Reader: ...
+    def reader(self, max_bytes: int) -> Reader:
+        """Reads files of at most `max_bytes` (a larger one raises FileTooLarge, read no further)."""
+        ...
 
 
 class Git:
@@ -123,8 +125,8 @@ class Git:
                 blobs[path] = blob
         return [FileEntry(path, blobs.get(path)) for path in paths]
 
-    def reader(self) -> Reader:
-        return _BlobReader(self._dir)
+    def reader(self, max_bytes: int) -> Reader:
+        return _BlobReader(self._dir, max_bytes)
 
 
 class Directory:
@@ -169,8 +171,8 @@ class Directory:
             for p in paths
         ]
 
-    def reader(self) -> Reader:
-        return _FileReader(self._root)
+    def reader(self, max_bytes: int) -> Reader:
+        return _FileReader(self._root, max_bytes)
 
 
 def open_repository(spec: FilesSource, cache: Path) -> Git | Directory:
@@ -179,6 +181,9 @@ def open_repository(spec: FilesSource, cache: Path) -> Git | Directory:
     if spec.directory is None:
         raise ValueError("files: set git or directory")
     return Directory(spec.directory, spec.include)
+
+
+_SKIP = 1 << 20
 
 
 def _included(path: str, include: Sequence[str]) -> bool:
@@ -210,10 +215,18 @@ def _records(cwd: Path, *args: str) -> Iterator[str]:
             raise GitError(f"git {args[0]} failed: {error.strip()}")
 
 
+class FileTooLarge(ValueError):
+    """A file above `files.maxFileBytes`: failed with its size instead of held whole in memory."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(f"{size} bytes, more than files.maxFileBytes ({limit})")
+
+
 class _BlobReader:
     """One `git cat-file --batch` process: blobs by hash without a process per file."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, max_bytes: int) -> None:
+        self._max = max_bytes
         self._proc = subprocess.Popen(
             ["git", "-C", str(directory), "cat-file", "--batch"], stdin=subprocess.PIPE, stdout=subprocess.PIPE
         )
@@ -227,7 +240,14 @@ class _BlobReader:
         header = stdout.readline().decode().split()
         if len(header) != 3:
             raise GitError(f"{entry.path}: blob {entry.hash} is missing")
-        data = stdout.read(int(header[2]))
+        size = int(header[2])
+        if size > self._max:
+            # The blob is on the pipe all the same: passed over in pieces, so the next read finds its header.
+            left = size + 1
+            while left:
+                left -= len(stdout.read(min(left, _SKIP)))
+            raise FileTooLarge(size, self._max)
+        data = stdout.read(size)
         stdout.read(1)
         return data
 
@@ -240,11 +260,16 @@ class _BlobReader:
 
 
 class _FileReader:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, max_bytes: int) -> None:
         self._root = root
+        self._max = max_bytes
 
     def read(self, entry: FileEntry) -> bytes:
-        return (self._root / entry.path).read_bytes()
+        path = self._root / entry.path
+        size = path.stat().st_size
+        if size > self._max:
+            raise FileTooLarge(size, self._max)
+        return path.read_bytes()
 
     def close(self) -> None:
         return None
