@@ -362,7 +362,10 @@ def _snapshot(
         if not _snapshot_done(checkpoints, spec):
             return stats
         if sweep:
-            stats.add_batch(0, sink.sweep(below_version=epochs.stamp(epoch, int(state["version"]))), [])
+            # What the snapshot read but the target refused is still in the source, only older in the target.
+            refused = PostgresDeadLetters(_pg(spec, stack), pipeline=spec.identity, schema=spec.postgres.schema_)
+            below = epochs.stamp(epoch, int(state["version"]))
+            stats.add_batch(0, sink.sweep(below_version=below, keep=refused.refused_upserts()), [])
         checkpoints.put("snapshot", {**state, "completed": True})
         return stats
 

@@ -172,3 +172,24 @@ def test_a_poison_event_is_dead_lettered_and_the_pipeline_goes_on(
     status = outbox.entity_status(pg_conn, entity_type="customer", entity_id=2)
     assert status is not None
     assert status.status == "failed"
+
+
+def test_a_snapshot_sweep_keeps_a_row_whose_update_the_target_refused(
+    make_spec: Any, pg_conn: Conn, schema: str, neo4j_driver: neo4j.Driver
+) -> None:
+    """The refused update is dead-lettered; the row is still in the source, so the sweep that follows the
+    snapshot must not delete it from the target (it keeps its last written state until the letter is replayed)."""
+    seed(pg_conn, schema, customers=10)
+    pg_conn.execute("ALTER TABLE customer ADD COLUMN prefs jsonb")
+    spec = make_spec(mode="snapshot", transport=None)
+    sync(spec)
+    # A map is no graph property: this update is refused.
+    pg_conn.execute("""UPDATE customer SET prefs = '{"theme": "dark"}', name = 'refused' WHERE id = 5""")
+    stats = sync(spec)
+    assert stats.failed == 1
+    [letter] = PostgresDeadLetters(pg_conn, pipeline=spec.identity, schema=schema).list()
+    assert (letter.entity_type, letter.entity_key) == ("customer", 5)
+    [[name]] = neo4j_driver.execute_query("MATCH (c:Customer {id: 5}) RETURN c.name").records
+    assert name == "name 5"
+    [[count]] = neo4j_driver.execute_query("MATCH (c:Customer) RETURN count(c)").records
+    assert count == 10

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
-from typing import LiteralString, TypeVar
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any, LiteralString, TypeVar
 
 from graphsync.connectors import cypher
+from graphsync.connectors.rows import entity_id
 from graphsync.spec.mapping import ForeignKey, Mappings, NodeMapping, RelationshipMapping
 
 M = TypeVar("M", NodeMapping, RelationshipMapping)
@@ -47,6 +48,15 @@ def foreign_key_slots(mappings: Mappings, fk: ForeignKey) -> dict[str, str]:
 def chosen(mappings: Sequence[M], entities: Collection[str] | None) -> list[M]:
     """The mappings named in `entities`, or all of them when it is None."""
     return [m for m in mappings if entities is None or m.name in entities]
+
+
+def kept(mapping: NodeMapping | RelationshipMapping, keep: Mapping[str, Sequence[Any]] | None) -> list[Any]:
+    """What a sweep leaves of one mapping (`keep`: keys by entity type): node keys as stored, relationships
+    by the identity they are stored under."""
+    keys = (keep or {}).get(mapping.name, ())
+    if isinstance(mapping, NodeMapping):
+        return list(keys)
+    return [entity_id(mapping.name, key) for key in keys]
 
 
 def newer(ties: bool, *, relationship: bool = False) -> LiteralString:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, LiteralString
 
@@ -17,6 +17,7 @@ from graphsync.connectors.slots import (
     chosen,
     digest_set,
     foreign_key_slots,
+    kept,
     keyed_by_ends,
     newer,
     relationship_slots,
@@ -76,19 +77,28 @@ class FalkorSink:
         statements = staged if isinstance(staged, list) else self.stage(changes)
         return self._run(statements, len(changes))
 
-    def sweep(self, *, below_version: int, chunk: int = 5000, entities: Collection[str] | None = None) -> ApplyResult:
+    def sweep(
+        self,
+        *,
+        below_version: int,
+        chunk: int = 5000,
+        entities: Collection[str] | None = None,
+        keep: Mapping[str, Sequence[Any]] | None = None,
+    ) -> ApplyResult:
         """Delete (with tombstones at `below_version`) every entity a full snapshot at that version did not see;
-        `entities`: only those of these mappings (a TRUNCATE of their tables)."""
+        `entities`: only those of these mappings (a TRUNCATE of their tables); `keep`: keys by entity type the
+        snapshot saw but could not write (dead-lettered), which stay."""
         result = ApplyResult()
         for mapping in chosen(self._mappings.relationships, entities):
             query = cypher.render(queries.STALE_RELATIONSHIPS, **relationship_slots(self._mappings, mapping))
-            while rows := self._graph.read(query, {"version": below_version, "limit": chunk}):
+            params = {"version": below_version, "limit": chunk, "keep": kept(mapping, keep)}
+            while rows := self._graph.read(query, params):
                 deletes = [{"source": s, "target": t, "tombstone": k, "version": below_version} for s, t, k in rows]
                 plan_ = Plan([], [RelationshipRows(mapping, deletes=deletes)])
                 result += self._run(self._statements(plan_), len(deletes))
         for node in chosen(self._mappings.nodes, entities):
             query = cypher.render(queries.STALE_NODES, **_node_slots(node))
-            while rows := self._graph.read(query, {"version": below_version, "limit": chunk}):
+            while rows := self._graph.read(query, {"version": below_version, "limit": chunk, "keep": kept(node, keep)}):
                 deletes = [
                     {"key": key, "tombstone": entity_id(node.name, key), "version": below_version} for (key,) in rows
                 ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any, LiteralString
 
 import neo4j
@@ -15,6 +15,7 @@ from graphsync.connectors.slots import (
     chosen,
     digest_set,
     foreign_key_slots,
+    kept,
     keyed_by_ends,
     newer,
     relationship_slots,
@@ -77,21 +78,28 @@ class Neo4jSink:
         with self._driver.session(database=self._database) as session:
             return session.execute_write(self._write, batch)
 
-    def sweep(self, *, below_version: int, chunk: int = 5000, entities: Collection[str] | None = None) -> ApplyResult:
+    def sweep(
+        self,
+        *,
+        below_version: int,
+        chunk: int = 5000,
+        entities: Collection[str] | None = None,
+        keep: Mapping[str, Sequence[Any]] | None = None,
+    ) -> ApplyResult:
         """Delete (with tombstones at `below_version`) every entity a full snapshot at that version did not see;
-        `entities`: only those of these mappings (a TRUNCATE of their tables)."""
+        `entities`: only those of these mappings (a TRUNCATE of their tables); `keep`: keys by entity type the
+        snapshot saw but could not write (dead-lettered), which stay."""
         result = ApplyResult()
         with self._driver.session(database=self._database) as session:
             for mapping in chosen(self._mappings.relationships, entities):
                 slots = relationship_slots(self._mappings, mapping)
-                while rows := session.execute_read(
-                    _records, cypher.render(queries.STALE_RELATIONSHIPS, **slots), below_version, chunk
-                ):
+                query = cypher.render(queries.STALE_RELATIONSHIPS, **slots)
+                while rows := session.execute_read(_records, query, below_version, chunk, kept(mapping, keep)):
                     deletes = [{**row, "version": below_version} for row in rows]
                     result += session.execute_write(self._write, Plan([], [RelationshipRows(mapping, deletes=deletes)]))
             for node in chosen(self._mappings.nodes, entities):
                 query = cypher.render(queries.STALE_NODES, **_node_slots(node))
-                while rows := session.execute_read(_records, query, below_version, chunk):
+                while rows := session.execute_read(_records, query, below_version, chunk, kept(node, keep)):
                     deletes = [
                         {"key": row["key"], "tombstone": entity_id(node.name, row["key"]), "version": below_version}
                         for row in rows
@@ -232,8 +240,10 @@ def _node_slots(mapping: NodeMapping) -> dict[str, str]:
     }
 
 
-def _records(tx: neo4j.ManagedTransaction, query: LiteralString, version: int, limit: int) -> list[dict[str, Any]]:
-    return [record.data() for record in tx.run(query, version=version, limit=limit)]
+def _records(
+    tx: neo4j.ManagedTransaction, query: LiteralString, version: int, limit: int, keep: list[Any]
+) -> list[dict[str, Any]]:
+    return [record.data() for record in tx.run(query, version=version, limit=limit, keep=keep)]
 
 
 def _single(result: neo4j.Result) -> neo4j.Record:

@@ -32,6 +32,12 @@ ORDER BY id
 LIMIT %(limit)s
 """
 
+# Entities whose newer state the target refused and nobody replayed yet: a sweep must not take them for gone.
+_REFUSED_UPSERTS = """
+SELECT DISTINCT entity_type, entity_key FROM {schema}.dead_letter
+WHERE pipeline = %(pipeline)s AND replayed_at IS NULL AND operation = 'upsert'
+"""
+
 _COUNT = """
 SELECT count(*) FROM {schema}.dead_letter WHERE pipeline = %(pipeline)s AND replayed_at IS NULL
 """
@@ -83,6 +89,11 @@ class PostgresDeadLetters:
         return [
             DeadLetter(int(r[0]), r[1], r[2], r[3], r[4], int(r[5]), r[6], r[7], int(r[8]), r[9], r[10]) for r in rows
         ]
+
+    def refused_upserts(self) -> dict[str, Sequence[Any]]:
+        """Keys by entity type of the upserts not replayed yet."""
+        rows = self._conn.execute(self._sql(_REFUSED_UPSERTS), {"pipeline": self._pipeline}).fetchall()
+        return {entity: [key for kind, key in rows if kind == entity] for entity in {str(row[0]) for row in rows}}
 
     def count(self) -> int:
         """Records not replayed yet."""
