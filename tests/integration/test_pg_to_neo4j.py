@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import random
 import threading
 from typing import Any
@@ -12,6 +13,7 @@ import pytest
 
 from graphsync import run
 from graphsync.change import Change, Operation
+from graphsync.commands import deadletter
 from graphsync.connectors.neo4j.sink import Neo4jSink
 from graphsync.connectors.postgres.deadletter import PostgresDeadLetters
 from graphsync.connectors.postgres.outbox import EventStatus, Outbox
@@ -193,3 +195,29 @@ def test_a_snapshot_sweep_keeps_a_row_whose_update_the_target_refused(
     assert name == "name 5"
     [[count]] = neo4j_driver.execute_query("MATCH (c:Customer) RETURN count(c)").records
     assert count == 10
+
+
+def test_dead_letters_of_a_snapshot_pipeline_are_replayed_through_its_sink(
+    make_spec: Any, pg_conn: Conn, schema: str, neo4j_driver: neo4j.Driver
+) -> None:
+    """A snapshot pipeline reads no outbox: a replay sent there would wait for ever. It is applied through the
+    pipeline's sink, and only what the target takes is marked replayed."""
+    seed(pg_conn, schema, customers=10)
+    spec = make_spec(mode="snapshot", transport=None)
+    sync(spec)
+    constraint = f"unique_email_{schema}"
+    neo4j_driver.execute_query(f"CREATE CONSTRAINT {constraint} FOR (c:Customer) REQUIRE c.email IS UNIQUE")
+    try:
+        # The target refuses customer 6's update (its email is customer 5's): dead-lettered.
+        pg_conn.execute("UPDATE customer SET email = 'c5@x.io', name = 'six' WHERE id = 6")
+        assert sync(spec).failed == 1
+        letters = PostgresDeadLetters(pg_conn, pipeline=spec.identity, schema=schema)
+        replay = argparse.Namespace(dlq_command="replay", ids=None)
+        assert deadletter.act(spec, replay) == 1  # refused again while the constraint holds
+        assert letters.count() == 1
+    finally:
+        neo4j_driver.execute_query(f"DROP CONSTRAINT {constraint}")
+    assert deadletter.act(spec, replay) == 0
+    assert letters.count() == 0
+    [[name, email]] = neo4j_driver.execute_query("MATCH (c:Customer {id: 6}) RETURN c.name, c.email").records
+    assert (name, email) == ("six", "c5@x.io")

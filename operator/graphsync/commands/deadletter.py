@@ -5,17 +5,19 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from pathlib import Path
 
 from graphsync import connect, graphmodes, targets
+from graphsync.change import Change, Operation
 from graphsync.commands import specfile
 from graphsync.connectors.postgres.deadletter import PostgresDeadLetters
 from graphsync.connectors.postgres.outbox import EventStatus, Outbox
 from graphsync.connectors.redisstate import RedisDeadLetters
 from graphsync.pipeline.contracts import DeadLetter
-from graphsync.spec.pipeline import PipelineSpec
+from graphsync.pipeline.poison import apply_isolating
+from graphsync.spec.pipeline import Mode, PipelineSpec
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -66,11 +68,7 @@ def act(spec: PipelineSpec, args: argparse.Namespace, program: str = "graphsync"
     with conn:
         if getattr(args, "dlq_command", None):
             store = PostgresDeadLetters(conn, pipeline=spec.identity, schema=spec.postgres.schema_)
-            if args.dlq_command == "replay":
-                print(f"replayed {store.replay(args.ids)} record(s)")
-                return 0
-            _print(store.list(include_replayed=args.all, limit=args.limit))
-            return 0
+            return _postgres_dead_letters(spec, store, args, program)
         box = Outbox(spec.postgres.schema_, pipeline=spec.identity)
         if args.outbox_command == "status":
             for status, count in box.counts(conn).items():
@@ -84,6 +82,42 @@ def act(spec: PipelineSpec, args: argparse.Namespace, program: str = "graphsync"
                 f"@{event.version} {event.operation.value} attempts={event.attempts}{error}"
             )
         return 0
+
+
+def _postgres_dead_letters(
+    spec: PipelineSpec, store: PostgresDeadLetters, args: argparse.Namespace, program: str
+) -> int:
+    if args.dlq_command != "replay":
+        _print(store.list(include_replayed=args.all, limit=args.limit))
+        return 0
+    if spec.mode in (Mode.SNAPSHOT, Mode.INCREMENTAL):
+        return _replay_through_sink(spec, store, args.ids, program)
+    print(f"replayed {store.replay(args.ids)} record(s)")
+    return 0
+
+
+def _replay_through_sink(
+    spec: PipelineSpec, store: PostgresDeadLetters, ids: Sequence[int] | None, program: str
+) -> int:
+    """Snapshot and incremental pipelines read no outbox, so a record sent back through it would wait there
+    for ever: they are applied through the pipeline's sink here, and only those it took are marked replayed;
+    exit 1 when some are refused again (they stay open, named)."""
+    letters = [letter for letter in store.list(limit=2**31) if not ids or letter.id in ids]
+    changes = [
+        Change(letter.entity_type, letter.entity_key, Operation(letter.operation), letter.version, letter.payload)
+        for letter in letters
+    ]
+    with ExitStack() as stack:
+        sink = targets.sink(spec, stack)
+        sink.prepare()
+        _, refused = apply_isolating(sink, changes)
+    again = {id(rejection.change): rejection.reason for rejection in refused}
+    store.mark_replayed([letter.id for letter, change in zip(letters, changes, strict=True) if id(change) not in again])
+    print(f"replayed {len(letters) - len(again)} record(s)")
+    for letter, change in zip(letters, changes, strict=True):
+        if id(change) in again:
+            print(f"{program}: #{letter.id} refused again: {again[id(change)]}", file=sys.stderr)
+    return 1 if again else 0
 
 
 def _graph_dead_letters(spec: PipelineSpec, args: argparse.Namespace) -> int:

@@ -38,6 +38,11 @@ SELECT DISTINCT entity_type, entity_key FROM {schema}.dead_letter
 WHERE pipeline = %(pipeline)s AND replayed_at IS NULL AND operation = 'upsert'
 """
 
+_MARK_REPLAYED = """
+UPDATE {schema}.dead_letter SET replayed_at = now()
+WHERE pipeline = %(pipeline)s AND replayed_at IS NULL AND id = ANY(%(ids)s)
+"""
+
 _COUNT = """
 SELECT count(*) FROM {schema}.dead_letter WHERE pipeline = %(pipeline)s AND replayed_at IS NULL
 """
@@ -99,6 +104,11 @@ class PostgresDeadLetters:
         """Records not replayed yet."""
         row = self._conn.execute(self._sql(_COUNT), {"pipeline": self._pipeline}).fetchone()
         return int(row[0]) if row else 0
+
+    def mark_replayed(self, ids: Sequence[int]) -> None:
+        """Records applied some other way than through the outbox (see `commands.deadletter`)."""
+        if ids:
+            self._conn.execute(self._sql(_MARK_REPLAYED), {"pipeline": self._pipeline, "ids": list(ids)})
 
     def replay(self, ids: Sequence[int] | None = None) -> int:
         """Send records (all open ones, or those with `ids`) back through the outbox; returns how many."""
