@@ -34,7 +34,7 @@ from graphsync.spec.pipeline import PipelineSpec
 from graphsync.spec.reconcile import ReconcileSpec
 from tests import shop
 from tests.conftest import eventually
-from tests.integration.test_fault_matrix import Watched, converge
+from tests.integration.test_fault_matrix import Watched, Writers, converge
 from tests.integration.test_pg_to_neo4j import make_spec, seed, sync
 
 __all__ = ["make_spec"]
@@ -56,25 +56,9 @@ CHANGES = (
 )
 
 
-class Spread:
+class Spread(Writers):
     """Connections changing rows spread over the whole table, each only a few times: a change a repair
     undoes is rarely changed again, so it shows in the end."""
-
-    def __init__(self, dsn: str, schema: str, count: int = 3) -> None:
-        self._dsn, self._schema = dsn, schema
-        self._stop = threading.Event()
-        self.committed = 0
-        self._threads = [threading.Thread(target=self._write, args=(seed,), daemon=True) for seed in range(count)]
-
-    def __enter__(self) -> Spread:
-        for thread in self._threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=60)
 
     def _write(self, seed: int) -> None:
         rng = random.Random(seed)
