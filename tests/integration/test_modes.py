@@ -15,11 +15,13 @@ from graphsync.connectors.postgres.outbox import trigger_name
 from graphsync.devenv.service import Service
 from graphsync.pipeline.control import RunControl
 from graphsync.pipeline.stats import RunStats
+from graphsync.reconcile.pipeline import reconcile
 from graphsync.spec.pipeline import PipelineSpec
+from graphsync.spec.reconcile import ReconcileSpec
 from tests import shop
 from tests.conftest import eventually
 from tests.integration.test_fault_matrix import Watched
-from tests.integration.test_pg_to_neo4j import seed
+from tests.integration.test_pg_to_neo4j import seed, sync
 
 Conn = psycopg.Connection[Any]
 
@@ -239,3 +241,29 @@ def test_incremental_mode_takes_a_second_update_under_the_same_watermark(
     finally:
         watched.finish()
     assert watched.errors == []
+
+
+def test_an_integer_watermark_update_beats_a_repair_delete_of_the_same_version(
+    base: dict[str, Any], pg_conn: Conn, schema: str, neo4j_driver: neo4j.Driver
+) -> None:
+    """Versions of an integer watermark are the counter's values. A repair deletes a row gone from the source
+    one above what the target held (rev 1 -> 2); the row inserted again at its next rev (2) must win over
+    that delete, or it never reaches the target."""
+    pg_conn.execute("CREATE TABLE item (id int PRIMARY KEY, name text, rev int NOT NULL)")
+    pg_conn.execute("INSERT INTO item SELECT i, 'i' || i, 1 FROM generate_series(1, 5) AS i")
+    spec = PipelineSpec.model_validate(
+        {
+            **base,
+            "mode": "incremental",
+            "mappings": {"nodes": [{"name": "item", "table": f"{schema}.item", "labels": ["Item"], "key": "id"}]},
+            "source": {"postgres": {**base["source"]["postgres"], "watermarkColumn": "rev"}},
+        }
+    )
+    sync(spec)
+    pg_conn.execute("DELETE FROM item WHERE id = 3")
+    job = ReconcileSpec.model_validate({"action": "repair"})
+    assert reconcile(spec, job, threading.Event()).total("repaired") == 1
+    pg_conn.execute("INSERT INTO item VALUES (3, 'back', 2)")
+    sync(spec)
+    records, _, _ = neo4j_driver.execute_query("MATCH (i:Item {id: 3}) RETURN i.name AS name")
+    assert [r["name"] for r in records] == ["back"]

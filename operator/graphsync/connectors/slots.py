@@ -74,6 +74,16 @@ def newer(ties: bool, *, relationship: bool = False) -> LiteralString:
     return "(previous < row.version OR (previous = row.version AND coalesce(digest, 0) <> row.digest))"
 
 
+def past_tombstone(ties: bool) -> LiteralString:
+    """When an upsert is newer than the delete recorded for its entity (`tomb`): above it; or, with `ties`,
+    also equal to it. Where versions are watermark values a counter moves by one, a repair's delete (one
+    above what the target held) and the row's next real update can carry the same version; the update is
+    the one that happened in the source."""
+    if ties:
+        return "(tomb IS NULL OR tomb.version <= row.version)"
+    return "(tomb IS NULL OR tomb.version < row.version)"
+
+
 def digest_set(ties: bool, variable: str) -> str:
     """The contents digest a tie is decided on, kept with the version where ties win."""
     return f", {variable}._graphsync_digest = row.digest" if ties else ""

@@ -35,7 +35,7 @@ UNWIND $rows AS row
 OPTIONAL MATCH (existing{label} {{{key}: row.key}})
 OPTIONAL MATCH (tomb:GraphsyncTombstone {{id: row.tombstone}})
 WITH row, existing._graphsync_version AS previous, existing._graphsync_digest AS digest, tomb
-WHERE (previous IS NULL OR {newer}) AND (tomb IS NULL OR tomb.version < row.version)
+WHERE (previous IS NULL OR {newer}) AND {past_tombstone}
 MERGE (n{label} {{{key}: row.key}})
 SET n = row.props
 SET n._graphsync_version = row.version{digest}{extra_labels}
@@ -102,7 +102,7 @@ WITH row, tomb, collect(old) AS olds, collect(old_a) + collect(old_b) AS ends
 WITH row, tomb, olds, ends,
      reduce(v = -1, o IN olds | CASE WHEN coalesce(o._graphsync_version, -1) > v THEN o._graphsync_version ELSE v END)
      AS previous
-WHERE {newer} AND (tomb IS NULL OR tomb.version < row.version)
+WHERE {newer} AND {past_tombstone}
 FOREACH (o IN olds | DELETE o)
 FOREACH (e IN ends | SET e:GraphsyncMaybeOrphan)
 MERGE (a{source_label} {{{source_key}: row.source}})

@@ -20,6 +20,7 @@ from graphsync.connectors.slots import (
     kept,
     keyed_by_ends,
     newer,
+    past_tombstone,
     relationship_slots,
 )
 from graphsync.spec.mapping import Mappings, NodeMapping
@@ -145,6 +146,7 @@ class FalkorSink:
                     **slots,
                     temporal=_temporal_sets("r", temporal_slots),
                     newer=newer(self._ties, relationship=True),
+                    past_tombstone=past_tombstone(self._ties),
                     digest=digest_set(self._ties, "r"),
                 )
                 statements.append(Statement(_with_rows(rows, text), ("updated", "created")))
@@ -198,6 +200,7 @@ class _Templates:
                 foreign_keys="".join(fragments),
                 temporal=_temporal_sets("n", temporal_slots),
                 newer=newer(self._ties),
+                past_tombstone=past_tombstone(self._ties),
                 digest=digest_set(self._ties, "n"),
             )
         return self._upserts[shape]

@@ -35,7 +35,7 @@ REMOVE n._graphsync_lock
 WITH n, row, n._graphsync_version AS previous, n._graphsync_digest AS digest
 OPTIONAL MATCH (tomb:GraphsyncTombstone {{id: row.tombstone}})
 WITH n, row, previous, digest, tomb
-WHERE (previous IS NULL OR {newer}) AND (tomb IS NULL OR tomb.version < row.version)
+WHERE (previous IS NULL OR {newer}) AND {past_tombstone}
 SET n = row.props
 SET n._graphsync_version = row.version{digest}{extra_labels}
 WITH n, row, previous
@@ -114,7 +114,7 @@ WITH a, b, row, tomb, collect(old) AS olds
 WITH a, b, row, olds,
      reduce(v = -1, o IN olds | CASE WHEN coalesce(o._graphsync_version, -1) > v THEN o._graphsync_version ELSE v END)
      AS previous
-WHERE {newer} AND (tomb IS NULL OR tomb.version < row.version)
+WHERE {newer} AND {past_tombstone}
 FOREACH (o IN olds | DELETE o)
 CREATE (a)-[r{type}]->(b)
 SET r = row.props, r._graphsync_key = row.tombstone, r._graphsync_version = row.version{digest}

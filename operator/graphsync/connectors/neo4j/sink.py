@@ -18,6 +18,7 @@ from graphsync.connectors.slots import (
     kept,
     keyed_by_ends,
     newer,
+    past_tombstone,
     relationship_slots,
 )
 from graphsync.spec.mapping import Mappings, NodeMapping
@@ -158,6 +159,7 @@ class Neo4jSink:
             foreign_keys="".join(fragments),
             former=former,
             newer=newer(self._ties),
+            past_tombstone=past_tombstone(self._ties),
             digest=digest_set(self._ties, "n"),
         )
 
@@ -185,6 +187,7 @@ class Neo4jSink:
                 queries.UPSERT_RELATIONSHIPS,
                 **slots,
                 newer=newer(self._ties, relationship=True),
+                past_tombstone=past_tombstone(self._ties),
                 digest=digest_set(self._ties, "r"),
             )
             record = _single(tx.run(query, rows=rows.upserts))
