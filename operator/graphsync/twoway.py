@@ -17,6 +17,7 @@ overwritten by it (neither graphs nor plain rows keep a version an application w
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -26,8 +27,8 @@ from typing import Any
 
 from graphsync import connect, graphmodes, targets
 from graphsync.change import Change, Operation, version_of
-from graphsync.conflicts import changes, resolution
-from graphsync.conflicts.decision import Step, decide, decide_owing, write_order
+from graphsync.conflicts import changes, mark, resolution
+from graphsync.conflicts.decision import Step, decide, decide_owing, decide_without_ledger, write_order
 from graphsync.conflicts.held import Base, HeldConflicts, Ledger, Owed
 from graphsync.connectors.graphs.reading import Versions
 from graphsync.connectors.postgres import schema as pg_schema
@@ -45,6 +46,12 @@ from graphsync.spec.conflicts import ConflictPolicySpec
 from graphsync.spec.mapping import NodeMapping, RelationshipMapping
 from graphsync.spec.pipeline import PipelineSpec
 from graphsync.spec.reconcile import MIN_BUCKET
+
+log = logging.getLogger(__name__)
+LEDGER_LOST = (
+    "the ledger is not the one both sides were synced with (lost, evicted or restored apart from the graphs): "
+    "an entity on one side only may be new there or deleted on the other, so it is held, not copied"
+)
 
 
 @dataclass
@@ -101,7 +108,11 @@ class TwoWay:
             graph = spec.graph_source
             field = "source.falkordb" if spec.source.falkordb is not None else "source.neo4j"
             self._source_sink = targets.graph_sink(graph, field, changes.reversed_mappings(self._mappings), stack)
-        self._target = GraphSide(targets.reader(spec, stack), self._mappings, target=True, versions=Versions(None, 0))
+        self._store = targets.reader(spec, stack)
+        self._target = GraphSide(self._store, self._mappings, target=True, versions=Versions(None, 0))
+        self._identity = spec.identity
+        # The ledger is not the one the sides were synced with (see conflicts.mark): no side-only entity is copied.
+        self._careful = False
         self._target_sink = targets.sink(spec, stack)
         self._target_sink.prepare()
         self._source_sink.prepare()
@@ -116,6 +127,10 @@ class TwoWay:
         """`alive` is called after every bucket compared: a long pass is not taken for a stuck one."""
         counts = TwoWayProgress(passes=1)
         version = int(time.time() * 1_000_000)
+        trust = mark.check(self.ledger, self._store, self._identity)
+        self._careful = trust is mark.Trust.LOST
+        if self._careful:
+            log.warning("bidirectional: %s", LEDGER_LOST)
         self._open = {held.ident: held.id for held in self.conflicts.list()}
         self._now_ms = version // 1000
         # Upserts in mapping order (nodes first: a relationship's ends, a row's parent exist before it);
@@ -138,6 +153,8 @@ class TwoWay:
             self._apply(name, self._deletes[name], counts)
         if not stop.is_set():
             self._forget_unseen(order)
+            if trust is not mark.Trust.TRUSTED:
+                mark.renew(self.ledger, self._store, self._identity)
         return counts
 
     def _forget_unseen(self, order: list[str]) -> None:
@@ -191,14 +208,10 @@ class TwoWay:
                 # Neither side is written, the ledger keeps its entry: fixed in its database, it syncs again.
                 counts.fail(f"{name} {broken.key}: {broken.content[UNMAPPABLE]}")
                 continue
-            s_digest, t_digest = s.digest if s else None, t.digest if t else None
-            if base is not None and base.owed is not None:
-                step = decide_owing(s_digest, t_digest, base.digest, base.owed.side, base.owed.digest)
-                # A conflict now is merged from what the owing side held, which its edit was made on.
-                owed = base.owed
-                base = Base(owed.digest or 0, owed.data) if owed.data is not None else None
-            else:
-                step = decide(s_digest, t_digest, base.digest if base else None)
+            step, base = self._decide(ident, s, t, base)
+            if step is Step.UNSURE:
+                self._hold(mapping, ident, s, t, base=None, reason=LEDGER_LOST, counts=counts)
+                continue
             if step is Step.RECORD and s is not None:
                 writes.bases[ident] = Base(s.digest, changes.properties(s))
                 counts.recorded += 1
@@ -225,6 +238,41 @@ class TwoWay:
         writes.forget = []
         self._apply(name, writes, counts)
 
+    def _decide(self, ident: str, s: Entry | None, t: Entry | None, base: Base | None) -> tuple[Step, Base | None]:
+        """The step for one entity, and the base a conflict is merged from."""
+        s_digest, t_digest = s.digest if s else None, t.digest if t else None
+        if self._careful or (base is None and ident in self._open):
+            # The ledger cannot be trusted, or this entity is held for that until a person settles it.
+            return decide_without_ledger(s_digest, t_digest), None
+        if base is not None and base.owed is not None:
+            # A conflict now is merged from what the owing side held, which its edit was made on.
+            owed = base.owed
+            step = decide_owing(s_digest, t_digest, base.digest, owed.side, owed.digest)
+            return step, Base(owed.digest or 0, owed.data) if owed.data is not None else None
+        return decide(s_digest, t_digest, base.digest if base else None), base
+
+    def _hold(
+        self,
+        mapping: NodeMapping | RelationshipMapping,
+        ident: str,
+        s: Entry | None,
+        t: Entry | None,
+        *,
+        base: Base | None,
+        reason: str,
+        counts: TwoWayProgress,
+    ) -> None:
+        """Both versions (and the base) kept for a person to settle; neither side is written."""
+        shape = s or t
+        assert shape is not None
+        versions: dict[str, Mapping[str, Any] | None] = {
+            "source": changes.properties(s) if s else None,
+            "target": changes.properties(t) if t else None,
+            "base": base.data if base else None,
+        }
+        self.conflicts.hold(mapping.name, shape.key, ident, versions, shape=changes.shape(shape), reason=reason)
+        counts.held += 1
+
     def _conflict(
         self,
         *,
@@ -244,19 +292,11 @@ class TwoWay:
             self._revision(resolution.Side.TARGET, t),
             resolution.Synced(0, 0, base.data) if base else None,
         )
+        if decided.action is resolution.Action.HOLD:
+            self._hold(mapping, ident, s, t, base=base, reason=decided.reason, counts=counts)
+            return
         shape = s or t
         assert shape is not None
-        if decided.action is resolution.Action.HOLD:
-            versions: dict[str, Mapping[str, Any] | None] = {
-                "source": changes.properties(s) if s else None,
-                "target": changes.properties(t) if t else None,
-                "base": base.data if base else None,
-            }
-            self.conflicts.hold(
-                mapping.name, shape.key, ident, versions, shape=changes.shape(shape), reason=decided.reason
-            )
-            counts.held += 1
-            return
         entry = changes.entry_of(mapping, ident, shape.key, decided.data, changes.shape(shape))
         self._write_both(mapping=mapping, ident=ident, s=s, t=t, entry=entry, version=version, writes=writes)
         counts.resolved += 1

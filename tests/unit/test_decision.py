@@ -6,8 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from graphsync.conflicts.decision import Step, decide, decide_owing, write_order
+from graphsync.conflicts.decision import Step, decide, decide_owing, decide_without_ledger, write_order
 from graphsync.conflicts.held import Base, Owed
+from graphsync.conflicts.mark import Trust, judge
 from graphsync.spec.mapping import Mappings
 
 
@@ -112,3 +113,35 @@ def test_a_ledger_base_keeps_what_is_owed_inside_its_data() -> None:
     assert owed.stored() == {"total": 108, ":owed": {"side": "source", "digest": 3, "data": {"total": 103}}}
     assert Base.of(8, owed.stored()) == owed
     assert Base.of(8, {"total": 108}) == Base(8, {"total": 108})
+
+
+@pytest.mark.parametrize(
+    ("in_ledger", "on_target", "trust"),
+    [
+        (None, None, Trust.FIRST),  # a first pass, or after a cleanup (which removes both)
+        (7, 7, Trust.TRUSTED),
+        (None, 7, Trust.LOST),  # the ledger went (Redis without persistence, an eviction)
+        (7, None, Trust.LOST),  # the target graph was wiped or restored apart
+        (7, 8, Trust.LOST),  # one of them restored from an older copy
+    ],
+)
+def test_the_ledger_is_trusted_only_with_the_token_the_target_holds(
+    in_ledger: int | None, on_target: int | None, trust: Trust
+) -> None:
+    assert judge(in_ledger, on_target) is trust
+
+
+@pytest.mark.parametrize(
+    ("source", "target", "step"),
+    [
+        (1, None, Step.UNSURE),  # new in the source, or deleted in the target? Copied nowhere.
+        (None, 1, Step.UNSURE),
+        (1, 1, Step.RECORD),
+        (1, 2, Step.CONFLICT),
+        (None, None, Step.NOTHING),
+    ],
+)
+def test_without_a_ledger_a_side_only_entity_is_never_copied(
+    source: int | None, target: int | None, step: Step
+) -> None:
+    assert decide_without_ledger(source, target) is step

@@ -10,6 +10,7 @@ from typing import Any, LiteralString
 
 from graphsync import connect, epochs, filesync, graphmodes
 from graphsync.cleanup.report import CleanupReport
+from graphsync.conflicts import mark
 from graphsync.connectors import cypher
 from graphsync.connectors.falkordb.graph import Graph
 from graphsync.connectors.graphs.reading import Store
@@ -90,6 +91,7 @@ def _marked(spec: PipelineSpec, store: Store, report: CleanupReport) -> None:
     else:
         reset_versions(store, spec.mapped, report)
         report.checkpoints += repeat(store, epochs.DELETE_SCHEME, {"pipeline": spec.identity})
+        report.checkpoints += repeat(store, mark.DELETE, {"pipeline": spec.identity})
 
 
 def neo4j_target(spec: PipelineSpec, report: CleanupReport) -> None:

@@ -23,6 +23,8 @@ class Step(enum.StrEnum):
     TO_TARGET = "toTarget"
     TO_SOURCE = "toSource"
     CONFLICT = "conflict"
+    # On one side only, with no ledger to say whether it is new there or deleted on the other: held.
+    UNSURE = "unsure"
 
 
 def decide(source: int | None, target: int | None, base: int | None) -> Step:
@@ -55,6 +57,15 @@ def decide_owing(source: int | None, target: int | None, base: int | None, owing
     if step in (Step.NOTHING, Step.RECORD):
         return Step.TO_SOURCE if owing == "source" else Step.TO_TARGET
     return step
+
+
+def decide_without_ledger(source: int | None, target: int | None) -> Step:
+    """`decide` when the ledger cannot be trusted (see `conflicts.mark`), or for an entity held for that: one
+    on both sides is compared as at first sight; one on a single side is UNSURE (new there, or deleted on the
+    other side?) and copied nowhere, so no delete is undone and no side loses what it has."""
+    if (source is None) != (target is None):
+        return Step.UNSURE
+    return decide(source, target, None)
 
 
 def _first_sight(source: int | None, target: int | None) -> Step:
