@@ -87,12 +87,16 @@ class Walk:
     def _again(self, name: str, found: Differences) -> tuple[Differences, dict[str, int]]:
         """The differences as they are now: the target read first, then the source (see the module's doc)."""
         entries = [*found.missing, *found.extra, *(source for source, _ in found.different)]
+        target, tombstones = self._target_now(name, entries)
         idents = {entry.ident for entry in entries}
-        starts = sorted({_start(entry) for entry in entries}, key=repr)
-        target = self._target.bucket(name, None, None, starts)
-        tombstones = self._target.tombstones(sorted(idents))
-        source = self._source.bucket(name, None, None, starts)
-        return compare(_only(source, idents), _only(target, idents)), tombstones
+        source = self._source.bucket(name, None, None, _starts(entries))
+        return compare(_only(source, idents), target), tombstones
+
+    def _target_now(self, name: str, entries: list[Entry]) -> tuple[dict[str, Entry], dict[str, int]]:
+        """What the target holds of these entities now, and the deletes recorded for them."""
+        idents = {entry.ident for entry in entries}
+        target = _only(self._target.bucket(name, None, None, _starts(entries)), idents)
+        return target, self._target.tombstones(sorted(idents))
 
     def _record(self, report: EntityReport, found: Differences) -> None:
         limit = self._spec.samples
@@ -137,11 +141,7 @@ class Walk:
         what it deleted); one a newer write overtook is superseded; anything else failed, named."""
         if not repairs:
             return
-        name = repairs[0].change.entity
-        idents = {repair.entry.ident for repair in repairs}
-        starts = sorted({_start(repair.entry) for repair in repairs}, key=repr)
-        target = _only(self._target.bucket(name, None, None, starts), idents)
-        tombstones = self._target.tombstones(sorted(idents))
+        target, tombstones = self._target_now(repairs[0].change.entity, [repair.entry for repair in repairs])
         for repair in repairs:
             held = target.get(repair.entry.ident)
             if repair.change.op is Operation.DELETE:
@@ -176,9 +176,9 @@ class _Repair:
     change: Change
 
 
-def _start(entry: Entry) -> Any:
-    """What a side reads an entity by: a node's key, a relationship's start node key."""
-    return entry.content.get(FROM, entry.key)
+def _starts(entries: list[Entry]) -> list[Any]:
+    """What a side reads these entities by: a node's key, a relationship's start node key."""
+    return sorted({entry.content.get(FROM, entry.key) for entry in entries}, key=repr)
 
 
 def _only(entries: dict[str, Entry], idents: set[str]) -> dict[str, Entry]:
