@@ -2,7 +2,9 @@
 
 A bucket is a range (low, high] of the key of an entity's (start) node, either
 end open; the source says where each bucket ends (`boundary`), both sides read
-it. Memory holds one bucket per side, whatever the data set's size.
+it. A relationship bucket's bounds are (start key, end key) pairs (see
+`relationship_bound`), so a super-node's relationships span several buckets.
+Memory holds one bucket per side, whatever the data set's size or a node's degree.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from graphsync.connectors.graphs.reading import (
     Versions,
     fetch,
     node_change,
+    relationship_bound,
     relationship_change,
     start_keys,
     visible,
@@ -41,7 +44,8 @@ from graphsync.spec.mapping import Mappings, NodeMapping, RelationshipMapping
 class Side(Protocol):
     def count(self, entity: str) -> int: ...
     def boundary(self, entity: str, after: Any, size: int) -> Any | None:
-        """The `size`-th (start) key above `after`, or None when fewer remain: the last bucket is open."""
+        """The `size`-th (start) key above `after` (a relationship's (start key, end key) pair), or None when
+        fewer remain: the last bucket is open."""
         ...
 
     def bucket(self, entity: str, low: Any, high: Any, ids: Sequence[Any] = ()) -> dict[str, Entry]:
@@ -74,17 +78,22 @@ class GraphSide:
         return int(total)
 
     def boundary(self, entity: str, after: Any, size: int) -> Any | None:
-        keys = start_keys(self._reader, self._start(entity), after, size, target=self._target)
+        mapping = self._mapping(entity)
+        if isinstance(mapping, RelationshipMapping):
+            return relationship_bound(self._reader, self._mappings, mapping, after, size)
+        keys = start_keys(self._reader, mapping, after, size, target=self._target)
         return keys[-1] if len(keys) == size else None
 
     def bucket(self, entity: str, low: Any, high: Any, ids: Sequence[Any] = ()) -> dict[str, Entry]:
         mapping = self._mapping(entity)
-        conditions = (queries.IN_IDS,) if ids else sides.key_range(low is not None, high is not None)
-        params = {"low": low, "high": high, "ids": list(ids)}
         if isinstance(mapping, NodeMapping):
-            entries = self._nodes(mapping, conditions, params)
+            conditions = (queries.IN_IDS,) if ids else sides.key_range(low is not None, high is not None)
+            entries = self._nodes(mapping, conditions, {"low": low, "high": high, "ids": list(ids)})
         else:
-            entries = self._relationships(mapping, conditions, params)
+            conditions, params = sides.relationship_range(low, high)
+            if ids:
+                conditions = (queries.IN_IDS,)
+            entries = self._relationships(mapping, conditions, {**params, "ids": list(ids)})
         return {entry.ident: entry for entry in entries}
 
     def tombstones(self, idents: Sequence[str]) -> dict[str, int]:
@@ -128,10 +137,6 @@ class GraphSide:
     def _mapping(self, entity: str) -> NodeMapping | RelationshipMapping:
         return self._mappings.entity(entity)
 
-    def _start(self, entity: str) -> NodeMapping:
-        mapping = self._mapping(entity)
-        return mapping if isinstance(mapping, NodeMapping) else self._mappings.node(mapping.source.references)
-
 
 # PostgreSQL: the (start) key column of each table; text compares in the C collation, which orders
 # by code point as graph databases do, so both sides put every key in the same bucket.
@@ -140,6 +145,12 @@ _COUNT = "SELECT count(*) FROM {table}"
 _BOUNDARY = (
     "SELECT count(*), to_jsonb(max(c))"
     " FROM (SELECT DISTINCT {column} AS c FROM {table} AS t {where} ORDER BY c LIMIT %s) s"
+)
+# A relationship table's bounds: the `size`-th (start, end) pair, NULL ends last as in ORDER BY.
+_PAIR_BOUNDARY = (
+    "SELECT count(*) OVER (), to_jsonb(s), to_jsonb(e)"
+    " FROM (SELECT {column} AS s, {end} AS e FROM {table} AS t {where} ORDER BY s, e LIMIT %s) x"
+    " ORDER BY s DESC, e DESC LIMIT 1"
 )
 _ROWS = "SELECT to_jsonb(t) FROM {table} AS t {where}"
 _SAMPLE = "SELECT t.{name} FROM {table} AS t WHERE t.{name} IS NOT NULL LIMIT 1"
@@ -152,24 +163,28 @@ class PostgresSide:
         self._conn = conn
         self._mappings = mappings
         self._tables = {table.entity: table for table in tables_of(mappings)}
-        self._columns: dict[str, sql.Composable] = {}
+        self._columns: dict[tuple[str, str], sql.Composable] = {}
 
     def count(self, entity: str) -> int:
         row = self._conn.execute(sql.SQL(_COUNT).format(table=self._table(entity))).fetchone()
         return int(row[0]) if row else 0
 
     def boundary(self, entity: str, after: Any, size: int) -> Any | None:
-        query = sql.SQL(_BOUNDARY).format(
-            column=self._column(entity), table=self._table(entity), where=self._where(entity, after, None, ())
-        )
-        params = [*([after] if after is not None else []), size]
-        row = self._conn.execute(query, params).fetchone()
+        where, params = self._where(entity, after, None, ())
+        if isinstance(self._mapping(entity), RelationshipMapping):
+            query = sql.SQL(_PAIR_BOUNDARY).format(
+                column=self._column(entity), end=self._end(entity), table=self._table(entity), where=where
+            )
+            row = self._conn.execute(query, [*params, size]).fetchone()
+            return (row[1], row[2]) if row and row[0] == size else None
+        query = sql.SQL(_BOUNDARY).format(column=self._column(entity), table=self._table(entity), where=where)
+        row = self._conn.execute(query, [*params, size]).fetchone()
         return row[1] if row and row[0] == size else None
 
     def bucket(self, entity: str, low: Any, high: Any, ids: Sequence[Any] = ()) -> dict[str, Entry]:
         table = self._tables[entity]
-        query = sql.SQL(_ROWS).format(table=self._table(entity), where=self._where(entity, low, high, ids))
-        params: list[Any] = [[str(i) for i in ids]] if ids else [value for value in (low, high) if value is not None]
+        where, params = self._where(entity, low, high, ids)
+        query = sql.SQL(_ROWS).format(table=self._table(entity), where=where)
         mapping = self._mapping(entity)
         entries = []
         for (doc,) in self._conn.execute(query, params):
@@ -180,31 +195,64 @@ class PostgresSide:
                 entries.append(relationship_entry(mapping, change))
         return {entry.ident: entry for entry in entries}
 
-    def _where(self, entity: str, low: Any, high: Any, ids: Sequence[Any]) -> sql.Composable:
+    def _where(self, entity: str, low: Any, high: Any, ids: Sequence[Any]) -> tuple[sql.Composable, list[Any]]:
+        """The rows in (low, high] and their parameters; a relationship table's bounds are (start, end) pairs
+        (an end None: every row of that start), a NULL end sorting after every other."""
         column = self._column(entity)
         if ids:
             # Compared as text: a key given on the command line may be a number or a string.
-            return sql.SQL("WHERE ({column})::text = ANY(%s)").format(column=column)
-        conditions = []
+            return sql.SQL("WHERE ({column})::text = ANY(%s)").format(column=column), [[str(i) for i in ids]]
+        pairs = isinstance(self._mapping(entity), RelationshipMapping)
+        conditions: list[sql.Composable] = []
+        params: list[Any] = []
         if low is not None:
-            conditions.append(sql.SQL("{column} > %s").format(column=column))
+            key, end = low if pairs else (low, None)
+            if end is None:
+                conditions.append(sql.SQL("{column} > %s").format(column=column))
+                params.append(key)
+            else:
+                conditions.append(
+                    sql.SQL("{column} >= %s AND ({column} > %s OR {end} > %s OR {end} IS NULL)").format(
+                        column=column, end=self._end(entity)
+                    )
+                )
+                params += [key, key, end]
         if high is not None:
-            conditions.append(sql.SQL("{column} <= %s").format(column=column))
+            key, end = high if pairs else (high, None)
+            if end is None:
+                conditions.append(sql.SQL("{column} <= %s").format(column=column))
+                params.append(key)
+            else:
+                conditions.append(
+                    sql.SQL("{column} <= %s AND ({column} < %s OR {end} <= %s)").format(
+                        column=column, end=self._end(entity)
+                    )
+                )
+                params += [key, key, end]
         if not conditions:
-            return sql.SQL("")
-        return sql.SQL("WHERE ") + sql.SQL(" AND ").join(conditions)
+            return sql.SQL(""), params
+        return sql.SQL("WHERE ") + sql.SQL(" AND ").join(conditions), params
+
+    def _end(self, entity: str) -> sql.Composable:
+        mapping = self._mapping(entity)
+        assert isinstance(mapping, RelationshipMapping)
+        return self._compared(mapping.target.column, entity)
 
     def _column(self, entity: str) -> sql.Composable:
-        """The range column as compared: `t.col`, or `t.col COLLATE "C"` when it holds text."""
-        if entity not in self._columns:
-            mapping = self._mapping(entity)
-            name = sql.Identifier(mapping.key if isinstance(mapping, NodeMapping) else mapping.source.column)
-            row = self._conn.execute(sql.SQL(_SAMPLE).format(name=name, table=self._table(entity))).fetchone()
-            column = sql.SQL("t.{name}").format(name=name)
+        """The range column: a node's key, a relationship's start column."""
+        mapping = self._mapping(entity)
+        return self._compared(mapping.key if isinstance(mapping, NodeMapping) else mapping.source.column, entity)
+
+    def _compared(self, name: str, entity: str) -> sql.Composable:
+        """A column as compared: `t.col`, or `t.col COLLATE "C"` when it holds text."""
+        if (entity, name) not in self._columns:
+            ident = sql.Identifier(name)
+            row = self._conn.execute(sql.SQL(_SAMPLE).format(name=ident, table=self._table(entity))).fetchone()
+            column = sql.SQL("t.{name}").format(name=ident)
             if row is not None and isinstance(row[0], str):
                 column = sql.SQL('{column} COLLATE "C"').format(column=column)
-            self._columns[entity] = column
-        return self._columns[entity]
+            self._columns[(entity, name)] = column
+        return self._columns[(entity, name)]
 
     def _table(self, entity: str) -> sql.Composable:
         return sql.Identifier(*self._tables[entity].name.split("."))

@@ -1,7 +1,7 @@
 """Comparing a source graph with its target, chunk by chunk, as the changes that would make them equal.
 
-Both sides are read in ranges of the (start) node key taken from the source,
-so memory holds one chunk, whatever the graph's size. With `content=False` only
+Both sides are read in ranges of the (start) node key taken from the source (relationships of a
+super-node by their end node key too), so memory holds one chunk, whatever the graph's size. With `content=False` only
 keys are compared (what incremental sync needs to see deletes); with `content=True`
 properties too (differential sync). A repair's version is one above what the
 target holds, so it wins over the drift without outranking the next real change.
@@ -24,6 +24,7 @@ from graphsync.connectors.graphs.reading import (
     fetch,
     node_change,
     plain,
+    relationship_bound,
     relationship_change,
     start_keys,
     visible,
@@ -48,8 +49,7 @@ def differences(
         for low, high in _ranges(source, node, chunk):
             yield _node_chunk(source, target, node, low, high, content=content, versions=versions)
     for rel in mappings.relationships:
-        start = mappings.node(rel.source.references)
-        for low, high in _ranges(source, start, chunk):
+        for low, high in _relationship_ranges(source, mappings, rel, chunk):
             yield _relationship_chunk(source, target, mappings, rel, (low, high), content=content, versions=versions)
 
 
@@ -63,6 +63,19 @@ def _ranges(source: GraphReader, mapping: NodeMapping, chunk: int) -> Iterator[t
             return
         yield low, keys[-1]
         low = keys[-1]
+
+
+def _relationship_ranges(
+    source: GraphReader, mappings: Mappings, mapping: RelationshipMapping, chunk: int
+) -> Iterator[tuple[sides.Bound | None, sides.Bound | None]]:
+    """Ranges of at most `chunk` relationships, covering them all (see `relationship_bound`)."""
+    low = None
+    while True:
+        high = relationship_bound(source, mappings, mapping, low, chunk)
+        yield low, high
+        if high is None:
+            return
+        low = high
 
 
 def _node_chunk(
@@ -96,14 +109,12 @@ def _relationship_chunk(
     target: GraphReader,
     mappings: Mappings,
     mapping: RelationshipMapping,
-    bounds: tuple[Any, Any],
+    bounds: tuple[sides.Bound | None, sides.Bound | None],
     *,
     content: bool,
     versions: Versions,
 ) -> list[Change]:
-    low, high = bounds
-    conditions = sides.key_range(low is not None, high is not None)
-    params = {"low": low, "high": high}
+    conditions, params = sides.relationship_range(*bounds)
     # A key scan needs the relationship's properties only when its key includes some.
     by_endpoints = set(mapping.key) <= {mapping.source.column, mapping.target.column}
     keys_only = queries.RELATIONSHIP_KEYS if by_endpoints else queries.RELATIONSHIPS

@@ -48,7 +48,19 @@ WITH n ORDER BY n.{watermark}, n.{key} LIMIT $limit
 RETURN collect([n.{key}, properties(n), n.{watermark}]) AS rows
 """
 
-# Relationships are paged by their start node's key: `n` is the start node.
+# Relationships are paged by their start node's key: `n` is the start node. A page may also end inside
+# one start node's relationships (a super-node with more than a page of them): its bounds are then
+# (start key, end key) pairs, compared in that order. The start key's own range comes first, so its
+# index serves the scan; the end key only narrows the page's two edge start nodes.
+REL_ABOVE: LiteralString = "n.{key} >= $low AND (n.{key} > $low OR m.{target_key} > $low_end)"
+REL_UP_TO: LiteralString = "n.{key} <= $high AND (n.{key} < $high OR m.{target_key} <= $high_end)"
+# Where such a page ends: the first `limit` (start key, end key) pairs of a range.
+REL_PAIRS: LiteralString = """
+MATCH (n{source_label})-[r{type}]->(m{target_label}) {where}
+WITH n.{key} AS key, m.{target_key} AS end ORDER BY key, end LIMIT $limit
+RETURN collect([key, end]) AS rows
+"""
+
 RELATIONSHIPS: LiteralString = """
 MATCH (n{source_label})-[r{type}]->(m{target_label}) {where}
 RETURN collect([n.{key}, m.{target_key}, properties(r)]) AS rows

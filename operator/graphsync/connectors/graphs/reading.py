@@ -12,7 +12,7 @@ from typing import Any, LiteralString, Protocol
 
 from graphsync.change import Change, Operation, version_of
 from graphsync.connectors.graphs import queries, sides
-from graphsync.spec.mapping import NodeMapping, RelationshipMapping
+from graphsync.spec.mapping import Mappings, NodeMapping, RelationshipMapping
 
 
 class GraphReader(Protocol):
@@ -81,6 +81,26 @@ def start_keys(reader: GraphReader, mapping: NodeMapping, after: Any, limit: int
     return [
         row[0] for row in fetch(reader, sides.query(queries.KEYS, slots, *conditions), {"low": after, "limit": limit})
     ]
+
+
+def relationship_bound(
+    reader: GraphReader, mappings: Mappings, mapping: RelationshipMapping, after: sides.Bound | None, size: int
+) -> sides.Bound | None:
+    """Where a page of at most `size` source relationships after `after` ends; None when the rest fits in one.
+
+    A page spans `size` start nodes at most, and ends inside one start node's relationships when they are
+    more than `size` (a super-node), which are then paged by their end node keys: no page holds more
+    than `size`, whatever a node's degree.
+    """
+    keys = start_keys(reader, mappings.node(mapping.source.references), after[0] if after else None, size)
+    high = (keys[-1], None) if len(keys) == size else None
+    conditions, params = sides.relationship_range(after, high)
+    slots = sides.relationship_slots(mappings, mapping, target=False)
+    pairs = fetch(reader, sides.query(queries.REL_PAIRS, slots, *conditions), {**params, "limit": size})
+    if len(pairs) == size:
+        start, end = pairs[-1]
+        return start, end
+    return high
 
 
 # Values that are their own canonical form; checked by exact type first, since every entity of a

@@ -8,7 +8,7 @@ names (first label, key property, type).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import LiteralString
+from typing import Any, LiteralString
 
 from graphsync.connectors import cypher
 from graphsync.connectors.graphs import queries
@@ -46,3 +46,20 @@ def query(template: LiteralString, slots: Mapping[str, str], *conditions: Litera
 
 def key_range(low_set: bool, high_set: bool) -> tuple[LiteralString, ...]:
     return (queries.ABOVE,) * low_set + (queries.UP_TO,) * high_set
+
+
+# Where a page of relationships ends: after every relationship of a start key (end None), or after the one
+# from that start key to an end key.
+Bound = tuple[Any, Any]
+
+
+def relationship_range(low: Bound | None, high: Bound | None) -> tuple[tuple[LiteralString, ...], dict[str, Any]]:
+    """The conditions and parameters of the relationships in (low, high] (None: unbounded)."""
+    conditions: tuple[LiteralString, ...] = ()
+    if low is not None:
+        conditions += (queries.ABOVE if low[1] is None else queries.REL_ABOVE,)
+    if high is not None:
+        conditions += (queries.UP_TO if high[1] is None else queries.REL_UP_TO,)
+    low_key, low_end = low or (None, None)
+    high_key, high_end = high or (None, None)
+    return conditions, {"low": low_key, "low_end": low_end, "high": high_key, "high_end": high_end}

@@ -22,6 +22,7 @@ from graphsync.connectors.graphs.reading import (
     Versions,
     fetch,
     node_change,
+    relationship_bound,
     relationship_change,
     start_keys,
 )
@@ -37,8 +38,8 @@ NULLS_REPORTED = 100
 class GraphSnapshotSource:
     """Reads every mapped node label, then every relationship type, in key order; resumes from its checkpoint.
 
-    Relationships are read by ranges of their start node's key, so a page is
-    as cheap at the end of the graph as at the start.
+    Relationships are read by ranges of their start node's key (a super-node's by its end node keys too),
+    so a page is as cheap at the end of the graph as at the start and never larger than the limit.
     """
 
     def __init__(
@@ -60,39 +61,40 @@ class GraphSnapshotSource:
             position = self._positions[entity]
             if position.get("done"):
                 continue
-            changes, last, done = self._page(entity, position.get("after"), limit)
-            token = (entity, {"after": last, "done": done})
-            self._positions[entity] = token[1]
+            changes, token = self._page(entity, position, limit)
+            self._positions[entity] = token
             versioned, rejected = _versioned(changes, self._versions)
-            return Batch(changes=versioned, rejected=rejected, token=token, final=done and entity == self._entities[-1])
+            final = bool(token["done"]) and entity == self._entities[-1]
+            return Batch(changes=versioned, rejected=rejected, token=(entity, token), final=final)
         return Batch(changes=[], final=True)
 
-    def _page(self, entity: str, after: Any, limit: int) -> tuple[list[Change], Any, bool]:
-        """One page: the changes, the last start key read, and whether the entity is finished."""
+    def _page(self, entity: str, position: dict[str, Any], limit: int) -> tuple[list[Change], dict[str, Any]]:
+        """One page: the changes, and the position after it (`after`, with `after_end` inside a super-node's
+        relationships; `done` once the entity is finished)."""
+        after = position.get("after")
         rel = next((r for r in self._mappings.relationships if r.name == entity), None)
-        start = self._mappings.node(rel.source.references) if rel else self._mappings.node(entity)
-        keys = start_keys(self._reader, start, after, limit)
-        if not keys:
-            return [], after, True
-        high = keys[-1]
         if rel is None:
+            start = self._mappings.node(entity)
+            keys = start_keys(self._reader, start, after, limit)
+            if not keys:
+                return [], {"after": after, "done": True}
             rows = fetch(
                 self._reader,
                 sides.query(
                     queries.NODES, sides.node_slots(start, target=False), *sides.key_range(after is not None, True)
                 ),
-                {"low": after, "high": high},
+                {"low": after, "high": keys[-1]},
             )
-            changes = [node_change(start, props, 0) for _, props in rows]
-        else:
-            slots = sides.relationship_slots(self._mappings, rel, target=False)
-            rows = fetch(
-                self._reader,
-                sides.query(queries.RELATIONSHIPS, slots, *sides.key_range(after is not None, True)),
-                {"low": after, "high": high},
-            )
-            changes = [relationship_change(rel, s, t, props, 0) for s, t, props in rows]
-        return changes, high, len(keys) < limit
+            return [node_change(start, props, 0) for _, props in rows], {"after": keys[-1], "done": len(keys) < limit}
+        low = None if after is None else (after, position.get("after_end"))
+        high = relationship_bound(self._reader, self._mappings, rel, low, limit)
+        conditions, params = sides.relationship_range(low, high)
+        slots = sides.relationship_slots(self._mappings, rel, target=False)
+        rows = fetch(self._reader, sides.query(queries.RELATIONSHIPS, slots, *conditions), params)
+        changes = [relationship_change(rel, s, t, props, 0) for s, t, props in rows]
+        if high is None:
+            return changes, {"after": after, "after_end": position.get("after_end"), "done": True}
+        return changes, {"after": high[0], "after_end": high[1], "done": False}
 
     def commit(self, batch: Batch, failed: Sequence[Rejection]) -> None:
         if batch.token is not None:
