@@ -99,10 +99,12 @@ def test_random_interleavings_converge_as_the_policy_says(
                     "conflictPolicy": {"strategy": strategy},
                 }
             )
+            # Per entity: what each side holds, what both last agreed on, and what PostgreSQL held when a
+            # copy into it was refused (the write it owes, until it takes it or changes the entity itself).
             self.pg: dict[int, str | None] = {}
             self.graph: dict[int, str | None] = {}
-            self.changed_pg: set[int] = set()
-            self.changed_graph: set[int] = set()
+            self.base: dict[int, str | None] = {}
+            self.owed: dict[int, str | None] = {}
             self.refusing = False
 
         @rule(ident=IDS)
@@ -113,28 +115,24 @@ def test_random_interleavings_converge_as_the_policy_says(
                 (ident, name),
             )
             self.pg[ident] = name
-            self.changed_pg.add(ident)
 
         @rule(ident=IDS)
         def delete_in_postgres(self, ident: int) -> None:
             if self.pg.get(ident) is not None:
                 pg_conn.execute(f"DELETE FROM {self.table} WHERE id = %s", (ident,))
                 self.pg[ident] = None
-                self.changed_pg.add(ident)
 
         @rule(ident=IDS)
         def edit_graph(self, ident: int) -> None:
             name = next(names)
             neo4j_driver.execute_query(f"MERGE (i:{self.label} {{id: $id}}) SET i.name = $name", id=ident, name=name)
             self.graph[ident] = name
-            self.changed_graph.add(ident)
 
         @rule(ident=IDS)
         def delete_in_graph(self, ident: int) -> None:
             if self.graph.get(ident) is not None:
                 neo4j_driver.execute_query(f"MATCH (i:{self.label} {{id: $id}}) DETACH DELETE i", id=ident)
                 self.graph[ident] = None
-                self.changed_graph.add(ident)
 
         @precondition(lambda self: not self.refusing)
         @rule()
@@ -166,22 +164,28 @@ def test_random_interleavings_converge_as_the_policy_says(
 
         def settle(self) -> set[int]:
             """What the pass did, per the model; checks both sides and returns the copies still owed."""
-            owed = set()
-            for ident in self.changed_pg | self.changed_graph:
-                graph_wins = ident not in self.changed_pg or strategy == "targetWins"
-                if not graph_wins:
-                    self.graph[ident] = self.pg.get(ident)
+            for ident in set(self.pg) | set(self.graph):
+                pg, graph, base = self.pg.get(ident), self.graph.get(ident), self.base.get(ident)
+                owing = ident in self.owed and pg == self.owed[ident]
+                changed_pg = pg != base and not owing
+                changed_graph = graph != base
+                if not (changed_pg or changed_graph or owing):
+                    continue
+                if changed_pg and (not changed_graph or strategy == "sourceWins"):
+                    self.graph[ident] = self.base[ident] = pg
+                    self.owed.pop(ident, None)
                 elif self.refusing:
-                    if self.pg.get(ident) != self.graph.get(ident):
-                        owed.add(ident)
-                        continue  # the copy into PostgreSQL failed: still to do
+                    self.base[ident] = graph  # the graph took it (or held it): PostgreSQL owes the copy
+                    if pg != graph:
+                        self.owed[ident] = pg
                 else:
-                    self.pg[ident] = self.graph.get(ident)
-                self.changed_pg.discard(ident)
-                self.changed_graph.discard(ident)
+                    self.pg[ident] = self.base[ident] = graph
+                    self.owed.pop(ident, None)
             assert self.actual_pg() == {k: v for k, v in self.pg.items() if v is not None}
             assert self.actual_graph() == {k: v for k, v in self.graph.items() if v is not None}
-            return owed
+            return {
+                ident for ident in self.pg.keys() | self.graph.keys() if self.pg.get(ident) != self.graph.get(ident)
+            }
 
         def actual_pg(self) -> dict[int, str]:
             return dict(pg_conn.execute(f"SELECT id, name FROM {self.table}").fetchall())
