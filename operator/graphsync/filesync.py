@@ -64,7 +64,13 @@ def document_store(spec: PipelineSpec, layout: Layout, stack: ExitStack) -> Docu
     return store
 
 
-def run(spec: PipelineSpec, control: RunControl) -> RunStats:
+def writer_lease(spec: PipelineSpec, store: DocumentStore, call: Callable[..., str | None]) -> Lease:
+    """The lease every writer of this files pipeline holds while it writes (see `connectors.files.lease`)."""
+    return Lease(store, f"{spec.identity}:files", call)
+
+
+def run(spec: PipelineSpec, control: RunControl, lease: Lease | None = None) -> RunStats:
+    """`lease`: one the caller holds already (a repair around the sync it runs), else the run takes its own."""
     files = spec.files
     stats = RunStats(files=FileProgress())
     progress = stats.files
@@ -88,7 +94,7 @@ def run(spec: PipelineSpec, control: RunControl) -> RunStats:
             # that is down from the start.
             control.on_batch(stats)
         sync.retrying(store.prepare)
-        lease = Lease(store, f"{spec.identity}:files", sync.retrying)
+        lease = lease or writer_lease(spec, store, sync.retrying)
         while not control.stop.is_set():
             try:
                 with lease.held(sync.waiting):

@@ -166,10 +166,11 @@ def test_random_interleavings_converge_as_the_policy_says(
             """What the pass did, per the model; checks both sides and returns the copies still owed."""
             for ident in set(self.pg) | set(self.graph):
                 pg, graph, base = self.pg.get(ident), self.graph.get(ident), self.base.get(ident)
-                owing = ident in self.owed and pg == self.owed[ident]
-                changed_pg = pg != base and not owing
-                changed_graph = graph != base
-                if not (changed_pg or changed_graph or owing):
+                # While PostgreSQL owes the graph's change, an edit of its own did not see it: both changed.
+                owes = ident in self.owed
+                changed_pg = pg != (self.owed[ident] if owes else base)
+                changed_graph = graph != base or owes
+                if not (changed_pg or changed_graph):
                     continue
                 if changed_pg and (not changed_graph or strategy == "sourceWins"):
                     self.graph[ident] = self.base[ident] = pg

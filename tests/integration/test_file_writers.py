@@ -1,11 +1,15 @@
-"""Files pipelines: a failed file is read again until it syncs (and reconciliation names it meanwhile), and
-two writers of one pipeline at once (a sync-now Job next to the worker) never count a reference twice."""
+"""Files pipelines: a failed file is read again until it syncs (and reconciliation names it meanwhile), two
+writers of one pipeline at once (a sync-now Job next to the worker) never count a reference twice, and a
+repair next to the worker never drops what the worker just wrote."""
 
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 from typing import Any
+
+import neo4j
 
 from graphsync.reconcile.pipeline import reconcile
 from graphsync.reconcile.report import Outcome
@@ -17,6 +21,8 @@ from tests.integration.test_file_sync import Target, falkordb_target, files_of, 
 __all__ = ["falkordb_target", "neo4j_target", "target"]
 
 EDGE_LIST = {"pattern": "*.edges", "function": "tests.parsers:edge_list"}
+REPAIR = ReconcileSpec.model_validate({"action": "repair"})
+ROUNDS = 8
 
 
 def test_a_failed_file_is_read_again_until_it_syncs_and_reconciliation_names_it(
@@ -94,3 +100,52 @@ def test_a_file_above_the_size_limit_is_reported_not_read(tmp_path: Path, neo4j_
     assert failure["path"] == "kb/huge.json"
     assert failure["error"].endswith("bytes, more than files.maxFileBytes (1048576)")
     assert neo4j_target.read("MATCH (n:Entity {id: 'f10-n0'}) RETURN count(n)", {}) == [[0]]
+
+
+def test_a_repair_next_to_the_worker_drops_nothing_the_worker_wrote(
+    tmp_path: Path, neo4j_target: Target, neo4j_driver: neo4j.Driver
+) -> None:
+    repo = tmp_path / "kb"
+    repos.init(repo)
+    corpus = repos.generate(300)
+    repos.commit(repo, corpus, "start")
+    pipeline = spec(neo4j_target, repo)
+    sync(pipeline)
+    # Lock-step rounds: a repair starts comparing, then a commit lands and the worker syncs it at once.
+    started, repaired = threading.Semaphore(0), threading.Semaphore(0)
+    repairs: list[Outcome] = []
+
+    def worker() -> None:
+        """New commits (files added, changed), each synced as the worker would while a repair runs."""
+        for round_ in range(1, ROUNDS + 1):
+            assert started.acquire(timeout=300)
+            time.sleep(0.3)
+            for i in range(round_ * 1000, round_ * 1000 + 15):
+                corpus.put(f"kb/new/doc-{i:05d}.json", repos.document(i, 300))
+            for i in range(round_ * 10, round_ * 10 + 10):
+                corpus.put(f"kb/{i % 20:02d}/doc-{i:05d}.json", repos.document(i, 300, revision=round_))
+            repos.commit(repo, corpus, f"round {round_}")
+            sync(pipeline)
+            assert repaired.acquire(timeout=300)
+
+    def repairer() -> None:
+        """Hand-made drift, repaired by a ReconciliationJob, once per round."""
+        for _ in range(ROUNDS):
+            neo4j_driver.execute_query("MATCH (n:Entity {id: 'f299-n1'}) SET n.title = 'drifted'")
+            started.release()
+            repairs.append(reconcile(PipelineSpec.model_validate(pipeline), REPAIR, threading.Event()).outcome)
+            repaired.release()
+
+    threads = [threading.Thread(target=worker), threading.Thread(target=repairer)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=600)
+    # The worker has nothing left to do, and the graph is what the files say: no repair dropped a node the
+    # worker had just written (as extra to the commit the repair compared).
+    assert files_of(sync(pipeline))["processed"] == 0
+    assert repos.actual(neo4j_target.read) == repos.expected(corpus)
+    clean = reconcile(PipelineSpec.model_validate(pipeline), ReconcileSpec(), threading.Event())
+    assert clean.outcome is Outcome.IN_SYNC, clean.summary()
+    # Each repair compared and repaired one commit, whole: it fixed the drift and nothing was left over.
+    assert repairs == [Outcome.REPAIRED] * ROUNDS, repairs

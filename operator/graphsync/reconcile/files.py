@@ -10,13 +10,16 @@ Files are compared in buckets of `BUCKET` paths. The extra check keeps the keys 
 and edge the files contain (a set of strings: memory grows with the graph, not with the files).
 A repair deletes what is extra, marks documents whose entities drifted for a rewrite (their
 stored hashes cleared), runs the files sync (which writes missing and changed documents and
-removes vanished ones), then recounts the references of what it recreated or found uncounted.
+removes vanished ones), then recounts the references of what it recreated or found uncounted,
+all under the pipeline's writer lease, so no worker writes between its comparison and its repair.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import threading
+from collections.abc import Callable
 from contextlib import ExitStack
 from typing import Any, LiteralString
 
@@ -28,11 +31,13 @@ from graphsync.connectors.files.repository import FileEntry, open_repository
 from graphsync.connectors.files.statements import Layout
 from graphsync.connectors.graphs.reading import Store, canonical, digest, fetch, visible
 from graphsync.pipeline.control import RunControl
+from graphsync.pipeline.retry import Backoff, Interrupted
 from graphsync.reconcile.entries import LABELS, Entry
 from graphsync.reconcile.report import EntityReport
 from graphsync.spec.pipeline import Mode, PipelineSpec
 from graphsync.spec.reconcile import Action, ReconcileSpec
 
+log = logging.getLogger(__name__)
 BUCKET = 500
 PAGE = 2000
 
@@ -113,11 +118,29 @@ class FilesReconciliation:
         self._store = filesync.document_store(spec, self._layout, stack)
         self._repository = open_repository(self._files, filesync.cache_dir())
         self._parsers = Parsers(self._files.parsers)
+        self._lease = filesync.writer_lease(spec, self._store, _direct)
 
     def run(self, stop: threading.Event) -> list[EntityReport]:
+        if self._job.action is not Action.REPAIR:
+            return self._compare(stop).reports
+
+        def waiting(holder: str, attempt: int) -> None:
+            log.info("files repair: waiting for the writer lease, held by %s", holder)
+            Backoff().wait(attempt, stop)
+
+        # A repair is a writer: what it compares must not change under it (a worker's round writing a newer
+        # commit would look extra, and be dropped), so it holds the writer lease from its comparison to the
+        # one after its repair, the sync it runs included.
+        try:
+            with self._lease.held(waiting):
+                return self._repaired(stop)
+        except Interrupted:
+            return []
+
+    def _repaired(self, stop: threading.Event) -> list[EntityReport]:
         found = self._compare(stop)
         # An interrupted comparison has not seen every file: what it did not read is no drift to repair.
-        if stop.is_set() or self._job.action is not Action.REPAIR or not any(r.differences for r in found.reports):
+        if stop.is_set() or not any(r.differences for r in found.reports):
             return found.reports
         self._repair(found, stop)
         after = self._compare(stop)
@@ -258,7 +281,7 @@ class FilesReconciliation:
         self._write(DROP_NODES, keys=found.extra_nodes)
         self._write(MARK_FOR_REWRITE, ids=found.rewrite)
         snapshot = self._spec.model_copy(update={"mode": Mode.SNAPSHOT})
-        filesync.run(snapshot, RunControl(stop=stop, until_idle=True))
+        filesync.run(snapshot, RunControl(stop=stop, until_idle=True), self._lease)
         self._write(COUNT_NODE_REFS, keys=found.recount_nodes, prefix=self._prefix)
         edge_rows = [{"id": key, **_ends(key)} for key in found.recount_edges]
         self._write(COUNT_EDGE_REFS, rows=edge_rows, prefix=self._prefix)
@@ -272,6 +295,11 @@ class FilesReconciliation:
     def _write(self, template: LiteralString, **params: Any) -> None:
         if any(isinstance(value, list) and value for value in params.values()):
             self._graph.write(cypher.render(template, **self._slots), params)
+
+
+def _direct(call: Callable[..., str | None], *args: object) -> str | None:
+    """A lease call made once: a repair fails on a target outage rather than wait it out."""
+    return call(*args)
 
 
 class _Found:

@@ -31,11 +31,20 @@ class Lease:
         self.name = name
         # Who holds it, as a person reading the lease (or a waiting writer's status) can find the writer.
         self.holder = f"{socket.gethostname()}/{os.getpid()}/{uuid.uuid4().hex[:8]}"
+        self._depth = 0
 
     @contextmanager
     def held(self, wait: Callable[[str, int], None]) -> Iterator[None]:
         """Hold the lease for the block; `wait(holder, attempt)` is called while another writer holds it
-        (it may raise to give up)."""
+        (it may raise to give up). Held already (a repair holding it around the sync it runs), the block just
+        runs: the outer hold renews and gives it back."""
+        if self._depth:
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+            return
         attempt = 0
         while (holder := self._call(self._store.take_lease, self.name, self.holder, SECONDS)) != self.holder:
             wait(holder or "nobody", attempt)
@@ -43,9 +52,11 @@ class Lease:
         done = threading.Event()
         renewer = threading.Thread(target=self._renew, args=(done,), name="files-lease", daemon=True)
         renewer.start()
+        self._depth = 1
         try:
             yield
         finally:
+            self._depth = 0
             done.set()
             renewer.join()
             try:
