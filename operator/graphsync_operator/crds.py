@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
+from graphsync.spec.endpoints import CREDENTIALS_IN_QUERY, CREDENTIALS_IN_USERINFO, CREDENTIALS_MESSAGE
 from graphsync_operator.api import (
     API_VERSION,
     GROUP,
@@ -47,13 +48,36 @@ def _same_kind(kinds: Sequence[str]) -> str:
 SOURCES = ("postgres", "neo4j", "falkordb", "files")
 TARGETS = ("neo4j", "falkordb")
 
+# A URL with a password in it (CEL raw strings: the patterns are RE2 as written).
+CREDENTIALS_RULE = _rule(
+    f"!self.matches(r'{CREDENTIALS_IN_USERINFO}') && !self.matches(r'{CREDENTIALS_IN_QUERY}')", CREDENTIALS_MESSAGE
+)
+URLS = (
+    "source.postgres.url",
+    "source.neo4j.uri",
+    "source.falkordb.url",
+    "source.files.git.url",
+    "transport.redisStreams.url",
+    "target.neo4j.uri",
+    "target.falkordb.url",
+)
+
 # Path inside the spec schema (dotted property names; "" is the spec itself) -> CEL rules.
 PIPELINE_RULES: dict[str, list[Rule]] = {
+    **{path: [dict(CREDENTIALS_RULE)] for path in URLS},
     "": [
         _rule(
             "!has(self.conflictPolicy) || !has(self.conflictPolicyRef)",
             "set conflictPolicy or conflictPolicyRef, not both",
             ".conflictPolicyRef",
+        ),
+        *(
+            _rule(
+                f"!has(self.{field}) || (has(self.mode) && self.mode == 'bidirectional')",
+                f"{field} applies to mode bidirectional",
+                f".{field}",
+            )
+            for field in ("conflictPolicy", "conflictPolicyRef")
         ),
         _rule(
             "has(self.schedule) || !(self.mode in ['snapshot', 'differential'])",

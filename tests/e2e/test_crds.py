@@ -91,6 +91,26 @@ def test_invalid_pipelines_are_refused_naming_the_field(kube: Service, crds: Non
     long_name["metadata"]["name"] = "x" * 41
     refused(kube, long_name, "metadata.name: at most 40 characters")
 
+    # A password inside a URL would be rendered into the worker's ConfigMap: refused, naming the field.
+    for path, url in (
+        ("source.postgres.url", "postgresql://app:hunter2@db:5432/shop"),
+        ("source.postgres.url", "postgresql://app@db:5432/shop?password=hunter2"),
+        ("transport.redisStreams.url", "redis://:hunter2@redis:6379/0"),
+        ("target.neo4j.uri", "bolt://neo4j:hunter2@graph:7687"),
+    ):
+        leaked = copy.deepcopy(good)
+        *parents, last = path.split(".")
+        node = leaked["spec"]
+        for part in parents:
+            node = node[part]
+        node[last] = url
+        refused(kube, leaked, f"spec.{path}: Invalid value", "holds a password", "secretKeyRef")
+
+    # A policy on a pipeline that is not bidirectional passed once, then the handler failed for ever.
+    misplaced = copy.deepcopy(good)
+    misplaced["spec"]["conflictPolicyRef"] = {"name": "careful"}
+    refused(kube, misplaced, "spec.conflictPolicyRef", "conflictPolicyRef applies to mode bidirectional")
+
     secret_inline = copy.deepcopy(good)
     secret_inline["spec"]["source"]["postgres"]["password"] = {"value": "hunter2"}
     refused(kube, secret_inline, 'unknown field "spec.source.postgres.password.value"')

@@ -180,7 +180,7 @@ def unreachable(name: str = "shop") -> dict[str, Any]:
     return {
         "name": name,
         "source": {"postgres": {"url": "postgresql://app@127.0.0.1:1/shop", "schema": "graphsync"}},
-        "transport": {"redisStreams": {"url": "redis://:secret@127.0.0.1:1/0"}},
+        "transport": {"redisStreams": {"url": "redis://127.0.0.1:1/0"}},
         "target": {"neo4j": {"uri": "bolt://127.0.0.1:1"}},
         "mappings": {"nodes": [{"name": "customer", "table": "app.customer", "labels": ["Customer"], "key": "id"}]},
     }

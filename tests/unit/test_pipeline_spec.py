@@ -69,6 +69,45 @@ def test_invalid_specs_name_the_field(document: dict[str, Any], field: str, mess
         assert f"  {field}" in text
 
 
+@pytest.mark.parametrize(
+    ("field", "url"),
+    [
+        ("source.postgres.url", "postgresql://app:hunter2@db:5432/shop"),
+        ("source.postgres.url", "postgresql://app@db:5432/shop?sslmode=require&password=hunter2"),
+        ("transport.redisStreams.url", "redis://:hunter2@redis:6379/0"),
+        ("transport.redisStreams.url", "rediss://default:hunter2@redis:6380"),
+        ("target.neo4j.uri", "neo4j+s://neo4j:hunter2@graph:7687"),
+        ("target.falkordb.url", "redis://:hunter2@falkor:6379"),
+        ("source.files.git.url", "https://bot:hunter2@git.example.com/kb.git"),
+    ],
+)
+def test_a_password_in_a_url_is_refused_naming_the_field_and_never_echoed(field: str, url: str) -> None:
+    document = with_(field, url)
+    if field.startswith("target.falkordb"):
+        del document["target"]["neo4j"]
+    if field.startswith("source.files"):
+        document = {"name": "kb", "source": {"files": {"git": {"url": url}}}, "target": BASE["target"]}
+    with pytest.raises(ValidationError) as error:
+        PipelineSpec.model_validate(document)
+    text = specfile.format_errors(error.value)
+    assert f"  {field}" in text
+    assert "holds a password" in text
+    assert "secretKeyRef" in text
+    assert "hunter2" not in text
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://app@db:5432/shop?sslmode=verify-full",
+        "postgresql://db:5432/shop",
+        "postgres://app@h1:5432,h2:5432/shop?target_session_attrs=read-write",
+    ],
+)
+def test_a_url_with_a_user_and_no_password_is_accepted(url: str) -> None:
+    assert PipelineSpec.model_validate(with_("source.postgres.url", url)).postgres.url == url
+
+
 def test_spec_file_errors_name_the_file_and_field(tmp_path: Path) -> None:
     path = tmp_path / "pipeline.yaml"
     path.write_text(yaml.safe_dump(with_("batchSize", -5)))

@@ -8,14 +8,36 @@ from __future__ import annotations
 
 import enum
 import os
-from typing import Self
+import re
+from typing import Annotated, Self
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
 from graphsync.spec.base import SpecModel
 from graphsync.spec.identifiers import Identifier
 
 NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+
+# A password in a URL: `scheme://user:password@host`, or PostgreSQL's `?password=` parameter. The CRDs
+# refuse the same (`graphsync_operator.crds`, CREDENTIALS_RULE), in RE2, which CEL speaks.
+CREDENTIALS_IN_USERINFO = r"^[^/]*//[^/@?#\s]*:[^/@?#\s]*@"
+CREDENTIALS_IN_QUERY = r"[?&](password|sslpassword)="
+CREDENTIALS_MESSAGE = (
+    "holds a password: a URL is written into the worker's ConfigMap and logs; "
+    "give it as password: {secretKeyRef: {name, key}} (or env outside Kubernetes) instead"
+)
+
+
+def _without_password(url: str) -> str:
+    if re.search(CREDENTIALS_IN_USERINFO, url) or re.search(CREDENTIALS_IN_QUERY, url):
+        raise ValueError(CREDENTIALS_MESSAGE)
+    return url
+
+
+# Long enough for any real URL; a bound keeps the CRD's CEL check of it within the API server's cost budget.
+URL_LENGTH = 2048
+# Every URL or URI of a spec: a password in it is refused, naming the field.
+CleanUrl = Annotated[str, AfterValidator(_without_password)]
 
 
 class SecretKeyRef(SpecModel):
@@ -59,7 +81,9 @@ class CaptureMode(enum.StrEnum):
 
 
 class PostgresSource(SpecModel):
-    url: str = Field(pattern=r"^postgres(ql)?://[^\s:@/]+(@|:)", description="without the password")
+    url: CleanUrl = Field(
+        max_length=URL_LENGTH, pattern=r"^postgres(ql)?://[^\s:@/]+(@|:)", description="without the password"
+    )
     password: SecretValue | None = None
     schema_: Identifier = Field(default="graphsync", alias="schema", description="where the engine's tables live")
     capture: CaptureMode = CaptureMode.TRIGGERS
@@ -84,7 +108,7 @@ class PostgresSource(SpecModel):
 
 
 class RedisStreams(SpecModel):
-    url: str = Field(pattern=r"^rediss?://")
+    url: CleanUrl = Field(max_length=URL_LENGTH, pattern=r"^rediss?://", description="without the password")
     password: SecretValue | None = None
     partitions: int = Field(default=4, ge=1, le=256)
     claim_idle_seconds: float = Field(default=30.0, gt=0, description="reclaim a dead consumer's entries after this")
@@ -93,14 +117,18 @@ class RedisStreams(SpecModel):
 
 
 class Neo4jTarget(SpecModel):
-    uri: str = Field(pattern=r"^(bolt|neo4j)(\+s|\+ssc)?://")
+    uri: CleanUrl = Field(
+        max_length=URL_LENGTH, pattern=r"^(bolt|neo4j)(\+s|\+ssc)?://", description="without the password"
+    )
     user: str = "neo4j"
     password: SecretValue | None = None
     database: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9.-]{0,62}$")
 
 
 class FalkorDBTarget(SpecModel):
-    url: str = Field(pattern=r"^rediss?://[^\s@]*$", description="the FalkorDB server, without the password")
+    url: CleanUrl = Field(
+        max_length=URL_LENGTH, pattern=r"^rediss?://\S*$", description="the FalkorDB server, without the password"
+    )
     password: SecretValue | None = None
     graph: str = Field(pattern=r"^[A-Za-z0-9_][-A-Za-z0-9_.]{0,127}$", description="the graph (key) to write")
 

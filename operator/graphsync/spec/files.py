@@ -8,11 +8,13 @@ from typing import Self
 from pydantic import Field, model_validator
 
 from graphsync.spec.base import SpecModel
+from graphsync.spec.endpoints import URL_LENGTH, CleanUrl
 from graphsync.spec.identifiers import Identifier
 
 
 class GitRepository(SpecModel):
-    url: str = Field(
+    url: CleanUrl = Field(
+        max_length=URL_LENGTH,
         pattern=r"^(https?://|git://|ssh://|file://|/)[^\s]+$",
         description="a URL the worker can reach, or an absolute path to a local repository",
     )

@@ -166,6 +166,17 @@ class PipelineSpec(SpecModel):
         return self.target.falkordb
 
     @model_validator(mode="after")
+    def _policy_fits(self) -> Self:
+        if self.mode is not Mode.BIDIRECTIONAL:
+            for field, value in (
+                ("conflictPolicy", self.conflict_policy),
+                ("conflictPolicyRef", self.conflict_policy_ref),
+            ):
+                if value is not None:
+                    raise ValueError(f"{field} applies to mode bidirectional, not {self.mode.value}")
+        return self
+
+    @model_validator(mode="after")
     def _mode_fits(self) -> Self:
         if self.source.files is not None:
             return self._files_fit()
@@ -180,8 +191,6 @@ class PipelineSpec(SpecModel):
                 raise ValueError("transport: a bidirectional pipeline reads both sides directly, without a transport")
             _same_names_both_ways(self.mapped)
             return self
-        if self.conflict_policy is not None:
-            raise ValueError(f"conflictPolicy applies to mode bidirectional, not {self.mode.value}")
         streaming = self.mode in (Mode.CONTINUOUS, Mode.SNAPSHOT_THEN_STREAM)
         postgres = self.source.postgres
         logical = postgres is not None and postgres.capture is CaptureMode.LOGICAL
@@ -226,8 +235,6 @@ class PipelineSpec(SpecModel):
                 raise ValueError(f"mappings.relationships[{rel.name}].table: a graph source reads sourceType")
         if self.mode is Mode.BIDIRECTIONAL:
             _same_names_both_ways(self.mapped)
-        elif self.conflict_policy is not None:
-            raise ValueError(f"conflictPolicy applies to mode bidirectional, not {self.mode.value}")
         return self
 
 

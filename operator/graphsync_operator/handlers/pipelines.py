@@ -9,9 +9,11 @@ from typing import Any
 import kopf
 from pydantic import BaseModel, ValidationError
 
+from graphsync.spec.conflicts import ConflictPolicySpec
 from graphsync_operator import assess
 from graphsync_operator.api import DeletionPolicy, SyncPipelineSpec
 from graphsync_operator.build import children, names
+from graphsync_operator.build.names import Owner
 from graphsync_operator.handlers.observation import observed
 from graphsync_operator.handlers.reconciliations import render_jobs
 from graphsync_operator.handlers.shared import (
@@ -24,6 +26,7 @@ from graphsync_operator.handlers.shared import (
     chores,
     current_generation,
     defaults,
+    field_errors,
     held_by_handler,
     kind_of,
     kube,
@@ -74,7 +77,7 @@ def apply_pipeline(body: Any, scheduled_before: bool | None = None) -> tuple[Syn
     spec switched, or when that is unknown (a resumed operator), never on every update."""
     owner = owner_of(body)
     spec = parse_spec(body, SyncPipelineSpec)
-    built = children.pipeline(owner, spec, defaults(), policy_of(owner.namespace, spec))
+    built = build_pipeline(owner, spec, policy_of(owner.namespace, spec))
     check_secrets(owner.namespace, built)
     for manifest in built.manifests:
         try:
@@ -88,6 +91,17 @@ def apply_pipeline(body: Any, scheduled_before: bool | None = None) -> tuple[Syn
         for api_version, kind, name in built.obsolete:
             kube().delete(api_version, kind, owner.namespace, name)
     return spec, built
+
+
+def build_pipeline(owner: Owner, spec: SyncPipelineSpec, policy: ConflictPolicySpec | None) -> children.Children:
+    """The children, or Invalid naming the field: a spec the API server accepted that cannot be built (with
+    its policy inlined, say) ends in a status, never in a handler retried for ever."""
+    try:
+        return children.pipeline(owner, spec, defaults(), policy)
+    except ValidationError as exc:
+        raise Invalid(field_errors(exc, "spec")) from None
+    except ValueError as exc:
+        raise Invalid(f"spec: {exc}") from None
 
 
 async def refresh_pipeline(body: Any, indexes: Mapping[str, Any]) -> BaseModel | None:
