@@ -8,6 +8,7 @@ replica count under an autoscaler, say) are never fought over except where we se
 from __future__ import annotations
 
 import json
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,9 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from graphsync_operator import metrics
+from graphsync_operator.build import ownership
+
+log = logging.getLogger(__name__)
 
 FIELD_MANAGER = "graphsync-operator"
 
@@ -54,6 +58,10 @@ class KubeError(RuntimeError):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
+
+
+class NotOwned(RuntimeError):
+    """An object of a child's name exists and belongs to someone else: neither written nor deleted."""
 
 
 class Kube:
@@ -126,6 +134,24 @@ class Kube:
             content_type="application/apply-patch+yaml",
         )
 
+    def check_owned(self, manifest: dict[str, Any]) -> None:
+        """Raises NotOwned when an object of this child's name exists without its resource's owner reference."""
+        meta = manifest["metadata"]
+        existing = self.get(manifest["apiVersion"], manifest["kind"], meta["namespace"], meta["name"])
+        if not ownership.owned_by(existing, ownership.owner_uid(manifest)):
+            assert existing is not None
+            raise NotOwned(ownership.conflict(manifest["kind"], meta["name"], existing))
+
+    def delete_owned(self, api_version: str, kind: str, namespace: str, name: str, uid: str) -> bool:
+        """Delete the child only if it is the resource `uid`'s (the uid a precondition, so an object made
+        under the same name meanwhile is not taken); False when there was none, or it is someone else's."""
+        existing = self.get(api_version, kind, namespace, name)
+        if existing is None or not ownership.owned_by(existing, uid):
+            if existing is not None:
+                log.warning("left %s %s/%s alone: %s", kind, namespace, name, ownership.conflict(kind, name, existing))
+            return False
+        return self.delete(api_version, kind, namespace, name, precondition_uid=existing["metadata"]["uid"])
+
     def get(self, api_version: str, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         try:
             return self._call("get", "GET", self._path(api_version, kind, namespace, name))
@@ -178,17 +204,18 @@ class Kube:
         metrics.STATUS_WRITES.labels(kind, "written").inc()
         return True
 
-    def delete(self, api_version: str, kind: str, namespace: str, name: str) -> bool:
-        """Delete in the background (dependents collected by the cluster); False when it was already gone."""
+    def delete(
+        self, api_version: str, kind: str, namespace: str, name: str, *, precondition_uid: str | None = None
+    ) -> bool:
+        """Delete in the background (dependents collected by the cluster); False when it was already gone (or,
+        with `precondition_uid`, replaced by another object of that name)."""
+        body: dict[str, Any] = {"propagationPolicy": "Background"}
+        if precondition_uid is not None:
+            body["preconditions"] = {"uid": precondition_uid}
         try:
-            self._call(
-                "delete",
-                "DELETE",
-                self._path(api_version, kind, namespace, name),
-                body={"propagationPolicy": "Background"},
-            )
+            self._call("delete", "DELETE", self._path(api_version, kind, namespace, name), body=body)
         except KubeError as exc:
-            if exc.status == 404:
+            if exc.status == 404 or (exc.status == 409 and precondition_uid is not None):
                 return False
             raise
         return True

@@ -10,6 +10,7 @@ import yaml
 
 from graphsync.devenv.kube import kubectl
 from graphsync.devenv.service import Service
+from graphsync_operator.build import names
 from tests import shop
 from tests.conftest import eventually
 from tests.e2e.helpers import ShopCluster, condition, ok, wait_ready
@@ -298,3 +299,71 @@ def test_a_scheduled_pipeline_syncs_now_on_request(cluster_shop: ShopCluster) ->
     eventually(
         lambda: any("RunNowIgnored" in event for event in events(kube, namespace, "always")), "the Warning event"
     )
+
+
+def test_a_pipeline_neither_takes_over_nor_deletes_objects_it_does_not_own(cluster_shop: ShopCluster) -> None:
+    c = cluster_shop
+    kube, namespace = c.kube, c.namespace
+    c.secret()
+    theirs = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": names.config_map("taken"), "namespace": namespace},
+        "data": {"owner": "another team"},
+    }
+    c.apply(theirs)
+    c.pipeline("taken", c.spec())
+    found = eventually(
+        lambda: (s := c.status("taken")) and condition(s, "Ready").get("reason") == "NameTaken" and s, "NameTaken"
+    )
+    message = condition(found, "Ready")["message"]
+    assert "ConfigMap 'taken-pipeline' already exists and is not this resource's (it has no owner)" in message
+    kept = json.loads(ok(kubectl(kube.env, "get", "configmap", "taken-pipeline", "-n", namespace, "-o", "json")))
+    assert kept["data"] == {"owner": "another team"}
+    assert "ownerReferences" not in kept["metadata"]
+    # Nothing was written before the name was found taken.
+    assert kubectl(kube.env, "get", "deploy", names.deployment("taken"), "-n", namespace).returncode != 0
+
+    # Removed by its owner: the pipeline goes on, on its own (a retry with backoff).
+    ok(kubectl(kube.env, "delete", "configmap", "taken-pipeline", "-n", namespace))
+    eventually(
+        lambda: kubectl(kube.env, "get", "deploy", names.deployment("taken"), "-n", namespace).returncode == 0,
+        "the Deployment once the name is free",
+        timeout=180,
+    )
+
+    # A CronJob someone else made under the name the scheduled form would use: switching to a schedule does
+    # not take it, and switching back (which deletes the scheduled form's CronJob) leaves it alone.
+    cron = {
+        "apiVersion": "batch/v1",
+        "kind": "CronJob",
+        "metadata": {"name": names.sync_cronjob("taken"), "namespace": namespace},
+        "spec": {
+            "schedule": "0 0 1 1 *",
+            "suspend": True,
+            "jobTemplate": {
+                "spec": {
+                    "template": {
+                        "spec": {"restartPolicy": "Never", "containers": [{"name": "theirs", "image": "busybox"}]}
+                    }
+                }
+            },
+        },
+    }
+    c.apply(cron)
+    c.pipeline("taken", c.spec(mode="snapshot", schedule="0 3 * * *", transport=None))
+    eventually(
+        lambda: (
+            (s := c.status("taken"))
+            and "CronJob 'taken-sync' already exists" in condition(s, "Ready").get("message", "")
+            and s
+        ),
+        "NameTaken for the CronJob",
+    )
+    c.pipeline("taken", c.spec())
+    eventually(
+        lambda: condition(c.status("taken"), "Ready").get("reason") != "NameTaken", "the pipeline back to continuous"
+    )
+    stored = json.loads(ok(kubectl(kube.env, "get", "cronjob", "taken-sync", "-n", namespace, "-o", "json")))
+    assert stored["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["name"] == "theirs"
+    assert "ownerReferences" not in stored["metadata"]

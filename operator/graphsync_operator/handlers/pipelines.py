@@ -24,6 +24,7 @@ from graphsync_operator.handlers.shared import (
     Missing,
     check_secrets,
     chores,
+    claim,
     current_generation,
     defaults,
     field_errors,
@@ -79,6 +80,7 @@ def apply_pipeline(body: Any, scheduled_before: bool | None = None) -> tuple[Syn
     spec = parse_spec(body, SyncPipelineSpec)
     built = build_pipeline(owner, spec, policy_of(owner.namespace, spec))
     check_secrets(owner.namespace, built)
+    claim(built.manifests)
     for manifest in built.manifests:
         try:
             kube().apply(manifest)
@@ -89,7 +91,7 @@ def apply_pipeline(body: Any, scheduled_before: bool | None = None) -> tuple[Syn
             raise Invalid(f"{manifest['kind']} {manifest['metadata']['name']}: {exc}") from None
     if scheduled_before is None or scheduled_before != (spec.schedule is not None):
         for api_version, kind, name in built.obsolete:
-            kube().delete(api_version, kind, owner.namespace, name)
+            kube().delete_owned(api_version, kind, owner.namespace, name, owner.uid)
     return spec, built
 
 
@@ -197,8 +199,8 @@ def clean_up_pipeline(body: Any, retry: int, **kwargs: Any) -> None:
         post(body, [("Warning", "CleanupSkipped", f"the spec cannot run: {exc}")])
         return
     # Workers first: one still running would recreate what the cleanup removes.
-    kube().delete("apps/v1", "Deployment", owner.namespace, names.deployment(owner.name))
-    kube().delete("batch/v1", "CronJob", owner.namespace, names.sync_cronjob(owner.name))
+    kube().delete_owned("apps/v1", "Deployment", owner.namespace, names.deployment(owner.name), owner.uid)
+    kube().delete_owned("batch/v1", "CronJob", owner.namespace, names.sync_cronjob(owner.name), owner.uid)
     reports = [
         report
         for who, component, found in kwargs["progress"].get((owner.namespace, owner.name), [])
@@ -226,7 +228,7 @@ def clean_up_pipeline(body: Any, retry: int, **kwargs: Any) -> None:
         raise kopf.TemporaryError(exc.message, delay=30) from None
     if verdict.startswith("failed"):
         # A new attempt: the failed Job and its reports go, a fresh Job starts on the next try.
-        kube().delete("batch/v1", "Job", owner.namespace, job["metadata"]["name"])
+        kube().delete_owned("batch/v1", "Job", owner.namespace, job["metadata"]["name"], owner.uid)
         stale = {annotation_key(r.pod): None for r in reports if r.pod.startswith(job["metadata"]["name"] + "-")}
         lease = names.lease(owner.name, children.SYNC)
         kube().patch_annotations("coordination.k8s.io/v1", "Lease", owner.namespace, lease, stale)

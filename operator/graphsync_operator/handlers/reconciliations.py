@@ -27,6 +27,7 @@ from graphsync_operator.handlers.shared import (
     Missing,
     check_secrets,
     chores,
+    claim,
     current_generation,
     defaults,
     field_errors,
@@ -112,11 +113,12 @@ def apply_job(body: Any) -> tuple[ReconciliationJobSpec | None, assess.Problem |
         pipeline = _pipeline(owner.namespace, job)
         built = children.reconciliation(owner, job, pipeline, defaults(), policy_of(owner.namespace, pipeline))
         check_secrets(owner.namespace, built)
+        claim(built.manifests)
     except Invalid as exc:
         return job, assess.Problem("InvalidSpec", str(exc), permanent=True)
     except Missing as exc:
         if exc.reason == "PipelineMissing":
-            kube().delete("batch/v1", "CronJob", owner.namespace, names.reconcile_cronjob(owner.name))
+            kube().delete_owned("batch/v1", "CronJob", owner.namespace, names.reconcile_cronjob(owner.name), owner.uid)
         return job, assess.Problem(exc.reason, exc.message)
     for manifest in built.manifests:
         kube().apply(manifest)

@@ -24,7 +24,7 @@ from graphsync_operator.build import children, names, workloads
 from graphsync_operator.build import events as build_events
 from graphsync_operator.build.names import Owner
 from graphsync_operator.build.workloads import Defaults
-from graphsync_operator.kube import Kube, KubeError
+from graphsync_operator.kube import Kube, KubeError, NotOwned
 from graphsync_operator.progress import ANNOTATION_PREFIX, RETIRED_KEY, WorkerReport, annotation_key, retire
 from graphsync_operator.status import Condition
 
@@ -142,6 +142,16 @@ def policy_of(namespace: str, spec: SyncPipelineSpec) -> ConflictPolicySpec | No
         raise Missing("PolicyInvalid", f"ConflictPolicy {name!r}: {field_errors(exc, 'spec')}") from None
 
 
+def claim(manifests: list[dict[str, Any]]) -> None:
+    """Before anything is written: every child's name is free or already the resource's (Missing, reason
+    NameTaken, naming the object, when another owner's object holds it; retried, as it may be removed)."""
+    for manifest in manifests:
+        try:
+            kube().check_owned(manifest)
+        except NotOwned as exc:
+            raise Missing("NameTaken", f"{manifest['kind']} {manifest['metadata']['name']}: {exc}") from None
+
+
 def check_secrets(namespace: str, built: children.Children) -> None:
     read: dict[str, dict[str, Any] | None] = {}
     for use in built.rendered.secrets:
@@ -162,7 +172,15 @@ def kind_of(section: Any) -> str | None:
 
 # Reasons only a spec handler finds (and clears): while one stands, the timers leave the status to that handler.
 HANDLER_REASONS = frozenset(
-    ("InvalidSpec", "SecretMissing", "PolicyMissing", "PolicyInvalid", "PipelineMissing", "PipelineInvalid")
+    (
+        "InvalidSpec",
+        "SecretMissing",
+        "PolicyMissing",
+        "PolicyInvalid",
+        "PipelineMissing",
+        "PipelineInvalid",
+        "NameTaken",
+    )
 )
 
 
