@@ -9,12 +9,19 @@ from typing import Any
 import psycopg
 import pytest
 
+from graphsync.connectors.files.documents import ALLOWED_ENV
 from graphsync.devenv import postgres, process
 from graphsync.devenv.service import Service
 from tests import shop
 from tests.conftest import unique_name
 
 Conn = psycopg.Connection[Any]
+
+
+@pytest.fixture(autouse=True)
+def example_parser(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The workers these tests run register the example parser, as a worker image registers its own."""
+    monkeypatch.setenv(ALLOWED_ENV, "tests.parsers:edge_list")
 
 
 @pytest.fixture

@@ -8,7 +8,16 @@ from typing import Any
 import pytest
 
 from graphsync.connectors.files import contribution as contrib
-from graphsync.connectors.files.documents import Document, DocumentError, Edge, Node, Parsers, parse_json
+from graphsync.connectors.files.documents import (
+    ALLOWED_ENV,
+    Document,
+    DocumentError,
+    Edge,
+    Node,
+    Parsers,
+    parse_json,
+    registered,
+)
 from graphsync.connectors.files.statements import DocumentWrite, Layout, Saved, label_keys, write
 from graphsync.spec.files import Identity, ParserRef
 
@@ -44,16 +53,31 @@ def test_a_broken_document_names_the_item(data: bytes, message: str) -> None:
         parse_json(data, "broken.json")
 
 
-def test_parsers_of_the_spec_come_before_the_built_in_json() -> None:
+def test_parsers_of_the_spec_come_before_the_built_in_json(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(ALLOWED_ENV, "tests.unit.test_documents:one_node")
     parsers = Parsers([ParserRef(pattern="special/*.json", function="tests.unit.test_documents:one_node")])
     assert parsers.for_path("special/a.json") is one_node
     assert parsers.for_path("deep/dir/b.json") is parse_json
     assert parsers.for_path("notes.txt") is None
 
 
-def test_a_parser_reference_that_does_not_import_is_a_spec_error() -> None:
+def test_a_parser_reference_that_does_not_import_is_a_spec_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(ALLOWED_ENV, "no_such_module:parse")
     with pytest.raises(ValueError, match=r"files\.parsers: cannot import 'no_such_module'"):
         Parsers([ParserRef(pattern="*.x", function="no_such_module:parse")])
+
+
+def test_a_spec_names_only_a_registered_parser_and_never_makes_the_worker_import_other_code(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(ALLOWED_ENV, "tests.parsers:edge_list, tests.unit.test_documents:one_node")
+    assert registered() >= {"tests.parsers:edge_list", "tests.unit.test_documents:one_node"}
+    # Importable and callable, but nobody registered it: refused before any import.
+    with pytest.raises(ValueError, match=r"files\.parsers: 'os:system' is not a registered parser \(registered: "):
+        Parsers([ParserRef(pattern="*.x", function="os:system")])
+    monkeypatch.delenv(ALLOWED_ENV)
+    with pytest.raises(ValueError, match=r"entry point group 'graphsync\.parsers'"):
+        Parsers([ParserRef(pattern="*.x", function="tests.parsers:edge_list")])
 
 
 def one_node(data: bytes, path: str) -> Document:

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import fnmatch
 import importlib
+import importlib.metadata
 import json
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -122,8 +124,29 @@ class Parsers:
         return None
 
 
-def load(reference: str) -> Parser:
-    """Import `module:function`; a wrong reference is a spec error naming it."""
+# Who may name a parser: whoever builds the worker image (a package declaring an entry point of this group,
+# `name = "module:function"`) or runs the worker (GRAPHSYNC_PARSERS, comma-separated references). A pipeline's
+# author only picks one of those: a spec can never make the worker import code of its choosing.
+ENTRY_POINTS = "graphsync.parsers"
+ALLOWED_ENV = "GRAPHSYNC_PARSERS"
+
+
+def registered() -> frozenset[str]:
+    """The parser references this worker may load."""
+    found = {entry.value for entry in importlib.metadata.entry_points(group=ENTRY_POINTS)}
+    found |= {item.strip() for item in os.environ.get(ALLOWED_ENV, "").split(",") if item.strip()}
+    return frozenset(found)
+
+
+def load(reference: str, allowed: frozenset[str] | None = None) -> Parser:
+    """Import `module:function`, one of the `registered` parsers; a wrong reference is a spec error naming it."""
+    allowed = registered() if allowed is None else allowed
+    if reference not in allowed:
+        listed = ", ".join(sorted(allowed)) or "none"
+        raise ValueError(
+            f"files.parsers: {reference!r} is not a registered parser (registered: {listed}); parsers are "
+            f"registered by the worker image (entry point group {ENTRY_POINTS!r}) or the worker's {ALLOWED_ENV}"
+        )
     module_name, _, name = reference.partition(":")
     try:
         module = importlib.import_module(module_name)
