@@ -62,7 +62,10 @@ class _Writes:
     source: list[Change] = field(default_factory=list)
     bases: dict[str, Base] = field(default_factory=dict)
     forget: list[str] = field(default_factory=list)
-    # Entities written on both sides: what each side held before (source, target), owed if one side refuses.
+    # Entities written: what each side held before (source, target). A side that refuses its write owes it:
+    # the base moves to what the pass decided (the other side took it, or held it already), so an entity
+    # first seen on one side and refused by the other is not "new" again at the next pass (a delete of it
+    # there would then bring the other side's later edit back).
     before: dict[str, tuple[Entry | None, Entry | None]] = field(default_factory=dict)
 
 
@@ -323,7 +326,7 @@ class TwoWay:
             elif entry is not None and (have is None or have.digest != entry.digest):
                 side.append(changes.upsert(mapping, entry, written))
                 sides += 1
-        if sides == 2:
+        if sides:
             writes.before[ident] = (s, t)
         if entry is None:
             writes.forget.append(ident)
@@ -359,8 +362,8 @@ class TwoWay:
         failed = failed_target | failed_source
         bases = {ident: base for ident, base in writes.bases.items() if ident not in failed}
         for ident, (s, t) in writes.before.items():
-            # One side took a write the other refused: the base moves, the refusing side owes it (not an edit
-            # of its own to merge in again at the next pass).
+            # One side took (or held) what the pass decided and the other refused it: the base moves, the
+            # refusing side owes it (not an edit of its own to merge in again at the next pass).
             if ident in writes.bases and (ident in failed_target) != (ident in failed_source):
                 side, had = ("source", s) if ident in failed_source else ("target", t)
                 owed = Owed(side, had.digest if had else None, changes.properties(had) if had else None)
