@@ -360,7 +360,9 @@ def test_a_pipeline_neither_takes_over_nor_deletes_objects_it_does_not_own(clust
         ),
         "NameTaken for the CronJob",
     )
-    c.pipeline("taken", c.spec())
+    # Back to continuous (not to the very spec handled last: kopf sees no change in a spec reverted while its
+    # handler waits to retry, a known gap noted in issue 18).
+    c.pipeline("taken", c.spec(batchSize=300))
     eventually(
         lambda: condition(c.status("taken"), "Ready").get("reason") != "NameTaken", "the pipeline back to continuous"
     )
