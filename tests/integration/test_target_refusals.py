@@ -180,7 +180,9 @@ def test_a_neo4j_refusing_writes_under_the_run_is_waited_out_and_nothing_is_dead
             # Neo4j takes a while to open its database after a restart on a busy machine; until it does, the
             # run sees only "unavailable", which is not the fault under test.
             refusals = eventually(
-                lambda: [e for e in stats.errors if any(sign in e for sign in signs)], f"a {fault} refusal"
+                lambda: [e for e in stats.errors if any(sign in e for sign in signs)],
+                f"a {fault} refusal",
+                timeout=240,
             )
             time.sleep(REFUSING_SECONDS)
             assert dead_letters(spec, dsn) == 0
