@@ -59,27 +59,38 @@ def spec(pg_conn: Conn, postgres_service: Service, neo4j_service: Service, monke
     sample.seed(pg_conn, schema, 20)
     pg_conn.execute(f"SET search_path TO {schema}")
     monkeypatch.setenv("TEST_PG_PASSWORD", postgres_service.env["GRAPHSYNC_PG_PASSWORD"])
-    pg = postgres_service.env
 
     def build(policy: dict[str, Any] | None = None) -> PipelineSpec:
-        document: dict[str, Any] = {
-            "name": unique_name("pgbi").replace("_", "-"),
-            "source": {
-                "postgres": {
-                    "url": f"postgresql://{pg['GRAPHSYNC_PG_USER']}@127.0.0.1:{pg['GRAPHSYNC_PG_PORT']}/postgres",
-                    "password": {"env": "TEST_PG_PASSWORD"},
-                    "schema": f"{schema}_engine",
-                }
-            },
-            "target": {"neo4j": {"uri": neo4j_service.env["GRAPHSYNC_NEO4J_URI"]}},
-            "mappings": mappings(schema),
-            "mode": "bidirectional",
-        }
-        if policy is not None:
-            document["conflictPolicy"] = policy
-        return PipelineSpec.model_validate(document)
+        return two_way_spec(postgres_service, neo4j_service, schema, mappings(schema), policy)
 
     return build
+
+
+def two_way_spec(
+    postgres_service: Service,
+    neo4j_service: Service,
+    schema: str,
+    mappings: dict[str, Any],
+    policy: dict[str, Any] | None = None,
+) -> PipelineSpec:
+    """A bidirectional PostgreSQL <-> Neo4j pipeline; the password from TEST_PG_PASSWORD."""
+    pg = postgres_service.env
+    document: dict[str, Any] = {
+        "name": unique_name("pgbi").replace("_", "-"),
+        "source": {
+            "postgres": {
+                "url": f"postgresql://{pg['GRAPHSYNC_PG_USER']}@127.0.0.1:{pg['GRAPHSYNC_PG_PORT']}/postgres",
+                "password": {"env": "TEST_PG_PASSWORD"},
+                "schema": f"{schema}_engine",
+            }
+        },
+        "target": {"neo4j": {"uri": neo4j_service.env["GRAPHSYNC_NEO4J_URI"]}},
+        "mappings": mappings,
+        "mode": "bidirectional",
+    }
+    if policy is not None:
+        document["conflictPolicy"] = policy
+    return PipelineSpec.model_validate(document)
 
 
 def one_pass(spec: PipelineSpec) -> dict[str, int]:

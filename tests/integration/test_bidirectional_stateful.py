@@ -25,14 +25,12 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, precondition, rule, run_state_machine_as_test
 
-from graphsync import run
 from graphsync.devenv.service import Service
-from graphsync.pipeline.control import RunControl
 from graphsync.reconcile.pipeline import reconcile
 from graphsync.reconcile.report import Outcome
-from graphsync.spec.pipeline import PipelineSpec
 from graphsync.spec.reconcile import ReconcileSpec
 from tests.conftest import unique_name
+from tests.integration.test_bidirectional_postgres import one_pass, two_way_spec
 
 Conn = psycopg.Connection[Any]
 IDS = st.integers(min_value=1, max_value=5)
@@ -66,7 +64,6 @@ def test_random_interleavings_converge_as_the_policy_says(
     # The application's own writes pass; only the engine's are refused.
     pg_conn.execute("SET graphsync_test.app = 'yes'")
     monkeypatch.setenv("TEST_PG_PASSWORD", postgres_service.env["GRAPHSYNC_PG_PASSWORD"])
-    env = postgres_service.env
     names = (f"n{i}" for i in itertools.count())
 
     class Interleavings(RuleBasedStateMachine):
@@ -81,26 +78,8 @@ def test_random_interleavings_converge_as_the_policy_says(
             pg_conn.execute("DELETE FROM refusing")
             self.table = table
             self.label = f"Item{table.split('_')[-1]}"
-            self.spec = PipelineSpec.model_validate(
-                {
-                    "name": unique_name("st").replace("_", "-"),
-                    "source": {
-                        "postgres": {
-                            "url": f"postgresql://{env['GRAPHSYNC_PG_USER']}@127.0.0.1:{env['GRAPHSYNC_PG_PORT']}/postgres",
-                            "password": {"env": "TEST_PG_PASSWORD"},
-                            "schema": f"{schema}_engine",
-                        }
-                    },
-                    "target": {"neo4j": {"uri": neo4j_service.env["GRAPHSYNC_NEO4J_URI"]}},
-                    "mappings": {
-                        "nodes": [{"name": "item", "table": f"{schema}.{table}", "labels": [self.label], "key": "id"}]
-                    },
-                    "mode": "bidirectional",
-                    "conflictPolicy": {"strategy": strategy},
-                }
-            )
-            # Per entity: what each side holds, what both last agreed on, and what PostgreSQL held when a
-            # copy into it was refused (the write it owes, until it takes it or changes the entity itself).
+            mapping = {"nodes": [{"name": "item", "table": f"{schema}.{table}", "labels": [self.label], "key": "id"}]}
+            self.spec = two_way_spec(postgres_service, neo4j_service, schema, mapping, {"strategy": strategy})
             self.pg: dict[int, str | None] = {}
             self.graph: dict[int, str | None] = {}
             self.base: dict[int, str | None] = {}
@@ -148,8 +127,7 @@ def test_random_interleavings_converge_as_the_policy_says(
 
         @rule()
         def a_pass(self) -> None:
-            stop = threading.Event()
-            run.run(self.spec, RunControl(stop=stop, until_idle=True, on_batch=lambda _: stop.set()))
+            one_pass(self.spec)
             self.settle()
 
         @rule()

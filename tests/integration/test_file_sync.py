@@ -21,8 +21,9 @@ import neo4j
 import pytest
 import yaml
 
-from graphsync import filesync, run
+from graphsync import run
 from graphsync.connectors.falkordb import graph as falkor_graph
+from graphsync.connectors.files import workers
 from graphsync.connectors.neo4j.reader import Neo4jReader
 from graphsync.devenv.service import Service
 from graphsync.pipeline.control import RunControl
@@ -134,7 +135,7 @@ def test_a_large_repository_syncs_every_valid_file_reports_every_broken_one_and_
     for path in broken:
         assert repos.BROKEN[corpus.files[path]] in reported[path]
     # Live progress moved batch by batch (at most BATCH_FILES files each).
-    assert len(seen) >= (BIG - done_before) // filesync.BATCH_FILES
+    assert len(seen) >= (BIG - done_before) // workers.BATCH_FILES
     assert seen[len(seen) // 2]["processed"] < BIG
 
     # Commit to commit: only the changed files are read, and those that failed.

@@ -26,6 +26,7 @@ from typing import Any, LiteralString
 from graphsync import filesync
 from graphsync.connectors import cypher
 from graphsync.connectors.files import contribution as contrib
+from graphsync.connectors.files import workers
 from graphsync.connectors.files.documents import Parsers
 from graphsync.connectors.files.repository import FileEntry, open_repository
 from graphsync.connectors.files.statements import Layout
@@ -154,7 +155,7 @@ class FilesReconciliation:
         commit = self._repository.resolve()
         reader = self._repository.reader(self._files.max_file_bytes)
         try:
-            for chunk in filesync.chunks(self._repository.files(commit), BUCKET):
+            for chunk in workers.chunks(self._repository.files(commit), BUCKET):
                 if stop.is_set():
                     break
                 self._documents(chunk, reader, found)

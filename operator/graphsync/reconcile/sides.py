@@ -90,9 +90,7 @@ class GraphSide:
             conditions = (queries.IN_IDS,) if ids else sides.key_range(low is not None, high is not None)
             entries = self._nodes(mapping, conditions, {"low": low, "high": high, "ids": list(ids)})
         else:
-            conditions, params = sides.relationship_range(low, high)
-            if ids:
-                conditions = (queries.IN_IDS,)
+            conditions, params = ((queries.IN_IDS,), {}) if ids else sides.relationship_range(low, high)
             entries = self._relationships(mapping, conditions, {**params, "ids": list(ids)})
         return {entry.ident: entry for entry in entries}
 
@@ -205,33 +203,27 @@ class PostgresSide:
         pairs = isinstance(self._mapping(entity), RelationshipMapping)
         conditions: list[sql.Composable] = []
         params: list[Any] = []
-        if low is not None:
-            key, end = low if pairs else (low, None)
-            if end is None:
-                conditions.append(sql.SQL("{column} > %s").format(column=column))
-                params.append(key)
-            else:
-                conditions.append(
-                    sql.SQL("{column} >= %s AND ({column} > %s OR {end} > %s OR {end} IS NULL)").format(
-                        column=column, end=self._end(entity)
-                    )
-                )
-                params += [key, key, end]
-        if high is not None:
-            key, end = high if pairs else (high, None)
-            if end is None:
-                conditions.append(sql.SQL("{column} <= %s").format(column=column))
-                params.append(key)
-            else:
-                conditions.append(
-                    sql.SQL("{column} <= %s AND ({column} < %s OR {end} <= %s)").format(
-                        column=column, end=self._end(entity)
-                    )
-                )
-                params += [key, key, end]
+        for bound, above in ((low, True), (high, False)):
+            if bound is not None:
+                condition, values = self._bound(entity, bound if pairs else (bound, None), above=above)
+                conditions.append(condition)
+                params += values
         if not conditions:
             return sql.SQL(""), params
         return sql.SQL("WHERE ") + sql.SQL(" AND ").join(conditions), params
+
+    def _bound(self, entity: str, bound: tuple[Any, Any], *, above: bool) -> tuple[sql.Composable, list[Any]]:
+        """One side of a range: past `bound` (`above`) or up to it; a NULL end sorts after every other."""
+        key, end = bound
+        column = self._column(entity)
+        if end is None:
+            return sql.SQL("{column} > %s" if above else "{column} <= %s").format(column=column), [key]
+        pattern = (
+            "{column} >= %s AND ({column} > %s OR {end} > %s OR {end} IS NULL)"
+            if above
+            else "{column} <= %s AND ({column} < %s OR {end} <= %s)"
+        )
+        return sql.SQL(pattern).format(column=column, end=self._end(entity)), [key, key, end]
 
     def _end(self, entity: str) -> sql.Composable:
         mapping = self._mapping(entity)

@@ -114,7 +114,8 @@ class Parsers:
     """The parser of each file: the spec's own first, in order, then the built-in ones."""
 
     def __init__(self, refs: Sequence[ParserRef] = ()) -> None:
-        self._table: list[tuple[str, Parser]] = [(ref.pattern, load(ref.function)) for ref in refs]
+        allowed = registered() if refs else frozenset()
+        self._table: list[tuple[str, Parser]] = [(ref.pattern, load(ref.function, allowed)) for ref in refs]
         self._table.extend(BUILTIN)
 
     def for_path(self, path: str) -> Parser | None:

@@ -93,7 +93,7 @@ class GraphSnapshotSource:
         rows = fetch(self._reader, sides.query(queries.RELATIONSHIPS, slots, *conditions), params)
         changes = [relationship_change(rel, s, t, props, 0) for s, t, props in rows]
         if high is None:
-            return changes, {"after": after, "after_end": position.get("after_end"), "done": True}
+            return changes, {**position, "done": True}
         return changes, {"after": high[0], "after_end": high[1], "done": False}
 
     def commit(self, batch: Batch, failed: Sequence[Rejection]) -> None:
