@@ -7,9 +7,11 @@ Part of the fault matrix (see test_fault_matrix.py, whose harness it shares), on
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+import traceback
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -179,11 +181,14 @@ def test_a_neo4j_refusing_writes_under_the_run_is_waited_out_and_nothing_is_dead
             assert stats is not None
             # Neo4j takes a while to open its database after a restart on a busy machine; until it does, the
             # run sees only "unavailable", which is not the fault under test.
-            refusals = eventually(
-                lambda: [e for e in stats.errors if any(sign in e for sign in signs)],
-                f"a {fault} refusal",
-                timeout=240,
-            )
+            try:
+                refusals = eventually(
+                    lambda: [e for e in stats.errors if any(sign in e for sign in signs)],
+                    f"a {fault} refusal",
+                    timeout=240,
+                )
+            except AssertionError as exc:
+                raise AssertionError(f"{exc}\n{_what_the_run_saw(stats.errors, started[-1])}") from None
             time.sleep(REFUSING_SECONDS)
             assert dead_letters(spec, dsn) == 0
             # Set right (the Secret caught up, the database writable again): the run carries on by itself.
@@ -215,3 +220,13 @@ def test_a_neo4j_refusing_writes_under_the_run_is_waited_out_and_nothing_is_dead
         for service in started:
             for pid in service.pids:
                 process.stop(pid)
+
+
+def _what_the_run_saw(errors: Iterable[str], server: Service) -> str:
+    """What a failure to see the refusal needs explained: the run's errors, where each of its threads
+    stands (a call that never returns shows here), and the restarted server's own log."""
+    stacks = "\n".join(
+        f"thread {ident}:\n{''.join(traceback.format_stack(frame))}" for ident, frame in sys._current_frames().items()
+    )
+    logs = "\n".join(process.log_tail(Path(path)) for path in server.logs)
+    return f"errors: {list(errors)}\n{stacks}\nserver log:\n{logs}"

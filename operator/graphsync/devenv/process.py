@@ -164,14 +164,21 @@ def _not_zombie(pid: int) -> bool:
 def stop(pid: int, *, timeout: float = 15.0) -> None:
     """SIGTERM the process group, then SIGKILL what is left after `timeout`."""
     _signal_group(pid, signal.SIGTERM)
+    if _gone(pid, timeout):
+        return
+    _signal_group(pid, signal.SIGKILL)
+    # Gone for good before returning: a restart on the same port or data directory must not meet it.
+    _gone(pid, timeout)
+
+
+def _gone(pid: int, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         _reap(pid)
         if not alive(pid):
-            return
+            return True
         time.sleep(0.1)
-    _signal_group(pid, signal.SIGKILL)
-    _reap(pid)
+    return False
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:
