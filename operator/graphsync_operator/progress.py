@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import enum
 import hashlib
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
 ANNOTATION_PREFIX = "progress.graphsync.io/"
@@ -111,6 +112,32 @@ def retire(reports: list[WorkerReport], now: datetime) -> tuple[list[str], Worke
         failed=sum(r.failed for r in folded) + (earlier.failed if earlier else 0),
     )
     return [r.pod for r in folded], retired
+
+
+def reports_in(annotations: Mapping[str, str]) -> tuple[list[WorkerReport], list[str]]:
+    """The reports in a Lease's annotations, and the keys of those ignored: unreadable, or not under the key of
+    the pod they name (a report speaks for the pod whose annotation it is in, and no other)."""
+    reports: list[WorkerReport] = []
+    ignored: list[str] = []
+    for key, value in annotations.items():
+        if not key.startswith(ANNOTATION_PREFIX):
+            continue
+        try:
+            report = WorkerReport.model_validate_json(value)
+        except ValidationError:
+            ignored.append(key)
+            continue
+        retired = report.state is WorkerState.RETIRED
+        if (key == RETIRED_KEY) != retired or (not retired and key != annotation_key(report.pod)):
+            ignored.append(key)
+            continue
+        reports.append(report)
+    return reports, ignored
+
+
+def from_workloads(reports: Iterable[WorkerReport], prefixes: tuple[str, ...]) -> list[WorkerReport]:
+    """The reports of pods whose names begin as the resource's workloads name their pods, and the retired counts."""
+    return [r for r in reports if r.state is WorkerState.RETIRED or r.pod.startswith(prefixes)]
 
 
 def annotation_key(pod: str) -> str:

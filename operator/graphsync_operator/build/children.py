@@ -9,12 +9,8 @@ from graphsync.spec.conflicts import ConflictPolicySpec
 from graphsync_operator.api import ReconciliationJobSpec, SyncPipelineSpec
 from graphsync_operator.build import access, config, names, workloads
 from graphsync_operator.build.config import Rendered
-from graphsync_operator.build.names import Owner
+from graphsync_operator.build.names import CLEANUP, RECONCILE, SYNC, Owner
 from graphsync_operator.build.workloads import Defaults, PodPlan
-
-SYNC = "sync"
-RECONCILE = "reconcile"
-CLEANUP = "cleanup"
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,10 @@ CONFIG_HASH = "graphsync.io/config-hash"
 CONFIG_DIR = "/etc/graphsync"
 CONFIG_FILE = f"{CONFIG_DIR}/pipeline.yaml"
 CACHE_DIR = "/var/cache/graphsync"
+# The workers of a resource, by what they do; each kind reports to a Lease of its own.
+SYNC = "sync"
+RECONCILE = "reconcile"
+CLEANUP = "cleanup"
 
 
 @dataclass(frozen=True)
@@ -87,3 +91,11 @@ def account(owner: str, component: str) -> str:
 
 def lease(owner: str, component: str) -> str:
     return f"{owner}-{component}-progress"
+
+
+def pod_prefixes(owner: str, component: str) -> tuple[str, ...]:
+    """How the names of the pods that report to `lease(owner, component)` begin: those of its workloads'
+    pods (a Deployment's, a CronJob's and the Jobs made from it, the cleanup Job's)."""
+    if component == RECONCILE:
+        return (f"{reconcile_cronjob(owner)}-",)
+    return (f"{deployment(owner)}-", f"{sync_cronjob(owner)}-", f"{cleanup_job(owner)}-")

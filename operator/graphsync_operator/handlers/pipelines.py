@@ -37,9 +37,10 @@ from graphsync_operator.handlers.shared import (
     post,
     previous_conditions,
     publish,
+    reports_of,
 )
 from graphsync_operator.kube import KubeError
-from graphsync_operator.progress import WorkerReport, annotation_key
+from graphsync_operator.progress import annotation_key
 from graphsync_operator.status import SyncPipelineStatus as SyncPipelineStatusModel
 
 
@@ -117,7 +118,7 @@ async def refresh_pipeline(body: Any, indexes: Mapping[str, Any]) -> BaseModel |
         return None
     meta = body["metadata"]
     cron = names.sync_cronjob(meta["name"]) if spec.schedule else None
-    handled = await chores(body, indexes, (meta["namespace"], meta["name"]), SYNC_NOW, cron)
+    handled = await chores(body, indexes, names.SYNC, SYNC_NOW, cron)
     status = body.get("status") or {}
     return _status(body, indexes, None, config_hash=status.get("configHash"), spec=spec, handled=handled)
 
@@ -146,13 +147,12 @@ def _status(
     meta = body["metadata"]
     namespace, name = meta["namespace"], meta["name"]
     previous = previous_conditions(body)
-    own: list[WorkerReport] = []
-    reconciliations: list[tuple[str, WorkerReport]] = []
-    for owner, component, reports in indexes["progress"].get((namespace, name), []):
-        if component == children.SYNC and owner == name:
-            own.extend(reports)
-        elif component == children.RECONCILE:
-            reconciliations.extend((owner, report) for report in reports)
+    own = reports_of(indexes, namespace, name, names.SYNC)
+    reconciliations = [
+        (job, report)
+        for job in indexes["job_users"].get((namespace, name), [])
+        for report in reports_of(indexes, namespace, job, names.RECONCILE)
+    ]
     rollout = next(iter(indexes["rollouts"].get((namespace, name), [])), None)
     ready_since = next((c.last_transition_time for c in previous if c.type == "Ready"), None)
     observed = assess.Observed(
@@ -201,12 +201,7 @@ def clean_up_pipeline(body: Any, retry: int, **kwargs: Any) -> None:
     # Workers first: one still running would recreate what the cleanup removes.
     kube().delete_owned("apps/v1", "Deployment", owner.namespace, names.deployment(owner.name), owner.uid)
     kube().delete_owned("batch/v1", "CronJob", owner.namespace, names.sync_cronjob(owner.name), owner.uid)
-    reports = [
-        report
-        for who, component, found in kwargs["progress"].get((owner.namespace, owner.name), [])
-        if who == owner.name and component == children.SYNC
-        for report in found
-    ]
+    reports = reports_of(kwargs, owner.namespace, owner.name, names.SYNC)
     name = names.cleanup_job(owner.name)
     found = kube().get("batch/v1", "Job", owner.namespace, name)
     verdict = assess.cleanup_progress(
@@ -230,7 +225,7 @@ def clean_up_pipeline(body: Any, retry: int, **kwargs: Any) -> None:
         # A new attempt: the failed Job and its reports go, a fresh Job starts on the next try.
         kube().delete_owned("batch/v1", "Job", owner.namespace, job["metadata"]["name"], owner.uid)
         stale = {annotation_key(r.pod): None for r in reports if r.pod.startswith(job["metadata"]["name"] + "-")}
-        lease = names.lease(owner.name, children.SYNC)
+        lease = names.lease(owner.name, names.SYNC)
         kube().patch_annotations("coordination.k8s.io/v1", "Lease", owner.namespace, lease, stale)
         raise kopf.TemporaryError(verdict, delay=30)
     kube().create(job)

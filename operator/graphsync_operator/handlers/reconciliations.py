@@ -38,9 +38,9 @@ from graphsync_operator.handlers.shared import (
     policy_of,
     previous_conditions,
     publish,
+    reports_of,
     write_status,
 )
-from graphsync_operator.progress import WorkerReport
 from graphsync_operator.status import ReconciliationJobStatus
 
 
@@ -129,9 +129,8 @@ async def refresh_job(body: Any, indexes: Mapping[str, Any]) -> BaseModel | None
     """The newest run from the Lease reports (for the refresher); a reconcile-now request starts a Job."""
     if not current_generation(body) or held_by_handler(body.get("status") or {}):
         return None
-    meta = body["metadata"]
-    key = (meta["namespace"], (body["spec"].get("pipelineRef") or {}).get("name", ""))
-    handled = await chores(body, indexes, key, RECONCILE_NOW, names.reconcile_cronjob(meta["name"]))
+    cron = names.reconcile_cronjob(body["metadata"]["name"])
+    handled = await chores(body, indexes, names.RECONCILE, RECONCILE_NOW, cron)
     return _status(body, indexes, None, suspended=bool(body["spec"].get("suspend")), handled=handled)
 
 
@@ -156,11 +155,7 @@ def _status(
 ) -> ReconciliationJobStatus:
     meta = body["metadata"]
     namespace, name = meta["namespace"], meta["name"]
-    pipeline = (body["spec"].get("pipelineRef") or {}).get("name", "")
-    runs: list[tuple[str, WorkerReport]] = []
-    for owner, component, reports in indexes["progress"].get((namespace, pipeline), []):
-        if component == children.RECONCILE and owner == name:
-            runs.extend((owner, report) for report in reports)
+    runs = [(name, report) for report in reports_of(indexes, namespace, name, names.RECONCILE)]
     observed = assess.Observed(
         generation=int(meta.get("generation", 0)),
         now=datetime.now(UTC),

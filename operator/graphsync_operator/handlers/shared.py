@@ -25,7 +25,14 @@ from graphsync_operator.build import events as build_events
 from graphsync_operator.build.names import Owner
 from graphsync_operator.build.workloads import Defaults
 from graphsync_operator.kube import Kube, KubeError, NotOwned
-from graphsync_operator.progress import ANNOTATION_PREFIX, RETIRED_KEY, WorkerReport, annotation_key, retire
+from graphsync_operator.progress import (
+    RETIRED_KEY,
+    WorkerReport,
+    annotation_key,
+    from_workloads,
+    reports_in,
+    retire,
+)
 from graphsync_operator.status import Condition
 
 GROUP, VERSION = API_VERSION.split("/")
@@ -66,18 +73,22 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
 
 
 @kopf.index("coordination.k8s.io", "v1", "leases", labels=MANAGED)
-def progress(namespace: str | None, labels: Mapping[str, str], annotations: Mapping[str, str], **_: Any) -> object:
-    """(namespace, pipeline) -> (owning resource, component, the workers' reports)."""
-    reports = []
-    for key, value in annotations.items():
-        if key.startswith(ANNOTATION_PREFIX):
-            try:
-                reports.append(WorkerReport.model_validate_json(value))
-            except ValidationError:
-                log.warning("ignoring a malformed worker report in %s/%s", namespace, key)
-    owner = labels.get("app.kubernetes.io/instance", "")
-    component = labels.get("app.kubernetes.io/component", "")
-    return {(namespace, labels.get(names.PIPELINE_LABEL, "")): (owner, component, tuple(reports))}
+def progress(namespace: str | None, name: str, annotations: Mapping[str, str], **_: Any) -> object:
+    """(namespace, Lease name) -> the workers' reports in it.
+
+    Keyed by the Lease's name, never by its labels: workers may patch their own Lease, labels included,
+    so a label would let one pipeline's workers report for another; the name is fixed, and their Role names it.
+    """
+    reports, ignored = reports_in(annotations)
+    for key in ignored:
+        log.warning("ignoring a malformed worker report in %s/%s: %s", namespace, name, key)
+    return {(namespace, name): tuple(reports)}
+
+
+def reports_of(indexes: Mapping[str, Any], namespace: str, owner: str, component: str) -> list[WorkerReport]:
+    """What the `component` workers of resource `owner` report: from its own Lease, by pods of its own workloads."""
+    found = [r for reports in indexes["progress"].get((namespace, names.lease(owner, component)), []) for r in reports]
+    return from_workloads(found, names.pod_prefixes(owner, component))
 
 
 @kopf.index("apps", "v1", "deployments", labels=MANAGED)
@@ -194,9 +205,10 @@ def current_generation(body: Any) -> bool:
 
 
 async def chores(
-    body: Any, indexes: Mapping[str, Any], key: tuple[str, str], annotation: str, cronjob: str | None
+    body: Any, indexes: Mapping[str, Any], component: str, annotation: str, cronjob: str | None
 ) -> dict[str, str]:
-    """A timer's I/O, off the event loop and only when there is some: a run-now request, old reports to fold.
+    """A timer's I/O, off the event loop and only when there is some: a run-now request, old reports of the
+    resource's `component` workers to fold.
 
     Timers are coroutines so that what they compute and patch comes from the resource as it is
     when they run (kopf keeps a timer's body current), never from a body that waited in a queue.
@@ -205,10 +217,10 @@ async def chores(
     request = (body["metadata"].get("annotations") or {}).get(annotation)
     if request and handled.get(annotation) != request:
         handled = await asyncio.to_thread(run_now, body, annotation, cronjob)
-    name = body["metadata"]["name"]
-    for owner, component, reports in indexes["progress"].get(key, []):
-        if owner == name and retire(list(reports), datetime.now(UTC))[1] is not None:
-            await asyncio.to_thread(fold_old_reports, key[0], owner, component, list(reports))
+    namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
+    reports = reports_of(indexes, namespace, name, component)
+    if retire(reports, datetime.now(UTC))[1] is not None:
+        await asyncio.to_thread(fold_old_reports, namespace, name, component, reports)
     return handled
 
 
