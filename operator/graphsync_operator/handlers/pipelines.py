@@ -16,6 +16,7 @@ from graphsync_operator.api import DeletionPolicy, SyncPipelineSpec
 from graphsync_operator.build import children, names
 from graphsync_operator.build import events as build_events
 from graphsync_operator.build.names import Owner
+from graphsync_operator.handlers.handoff import current_generation, held_by_handler, resettled, stranded
 from graphsync_operator.handlers.observation import observed
 from graphsync_operator.handlers.reconciliations import render_jobs
 from graphsync_operator.handlers.shared import (
@@ -27,10 +28,8 @@ from graphsync_operator.handlers.shared import (
     check_secrets,
     chores,
     claim,
-    current_generation,
     defaults,
     field_errors,
-    held_by_handler,
     kind_of,
     kube,
     owner_of,
@@ -54,18 +53,30 @@ log = logging.getLogger(__name__)
 @kopf.on.update(GROUP, VERSION, "syncpipelines", field="spec")
 @observed("SyncPipeline")
 def reconcile_pipeline(body: Any, patch: kopf.Patch, retry: int, **kwargs: Any) -> None:
+    status, problem = settle_pipeline(body, kwargs, scheduled_before(body, kwargs.get("reason"), kwargs.get("old")))
+    publish(body, patch, status)
+    if problem is not None and problem.permanent:
+        raise kopf.PermanentError(problem.message)
+    if problem is not None:
+        raise kopf.TemporaryError(problem.message, delay=min(300, 10 * 2**retry))
+
+
+def settle_pipeline(
+    body: Any, indexes: Mapping[str, Any], scheduled: bool | None = None
+) -> tuple[SyncPipelineStatusModel, assess.Problem | None]:
+    """Apply the spec's children; the status that follows, and what stood in the way (to retry, unless permanent)."""
     try:
-        spec, built = apply_pipeline(body, scheduled_before(body, kwargs.get("reason"), kwargs.get("old")))
+        spec, built = apply_pipeline(body, scheduled)
     except Invalid as exc:
-        _write_status(body, patch, kwargs, assess.Problem("InvalidSpec", str(exc), permanent=True))
-        raise kopf.PermanentError(str(exc)) from None
+        problem = assess.Problem("InvalidSpec", str(exc), permanent=True)
+        return _status(body, indexes, problem), problem
     except Missing as exc:
-        _write_status(body, patch, kwargs, assess.Problem(exc.reason, exc.message))
-        raise kopf.TemporaryError(exc.message, delay=min(300, 10 * 2**retry)) from None
+        problem = assess.Problem(exc.reason, exc.message)
+        return _status(body, indexes, problem), problem
     finally:
         # Its reconciliation jobs follow the pipeline, whatever became of it (an invalid one stops them).
-        render_jobs(body["metadata"]["namespace"], body["metadata"]["name"], kwargs)
-    _write_status(body, patch, kwargs, None, config_hash=built.rendered.hash, spec=spec)
+        render_jobs(body["metadata"]["namespace"], body["metadata"]["name"], indexes)
+    return _status(body, indexes, None, config_hash=built.rendered.hash, spec=spec), None
 
 
 def scheduled_before(body: Any, reason: Any, old: Any) -> bool | None:
@@ -115,6 +126,8 @@ def build_pipeline(owner: Owner, spec: SyncPipelineSpec, policy: ConflictPolicyS
 async def refresh_pipeline(body: Any, indexes: Mapping[str, Any]) -> BaseModel | None:
     """The status as the indexes show it now (for the refresher); None while the spec handler owns it.
     Acts on a sync-now request on the way."""
+    if stranded(body, datetime.now(UTC)):
+        return await resettled(body, lambda: settle_pipeline(body, indexes))
     if not current_generation(body) or held_by_handler(body.get("status") or {}):
         return None  # the spec handler writes the status until it has applied this generation
     try:
@@ -126,18 +139,6 @@ async def refresh_pipeline(body: Any, indexes: Mapping[str, Any]) -> BaseModel |
     handled = await chores(body, indexes, names.SYNC, SYNC_NOW, cron)
     status = body.get("status") or {}
     return _status(body, indexes, None, config_hash=status.get("configHash"), spec=spec, handled=handled)
-
-
-def _write_status(
-    body: Any,
-    patch: kopf.Patch,
-    indexes: Mapping[str, Any],
-    problem: assess.Problem | None,
-    *,
-    config_hash: str | None = None,
-    spec: SyncPipelineSpec | None = None,
-) -> None:
-    publish(body, patch, _status(body, indexes, problem, config_hash=config_hash, spec=spec))
 
 
 def _status(

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ValidationError
 from graphsync.spec.conflicts import ConflictPolicySpec
 from graphsync_operator import assess
 from graphsync_operator.api import API_VERSION
+from graphsync_operator.handlers.handoff import current_generation
 from graphsync_operator.handlers.observation import observed
 from graphsync_operator.handlers.pipelines import apply_pipeline
 from graphsync_operator.handlers.reconciliations import render_jobs
@@ -20,7 +21,6 @@ from graphsync_operator.handlers.shared import (
     VERSION,
     Invalid,
     Missing,
-    current_generation,
     field_errors,
     kube,
     log,

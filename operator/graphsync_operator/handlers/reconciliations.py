@@ -18,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 from graphsync_operator import assess
 from graphsync_operator.api import API_VERSION, ReconciliationJobSpec, SyncPipelineSpec
 from graphsync_operator.build import children, names
+from graphsync_operator.handlers.handoff import current_generation, held_by_handler, resettled, stranded
 from graphsync_operator.handlers.observation import observed
 from graphsync_operator.handlers.shared import (
     GROUP,
@@ -28,10 +29,8 @@ from graphsync_operator.handlers.shared import (
     check_secrets,
     chores,
     claim,
-    current_generation,
     defaults,
     field_errors,
-    held_by_handler,
     kube,
     owner_of,
     parse_spec,
@@ -74,12 +73,18 @@ def job_users(namespace: str | None, name: str, spec: kopf.Spec, **_: Any) -> ob
 @kopf.on.update(GROUP, VERSION, "reconciliationjobs", field="spec")
 @observed("ReconciliationJob")
 def reconcile_job(body: Any, patch: kopf.Patch, retry: int, **kwargs: Any) -> None:
-    job, problem = apply_job(body)
-    _write_status(body, patch, kwargs, problem, suspended=bool(job and job.suspend))
+    status, problem = settle_job(body, kwargs)
+    publish(body, patch, status)
     if problem is not None and problem.permanent:
         raise kopf.PermanentError(problem.message)
     if problem is not None:
         raise kopf.TemporaryError(problem.message, delay=min(300, 10 * 2**retry))
+
+
+def settle_job(body: Any, indexes: Mapping[str, Any]) -> tuple[ReconciliationJobStatus, assess.Problem | None]:
+    """Apply the job's CronJob; the status that follows, and what stood in the way (to retry, unless permanent)."""
+    job, problem = apply_job(body)
+    return _status(body, indexes, problem, suspended=bool(job and job.suspend)), problem
 
 
 def render_jobs(namespace: str, pipeline: str, indexes: Mapping[str, Any]) -> None:
@@ -127,22 +132,13 @@ def apply_job(body: Any) -> tuple[ReconciliationJobSpec | None, assess.Problem |
 
 async def refresh_job(body: Any, indexes: Mapping[str, Any]) -> BaseModel | None:
     """The newest run from the Lease reports (for the refresher); a reconcile-now request starts a Job."""
+    if stranded(body, datetime.now(UTC)):
+        return await resettled(body, lambda: settle_job(body, indexes))
     if not current_generation(body) or held_by_handler(body.get("status") or {}):
         return None
     cron = names.reconcile_cronjob(body["metadata"]["name"])
     handled = await chores(body, indexes, names.RECONCILE, RECONCILE_NOW, cron)
     return _status(body, indexes, None, suspended=bool(body["spec"].get("suspend")), handled=handled)
-
-
-def _write_status(
-    body: Any,
-    patch: kopf.Patch,
-    indexes: Mapping[str, Any],
-    problem: assess.Problem | None,
-    *,
-    suspended: bool = False,
-) -> None:
-    publish(body, patch, _status(body, indexes, problem, suspended=suspended))
 
 
 def _status(

@@ -24,6 +24,7 @@ from graphsync_operator.build import children, names, workloads
 from graphsync_operator.build import events as build_events
 from graphsync_operator.build.names import Owner
 from graphsync_operator.build.workloads import Defaults
+from graphsync_operator.handlers.handoff import KOPF_PREFIX
 from graphsync_operator.kube import Kube, KubeError, NotOwned
 from graphsync_operator.progress import (
     RETIRED_KEY,
@@ -64,8 +65,8 @@ def kube() -> Kube:
 @kopf.on.startup()
 def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     # kopf's bookkeeping in annotations, so each status holds only what users read.
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="kopf.graphsync.io")
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix="kopf.graphsync.io")
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=KOPF_PREFIX)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=KOPF_PREFIX)
     # Only pipelines with deletionPolicy cleanup carry it, named for what it waits for.
     settings.persistence.finalizer = "graphsync.io/cleanup"
     settings.posting.level = logging.WARNING
@@ -179,29 +180,6 @@ def kind_of(section: Any) -> str | None:
     if not isinstance(section, dict):
         return None
     return next((kind for kind in section if section[kind] is not None), None)
-
-
-# Reasons only a spec handler finds (and clears): while one stands, the timers leave the status to that handler.
-HANDLER_REASONS = frozenset(
-    (
-        "InvalidSpec",
-        "SecretMissing",
-        "PolicyMissing",
-        "PolicyInvalid",
-        "PipelineMissing",
-        "PipelineInvalid",
-        "NameTaken",
-    )
-)
-
-
-def held_by_handler(status: Mapping[str, Any]) -> bool:
-    return any(c.get("type") == "Ready" and c.get("reason") in HANDLER_REASONS for c in status.get("conditions", []))
-
-
-def current_generation(body: Any) -> bool:
-    """Whether the spec handler has written the status for this generation (a timer must not go before it)."""
-    return bool((body.get("status") or {}).get("observedGeneration") == body["metadata"].get("generation"))
 
 
 async def chores(
