@@ -19,7 +19,8 @@ from graphsync.spec.endpoints import FalkorDBTarget, Neo4jTarget, PostgresSource
 
 def postgres(source: PostgresSource, *, autocommit: bool = False) -> psycopg.Connection[Any]:
     password = source.password.resolve("source.postgres.password") if source.password else None
-    conninfo = psycopg.conninfo.make_conninfo(source.url, password=password)
+    tls = source.tls.conninfo("source.postgres.tls") if source.tls else {}
+    conninfo = psycopg.conninfo.make_conninfo(source.url, password=password, **tls)
     conn = psycopg.connect(conninfo, autocommit=autocommit, connect_timeout=10)
     set_json_loads(_json_loads, conn)
     return conn

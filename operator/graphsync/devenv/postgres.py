@@ -14,6 +14,7 @@ import psycopg
 
 from graphsync.devenv import process
 from graphsync.devenv.service import Service
+from graphsync.devenv.tls import Authority
 
 VERSION = "15"
 _BINDIRS = (Path(f"/usr/lib/postgresql/{VERSION}/bin"),)
@@ -35,7 +36,9 @@ def dsn(env: Mapping[str, str]) -> str:
     return env["GRAPHSYNC_PG_DSN"]
 
 
-def start(run_dir: Path) -> Service:
+def start(run_dir: Path, *, tls: Authority | None = None) -> Service:
+    """With `tls`, the server takes TLS connections only, each with a client certificate `tls` signed for the
+    user (and the password): the exported DSN carries the client's files and checks the server's name."""
     user = process.run_as_user()
     home = run_dir / "postgres"
     data = home / "data"
@@ -50,6 +53,8 @@ def start(run_dir: Path) -> Service:
     pwfile.unlink()
 
     port = process.free_port()
+    if tls:
+        _tls(tls, home, data, user)
     spec = _process(data, port, log, user)
     env = {
         "GRAPHSYNC_PG_HOST": "127.0.0.1",
@@ -59,6 +64,10 @@ def start(run_dir: Path) -> Service:
         "GRAPHSYNC_PG_DATABASE": "postgres",
         "GRAPHSYNC_PG_DSN": f"postgresql://graphsync:{password}@127.0.0.1:{port}/postgres",
     }
+    if tls:
+        client = tls.issue("postgres-client", "graphsync")
+        files = f"sslmode=verify-full&sslrootcert={tls.root.cert}&sslcert={client.cert}&sslkey={client.key}"
+        env["GRAPHSYNC_PG_DSN"] += f"?{files}"
     proc = process.start(spec)
     process.wait_ready(spec, proc, lambda: bool(probe(env)), timeout=60)
     return Service(name="postgres", pids=(proc.pid,), env=env, logs=(str(log),))
@@ -83,6 +92,32 @@ def restart(service: Service, run_dir: Path, *, down_seconds: float = 0.0) -> Se
     proc = process.start(spec)
     process.wait_ready(spec, proc, lambda: bool(probe(service.env)), timeout=60)
     return Service(name="postgres", pids=(proc.pid,), env=service.env, logs=service.logs)
+
+
+def _tls(authority: Authority, home: Path, data: Path, user: str | None) -> None:
+    """The server's certificate, and a pg_hba.conf that takes nothing but TLS with a client certificate."""
+    server = authority.issue("postgres-server", "127.0.0.1")
+    folder = home / "tls"
+    folder.mkdir(exist_ok=True)
+    for name, source in (("server.crt", server.cert), ("server.key", server.key), ("ca.crt", authority.root.cert)):
+        copied = folder / name
+        copied.write_bytes(source.read_bytes())
+        copied.chmod(0o600)
+    process.chown_for(folder, user)
+    (data / "pg_hba.conf").write_text(
+        "local all all trust\n"
+        "hostssl all all 127.0.0.1/32 scram-sha-256 clientcert=verify-full\n"
+        "hostnossl all all 0.0.0.0/0 reject\n"
+    )
+
+
+def _tls_options(data: Path) -> list[str]:
+    """The server's TLS settings, when `start` gave it TLS (its files are beside the data): on every restart too."""
+    folder = data.parent / "tls"
+    if not folder.is_dir():
+        return []
+    files = {"ssl_cert_file": "server.crt", "ssl_key_file": "server.key", "ssl_ca_file": "ca.crt"}
+    return ["-c", "ssl=on", *(arg for name, file in files.items() for arg in ("-c", f"{name}={folder / file}"))]
 
 
 def _process(data: Path, port: int, log: Path, user: str | None) -> process.ProcessSpec:
@@ -113,6 +148,7 @@ def _process(data: Path, port: int, log: Path, user: str | None) -> process.Proc
             "fsync=off",
             "-c",
             "full_page_writes=off",
+            *_tls_options(data),
         ],
         log_path=log,
         user=user,

@@ -70,6 +70,76 @@ class SecretValue(SpecModel):
         return value
 
 
+# Where the files of `secretKeyRef`s live in a worker: the operator mounts each Secret key under it.
+SECRETS_DIR_ENV = "GRAPHSYNC_SECRETS_DIR"
+
+
+class SecretFile(SpecModel):
+    """A secret kept in a file (a CA bundle, a client certificate or key): a path, or (in Kubernetes) a Secret key
+    the operator mounts read-only into the worker, so the engine itself only ever reads `path`."""
+
+    path: str | None = Field(
+        default=None,
+        pattern=r"^[^\s]+$",
+        max_length=4096,
+        description=f"a file; a relative path is taken from the directory ${SECRETS_DIR_ENV} names, if set",
+    )
+    secret_key_ref: SecretKeyRef | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Self:
+        if (self.path is None) == (self.secret_key_ref is None):
+            raise ValueError("set exactly one of path or secretKeyRef")
+        return self
+
+    def resolve(self, field_name: str) -> str:
+        if self.path is None:
+            raise ValueError(f"{field_name}: secretKeyRef is mounted by the operator; outside Kubernetes use path")
+        path = os.path.join(os.environ.get(SECRETS_DIR_ENV, ""), self.path)
+        if not os.path.isfile(path):
+            raise ValueError(f"{field_name}: no file at {path}")
+        return path
+
+
+class PostgresSslMode(enum.StrEnum):
+    # Encrypted; the server's certificate is not checked.
+    REQUIRE = "require"
+    # Encrypted, with a server certificate signed by the CA bundle.
+    VERIFY_CA = "verify-ca"
+    # As verify-ca, and the certificate names the host the URL names.
+    VERIFY_FULL = "verify-full"
+
+
+# libpq's TLS parameters belong in `tls`, where the files can come from Secrets; in the URL they would compete.
+_URL_TLS = re.compile(r"[?&](sslmode|sslrootcert|sslcert|sslkey|sslcrl)=")
+
+
+class PostgresTls(SpecModel):
+    """TLS to PostgreSQL: how strict, the CA bundle to check the server with, a client certificate to log in with."""
+
+    mode: PostgresSslMode = PostgresSslMode.VERIFY_FULL
+    ca: SecretFile | None = Field(default=None, description="the CA bundle the server's certificate is checked with")
+    cert: SecretFile | None = Field(default=None, description="a client certificate (with key)")
+    key: SecretFile | None = Field(default=None, description="the client certificate's private key")
+
+    @model_validator(mode="after")
+    def _complete(self) -> Self:
+        if (self.cert is None) != (self.key is None):
+            raise ValueError("cert and key go together")
+        if self.mode is not PostgresSslMode.REQUIRE and self.ca is None:
+            raise ValueError(f"mode {self.mode.value} checks the server's certificate: set ca")
+        return self
+
+    def conninfo(self, field_name: str) -> dict[str, str]:
+        """libpq's parameters, the files resolved (a missing one names its field)."""
+        found = {"sslmode": self.mode.value}
+        files = (("sslrootcert", "ca", self.ca), ("sslcert", "cert", self.cert), ("sslkey", "key", self.key))
+        for parameter, name, source in files:
+            if source is not None:
+                found[parameter] = source.resolve(f"{field_name}.{name}")
+        return found
+
+
 class CaptureMode(enum.StrEnum):
     # The application calls `publish` in its own transactions.
     OUTBOX = "outbox"
@@ -85,6 +155,7 @@ class PostgresSource(SpecModel):
         max_length=URL_LENGTH, pattern=r"^postgres(ql)?://[^\s:@/]+(@|:)", description="without the password"
     )
     password: SecretValue | None = None
+    tls: PostgresTls | None = None
     schema_: Identifier = Field(default="graphsync", alias="schema", description="where the engine's tables live")
     capture: CaptureMode = CaptureMode.TRIGGERS
     watermark_column: Identifier | None = Field(default=None, description="for incremental mode")
@@ -105,6 +176,12 @@ class PostgresSource(SpecModel):
         ),
     )
     poll_interval_seconds: float = Field(default=5.0, gt=0, description="bidirectional mode: how often a pass runs")
+
+    @model_validator(mode="after")
+    def _tls_in_one_place(self) -> Self:
+        if self.tls is not None and _URL_TLS.search(self.url):
+            raise ValueError("url: with tls set, TLS parameters (sslmode, sslrootcert, ...) go in tls, not in the URL")
+        return self
 
 
 class RedisStreams(SpecModel):

@@ -1,8 +1,10 @@
-"""The engine config a worker runs, rendered into a ConfigMap; secrets become env vars from their Secrets.
+"""The engine config a worker runs, rendered into a ConfigMap; secrets become env vars or files from their Secrets.
 
-A `secretKeyRef` in the spec is never resolved by the operator: it becomes an
-environment variable of the worker (`valueFrom.secretKeyRef`), and the rendered
-config names that variable. So no secret value is ever in a ConfigMap, a status or a log.
+A `secretKeyRef` in the spec is never resolved by the operator: a password becomes an
+environment variable of the worker (`valueFrom.secretKeyRef`), and the rendered config
+names that variable; a file (a CA bundle, a client certificate or key, under a `tls`
+section) becomes a read-only Secret volume, and the rendered config names its path,
+relative to the secrets directory. So no secret value is ever in a ConfigMap, a status or a log.
 """
 
 from __future__ import annotations
@@ -18,18 +20,36 @@ from graphsync.spec.pipeline import PipelineSpec
 from graphsync_operator.build import names
 from graphsync_operator.build.names import Owner
 
+# The file fields of a `tls` section: their secretKeyRefs become files, not environment variables.
+TLS_FILES = frozenset(("ca", "cert", "key"))
+
 
 @dataclass(frozen=True)
 class SecretUse:
-    """One secret the workers need: the spec field that names it, and the env var it becomes."""
+    """One secret the workers need: the spec field that names it, and the env var it becomes (or, for a file, the
+    volume it is mounted from: `<SECRETS_DIR>/<env lower-cased>/<key>`)."""
 
     field: str
     env: str
     secret: str
     key: str
+    file: bool = False
 
     def env_var(self) -> dict[str, Any]:
         return {"name": self.env, "valueFrom": {"secretKeyRef": {"name": self.secret, "key": self.key}}}
+
+    @property
+    def volume(self) -> str:
+        """The volume's name (a DNS label) and its folder under the secrets directory."""
+        return self.env.lower().replace("_", "-")[-63:].strip("-")
+
+    def mounted(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The pod's volume and the container's mount of this Secret key, readable by the worker's group only."""
+        volume = {
+            "name": self.volume,
+            "secret": {"secretName": self.secret, "items": [{"key": self.key, "path": self.key}], "defaultMode": 0o440},
+        }
+        return volume, {"name": self.volume, "mountPath": f"{names.SECRETS_DIR}/{self.volume}", "readOnly": True}
 
 
 @dataclass(frozen=True)
@@ -42,7 +62,7 @@ class Rendered:
         """Changes whenever what the workers run changes (the config or where a secret comes from)."""
         digest = hashlib.sha256(self.document.encode())
         for use in self.secrets:
-            digest.update(f"\0{use.env}\0{use.secret}\0{use.key}".encode())
+            digest.update(f"\0{use.env}\0{use.secret}\0{use.key}\0{use.file}".encode())
         return digest.hexdigest()[:16]
 
 
@@ -57,8 +77,16 @@ def _replace_refs(node: Any, path: str, uses: list[SecretUse]) -> Any:
         ref = node.get("secretKeyRef")
         if isinstance(ref, dict):
             env = "GRAPHSYNC_SECRET_" + re.sub(r"[^A-Za-z0-9]+", "_", path).strip("_").upper()
-            uses.append(SecretUse(field=f"spec.{path}.secretKeyRef", env=env, secret=ref["name"], key=ref["key"]))
-            return {"env": env}
+            parent, _, last = path.rpartition(".")
+            use = SecretUse(
+                field=f"spec.{path}.secretKeyRef",
+                env=env,
+                secret=ref["name"],
+                key=ref["key"],
+                file=parent.endswith("tls") and last in TLS_FILES,
+            )
+            uses.append(use)
+            return {"path": f"{use.volume}/{use.key}"} if use.file else {"env": env}
         return {key: _replace_refs(value, f"{path}.{key}" if path else key, uses) for key, value in node.items()}
     if isinstance(node, list):
         return [_replace_refs(item, f"{path}[{index}]", uses) for index, item in enumerate(node)]

@@ -15,6 +15,9 @@ CONFIG_HASH = "graphsync.io/config-hash"
 CONFIG_DIR = "/etc/graphsync"
 CONFIG_FILE = f"{CONFIG_DIR}/pipeline.yaml"
 CACHE_DIR = "/var/cache/graphsync"
+# Where Secret keys the engine reads as files (TLS material) are mounted, one folder each (not under CONFIG_DIR: a
+# mount point cannot be made inside the read-only config volume).
+SECRETS_DIR = "/etc/graphsync-secrets"
 # The workers of a resource, by what they do; each kind reports to a Lease of its own.
 SYNC = "sync"
 RECONCILE = "reconcile"

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from graphsync.spec.endpoints import SECRETS_DIR_ENV
 from graphsync_operator.api import Workers
 from graphsync_operator.build import names
 from graphsync_operator.build.config import Rendered
@@ -63,8 +64,11 @@ def pod_template(plan: PodPlan, defaults: Defaults) -> dict[str, Any]:
         {"name": "GRAPHSYNC_CONFIG_HASH", "value": plan.rendered.hash},
         # One JSON object per line, for the cluster's log pipeline (text stays the default on a laptop).
         {"name": "GRAPHSYNC_LOG_FORMAT", "value": "json"},
-        *(use.env_var() for use in plan.rendered.secrets),
+        *(use.env_var() for use in plan.rendered.secrets if not use.file),
     ]
+    files = [use.mounted() for use in plan.rendered.secrets if use.file]
+    if files:
+        env.append({"name": SECRETS_DIR_ENV, "value": names.SECRETS_DIR})
     container: dict[str, Any] = {
         "name": "worker",
         "image": workers.image or defaults.image,
@@ -88,6 +92,7 @@ def pod_template(plan: PodPlan, defaults: Defaults) -> dict[str, Any]:
             {"name": "config", "mountPath": names.CONFIG_DIR, "readOnly": True},
             {"name": "cache", "mountPath": names.CACHE_DIR},
             {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108 - an emptyDir: the root filesystem is read-only
+            *(mount for _, mount in files),
         ],
     }
     if plan.probes:
@@ -108,6 +113,7 @@ def pod_template(plan: PodPlan, defaults: Defaults) -> dict[str, Any]:
             {"name": "config", "configMap": {"name": names.config_map(plan.pipeline)}},
             {"name": "cache", "emptyDir": {}},
             {"name": "tmp", "emptyDir": {}},
+            *(volume for volume, _ in files),
         ],
     }
     if workers.node_selector:

@@ -9,11 +9,15 @@ user's credentials, so the engine connects as a worker would, from the user's ma
 from __future__ import annotations
 
 import argparse
+import atexit
 import base64
 import binascii
 import os
+import shutil
+import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import neo4j.exceptions
@@ -25,6 +29,7 @@ from pydantic import ValidationError
 from graphsync.commands import conflicts, deadletter
 from graphsync.commands.specfile import format_errors
 from graphsync.spec.conflicts import ConflictPolicySpec
+from graphsync.spec.endpoints import SECRETS_DIR_ENV
 from graphsync.spec.pipeline import PipelineSpec
 from graphsync_operator.api import API_VERSION, SyncPipelineSpec
 from graphsync_operator.build import config
@@ -43,6 +48,8 @@ class Resolved:
 
     spec: PipelineSpec
     env: dict[str, str]
+    # TLS material, by path relative to the secrets directory.
+    files: dict[str, bytes] = field(default_factory=dict)
 
 
 def pipeline_spec(resource: Mapping[str, Any]) -> SyncPipelineSpec:
@@ -77,6 +84,7 @@ def resolve(
     """The pipeline as its workers run it, secrets taken from `secrets` (name -> Secret, None when missing)."""
     engine_config = rendered(resource, policy)
     env = {}
+    files = {}
     for use in engine_config.secrets:
         secret = secrets.get(use.secret)
         if secret is None:
@@ -85,10 +93,14 @@ def resolve(
         if encoded is None:
             raise PluginError(f"{use.field}: Secret {use.secret!r} has no key {use.key!r}")
         try:
-            env[use.env] = base64.b64decode(encoded, validate=True).decode()
+            decoded = base64.b64decode(encoded, validate=True)
+            if use.file:
+                files[f"{use.volume}/{use.key}"] = decoded
+            else:
+                env[use.env] = decoded.decode()
         except (binascii.Error, UnicodeDecodeError):
             raise PluginError(f"{use.field}: Secret {use.secret!r} key {use.key!r} is not base64 text") from None
-    return Resolved(PipelineSpec.model_validate(yaml.safe_load(engine_config.document)), env)
+    return Resolved(PipelineSpec.model_validate(yaml.safe_load(engine_config.document)), env, files)
 
 
 def fetch(kube: Kube, namespace: str, name: str) -> Resolved:
@@ -139,4 +151,18 @@ def _prepared(kube: Kube, namespace: str, args: argparse.Namespace) -> PipelineS
     resolved = fetch(kube, namespace, args.name)
     spec = address.rewrite(resolved.spec, args.addresses)
     os.environ.update(resolved.env)
+    if resolved.files:
+        os.environ[SECRETS_DIR_ENV] = _private_files(resolved.files)
     return spec
+
+
+def _private_files(files: Mapping[str, bytes]) -> str:
+    """TLS material written where only this user reads it, for this process's life; the folder it is in."""
+    folder = Path(tempfile.mkdtemp(prefix="graphsync-secrets-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    for relative, content in files.items():
+        path = folder / relative
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_bytes(content)
+    return str(folder)

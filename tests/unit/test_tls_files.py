@@ -1,0 +1,139 @@
+"""TLS material by reference: a `tls` section's Secret keys become read-only files in the worker, named by path in
+the rendered config; the spec's rules name the field; the plugin writes them where only its user reads (no servers)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from pydantic import ValidationError
+
+from graphsync.spec.endpoints import SECRETS_DIR_ENV, PostgresSource, PostgresTls
+from graphsync.spec.pipeline import PipelineSpec
+from graphsync_operator.build import names
+from graphsync_operator.plugin import engine
+from tests.resources import resource, shop_spec
+from tests.unit.builders_data import build, config_hash, container, env_of, one, pod_spec
+
+TLS = {
+    "mode": "verify-full",
+    "ca": {"secretKeyRef": {"name": "db-tls", "key": "ca.crt"}},
+    "cert": {"secretKeyRef": {"name": "db-tls", "key": "tls.crt"}},
+    "key": {"secretKeyRef": {"name": "db-tls", "key": "tls.key"}},
+}
+URL = "postgresql://graphsync@db:5432/shop"
+
+
+def with_tls(section: dict[str, Any] = TLS) -> dict[str, Any]:
+    spec = shop_spec()
+    spec["source"]["postgres"]["tls"] = section
+    return spec
+
+
+def test_tls_secrets_become_read_only_files_named_by_path_in_the_config() -> None:
+    built = build(with_tls())
+    engine_spec = yaml.safe_load(one(built, "ConfigMap")["data"]["pipeline.yaml"])
+    folder = "graphsync-secret-source-postgres-tls"
+    assert engine_spec["source"]["postgres"]["tls"] == {
+        "mode": "verify-full",
+        "ca": {"path": f"{folder}-ca/ca.crt"},
+        "cert": {"path": f"{folder}-cert/tls.crt"},
+        "key": {"path": f"{folder}-key/tls.key"},
+    }
+    env = env_of(built)
+    assert env[SECRETS_DIR_ENV] == {"name": SECRETS_DIR_ENV, "value": names.SECRETS_DIR}
+    # Files, not environment variables.
+    assert not [name for name in env if name.startswith("GRAPHSYNC_SECRET_SOURCE_POSTGRES_TLS")]
+    volumes = {v["name"]: v for v in pod_spec(built)["volumes"]}
+    mounts = {m["name"]: m for m in container(built)["volumeMounts"]}
+    for part, key in (("ca", "ca.crt"), ("cert", "tls.crt"), ("key", "tls.key")):
+        name = f"{folder}-{part}"
+        assert volumes[name]["secret"] == {
+            "secretName": "db-tls",
+            "items": [{"key": key, "path": key}],
+            "defaultMode": 0o440,
+        }
+        assert mounts[name] == {"name": name, "mountPath": f"{names.SECRETS_DIR}/{name}", "readOnly": True}
+    # The engine reads the rendered config back; no certificate or key is in any manifest.
+    PipelineSpec.model_validate(engine_spec)
+    assert "BEGIN" not in json.dumps(built.manifests)
+
+
+def test_the_config_hash_follows_where_tls_files_come_from() -> None:
+    moved = json.loads(json.dumps(TLS))
+    moved["ca"]["secretKeyRef"]["name"] = "other-tls"
+    assert config_hash(build(with_tls())) != config_hash(build(with_tls(moved)))
+    assert config_hash(build(with_tls())) == config_hash(build(with_tls()))
+
+
+def test_a_pipeline_without_tls_mounts_no_secret() -> None:
+    built = build()
+    assert SECRETS_DIR_ENV not in env_of(built)
+    assert all("secret" not in v for v in pod_spec(built)["volumes"])
+
+
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        ({"mode": "verify-ca"}, "mode verify-ca checks the server's certificate: set ca"),
+        ({"mode": "require", "cert": {"path": "/c.crt"}}, "cert and key go together"),
+        (
+            {"ca": {"path": "/ca.crt", "secretKeyRef": {"name": "a", "key": "b"}}},
+            "set exactly one of path or secretKeyRef",
+        ),
+        ({"ca": {"path": "a file"}}, "tls.ca.path"),
+        ({"mode": "sometimes"}, "tls.mode"),
+    ],
+)
+def test_tls_rules_name_the_field(section: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        PostgresSource.model_validate({"url": URL, "tls": section})
+    assert message in str(caught.value)
+
+
+def test_tls_parameters_in_the_url_and_in_tls_are_refused() -> None:
+    with pytest.raises(ValidationError, match="go in tls, not in the URL"):
+        PostgresSource.model_validate({"url": f"{URL}?sslmode=require", "tls": {"mode": "require"}})
+    # Without a tls section the URL may say it, as libpq allows.
+    PostgresSource.model_validate({"url": f"{URL}?sslmode=require"})
+
+
+def test_files_resolve_against_the_secrets_folder_and_a_missing_one_names_its_field(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "ca").mkdir()
+    (tmp_path / "ca" / "ca.crt").write_text("x")
+    monkeypatch.setenv(SECRETS_DIR_ENV, str(tmp_path))
+    tls = PostgresTls.model_validate({"ca": {"path": "ca/ca.crt"}, "cert": {"path": "c.crt"}, "key": {"path": "c.key"}})
+    with pytest.raises(ValueError, match=r"source.postgres.tls.cert: no file at .*c.crt"):
+        tls.conninfo("source.postgres.tls")
+    only_ca = PostgresTls.model_validate({"mode": "verify-ca", "ca": {"path": "ca/ca.crt"}})
+    assert only_ca.conninfo("f") == {"sslmode": "verify-ca", "sslrootcert": str(tmp_path / "ca" / "ca.crt")}
+    absolute = PostgresTls.model_validate({"ca": {"path": str(tmp_path / "ca" / "ca.crt")}})
+    assert absolute.conninfo("f")["sslrootcert"] == str(tmp_path / "ca" / "ca.crt")
+
+
+def test_the_plugin_writes_tls_files_only_its_user_reads(monkeypatch: pytest.MonkeyPatch) -> None:
+    pipeline = resource("SyncPipeline", "shop", "apps", with_tls())
+    data = {"ca.crt": b"CA", "tls.crt": b"CERT", "tls.key": b"KEY", "pg-password": b"pw", "neo4j-password": b"pw2"}
+    encoded = {"data": {k: base64.b64encode(v).decode() for k, v in data.items()}}
+    resolved = engine.resolve(pipeline, None, {"db-tls": encoded, "shop-db": encoded})
+    assert resolved.files == {
+        "graphsync-secret-source-postgres-tls-ca/ca.crt": b"CA",
+        "graphsync-secret-source-postgres-tls-cert/tls.crt": b"CERT",
+        "graphsync-secret-source-postgres-tls-key/tls.key": b"KEY",
+    }
+    folder = Path(engine._private_files(resolved.files))
+    key = folder / "graphsync-secret-source-postgres-tls-key" / "tls.key"
+    assert key.read_bytes() == b"KEY"
+    assert oct(key.stat().st_mode & 0o777) == "0o600"
+    assert oct(os.stat(folder).st_mode & 0o777) == "0o700"
+    monkeypatch.setenv(SECRETS_DIR_ENV, str(folder))
+    tls = resolved.spec.postgres.tls
+    assert tls is not None
+    assert tls.conninfo("source.postgres.tls")["sslkey"] == str(key)
