@@ -50,15 +50,15 @@ def test_tls_secrets_become_read_only_files_named_by_path_in_the_config() -> Non
     # Files, not environment variables.
     assert not [name for name in env if name.startswith("GRAPHSYNC_SECRET_SOURCE_POSTGRES_TLS")]
     volumes = {v["name"]: v for v in pod_spec(built)["volumes"]}
+    assert volumes["secrets"]["projected"] == {
+        "defaultMode": 0o440,
+        "sources": [
+            {"secret": {"name": "db-tls", "items": [{"key": key, "path": f"{folder}-{part}/{key}"}]}}
+            for part, key in (("ca", "ca.crt"), ("cert", "tls.crt"), ("key", "tls.key"))
+        ],
+    }
     mounts = {m["name"]: m for m in container(built)["volumeMounts"]}
-    for part, key in (("ca", "ca.crt"), ("cert", "tls.crt"), ("key", "tls.key")):
-        name = f"{folder}-{part}"
-        assert volumes[name]["secret"] == {
-            "secretName": "db-tls",
-            "items": [{"key": key, "path": key}],
-            "defaultMode": 0o440,
-        }
-        assert mounts[name] == {"name": name, "mountPath": f"{names.SECRETS_DIR}/{name}", "readOnly": True}
+    assert mounts["secrets"] == {"name": "secrets", "mountPath": names.SECRETS_DIR, "readOnly": True}
     # The engine reads the rendered config back; no certificate or key is in any manifest.
     PipelineSpec.model_validate(engine_spec)
     assert "BEGIN" not in json.dumps(built.manifests)
@@ -74,7 +74,7 @@ def test_the_config_hash_follows_where_tls_files_come_from() -> None:
 def test_a_pipeline_without_tls_mounts_no_secret() -> None:
     built = build()
     assert SECRETS_DIR_ENV not in env_of(built)
-    assert all("secret" not in v for v in pod_spec(built)["volumes"])
+    assert "secrets" not in {v["name"] for v in pod_spec(built)["volumes"]}
 
 
 @pytest.mark.parametrize(

@@ -27,7 +27,7 @@ TLS_FILES = frozenset(("ca", "cert", "key"))
 @dataclass(frozen=True)
 class SecretUse:
     """One secret the workers need: the spec field that names it, and the env var it becomes (or, for a file, the
-    volume it is mounted from: `<SECRETS_DIR>/<env lower-cased>/<key>`)."""
+    name its folder under the secrets directory is made from)."""
 
     field: str
     env: str
@@ -39,17 +39,13 @@ class SecretUse:
         return {"name": self.env, "valueFrom": {"secretKeyRef": {"name": self.secret, "key": self.key}}}
 
     @property
-    def volume(self) -> str:
-        """The volume's name (a DNS label) and its folder under the secrets directory."""
-        return self.env.lower().replace("_", "-")[-63:].strip("-")
+    def folder(self) -> str:
+        """Where under the secrets directory the file is (its path there: `<folder>/<key>`)."""
+        return self.env.lower().replace("_", "-")
 
-    def mounted(self) -> tuple[dict[str, Any], dict[str, Any]]:
-        """The pod's volume and the container's mount of this Secret key, readable by the worker's group only."""
-        volume = {
-            "name": self.volume,
-            "secret": {"secretName": self.secret, "items": [{"key": self.key, "path": self.key}], "defaultMode": 0o440},
-        }
-        return volume, {"name": self.volume, "mountPath": f"{names.SECRETS_DIR}/{self.volume}", "readOnly": True}
+    def projection(self) -> dict[str, Any]:
+        """This Secret key as a source of the workers' one projected secrets volume."""
+        return {"secret": {"name": self.secret, "items": [{"key": self.key, "path": f"{self.folder}/{self.key}"}]}}
 
 
 @dataclass(frozen=True)
@@ -86,7 +82,7 @@ def _replace_refs(node: Any, path: str, uses: list[SecretUse]) -> Any:
                 file=parent.endswith("tls") and last in TLS_FILES,
             )
             uses.append(use)
-            return {"path": f"{use.volume}/{use.key}"} if use.file else {"env": env}
+            return {"path": f"{use.folder}/{use.key}"} if use.file else {"env": env}
         return {key: _replace_refs(value, f"{path}.{key}" if path else key, uses) for key, value in node.items()}
     if isinstance(node, list):
         return [_replace_refs(item, f"{path}[{index}]", uses) for index, item in enumerate(node)]

@@ -66,7 +66,10 @@ def pod_template(plan: PodPlan, defaults: Defaults) -> dict[str, Any]:
         {"name": "GRAPHSYNC_LOG_FORMAT", "value": "json"},
         *(use.env_var() for use in plan.rendered.secrets if not use.file),
     ]
-    files = [use.mounted() for use in plan.rendered.secrets if use.file]
+    files = [use.projection() for use in plan.rendered.secrets if use.file]
+    # TLS material: one read-only volume, readable by the worker's group only.
+    secrets_volume = {"name": "secrets", "projected": {"defaultMode": 0o440, "sources": files}}
+    secrets_mount = {"name": "secrets", "mountPath": names.SECRETS_DIR, "readOnly": True}
     if files:
         env.append({"name": SECRETS_DIR_ENV, "value": names.SECRETS_DIR})
     container: dict[str, Any] = {
@@ -92,7 +95,7 @@ def pod_template(plan: PodPlan, defaults: Defaults) -> dict[str, Any]:
             {"name": "config", "mountPath": names.CONFIG_DIR, "readOnly": True},
             {"name": "cache", "mountPath": names.CACHE_DIR},
             {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108 - an emptyDir: the root filesystem is read-only
-            *(mount for _, mount in files),
+            *([secrets_mount] if files else []),
         ],
     }
     if plan.probes:
@@ -113,7 +116,7 @@ def pod_template(plan: PodPlan, defaults: Defaults) -> dict[str, Any]:
             {"name": "config", "configMap": {"name": names.config_map(plan.pipeline)}},
             {"name": "cache", "emptyDir": {}},
             {"name": "tmp", "emptyDir": {}},
-            *(volume for volume, _ in files),
+            *([secrets_volume] if files else []),
         ],
     }
     if workers.node_selector:

@@ -95,7 +95,7 @@ def resolve(
         try:
             decoded = base64.b64decode(encoded, validate=True)
             if use.file:
-                files[f"{use.volume}/{use.key}"] = decoded
+                files[f"{use.folder}/{use.key}"] = decoded
             else:
                 env[use.env] = decoded.decode()
         except (binascii.Error, UnicodeDecodeError):
