@@ -40,7 +40,6 @@ KINDS: dict[tuple[str, str], Kind] = {
     ("v1", "ServiceAccount"): Kind("/api/v1", "serviceaccounts"),
     ("v1", "Pod"): Kind("/api/v1", "pods"),
     ("v1", "Event"): Kind("/api/v1", "events"),
-    ("v1", "Namespace"): Kind("/api/v1", "namespaces"),
     ("apps/v1", "Deployment"): Kind("/apis/apps/v1", "deployments"),
     ("batch/v1", "CronJob"): Kind("/apis/batch/v1", "cronjobs"),
     ("batch/v1", "Job"): Kind("/apis/batch/v1", "jobs"),
@@ -153,8 +152,7 @@ class Kube:
             return False
         return self.delete(api_version, kind, namespace, name, precondition_uid=existing["metadata"]["uid"])
 
-    def get(self, api_version: str, kind: str, namespace: str | None, name: str) -> dict[str, Any] | None:
-        """The object, None when there is none; `namespace` None for a cluster-scoped kind."""
+    def get(self, api_version: str, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         try:
             return self._call("get", "GET", self._path(api_version, kind, namespace, name))
         except KubeError as exc:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -14,7 +13,6 @@ from graphsync.spec.conflicts import ConflictPolicySpec
 from graphsync_operator import assess
 from graphsync_operator.api import DeletionPolicy, SyncPipelineSpec
 from graphsync_operator.build import children, names
-from graphsync_operator.build import events as build_events
 from graphsync_operator.build.names import Owner
 from graphsync_operator.handlers.handoff import current_generation, held_by_handler, resettled, stranded
 from graphsync_operator.handlers.observation import observed
@@ -36,7 +34,6 @@ from graphsync_operator.handlers.shared import (
     parse_spec,
     policy_of,
     post,
-    post_about_namespace,
     previous_conditions,
     publish,
     reports_of,
@@ -44,8 +41,6 @@ from graphsync_operator.handlers.shared import (
 from graphsync_operator.kube import KubeError
 from graphsync_operator.progress import annotation_key
 from graphsync_operator.status import SyncPipelineStatus as SyncPipelineStatusModel
-
-log = logging.getLogger(__name__)
 
 
 @kopf.on.resume(GROUP, VERSION, "syncpipelines")
@@ -186,11 +181,6 @@ def _status(
     return status
 
 
-def _namespace_ending(namespace: str) -> bool:
-    found = kube().get("v1", "Namespace", None, namespace)
-    return found is None or bool(found["metadata"].get("deletionTimestamp"))
-
-
 def _cleans_up(spec: kopf.Spec, **_: Any) -> bool:
     return bool(spec.get("deletionPolicy") == DeletionPolicy.CLEANUP.value)
 
@@ -212,12 +202,6 @@ def clean_up_pipeline(body: Any, retry: int, **kwargs: Any) -> None:
     # Workers first: one still running would recreate what the cleanup removes.
     kube().delete_owned("apps/v1", "Deployment", owner.namespace, names.deployment(owner.name), owner.uid)
     kube().delete_owned("batch/v1", "CronJob", owner.namespace, names.sync_cronjob(owner.name), owner.uid)
-    if _namespace_ending(owner.namespace):
-        # Nothing new can be made in it (no Job, no Event): holding the finalizer would hold the namespace for ever.
-        message = build_events.cleanup_skipped(owner.namespace, owner.name)
-        log.warning("%s", message)
-        post_about_namespace(owner.namespace, "Warning", "CleanupSkipped", message)
-        return
     reports = reports_of(kwargs, owner.namespace, owner.name, names.SYNC)
     name = names.cleanup_job(owner.name)
     found = kube().get("batch/v1", "Job", owner.namespace, name)

@@ -256,14 +256,6 @@ def post(body: Any, events: list[Event]) -> None:
             log.warning("event %s for %s not posted: %s", reason, body["metadata"].get("name"), exc)
 
 
-def post_about_namespace(namespace: str, kind: str, reason: str, message: str) -> None:
-    """An Event about a namespace, as `kubectl describe namespace` lists them: for what cannot be posted in it."""
-    try:
-        kube().create(build_events.namespace_event(namespace, kind, reason, message, datetime.now(UTC)))
-    except KubeError as exc:
-        log.warning("event %s for namespace %s not posted: %s", reason, namespace, exc)
-
-
 def snapshot(body: kopf.Body) -> dict[str, Any]:
     """A resource as plain data, for the indexes the status refresher reads."""
     return {
