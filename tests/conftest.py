@@ -19,7 +19,7 @@ import psycopg
 import pytest
 import redis
 
-from graphsync.devenv import postgres, process, substrate
+from graphsync.devenv import postgres, process, substrate, tls
 from graphsync.devenv.service import Service
 
 pytest_plugins = ["tests.integration._neo4j"]
@@ -39,6 +39,22 @@ def run_dir() -> Iterator[Path]:
     # A test that failed midway may have left a server of its own running.
     process.stop_children()
     shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def authority(run_dir: Path) -> tls.Authority:
+    """A certificate authority of the test's own."""
+    return tls.authority(run_dir / unique_name("ca"))
+
+
+@pytest.fixture
+def tls_postgres(run_dir: Path, authority: tls.Authority) -> Iterator[Service]:
+    """A PostgreSQL of the test's own that takes TLS connections only, each with a client certificate `authority`
+    signed (in the run's folder, not the test's: the server runs as another user, who could not reach the test's)."""
+    service = postgres.start(run_dir / unique_name("pg"), tls=authority)
+    yield service
+    for pid in service.pids:
+        process.stop(pid)
 
 
 def _serve(name: str, run_dir: Path) -> Iterator[Service]:

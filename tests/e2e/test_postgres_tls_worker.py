@@ -4,34 +4,18 @@ go from a Secret into the worker as read-only files, and the worker syncs throug
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
-from pathlib import Path
 
 import psycopg
 import pytest
 from psycopg import sql
 
-from graphsync.devenv import postgres, process, sample, tls
+from graphsync.devenv import sample, tls
 from graphsync.devenv.service import Service
 from tests import shop
 from tests.conftest import eventually, unique_name
 from tests.e2e.helpers import ShopCluster, condition, secret
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def authority(run_dir: Path) -> tls.Authority:
-    return tls.authority(run_dir / unique_name("ca"))
-
-
-@pytest.fixture
-def tls_postgres(run_dir: Path, authority: tls.Authority) -> Iterator[Service]:
-    # In the run's folder, not the test's: the server runs as another user, who could not reach the test's.
-    service = postgres.start(run_dir / unique_name("pg"), tls=authority)
-    yield service
-    for pid in service.pids:
-        process.stop(pid)
 
 
 def test_a_worker_syncs_from_a_tls_only_postgres_with_files_from_a_secret(

@@ -5,7 +5,6 @@ or a missing client certificate is refused with the reason, before anything is w
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,26 +15,13 @@ from psycopg import sql
 
 from graphsync import run
 from graphsync.connectors.falkordb import graph as falkor_graph
-from graphsync.devenv import postgres, process, sample, tls
+from graphsync.devenv import sample, tls
 from graphsync.devenv.service import Service
 from graphsync.pipeline.control import RunControl
 from graphsync.spec.endpoints import SECRETS_DIR_ENV
 from graphsync.spec.pipeline import PipelineSpec
 from tests import shop
 from tests.conftest import unique_name
-
-
-@pytest.fixture
-def authority(run_dir: Path) -> tls.Authority:
-    return tls.authority(run_dir / unique_name("ca"))
-
-
-@pytest.fixture
-def tls_postgres(run_dir: Path, authority: tls.Authority) -> Iterator[Service]:
-    service = postgres.start(run_dir / unique_name("pg"), tls=authority)
-    yield service
-    for pid in service.pids:
-        process.stop(pid)
 
 
 def spec(pg: Service, schema: str, falkordb: Service, graph: str, tls_section: dict[str, Any]) -> PipelineSpec:
