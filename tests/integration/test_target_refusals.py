@@ -188,7 +188,8 @@ def test_a_neo4j_refusing_writes_under_the_run_is_waited_out_and_nothing_is_dead
                     timeout=240,
                 )
             except AssertionError as exc:
-                raise AssertionError(f"{exc}\n{_what_the_run_saw(stats.errors, started[-1])}") from None
+                ended = f"the run ended: raised {watched.errors!r}, returned {watched.results!r}"
+                raise AssertionError(f"{exc}\n{ended}\n{_what_the_run_saw(stats.errors, started[-1])}") from None
             time.sleep(REFUSING_SECONDS)
             assert dead_letters(spec, dsn) == 0
             # Set right (the Secret caught up, the database writable again): the run carries on by itself.
