@@ -94,13 +94,18 @@ def restart(service: Service, run_dir: Path, *, down_seconds: float = 0.0) -> Se
     return Service(name="postgres", pids=(proc.pid,), env=service.env, logs=service.logs)
 
 
+# The server's TLS settings and the files, beside its data, they name.
+_TLS_FILES = {"ssl_cert_file": "server.crt", "ssl_key_file": "server.key", "ssl_ca_file": "ca.crt"}
+
+
 def _tls(authority: Authority, home: Path, data: Path, user: str | None) -> None:
     """The server's certificate, and a pg_hba.conf that takes nothing but TLS with a client certificate."""
     server = authority.issue("postgres-server", "127.0.0.1")
     folder = home / "tls"
     folder.mkdir(exist_ok=True)
-    for name, source in (("server.crt", server.cert), ("server.key", server.key), ("ca.crt", authority.root.cert)):
-        copied = folder / name
+    sources = {"ssl_cert_file": server.cert, "ssl_key_file": server.key, "ssl_ca_file": authority.root.cert}
+    for setting, source in sources.items():
+        copied = folder / _TLS_FILES[setting]
         copied.write_bytes(source.read_bytes())
         copied.chmod(0o600)
     process.chown_for(folder, user)
@@ -116,8 +121,7 @@ def _tls_options(data: Path) -> list[str]:
     folder = data.parent / "tls"
     if not folder.is_dir():
         return []
-    files = {"ssl_cert_file": "server.crt", "ssl_key_file": "server.key", "ssl_ca_file": "ca.crt"}
-    return ["-c", "ssl=on", *(arg for name, file in files.items() for arg in ("-c", f"{name}={folder / file}"))]
+    return ["-c", "ssl=on", *(arg for name, file in _TLS_FILES.items() for arg in ("-c", f"{name}={folder / file}"))]
 
 
 def _process(data: Path, port: int, log: Path, user: str | None) -> process.ProcessSpec:

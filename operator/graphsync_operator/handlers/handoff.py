@@ -15,6 +15,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
+import kopf
+
+from graphsync_operator.assess import Problem
+
 T = TypeVar("T")
 
 # Reasons only a spec handler finds (and clears): while one stands, the timers leave the status to that handler.
@@ -31,8 +35,25 @@ HANDLER_REASONS = frozenset(
 )
 
 
-def held_by_handler(status: Mapping[str, Any]) -> bool:
-    return any(c.get("type") == "Ready" and c.get("reason") in HANDLER_REASONS for c in status.get("conditions", []))
+# Of those, the ones the handler retries on (an invalid spec waits for an edit instead).
+RETRIED_REASONS = HANDLER_REASONS - {"InvalidSpec"}
+
+
+def held_by_handler(status: Mapping[str, Any], reasons: frozenset[str] = HANDLER_REASONS) -> bool:
+    return any(c.get("type") == "Ready" and c.get("reason") in reasons for c in status.get("conditions", []))
+
+
+def retry_delay(failures: int) -> float:
+    """The delay before the next try of a spec handler that failed `failures` times: 10 s, doubling, 5 min at most."""
+    return float(min(300, 10 * 2**failures))
+
+
+def raise_for(problem: Problem | None, retry: int) -> None:
+    """After a spec handler wrote its status: kopf retries a problem, unless it is permanent."""
+    if problem is not None and problem.permanent:
+        raise kopf.PermanentError(problem.message)
+    if problem is not None:
+        raise kopf.TemporaryError(problem.message, delay=retry_delay(retry))
 
 
 # kopf's bookkeeping on each resource (see `configure`): the spec it last handled, and its handlers' progress.
@@ -56,12 +77,7 @@ def stranded(body: Any, now: datetime) -> bool:
         return False
     if not isinstance(handled, dict) or handled.get("spec") != body.get("spec"):
         return False
-    status = body.get("status") or {}
-    retried = any(
-        c.get("type") == "Ready" and c.get("reason") in HANDLER_REASONS - {"InvalidSpec"}
-        for c in status.get("conditions", [])
-    )
-    return not current_generation(body) or retried
+    return not current_generation(body) or held_by_handler(body.get("status") or {}, RETRIED_REASONS)
 
 
 # How late kopf may be with a retry it keeps before its record counts as left behind.
@@ -84,8 +100,7 @@ def _due(progress: str, now: datetime) -> bool:
 @dataclass
 class Pace:
     """When the refresher tries a stranded resource's spec again, after it failed `n` times in a row: kopf's own
-    retry delays (10 s, doubling, at most 5 min), so a problem that stays does not cost a round of requests
-    every few seconds."""
+    retry delays (`retry_delay`), so a problem that stays does not cost a round of requests every few seconds."""
 
     failures: dict[str, tuple[int, float]] = field(default_factory=dict)
 
@@ -97,7 +112,7 @@ class Pace:
             self.failures.pop(uid, None)
             return
         n = self.failures.get(uid, (0, 0.0))[0]
-        self.failures[uid] = (n + 1, now + min(300, 10 * 2**n))
+        self.failures[uid] = (n + 1, now + retry_delay(n))
 
 
 RETRIES = Pace()

@@ -14,7 +14,7 @@ from graphsync_operator import assess
 from graphsync_operator.api import DeletionPolicy, SyncPipelineSpec
 from graphsync_operator.build import children, names
 from graphsync_operator.build.names import Owner
-from graphsync_operator.handlers.handoff import current_generation, held_by_handler, resettled, stranded
+from graphsync_operator.handlers.handoff import current_generation, held_by_handler, raise_for, resettled, stranded
 from graphsync_operator.handlers.observation import observed
 from graphsync_operator.handlers.reconciliations import render_jobs
 from graphsync_operator.handlers.shared import (
@@ -50,10 +50,7 @@ from graphsync_operator.status import SyncPipelineStatus as SyncPipelineStatusMo
 def reconcile_pipeline(body: Any, patch: kopf.Patch, retry: int, **kwargs: Any) -> None:
     status, problem = settle_pipeline(body, kwargs, scheduled_before(body, kwargs.get("reason"), kwargs.get("old")))
     publish(body, patch, status)
-    if problem is not None and problem.permanent:
-        raise kopf.PermanentError(problem.message)
-    if problem is not None:
-        raise kopf.TemporaryError(problem.message, delay=min(300, 10 * 2**retry))
+    raise_for(problem, retry)
 
 
 def settle_pipeline(

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ValidationError
 from graphsync_operator import assess
 from graphsync_operator.api import API_VERSION, ReconciliationJobSpec, SyncPipelineSpec
 from graphsync_operator.build import children, names
-from graphsync_operator.handlers.handoff import current_generation, held_by_handler, resettled, stranded
+from graphsync_operator.handlers.handoff import current_generation, held_by_handler, raise_for, resettled, stranded
 from graphsync_operator.handlers.observation import observed
 from graphsync_operator.handlers.shared import (
     GROUP,
@@ -75,10 +75,7 @@ def job_users(namespace: str | None, name: str, spec: kopf.Spec, **_: Any) -> ob
 def reconcile_job(body: Any, patch: kopf.Patch, retry: int, **kwargs: Any) -> None:
     status, problem = settle_job(body, kwargs)
     publish(body, patch, status)
-    if problem is not None and problem.permanent:
-        raise kopf.PermanentError(problem.message)
-    if problem is not None:
-        raise kopf.TemporaryError(problem.message, delay=min(300, 10 * 2**retry))
+    raise_for(problem, retry)
 
 
 def settle_job(body: Any, indexes: Mapping[str, Any]) -> tuple[ReconciliationJobStatus, assess.Problem | None]:
