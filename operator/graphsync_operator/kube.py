@@ -40,6 +40,7 @@ KINDS: dict[tuple[str, str], Kind] = {
     ("v1", "ServiceAccount"): Kind("/api/v1", "serviceaccounts"),
     ("v1", "Pod"): Kind("/api/v1", "pods"),
     ("v1", "Event"): Kind("/api/v1", "events"),
+    ("v1", "Namespace"): Kind("/api/v1", "namespaces"),
     ("apps/v1", "Deployment"): Kind("/apis/apps/v1", "deployments"),
     ("batch/v1", "CronJob"): Kind("/apis/batch/v1", "cronjobs"),
     ("batch/v1", "Job"): Kind("/apis/batch/v1", "jobs"),
@@ -152,7 +153,8 @@ class Kube:
             return False
         return self.delete(api_version, kind, namespace, name, precondition_uid=existing["metadata"]["uid"])
 
-    def get(self, api_version: str, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+    def get(self, api_version: str, kind: str, namespace: str | None, name: str) -> dict[str, Any] | None:
+        """The object, None when there is none; `namespace` None for a cluster-scoped kind."""
         try:
             return self._call("get", "GET", self._path(api_version, kind, namespace, name))
         except KubeError as exc:
@@ -160,9 +162,13 @@ class Kube:
                 return None
             raise
 
-    def list(self, api_version: str, kind: str, namespace: str | None, selector: str = "") -> list[dict[str, Any]]:
-        """The objects of a kind in `namespace`, or in every namespace when it is None."""
+    def list(
+        self, api_version: str, kind: str, namespace: str | None, selector: str = "", *, fields: str = ""
+    ) -> list[dict[str, Any]]:
+        """The objects of a kind in `namespace`, or in every namespace (or a cluster-scoped kind's all) when it
+        is None; `selector` on labels, `fields` on the fields the API server indexes for the kind."""
         query = [("labelSelector", selector)] if selector else []
+        query += [("fieldSelector", fields)] if fields else []
         items: list[dict[str, Any]] = self._call("list", "GET", self._path(api_version, kind, namespace), query=query)[
             "items"
         ]

@@ -64,5 +64,7 @@ def main(args: argparse.Namespace) -> int:
         clusterwide=args.all_namespaces,
         namespaces=args.namespace,
         liveness_endpoint=args.liveness,
+        # The refresher looks for namespaces being deleted among these itself (see handlers/ending.py).
+        memo=kopf.Memo(namespaces=None if args.all_namespaces else list(args.namespace)),
     )
     return 0

@@ -47,7 +47,7 @@ def namespace(kube: Service) -> Iterator[str]:
     assert created.returncode == 0, created.stderr
     yield name
     # Not waiting: the namespace controller finishes the cleanup while the next test runs.
-    deleted = kubectl(kube.env, "delete", "namespace", name, "--wait=false")
+    deleted = kubectl(kube.env, "delete", "namespace", name, "--wait=false", "--ignore-not-found")
     assert deleted.returncode == 0, deleted.stderr
 
 

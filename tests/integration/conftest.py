@@ -14,6 +14,7 @@ from graphsync.devenv import postgres, process
 from graphsync.devenv.service import Service
 from tests import shop
 from tests.conftest import unique_name
+from tests.integration.test_fault_matrix import Watched
 
 Conn = psycopg.Connection[Any]
 
@@ -22,6 +23,12 @@ Conn = psycopg.Connection[Any]
 def example_parser(monkeypatch: pytest.MonkeyPatch) -> None:
     """The workers these tests run register the example parser, as a worker image registers its own."""
     monkeypatch.setenv(ALLOWED_ENV, "tests.parsers:edge_list")
+
+
+@pytest.fixture(autouse=True)
+def no_run_left_going() -> Iterator[None]:
+    yield
+    Watched.stop_every_run()
 
 
 @pytest.fixture

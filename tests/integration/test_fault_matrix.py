@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import neo4j
 import psycopg
@@ -53,6 +53,9 @@ class Watched:
     results: list[RunStats] = field(default_factory=list)
     errors: list[BaseException] = field(default_factory=list)
     thread: threading.Thread | None = None
+    # Runs started and not yet finished: a test that fails half-way leaves its run going, and the run would
+    # retry against servers gone, in the threads of the tests after it (see stop_every_run).
+    running: ClassVar[list[Watched]] = []
 
     def start(self) -> None:
         if self.spec.source.postgres is not None:
@@ -71,12 +74,24 @@ class Watched:
 
         self.thread = threading.Thread(target=body, daemon=True)
         self.thread.start()
+        Watched.running.append(self)
 
     def finish(self) -> None:
         self.stop.set()
         assert self.thread is not None
         self.thread.join(timeout=120)
         assert not self.thread.is_alive(), "the run did not stop"
+        Watched.running.remove(self)
+
+    @classmethod
+    def stop_every_run(cls) -> None:
+        """Stop the runs a failed test left going; the failure is that test's, already reported."""
+        for watched in cls.running:
+            watched.stop.set()
+        for watched in cls.running:
+            if watched.thread is not None:
+                watched.thread.join(timeout=120)
+        cls.running.clear()
 
 
 class Writers:

@@ -6,6 +6,10 @@ import random
 import threading
 from dataclasses import dataclass
 
+# The engine's own generator: the process's shared one belongs to whoever else runs in it (a driver, a
+# property test drawing its examples), and jitter drawn from it would disturb their sequences.
+_JITTER = random.Random()
+
 
 class Interrupted(Exception):
     """Shutdown was requested while waiting to retry."""
@@ -23,7 +27,7 @@ class Backoff:
         Jitter keeps many workers that failed together from retrying together.
         """
         ceiling = min(self.maximum, self.initial * self.multiplier ** max(attempt, 0))
-        return (rng or random).uniform(0, ceiling)
+        return (rng or _JITTER).uniform(0, ceiling)
 
     def wait(self, attempt: int, stop: threading.Event) -> None:
         if stop.wait(self.delay(attempt)):

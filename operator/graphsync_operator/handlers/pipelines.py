@@ -14,6 +14,7 @@ from graphsync_operator import assess
 from graphsync_operator.api import DeletionPolicy, SyncPipelineSpec
 from graphsync_operator.build import children, names
 from graphsync_operator.build.names import Owner
+from graphsync_operator.handlers.ending import let_go, namespace_ending
 from graphsync_operator.handlers.handoff import current_generation, held_by_handler, raise_for, resettled, stranded
 from graphsync_operator.handlers.observation import observed
 from graphsync_operator.handlers.reconciliations import render_jobs
@@ -195,6 +196,10 @@ def clean_up_pipeline(body: Any, retry: int, **kwargs: Any) -> None:
         spec = parse_spec(body, SyncPipelineSpec)
     except Invalid as exc:
         post(body, [("Warning", "CleanupSkipped", f"the spec cannot run: {exc}")])
+        return
+    if namespace_ending(owner.namespace):
+        # No Job can be made there: holding the finalizer would hold the namespace for ever.
+        let_go(owner.namespace, owner.name, owner.uid)
         return
     # Workers first: one still running would recreate what the cleanup removes.
     kube().delete_owned("apps/v1", "Deployment", owner.namespace, names.deployment(owner.name), owner.uid)

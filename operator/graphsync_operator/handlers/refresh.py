@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import kopf
@@ -20,6 +20,7 @@ from pydantic import BaseModel
 
 from graphsync import logs
 from graphsync_operator import metrics
+from graphsync_operator.handlers.ending import release_ending
 from graphsync_operator.handlers.observation import context_of
 from graphsync_operator.handlers.pipelines import refresh_pipeline
 from graphsync_operator.handlers.policies import refresh_policy
@@ -38,7 +39,7 @@ KINDS: tuple[tuple[str, str, Refresh], ...] = (
 @kopf.on.startup()
 async def start_refreshing(memo: kopf.Memo, **kwargs: Any) -> None:
     # The indexes are live: they fill as the watches start, after this returns.
-    memo["refresher"] = asyncio.create_task(refresh_forever(kwargs))
+    memo["refresher"] = asyncio.create_task(refresh_forever(kwargs, memo.get("namespaces")))
 
 
 @kopf.on.cleanup()
@@ -48,9 +49,14 @@ async def stop_refreshing(memo: kopf.Memo, **_: Any) -> None:
         task.cancel()
 
 
-async def refresh_forever(indexes: Mapping[str, Any]) -> None:
+async def refresh_forever(indexes: Mapping[str, Any], namespaces: Sequence[str] | None) -> None:
+    """`namespaces`: the patterns the operator watches, None for the whole cluster."""
     while True:
         await asyncio.sleep(STATUS_INTERVAL)
+        try:
+            await asyncio.to_thread(release_ending, namespaces)
+        except Exception:  # the statuses below are refreshed all the same
+            log.exception("letting go of pipelines in namespaces being deleted")
         seen: list[metrics.Seen] = []
         for index, kind, refresh in KINDS:
             for bodies in list(indexes[index].values()):

@@ -18,7 +18,7 @@ import kopf
 from pydantic import BaseModel, ValidationError
 
 from graphsync.spec.conflicts import ConflictPolicySpec
-from graphsync_operator import assess
+from graphsync_operator import assess, ending
 from graphsync_operator.api import API_VERSION, SyncPipelineSpec, valid_name
 from graphsync_operator.build import children, names, workloads
 from graphsync_operator.build import events as build_events
@@ -68,7 +68,7 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=KOPF_PREFIX)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=KOPF_PREFIX)
     # Only pipelines with deletionPolicy cleanup carry it, named for what it waits for.
-    settings.persistence.finalizer = "graphsync.io/cleanup"
+    settings.persistence.finalizer = ending.FINALIZER
     settings.posting.level = logging.WARNING
     settings.execution.max_workers = int(os.environ.get("GRAPHSYNC_OPERATOR_WORKERS", "8"))
 
