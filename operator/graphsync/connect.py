@@ -10,11 +10,12 @@ import neo4j
 import orjson
 import psycopg
 import redis
+from neo4j.auth_management import ClientCertificate
 from psycopg.types.json import set_json_loads
 
 from graphsync.connectors.falkordb import graph as falkor_graph
 from graphsync.connectors.falkordb.graph import Graph
-from graphsync.spec.endpoints import FalkorDBTarget, Neo4jTarget, PostgresSource, RedisStreams
+from graphsync.spec.endpoints import FalkorDBTarget, Neo4jTarget, Neo4jTls, PostgresSource, RedisStreams
 
 
 def postgres(source: PostgresSource, *, autocommit: bool = False) -> psycopg.Connection[Any]:
@@ -36,7 +37,22 @@ def neo4j_driver(target: Neo4jTarget, field: str = "target.neo4j") -> neo4j.Driv
     auth = (target.user, password) if password is not None else None
     # The driver retries a failed transaction only briefly (lock conflicts clear fast); longer
     # outages go back to the runner, whose backoff counts retries and yields to a shutdown.
-    return neo4j.GraphDatabase.driver(target.uri, auth=auth, max_transaction_retry_time=2.0)
+    return neo4j.GraphDatabase.driver(
+        target.uri, auth=auth, max_transaction_retry_time=2.0, **neo4j_tls(target.tls, f"{field}.tls")
+    )
+
+
+def neo4j_tls(tls: Neo4jTls | None, field: str) -> dict[str, Any]:
+    """The driver's TLS settings, the files resolved (a missing one names its field)."""
+    if tls is None:
+        return {}
+    trust = neo4j.TrustCustomCAs(tls.ca.resolve(f"{field}.ca")) if tls.ca else neo4j.TrustSystemCAs()
+    found: dict[str, Any] = {"encrypted": True, "trusted_certificates": trust}
+    if tls.cert and tls.key:
+        found["client_certificate"] = ClientCertificate(
+            tls.cert.resolve(f"{field}.cert"), tls.key.resolve(f"{field}.key")
+        )
+    return found
 
 
 def falkordb_graph(endpoint: FalkorDBTarget, field: str) -> Graph:

@@ -9,11 +9,13 @@ import os
 from pathlib import Path
 from typing import Any
 
+import neo4j
 import pytest
 import yaml
 from pydantic import ValidationError
 
-from graphsync.spec.endpoints import SECRETS_DIR_ENV, PostgresSource, PostgresTls
+from graphsync import connect
+from graphsync.spec.endpoints import SECRETS_DIR_ENV, Neo4jTarget, PostgresSource, PostgresTls
 from graphsync.spec.pipeline import PipelineSpec
 from graphsync_operator.build import names
 from graphsync_operator.plugin import engine
@@ -137,3 +139,53 @@ def test_the_plugin_writes_tls_files_only_its_user_reads(monkeypatch: pytest.Mon
     tls = resolved.spec.postgres.tls
     assert tls is not None
     assert tls.conninfo("source.postgres.tls")["sslkey"] == str(key)
+
+
+NEO4J_TLS = {
+    "ca": {"secretKeyRef": {"name": "graph-tls", "key": "ca.crt"}},
+    "cert": {"secretKeyRef": {"name": "graph-tls", "key": "tls.crt"}},
+    "key": {"secretKeyRef": {"name": "graph-tls", "key": "tls.key"}},
+}
+
+
+def test_a_neo4j_targets_tls_secrets_become_files_too() -> None:
+    spec = shop_spec()
+    spec["target"]["neo4j"]["tls"] = NEO4J_TLS
+    built = build(spec)
+    engine_spec = yaml.safe_load(one(built, "ConfigMap")["data"]["pipeline.yaml"])
+    folder = "graphsync-secret-target-neo4j-tls"
+    assert engine_spec["target"]["neo4j"]["tls"] == {
+        "ca": {"path": f"{folder}-ca/ca.crt"},
+        "cert": {"path": f"{folder}-cert/tls.crt"},
+        "key": {"path": f"{folder}-key/tls.key"},
+    }
+    sources = {v["name"]: v for v in pod_spec(built)["volumes"]}["secrets"]["projected"]["sources"]
+    assert [s["secret"]["name"] for s in sources] == ["graph-tls"] * 3
+    PipelineSpec.model_validate(engine_spec)
+    assert "BEGIN" not in json.dumps(built.manifests)
+
+
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [
+        ({"uri": "bolt+s://g:7687", "tls": {}}, "uri: with tls set, use bolt:// or neo4j://"),
+        ({"uri": "neo4j+ssc://g:7687", "tls": {}}, "uri: with tls set, use bolt:// or neo4j://"),
+        ({"uri": "bolt://g:7687", "tls": {"cert": {"path": "/c.crt"}}}, "cert and key go together"),
+        ({"uri": "bolt://g:7687", "tls": {"ca": {"path": "a file"}}}, "tls.ca.path"),
+    ],
+)
+def test_neo4j_tls_rules_name_the_field(target: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        Neo4jTarget.model_validate(target)
+    assert message in str(caught.value)
+
+
+def test_a_neo4j_tls_section_without_a_ca_trusts_the_systems_and_a_missing_file_names_its_field(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(SECRETS_DIR_ENV, str(tmp_path))
+    target = Neo4jTarget.model_validate({"uri": "bolt://g:7687", "tls": {}})
+    assert isinstance(connect.neo4j_tls(target.tls, "target.neo4j.tls")["trusted_certificates"], neo4j.TrustSystemCAs)
+    missing = Neo4jTarget.model_validate({"uri": "bolt://g:7687", "tls": {"ca": {"path": "ca.crt"}}})
+    with pytest.raises(ValueError, match=r"target.neo4j.tls.ca: no file at .*ca.crt"):
+        connect.neo4j_driver(missing)

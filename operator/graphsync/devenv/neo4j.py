@@ -8,10 +8,12 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import neo4j
+from neo4j.auth_management import ClientCertificate
 
 from graphsync.devenv import build, process
 from graphsync.devenv.paths import source_root
 from graphsync.devenv.service import Service
+from graphsync.devenv.tls import Authority
 
 VERSION = "5.26.30"
 MAIN_CLASS = "io.graphsync.neo4j.Launcher"
@@ -46,9 +48,11 @@ def start(
     port: int | None = None,
     heap: str = "1g",
     read_only: bool = False,
+    tls: Authority | None = None,
 ) -> Service:
     """Start a server; `port` and an existing `run_dir` restart one with its data kept. `read_only`: every
-    database but `system` refuses writes."""
+    database but `system` refuses writes. `tls`: Bolt takes TLS connections only, each with a client
+    certificate `tls` signed; the service's env names the CA and a client certificate for them."""
     home = ensure_built()
     data = run_dir / "neo4j"
     data.mkdir(parents=True, exist_ok=True)
@@ -73,6 +77,7 @@ def start(
             "on" if auth else "off",
             "--read-only",
             "on" if read_only else "off",
+            *(["--tls-dir", str(_tls(tls, run_dir))] if tls else []),
         ],
         log_path=log,
         env={"NEO4J_PASSWORD": password} if password else {},
@@ -80,6 +85,15 @@ def start(
     env = {"GRAPHSYNC_NEO4J_URI": f"bolt://127.0.0.1:{bolt}", "GRAPHSYNC_NEO4J_USER": "neo4j"}
     if password:
         env["GRAPHSYNC_NEO4J_PASSWORD"] = password
+    if tls:
+        client = tls.issue("neo4j-client", "graphsync")
+        env.update(
+            {
+                _TLS_ENV["ca"]: str(tls.root.cert),
+                _TLS_ENV["cert"]: str(client.cert),
+                _TLS_ENV["key"]: str(client.key),
+            }
+        )
     proc = process.start(spec)
     process.wait_ready(spec, proc, lambda: bool(probe(env)), timeout=180)
     return Service(name="neo4j", pids=(proc.pid,), env=env, logs=(str(log),))
@@ -95,7 +109,31 @@ def restart(service: Service, run_dir: Path) -> Service:
 def driver(env: Mapping[str, str]) -> neo4j.Driver:
     password = env.get("GRAPHSYNC_NEO4J_PASSWORD")
     auth = (env.get("GRAPHSYNC_NEO4J_USER", "neo4j"), password) if password else None
-    return neo4j.GraphDatabase.driver(env["GRAPHSYNC_NEO4J_URI"], auth=auth)
+    if _TLS_ENV["ca"] not in env:
+        return neo4j.GraphDatabase.driver(env["GRAPHSYNC_NEO4J_URI"], auth=auth)
+    return neo4j.GraphDatabase.driver(
+        env["GRAPHSYNC_NEO4J_URI"],
+        auth=auth,
+        encrypted=True,
+        trusted_certificates=neo4j.TrustCustomCAs(env[_TLS_ENV["ca"]]),
+        client_certificate=ClientCertificate(env[_TLS_ENV["cert"]], env[_TLS_ENV["key"]]),
+    )
+
+
+# Where a TLS server's service env names the CA that signed it and a client certificate it takes.
+_TLS_ENV = {"ca": "GRAPHSYNC_NEO4J_CA", "cert": "GRAPHSYNC_NEO4J_CLIENT_CERT", "key": "GRAPHSYNC_NEO4J_CLIENT_KEY"}
+
+
+def _tls(authority: Authority, run_dir: Path) -> Path:
+    """The folder the launcher's --tls-dir takes: the server's key and certificate, the CA its clients show."""
+    folder = run_dir / "tls"
+    server = authority.issue("neo4j-server", "localhost")
+    for sub in ("trusted", "revoked"):
+        (folder / sub).mkdir(parents=True, exist_ok=True)
+    (folder / "private.key").write_bytes(server.key.read_bytes())
+    (folder / "public.crt").write_bytes(server.cert.read_bytes())
+    (folder / "trusted" / "ca.crt").write_bytes(authority.root.cert.read_bytes())
+    return folder
 
 
 def probe(env: Mapping[str, str]) -> str:

@@ -193,6 +193,21 @@ class RedisStreams(SpecModel):
     max_stream_length: int = Field(default=1_000_000, ge=1000)
 
 
+class Neo4jTls(SpecModel):
+    """TLS to Neo4j (Bolt): the CA bundle to check the server with (the system's when unset), and a client
+    certificate for a server that asks for one. The server's certificate must name the host the URI names."""
+
+    ca: SecretFile | None = Field(default=None, description="the CA bundle the server's certificate is checked with")
+    cert: SecretFile | None = Field(default=None, description="a client certificate")
+    key: SecretFile | None = Field(default=None, description="the client certificate's private key")
+
+    @model_validator(mode="after")
+    def _complete(self) -> Self:
+        if (self.cert is None) != (self.key is None):
+            raise ValueError("cert and key go together")
+        return self
+
+
 class Neo4jTarget(SpecModel):
     uri: CleanUrl = Field(
         max_length=URL_LENGTH, pattern=r"^(bolt|neo4j)(\+s|\+ssc)?://", description="without the password"
@@ -200,6 +215,18 @@ class Neo4jTarget(SpecModel):
     user: str = "neo4j"
     password: SecretValue | None = None
     database: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9.-]{0,62}$")
+    tls: Neo4jTls | None = Field(
+        default=None, description="encrypt with a CA bundle or client certificate of your own (URI bolt:// or neo4j://)"
+    )
+
+    @model_validator(mode="after")
+    def _tls_in_one_place(self) -> Self:
+        # The driver takes its trust either from the scheme (+s: the system's CAs, +ssc: any) or from tls.
+        if self.tls is not None and "+" in self.uri.split("://", 1)[0]:
+            raise ValueError(
+                "uri: with tls set, use bolt:// or neo4j:// (tls turns encryption on and says whom to trust)"
+            )
+        return self
 
 
 class FalkorDBTarget(SpecModel):

@@ -8,6 +8,9 @@ import org.neo4j.configuration.GraphDatabaseSettings;
 import org.neo4j.configuration.connectors.BoltConnector;
 import org.neo4j.configuration.connectors.HttpConnector;
 import org.neo4j.configuration.helpers.SocketAddress;
+import org.neo4j.configuration.ssl.ClientAuth;
+import org.neo4j.configuration.ssl.SslPolicyConfig;
+import org.neo4j.configuration.ssl.SslPolicyScope;
 import org.neo4j.dbms.api.DatabaseManagementService;
 import org.neo4j.dbms.api.DatabaseManagementServiceBuilder;
 import org.neo4j.io.ByteUnit;
@@ -16,8 +19,11 @@ import org.neo4j.io.ByteUnit;
  * Runs an embedded Neo4j DBMS that clients reach over Bolt, like a server.
  *
  * <p>Arguments: {@code --data-dir DIR --bolt-port PORT [--auth on|off] [--read-only on|off]
- * [--page-cache-mb N]}. With {@code --read-only on} every database but {@code system} refuses writes
- * (what an operator's read-only switch or a read replica does to a client). With
+ * [--page-cache-mb N] [--tls-dir DIR]}. With {@code --read-only on} every database but {@code system}
+ * refuses writes (what an operator's read-only switch or a read replica does to a client). With
+ * {@code --tls-dir} Bolt takes TLS connections only, with the key and certificate {@code private.key}
+ * and {@code public.crt} of that folder, and each client must show a certificate signed by a CA in its
+ * {@code trusted/} subfolder. With
  * auth on, the password of user {@code neo4j} is read from the environment variable
  * {@code NEO4J_PASSWORD} (never from the command line, where {@code ps} would show it).
  */
@@ -57,11 +63,20 @@ public final class Launcher {
         setup.shutdown();
       }
     }
-    DatabaseManagementService dbms =
+    DatabaseManagementServiceBuilder served =
         builder(dataDir, boltPort, true, pageCacheMb)
             .setConfig(GraphDatabaseSettings.auth_enabled, auth)
-            .setConfig(GraphDatabaseSettings.read_only_database_default, readOnly)
-            .build();
+            .setConfig(GraphDatabaseSettings.read_only_database_default, readOnly);
+    String tlsDir = options.get("--tls-dir");
+    if (tlsDir != null) {
+      SslPolicyConfig bolt = SslPolicyConfig.forScope(SslPolicyScope.BOLT);
+      served
+          .setConfig(bolt.enabled, true)
+          .setConfig(bolt.base_directory, Path.of(tlsDir))
+          .setConfig(bolt.client_auth, ClientAuth.REQUIRE)
+          .setConfig(BoltConnector.encryption_level, BoltConnector.EncryptionLevel.REQUIRED);
+    }
+    DatabaseManagementService dbms = served.build();
     CountDownLatch stopped = new CountDownLatch(1);
     Runtime.getRuntime()
         .addShutdownHook(
