@@ -12,6 +12,9 @@ UV_VERSION=0.13.9
 apt_packages=()
 [ -x "/usr/lib/postgresql/${PG_VERSION}/bin/postgres" ] || apt_packages+=("postgresql-${PG_VERSION}")
 command -v openssl >/dev/null || apt_packages+=(openssl)
+# TLS tests: a Redis built with TLS, and stunnel in front of FalkorDB (whose server is built without it).
+[ -x /usr/bin/redis-server ] || apt_packages+=(redis-server)
+command -v stunnel4 >/dev/null || apt_packages+=(stunnel4)
 command -v git >/dev/null || apt_packages+=(git)
 command -v go >/dev/null || apt_packages+=(golang)
 command -v mvn >/dev/null || apt_packages+=(maven)

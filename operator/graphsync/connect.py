@@ -15,7 +15,7 @@ from psycopg.types.json import set_json_loads
 
 from graphsync.connectors.falkordb import graph as falkor_graph
 from graphsync.connectors.falkordb.graph import Graph
-from graphsync.spec.endpoints import FalkorDBTarget, Neo4jTarget, Neo4jTls, PostgresSource, RedisStreams
+from graphsync.spec.endpoints import FalkorDBTarget, Neo4jTarget, PostgresSource, RedisStreams, ServerTls
 
 
 def postgres(source: PostgresSource, *, autocommit: bool = False) -> psycopg.Connection[Any]:
@@ -29,7 +29,13 @@ def postgres(source: PostgresSource, *, autocommit: bool = False) -> psycopg.Con
 
 def redis_client(transport: RedisStreams) -> redis.Redis:
     password = transport.password.resolve("transport.redisStreams.password") if transport.password else None
-    return redis.Redis.from_url(transport.url, password=password, decode_responses=True, socket_timeout=30)
+    return redis.Redis.from_url(
+        transport.url,
+        password=password,
+        decode_responses=True,
+        socket_timeout=30,
+        **redis_tls(transport.tls, "transport.redisStreams.tls"),
+    )
 
 
 def neo4j_driver(target: Neo4jTarget, field: str = "target.neo4j") -> neo4j.Driver:
@@ -42,7 +48,7 @@ def neo4j_driver(target: Neo4jTarget, field: str = "target.neo4j") -> neo4j.Driv
     )
 
 
-def neo4j_tls(tls: Neo4jTls | None, field: str) -> dict[str, Any]:
+def neo4j_tls(tls: ServerTls | None, field: str) -> dict[str, Any]:
     """The driver's TLS settings, the files resolved (a missing one names its field)."""
     if tls is None:
         return {}
@@ -58,7 +64,22 @@ def neo4j_tls(tls: Neo4jTls | None, field: str) -> dict[str, Any]:
 def falkordb_graph(endpoint: FalkorDBTarget, field: str) -> Graph:
     """`field` names the endpoint in errors (a missing password's variable)."""
     password = endpoint.password.resolve(f"{field}.password") if endpoint.password else None
-    return falkor_graph.connect(endpoint.url, endpoint.graph, password=password)
+    return falkor_graph.connect(
+        endpoint.url, endpoint.graph, password=password, tls=redis_tls(endpoint.tls, f"{field}.tls")
+    )
+
+
+def redis_tls(tls: ServerTls | None, field: str) -> dict[str, Any]:
+    """redis-py's TLS settings (for a rediss:// URL), the files resolved (a missing one names its field)."""
+    if tls is None:
+        return {}
+    found: dict[str, Any] = {"ssl_cert_reqs": "required", "ssl_check_hostname": True}
+    if tls.ca:
+        found["ssl_ca_certs"] = tls.ca.resolve(f"{field}.ca")
+    if tls.cert and tls.key:
+        found["ssl_certfile"] = tls.cert.resolve(f"{field}.cert")
+        found["ssl_keyfile"] = tls.key.resolve(f"{field}.key")
+    return found
 
 
 def _json_loads(data: bytes | bytearray | memoryview | str) -> Any:

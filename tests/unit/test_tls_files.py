@@ -15,7 +15,15 @@ import yaml
 from pydantic import ValidationError
 
 from graphsync import connect
-from graphsync.spec.endpoints import SECRETS_DIR_ENV, Neo4jTarget, PostgresSource, PostgresTls
+from graphsync.spec.endpoints import (
+    SECRETS_DIR_ENV,
+    FalkorDBTarget,
+    Neo4jTarget,
+    PostgresSource,
+    PostgresTls,
+    RedisStreams,
+    ServerTls,
+)
 from graphsync.spec.pipeline import PipelineSpec
 from graphsync_operator.build import names
 from graphsync_operator.plugin import engine
@@ -189,3 +197,46 @@ def test_a_neo4j_tls_section_without_a_ca_trusts_the_systems_and_a_missing_file_
     missing = Neo4jTarget.model_validate({"uri": "bolt://g:7687", "tls": {"ca": {"path": "ca.crt"}}})
     with pytest.raises(ValueError, match=r"target.neo4j.tls.ca: no file at .*ca.crt"):
         connect.neo4j_driver(missing)
+
+
+@pytest.mark.parametrize(
+    ("model", "fields"),
+    [
+        (RedisStreams, {"url": "redis://r:6379", "tls": {}}),
+        (FalkorDBTarget, {"url": "redis://f:6379", "graph": "g", "tls": {}}),
+    ],
+)
+def test_redis_tls_needs_the_tls_scheme(model: type[RedisStreams | FalkorDBTarget], fields: dict[str, Any]) -> None:
+    with pytest.raises(ValidationError, match=r"url: with tls set, use rediss://"):
+        model.model_validate(fields)
+    model.model_validate({**fields, "url": fields["url"].replace("redis://", "rediss://")})
+
+
+def test_redis_tls_settings_name_the_files_and_check_the_host(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("ca.crt", "c.crt", "c.key"):
+        (tmp_path / name).write_text("x")
+    monkeypatch.setenv(SECRETS_DIR_ENV, str(tmp_path))
+    tls = ServerTls.model_validate({"ca": {"path": "ca.crt"}, "cert": {"path": "c.crt"}, "key": {"path": "c.key"}})
+    assert connect.redis_tls(tls, "transport.redisStreams.tls") == {
+        "ssl_cert_reqs": "required",
+        "ssl_check_hostname": True,
+        "ssl_ca_certs": str(tmp_path / "ca.crt"),
+        "ssl_certfile": str(tmp_path / "c.crt"),
+        "ssl_keyfile": str(tmp_path / "c.key"),
+    }
+    assert connect.redis_tls(None, "f") == {}
+    # No CA: the system's; a missing file names its field.
+    assert "ssl_ca_certs" not in connect.redis_tls(ServerTls(), "f")
+    with pytest.raises(ValueError, match=r"target.falkordb.tls.ca: no file at"):
+        connect.redis_tls(ServerTls.model_validate({"ca": {"path": "nope.crt"}}), "target.falkordb.tls")
+
+
+def test_a_transports_tls_secrets_become_files() -> None:
+    spec = shop_spec()
+    spec["transport"] = {"redisStreams": {"url": "rediss://r:6380", "tls": NEO4J_TLS}}
+    spec["mode"] = "continuous"
+    built = build(spec)
+    engine_spec = yaml.safe_load(one(built, "ConfigMap")["data"]["pipeline.yaml"])
+    assert engine_spec["transport"]["redisStreams"]["tls"]["key"] == {
+        "path": "graphsync-secret-transport-redisstreams-tls-key/tls.key"
+    }

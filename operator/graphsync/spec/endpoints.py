@@ -184,18 +184,9 @@ class PostgresSource(SpecModel):
         return self
 
 
-class RedisStreams(SpecModel):
-    url: CleanUrl = Field(max_length=URL_LENGTH, pattern=r"^rediss?://", description="without the password")
-    password: SecretValue | None = None
-    partitions: int = Field(default=4, ge=1, le=256)
-    claim_idle_seconds: float = Field(default=30.0, gt=0, description="reclaim a dead consumer's entries after this")
-    redeliver_after_seconds: float = Field(default=120.0, gt=0, description="republish events not completed by then")
-    max_stream_length: int = Field(default=1_000_000, ge=1000)
-
-
-class Neo4jTls(SpecModel):
-    """TLS to Neo4j (Bolt): the CA bundle to check the server with (the system's when unset), and a client
-    certificate for a server that asks for one. The server's certificate must name the host the URI names."""
+class ServerTls(SpecModel):
+    """TLS to Neo4j, Redis or FalkorDB: the CA bundle to check the server with (the system's when unset), and a
+    client certificate for a server that asks for one. The server's certificate must name the URL's host."""
 
     ca: SecretFile | None = Field(default=None, description="the CA bundle the server's certificate is checked with")
     cert: SecretFile | None = Field(default=None, description="a client certificate")
@@ -208,6 +199,26 @@ class Neo4jTls(SpecModel):
         return self
 
 
+def _rediss_with_tls(url: str, tls: ServerTls | None) -> None:
+    if tls is not None and not url.startswith("rediss://"):
+        raise ValueError("url: with tls set, use rediss:// (the TLS scheme)")
+
+
+class RedisStreams(SpecModel):
+    url: CleanUrl = Field(max_length=URL_LENGTH, pattern=r"^rediss?://", description="without the password")
+    password: SecretValue | None = None
+    partitions: int = Field(default=4, ge=1, le=256)
+    claim_idle_seconds: float = Field(default=30.0, gt=0, description="reclaim a dead consumer's entries after this")
+    redeliver_after_seconds: float = Field(default=120.0, gt=0, description="republish events not completed by then")
+    max_stream_length: int = Field(default=1_000_000, ge=1000)
+    tls: ServerTls | None = Field(default=None, description="a CA bundle or client certificate of your own (rediss://)")
+
+    @model_validator(mode="after")
+    def _tls_scheme(self) -> Self:
+        _rediss_with_tls(self.url, self.tls)
+        return self
+
+
 class Neo4jTarget(SpecModel):
     uri: CleanUrl = Field(
         max_length=URL_LENGTH, pattern=r"^(bolt|neo4j)(\+s|\+ssc)?://", description="without the password"
@@ -215,7 +226,7 @@ class Neo4jTarget(SpecModel):
     user: str = "neo4j"
     password: SecretValue | None = None
     database: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9.-]{0,62}$")
-    tls: Neo4jTls | None = Field(
+    tls: ServerTls | None = Field(
         default=None, description="encrypt with a CA bundle or client certificate of your own (URI bolt:// or neo4j://)"
     )
 
@@ -235,6 +246,12 @@ class FalkorDBTarget(SpecModel):
     )
     password: SecretValue | None = None
     graph: str = Field(pattern=r"^[A-Za-z0-9_][-A-Za-z0-9_.]{0,127}$", description="the graph (key) to write")
+    tls: ServerTls | None = Field(default=None, description="a CA bundle or client certificate of your own (rediss://)")
+
+    @model_validator(mode="after")
+    def _tls_scheme(self) -> Self:
+        _rediss_with_tls(self.url, self.tls)
+        return self
 
 
 class DeleteDetection(enum.StrEnum):

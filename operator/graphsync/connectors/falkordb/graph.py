@@ -68,8 +68,9 @@ class Graph:
         self._db.connection.close()
 
 
-def connect(url: str, graph: str, *, password: str | None = None) -> Graph:
-    client = redis.Redis.from_url(url, password=password, decode_responses=True, socket_timeout=60)
+def connect(url: str, graph: str, *, password: str | None = None, tls: Mapping[str, Any] | None = None) -> Graph:
+    """`tls`: redis-py's ssl_* settings, for a rediss:// URL."""
+    client = redis.Redis.from_url(url, password=password, decode_responses=True, socket_timeout=60, **(tls or {}))
     return Graph(falkordb.FalkorDB(connection_pool=client.connection_pool), graph)
 
 
