@@ -15,6 +15,8 @@ command -v openssl >/dev/null || apt_packages+=(openssl)
 # TLS tests: a Redis built with TLS, and stunnel in front of FalkorDB (whose server is built without it).
 [ -x /usr/bin/redis-server ] || apt_packages+=(redis-server)
 command -v stunnel4 >/dev/null || apt_packages+=(stunnel4)
+# Git credential tests: an SSH server that takes a key.
+[ -x /usr/sbin/sshd ] || apt_packages+=(openssh-server)
 command -v git >/dev/null || apt_packages+=(git)
 command -v go >/dev/null || apt_packages+=(golang)
 command -v mvn >/dev/null || apt_packages+=(maven)

@@ -8,8 +8,22 @@ from typing import Self
 from pydantic import Field, model_validator
 
 from graphsync.spec.base import SpecModel
-from graphsync.spec.endpoints import URL_LENGTH, CleanUrl
+from graphsync.spec.endpoints import URL_LENGTH, CleanUrl, SecretFile, SecretValue
 from graphsync.spec.identifiers import Identifier
+
+
+class GitHttps(SpecModel):
+    """Logging in to a Git server over HTTP(S): a user name and an access token (or password)."""
+
+    username: str = Field(default="git", pattern=r"^[^\s:@/]{1,128}$", description="many servers take any name")
+    token: SecretValue = Field(description="the access token or password")
+
+
+class GitSsh(SpecModel):
+    """Logging in to a Git server over SSH: a private key, and the host keys the server must show (no others)."""
+
+    private_key: SecretFile = Field(description="an unencrypted private key (OpenSSH format)")
+    known_hosts: SecretFile = Field(description="the server's host keys, as in ~/.ssh/known_hosts")
 
 
 class GitRepository(SpecModel):
@@ -21,6 +35,16 @@ class GitRepository(SpecModel):
     ref: str = Field(
         default="HEAD", pattern=r"^[A-Za-z0-9_][-A-Za-z0-9_./]{0,254}$", description="branch, tag or commit to sync"
     )
+    https: GitHttps | None = Field(default=None, description="credentials for an http(s):// URL")
+    ssh: GitSsh | None = Field(default=None, description="credentials for an ssh:// URL")
+
+    @model_validator(mode="after")
+    def _credentials_fit_the_url(self) -> Self:
+        if self.https is not None and not self.url.startswith(("https://", "http://")):
+            raise ValueError("https: credentials for an http(s):// url; this url is not one")
+        if self.ssh is not None and not self.url.startswith("ssh://"):
+            raise ValueError("ssh: credentials for an ssh:// url; this url is not one")
+        return self
 
 
 class ParserRef(SpecModel):

@@ -2,8 +2,8 @@
 
 A `secretKeyRef` in the spec is never resolved by the operator: a password becomes an
 environment variable of the worker (`valueFrom.secretKeyRef`), and the rendered config
-names that variable; a file (a CA bundle, a client certificate or key, under a `tls`
-section) becomes a read-only Secret volume, and the rendered config names its path,
+names that variable; a file (a CA bundle, a client certificate or key, an SSH key or known
+hosts) becomes a read-only Secret volume, and the rendered config names its path,
 relative to the secrets directory. So no secret value is ever in a ConfigMap, a status or a log.
 """
 
@@ -20,8 +20,11 @@ from graphsync.spec.pipeline import PipelineSpec
 from graphsync_operator.build import names
 from graphsync_operator.build.names import Owner
 
-# The file fields of a `tls` section: their secretKeyRefs become files, not environment variables.
-TLS_FILES = frozenset(("ca", "cert", "key"))
+# The spec's file fields (a SecretFile, by its section and name): their secretKeyRefs become files, not
+# environment variables. A unit test checks that every SecretFile of the spec is named here.
+FILE_FIELDS = frozenset(
+    {("tls", "ca"), ("tls", "cert"), ("tls", "key"), ("ssh", "privateKey"), ("ssh", "knownHosts")}
+)
 
 
 @dataclass(frozen=True)
@@ -79,7 +82,7 @@ def _replace_refs(node: Any, path: str, uses: list[SecretUse]) -> Any:
                 env=env,
                 secret=ref["name"],
                 key=ref["key"],
-                file=parent.endswith("tls") and last in TLS_FILES,
+                file=(parent.rpartition(".")[2], last) in FILE_FIELDS,
             )
             uses.append(use)
             return {"path": f"{use.folder}/{use.key}"} if use.file else {"env": env}

@@ -157,7 +157,8 @@ def _prepared(kube: Kube, namespace: str, args: argparse.Namespace) -> PipelineS
 
 
 def _private_files(files: Mapping[str, bytes]) -> str:
-    """TLS material written where only this user reads it, for this process's life; the folder it is in."""
+    """Secret files (TLS material, SSH keys) written where only this user reads them, for this process's life;
+    the folder they are in."""
     folder = Path(tempfile.mkdtemp(prefix="graphsync-secrets-"))
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
     for relative, content in files.items():

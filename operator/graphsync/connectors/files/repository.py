@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Protocol
 
+from graphsync.connectors.files import credentials
 from graphsync.spec.files import FilesSource, GitRepository
 
 
@@ -72,12 +73,13 @@ class Git:
         """The commit the ref points at now (fetched first, for a remote)."""
         if self._remote:
             try:
+                signed = credentials.login(self._spec)
                 if not (self._dir / "HEAD").exists():
                     self._dir.parent.mkdir(parents=True, exist_ok=True)
-                    _git(None, "clone", "--mirror", "--quiet", self._spec.url, str(self._dir))
+                    _git(None, "clone", "--mirror", "--quiet", self._spec.url, str(self._dir), login=signed)
                 else:
                     # A mirror follows force-pushes too (+refs/*:refs/*): commits no ref reaches may go.
-                    _git(self._dir, "fetch", "--quiet", "--prune", "origin")
+                    _git(self._dir, "fetch", "--quiet", "--prune", "origin", login=signed)
             except GitError as exc:
                 raise GitUnavailable(f"files.git.url: {exc}") from exc
         return _git(self._dir, "rev-parse", "--verify", "--end-of-options", f"{self._spec.ref}^{{commit}}").strip()
@@ -190,9 +192,12 @@ def _included(path: str, include: Sequence[str]) -> bool:
     return any(fnmatch.fnmatchcase(path, pattern) for pattern in include)
 
 
-def _git(cwd: Path | None, *args: str) -> str:
-    command = ["git", *(["-C", str(cwd)] if cwd else []), *args]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
+def _git(cwd: Path | None, *args: str, login: credentials.Login | None = None) -> str:
+    """`login`: how a clone or fetch logs in to the remote."""
+    login = login or credentials.Login()
+    command = ["git", *login.options, *(["-C", str(cwd)] if cwd else []), *args]
+    env = {**os.environ, **login.env} if login.env else None
+    done = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
     if done.returncode != 0:
         raise GitError(f"git {args[0]} failed: {done.stderr.strip()}")
     return done.stdout
