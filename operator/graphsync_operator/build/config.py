@@ -22,9 +22,7 @@ from graphsync_operator.build.names import Owner
 
 # The spec's file fields (a SecretFile, by its section and name): their secretKeyRefs become files, not
 # environment variables. A unit test checks that every SecretFile of the spec is named here.
-FILE_FIELDS = frozenset(
-    {("tls", "ca"), ("tls", "cert"), ("tls", "key"), ("ssh", "privateKey"), ("ssh", "knownHosts")}
-)
+FILE_FIELDS = frozenset({("tls", "ca"), ("tls", "cert"), ("tls", "key"), ("ssh", "privateKey"), ("ssh", "knownHosts")})
 
 
 @dataclass(frozen=True)
