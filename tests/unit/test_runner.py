@@ -6,9 +6,11 @@ import random
 import threading
 from collections.abc import Sequence
 
+import neo4j.exceptions
 import pytest
 
 from graphsync.change import ApplyResult, Change, Operation
+from graphsync.connectors.neo4j.sink import transient as neo4j_transient
 from graphsync.pipeline.contracts import Batch, Rejection
 from graphsync.pipeline.retry import Backoff
 from graphsync.pipeline.runner import Runner, RunOptions
@@ -189,3 +191,30 @@ def test_backoff_is_jittered_and_capped(attempt: int) -> None:
     delays = [backoff.delay(attempt, random.Random(seed)) for seed in range(50)]
     assert all(0 <= d <= min(10.0, 0.5 * 2**attempt) for d in delays)
     assert len(set(delays)) > 1
+
+
+class CutOffSink(MemorySink):
+    """A Neo4j restarted under a commit: the driver raises IncompleteCommit once, and the server is back at
+    once (its canary passes)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cut_off = 1
+
+    def apply(self, changes: Sequence[Change], staged: object = None) -> ApplyResult:
+        if self.cut_off:
+            self.cut_off -= 1
+            raise neo4j.exceptions.IncompleteCommit("Failed to read from defunct connection")
+        return super().apply(changes, staged)
+
+    def is_transient(self, error: BaseException) -> bool:
+        return neo4j_transient(error)
+
+
+def test_a_commit_cut_off_by_a_restart_is_written_again_not_dead_lettered() -> None:
+    dead = MemoryDeadLetters()
+    source, sink = ListSource(changes(1), 1), CutOffSink()
+    runner = run(source, sink, dead)
+    assert dead.records == []
+    assert sorted(sink.state) == [0]
+    assert runner.stats.retries == 1

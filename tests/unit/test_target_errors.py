@@ -68,3 +68,9 @@ def test_falkordb_refusals_of_the_whole_server_are_outages(error: Exception) -> 
 
 def test_falkordb_query_errors_blame_the_record() -> None:
     assert not falkordb_transient(redis.exceptions.ResponseError("Type mismatch: expected Integer but was String"))
+
+
+def test_a_neo4j_commit_cut_off_midway_is_an_outage() -> None:
+    """The driver does not retry a commit whose connection dropped (it cannot know whether it landed); the
+    engine's writes are idempotent (versions decide), so writing again is safe, and blaming the batch is not."""
+    assert neo4j_transient(neo4j.exceptions.IncompleteCommit("connection lost during commit"))
