@@ -6,6 +6,9 @@ import threading
 import time
 from functools import partial
 
+import neo4j.exceptions
+
+from graphsync.connectors.neo4j.sink import transient as neo4j_transient
 from graphsync.pipeline.contracts import Batch
 from graphsync.pipeline.control import RunControl
 from graphsync.pipeline.retry import Backoff
@@ -145,3 +148,31 @@ def test_a_writer_blocked_in_a_call_leaves_the_run_looking_stuck_however_busy_it
         thread.join(timeout=5)
     # A run that ended has no loop left to watch.
     assert runner.stats.alive_at is None
+
+
+class SlowToReturnNeo4j(GatedSink):
+    """A Neo4j coming back slowly: the driver finds no connection within its pool's deadline (an error it does
+    not retry itself), classified as the real Neo4j sink does."""
+
+    def ping(self) -> None:
+        self.pings += 1
+        if self.down.is_set():
+            raise neo4j.exceptions.ConnectionAcquisitionTimeoutError("failed to obtain a connection within 60.0s")
+
+    def is_transient(self, error: BaseException) -> bool:
+        return neo4j_transient(error)
+
+
+def test_a_probe_that_finds_no_connection_in_time_is_retried_and_the_run_goes_on() -> None:
+    sink = SlowToReturnNeo4j()
+    sink.down.set()
+    runner, stop, thread = streaming(sink, probe_seconds=0.05)
+    try:
+        eventually(lambda: runner.stats.retries >= 2, "retries of the probe")
+        assert thread.is_alive(), "the run ended on a target slow to come back"
+        sink.down.clear()
+        eventually(lambda: runner.stats.caught_up, "caught up once the target answers")
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+    assert sink.state == dict.fromkeys(range(5), 1)

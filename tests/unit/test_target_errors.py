@@ -74,3 +74,10 @@ def test_a_neo4j_commit_cut_off_midway_is_an_outage() -> None:
     """The driver does not retry a commit whose connection dropped (it cannot know whether it landed); the
     engine's writes are idempotent (versions decide), so writing again is safe, and blaming the batch is not."""
     assert neo4j_transient(neo4j.exceptions.IncompleteCommit("connection lost during commit"))
+
+
+def test_no_neo4j_connection_within_the_pools_deadline_is_an_outage() -> None:
+    """A server slow to come back (a restart on a busy machine): the ping and prepare paths retry it too, rather
+    than ending the run."""
+    timed_out = neo4j.exceptions.ConnectionAcquisitionTimeoutError("failed to obtain a connection within 60.0s")
+    assert neo4j_transient(timed_out)

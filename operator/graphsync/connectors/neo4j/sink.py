@@ -226,9 +226,10 @@ _WHOLE_DATABASE = frozenset(
 
 def transient(error: BaseException) -> bool:
     """Outages, lock conflicts and whole-database refusals pass; a bad record does not (it is dead-lettered)."""
-    if isinstance(error, neo4j.exceptions.IncompleteCommit):
-        # The connection dropped during COMMIT (a restart, a failover): the driver cannot tell whether it landed,
-        # so it does not retry; the engine's writes are idempotent (versions decide), so writing again is safe.
+    if isinstance(error, neo4j.exceptions.IncompleteCommit | neo4j.exceptions.ConnectionPoolError):
+        # Outages the driver does not retry. The connection dropped during COMMIT (a restart, a failover): it
+        # cannot tell whether the commit landed, but the engine's writes are idempotent (versions decide), so
+        # writing again is safe. No connection within the pool's deadline (a server slow to come back).
         return True
     if isinstance(error, neo4j.exceptions.Neo4jError):
         return error.is_retryable() or error.code in _WHOLE_DATABASE
