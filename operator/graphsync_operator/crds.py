@@ -287,9 +287,22 @@ def all_crds() -> dict[str, dict[str, Any]]:
     }
 
 
+class _PlainDumper(yaml.SafeDumper):
+    """Repeats a shared value instead of writing a YAML anchor and alias (`&id001`, `*id001`): some tools
+    reading the files (kustomize patches, some GitOps diffs) do not follow aliases, and people cannot."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+def plain_yaml(document: Mapping[str, Any]) -> str:
+    """A generated manifest as YAML: keys in their order, lines up to 120 characters, no anchors."""
+    return yaml.dump(dict(document), Dumper=_PlainDumper, sort_keys=False, width=120)
+
+
 def render(manifest: Mapping[str, Any]) -> str:
     header = "# Generated from the API models by `graphsync-operator crds --write crds/`; do not edit.\n"
-    return header + yaml.safe_dump(dict(manifest), sort_keys=False, width=120)
+    return header + plain_yaml(manifest)
 
 
 __all__ = ["API_VERSION", "all_crds", "crd", "render"]

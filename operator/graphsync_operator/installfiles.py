@@ -21,7 +21,7 @@ import yaml
 
 from graphsync.devenv import gotools
 from graphsync.devenv.paths import source_root
-from graphsync_operator.crds import all_crds
+from graphsync_operator.crds import all_crds, plain_yaml
 from graphsync_operator.crds import render as render_crd
 
 NAMESPACE = "graphsync-system"
@@ -76,7 +76,7 @@ def kustomization(name: str, resources: list[str]) -> dict[str, Any]:
 
 
 def dump(manifests: list[dict[str, Any]]) -> str:
-    return "---\n".join(yaml.safe_dump(m, sort_keys=False, width=120) for m in manifests)
+    return "---\n".join(plain_yaml(m) for m in manifests)
 
 
 def files(rendered: str, crds: Mapping[str, Mapping[str, Any]], name: str = NAMESPACE) -> dict[str, str]:

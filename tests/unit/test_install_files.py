@@ -173,3 +173,22 @@ def test_the_chart_installs_this_version_of_graphsync_and_the_image_the_operator
     assert values["workers"]["image"] == ""
     assert shared.defaults().image == image
     assert values["replicas"] == 1
+
+
+def test_generated_files_hold_no_yaml_anchors() -> None:
+    """Anchors and aliases (`&id001`, `*id001`) are lost on some tools (kustomize patches, diffs) and on people."""
+    root = Path(__file__).parents[2]
+    generated = [
+        *root.glob("crds/*.yaml"),
+        *root.glob("charts/graphsync/crds/*.yaml"),
+        *root.glob("manifests/**/*.yaml"),
+    ]
+    assert len(generated) > 6
+    aliased = [
+        str(path.relative_to(root))
+        for path in generated
+        if any(isinstance(event, yaml.AliasEvent) for event in yaml.parse(path.read_text()))
+    ]
+    assert not aliased
+    # What writes them writes none.
+    assert "*id" not in installfiles.dump([{"a": (shared_list := ["x"]), "b": shared_list}])
