@@ -38,8 +38,10 @@ SHARED_WORK_MODES = (Mode.CONTINUOUS, Mode.SNAPSHOT_THEN_STREAM)
 
 
 class Resources(SpecModel):
-    requests: dict[str, Quantity] = Field(default_factory=dict)
-    limits: dict[str, Quantity] = Field(default_factory=dict)
+    """CPU and memory of each worker container, as Kubernetes quantities."""
+
+    requests: dict[str, Quantity] = Field(default_factory=dict, description="reserved, e.g. {cpu: 250m, memory: 256Mi}")
+    limits: dict[str, Quantity] = Field(default_factory=dict, description="the most allowed, e.g. {memory: 1Gi}")
 
 
 class TolerationOperator(enum.StrEnum):
@@ -54,11 +56,17 @@ class TaintEffect(enum.StrEnum):
 
 
 class Toleration(SpecModel):
-    key: str | None = Field(default=None, max_length=317)
-    operator: TolerationOperator = TolerationOperator.EQUAL
-    value: str | None = Field(default=None, max_length=63)
-    effect: TaintEffect | None = None
-    toleration_seconds: int | None = Field(default=None, ge=0)
+    """A taint the workers tolerate, as in a Pod's tolerations."""
+
+    key: str | None = Field(default=None, max_length=317, description="the taint's key; none with Exists: every taint")
+    operator: TolerationOperator = Field(default=TolerationOperator.EQUAL, description="Equal or Exists")
+    value: str | None = Field(default=None, max_length=63, description="the taint's value, for Equal")
+    effect: TaintEffect | None = Field(
+        default=None, description="NoSchedule, PreferNoSchedule or NoExecute; none: every effect"
+    )
+    toleration_seconds: int | None = Field(
+        default=None, ge=0, description="NoExecute: how long the pod stays on a node after the taint appears"
+    )
 
 
 class PullPolicy(enum.StrEnum):
@@ -72,10 +80,12 @@ class Workers(SpecModel):
 
     replicas: int = Field(default=1, ge=0, le=64, description="worker pods; 0 stops syncing like suspend")
     image: str | None = Field(default=None, pattern=r"^[^\s]+$", description="defaults to the operator's worker image")
-    image_pull_policy: PullPolicy | None = None
+    image_pull_policy: PullPolicy | None = Field(
+        default=None, description="Always, IfNotPresent or Never; Kubernetes' default when unset"
+    )
     resources: Resources | None = Field(default=None, description="requests and limits; sensible defaults if unset")
-    node_selector: dict[str, str] = Field(default_factory=dict)
-    tolerations: list[Toleration] = Field(default_factory=list)
+    node_selector: dict[str, str] = Field(default_factory=dict, description="node labels a worker's node must have")
+    tolerations: list[Toleration] = Field(default_factory=list, description="taints of nodes the workers may run on")
     stuck_after_seconds: int = Field(
         default=int(STUCK_SECONDS),
         ge=10,
@@ -101,7 +111,11 @@ class SyncPipelineSpec(PipelineSpec):
         default=None, pattern=CRON_PATTERN, description="cron schedule for modes snapshot, differential, incremental"
     )
     suspend: bool = Field(default=False, description="stop the workers (and the schedule) until set back to false")
-    deletion_policy: DeletionPolicy = DeletionPolicy.RETAIN
+    deletion_policy: DeletionPolicy = Field(
+        default=DeletionPolicy.RETAIN,
+        description="retain: deleting the resource leaves the databases alone; cleanup: a Job first removes what the"
+        " pipeline made in them for its own bookkeeping (synced data stays)",
+    )
 
     @model_validator(mode="after")
     def _schedule_fits(self) -> Self:
@@ -150,9 +164,9 @@ class SyncPipelineSpec(PipelineSpec):
 class ReconciliationJobSpec(ReconcileSpec):
     """The engine's reconciliation options plus which pipeline, when, and whether paused."""
 
-    pipeline_ref: ObjectRef
+    pipeline_ref: ObjectRef = Field(description="the SyncPipeline of the namespace to reconcile")
     schedule: str = Field(pattern=CRON_PATTERN, description="cron schedule of the runs")
-    suspend: bool = False
+    suspend: bool = Field(default=False, description="skip the scheduled runs until set back to false")
 
     @model_validator(mode="after")
     def _schedule_valid(self) -> Self:

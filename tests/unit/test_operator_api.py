@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
@@ -43,6 +44,27 @@ def test_the_crds_are_structural() -> None:
 
     for name, crd in all_crds().items():
         walk(crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"], name)
+
+
+def undescribed(node: dict[str, Any], path: str) -> list[str]:
+    """The fields under `node` of an OpenAPI schema that have no description."""
+    found = []
+    for name, field in (node.get("properties") or {}).items():
+        where = f"{path}.{name}"
+        if "description" not in field:
+            found.append(where)
+        found += undescribed(field, where)
+        if isinstance(field.get("items"), dict):
+            found += undescribed(field["items"], f"{where}[]")
+    if isinstance(node.get("additionalProperties"), dict):
+        found += undescribed(node["additionalProperties"], f"{path}{{}}")
+    return found
+
+
+def test_every_spec_field_has_a_description_for_kubectl_explain() -> None:
+    for file, crd in all_crds().items():
+        schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+        assert undescribed(schema, "spec") == [], file
 
 
 def test_structural_schema_conversion() -> None:

@@ -35,12 +35,21 @@ class FieldRule(enum.StrEnum):
 
 
 class MergeRules(SpecModel):
-    default: FieldRule = FieldRule.LAST_WRITE
+    """Strategy merge: how each property of an entity changed on both sides is decided."""
+
+    default: FieldRule = Field(
+        default=FieldRule.LAST_WRITE,
+        description="the rule of properties not named in fields: lastWrite, union, max, sum, source or target",
+    )
     fields: dict[Identifier, FieldRule] = Field(default_factory=dict, description="property -> rule")
 
 
 class EntityPolicy(SpecModel):
-    strategy: Strategy
+    """The policy of one entity type, in place of the default."""
+
+    strategy: Strategy = Field(
+        description="lastWriteWins, sourceWins, targetWins, manual (held until resolved) or merge (per property)"
+    )
     merge: MergeRules | None = None
 
     @model_validator(mode="after")
@@ -50,7 +59,10 @@ class EntityPolicy(SpecModel):
 
 
 class ConflictPolicySpec(SpecModel):
-    strategy: Strategy = Strategy.LAST_WRITE_WINS
+    strategy: Strategy = Field(
+        default=Strategy.LAST_WRITE_WINS,
+        description="lastWriteWins, sourceWins, targetWins, manual (held until resolved) or merge (per property)",
+    )
     merge: MergeRules | None = None
     clock_skew_ms: int = Field(
         default=1000, ge=0, le=3_600_000, description="writes closer than this are concurrent: a tiebreak decides"

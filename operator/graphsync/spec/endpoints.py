@@ -41,8 +41,10 @@ CleanUrl = Annotated[str, AfterValidator(_without_password)]
 
 
 class SecretKeyRef(SpecModel):
-    name: str = Field(pattern=NAME_PATTERN)
-    key: str = Field(pattern=r"^[-._a-zA-Z0-9]+$")
+    """A key of a Secret in the resource's namespace."""
+
+    name: str = Field(pattern=NAME_PATTERN, description="the Secret's name")
+    key: str = Field(pattern=r"^[-._a-zA-Z0-9]+$", description="the key in the Secret's data")
 
 
 class SecretValue(SpecModel):
@@ -52,8 +54,12 @@ class SecretValue(SpecModel):
     pod, so the engine itself only ever reads `env`.
     """
 
-    env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
-    secret_key_ref: SecretKeyRef | None = None
+    env: str | None = Field(
+        default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="an environment variable (outside Kubernetes)"
+    )
+    secret_key_ref: SecretKeyRef | None = Field(
+        default=None, description="a Secret key, given to the worker as an environment variable"
+    )
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Self:
@@ -84,7 +90,9 @@ class SecretFile(SpecModel):
         max_length=4096,
         description=f"a file; a relative path is taken from the directory ${SECRETS_DIR_ENV} names, if set",
     )
-    secret_key_ref: SecretKeyRef | None = None
+    secret_key_ref: SecretKeyRef | None = Field(
+        default=None, description="a Secret key, mounted read-only into the worker as a file"
+    )
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Self:
@@ -117,7 +125,10 @@ _URL_TLS = re.compile(r"[?&](sslmode|sslrootcert|sslcert|sslkey|sslcrl)=")
 class PostgresTls(SpecModel):
     """TLS to PostgreSQL: how strict, the CA bundle to check the server with, a client certificate to log in with."""
 
-    mode: PostgresSslMode = PostgresSslMode.VERIFY_FULL
+    mode: PostgresSslMode = Field(
+        default=PostgresSslMode.VERIFY_FULL,
+        description="require (encrypted), verify-ca (and signed by ca) or verify-full (and naming the URL's host)",
+    )
     ca: SecretFile | None = Field(default=None, description="the CA bundle the server's certificate is checked with")
     cert: SecretFile | None = Field(default=None, description="a client certificate (with key)")
     key: SecretFile | None = Field(default=None, description="the client certificate's private key")
@@ -151,13 +162,19 @@ class CaptureMode(enum.StrEnum):
 
 
 class PostgresSource(SpecModel):
+    """A PostgreSQL database: the mapped tables are read, and their changes captured."""
+
     url: CleanUrl = Field(
         max_length=URL_LENGTH, pattern=r"^postgres(ql)?://[^\s:@/]+(@|:)", description="without the password"
     )
     password: SecretValue | None = None
     tls: PostgresTls | None = None
     schema_: Identifier = Field(default="graphsync", alias="schema", description="where the engine's tables live")
-    capture: CaptureMode = CaptureMode.TRIGGERS
+    capture: CaptureMode = Field(
+        default=CaptureMode.TRIGGERS,
+        description="how changes are captured: triggers (installed on the mapped tables), outbox (the application"
+        " publishes) or logical (a replication slot reads the write-ahead log)",
+    )
     watermark_column: Identifier | None = Field(default=None, description="for incremental mode")
     watermark_overlap_seconds: float = Field(
         default=10.0,
@@ -205,12 +222,16 @@ def _rediss_with_tls(url: str, tls: ServerTls | None) -> None:
 
 
 class RedisStreams(SpecModel):
+    """Redis Streams between capture and the workers: changes wait there, partitioned by key."""
+
     url: CleanUrl = Field(max_length=URL_LENGTH, pattern=r"^rediss?://", description="without the password")
     password: SecretValue | None = None
-    partitions: int = Field(default=4, ge=1, le=256)
+    partitions: int = Field(default=4, ge=1, le=256, description="streams per pipeline; changes of a key stay in one")
     claim_idle_seconds: float = Field(default=30.0, gt=0, description="reclaim a dead consumer's entries after this")
     redeliver_after_seconds: float = Field(default=120.0, gt=0, description="republish events not completed by then")
-    max_stream_length: int = Field(default=1_000_000, ge=1000)
+    max_stream_length: int = Field(
+        default=1_000_000, ge=1000, description="entries a stream keeps, applied ones trimmed first"
+    )
     tls: ServerTls | None = Field(default=None, description="a CA bundle or client certificate of your own (rediss://)")
 
     @model_validator(mode="after")
@@ -220,12 +241,16 @@ class RedisStreams(SpecModel):
 
 
 class Neo4jTarget(SpecModel):
+    """A Neo4j server (Bolt)."""
+
     uri: CleanUrl = Field(
         max_length=URL_LENGTH, pattern=r"^(bolt|neo4j)(\+s|\+ssc)?://", description="without the password"
     )
-    user: str = "neo4j"
+    user: str = Field(default="neo4j", description="the user to log in as")
     password: SecretValue | None = None
-    database: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9.-]{0,62}$")
+    database: str | None = Field(
+        default=None, pattern=r"^[a-z][a-z0-9.-]{0,62}$", description="the database; the server's default when unset"
+    )
     tls: ServerTls | None = Field(
         default=None, description="encrypt with a CA bundle or client certificate of your own (URI bolt:// or neo4j://)"
     )
@@ -241,6 +266,8 @@ class Neo4jTarget(SpecModel):
 
 
 class FalkorDBTarget(SpecModel):
+    """A FalkorDB server and one of its graphs."""
+
     url: CleanUrl = Field(
         max_length=URL_LENGTH, pattern=r"^rediss?://\S*$", description="the FalkorDB server, without the password"
     )
@@ -267,7 +294,10 @@ class GraphReading(SpecModel):
     watermark_property: Identifier | None = Field(
         default=None, description="a property every change advances (e.g. updated_at); needed by mode incremental"
     )
-    deletes: DeleteDetection = DeleteDetection.KEY_SCAN
+    deletes: DeleteDetection = Field(
+        default=DeleteDetection.KEY_SCAN,
+        description="keyScan: what the source no longer has is deleted; ignore: deletes stay in the target",
+    )
     delete_scan_interval_seconds: float = Field(
         default=300.0, gt=0, description="how often incremental mode scans keys"
     )
@@ -283,8 +313,12 @@ class GraphReading(SpecModel):
 
 
 class Neo4jSource(Neo4jTarget):
+    """A Neo4j graph to read, as a source."""
+
     reading: GraphReading = Field(default_factory=GraphReading)
 
 
 class FalkorDBSource(FalkorDBTarget):
+    """A FalkorDB graph to read, as a source."""
+
     reading: GraphReading = Field(default_factory=GraphReading)

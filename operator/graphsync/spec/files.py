@@ -27,6 +27,8 @@ class GitSsh(SpecModel):
 
 
 class GitRepository(SpecModel):
+    """A Git repository, mirrored by the worker and read at a ref."""
+
     url: CleanUrl = Field(
         max_length=URL_LENGTH,
         pattern=r"^(https?://|git://|ssh://|file://|/)[^\s]+$",
@@ -51,7 +53,10 @@ class ParserRef(SpecModel):
     """A parser for files matching `pattern`: `module:function`, importable in the worker, see `files.parsers`."""
 
     pattern: str = Field(pattern=r"^[^\s]{1,255}$", description="fnmatch pattern over the repository-relative path")
-    function: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A-Za-z0-9_]*$")
+    function: str = Field(
+        pattern=r"^[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A-Za-z0-9_]*$",
+        description="module:function of a parser registered in the worker image",
+    )
 
 
 class Identity(enum.StrEnum):
@@ -62,13 +67,17 @@ class Identity(enum.StrEnum):
 
 
 class FilesSource(SpecModel):
+    """Graph documents in files: each file's nodes and edges, synced as one document."""
+
     git: GitRepository | None = None
     directory: str | None = Field(default=None, pattern=r"^/[^\x00]*$", description="an absolute path")
     include: tuple[str, ...] = Field(
         default=("*.json",), min_length=1, description="fnmatch patterns over repository-relative paths"
     )
     parsers: tuple[ParserRef, ...] = Field(default=(), description="checked before the built-in JSON parser")
-    identity: Identity = Identity.ID
+    identity: Identity = Field(
+        default=Identity.ID, description="id: nodes keyed by their documents' ids; content: by a hash of their content"
+    )
     label: Identifier = Field(default="Entity", description="the label every document node has; its key is unique")
     key_property: Identifier | None = Field(
         default=None, description="the node key's property; defaults to id, or content_hash by content"

@@ -23,9 +23,11 @@ class PropertySelection(SpecModel):
     column to a property name.
     """
 
-    include: tuple[Identifier, ...] = ()
-    exclude: tuple[Identifier, ...] = ()
-    rename: dict[Identifier, Identifier] = Field(default_factory=dict)
+    include: tuple[Identifier, ...] = Field(default=(), description="only these columns (all when empty)")
+    exclude: tuple[Identifier, ...] = Field(default=(), description="never these columns")
+    rename: dict[Identifier, Identifier] = Field(
+        default_factory=dict, description="column -> property name, for properties named otherwise"
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> PropertySelection:
@@ -51,10 +53,12 @@ class PropertySelection(SpecModel):
 class ForeignKey(SpecModel):
     """A column of this entity that points at another entity's key: one relationship."""
 
-    column: Identifier
+    column: Identifier = Field(description="the column holding the other entity's key")
     references: Identifier = Field(description="the name of the node mapping the column points at")
     type: Identifier = Field(description="the relationship type, e.g. PLACED_BY")
-    direction: Literal["outgoing", "incoming"] = "outgoing"
+    direction: Literal["outgoing", "incoming"] = Field(
+        default="outgoing", description="outgoing: from this node to the one referenced; incoming: the other way"
+    )
 
 
 class NodeMapping(SpecModel):
@@ -63,11 +67,15 @@ class NodeMapping(SpecModel):
     source_label: Identifier | None = Field(
         default=None, description="graph sources: the label to read; defaults to the first of labels"
     )
-    labels: tuple[Identifier, ...] = Field(min_length=1)
+    labels: tuple[Identifier, ...] = Field(
+        min_length=1, description="the node's labels; the first is the entity's own, unique among the mappings"
+    )
     key: Identifier = Field(description="the key column; it becomes a uniquely constrained property")
     key_property: Identifier | None = Field(default=None, description="the key's property name; defaults to the key")
     properties: PropertySelection = Field(default_factory=PropertySelection)
-    foreign_keys: tuple[ForeignKey, ...] = ()
+    foreign_keys: tuple[ForeignKey, ...] = Field(
+        default=(), description="columns pointing at other entities, each a relationship"
+    )
 
     @property
     def source_table(self) -> str:
@@ -92,7 +100,9 @@ class NodeMapping(SpecModel):
 
 
 class Endpoint(SpecModel):
-    column: Identifier
+    """One end of a relationship: a column of the join table and the node mapping it points at."""
+
+    column: Identifier = Field(description="the column holding that node's key")
     references: Identifier = Field(description="the name of the node mapping the column points at")
 
 
@@ -100,13 +110,13 @@ class RelationshipMapping(SpecModel):
     """A join table: each row is one relationship, keyed by its key columns."""
 
     name: Identifier = Field(description="the entity type, as events and the outbox name it")
-    table: QualifiedName | None = None
-    type: Identifier
+    table: QualifiedName | None = Field(default=None, description="the join table; defaults to the name")
+    type: Identifier = Field(description="the relationship type, e.g. LIKES")
     source_type: Identifier | None = Field(
         default=None, description="graph sources: the type to read; defaults to type"
     )
-    source: Endpoint = Field(alias="from")
-    target: Endpoint = Field(alias="to")
+    source: Endpoint = Field(alias="from", description="where the relationship starts")
+    target: Endpoint = Field(alias="to", description="where the relationship ends")
     key: tuple[Identifier, ...] = Field(min_length=1, description="the columns that identify a row")
     properties: PropertySelection = Field(default_factory=PropertySelection)
 
@@ -120,8 +130,10 @@ class RelationshipMapping(SpecModel):
 
 
 class Mappings(SpecModel):
-    nodes: tuple[NodeMapping, ...] = Field(min_length=1)
-    relationships: tuple[RelationshipMapping, ...] = ()
+    nodes: tuple[NodeMapping, ...] = Field(min_length=1, description="entities that become nodes")
+    relationships: tuple[RelationshipMapping, ...] = Field(
+        default=(), description="join tables whose rows become relationships"
+    )
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Mappings:

@@ -26,6 +26,8 @@ from graphsync.spec.retention import Retention
 
 
 class Source(SpecModel):
+    """Where changes come from: exactly one of postgres, neo4j, falkordb or files."""
+
     postgres: PostgresSource | None = None
     # Spelled out: the camelCase alias generator would make it `neo4J`.
     neo4j: Neo4jSource | None = Field(default=None, alias="neo4j")
@@ -43,6 +45,8 @@ class Source(SpecModel):
 
 
 class Transport(SpecModel):
+    """What carries changes from capture to the workers (the streaming modes)."""
+
     redis_streams: RedisStreams | None = None
 
     @model_validator(mode="after")
@@ -53,6 +57,8 @@ class Transport(SpecModel):
 
 
 class Target(SpecModel):
+    """The graph written: exactly one of neo4j or falkordb."""
+
     neo4j: Neo4jTarget | None = Field(default=None, alias="neo4j")
     falkordb: FalkorDBTarget | None = None
 
@@ -85,7 +91,9 @@ FILES_MODES = (Mode.SNAPSHOT, Mode.INCREMENTAL)
 
 
 class ObjectRef(SpecModel):
-    name: str = Field(pattern=NAME_PATTERN)
+    """A resource of the same namespace, by name."""
+
+    name: str = Field(pattern=NAME_PATTERN, description="its name")
 
 
 class PipelineSpec(SpecModel):
@@ -99,9 +107,14 @@ class PipelineSpec(SpecModel):
     transport: Transport | None = None
     target: Target
     mappings: Mappings | None = Field(default=None, description="tables or graph entities to nodes; not for files")
-    mode: Mode = Mode.CONTINUOUS
-    batch_size: int = Field(default=500, ge=1, le=50_000)
-    conflict_policy_ref: ObjectRef | None = None
+    mode: Mode = Field(
+        default=Mode.CONTINUOUS,
+        description="continuous, snapshotThenStream, snapshot, incremental, differential or bidirectional",
+    )
+    batch_size: int = Field(default=500, ge=1, le=50_000, description="changes applied to the target in one write")
+    conflict_policy_ref: ObjectRef | None = Field(
+        default=None, description="bidirectional mode: a ConflictPolicy of the namespace to resolve conflicts by"
+    )
     conflict_policy: ConflictPolicySpec | None = Field(
         default=None, description="bidirectional mode: who wins when both sides changed (default lastWriteWins)"
     )

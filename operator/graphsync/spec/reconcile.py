@@ -35,8 +35,10 @@ class Scope(SpecModel):
 
 
 class ReconcileSpec(SpecModel):
-    action: Action = Action.REPORT
-    scope: Scope = Field(default_factory=Scope)
+    action: Action = Field(
+        default=Action.REPORT, description="report: find and count differences; repair: also write them right"
+    )
+    scope: Scope = Field(default_factory=Scope, description="which entities to compare; all when unset")
     bucket_count: int = Field(
         default=1024,
         ge=1,
