@@ -1,4 +1,5 @@
-"""A Neo4j whose Bolt takes TLS connections only, each with a client certificate: the pipeline syncs into it with
+"""A Neo4j whose Bolt takes TLS connections only, each with a client certificate: the pipeline syncs into it (its
+database named, as on a server with several) with
 its CA bundle, client certificate and key given as files (as the operator mounts them from Secrets), and a wrong
 CA or a missing client certificate is refused with the reason the run reports, before anything is written."""
 
@@ -38,9 +39,12 @@ def tls_neo4j(run_dir: Path, authority: tls.Authority) -> Iterator[Service]:
         process.stop(pid)
 
 
-def spec(pg: Service, schema: str, uri: str, tls_section: dict[str, Any] | None) -> PipelineSpec:
+def spec(
+    pg: Service, schema: str, uri: str, tls_section: dict[str, Any] | None, database: str = "neo4j"
+) -> PipelineSpec:
     env = pg.env
-    target: dict[str, Any] = {"uri": uri, "password": {"env": "TLS_NEO4J_PASSWORD"}}
+    # Named, as a user of a server with several databases would (Community has one, `neo4j`).
+    target: dict[str, Any] = {"uri": uri, "password": {"env": "TLS_NEO4J_PASSWORD"}, "database": database}
     if tls_section is not None:
         target["tls"] = tls_section
     return PipelineSpec.model_validate(
@@ -138,6 +142,10 @@ def test_a_pipeline_syncs_into_a_tls_only_neo4j_with_a_client_certificate(
             "cert": {"path": "pipeline-client.crt"},
             "key": {"path": "pipeline-client.key"},
         }
+        # A database the server does not have: the whole database refuses, no record is blamed.
+        told = refusal(spec(postgres_service, schema, uri, section, database="nosuchdb"))
+        assert "DatabaseNotFound" in told, told
+        assert shop.actual(driver) == empty, "wrong database: written to the target"
         synced = run.run(
             spec(postgres_service, schema, uri, section), RunControl(stop=threading.Event(), until_idle=True)
         )
