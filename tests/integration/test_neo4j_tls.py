@@ -1,7 +1,7 @@
-"""A Neo4j whose Bolt takes TLS connections only, each with a client certificate: the pipeline syncs into it (its
-database named, as on a server with several) with
-its CA bundle, client certificate and key given as files (as the operator mounts them from Secrets), and a wrong
-CA or a missing client certificate is refused with the reason the run reports, before anything is written."""
+"""A Neo4j whose Bolt takes TLS connections only, each with a client certificate: the pipeline syncs into it, its
+database named as on a server with several, with its CA bundle, client certificate and key given as files (as the
+operator mounts them from Secrets); a wrong CA, a foreign or missing client certificate, or a database the server
+lacks is refused with the reason the run reports, before anything is written."""
 
 from __future__ import annotations
 
