@@ -26,6 +26,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 
 from graphsync.pipeline.stats import COMPONENTS, DIRECTIONS
 from graphsync_operator.heartbeat import Reporter
+from graphsync_operator.metrics import BuildInfo
 from graphsync_operator.progress import MISSED_BEATS, WorkerReport, WorkerState
 from graphsync_operator.snapshot import Snapshot
 
@@ -257,6 +258,7 @@ class HealthServer:
         self.extras = extras or Extras()
         registry = CollectorRegistry(auto_describe=False)
         registry.register(_Progress(reporter, self.extras))
+        registry.register(BuildInfo())
         # All interfaces: the kubelet probes and Prometheus scrapes the pod's IP.
         self._server = _Server(("0.0.0.0", port), _Handler)  # noqa: S104
         self._server.reporter = reporter

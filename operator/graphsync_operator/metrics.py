@@ -11,6 +11,7 @@ per resource).
 
 from __future__ import annotations
 
+import platform
 import threading
 from collections import Counter as Tally
 from collections.abc import Iterable, Mapping
@@ -24,10 +25,27 @@ from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector, CollectorRegistry
 from pydantic import Field
 
+import graphsync
 from graphsync_operator.status import Condition, LastReconciliation, StatusModel, condition
+
+
+class BuildInfo(Collector):
+    """`graphsync_build_info`: which release (and Python) a process runs, always 1, so a query can join on it
+    and a rollout shows as the version changing. Served by the operator and by every worker."""
+
+    def collect(self) -> Iterable[Metric]:
+        info = GaugeMetricFamily(
+            "graphsync_build_info",
+            "The graphsync release and Python this process runs (always 1).",
+            labels=["version", "python"],
+        )
+        info.add_metric([graphsync.__version__, platform.python_version()], 1)
+        return [info]
+
 
 REGISTRY = CollectorRegistry()
 ProcessCollector(registry=REGISTRY)
+REGISTRY.register(BuildInfo())
 
 API_REQUESTS = Counter(
     "graphsync_operator_api_requests",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import platform
 import time
 import urllib.error
 import urllib.request
@@ -14,6 +15,7 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
+import graphsync
 from graphsync.change import ApplyResult
 from graphsync.pipeline.stats import DIRECTIONS, Histogram, RunStats, TwoWayProgress
 from graphsync_operator import health, heartbeat
@@ -235,6 +237,7 @@ def test_the_server_answers_probes_and_scrapes(served: tuple[heartbeat.Reporter,
     assert status == 200
     assert value(text, "graphsync_items_total", outcome="updated") == 9
     assert value(text, "graphsync_worker_up") == 1
+    assert value(text, "graphsync_build_info", version=graphsync.__version__, python=platform.python_version()) == 1
     assert get(base + "/nothing")[0] == 404
     reporter.ticked_at -= 181
     assert get(base + "/healthz") == (503, "no heartbeat for 181s\n")

@@ -4,12 +4,14 @@ paths as resources, and what one handler invocation counts and logs."""
 from __future__ import annotations
 
 import argparse
+import platform
 from typing import Any
 
 import kopf
 import pytest
 from prometheus_client.exposition import generate_latest
 
+import graphsync
 from graphsync import logs
 from graphsync_operator import metrics, operator
 from graphsync_operator.handlers.observation import observed
@@ -162,3 +164,8 @@ def test_metrics_are_served_on_8080_unless_told_and_0_turns_them_off() -> None:
     assert parse("-n", "shop", "--metrics-port", "0").metrics_port == 0
     with pytest.raises(SystemExit):
         parse("--metrics-port", "http")
+
+
+def test_the_operator_says_which_release_it_runs() -> None:
+    text = generate_latest(metrics.REGISTRY).decode()
+    assert value(text, "graphsync_build_info", version=graphsync.__version__, python=platform.python_version()) == 1
