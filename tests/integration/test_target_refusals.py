@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 # Twice the pipeline's redeliverAfterSeconds: long enough for the relay to publish its backlog again.
 REFUSING_SECONDS = 10
 # The slowest catch-up rate a loaded machine is allowed (see the Neo4j test's converge).
-CATCH_UP_PER_SECOND = 150
+CATCH_UP_PER_SECOND = 50
 
 
 @pytest.fixture
@@ -210,9 +210,9 @@ def test_a_neo4j_refusing_writes_under_the_run_is_waited_out_and_nothing_is_dead
         try:
             with psycopg.connect(dsn, autocommit=True) as source:
                 # The backlog grows with the outage (the writers never pause, and a Neo4j restarting on a busy
-                # machine can take minutes): 19,290 changes took 53 s to apply with both cores busy elsewhere, so
-                # the wait allows 150 changes/s on top of the matrix's 90 s. A run that stopped writing for good
-                # still fails here, and says why.
+                # machine can take minutes): with both cores busy elsewhere, 19,290 changes took 53 s to apply in
+                # one trial and 13,460 took 131 s in another, so the wait allows 50 changes/s on top of the
+                # matrix's 90 s. A run that stopped writing for good still fails here, and says why.
                 within = CONVERGE_SECONDS + writers.committed / CATCH_UP_PER_SECOND
                 seconds = converge(lambda: shop.actual(driver), lambda: shop.expected(source, schema), within=within)
             recovered = time.monotonic() - back_at
