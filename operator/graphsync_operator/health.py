@@ -26,7 +26,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 
 from graphsync.pipeline.stats import COMPONENTS, DIRECTIONS
 from graphsync_operator.heartbeat import Reporter
-from graphsync_operator.metrics import BuildInfo
+from graphsync_operator.metrics import build_info
 from graphsync_operator.progress import MISSED_BEATS, WorkerReport, WorkerState
 from graphsync_operator.snapshot import Snapshot
 
@@ -135,6 +135,7 @@ def families(
     found: list[Metric] = [events, items, two_way, batches, latency, retries]
     found.extend(_gauges(report, ours, dead_letters))
     found.append(_gauge("graphsync_worker_up", WORKER_UP, ours, 1.0 if up else 0.0))
+    found.append(build_info(dict(zip(OWN_LABELS, ours, strict=True))))
     return found
 
 
@@ -258,7 +259,6 @@ class HealthServer:
         self.extras = extras or Extras()
         registry = CollectorRegistry(auto_describe=False)
         registry.register(_Progress(reporter, self.extras))
-        registry.register(BuildInfo())
         # All interfaces: the kubelet probes and Prometheus scrapes the pod's IP.
         self._server = _Server(("0.0.0.0", port), _Handler)  # noqa: S104
         self._server.reporter = reporter

@@ -29,18 +29,23 @@ import graphsync
 from graphsync_operator.status import Condition, LastReconciliation, StatusModel, condition
 
 
-class BuildInfo(Collector):
+def build_info(labels: Mapping[str, str] | None = None) -> Metric:
     """`graphsync_build_info`: which release (and Python) a process runs, always 1, so a query can join on it
-    and a rollout shows as the version changing. Served by the operator and by every worker."""
+    and a rollout shows as the version changing. Served by the operator, and by every worker with its own
+    `labels` (pipeline, component), as its other series."""
+    own = dict(labels or {})
+    info = GaugeMetricFamily(
+        "graphsync_build_info",
+        "The graphsync release and Python this process runs (always 1).",
+        labels=[*own, "version", "python"],
+    )
+    info.add_metric([*own.values(), graphsync.__version__, platform.python_version()], 1)
+    return info
 
+
+class BuildInfo(Collector):
     def collect(self) -> Iterable[Metric]:
-        info = GaugeMetricFamily(
-            "graphsync_build_info",
-            "The graphsync release and Python this process runs (always 1).",
-            labels=["version", "python"],
-        )
-        info.add_metric([graphsync.__version__, platform.python_version()], 1)
-        return [info]
+        return [build_info()]
 
 
 REGISTRY = CollectorRegistry()

@@ -164,7 +164,20 @@ def test_every_label_comes_from_a_fixed_set_whatever_the_errors_say() -> None:
     failing = report(WorkerState.RETRYING, error="target: retry 3: key {'id': 42} refused")
     found = samples(exposition(health.families(failing, up=False, pipeline="shop", snapshot=SNAPSHOT)))
     labels = {(key, val) for sample in found for key, val in sample.labels.items() if key != "le"}
-    assert {key for key, _ in labels} == {"pipeline", "component", "outcome", "direction", "dependency"}
+    assert {key for key, _ in labels} == {
+        "pipeline",
+        "component",
+        "outcome",
+        "direction",
+        "dependency",
+        "version",
+        "python",
+    }
+    # One value each, the process's own (graphsync_build_info).
+    assert {val for key, val in labels if key in ("version", "python")} == {
+        graphsync.__version__,
+        platform.python_version(),
+    }
     assert {val for key, val in labels if key == "outcome"} == {*health.OUTCOMES, "read", "rejected"}
     assert {val for key, val in labels if key == "dependency"} == {"source", "target", "dead_letters"}
     assert {val for key, val in labels if key == "direction"} == {"to_target", "to_source", "resolved"}
