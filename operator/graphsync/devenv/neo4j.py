@@ -8,12 +8,12 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import neo4j
-from neo4j.auth_management import ClientCertificate
 
+from graphsync import connect
 from graphsync.devenv import build, process
 from graphsync.devenv.paths import source_root
 from graphsync.devenv.service import Service
-from graphsync.devenv.tls import Authority
+from graphsync.devenv.tls import Authority, client_tls
 
 VERSION = "5.26.30"
 MAIN_CLASS = "io.graphsync.neo4j.Launcher"
@@ -109,15 +109,8 @@ def restart(service: Service, run_dir: Path) -> Service:
 def driver(env: Mapping[str, str]) -> neo4j.Driver:
     password = env.get("GRAPHSYNC_NEO4J_PASSWORD")
     auth = (env.get("GRAPHSYNC_NEO4J_USER", "neo4j"), password) if password else None
-    if _TLS_ENV["ca"] not in env:
-        return neo4j.GraphDatabase.driver(env["GRAPHSYNC_NEO4J_URI"], auth=auth)
-    return neo4j.GraphDatabase.driver(
-        env["GRAPHSYNC_NEO4J_URI"],
-        auth=auth,
-        encrypted=True,
-        trusted_certificates=neo4j.TrustCustomCAs(env[_TLS_ENV["ca"]]),
-        client_certificate=ClientCertificate(env[_TLS_ENV["cert"]], env[_TLS_ENV["key"]]),
-    )
+    tls = connect.neo4j_tls(client_tls(env, _TLS_ENV), "neo4j")
+    return neo4j.GraphDatabase.driver(env["GRAPHSYNC_NEO4J_URI"], auth=auth, **tls)
 
 
 # Where a TLS server's service env names the CA that signed it and a client certificate it takes.

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import redis
 
+from graphsync import connect
 from graphsync.devenv import process
 from graphsync.devenv.service import Service
-from graphsync.devenv.tls import Authority
+from graphsync.devenv.tls import Authority, client_tls
 
 
 def _binaries() -> tuple[Path, Path]:
@@ -167,12 +168,4 @@ def _client_files(authority: Authority, name: str) -> dict[str, str]:
 
 def _client(url: str, env: Mapping[str, str]) -> redis.Redis:
     """A client of the server `env` describes, with its TLS files when it has them."""
-    if TLS_ENV["ca"] not in env:
-        return redis.Redis.from_url(url, socket_timeout=3)
-    return redis.Redis.from_url(
-        url,
-        socket_timeout=3,
-        ssl_ca_certs=env[TLS_ENV["ca"]],
-        ssl_certfile=env[TLS_ENV["cert"]],
-        ssl_keyfile=env[TLS_ENV["key"]],
-    )
+    return redis.Redis.from_url(url, socket_timeout=3, **connect.redis_tls(client_tls(env, TLS_ENV), "redis"))

@@ -6,10 +6,12 @@ Made with the openssl command line (installed by hack/bootstrap.sh), valid for t
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from graphsync.devenv import process
+from graphsync.spec.endpoints import ServerTls
 
 
 @dataclass(frozen=True)
@@ -53,3 +55,11 @@ def _openssl(*args: str | Path) -> None:
     done = subprocess.run(["openssl", *map(str, args)], capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise process.SubstrateError(f"openssl {args[0]} failed: {done.stderr.strip()}")
+
+
+def client_tls(env: Mapping[str, str], names: Mapping[str, str]) -> ServerTls | None:
+    """The TLS section a client of a TLS server started here needs: the CA and client certificate files its
+    service env names (`names`: ca, cert, key -> variable), so probes connect as the engine does; None without."""
+    if names["ca"] not in env:
+        return None
+    return ServerTls.model_validate({part: {"path": env[variable]} for part, variable in names.items()})
