@@ -73,7 +73,8 @@ def actual_falkordb(graph: FalkorGraph) -> Graph:
 def _graph(rows: Callable[[str], list[dict[str, Any]]]) -> Graph:
     nodes: dict[tuple[str, ...], dict[Any, dict[str, Any]]] = {}
     for record in rows(
-        "MATCH (n) WHERE NOT n:GraphsyncTombstone AND NOT n:GraphsyncReconciliation AND NOT n:GraphsyncVersionScheme"
+        # The engine's own records (tombstones, reconciliations, runs, version schemes) are not the user's data.
+        "MATCH (n) WHERE none(label IN labels(n) WHERE label STARTS WITH 'Graphsync')"
         " RETURN labels(n) AS labels, properties(n) AS props"
     ):
         labels = tuple(sorted(record["labels"]))

@@ -36,7 +36,10 @@ class Change:
     origin: str | None = None
 
     def describe(self) -> str:
-        return f"{self.entity}:{self.key}@{self.version} ({self.op})"
+        """How log lines and dead-letter reasons name the change; with the application's correlation id, so its
+        own logs can be followed to ours."""
+        named = f"{self.entity}:{self.key}@{self.version} ({self.op})"
+        return f"{named} correlation_id={self.correlation_id}" if self.correlation_id else named
 
 
 @dataclass(frozen=True)

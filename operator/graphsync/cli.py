@@ -10,6 +10,7 @@ from graphsync import __version__
 from graphsync.commands import cleanup as cleanup_command
 from graphsync.commands import conflicts as conflicts_command
 from graphsync.commands import deadletter as deadletter_command
+from graphsync.commands import history as history_command
 from graphsync.commands import kubectl as kubectl_command
 from graphsync.commands import reconcile as reconcile_command
 from graphsync.commands import run as run_command
@@ -24,6 +25,7 @@ def parser() -> argparse.ArgumentParser:
     deadletter_command.register(commands)
     reconcile_command.register(commands)
     conflicts_command.register(commands)
+    history_command.register(commands)
     cleanup_command.register(commands)
     kubectl_command.register(commands)
     dev_cli.register(commands)

@@ -22,6 +22,9 @@ from types import MappingProxyType
 
 ENV = "GRAPHSYNC_LOG_FORMAT"
 FORMATS = ("text", "json")
+LEVEL_ENV = "GRAPHSYNC_LOG_LEVEL"
+# The names a spec, a flag or GRAPHSYNC_LOG_LEVEL may give, quietest first.
+LEVELS = {"error": logging.ERROR, "warning": logging.WARNING, "info": logging.INFO, "debug": logging.DEBUG}
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 CORRELATION_ID = "correlation_id"
 
@@ -64,6 +67,14 @@ def choose(value: str | None) -> str:
     if chosen not in FORMATS:
         raise ValueError(f"{ENV}: {value!r} is not a log format: choose one of {', '.join(FORMATS)}")
     return chosen
+
+
+def level_of(value: str | None, *, source: str = LEVEL_ENV) -> int:
+    """The level `value` names (info when unset); ValueError naming `source` (where the value came from) otherwise."""
+    chosen = (value or "info").strip().lower()
+    if chosen not in LEVELS:
+        raise ValueError(f"{source}: {value!r} is not a log level: choose one of {', '.join(LEVELS)}")
+    return LEVELS[chosen]
 
 
 class ContextFilter(logging.Filter):

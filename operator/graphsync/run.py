@@ -21,7 +21,7 @@ from typing import Any
 
 import psycopg
 
-from graphsync import adoption, connect, epochs, filesync, graphmodes, relaying, retention, targets, twoway
+from graphsync import adoption, connect, epochs, filesync, graphmodes, history, relaying, retention, targets, twoway
 from graphsync.change import SNAPSHOT_VERSION
 from graphsync.connectors import outages, streams
 from graphsync.connectors.postgres import numbering
@@ -40,6 +40,7 @@ from graphsync.pipeline.control import RunControl
 from graphsync.pipeline.retry import Backoff, Interrupted
 from graphsync.pipeline.runner import Runner, RunOptions
 from graphsync.pipeline.stats import SOURCE, TARGET, RunStats
+from graphsync.reconcile.pipeline import audit_store
 from graphsync.spec.endpoints import CaptureMode
 from graphsync.spec.pipeline import Mode, PipelineSpec
 
@@ -90,14 +91,29 @@ def run(spec: PipelineSpec, control: RunControl) -> RunStats:
     pruning = threading.Event()
     if not control.until_idle:
         retention.keep(spec, pruning)
+    recorder = None
+    if control.history:
+        recorder = history.Recorder.of(spec.identity, spec.mode.value, lambda stack: audit_store(spec, stack))
+        control = recorder.watching(control)
+        recorder.start()
+    stats: RunStats | None = None
+    failure: BaseException | None = None
     try:
         own = _own_engine(spec)
         if own is not None:
             adoption.adopt(spec)
-            return own(spec, control)
-        return _reconnecting(spec, control)
+            stats = own(spec, control)
+        else:
+            stats = _reconnecting(spec, control)
+        return stats
+    except BaseException as exc:
+        failure = exc
+        raise
     finally:
         pruning.set()
+        if recorder is not None:
+            error = f"{type(failure).__name__}: {failure}" if failure is not None else None
+            recorder.finish(stats, history.outcome_of(control, failure), error)
 
 
 class _Carry:

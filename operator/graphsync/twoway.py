@@ -29,7 +29,7 @@ from graphsync import connect, graphmodes, targets
 from graphsync.change import Change, Operation, version_of
 from graphsync.conflicts import changes, mark, resolution
 from graphsync.conflicts.decision import Step, decide, decide_owing, decide_without_ledger, write_order
-from graphsync.conflicts.held import Base, HeldConflicts, Ledger, Owed
+from graphsync.conflicts.held import ENGINE, Base, HeldConflicts, Ledger, Owed
 from graphsync.connectors.graphs.reading import Versions
 from graphsync.connectors.postgres import schema as pg_schema
 from graphsync.connectors.postgres.ledger import PostgresConflicts, PostgresLedger
@@ -170,8 +170,11 @@ class TwoWay:
             for ident in gone:
                 self._converged(ident)
 
-    def settle(self, conflict: str, choice: str, data: Mapping[str, Any] | None = None) -> None:
-        """Write the chosen version (a side's, or `data`; None: deleted) to both sides, then make it the base."""
+    def settle(
+        self, conflict: str, choice: str, data: Mapping[str, Any] | None = None, *, by: str, note: str | None = None
+    ) -> None:
+        """Write the chosen version (a side's, or `data`; None: deleted) to both sides, then make it the base;
+        the record says who (`by`) chose it and why (`note`)."""
         held = self.conflicts.get(conflict)
         if held is None:
             raise ValueError(f"no conflict {conflict!r}")
@@ -191,7 +194,7 @@ class TwoWay:
         self._apply(held.entity, writes, counts)
         if counts.failed:
             raise ValueError(f"conflict {conflict} is still held: {'; '.join(counts.errors)}")
-        self.conflicts.settle(conflict, choice)
+        self.conflicts.settle(conflict, choice, by=by, note=note)
 
     def _bucket(
         self, name: str, source: dict[str, Entry], target: dict[str, Entry], version: int, counts: TwoWayProgress
@@ -352,7 +355,7 @@ class TwoWay:
     def _converged(self, ident: str) -> None:
         """A held conflict whose sides came to agree (or one was copied over) is settled by itself."""
         if ident in self._open:
-            self.conflicts.settle(self._open.pop(ident), "converged")
+            self.conflicts.settle(self._open.pop(ident), "converged", by=ENGINE, note="both sides came to agree")
 
     def _apply(self, name: str, writes: _Writes, counts: TwoWayProgress) -> None:
         # The ledger moves only after both sides committed: a crash in between repeats the pass's writes,

@@ -75,6 +75,13 @@ class PullPolicy(enum.StrEnum):
     NEVER = "Never"
 
 
+class LogLevel(enum.StrEnum):
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+    DEBUG = "debug"
+
+
 class Workers(SpecModel):
     """The pods that run the pipeline: how many, where, with what."""
 
@@ -86,6 +93,11 @@ class Workers(SpecModel):
     resources: Resources | None = Field(default=None, description="requests and limits; sensible defaults if unset")
     node_selector: dict[str, str] = Field(default_factory=dict, description="node labels a worker's node must have")
     tolerations: list[Toleration] = Field(default_factory=list, description="taints of nodes the workers may run on")
+    log_level: LogLevel = Field(
+        default=LogLevel.INFO,
+        description="how much the workers log: error, warning, info or debug (debug: one line per batch naming"
+        " each change and the application's correlation_id)",
+    )
     stuck_after_seconds: int = Field(
         default=int(STUCK_SECONDS),
         ge=10,

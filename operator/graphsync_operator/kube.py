@@ -122,6 +122,12 @@ class Kube:
         data = response.data
         return json.loads(data) if data else {}
 
+    def whoami(self) -> str:
+        """The user name the API server knows these credentials by (a SelfSubjectReview, as `kubectl auth whoami`)."""
+        review = {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}
+        reviewed = self._call("create", "POST", "/apis/authentication.k8s.io/v1/selfsubjectreviews", body=review)
+        return str(reviewed["status"]["userInfo"]["username"])
+
     def apply(self, manifest: dict[str, Any]) -> dict[str, Any]:
         """Server-side apply of one namespaced object; returns the object as stored."""
         meta = manifest["metadata"]

@@ -28,7 +28,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=DEFAULT_METRICS_PORT,
         help=f"serve Prometheus metrics on /metrics of this port (default {DEFAULT_METRICS_PORT}; 0: not at all)",
     )
-    command.add_argument("-v", "--verbose", action="store_true")
+    command.add_argument(
+        "--log-level",
+        choices=tuple(logs.LEVELS),
+        default=None,
+        help=f"how much to log (default: {logs.LEVEL_ENV}, else info); debug includes every kopf handler run",
+    )
+    command.add_argument("-v", "--verbose", action="store_true", help="the same as --log-level debug")
     command.set_defaults(handler=main)
 
 
@@ -45,10 +51,11 @@ def _port(value: str) -> int:
 def main(args: argparse.Namespace) -> int:
     try:
         log_format = logs.choose(os.environ.get(logs.ENV))
+        level = logging.DEBUG if args.verbose else logs.level_of(args.log_level or os.environ.get(logs.LEVEL_ENV))
     except ValueError as exc:
         raise SystemExit(f"graphsync-operator run: {exc}") from None
-    logs.configure(log_format, logging.DEBUG if args.verbose else logging.INFO)
-    if not args.verbose:
+    logs.configure(log_format, level)
+    if level > logging.DEBUG:
         # kopf logs every handler and timer run at INFO: at one timer per pipeline every few seconds, noise.
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     if not args.all_namespaces and not args.namespace:

@@ -129,6 +129,7 @@ def run_sync(args: argparse.Namespace) -> int:
             relay=args.role in ("all", "relay"),
             consume=args.role in ("all", "consumer"),
             probe_seconds=reporter.interval,
+            history=True,
         )
         try:
             stats = pipeline_run.run(spec, control)
@@ -231,14 +232,15 @@ def _name(extras: Extras, spec: PipelineSpec) -> None:
 
 
 def _prepare() -> threading.Event:
-    """Logging, one line per event (GRAPHSYNC_LOG_FORMAT: text, or json in pods); SIGTERM and SIGINT finish the
-    batch in flight, checkpoint it, and end the run."""
+    """Logging, one line per event (GRAPHSYNC_LOG_FORMAT: text, or json in pods; GRAPHSYNC_LOG_LEVEL: the
+    pipeline's `workers.logLevel`); SIGTERM and SIGINT finish the batch in flight, checkpoint it, and end the run."""
     try:
         log_format = logs.choose(os.environ.get(logs.ENV))
+        level = logs.level_of(os.environ.get(logs.LEVEL_ENV))
     except ValueError as exc:
         print(f"graphsync-operator worker: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
-    logs.configure(log_format)
+    logs.configure(log_format, level)
     # The neo4j driver logs every server notification at INFO (constraints that already exist, say).
     logging.getLogger("neo4j").setLevel(logging.WARNING)
     stop = threading.Event()

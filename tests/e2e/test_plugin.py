@@ -271,8 +271,13 @@ def test_a_conflict_held_for_review_is_listed_shown_and_resolved(cluster_shop: S
     assert '"from postgres"' in shown_text
     assert '"from neo4j"' in shown_text
 
-    resolved = ok(plugin(c, "conflicts", "resolve", "twoway", held[0]["id"], "--take", "source"))
+    resolved = ok(plugin(c, "conflicts", "resolve", "twoway", held[0]["id"], "--take", "source", "--note", "ERP wins"))
     assert f"resolved {held[0]['id']}" in resolved
+    # Recorded as the user the cluster knows (`kubectl auth whoami`), with the note.
+    who = json.loads(ok(kubectl(c.kube.env, "auth", "whoami", "-o", "json")))["status"]["userInfo"]["username"]
+    assert resolved.strip().endswith(f"source, by {who}")
+    [record] = json.loads(ok(plugin(c, "conflicts", "list", "twoway", "--all", "--json")))
+    assert (record["resolved_by"], record["note"]) == (who, "ERP wins")
     row = c.pg.execute(f"SELECT name FROM {c.schema}.customer WHERE id = 3").fetchone()
     assert row is not None
     assert row[0] == "from postgres"

@@ -3,6 +3,7 @@ concurrent edits of one entity resolve as the conflict policy says, the same way
 
 from __future__ import annotations
 
+import getpass
 import json
 import threading
 from collections.abc import Iterator
@@ -208,7 +209,11 @@ def test_manual_review_holds_conflicts_and_applies_the_chosen_version(
     code, text = conflicts_cli(spec, tmp_path, capsys, "show", by_key[5]["id"])
     assert "differs: name, score, tags, updated_at" in text
 
-    assert conflicts_cli(spec, tmp_path, capsys, "resolve", by_key[5]["id"], "--take", "target")[0] == 0
+    code, said = conflicts_cli(
+        spec, tmp_path, capsys, "resolve", by_key[5]["id"], "--take", "target", "--by", "alice", "--note", "CRM wins"
+    )
+    assert code == 0
+    assert said.strip().endswith("target, by alice")
     assert conflicts_cli(spec, tmp_path, capsys, "resolve", by_key[6]["id"], "--take", "source")[0] == 0
     merged = tmp_path / "seven.json"
     merged.write_text(json.dumps({"id": 7, "name": "by hand", "updated_at": 40000}))
@@ -224,6 +229,13 @@ def test_manual_review_holds_conflicts_and_applies_the_chosen_version(
     assert open_now == []
     code, everything = conflicts_cli(spec, tmp_path, capsys, "list", "--all", "--json")
     assert sorted((c["key"], c["choice"]) for c in everything) == [(5, "target"), (6, "source"), (7, "data")]
+    # Who resolved each and why stay in the record: the name given, else the user running the command.
+    by_key = {c["key"]: c for c in everything}
+    assert (by_key[5]["resolved_by"], by_key[5]["note"]) == ("alice", "CRM wins")
+    assert (by_key[6]["resolved_by"], by_key[6]["note"]) == (getpass.getuser(), None)
+    code, text = conflicts_cli(spec, tmp_path, capsys, "show", by_key[5]["id"])
+    assert "by alice: target" in text
+    assert "note:    CRM wins" in text
 
 
 def test_a_bad_resolution_is_refused_naming_the_problem(
@@ -303,6 +315,6 @@ def test_a_lost_ledger_brings_no_deleted_entity_back(
     with ExitStack() as stack:
         pair_ = twoway.TwoWay(spec, stack)
         [held4] = [c for c in pair_.conflicts.list() if c.entity == "person"]
-        pair_.settle(held4.id, "source")  # the source's answer: deleted
+        pair_.settle(held4.id, "source", by="test")  # the source's answer: deleted
     # Gone from the target too (a bare placeholder at most, while its held relationships point at it).
     assert person(target.read, 4) in (None, {"id": 4})

@@ -203,7 +203,7 @@ def test_conflicts_follow_the_policy_and_manual_ones_wait_in_the_engine_schema(
             {**held.source, "title": "postgres"},  # type: ignore[dict-item]
             {**held.target, "title": "neo4j"},  # type: ignore[dict-item]
         )
-        pair.settle(held.id, "target")
+        pair.settle(held.id, "target", by="test")
     assert row(pg_conn, "SELECT title FROM product WHERE id = 4") == "neo4j"
     assert graph(neo4j_driver, "MATCH (p:Product {id: 4}) RETURN p.title") == "neo4j"
     after = one_pass(pipeline)

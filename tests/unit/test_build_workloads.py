@@ -66,6 +66,14 @@ def test_the_worker_runs_the_rendered_config() -> None:
     assert env["POD_NAME"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
     assert env["GRAPHSYNC_HEARTBEAT_SECONDS"]["value"] == "10"
     assert env["GRAPHSYNC_LOG_FORMAT"] == {"name": "GRAPHSYNC_LOG_FORMAT", "value": "json"}
+    assert env["GRAPHSYNC_LOG_LEVEL"]["value"] == "info"
+
+
+def test_the_workers_log_at_the_level_the_pipeline_names() -> None:
+    spec = shop_spec()
+    spec["workers"] = {"logLevel": "debug"}
+    assert env_of(build(spec))["GRAPHSYNC_LOG_LEVEL"]["value"] == "debug"
+    assert env_of(build(scheduled_spec(workers={"logLevel": "error"})))["GRAPHSYNC_LOG_LEVEL"]["value"] == "error"
 
 
 def test_the_config_map_is_mounted_read_only_and_only_emptydirs_are_writable() -> None:

@@ -13,6 +13,7 @@ import pytest
 from graphsync import logs
 from graphsync.change import ApplyResult, Change
 from graphsync.pipeline.runner import Runner
+from graphsync_operator.api import LogLevel
 from tests.unit.test_runner import FAST, ListSource, MemoryDeadLetters, MemorySink, changes
 
 
@@ -92,6 +93,18 @@ def test_the_format_is_text_unless_told_and_a_wrong_one_is_named() -> None:
     assert logs.choose("JSON") == "json"
     with pytest.raises(ValueError, match=r"GRAPHSYNC_LOG_FORMAT: 'yaml' is not a log format: choose one of text, json"):
         logs.choose("yaml")
+
+
+def test_the_level_is_info_unless_told_and_a_wrong_one_is_named() -> None:
+    assert logs.level_of(None) == logging.INFO
+    assert logs.level_of(" Debug ") == logging.DEBUG
+    assert logs.level_of("error") == logging.ERROR
+    with pytest.raises(ValueError, match=r"GRAPHSYNC_LOG_LEVEL: 'loud' is not a log level: choose one of error, "):
+        logs.level_of("loud")
+    with pytest.raises(ValueError, match=r"--log-level: 'trace'"):
+        logs.level_of("trace", source="--log-level")
+    # The spec's choices are the levels the worker knows.
+    assert [level.value for level in LogLevel] == list(logs.LEVELS)
 
 
 class TalkingSink(MemorySink):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import random
 import threading
 from collections.abc import Sequence
@@ -218,3 +219,21 @@ def test_a_commit_cut_off_by_a_restart_is_written_again_not_dead_lettered() -> N
     assert dead.records == []
     assert sorted(sink.state) == [0]
     assert runner.stats.retries == 1
+
+
+def test_the_applications_correlation_id_is_in_the_worker_log(caplog: pytest.LogCaptureFixture) -> None:
+    """A dead letter's warning names each change with the correlation id the application gave it; at debug level,
+    so does the line of every batch applied."""
+    traced = [
+        Change(entity="e", key=i, op=Operation.UPSERT, version=1, correlation_id=f"checkout-{i}") for i in range(5)
+    ]
+    source, sink = ListSource(traced, 5), MemorySink(poison=frozenset({3}))
+    with caplog.at_level(logging.DEBUG, logger="graphsync.pipeline.runner"):
+        run(source, sink)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("e:3@1 (upsert) correlation_id=checkout-3: " in line for line in warnings), warnings
+    applied = [r.getMessage() for r in caplog.records if r.getMessage().startswith("applied ")]
+    assert applied
+    assert all(f"correlation_id=checkout-{i}" in applied[0] for i in range(5))
+    untraced = Change(entity="e", key=1, op=Operation.DELETE, version=2)
+    assert untraced.describe() == "e:1@2 (delete)"

@@ -24,9 +24,9 @@ Removed, per kind of pipeline:
 - Files source: the checkpoint node (`GraphsyncCheckpoint` `<pipeline>:files`) in the
   target, and the local mirror of a remote Git repository (a cache, shared by the
   pipelines of one URL on one machine; in Kubernetes it lives in the pod's emptyDir).
-- Every kind, in the target: the pipeline's reconciliation records
-  (`GraphsyncReconciliation`; for FalkorDB in `<graph>__graphsync_audit`, deleted once
-  no pipeline's records are left in it).
+- Every kind, in the target: the pipeline's reconciliation and sync run records
+  (`GraphsyncReconciliation`, `GraphsyncRun`; for FalkorDB in `<graph>__graphsync_audit`,
+  deleted once no pipeline's records are left in it).
 
 Kept: the data in the target graph (nodes, labels, properties, relationships; users
 delete it themselves) and the target's constraints and indexes. What identifies the

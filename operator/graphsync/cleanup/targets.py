@@ -52,6 +52,12 @@ WITH r LIMIT $limit
 DELETE r
 RETURN count(r)
 """
+DELETE_SYNC_RUNS: LiteralString = """
+MATCH (r:GraphsyncRun) WHERE r.pipeline = $pipeline
+WITH r LIMIT $limit
+DELETE r
+RETURN count(r)
+"""
 DELETE_FILES_CHECKPOINT: LiteralString = "MATCH (c:GraphsyncCheckpoint {id: $id}) DELETE c RETURN count(c)"
 COUNT_NODES: LiteralString = "MATCH (n) RETURN count(n)"
 
@@ -99,7 +105,8 @@ def neo4j_target(spec: PipelineSpec, report: CleanupReport) -> None:
     with ExitStack() as stack:
         store = _neo4j(target, "target.neo4j", stack)
         _marked(spec, store, report)
-        report.audit_runs += repeat(store, DELETE_AUDIT_RUNS, {"pipeline": spec.identity})
+        for query in (DELETE_AUDIT_RUNS, DELETE_SYNC_RUNS):
+            report.audit_runs += repeat(store, query, {"pipeline": spec.identity})
 
 
 def falkordb_target(spec: PipelineSpec, report: CleanupReport) -> None:
@@ -115,7 +122,8 @@ def falkordb_target(spec: PipelineSpec, report: CleanupReport) -> None:
                 report.graphs.append(build.name)
         audit = _falkordb(_named(target, AUDIT_GRAPH_SUFFIX), "target.falkordb", stack)
         if audit is not None:
-            report.audit_runs += repeat(audit, DELETE_AUDIT_RUNS, {"pipeline": spec.identity})
+            for query in (DELETE_AUDIT_RUNS, DELETE_SYNC_RUNS):
+                report.audit_runs += repeat(audit, query, {"pipeline": spec.identity})
             if audit.read(COUNT_NODES) == [[0]]:
                 audit.drop()
                 report.graphs.append(audit.name)

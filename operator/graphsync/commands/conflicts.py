@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import sys
 from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,10 @@ def add_actions(command: argparse.ArgumentParser, pipeline: Callable[[argparse.A
     chosen = resolve.add_mutually_exclusive_group(required=True)
     chosen.add_argument("--take", choices=("source", "target"), help="keep one side's version (absent: deleted)")
     chosen.add_argument("--data", type=Path, help="a JSON file with the properties to keep on both sides")
+    resolve.add_argument(
+        "--by", help="who resolves it, kept in the record (default: you, as this machine or the cluster knows you)"
+    )
+    resolve.add_argument("--note", help="why, kept in the record")
     for parser in (listing, show, resolve):
         parser.add_argument("--json", action="store_true", help="print JSON")
 
@@ -53,8 +58,14 @@ def main(args: argparse.Namespace) -> int:
     return specfile.act_on_file(args, act, "graphsync conflicts")
 
 
-def act(spec: PipelineSpec, args: argparse.Namespace, program: str = "graphsync conflicts") -> int:
-    """The action `args` names (as `add_actions` parsed it) on the pipeline `spec`; errors begin with `program`."""
+def act(
+    spec: PipelineSpec,
+    args: argparse.Namespace,
+    program: str = "graphsync conflicts",
+    user: Callable[[], str] = getpass.getuser,
+) -> int:
+    """The action `args` names (as `add_actions` parsed it) on the pipeline `spec`; errors begin with `program`.
+    A resolution is recorded as `--by`, or else as `user()`."""
     try:
         if spec.mode is not Mode.BIDIRECTIONAL:
             raise ValueError(f"mode: conflicts are held by bidirectional pipelines, and this one is {spec.mode.value}")
@@ -63,7 +74,8 @@ def act(spec: PipelineSpec, args: argparse.Namespace, program: str = "graphsync 
         print(f"{program}: {exc}", file=sys.stderr)
         return 2
     if args.conflicts_command == "resolve":
-        return _resolve(spec, args.id, args.take or "data", data, program)
+        by = args.by or user()
+        return _resolve(spec, args.id, _Choice(args.take or "data", data, by, args.note), program)
     with ExitStack() as stack:
         _, store = twoway.state(spec, stack)
         if args.conflicts_command == "list":
@@ -78,15 +90,25 @@ def act(spec: PipelineSpec, args: argparse.Namespace, program: str = "graphsync 
     return 0
 
 
-def _resolve(spec: PipelineSpec, conflict: str, choice: str, data: dict[str, Any] | None, program: str) -> int:
+@dataclass(frozen=True)
+class _Choice:
+    """What a person chose for a conflict (a side, or `data`), who they are and why."""
+
+    take: str
+    data: dict[str, Any] | None
+    by: str
+    note: str | None
+
+
+def _resolve(spec: PipelineSpec, conflict: str, choice: _Choice, program: str) -> int:
     with ExitStack() as stack:
         pair = twoway.TwoWay(spec, stack)
         held = pair.conflicts.get(conflict)
         if held is None or held.status != "open":
             print(f"{program}: no open conflict {conflict!r} in pipeline {spec.identity}", file=sys.stderr)
             return 1
-        pair.settle(conflict, choice, data)
-    print(f"resolved {conflict} ({held.entity} {json.dumps(held.key)}): {choice}")
+        pair.settle(conflict, choice.take, choice.data, by=choice.by, note=choice.note)
+    print(f"resolved {conflict} ({held.entity} {json.dumps(held.key)}): {choice.take}, by {choice.by}")
     return 0
 
 
@@ -131,7 +153,12 @@ def show_text(conflict: HeldConflict) -> str:
     lines = [
         f"conflict {conflict.id}: {conflict.entity} {json.dumps(conflict.key)} ({conflict.status})",
         f"detected {conflict.detected_at}"
-        + (f", resolved {conflict.resolved_at}: {conflict.choice}" if conflict.resolved_at else ""),
+        + (
+            f", resolved {conflict.resolved_at} by {conflict.resolved_by}: {conflict.choice}"
+            if conflict.resolved_at
+            else ""
+        ),
+        *([f"note:    {conflict.note}"] if conflict.note else []),
     ]
     for side in ("source", "target", "base"):
         value = getattr(conflict, side)

@@ -12,7 +12,6 @@ import logging
 import signal
 import sys
 import threading
-from contextlib import ExitStack
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -20,8 +19,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from graphsync.commands import specfile
-from graphsync.reconcile.audit import Audit
-from graphsync.reconcile.pipeline import audit_store, reconcile
+from graphsync.reconcile.pipeline import reconcile
 from graphsync.reconcile.report import Outcome
 from graphsync.spec.reconcile import ReconcileSpec
 
@@ -31,8 +29,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "reconcile", help="compare a pipeline's source and target by bucketed hashes; report or repair differences"
     )
     add_job_arguments(command)
-    command.add_argument("--history", action="store_true", help="list the last runs instead of running one")
-    command.add_argument("--limit", type=int, default=20, help="with --history: how many runs")
     command.add_argument("--json", action="store_true", help="print JSON")
     command.set_defaults(handler=main)
 
@@ -59,11 +55,6 @@ def main(args: argparse.Namespace) -> int:
     except ValidationError as exc:
         print(f"graphsync reconcile: invalid options:\n{specfile.format_errors(exc)}", file=sys.stderr)
         return 2
-    if args.history:
-        with ExitStack() as stack:
-            runs = Audit(audit_store(spec, stack)).runs(spec.identity, args.limit)
-        print(json.dumps(runs, indent=2) if args.json else history_text(runs))
-        return 0
     stop = threading.Event()
 
     def request_stop(signum: int, _frame: FrameType | None) -> None:
@@ -110,20 +101,4 @@ def report_text(summary: dict[str, Any]) -> str:
                 lines.append(f"  {kind}: {json.dumps(item, default=str)}")
     if summary["error"]:
         lines.append(f"error: {summary['error']}")
-    return "\n".join(lines)
-
-
-def history_text(runs: list[dict[str, Any]]) -> str:
-    lines = [
-        f"{'started':<30} {'action':<7} {'outcome':<9} {'compared':>10} {'missing':>8} {'extra':>8}"
-        f" {'different':>9} {'repaired':>8}"
-    ]
-    for run in runs:
-        lines.append(
-            f"{run['startedAt']:<30} {run['action']:<7} {run['outcome']:<9} {run.get('compared', 0):>10,}"
-            f" {run.get('missing', 0):>8,} {run.get('extra', 0):>8,} {run.get('different', 0):>9,}"
-            f" {run.get('repaired', 0):>8,}"
-        )
-        if run.get("error"):
-            lines.append(f"  error: {run['error']}")
     return "\n".join(lines)

@@ -56,6 +56,7 @@ def main(args: argparse.Namespace) -> int:
                 on_batch=progress,
                 relay=args.role in ("all", "relay"),
                 consume=args.role in ("all", "consumer"),
+                history=True,
             ),
         )
     except ValueError as exc:

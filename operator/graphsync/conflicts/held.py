@@ -56,6 +56,10 @@ class Ledger(Protocol):
     def drop(self, entity: str, idents: Sequence[str]) -> None: ...
 
 
+# Who settles a conflict both sides resolved on their own, in the record.
+ENGINE = "graphsync"
+
+
 @dataclass(frozen=True)
 class HeldConflict:
     """Both versions of an entity a manual policy holds, and the base they diverged from (None: absent)."""
@@ -75,6 +79,9 @@ class HeldConflict:
     choice: str | None = None
     # Why it is held: the manual policy, or a value the policy's merge rule cannot combine.
     reason: str = ""
+    # Who settled it (a person's name, or the engine when both sides came to agree) and why, for the record.
+    resolved_by: str | None = None
+    note: str | None = None
 
 
 def conflict_id(ident: str) -> str:
@@ -130,11 +137,21 @@ class HeldConflicts(ABC):
         chosen = [r for r in records if include_resolved or r.status == "open"]
         return sorted(chosen, key=lambda record: (record.detected_at, record.id))
 
-    def settle(self, conflict: str, choice: str) -> None:
-        """Mark a conflict resolved (`choice`: source, target, data, or converged when both sides came to agree)."""
+    def settle(self, conflict: str, choice: str, *, by: str, note: str | None = None) -> None:
+        """Mark a conflict resolved (`choice`: source, target, data, or converged when both sides came to agree)
+        by someone (`by`), with their `note`."""
         held = self.get(conflict)
         if held is not None:
-            self._save({**asdict(held), "status": "resolved", "resolved_at": now(), "choice": choice})
+            self._save(
+                {
+                    **asdict(held),
+                    "status": "resolved",
+                    "resolved_at": now(),
+                    "choice": choice,
+                    "resolved_by": by,
+                    "note": note,
+                }
+            )
 
 
 def now() -> str:

@@ -25,6 +25,9 @@ class RunControl:
     # How long a run with nothing to sync waits before asking the target whether it answers
     # (a worker asks once per report, so its status tells an idle target's outage).
     probe_seconds: float = 30.0
+    # Keep a record of the run in the target's history (`graphsync.history`): workers and `graphsync run` do;
+    # a run embedded in a program or a test need not.
+    history: bool = False
 
     def pause(self, seconds: float, stats: RunStats) -> None:
         """Wait between polls, ending early on stop. A chosen wait is not a stuck call, so the run

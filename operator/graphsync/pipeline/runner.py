@@ -28,6 +28,8 @@ T = TypeVar("T")
 # The run's two loops, as its stats tell them apart to find a stuck one.
 READER, WRITER = "reader", "writer"
 # What each side a retry names waits for, as the retry metric's `component` tells them apart.
+# Dead letters named one by one in the batch's warning (with each change's correlation id); the rest counted.
+LOGGED_REJECTIONS = 20
 _COMPONENTS = {"target": TARGET, "source": SOURCE, "dead-letter store": DEAD_LETTERS}
 
 
@@ -188,8 +190,17 @@ class Runner:
             result, rejected = self._apply(batch.changes, stop, batch.staged)
             seconds = time.monotonic() - started
             failed = [*batch.rejected, *rejected]
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug(
+                    "applied %d change(s): %s", len(batch.changes), "; ".join(c.describe() for c in batch.changes)
+                )
             if failed:
-                log.warning("%d item(s) of the batch go to the dead-letter store", len(failed))
+                log.warning(
+                    "%d item(s) of the batch go to the dead-letter store: %s",
+                    len(failed),
+                    "; ".join(_describe(r) for r in failed[:LOGGED_REJECTIONS])
+                    + (f"; and {len(failed) - LOGGED_REJECTIONS} more" if len(failed) > LOGGED_REJECTIONS else ""),
+                )
                 self._retrying(lambda: self._dead_letters.record(failed), stop, "dead-letter store")
             self._retrying(lambda: self._source.commit(batch, failed), stop, "source")
         self.stats.add_batch(

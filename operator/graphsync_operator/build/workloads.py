@@ -64,6 +64,7 @@ def pod_template(plan: PodPlan, defaults: Defaults) -> dict[str, Any]:
         {"name": "GRAPHSYNC_CONFIG_HASH", "value": plan.rendered.hash},
         # One JSON object per line, for the cluster's log pipeline (text stays the default on a laptop).
         {"name": "GRAPHSYNC_LOG_FORMAT", "value": "json"},
+        {"name": "GRAPHSYNC_LOG_LEVEL", "value": workers.log_level.value},
         *(use.env_var() for use in plan.rendered.secrets if not use.file),
     ]
     files = [use.projection() for use in plan.rendered.secrets if use.file]

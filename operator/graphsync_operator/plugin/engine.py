@@ -12,6 +12,7 @@ import argparse
 import atexit
 import base64
 import binascii
+import getpass
 import os
 import shutil
 import tempfile
@@ -33,7 +34,7 @@ from graphsync.spec.endpoints import SECRETS_DIR_ENV
 from graphsync.spec.pipeline import PipelineSpec
 from graphsync_operator.api import API_VERSION, SyncPipelineSpec
 from graphsync_operator.build import config
-from graphsync_operator.kube import Kube
+from graphsync_operator.kube import Kube, KubeError
 from graphsync_operator.plugin import address
 from graphsync_operator.plugin.steer import PluginError
 
@@ -129,9 +130,18 @@ def dead_letters(kube: Kube, namespace: str, args: argparse.Namespace) -> int:
 def held_conflicts(kube: Kube, namespace: str, args: argparse.Namespace) -> int:
     spec = _prepared(kube, namespace, args)
     try:
-        return conflicts.act(spec, args, PROGRAM)
+        return conflicts.act(spec, args, PROGRAM, user=lambda: _user(kube))
     except UNREACHABLE as exc:
         raise Unreachable(exc) from None
+
+
+def _user(kube: Kube) -> str:
+    """Who resolves a conflict: the cluster's name for the user; this machine's login on a cluster that cannot say
+    (before Kubernetes 1.28)."""
+    try:
+        return kube.whoami()
+    except KubeError:
+        return getpass.getuser()
 
 
 class Unreachable(Exception):

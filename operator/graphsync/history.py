@@ -1,0 +1,180 @@
+"""The durable history of a pipeline's sync runs, kept in its target graph beside its reconciliations'
+(`reconcile.audit`): `graphsync history` and `kubectl graphsync history` list both.
+
+A run is recorded when it starts (outcome `running`), again every RECORD_SECONDS while it goes, and when it
+ends; the newest KEEP runs per pipeline are kept. A run whose record stopped being renewed ended without
+saying how (its process was killed): it reads as `lost`. Recording never holds a run up: it happens in a
+thread of its own, and a target that does not answer only delays the record to the next attempt.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import socket
+import threading
+from collections.abc import Callable, Mapping
+from contextlib import ExitStack
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any, LiteralString
+
+from graphsync import logs
+from graphsync.connectors.graphs.reading import Store
+from graphsync.pipeline.control import RunControl
+from graphsync.pipeline.stats import RunStats
+
+log = logging.getLogger(__name__)
+
+KEEP = 100
+RECORD_SECONDS = 30.0
+# A running record not renewed for this many periods belongs to a process that died.
+LOST_AFTER_PERIODS = 3
+# How long a run's end may wait for its final record (a pod has a grace period).
+FINAL_WAIT_SECONDS = 10.0
+
+RECORD: LiteralString = """
+MERGE (r:GraphsyncRun {id: $id})
+SET r += $run
+"""
+PRUNE: LiteralString = """
+MATCH (r:GraphsyncRun) WHERE r.pipeline = $pipeline
+WITH r ORDER BY r.startedAt DESC SKIP $keep
+DELETE r
+"""
+LIST: LiteralString = """
+MATCH (r:GraphsyncRun) WHERE r.pipeline = $pipeline
+WITH r ORDER BY r.startedAt DESC LIMIT $limit
+RETURN collect(properties(r)) AS rows
+"""
+# The counts a run record keeps, from `RunStats.summary`.
+COUNTS = ("read", "synced", "created", "updated", "deleted", "stale", "failed", "retries")
+
+
+class Outcome(enum.StrEnum):
+    RUNNING = "running"
+    # Ended by itself: a snapshot read everything, a run to idle found nothing left.
+    COMPLETED = "completed"
+    # Asked to stop (SIGTERM, Ctrl-C, a rollout) and stopped after its batch in flight.
+    STOPPED = "stopped"
+    FAILED = "failed"
+    # Shown, never stored: the record of a run whose process died without saying how.
+    LOST = "lost"
+
+
+@dataclass(frozen=True)
+class Run:
+    """Which run a record is of: the pipeline, its mode, the host (a worker's pod) and when it started."""
+
+    pipeline: str
+    mode: str
+    host: str
+    started: datetime
+    id: str
+
+
+def record_of(
+    run: Run, now: datetime, summary: Mapping[str, Any], outcome: Outcome, error: str | None = None
+) -> dict[str, Any]:
+    """The properties a run's record holds, from its stats' summary (pure)."""
+    finished = None if outcome is Outcome.RUNNING else now.isoformat(timespec="milliseconds")
+    return {
+        "pipeline": run.pipeline,
+        "kind": "sync",
+        "mode": run.mode,
+        "host": run.host,
+        "startedAt": run.started.isoformat(timespec="milliseconds"),
+        "updatedAt": now.isoformat(timespec="milliseconds"),
+        "finishedAt": finished,
+        "outcome": outcome.value,
+        "error": error,
+        **{name: int(summary.get(name, 0)) for name in COUNTS},
+    }
+
+
+def shown(run: Mapping[str, Any], now: datetime, period: float = RECORD_SECONDS) -> dict[str, Any]:
+    """A stored record as a reader sees it: a `running` one no longer renewed is `lost` (pure)."""
+    seen = dict(run)
+    updated = datetime.fromisoformat(str(seen.get("updatedAt") or seen["startedAt"]))
+    if seen.get("outcome") == Outcome.RUNNING and now - updated > timedelta(seconds=period * LOST_AFTER_PERIODS):
+        seen["outcome"] = Outcome.LOST.value
+        seen["error"] = seen.get("error") or f"no word from the run since {seen['updatedAt']}: its process ended"
+    return seen
+
+
+def outcome_of(control: RunControl, error: BaseException | None) -> Outcome:
+    if error is not None:
+        return Outcome.FAILED
+    return Outcome.STOPPED if control.stop.is_set() else Outcome.COMPLETED
+
+
+def runs(store: Store, pipeline: str, limit: int = 20, now: datetime | None = None) -> list[dict[str, Any]]:
+    """The newest sync runs first."""
+    [[rows]] = store.read(LIST, {"pipeline": pipeline, "limit": limit})
+    moment = now or datetime.now(UTC)
+    return [shown(row, moment) for row in rows]
+
+
+class Recorder:
+    """Keeps one run's record in the target: at start, every `period` seconds, and at its end."""
+
+    def __init__(self, run: Run, open_store: Callable[[ExitStack], Store], period: float = RECORD_SECONDS) -> None:
+        self._run = run
+        self._open_store = open_store
+        self._period = period
+        self._latest: RunStats | None = None
+        self._done = threading.Event()
+        self._final: tuple[Outcome, str | None] | None = None
+        self._thread = threading.Thread(target=self._loop, name="graphsync-history", daemon=True)
+
+    @classmethod
+    def of(cls, pipeline: str, mode: str, open_store: Callable[[ExitStack], Store]) -> Recorder:
+        host = socket.gethostname()
+        return cls(Run(pipeline, mode, host, datetime.now(UTC), logs.new_id()), open_store)
+
+    def watching(self, control: RunControl) -> RunControl:
+        """`control`, with its batch callback also keeping the newest stats for the record."""
+        then = control.on_batch
+
+        def on_batch(stats: RunStats) -> None:
+            self._latest = stats
+            if then is not None:
+                then(stats)
+
+        return replace(control, on_batch=on_batch)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def finish(self, stats: RunStats | None, outcome: Outcome, error: str | None = None) -> None:
+        """Record the end, waiting at most FINAL_WAIT_SECONDS for a target that may not answer."""
+        self._latest = stats or self._latest
+        self._final = (outcome, error)
+        self._done.set()
+        self._thread.join(FINAL_WAIT_SECONDS)
+
+    def _loop(self) -> None:
+        with ExitStack() as stack:
+            opened: list[Store] = []
+
+            def write(outcome: Outcome, error: str | None) -> None:
+                try:
+                    if not opened:
+                        opened.append(self._open_store(stack))
+                    self._write(opened[0], outcome, error)
+                except Exception as exc:  # noqa: BLE001 - a record is never worth a run: tried again next period
+                    log.warning("the run's history record was not written: %s", exc)
+                    opened.clear()
+
+            write(Outcome.RUNNING, None)
+            while not self._done.wait(self._period):
+                write(Outcome.RUNNING, None)
+            if self._final is not None:
+                write(*self._final)
+
+    def _write(self, store: Store, outcome: Outcome, error: str | None) -> None:
+        run = self._run
+        summary = self._latest.summary() if self._latest is not None else {}
+        store.write(RECORD, {"id": run.id, "run": record_of(run, datetime.now(UTC), summary, outcome, error)})
+        if outcome is not Outcome.RUNNING:
+            store.write(PRUNE, {"pipeline": run.pipeline, "keep": KEEP})
