@@ -42,6 +42,10 @@ fi
 if [ ! -x .venv/bin/uv ]; then
   .venv/bin/pip install -q "uv==${UV_VERSION}"
 fi
+echo "bootstrap: the Python environment (.venv)"
 VIRTUAL_ENV="$PWD/.venv" .venv/bin/uv pip install -q -r requirements/dev.txt -e .
 
+# Each server built for the first time says so, with an estimate and its progress every 30 s
+# (about 15 minutes in all on a fresh 2-core machine); then every later run finds them cached.
+echo "bootstrap: the servers (cached in ${GRAPHSYNC_CACHE:-$HOME/.cache/graphsync})"
 .venv/bin/graphsync dev build

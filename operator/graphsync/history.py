@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import os
 import socket
 import threading
 from collections.abc import Callable, Mapping
@@ -49,6 +50,11 @@ RETURN collect(properties(r)) AS rows
 """
 # The counts a run record keeps, from `RunStats.summary`.
 COUNTS = ("read", "synced", "created", "updated", "deleted", "stale", "failed", "retries")
+
+
+def host() -> str:
+    """Where this process runs: in Kubernetes the pod's name (HOSTNAME), so a record names its worker pod."""
+    return os.environ.get("HOSTNAME") or socket.gethostname()
 
 
 class Outcome(enum.StrEnum):
@@ -129,8 +135,7 @@ class Recorder:
 
     @classmethod
     def of(cls, pipeline: str, mode: str, open_store: Callable[[ExitStack], Store]) -> Recorder:
-        host = socket.gethostname()
-        return cls(Run(pipeline, mode, host, datetime.now(UTC), logs.new_id()), open_store)
+        return cls(Run(pipeline, mode, host(), datetime.now(UTC), logs.new_id()), open_store)
 
     def watching(self, control: RunControl) -> RunControl:
         """`control`, with its batch callback also keeping the newest stats for the record."""

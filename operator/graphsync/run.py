@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -52,7 +51,7 @@ CONNECT = "connect"
 
 def consumer_name() -> str:
     """Unique per process; in Kubernetes the pod name (HOSTNAME), so a restarted pod resumes its own backlog."""
-    return f"{os.environ.get('HOSTNAME') or socket.gethostname()}-{os.getpid()}"
+    return f"{history.host()}-{os.getpid()}"
 
 
 def prepare_source(spec: PipelineSpec) -> None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from graphsync_operator import progress
 from graphsync_operator.progress import MISSED_BEATS, WorkerReport, WorkerState
 from graphsync_operator.status import (
     Condition,
@@ -114,6 +115,7 @@ def pipeline_status(observed: Observed) -> SyncPipelineStatus:
         desired_workers=observed.desired,
         open_conflicts=_sum_optional(r.open_conflicts for r in reports),
         last_reconciliation=last_reconciliation(observed.reconciliations),
+        recent_runs=progress.recent_runs(observed.reports),
         config_hash=observed.config_hash,
         conditions=conditions,
     )

@@ -17,6 +17,8 @@ from datetime import datetime, timedelta
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
+from graphsync_operator.status import RecentRun
+
 ANNOTATION_PREFIX = "progress.graphsync.io/"
 # How often a worker reports when nothing changed; the operator calls a pod silent after MISSED_BEATS of them.
 HEARTBEAT_SECONDS = 10.0
@@ -143,3 +145,26 @@ def from_workloads(reports: Iterable[WorkerReport], prefixes: tuple[str, ...]) -
 def annotation_key(pod: str) -> str:
     """A pod's annotation: pod names can be longer than an annotation name may be (63), so hashed."""
     return ANNOTATION_PREFIX + hashlib.sha256(pod.encode()).hexdigest()[:16]
+
+
+RECENT_RUNS = 5
+_ENDED = (WorkerState.FINISHED, WorkerState.FAILED)
+
+
+def recent_runs(reports: Iterable[WorkerReport], limit: int = RECENT_RUNS) -> list[RecentRun]:
+    """The newest runs, one per pod's report, newest first; the retired counts are no run (pure)."""
+    runs = sorted(
+        (r for r in reports if r.state is not WorkerState.RETIRED), key=lambda r: (r.started_at, r.pod), reverse=True
+    )
+    return [
+        RecentRun(
+            pod=report.pod,
+            state=report.state.value,
+            started_at=report.started_at,
+            finished_at=report.heartbeat if report.state in _ENDED else None,
+            synced=report.synced,
+            failed=report.failed,
+            error=report.error,
+        )
+        for report in runs[:limit]
+    ]

@@ -57,6 +57,18 @@ class LastReconciliation(StatusModel):
     failed: int = 0
 
 
+class RecentRun(StatusModel):
+    """One worker pod's run, as its reports tell it (`graphsync history` keeps the long record)."""
+
+    pod: str
+    state: str = Field(description="running, retrying, stuck, finished or failed, as the worker last reported")
+    started_at: datetime
+    finished_at: datetime | None = None
+    synced: int = 0
+    failed: int = 0
+    error: str | None = None
+
+
 class SyncPipelineStatus(StatusModel):
     observed_generation: int | None = None
     phase: Phase | None = None
@@ -72,6 +84,9 @@ class SyncPipelineStatus(StatusModel):
     desired_workers: int | None = None
     open_conflicts: int | None = None
     last_reconciliation: LastReconciliation | None = None
+    recent_runs: list[RecentRun] = Field(
+        default_factory=list, description="the newest runs of the pipeline's worker pods, newest first"
+    )
     config_hash: str | None = Field(default=None, description="of the engine config the workers run")
     handled_requests: dict[str, str] = Field(
         default_factory=dict, description="sync-now or reconcile-now annotation values already acted on"

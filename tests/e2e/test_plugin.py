@@ -220,6 +220,21 @@ def test_a_poison_row_is_listed_then_replayed_into_neo4j_after_the_mapping_is_fi
     assert records[0]["prefs"] is None
     assert ok(plugin(c, "dlq", "list", "shop")).strip() == ""
     assert "(replayed " in ok(plugin(c, "dlq", "list", "shop", "--all"))
+
+    # Each worker pod's run is in the pipeline's history: the rolled one stopped with its dead letter counted,
+    # the one now running recorded from its start.
+    runs = json.loads(ok(plugin(c, "history", "shop", "--kind", "sync", "--json")))
+    assert [r["outcome"] for r in runs[:2]] == ["running", "stopped"]
+    assert runs[1]["host"] == pod
+    assert runs[1]["failed"] == 1
+    assert runs[1]["synced"] >= 1
+    table = ok(plugin(c, "history", "shop"))
+    assert table.splitlines()[0].split() == ["started", "kind", "what", "outcome", "counts"]
+    assert "snapshotThenStream" in table
+    # The status sums the same runs up from the workers' reports.
+    recent = eventually(lambda: len(found := c.status("shop")["recentRuns"]) >= 2 and found, "two runs in status")
+    assert [(r["pod"], r["state"]) for r in recent[:2]] == [(runs[0]["host"], "running"), (pod, "finished")]
+    assert recent[1]["failed"] == 1
     worker.stop()
 
     # A pipeline whose Secret is missing: the plugin names the field and the Secret.

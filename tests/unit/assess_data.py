@@ -27,7 +27,7 @@ def report(
     **fields: Any,
 ) -> WorkerReport:
     """A report sent `age` before `at` (the time the status is computed)."""
-    return WorkerReport(pod=pod, started_at=STARTED, heartbeat=at - age, state=state, **fields)
+    return WorkerReport(**{"pod": pod, "started_at": STARTED, "heartbeat": at - age, "state": state, **fields})
 
 
 def observed(**fields: Any) -> Observed:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import shlex
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -47,6 +49,36 @@ def test_cached_build_runs_once_and_never_leaves_a_partial_entry(
     assert first == second == tmp_path / "tool" / "k1"
     assert (first / "bin").read_text() == "ok"
     assert len(calls) == 1
+
+
+def test_a_build_says_what_it_builds_how_long_it_should_take_and_how_far_it_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GRAPHSYNC_CACHE", str(tmp_path))
+    monkeypatch.setattr(build, "TICK_SECONDS", 0.05)
+    out = io.StringIO()
+    build.cached_build("k8s", "v1", lambda folder: time.sleep(0.2), out=out)
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "building k8s (once, then cached; expect about 7m00s)"
+    assert lines[1].startswith("building k8s: 0s so far, about 7m00s left")
+    assert lines[-1] == "built k8s in 0s"
+    # The next build of it on this machine expects what this one took.
+    out = io.StringIO()
+    build.cached_build("k8s", "v2", lambda folder: None, out=out)
+    assert out.getvalue().splitlines()[0] == "building k8s (once, then cached; expect about 0s)"
+    assert build.cached_build("k8s", "v2", lambda folder: None, out=out) == tmp_path / "k8s" / "v2"
+
+
+def test_progress_lines_say_the_time_so_far_and_what_is_left() -> None:
+    assert build.duration(42.4) == "42s"
+    assert build.duration(185) == "3m05s"
+    assert build.progress_line("helm", 90, 150) == "building helm: 1m30s so far, about 1m00s left"
+    assert build.progress_line("helm", 200, 150).endswith(
+        "longer than the usual 2m30s (a busy machine or a slow network): still going"
+    )
+    assert build.progress_line("tool", 30, None) == "building tool: 30s so far"
+    assert build.starting_line("neo4j", 120) == "building neo4j (once, then cached; expect about 2m00s)"
+    assert build.starting_line("tool", None) == "building tool (once, then cached; no estimate yet)"
 
 
 def test_service_round_trips_through_the_state_file(tmp_path: Path) -> None:

@@ -266,3 +266,38 @@ def test_reports_of_pods_long_gone_fold_into_one_retired_total() -> None:
     )
     assert status.items_synced == 30 + 10 * KEEP_GONE + 5
     assert conditions(status)["Ready"].status == "True"
+
+
+def test_the_status_lists_the_newest_runs_of_the_workers_newest_first() -> None:
+    """One run per pod's report: scheduled runs that finished or failed say when, the running one does not."""
+    runs = [
+        report(
+            pod=f"shop-sync-{hour}", state=WorkerState.FINISHED, synced=100 * hour, started_at=NOW.replace(hour=hour)
+        )
+        for hour in range(1, 8)
+    ]
+    failed = report(pod="shop-sync-9", state=WorkerState.FAILED, error="OSError: full", started_at=NOW.replace(hour=9))
+    running = report(pod="shop-sync-10", synced=3, started_at=NOW.replace(hour=10))
+    retired = report(pod="(retired)", state=WorkerState.RETIRED, synced=5000, started_at=NOW.replace(hour=11))
+    status = pipeline_status(observed(scheduled=True, reports=[*runs, failed, running, retired]))
+    assert [(r.pod, r.state) for r in status.recent_runs] == [
+        ("shop-sync-10", "running"),
+        ("shop-sync-9", "failed"),
+        ("shop-sync-7", "finished"),
+        ("shop-sync-6", "finished"),
+        ("shop-sync-5", "finished"),
+    ]
+    newest, broken, finished = status.recent_runs[:3]
+    assert (newest.synced, newest.finished_at) == (3, None)
+    assert (broken.error, broken.finished_at) == ("OSError: full", failed.heartbeat)
+    assert finished.synced == 700
+    dumped = status.model_dump(mode="json", by_alias=True, exclude_none=True)["recentRuns"][1]
+    assert dumped == {
+        "pod": "shop-sync-9",
+        "state": "failed",
+        "startedAt": "2024-05-01T09:00:00Z",
+        "finishedAt": failed.heartbeat.isoformat().replace("+00:00", "Z"),
+        "synced": 0,
+        "failed": 0,
+        "error": "OSError: full",
+    }

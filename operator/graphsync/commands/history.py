@@ -68,12 +68,12 @@ def combined(
 def history_text(runs: Sequence[Mapping[str, Any]]) -> str:
     if not runs:
         return "no runs recorded yet"
-    lines = [f"{'started':<30} {'kind':<9} {'what':<14} {'outcome':<10} counts"]
+    lines = [f"{'started':<30} {'kind':<9} {'what':<18} {'outcome':<10} counts"]
     for run in runs:
         sync = run["kind"] == "sync"
         what = run.get("mode") if sync else run.get("action")
         counts = ", ".join(f"{name} {run.get(name) or 0:,}" for name in (_SYNC_COUNTS if sync else _RECONCILE_COUNTS))
-        lines.append(f"{run['startedAt']:<30} {run['kind']:<9} {what or '':<14} {run['outcome']:<10} {counts}")
+        lines.append(f"{run['startedAt']:<30} {run['kind']:<9} {what or '':<18} {run['outcome']:<10} {counts}")
         if run.get("error"):
             lines.append(f"  error: {run['error']}")
     return "\n".join(lines)

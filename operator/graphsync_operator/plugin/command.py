@@ -17,7 +17,7 @@ import yaml
 from kubernetes.config import ConfigException
 from urllib3.exceptions import HTTPError
 
-from graphsync.commands import conflicts, deadletter
+from graphsync.commands import conflicts, deadletter, history
 from graphsync_operator.api import API_VERSION
 from graphsync_operator.kube import Kube, KubeError, default_namespace
 from graphsync_operator.plugin import address, engine, steer, summary
@@ -52,6 +52,10 @@ def build(root: argparse.ArgumentParser) -> None:
     )
     _connection(held)
     conflicts.add_actions(held, _pipeline(engine.held_conflicts))
+    runs = commands.add_parser(
+        "history", help="a pipeline's last sync runs and reconciliations, newest first", allow_abbrev=False
+    )
+    history.add_options(runs, _pipeline(engine.run_history))
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

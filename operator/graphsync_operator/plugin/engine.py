@@ -1,4 +1,4 @@
-"""`dlq` and `conflicts` for a SyncPipeline in the cluster: the engine's own commands, run here.
+"""`dlq`, `conflicts` and `history` for a SyncPipeline in the cluster: the engine's own commands, run here.
 
 The pipeline's spec is rendered as the operator renders it for its workers (its
 ConflictPolicy inlined, each `secretKeyRef` turned into an environment variable);
@@ -27,7 +27,7 @@ import redis.exceptions
 import yaml
 from pydantic import ValidationError
 
-from graphsync.commands import conflicts, deadletter
+from graphsync.commands import conflicts, deadletter, history
 from graphsync.commands.specfile import format_errors
 from graphsync.spec.conflicts import ConflictPolicySpec
 from graphsync.spec.endpoints import SECRETS_DIR_ENV
@@ -123,6 +123,14 @@ def dead_letters(kube: Kube, namespace: str, args: argparse.Namespace) -> int:
     spec = _prepared(kube, namespace, args)
     try:
         return deadletter.act(spec, args, PROGRAM)
+    except UNREACHABLE as exc:
+        raise Unreachable(exc) from None
+
+
+def run_history(kube: Kube, namespace: str, args: argparse.Namespace) -> int:
+    spec = _prepared(kube, namespace, args)
+    try:
+        return history.act(spec, args, PROGRAM)
     except UNREACHABLE as exc:
         raise Unreachable(exc) from None
 
