@@ -78,12 +78,22 @@ def variable_queries(board: dict[str, Any]) -> list[tuple[str, str]]:
     return found
 
 
+def rule_queries(rule: dict[str, Any]) -> list[str]:
+    """Every alert's and recording rule's expression of a PrometheusRule."""
+    return [str(item["expr"]) for group in rule["spec"]["groups"] for item in group["rules"]]
+
+
 def unexposed(board: dict[str, Any], exposed: Mapping[str, set[str]]) -> list[str]:
     """What the dashboard's queries read that no exposed series has: a metric name, or a label of a metric it
     reads (the target's labels aside), for panels and template variables alike. `exposed`: sample name ->
     the label names its samples carry."""
     queries = [(expr, label_names(expr)) for expr in dashboard_queries(board)]
     queries += [(selector, {label, *label_names(selector)}) for selector, label in variable_queries(board)]
+    return unread(queries, exposed)
+
+
+def unread(queries: list[tuple[str, set[str]]], exposed: Mapping[str, set[str]]) -> list[str]:
+    """What the queries (each with the labels it reads) need that no exposed series has."""
     problems = []
     for expr, labels in queries:
         names = metric_names(expr)

@@ -60,7 +60,7 @@ def helm(kube: Service, tmp_path_factory: pytest.TempPathFactory) -> Helm:
 
 @pytest.fixture(scope="module")
 def monitoring_crds(kube: Service) -> None:
-    """ServiceMonitor and PodMonitor, from the prometheus-operator release pinned in hack/monitoring."""
+    """ServiceMonitor, PodMonitor and PrometheusRule, from the prometheus-operator release pinned in hack/monitoring."""
     for path in monitoring.crd_files():
         ok(kubectl(kube.env, "apply", "--server-side", "-f", str(path)))
     for name in monitoring.KINDS:
@@ -118,7 +118,12 @@ def test_the_kubectl_install_files_are_the_charts_rendering(helm: Helm) -> None:
     assert installfiles.stale(MANIFESTS, wanted) == [], "run: graphsync-operator manifests --write manifests/"
 
 
-OPTIONAL = ["metrics.serviceMonitor.enabled=true", "metrics.podMonitor.enabled=true", "networkPolicy.enabled=true"]
+OPTIONAL = [
+    "metrics.serviceMonitor.enabled=true",
+    "metrics.podMonitor.enabled=true",
+    "networkPolicy.enabled=true",
+    "alerts.enabled=true",
+]
 
 
 @pytest.mark.parametrize(
@@ -127,13 +132,14 @@ OPTIONAL = ["metrics.serviceMonitor.enabled=true", "metrics.podMonitor.enabled=t
         pytest.param(
             OPTIONAL,
             {"ClusterRole": 4, "ClusterRoleBinding": 2, "Deployment": 1, "NetworkPolicy": 1, "PodMonitor": 1}
-            | {"Service": 1, "ServiceAccount": 1, "ServiceMonitor": 1},
+            | {"PrometheusRule": 1, "Service": 1, "ServiceAccount": 1, "ServiceMonitor": 1},
             id="every-namespace",
         ),
         pytest.param(
             [*OPTIONAL, "watchNamespaces={NAMESPACE}", "networkPolicy.apiServer.cidrs={10.96.0.1/32}"],
             {"ClusterRole": 3, "ClusterRoleBinding": 1, "Deployment": 1, "NetworkPolicy": 1, "PodMonitor": 1}
-            | {"Role": 1, "RoleBinding": 1, "Service": 1, "ServiceAccount": 1, "ServiceMonitor": 1},
+            | {"PrometheusRule": 1, "Role": 1, "RoleBinding": 1, "Service": 1, "ServiceAccount": 1}
+            | {"ServiceMonitor": 1},
             id="listed-namespaces",
         ),
         pytest.param(

@@ -6,11 +6,13 @@ carrying the pipeline and correlation ids."""
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from graphsync.devenv.kube import kubectl
@@ -18,13 +20,14 @@ from tests import http
 from tests.conftest import eventually
 from tests.e2e.helpers import ShopCluster, ok, wait_ready
 from tests.metrics import value
-from tests.promql import dashboard_queries, metric_names, unexposed
+from tests.promql import dashboard_queries, label_names, metric_names, rule_queries, unexposed, unread
 from tests.resources import resource
 
 pytestmark = pytest.mark.e2e
 
 HTTP_PORT = 8080
-DASHBOARD = Path(__file__).parents[2] / "charts" / "graphsync" / "dashboards" / "graphsync.json"
+CHART = Path(__file__).parents[2] / "charts" / "graphsync"
+DASHBOARD = CHART / "dashboards" / "graphsync.json"
 
 
 def scrape(port: int) -> str:
@@ -129,6 +132,19 @@ def test_the_dashboard_s_metrics_are_exposed_and_tell_what_happened(
     kinds = {sample.name: family.type for family in families for sample in family.samples}
     board = json.loads(DASHBOARD.read_text())
     assert unexposed(board, exposed) == [], sorted(exposed)
+    # So does every alert of the chart's PrometheusRule, as Helm renders it.
+    rendered = ok(
+        subprocess.run(
+            [c.kube.env["GRAPHSYNC_HELM"], "template", "g", str(CHART), "--set", "alerts.enabled=true"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    )
+    [rule] = [doc for doc in yaml.safe_load_all(rendered) if doc and doc["kind"] == "PrometheusRule"]
+    alerts = [(expr, label_names(expr)) for expr in rule_queries(rule)]
+    assert len(alerts) == 7
+    assert unread(alerts, exposed) == [], sorted(exposed)
     queried = {name for expr in dashboard_queries(board) for name in metric_names(expr)}
     for name in queried:
         if name.endswith(("_bucket", "_sum", "_count")) and name.rsplit("_", 1)[0] + "_bucket" in kinds:

@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
+from graphsync import __version__
 from graphsync.spec.conflicts import ConflictPolicySpec
-from graphsync_operator.plugin import command, engine, steer, summary
+from graphsync_operator.plugin import command, engine, steer, summary, version
 from graphsync_operator.plugin.steer import PluginError
 from tests.resources import resource, shop_spec
 
@@ -330,3 +331,39 @@ def test_a_status_the_operator_did_not_write_reads_as_empty() -> None:
     odd = pipeline(phase="Sleeping", conditions=[{"type": "Ready"}])
     row = summary.pipeline_row(odd, NOW)
     assert (row.ready, row.phase, row.synced) == ("Unknown", "-", None)
+
+
+def test_version_names_the_plugins_release_and_each_operators() -> None:
+    deployment = {
+        "metadata": {
+            "namespace": "graphsync-system",
+            "name": "graphsync-operator",
+            "labels": {"app.kubernetes.io/version": "0.0.9"},
+        },
+        "spec": {"template": {"spec": {"containers": [{"image": "registry.local:5000/graphsync:0.0.9"}]}}},
+        "status": {"readyReplicas": 1},
+    }
+    untagged = {
+        "metadata": {"namespace": "team-a", "name": "gs"},
+        "spec": {"template": {"spec": {"containers": [{"image": "registry.local:5000/graphsync:0.1.0"}]}}},
+    }
+    found = version.operators([untagged, deployment])
+    assert [(o["namespace"], o["version"], o["ready"]) for o in found] == [
+        ("graphsync-system", "0.0.9", 1),
+        ("team-a", "0.1.0", 0),  # no version label: the image's tag
+    ]
+    lines = version.text(version.report(found)).splitlines()
+    assert lines[0] == f"plugin    {__version__}"
+    assert lines[1].startswith(f"operator  0.0.9 (differs from the plugin's {__version__})  graphsync-system/")
+    assert "(differs" not in lines[2]
+    refused = version.text(version.report(None, "cannot list Deployments in all namespaces: 403 Forbidden"))
+    assert refused.splitlines()[1] == "operator  unknown: cannot list Deployments in all namespaces: 403 Forbidden"
+    assert "none found" in version.text(version.report([]))
+
+
+def test_the_plugin_says_its_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        command.parser().parse_args(["--version"])
+    assert exited.value.code == 0
+    assert capsys.readouterr().out.strip() == f"kubectl-graphsync {__version__}"
+    assert command.parser().parse_args(["version", "-o", "json"]).output == "json"

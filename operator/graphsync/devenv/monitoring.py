@@ -17,11 +17,11 @@ from graphsync.devenv.paths import source_root
 from graphsync.devenv.process import SubstrateError
 
 MODULE = "github.com/prometheus-operator/prometheus-operator"
-KINDS = ("servicemonitors", "podmonitors")
+KINDS = ("servicemonitors", "podmonitors", "prometheusrules")
 
 
 def crd_files() -> list[Path]:
-    """The ServiceMonitor and PodMonitor CRDs of the pinned release, downloaded on first use."""
+    """The ServiceMonitor, PodMonitor and PrometheusRule CRDs of the pinned release, downloaded on first use."""
     folder = source_root() / "hack" / "monitoring"
     version = gotools.required_version(folder / "go.mod", MODULE)
     try:

@@ -17,10 +17,11 @@ import yaml
 from kubernetes.config import ConfigException
 from urllib3.exceptions import HTTPError
 
+from graphsync import __version__
 from graphsync.commands import conflicts, deadletter, history
 from graphsync_operator.api import API_VERSION
 from graphsync_operator.kube import Kube, KubeError, default_namespace
-from graphsync_operator.plugin import address, engine, steer, summary
+from graphsync_operator.plugin import address, engine, steer, summary, version
 from graphsync_operator.plugin.steer import PluginError
 
 MANAGER = "kubectl-graphsync"
@@ -30,10 +31,13 @@ Action = Callable[[Kube, "str | None", argparse.Namespace], int]
 def build(root: argparse.ArgumentParser) -> None:
     """The plugin's options and subcommands, on `root`."""
     _connection(root, root=True, all_namespaces=True)
+    root.add_argument("--version", action="version", version=f"kubectl-graphsync {__version__}")
     commands = root.add_subparsers(dest="plugin_command", required=True, metavar="COMMAND")
     status = _leaf(commands, "status", "pipelines, their reconciliation jobs and policies: a table", _status, True)
     status.add_argument("name", nargs="?", help="one SyncPipeline (with its jobs and policy)")
     status.add_argument("-o", "--output", choices=("table", "json", "yaml"), default="table")
+    shown = _leaf(commands, "version", "this plugin's release and every graphsync operator's in the cluster", _version)
+    shown.add_argument("-o", "--output", choices=("text", "json", "yaml"), default="text")
     for verb, suspend, what in (("pause", True, "stop the workers"), ("resume", False, "start them again")):
         parser = _leaf(commands, verb, f"{what}: spec.suspend={str(suspend).lower()}", _suspender(suspend))
         parser.add_argument("name", help="NAME (a SyncPipeline) or rj/NAME")
@@ -119,6 +123,22 @@ def _status(kube: Kube, namespace: str | None, args: argparse.Namespace) -> int:
         print(f"No graphsync resources found in {where}.", file=sys.stderr)
     else:
         print(summary.render(report, all_namespaces=namespace is None))
+    return 0
+
+
+def _version(kube: Kube, _namespace: str | None, args: argparse.Namespace) -> int:
+    """Operators are looked for in every namespace (they run in their own); a user who may not list them there
+    still gets the plugin's version, and why the operator's is unknown."""
+    try:
+        data = version.report(version.operators(kube.list("apps/v1", "Deployment", None, version.OPERATOR_SELECTOR)))
+    except KubeError as exc:
+        data = version.report(None, f"cannot list Deployments in all namespaces: {exc}")
+    if args.output == "json":
+        print(json.dumps(data, indent=2))
+    elif args.output == "yaml":
+        print(yaml.safe_dump(data, sort_keys=False), end="")
+    else:
+        print(version.text(data))
     return 0
 
 
