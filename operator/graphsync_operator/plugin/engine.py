@@ -16,7 +16,7 @@ import getpass
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -119,28 +119,25 @@ def fetch(kube: Kube, namespace: str, name: str) -> Resolved:
     return resolve(resource, policy, secrets)
 
 
-def dead_letters(kube: Kube, namespace: str, args: argparse.Namespace) -> int:
-    spec = _prepared(kube, namespace, args)
-    try:
-        return deadletter.act(spec, args, PROGRAM)
-    except UNREACHABLE as exc:
-        raise Unreachable(exc) from None
+EngineAct = Callable[[PipelineSpec, argparse.Namespace, Kube], int]
 
 
-def run_history(kube: Kube, namespace: str, args: argparse.Namespace) -> int:
-    spec = _prepared(kube, namespace, args)
-    try:
-        return history.act(spec, args, PROGRAM)
-    except UNREACHABLE as exc:
-        raise Unreachable(exc) from None
+def _on_pipeline(act: EngineAct) -> Callable[[Kube, str, argparse.Namespace], int]:
+    """An engine command run on the named SyncPipeline's spec, a database it cannot reach said with the hint."""
+
+    def run(kube: Kube, namespace: str, args: argparse.Namespace) -> int:
+        spec = _prepared(kube, namespace, args)
+        try:
+            return act(spec, args, kube)
+        except UNREACHABLE as exc:
+            raise Unreachable(exc) from None
+
+    return run
 
 
-def held_conflicts(kube: Kube, namespace: str, args: argparse.Namespace) -> int:
-    spec = _prepared(kube, namespace, args)
-    try:
-        return conflicts.act(spec, args, PROGRAM, user=lambda: _user(kube))
-    except UNREACHABLE as exc:
-        raise Unreachable(exc) from None
+dead_letters = _on_pipeline(lambda spec, args, _: deadletter.act(spec, args, PROGRAM))
+run_history = _on_pipeline(lambda spec, args, _: history.act(spec, args, PROGRAM))
+held_conflicts = _on_pipeline(lambda spec, args, kube: conflicts.act(spec, args, PROGRAM, user=lambda: _user(kube)))
 
 
 def _user(kube: Kube) -> str:
