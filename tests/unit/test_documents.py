@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -41,15 +42,15 @@ def test_json_document_parses_nodes_and_edges() -> None:
     ("data", "message"),
     [
         (b"{not json", "not valid JSON"),
-        (doc([{"id": "x", "labels": ["Bad-Label"]}]), "nodes.0.labels.0"),
-        (doc([{"id": "x", "properties": {"geo": {"lat": 1}}}]), "nodes.0.properties.geo"),
-        (doc([{"labels": ["A"]}]), "nodes.0.id"),
-        (doc([ALICE], [{"from": "alice", "to": "bob"}]), "edges.0.type"),
+        (doc([{"id": "x", "labels": ["Bad-Label"]}]), "nodes[0].labels[0]: 'Bad-Label' is not a valid identifier"),
+        (doc([{"id": "x", "properties": {"geo": {"lat": 1}}}]), "nodes[0].properties.geo"),
+        (doc([{"labels": ["A"]}]), "nodes[0].id: is required"),
+        (doc([ALICE], [{"from": "alice", "to": "bob"}]), "edges[0].type: is required"),
         (json.dumps({"nodes": [], "vertices": []}).encode(), "vertices"),
     ],
 )
 def test_a_broken_document_names_the_item(data: bytes, message: str) -> None:
-    with pytest.raises(DocumentError, match=message.replace(".", r"\.")):
+    with pytest.raises(DocumentError, match=re.escape(message)):
         parse_json(data, "broken.json")
 
 

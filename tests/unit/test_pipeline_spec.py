@@ -44,10 +44,10 @@ def test_defaults() -> None:
 @pytest.mark.parametrize(
     ("document", "field", "message"),
     [
-        (with_("mode", "sometimes"), "mode", "Input should be"),
-        (with_("batchSize", 0), "batchSize", "greater than or equal to 1"),
-        (with_("name", "Shop_1"), "name", "String should match pattern"),
-        (with_("source.postgres.url", "mysql://x"), "source.postgres.url", "String should match pattern"),
+        (with_("mode", "sometimes"), "mode", "'sometimes' is not one of continuous, incremental"),
+        (with_("batchSize", 0), "batchSize", "must be at least 1 (got 0)"),
+        (with_("name", "Shop_1"), "name", "'Shop_1' is not a Kubernetes name"),
+        (with_("source.postgres.url", "mysql://x"), "source.postgres.url", "e.g. postgresql://app@db.example"),
         (
             with_("source.postgres.password", {"env": "A", "secretKeyRef": {"name": "s", "key": "k"}}),
             "source.postgres.password",
@@ -56,8 +56,8 @@ def test_defaults() -> None:
         (with_("source.postgres.schema", "graph sync"), "source.postgres.schema", "not a valid identifier"),
         (with_("transport", None), "", "needs a transport"),
         (with_("mode", "incremental"), "", "watermarkColumn"),
-        (with_("target.neo4j.uri", "http://x"), "target.neo4j.uri", "String should match pattern"),
-        (with_("targett", {}), "targett", "Extra inputs are not permitted"),
+        (with_("target.neo4j.uri", "http://x"), "target.neo4j.uri", "is not a Bolt URI (e.g. bolt://"),
+        (with_("targett", {}), "targett", "is not a field here"),
     ],
 )
 def test_invalid_specs_name_the_field(document: dict[str, Any], field: str, message: str) -> None:
@@ -112,7 +112,7 @@ def test_spec_file_errors_name_the_file_and_field(tmp_path: Path) -> None:
     path = tmp_path / "pipeline.yaml"
     path.write_text(yaml.safe_dump(with_("batchSize", -5)))
     with pytest.raises(
-        specfile.SpecError, match=r"pipeline.yaml: invalid pipeline spec:\n  batchSize: Input should be"
+        specfile.SpecError, match=r"pipeline.yaml: invalid pipeline spec:\n  batchSize: must be at least 1 \(got -5\)"
     ):
         specfile.load(path)
     path.write_text("source: [unclosed")

@@ -160,7 +160,7 @@ def test_a_rollout_in_progress_is_reconciling() -> None:
 
 
 def test_an_invalid_spec_stalls_the_pipeline() -> None:
-    message = "spec.batchSize: Input should be less than or equal to 50000"
+    message = "spec.batchSize: must be at most 50000 (got 90000)"
     status = pipeline_status(observed(problem=Problem("InvalidSpec", message, permanent=True), reports=[report()]))
     assert verdict(status) == {
         "Ready": ("False", "InvalidSpec"),

@@ -10,6 +10,7 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
+from graphsync.spec import errors
 from graphsync.spec.pipeline import PipelineSpec
 
 
@@ -51,9 +52,5 @@ def load(path: Path) -> PipelineSpec:
 
 
 def format_errors(error: ValidationError) -> str:
-    """One line per problem: the dotted path of the field, then what is wrong."""
-    lines = []
-    for item in error.errors():
-        where = ".".join(str(part) for part in item["loc"]) or "(top level)"
-        lines.append(f"  {where}: {item['msg']}")
-    return "\n".join(lines)
+    """One indented line per field at fault: its path, then what is wrong (`spec.errors`)."""
+    return "\n".join(f"  {line}" for line in errors.messages(error))

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import kopf
 from pydantic import BaseModel, ValidationError
 
+from graphsync.spec import errors
 from graphsync.spec.conflicts import ConflictPolicySpec
 from graphsync_operator import assess, ending
 from graphsync_operator.api import API_VERSION, SyncPipelineSpec, valid_name
@@ -124,7 +125,7 @@ def parse_spec(body: Any, model: type[SpecT]) -> SpecT:
 
 def field_errors(exc: ValidationError, prefix: str) -> str:
     """One line naming every field at fault, as a condition message can hold it."""
-    return "; ".join(f"{'.'.join([prefix, *map(str, e['loc'])])}: {e['msg']}" for e in exc.errors())
+    return "; ".join(errors.messages(exc, prefix))
 
 
 class Invalid(Exception):

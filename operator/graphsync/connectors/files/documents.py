@@ -23,6 +23,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from graphsync.spec import errors
 from graphsync.spec.files import ParserRef
 from graphsync.spec.identifiers import Identifier
 
@@ -98,9 +99,7 @@ def parse_json(data: bytes, path: str) -> Document:
     try:
         parsed = _JsonDocument.model_validate(raw)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        raise DocumentError(f"{where}: {first['msg']}") from None
+        raise DocumentError(errors.messages(exc)[0]) from None
     return Document(
         nodes=[Node(str(n.id), tuple(n.labels), n.properties) for n in parsed.nodes],
         edges=[Edge(str(e.source), str(e.target), e.type, e.properties) for e in parsed.edges],
