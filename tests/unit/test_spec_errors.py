@@ -85,6 +85,9 @@ def test_a_rule_over_several_fields_is_placed_at_the_field_it_names() -> None:
 def test_lists_are_indexed_as_in_the_document() -> None:
     assert errors.path(["mappings", "nodes", 0, "labels", 1], "spec") == "spec.mappings.nodes[0].labels[1]"
     assert errors.path(["resources", "limits", "cpu", "function-after[check(), str]"]) == "resources.limits.cpu"
+    assert errors.path(["scope", "constrained-str"]) == "scope"
+    # A user's own key stays, whatever it holds.
+    assert errors.path(["entities", "first-name", "strategy"], "spec") == "spec.entities.first-name.strategy"
     assert errors.path([]) == ""
 
 

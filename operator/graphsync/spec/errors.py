@@ -18,6 +18,10 @@ from graphsync.spec import identifiers
 
 # Parts of pydantic's error locations that name a validator or a union member, not a field.
 _TAG_PARTS = frozenset(("int", "str", "float", "bool", "list", "dict", "tuple", "set", "none", "bytes", "json"))
+_TAG_PREFIX = re.compile(
+    r"^(constrained|function|json-or-python|lax-or-strict|tagged-union|is-instance|is-subclass|literal|nullable"
+    r"|default|union|chain|model|dataclass|typed-dict)(-|\[)"
+)
 _FIELD_FIRST = re.compile(r"^([A-Za-z][A-Za-z0-9]*(?:\[[^\]]*\])?(?:\.[A-Za-z][A-Za-z0-9]*(?:\[[^\]]*\])?)*): ")
 
 # What a value of each form looks like, by the pattern a spec field requires (a test checks every pattern
@@ -69,7 +73,7 @@ def path(loc: Sequence[Any], prefix: str = "") -> str:
     for part in loc:
         if isinstance(part, int):
             text += f"[{part}]"
-        elif part.lower() in _TAG_PARTS or "[" in part or "-" in part:
+        elif part in _TAG_PARTS or _TAG_PREFIX.match(part):
             continue
         else:
             text = f"{text}.{part}" if text else str(part)
