@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 import re
+from collections.abc import Iterable
 from typing import Annotated, Self
 
 from pydantic import Field, StrictInt, StrictStr, model_validator
@@ -75,6 +76,29 @@ class PullPolicy(enum.StrEnum):
     NEVER = "Never"
 
 
+# A label or annotation key: an optional DNS-subdomain prefix and "/", then a name of up to 63 characters.
+_KEY = re.compile(r"^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+# Keys the operator sets on worker pods itself: a spec may not override them.
+_OWN_PREFIXES = ("app.kubernetes.io/", "graphsync.io/")
+LabelValue = Annotated[str, Field(max_length=63, pattern=r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")]
+EnvName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+
+
+def _own_keys(keys: Iterable[str], field: str) -> None:
+    for key in keys:
+        if not _KEY.match(key):
+            raise ValueError(f"{field}: {key!r} is not a label or annotation key (e.g. team, example.com/owner)")
+        if key.startswith(_OWN_PREFIXES):
+            raise ValueError(f"{field}: {key!r} is set by the operator (keys under {', '.join(_OWN_PREFIXES)})")
+
+
+class EnvVar(SpecModel):
+    """An extra environment variable of the workers (a plain value; secrets go through the spec's password fields)."""
+
+    name: EnvName = Field(description="not one the worker reads itself (GRAPHSYNC_*, POD_*)")
+    value: str = Field(max_length=4096, description="the value")
+
+
 class LogLevel(enum.StrEnum):
     ERROR = "error"
     WARNING = "warning"
@@ -93,6 +117,19 @@ class Workers(SpecModel):
     resources: Resources | None = Field(default=None, description="requests and limits; sensible defaults if unset")
     node_selector: dict[str, str] = Field(default_factory=dict, description="node labels a worker's node must have")
     tolerations: list[Toleration] = Field(default_factory=list, description="taints of nodes the workers may run on")
+    image_pull_secrets: list[Annotated[str, Field(pattern=NAME_PATTERN)]] = Field(
+        default_factory=list, description="Secrets (in the pipeline's namespace) to pull the worker image with"
+    )
+    priority_class_name: str | None = Field(
+        default=None, pattern=NAME_PATTERN, description="the PriorityClass of the worker pods"
+    )
+    pod_labels: dict[str, LabelValue] = Field(
+        default_factory=dict, description="extra labels of the worker pods (not app.kubernetes.io/ or graphsync.io/)"
+    )
+    pod_annotations: dict[str, Annotated[str, Field(max_length=4096)]] = Field(
+        default_factory=dict, description="extra annotations of the worker pods (not graphsync.io/ ones)"
+    )
+    env: list[EnvVar] = Field(default_factory=list, max_length=64, description="extra environment variables")
     log_level: LogLevel = Field(
         default=LogLevel.INFO,
         description="how much the workers log: error, warning, info or debug (debug: one line per batch naming"
@@ -105,6 +142,18 @@ class Workers(SpecModel):
         description="a worker whose reads and writes have not come back for this long reports stuck and is "
         "restarted by its liveness probe; above the longest batch write or bidirectional bucket",
     )
+
+    @model_validator(mode="after")
+    def _not_the_operators(self) -> Self:
+        _own_keys(self.pod_labels, "podLabels")
+        _own_keys(self.pod_annotations, "podAnnotations")
+        taken = [var.name for var in self.env if var.name.startswith(("GRAPHSYNC_", "POD_"))]
+        if taken:
+            raise ValueError(f"env: {', '.join(taken)}: GRAPHSYNC_* and POD_* are set by the operator")
+        names = [var.name for var in self.env]
+        if len(set(names)) != len(names):
+            raise ValueError("env: each variable once")
+        return self
 
 
 class DeletionPolicy(enum.StrEnum):

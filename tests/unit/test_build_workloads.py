@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import re
+from typing import Any
 
 import pytest
 import yaml
@@ -12,7 +13,8 @@ from graphsync_operator.api import SyncPipelineSpec
 from graphsync_operator.build import children, workloads
 from graphsync_operator.build.names import Owner
 from graphsync_operator.build.workloads import Defaults
-from tests.resources import shop_spec
+from graphsync_operator.handlers.shared import Invalid, parse_spec
+from tests.resources import resource, shop_spec
 from tests.unit.builders_data import (
     DEFAULTS,
     HASH,
@@ -259,3 +261,47 @@ def test_every_child_name_fits_for_the_longest_resource_name() -> None:
             assert len(manifest["metadata"]["name"]) <= 63, manifest["kind"]
             for value in manifest["metadata"]["labels"].values():
                 assert len(value) <= 63
+
+
+def test_worker_pods_take_the_clusters_options_from_the_spec() -> None:
+    spec = shop_spec()
+    spec["workers"] = {
+        "imagePullSecrets": ["registry-cred"],
+        "priorityClassName": "data-plane",
+        "podLabels": {"team": "data", "example.com/cost-center": "cc-42"},
+        "podAnnotations": {"sidecar.istio.io/inject": "false"},
+        "env": [{"name": "HTTPS_PROXY", "value": "http://proxy.example:3128"}],
+    }
+    template = one(build(spec), "Deployment")["spec"]["template"]
+    pod = template["spec"]
+    assert pod["imagePullSecrets"] == [{"name": "registry-cred"}]
+    assert pod["priorityClassName"] == "data-plane"
+    labels = template["metadata"]["labels"]
+    assert (labels["team"], labels["example.com/cost-center"]) == ("data", "cc-42")
+    assert labels["app.kubernetes.io/component"] == "sync"  # the operator's own stay
+    assert template["metadata"]["annotations"]["sidecar.istio.io/inject"] == "false"
+    assert HASH in template["metadata"]["annotations"]
+    assert env_of(build(spec))["HTTPS_PROXY"]["value"] == "http://proxy.example:3128"
+    plain = one(build(), "Deployment")["spec"]["template"]["spec"]
+    assert "imagePullSecrets" not in plain
+    assert "priorityClassName" not in plain
+
+
+@pytest.mark.parametrize(
+    ("workers", "said"),
+    [
+        ({"podLabels": {"app.kubernetes.io/name": "x"}}, "podLabels: 'app.kubernetes.io/name' is set by the operator"),
+        ({"podLabels": {"bad key!": "x"}}, "podLabels: 'bad key!' is not a label or annotation key"),
+        ({"podLabels": {"team": "not a value"}}, "spec.workers.podLabels.team: 'not a value' is not a label value"),
+        ({"podAnnotations": {"graphsync.io/config-hash": "x"}}, "podAnnotations: 'graphsync.io/config-hash' is set"),
+        ({"env": [{"name": "GRAPHSYNC_LOG_LEVEL", "value": "debug"}]}, "env: GRAPHSYNC_LOG_LEVEL: GRAPHSYNC_* and"),
+        ({"env": [{"name": "A", "value": "1"}, {"name": "A", "value": "2"}]}, "env: each variable once"),
+        ({"imagePullSecrets": ["Bad_Name"]}, "spec.workers.imagePullSecrets[0]: 'Bad_Name' is not a Kubernetes name"),
+    ],
+)
+def test_pod_options_that_would_clash_with_the_operators_are_refused(workers: dict[str, Any], said: str) -> None:
+    spec = shop_spec()
+    spec["workers"] = workers
+    with pytest.raises(Invalid) as refused:
+        parse_spec(resource("SyncPipeline", "shop", "default", spec), SyncPipelineSpec)
+    assert said in str(refused.value)

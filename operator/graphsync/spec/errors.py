@@ -53,6 +53,8 @@ HINTS: Mapping[str, str] = {
     r"^[A-Za-z_][A-Za-z0-9_]*$": "an environment variable name (e.g. PG_PASSWORD)",
     r"^[^\s]+$": "a value without spaces (e.g. ghcr.io/example/graphsync:0.1.0)",
     r"^[+]?[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$": "a Kubernetes quantity (e.g. 500m, 1Gi, 2)",
+    r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$": "a label value: letters, digits, '-', '_' and '.',"
+    " beginning and ending with a letter or digit (e.g. team-a)",
 }
 
 

@@ -66,6 +66,7 @@ def pod_template(plan: PodPlan, defaults: Defaults) -> dict[str, Any]:
         {"name": "GRAPHSYNC_LOG_FORMAT", "value": "json"},
         {"name": "GRAPHSYNC_LOG_LEVEL", "value": workers.log_level.value},
         *(use.env_var() for use in plan.rendered.secrets if not use.file),
+        *({"name": var.name, "value": var.value} for var in workers.env),
     ]
     files = [use.projection() for use in plan.rendered.secrets if use.file]
     # TLS material: one read-only volume, readable by the worker's group only.
@@ -124,11 +125,16 @@ def pod_template(plan: PodPlan, defaults: Defaults) -> dict[str, Any]:
         spec["nodeSelector"] = dict(workers.node_selector)
     if workers.tolerations:
         spec["tolerations"] = [t.model_dump(by_alias=True, exclude_none=True) for t in workers.tolerations]
+    if workers.image_pull_secrets:
+        spec["imagePullSecrets"] = [{"name": name} for name in workers.image_pull_secrets]
+    if workers.priority_class_name:
+        spec["priorityClassName"] = workers.priority_class_name
     return {
         "metadata": {
-            "labels": names.labels(plan.pipeline, plan.component, plan.owner.name),
+            # The operator's own labels and annotation last: they select and roll the pods.
+            "labels": {**workers.pod_labels, **names.labels(plan.pipeline, plan.component, plan.owner.name)},
             # A new hash is a new pod template: the workers roll onto the new config.
-            "annotations": {names.CONFIG_HASH: plan.rendered.hash},
+            "annotations": {**workers.pod_annotations, names.CONFIG_HASH: plan.rendered.hash},
         },
         "spec": spec,
     }
