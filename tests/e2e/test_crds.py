@@ -43,7 +43,7 @@ def test_valid_resources_are_stored_with_defaults_and_listed(kube: Service, crds
         assert code == 0, out
     stored = json.loads(kubectl(kube.env, "get", "sp", "shop", "-n", namespace, "-o", "json").stdout)
     # Defaults the user left out are filled in by the API server, from the models' defaults.
-    assert stored["spec"]["workers"] == {"replicas": 1, "stuckAfterSeconds": 300}
+    assert stored["spec"]["workers"] == {"replicas": 1, "logLevel": "info", "stuckAfterSeconds": 300}
     assert stored["spec"]["suspend"] is False
     assert stored["spec"]["transport"]["redisStreams"]["claimIdleSeconds"] == 30
     table = kubectl(kube.env, "get", "syncpipelines", "-n", namespace).stdout
