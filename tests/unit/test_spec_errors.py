@@ -88,6 +88,8 @@ def test_lists_are_indexed_as_in_the_document() -> None:
     assert errors.path(["scope", "constrained-str"]) == "scope"
     # A user's own key stays, whatever it holds.
     assert errors.path(["entities", "first-name", "strategy"], "spec") == "spec.entities.first-name.strategy"
+    # A map's key at fault: the key is the place (pydantic adds "[key]" after it).
+    assert errors.path(["entities", "not a name", "[key]"], "spec") == "spec.entities.not a name"
     assert errors.path([]) == ""
 
 

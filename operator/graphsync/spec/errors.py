@@ -75,7 +75,7 @@ def path(loc: Sequence[Any], prefix: str = "") -> str:
     for part in loc:
         if isinstance(part, int):
             text += f"[{part}]"
-        elif part in _TAG_PARTS or _TAG_PREFIX.match(part):
+        elif part in _TAG_PARTS or part == "[key]" or _TAG_PREFIX.match(part):
             continue
         else:
             text = f"{text}.{part}" if text else str(part)
