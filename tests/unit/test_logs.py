@@ -10,7 +10,7 @@ from collections.abc import Iterator, Sequence
 
 import pytest
 
-from graphsync import logs
+from graphsync import cli, logs
 from graphsync.change import ApplyResult, Change
 from graphsync.pipeline.runner import Runner
 from graphsync_operator.api import LogLevel
@@ -140,3 +140,13 @@ def test_every_line_of_a_batch_carries_that_batch_s_correlation_id(
     assert len(set(ids)) == 3
     assert runner.stats.retries_by == {"target": 2}
     assert runner.stats.batch_seconds.count == 3
+
+
+def test_graphsync_run_takes_a_log_level(capsys: pytest.CaptureFixture[str]) -> None:
+    parser = cli.parser()
+    assert parser.parse_args(["run", "-f", "p.yaml"]).log_level == "warning"
+    assert parser.parse_args(["run", "-f", "p.yaml", "--log-level", "debug"]).log_level == "debug"
+    with pytest.raises(SystemExit) as refused:
+        parser.parse_args(["run", "-f", "p.yaml", "--log-level", "loud"])
+    assert refused.value.code == 2
+    assert "--log-level: invalid choice: 'loud'" in capsys.readouterr().err

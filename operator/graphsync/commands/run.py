@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import signal
 import sys
 import threading
 from pathlib import Path
 from types import FrameType
 
+from graphsync import logs
 from graphsync import run as pipeline_run
 from graphsync.commands import specfile
 from graphsync.commands.progress import Progress, summary_text
@@ -28,11 +28,17 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default="all",
         help="streaming modes: run the relay, the consumer, or both (default)",
     )
+    command.add_argument(
+        "--log-level",
+        choices=tuple(logs.LEVELS),
+        default="warning",
+        help="how much to log on stderr (default warning; debug names every change applied)",
+    )
     command.set_defaults(handler=main)
 
 
 def main(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure("text", logs.LEVELS[args.log_level])
     try:
         spec = specfile.load(args.file)
     except specfile.SpecError as exc:
