@@ -203,6 +203,8 @@ def pipeline_spec_schema() -> dict[str, Any]:
     # The engine's pipeline name and namespace are the resource's.
     del schema["properties"]["name"]
     del schema["properties"]["namespace"]
+    # Defaulted as a whole, so workers.replicas always has a value: the scale subresource reads it.
+    schema["properties"]["workers"]["default"] = {}
     return _with_rules(schema, PIPELINE_RULES)
 
 
@@ -213,8 +215,9 @@ def crd(  # noqa: PLR0917
     spec: dict[str, Any],
     status: dict[str, Any],
     columns: list[dict[str, Any]],
+    scale: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """A namespaced CRD with a status subresource, in the `graphsync` category."""
+    """A namespaced CRD with a status subresource (and `scale`, when given), in the `graphsync` category."""
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
@@ -235,7 +238,7 @@ def crd(  # noqa: PLR0917
                     "name": VERSION,
                     "served": True,
                     "storage": True,
-                    "subresources": {"status": {}},
+                    "subresources": {"status": {}, **({"scale": scale} if scale else {})},
                     "additionalPrinterColumns": columns,
                     "schema": {
                         "openAPIV3Schema": {
@@ -267,6 +270,12 @@ def all_crds() -> dict[str, dict[str, Any]]:
             pipeline_spec_schema(),
             _status(SyncPipelineStatus),
             PIPELINE_COLUMNS,
+            # `kubectl scale sp NAME --replicas N` and autoscalers, where the mode shares work (a CEL rule says where).
+            scale={
+                "specReplicasPath": ".spec.workers.replicas",
+                "statusReplicasPath": ".status.readyWorkers",
+                "labelSelectorPath": ".status.selector",
+            },
         ),
         "reconciliationjobs.yaml": crd(
             "ReconciliationJob",

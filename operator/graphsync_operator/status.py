@@ -82,6 +82,7 @@ class SyncPipelineStatus(StatusModel):
     workers: str | None = Field(default=None, description="ready/desired, as kubectl shows it")
     ready_workers: int | None = None
     desired_workers: int | None = None
+    selector: str | None = Field(default=None, description="the worker pods' label selector (the scale subresource's)")
     open_conflicts: int | None = None
     last_reconciliation: LastReconciliation | None = None
     recent_runs: list[RecentRun] = Field(

@@ -166,3 +166,31 @@ def test_invalid_jobs_and_policies_are_refused(kube: Service, crds: None, namesp
     assert code == 0, out
     job["spec"]["pipelineRef"]["name"] = "other"
     refused(kube, job, "pipelineRef is immutable")
+
+
+def test_kubectl_scale_sets_the_workers_where_the_mode_shares_work(kube: Service, crds: None, namespace: str) -> None:
+    spec = {k: v for k, v in shop_spec().items() if k != "workers"}
+    code, out = apply(kube, resource("SyncPipeline", "scaled", namespace, spec))
+    assert code == 0, out
+
+    def scale() -> dict[str, Any]:
+        got = kubectl(kube.env, "get", "sp", "scaled", "-n", namespace, "--subresource=scale", "-o", "json")
+        assert got.returncode == 0, got.stderr
+        return dict(json.loads(got.stdout))
+
+    # workers defaults as a whole, so the scale subresource has replicas to read from the start.
+    assert scale()["spec"]["replicas"] == 1
+    done = kubectl(kube.env, "scale", "sp", "scaled", "-n", namespace, "--replicas=3")
+    assert done.returncode == 0, done.stderr
+    assert scale()["spec"]["replicas"] == 3
+    stored = json.loads(kubectl(kube.env, "get", "sp", "scaled", "-n", namespace, "-o", "json").stdout)
+    assert stored["spec"]["workers"]["replicas"] == 3
+
+    # A mode with one writer: the same rule that refuses replicas > 1 in the spec refuses the scale.
+    one_writer = {**spec, "mode": "snapshot", "schedule": "0 3 * * *"}
+    del one_writer["transport"]
+    code, out = apply(kube, resource("SyncPipeline", "single", namespace, one_writer))
+    assert code == 0, out
+    refused_scale = kubectl(kube.env, "scale", "sp", "single", "-n", namespace, "--replicas=2")
+    assert refused_scale.returncode != 0
+    assert "workers.replicas: this mode runs one writer, so at most 1 replica" in refused_scale.stderr

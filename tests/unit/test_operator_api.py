@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from graphsync.spec.conflicts import ConflictPolicySpec, Strategy
 from graphsync_operator import crdfiles
 from graphsync_operator.api import ReconciliationJobSpec, SyncPipelineSpec, check_cron, valid_name
+from graphsync_operator.build import names
 from graphsync_operator.crds import all_crds
 from graphsync_operator.handlers.pipelines import scheduled_before
 from graphsync_operator.schema import structural
@@ -209,3 +210,17 @@ def test_the_other_way_of_running_is_removed_only_when_the_spec_switched() -> No
     assert scheduled_before(body, "update", {"spec": {}}) is False  # it had a Deployment: delete it
     assert scheduled_before(body, "update", {"spec": {"schedule": "0 3 * * *"}}) is True
     assert scheduled_before(body, "resume", None) is None  # unknown after a restart: clean up to be sure
+
+
+def test_syncpipelines_scale_through_their_workers_replicas() -> None:
+    crd = all_crds()["syncpipelines.yaml"]
+    [version] = crd["spec"]["versions"]
+    assert version["subresources"]["scale"] == {
+        "specReplicasPath": ".spec.workers.replicas",
+        "statusReplicasPath": ".status.readyWorkers",
+        "labelSelectorPath": ".status.selector",
+    }
+    spec = version["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    assert spec["properties"]["workers"]["default"] == {}
+    assert spec["properties"]["workers"]["properties"]["replicas"]["default"] == 1
+    assert names.selector_text("shop", names.SYNC) == "app.kubernetes.io/instance=shop,app.kubernetes.io/component=sync"

@@ -63,6 +63,11 @@ def selector(instance: str, component: str) -> dict[str, str]:
     return {"app.kubernetes.io/instance": instance, "app.kubernetes.io/component": component}
 
 
+def selector_text(instance: str, component: str) -> str:
+    """The selector as a label query (`k=v,k=v`), as the scale subresource gives it to autoscalers."""
+    return ",".join(f"{key}={value}" for key, value in selector(instance, component).items())
+
+
 def config_map(pipeline: str) -> str:
     return f"{pipeline}-pipeline"
 

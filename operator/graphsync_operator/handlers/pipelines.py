@@ -173,6 +173,7 @@ def _status(
         previous=previous,
     )
     status = assess.pipeline_status(observed)
+    status.selector = names.selector_text(name, names.SYNC)
     status.handled_requests = (
         handled if handled is not None else (body.get("status") or {}).get("handledRequests") or {}
     )
