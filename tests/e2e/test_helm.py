@@ -163,6 +163,19 @@ def test_the_rendered_chart_is_accepted_by_the_api_server(
     assert counted == expected
 
 
+def test_names_follow_the_overrides_and_the_chart_shows_its_readme(helm: Helm) -> None:
+    def names(*sets: str) -> set[str]:
+        rendered = ok(helm("template", "g", str(CHART), *[arg for value in sets for arg in ("--set", value)]))
+        return {doc["metadata"]["name"] for doc in yaml.safe_load_all(rendered) if doc and doc["kind"] == "Deployment"}
+
+    assert names() == {"g-graphsync-operator"}
+    assert names("nameOverride=sync") == {"g-sync-operator"}
+    assert names("fullnameOverride=gs") == {"gs-operator"}
+    readme = ok(helm("show", "readme", str(CHART)))
+    assert readme.startswith("# graphsync chart")
+    assert "helm install graphsync charts/graphsync" in readme
+
+
 def test_the_grafana_dashboard_configmap_holds_the_dashboard(kube: Service, helm: Helm, namespace: str) -> None:
     rendered = ok(helm("template", "graphsync", str(CHART), "-n", namespace, "--set", "dashboard.enabled=true"))
     applied = kubectl(kube.env, "apply", "--dry-run=server", "-o", "json", "-f", "-", input=rendered)
