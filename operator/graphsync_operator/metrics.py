@@ -125,22 +125,23 @@ class _Conditions(StatusModel):
 
 def reconciliation_families(resources: Iterable[Seen]) -> list[Metric]:
     """The newest reconciliation of each SyncPipeline (status.lastReconciliation): differences found by kind,
-    items repaired, and when it finished."""
+    items repaired, and when it finished. The pipeline's namespace is `pipeline_namespace`: `namespace` is the
+    scrape target's (the operator's), which Prometheus sets without needing honorLabels."""
     differences = GaugeMetricFamily(
         "graphsync_reconciliation_differences",
         "Differences the pipeline's newest reconciliation found, by outcome: missing (in the target), extra "
         "(only in the target), different.",
-        labels=["namespace", "pipeline", "outcome"],
+        labels=["pipeline_namespace", "pipeline", "outcome"],
     )
     repaired = GaugeMetricFamily(
         "graphsync_reconciliation_repaired",
         "Items the pipeline's newest reconciliation repaired.",
-        labels=["namespace", "pipeline"],
+        labels=["pipeline_namespace", "pipeline"],
     )
     finished = GaugeMetricFamily(
         "graphsync_reconciliation_last_run_timestamp_seconds",
         "When the pipeline's newest reconciliation finished, in seconds since the epoch.",
-        labels=["namespace", "pipeline"],
+        labels=["pipeline_namespace", "pipeline"],
     )
     for seen in resources:
         found = seen.status.get("lastReconciliation")

@@ -64,8 +64,8 @@ def test_the_newest_reconciliation_of_each_pipeline_is_exposed() -> None:
         for outcome in ("missing", "extra", "different")
     }
     assert differences == {"missing": 3, "extra": 1, "different": 2}
-    assert value(text, "graphsync_reconciliation_differences", namespace="other") is None
-    assert value(text, "graphsync_reconciliation_repaired", namespace="shop", pipeline="orders") == 6
+    assert value(text, "graphsync_reconciliation_differences", pipeline_namespace="other") is None
+    assert value(text, "graphsync_reconciliation_repaired", pipeline_namespace="shop", pipeline="orders") == 6
     assert value(text, "graphsync_reconciliation_last_run_timestamp_seconds") == 1767225700
     assert value(text, "graphsync_operator_resources", kind="SyncPipeline", phase="Running", ready="True") == 2
 
