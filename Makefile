@@ -1,7 +1,12 @@
 # The commands the README documents. `make test` is what CI runs (.ci/run).
 PY := .venv/bin
-.PHONY: bootstrap demo down test check unit integration e2e bench reconcile-1m lock
+.PHONY: help bootstrap demo down test check unit integration e2e bench reconcile-1m lock generate
 
+## This list: every target with what it does.
+help:
+	@awk '/^## /{text = text ? text " " substr($$0, 4) : substr($$0, 4); next} /^[a-z0-9-]+:/{if (text) {split($$1, t, ":"); printf "  %-14s %s\n", t[1], text}; text=""}' $(MAKEFILE_LIST)
+
+## Install what the tests and the demo need, and build the servers once (cached in ~/.cache/graphsync).
 bootstrap:
 	bash hack/bootstrap.sh
 
@@ -10,6 +15,7 @@ demo: bootstrap
 	$(PY)/graphsync dev up
 	$(PY)/graphsync-operator demo
 
+## Stop the demo's servers.
 down:
 	$(PY)/graphsync dev down
 
@@ -17,12 +23,14 @@ down:
 test: bootstrap check
 	$(PY)/pytest tests
 
+## Static checks: ruff, formatting, mypy strict, import contracts.
 check:
 	$(PY)/ruff check operator tests bench
 	$(PY)/ruff format --check operator tests bench
 	$(PY)/mypy
 	$(PY)/lint-imports
 
+## One tier of the tests: no servers (unit), real databases (integration), the control plane too (e2e).
 unit:
 	$(PY)/pytest tests/unit
 
@@ -51,3 +59,10 @@ reconcile-1m: bootstrap
 lock:
 	$(PY)/uv pip compile -q pyproject.toml --python-version 3.11 -o requirements/runtime.txt
 	$(PY)/uv pip compile -q pyproject.toml --extra dev --python-version 3.11 -c requirements/runtime.txt -o requirements/dev.txt
+
+## Every generated file from its source: the CRDs (API models), the install files (the chart), the GitOps snippet.
+generate:
+	$(PY)/graphsync-operator crds --write crds/
+	$(PY)/graphsync-operator crds --write charts/graphsync/crds/
+	$(PY)/graphsync-operator manifests --write manifests/
+	$(PY)/graphsync-operator gitops --write manifests/gitops
