@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
 import time
 from typing import TextIO
 
 from graphsync.pipeline.stats import RunStats
 
+# Erase from the cursor to the end of the line: a shorter line leaves nothing of the longer one before it.
+_ERASE = "\x1b[K"
+
 
 class Progress:
-    """Redraws one status line at most a few times a second, and only on a terminal."""
+    """Redraws one status line at most a few times a second, and only on a terminal, within its width."""
 
     def __init__(self, out: TextIO = sys.stderr, *, interval: float = 0.25) -> None:
         self._out = out
@@ -23,26 +27,37 @@ class Progress:
         if not self._enabled or now - self._last < self._interval:
             return
         self._last = now
-        elapsed = max(time.time() - stats.started_at, 1e-9)
-        if stats.files is not None:
-            files = stats.files.summary()
-            current = files["current"][0] if files["current"] else ""
-            self._out.write(
-                f"\rfiles {files['processed']:,}/{files['total']:,}  ok {files['succeeded']:,}"
-                f"  unchanged {files['unchanged']:,}  failed {files['failed']:,}  removed {files['removed']:,}"
-                f"  nodes {files['nodesWritten']:,}  edges {files['edgesWritten']:,}  {current[-40:]:<40}"
-            )
-            self._out.flush()
-            return
-        self._out.write(
-            f"\rsynced {stats.synced:>9,}  (+{stats.created:,} ~{stats.updated:,} -{stats.deleted:,})"
-            f"  failed {stats.failed:,}  retries {stats.retries:,}  {stats.read / elapsed:,.0f}/s "
-        )
+        # Asked each time: the terminal may have been resized.
+        width = shutil.get_terminal_size(fallback=(80, 24)).columns
+        self._out.write("\r" + fitted(line_of(stats, time.time()), width) + _ERASE)
         self._out.flush()
 
     def finish(self) -> None:
         if self._enabled:
             self._out.write("\n")
+
+
+def line_of(stats: RunStats, now: float) -> str:
+    """The status line of a run (pure): counts, then rate, the most useful first, so cutting it loses least."""
+    if stats.files is not None:
+        files = stats.files.summary()
+        current = files["current"][0] if files["current"] else ""
+        return (
+            f"files {files['processed']:,}/{files['total']:,}  ok {files['succeeded']:,}"
+            f"  failed {files['failed']:,}  unchanged {files['unchanged']:,}  removed {files['removed']:,}"
+            f"  nodes {files['nodesWritten']:,}  edges {files['edgesWritten']:,}  {current}"
+        )
+    elapsed = max(now - stats.started_at, 1e-9)
+    return (
+        f"synced {stats.synced:,}  failed {stats.failed:,}  {stats.read / elapsed:,.0f}/s"
+        f"  (+{stats.created:,} ~{stats.updated:,} -{stats.deleted:,})  retries {stats.retries:,}"
+    )
+
+
+def fitted(line: str, width: int) -> str:
+    """`line` within a terminal of `width` columns, one left free so the cursor never wraps (pure)."""
+    room = max(width - 1, 1)
+    return line if len(line) <= room else line[: max(room - 1, 0)] + "…"
 
 
 def summary_text(stats: RunStats) -> str:
