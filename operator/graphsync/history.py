@@ -9,6 +9,7 @@ thread of its own, and a target that does not answer only delays the record to t
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import logging
 import os
@@ -159,23 +160,33 @@ class Recorder:
         self._thread.join(FINAL_WAIT_SECONDS)
 
     def _loop(self) -> None:
-        with ExitStack() as stack:
-            opened: list[Store] = []
+        # The connection of the last write that worked; one that failed is closed, and the next write opens
+        # another (a long outage must not pile up a driver per period).
+        opened: list[tuple[ExitStack, Store]] = []
 
-            def write(outcome: Outcome, error: str | None) -> None:
-                try:
-                    if not opened:
-                        opened.append(self._open_store(stack))
-                    self._write(opened[0], outcome, error)
-                except Exception as exc:  # noqa: BLE001 - a record is never worth a run: tried again next period
-                    log.warning("the run's history record was not written: %s", exc)
-                    opened.clear()
+        def write(outcome: Outcome, error: str | None) -> None:
+            try:
+                if not opened:
+                    stack = ExitStack()
+                    opened.append((stack, self._open_store(stack)))
+                self._write(opened[0][1], outcome, error)
+            except Exception as exc:  # noqa: BLE001 - a record is never worth a run: tried again next period
+                log.warning("the run's history record was not written: %s", exc)
+                close()
 
+        def close() -> None:
+            while opened:
+                with contextlib.suppress(Exception):
+                    opened.pop()[0].close()
+
+        try:
             write(Outcome.RUNNING, None)
             while not self._done.wait(self._period):
                 write(Outcome.RUNNING, None)
             if self._final is not None:
                 write(*self._final)
+        finally:
+            close()
 
     def _write(self, store: Store, outcome: Outcome, error: str | None) -> None:
         run = self._run

@@ -4,11 +4,16 @@ how a run's end is named, and both kinds of run in one list."""
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Mapping
+from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from graphsync import history
 from graphsync.commands.history import combined, history_text
 from graphsync.pipeline.control import RunControl
+from graphsync.pipeline.stats import RunStats
 
 STARTED = datetime(2026, 12, 6, 10, 0, tzinfo=UTC)
 RUN = history.Run(pipeline="shop.sync", mode="continuous", host="shop-sync-7d9f", started=STARTED, id="abc")
@@ -66,3 +71,51 @@ def test_sync_runs_and_reconciliations_are_listed_together_newest_first() -> Non
     assert "repaired 3" in text[2]
     assert text[4] == "  error: OSError: full"
     assert history_text([]) == "no runs recorded yet"
+
+
+class FlakyStore:
+    """Refuses its first `failures` writes (the target down), then keeps what it is given."""
+
+    opened = 0
+    closed = 0
+
+    def __init__(self, failures: list[int], written: list[dict[str, Any]]) -> None:
+        FlakyStore.opened += 1
+        self.failures = failures
+        self.written = written
+
+    def write(self, query: str, params: Mapping[str, Any] | None = None) -> list[list[Any]]:
+        if self.failures[0] > 0:
+            self.failures[0] -= 1
+            raise ConnectionError("target down")
+        if params and "run" in params:
+            self.written.append(dict(params["run"]))
+        return []
+
+    def close(self) -> None:
+        FlakyStore.closed += 1
+
+
+def test_the_recorder_waits_out_a_target_that_refuses_and_closes_what_failed() -> None:
+    failures, written = [3], []
+
+    def open_store(stack: ExitStack) -> Any:
+        store = FlakyStore(failures, written)
+        stack.callback(store.close)
+        return store
+
+    recorder = history.Recorder(RUN, open_store, period=0.01)
+    recorder.start()
+    stats = RunStats(created=5)
+    deadline = time.monotonic() + 5
+    while not written and time.monotonic() < deadline:
+        time.sleep(0.01)
+    # The three refused connections are closed at once, not kept until the run ends.
+    assert (FlakyStore.opened, FlakyStore.closed) == (4, 3)
+    recorder.finish(stats, history.Outcome.STOPPED)
+    assert [record["outcome"] for record in written][-1] == "stopped"
+    assert written[-1]["synced"] == 5
+    assert {record["outcome"] for record in written[:-1]} == {"running"}
+    # Each refused write closed its connection; the one that worked was closed at the end.
+    assert FlakyStore.opened == 4
+    assert FlakyStore.closed == 4
