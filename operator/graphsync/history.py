@@ -19,12 +19,14 @@ from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, LiteralString
+from typing import Any
 
 from graphsync import logs
+from graphsync.connectors import cypher
 from graphsync.connectors.graphs.reading import Store
 from graphsync.pipeline.control import RunControl
 from graphsync.pipeline.stats import RunStats
+from graphsync.reconcile import audit
 
 log = logging.getLogger(__name__)
 
@@ -35,20 +37,10 @@ LOST_AFTER_PERIODS = 3
 # How long a run's end may wait for its final record (a pod has a grace period).
 FINAL_WAIT_SECONDS = 10.0
 
-RECORD: LiteralString = """
-MERGE (r:GraphsyncRun {id: $id})
-SET r += $run
-"""
-PRUNE: LiteralString = """
-MATCH (r:GraphsyncRun) WHERE r.pipeline = $pipeline
-WITH r ORDER BY r.startedAt DESC SKIP $keep
-DELETE r
-"""
-LIST: LiteralString = """
-MATCH (r:GraphsyncRun) WHERE r.pipeline = $pipeline
-WITH r ORDER BY r.startedAt DESC LIMIT $limit
-RETURN collect(properties(r)) AS rows
-"""
+_LABEL = cypher.labels(["GraphsyncRun"])
+RECORD = cypher.render(audit.RECORD_TEMPLATE, label=_LABEL)
+PRUNE = cypher.render(audit.PRUNE_TEMPLATE, label=_LABEL)
+LIST = cypher.render(audit.LIST_TEMPLATE, label=_LABEL)
 # The counts a run record keeps, from `RunStats.summary`.
 COUNTS = ("read", "synced", "created", "updated", "deleted", "stale", "failed", "retries")
 

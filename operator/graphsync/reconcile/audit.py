@@ -11,26 +11,32 @@ import json
 from collections.abc import Mapping
 from typing import Any, LiteralString
 
+from graphsync.connectors import cypher
 from graphsync.connectors.graphs.reading import Store
 from graphsync.reconcile.report import Report
 
 KEEP = 100
 AUDIT_GRAPH_SUFFIX = "__graphsync_audit"
 
-RECORD: LiteralString = """
-MERGE (r:GraphsyncReconciliation {id: $id})
+# Run records, of reconciliations here and of sync runs (`graphsync.history`): `{label}` is the kind's.
+RECORD_TEMPLATE: LiteralString = """
+MERGE (r{label} {{id: $id}})
 SET r += $run
 """
-PRUNE: LiteralString = """
-MATCH (r:GraphsyncReconciliation) WHERE r.pipeline = $pipeline
+PRUNE_TEMPLATE: LiteralString = """
+MATCH (r{label}) WHERE r.pipeline = $pipeline
 WITH r ORDER BY r.startedAt DESC SKIP $keep
 DELETE r
 """
-LIST: LiteralString = """
-MATCH (r:GraphsyncReconciliation) WHERE r.pipeline = $pipeline
+LIST_TEMPLATE: LiteralString = """
+MATCH (r{label}) WHERE r.pipeline = $pipeline
 WITH r ORDER BY r.startedAt DESC LIMIT $limit
 RETURN collect(properties(r)) AS rows
 """
+_LABEL = cypher.labels(["GraphsyncReconciliation"])
+RECORD = cypher.render(RECORD_TEMPLATE, label=_LABEL)
+PRUNE = cypher.render(PRUNE_TEMPLATE, label=_LABEL)
+LIST = cypher.render(LIST_TEMPLATE, label=_LABEL)
 # Counts kept as properties (a query can filter on them); the per-entity detail as JSON text.
 _COUNTS = ("compared", "missing", "extra", "different", "repaired", "failed")
 
