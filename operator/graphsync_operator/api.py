@@ -106,15 +106,10 @@ class LogLevel(enum.StrEnum):
     DEBUG = "debug"
 
 
-class Workers(SpecModel):
-    """The pods that run the pipeline: how many, where, with what."""
+class Placement(SpecModel):
+    """Where and how worker pods run in the cluster: a pipeline's own (`workers`), or the defaults the operator's
+    chart gives every pipeline (`workers.podDefaults`), which a pipeline's own settings override."""
 
-    replicas: int = Field(default=1, ge=0, le=64, description="worker pods; 0 stops syncing like suspend")
-    image: str | None = Field(default=None, pattern=r"^[^\s]+$", description="defaults to the operator's worker image")
-    image_pull_policy: PullPolicy | None = Field(
-        default=None, description="Always, IfNotPresent or Never; Kubernetes' default when unset"
-    )
-    resources: Resources | None = Field(default=None, description="requests and limits; sensible defaults if unset")
     node_selector: dict[str, str] = Field(default_factory=dict, description="node labels a worker's node must have")
     tolerations: list[Toleration] = Field(default_factory=list, description="taints of nodes the workers may run on")
     image_pull_secrets: list[Annotated[str, Field(pattern=NAME_PATTERN)]] = Field(
@@ -129,6 +124,34 @@ class Workers(SpecModel):
     pod_annotations: dict[str, Annotated[str, Field(max_length=4096)]] = Field(
         default_factory=dict, description="extra annotations of the worker pods (not graphsync.io/ ones)"
     )
+
+    @model_validator(mode="after")
+    def _not_the_operators_keys(self) -> Self:
+        _own_keys(self.pod_labels, "podLabels")
+        _own_keys(self.pod_annotations, "podAnnotations")
+        return self
+
+    def over(self, defaults: Placement) -> Placement:
+        """These settings over `defaults`: maps merged (these win), lists and single values these when set."""
+        return Placement(
+            node_selector={**defaults.node_selector, **self.node_selector},
+            tolerations=self.tolerations or defaults.tolerations,
+            image_pull_secrets=self.image_pull_secrets or defaults.image_pull_secrets,
+            priority_class_name=self.priority_class_name or defaults.priority_class_name,
+            pod_labels={**defaults.pod_labels, **self.pod_labels},
+            pod_annotations={**defaults.pod_annotations, **self.pod_annotations},
+        )
+
+
+class Workers(Placement):
+    """The pods that run the pipeline: how many, where, with what."""
+
+    replicas: int = Field(default=1, ge=0, le=64, description="worker pods; 0 stops syncing like suspend")
+    image: str | None = Field(default=None, pattern=r"^[^\s]+$", description="defaults to the operator's worker image")
+    image_pull_policy: PullPolicy | None = Field(
+        default=None, description="Always, IfNotPresent or Never; Kubernetes' default when unset"
+    )
+    resources: Resources | None = Field(default=None, description="requests and limits; sensible defaults if unset")
     env: list[EnvVar] = Field(default_factory=list, max_length=64, description="extra environment variables")
     log_level: LogLevel = Field(
         default=LogLevel.INFO,
@@ -144,9 +167,7 @@ class Workers(SpecModel):
     )
 
     @model_validator(mode="after")
-    def _not_the_operators(self) -> Self:
-        _own_keys(self.pod_labels, "podLabels")
-        _own_keys(self.pod_annotations, "podAnnotations")
+    def _not_the_operators_env(self) -> Self:
         taken = [var.name for var in self.env if var.name.startswith(("GRAPHSYNC_", "POD_"))]
         if taken:
             raise ValueError(f"env: {', '.join(taken)}: GRAPHSYNC_* and POD_* are set by the operator")
@@ -154,6 +175,10 @@ class Workers(SpecModel):
         if len(set(names)) != len(names):
             raise ValueError("env: each variable once")
         return self
+
+    def placement(self) -> Placement:
+        """Just where and how the pods run, to lay over the operator's defaults."""
+        return Placement.model_validate(self.model_dump(include=set(Placement.model_fields)))
 
 
 class DeletionPolicy(enum.StrEnum):

@@ -198,6 +198,19 @@ def _status(model: type[BaseModel]) -> dict[str, Any]:
     return schema
 
 
+def closed_schema(schema: Any) -> Any:
+    """A structural schema for Helm's values: every object with properties refuses keys it does not name
+    (a CRD prunes them instead), so a misspelt value fails `helm install` naming it."""
+    if isinstance(schema, dict):
+        closed = {key: closed_schema(value) for key, value in schema.items() if key != "description"}
+        if "properties" in closed:
+            closed["additionalProperties"] = False
+        return closed
+    if isinstance(schema, list):
+        return [closed_schema(item) for item in schema]
+    return schema
+
+
 def pipeline_spec_schema() -> dict[str, Any]:
     schema = structural(SyncPipelineSpec.model_json_schema(by_alias=True))
     # The engine's pipeline name and namespace are the resource's.

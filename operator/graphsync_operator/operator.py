@@ -12,6 +12,7 @@ from graphsync import logs
 
 # Registers the handlers with kopf's default registry.
 from graphsync_operator import handlers, metrics  # noqa: F401
+from graphsync_operator.handlers import shared
 
 log = logging.getLogger(__name__)
 DEFAULT_METRICS_PORT = 8080
@@ -60,6 +61,10 @@ def main(args: argparse.Namespace) -> int:
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     if not args.all_namespaces and not args.namespace:
         raise SystemExit("graphsync-operator run: name namespaces with -n, or watch all with -A")
+    try:
+        shared.defaults()
+    except ValueError as exc:
+        raise SystemExit(f"graphsync-operator run: {exc}") from None
     if args.metrics_port:
         try:
             port = metrics.serve(args.metrics_port)

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import copy
+import json
 import re
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from graphsync_operator.api import SyncPipelineSpec
+from graphsync_operator.api import Placement, SyncPipelineSpec
 from graphsync_operator.build import children, workloads
 from graphsync_operator.build.names import Owner
 from graphsync_operator.build.workloads import Defaults
+from graphsync_operator.crds import closed_schema, structural
+from graphsync_operator.handlers import shared
 from graphsync_operator.handlers.shared import Invalid, parse_spec
 from tests.resources import resource, shop_spec
 from tests.unit.builders_data import (
@@ -28,6 +33,8 @@ from tests.unit.builders_data import (
     reconcile_job,
     scheduled_spec,
 )
+
+CHART = Path(__file__).parents[2] / "charts" / "graphsync"
 
 # --- pod security, probes, volumes -------------------------------------------------------------------------
 
@@ -305,3 +312,40 @@ def test_pod_options_that_would_clash_with_the_operators_are_refused(workers: di
     with pytest.raises(Invalid) as refused:
         parse_spec(resource("SyncPipeline", "shop", "default", spec), SyncPipelineSpec)
     assert said in str(refused.value)
+
+
+def test_the_charts_pod_defaults_lie_under_each_pipelines_own_placement() -> None:
+    chart = Placement.model_validate(
+        {
+            "nodeSelector": {"pool": "data", "zone": "a"},
+            "tolerations": [{"key": "dedicated", "operator": "Equal", "value": "data", "effect": "NoSchedule"}],
+            "imagePullSecrets": ["company-registry"],
+            "priorityClassName": "normal",
+            "podLabels": {"team": "platform", "cost": "shared"},
+        }
+    )
+    spec = shop_spec()
+    spec["workers"] = {"nodeSelector": {"zone": "b"}, "priorityClassName": "urgent", "podLabels": {"team": "data"}}
+    built = children.pipeline(OWNER, SyncPipelineSpec.model_validate(spec), replace(DEFAULTS, placement=chart))
+    template = one(built, "Deployment")["spec"]["template"]
+    pod = template["spec"]
+    assert pod["nodeSelector"] == {"pool": "data", "zone": "b"}  # maps merged, the pipeline's entry wins
+    assert pod["priorityClassName"] == "urgent"
+    assert pod["imagePullSecrets"] == [{"name": "company-registry"}]  # lists: the chart's when the spec has none
+    assert pod["tolerations"][0]["key"] == "dedicated"
+    assert (template["metadata"]["labels"]["team"], template["metadata"]["labels"]["cost"]) == ("data", "shared")
+
+
+def test_the_charts_pod_defaults_are_read_and_a_wrong_one_is_named() -> None:
+    assert shared.placement_of(None) == Placement()
+    assert shared.placement_of('{"priorityClassName": "data"}').priority_class_name == "data"
+    with pytest.raises(ValueError, match=r"GRAPHSYNC_WORKER_POD_DEFAULTS \(the chart's workers.podDefaults\): "):
+        shared.placement_of('{"podLabels": {"app.kubernetes.io/name": "x"}}')
+    with pytest.raises(ValueError, match="nodeSelecter: is not a field here"):
+        shared.placement_of('{"nodeSelecter": {"a": "b"}}')
+
+
+def test_the_charts_values_schema_takes_what_the_operator_does() -> None:
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    wanted = closed_schema(structural(Placement.model_json_schema(by_alias=True)))
+    assert schema["properties"]["workers"]["properties"]["podDefaults"] == wanted, json.dumps(wanted)

@@ -9,11 +9,11 @@ from __future__ import annotations
 import copy
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from graphsync.spec.endpoints import SECRETS_DIR_ENV
-from graphsync_operator.api import Workers
+from graphsync_operator.api import Placement, Workers
 from graphsync_operator.build import names
 from graphsync_operator.build.config import Rendered
 from graphsync_operator.build.names import Owner
@@ -30,6 +30,8 @@ class Defaults:
     image: str
     pull_policy: str = "IfNotPresent"
     heartbeat_seconds: float = 10.0
+    # The chart's `workers.podDefaults`, under each pipeline's own placement.
+    placement: Placement = field(default_factory=Placement)
 
 
 @dataclass(frozen=True)
@@ -121,20 +123,21 @@ def pod_template(plan: PodPlan, defaults: Defaults) -> dict[str, Any]:
             *([secrets_volume] if files else []),
         ],
     }
-    if workers.node_selector:
-        spec["nodeSelector"] = dict(workers.node_selector)
-    if workers.tolerations:
-        spec["tolerations"] = [t.model_dump(by_alias=True, exclude_none=True) for t in workers.tolerations]
-    if workers.image_pull_secrets:
-        spec["imagePullSecrets"] = [{"name": name} for name in workers.image_pull_secrets]
-    if workers.priority_class_name:
-        spec["priorityClassName"] = workers.priority_class_name
+    placed = workers.placement().over(defaults.placement)
+    if placed.node_selector:
+        spec["nodeSelector"] = dict(placed.node_selector)
+    if placed.tolerations:
+        spec["tolerations"] = [t.model_dump(by_alias=True, exclude_none=True) for t in placed.tolerations]
+    if placed.image_pull_secrets:
+        spec["imagePullSecrets"] = [{"name": name} for name in placed.image_pull_secrets]
+    if placed.priority_class_name:
+        spec["priorityClassName"] = placed.priority_class_name
     return {
         "metadata": {
             # The operator's own labels and annotation last: they select and roll the pods.
-            "labels": {**workers.pod_labels, **names.labels(plan.pipeline, plan.component, plan.owner.name)},
+            "labels": {**placed.pod_labels, **names.labels(plan.pipeline, plan.component, plan.owner.name)},
             # A new hash is a new pod template: the workers roll onto the new config.
-            "annotations": {**workers.pod_annotations, names.CONFIG_HASH: plan.rendered.hash},
+            "annotations": {**placed.pod_annotations, names.CONFIG_HASH: plan.rendered.hash},
         },
         "spec": spec,
     }

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 from graphsync.spec import errors
 from graphsync.spec.conflicts import ConflictPolicySpec
 from graphsync_operator import assess, ending
-from graphsync_operator.api import API_VERSION, SyncPipelineSpec, valid_name
+from graphsync_operator.api import API_VERSION, Placement, SyncPipelineSpec, valid_name
 from graphsync_operator.build import children, names, workloads
 from graphsync_operator.build import events as build_events
 from graphsync_operator.build.names import Owner
@@ -46,11 +46,28 @@ log = logging.getLogger(__name__)
 SpecT = TypeVar("SpecT", bound=BaseModel)
 
 
+# The chart's `workers.podDefaults`, as JSON: placement every pipeline's workers get unless their spec says.
+POD_DEFAULTS_ENV = "GRAPHSYNC_WORKER_POD_DEFAULTS"
+
+
 def defaults() -> Defaults:
+    """The operator's settings for every worker; ValueError naming the setting when one is wrong."""
     return Defaults(
         image=os.environ.get("GRAPHSYNC_WORKER_IMAGE", "ghcr.io/graphsync/graphsync:0.1.0"),
         heartbeat_seconds=float(os.environ.get("GRAPHSYNC_HEARTBEAT_SECONDS", "10")),
+        placement=placement_of(os.environ.get(POD_DEFAULTS_ENV)),
     )
+
+
+def placement_of(text: str | None) -> Placement:
+    """The pod defaults the chart gives (JSON; none when unset or empty)."""
+    if not text or not text.strip():
+        return Placement()
+    try:
+        return Placement.model_validate_json(text)
+    except ValidationError as exc:
+        said = "; ".join(errors.messages(exc))
+        raise ValueError(f"{POD_DEFAULTS_ENV} (the chart's workers.podDefaults): {said}") from None
 
 
 _kube: Kube | None = None
