@@ -20,10 +20,10 @@ Read = Callable[[str, dict[str, Any]], list[list[Any]]]
 # Broken file contents, each with what its reported reason must say.
 BROKEN = {
     "{ not json": "not valid JSON",
-    json.dumps({"nodes": [{"id": "x", "labels": ["Bad-Label"]}]}): "nodes.0.labels.0",
-    json.dumps({"nodes": [{"id": "x", "properties": {"geo": {"lat": 1.5}}}]}): "nodes.0.properties.geo",
+    json.dumps({"nodes": [{"id": "x", "labels": ["Bad-Label"]}]}): "nodes[0].labels[0]",
+    json.dumps({"nodes": [{"id": "x", "properties": {"geo": {"lat": 1.5}}}]}): "nodes[0].properties.geo",
     json.dumps({"nodes": [{"id": "x"}, {"id": "x"}]}): "nodes[1].id: 'x' appears twice",
-    json.dumps({"nodes": [], "edges": [{"from": "a", "to": "b"}]}): "edges.0.type",
+    json.dumps({"nodes": [], "edges": [{"from": "a", "to": "b"}]}): "edges[0].type",
 }
 BROKEN_KINDS = tuple(BROKEN)
 
