@@ -42,9 +42,15 @@ def neo4j_driver(target: Neo4jTarget, field: str = "target.neo4j") -> neo4j.Driv
     password = target.password.resolve(f"{field}.password") if target.password else None
     auth = (target.user, password) if password is not None else None
     # The driver retries a failed transaction only briefly (lock conflicts clear fast); longer
-    # outages go back to the runner, whose backoff counts retries and yields to a shutdown.
+    # outages go back to the runner, whose backoff counts retries and yields to a shutdown. Server
+    # notifications are about the engine's own queries ("label does not exist" before the first record of a
+    # kind): nothing a user can act on, so they are not asked for (they were printed as warnings).
     return neo4j.GraphDatabase.driver(
-        target.uri, auth=auth, max_transaction_retry_time=2.0, **neo4j_tls(target.tls, f"{field}.tls")
+        target.uri,
+        auth=auth,
+        max_transaction_retry_time=2.0,
+        notifications_min_severity="OFF",
+        **neo4j_tls(target.tls, f"{field}.tls"),
     )
 
 
