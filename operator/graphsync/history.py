@@ -34,8 +34,9 @@ KEEP = 100
 RECORD_SECONDS = 30.0
 # A running record not renewed for this many periods belongs to a process that died.
 LOST_AFTER_PERIODS = 3
-# How long a run's end may wait for its final record (a pod has a grace period).
-FINAL_WAIT_SECONDS = 10.0
+# How long a run's end may wait for its final record: briefly, since the worker's final report to the operator
+# comes after it within the pod's grace period (a late one leaves the pod read as still running).
+FINAL_WAIT_SECONDS = 2.0
 
 _LABEL = cypher.labels(["GraphsyncRun"])
 RECORD = cypher.render(audit.RECORD_TEMPLATE, label=_LABEL)
