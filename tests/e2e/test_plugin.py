@@ -234,10 +234,12 @@ def test_a_poison_row_is_listed_then_replayed_into_neo4j_after_the_mapping_is_fi
     # The status sums the same runs up from the workers' reports.
     # (The status is recomputed every few seconds: the rolled pod's final report may not be in it yet.)
     wanted = [(runs[0]["host"], "running"), (pod, "finished")]
-    recent = eventually(
-        lambda: [(r["pod"], r["state"]) for r in (found := c.status("shop")["recentRuns"])[:2]] == wanted and found,
-        "both runs in status, the rolled one finished",
-    )
+
+    def both_runs() -> list[dict[str, Any]] | None:
+        found: list[dict[str, Any]] = c.status("shop")["recentRuns"]
+        return found if [(r["pod"], r["state"]) for r in found[:2]] == wanted else None
+
+    recent = eventually(both_runs, "both runs in status, the rolled one finished")
     assert recent[1]["failed"] == 1
     worker.stop()
 
