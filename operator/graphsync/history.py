@@ -115,6 +115,26 @@ def runs(store: Store, pipeline: str, limit: int = 20, now: datetime | None = No
     return [shown(row, moment) for row in rows]
 
 
+def recorded(
+    pipeline: str,
+    mode: str,
+    open_store: Callable[[ExitStack], Store],
+    control: RunControl,
+    run: Callable[[RunControl], RunStats],
+) -> RunStats:
+    """`run(control)`, its record kept from start to end (how it ended: its return, a stop, or its error)."""
+    recorder = Recorder.of(pipeline, mode, open_store)
+    control = recorder.watching(control)
+    recorder.start()
+    try:
+        stats = run(control)
+    except BaseException as exc:
+        recorder.finish(None, Outcome.FAILED, f"{type(exc).__name__}: {exc}")
+        raise
+    recorder.finish(stats, outcome_of(control, None))
+    return stats
+
+
 class Recorder:
     """Keeps one run's record in the target: at start, every `period` seconds, and at its end."""
 

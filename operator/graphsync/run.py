@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
+from functools import partial
 from typing import Any
 
 import psycopg
@@ -90,29 +91,21 @@ def run(spec: PipelineSpec, control: RunControl) -> RunStats:
     pruning = threading.Event()
     if not control.until_idle:
         retention.keep(spec, pruning)
-    recorder = None
-    if control.history:
-        recorder = history.Recorder.of(spec.identity, spec.mode.value, lambda stack: audit_store(spec, stack))
-        control = recorder.watching(control)
-        recorder.start()
-    stats: RunStats | None = None
-    failure: BaseException | None = None
     try:
-        own = _own_engine(spec)
-        if own is not None:
-            adoption.adopt(spec)
-            stats = own(spec, control)
-        else:
-            stats = _reconnecting(spec, control)
-        return stats
-    except BaseException as exc:
-        failure = exc
-        raise
+        if not control.history:
+            return _run(spec, control)
+        records = partial(audit_store, spec)
+        return history.recorded(spec.identity, spec.mode.value, records, control, partial(_run, spec))
     finally:
         pruning.set()
-        if recorder is not None:
-            error = f"{type(failure).__name__}: {failure}" if failure is not None else None
-            recorder.finish(stats, history.outcome_of(control, failure), error)
+
+
+def _run(spec: PipelineSpec, control: RunControl) -> RunStats:
+    own = _own_engine(spec)
+    if own is None:
+        return _reconnecting(spec, control)
+    adoption.adopt(spec)
+    return own(spec, control)
 
 
 class _Carry:
