@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import functools
 import os
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -59,8 +60,10 @@ def defaults() -> Defaults:
     )
 
 
+@functools.lru_cache(maxsize=4)
 def placement_of(text: str | None) -> Placement:
-    """The pod defaults the chart gives (JSON; none when unset or empty)."""
+    """The pod defaults the chart gives (JSON; none when unset or empty); parsed once, not on every status round
+    that builds a pipeline's children."""
     if not text or not text.strip():
         return Placement()
     try:
