@@ -8,8 +8,8 @@ unless the status changed.
 from __future__ import annotations
 
 import asyncio
-import logging
 import functools
+import logging
 import os
 from collections.abc import Mapping
 from datetime import UTC, datetime
