@@ -21,7 +21,19 @@ from typing import Any
 
 import psycopg
 
-from graphsync import adoption, connect, epochs, filesync, graphmodes, history, relaying, retention, targets, twoway
+from graphsync import (
+    adoption,
+    backfill,
+    connect,
+    epochs,
+    filesync,
+    graphmodes,
+    history,
+    relaying,
+    retention,
+    targets,
+    twoway,
+)
 from graphsync.change import SNAPSHOT_VERSION
 from graphsync.connectors import outages, streams
 from graphsync.connectors.postgres import numbering
@@ -88,16 +100,21 @@ def prepare_source(spec: PipelineSpec) -> None:
 
 def run(spec: PipelineSpec, control: RunControl) -> RunStats:
     # A worker's run keeps the engine's bookkeeping pruned; a one-off run to idle (a test, a catch-up) need not.
-    pruning = threading.Event()
+    ended = threading.Event()
     if not control.until_idle:
-        retention.keep(spec, pruning)
+        retention.keep(spec, ended)
+    backfills = backfill.keep(spec, ended, control.on_backfills)
     try:
-        if not control.history:
-            return _run(spec, control)
-        records = partial(audit_store, spec)
-        return history.recorded(spec.identity, spec.mode.value, records, control, partial(_run, spec))
+        if control.history:
+            records = partial(audit_store, spec)
+            stats = history.recorded(spec.identity, spec.mode.value, records, control, partial(_run, spec))
+        else:
+            stats = _run(spec, control)
+        if backfills is not None:
+            backfills.finish(control.stop)
+        return stats
     finally:
-        pruning.set()
+        ended.set()
 
 
 def _run(spec: PipelineSpec, control: RunControl) -> RunStats:

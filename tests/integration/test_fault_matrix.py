@@ -53,6 +53,8 @@ class Watched:
     results: list[RunStats] = field(default_factory=list)
     errors: list[BaseException] = field(default_factory=list)
     thread: threading.Thread | None = None
+    # Told the progress of the spec's backfills.
+    on_backfills: Callable[[list[dict[str, Any]]], None] | None = None
     # Runs started and not yet finished: a test that fails half-way leaves its run going, and the run would
     # retry against servers gone, in the threads of the tests after it (see stop_every_run).
     running: ClassVar[list[Watched]] = []
@@ -68,7 +70,10 @@ class Watched:
 
         def body() -> None:
             try:
-                self.results.append(run.run(self.spec, RunControl(stop=self.stop, on_batch=seen, probe_seconds=1)))
+                self.results.append(run.run(
+                        self.spec,
+                        RunControl(stop=self.stop, on_batch=seen, probe_seconds=1, on_backfills=self.on_backfills),
+                    ))
             except BaseException as exc:  # noqa: BLE001 - the test reports a crashed run, whatever it raised
                 self.errors.append(exc)
 

@@ -6,6 +6,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from graphsync.pipeline.stats import RunStats
 
@@ -28,6 +29,8 @@ class RunControl:
     # Keep a record of the run in the target's history (`graphsync.history`): workers and `graphsync run` do;
     # a run embedded in a program or a test need not.
     history: bool = False
+    # Told every declared backfill's progress (`graphsync.backfill`) as they run.
+    on_backfills: Callable[[list[dict[str, Any]]], None] | None = None
 
     def pause(self, seconds: float, stats: RunStats) -> None:
         """Wait between polls, ending early on stop. A chosen wait is not a stuck call, so the run

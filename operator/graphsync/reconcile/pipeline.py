@@ -22,8 +22,9 @@ from graphsync.spec.pipeline import Mode, PipelineSpec
 from graphsync.spec.reconcile import Action, ReconcileSpec
 
 
-def reconcile(spec: PipelineSpec, job: ReconcileSpec, stop: threading.Event) -> Report:
-    """Run one reconciliation; its report is recorded in the audit whatever happens.
+def reconcile(spec: PipelineSpec, job: ReconcileSpec, stop: threading.Event, report: Report | None = None) -> Report:
+    """Run one reconciliation; its report is recorded in the audit whatever happens. `report`: one the caller
+    watches while the run fills it in (its entity types appear as each begins).
 
     Raises ValueError, before touching anything, for a job that does not fit the pipeline.
     """
@@ -32,7 +33,7 @@ def reconcile(spec: PipelineSpec, job: ReconcileSpec, stop: threading.Event) -> 
             raise ValueError("scope: a files pipeline is reconciled as a whole (its documents, nodes and edges)")
     else:
         job.check_against(spec.mapped)
-    report = Report(spec.identity, job)
+    report = report or Report(spec.identity, job)
     # Every line of the run carries the id its audit record has.
     with logs.scope(**{logs.CORRELATION_ID: report.id}), ExitStack() as stack:
         audit = Audit(audit_store(spec, stack))
@@ -73,7 +74,8 @@ def _walk(
     for name in job.chosen(spec.mapped):
         if stop.is_set():
             break
-        into.append(walk.entity(name, stop))
+        into.append(EntityReport(name))
+        walk.entity(name, stop, into[-1])
 
 
 def _two_way_repair(

@@ -28,7 +28,7 @@ from graphsync.pipeline.poison import apply_isolating
 from graphsync.reconcile.entries import FROM, Differences, Entry, bucket_hash, compare
 from graphsync.reconcile.report import EntityReport
 from graphsync.reconcile.sides import GraphSide, Side
-from graphsync.spec.reconcile import Action, ReconcileSpec, bucket_size
+from graphsync.spec.reconcile import Action, KeyRange, ReconcileSpec, bucket_size
 
 
 class Walk:
@@ -45,18 +45,21 @@ class Walk:
     def close(self) -> None:
         self._pool.shutdown(wait=True)
 
-    def entity(self, name: str, stop: threading.Event) -> EntityReport:
-        report = EntityReport(name)
+    def entity(self, name: str, stop: threading.Event, report: EntityReport | None = None) -> EntityReport:
+        """Compare (and repair) one entity type; its counts go into `report` as the walk goes."""
+        report = report or EntityReport(name)
         ids = self._spec.scope.ids
         if ids:
             self._bucket(report, name, None, None, ids)
         else:
+            keys = self._spec.scope.keys or KeyRange()
             size = bucket_size(self._source.count(name), self._spec.bucket_count)
-            low = None
+            low = keys.after
             while not stop.is_set():
                 high = self._source.boundary(name, low, size)
-                self._bucket(report, name, low, high, ())
-                if high is None:
+                last = high is None or not keys.within(high)
+                self._bucket(report, name, low, keys.through if last else high, ())
+                if last:
                     break
                 low = high
         self._flush(report)

@@ -7,6 +7,7 @@ from typing import Self
 
 from pydantic import Field, model_validator
 
+from graphsync.spec.backfill import Backfill
 from graphsync.spec.base import SpecModel
 from graphsync.spec.conflicts import ConflictPolicySpec
 from graphsync.spec.endpoints import (
@@ -121,6 +122,10 @@ class PipelineSpec(SpecModel):
     retention: Retention = Field(
         default_factory=Retention, description="how long the engine keeps its outbox events, tombstones, dead letters"
     )
+    backfills: tuple[Backfill, ...] = Field(
+        default=(),
+        description="entities to write again from the source while the pipeline runs, each once per name",
+    )
 
     @property
     def identity(self) -> str:
@@ -187,6 +192,24 @@ class PipelineSpec(SpecModel):
             ):
                 if value is not None:
                     raise ValueError(f"{field} applies to mode bidirectional, not {self.mode.value}")
+        return self
+
+    @model_validator(mode="after")
+    def _backfills_fit(self) -> Self:
+        if self.backfills and self.source.files is not None:
+            raise ValueError("backfills: a files source is synced file by file; a backfill writes mapped entities")
+        names: set[str] = set()
+        for index, backfill in enumerate(self.backfills):
+            if backfill.name in names:
+                raise ValueError(
+                    f"backfills[{index}].name: {backfill.name!r} is used twice; each backfill needs its own"
+                )
+            names.add(backfill.name)
+            if self.mappings is not None:
+                try:
+                    backfill.job().check_against(self.mappings)
+                except ValueError as exc:
+                    raise ValueError(f"backfills[{index}].{str(exc).removeprefix('scope.')}") from None
         return self
 
     @model_validator(mode="after")

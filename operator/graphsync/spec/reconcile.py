@@ -6,7 +6,7 @@ The ReconciliationJob custom resource embeds this model unchanged.
 from __future__ import annotations
 
 import enum
-from typing import Self
+from typing import Any, Self
 
 from pydantic import Field, StrictInt, StrictStr, model_validator
 
@@ -21,16 +21,62 @@ class Action(enum.StrEnum):
     REPAIR = "repair"
 
 
+Key = StrictInt | StrictStr
+
+
+class KeyRange(SpecModel):
+    """Keys in (after, through], in the order the reconciliation walks them (numbers by value, text by code
+    point); an end left out is open."""
+
+    after: Key | None = Field(default=None, description="keys above this one (not itself); unset = from the first")
+    through: Key | None = Field(default=None, description="keys up to and including this one; unset = to the last")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.after is not None and self.through is not None:
+            if _not_above(self.after, self.through) is None:
+                raise ValueError("after and through: give both as numbers or both as text, as the key is")
+            if not _not_above(self.after, self.through) or self.after == self.through:
+                raise ValueError(f"after: {self.after!r} is not below through ({self.through!r}); the range is empty")
+        return self
+
+    def within(self, key: Any) -> bool:
+        """Whether a walk boundary `key` is not past `through`; raises ValueError on a key of another type."""
+        if self.through is None:
+            return True
+        within = _not_above(key, self.through)
+        if within is None:
+            kind = "a number" if isinstance(self.through, int) else "text"
+            raise ValueError(f"keys.through: {self.through!r} is {kind}, and the entity's keys are not ({key!r})")
+        return within
+
+
+def _not_above(low: Any, high: Key) -> bool | None:
+    """`low <= high` for two keys of one kind (numbers, or text by code point); None for keys of two kinds."""
+    if isinstance(low, int) and not isinstance(low, bool) and isinstance(high, int):
+        return low <= high
+    if isinstance(low, str) and isinstance(high, str):
+        return low <= high
+    return None
+
+
 class Scope(SpecModel):
     entities: tuple[Identifier, ...] = Field(default=(), description="entity types (mapping names); empty = all")
-    ids: tuple[StrictInt | StrictStr, ...] = Field(
+    ids: tuple[Key, ...] = Field(
         default=(), description="keys of the node entity types in `entities`; empty = every key"
+    )
+    keys: KeyRange | None = Field(
+        default=None, description="a range of keys of the node entity types in `entities`; unset = every key"
     )
 
     @model_validator(mode="after")
     def _ids_name_their_type(self) -> Self:
         if self.ids and not self.entities:
             raise ValueError("ids: name the node entity types the keys belong to in scope.entities")
+        if self.keys is not None and not self.entities:
+            raise ValueError("keys: name the node entity types the key range belongs to in scope.entities")
+        if self.keys is not None and self.ids:
+            raise ValueError("keys: give ids or a key range, not both")
         return self
 
 
@@ -55,8 +101,9 @@ class ReconcileSpec(SpecModel):
         for index, name in enumerate(self.scope.entities):
             if name not in known:
                 raise ValueError(f"scope.entities[{index}]: {name!r} is no entity type of the pipeline ({known})")
-            if self.scope.ids and name not in nodes:
-                raise ValueError(f"scope.entities[{index}]: ids select nodes, and {name!r} is a relationship type")
+            chosen = "ids" if self.scope.ids else "keys" if self.scope.keys is not None else None
+            if chosen and name not in nodes:
+                raise ValueError(f"scope.entities[{index}]: {chosen} select nodes, and {name!r} is a relationship type")
 
     def chosen(self, mappings: Mappings) -> list[str]:
         """The entity types in scope, in the pipeline's order (nodes first)."""
