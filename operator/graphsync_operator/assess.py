@@ -116,6 +116,7 @@ def pipeline_status(observed: Observed) -> SyncPipelineStatus:
         open_conflicts=_sum_optional(r.open_conflicts for r in reports),
         last_reconciliation=last_reconciliation(observed.reconciliations),
         recent_runs=progress.recent_runs(observed.reports),
+        backfills=progress.backfills_of(reports),
         config_hash=observed.config_hash,
         conditions=conditions,
     )

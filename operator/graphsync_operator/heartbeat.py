@@ -15,13 +15,15 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import Any
 
 from graphsync.pipeline.stats import RunStats, lag_seconds
 from graphsync_operator import kube, progress
 from graphsync_operator.progress import STUCK_SECONDS, WorkerReport, WorkerState
 from graphsync_operator.snapshot import Snapshot, combined, snapshot_of
+from graphsync_operator.status import BackfillStatus
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +118,7 @@ def report_of(
         config_hash=config_hash,
         source_backlog_bytes=seen.source_backlog_bytes,
         source_backlog_limit_bytes=seen.source_backlog_limit_bytes,
+        backfills=[BackfillStatus.model_validate(item) for item in seen.backfills],
     )
 
 
@@ -162,6 +165,7 @@ class Tracker:
         self._earlier: list[Snapshot] = []
         self._current: RunStats | None = None
         self._notified_at: float | None = None
+        self._backfills: tuple[Mapping[str, Any], ...] = ()
 
     def __call__(self, stats: RunStats) -> None:
         with self._lock:
@@ -177,11 +181,17 @@ class Tracker:
             self._earlier.clear()
             self._current = stats
 
+    def backfills(self, items: list[dict[str, Any]]) -> None:
+        """The run's `on_backfills` callback."""
+        with self._lock:
+            self._backfills = tuple(items)
+
     def snapshot(self) -> Snapshot | None:
         with self._lock:
             if self._current is None:
                 return None
-            return combined([*self._earlier, snapshot_of(self._current, notified_at=self._notified_at)])
+            seen = combined([*self._earlier, snapshot_of(self._current, notified_at=self._notified_at)])
+            return replace(seen, backfills=self._backfills) if seen is not None else None
 
 
 class Reporter:

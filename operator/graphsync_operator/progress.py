@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
-from graphsync_operator.status import RecentRun
+from graphsync_operator.status import BackfillStatus, RecentRun
 
 ANNOTATION_PREFIX = "progress.graphsync.io/"
 # How often a worker reports when nothing changed; the operator calls a pod silent after MISSED_BEATS of them.
@@ -85,6 +85,7 @@ class WorkerReport(BaseModel):
     error: str | None = Field(default=None, max_length=1024)
     open_conflicts: int | None = None
     reconciliation: Reconciliation | None = None
+    backfills: list[BackfillStatus] = Field(default_factory=list)
     config_hash: str | None = None
 
 
@@ -168,3 +169,12 @@ def recent_runs(reports: Iterable[WorkerReport], limit: int = RECENT_RUNS) -> li
         )
         for report in runs[:limit]
     ]
+
+
+def backfills_of(reports: Iterable[WorkerReport]) -> list[BackfillStatus]:
+    """The spec's backfills as the newest report that tells them says (pure): one pod runs them at a time,
+    and a pod started later has read what earlier ones did from the target."""
+    telling = [report for report in reports if report.backfills and report.state is not WorkerState.RETIRED]
+    if not telling:
+        return []
+    return max(telling, key=lambda report: (report.started_at, report.heartbeat)).backfills

@@ -6,8 +6,9 @@ and `combined` folds the phases of one run (a snapshot, then its stream) into on
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from graphsync.pipeline.stats import DIRECTIONS, Histogram, RunStats
 
@@ -50,6 +51,8 @@ class Snapshot:
     source_backlog_limit_bytes: int | None = None
     # When the run's loops last came back from a read, a batch or a retry (None: this kind of run does not say).
     alive_at: float | None = None
+    # The spec's backfills, as `graphsync.backfill.Progress.summary` gives them.
+    backfills: tuple[Mapping[str, Any], ...] = ()
 
 
 def snapshot_of(stats: RunStats, *, notified_at: float | None = None) -> Snapshot:

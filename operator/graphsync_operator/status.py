@@ -69,6 +69,21 @@ class RecentRun(StatusModel):
     error: str | None = None
 
 
+class BackfillStatus(StatusModel):
+    """One of the spec's backfills, as the worker running it reports."""
+
+    name: str
+    phase: str = Field(description="Pending, Running, Completed, Partial (some writes refused) or Failed (retried)")
+    entities: list[str] = Field(default_factory=list, description="the entity types walked so far")
+    compared: int = Field(default=0, description="source entities read")
+    written: int = Field(default=0, description="entities written again, since the target differed")
+    failed: int = Field(default=0, description="writes the target refused")
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    error: str | None = None
+    run: str | None = Field(default=None, description="the reconciliation run that carried it out (graphsync history)")
+
+
 class SyncPipelineStatus(StatusModel):
     observed_generation: int | None = None
     phase: Phase | None = None
@@ -87,6 +102,9 @@ class SyncPipelineStatus(StatusModel):
     last_reconciliation: LastReconciliation | None = None
     recent_runs: list[RecentRun] = Field(
         default_factory=list, description="the newest runs of the pipeline's worker pods, newest first"
+    )
+    backfills: list[BackfillStatus] = Field(
+        default_factory=list, description="the spec's backfills: which are done, the one running with its counts"
     )
     config_hash: str | None = Field(default=None, description="of the engine config the workers run")
     handled_requests: dict[str, str] = Field(

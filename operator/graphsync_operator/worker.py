@@ -130,6 +130,7 @@ def run_sync(args: argparse.Namespace) -> int:
             consume=args.role in ("all", "consumer"),
             probe_seconds=reporter.interval,
             history=True,
+            on_backfills=tracker.backfills,
         )
         try:
             stats = pipeline_run.run(spec, control)

@@ -70,10 +70,12 @@ class Watched:
 
         def body() -> None:
             try:
-                self.results.append(run.run(
+                self.results.append(
+                    run.run(
                         self.spec,
                         RunControl(stop=self.stop, on_batch=seen, probe_seconds=1, on_backfills=self.on_backfills),
-                    ))
+                    )
+                )
             except BaseException as exc:  # noqa: BLE001 - the test reports a crashed run, whatever it raised
                 self.errors.append(exc)
 

@@ -6,9 +6,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from graphsync.pipeline.stats import RunStats
 from graphsync_operator.assess import START_GRACE, Observed, Problem, pipeline_status
+from graphsync_operator.heartbeat import Tracker, report_of
 from graphsync_operator.progress import GONE_AFTER, KEEP_GONE, WorkerReport, WorkerState, retire
-from graphsync_operator.status import Phase, SyncPipelineStatus
+from graphsync_operator.status import BackfillStatus, Phase, SyncPipelineStatus
 from tests.unit.assess_data import NOW, conditions, observed, report, verdict
 
 # --- a healthy pipeline ------------------------------------------------------------------------------------
@@ -301,3 +303,41 @@ def test_the_status_lists_the_newest_runs_of_the_workers_newest_first() -> None:
         "failed": 0,
         "error": "OSError: full",
     }
+
+
+def test_the_status_shows_the_backfills_as_the_newest_pod_telling_them_says() -> None:
+    """The pod that rolled in with a new backfill tells it; the pod before it (another config) told none."""
+    older = report(pod="shop-worker-a", started_at=NOW.replace(hour=1))
+    rolled = report(
+        pod="shop-worker-b",
+        started_at=NOW.replace(hour=2),
+        backfills=[
+            BackfillStatus(name="first", phase="Completed", entities=["customer"], compared=9, written=2),
+            BackfillStatus(name="second", phase="Running", entities=["orders"], compared=5),
+        ],
+    )
+    status = pipeline_status(observed(reports=[older, rolled]))
+    assert [(b.name, b.phase, b.written) for b in status.backfills] == [
+        ("first", "Completed", 2),
+        ("second", "Running", 0),
+    ]
+    assert pipeline_status(observed(reports=[older])).backfills == []
+    dumped = status.model_dump(mode="json", by_alias=True, exclude_none=True)["backfills"][0]
+    assert dumped == {
+        "name": "first",
+        "phase": "Completed",
+        "entities": ["customer"],
+        "compared": 9,
+        "written": 2,
+        "failed": 0,
+    }
+
+
+def test_a_worker_report_carries_the_backfills_its_run_told() -> None:
+    tracker = Tracker()
+    tracker(RunStats())
+    tracker.backfills([{"name": "again", "phase": "Running", "entities": ["customer"], "compared": 3, "written": 1}])
+    made = report_of(pod="p", started_at=NOW, now=NOW.timestamp(), snapshot=tracker.snapshot())
+    assert [(b.name, b.phase, b.compared, b.written) for b in made.backfills] == [("again", "Running", 3, 1)]
+    again = WorkerReport.model_validate_json(made.model_dump_json(by_alias=True))
+    assert again.backfills == made.backfills
