@@ -16,6 +16,7 @@ import neo4j
 import psycopg
 
 from graphsync.backfill import Phase, records
+from graphsync.cleanup import cleanup
 from graphsync.devenv.service import Service
 from graphsync.reconcile.audit import Audit
 from graphsync.reconcile.pipeline import audit_store, reconcile
@@ -127,3 +128,9 @@ def test_a_backfill_of_a_key_range_writes_those_keys_only(
     report = compared(spec)
     assert report.outcome is Outcome.DRIFT
     assert differences(report) == {"customer": (0, 0, 80)}
+    with ExitStack() as stack:
+        assert set(records(audit_store(spec, stack), spec.identity)) == {"some"}
+    # Deleting the pipeline with deletionPolicy cleanup takes its backfill records too.
+    cleanup(ranged)
+    with ExitStack() as stack:
+        assert records(audit_store(spec, stack), spec.identity) == {}

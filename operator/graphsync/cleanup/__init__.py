@@ -24,8 +24,8 @@ Removed, per kind of pipeline:
 - Files source: the checkpoint node (`GraphsyncCheckpoint` `<pipeline>:files`) in the
   target, and the local mirror of a remote Git repository (a cache, shared by the
   pipelines of one URL on one machine; in Kubernetes it lives in the pod's emptyDir).
-- Every kind, in the target: the pipeline's reconciliation and sync run records
-  (`GraphsyncReconciliation`, `GraphsyncRun`; for FalkorDB in `<graph>__graphsync_audit`,
+- Every kind, in the target: the pipeline's reconciliation, sync run and backfill records
+  (`GraphsyncReconciliation`, `GraphsyncRun`, `GraphsyncBackfill`; for FalkorDB in `<graph>__graphsync_audit`,
   deleted once no pipeline's records are left in it).
 
 Kept: the data in the target graph (nodes, labels, properties, relationships; users

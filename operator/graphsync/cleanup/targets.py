@@ -46,18 +46,17 @@ WITH r LIMIT $limit
 SET r._graphsync_version = $reset
 RETURN count(r)
 """
-DELETE_AUDIT_RUNS: LiteralString = """
-MATCH (r:GraphsyncReconciliation) WHERE r.pipeline = $pipeline
+_DELETE_RECORDS: LiteralString = """
+MATCH (r{label}) WHERE r.pipeline = $pipeline
 WITH r LIMIT $limit
 DELETE r
 RETURN count(r)
 """
-DELETE_SYNC_RUNS: LiteralString = """
-MATCH (r:GraphsyncRun) WHERE r.pipeline = $pipeline
-WITH r LIMIT $limit
-DELETE r
-RETURN count(r)
-"""
+# The records of the pipeline's reconciliations, sync runs and backfills.
+DELETE_RECORDS = tuple(
+    cypher.render(_DELETE_RECORDS, label=cypher.labels([label]))
+    for label in ("GraphsyncReconciliation", "GraphsyncRun", "GraphsyncBackfill")
+)
 DELETE_FILES_CHECKPOINT: LiteralString = "MATCH (c:GraphsyncCheckpoint {id: $id}) DELETE c RETURN count(c)"
 COUNT_NODES: LiteralString = "MATCH (n) RETURN count(n)"
 
@@ -105,7 +104,7 @@ def neo4j_target(spec: PipelineSpec, report: CleanupReport) -> None:
     with ExitStack() as stack:
         store = _neo4j(target, "target.neo4j", stack)
         _marked(spec, store, report)
-        for query in (DELETE_AUDIT_RUNS, DELETE_SYNC_RUNS):
+        for query in DELETE_RECORDS:
             report.audit_runs += repeat(store, query, {"pipeline": spec.identity})
 
 
@@ -122,7 +121,7 @@ def falkordb_target(spec: PipelineSpec, report: CleanupReport) -> None:
                 report.graphs.append(build.name)
         audit = _falkordb(_named(target, AUDIT_GRAPH_SUFFIX), "target.falkordb", stack)
         if audit is not None:
-            for query in (DELETE_AUDIT_RUNS, DELETE_SYNC_RUNS):
+            for query in DELETE_RECORDS:
                 report.audit_runs += repeat(audit, query, {"pipeline": spec.identity})
             if audit.read(COUNT_NODES) == [[0]]:
                 audit.drop()
