@@ -21,7 +21,7 @@ from graphsync import __version__
 from graphsync.commands import conflicts, deadletter, history
 from graphsync_operator.api import API_VERSION
 from graphsync_operator.kube import Kube, KubeError, default_namespace
-from graphsync_operator.plugin import address, engine, steer, summary, version
+from graphsync_operator.plugin import address, backfill, engine, steer, summary, version
 from graphsync_operator.plugin.steer import PluginError
 
 MANAGER = "kubectl-graphsync"
@@ -48,6 +48,18 @@ def build(root: argparse.ArgumentParser) -> None:
     rec = _leaf(commands, "reconcile-now", "start a ReconciliationJob's run now", _requester("ReconciliationJob"))
     rec.add_argument("name", help="the ReconciliationJob")
     _wait(rec)
+    back = _leaf(commands, "backfill", "write a SyncPipeline's entities again from its source", _namespaced(_backfill))
+    back.add_argument("name", help="the SyncPipeline")
+    back.add_argument(
+        "--entity", action="append", default=[], help="an entity type (mapping name); repeatable; default all"
+    )
+    back.add_argument(
+        "--id", action="append", default=[], dest="ids", help="only this key of the node type; repeatable"
+    )
+    back.add_argument("--after", help="only keys above this one (of the node type)")
+    back.add_argument("--through", help="only keys up to and including this one (of the node type)")
+    back.add_argument("--backfill-name", help="its name in spec.backfills (default: backfill_<time>); a name runs once")
+    _wait(back, "return once a worker has finished it")
     dlq = commands.add_parser("dlq", help="a pipeline's dead-letter store: list, replay", allow_abbrev=False)
     _connection(dlq)
     deadletter.add_dlq_actions(dlq, _pipeline(engine.dead_letters))
@@ -142,6 +154,33 @@ def _version(kube: Kube, _namespace: str | None, args: argparse.Namespace) -> in
     return 0
 
 
+def _backfill(kube: Kube, namespace: str, args: argparse.Namespace) -> int:
+    target = steer.Ref("SyncPipeline", args.name)
+    found = steer.read(kube, namespace, target)
+    name = args.backfill_name or backfill.default_name(datetime.now(UTC))
+    item = backfill.document(name, args.entity, args.ids, args.after, args.through)
+    try:
+        kube.merge_patch(
+            API_VERSION, target.kind, namespace, target.name, backfill.patch(found, backfill.appended(found, item))
+        )
+    except KubeError as exc:
+        if exc.status == 409:
+            raise PluginError(f"{target.describe()} was changed meanwhile; nothing was added, run it again") from None
+        raise
+    print(f"{target.describe()}: backfill {name} added to spec.backfills")
+    if args.wait:
+        done = steer.wait_for(
+            lambda: kube.get(API_VERSION, target.kind, namespace, target.name),
+            lambda resource: backfill.finished(resource, name),
+            f"a worker to finish backfill {name}",
+            args.timeout,
+        )
+        item = dict(backfill.reported(done, name) or {})
+        counts = f"{item.get('compared', 0)} compared, {item.get('written', 0)} written"
+        print(f"backfill {name}: {item.get('phase')}, {counts}")
+    return 0
+
+
 def _namespaced(action: Callable[[Kube, str, argparse.Namespace], int]) -> Action:
     """Every command but status acts on one named resource, so in one namespace."""
 
@@ -226,8 +265,8 @@ def _address(text: str) -> address.Address:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _wait(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--wait", action="store_true", help="return once the operator has acted on it")
+def _wait(parser: argparse.ArgumentParser, until: str = "return once the operator has acted on it") -> None:
+    parser.add_argument("--wait", action="store_true", help=until)
     parser.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS", help="of --wait (default 60)")
 
 
