@@ -305,3 +305,34 @@ def test_a_conflict_held_for_review_is_listed_shown_and_resolved(cluster_shop: S
     assert name_in_neo4j() == "from postgres"
     assert json.loads(ok(plugin(c, "conflicts", "list", "twoway", "--json"))) == []
     worker.stop()
+
+
+def test_a_backfill_asked_through_kubectl_is_carried_out_by_the_rolled_worker_and_shown_in_status(
+    cluster_shop: ShopCluster,
+) -> None:
+    c = cluster_shop
+    pod, worker = shop_running(c, customers=30)
+    # Drift the live stream never brings back: the target edited behind the pipeline's back.
+    c.driver.execute_query("MATCH (n:Customer) WHERE n.id <= 10 SET n.name = 'tampered'")
+
+    refused = plugin(c, "backfill", "shop", "--entity", "nobody")
+    assert refused.returncode == 2
+    assert "'nobody' is no entity type" in refused.stderr
+    added = ok(plugin(c, "backfill", "shop", "--entity", "customer", "--through", "5", "--backfill-name", "first"))
+    assert "syncpipeline.graphsync.io/shop: backfill first added to spec.backfills" in added
+    assert c.status("shop").get("backfills", []) == []
+    _, worker = c.roll("shop", pod, worker)
+
+    def finished() -> dict[str, Any] | None:
+        found = c.status("shop").get("backfills") or []
+        return found[0] if found and found[0]["phase"] == "Completed" else None
+
+    done = eventually(finished, "the backfill completed in status", timeout=120)
+    assert (done["name"], done["entities"], done["written"], done["failed"]) == ("first", ["customer"], 5, 0)
+    records, _, _ = c.driver.execute_query("MATCH (n:Customer) WHERE n.name = 'tampered' RETURN n.id AS id")
+    assert sorted(record["id"] for record in records) == [6, 7, 8, 9, 10]
+    # The same name again is refused: a name runs once.
+    again = plugin(c, "backfill", "shop", "--entity", "customer", "--backfill-name", "first")
+    assert again.returncode == 2
+    assert "a backfill 'first' is already in spec.backfills" in again.stderr
+    worker.stop()
