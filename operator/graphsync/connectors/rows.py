@@ -7,6 +7,7 @@ handles them), then split per mapping and operation.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from typing import Any
 
 from graphsync.change import Change, Operation
 from graphsync.connectors.graphs.reading import digest
+from graphsync.spec.filters import admits
 from graphsync.spec.mapping import Mappings, NodeMapping, RelationshipMapping
 
 
@@ -81,15 +83,33 @@ def plan(changes: Sequence[Change], mappings: Mappings, *, digests: bool = False
     for change in newest(changes):
         if change.entity in nodes:
             target = nodes[change.entity]
-            bucket = target.upserts if change.op is Operation.UPSERT else target.deletes
-            bucket.append(_digested(node_row(target.mapping, change), digests))
+            taken = filtered(target.mapping, change)
+            bucket = target.upserts if taken.op is Operation.UPSERT else target.deletes
+            bucket.append(_digested(node_row(target.mapping, taken), digests))
         elif change.entity in rels:
             rel_target = rels[change.entity]
-            bucket = rel_target.upserts if change.op is Operation.UPSERT else rel_target.deletes
-            bucket.append(_digested(relationship_row(rel_target.mapping, change), digests))
+            taken = filtered(rel_target.mapping, change)
+            bucket = rel_target.upserts if taken.op is Operation.UPSERT else rel_target.deletes
+            bucket.append(_digested(relationship_row(rel_target.mapping, taken), digests))
         else:
             raise MappingError(f"{change.describe()}: no mapping for entity type {change.entity!r}")
     return Plan(nodes=list(nodes.values()), relationships=list(rels.values()))
+
+
+def admitted(mapping: NodeMapping | RelationshipMapping, change: Change) -> bool:
+    """Whether a change's row passes its mapping's filter (a delete always does); raises MappingError for a
+    value the filter cannot compare."""
+    if change.op is not Operation.UPSERT or not mapping.filter:
+        return True
+    try:
+        return admits(mapping.filter, change.data)
+    except ValueError as exc:
+        raise MappingError(f"{change.describe()}: {exc}") from None
+
+
+def filtered(mapping: NodeMapping | RelationshipMapping, change: Change) -> Change:
+    """The change as the target takes it: a row the filter turns away is an entity the target must not hold."""
+    return change if admitted(mapping, change) else dataclasses.replace(change, op=Operation.DELETE)
 
 
 def _digested(row: dict[str, Any], digests: bool) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from typing import Any
 from graphsync.change import Change
 from graphsync.connectors import cypher
 from graphsync.connectors.graphs.reading import canonical, digest, visible
-from graphsync.connectors.rows import MappingError, entity_id, node_row, relationship_row
+from graphsync.connectors.rows import MappingError, admitted, entity_id, node_row, relationship_row
 from graphsync.spec.mapping import NodeMapping, RelationshipMapping
 
 _MASK = (1 << 64) - 1
@@ -58,9 +58,12 @@ def link(column: str) -> str:
     return f"->{column}"
 
 
-def node_entry(mapping: NodeMapping, change: Change) -> Entry:
-    """A source entity as the sink would write it: properties, labels, the keys its foreign keys point at."""
+def node_entry(mapping: NodeMapping, change: Change) -> Entry | None:
+    """A source entity as the sink would write it: properties, labels, the keys its foreign keys point at;
+    None for a row the mapping's filter turns away (no entity of the target's)."""
     try:
+        if not admitted(mapping, change):
+            return None
         row = node_row(mapping, change)
     except MappingError as exc:
         return _unmappable(change, exc)
@@ -69,8 +72,10 @@ def node_entry(mapping: NodeMapping, change: Change) -> Entry:
     return _source_entry(change, content)
 
 
-def relationship_entry(mapping: RelationshipMapping, change: Change) -> Entry:
+def relationship_entry(mapping: RelationshipMapping, change: Change) -> Entry | None:
     try:
+        if not admitted(mapping, change):
+            return None
         row = relationship_row(mapping, change)
     except MappingError as exc:
         return _unmappable(change, exc)

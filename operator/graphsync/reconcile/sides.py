@@ -106,10 +106,11 @@ class GraphSide:
             rows = fetch(self._reader, sides.query(graph_queries.NODES, node_slots, *conditions), params)
             if self._skip_bare:
                 rows = [row for row in rows if cypher.VERSION in row[1] or set(row[1]) - {mapping.key}]
-            return [
+            found = (
                 node_entry(mapping, node_change(mapping, visible(props), self._versions.or_fallback(props)))
                 for _, props in rows
-            ]
+            )
+            return [entry for entry in found if entry is not None]
         ends = ", ".join(
             cypher.render(queries.FK_ENDS, **slots.foreign_key_slots(self._mappings, fk)) for fk in mapping.foreign_keys
         )
@@ -125,12 +126,13 @@ class GraphSide:
         rows = fetch(self._reader, sides.query(graph_queries.RELATIONSHIPS, rel_slots, *conditions), params)
         if self._target:
             return [target_relationship_entry(mapping, start, end, props) for start, end, props in rows]
-        return [
+        found = (
             relationship_entry(
                 mapping, relationship_change(mapping, start, end, visible(props), self._versions.or_fallback(props))
             )
             for start, end, props in rows
-        ]
+        )
+        return [entry for entry in found if entry is not None]
 
     def _mapping(self, entity: str) -> NodeMapping | RelationshipMapping:
         return self._mappings.entity(entity)
@@ -187,10 +189,11 @@ class PostgresSide:
         entries = []
         for (doc,) in self._conn.execute(query, params):
             change = Change(entity=entity, key=table.key_value(doc), op=Operation.UPSERT, version=0, data=doc)
-            if isinstance(mapping, NodeMapping):
-                entries.append(node_entry(mapping, change))
-            else:
-                entries.append(relationship_entry(mapping, change))
+            entry = (
+                node_entry(mapping, change) if isinstance(mapping, NodeMapping) else relationship_entry(mapping, change)
+            )
+            if entry is not None:
+                entries.append(entry)
         return {entry.ident: entry for entry in entries}
 
     def _where(self, entity: str, low: Any, high: Any, ids: Sequence[Any]) -> tuple[sql.Composable, list[Any]]:

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from graphsync.spec.base import SpecModel
+from graphsync.spec.filters import Condition
 from graphsync.spec.identifiers import Identifier, QualifiedName
 
 
@@ -76,6 +77,9 @@ class NodeMapping(SpecModel):
     foreign_keys: tuple[ForeignKey, ...] = Field(
         default=(), description="columns pointing at other entities, each a relationship"
     )
+    filter: tuple[Condition, ...] = Field(
+        default=(), description="only rows meeting every condition become nodes (none: every row)"
+    )
 
     @property
     def source_table(self) -> str:
@@ -119,6 +123,9 @@ class RelationshipMapping(SpecModel):
     target: Endpoint = Field(alias="to", description="where the relationship ends")
     key: tuple[Identifier, ...] = Field(min_length=1, description="the columns that identify a row")
     properties: PropertySelection = Field(default_factory=PropertySelection)
+    filter: tuple[Condition, ...] = Field(
+        default=(), description="only rows meeting every condition become relationships (none: every row)"
+    )
 
     @property
     def source_table(self) -> str:

@@ -282,6 +282,11 @@ def _same_names_both_ways(mappings: Mappings) -> None:
     """A bidirectional pipeline writes each side with the other's properties, so they must have one name each."""
     for kind, items in (("nodes", mappings.nodes), ("relationships", mappings.relationships)):
         for item in items:
+            if item.filter:
+                raise ValueError(
+                    f"mappings.{kind}[{item.name}].filter: a bidirectional pipeline keeps both sides whole (an edit "
+                    "on the graph side of a row the filter turns away would have nowhere to go)"
+                )
             chosen = item.properties
             if chosen.include or chosen.exclude or chosen.rename:
                 raise ValueError(

@@ -29,7 +29,7 @@ from graphsync.connectors.graphs.reading import (
     start_keys,
     visible,
 )
-from graphsync.connectors.rows import MappingError, entity_id, node_row, relationship_row
+from graphsync.connectors.rows import MappingError, admitted, entity_id, node_row, relationship_row
 from graphsync.spec.mapping import Mappings, NodeMapping, RelationshipMapping
 
 CHUNK = 2000
@@ -157,6 +157,9 @@ def _changes(
     *,
     content: bool,
 ) -> list[Change]:
+    if content:
+        # What the mapping's filter turns away is no entity of the target's (one it holds is deleted).
+        wanted = {ident: change for ident, change in wanted.items() if _admitted(mapping, change)}
     changes = []
     for entity in held:
         stored = int(entity.props[cypher.VERSION])
@@ -168,6 +171,14 @@ def _changes(
     if content:
         changes += wanted.values()
     return changes
+
+
+def _admitted(mapping: NodeMapping | RelationshipMapping, change: Change) -> bool:
+    """A value the filter cannot compare is left for the sink, which dead-letters it with the reason."""
+    try:
+        return admitted(mapping, change)
+    except MappingError:
+        return True
 
 
 def _differs(mapping: NodeMapping | RelationshipMapping, change: Change, held: Mapping[str, Any]) -> bool:

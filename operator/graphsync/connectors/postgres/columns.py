@@ -41,7 +41,7 @@ EVERY_COLUMN = Columns()
 
 
 def selected(properties: PropertySelection, needed: Iterable[str]) -> Columns:
-    """The properties a selection keeps plus the `needed` columns (keys, foreign keys, ends, watermark),
+    """The properties a selection keeps plus the `needed` columns (keys, foreign keys, ends, filter, watermark),
     which travel even when excluded as properties: the sink needs them to place the entity."""
     required = tuple(dict.fromkeys(needed))
     if properties.include:
@@ -50,10 +50,21 @@ def selected(properties: PropertySelection, needed: Iterable[str]) -> Columns:
 
 
 def node_columns(mapping: NodeMapping, watermark: str | None = None) -> Columns:
-    needed = [mapping.key, *(fk.column for fk in mapping.foreign_keys), *([watermark] if watermark else [])]
+    needed = [
+        mapping.key,
+        *(fk.column for fk in mapping.foreign_keys),
+        *(condition.column for condition in mapping.filter),
+        *([watermark] if watermark else []),
+    ]
     return selected(mapping.properties, needed)
 
 
 def relationship_columns(mapping: RelationshipMapping, watermark: str | None = None) -> Columns:
-    needed = [*mapping.key, mapping.source.column, mapping.target.column, *([watermark] if watermark else [])]
+    needed = [
+        *mapping.key,
+        mapping.source.column,
+        mapping.target.column,
+        *(condition.column for condition in mapping.filter),
+        *([watermark] if watermark else []),
+    ]
     return selected(mapping.properties, needed)
