@@ -54,6 +54,9 @@ def _convert(node: Mapping[str, Any], defs: Mapping[str, Any]) -> dict[str, Any]
     return out
 
 
+_SCALARS = {"boolean", "integer", "number", "string"}
+
+
 def _any_of(node: Mapping[str, Any], defs: Mapping[str, Any]) -> dict[str, Any]:
     options = [option for option in node["anyOf"] if option.get("type") != "null"]
     nullable = len(options) < len(node["anyOf"])
@@ -63,6 +66,10 @@ def _any_of(node: Mapping[str, Any], defs: Mapping[str, Any]) -> dict[str, Any]:
         out = _convert({**options[0], **rest}, defs)
     elif kinds == ["integer", "string"]:
         out = {"x-kubernetes-int-or-string": True, **_convert(rest, defs)}
+    elif set(kinds) <= _SCALARS:
+        # A structural schema has no other choice of types: any value passes the API server, and the operator's
+        # gate refuses one that is not a scalar (InvalidSpec, naming the field).
+        out = {"x-kubernetes-preserve-unknown-fields": True, **_convert(rest, defs)}
     else:
         raise ValueError(f"no structural form for a choice of {kinds}")
     if nullable:
