@@ -134,3 +134,25 @@ def test_a_backfill_of_a_key_range_writes_those_keys_only(
     cleanup(ranged)
     with ExitStack() as stack:
         assert records(audit_store(spec, stack), spec.identity) == {}
+
+
+def test_a_backfill_of_the_rows_matching_a_filter_writes_those_rows_only(
+    make_spec: Any, pg_conn: Conn, schema: str, neo4j_driver: neo4j.Driver
+) -> None:
+    seed(pg_conn, schema, customers=40)
+    pg_conn.execute("UPDATE customer SET tier = 'gold' WHERE id % 4 = 0")
+    spec = make_spec("logical", mode="snapshotThenStream", transport=None)
+    sync(spec)
+    neo4j_driver.execute_query("MATCH (c:Customer) SET c.name = 'tampered'")
+    gold = [{"column": "tier", "operator": "In", "values": ["gold"]}]
+    filtered = make_spec(
+        "logical",
+        mode="snapshotThenStream",
+        transport=None,
+        backfills=[{"name": "gold", "entities": ["customer"], "filter": gold}],
+    )
+    progress: list[list[dict[str, Any]]] = []
+    sync(filtered, on_backfills=progress.append)
+    assert (progress[-1][0]["phase"], progress[-1][0]["written"]) == (Phase.COMPLETED, 10)
+    names = dict(neo4j_driver.execute_query("MATCH (c:Customer) RETURN c.id, c.name").records)
+    assert sorted(key for key, name in names.items() if name != "tampered") == list(range(4, 41, 4))

@@ -129,3 +129,12 @@ def test_a_stored_record_reads_back_and_a_cut_short_one_is_owed_again() -> None:
     stored = Progress("a", Phase.COMPLETED, ["customer"], compared=9, written=2, started_at="t0", run="r1").summary()
     assert from_record(stored) == Progress("a", Phase.COMPLETED, ["customer"], 9, 2, 0, "t0", None, None, "r1")
     assert from_record({"name": "a", "phase": "Running"}).phase is Phase.PENDING
+
+
+def test_a_backfill_of_the_rows_matching_a_filter_scopes_its_repair_by_it() -> None:
+    gold = [{"column": "tier", "operator": "In", "values": ["gold"]}]
+    spec = spec_with({"name": "gold", "entities": ["customer"], "filter": gold})
+    [condition] = spec.backfills[0].job().scope.filter
+    assert condition.holds({"tier": "gold"})
+    assert not condition.holds({"tier": "silver"})
+    assert "backfills[0].filter[0].values" in refusal({"name": "g", "filter": [{"column": "tier", "operator": "In"}]})

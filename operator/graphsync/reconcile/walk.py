@@ -28,6 +28,7 @@ from graphsync.pipeline.poison import apply_isolating
 from graphsync.reconcile.entries import FROM, Differences, Entry, bucket_hash, compare
 from graphsync.reconcile.report import EntityReport
 from graphsync.reconcile.sides import GraphSide, Side
+from graphsync.spec.filters import Condition, admits
 from graphsync.spec.reconcile import Action, KeyRange, ReconcileSpec, bucket_size
 
 
@@ -67,8 +68,7 @@ class Walk:
 
     def _bucket(self, report: EntityReport, name: str, low: Any, high: Any, ids: Sequence[Any]) -> None:
         reading = self._pool.submit(self._source.bucket, name, low, high, ids)
-        target = self._target.bucket(name, low, high, ids)
-        source = reading.result()
+        source, target = self._scoped(reading.result(), self._target.bucket(name, low, high, ids))
         report.buckets += 1
         report.source += len(source)
         report.target += len(target)
@@ -93,7 +93,19 @@ class Walk:
         target, tombstones = self._target_now(name, entries)
         idents = {entry.ident for entry in entries}
         source = self._source.bucket(name, None, None, _starts(entries))
-        return compare(_only(source, idents), target), tombstones
+        source, target = self._scoped(_only(source, idents), target)
+        return compare(source, target), tombstones
+
+    def _scoped(
+        self, source: dict[str, Entry], target: dict[str, Entry]
+    ) -> tuple[dict[str, Entry], dict[str, Entry]]:
+        """With a row filter in scope, the entities whose source rows meet it, on both sides (a target entity
+        without a source row cannot be judged by it: it is out of scope)."""
+        conditions = self._spec.scope.filter
+        if not conditions:
+            return source, target
+        kept = {ident: entry for ident, entry in source.items() if _meets(conditions, entry)}
+        return kept, {ident: entry for ident, entry in target.items() if ident in kept}
 
     def _target_now(self, name: str, entries: list[Entry]) -> tuple[dict[str, Entry], dict[str, int]]:
         """What the target holds of these entities now, and the deletes recorded for them."""
@@ -186,6 +198,14 @@ def _starts(entries: list[Entry]) -> list[Any]:
 
 def _only(entries: dict[str, Entry], idents: set[str]) -> dict[str, Entry]:
     return {ident: entry for ident, entry in entries.items() if ident in idents}
+
+
+def _meets(conditions: Sequence[Condition], entry: Entry) -> bool:
+    """A row the scope's filter cannot compare is in scope: writing it fails with the sink's reason, named."""
+    try:
+        return entry.change is not None and admits(conditions, entry.change.data)
+    except ValueError:
+        return True
 
 
 def _count(found: Differences) -> int:

@@ -13,6 +13,7 @@ from typing import Self
 from pydantic import Field, ValidationError, model_validator
 
 from graphsync.spec.base import SpecModel
+from graphsync.spec.filters import Condition
 from graphsync.spec.identifiers import Identifier
 from graphsync.spec.reconcile import Action, Key, KeyRange, ReconcileSpec, Scope
 
@@ -28,11 +29,14 @@ class Backfill(SpecModel):
     keys: KeyRange | None = Field(
         default=None, description="only this range of keys of the node entity types in `entities`"
     )
+    filter: tuple[Condition, ...] = Field(
+        default=(), description="only entities whose source rows meet every condition (as a mapping's filter)"
+    )
     batch_size: int = Field(default=2000, ge=1, le=50_000, description="entities per write")
 
     def job(self) -> ReconcileSpec:
         """The repair that carries the backfill out (raises ValueError on a scope that does not hold together)."""
-        scope = Scope(entities=self.entities, ids=self.ids, keys=self.keys)
+        scope = Scope(entities=self.entities, ids=self.ids, keys=self.keys, filter=self.filter)
         return ReconcileSpec(action=Action.REPAIR, scope=scope, batch_size=self.batch_size, samples=5)
 
     @model_validator(mode="after")

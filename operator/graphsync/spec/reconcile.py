@@ -11,6 +11,7 @@ from typing import Any, Self
 from pydantic import Field, StrictInt, StrictStr, model_validator
 
 from graphsync.spec.base import SpecModel
+from graphsync.spec.filters import Condition
 from graphsync.spec.identifiers import Identifier
 from graphsync.spec.mapping import Mappings
 
@@ -67,6 +68,9 @@ class Scope(SpecModel):
     )
     keys: KeyRange | None = Field(
         default=None, description="a range of keys of the node entity types in `entities`; unset = every key"
+    )
+    filter: tuple[Condition, ...] = Field(
+        default=(), description="only entities whose source rows meet every condition (as a mapping's filter)"
     )
 
     @model_validator(mode="after")
