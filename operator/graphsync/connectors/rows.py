@@ -15,9 +15,11 @@ from datetime import date, time
 from typing import Any
 
 from graphsync.change import Change, Operation
+from graphsync.connectors import casts
 from graphsync.connectors.graphs.reading import digest
+from graphsync.spec.casts import Cast
 from graphsync.spec.filters import admits
-from graphsync.spec.mapping import Mappings, NodeMapping, RelationshipMapping
+from graphsync.spec.mapping import Mappings, NodeMapping, PropertySelection, RelationshipMapping
 
 
 class MappingError(ValueError):
@@ -123,7 +125,7 @@ def node_row(mapping: NodeMapping, change: Change) -> dict[str, Any]:
     key = check_value(change, mapping.key, change.key)
     row: dict[str, Any] = {"key": key, "tombstone": entity_id(change.entity, change.key), "version": change.version}
     if change.op is Operation.UPSERT:
-        selected = mapping.properties.select(change.data)
+        selected = cast(mapping.properties, mapping.properties.select(change.data), change)
         props = {name: check_value(change, name, value) for name, value in selected.items()}
         props[mapping.target_key] = key
         row["props"] = props
@@ -148,9 +150,35 @@ def relationship_row(mapping: RelationshipMapping, change: Change) -> dict[str, 
     }
     if change.op is Operation.UPSERT:
         skip = {mapping.source.column, mapping.target.column}
-        selected = mapping.properties.select({k: v for k, v in data.items() if k not in skip})
+        selected = cast(
+            mapping.properties, mapping.properties.select({k: v for k, v in data.items() if k not in skip}), change
+        )
         row["props"] = {n: check_value(change, n, v) for n, v in selected.items()}
     return row
+
+
+def cast(properties: PropertySelection, selected: dict[str, Any], change: Change) -> dict[str, Any]:
+    """The selected properties with the mapping's casts applied; raises MappingError naming the column."""
+    if not properties.cast:
+        return selected
+    out = dict(selected)
+    for column, kind in properties.cast.items():
+        name = properties.rename.get(column, column)
+        if name not in out:
+            continue
+        value = out.pop(name)
+        try:
+            if kind is Cast.FLATTEN:
+                members = casts.flattened(name, value)
+                taken = sorted(set(members) & set(out))
+                if taken:
+                    raise ValueError(f"its members would overwrite properties {taken}")
+                out.update(members)
+            else:
+                out[name] = casts.cast(value, kind)
+        except ValueError as exc:
+            raise MappingError(f"{change.describe()}: column {column!r} ({kind.value}): {exc}") from None
+    return out
 
 
 def _with_key_columns(mapping: RelationshipMapping, change: Change) -> dict[str, Any]:

@@ -96,9 +96,7 @@ class Walk:
         source, target = self._scoped(_only(source, idents), target)
         return compare(source, target), tombstones
 
-    def _scoped(
-        self, source: dict[str, Entry], target: dict[str, Entry]
-    ) -> tuple[dict[str, Entry], dict[str, Entry]]:
+    def _scoped(self, source: dict[str, Entry], target: dict[str, Entry]) -> tuple[dict[str, Entry], dict[str, Entry]]:
         """With a row filter in scope, the entities whose source rows meet it, on both sides (a target entity
         without a source row cannot be judged by it: it is out of scope)."""
         conditions = self._spec.scope.filter

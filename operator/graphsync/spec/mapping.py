@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from graphsync.spec.base import SpecModel
+from graphsync.spec.casts import Cast
 from graphsync.spec.filters import Condition
 from graphsync.spec.identifiers import Identifier, QualifiedName
 
@@ -29,12 +30,20 @@ class PropertySelection(SpecModel):
     rename: dict[Identifier, Identifier] = Field(
         default_factory=dict, description="column -> property name, for properties named otherwise"
     )
+    cast: dict[Identifier, Cast] = Field(
+        default_factory=dict,
+        description="column -> what its values become: date, localDateTime, dateTime, localTime, integer, float, "
+        "string, boolean, json (its JSON text) or flatten (a JSON object's members as properties)",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> PropertySelection:
         both = sorted(set(self.include) & set(self.exclude))
         if both:
             raise ValueError(f"columns {both} are both included and excluded")
+        for column in self.cast:
+            if column in self.exclude or (self.include and column not in self.include):
+                raise ValueError(f"cast: column {column!r} is not a property (see include and exclude)")
         targets = list(self.rename.values())
         clashes = sorted({name for name in targets if targets.count(name) > 1})
         if clashes:
@@ -97,6 +106,8 @@ class NodeMapping(SpecModel):
     def _key_is_kept(self) -> NodeMapping:
         if self.key in self.properties.exclude:
             raise ValueError(f"the key column {self.key!r} cannot be excluded")
+        if self.key in self.properties.cast:
+            raise ValueError(f"properties.cast: the key column {self.key!r} keeps its values (they identify the node)")
         fk_columns = [fk.column for fk in self.foreign_keys]
         if len(set(fk_columns)) != len(fk_columns):
             raise ValueError("a column can carry only one foreign key")
@@ -126,6 +137,13 @@ class RelationshipMapping(SpecModel):
     filter: tuple[Condition, ...] = Field(
         default=(), description="only rows meeting every condition become relationships (none: every row)"
     )
+
+    @model_validator(mode="after")
+    def _ends_stay(self) -> RelationshipMapping:
+        for column in (self.source.column, self.target.column):
+            if column in self.properties.cast:
+                raise ValueError(f"properties.cast: {column!r} is an end of the relationship, not a property")
+        return self
 
     @property
     def source_table(self) -> str:
