@@ -86,7 +86,9 @@ def run(spec: PipelineSpec, control: RunControl) -> RunStats:
         else:
             reader = source_reader(spec, stack)
             versions = Versions(spec.reading.watermark_property, _now(), reader.native)
-            source = GraphDifferentialSource(reader, targets.reader(spec, stack), spec.mapped, versions=versions)
+            source = GraphDifferentialSource(
+                reader, targets.reader(spec, stack), spec.mapped, versions=versions, form=targets.form(spec)
+            )
             idle_wait = 0.0
         options = RunOptions(
             batch_size=spec.batch_size,

@@ -11,7 +11,8 @@ from graphsync.connectors.graphs.reading import Store
 from graphsync.connectors.neo4j import sink as neo4j_sink
 from graphsync.connectors.neo4j.reader import Neo4jReader
 from graphsync.connectors.neo4j.sink import Neo4jSink
-from graphsync.spec.endpoints import FalkorDBTarget, Neo4jTarget
+from graphsync.connectors.rows import Form
+from graphsync.spec.endpoints import FalkorDBTarget, Neo4jTarget, ZonedDateTimes
 from graphsync.spec.mapping import Mappings
 from graphsync.spec.pipeline import Mode, PipelineSpec
 
@@ -40,11 +41,22 @@ def graph_sink(
     `ties`: a change as new as the target's version is written too (see slots.newer)."""
     made: GraphSink
     if isinstance(endpoint, FalkorDBTarget):
-        made = FalkorSink(connect.falkordb_graph(endpoint, field), mappings, ties=ties)
+        made = FalkorSink(connect.falkordb_graph(endpoint, field), mappings, ties=ties, form=form_of(endpoint))
     else:
         made = Neo4jSink(connect.neo4j_driver(endpoint, field), mappings, database=endpoint.database, ties=ties)
     stack.callback(made.close)
     return made
+
+
+def form_of(endpoint: Neo4jTarget | FalkorDBTarget) -> Form:
+    """How the graph at `endpoint` holds values (see rows.Form)."""
+    utc = isinstance(endpoint, FalkorDBTarget) and endpoint.zoned_date_times is ZonedDateTimes.UTC
+    return Form(utc_local=utc)
+
+
+def form(spec: PipelineSpec) -> Form:
+    """How the pipeline's target holds values: what its source is compared as."""
+    return form_of(spec.target.falkordb or spec.neo4j)
 
 
 def transient(spec: PipelineSpec, error: BaseException) -> bool:

@@ -56,7 +56,17 @@ def _date(value: Any) -> date:
         raise ValueError(f"{_shown(value)} is a date-time, not a date")
     if isinstance(value, date):
         return value
+    if isinstance(value, str) and len(value) > len("YYYY-MM-DD") and _is_date_time(value):
+        raise ValueError(f"{_shown(value)} is a date-time, not a date")
     return _parsed(value, date.fromisoformat, "a date (YYYY-MM-DD)")
+
+
+def _is_date_time(text: str) -> bool:
+    try:
+        datetime.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _local_date_time(value: Any) -> datetime:

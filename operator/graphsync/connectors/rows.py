@@ -11,7 +11,7 @@ import dataclasses
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, time
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 from graphsync.change import Change, Operation
@@ -57,6 +57,29 @@ def newest(changes: Iterable[Change]) -> list[Change]:
     return list(best.values())
 
 
+@dataclass(frozen=True)
+class Form:
+    """How a target holds property values, where that differs from what the mapping gives: the sink writes
+    them so, and a comparison of source and target reads the source so (pure)."""
+
+    # Date-times with a zone become the local date-time in UTC (FalkorDB's `zonedDateTimes: utc`).
+    utc_local: bool = False
+
+    def props(self, props: dict[str, Any]) -> dict[str, Any]:
+        if not self.utc_local:
+            return props
+        return {name: _utc_local(value) for name, value in props.items()}
+
+
+PLAIN = Form()
+
+
+def _utc_local(value: Any) -> Any:
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value.astimezone(UTC).replace(tzinfo=None)
+    return value
+
+
 @dataclass
 class NodeRows:
     mapping: NodeMapping
@@ -77,7 +100,7 @@ class Plan:
     relationships: list[RelationshipRows]
 
 
-def plan(changes: Sequence[Change], mappings: Mappings, *, digests: bool = False) -> Plan:
+def plan(changes: Sequence[Change], mappings: Mappings, *, digests: bool = False, form: Form = PLAIN) -> Plan:
     """Turn a batch into rows per mapping; raises MappingError naming the offending change. `digests`: each
     upsert also carries a digest of its contents, on which a tie of versions is decided (see slots.newer)."""
     nodes = {m.name: NodeRows(m) for m in mappings.nodes}
@@ -87,12 +110,12 @@ def plan(changes: Sequence[Change], mappings: Mappings, *, digests: bool = False
             target = nodes[change.entity]
             taken = filtered(target.mapping, change)
             bucket = target.upserts if taken.op is Operation.UPSERT else target.deletes
-            bucket.append(_digested(node_row(target.mapping, taken), digests))
+            bucket.append(_digested(node_row(target.mapping, taken, form), digests))
         elif change.entity in rels:
             rel_target = rels[change.entity]
             taken = filtered(rel_target.mapping, change)
             bucket = rel_target.upserts if taken.op is Operation.UPSERT else rel_target.deletes
-            bucket.append(_digested(relationship_row(rel_target.mapping, taken), digests))
+            bucket.append(_digested(relationship_row(rel_target.mapping, taken, form), digests))
         else:
             raise MappingError(f"{change.describe()}: no mapping for entity type {change.entity!r}")
     return Plan(nodes=list(nodes.values()), relationships=list(rels.values()))
@@ -121,11 +144,11 @@ def _digested(row: dict[str, Any], digests: bool) -> dict[str, Any]:
     return row
 
 
-def node_row(mapping: NodeMapping, change: Change) -> dict[str, Any]:
+def node_row(mapping: NodeMapping, change: Change, form: Form = PLAIN) -> dict[str, Any]:
     key = check_value(change, mapping.key, change.key)
     row: dict[str, Any] = {"key": key, "tombstone": entity_id(change.entity, change.key), "version": change.version}
     if change.op is Operation.UPSERT:
-        selected = cast(mapping.properties, mapping.properties.select(change.data), change)
+        selected = form.props(cast(mapping.properties, mapping.properties.select(change.data), change))
         props = {name: check_value(change, name, value) for name, value in selected.items()}
         props[mapping.target_key] = key
         row["props"] = props
@@ -133,7 +156,7 @@ def node_row(mapping: NodeMapping, change: Change) -> dict[str, Any]:
     return row
 
 
-def relationship_row(mapping: RelationshipMapping, change: Change) -> dict[str, Any]:
+def relationship_row(mapping: RelationshipMapping, change: Change, form: Form = PLAIN) -> dict[str, Any]:
     data = _with_key_columns(mapping, change)
     endpoints = {}
     for side, endpoint in (("source", mapping.source), ("target", mapping.target)):
@@ -150,9 +173,8 @@ def relationship_row(mapping: RelationshipMapping, change: Change) -> dict[str, 
     }
     if change.op is Operation.UPSERT:
         skip = {mapping.source.column, mapping.target.column}
-        selected = cast(
-            mapping.properties, mapping.properties.select({k: v for k, v in data.items() if k not in skip}), change
-        )
+        chosen = mapping.properties.select({k: v for k, v in data.items() if k not in skip})
+        selected = form.props(cast(mapping.properties, chosen, change))
         row["props"] = {n: check_value(change, n, v) for n, v in selected.items()}
     return row
 

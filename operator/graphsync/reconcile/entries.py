@@ -17,7 +17,7 @@ from typing import Any
 from graphsync.change import Change
 from graphsync.connectors import cypher
 from graphsync.connectors.graphs.reading import canonical, digest, visible
-from graphsync.connectors.rows import MappingError, admitted, entity_id, node_row, relationship_row
+from graphsync.connectors.rows import PLAIN, Form, MappingError, admitted, entity_id, node_row, relationship_row
 from graphsync.spec.mapping import NodeMapping, RelationshipMapping
 
 _MASK = (1 << 64) - 1
@@ -58,13 +58,13 @@ def link(column: str) -> str:
     return f"->{column}"
 
 
-def node_entry(mapping: NodeMapping, change: Change) -> Entry | None:
+def node_entry(mapping: NodeMapping, change: Change, form: Form = PLAIN) -> Entry | None:
     """A source entity as the sink would write it: properties, labels, the keys its foreign keys point at;
     None for a row the mapping's filter turns away (no entity of the target's)."""
     try:
         if not admitted(mapping, change):
             return None
-        row = node_row(mapping, change)
+        row = node_row(mapping, change, form)
     except MappingError as exc:
         return _unmappable(change, exc)
     content = {**row["props"], LABELS: sorted(mapping.labels)}
@@ -72,11 +72,11 @@ def node_entry(mapping: NodeMapping, change: Change) -> Entry | None:
     return _source_entry(change, content)
 
 
-def relationship_entry(mapping: RelationshipMapping, change: Change) -> Entry | None:
+def relationship_entry(mapping: RelationshipMapping, change: Change, form: Form = PLAIN) -> Entry | None:
     try:
         if not admitted(mapping, change):
             return None
-        row = relationship_row(mapping, change)
+        row = relationship_row(mapping, change, form)
     except MappingError as exc:
         return _unmappable(change, exc)
     return _source_entry(change, {**row["props"], FROM: row["source"], TO: row["target"]})

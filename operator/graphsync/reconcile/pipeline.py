@@ -137,6 +137,6 @@ def _source(spec: PipelineSpec, stack: ExitStack) -> Side:
     if spec.source.graph is not None:
         reader = graphmodes.source_reader(spec, stack)
         versions = Versions(spec.reading.watermark_property, int(time.time() * 1_000_000), reader.native)
-        return GraphSide(reader, spec.mapped, target=False, versions=versions)
+        return GraphSide(reader, spec.mapped, target=False, versions=versions, form=targets.form(spec))
     conn = stack.enter_context(connect.postgres(spec.postgres, autocommit=True))
-    return PostgresSide(conn, spec.mapped)
+    return PostgresSide(conn, spec.mapped, targets.form(spec))

@@ -30,6 +30,7 @@ from graphsync.connectors.graphs.reading import (
     visible,
 )
 from graphsync.connectors.postgres.tables import tables_of
+from graphsync.connectors.rows import PLAIN, Form
 from graphsync.reconcile import queries
 from graphsync.reconcile.entries import (
     Entry,
@@ -57,15 +58,24 @@ class GraphSide:
     """A graph read through a `GraphReader`: the source of a graph pipeline, or any pipeline's target."""
 
     def __init__(
-        self, reader: GraphReader, mappings: Mappings, *, target: bool, versions: Versions, skip_bare: bool = False
+        self,
+        reader: GraphReader,
+        mappings: Mappings,
+        *,
+        target: bool,
+        versions: Versions,
+        skip_bare: bool = False,
+        form: Form = PLAIN,
     ) -> None:
         """`skip_bare`: a source node with nothing but its key and no version is a placeholder the engine left
-        (a bidirectional pipeline writes the source too), not an entity."""
+        (a bidirectional pipeline writes the source too), not an entity. `form`: a source's entities are
+        compared as the target holds them (see rows.Form)."""
         self._reader = reader
         self._mappings = mappings
         self._target = target
         self._versions = versions
         self._skip_bare = skip_bare
+        self._form = form
 
     def count(self, entity: str) -> int:
         mapping = self._mapping(entity)
@@ -107,7 +117,7 @@ class GraphSide:
             if self._skip_bare:
                 rows = [row for row in rows if cypher.VERSION in row[1] or set(row[1]) - {mapping.key}]
             found = (
-                node_entry(mapping, node_change(mapping, visible(props), self._versions.or_fallback(props)))
+                node_entry(mapping, node_change(mapping, visible(props), self._versions.or_fallback(props)), self._form)
                 for _, props in rows
             )
             return [entry for entry in found if entry is not None]
@@ -128,7 +138,9 @@ class GraphSide:
             return [target_relationship_entry(mapping, start, end, props) for start, end, props in rows]
         found = (
             relationship_entry(
-                mapping, relationship_change(mapping, start, end, visible(props), self._versions.or_fallback(props))
+                mapping,
+                relationship_change(mapping, start, end, visible(props), self._versions.or_fallback(props)),
+                self._form,
             )
             for start, end, props in rows
         )
@@ -159,9 +171,10 @@ _SAMPLE = "SELECT t.{name} FROM {table} AS t WHERE t.{name} IS NOT NULL LIMIT 1"
 class PostgresSide:
     """The mapped tables of a PostgreSQL source, rows mapped exactly as a sync maps them."""
 
-    def __init__(self, conn: psycopg.Connection[Any], mappings: Mappings) -> None:
+    def __init__(self, conn: psycopg.Connection[Any], mappings: Mappings, form: Form = PLAIN) -> None:
         self._conn = conn
         self._mappings = mappings
+        self._form = form
         self._tables = {table.entity: table for table in tables_of(mappings)}
         self._columns: dict[tuple[str, str], sql.Composable] = {}
 
@@ -189,9 +202,10 @@ class PostgresSide:
         entries = []
         for (doc,) in self._conn.execute(query, params):
             change = Change(entity=entity, key=table.key_value(doc), op=Operation.UPSERT, version=0, data=doc)
-            entry = (
-                node_entry(mapping, change) if isinstance(mapping, NodeMapping) else relationship_entry(mapping, change)
-            )
+            if isinstance(mapping, NodeMapping):
+                entry = node_entry(mapping, change, self._form)
+            else:
+                entry = relationship_entry(mapping, change, self._form)
             if entry is not None:
                 entries.append(entry)
         return {entry.ident: entry for entry in entries}

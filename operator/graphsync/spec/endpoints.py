@@ -265,6 +265,13 @@ class Neo4jTarget(SpecModel):
         return self
 
 
+class ZonedDateTimes(enum.StrEnum):
+    # A date-time with a time zone is a poison record: FalkorDB has local date-times only.
+    REFUSE = "refuse"
+    # Written as the local date-time it is in UTC (the zone is dropped, the instant kept).
+    UTC = "utc"
+
+
 class FalkorDBTarget(SpecModel):
     """A FalkorDB server and one of its graphs."""
 
@@ -274,6 +281,11 @@ class FalkorDBTarget(SpecModel):
     password: SecretValue | None = None
     graph: str = Field(pattern=r"^[A-Za-z0-9_][-A-Za-z0-9_.]{0,127}$", description="the graph (key) to write")
     tls: ServerTls | None = Field(default=None, description="a CA bundle or client certificate of your own (rediss://)")
+    zoned_date_times: ZonedDateTimes = Field(
+        default=ZonedDateTimes.REFUSE,
+        description="a date-time with a time zone, which FalkorDB cannot hold: refuse (a poison record, named) or "
+        "utc (written as its local date-time in UTC)",
+    )
 
     @model_validator(mode="after")
     def _tls_scheme(self) -> Self:

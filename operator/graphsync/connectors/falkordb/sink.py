@@ -12,7 +12,7 @@ from graphsync.change import ApplyResult, Change
 from graphsync.connectors import cypher
 from graphsync.connectors.falkordb import params, queries, temporal
 from graphsync.connectors.falkordb.graph import Graph
-from graphsync.connectors.rows import MappingError, NodeRows, Plan, RelationshipRows, entity_id, plan
+from graphsync.connectors.rows import PLAIN, Form, MappingError, NodeRows, Plan, RelationshipRows, entity_id, plan
 from graphsync.connectors.slots import (
     chosen,
     digest_set,
@@ -37,10 +37,11 @@ class Statement:
 class FalkorSink:
     """Applies batches of changes to one FalkorDB graph; safe to call again with the same batch."""
 
-    def __init__(self, graph: Graph, mappings: Mappings, *, ties: bool = False) -> None:
+    def __init__(self, graph: Graph, mappings: Mappings, *, ties: bool = False, form: Form = PLAIN) -> None:
         self._graph = graph
         self._mappings = mappings
         self._ties = ties
+        self._form = form
         self._templates = _Templates(mappings, ties)
 
     def prepare(self) -> None:
@@ -72,7 +73,7 @@ class FalkorSink:
         self._graph.close()
 
     def stage(self, changes: Sequence[Change]) -> list[Statement]:
-        return self._statements(plan(changes, self._mappings, digests=self._ties))
+        return self._statements(plan(changes, self._mappings, digests=self._ties, form=self._form))
 
     def apply(self, changes: Sequence[Change], staged: Any = None) -> ApplyResult:
         statements = staged if isinstance(staged, list) else self.stage(changes)

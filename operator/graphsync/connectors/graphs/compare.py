@@ -29,7 +29,7 @@ from graphsync.connectors.graphs.reading import (
     start_keys,
     visible,
 )
-from graphsync.connectors.rows import MappingError, admitted, entity_id, node_row, relationship_row
+from graphsync.connectors.rows import PLAIN, Form, MappingError, admitted, entity_id, node_row, relationship_row
 from graphsync.spec.mapping import Mappings, NodeMapping, RelationshipMapping
 
 CHUNK = 2000
@@ -43,14 +43,18 @@ def differences(
     versions: Versions,
     content: bool,
     chunk: int = CHUNK,
+    form: Form = PLAIN,
 ) -> Iterator[list[Change]]:
-    """Yield, chunk by chunk, the changes that bring the target in line with the source."""
+    """Yield, chunk by chunk, the changes that bring the target in line with the source (`form`: how the
+    target holds values, so a value it holds otherwise is no difference)."""
     for node in mappings.nodes:
         for low, high in _ranges(source, node, chunk):
-            yield _node_chunk(source, target, node, low, high, content=content, versions=versions)
+            found = _node_chunk(source, target, node, low, high, content=content, versions=versions)
+            yield _changes(node, *found, content=content, form=form)
     for rel in mappings.relationships:
         for low, high in _relationship_ranges(source, mappings, rel, chunk):
-            yield _relationship_chunk(source, target, mappings, rel, (low, high), content=content, versions=versions)
+            found = _relationship_chunk(source, target, mappings, rel, (low, high), content=content, versions=versions)
+            yield _changes(rel, *found, content=content, form=form)
 
 
 def _ranges(source: GraphReader, mapping: NodeMapping, chunk: int) -> Iterator[tuple[Any, Any]]:
@@ -87,7 +91,7 @@ def _node_chunk(
     *,
     content: bool,
     versions: Versions,
-) -> list[Change]:
+) -> tuple[dict[str, Change], list[_Held]]:
     bounds = sides.key_range(low is not None, high is not None)
     params = {"low": low, "high": high}
     template = queries.NODES if content else queries.NODE_KEYS
@@ -101,7 +105,7 @@ def _node_chunk(
             target, sides.query(template, sides.node_slots(mapping, target=True), *bounds, queries.SYNCED), params
         )
     ]
-    return _changes(mapping, wanted, held, content=content)
+    return wanted, held
 
 
 def _relationship_chunk(
@@ -113,7 +117,7 @@ def _relationship_chunk(
     *,
     content: bool,
     versions: Versions,
-) -> list[Change]:
+) -> tuple[dict[str, Change], list[_Held]]:
     conditions, params = sides.relationship_range(*bounds)
     # A key scan needs the relationship's properties only when its key includes some.
     by_endpoints = set(mapping.key) <= {mapping.source.column, mapping.target.column}
@@ -137,7 +141,7 @@ def _relationship_chunk(
         )
         for start, end, props in fetch(target, sides.query(template, slots, *conditions, queries.REL_SYNCED), params)
     ]
-    return _changes(mapping, wanted, held, content=content)
+    return wanted, held
 
 
 @dataclass(frozen=True)
@@ -156,6 +160,7 @@ def _changes(
     held: list[_Held],
     *,
     content: bool,
+    form: Form,
 ) -> list[Change]:
     if content:
         # What the mapping's filter turns away is no entity of the target's (one it holds is deleted).
@@ -166,7 +171,7 @@ def _changes(
         change = wanted.pop(entity.ident, None)
         if change is None:
             changes.append(Change(mapping.name, entity.key, Operation.DELETE, stored + 1, entity.delete_data))
-        elif content and _differs(mapping, change, entity.props):
+        elif content and _differs(mapping, change, entity.props, form):
             changes.append(dataclasses.replace(change, version=max(change.version, stored + 1)))
     if content:
         changes += wanted.values()
@@ -181,14 +186,17 @@ def _admitted(mapping: NodeMapping | RelationshipMapping, change: Change) -> boo
         return True
 
 
-def _differs(mapping: NodeMapping | RelationshipMapping, change: Change, held: Mapping[str, Any]) -> bool:
+def _differs(mapping: NodeMapping | RelationshipMapping, change: Change, held: Mapping[str, Any], form: Form) -> bool:
     """Whether the target's user-visible properties differ from the mapped source ones.
 
     A source entity the mapping cannot turn into properties counts as different:
     the repair then fails in the sink and lands in the dead-letter store with the reason.
     """
     try:
-        row = node_row(mapping, change) if isinstance(mapping, NodeMapping) else relationship_row(mapping, change)
+        if isinstance(mapping, NodeMapping):
+            row = node_row(mapping, change, form)
+        else:
+            row = relationship_row(mapping, change, form)
     except MappingError:
         return True
     return plain(row["props"]) != plain(visible(held))

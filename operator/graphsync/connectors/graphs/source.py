@@ -27,7 +27,7 @@ from graphsync.connectors.graphs.reading import (
     start_keys,
 )
 from graphsync.connectors.rescan import Position
-from graphsync.connectors.rows import entity_id
+from graphsync.connectors.rows import PLAIN, Form, entity_id
 from graphsync.pipeline.contracts import Batch, Checkpoints, Rejection
 from graphsync.spec.mapping import Mappings, RelationshipMapping
 
@@ -304,18 +304,26 @@ class GraphDifferentialSource:
     """
 
     def __init__(
-        self, reader: GraphReader, target: GraphReader, mappings: Mappings, *, versions: Versions, content: bool = True
+        self,
+        reader: GraphReader,
+        target: GraphReader,
+        mappings: Mappings,
+        *,
+        versions: Versions,
+        content: bool = True,
+        form: Form = PLAIN,
     ) -> None:
         self._reader = reader
         self._target = target
         self._mappings = mappings
         self._versions = versions
         self._content = content
+        self._form = form
         self._chunks: Iterator[list[Change]] | None = None
 
     def prepare(self) -> None:
         self._chunks = compare.differences(
-            self._reader, self._target, self._mappings, versions=self._versions, content=self._content
+            self._reader, self._target, self._mappings, versions=self._versions, content=self._content, form=self._form
         )
 
     def read(self, limit: int) -> Batch:
