@@ -7,9 +7,10 @@ pipelines keep their failures elsewhere (the failed files, the conflicts), so th
 
 from __future__ import annotations
 
+from contextlib import ExitStack
+
 from graphsync import connect, graphmodes
 from graphsync.connectors.postgres.deadletter import PostgresDeadLetters
-from graphsync.connectors.redisstate import RedisDeadLetters
 from graphsync.spec.pipeline import Mode, PipelineSpec
 
 
@@ -18,10 +19,7 @@ def open_count(spec: PipelineSpec) -> int | None:
     if spec.source.files is not None or spec.mode is Mode.BIDIRECTIONAL:
         return None
     if spec.source.graph is not None:
-        client = graphmodes.state_client(spec)
-        try:
-            return RedisDeadLetters(client, pipeline=spec.identity).count()
-        finally:
-            client.close()
+        with ExitStack() as stack:
+            return graphmodes.state_of(spec, stack).dead_letters.count()
     with connect.postgres(spec.postgres, autocommit=True) as conn:
         return PostgresDeadLetters(conn, pipeline=spec.identity, schema=spec.postgres.schema_).count()

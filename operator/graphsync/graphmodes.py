@@ -7,13 +7,15 @@
 - incremental: a watermark scan, and a key scan for deletes every `deleteScanIntervalSeconds`.
 - differential: compare source and target, repair only what differs; finite.
 
-State (checkpoints, dead letters) lives on the FalkorDB server of the pipeline.
+State (checkpoints, dead letters) lives on the FalkorDB server of the pipeline, or, with none (Neo4j to
+Neo4j), in its target graph (`connectors.graphs.state`).
 """
 
 from __future__ import annotations
 
 import time
 from contextlib import ExitStack
+from dataclasses import dataclass
 from typing import Any
 
 import redis
@@ -27,9 +29,10 @@ from graphsync.connectors.graphs.source import (
     GraphWatermarkSource,
     highest_watermarks,
 )
+from graphsync.connectors.graphs.state import GraphCheckpoints, GraphDeadLetters
 from graphsync.connectors.neo4j.reader import Neo4jReader
 from graphsync.connectors.redisstate import RedisCheckpoints, RedisDeadLetters
-from graphsync.pipeline.contracts import Source
+from graphsync.pipeline.contracts import Checkpoints, Source
 from graphsync.pipeline.control import RunControl
 from graphsync.pipeline.runner import Runner, RunOptions
 from graphsync.pipeline.stats import RunStats
@@ -37,6 +40,28 @@ from graphsync.spec.endpoints import DeleteDetection
 from graphsync.spec.pipeline import Mode, PipelineSpec
 
 BUILD_SUFFIX = "__graphsync_build"
+
+
+StateDeadLetters = RedisDeadLetters | GraphDeadLetters
+
+
+@dataclass(frozen=True)
+class State:
+    """Where a graph pipeline keeps its checkpoints and dead letters."""
+
+    checkpoints: Checkpoints
+    dead_letters: StateDeadLetters
+
+
+def state_of(spec: PipelineSpec, stack: ExitStack) -> State:
+    """The pipeline's state stores, their connections closed with `stack`: on a FalkorDB side's server when
+    there is one (where pipelines before Neo4j-to-Neo4j kept it), else in the target graph."""
+    if spec.source.falkordb is not None or spec.target.falkordb is not None:
+        client = state_client(spec)
+        stack.callback(client.close)
+        return State(RedisCheckpoints(client, pipeline=spec.identity), RedisDeadLetters(client, pipeline=spec.identity))
+    store = targets.reader(spec, stack)
+    return State(GraphCheckpoints(store, pipeline=spec.identity), GraphDeadLetters(store, pipeline=spec.identity))
 
 
 def state_client(spec: PipelineSpec) -> redis.Redis:
@@ -63,10 +88,9 @@ def source_reader(spec: PipelineSpec, stack: ExitStack) -> GraphReader:
 
 def run(spec: PipelineSpec, control: RunControl) -> RunStats:
     with ExitStack() as stack:
-        client = state_client(spec)
-        stack.callback(client.close)
+        stored = state_of(spec, stack)
         if spec.mode is Mode.SNAPSHOT:
-            return _rebuild(spec, control, client, stack)
+            return _rebuild(spec, control, stored, stack)
         source: Source
         if spec.mode is Mode.INCREMENTAL:
             reading = spec.reading
@@ -77,7 +101,7 @@ def run(spec: PipelineSpec, control: RunControl) -> RunStats:
                 source_reader(spec, stack),
                 targets.reader(spec, stack),
                 spec.mapped,
-                RedisCheckpoints(client, pipeline=spec.identity),
+                stored.checkpoints,
                 watermark=reading.watermark_property,
                 delete_scan_interval=scan,
                 overlap_seconds=reading.watermark_overlap_seconds,
@@ -96,14 +120,13 @@ def run(spec: PipelineSpec, control: RunControl) -> RunStats:
             idle_wait=idle_wait,
             probe_seconds=control.probe_seconds,
         )
-        dead_letters = RedisDeadLetters(client, pipeline=spec.identity)
-        runner = Runner(source, targets.sink(spec, stack), dead_letters, options, on_batch=control.on_batch)
+        runner = Runner(source, targets.sink(spec, stack), stored.dead_letters, options, on_batch=control.on_batch)
         return runner.run(control.stop)
 
 
-def _rebuild(spec: PipelineSpec, control: RunControl, client: redis.Redis, stack: ExitStack) -> RunStats:
+def _rebuild(spec: PipelineSpec, control: RunControl, stored: State, stack: ExitStack) -> RunStats:
     """A full snapshot, resumable: its version and per-entity positions are checkpointed as it goes."""
-    checkpoints = RedisCheckpoints(client, pipeline=spec.identity)
+    checkpoints = stored.checkpoints
     state = checkpoints.get("snapshot") or {}
     aside = spec.target.falkordb is not None
     build = f"{spec.falkordb.graph}{BUILD_SUFFIX}" if aside else None
@@ -130,7 +153,7 @@ def _rebuild(spec: PipelineSpec, control: RunControl, client: redis.Redis, stack
     versions = Versions(spec.reading.watermark_property, int(state["version"]), reader.native)
     source = GraphSnapshotSource(reader, spec.mapped, checkpoints, versions=versions)
     options = RunOptions(batch_size=spec.batch_size, until_idle=True)
-    dead_letters = RedisDeadLetters(client, pipeline=spec.identity)
+    dead_letters = stored.dead_letters
     stats = Runner(source, sink, dead_letters, options, on_batch=control.on_batch).run(control.stop)
     finished = all((checkpoints.get(f"snapshot:{e}") or {}).get("done") for e in spec.mapped.entity_names())
     if not finished:
@@ -152,7 +175,7 @@ def _rebuild(spec: PipelineSpec, control: RunControl, client: redis.Redis, stack
     return stats
 
 
-def _completed(checkpoints: RedisCheckpoints, state: dict[str, Any]) -> None:
+def _completed(checkpoints: Checkpoints, state: dict[str, Any]) -> None:
     """The rebuild is in place: increments go on from the watermarks taken before it read."""
     for entity, position in state.get("watermarks", {}).items():
         checkpoints.put(f"watermark:{entity}", position)

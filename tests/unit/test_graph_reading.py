@@ -81,7 +81,7 @@ GRAPH_BASE: dict[str, Any] = {
     [
         ({"mode": "continuous"}, "needs a change stream"),
         ({"mode": "incremental"}, "reading.watermarkProperty"),
-        ({"target": {"neo4j": {"uri": "bolt://other:7687"}}}, "FalkorDB on one side"),
+        ({"target": {"neo4j": {"uri": "bolt://other:7687"}}, "mode": "bidirectional"}, "FalkorDB on one side"),
         ({"transport": {"redisStreams": {"url": "redis://r"}}}, "without a transport"),
         (
             {"mappings": {"nodes": [{"name": "p", "labels": ["P"], "key": "id", "table": "people"}]}},

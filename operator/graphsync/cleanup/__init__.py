@@ -123,11 +123,11 @@ def _steps(spec: PipelineSpec, report: CleanupReport) -> list[Step]:
         steps.append(
             ("transport.redisStreams", _address(transport.url), lambda: keys.transport(spec, report)),
         )
-    if source.graph is not None:
-        state, endpoint = (
-            ("source.falkordb", source.falkordb) if source.falkordb is not None else ("target.falkordb", spec.falkordb)
-        )
-        steps.append((state, _address(endpoint.url), lambda: keys.graph_state(spec, report)))
+    # Neo4j to Neo4j keeps its state in the target graph, which the target's step cleans.
+    state_server = source.falkordb or spec.target.falkordb
+    if source.graph is not None and state_server is not None:
+        state = "source.falkordb" if source.falkordb is not None else "target.falkordb"
+        steps.append((state, _address(state_server.url), lambda: keys.graph_state(spec, report)))
         if spec.mode is Mode.BIDIRECTIONAL:
             side = "source.falkordb" if source.falkordb is not None else "source.neo4j"
             graph = spec.graph_source

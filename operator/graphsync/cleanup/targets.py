@@ -13,6 +13,7 @@ from graphsync.cleanup.report import CleanupReport
 from graphsync.conflicts import mark
 from graphsync.connectors import cypher
 from graphsync.connectors.falkordb.graph import Graph
+from graphsync.connectors.graphs import state as graph_state
 from graphsync.connectors.graphs.reading import Store
 from graphsync.connectors.neo4j.reader import Neo4jReader
 from graphsync.reconcile.audit import AUDIT_GRAPH_SUFFIX
@@ -106,6 +107,10 @@ def neo4j_target(spec: PipelineSpec, report: CleanupReport) -> None:
         _marked(spec, store, report)
         for query in DELETE_RECORDS:
             report.audit_runs += repeat(store, query, {"pipeline": spec.identity})
+        if spec.source.neo4j is not None:
+            # Neo4j to Neo4j keeps its checkpoints and dead letters here (connectors.graphs.state).
+            for query in graph_state.DELETE_STATE:
+                report.checkpoints += repeat(store, query, {"pipeline": spec.identity})
 
 
 def falkordb_target(spec: PipelineSpec, report: CleanupReport) -> None:

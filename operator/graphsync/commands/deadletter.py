@@ -14,7 +14,6 @@ from graphsync.change import Change, Operation
 from graphsync.commands import specfile
 from graphsync.connectors.postgres.deadletter import PostgresDeadLetters
 from graphsync.connectors.postgres.outbox import EventStatus, Outbox
-from graphsync.connectors.redisstate import RedisDeadLetters
 from graphsync.pipeline.contracts import DeadLetter
 from graphsync.pipeline.poison import apply_isolating
 from graphsync.spec.pipeline import Mode, PipelineSpec
@@ -121,11 +120,10 @@ def _replay_through_sink(
 
 
 def _graph_dead_letters(spec: PipelineSpec, args: argparse.Namespace) -> int:
-    """A graph pipeline keeps its dead letters on FalkorDB; replaying applies them through its sink again."""
+    """A graph pipeline keeps its dead letters with its state (see graphmodes.state_of); replaying applies them
+    through its sink again."""
     with ExitStack() as stack:
-        client = graphmodes.state_client(spec)
-        stack.callback(client.close)
-        store = RedisDeadLetters(client, pipeline=spec.identity)
+        store = graphmodes.state_of(spec, stack).dead_letters
         if args.dlq_command == "replay":
             sink = targets.sink(spec, stack)
             sink.prepare()

@@ -15,7 +15,8 @@ from typing import Any
 import redis
 
 from graphsync import codec
-from graphsync.change import ApplyResult, Change, Operation
+from graphsync.change import ApplyResult, Change
+from graphsync.connectors import letters
 from graphsync.pipeline.contracts import DeadLetter, Rejection
 
 
@@ -46,26 +47,13 @@ class RedisDeadLetters:
         now = datetime.now(UTC).isoformat()
         first = int(self._client.incrby(self._ids, len(rejections))) - len(rejections) + 1
         for offset, rejection in enumerate(rejections):
-            change = rejection.change
-            record = {
-                "entity_type": change.entity,
-                "entity_key": change.key,
-                "operation": change.op.value,
-                "payload": dict(change.data),
-                "version": change.version,
-                "origin": change.origin,
-                "reason": rejection.reason,
-                "attempts": rejection.attempts,
-                "failed_at": now,
-                "replayed_at": None,
-            }
-            pipe.hset(self._key, str(first + offset), codec.dumps(record))
+            pipe.hset(self._key, str(first + offset), codec.dumps(letters.record_of(rejection, now)))
         pipe.execute()
 
     def list(self, *, include_replayed: bool = False, limit: int = 100) -> list[DeadLetter]:
-        letters = [_letter(int(i), codec.loads(raw)) for i, raw in self._client.hgetall(self._key).items()]
-        letters = [letter for letter in letters if include_replayed or letter.replayed_at is None]
-        return sorted(letters, key=lambda letter: letter.id)[:limit]
+        found = [letters.letter_of(int(i), codec.loads(raw)) for i, raw in self._client.hgetall(self._key).items()]
+        found = [letter for letter in found if include_replayed or letter.replayed_at is None]
+        return sorted(found, key=lambda letter: letter.id)[:limit]
 
     def count(self) -> int:
         """Records not replayed yet."""
@@ -73,17 +61,9 @@ class RedisDeadLetters:
 
     def replay(self, apply: Callable[[Sequence[Change]], ApplyResult], ids: Sequence[int] | None = None) -> int:
         """Apply open records again through `apply` (the pipeline's sink); returns how many were replayed."""
-        chosen = [letter for letter in self.list(limit=2**31) if not ids or letter.id in ids]
+        chosen = letters.replay(self.list(limit=2**31), apply, ids)
         if not chosen:
             return 0
-        apply(
-            [
-                Change(
-                    letter.entity_type, letter.entity_key, Operation(letter.operation), letter.version, letter.payload
-                )
-                for letter in chosen
-            ]
-        )
         now = datetime.now(UTC).isoformat()
         pipe = self._client.pipeline(transaction=True)
         for letter in chosen:
@@ -91,20 +71,3 @@ class RedisDeadLetters:
             pipe.hset(self._key, str(letter.id), codec.dumps({**record, "replayed_at": now}))
         pipe.execute()
         return len(chosen)
-
-
-def _letter(ident: int, record: dict[str, Any]) -> DeadLetter:
-    replayed = record.get("replayed_at")
-    return DeadLetter(
-        id=ident,
-        entity_type=record["entity_type"],
-        entity_key=record["entity_key"],
-        operation=record["operation"],
-        payload=record["payload"],
-        version=int(record["version"]),
-        origin=record.get("origin"),
-        reason=record["reason"],
-        attempts=int(record["attempts"]),
-        failed_at=datetime.fromisoformat(record["failed_at"]),
-        replayed_at=datetime.fromisoformat(replayed) if replayed else None,
-    )

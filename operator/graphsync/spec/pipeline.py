@@ -258,8 +258,10 @@ class PipelineSpec(SpecModel):
             raise ValueError("transport: graph sources are read directly, without a transport")
         if self.mode is Mode.INCREMENTAL and graph.reading.watermark_property is None:
             raise ValueError("mode incremental needs reading.watermarkProperty on the graph source")
-        if self.source.falkordb is None and self.target.falkordb is None:
-            raise ValueError("a graph source needs FalkorDB on one side, where the pipeline keeps its state")
+        if self.mode is Mode.BIDIRECTIONAL and self.source.falkordb is None and self.target.falkordb is None:
+            raise ValueError(
+                "a bidirectional graph pipeline needs FalkorDB on one side, where it keeps its ledger of both sides"
+            )
         for node in self.mapped.nodes:
             if node.table is not None or node.foreign_keys:
                 raise ValueError(
