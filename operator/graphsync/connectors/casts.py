@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from datetime import date, datetime, time
+from functools import partial
 from typing import Any, TypeVar
 
 from graphsync.spec import identifiers
@@ -69,17 +70,11 @@ def _is_date_time(text: str) -> bool:
     return True
 
 
-def _local_date_time(value: Any) -> datetime:
+def _date_time(value: Any, *, zoned: bool) -> datetime:
     moment = value if isinstance(value, datetime) else _parsed(value, datetime.fromisoformat, "a date-time")
-    if moment.tzinfo is not None:
-        raise ValueError(f"{_shown(value)} has a time zone; cast it as dateTime")
-    return moment
-
-
-def _date_time(value: Any) -> datetime:
-    moment = value if isinstance(value, datetime) else _parsed(value, datetime.fromisoformat, "a date-time")
-    if moment.tzinfo is None:
-        raise ValueError(f"{_shown(value)} has no time zone; cast it as localDateTime")
+    if (moment.tzinfo is not None) != zoned:
+        wrong = "has no time zone; cast it as localDateTime" if zoned else "has a time zone; cast it as dateTime"
+        raise ValueError(f"{_shown(value)} {wrong}")
     return moment
 
 
@@ -141,10 +136,10 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 60 else f"{text[:57]}..."
 
 
-_CASTS = {
+_CASTS: dict[Cast, Callable[[Any], Any]] = {
     Cast.DATE: _date,
-    Cast.LOCAL_DATE_TIME: _local_date_time,
-    Cast.DATE_TIME: _date_time,
+    Cast.LOCAL_DATE_TIME: partial(_date_time, zoned=False),
+    Cast.DATE_TIME: partial(_date_time, zoned=True),
     Cast.LOCAL_TIME: _local_time,
     Cast.INTEGER: _integer,
     Cast.FLOAT: _float,
