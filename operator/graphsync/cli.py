@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from graphsync import __version__
+from graphsync.commands import checkpoints as checkpoints_command
 from graphsync.commands import cleanup as cleanup_command
 from graphsync.commands import conflicts as conflicts_command
 from graphsync.commands import deadletter as deadletter_command
@@ -26,6 +27,7 @@ def parser() -> argparse.ArgumentParser:
     reconcile_command.register(commands)
     conflicts_command.register(commands)
     history_command.register(commands)
+    checkpoints_command.register(commands)
     cleanup_command.register(commands)
     kubectl_command.register(commands)
     dev_cli.register(commands)

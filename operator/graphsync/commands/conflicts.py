@@ -22,12 +22,7 @@ from graphsync.spec.pipeline import Mode, PipelineSpec
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     command = subparsers.add_parser("conflicts", help="list, show or resolve conflicts held for manual review")
-    add_actions(command, _spec_file)
-
-
-def _spec_file(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-f", "--file", type=Path, required=True, help="the pipeline spec")
-    parser.set_defaults(handler=main)
+    add_actions(command, specfile.file_option(main))
 
 
 def add_actions(command: argparse.ArgumentParser, pipeline: Callable[[argparse.ArgumentParser], None]) -> None:

@@ -7,7 +7,6 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
-from pathlib import Path
 
 from graphsync import connect, graphmodes, targets
 from graphsync.change import Change, Operation
@@ -21,19 +20,15 @@ from graphsync.spec.pipeline import Mode, PipelineSpec
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     dlq = subparsers.add_parser("dlq", help="list or replay the dead-letter store of a pipeline")
-    add_dlq_actions(dlq, _spec_file)
+    add_dlq_actions(dlq, specfile.file_option(main))
     outbox = subparsers.add_parser("outbox", help="event status of a pipeline's outbox")
     outbox_actions = outbox.add_subparsers(dest="outbox_command", required=True)
-    _spec_file(outbox_actions.add_parser("status", help="how many events are pending, published, completed, failed"))
+    spec_file = specfile.file_option(main)
+    spec_file(outbox_actions.add_parser("status", help="how many events are pending, published, completed, failed"))
     events = outbox_actions.add_parser("events", help="the newest events, optionally of one status")
-    _spec_file(events)
+    spec_file(events)
     events.add_argument("--status", choices=[s.value for s in EventStatus])
     events.add_argument("--limit", type=int, default=20)
-
-
-def _spec_file(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-f", "--file", type=Path, required=True, help="the pipeline spec")
-    parser.set_defaults(handler=main)
 
 
 def add_dlq_actions(dlq: argparse.ArgumentParser, pipeline: Callable[[argparse.ArgumentParser], None]) -> None:

@@ -7,7 +7,6 @@ import argparse
 import json
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
-from pathlib import Path
 from typing import Any
 
 from graphsync import history
@@ -23,12 +22,7 @@ _RECONCILE_COUNTS = ("compared", "missing", "extra", "different", "repaired")
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     command = subparsers.add_parser("history", help="a pipeline's last sync runs and reconciliations, newest first")
-    add_options(command, _spec_file)
-
-
-def _spec_file(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-f", "--file", type=Path, required=True, help="a pipeline spec or SyncPipeline manifest")
-    parser.set_defaults(handler=main)
+    add_options(command, specfile.file_option(main))
 
 
 def add_options(command: argparse.ArgumentParser, pipeline: Callable[[argparse.ArgumentParser], None]) -> None:

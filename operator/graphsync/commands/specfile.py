@@ -18,6 +18,17 @@ class SpecError(ValueError):
     """The spec file is missing, not YAML, or invalid; the message names the file and the field."""
 
 
+def file_option(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse.ArgumentParser], None]:
+    """How a command of the engine's CLI names its pipeline: `-f FILE`, then `handler` (`kubectl graphsync`
+    names a SyncPipeline instead, see the plugin)."""
+
+    def add(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("-f", "--file", type=Path, required=True, help="a pipeline spec or SyncPipeline manifest")
+        parser.set_defaults(handler=handler)
+
+    return add
+
+
 def act_on_file(
     args: argparse.Namespace, act: Callable[[PipelineSpec, argparse.Namespace, str], int], program: str
 ) -> int:

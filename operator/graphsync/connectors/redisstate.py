@@ -35,6 +35,9 @@ class RedisCheckpoints:
     def delete(self, name: str) -> None:
         self._client.hdel(self._key, name)
 
+    def all(self) -> dict[str, Any]:
+        return {_str(name): codec.loads(value) for name, value in self._client.hgetall(self._key).items()}
+
 
 class RedisDeadLetters:
     def __init__(self, client: redis.Redis, *, pipeline: str) -> None:
@@ -71,3 +74,7 @@ class RedisDeadLetters:
             pipe.hset(self._key, str(letter.id), codec.dumps({**record, "replayed_at": now}))
         pipe.execute()
         return len(chosen)
+
+
+def _str(name: Any) -> str:
+    return name.decode() if isinstance(name, bytes) else str(name)

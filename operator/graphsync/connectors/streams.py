@@ -90,7 +90,7 @@ def drained(client: redis.Redis, streams: Streams, group: str) -> bool:
             groups: Any = client.xinfo_groups(name)
         except redis.ResponseError:
             return True  # the stream is gone
-        found = next((g for g in groups if _text(g.get("name")) == group), None)
+        found = next((g for g in groups if text(g.get("name")) == group), None)
         if not group_drained(found):
             return False
     return True
@@ -163,7 +163,7 @@ class GroupReader:
         per_stream = max(1, count // len(ids))
         reply: Any = self._client.xreadgroup(self._group, self._consumer, ids, count=per_stream, block=block_ms)  # type: ignore[arg-type]
         return [
-            Delivery(stream=_text(stream), entry_id=_text(entry_id), fields=_fields(fields))
+            Delivery(stream=text(stream), entry_id=text(entry_id), fields=_fields(fields))
             for stream, entries in reply or []
             for entry_id, fields in entries
             # Trimmed entries still listed in the pending list come back without fields.
@@ -183,7 +183,7 @@ class GroupReader:
         found: list[Delivery] = []
         for name, summary in zip(names, pipe.execute(), strict=True):
             for owner in summary["consumers"]:
-                consumer = _text(owner["name"])
+                consumer = text(owner["name"])
                 if consumer == self._consumer or len(found) >= count:
                     continue
                 idle: Any = self._client.xpending_range(
@@ -195,7 +195,7 @@ class GroupReader:
                 # XCLAIM checks the idle time again, so two consumers never both take an entry.
                 claimed: Any = self._client.xclaim(name, self._group, self._consumer, self._claim_idle_ms, ids)
                 found.extend(
-                    Delivery(stream=name, entry_id=_text(entry_id), fields=_fields(fields))
+                    Delivery(stream=name, entry_id=text(entry_id), fields=_fields(fields))
                     for entry_id, fields in claimed
                     if fields
                 )
@@ -211,9 +211,9 @@ class GroupReader:
         pipe.execute()
 
 
-def _text(value: Any) -> str:
+def text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _fields(raw: Any) -> dict[str, str]:
-    return {_text(k): _text(v) for k, v in dict(raw).items()}
+    return {text(k): text(v) for k, v in dict(raw).items()}

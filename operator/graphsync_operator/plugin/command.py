@@ -18,7 +18,7 @@ from kubernetes.config import ConfigException
 from urllib3.exceptions import HTTPError
 
 from graphsync import __version__
-from graphsync.commands import conflicts, deadletter, history
+from graphsync.commands import checkpoints, conflicts, deadletter, history
 from graphsync_operator.api import API_VERSION
 from graphsync_operator.kube import Kube, KubeError, default_namespace
 from graphsync_operator.plugin import address, backfill, engine, steer, summary, version
@@ -72,6 +72,10 @@ def build(root: argparse.ArgumentParser) -> None:
         "history", help="a pipeline's last sync runs and reconciliations, newest first", allow_abbrev=False
     )
     history.add_options(runs, _pipeline(engine.run_history))
+    kept = commands.add_parser(
+        "checkpoints", help="every position a pipeline keeps: snapshot, watermarks, slot or streams", allow_abbrev=False
+    )
+    checkpoints.add_options(kept, _pipeline(engine.run_checkpoints))
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -21,6 +21,7 @@ from graphsync.pipeline.contracts import DeadLetter, Rejection
 _GET: LiteralString = "MATCH (c:GraphsyncCheckpoint {id: $id}) RETURN c.value"
 _PUT: LiteralString = "MERGE (c:GraphsyncCheckpoint {id: $id}) SET c.pipeline = $pipeline, c.value = $value"
 _DELETE: LiteralString = "MATCH (c:GraphsyncCheckpoint {id: $id}) DELETE c"
+_ALL: LiteralString = "MATCH (c:GraphsyncCheckpoint) WHERE c.pipeline = $pipeline RETURN c.id, c.value ORDER BY c.id"
 # One query, so two writers never take the same numbers (a MERGE and its SET run in one transaction).
 _NUMBERS: LiteralString = """
 MERGE (s:GraphsyncDeadLetterSequence {pipeline: $pipeline})
@@ -62,6 +63,10 @@ class GraphCheckpoints:
 
     def delete(self, name: str) -> None:
         self._store.write(_DELETE, {"id": self._id(name)})
+
+    def all(self) -> dict[str, Any]:
+        rows = self._store.read(_ALL, {"pipeline": self._pipeline})
+        return {str(ident).removeprefix(f"{self._pipeline}:"): codec.loads(value) for ident, value in rows}
 
     def _id(self, name: str) -> str:
         return f"{self._pipeline}:{name}"

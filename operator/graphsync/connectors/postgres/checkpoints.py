@@ -16,6 +16,7 @@ INSERT INTO {schema}.checkpoint (pipeline, name, value, updated_at) VALUES (%s, 
 ON CONFLICT (pipeline, name) DO UPDATE SET value = EXCLUDED.value, updated_at = now()
 """
 _DELETE = "DELETE FROM {schema}.checkpoint WHERE pipeline = %s AND name = %s"
+_ALL = "SELECT name, value FROM {schema}.checkpoint WHERE pipeline = %s ORDER BY name"
 
 
 class PostgresCheckpoints:
@@ -33,6 +34,10 @@ class PostgresCheckpoints:
             self._conn.execute(
                 sql.SQL(_PUT).format(schema=self._schema), (self._pipeline, name, json.dumps(value, default=str))
             )
+
+    def all(self) -> dict[str, Any]:
+        rows = self._conn.execute(sql.SQL(_ALL).format(schema=self._schema), (self._pipeline,)).fetchall()
+        return {str(name): value for name, value in rows}
 
     def delete(self, name: str) -> None:
         with self._conn.transaction():

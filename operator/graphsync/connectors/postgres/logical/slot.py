@@ -27,6 +27,11 @@ _SLOT = "SELECT 1 FROM pg_replication_slots WHERE slot_name = %(slot)s"
 _CREATE_SLOT = "SELECT pg_create_logical_replication_slot(%(slot)s, 'pgoutput')"
 _DROP_SLOT = "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = %(slot)s"
 _PUBLICATION = "SELECT 1 FROM pg_publication WHERE pubname = %(name)s"
+_STATE = """
+SELECT confirmed_flush_lsn::text, restart_lsn::text, active,
+       pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::bigint
+FROM pg_replication_slots WHERE slot_name = %(slot)s
+"""
 _LAG = """
 SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::bigint FROM pg_replication_slots
 WHERE slot_name = %(slot)s
@@ -165,6 +170,14 @@ class Slot:
                 conn.execute(sql.SQL("DROP PUBLICATION {}").format(sql.Identifier(publication)))
                 dropped.append(f"publication {publication}")
         return dropped
+
+    def state(self, conn: psycopg.Connection[Any]) -> dict[str, Any] | None:
+        """Where the slot stands (confirmed and restart positions, in use, WAL held); None when there is none."""
+        row = conn.execute(_STATE, {"slot": self.name}).fetchone()
+        if row is None:
+            return None
+        confirmed, restart, active, held = row
+        return {"confirmed": confirmed, "restart": restart, "active": bool(active), "heldBytes": held}
 
     def lag_bytes(self, conn: psycopg.Connection[Any]) -> int | None:
         """How much WAL the slot holds back from being recycled; None when there is no slot."""
