@@ -17,6 +17,7 @@ from graphsync import deadletters, run
 from graphsync.cleanup import cleanup
 from graphsync.devenv.service import Service
 from graphsync.pipeline.control import RunControl
+from graphsync.positions import positions
 from graphsync.pipeline.stats import RunStats
 from graphsync.reconcile.pipeline import reconcile
 from graphsync.reconcile.report import Outcome
@@ -112,6 +113,8 @@ def test_a_neo4j_graph_is_mirrored_into_neo4j_in_every_mode(neo4j_service: Servi
         "MATCH (c:GraphsyncCheckpoint) WHERE c.pipeline = $p RETURN c.id AS id", p=incremental.identity
     )
     assert f"{incremental.identity}:watermark:person" in {row["id"] for row in stored}
+    # graphsync checkpoints reads them there.
+    assert {(p.store, p.name) for p in positions(incremental)} >= {("graph", "watermark:person")}
 
     # Differential: drift made in the target is found and repaired.
     neo4j_driver.execute_query(f"MATCH (n:{mirror}) WHERE n.id <= 5 SET n.name = 'drift'")
