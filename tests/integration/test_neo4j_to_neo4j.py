@@ -17,8 +17,8 @@ from graphsync import deadletters, run
 from graphsync.cleanup import cleanup
 from graphsync.devenv.service import Service
 from graphsync.pipeline.control import RunControl
-from graphsync.positions import positions
 from graphsync.pipeline.stats import RunStats
+from graphsync.positions import positions
 from graphsync.reconcile.pipeline import reconcile
 from graphsync.reconcile.report import Outcome
 from graphsync.spec.pipeline import PipelineSpec
