@@ -127,7 +127,7 @@ def adopt(spec: PipelineSpec) -> None:
         if spec.transport is not None:
             client = stack.enter_context(connect.redis_client(spec.redis_streams))
             redis_keys(client, old=old, new=new)
-        if spec.source.graph is not None and (spec.source.falkordb is not None or spec.target.falkordb is not None):
+        if spec.source.graph is not None and graphmodes.falkordb_server(spec) is not None:
             state = graphmodes.state_client(spec)
             stack.callback(state.close)
             redis_keys(state, old=old, new=new)

@@ -229,12 +229,13 @@ class Backfills:
 
     def _one(self, backfill: Backfill) -> None:
         log.info("backfill %s: writing %s again from the source", backfill.name, ", ".join(backfill.entities) or "all")
-        report = Report(self._spec.identity, backfill.job())
+        job = backfill.job()
+        report = Report(self._spec.identity, job)
         with self._lock:
             self._live = (backfill.name, report)
         self._tell()
         try:
-            reconcile(self._spec, backfill.job(), self._stop, report=report)
+            reconcile(self._spec, job, self._stop, report=report)
         finally:
             with self._lock:
                 self._live = None
@@ -256,12 +257,3 @@ class Backfills:
             done.written,
             done.failed,
         )
-
-
-def keep(
-    spec: PipelineSpec, stop: threading.Event, on_progress: Callable[[list[dict[str, Any]]], None] | None
-) -> Backfills | None:
-    """The run's backfills started in their thread; None when the spec declares none."""
-    if not spec.backfills:
-        return None
-    return Backfills(spec, stop, on_progress).start()

@@ -36,7 +36,7 @@ from graphsync.pipeline.contracts import Checkpoints, Source
 from graphsync.pipeline.control import RunControl
 from graphsync.pipeline.runner import Runner, RunOptions
 from graphsync.pipeline.stats import RunStats
-from graphsync.spec.endpoints import DeleteDetection
+from graphsync.spec.endpoints import DeleteDetection, FalkorDBSource, FalkorDBTarget
 from graphsync.spec.pipeline import Mode, PipelineSpec
 
 BUILD_SUFFIX = "__graphsync_build"
@@ -56,12 +56,17 @@ class State:
 def state_of(spec: PipelineSpec, stack: ExitStack) -> State:
     """The pipeline's state stores, their connections closed with `stack`: on a FalkorDB side's server when
     there is one (where pipelines before Neo4j-to-Neo4j kept it), else in the target graph."""
-    if spec.source.falkordb is not None or spec.target.falkordb is not None:
+    if falkordb_server(spec) is not None:
         client = state_client(spec)
         stack.callback(client.close)
         return State(RedisCheckpoints(client, pipeline=spec.identity), RedisDeadLetters(client, pipeline=spec.identity))
     store = targets.reader(spec, stack)
     return State(GraphCheckpoints(store, pipeline=spec.identity), GraphDeadLetters(store, pipeline=spec.identity))
+
+
+def falkordb_server(spec: PipelineSpec) -> FalkorDBSource | FalkorDBTarget | None:
+    """The FalkorDB side whose server keeps a graph pipeline's state; None: none (the state is in the target)."""
+    return spec.source.falkordb or spec.target.falkordb
 
 
 def state_client(spec: PipelineSpec) -> redis.Redis:

@@ -51,7 +51,7 @@ def positions(spec: PipelineSpec) -> list[Position]:
             return _files(spec, stack)
         if spec.source.graph is not None:
             stored = graphmodes.state_of(spec, stack).checkpoints.all()
-            kind = "falkordb" if spec.source.falkordb or spec.target.falkordb else "graph"
+            kind = "falkordb" if graphmodes.falkordb_server(spec) else "graph"
             return [Position(kind, name, value) for name, value in sorted(stored.items())]
         return _postgres(spec, stack)
 

@@ -21,19 +21,8 @@ from typing import Any
 
 import psycopg
 
-from graphsync import (
-    adoption,
-    backfill,
-    connect,
-    epochs,
-    filesync,
-    graphmodes,
-    history,
-    relaying,
-    retention,
-    targets,
-    twoway,
-)
+from graphsync import adoption, connect, epochs, filesync, graphmodes, history, relaying, retention, targets, twoway
+from graphsync.backfill import Backfills
 from graphsync.change import SNAPSHOT_VERSION
 from graphsync.connectors import outages, streams
 from graphsync.connectors.postgres import numbering
@@ -103,7 +92,7 @@ def run(spec: PipelineSpec, control: RunControl) -> RunStats:
     ended = threading.Event()
     if not control.until_idle:
         retention.keep(spec, ended)
-    backfills = backfill.keep(spec, ended, control.on_backfills)
+    backfills = Backfills(spec, ended, control.on_backfills).start() if spec.backfills else None
     try:
         if control.history:
             records = partial(audit_store, spec)
