@@ -19,8 +19,9 @@ from typing import Any, LiteralString
 
 import redis
 
-from graphsync import connect, graphmodes
+from graphsync import connect, graphmodes, relaying
 from graphsync.connectors import streams
+from graphsync.connectors.graphs.reading import Store
 from graphsync.connectors.postgres.checkpoints import PostgresCheckpoints
 from graphsync.connectors.postgres.logical.slot import Slot
 from graphsync.reconcile.pipeline import existing, graph_store
@@ -70,8 +71,7 @@ def _postgres(spec: PipelineSpec, stack: ExitStack) -> list[Position]:
             found.append(Position("slot", slot.name, state, slot_detail(state)))
         return found
     client = stack.enter_context(connect.redis_client(spec.redis_streams))
-    group = f"graphsync-{spec.identity}"
-    named = streams.Streams(prefix=f"graphsync:{spec.identity}", partitions=spec.redis_streams.partitions)
+    group, named = relaying.group_of(spec), relaying.streams_of(spec)
     for name in named.names():
         info = _group(client, name, group)
         if info is not None:
@@ -96,13 +96,19 @@ def _group(client: redis.Redis, stream: str, group: str) -> dict[str, Any] | Non
 
 def _files(spec: PipelineSpec, stack: ExitStack) -> list[Position]:
     store = existing(graph_store(spec, stack))
-    if store is None:
+    value = files_commit(store, f"{spec.identity}:files") if store is not None else None
+    if value is None:
         return []
-    rows = store.read(_FILES, {"id": f"{spec.identity}:files"})
-    if not rows or rows[0][0] is None:
-        return []
-    value = json.loads(str(rows[0][0]))
     return [Position("graph", "files", value, f"the commit the target holds: {value.get('commit')}")]
+
+
+def files_commit(store: Store, checkpoint: str) -> dict[str, Any] | None:
+    """A files pipeline's checkpoint: the commit its target holds and when it was synced."""
+    rows = store.read(_FILES, {"id": checkpoint})
+    if not rows or rows[0][0] is None:
+        return None
+    value: dict[str, Any] = json.loads(str(rows[0][0]))
+    return value
 
 
 def slot_detail(state: Mapping[str, Any]) -> str:

@@ -9,10 +9,12 @@ from collections.abc import Callable
 from typing import Any
 
 import psycopg
+import redis
 
 from graphsync import connect
-from graphsync.connectors import outages
+from graphsync.connectors import outages, streams
 from graphsync.connectors.postgres.relay import Relay
+from graphsync.connectors.postgres.tables import tables_of
 from graphsync.pipeline.control import RunControl
 from graphsync.pipeline.retry import Backoff, Interrupted
 from graphsync.pipeline.runner import Runner
@@ -24,12 +26,20 @@ log = logging.getLogger(__name__)
 RELAY = "relay"
 
 
+def streams_of(spec: PipelineSpec) -> streams.Streams:
+    """The partitioned Redis streams a trigger or outbox pipeline's changes travel on."""
+    return streams.Streams(prefix=f"graphsync:{spec.identity}", partitions=spec.redis_streams.partitions)
+
+
+def group_of(spec: PipelineSpec) -> str:
+    """The consumer group its workers read the streams as."""
+    return f"graphsync-{spec.identity}"
+
+
 def drain(relay: Relaying, runner: Runner, control: RunControl, limit: int) -> RunStats:
     """Until-idle streaming: publish everything pending, consume everything published, until both are empty."""
     while not control.stop.is_set():
-        published = 0
-        while (count := relay.run_once(limit)) > 0:
-            published += count
+        published = relay.publish_all(limit)
         before = runner.stats.read
         runner.run(control.stop)
         if published == 0 and runner.stats.read == before:
@@ -45,6 +55,33 @@ class Relaying:
         self._relay_on = relay_on
         self._conn: psycopg.Connection[Any] | None = None
         self._relay: Relay | None = None
+
+    @classmethod
+    def of(cls, spec: PipelineSpec, client: redis.Redis) -> Relaying:
+        """The pipeline's relay into its streams, read by its consumer group."""
+        postgres, settings = spec.postgres, spec.redis_streams
+
+        def relay_on(conn: psycopg.Connection[Any]) -> Relay:
+            return Relay(
+                conn,
+                client,
+                streams_of(spec),
+                pipeline=spec.identity,
+                schema=postgres.schema_,
+                columns={table.entity: table.columns for table in tables_of(spec.mapped)},
+                redeliver_after_seconds=settings.redeliver_after_seconds,
+                max_stream_length=settings.max_stream_length,
+                group=group_of(spec),
+            )
+
+        return cls(spec, relay_on)
+
+    def publish_all(self, limit: int) -> int:
+        """Publish everything pending; returns how many."""
+        published = 0
+        while (count := self.run_once(limit)) > 0:
+            published += count
+        return published
 
     def run_once(self, limit: int) -> int:
         if self._relay is None:

@@ -21,7 +21,19 @@ from typing import Any
 
 import psycopg
 
-from graphsync import adoption, connect, epochs, filesync, graphmodes, history, relaying, retention, targets, twoway
+from graphsync import (
+    adoption,
+    connect,
+    epochs,
+    filesync,
+    graphmodes,
+    history,
+    relaying,
+    resets,
+    retention,
+    targets,
+    twoway,
+)
 from graphsync.backfill import Backfills
 from graphsync.change import SNAPSHOT_VERSION
 from graphsync.connectors import outages, streams
@@ -33,7 +45,6 @@ from graphsync.connectors.postgres.deadletter import PostgresDeadLetters
 from graphsync.connectors.postgres.logical.slot import Slot
 from graphsync.connectors.postgres.logical.source import LogicalSource
 from graphsync.connectors.postgres.outbox import Outbox
-from graphsync.connectors.postgres.relay import Relay
 from graphsync.connectors.postgres.tables import SnapshotSource, tables_of
 from graphsync.connectors.postgres.watermark import WatermarkSource
 from graphsync.pipeline.contracts import Source
@@ -92,8 +103,12 @@ def run(spec: PipelineSpec, control: RunControl) -> RunStats:
     ended = threading.Event()
     if not control.until_idle:
         retention.keep(spec, ended)
-    backfills = Backfills(spec, ended, control.on_backfills).start() if spec.backfills else None
+    backfills = None
     try:
+        if spec.checkpoint_resets:
+            # Before anything is read: the position it reads from may be about to move.
+            resets.apply_all(spec, control.stop, control.on_resets)
+        backfills = Backfills(spec, ended, control.on_backfills).start() if spec.backfills else None
         if control.history:
             records = partial(audit_store, spec)
             stats = history.recorded(spec.identity, spec.mode.value, records, control, partial(_run, spec))
@@ -302,25 +317,10 @@ def _stream(spec: PipelineSpec, control: RunControl, carry: _Carry, epoch: int) 
     if spec.postgres.capture is CaptureMode.LOGICAL:
         return _logical(spec, control, carry, epoch)
     postgres, settings = spec.postgres, spec.redis_streams
-    target = streams.Streams(prefix=f"graphsync:{spec.identity}", partitions=settings.partitions)
-    group = f"graphsync-{spec.identity}"
+    target, group = relaying.streams_of(spec), relaying.group_of(spec)
     with ExitStack() as stack:
         client = stack.enter_context(connect.redis_client(settings))
-
-        def relay_on(conn: psycopg.Connection[Any]) -> Relay:
-            return Relay(
-                conn,
-                client,
-                target,
-                pipeline=spec.identity,
-                schema=postgres.schema_,
-                columns={table.entity: table.columns for table in tables_of(spec.mapped)},
-                redeliver_after_seconds=settings.redeliver_after_seconds,
-                max_stream_length=settings.max_stream_length,
-                group=group,
-            )
-
-        relay = relaying.Relaying(spec, relay_on)
+        relay = relaying.Relaying.of(spec, client)
         stack.callback(relay.close)
         reader = streams.GroupReader(
             client,

@@ -117,6 +117,7 @@ def pipeline_status(observed: Observed) -> SyncPipelineStatus:
         last_reconciliation=last_reconciliation(observed.reconciliations),
         recent_runs=progress.recent_runs(observed.reports),
         backfills=progress.backfills_of(reports),
+        checkpoint_resets=progress.checkpoint_resets_of(reports),
         config_hash=observed.config_hash,
         conditions=conditions,
     )

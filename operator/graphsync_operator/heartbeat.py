@@ -23,7 +23,7 @@ from graphsync.pipeline.stats import RunStats, lag_seconds
 from graphsync_operator import kube, progress
 from graphsync_operator.progress import STUCK_SECONDS, WorkerReport, WorkerState
 from graphsync_operator.snapshot import Snapshot, combined, snapshot_of
-from graphsync_operator.status import BackfillStatus
+from graphsync_operator.status import BackfillStatus, CheckpointResetStatus
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +119,7 @@ def report_of(
         source_backlog_bytes=seen.source_backlog_bytes,
         source_backlog_limit_bytes=seen.source_backlog_limit_bytes,
         backfills=[BackfillStatus.model_validate(item) for item in seen.backfills],
+        checkpoint_resets=[CheckpointResetStatus.model_validate(item) for item in seen.checkpoint_resets],
     )
 
 
@@ -166,6 +167,7 @@ class Tracker:
         self._current: RunStats | None = None
         self._notified_at: float | None = None
         self._backfills: tuple[Mapping[str, Any], ...] = ()
+        self._resets: tuple[Mapping[str, Any], ...] = ()
 
     def __call__(self, stats: RunStats) -> None:
         with self._lock:
@@ -186,12 +188,19 @@ class Tracker:
         with self._lock:
             self._backfills = tuple(items)
 
+    def checkpoint_resets(self, items: list[dict[str, Any]]) -> None:
+        """The run's `on_resets` callback."""
+        with self._lock:
+            self._resets = tuple(items)
+
     def snapshot(self) -> Snapshot | None:
         with self._lock:
             if self._current is None:
                 return None
             seen = combined([*self._earlier, snapshot_of(self._current, notified_at=self._notified_at)])
-            return replace(seen, backfills=self._backfills) if seen is not None else None
+            return (
+                replace(seen, backfills=self._backfills, checkpoint_resets=self._resets) if seen is not None else None
+            )
 
 
 class Reporter:

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import enum
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
-from graphsync_operator.status import BackfillStatus, RecentRun
+from graphsync_operator.status import BackfillStatus, CheckpointResetStatus, RecentRun
 
 ANNOTATION_PREFIX = "progress.graphsync.io/"
 # How often a worker reports when nothing changed; the operator calls a pod silent after MISSED_BEATS of them.
@@ -86,6 +87,7 @@ class WorkerReport(BaseModel):
     open_conflicts: int | None = None
     reconciliation: Reconciliation | None = None
     backfills: list[BackfillStatus] = Field(default_factory=list)
+    checkpoint_resets: list[CheckpointResetStatus] = Field(default_factory=list)
     config_hash: str | None = None
 
 
@@ -169,6 +171,29 @@ def recent_runs(reports: Iterable[WorkerReport], limit: int = RECENT_RUNS) -> li
         )
         for report in runs[:limit]
     ]
+
+
+def checkpoint_resets_of(reports: Iterable[WorkerReport]) -> list[CheckpointResetStatus]:
+    """The spec's checkpoint resets as the newest report that tells them says (pure), as for backfills."""
+    telling = [r for r in reports if r.checkpoint_resets and r.state is not WorkerState.RETIRED]
+    if not telling:
+        return []
+    return max(telling, key=lambda report: (report.started_at, report.heartbeat)).checkpoint_resets
+
+
+def reset_events(before: Sequence[Mapping[str, Any]], after: Sequence[Mapping[str, Any]]) -> list[tuple[str, str, str]]:
+    """An Event for each checkpoint reset the status newly shows applied or refused (pure)."""
+    told = {str(item.get("name")): item.get("phase") for item in before}
+    events = []
+    for item in after:
+        phase, name = item.get("phase"), str(item.get("name"))
+        if phase == told.get(name) or phase not in ("Applied", "Refused"):
+            continue
+        said = f"checkpoint reset {name} of {item.get('checkpoint')}: {item.get('message') or phase.lower()}"
+        events.append(
+            ("Normal", "CheckpointReset", said) if phase == "Applied" else ("Warning", "CheckpointResetRefused", said)
+        )
+    return events
 
 
 def backfills_of(reports: Iterable[WorkerReport]) -> list[BackfillStatus]:

@@ -53,6 +53,7 @@ class Snapshot:
     alive_at: float | None = None
     # The spec's backfills, as `graphsync.backfill.Progress.summary` gives them.
     backfills: tuple[Mapping[str, Any], ...] = ()
+    checkpoint_resets: tuple[Mapping[str, Any], ...] = ()
 
 
 def snapshot_of(stats: RunStats, *, notified_at: float | None = None) -> Snapshot:

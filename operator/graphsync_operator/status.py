@@ -84,6 +84,19 @@ class BackfillStatus(StatusModel):
     run: str | None = Field(default=None, description="the reconciliation run that carried it out (graphsync history)")
 
 
+class CheckpointResetStatus(StatusModel):
+    """One of the spec's checkpoint resets, as the worker applying it reports."""
+
+    name: str
+    checkpoint: str
+    phase: str = Field(description="Pending, Applying, Applied or Refused (the message says why)")
+    moved: int | None = Field(default=None, description="changes read again (back) or skipped (forward)")
+    message: str | None = None
+    before: str | None = Field(default=None, description="the position before, as JSON")
+    after: str | None = Field(default=None, description="the position after, as JSON")
+    applied_at: datetime | None = None
+
+
 class SyncPipelineStatus(StatusModel):
     observed_generation: int | None = None
     phase: Phase | None = None
@@ -105,6 +118,9 @@ class SyncPipelineStatus(StatusModel):
     )
     backfills: list[BackfillStatus] = Field(
         default_factory=list, description="the spec's backfills: which are done, the one running with its counts"
+    )
+    checkpoint_resets: list[CheckpointResetStatus] = Field(
+        default_factory=list, description="the spec's checkpoint resets: applied or refused, what each moved"
     )
     config_hash: str | None = Field(default=None, description="of the engine config the workers run")
     handled_requests: dict[str, str] = Field(

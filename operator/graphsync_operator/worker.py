@@ -131,6 +131,7 @@ def run_sync(args: argparse.Namespace) -> int:
             probe_seconds=reporter.interval,
             history=True,
             on_backfills=tracker.backfills,
+            on_resets=tracker.checkpoint_resets,
         )
         try:
             stats = pipeline_run.run(spec, control)

@@ -31,6 +31,8 @@ class RunControl:
     history: bool = False
     # Told every declared backfill's progress (`graphsync.backfill`) as they run.
     on_backfills: Callable[[list[dict[str, Any]]], None] | None = None
+    # Told every declared checkpoint reset's outcome (`graphsync.resets`) as they are applied.
+    on_resets: Callable[[list[dict[str, Any]]], None] | None = None
 
     def pause(self, seconds: float, stats: RunStats) -> None:
         """Wait between polls, ending early on stop. A chosen wait is not a stuck call, so the run

@@ -7,6 +7,7 @@ from typing import Self
 
 from pydantic import Field, model_validator
 
+from graphsync.spec import resets
 from graphsync.spec.backfill import Backfill
 from graphsync.spec.base import SpecModel
 from graphsync.spec.conflicts import ConflictPolicySpec
@@ -23,6 +24,7 @@ from graphsync.spec.endpoints import (
 )
 from graphsync.spec.files import FilesSource
 from graphsync.spec.mapping import Mappings
+from graphsync.spec.resets import CheckpointReset
 from graphsync.spec.retention import Retention
 
 
@@ -126,6 +128,10 @@ class PipelineSpec(SpecModel):
         default=(),
         description="entities to write again from the source while the pipeline runs, each once per name",
     )
+    checkpoint_resets: tuple[CheckpointReset, ...] = Field(
+        default=(),
+        description="positions set back (changes read again) or forward (skipped), each applied once per name",
+    )
 
     @property
     def identity(self) -> str:
@@ -210,6 +216,24 @@ class PipelineSpec(SpecModel):
                     backfill.job().check_against(self.mappings)
                 except ValueError as exc:
                     raise ValueError(f"backfills[{index}].{str(exc).removeprefix('scope.')}") from None
+        return self
+
+    @model_validator(mode="after")
+    def _resets_fit(self) -> Self:
+        if not self.checkpoint_resets:
+            return self
+        streaming = self.mode in (Mode.CONTINUOUS, Mode.SNAPSHOT_THEN_STREAM) and self.source.postgres is not None
+        logical = self.source.postgres is not None and self.source.postgres.capture is CaptureMode.LOGICAL
+        kinds = resets.kinds_of(
+            files=self.source.files is not None,
+            snapshot=self.mode in (Mode.SNAPSHOT, Mode.SNAPSHOT_THEN_STREAM),
+            incremental=self.mode is Mode.INCREMENTAL,
+            stream=(resets.SLOT if logical else resets.STREAM) if streaming else None,
+        )
+        entities = set(self.mappings.entity_names()) if self.mappings is not None else set()
+        problem = resets.fit_problem(self.checkpoint_resets, kinds, entities)
+        if problem is not None:
+            raise ValueError(problem)
         return self
 
     @model_validator(mode="after")

@@ -34,6 +34,7 @@ from graphsync_operator.progress import (
     annotation_key,
     from_workloads,
     reports_in,
+    reset_events,
     retire,
 )
 from graphsync_operator.status import Condition
@@ -249,6 +250,7 @@ def status_change(body: Any, status: BaseModel) -> tuple[dict[str, Any] | None, 
         return None, []
     before = [Condition.model_validate(c) for c in written.get("conditions", [])]
     events = assess.transitions(before, getattr(status, "conditions", []))
+    events += reset_events(written.get("checkpointResets") or [], new.get("checkpointResets") or [])
     # Fields no longer reported are removed (a merge patch keeps what it does not mention).
     return {**{key: None for key in written if key not in new}, **new}, events
 

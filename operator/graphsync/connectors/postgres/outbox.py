@@ -231,6 +231,12 @@ class Outbox:
             self._sql("DELETE FROM {schema}.outbox_subscriber WHERE pipeline = %(pipeline)s"), {"pipeline": self._own()}
         )
 
+    def skip(self, conn: Conn, ids: Sequence[int], reason: str) -> None:
+        """Mark this pipeline's events `ids` completed without applying them (a checkpoint reset passed over
+        them), `reason` kept as their last error: the relay never publishes them again."""
+        if ids:
+            conn.execute(self._sql(_SKIP), {"ids": list(ids), "pipeline": self._own(), "reason": reason})
+
     def counts(self, conn: Conn) -> dict[EventStatus, int]:
         rows = conn.execute(self._sql(_COUNTS), {"pipeline": self.pipeline}).fetchall()
         found = {EventStatus(status): int(n) for status, n in rows}
@@ -269,6 +275,11 @@ def _event(row: Sequence[Any]) -> OutboxEvent:
 
 _COMPLETE = """
 UPDATE {schema}.outbox SET status = 'completed', completed_at = now(), last_error = NULL
+WHERE id = ANY(%(ids)s) AND pipeline = %(pipeline)s AND status <> 'completed'
+"""
+
+_SKIP = """
+UPDATE {schema}.outbox SET status = 'completed', completed_at = now(), last_error = %(reason)s
 WHERE id = ANY(%(ids)s) AND pipeline = %(pipeline)s AND status <> 'completed'
 """
 
