@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from contextlib import ExitStack
 from typing import Any
 
 import neo4j
 import psycopg
 
+from graphsync import resets
+from graphsync.cleanup import cleanup
 from graphsync.connectors.postgres.outbox import Outbox
+from graphsync.reconcile.pipeline import audit_store
 from graphsync.spec.pipeline import PipelineSpec
 from tests import shop
 from tests.integration.test_backfill import compared, differences
@@ -109,6 +113,12 @@ def test_a_stream_set_back_replays_the_last_changes_and_set_forward_skips_the_ne
     assert all(e.status.value == "completed" for e in events)
     # What was skipped is drift a reconciliation finds: exactly those 20 customers.
     assert differences(compared(skipping)) == {"customer": (0, 0, 20)}
+    with ExitStack() as stack:
+        assert set(resets.records(audit_store(skipping, stack), skipping.identity)) == {"replay", "skip"}
+    # Deleting the pipeline with deletionPolicy cleanup takes the reset records too.
+    cleanup(skipping)
+    with ExitStack() as stack:
+        assert resets.records(audit_store(skipping, stack), skipping.identity) == {}
 
 
 def test_a_slot_skips_whole_transactions_forward_and_cannot_go_back(

@@ -53,10 +53,10 @@ WITH r LIMIT $limit
 DELETE r
 RETURN count(r)
 """
-# The records of the pipeline's reconciliations, sync runs and backfills.
+# The records of the pipeline's reconciliations, sync runs, backfills and checkpoint resets.
 DELETE_RECORDS = tuple(
     cypher.render(_DELETE_RECORDS, label=cypher.labels([label]))
-    for label in ("GraphsyncReconciliation", "GraphsyncRun", "GraphsyncBackfill")
+    for label in ("GraphsyncReconciliation", "GraphsyncRun", "GraphsyncBackfill", "GraphsyncCheckpointReset")
 )
 DELETE_FILES_CHECKPOINT: LiteralString = "MATCH (c:GraphsyncCheckpoint {id: $id}) DELETE c RETURN count(c)"
 COUNT_NODES: LiteralString = "MATCH (n) RETURN count(n)"
