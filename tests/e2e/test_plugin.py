@@ -20,6 +20,7 @@ from graphsync.devenv.kube import kubectl
 from graphsync_operator.plugin.summary import PIPELINE_HEADERS
 from tests.conftest import eventually
 from tests.e2e.helpers import VENV_BIN, ShopCluster, condition, ok, wait_ready
+from tests.e2e.test_operator_resources import events
 from tests.resources import resource
 
 pytestmark = pytest.mark.e2e
@@ -335,4 +336,35 @@ def test_a_backfill_asked_through_kubectl_is_carried_out_by_the_rolled_worker_an
     again = plugin(c, "backfill", "shop", "--entity", "customer", "--backfill-name", "first")
     assert again.returncode == 2
     assert "a backfill 'first' is already in spec.backfills" in again.stderr
+    worker.stop()
+
+
+def test_a_checkpoint_reset_asked_through_kubectl_replays_the_last_changes_and_is_told_in_status_and_an_event(
+    cluster_shop: ShopCluster,
+) -> None:
+    c = cluster_shop
+    pod, worker = shop_running(c, customers=30)
+    c.pg.execute(f"UPDATE {c.schema}.customer SET name = 'late ' || id WHERE id <= 10")
+    c.in_sync("the last ten changes in Neo4j")
+    # The target restored from a backup taken before them: those ten entities as the snapshot wrote them.
+    c.driver.execute_query(
+        "MATCH (n:Customer) WHERE n.id <= 10 SET n.name = 'name ' + n.id, n._graphsync_version = 0"
+    )
+
+    refused = plugin(c, "reset", "shop", "--checkpoint", "slot", "--to", "end")
+    assert refused.returncode == 2
+    assert "this pipeline keeps no slot" in refused.stderr
+    added = ok(plugin(c, "reset", "shop", "--checkpoint", "stream", "--back", "10", "--reset-name", "replay"))
+    assert "syncpipeline.graphsync.io/shop: checkpoint reset replay added to spec.checkpointResets" in added
+    _, worker = c.roll("shop", pod, worker)
+
+    def applied() -> dict[str, Any] | None:
+        found = c.status("shop").get("checkpointResets") or []
+        return found[0] if found and found[0]["phase"] == "Applied" else None
+
+    done = eventually(applied, "the reset applied in status", timeout=120)
+    assert (done["name"], done["checkpoint"], done["moved"]) == ("replay", "stream", 10)
+    c.in_sync("the ten changes read again")
+    told = eventually(lambda: [e for e in events(c.kube, c.namespace, "shop") if "CheckpointReset" in e], "the Event")
+    assert told == ["Normal CheckpointReset: checkpoint reset replay of stream: the last 10 change(s) are read again"]
     worker.stop()

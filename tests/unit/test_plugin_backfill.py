@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from graphsync_operator.plugin import backfill
+from graphsync_operator.plugin import backfill, declared
 from graphsync_operator.plugin.command import parser
 from graphsync_operator.plugin.steer import PluginError
 
@@ -31,6 +31,12 @@ PIPELINE: dict[str, Any] = {
 }
 
 
+def added(item: dict[str, Any]) -> list[dict[str, Any]]:
+    items = declared.appended(PIPELINE, backfill.BACKFILLS, item)
+    backfill.check(PIPELINE["spec"], items)
+    return items
+
+
 def test_the_options_make_one_item_keys_typed_as_written() -> None:
     args = parser().parse_args(
         ["backfill", "shop", "--entity", "customer", "--after", "10", "--through", "x-2", "--backfill-name", "again"]
@@ -43,9 +49,9 @@ def test_the_options_make_one_item_keys_typed_as_written() -> None:
 
 def test_an_item_is_appended_and_patched_at_the_version_read() -> None:
     item = backfill.document("again", ["customer"], [], None, "50")
-    backfills = backfill.appended(PIPELINE, item)
+    backfills = added(item)
     assert [b["name"] for b in backfills] == ["first", "again"]
-    assert backfill.patch(PIPELINE, backfills) == {
+    assert declared.patch(PIPELINE, backfill.BACKFILLS, backfills) == {
         "metadata": {"resourceVersion": "41"},
         "spec": {"backfills": backfills},
     }
@@ -54,7 +60,10 @@ def test_an_item_is_appended_and_patched_at_the_version_read() -> None:
 @pytest.mark.parametrize(
     ("item", "message"),
     [
-        ({"name": "first", "entities": ["customer"]}, "--backfill-name: a backfill 'first' is already"),
+        (
+            {"name": "first", "entities": ["customer"]},
+            "--backfill-name: a backfill 'first' is already in spec.backfills; a name is carried out once",
+        ),
         ({"name": "b", "entities": ["nobody"]}, "entities[0]: 'nobody' is no entity type"),
         ({"name": "b", "entities": ["likes"], "ids": [1]}, "ids select nodes, and 'likes' is a relationship"),
         ({"name": "b", "entities": ["customer"], "keys": {"after": 9, "through": 2}}, "the range is empty"),
@@ -65,15 +74,15 @@ def test_a_backfill_that_would_not_run_is_refused_before_anything_is_patched(
     item: dict[str, Any], message: str
 ) -> None:
     with pytest.raises(PluginError, match=message.replace("[", r"\[").replace("]", r"\]")):
-        backfill.appended(PIPELINE, item)
+        added(item)
 
 
 def test_waiting_ends_once_the_status_says_it_is_done() -> None:
     def with_phase(phase: str) -> dict[str, Any]:
         return {**PIPELINE, "status": {"backfills": [{"name": "again", "phase": phase}]}}
 
-    assert not backfill.finished(PIPELINE, "again")
-    assert not backfill.finished(with_phase("Running"), "again")
-    assert backfill.finished(with_phase("Completed"), "again")
-    assert backfill.finished(with_phase("Partial"), "again")
-    assert not backfill.finished(with_phase("Completed"), "other")
+    assert not declared.finished(PIPELINE, backfill.BACKFILLS, "again")
+    assert not declared.finished(with_phase("Running"), backfill.BACKFILLS, "again")
+    assert declared.finished(with_phase("Completed"), backfill.BACKFILLS, "again")
+    assert declared.finished(with_phase("Partial"), backfill.BACKFILLS, "again")
+    assert not declared.finished(with_phase("Completed"), backfill.BACKFILLS, "other")

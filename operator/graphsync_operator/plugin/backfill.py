@@ -1,10 +1,6 @@
-"""`kubectl graphsync backfill NAME --entity ...`: a backfill appended to a SyncPipeline's spec.backfills.
-
-The operator never writes a spec, so asking for a backfill is the user's own edit, as `kubectl edit` makes
-it: checked against the pipeline's mappings first (the engine's own model), then patched with the resource
-version it was read at, so an edit made meanwhile is never overwritten (the patch is refused, and said so).
-The workers roll with the new config, and the one that runs it reports its progress in `status.backfills`.
-"""
+"""`kubectl graphsync backfill NAME --entity ...`: a backfill appended to a SyncPipeline's spec.backfills,
+checked against its mappings (how the plugin adds it: `graphsync_operator.plugin.declared`); the worker that
+runs it reports its progress in `status.backfills`."""
 
 from __future__ import annotations
 
@@ -17,9 +13,10 @@ from pydantic import ValidationError
 from graphsync.spec import errors
 from graphsync.spec.backfill import Backfill
 from graphsync.spec.mapping import Mappings
+from graphsync_operator.plugin.declared import Declared
 from graphsync_operator.plugin.steer import PluginError
 
-DONE = ("Completed", "Partial")
+BACKFILLS = Declared("backfills", "backfill", "--backfill-name", ("Completed", "Partial"))
 
 
 def default_name(now: datetime) -> str:
@@ -47,36 +44,13 @@ def document(
     return item
 
 
-def appended(pipeline: Mapping[str, Any], item: dict[str, Any]) -> list[dict[str, Any]]:
-    """The pipeline's spec.backfills with `item` added; raises PluginError naming what would not run (pure)."""
-    spec = pipeline.get("spec") or {}
-    present = list(spec.get("backfills") or [])
-    if any(existing.get("name") == item["name"] for existing in present):
-        raise PluginError(
-            f"--backfill-name: a backfill {item['name']!r} is already in spec.backfills; a name runs once"
-        )
+def check(spec: Mapping[str, Any], items: list[dict[str, Any]]) -> None:
+    """The new backfill against the pipeline's mappings; raises PluginError naming what would not run (pure)."""
     try:
-        backfill = Backfill.model_validate(item)
+        backfill = Backfill.model_validate(items[-1])
         if spec.get("mappings") is not None:
             backfill.job().check_against(Mappings.model_validate(spec["mappings"]))
     except ValidationError as exc:
         raise PluginError("; ".join(errors.messages(exc))) from None
     except ValueError as exc:
         raise PluginError(str(exc).removeprefix("scope.")) from None
-    return [*present, item]
-
-
-def patch(pipeline: Mapping[str, Any], backfills: list[dict[str, Any]]) -> dict[str, Any]:
-    """A merge patch of spec.backfills that only applies to the version read."""
-    return {"metadata": {"resourceVersion": pipeline["metadata"]["resourceVersion"]}, "spec": {"backfills": backfills}}
-
-
-def reported(resource: Mapping[str, Any], name: str) -> Mapping[str, Any] | None:
-    """The backfill `name` in the status, once a worker reports it."""
-    found = ((resource.get("status") or {}).get("backfills")) or []
-    return next((item for item in found if item.get("name") == name), None)
-
-
-def finished(resource: Mapping[str, Any], name: str) -> bool:
-    item = reported(resource, name)
-    return item is not None and item.get("phase") in DONE

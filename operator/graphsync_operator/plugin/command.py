@@ -21,7 +21,7 @@ from graphsync import __version__
 from graphsync.commands import checkpoints, conflicts, deadletter, history
 from graphsync_operator.api import API_VERSION
 from graphsync_operator.kube import Kube, KubeError, default_namespace
-from graphsync_operator.plugin import address, backfill, engine, steer, summary, version
+from graphsync_operator.plugin import address, backfill, declared, engine, reset, steer, summary, version
 from graphsync_operator.plugin.steer import PluginError
 
 MANAGER = "kubectl-graphsync"
@@ -60,6 +60,17 @@ def build(root: argparse.ArgumentParser) -> None:
     back.add_argument("--through", help="only keys up to and including this one (of the node type)")
     back.add_argument("--backfill-name", help="its name in spec.backfills (default: backfill_<time>); a name runs once")
     _wait(back, "return once a worker has finished it")
+    moved = _leaf(commands, "reset", "set a SyncPipeline's checkpoint back or forward", _namespaced(_reset))
+    moved.add_argument("name", help="the SyncPipeline")
+    moved.add_argument(
+        "--checkpoint", required=True, help="stream, slot, snapshot, files or watermark:<entity> (see checkpoints)"
+    )
+    move = moved.add_mutually_exclusive_group(required=True)
+    move.add_argument("--back", type=int, metavar="N", help="stream: read the last N changes again")
+    move.add_argument("--forward", type=int, metavar="N", help="stream or slot: skip the next N changes")
+    move.add_argument("--to", help="start, end, an LSN (slot) or a watermark's JSON value")
+    moved.add_argument("--reset-name", help="its name in spec.checkpointResets (default: reset_<time>)")
+    _wait(moved, "return once a worker has applied (or refused) it; exit 1 when refused")
     dlq = commands.add_parser("dlq", help="a pipeline's dead-letter store: list, replay", allow_abbrev=False)
     _connection(dlq)
     deadletter.add_dlq_actions(dlq, _pipeline(engine.dead_letters))
@@ -159,29 +170,24 @@ def _version(kube: Kube, _namespace: str | None, args: argparse.Namespace) -> in
 
 
 def _backfill(kube: Kube, namespace: str, args: argparse.Namespace) -> int:
-    target = steer.Ref("SyncPipeline", args.name)
-    found = steer.read(kube, namespace, target)
     name = args.backfill_name or backfill.default_name(datetime.now(UTC))
     item = backfill.document(name, args.entity, args.ids, args.after, args.through)
-    try:
-        kube.merge_patch(
-            API_VERSION, target.kind, namespace, target.name, backfill.patch(found, backfill.appended(found, item))
-        )
-    except KubeError as exc:
-        if exc.status == 409:
-            raise PluginError(f"{target.describe()} was changed meanwhile; nothing was added, run it again") from None
-        raise
-    print(f"{target.describe()}: backfill {name} added to spec.backfills")
-    if args.wait:
-        done = steer.wait_for(
-            lambda: kube.get(API_VERSION, target.kind, namespace, target.name),
-            lambda resource: backfill.finished(resource, name),
-            f"a worker to finish backfill {name}",
-            args.timeout,
-        )
-        item = dict(backfill.reported(done, name) or {})
-        counts = f"{item.get('compared', 0)} compared, {item.get('written', 0)} written"
-        print(f"backfill {name}: {item.get('phase')}, {counts}")
+    wait = args.timeout if args.wait else None
+    done = declared.add(kube, namespace, args.name, backfill.BACKFILLS, item, check=backfill.check, wait=wait)
+    if done is not None:
+        counts = f"{done.get('compared', 0)} compared, {done.get('written', 0)} written"
+        print(f"backfill {name}: {done.get('phase')}, {counts}")
+    return 0
+
+
+def _reset(kube: Kube, namespace: str, args: argparse.Namespace) -> int:
+    name = args.reset_name or reset.default_name(datetime.now(UTC))
+    item = reset.document(name, args.checkpoint, args.back, args.forward, args.to)
+    wait = args.timeout if args.wait else None
+    done = declared.add(kube, namespace, args.name, reset.RESETS, item, check=reset.check, wait=wait)
+    if done is not None:
+        print(reset.said(done))
+        return 0 if done.get("phase") == "Applied" else 1
     return 0
 
 
