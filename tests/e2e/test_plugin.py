@@ -347,9 +347,7 @@ def test_a_checkpoint_reset_asked_through_kubectl_replays_the_last_changes_and_i
     c.pg.execute(f"UPDATE {c.schema}.customer SET name = 'late ' || id WHERE id <= 10")
     c.in_sync("the last ten changes in Neo4j")
     # The target restored from a backup taken before them: those ten entities as the snapshot wrote them.
-    c.driver.execute_query(
-        "MATCH (n:Customer) WHERE n.id <= 10 SET n.name = 'name ' + n.id, n._graphsync_version = 0"
-    )
+    c.driver.execute_query("MATCH (n:Customer) WHERE n.id <= 10 SET n.name = 'name ' + n.id, n._graphsync_version = 0")
 
     refused = plugin(c, "reset", "shop", "--checkpoint", "slot", "--to", "end")
     assert refused.returncode == 2
