@@ -126,10 +126,10 @@ def test_there_is_a_sample_of_every_kind_and_of_every_way_of_syncing() -> None:
         "ConflictPolicy": 1,
         "ReconciliationJob": 1,
         "Secret": 1,
-        "SyncPipeline": 3,
+        "SyncPipeline": 5,
     }
     sources = sorted(next(iter(p["spec"]["source"])) for p in found["SyncPipeline"])
-    assert sources == ["files", "neo4j", "postgres"]
+    assert sources == ["files", "neo4j", "neo4j", "postgres", "postgres"]
     assert [p["spec"]["mode"] for p in found["SyncPipeline"] if "conflictPolicyRef" in p["spec"]] == ["bidirectional"]
 
 
