@@ -150,13 +150,16 @@ class Backfills:
         stop: threading.Event,
         on_progress: Callable[[list[dict[str, Any]]], None] | None = None,
         open_store: Callable[[ExitStack], Store] | None = None,
+        declared: tuple[Backfill, ...] | None = None,
     ) -> None:
+        """`declared`: the backfills to carry out, the spec's when not given."""
         self._spec = spec
+        self._declared = spec.backfills if declared is None else declared
         self._stop = stop
         self._on_progress = on_progress
         self._open_store = open_store or (lambda stack: audit_store(spec, stack))
         self._lock = threading.Lock()
-        self._known: dict[str, Progress] = {backfill.name: Progress(backfill.name) for backfill in spec.backfills}
+        self._known: dict[str, Progress] = {backfill.name: Progress(backfill.name) for backfill in self._declared}
         self._live: tuple[str, Report] | None = None
         self._thread = threading.Thread(target=self._loop, name="backfills", daemon=True)
 
@@ -176,7 +179,7 @@ class Backfills:
             live = self._live
         if live is not None:
             known[live[0]] = progress_of(*live)
-        return [known[backfill.name].summary() for backfill in self._spec.backfills]
+        return [known[backfill.name].summary() for backfill in self._declared]
 
     def run_all(self) -> None:
         """Carry out every backfill not yet done; returns when all are, or on stop."""
@@ -185,7 +188,7 @@ class Backfills:
         while not self._stop.is_set():
             try:
                 self._read_records()
-                todo = pending(self._spec.backfills, self._known)
+                todo = pending(self._declared, self._known)
                 if not todo:
                     self._tell()
                     return

@@ -61,7 +61,10 @@ def _postgres(spec: PipelineSpec, stack: ExitStack) -> list[Position]:
     postgres = spec.postgres
     conn = stack.enter_context(connect.postgres(postgres, autocommit=True))
     stored = PostgresCheckpoints(conn, pipeline=spec.identity, schema=postgres.schema_).all()
-    found = [Position("postgres", name, value) for name, value in sorted(stored.items())]
+    # The tables' shapes kept beside them are no position (see graphsync.shapes).
+    found = [
+        Position("postgres", name, value) for name, value in sorted(stored.items()) if not name.startswith("shape:")
+    ]
     if spec.mode not in (Mode.CONTINUOUS, Mode.SNAPSHOT_THEN_STREAM):
         return found
     if postgres.capture is CaptureMode.LOGICAL:

@@ -23,6 +23,7 @@ import psycopg
 
 from graphsync import (
     adoption,
+    capture,
     connect,
     epochs,
     filesync,
@@ -31,6 +32,7 @@ from graphsync import (
     relaying,
     resets,
     retention,
+    shapes,
     targets,
     twoway,
 )
@@ -38,7 +40,6 @@ from graphsync.backfill import Backfills
 from graphsync.change import SNAPSHOT_VERSION
 from graphsync.connectors import outages, streams
 from graphsync.connectors.postgres import numbering
-from graphsync.connectors.postgres import schema as pg_schema
 from graphsync.connectors.postgres.checkpoints import PostgresCheckpoints
 from graphsync.connectors.postgres.consumer import OutboxStreamSource
 from graphsync.connectors.postgres.deadletter import PostgresDeadLetters
@@ -53,6 +54,7 @@ from graphsync.pipeline.retry import Backoff, Interrupted
 from graphsync.pipeline.runner import Runner, RunOptions
 from graphsync.pipeline.stats import SOURCE, TARGET, RunStats
 from graphsync.reconcile.pipeline import audit_store
+from graphsync.spec.backfill import Backfill
 from graphsync.spec.endpoints import CaptureMode
 from graphsync.spec.pipeline import Mode, PipelineSpec
 
@@ -67,48 +69,29 @@ def consumer_name() -> str:
     return f"{history.host()}-{os.getpid()}"
 
 
-def prepare_source(spec: PipelineSpec) -> None:
-    """Create the engine's tables and the pipeline's capture (subscription, triggers or slot), and remove a
-    capture of another kind it had before; idempotent. Every name comes from the identity, so pipelines
-    sharing a table never meet."""
-    postgres = spec.postgres
-    streaming = spec.mode in (Mode.CONTINUOUS, Mode.SNAPSHOT_THEN_STREAM)
-    capture = postgres.capture if streaming else None
-    outbox = Outbox(postgres.schema_, pipeline=spec.identity)
-    slot = Slot(spec.identity, postgres.schema_)
-    tables = tables_of(spec.mapped)
-    with connect.postgres(postgres, autocommit=True) as conn:
-        pg_schema.migrate(conn, postgres.schema_)
-        # The new capture first, then the old one goes: what only the old one caught is read again by the
-        # resync of the new numbering (see epochs.Claim).
-        if capture is CaptureMode.LOGICAL:
-            slot.install(conn, spec.mapped)
-        elif capture is not None:
-            outbox.subscribe(conn, [table.entity for table in tables])
-        for table in tables:
-            if capture is CaptureMode.TRIGGERS:
-                outbox.install_capture(
-                    conn, table=table.name, entity_type=table.entity, key_columns=table.key, columns=table.columns
-                )
-            else:
-                outbox.remove_capture(conn, table=table.name)
-        if capture in (None, CaptureMode.LOGICAL):
-            outbox.unsubscribe(conn)
-        if capture is not CaptureMode.LOGICAL:
-            slot.remove(conn)
-
-
 def run(spec: PipelineSpec, control: RunControl) -> RunStats:
     # A worker's run keeps the engine's bookkeeping pruned; a one-off run to idle (a test, a catch-up) need not.
     ended = threading.Event()
     if not control.until_idle:
         retention.keep(spec, ended)
-    backfills = None
     try:
         if spec.checkpoint_resets:
             # Before anything is read: the position it reads from may be about to move.
             resets.apply_all(spec, control.stop, control.on_resets)
-        backfills = Backfills(spec, ended, control.on_backfills).start() if spec.backfills else None
+        return shapes.watched(spec, control, partial(_run_backfilling, spec))
+    finally:
+        ended.set()
+
+
+def _run_backfilling(spec: PipelineSpec, control: RunControl, following: tuple[Backfill, ...]) -> RunStats:
+    """One run, with the spec's backfills and those that follow schema changes beside it."""
+    declared = (*spec.backfills, *following)
+    if following:
+        # A logical capture's publication takes the new columns before the backfill reads a row.
+        capture.prepare_source(spec)
+    done = threading.Event()
+    backfills = Backfills(spec, done, control.on_backfills, declared=declared).start() if declared else None
+    try:
         if control.history:
             records = partial(audit_store, spec)
             stats = history.recorded(spec.identity, spec.mode.value, records, control, partial(_run, spec))
@@ -118,7 +101,7 @@ def run(spec: PipelineSpec, control: RunControl) -> RunStats:
             backfills.finish(control.stop)
         return stats
     finally:
-        ended.set()
+        done.set()
 
 
 def _run(spec: PipelineSpec, control: RunControl) -> RunStats:
@@ -186,7 +169,7 @@ def _reconnecting(spec: PipelineSpec, control: RunControl) -> RunStats:
 
 
 def _assemble(spec: PipelineSpec, control: RunControl, carry: _Carry) -> RunStats:
-    prepare_source(spec)
+    capture.prepare_source(spec)
     adoption.adopt(spec)
     claim = _claiming(spec, control, carry)
     if claim is None:

@@ -19,7 +19,7 @@ import redis
 import yaml
 from psycopg import sql
 
-from graphsync import cli, run
+from graphsync import capture, cli
 from graphsync.cleanup import CleanupError, cleanup
 from graphsync.cleanup.postgres import ENGINE_TABLES
 from graphsync.connectors.postgres.checkpoints import PostgresCheckpoints
@@ -271,7 +271,7 @@ def test_engine_tables_in_the_applications_schema_go_by_name_and_the_schema_and_
     document["source"]["postgres"]["schema"] = shop_schema
     document["mode"] = "continuous"
     spec = PipelineSpec.model_validate(document)
-    run.prepare_source(spec)
+    capture.prepare_source(spec)
     sample.seed(pg_conn, shop_schema, customers=5)
     sync(spec)
     assert len(relations(pg_conn, shop_schema)) == len(TABLES) + 7

@@ -20,7 +20,7 @@ import pytest
 import redis
 from psycopg import sql
 
-from graphsync import run
+from graphsync import capture, run
 from graphsync.cleanup import cleanup
 from graphsync.connectors.falkordb import graph as falkor_graph
 from graphsync.connectors.postgres import schema as pg_schema
@@ -208,8 +208,8 @@ def test_two_pipelines_on_one_table_each_get_every_change_and_leave_each_other_a
     a, b = pipelines.specs["a"], pipelines.specs["b"]
     assert a.name == b.name
     assert a.identity != b.identity
-    run.prepare_source(a)
-    run.prepare_source(b)
+    capture.prepare_source(a)
+    capture.prepare_source(b)
     triggers = trigger_oids(pg_conn, schema)
     assert sorted(triggers) == sorted([trigger_name(a.identity), trigger_name(b.identity)])
     assert all(len(oids) == 4 for oids in triggers.values())
@@ -261,8 +261,8 @@ def test_dead_letters_replay_into_their_own_pipeline_and_cleanup_of_one_leaves_t
 ) -> None:
     a, b = pipelines.specs["a"], pipelines.specs["b"]
     s = sql.Identifier(schema)
-    run.prepare_source(a)
-    run.prepare_source(b)
+    capture.prepare_source(a)
+    capture.prepare_source(b)
     sample.seed(pg_conn, schema, customers=10)
     # A map is no graph property: a poison record for both pipelines, whose secret must not follow it.
     pg_conn.execute(sql.SQL("ALTER TABLE {}.customer ADD COLUMN prefs jsonb").format(s))
@@ -353,9 +353,9 @@ def test_events_of_no_pipeline_from_an_older_outbox_or_the_application_reach_eve
     assert pending is not None
     assert pending[0] > 40
 
-    run.prepare_source(a)  # migrates, and takes the tables over from the legacy triggers
+    capture.prepare_source(a)  # migrates, and takes the tables over from the legacy triggers
     assert sorted(trigger_oids(pg_conn, schema)) == [trigger_name(a.identity)]
-    run.prepare_source(b)
+    capture.prepare_source(b)
     assert sorted(trigger_oids(pg_conn, schema)) == sorted([trigger_name(a.identity), trigger_name(b.identity)])
     # An application publishes once, not knowing the pipelines, and more than the mapping takes.
     row = pg_conn.execute(sql.SQL("SELECT to_jsonb(c) FROM {s}.customer AS c WHERE id = 5").format(s=s)).fetchone()

@@ -22,7 +22,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from graphsync import run
+from graphsync import capture, run
 from graphsync.connectors.falkordb import graph as falkor_graph
 from graphsync.connectors.falkordb.sink import FalkorSink
 from graphsync.connectors.postgres.deadletter import PostgresDeadLetters
@@ -62,7 +62,7 @@ class Watched:
     def start(self) -> None:
         if self.spec.source.postgres is not None:
             # Capture is in place before the test's first write (a continuous run captures from its start on).
-            run.prepare_source(self.spec)
+            capture.prepare_source(self.spec)
 
         def seen(stats: RunStats) -> None:
             self.stats = stats

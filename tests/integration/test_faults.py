@@ -13,7 +13,7 @@ import psycopg
 import pytest
 import redis
 
-from graphsync import run
+from graphsync import capture, run
 from graphsync.devenv import neo4j as neo4j_server
 from graphsync.devenv import process
 from graphsync.devenv.service import Service
@@ -93,7 +93,7 @@ def test_neo4j_down_for_30_seconds_mid_stream_is_retried_and_loses_nothing(
     service, home, started = own_neo4j
     uri = service.env["GRAPHSYNC_NEO4J_URI"]
     spec = make_spec(schema, postgres_service, redis_service, uri)
-    run.prepare_source(spec)
+    capture.prepare_source(spec)
     stop, thread, results = run_in_background(spec)
     try:
         workload.run(pg_conn, schema, 3000, seed=1)
@@ -124,7 +124,7 @@ def test_redis_flushed_mid_stream_the_relay_republishes_and_nothing_is_lost(
     schema = current_schema(pg_conn)
     shop.create(pg_conn, schema)
     spec = make_spec(schema, postgres_service, redis_service, neo4j_service.env["GRAPHSYNC_NEO4J_URI"])
-    run.prepare_source(spec)
+    capture.prepare_source(spec)
     stop, thread, _ = run_in_background(spec)
     try:
         with redis.Redis.from_url(redis_service.env["GRAPHSYNC_REDIS_URL"]) as client:

@@ -15,7 +15,7 @@ import neo4j
 import psycopg
 import pytest
 
-from graphsync import cleanup, run
+from graphsync import capture, cleanup, run
 from graphsync.connectors.falkordb import graph as falkor_graph
 from graphsync.connectors.postgres.logical.slot import slot_name
 from graphsync.devenv import postgres
@@ -77,7 +77,7 @@ def test_changes_of_concurrent_writers_stream_from_the_wal_into_neo4j(
     base: dict[str, Any], pg_conn: Conn, schema: str, dsn: str, neo4j_driver: neo4j.Driver
 ) -> None:
     spec = logical(base)
-    run.prepare_source(spec)
+    capture.prepare_source(spec)
     seed(pg_conn, schema, customers=20)
     committed = concurrently(schema, dsn)
     stats = until_idle(spec)
@@ -105,7 +105,7 @@ def test_a_run_stopped_midway_resumes_from_the_slot_and_loses_nothing(
     base: dict[str, Any], pg_conn: Conn, schema: str, dsn: str, neo4j_driver: neo4j.Driver
 ) -> None:
     spec = logical(base, batchSize=50)
-    run.prepare_source(spec)
+    capture.prepare_source(spec)
     seed(pg_conn, schema, customers=30)
     concurrently(schema, dsn)
     stop = threading.Event()
@@ -146,7 +146,7 @@ def test_two_pipelines_on_one_table_each_get_every_change(
         )
         graphs.append(falkor_graph.connect(url, graph))
     for spec in specs:
-        run.prepare_source(spec)
+        capture.prepare_source(spec)
     seed(pg_conn, schema, customers=15)
     concurrently(schema, dsn)
     for spec in specs:
@@ -165,14 +165,14 @@ def test_a_table_without_a_replica_identity_is_refused_with_its_name(
 ) -> None:
     pg_conn.execute("ALTER TABLE likes REPLICA IDENTITY NOTHING")
     with pytest.raises(ValueError, match=rf"table {schema}\.likes has no replica identity.*REPLICA IDENTITY FULL"):
-        run.prepare_source(logical(base))
+        capture.prepare_source(logical(base))
 
 
 def test_cleanup_drops_the_slot_and_publications_and_releases_the_wal(
     base: dict[str, Any], pg_conn: Conn, schema: str
 ) -> None:
     spec = logical(base)
-    run.prepare_source(spec)
+    capture.prepare_source(spec)
     name = slot_name(spec.identity)
     assert pg_conn.execute("SELECT count(*) FROM pg_replication_slots WHERE slot_name = %s", (name,)).fetchone() == (1,)
     report = cleanup.cleanup(spec)
@@ -232,7 +232,7 @@ def test_the_wal_the_slot_holds_is_measured_for_status_and_metrics(
     base: dict[str, Any], pg_conn: Conn, schema: str
 ) -> None:
     spec = logical(base)
-    run.prepare_source(spec)
+    capture.prepare_source(spec)
     seed(pg_conn, schema, customers=20)
     # Two MiB of changes nobody has read yet.
     pg_conn.execute("UPDATE customer SET name = md5(random()::text) || repeat('x', 1500)")
@@ -248,7 +248,7 @@ def test_a_truncate_deletes_what_it_emptied_and_a_reload_in_one_transaction_land
     base: dict[str, Any], pg_conn: Conn, schema: str, dsn: str, neo4j_driver: neo4j.Driver
 ) -> None:
     spec = logical(base)
-    run.prepare_source(spec)
+    capture.prepare_source(spec)
     seed(pg_conn, schema, customers=20)
     until_idle(spec)
     assert neo4j_driver.execute_query("MATCH ()-[r:LIKES]->() RETURN count(r)").records[0][0] > 0

@@ -11,7 +11,7 @@ import neo4j
 import psycopg
 import pytest
 
-from graphsync import run
+from graphsync import capture, run
 from graphsync.change import Change, Operation
 from graphsync.commands import deadletter
 from graphsync.connectors.neo4j.sink import Neo4jSink
@@ -83,7 +83,7 @@ def test_changes_flow_through_triggers_outbox_and_streams_into_neo4j(
     make_spec: Any, pg_conn: Conn, schema: str, neo4j_driver: neo4j.Driver
 ) -> None:
     spec = make_spec()
-    run.prepare_source(spec)
+    capture.prepare_source(spec)
     seed(pg_conn, schema)
     pg_conn.execute("UPDATE customer SET tier = 'gold', secret = 'changed' WHERE id <= 5")
     pg_conn.execute("UPDATE orders SET customer_id = 3 WHERE id = 1")
@@ -112,7 +112,7 @@ def test_duplicated_and_reordered_delivery_converges(
     make_spec: Any, pg_conn: Conn, schema: str, neo4j_driver: neo4j.Driver
 ) -> None:
     spec = make_spec()
-    run.prepare_source(spec)
+    capture.prepare_source(spec)
     seed(pg_conn, schema, customers=30)
     for round_ in range(3):
         pg_conn.execute("UPDATE customer SET name = name || %s WHERE id %% 3 = %s", (f"+{round_}", round_))
@@ -142,7 +142,7 @@ def test_a_poison_event_is_dead_lettered_and_the_pipeline_goes_on(
     make_spec: Any, pg_conn: Conn, schema: str, neo4j_driver: neo4j.Driver
 ) -> None:
     spec = make_spec(capture="outbox")
-    run.prepare_source(spec)
+    capture.prepare_source(spec)
     outbox = Outbox(schema)
     with pg_conn.transaction():
         outbox.publish(

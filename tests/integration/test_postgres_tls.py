@@ -13,7 +13,7 @@ import pytest
 import redis
 from psycopg import sql
 
-from graphsync import run
+from graphsync import capture, run
 from graphsync.connectors.falkordb import graph as falkor_graph
 from graphsync.devenv import sample, tls
 from graphsync.devenv.service import Service
@@ -88,7 +88,7 @@ def test_a_pipeline_syncs_through_a_tls_only_postgres_with_a_client_certificate(
         graph = unique_name("g")
         # Where a run starts (a worker retries it, saying why in its status, until the Secret is set right).
         with pytest.raises(psycopg.OperationalError, match=reason):
-            run.prepare_source(spec(tls_postgres, schema, falkordb_service, graph, section))
+            capture.prepare_source(spec(tls_postgres, schema, falkordb_service, graph, section))
         assert falkordb_client.exists(graph) == 0, f"{case}: written to the target"
 
     # As in a worker pod: files relative to the folder the operator mounts Secrets under.

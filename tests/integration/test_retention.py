@@ -11,7 +11,7 @@ from typing import Any
 import neo4j
 import psycopg
 
-from graphsync import retention, run
+from graphsync import capture, retention, run
 from graphsync.change import Change, Operation
 from graphsync.connectors.postgres.deadletter import PostgresDeadLetters
 from graphsync.connectors.postgres.outbox import trigger_name
@@ -37,7 +37,7 @@ def test_settled_events_replayed_dead_letters_and_old_tombstones_go_and_nothing_
     base: dict[str, Any], pg_conn: Conn, schema: str, neo4j_driver: neo4j.Driver
 ) -> None:
     spec = streamed(base)
-    run.prepare_source(spec)
+    capture.prepare_source(spec)
     seed(pg_conn, schema, customers=20)
     pg_conn.execute("DELETE FROM likes WHERE customer_id <= 4")
     run.run(spec, RunControl(stop=threading.Event(), until_idle=True))
@@ -93,8 +93,8 @@ def test_the_capture_of_a_pipeline_nobody_runs_is_retired_only_when_asked(
     seed(pg_conn, schema, customers=5)
     running = streamed(base, name="running-one")
     gone = streamed(base, name="deleted-one")
-    run.prepare_source(running)
-    run.prepare_source(gone)
+    capture.prepare_source(running)
+    capture.prepare_source(gone)
     pg_conn.execute("UPDATE customer SET name = 'captured twice' WHERE id = 1")
     pg_conn.execute(
         "UPDATE outbox_subscriber SET updated_at = now() - interval '3 days' WHERE pipeline = %s", ("deleted-one",)
@@ -126,7 +126,7 @@ def test_the_capture_of_a_pipeline_nobody_runs_is_retired_only_when_asked(
 
 def test_a_workers_run_prunes_at_its_start(base: dict[str, Any], pg_conn: Conn, schema: str) -> None:
     spec = streamed(base)
-    run.prepare_source(spec)
+    capture.prepare_source(spec)
     seed(pg_conn, schema, customers=5)
     run.run(spec, RunControl(stop=threading.Event(), until_idle=True))
     pg_conn.execute("UPDATE outbox SET completed_at = now() - interval '2 days' WHERE pipeline = %s", (spec.identity,))

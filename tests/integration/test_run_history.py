@@ -19,7 +19,7 @@ import psycopg
 import pytest
 import yaml
 
-from graphsync import cli, history, run
+from graphsync import capture, cli, history, run
 from graphsync.pipeline.control import RunControl
 from graphsync.pipeline.stats import RunStats
 from graphsync.reconcile.pipeline import audit_store, reconcile
@@ -62,7 +62,7 @@ def test_each_run_is_recorded_with_its_counts_and_how_it_ended(
 
     # A continuous run of the same pipeline: recorded as running from its start, stopped at its end.
     continuous = make_spec(mode="continuous")
-    run.prepare_source(continuous)
+    capture.prepare_source(continuous)
     stop = threading.Event()
     worker = threading.Thread(target=run.run, args=(continuous, RunControl(stop=stop, history=True)), daemon=True)
     worker.start()

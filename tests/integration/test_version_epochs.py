@@ -17,7 +17,7 @@ import neo4j
 import psycopg
 from psycopg import sql
 
-from graphsync import run, targets
+from graphsync import capture, run, targets
 from graphsync.change import Change, Operation
 from graphsync.connectors.postgres.logical.slot import slot_name
 from graphsync.devenv.service import Service
@@ -73,7 +73,7 @@ def test_switching_mode_capture_or_engine_schema_keeps_every_later_change(
                 pg_conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(engine)))
             spec = phase(base, mode, capture)
             # Capture is in place before the writers start (a stream captures from its start on).
-            run.prepare_source(spec)
+            capture.prepare_source(spec)
             with Writers(dsn, schema) as writers:
                 time.sleep(2)
             stats = run.run(spec, RunControl(stop=threading.Event(), until_idle=True))
@@ -105,7 +105,7 @@ def test_a_source_gone_back_in_time_is_read_again_and_what_it_no_longer_has_is_s
     base["source"]["postgres"]["schema"] = unique_name("engine")
     seed(pg_conn, schema, customers=20)
     spec = phase(base, "snapshotThenStream", "triggers")
-    run.prepare_source(spec)
+    capture.prepare_source(spec)
     run.run(spec, RunControl(stop=threading.Event(), until_idle=True))
     assert shop.actual(neo4j_driver) == shop.expected(pg_conn, schema)
     assert scheme(neo4j_driver, spec.identity)[0] == 0

@@ -23,7 +23,7 @@ import psycopg
 import pytest
 import yaml
 
-from graphsync import run
+from graphsync import capture
 from graphsync.devenv import sample
 from graphsync.devenv.service import Service
 from graphsync.spec.pipeline import PipelineSpec
@@ -53,7 +53,7 @@ def pipeline(
     shop.create(pg_conn, schema)
     services = {"postgres": postgres_service, "redis": redis_service, "neo4j": neo4j_service}
     document = {**spec_document(unique_name("w").replace("_", "-"), schema, services), "batchSize": 100}
-    run.prepare_source(PipelineSpec.model_validate(document))
+    capture.prepare_source(PipelineSpec.model_validate(document))
     return document
 
 

@@ -33,6 +33,8 @@ class RunControl:
     on_backfills: Callable[[list[dict[str, Any]]], None] | None = None
     # Told every declared checkpoint reset's outcome (`graphsync.resets`) as they are applied.
     on_resets: Callable[[list[dict[str, Any]]], None] | None = None
+    # Told the schema changes found in the mapped tables (`graphsync.shapes`).
+    on_schema: Callable[[list[dict[str, Any]]], None] | None = None
 
     def pause(self, seconds: float, stats: RunStats) -> None:
         """Wait between polls, ending early on stop. A chosen wait is not a stuck call, so the run

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from graphsync.spec import identifiers
+from graphsync.spec import identifiers, resets
 
 # Parts of pydantic's error locations that name a validator or a union member, not a field.
 _TAG_PARTS = frozenset(("int", "str", "float", "bool", "list", "dict", "tuple", "set", "none", "bytes", "json"))
@@ -29,6 +29,8 @@ _FIELD_FIRST = re.compile(r"^([A-Za-z][A-Za-z0-9]*(?:\[[^\]]*\])?(?:\.[A-Za-z][A
 HINTS: Mapping[str, str] = {
     identifiers.PATTERN: "an identifier: letters, digits and '_', beginning with a letter or '_' (e.g. customer)",
     identifiers.QUALIFIED_PATTERN: "a table, optionally with its schema (e.g. shop.customer)",
+    resets.CHECKPOINT_PATTERN: "a position as `checkpoints` lists it: stream, slot, snapshot, files or "
+    "watermark:<entity> (e.g. watermark:customer)",
     r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$": "a Kubernetes name: lower-case letters, digits and '-', "
     "beginning and ending with a letter or digit (e.g. shop-db)",
     r"^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|([-0-9A-Za-z*/,?]+\s+){4}[-0-9A-Za-z*/,?]+)$": (

@@ -26,6 +26,7 @@ from graphsync.spec.files import FilesSource
 from graphsync.spec.mapping import Mappings
 from graphsync.spec.resets import CheckpointReset
 from graphsync.spec.retention import Retention
+from graphsync.spec.shapes import SchemaChanges
 
 
 class Source(SpecModel):
@@ -127,6 +128,10 @@ class PipelineSpec(SpecModel):
     backfills: tuple[Backfill, ...] = Field(
         default=(),
         description="entities to write again from the source while the pipeline runs, each once per name",
+    )
+    schema_changes: SchemaChanges = Field(
+        default_factory=SchemaChanges,
+        description="PostgreSQL sources: what a change to a mapped table's columns does (follow or stop)",
     )
     checkpoint_resets: tuple[CheckpointReset, ...] = Field(
         default=(),
