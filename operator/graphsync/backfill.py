@@ -33,6 +33,8 @@ RECORD = cypher.render(audit.RECORD_TEMPLATE, label=_LABEL)
 LIST = cypher.render(audit.LIST_TEMPLATE, label=_LABEL)
 # How often a running backfill's progress is handed to the run's watcher.
 PROGRESS_SECONDS = 2.0
+# How often the backfills ask whether they may begin (`ready`).
+READY_POLL_SECONDS = 0.5
 # Records read per pipeline: far more than a spec declares at once.
 RECORDS_READ = 1000
 
@@ -149,10 +151,14 @@ class Backfills:
         spec: PipelineSpec,
         stop: threading.Event,
         on_progress: Callable[[list[dict[str, Any]]], None] | None = None,
+        *,
         open_store: Callable[[ExitStack], Store] | None = None,
         declared: tuple[Backfill, ...] | None = None,
+        ready: Callable[[], bool] | None = None,
     ) -> None:
-        """`declared`: the backfills to carry out, the spec's when not given."""
+        """`declared`: the backfills to carry out, the spec's when not given; `ready`: asked until true before
+        the first is begun."""
+        self._ready = ready
         self._spec = spec
         self._declared = spec.backfills if declared is None else declared
         self._stop = stop
@@ -185,6 +191,12 @@ class Backfills:
         """Carry out every backfill not yet done; returns when all are, or on stop."""
         backoff = Backoff()
         attempt = 0
+        while self._ready is not None and not self._stop.wait(READY_POLL_SECONDS):
+            try:
+                if self._ready():
+                    break
+            except Exception as exc:  # noqa: BLE001 - the source is out of reach: asked again
+                log.debug("backfills: waiting: %s", exc)
         while not self._stop.is_set():
             try:
                 self._read_records()

@@ -15,6 +15,7 @@ from graphsync.commands import history as history_command
 from graphsync.commands import kubectl as kubectl_command
 from graphsync.commands import reconcile as reconcile_command
 from graphsync.commands import run as run_command
+from graphsync.commands import schema as schema_command
 from graphsync.devenv import cli as dev_cli
 
 
@@ -28,6 +29,7 @@ def parser() -> argparse.ArgumentParser:
     conflicts_command.register(commands)
     history_command.register(commands)
     checkpoints_command.register(commands)
+    schema_command.register(commands)
     cleanup_command.register(commands)
     kubectl_command.register(commands)
     dev_cli.register(commands)

@@ -89,8 +89,12 @@ def _run_backfilling(spec: PipelineSpec, control: RunControl, following: tuple[B
     if following:
         # A logical capture's publication takes the new columns before the backfill reads a row.
         capture.prepare_source(spec)
+    # The changes captured with the old columns are applied before a backfill follows the new ones.
+    ready = shapes.barrier(spec) if following else None
     done = threading.Event()
-    backfills = Backfills(spec, done, control.on_backfills, declared=declared).start() if declared else None
+    backfills = (
+        Backfills(spec, done, control.on_backfills, declared=declared, ready=ready).start() if declared else None
+    )
     try:
         if control.history:
             records = partial(audit_store, spec)

@@ -28,11 +28,15 @@ from graphsync import connect
 from graphsync.connectors.postgres import schema as pg_schema
 from graphsync.connectors.postgres.checkpoints import PostgresCheckpoints
 from graphsync.connectors.postgres.columns import Columns
+from graphsync.connectors.postgres.logical import pgoutput
+from graphsync.connectors.postgres.logical.slot import Slot
+from graphsync.connectors.postgres.outbox import Outbox
 from graphsync.connectors.postgres.shapes import Shape, shape_of
 from graphsync.connectors.postgres.tables import Table, tables_of
 from graphsync.pipeline.control import RunControl
 from graphsync.pipeline.stats import RunStats
 from graphsync.spec.backfill import Backfill
+from graphsync.spec.endpoints import CaptureMode
 from graphsync.spec.mapping import Mappings
 from graphsync.spec.pipeline import Mode, PipelineSpec
 from graphsync.spec.shapes import SchemaPolicy
@@ -174,7 +178,10 @@ class Watch:
                     kept.put(PREFIX + table.entity, {"columns": shape})
                     continue
                 found = self._compare(table, stored, shape)
-                if found is not None:
+                if found is None:
+                    # Accepted (or reverted): a stop it caused is over.
+                    self.detected = [d for d in self.detected if d.entity != table.entity or d.phase != STOPPED]
+                else:
                     verdict.changed = True
                 if found is not None and found.phase == STOPPED:
                     verdict.stop = True
@@ -189,9 +196,10 @@ class Watch:
         self._tell()
         return verdict
 
-    def accept(self) -> list[str]:
-        """Keep every mapped table's current shape (a person acting on a stop); returns what changed."""
-        accepted: list[str] = []
+    def differences(self, *, accept: bool = False) -> dict[str, list[str]]:
+        """Each mapped entity type's changes since the shape kept (read-only); with `accept`, the current shapes
+        are kept (a person acting on a stop: the pipeline goes on with them, nothing is written again)."""
+        found: dict[str, list[str]] = {}
         with ExitStack() as stack:
             conn = stack.enter_context(connect.postgres(self._spec.postgres, autocommit=True))
             pg_schema.migrate(conn, self._spec.postgres.schema_)
@@ -199,11 +207,10 @@ class Watch:
             for table in tables_of(self._spec.mapped):
                 stored = kept.get(PREFIX + table.entity) or {}
                 shape = shape_of(conn, table.name)
-                changes = diff(stored.get("columns") or shape, shape)
-                if changes or not stored:
+                found[table.entity] = [c.detail for c in diff(stored.get("columns") or shape, shape)]
+                if accept and (found[table.entity] or not stored):
                     kept.put(PREFIX + table.entity, {**stored, "columns": shape})
-                accepted.extend(f"{table.entity}: {c.detail}" for c in changes)
-        return accepted
+        return found
 
     def _compare(self, table: Table, stored: dict[str, Any], shape: Shape) -> Detected | None:
         changes = diff(stored.get("columns") or [], shape)
@@ -238,6 +245,32 @@ class Watch:
 
 def _said(changes: list[ColumnChange]) -> str:
     return "; ".join(c.detail for c in changes)
+
+
+def barrier(spec: PipelineSpec) -> Callable[[], bool]:
+    """Whether the stream has applied everything captured until now (call it once the capture took the new
+    columns). A change captured before carries the old columns: applied after the backfill that follows a
+    change, it would undo it (it is newer than what the backfill read), so the backfill waits for it."""
+    postgres = spec.postgres
+    streaming = spec.mode in (Mode.CONTINUOUS, Mode.SNAPSHOT_THEN_STREAM)
+    if not streaming:
+        # Tables read directly give each row as it is now; the run that read the old shape has ended.
+        return lambda: True
+    with connect.postgres(postgres, autocommit=True) as conn:
+        if postgres.capture is CaptureMode.LOGICAL:
+            row = conn.execute("SELECT pg_current_wal_lsn()::text").fetchone()
+            wanted = pgoutput.lsn_value(str(row[0])) if row else 0
+        else:
+            wanted = Outbox(postgres.schema_, pipeline=spec.identity).newest(conn)
+
+    def passed() -> bool:
+        with connect.postgres(postgres, autocommit=True) as conn:
+            if postgres.capture is CaptureMode.LOGICAL:
+                state = Slot(spec.identity, postgres.schema_).state(conn)
+                return state is not None and pgoutput.lsn_value(str(state["confirmed"])) >= wanted
+            return Outbox(postgres.schema_, pipeline=spec.identity).settled_through(conn, wanted)
+
+    return passed
 
 
 Body = Callable[[RunControl, tuple[Backfill, ...]], RunStats]

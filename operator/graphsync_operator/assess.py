@@ -30,6 +30,8 @@ START_GRACE = timedelta(minutes=5)
 DEAD_LETTERING = timedelta(minutes=10)
 DEAD_LETTERED = "ItemsDeadLettered"
 SLOT_BACKLOG = "SlotBacklog"
+# A mapped table's columns changed and the pipeline stopped reading until a person accepts them.
+SCHEMA_CHANGED = "SchemaChanged"
 # Degraded but not Stalled: the data still flows, a person should look.
 NOT_STALLING = (DEAD_LETTERED, SLOT_BACKLOG)
 
@@ -118,6 +120,7 @@ def pipeline_status(observed: Observed) -> SyncPipelineStatus:
         recent_runs=progress.recent_runs(observed.reports),
         backfills=progress.backfills_of(reports),
         checkpoint_resets=progress.checkpoint_resets_of(reports),
+        schema_changes=progress.schema_changes_of(reports),
         config_hash=observed.config_hash,
         conditions=conditions,
     )
@@ -137,6 +140,11 @@ def _decide(  # noqa: PLR0911 - one early answer per situation reads better than
         return (False, problem.reason, problem.message), None, None, phase
     if observed.suspended:
         return (True, "Suspended", "spec.suspend is true: no worker runs"), None, None, Phase.SUSPENDED
+    stopped = [c for c in progress.schema_changes_of(reports) if c.phase == "Stopped"]
+    if stopped:
+        said = "; ".join(f"{c.table}: {', '.join(c.changes)}" for c in stopped)
+        message = f"{said}; accept the new columns with `kubectl graphsync schema NAME --accept`"
+        return (False, SCHEMA_CHANGED, message), (SCHEMA_CHANGED, message), None, Phase.DEGRADED
     retrying = [r for r in reports if r.state is WorkerState.RETRYING]
     failed = [r for r in reports if r.state in (WorkerState.FAILED, WorkerState.STUCK)]
     if retrying or failed:

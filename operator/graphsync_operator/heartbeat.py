@@ -23,7 +23,7 @@ from graphsync.pipeline.stats import RunStats, lag_seconds
 from graphsync_operator import kube, progress
 from graphsync_operator.progress import STUCK_SECONDS, WorkerReport, WorkerState
 from graphsync_operator.snapshot import Snapshot, combined, snapshot_of
-from graphsync_operator.status import BackfillStatus, CheckpointResetStatus
+from graphsync_operator.status import BackfillStatus, CheckpointResetStatus, SchemaChangeStatus
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +120,7 @@ def report_of(
         source_backlog_limit_bytes=seen.source_backlog_limit_bytes,
         backfills=[BackfillStatus.model_validate(item) for item in seen.backfills],
         checkpoint_resets=[CheckpointResetStatus.model_validate(item) for item in seen.checkpoint_resets],
+        schema_changes=[SchemaChangeStatus.model_validate(item) for item in seen.schema_changes],
     )
 
 
@@ -168,6 +169,7 @@ class Tracker:
         self._notified_at: float | None = None
         self._backfills: tuple[Mapping[str, Any], ...] = ()
         self._resets: tuple[Mapping[str, Any], ...] = ()
+        self._schema: tuple[Mapping[str, Any], ...] = ()
 
     def __call__(self, stats: RunStats) -> None:
         with self._lock:
@@ -193,13 +195,25 @@ class Tracker:
         with self._lock:
             self._resets = tuple(items)
 
+    def schema_changes(self, items: list[dict[str, Any]]) -> None:
+        """The run's `on_schema` callback."""
+        with self._lock:
+            self._schema = tuple(items)
+
     def snapshot(self) -> Snapshot | None:
         with self._lock:
+            told = Snapshot(backfills=self._backfills, checkpoint_resets=self._resets, schema_changes=self._schema)
             if self._current is None:
-                return None
+                # Before the first batch (resets applied, a schema stop): what the run told already shows.
+                return told if told.backfills or told.checkpoint_resets or told.schema_changes else None
             seen = combined([*self._earlier, snapshot_of(self._current, notified_at=self._notified_at)])
-            return (
-                replace(seen, backfills=self._backfills, checkpoint_resets=self._resets) if seen is not None else None
+            if seen is None:
+                return None
+            return replace(
+                seen,
+                backfills=told.backfills,
+                checkpoint_resets=told.checkpoint_resets,
+                schema_changes=told.schema_changes,
             )
 
 

@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
-from graphsync_operator.status import BackfillStatus, CheckpointResetStatus, RecentRun
+from graphsync_operator.status import BackfillStatus, CheckpointResetStatus, RecentRun, SchemaChangeStatus
 
 ANNOTATION_PREFIX = "progress.graphsync.io/"
 # How often a worker reports when nothing changed; the operator calls a pod silent after MISSED_BEATS of them.
@@ -88,6 +88,7 @@ class WorkerReport(BaseModel):
     reconciliation: Reconciliation | None = None
     backfills: list[BackfillStatus] = Field(default_factory=list)
     checkpoint_resets: list[CheckpointResetStatus] = Field(default_factory=list)
+    schema_changes: list[SchemaChangeStatus] = Field(default_factory=list)
     config_hash: str | None = None
 
 
@@ -173,14 +174,6 @@ def recent_runs(reports: Iterable[WorkerReport], limit: int = RECENT_RUNS) -> li
     ]
 
 
-def checkpoint_resets_of(reports: Iterable[WorkerReport]) -> list[CheckpointResetStatus]:
-    """The spec's checkpoint resets as the newest report that tells them says (pure), as for backfills."""
-    telling = [r for r in reports if r.checkpoint_resets and r.state is not WorkerState.RETIRED]
-    if not telling:
-        return []
-    return max(telling, key=lambda report: (report.started_at, report.heartbeat)).checkpoint_resets
-
-
 def reset_events(before: Sequence[Mapping[str, Any]], after: Sequence[Mapping[str, Any]]) -> list[tuple[str, str, str]]:
     """An Event for each checkpoint reset the status newly shows applied or refused (pure)."""
     told = {str(item.get("name")): item.get("phase") for item in before}
@@ -196,10 +189,43 @@ def reset_events(before: Sequence[Mapping[str, Any]], after: Sequence[Mapping[st
     return events
 
 
+def newest_telling(reports: Iterable[WorkerReport]) -> WorkerReport | None:
+    """The report of the pod started last (pure): one pod at a time carries out backfills and resets and finds
+    schema changes, and a pod started later has read from the target and source what earlier ones did."""
+    live = [report for report in reports if report.state is not WorkerState.RETIRED]
+    return max(live, key=lambda report: (report.started_at, report.heartbeat), default=None)
+
+
 def backfills_of(reports: Iterable[WorkerReport]) -> list[BackfillStatus]:
-    """The spec's backfills as the newest report that tells them says (pure): one pod runs them at a time,
-    and a pod started later has read what earlier ones did from the target."""
-    telling = [report for report in reports if report.backfills and report.state is not WorkerState.RETIRED]
-    if not telling:
-        return []
-    return max(telling, key=lambda report: (report.started_at, report.heartbeat)).backfills
+    """The spec's backfills as the newest report that tells them says (pure)."""
+    newest = newest_telling(r for r in reports if r.backfills)
+    return newest.backfills if newest is not None else []
+
+
+def checkpoint_resets_of(reports: Iterable[WorkerReport]) -> list[CheckpointResetStatus]:
+    """The spec's checkpoint resets as the newest report that tells them says (pure)."""
+    newest = newest_telling(r for r in reports if r.checkpoint_resets)
+    return newest.checkpoint_resets if newest is not None else []
+
+
+def schema_changes_of(reports: Iterable[WorkerReport]) -> list[SchemaChangeStatus]:
+    """The schema changes the newest report tells (pure): a new pod finds a change not yet followed again."""
+    newest = newest_telling(r for r in reports if r.schema_changes)
+    return newest.schema_changes if newest is not None else []
+
+
+def schema_events(
+    before: Sequence[Mapping[str, Any]], after: Sequence[Mapping[str, Any]]
+) -> list[tuple[str, str, str]]:
+    """An Event for each schema change the status newly shows (pure)."""
+    told = {(item.get("entity"), item.get("phase"), item.get("backfill")) for item in before}
+    events = []
+    for item in after:
+        if (item.get("entity"), item.get("phase"), item.get("backfill")) in told:
+            continue
+        said = f"{item.get('table')}: {'; '.join(item.get('changes') or [])}"
+        if item.get("phase") == "Stopped":
+            events.append(("Warning", "SchemaChanged", f"{said}; the pipeline stopped until `schema --accept`"))
+        else:
+            events.append(("Normal", "SchemaChanged", f"{said}; {item.get('entity')} is written again"))
+    return events

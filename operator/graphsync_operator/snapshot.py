@@ -54,6 +54,7 @@ class Snapshot:
     # The spec's backfills, as `graphsync.backfill.Progress.summary` gives them.
     backfills: tuple[Mapping[str, Any], ...] = ()
     checkpoint_resets: tuple[Mapping[str, Any], ...] = ()
+    schema_changes: tuple[Mapping[str, Any], ...] = ()
 
 
 def snapshot_of(stats: RunStats, *, notified_at: float | None = None) -> Snapshot:

@@ -97,6 +97,17 @@ class CheckpointResetStatus(StatusModel):
     applied_at: datetime | None = None
 
 
+class SchemaChangeStatus(StatusModel):
+    """A change to a mapped table's columns, as the worker that found it reports."""
+
+    entity: str
+    table: str
+    changes: list[str] = Field(default_factory=list, description="each column added, dropped, renamed or retyped")
+    phase: str = Field(description="Following (the entity type is written again) or Stopped (until accepted)")
+    backfill: str | None = Field(default=None, description="the backfill that follows it (status.backfills)")
+    detected_at: datetime | None = None
+
+
 class SyncPipelineStatus(StatusModel):
     observed_generation: int | None = None
     phase: Phase | None = None
@@ -121,6 +132,9 @@ class SyncPipelineStatus(StatusModel):
     )
     checkpoint_resets: list[CheckpointResetStatus] = Field(
         default_factory=list, description="the spec's checkpoint resets: applied or refused, what each moved"
+    )
+    schema_changes: list[SchemaChangeStatus] = Field(
+        default_factory=list, description="changes to the mapped tables' columns the workers found, and what they do"
     )
     config_hash: str | None = Field(default=None, description="of the engine config the workers run")
     handled_requests: dict[str, str] = Field(

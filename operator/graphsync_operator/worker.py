@@ -132,6 +132,7 @@ def run_sync(args: argparse.Namespace) -> int:
             history=True,
             on_backfills=tracker.backfills,
             on_resets=tracker.checkpoint_resets,
+            on_schema=tracker.schema_changes,
         )
         try:
             stats = pipeline_run.run(spec, control)

@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from graphsync.connectors.postgres.logical.pgoutput import lsn_value
 from graphsync.resets import Outcome, Phase, from_record
 from graphsync.resets.groups import counted, entry_key, pick
 from graphsync.resets.moves import Refused
 from graphsync.resets.rows import watermark
-from graphsync.resets.slot import lsn_value
 from graphsync.spec.pipeline import PipelineSpec
 from graphsync.spec.resets import CheckpointReset
 from graphsync_operator.progress import WorkerReport, WorkerState, checkpoint_resets_of, reset_events

@@ -32,12 +32,6 @@ _CHANGES = (pgoutput.Insert, pgoutput.Update, pgoutput.Delete)
 FETCH = 2000
 
 
-def lsn_value(lsn: str) -> int:
-    """An LSN as PostgreSQL prints it (`16/B374D848`) as a number (pure)."""
-    high, _, low = lsn.partition("/")
-    return (int(high, 16) << 32) + int(low, 16)
-
-
 @dataclass
 class Passed:
     """What moving the slot passes over: changes, whole transactions, the end of the last, outbox events."""
@@ -65,14 +59,14 @@ class SlotPosition:
         confirmed = str(state["confirmed"])
         current = self._conn.execute(_CURRENT).fetchone()
         upto = reset.to if reset.to not in (None, END) else str(current[0] if current else confirmed)
-        if lsn_value(upto) <= lsn_value(confirmed) and reset.to not in (None, END):
+        if pgoutput.lsn_value(upto) <= pgoutput.lsn_value(confirmed) and reset.to not in (None, END):
             raise Refused(
                 f"to: {reset.to} is not past the slot's confirmed position {confirmed}: a slot cannot go back "
                 "(declare a backfill to write entities again)"
             )
         passed = self._passed(upto, reset.forward)
         target = pgoutput.lsn_text(passed.end) if reset.forward is not None and passed.end is not None else upto
-        if lsn_value(target) < lsn_value(confirmed):
+        if pgoutput.lsn_value(target) < pgoutput.lsn_value(confirmed):
             target = confirmed
         message = (
             f"{passed.changes} change(s) in {passed.transactions} transaction(s) are skipped: "
@@ -83,7 +77,7 @@ class SlotPosition:
     def apply(self, reset: CheckpointReset, move: Move) -> None:
         target = str(move.after["confirmed"])
         state = self._slot.state(self._conn)
-        if state is None or lsn_value(str(state["confirmed"])) >= lsn_value(target):
+        if state is None or pgoutput.lsn_value(str(state["confirmed"])) >= pgoutput.lsn_value(target):
             return  # applied before this process ended
         # The events are found again from the slot, which has not moved yet: settled, then passed over.
         events = self._passed(target, None).events

@@ -36,6 +36,7 @@ from graphsync_operator.progress import (
     reports_in,
     reset_events,
     retire,
+    schema_events,
 )
 from graphsync_operator.status import Condition
 
@@ -251,6 +252,7 @@ def status_change(body: Any, status: BaseModel) -> tuple[dict[str, Any] | None, 
     before = [Condition.model_validate(c) for c in written.get("conditions", [])]
     events = assess.transitions(before, getattr(status, "conditions", []))
     events += reset_events(written.get("checkpointResets") or [], new.get("checkpointResets") or [])
+    events += schema_events(written.get("schemaChanges") or [], new.get("schemaChanges") or [])
     # Fields no longer reported are removed (a merge patch keeps what it does not mention).
     return {**{key: None for key in written if key not in new}, **new}, events
 

@@ -18,7 +18,7 @@ from kubernetes.config import ConfigException
 from urllib3.exceptions import HTTPError
 
 from graphsync import __version__
-from graphsync.commands import checkpoints, conflicts, deadletter, history
+from graphsync.commands import checkpoints, conflicts, deadletter, history, schema
 from graphsync_operator.api import API_VERSION
 from graphsync_operator.kube import Kube, KubeError, default_namespace
 from graphsync_operator.plugin import address, backfill, declared, engine, reset, steer, summary, version
@@ -87,6 +87,10 @@ def build(root: argparse.ArgumentParser) -> None:
         "checkpoints", help="every position a pipeline keeps: snapshot, watermarks, slot or streams", allow_abbrev=False
     )
     checkpoints.add_options(kept, _pipeline(engine.run_checkpoints))
+    shape = commands.add_parser(
+        "schema", help="how the mapped tables' columns changed; --accept ends a schema stop", allow_abbrev=False
+    )
+    schema.add_options(shape, _pipeline(engine.run_schema))
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

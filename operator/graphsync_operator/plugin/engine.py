@@ -27,7 +27,7 @@ import redis.exceptions
 import yaml
 from pydantic import ValidationError
 
-from graphsync.commands import checkpoints, conflicts, deadletter, history
+from graphsync.commands import checkpoints, conflicts, deadletter, history, schema
 from graphsync.commands.specfile import format_errors
 from graphsync.spec.conflicts import ConflictPolicySpec
 from graphsync.spec.endpoints import SECRETS_DIR_ENV
@@ -138,6 +138,7 @@ def _on_pipeline(act: EngineAct) -> Callable[[Kube, str, argparse.Namespace], in
 dead_letters = _on_pipeline(lambda spec, args, _: deadletter.act(spec, args, PROGRAM))
 run_history = _on_pipeline(lambda spec, args, _: history.act(spec, args, PROGRAM))
 run_checkpoints = _on_pipeline(lambda spec, args, _: checkpoints.act(spec, args, PROGRAM))
+run_schema = _on_pipeline(lambda spec, args, _: schema.act(spec, args, PROGRAM))
 held_conflicts = _on_pipeline(lambda spec, args, kube: conflicts.act(spec, args, PROGRAM, user=lambda: _user(kube)))
 
 

@@ -237,6 +237,16 @@ class Outbox:
         if ids:
             conn.execute(self._sql(_SKIP), {"ids": list(ids), "pipeline": self._own(), "reason": reason})
 
+    def newest(self, conn: Conn) -> int:
+        """The id of this pipeline's newest event (0 for none)."""
+        row = conn.execute(self._sql(_NEWEST), {"pipeline": self._own()}).fetchone()
+        return int(row[0]) if row else 0
+
+    def settled_through(self, conn: Conn, newest: int) -> bool:
+        """Whether every event of this pipeline up to id `newest` was applied or dead-lettered."""
+        row = conn.execute(self._sql(_SETTLED), {"pipeline": self._own(), "newest": newest}).fetchone()
+        return bool(row and row[0])
+
     def counts(self, conn: Conn) -> dict[EventStatus, int]:
         rows = conn.execute(self._sql(_COUNTS), {"pipeline": self.pipeline}).fetchall()
         found = {EventStatus(status): int(n) for status, n in rows}
@@ -276,6 +286,14 @@ def _event(row: Sequence[Any]) -> OutboxEvent:
 _COMPLETE = """
 UPDATE {schema}.outbox SET status = 'completed', completed_at = now(), last_error = NULL
 WHERE id = ANY(%(ids)s) AND pipeline = %(pipeline)s AND status <> 'completed'
+"""
+
+_NEWEST = "SELECT coalesce(max(id), 0) FROM {schema}.outbox WHERE pipeline = %(pipeline)s"
+_SETTLED = """
+SELECT NOT EXISTS (
+    SELECT 1 FROM {schema}.outbox
+    WHERE pipeline = %(pipeline)s AND id <= %(newest)s AND status IN ('pending', 'published')
+)
 """
 
 _SKIP = """

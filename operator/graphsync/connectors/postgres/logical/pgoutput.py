@@ -227,6 +227,12 @@ def _update(reader: _Reader) -> Update:
     return Update(relation=relation, new=reader.tuple(), old=old)
 
 
+def lsn_value(lsn: str) -> int:
+    """An LSN as PostgreSQL prints it (`16/B374D848`) as a number (pure)."""
+    high, _, low = lsn.partition("/")
+    return (int(high, 16) << 32) + int(low, 16)
+
+
 def lsn_text(value: int) -> str:
     """An LSN as PostgreSQL writes it: 16/B374D848."""
     return f"{value >> 32:X}/{value & 0xFFFFFFFF:X}"

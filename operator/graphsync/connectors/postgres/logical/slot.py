@@ -95,11 +95,14 @@ def identity_problem(table: Table, shape: TableShape, needed: Sequence[str]) -> 
     return None
 
 
-def published_columns(table: Table, shape: TableShape) -> list[str]:
+def published_columns(table: Table, shape: TableShape) -> list[str] | None:
     """The column list of `table` in the publication: what the mapping keeps, plus the replica identity's
-    columns (PostgreSQL requires them in the list of a table whose updates and deletes are published)."""
+    columns (PostgreSQL requires them in the list of a table whose updates and deletes are published). None
+    (no list) when the mapping takes every column: a column added later is then published at once, and one
+    dropped needs no CASCADE (a list makes the publication depend on each column in it)."""
     kept = table.columns.apply(dict.fromkeys(shape.columns))
-    return [c for c in shape.columns if c in kept or c in shape.identity_columns]
+    listed = [c for c in shape.columns if c in kept or c in shape.identity_columns]
+    return None if table.columns.keep is None and not table.columns.drop else listed
 
 
 class Slot:
@@ -135,12 +138,11 @@ class Slot:
             problem = identity_problem(table, shape, needed[table.entity])
             if problem is not None:
                 raise ValueError(problem)
-            lists.append(
-                sql.SQL("{} ({})").format(
-                    sql.Identifier(*table.name.split(".")),
-                    sql.SQL(", ").join(map(sql.Identifier, published_columns(table, shape))),
-                )
-            )
+            published: sql.Composable = sql.Identifier(*table.name.split("."))
+            columns = published_columns(table, shape)
+            if columns is not None:
+                published = sql.SQL("{} ({})").format(published, sql.SQL(", ").join(map(sql.Identifier, columns)))
+            lists.append(published)
         with conn.transaction():
             # Two workers of one pipeline starting together must not both create them.
             conn.execute("SELECT pg_advisory_xact_lock(hashtext('graphsync.slot'), hashtext(%s))", (self.name,))
