@@ -366,3 +366,43 @@ def test_a_checkpoint_reset_asked_through_kubectl_replays_the_last_changes_and_i
     told = eventually(lambda: [e for e in events(c.kube, c.namespace, "shop") if "CheckpointReset" in e], "the Event")
     assert told == ["Normal CheckpointReset: checkpoint reset replay of stream: the last 10 change(s) are read again"]
     worker.stop()
+
+
+def test_a_schema_change_stops_a_pipeline_with_policy_stop_until_accepted_through_kubectl(
+    cluster_shop: ShopCluster,
+) -> None:
+    c = cluster_shop
+    c.create(customers=20)
+    c.secret()
+    c.pipeline("shop", c.spec(schemaChanges={"policy": "stop", "checkIntervalSeconds": 1}))
+    _, worker = c.run_worker("shop")
+    c.in_sync("the shop in Neo4j")
+    wait_ready(c.kube, c.namespace, "shop")
+
+    c.pg.execute(f"ALTER TABLE {c.schema}.customer ADD COLUMN vip boolean NOT NULL DEFAULT false")
+    degraded = eventually(
+        lambda: (d := condition(c.status("shop"), "Degraded")).get("reason") == "SchemaChanged" and d,
+        "Degraded SchemaChanged",
+    )
+    assert "customer: column vip added (boolean), stopped: policy stop" in degraded["message"]
+    [change] = c.status("shop")["schemaChanges"]
+    assert (change["entity"], change["phase"]) == ("customer", "Stopped")
+    told = eventually(lambda: [e for e in events(c.kube, c.namespace, "shop") if "SchemaChanged" in e], "the Event")
+    assert told[0].startswith("Warning SchemaChanged: ")
+    # Nothing is read while stopped.
+    c.pg.execute(f"UPDATE {c.schema}.customer SET name = 'held' WHERE id = 1")
+    shown = ok(plugin(c, "schema", "shop"))
+    assert "customer: changed\n  column vip added (boolean)" in shown
+    records, _, _ = c.driver.execute_query("MATCH (n:Customer {id: 1}) RETURN n.name AS name")
+    assert records[0]["name"] != "held"
+
+    accepted = ok(plugin(c, "schema", "shop", "--accept"))
+    assert "customer: accepted" in accepted
+    eventually(
+        lambda: condition(c.status("shop"), "Degraded").get("status") == "False", "the pipeline no longer Degraded"
+    )
+    eventually(
+        lambda: c.driver.execute_query("MATCH (n:Customer {id: 1}) RETURN n.name AS name")[0][0]["name"] == "held",
+        "the held change applied",
+    )
+    worker.stop()
