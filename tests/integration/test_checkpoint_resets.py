@@ -37,7 +37,7 @@ def write(dsn: str, schema: str, statements: Sequence[tuple[str, tuple[Any, ...]
         with psycopg.connect(dsn, autocommit=True) as conn:
             conn.execute(f"SET search_path TO {schema}")
             for statement, params in share:
-                conn.execute(statement, params)  # type: ignore[arg-type]
+                conn.execute(statement, params)
 
     threads = [threading.Thread(target=body, args=(statements[i::WRITERS],)) for i in range(WRITERS)]
     for thread in threads:

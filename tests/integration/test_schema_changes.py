@@ -21,6 +21,7 @@ from graphsync.pipeline.stats import RunStats
 from graphsync.spec.pipeline import PipelineSpec
 from tests import shop
 from tests.conftest import eventually
+from tests.integration import test_fault_matrix as fault_matrix
 from tests.integration.test_backfill import compared, differences
 from tests.integration.test_pg_to_neo4j import make_spec, seed
 
@@ -42,24 +43,8 @@ FOLLOWED = (
 )
 
 
-class Writers:
-    """Three connections changing rows until stopped."""
-
-    def __init__(self, dsn: str, schema: str) -> None:
-        self._dsn, self._schema = dsn, schema
-        self._stop = threading.Event()
-        self.committed = 0
-        self._threads = [threading.Thread(target=self._write, args=(seed,), daemon=True) for seed in range(3)]
-
-    def __enter__(self) -> Writers:
-        for thread in self._threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=60)
+class Writers(fault_matrix.Writers):
+    """Three connections changing rows until stopped, in columns no DDL of the tests touches."""
 
     def _write(self, seed: int) -> None:
         rng = random.Random(seed)
@@ -71,7 +56,7 @@ class Writers:
                     "text": f"w{rng.randint(0, 10**9)}",
                     "number": rng.randint(1, 10**6),
                 }
-                conn.execute(rng.choice(CHANGES), values)  # type: ignore[call-overload]
+                conn.execute(rng.choice(CHANGES), values)
                 self.committed += 1
                 time.sleep(0.005)
 
