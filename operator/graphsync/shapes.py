@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from graphsync import connect
+from graphsync.connectors import outages
 from graphsync.connectors.postgres import schema as pg_schema
 from graphsync.connectors.postgres.checkpoints import PostgresCheckpoints
 from graphsync.connectors.postgres.columns import Columns
@@ -163,13 +164,16 @@ class Watch:
         self._on_schema = on_schema
         self._watermark = spec.postgres.watermark_column if spec.mode is Mode.INCREMENTAL else None
         self.detected: list[Detected] = []
+        self._migrated = False
 
     def check(self) -> Verdict:
         """Compare every mapped table with the shape kept, and keep the new one where it is followed."""
         verdict = Verdict()
         with ExitStack() as stack:
             conn = stack.enter_context(connect.postgres(self._spec.postgres, autocommit=True))
-            pg_schema.migrate(conn, self._spec.postgres.schema_)
+            if not self._migrated:
+                pg_schema.migrate(conn, self._spec.postgres.schema_)
+                self._migrated = True
             kept = PostgresCheckpoints(conn, pipeline=self._spec.identity, schema=self._spec.postgres.schema_)
             for table in tables_of(self._spec.mapped):
                 stored = kept.get(PREFIX + table.entity)
@@ -285,7 +289,14 @@ def watched(spec: PipelineSpec, control: RunControl, body: Body) -> RunStats:
     settings = spec.schema_changes
     total: RunStats | None = None
     while not control.stop.is_set():
-        verdict = watch.check()
+        try:
+            verdict = watch.check()
+        except Exception as exc:
+            if not outages.connection_lost(exc):
+                raise
+            # PostgreSQL out of reach: the run waits for it and says so; the shapes are compared again later.
+            log.warning("schema check: %s", exc)
+            verdict = Verdict()
         if verdict.stop:
             # Stopped until a person acts: asked again every interval.
             control.stop.wait(settings.check_interval_seconds)

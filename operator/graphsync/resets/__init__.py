@@ -41,6 +41,8 @@ _LABEL = cypher.labels(["GraphsyncCheckpointReset"])
 RECORD = cypher.render(audit.RECORD_TEMPLATE, label=_LABEL)
 LIST = cypher.render(audit.LIST_TEMPLATE, label=_LABEL)
 RECORDS_READ = 1000
+# Held for the session: released when its connection closes, also by a process that dies.
+_LOCK = "SELECT pg_advisory_lock(hashtext('graphsync.resets'), hashtext(%s))"
 # What the status shows of a position before and after (JSON text).
 SHOWN = 300
 
@@ -136,6 +138,11 @@ def _apply(
     spec: PipelineSpec, outcomes: list[Outcome], on_progress: Callable[[list[dict[str, Any]]], None] | None
 ) -> None:
     with ExitStack() as stack:
+        if spec.source.postgres is not None:
+            # Replicas start together: one applies the resets, the others then read that it did (a forward
+            # skip planned after another replica began consuming would skip more than asked).
+            lock = stack.enter_context(connect.postgres(spec.source.postgres, autocommit=True))
+            lock.execute(_LOCK, (spec.identity,))
         store = audit_store(spec, stack)
         known = records(store, spec.identity)
         for index, reset in enumerate(spec.checkpoint_resets):
