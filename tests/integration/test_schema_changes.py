@@ -5,6 +5,7 @@ every entity, not only those changed next; a dropped one on none), `stop` reads 
 
 from __future__ import annotations
 
+import json
 import random
 import threading
 import time
@@ -138,7 +139,12 @@ def test_follow_writes_each_changed_entity_type_again_and_the_target_equals_the_
 
 
 def test_stop_reads_nothing_until_the_new_columns_are_accepted(
-    make_spec: Any, pg_conn: Conn, schema: str, neo4j_driver: neo4j.Driver, tmp_path: Any
+    make_spec: Any,
+    pg_conn: Conn,
+    schema: str,
+    neo4j_driver: neo4j.Driver,
+    tmp_path: Any,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     seed(pg_conn, schema, customers=50)
     spec = make_spec("triggers", mode="snapshotThenStream", schemaChanges={"policy": "stop", "checkIntervalSeconds": 1})
@@ -146,19 +152,33 @@ def test_stop_reads_nothing_until_the_new_columns_are_accepted(
     path.write_text(spec.model_dump_json(by_alias=True, exclude_none=True))
     with Live(spec) as live:
         eventually(in_sync(neo4j_driver, pg_conn, schema), "the snapshot")
-        pg_conn.execute("ALTER TABLE customer ADD COLUMN vip boolean NOT NULL DEFAULT true")
-        eventually(lambda: live.told("Stopped") == {"customer"}, "the stop")
+        for statement in FOLLOWED:
+            pg_conn.execute(statement)
+        eventually(lambda: live.told("Stopped") == {"customer", "product", "likes"}, "the stop")
+        told = {item["entity"]: item["changes"] for item in live.schema[-1]}
+        assert told == {
+            "customer": ["column tier dropped", "column vip added (boolean)", "stopped: policy stop"],
+            "product": ["column title renamed to label", "stopped: policy stop"],
+            "likes": ["column stars: integer -> text", "stopped: policy stop"],
+        }
         pg_conn.execute("UPDATE customer SET name = 'held' WHERE id = 1")
         time.sleep(3)
         assert names(neo4j_driver) != "held"
-        # The verdict of the long-lived process and of a fresh one agree.
+        # A fresh process reads the same changes the long-lived one stopped for.
+        capsys.readouterr()
         assert cli.main(["schema", "-f", str(path), "--json"]) == 0
+        fresh = json.loads(capsys.readouterr().out)
+        assert {entity: changes for entity, changes in fresh.items() if changes} == {
+            entity: changes[:-1] for entity, changes in told.items()
+        }
         assert cli.main(["schema", "-f", str(path), "--accept"]) == 0
         eventually(lambda: not live.told("Stopped"), "the stop lifted", timeout=30)
         eventually(lambda: names(neo4j_driver) == "held", "the held change applied after accepting")
-    # Accepted, not followed: only the changed row carries the new column.
-    records, _, _ = neo4j_driver.execute_query("MATCH (c:Customer) WHERE c.vip RETURN collect(c.id) AS ids")
-    assert records[0]["ids"] == [1]
+    # Accepted, not followed: only the row changed since carries the new column (and lost the dropped one).
+    records, _, _ = neo4j_driver.execute_query(
+        "MATCH (c:Customer) RETURN collect(CASE WHEN c.vip THEN c.id END) AS vip, count(c.tier) AS tier"
+    )
+    assert (records[0]["vip"], records[0]["tier"]) == ([1], 49)
 
 
 def test_a_change_to_a_column_the_mapping_names_stops_even_when_following(
