@@ -99,6 +99,8 @@ def test_a_schema_stop_makes_the_pipeline_degraded_until_it_is_lifted() -> None:
     status = pipeline_status(observed(reports=[report(lag_seconds=0.0, schema_changes=[stopped()])]))
     assert verdict(status)["Ready"] == ("False", "SchemaChanged")
     assert verdict(status)["Degraded"] == ("True", "SchemaChanged")
+    # Nothing is read: kstatus reads it as stalled, not as a pipeline that merely lags.
+    assert verdict(status)["Stalled"] == ("True", "SchemaChanged")
     ready = next(c for c in status.conditions if c.type == "Ready")
     assert "shop.customer: column tier dropped" in ready.message
     assert "kubectl graphsync schema NAME --accept" in ready.message
