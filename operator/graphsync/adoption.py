@@ -19,7 +19,7 @@ import psycopg
 import redis
 from psycopg import sql
 
-from graphsync import connect, graphmodes
+from graphsync import connect, graphmodes, shapes
 from graphsync.cleanup.keys import key_pattern, key_prefix
 from graphsync.cleanup.targets import repeat
 from graphsync.connectors.graphs.reading import Store
@@ -31,10 +31,15 @@ from graphsync.spec import identifiers
 from graphsync.spec.pipeline import Mode, PipelineSpec
 
 log = logging.getLogger(__name__)
+SHAPES = shapes.PREFIX + "%"
 
 # The engine's tables whose rows carry the pipeline they belong to.
 _PIPELINE_TABLES = ("checkpoint", "dead_letter", "ledger", "conflict", "outbox", "entity_status")
-_HAS_STATE = "SELECT EXISTS (SELECT 1 FROM {schema}.checkpoint WHERE pipeline = %(new)s)"
+# The tables' shapes a run notes before adoption (`graphsync.shapes`) are no state of the pipeline's to keep.
+_HAS_STATE = """
+SELECT EXISTS (SELECT 1 FROM {schema}.checkpoint WHERE pipeline = %(new)s AND name NOT LIKE %(shapes)s)
+"""
+_DROP_SHAPES = "DELETE FROM {schema}.checkpoint WHERE pipeline = %(new)s AND name LIKE %(shapes)s"
 _MOVE = "UPDATE {schema}.{table} SET pipeline = %(new)s WHERE pipeline = %(old)s"
 
 # Cypher, the same text for Neo4j and FalkorDB; each returns how many records it moved (at most $limit, run by
@@ -72,9 +77,11 @@ def postgres_state(conn: psycopg.Connection[Any], schema: str, *, old: str, new:
     with conn.transaction():
         # Two workers (or two pipelines of one name) starting at once must not both move the rows.
         conn.execute("SELECT pg_advisory_xact_lock(hashtext('graphsync.adopt'), hashtext(%s))", (old,))
-        row = conn.execute(sql.SQL(_HAS_STATE).format(schema=name), {"new": new}).fetchone()
+        row = conn.execute(sql.SQL(_HAS_STATE).format(schema=name), {"new": new, "shapes": SHAPES}).fetchone()
         if row is not None and row[0]:
             return 0
+        # The shapes kept under the bare name come with the rest.
+        conn.execute(sql.SQL(_DROP_SHAPES).format(schema=name), {"new": new, "shapes": SHAPES})
         for table in _PIPELINE_TABLES:
             statement = sql.SQL(_MOVE).format(schema=name, table=sql.Identifier(table))
             moved += conn.execute(statement, {"old": old, "new": new}).rowcount

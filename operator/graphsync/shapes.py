@@ -18,6 +18,7 @@ import hashlib
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -44,6 +45,8 @@ from graphsync.spec.shapes import SchemaPolicy
 
 log = logging.getLogger(__name__)
 PREFIX = "shape:"
+# How soon a wait on a run's stop sees the worker's.
+STOP_SLICE = 0.05
 FOLLOWING, STOPPED = "Following", "Stopped"
 
 
@@ -313,27 +316,44 @@ def watched(spec: PipelineSpec, control: RunControl, body: Body) -> RunStats:
     return total or RunStats()
 
 
+class Either(threading.Event):
+    """The stop of one run: set by the run's own reason (a shape changed) or, at once, by the worker's stop."""
+
+    def __init__(self, outer: threading.Event) -> None:
+        super().__init__()
+        self._outer = outer
+
+    def is_set(self) -> bool:
+        return super().is_set() or self._outer.is_set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self.is_set():
+            left = STOP_SLICE if deadline is None else min(STOP_SLICE, deadline - time.monotonic())
+            if left <= 0:
+                return False
+            super().wait(left)
+        return True
+
+
 @dataclass
 class _Watching:
-    """Beside one run: ends it (`inner`) when the worker stops (`outer`) or a shape changes (`changed`)."""
+    """Beside one run: ends it (`inner`) when a shape changes (`changed`); the worker's stop ends it at once."""
 
     watch: Watch
     outer: threading.Event
     interval: float
-    inner: threading.Event = field(default_factory=threading.Event)
+    inner: Either = field(init=False)
     changed: threading.Event = field(default_factory=threading.Event)
     ended: threading.Event = field(default_factory=threading.Event)
 
+    def __post_init__(self) -> None:
+        self.inner = Either(self.outer)
+
     def run(self) -> None:
-        waited = 0.0
-        while not self.ended.is_set():
-            if self.outer.wait(0.2):
-                self.inner.set()
+        while not self.ended.wait(self.interval):
+            if self.outer.is_set():
                 return
-            waited += 0.2
-            if waited < self.interval:
-                continue
-            waited = 0.0
             try:
                 verdict = self.watch.check()
             except Exception as exc:  # noqa: BLE001 - the source is out of reach: the run's own retries say so
