@@ -68,16 +68,16 @@ def test_switching_mode_capture_or_engine_schema_keeps_every_later_change(
         ("snapshot", "triggers", False, 5),
     ]
     try:
-        for mode, capture, fresh_engine, epoch in phases:
+        for mode, way, fresh_engine, epoch in phases:
             if fresh_engine:
                 pg_conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(engine)))
-            spec = phase(base, mode, capture)
+            spec = phase(base, mode, way)
             # Capture is in place before the writers start (a stream captures from its start on).
             capture.prepare_source(spec)
             with Writers(dsn, schema) as writers:
                 time.sleep(2)
             stats = run.run(spec, RunControl(stop=threading.Event(), until_idle=True))
-            label = f"{mode}/{capture}{' (engine schema made again)' if fresh_engine else ''}"
+            label = f"{mode}/{way}{' (engine schema made again)' if fresh_engine else ''}"
             assert stats.failed == 0, label
             assert shop.actual(neo4j_driver) == shop.expected(pg_conn, schema), label
             assert scheme(neo4j_driver, spec.identity)[0] == epoch, label
