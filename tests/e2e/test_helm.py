@@ -240,7 +240,9 @@ def test_every_sample_is_accepted_by_the_api_server(kube: Service, graphsync_crd
         ("ConflictPolicy", "social-merge"),
         ("ReconciliationJob", "shop-nightly"),
         ("Secret", "graphsync-credentials"),
+        ("SyncPipeline", "accounts"),
         ("SyncPipeline", "knowledge-base"),
+        ("SyncPipeline", "people-mirror"),
         ("SyncPipeline", "shop"),
         ("SyncPipeline", "social"),
     ]
