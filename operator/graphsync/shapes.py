@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import psycopg
+
 from graphsync import connect
 from graphsync.connectors import outages
 from graphsync.connectors.postgres import schema as pg_schema
@@ -39,7 +41,7 @@ from graphsync.pipeline.control import RunControl
 from graphsync.pipeline.stats import RunStats
 from graphsync.spec.backfill import Backfill
 from graphsync.spec.endpoints import CaptureMode
-from graphsync.spec.mapping import Mappings
+from graphsync.spec.mapping import Mappings, PropertySelection
 from graphsync.spec.pipeline import Mode, PipelineSpec
 from graphsync.spec.shapes import SchemaPolicy
 
@@ -92,7 +94,7 @@ def named_columns(mappings: Mappings, entity: str, watermark: str | None) -> set
     return names
 
 
-def _property_names(properties: Any) -> set[str]:
+def _property_names(properties: PropertySelection) -> set[str]:
     return {*properties.include, *properties.rename, *properties.cast}
 
 
@@ -173,11 +175,7 @@ class Watch:
         """Compare every mapped table with the shape kept, and keep the new one where it is followed."""
         verdict = Verdict()
         with ExitStack() as stack:
-            conn = stack.enter_context(connect.postgres(self._spec.postgres, autocommit=True))
-            if not self._migrated:
-                pg_schema.migrate(conn, self._spec.postgres.schema_)
-                self._migrated = True
-            kept = PostgresCheckpoints(conn, pipeline=self._spec.identity, schema=self._spec.postgres.schema_)
+            conn, kept = self._open(stack)
             for table in tables_of(self._spec.mapped):
                 stored = kept.get(PREFIX + table.entity)
                 shape = shape_of(conn, table.name)
@@ -208,9 +206,7 @@ class Watch:
         are kept (a person acting on a stop: the pipeline goes on with them, nothing is written again)."""
         found: dict[str, list[str]] = {}
         with ExitStack() as stack:
-            conn = stack.enter_context(connect.postgres(self._spec.postgres, autocommit=True))
-            pg_schema.migrate(conn, self._spec.postgres.schema_)
-            kept = PostgresCheckpoints(conn, pipeline=self._spec.identity, schema=self._spec.postgres.schema_)
+            conn, kept = self._open(stack)
             for table in tables_of(self._spec.mapped):
                 stored = kept.get(PREFIX + table.entity) or {}
                 shape = shape_of(conn, table.name)
@@ -218,6 +214,15 @@ class Watch:
                 if accept and (found[table.entity] or not stored):
                     kept.put(PREFIX + table.entity, {**stored, "columns": shape})
         return found
+
+    def _open(self, stack: ExitStack) -> tuple[psycopg.Connection[Any], PostgresCheckpoints]:
+        """A connection to the source and the checkpoints the shapes are kept in (the engine's tables made
+        once per watch)."""
+        conn = stack.enter_context(connect.postgres(self._spec.postgres, autocommit=True))
+        if not self._migrated:
+            pg_schema.migrate(conn, self._spec.postgres.schema_)
+            self._migrated = True
+        return conn, PostgresCheckpoints(conn, pipeline=self._spec.identity, schema=self._spec.postgres.schema_)
 
     def _compare(self, table: Table, stored: dict[str, Any], shape: Shape) -> Detected | None:
         changes = diff(stored.get("columns") or [], shape)
