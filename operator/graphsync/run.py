@@ -285,6 +285,7 @@ def _logical(spec: PipelineSpec, control: RunControl, carry: _Carry, epoch: int)
             schema=postgres.schema_,
             pipeline=spec.identity,
         )
+        stack.callback(source.flush)
         sink = targets.sink(spec, stack)
         runner = _runner(spec, source, sink, control, stack, carry=carry, epoch=epoch)
         limit = postgres.slot_backlog_limit_bytes

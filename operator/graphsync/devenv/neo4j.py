@@ -6,6 +6,7 @@ import os
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import neo4j
 
@@ -106,11 +107,12 @@ def restart(service: Service, run_dir: Path) -> Service:
     return start(run_dir, auth=password is not None, password=password, port=port)
 
 
-def driver(env: Mapping[str, str]) -> neo4j.Driver:
+def driver(env: Mapping[str, str], **options: Any) -> neo4j.Driver:
+    """A driver for the server `env` describes; `options` go to the neo4j driver as they are."""
     password = env.get("GRAPHSYNC_NEO4J_PASSWORD")
     auth = (env.get("GRAPHSYNC_NEO4J_USER", "neo4j"), password) if password else None
     tls = connect.neo4j_tls(client_tls(env, _TLS_ENV), "neo4j")
-    return neo4j.GraphDatabase.driver(env["GRAPHSYNC_NEO4J_URI"], auth=auth, **tls)
+    return neo4j.GraphDatabase.driver(env["GRAPHSYNC_NEO4J_URI"], auth=auth, **tls, **options)
 
 
 # Where a TLS server's service env names the CA that signed it and a client certificate it takes.

@@ -1,10 +1,12 @@
 """Reading a pipeline's changes from its logical replication slot, acknowledged only once applied.
 
-`read` peeks the slot (`pg_logical_slot_peek_binary_changes`: the slot does not move), decodes the
-pgoutput messages and hands over whole transactions; `commit`, called by the runner after the target
-committed them, advances the slot past them. A crash in between delivers them again, and versions
-make that harmless. The runner reads ahead of what it applied: a peek starts again at the slot's
-position, so transactions already handed over are skipped, not handed twice.
+`read` peeks the slot (`pg_logical_slot_peek_binary_changes`: the slot does not move) a few batches
+ahead, decodes the pgoutput messages and hands over whole transactions, a batch at a time. `commit`,
+called by the runner after the target committed them, notes how far the target has them; the next peek
+first advances the slot that far (the slot serves one call at a time, and the writer's next batch should
+not wait on PostgreSQL moving it); `flush` does it as a run ends. A crash in between delivers them
+again, and versions make that harmless. The runner reads ahead of what it applied: a peek starts again
+at the slot's position, so transactions already handed over are skipped, not handed twice.
 
 A change's version is its transaction's commit LSN: commit order, the order PostgreSQL made the
 changes visible in, so a transaction that commits late still wins over what committed before it.
@@ -21,6 +23,7 @@ so a busy database with quiet mapped tables does not keep its WAL for this slot.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -31,11 +34,13 @@ import psycopg
 from psycopg import sql
 
 from graphsync.change import Change, Operation
-from graphsync.connectors.postgres.logical import pgoutput
+from graphsync.connectors.postgres.logical import pgoutput, texts
 from graphsync.connectors.postgres.logical.slot import Slot
 from graphsync.connectors.postgres.tables import Table, row_sql, table_sql
 from graphsync.pipeline.contracts import Batch, Rejection
 from graphsync.spec import identifiers
+
+log = logging.getLogger(__name__)
 
 _PEEK = """
 SELECT data FROM pg_logical_slot_peek_binary_changes(
@@ -64,11 +69,14 @@ IDLE_READ_SECONDS = 0.5
 IDLE_ADVANCE_SECONDS = 1.0
 BACKLOG_EVERY_SECONDS = 5.0
 TRUNCATE_WAIT_SECONDS = 30.0
+# A peek reads up to this many batches: each one decodes again, in the server, what was handed over and not
+# yet applied, so fewer, larger peeks decode each change fewer times.
+PEEKED_BATCHES = 4
 
 
 @dataclass
 class _Row:
-    """One decoded row change, values still text, keyed by column name."""
+    """One decoded row change: typed already, or its values still text, keyed by column name."""
 
     table: Table
     op: Operation
@@ -112,8 +120,15 @@ class LogicalSource:
         self._pipeline = pipeline
         # Peeking and advancing must not overlap: the slot is held by one at a time.
         self._lock = threading.Lock()
-        # Transactions handed over and not yet committed, oldest first.
+        # Transactions peeked and not yet handed over, oldest first: the reader's next batches.
+        self._peeked: list[_Transaction] = []
+        # Transactions handed over that the slot is not yet past, oldest first.
         self._handed: list[_Handed] = []
+        # How far the target committed (an end LSN) and the outbox events of this pipeline it took: the slot
+        # is moved and the events settled by the reader, under `_lock`; the writer only notes them here.
+        self._acks = threading.Lock()
+        self._applied = -1
+        self._settling: list[int] = []
         self._advanced_at = 0.0
         self._measured_at = 0.0
         # Told how much WAL the slot holds, every BACKLOG_EVERY_SECONDS (the run's stats, for status and metrics).
@@ -130,17 +145,19 @@ class LogicalSource:
             self._tables[str(row[0]) if row else table.name] = table
 
     def read(self, limit: int) -> Batch:
-        deadline = time.monotonic() + IDLE_READ_SECONDS
-        while True:
-            transactions = self._peek(limit)
-            if transactions:
-                break
-            if time.monotonic() >= deadline:
-                return Batch(changes=[])
-            time.sleep(IDLE_POLL_SECONDS)
-        transactions = self._up_to_truncate(transactions)
+        if not self._peeked:
+            deadline = time.monotonic() + IDLE_READ_SECONDS
+            while True:
+                self._peeked = self._peek(limit * PEEKED_BATCHES)
+                if self._peeked:
+                    break
+                if time.monotonic() >= deadline:
+                    return Batch(changes=[])
+                time.sleep(IDLE_POLL_SECONDS)
+        transactions = self._up_to_truncate(_first(self._peeked, limit))
         if not transactions:
             return Batch(changes=[])
+        del self._peeked[: len(transactions)]
         changes = self._changes(transactions)
         with self._lock:
             self._handed.extend(_Handed(t.xid, t.end_lsn, t.messages) for t in transactions)
@@ -156,9 +173,9 @@ class LogicalSource:
         if at > 0:
             return transactions[:at]
         deadline = time.monotonic() + TRUNCATE_WAIT_SECONDS
-        while self._handed and time.monotonic() < deadline:
+        while self._unapplied() and time.monotonic() < deadline:
             time.sleep(IDLE_POLL_SECONDS)
-        if self._handed:
+        if self._unapplied():
             return []  # the writer is still busy (or down): the next read tries again
         truncating = transactions[0]
         if self.on_truncate is None:
@@ -172,17 +189,48 @@ class LogicalSource:
             return
         end = int(batch.token)
         own = [int(c.origin) for c in batch.changes if c.origin and c.origin.isdigit()]
+        with self._acks:
+            self._applied = max(self._applied, end)
+            self._settling.extend(own)
+
+    def flush(self) -> None:
+        """Move the slot past what the target committed now, as a run ends (the next worker then starts
+        there); on a connection already lost it does nothing: the next worker is handed those again."""
+        if self._conn.closed or self._conn.broken:
+            return
         with self._lock:
-            if own:
-                self._conn.execute(self._sql(_SETTLE), {"ids": own, "pipeline": self._pipeline})
-            self._conn.execute(_ADVANCE, {"slot": self._slot.name, "lsn": pgoutput.lsn_text(end)})
-            self._handed = [handed for handed in self._handed if handed.end_lsn > end]
+            try:
+                self._acknowledge()
+            except psycopg.Error as exc:
+                log.warning("the slot stays where it was, its changes will be handed over again: %s", exc)
 
     def close(self) -> None:
         self._conn.close()
 
+    def _unapplied(self) -> bool:
+        with self._acks:
+            return any(handed.end_lsn > self._applied for handed in self._handed)
+
+    def _acknowledge(self) -> None:
+        """Settle this pipeline's outbox events the target took and move the slot past what it committed;
+        called with `_lock` held. Noted again on an error: a lost connection ends the run anyway."""
+        with self._acks:
+            applied, own = self._applied, self._settling
+            self._settling = []
+        try:
+            if own:
+                self._conn.execute(self._sql(_SETTLE), {"ids": own, "pipeline": self._pipeline})
+            if self._handed and applied >= self._handed[0].end_lsn:
+                self._conn.execute(_ADVANCE, {"slot": self._slot.name, "lsn": pgoutput.lsn_text(applied)})
+        except BaseException:
+            with self._acks:
+                self._settling = own + self._settling
+            raise
+        self._handed = [handed for handed in self._handed if handed.end_lsn > applied]
+
     def _peek(self, limit: int) -> list[_Transaction]:
         with self._lock:
+            self._acknowledge()
             row = self._conn.execute(_CURRENT).fetchone()
             upto = str(row[0]) if row else None
             skip = sum(handed.messages for handed in self._handed)
@@ -212,13 +260,13 @@ class LogicalSource:
         return [t for t in self._transactions(bytes(r[0]) for r in rows) if t.end_lsn > after]
 
     def _transactions(self, messages: Any) -> list[_Transaction]:
-        relations: dict[int, pgoutput.Relation] = {}
+        relations: dict[int, _Relation] = {}
         found: list[_Transaction] = []
         current: _Transaction | None = None
         for data in messages:
             message = pgoutput.decode(data)
             if isinstance(message, pgoutput.Relation):
-                relations[message.oid] = message
+                relations[message.oid] = _Relation(message)
             elif isinstance(message, pgoutput.Begin):
                 current = _Transaction(xid=message.xid, commit_lsn=message.final_lsn, end_lsn=0, messages=1)
             elif isinstance(message, pgoutput.Commit):
@@ -232,18 +280,17 @@ class LogicalSource:
                 self._take(current, message, relations)
         return found
 
-    def _take(
-        self, transaction: _Transaction, message: pgoutput.Message, relations: dict[int, pgoutput.Relation]
-    ) -> None:
+    def _take(self, transaction: _Transaction, message: pgoutput.Message, relations: dict[int, _Relation]) -> None:
         if isinstance(message, pgoutput.Truncate):
             for oid in message.relations:
-                relation = relations.get(oid)
-                table = self._tables.get(relation.qualified) if relation is not None else None
+                known = relations.get(oid)
+                table = self._tables.get(known.relation.qualified) if known is not None else None
                 if table is not None:
                     transaction.truncated.append(table.entity)
             return
         if isinstance(message, pgoutput.Insert | pgoutput.Update | pgoutput.Delete):
-            relation = relations[message.relation]
+            known = relations[message.relation]
+            relation = known.relation
             if relation.qualified == self._outbox:
                 if isinstance(message, pgoutput.Insert):
                     event = self._event(_values(relation, message.new), transaction.commit_lsn)
@@ -254,14 +301,12 @@ class LogicalSource:
             if table is None:
                 return
             if isinstance(message, pgoutput.Delete):
-                transaction.rows.append(_Row(table, Operation.DELETE, _values(relation, message.old)))
+                transaction.rows.append(_row(known, table, Operation.DELETE, message.old))
                 return
             if isinstance(message, pgoutput.Update) and message.old is not None:
                 # The old key (or row): sent when it changed, or with REPLICA IDENTITY FULL.
-                transaction.rows.append(_Row(table, Operation.DELETE, _values(relation, message.old)))
-            new = _values(relation, message.new)
-            unchanged = any(value is pgoutput.UNCHANGED for value in new.values())
-            transaction.rows.append(_Row(table, Operation.UPSERT, new, unchanged=unchanged))
+                transaction.rows.append(_row(known, table, Operation.DELETE, message.old))
+            transaction.rows.append(_row(known, table, Operation.UPSERT, message.new))
 
     def _event(self, row: dict[str, Any], commit_lsn: int) -> Change | None:
         """An outbox row of this pipeline or of none, as a change; None for an entity type it does not map."""
@@ -288,7 +333,7 @@ class LogicalSource:
             for row in transaction.rows:
                 change = _change(row, transaction.commit_lsn)
                 if change is not None:
-                    key = (change.entity, json.dumps(change.key, default=str))
+                    key = (change.entity, _hashable(change.key))
                     folded.pop(key, None)
                     folded[key] = change
             # Folded by key: with REPLICA IDENTITY FULL an UPDATE also sends its old row, whose delete the
@@ -301,7 +346,8 @@ class LogicalSource:
         """Typed JSON for every row, one statement per table; rows with an unchanged TOASTed value read again."""
         by_table: dict[str, list[_Row]] = {}
         for row in rows:
-            by_table.setdefault(row.table.name, []).append(row)
+            if row.typed is None:
+                by_table.setdefault(row.table.name, []).append(row)
         with self._lock:
             for name, group in by_table.items():
                 table = group[0].table
@@ -330,6 +376,30 @@ class LogicalSource:
         return sql.SQL(text).format(schema=sql.Identifier(self._schema))
 
 
+@dataclass
+class _Relation:
+    """A table as the slot describes it, with how its rows are typed here per mapped table (None: by
+    PostgreSQL)."""
+
+    relation: pgoutput.Relation
+    layouts: dict[str, texts.Layout | None] = field(default_factory=dict)
+
+    def layout(self, table: Table) -> texts.Layout | None:
+        if table.name not in self.layouts:
+            self.layouts[table.name] = texts.layout(self.relation.columns, *table.columns.listing())
+        return self.layouts[table.name]
+
+
+def _row(known: _Relation, table: Table, op: Operation, values: pgoutput.Tuple) -> _Row:
+    """A row typed here when every column the mapping takes allows (see texts), else left to PostgreSQL."""
+    layout = known.layout(table)
+    typed = texts.typed(layout, values) if layout is not None else None
+    if typed is not None:
+        return _Row(table, op, {}, typed=typed)
+    text = _values(known.relation, values)
+    return _Row(table, op, text, unchanged=any(value is pgoutput.UNCHANGED for value in text.values()))
+
+
 def _values(relation: pgoutput.Relation, values: pgoutput.Tuple) -> dict[str, Any]:
     """Column name to value; JSON columns parsed here, as `jsonb_populate_record` would take their text as a
     JSON string."""
@@ -340,6 +410,23 @@ def _values(relation: pgoutput.Relation, values: pgoutput.Tuple) -> dict[str, An
         else:
             row[column.name] = value
     return row
+
+
+def _first(transactions: list[_Transaction], limit: int) -> list[_Transaction]:
+    """The oldest whole transactions holding up to `limit` changes (at least one transaction)."""
+    taken, changes = 0, 0
+    for transaction in transactions:
+        changes += len(transaction.rows) + len(transaction.events)
+        if taken and changes > limit:
+            break
+        taken += 1
+    return transactions[:taken]
+
+
+def _hashable(key: Any) -> Any:
+    """A key to fold a transaction's changes by: itself when it is a number or text (most are), else its
+    JSON text (a composite key is a list)."""
+    return key if type(key) in (int, str) else json.dumps(key, default=str)
 
 
 def _change(row: _Row, version: int) -> Change | None:
