@@ -27,14 +27,22 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
 from graphsync.change import Change, Operation
-from graphsync.connectors.postgres.logical import pgoutput, texts
+from graphsync.connectors.postgres.logical import pgoutput
+from graphsync.connectors.postgres.logical.decoded import (
+    Relation,
+    Row,
+    Transaction,
+    decoded_row,
+    first,
+    text_values,
+)
 from graphsync.connectors.postgres.logical.slot import Slot
 from graphsync.connectors.postgres.tables import Table, row_sql, table_sql
 from graphsync.pipeline.contracts import Batch, Rejection
@@ -63,26 +71,17 @@ _SETTLE = """
 UPDATE {schema}.outbox SET status = 'completed', completed_at = now(), last_error = NULL
 WHERE id = ANY(%(ids)s) AND pipeline = %(pipeline)s
 """
-_JSON_TYPES = frozenset({114, 3802})
 IDLE_POLL_SECONDS = 0.05
 IDLE_READ_SECONDS = 0.5
 IDLE_ADVANCE_SECONDS = 1.0
 BACKLOG_EVERY_SECONDS = 5.0
 TRUNCATE_WAIT_SECONDS = 30.0
-# A peek reads up to this many batches: each one decodes again, in the server, what was handed over and not
-# yet applied, so fewer, larger peeks decode each change fewer times.
-PEEKED_BATCHES = 4
-
-
-@dataclass
-class _Row:
-    """One decoded row change: typed already, or its values still text, keyed by column name."""
-
-    table: Table
-    op: Operation
-    values: dict[str, Any]
-    unchanged: bool = False
-    typed: dict[str, Any] | None = None
+# A peek, and a move of the slot, decode the WAL again from the slot's restart position, which PostgreSQL moves
+# only about every 15 s (when it logs the running transactions): at 20,000 changes/s, hundreds of thousands
+# of changes decoded again for each. So a peek reads this many batches ahead, and the slot is moved at most
+# once a second (what the target committed meanwhile is skipped by the peeks, not handed over again).
+PEEKED_BATCHES = 8
+ADVANCE_EVERY_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -92,19 +91,6 @@ class _Handed:
     xid: int
     end_lsn: int
     messages: int
-
-
-@dataclass
-class _Transaction:
-    xid: int
-    commit_lsn: int
-    end_lsn: int
-    messages: int
-    rows: list[_Row] = field(default_factory=list)
-    # Changes that came through the outbox (a replayed dead letter, an application's event).
-    events: list[Change] = field(default_factory=list)
-    # Entity types whose tables this transaction truncated (before its other changes).
-    truncated: list[str] = field(default_factory=list)
 
 
 class LogicalSource:
@@ -121,7 +107,7 @@ class LogicalSource:
         # Peeking and advancing must not overlap: the slot is held by one at a time.
         self._lock = threading.Lock()
         # Transactions peeked and not yet handed over, oldest first: the reader's next batches.
-        self._peeked: list[_Transaction] = []
+        self._peeked: list[Transaction] = []
         # Transactions handed over that the slot is not yet past, oldest first.
         self._handed: list[_Handed] = []
         # How far the target committed (an end LSN) and the outbox events of this pipeline it took: the slot
@@ -154,7 +140,7 @@ class LogicalSource:
                 if time.monotonic() >= deadline:
                     return Batch(changes=[])
                 time.sleep(IDLE_POLL_SECONDS)
-        transactions = self._up_to_truncate(_first(self._peeked, limit))
+        transactions = self._up_to_truncate(first(self._peeked, limit))
         if not transactions:
             return Batch(changes=[])
         del self._peeked[: len(transactions)]
@@ -163,7 +149,7 @@ class LogicalSource:
             self._handed.extend(_Handed(t.xid, t.end_lsn, t.messages) for t in transactions)
         return Batch(changes=changes, token=transactions[-1].end_lsn)
 
-    def _up_to_truncate(self, transactions: list[_Transaction]) -> list[_Transaction]:
+    def _up_to_truncate(self, transactions: list[Transaction]) -> list[Transaction]:
         """A TRUNCATE deletes what every earlier change wrote, so it runs alone, once those are applied: the
         transactions before it go first; then, with nothing left unapplied, it is swept in the target and
         handed over with its own changes (a reload: TRUNCATE then INSERT, in one transaction)."""
@@ -200,7 +186,7 @@ class LogicalSource:
             return
         with self._lock:
             try:
-                self._acknowledge()
+                self._acknowledge(now=True)
             except psycopg.Error as exc:
                 log.warning("the slot stays where it was, its changes will be handed over again: %s", exc)
 
@@ -211,24 +197,29 @@ class LogicalSource:
         with self._acks:
             return any(handed.end_lsn > self._applied for handed in self._handed)
 
-    def _acknowledge(self) -> None:
-        """Settle this pipeline's outbox events the target took and move the slot past what it committed;
-        called with `_lock` held. Noted again on an error: a lost connection ends the run anyway."""
+    def _acknowledge(self, *, now: bool = False) -> None:
+        """Settle this pipeline's outbox events the target took and move the slot past what it committed, at
+        most every ADVANCE_EVERY_SECONDS unless `now`; called with `_lock` held. Noted again on an error: a
+        lost connection ends the run anyway."""
         with self._acks:
             applied, own = self._applied, self._settling
             self._settling = []
+        due = now or time.monotonic() - self._advanced_at >= ADVANCE_EVERY_SECONDS
+        moves = due and bool(self._handed) and applied >= self._handed[0].end_lsn
         try:
             if own:
                 self._conn.execute(self._sql(_SETTLE), {"ids": own, "pipeline": self._pipeline})
-            if self._handed and applied >= self._handed[0].end_lsn:
+            if moves:
                 self._conn.execute(_ADVANCE, {"slot": self._slot.name, "lsn": pgoutput.lsn_text(applied)})
         except BaseException:
             with self._acks:
                 self._settling = own + self._settling
             raise
-        self._handed = [handed for handed in self._handed if handed.end_lsn > applied]
+        if moves:
+            self._advanced_at = time.monotonic()
+            self._handed = [handed for handed in self._handed if handed.end_lsn > applied]
 
-    def _peek(self, limit: int) -> list[_Transaction]:
+    def _peek(self, limit: int) -> list[Transaction]:
         with self._lock:
             self._acknowledge()
             row = self._conn.execute(_CURRENT).fetchone()
@@ -259,16 +250,16 @@ class LogicalSource:
                 self._measured_at = time.monotonic()
         return [t for t in self._transactions(bytes(r[0]) for r in rows) if t.end_lsn > after]
 
-    def _transactions(self, messages: Any) -> list[_Transaction]:
-        relations: dict[int, _Relation] = {}
-        found: list[_Transaction] = []
-        current: _Transaction | None = None
+    def _transactions(self, messages: Any) -> list[Transaction]:
+        relations: dict[int, Relation] = {}
+        found: list[Transaction] = []
+        current: Transaction | None = None
         for data in messages:
             message = pgoutput.decode(data)
             if isinstance(message, pgoutput.Relation):
-                relations[message.oid] = _Relation(message)
+                relations[message.oid] = Relation(message)
             elif isinstance(message, pgoutput.Begin):
-                current = _Transaction(xid=message.xid, commit_lsn=message.final_lsn, end_lsn=0, messages=1)
+                current = Transaction(xid=message.xid, commit_lsn=message.final_lsn, end_lsn=0, messages=1)
             elif isinstance(message, pgoutput.Commit):
                 if current is None:
                     raise pgoutput.DecodeError("a commit without its begin")
@@ -280,7 +271,7 @@ class LogicalSource:
                 self._take(current, message, relations)
         return found
 
-    def _take(self, transaction: _Transaction, message: pgoutput.Message, relations: dict[int, _Relation]) -> None:
+    def _take(self, transaction: Transaction, message: pgoutput.Message, relations: dict[int, Relation]) -> None:
         if isinstance(message, pgoutput.Truncate):
             for oid in message.relations:
                 known = relations.get(oid)
@@ -293,7 +284,7 @@ class LogicalSource:
             relation = known.relation
             if relation.qualified == self._outbox:
                 if isinstance(message, pgoutput.Insert):
-                    event = self._event(_values(relation, message.new), transaction.commit_lsn)
+                    event = self._event(text_values(relation, message.new), transaction.commit_lsn)
                     if event is not None:
                         transaction.events.append(event)
                 return
@@ -301,12 +292,12 @@ class LogicalSource:
             if table is None:
                 return
             if isinstance(message, pgoutput.Delete):
-                transaction.rows.append(_row(known, table, Operation.DELETE, message.old))
+                transaction.rows.append(decoded_row(known, table, Operation.DELETE, message.old))
                 return
             if isinstance(message, pgoutput.Update) and message.old is not None:
                 # The old key (or row): sent when it changed, or with REPLICA IDENTITY FULL.
-                transaction.rows.append(_row(known, table, Operation.DELETE, message.old))
-            transaction.rows.append(_row(known, table, Operation.UPSERT, message.new))
+                transaction.rows.append(decoded_row(known, table, Operation.DELETE, message.old))
+            transaction.rows.append(decoded_row(known, table, Operation.UPSERT, message.new))
 
     def _event(self, row: dict[str, Any], commit_lsn: int) -> Change | None:
         """An outbox row of this pipeline or of none, as a change; None for an entity type it does not map."""
@@ -325,26 +316,13 @@ class LogicalSource:
             origin=str(row["id"]) if row.get("pipeline") == self._pipeline else None,
         )
 
-    def _changes(self, transactions: list[_Transaction]) -> list[Change]:
+    def _changes(self, transactions: list[Transaction]) -> list[Change]:
         self._type([row for t in transactions for row in t.rows])
-        changes: list[Change] = []
-        for transaction in transactions:
-            folded: dict[tuple[str, str], Change] = {}
-            for row in transaction.rows:
-                change = _change(row, transaction.commit_lsn)
-                if change is not None:
-                    key = (change.entity, _hashable(change.key))
-                    folded.pop(key, None)
-                    folded[key] = change
-            # Folded by key: with REPLICA IDENTITY FULL an UPDATE also sends its old row, whose delete the
-            # upsert of the same key replaces.
-            changes.extend(folded.values())
-            changes.extend(transaction.events)
-        return changes
+        return [change for transaction in transactions for change in transaction.changes()]
 
-    def _type(self, rows: list[_Row]) -> None:
+    def _type(self, rows: list[Row]) -> None:
         """Typed JSON for every row, one statement per table; rows with an unchanged TOASTed value read again."""
-        by_table: dict[str, list[_Row]] = {}
+        by_table: dict[str, list[Row]] = {}
         for row in rows:
             if row.typed is None:
                 by_table.setdefault(row.table.name, []).append(row)
@@ -374,63 +352,3 @@ class LogicalSource:
 
     def _sql(self, text: str) -> sql.Composed:
         return sql.SQL(text).format(schema=sql.Identifier(self._schema))
-
-
-@dataclass
-class _Relation:
-    """A table as the slot describes it, with how its rows are typed here per mapped table (None: by
-    PostgreSQL)."""
-
-    relation: pgoutput.Relation
-    layouts: dict[str, texts.Layout | None] = field(default_factory=dict)
-
-    def layout(self, table: Table) -> texts.Layout | None:
-        if table.name not in self.layouts:
-            self.layouts[table.name] = texts.layout(self.relation.columns, *table.columns.listing())
-        return self.layouts[table.name]
-
-
-def _row(known: _Relation, table: Table, op: Operation, values: pgoutput.Tuple) -> _Row:
-    """A row typed here when every column the mapping takes allows (see texts), else left to PostgreSQL."""
-    layout = known.layout(table)
-    typed = texts.typed(layout, values) if layout is not None else None
-    if typed is not None:
-        return _Row(table, op, {}, typed=typed)
-    text = _values(known.relation, values)
-    return _Row(table, op, text, unchanged=any(value is pgoutput.UNCHANGED for value in text.values()))
-
-
-def _values(relation: pgoutput.Relation, values: pgoutput.Tuple) -> dict[str, Any]:
-    """Column name to value; JSON columns parsed here, as `jsonb_populate_record` would take their text as a
-    JSON string."""
-    row: dict[str, Any] = {}
-    for column, value in zip(relation.columns, values, strict=True):
-        if isinstance(value, str) and column.type_oid in _JSON_TYPES:
-            row[column.name] = json.loads(value)
-        else:
-            row[column.name] = value
-    return row
-
-
-def _first(transactions: list[_Transaction], limit: int) -> list[_Transaction]:
-    """The oldest whole transactions holding up to `limit` changes (at least one transaction)."""
-    taken, changes = 0, 0
-    for transaction in transactions:
-        changes += len(transaction.rows) + len(transaction.events)
-        if taken and changes > limit:
-            break
-        taken += 1
-    return transactions[:taken]
-
-
-def _hashable(key: Any) -> Any:
-    """A key to fold a transaction's changes by: itself when it is a number or text (most are), else its
-    JSON text (a composite key is a list)."""
-    return key if type(key) in (int, str) else json.dumps(key, default=str)
-
-
-def _change(row: _Row, version: int) -> Change | None:
-    if row.typed is None:
-        return None
-    doc = dict(row.typed)
-    return Change(entity=row.table.entity, key=row.table.key_value(doc), op=row.op, version=version, data=doc)
