@@ -83,18 +83,14 @@ def _postgres(spec: PipelineSpec, stack: ExitStack) -> list[Position]:
 
 
 def _group(client: redis.Redis, stream: str, group: str) -> dict[str, Any] | None:
-    try:
-        groups: Any = client.xinfo_groups(stream)
-    except redis.ResponseError:
-        return None  # no stream yet
-    for info in groups:
-        if streams.text(info.get("name")) == group:
-            return {
-                "lastDelivered": streams.text(info.get("last-delivered-id")),
-                "pending": int(info.get("pending") or 0),
-                "lag": None if info.get("lag") is None else int(info["lag"]),
-            }
-    return None
+    info = streams.group_info(client, stream, group)
+    if info is None:
+        return None
+    return {
+        "lastDelivered": streams.text(info.get("last-delivered-id")),
+        "pending": int(info.get("pending") or 0),
+        "lag": None if info.get("lag") is None else int(info["lag"]),
+    }
 
 
 def _files(spec: PipelineSpec, stack: ExitStack) -> list[Position]:

@@ -14,7 +14,7 @@ from graphsync.devenv import postgres, process
 from graphsync.devenv.service import Service
 from tests import shop
 from tests.conftest import unique_name
-from tests.integration.test_fault_matrix import Watched
+from tests.integration.faults import Watched
 
 Conn = psycopg.Connection[Any]
 

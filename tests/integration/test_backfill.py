@@ -24,7 +24,7 @@ from graphsync.reconcile.report import Outcome, Report
 from graphsync.spec.pipeline import PipelineSpec
 from graphsync.spec.reconcile import ReconcileSpec
 from tests.conftest import eventually
-from tests.integration.test_fault_matrix import Watched
+from tests.integration.faults import Watched
 from tests.integration.test_pg_to_neo4j import make_spec, seed, sync
 from tests.integration.test_repair_races import Spread
 

@@ -31,7 +31,7 @@ from graphsync.devenv.service import Service
 from graphsync.spec.mapping import Mappings
 from tests import shop, workload
 from tests.conftest import unique_name
-from tests.integration.test_fault_matrix import Writers
+from tests.integration.faults import Writers
 
 TRIALS = int(os.environ.get("GRAPHSYNC_CRASH_TRIALS", "3"))
 LOGICAL_CHAOS_SECONDS = float(os.environ.get("GRAPHSYNC_CRASH_SECONDS", "15"))

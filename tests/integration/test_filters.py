@@ -21,7 +21,7 @@ from graphsync.devenv.service import Service
 from graphsync.reconcile.pipeline import reconcile
 from graphsync.reconcile.report import Outcome
 from graphsync.spec.reconcile import ReconcileSpec
-from tests.integration.test_fault_matrix import Watched, Writers, converge
+from tests.integration.faults import Watched, Writers, converge
 from tests.integration.test_pg_to_neo4j import make_spec, seed, sync
 
 __all__ = ["make_spec"]

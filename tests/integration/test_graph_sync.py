@@ -68,6 +68,11 @@ def base_spec(neo4j_service: Service, falkordb_service: Service, graph_name: str
     }
 
 
+def _name_of(target: Graph, key: int) -> Any:
+    rows = target.read("MATCH (p:Person {id: $id}) RETURN p.name", {"id": key})
+    return rows[0][0] if rows else None
+
+
 def sync(base: dict[str, Any], mode: str, **control: Any) -> RunStats:
     spec = PipelineSpec.model_validate({**base, "mode": mode})
     return run.run(spec, RunControl(stop=threading.Event(), until_idle=True, **control))
@@ -335,33 +340,60 @@ def test_incremental_finds_late_commits_takes_ties_and_refuses_entities_without_
         {},
     )
 
-    def name_of(key: int) -> Any:
-        rows = target.read("MATCH (p:Person {id: $id}) RETURN p.name", {"id": key})
-        return rows[0][0] if rows else None
-
     assert sync(base, "incremental").failed == 0
-    assert name_of(20) == "p20"
+    assert _name_of(target, 20) == "p20"
     # A transaction stamps its node first and commits last; another commits in between and is read first.
     with source.session() as session, session.begin_transaction() as late:
         late.run(f"MATCH (p:Person {{id: 5}}) SET p.name = 'late', p.updated_at = {STAMP}").consume()
         edit(f"MATCH (p:Person {{id: 6}}) SET p.name = 'early', p.updated_at = {STAMP}", {})
         sync(base, "incremental")
-        assert name_of(6) == "early"
+        assert _name_of(target, 6) == "early"
         late.commit()
     sync(base, "incremental")
-    assert name_of(5) == "late"
+    assert _name_of(target, 5) == "late"
     # Two updates within one tick: the second keeps the watermark of the first.
     [[tick]] = Neo4jReader(source).read(f"RETURN {STAMP}")
     edit("MATCH (p:Person {id: 7}) SET p.name = 'first', p.updated_at = $tick", {"tick": tick})
     sync(base, "incremental")
-    assert name_of(7) == "first"
+    assert _name_of(target, 7) == "first"
     edit("MATCH (p:Person {id: 7}) SET p.name = 'second', p.updated_at = $tick", {"tick": tick})
     sync(base, "incremental")
-    assert name_of(7) == "second"
+    assert _name_of(target, 7) == "second"
     # A node without the watermark is refused with the reason, and the scan goes on past it.
     edit("MATCH (p:Person {id: 8}) SET p.name = 'no stamp' REMOVE p.updated_at", {})
     edit(f"MATCH (p:Person {{id: 9}}) SET p.name = 'after it', p.updated_at = {STAMP}", {})
     refused = sync(base, "incremental")
     assert refused.failed == 1
     assert any("updated_at is not set" in error for error in refused.errors), refused.errors
-    assert (name_of(8), name_of(9)) == ("p8", "after it")
+    assert (_name_of(target, 8), _name_of(target, 9)) == ("p8", "after it")
+
+
+def test_incremental_refuses_a_watermark_that_is_no_timestamp_once_and_reads_on(
+    base: dict[str, Any], source: neo4j.Driver, target: Graph
+) -> None:
+    """A float watermark orders after every timestamp: read first from scratch, it became the scan's position,
+    which no timestamp compares with, and the run retried its reads for ever. Refused once with the reason;
+    later timestamps are read."""
+    edit = neo4j_run(source)
+    edit(
+        "UNWIND range(1, 6) AS i CREATE (:Person {id: i, name: 'p' + i, score: 0, tags: [], active: true,"
+        f" weight: 0.0, updated_at: CASE WHEN i = 6 THEN 1.5 ELSE {STAMP} END}})",
+        {},
+    )
+
+    stop = threading.Event()
+    watchdog = threading.Timer(60, stop.set)
+    watchdog.start()
+    try:
+        spec = PipelineSpec.model_validate({**base, "mode": "incremental"})
+        refused = run.run(spec, RunControl(stop=stop, until_idle=True))
+    finally:
+        watchdog.cancel()
+    assert not stop.is_set(), "the run should end on its own, not when stopped"
+    assert refused.failed == 1
+    assert any("neither a timestamp nor an integer" in error for error in refused.errors), refused.errors
+    assert [_name_of(target, i) for i in range(1, 7)] == ["p1", "p2", "p3", "p4", "p5", None]
+    edit(f"MATCH (p:Person {{id: 2}}) SET p.name = 'later', p.updated_at = {STAMP}", {})
+    again = sync(base, "incremental")
+    assert again.failed == 1  # once per run, like an entity without the watermark
+    assert _name_of(target, 2) == "later"

@@ -25,7 +25,7 @@ from graphsync.pipeline.stats import RunStats
 from graphsync.spec.pipeline import PipelineSpec
 from tests import shop
 from tests.conftest import unique_name
-from tests.integration.test_fault_matrix import (
+from tests.integration.faults import (
     Watched,
     Writers,
     converge,

@@ -8,6 +8,7 @@ from typing import Any
 
 import neo4j
 import psycopg
+import pytest
 import redis
 
 from graphsync import run
@@ -16,11 +17,12 @@ from graphsync.devenv.service import Service
 from graphsync.pipeline.control import RunControl
 from graphsync.pipeline.stats import RunStats
 from graphsync.reconcile.pipeline import reconcile
+from graphsync.shapes import Watch
 from graphsync.spec.pipeline import PipelineSpec
 from graphsync.spec.reconcile import ReconcileSpec
 from tests import shop
 from tests.conftest import eventually
-from tests.integration.test_fault_matrix import Watched
+from tests.integration.faults import Watched
 from tests.integration.test_pg_to_neo4j import seed, sync
 
 Conn = psycopg.Connection[Any]
@@ -267,3 +269,43 @@ def test_an_integer_watermark_update_beats_a_repair_delete_of_the_same_version(
     sync(spec)
     records, _, _ = neo4j_driver.execute_query("MATCH (i:Item {id: 3}) RETURN i.name AS name")
     assert [r["name"] for r in records] == ["back"]
+
+
+def test_a_watermark_column_that_holds_no_timestamp_or_integer_is_refused_before_anything_is_read(
+    base: dict[str, Any], pg_conn: Conn, schema: str, neo4j_driver: neo4j.Driver
+) -> None:
+    """A double precision watermark: each row's version could not be made, and the scan's position could not
+    be compared either (once it held such a value, the run retried its reads for ever). Refused at start,
+    naming the column, the table and its type; with the column fixed (and the new shape accepted) the same
+    pipeline syncs."""
+    pg_conn.execute("CREATE TABLE person (id int PRIMARY KEY, name text, updated_at double precision NOT NULL)")
+    pg_conn.execute("INSERT INTO person SELECT i, 'p' || i, 1.5 * i FROM generate_series(1, 5) AS i")
+    mapping = {"nodes": [{"name": "person", "table": f"{schema}.person", "labels": ["Person"], "key": "id"}]}
+    spec = PipelineSpec.model_validate(
+        {
+            **base,
+            "mode": "incremental",
+            "mappings": mapping,
+            "source": {"postgres": {**base["source"]["postgres"], "watermarkColumn": "updated_at"}},
+        }
+    )
+    stop = threading.Event()
+    watchdog = threading.Timer(60, stop.set)
+    watchdog.start()
+    try:
+        with pytest.raises(ValueError, match="watermarkColumn") as refused:
+            run.run(spec, RunControl(stop=stop, until_idle=True))
+    finally:
+        watchdog.cancel()
+    message = str(refused.value)
+    assert "updated_at" in message
+    assert f"{schema}.person" in message
+    assert "double precision" in message
+    assert not stop.is_set(), "the run should end on its own, not when stopped"
+    records, _, _ = neo4j_driver.execute_query("MATCH (p:Person) RETURN count(p) AS n")
+    assert records[0]["n"] == 0
+
+    pg_conn.execute("ALTER TABLE person ALTER COLUMN updated_at TYPE timestamptz USING to_timestamp(updated_at)")
+    # A retyped watermark column is a schema change the pipeline stops for until accepted (see shapes).
+    assert "person" in Watch(spec).differences(accept=True)
+    assert run.run(spec, RunControl(stop=threading.Event(), until_idle=True)).created == 5

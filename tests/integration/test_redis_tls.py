@@ -22,7 +22,7 @@ from graphsync.spec.endpoints import SECRETS_DIR_ENV, FalkorDBTarget
 from graphsync.spec.pipeline import PipelineSpec
 from tests import shop
 from tests.conftest import unique_name
-from tests.integration.test_fault_matrix import Watched, converge
+from tests.integration.faults import Watched, converge
 from tests.integration.test_neo4j_tls import refusal
 
 

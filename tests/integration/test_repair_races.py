@@ -34,7 +34,7 @@ from graphsync.spec.pipeline import PipelineSpec
 from graphsync.spec.reconcile import ReconcileSpec
 from tests import shop
 from tests.conftest import eventually
-from tests.integration.test_fault_matrix import Watched, Writers, converge
+from tests.integration.faults import Watched, Writers, converge
 from tests.integration.test_pg_to_neo4j import make_spec, seed, sync
 
 __all__ = ["make_spec"]

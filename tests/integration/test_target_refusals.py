@@ -31,7 +31,7 @@ from graphsync.pipeline.control import RunControl
 from graphsync.spec.pipeline import PipelineSpec
 from tests import shop
 from tests.conftest import eventually, unique_name
-from tests.integration.test_fault_matrix import (
+from tests.integration.faults import (
     CONVERGE_SECONDS,
     Watched,
     Writers,

@@ -26,7 +26,7 @@ from graphsync.pipeline.control import RunControl
 from graphsync.spec.pipeline import PipelineSpec
 from tests import shop
 from tests.conftest import unique_name
-from tests.integration.test_fault_matrix import Writers
+from tests.integration.faults import Writers
 from tests.integration.test_pg_to_neo4j import seed
 
 Conn = psycopg.Connection[Any]

@@ -26,6 +26,15 @@ class Position:
     nulls_reported: bool = False
     # What was read of entities the scan will read again (ahead of the horizon): id -> (version, digest).
     seen: dict[str, tuple[int, int]] = field(default_factory=dict)
+    # Entities refused for a watermark that gives no version, this run: each is refused once.
+    refused: set[str] = field(default_factory=set)
+
+    def refused_once(self, ident: str) -> bool:
+        """Whether an entity refused now is refused for the first time this run."""
+        if ident in self.refused:
+            return False
+        self.refused.add(ident)
+        return True
 
     def read_again_unchanged(self, ident: str, version: int, content: Mapping[str, Any], *, ahead: bool) -> bool:
         """Whether an entity just read was read before as it is (then it is not sent again); an entity ahead

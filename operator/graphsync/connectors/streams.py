@@ -85,15 +85,25 @@ def drained(client: redis.Redis, streams: Streams, group: str) -> bool:
     trimmed); while the consumer is behind or holds entries (a target outage) they are all still there,
     and publishing them again would only pile copies onto the streams.
     """
-    for name in streams.names():
-        try:
-            groups: Any = client.xinfo_groups(name)
-        except redis.ResponseError:
-            return True  # the stream is gone
-        found = next((g for g in groups if text(g.get("name")) == group), None)
-        if not group_drained(found):
-            return False
-    return True
+    return all(group_drained(group_info(client, name, group)) for name in streams.names())
+
+
+def group_info(client: redis.Redis, stream: str, group: str) -> dict[str, Any] | None:
+    """What XINFO GROUPS says of `group` on `stream`; None when the stream or the group is not there."""
+    try:
+        groups: Any = client.xinfo_groups(stream)
+    except redis.ResponseError:
+        return None  # no stream
+    return next((info for info in groups if text(info.get("name")) == group), None)
+
+
+def create_group(client: redis.Redis, stream: str, group: str) -> None:
+    """`group` reading from the start of `stream` (made with it when missing); a group already there is kept."""
+    try:
+        client.xgroup_create(stream, group, id="0", mkstream=True)
+    except redis.ResponseError as exc:
+        if "BUSYGROUP" not in str(exc):
+            raise
 
 
 def group_drained(info: Mapping[str, Any] | None) -> bool:
@@ -132,11 +142,7 @@ class GroupReader:
     def ensure_groups(self) -> None:
         """Create missing groups (also after Redis lost them) reading from the start of each stream."""
         for name in self._streams.names():
-            try:
-                self._client.xgroup_create(name, self._group, id="0", mkstream=True)
-            except redis.ResponseError as exc:
-                if "BUSYGROUP" not in str(exc):
-                    raise
+            create_group(self._client, name, self._group)
 
     def read(self, count: int, block_ms: int) -> list[Delivery]:
         try:

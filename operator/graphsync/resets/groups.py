@@ -18,7 +18,7 @@ import redis
 
 from graphsync import relaying
 from graphsync.connectors.postgres.outbox import Outbox
-from graphsync.connectors.streams import text
+from graphsync.connectors.streams import create_group, group_info, text
 from graphsync.resets.moves import Move
 from graphsync.spec.pipeline import PipelineSpec
 from graphsync.spec.resets import END, START, CheckpointReset
@@ -87,16 +87,12 @@ class Groups:
             self._client.xgroup_setid(name, self._group, after["id"], entries_read=after["entriesRead"])
 
     def _state(self, name: str) -> dict[str, Any]:
-        try:
-            groups: Any = self._client.xinfo_groups(name)
-        except redis.ResponseError:
-            groups = []
-        for info in groups:
-            if text(info.get("name")) == self._group:
-                read = info.get("entries-read")
-                return {"id": text(info.get("last-delivered-id")), "entriesRead": None if read is None else int(read)}
+        info = group_info(self._client, name, self._group)
+        if info is not None:
+            read = info.get("entries-read")
+            return {"id": text(info.get("last-delivered-id")), "entriesRead": None if read is None else int(read)}
         # Never read yet: the group the workers would make, at the start of the stream.
-        self._client.xgroup_create(name, self._group, id="0", mkstream=True)
+        create_group(self._client, name, self._group)
         return {"id": ZERO, "entriesRead": 0}
 
     def _back(self, before: dict[str, dict[str, Any]], count: int) -> Move:

@@ -186,9 +186,12 @@ class GraphWatermarkSource:
             rows = self._rows(rel, entity, position.cursor, limit)
             if not rows:
                 oldest = position.safe[0] if position.safe else None
-                position.rewind(self._overlap, None if oldest is None else version_of(self._reader.native(oldest)))
+                position.rewind(self._overlap, None if oldest is None else self._version(oldest))
                 return Batch(changes=[])
             changes, rejected = _versioned([self._change(rel, entity, row) for row in rows], self._versions)
+            # An entity whose watermark is no timestamp or integer is refused once with the reason; it never
+            # becomes the scan's position, which then could not be compared with any other.
+            rejected = [r for r in rejected if position.refused_once(entity_id(r.change.entity, r.change.key))]
             horizon = (time.time() - self._overlap) * 1_000_000
             changes = [
                 c
@@ -203,14 +206,28 @@ class GraphWatermarkSource:
             # The position is (watermark, key) or (watermark, start key, end key). The exact values stay in
             # memory (a driver's temporal value may be finer than Python's); the checkpoint holds their Python
             # form, and only up to the last entity behind the horizon.
+            moved = False
             for row in rows:
+                if self._version(row[-1]) is None:
+                    continue
                 at = [row[-1], row[0]] if rel is None else [row[-1], row[0], row[1]]
                 if not _stamped_in_time(row[-1], self._reader, horizon):
                     position.safe = at
                 position.cursor = at
+                moved = True
             if changes or rejected:
                 token = None if position.safe is None else (entity, [self._reader.native(v) for v in position.safe])
                 return Batch(changes=changes, rejected=rejected, token=token)
+            if not moved:
+                # Only refused watermarks are left after the position (they order after every timestamp).
+                return Batch(changes=[])
+
+    def _version(self, watermark: Any) -> int | None:
+        """The version a watermark gives; None for a value that is no timestamp or integer."""
+        try:
+            return version_of(self._reader.native(watermark))
+        except ValueError:
+            return None
 
     def _by_watermark(self, rel: RelationshipMapping | None, entity: str) -> tuple[dict[str, str], LiteralString]:
         """The slots and template of the watermark scan of one entity type."""

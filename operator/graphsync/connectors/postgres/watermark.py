@@ -42,6 +42,14 @@ SELECT least(
 )
 """
 _NULLS = "SELECT {row} FROM {table} AS t WHERE {column} IS NULL ORDER BY {key} LIMIT %s"
+# The watermark column's type (a domain's base type) by oid and as SQL names it; no row when there is no such column.
+_COLUMN_TYPE = """
+SELECT coalesce(nullif(t.typbasetype, 0), a.atttypid)::int, format_type(a.atttypid, a.atttypmod)
+FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+WHERE a.attrelid = %(table)s::regclass AND a.attname = %(column)s AND a.attnum > 0 AND NOT a.attisdropped
+"""
+# What a version can be made of (change.version_of): smallint, integer, bigint, date, timestamp, timestamptz.
+WATERMARK_TYPES = frozenset({21, 23, 20, 1082, 1114, 1184})
 # Refused once per run and table, at most this many: enough to find them, not a flood of dead letters.
 NULLS_REPORTED = 100
 
@@ -66,8 +74,23 @@ class WatermarkSource:
 
     def prepare(self) -> None:
         for table in self._tables:
+            self._check_column(table)
             saved = self._checkpoints.get(f"watermark:{table.entity}")
             self._positions[table.entity] = Position(cursor=saved, safe=saved)
+
+    def _check_column(self, table: Table) -> None:
+        """A watermark column that is missing or holds no timestamp or integer is refused before anything is
+        read: every row of it would be refused, and the scan could not order them."""
+        row = self._conn.execute(_COLUMN_TYPE, {"table": table.name, "column": self._column}).fetchone()
+        self._conn.commit()
+        if row is None:
+            raise ValueError(f"source.postgres.watermarkColumn: table {table.name} has no column {self._column!r}")
+        if int(row[0]) not in WATERMARK_TYPES:
+            raise ValueError(
+                f"source.postgres.watermarkColumn: column {self._column!r} of table {table.name} is {row[1]}; a"
+                " watermark must be a timestamp, timestamptz, date, smallint, integer or bigint column (for"
+                " example updated_at timestamptz NOT NULL DEFAULT now(), set by every write)"
+            )
 
     def read(self, limit: int) -> Batch:
         # Round-robin over tables so one busy table cannot starve the others.
