@@ -37,8 +37,9 @@ def _float(text: str) -> Any:
     if "e" not in text:
         # The shortest text that reads back the same: a point only where there is a fraction.
         return float(text) if "." in text else int(text)
-    exponent = Decimal(text).as_tuple().exponent
-    return int(Decimal(text)) if isinstance(exponent, int) and exponent >= 0 else float(text)
+    number = Decimal(text)
+    exponent = number.as_tuple().exponent
+    return int(number) if isinstance(exponent, int) and exponent >= 0 else float(text)
 
 
 def _numeric(text: str) -> Any:
