@@ -18,10 +18,12 @@ from graphsync.connectors.falkordb.graph import Graph
 from graphsync.spec.endpoints import FalkorDBTarget, Neo4jTarget, PostgresSource, RedisStreams, ServerTls
 
 
-def postgres(source: PostgresSource, *, autocommit: bool = False) -> psycopg.Connection[Any]:
+def postgres(source: PostgresSource, *, autocommit: bool = False, replication: bool = False) -> psycopg.Connection[Any]:
+    """`replication`: a walsender connection of the database, for streaming a logical slot."""
     password = source.password.resolve("source.postgres.password") if source.password else None
     tls = source.tls.conninfo("source.postgres.tls") if source.tls else {}
-    conninfo = psycopg.conninfo.make_conninfo(source.url, password=password, **tls)
+    walsender = {"replication": "database"} if replication else {}
+    conninfo = psycopg.conninfo.make_conninfo(source.url, password=password, **tls, **walsender)
     conn = psycopg.connect(conninfo, autocommit=autocommit, connect_timeout=10)
     set_json_loads(_json_loads, conn)
     return conn

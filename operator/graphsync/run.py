@@ -45,6 +45,7 @@ from graphsync.connectors.postgres.consumer import OutboxStreamSource
 from graphsync.connectors.postgres.deadletter import PostgresDeadLetters
 from graphsync.connectors.postgres.logical.slot import Slot
 from graphsync.connectors.postgres.logical.source import LogicalSource
+from graphsync.connectors.postgres.logical.stream import Stream
 from graphsync.connectors.postgres.outbox import Outbox
 from graphsync.connectors.postgres.tables import SnapshotSource, tables_of
 from graphsync.connectors.postgres.watermark import WatermarkSource
@@ -278,9 +279,12 @@ def _logical(spec: PipelineSpec, control: RunControl, carry: _Carry, epoch: int)
     """Changes read from the pipeline's replication slot and applied; the slot moves once they are."""
     postgres = spec.postgres
     with ExitStack() as stack:
+        slot = Slot(spec.identity, postgres.schema_)
+        replication = stack.enter_context(connect.postgres(postgres, autocommit=True, replication=True))
         source = LogicalSource(
             _pg(spec, stack),
-            Slot(spec.identity, postgres.schema_),
+            Stream(replication, slot),
+            slot,
             tables_of(spec.mapped),
             schema=postgres.schema_,
             pipeline=spec.identity,

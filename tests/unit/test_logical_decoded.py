@@ -16,7 +16,7 @@ RELATION = Relation(
 
 
 def _transaction(xid: int, *rows: tuple[Operation, str, str | None]) -> Transaction:
-    transaction = Transaction(xid=xid, commit_lsn=xid * 100, end_lsn=xid * 100 + 1, messages=len(rows) + 2)
+    transaction = Transaction(xid=xid, commit_lsn=xid * 100, end_lsn=xid * 100 + 1)
     transaction.rows = [decoded_row(RELATION, TABLE, op, (key, name)) for op, key, name in rows]
     return transaction
 

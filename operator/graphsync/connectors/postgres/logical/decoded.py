@@ -1,4 +1,4 @@
-"""What a peek at the slot decodes into (pure): row changes, typed here or left as text for PostgreSQL to
+"""What the slot's stream decodes into (pure): row changes, typed here or left as text for PostgreSQL to
 type; the transactions holding them; how they are cut into batches and folded into changes."""
 
 from __future__ import annotations
@@ -30,12 +30,16 @@ class Transaction:
     xid: int
     commit_lsn: int
     end_lsn: int
-    messages: int
     rows: list[Row] = field(default_factory=list)
     # Changes that came through the outbox (a replayed dead letter, an application's event).
     events: list[Change] = field(default_factory=list)
     # Entity types whose tables this transaction truncated (before its other changes).
     truncated: list[str] = field(default_factory=list)
+
+    @property
+    def size(self) -> int:
+        """How many changes it holds, before folding."""
+        return len(self.rows) + len(self.events)
 
     def changes(self) -> list[Change]:
         """Its typed rows as changes, one per entity (its last: a transaction is atomic; with REPLICA IDENTITY
@@ -91,7 +95,7 @@ def first(transactions: list[Transaction], limit: int) -> list[Transaction]:
     """The oldest whole transactions holding up to `limit` changes (at least one transaction)."""
     taken, changes = 0, 0
     for transaction in transactions:
-        changes += len(transaction.rows) + len(transaction.events)
+        changes += transaction.size
         if taken and changes > limit:
             break
         taken += 1

@@ -1,23 +1,23 @@
 """Reading a pipeline's changes from its logical replication slot, acknowledged only once applied.
 
-`read` peeks the slot (`pg_logical_slot_peek_binary_changes`: the slot does not move) a few batches
-ahead, decodes the pgoutput messages and hands over whole transactions, a batch at a time. `commit`,
-called by the runner after the target committed them, notes how far the target has them; the next peek
-first advances the slot that far (the slot serves one call at a time, and the writer's next batch should
-not wait on PostgreSQL moving it); `flush` does it as a run ends. A crash in between delivers them
-again, and versions make that harmless. The runner reads ahead of what it applied: a peek starts again
-at the slot's position, so transactions already handed over are skipped, not handed twice.
+The slot is streamed (see stream.py): PostgreSQL decodes each change once and sends whole transactions in
+commit order. `read` decodes the pgoutput messages and hands over whole transactions, a batch at a time.
+`commit`, called by the runner after the target committed them, notes how far the target has them; the
+reader then settles this pipeline's outbox events in them and confirms that position to the stream, which
+tells the server (the slot's confirmed position); `flush` does it as a run ends. A crash in between
+delivers them again, and versions make that harmless.
 
 A change's version is its transaction's commit LSN: commit order, the order PostgreSQL made the
 changes visible in, so a transaction that commits late still wins over what committed before it.
 One transaction's several changes to one entity are folded into the last (a transaction is atomic).
 
-Values arrive as text. PostgreSQL turns them back into typed JSON (`jsonb_populate_record` then
-`to_jsonb`, the form snapshot reads and triggers give), one statement per table and batch. An UPDATE
-that left a TOASTed value unchanged does not carry it: such a row is read again by its key.
+Values arrive as text: typed here where the column types allow (texts.py), else PostgreSQL turns them back
+into typed JSON (`jsonb_populate_record` then `to_jsonb`, the form snapshot reads and triggers give), one
+statement per table and batch. An UPDATE that left a TOASTed value unchanged does not carry it: such a row
+is read again by its key.
 
-With no change for the pipeline, the slot is moved up to the current WAL position about once a second,
-so a busy database with quiet mapped tables does not keep its WAL for this slot.
+With nothing of the pipeline received and unapplied, a keepalive's position is confirmed, so a busy database
+with quiet mapped tables does not keep its WAL for this slot.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import psycopg
@@ -44,23 +43,17 @@ from graphsync.connectors.postgres.logical.decoded import (
     text_values,
 )
 from graphsync.connectors.postgres.logical.slot import Slot
+from graphsync.connectors.postgres.logical.stream import Keepalive, Stream
 from graphsync.connectors.postgres.tables import Table, row_sql, table_sql
 from graphsync.pipeline.contracts import Batch, Rejection
 from graphsync.spec import identifiers
 
 log = logging.getLogger(__name__)
 
-_PEEK = """
-SELECT data FROM pg_logical_slot_peek_binary_changes(
-    %(slot)s, %(upto)s::pg_lsn, %(limit)s, 'proto_version', '1', 'publication_names', %(publications)s)
-WHERE NOT (xid = ANY(%(handed)s::text[]::xid[])) OR get_byte(data, 0) = 82
-"""
-_CURRENT = "SELECT pg_current_wal_lsn()::text"
 _QUALIFIED = """
 SELECT n.nspname || '.' || c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.oid = %(table)s::regclass
 """
-_ADVANCE = "SELECT pg_replication_slot_advance(%(slot)s, %(lsn)s::pg_lsn)"
 _TYPED = """
 SELECT x.i, {row} FROM jsonb_array_elements(%(rows)s::jsonb) WITH ORDINALITY AS x(e, i),
     LATERAL jsonb_populate_record(NULL::{table}, x.e) AS t
@@ -73,49 +66,43 @@ WHERE id = ANY(%(ids)s) AND pipeline = %(pipeline)s
 """
 IDLE_POLL_SECONDS = 0.05
 IDLE_READ_SECONDS = 0.5
-IDLE_ADVANCE_SECONDS = 1.0
 BACKLOG_EVERY_SECONDS = 5.0
 TRUNCATE_WAIT_SECONDS = 30.0
-# A peek, and a move of the slot, decode the WAL again from the slot's restart position, which PostgreSQL moves
-# only about every 15 s (when it logs the running transactions): at 20,000 changes/s, hundreds of thousands
-# of changes decoded again for each. So a peek reads this many batches ahead, and the slot is moved at most
-# once a second (what the target committed meanwhile is skipped by the peeks, not handed over again).
-PEEKED_BATCHES = 8
-ADVANCE_EVERY_SECONDS = 1.0
-
-
-@dataclass(frozen=True)
-class _Handed:
-    """A transaction handed over and not yet committed: its messages are counted in the next peek's limit."""
-
-    xid: int
-    end_lsn: int
-    messages: int
 
 
 class LogicalSource:
     def __init__(
-        self, conn: psycopg.Connection[Any], slot: Slot, tables: Sequence[Table], *, schema: str, pipeline: str
+        self,
+        conn: psycopg.Connection[Any],
+        stream: Stream,
+        slot: Slot,
+        tables: Sequence[Table],
+        *,
+        schema: str,
+        pipeline: str,
     ) -> None:
         self._conn = conn
+        self._stream = stream
         self._slot = slot
         self._tables = {table.name: table for table in tables}
         self._by_entity = {table.entity: table for table in tables}
         self._outbox = f"{identifiers.check(schema)}.outbox"
         self._schema = schema
         self._pipeline = pipeline
-        # Peeking and advancing must not overlap: the slot is held by one at a time.
+        # The reader and a run's end (flush) share the connection.
         self._lock = threading.Lock()
-        # Transactions peeked and not yet handed over, oldest first: the reader's next batches.
-        self._peeked: list[Transaction] = []
-        # Transactions handed over that the slot is not yet past, oldest first.
-        self._handed: list[_Handed] = []
-        # How far the target committed (an end LSN) and the outbox events of this pipeline it took: the slot
-        # is moved and the events settled by the reader, under `_lock`; the writer only notes them here.
+        # The stream's decoding state: tables as last described (sent once per stream), the transaction being
+        # received, whole transactions received and not yet handed over (oldest first).
+        self._relations: dict[int, Relation] = {}
+        self._receiving: Transaction | None = None
+        self._received: list[Transaction] = []
+        # End positions of transactions handed over that are not yet confirmed, oldest first.
+        self._handed: list[int] = []
+        # How far the target committed (an end LSN) and the outbox events of this pipeline it took: settled
+        # and confirmed by the reader; the writer only notes them here.
         self._acks = threading.Lock()
         self._applied = -1
         self._settling: list[int] = []
-        self._advanced_at = 0.0
         self._measured_at = 0.0
         # Told how much WAL the slot holds, every BACKLOG_EVERY_SECONDS (the run's stats, for status and metrics).
         self.on_backlog: Callable[[int], None] | None = None
@@ -129,25 +116,51 @@ class LogicalSource:
         for table in tables:
             row = self._conn.execute(_QUALIFIED, {"table": table.name}).fetchone()
             self._tables[str(row[0]) if row else table.name] = table
+        self._stream.start()
 
     def read(self, limit: int) -> Batch:
-        if not self._peeked:
-            deadline = time.monotonic() + IDLE_READ_SECONDS
-            while True:
-                self._peeked = self._peek(limit * PEEKED_BATCHES)
-                if self._peeked:
-                    break
-                if time.monotonic() >= deadline:
-                    return Batch(changes=[])
-                time.sleep(IDLE_POLL_SECONDS)
-        transactions = self._up_to_truncate(first(self._peeked, limit))
+        with self._lock:
+            self._acknowledge()
+        self._receive(limit)
+        transactions = self._up_to_truncate(first(self._received, limit))
         if not transactions:
             return Batch(changes=[])
-        del self._peeked[: len(transactions)]
+        del self._received[: len(transactions)]
         changes = self._changes(transactions)
-        with self._lock:
-            self._handed.extend(_Handed(t.xid, t.end_lsn, t.messages) for t in transactions)
+        with self._acks:
+            self._handed.extend(t.end_lsn for t in transactions)
         return Batch(changes=changes, token=transactions[-1].end_lsn)
+
+    def _receive(self, limit: int) -> None:
+        """Decode what the stream sends until `limit` changes are in whole transactions, or until it has
+        nothing more at once (with a transaction to hand over) or for IDLE_READ_SECONDS (with none)."""
+        deadline = time.monotonic() + IDLE_READ_SECONDS
+        while sum(t.size for t in self._received) < limit:
+            wait = 0.0 if self._received else deadline - time.monotonic()
+            arrived = self._stream.receive(max(0.0, wait))
+            for item in arrived:
+                if isinstance(item, Keepalive):
+                    self._caught_up(item.wal_end)
+                else:
+                    self._decode(item)
+            if not arrived and (self._received or time.monotonic() >= deadline):
+                break
+        if self.on_backlog is not None and time.monotonic() - self._measured_at >= BACKLOG_EVERY_SECONDS:
+            with self._lock:
+                held = self._slot.lag_bytes(self._conn)
+            if held is not None:
+                self.on_backlog(held)
+            self._measured_at = time.monotonic()
+
+    def _caught_up(self, wal_end: int) -> None:
+        """The server sent every change committed before `wal_end`: with none of them waiting here or in the
+        target, the slot may move there (the WAL of other tables, and of quiet ones, is not kept)."""
+        with self._lock:
+            self._acknowledge()
+        with self._acks:
+            waiting = bool(self._handed) or bool(self._settling)
+        if not waiting and self._receiving is None and not self._received:
+            self._stream.confirm(wal_end)
 
     def _up_to_truncate(self, transactions: list[Transaction]) -> list[Transaction]:
         """A TRUNCATE deletes what every earlier change wrote, so it runs alone, once those are applied: the
@@ -180,13 +193,14 @@ class LogicalSource:
             self._settling.extend(own)
 
     def flush(self) -> None:
-        """Move the slot past what the target committed now, as a run ends (the next worker then starts
+        """Confirm what the target committed and end the stream, as a run ends (the next worker then starts
         there); on a connection already lost it does nothing: the next worker is handed those again."""
         if self._conn.closed or self._conn.broken:
             return
         with self._lock:
             try:
-                self._acknowledge(now=True)
+                self._acknowledge()
+                self._stream.finish()
             except psycopg.Error as exc:
                 log.warning("the slot stays where it was, its changes will be handed over again: %s", exc)
 
@@ -195,81 +209,41 @@ class LogicalSource:
 
     def _unapplied(self) -> bool:
         with self._acks:
-            return any(handed.end_lsn > self._applied for handed in self._handed)
+            return any(end > self._applied for end in self._handed)
 
-    def _acknowledge(self, *, now: bool = False) -> None:
-        """Settle this pipeline's outbox events the target took and move the slot past what it committed, at
-        most every ADVANCE_EVERY_SECONDS unless `now`; called with `_lock` held. Noted again on an error: a
-        lost connection ends the run anyway."""
+    def _acknowledge(self) -> None:
+        """Settle this pipeline's outbox events the target took, then confirm the end of what it committed;
+        called with `_lock` held. Noted again on an error: a lost connection ends the run anyway."""
         with self._acks:
             applied, own = self._applied, self._settling
             self._settling = []
-        due = now or time.monotonic() - self._advanced_at >= ADVANCE_EVERY_SECONDS
-        moves = due and bool(self._handed) and applied >= self._handed[0].end_lsn
         try:
             if own:
                 self._conn.execute(self._sql(_SETTLE), {"ids": own, "pipeline": self._pipeline})
-            if moves:
-                self._conn.execute(_ADVANCE, {"slot": self._slot.name, "lsn": pgoutput.lsn_text(applied)})
         except BaseException:
             with self._acks:
                 self._settling = own + self._settling
             raise
-        if moves:
-            self._advanced_at = time.monotonic()
-            self._handed = [handed for handed in self._handed if handed.end_lsn > applied]
+        with self._acks:
+            if self._handed and applied >= self._handed[0]:
+                self._stream.confirm(applied)
+                self._handed = [end for end in self._handed if end > applied]
 
-    def _peek(self, limit: int) -> list[Transaction]:
-        with self._lock:
-            self._acknowledge()
-            row = self._conn.execute(_CURRENT).fetchone()
-            upto = str(row[0]) if row else None
-            skip = sum(handed.messages for handed in self._handed)
-            after = self._handed[-1].end_lsn if self._handed else -1
-            # A peek starts at the slot's position again: the server leaves out what was handed over already
-            # (but not its Relation messages, which the transactions after it may need), so it is neither
-            # sent nor decoded once more.
-            rows = self._conn.execute(
-                _PEEK,
-                {
-                    "slot": self._slot.name,
-                    "upto": upto,
-                    "limit": limit + skip,
-                    "publications": self._slot.publications,
-                    "handed": [str(handed.xid) for handed in self._handed],
-                },
-            ).fetchall()
-            if not rows and not self._handed and upto and time.monotonic() - self._advanced_at >= IDLE_ADVANCE_SECONDS:
-                # Nothing of this pipeline committed before `upto`: the slot need not keep that WAL.
-                self._conn.execute(_ADVANCE, {"slot": self._slot.name, "lsn": upto})
-                self._advanced_at = time.monotonic()
-            if self.on_backlog is not None and time.monotonic() - self._measured_at >= BACKLOG_EVERY_SECONDS:
-                held = self._slot.lag_bytes(self._conn)
-                if held is not None:
-                    self.on_backlog(held)
-                self._measured_at = time.monotonic()
-        return [t for t in self._transactions(bytes(r[0]) for r in rows) if t.end_lsn > after]
-
-    def _transactions(self, messages: Any) -> list[Transaction]:
-        relations: dict[int, Relation] = {}
-        found: list[Transaction] = []
-        current: Transaction | None = None
-        for data in messages:
-            message = pgoutput.decode(data)
-            if isinstance(message, pgoutput.Relation):
-                relations[message.oid] = Relation(message)
-            elif isinstance(message, pgoutput.Begin):
-                current = Transaction(xid=message.xid, commit_lsn=message.final_lsn, end_lsn=0, messages=1)
-            elif isinstance(message, pgoutput.Commit):
-                if current is None:
-                    raise pgoutput.DecodeError("a commit without its begin")
-                current.end_lsn, current.messages = message.end_lsn, current.messages + 1
-                found.append(current)
-                current = None
-            elif current is not None:
-                current.messages += 1
-                self._take(current, message, relations)
-        return found
+    def _decode(self, data: bytes) -> None:
+        """One pgoutput message of the stream: whole transactions go to `_received`."""
+        message = pgoutput.decode(data)
+        if isinstance(message, pgoutput.Relation):
+            self._relations[message.oid] = Relation(message)
+        elif isinstance(message, pgoutput.Begin):
+            self._receiving = Transaction(xid=message.xid, commit_lsn=message.final_lsn, end_lsn=0)
+        elif isinstance(message, pgoutput.Commit):
+            if self._receiving is None:
+                raise pgoutput.DecodeError("a commit without its begin")
+            self._receiving.end_lsn = message.end_lsn
+            self._received.append(self._receiving)
+            self._receiving = None
+        elif self._receiving is not None:
+            self._take(self._receiving, message, self._relations)
 
     def _take(self, transaction: Transaction, message: pgoutput.Message, relations: dict[int, Relation]) -> None:
         if isinstance(message, pgoutput.Truncate):
