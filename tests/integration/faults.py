@@ -134,8 +134,17 @@ def converge(actual: Callable[[], Any], expected: Callable[[], Any], within: flo
         time.sleep(1)
 
 
-def pipeline_spec(pg: Service, schema: str, redis_service: Service, target: dict[str, Any]) -> PipelineSpec:
+def pipeline_spec(
+    pg: Service, schema: str, redis_service: Service, target: dict[str, Any], *, capture: str = "triggers"
+) -> PipelineSpec:
     env = pg.env
+    transport = {
+        "redisStreams": {
+            "url": redis_service.env["GRAPHSYNC_REDIS_URL"],
+            "claimIdleSeconds": 1,
+            "redeliverAfterSeconds": 5,
+        }
+    }
     return PipelineSpec.model_validate(
         {
             "name": unique_name("matrix").replace("_", "-"),
@@ -144,15 +153,11 @@ def pipeline_spec(pg: Service, schema: str, redis_service: Service, target: dict
                     "url": f"postgresql://{env['GRAPHSYNC_PG_USER']}@127.0.0.1:{env['GRAPHSYNC_PG_PORT']}/postgres",
                     "password": {"env": "MATRIX_PG_PASSWORD"},
                     "schema": schema,
+                    "capture": capture,
                 }
             },
-            "transport": {
-                "redisStreams": {
-                    "url": redis_service.env["GRAPHSYNC_REDIS_URL"],
-                    "claimIdleSeconds": 1,
-                    "redeliverAfterSeconds": 5,
-                }
-            },
+            # A logical capture reads its slot directly.
+            **({"transport": transport} if capture != "logical" else {}),
             "target": target,
             "mappings": shop.mappings(schema),
             "batchSize": 100,
