@@ -32,6 +32,7 @@ from graphsync.devenv import neo4j as neo4j_server
 from graphsync.devenv.service import Service
 
 TICK = 0.01  # the writer commits every 10 ms
+BACKLOG_TRANSACTION_ROWS = 200
 PROBE = 0.02
 # Latency samples a second the prober takes, whatever the rate.
 SAMPLED_PER_SECOND = 1000
@@ -139,10 +140,12 @@ def window(pg: Service, neo: Service, rate: int, seconds: float, first_id: int) 
 
 def backlog(pg: Service, neo: Service, worker: Worker, rows: int, first_id: int) -> tuple[dict[str, Any], int]:
     """The pipeline's own highest rate, with no load generator sharing the machine: `rows` committed (in
-    transactions of the ticks' size) while the worker is stopped, then timed from the first row visible to
-    the last, as the raw limit is timed with nothing else running."""
+    transactions of BACKLOG_TRANSACTION_ROWS, the ramp's at 20,000/s) while the worker is stopped, then timed
+    from the first row visible to the last, as the raw limit is timed with nothing else running."""
     worker.stop()
-    next_id = write(pg, rows, 1.0, first_id, paced=False)
+    # A batch holds whole transactions: transactions of thousands of rows would cut its batches short.
+    rate = round(BACKLOG_TRANSACTION_ROWS / TICK)
+    next_id = write(pg, rate, rows / rate, first_id, paced=False)
     worker.start()
     first_seen = None
     deadline = time.perf_counter() + 300

@@ -24,7 +24,7 @@ from graphsync.pipeline.control import RunControl
 from graphsync.pipeline.stats import RunStats
 from graphsync.spec.pipeline import PipelineSpec
 from tests import shop
-from tests.conftest import unique_name
+from tests.conftest import eventually, unique_name
 from tests.integration.faults import (
     Watched,
     Writers,
@@ -121,6 +121,35 @@ def test_a_run_stopped_midway_resumes_from_the_slot_and_loses_nothing(
     assert shop.actual(neo4j_driver) == shop.expected(pg_conn, schema)
 
 
+def test_a_second_worker_of_the_pipeline_waits_for_the_first_then_takes_over_the_slot(
+    base: dict[str, Any], pg_conn: Conn, schema: str, dsn: str, neo4j_driver: neo4j.Driver
+) -> None:
+    """A rolling update: the new worker starts while the old one still streams the slot (one reader at a
+    time); it retries until the old one has stopped, then streams on from where the old one's target was."""
+    spec = logical(base, batchSize=50)
+    capture.prepare_source(spec)
+    seed(pg_conn, schema, customers=20)
+    old, new = Watched(spec), Watched(spec)
+    with Writers(dsn, schema) as writers:
+        old.start()
+        first_batch_since(old, time.monotonic() - 1)
+        new.start()
+        time.sleep(4)
+        assert new.stats is not None
+        assert any("active for PID" in error for error in new.stats.errors), new.stats.errors
+        old.finish()
+        handed_at = time.monotonic()
+        first_batch_since(new, handed_at)
+        time.sleep(2)
+    assert old.errors == []
+    converge(lambda: shop.actual(neo4j_driver), lambda: shop.expected(pg_conn, schema))
+    new.finish()
+    assert new.errors == []
+    assert writers.committed > 0
+    assert dead_letters(spec, dsn) == 0
+    assert until_idle(spec).read == 0
+
+
 def test_snapshot_then_stream_over_the_slot(
     base: dict[str, Any], pg_conn: Conn, schema: str, dsn: str, neo4j_driver: neo4j.Driver
 ) -> None:
@@ -182,6 +211,30 @@ def test_cleanup_drops_the_slot_and_publications_and_releases_the_wal(
         0,
     )
     assert cleanup.cleanup(spec).replication == []
+
+
+def test_cleanup_drops_the_slot_a_worker_still_streams(base: dict[str, Any], pg_conn: Conn, schema: str) -> None:
+    """`graphsync cleanup` run while a worker still streams the slot (the operator stops the workers first,
+    but a person at a terminal may not): the worker's connection is ended and the slot dropped, not refused
+    as in use."""
+    spec = logical(base)
+    capture.prepare_source(spec)
+    name = slot_name(spec.identity)
+    slots = "SELECT count(*) FROM pg_replication_slots WHERE slot_name = %s"
+    watched = Watched(spec)
+    watched.start()
+    try:
+        active = "SELECT active FROM pg_replication_slots WHERE slot_name = %s"
+        eventually(lambda: pg_conn.execute(active, (name,)).fetchone() == (True,), "the worker streaming the slot")
+        assert f"slot {name}" in cleanup.cleanup(spec).replication
+    finally:
+        watched.stop.set()
+        assert watched.thread is not None
+        watched.thread.join(timeout=120)
+        Watched.running.remove(watched)
+    # The worker, going on until stopped, may have made its slot again: once it has stopped, nothing is left.
+    cleanup.cleanup(spec)
+    assert pg_conn.execute(slots, (name,)).fetchone() == (0,)
 
 
 def test_postgres_restarted_mid_stream_the_slot_resumes_and_nothing_is_lost(

@@ -12,6 +12,7 @@ their own slot and get every change. Two publications feed the slot:
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +27,13 @@ from graphsync.spec.mapping import Mappings
 _SLOT = "SELECT 1 FROM pg_replication_slots WHERE slot_name = %(slot)s"
 _CREATE_SLOT = "SELECT pg_create_logical_replication_slot(%(slot)s, 'pgoutput')"
 _DROP_SLOT = "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = %(slot)s"
+# The connection streaming the slot (a worker of the pipeline being removed, not yet gone): a slot in use
+# cannot be dropped.
+_END_READER = """
+SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = %(slot)s AND active_pid IS NOT NULL
+"""
+# How long a removal waits for the ended reader to let go of the slot.
+RELEASE_SECONDS = 10.0
 _PUBLICATION = "SELECT 1 FROM pg_publication WHERE pubname = %(name)s"
 _STATE = """
 SELECT confirmed_flush_lsn::text, restart_lsn::text, active,
@@ -165,13 +173,25 @@ class Slot:
     def remove(self, conn: psycopg.Connection[Any]) -> list[str]:
         """Drop the slot and publications; returns those that existed, as `slot NAME`, `publication NAME`."""
         dropped = []
-        if conn.execute(_DROP_SLOT, {"slot": self.name}).fetchone() is not None:
+        if self._drop_slot(conn):
             dropped.append(f"slot {self.name}")
         for publication in (self.name, self.events):
             if conn.execute(_PUBLICATION, {"name": publication}).fetchone():
                 conn.execute(sql.SQL("DROP PUBLICATION {}").format(sql.Identifier(publication)))
                 dropped.append(f"publication {publication}")
         return dropped
+
+    def _drop_slot(self, conn: psycopg.Connection[Any]) -> bool:
+        """Drop the slot, ending a worker still streaming it first; True when there was one."""
+        deadline = time.monotonic() + RELEASE_SECONDS
+        while True:
+            conn.execute(_END_READER, {"slot": self.name})
+            try:
+                return conn.execute(_DROP_SLOT, {"slot": self.name}).fetchone() is not None
+            except psycopg.errors.ObjectInUse:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.1)
 
     def state(self, conn: psycopg.Connection[Any]) -> dict[str, Any] | None:
         """Where the slot stands (confirmed and restart positions, in use, WAL held); None when there is none."""
