@@ -256,7 +256,6 @@ def _runner(
     *,
     carry: _Carry,
     epoch: int,
-    writers: int = 1,
 ) -> Runner:
     dead_letters = PostgresDeadLetters(_pg(spec, stack), pipeline=spec.identity, schema=spec.postgres.schema_)
     # A polled source (incremental) waits between empty reads; a stream's read blocks by itself.
@@ -268,7 +267,6 @@ def _runner(
         probe_seconds=control.probe_seconds,
         connection_lost=outages.connection_lost,
         epoch=epoch,
-        writers=writers,
     )
     runner = Runner(source, sink, dead_letters, options, on_batch=control.on_batch, stats=carry.take())
     # Connected again: the run's own loops say whether it is alive from here on.
@@ -293,7 +291,7 @@ def _logical(spec: PipelineSpec, control: RunControl, carry: _Carry, epoch: int)
         )
         stack.callback(source.flush)
         sink = targets.sink(spec, stack)
-        runner = _runner(spec, source, sink, control, stack, carry=carry, epoch=epoch, writers=targets.writers(spec))
+        runner = _runner(spec, source, sink, control, stack, carry=carry, epoch=epoch)
         limit = postgres.slot_backlog_limit_bytes
         source.on_backlog = lambda held: runner.stats.source_backlog(held, limit)
 

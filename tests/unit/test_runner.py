@@ -5,9 +5,7 @@ from __future__ import annotations
 import logging
 import random
 import threading
-import time
 from collections.abc import Sequence
-from dataclasses import replace
 
 import neo4j.exceptions
 import pytest
@@ -239,37 +237,3 @@ def test_the_applications_correlation_id_is_in_the_worker_log(caplog: pytest.Log
     assert all(f"correlation_id=checkout-{i}" in applied[0] for i in range(5))
     untraced = Change(entity="e", key=1, op=Operation.DELETE, version=2)
     assert untraced.describe() == "e:1@2 (delete)"
-
-
-class SlowFirstSink(MemorySink):
-    """Its first write takes longest: with two writers, the second batch is committed by the sink first."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.calls = 0
-        self.lock = threading.Lock()
-
-    def apply(self, changes: Sequence[Change], staged: object = None) -> ApplyResult:
-        with self.lock:
-            self.calls += 1
-            first = self.calls == 1
-        if first:
-            time.sleep(0.3)
-        with self.lock:
-            return super().apply(changes, staged)
-
-
-def test_batches_applied_at_once_are_checkpointed_in_the_order_they_were_read() -> None:
-    source, sink = ListSource(changes(40), 10), SlowFirstSink()
-    source.log = sink.log
-    runner = Runner(source, sink, MemoryDeadLetters(), replace(FAST, writers=2))
-    runner.run(threading.Event())
-    # The second batch landed before the first; neither was checkpointed before the first had.
-    assert sink.log.index("apply 10") < sink.log.index("commit 10")
-    first_commit = sink.log.index("commit 10")
-    assert sink.log[:first_commit].count("apply 10") == 2
-    assert [[c.key for c in batch] for batch, _ in source.committed] == [
-        list(range(i, i + 10)) for i in range(0, 40, 10)
-    ]
-    assert sorted(sink.state) == list(range(40))
-    assert runner.stats.created == 40

@@ -1,23 +1,18 @@
 """The loop every worker runs: read, apply (retrying transient errors), dead-letter poison, checkpoint.
 
 A reader thread fills a bounded queue, so a slow sink slows reading instead of
-growing memory. The writer applies one batch at a time (or, with `writers` above one, that many at once,
-each in a target transaction of its own) and checkpoints each only after the sink committed it, in the
-order the batches were read, so a checkpoint never passes a batch not yet applied. On shutdown the
-in-flight batches are finished; batches read but not applied are simply not checkpointed, so the source
-delivers them again.
+growing memory. The writer applies one batch at a time and checkpoints it only
+after the sink committed. On shutdown the in-flight batch is finished; batches
+read but not applied are simply not checkpointed, so the source delivers them again.
 """
 
 from __future__ import annotations
 
-import contextvars
 import logging
 import queue
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -56,19 +51,6 @@ class RunOptions:
     # The version epoch the pipeline writes in on its target (see graphsync.epochs): every change read is
     # stamped with it, so the sink, the dead-letter store and the source's settlements all see one version.
     epoch: int = 0
-    # Batches applied at once: only for a sink whose writes may land in any order (version-guarded, each
-    # entity locked before its version is read), where the target, not the worker, is the limit.
-    writers: int = 1
-
-
-@dataclass(frozen=True)
-class _Applied:
-    """A batch the sink committed: what it did, the records it refused, how long it took, its log id."""
-
-    result: ApplyResult
-    rejected: list[Rejection]
-    seconds: float
-    correlation: str
 
 
 class Runner:
@@ -113,9 +95,6 @@ class Runner:
             target=self._read_loop, args=(batches, backlog, stop, done, reader_error), daemon=True
         )
         reader.start()
-        pool = ThreadPoolExecutor(self._options.writers, thread_name_prefix="writer")
-        # Batches being applied, oldest first: each is checkpointed once it and every one before it are.
-        flight: deque[tuple[Batch, Future[_Applied]]] = deque()
         try:
             while True:
                 batch = _take(batches, lambda: self.stats.alive(WRITER))
@@ -124,24 +103,15 @@ class Runner:
                     break
                 if batch.probe:
                     self._retrying(self._sink.ping, stop, "target")
-                    backlog.applied()
                 else:
-                    # In the caller's log context, as the batch's lines were when it was applied in this thread.
-                    applying = pool.submit(contextvars.copy_context().run, self._applied, batch, stop)
-                    flight.append((batch, applying))
-                    while len(flight) >= self._options.writers:
-                        self._finish(*flight.popleft(), stop)
-                        backlog.applied()
+                    self._process(batch, stop)
                 self.stats.alive(WRITER)
-            while flight:
-                self._finish(*flight.popleft(), stop)
                 backlog.applied()
         except Interrupted:
             log.info("shutdown requested: the unfinished batch will be delivered again")
         finally:
             done.set()
             _drain(batches)
-            pool.shutdown(wait=True)
             reader.join(timeout=30)
             self.stats.ended(WRITER)
         if reader_error:
@@ -213,20 +183,13 @@ class Runner:
         except Exception:  # noqa: BLE001 - a bad record: apply stages again and isolates it
             return None
 
-    def _applied(self, batch: Batch, stop: threading.Event) -> _Applied:
-        correlation = logs.new_id()
+    def _process(self, batch: Batch, stop: threading.Event) -> None:
         # Every line logged while this batch is applied (retries, poison isolation, the sink's) carries its id.
-        with logs.scope(**{logs.CORRELATION_ID: correlation}):
+        with logs.scope(**{logs.CORRELATION_ID: logs.new_id()}):
             started = time.monotonic()
             result, rejected = self._apply(batch.changes, stop, batch.staged)
-        return _Applied(result, rejected, time.monotonic() - started, correlation)
-
-    def _finish(self, batch: Batch, applying: Future[_Applied], stop: threading.Event) -> None:
-        """Dead-letter what the sink refused and checkpoint the batch, once the sink committed it."""
-        applied = applying.result()
-        result, seconds = applied.result, applied.seconds
-        with logs.scope(**{logs.CORRELATION_ID: applied.correlation}):
-            failed = [*batch.rejected, *applied.rejected]
+            seconds = time.monotonic() - started
+            failed = [*batch.rejected, *rejected]
             if log.isEnabledFor(logging.DEBUG):
                 log.debug(
                     "applied %d change(s): %s", len(batch.changes), "; ".join(c.describe() for c in batch.changes)
