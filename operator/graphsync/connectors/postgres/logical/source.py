@@ -133,17 +133,25 @@ class LogicalSource:
 
     def _receive(self, limit: int) -> None:
         """Decode what the stream sends until `limit` changes are in whole transactions, or until it has
-        nothing more at once (with a transaction to hand over) or for IDLE_READ_SECONDS (with none)."""
+        nothing more at once (with a transaction to hand over) or for IDLE_READ_SECONDS (with none, and
+        none half received)."""
         deadline = time.monotonic() + IDLE_READ_SECONDS
         while sum(t.size for t in self._received) < limit:
-            wait = 0.0 if self._received else deadline - time.monotonic()
+            wait = deadline - time.monotonic()
+            if self._received:
+                wait = 0.0
+            elif self._receiving is not None:
+                wait = max(wait, IDLE_POLL_SECONDS)
             arrived = self._stream.receive(max(0.0, wait))
             for item in arrived:
                 if isinstance(item, Keepalive):
                     self._caught_up(item.wal_end)
                 else:
                     self._decode(item)
-            if not arrived and (self._received or time.monotonic() >= deadline):
+            # A transaction half received is waited for however long it takes to arrive: an empty read
+            # tells the runner the source is caught up.
+            quiet = time.monotonic() >= deadline and self._receiving is None
+            if not arrived and (self._received or quiet):
                 break
         if self.on_backlog is not None and time.monotonic() - self._measured_at >= BACKLOG_EVERY_SECONDS:
             with self._lock:
