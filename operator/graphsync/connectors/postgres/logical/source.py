@@ -251,18 +251,18 @@ class LogicalSource:
             self._received.append(self._receiving)
             self._receiving = None
         elif self._receiving is not None:
-            self._take(self._receiving, message, self._relations)
+            self._take(self._receiving, message)
 
-    def _take(self, transaction: Transaction, message: pgoutput.Message, relations: dict[int, Relation]) -> None:
+    def _take(self, transaction: Transaction, message: pgoutput.Message) -> None:
         if isinstance(message, pgoutput.Truncate):
             for oid in message.relations:
-                known = relations.get(oid)
+                known = self._relations.get(oid)
                 table = self._tables.get(known.relation.qualified) if known is not None else None
                 if table is not None:
                     transaction.truncated.append(table.entity)
             return
         if isinstance(message, pgoutput.Insert | pgoutput.Update | pgoutput.Delete):
-            known = relations[message.relation]
+            known = self._relations[message.relation]
             relation = known.relation
             if relation.qualified == self._outbox:
                 if isinstance(message, pgoutput.Insert):

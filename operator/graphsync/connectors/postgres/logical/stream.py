@@ -71,7 +71,8 @@ class Stream:
         self._started = False
         # 0 is InvalidXLogRecPtr: the server leaves the slot where it is until something is confirmed.
         self._confirmed = 0
-        self._received = 0
+        # How far the server has sent: the status's "written" position.
+        self._sent_up_to = 0
         self._done = threading.Event()
         self._feedback: threading.Thread | None = None
 
@@ -79,17 +80,16 @@ class Stream:
         """Start streaming from the slot's confirmed position (idempotent)."""
         if self._started:
             return
-        names = (self._slot.name, self._slot.events)
-        for name in names:
+        for name in (self._slot.name, self._slot.events):
             if not _NAME.fullmatch(name):
                 raise ValueError(f"replication slot or publication name {name!r} is not one graphsync made")
-        command = _START.format(slot=names[0], publications=",".join(names))
+        command = _START.format(slot=self._slot.name, publications=self._slot.publications)
         with self._lock:
             self._pgconn.send_query(command.encode())
             result = self._pgconn.get_result()
             if result is None or result.status != pq.ExecStatus.COPY_BOTH:
                 message = result.error_message.decode(errors="replace") if result is not None else "no answer"
-                raise psycopg.OperationalError(f"START_REPLICATION on slot {names[0]}: {message.strip()}")
+                raise psycopg.OperationalError(f"START_REPLICATION on slot {self._slot.name}: {message.strip()}")
         self._started = True
         self._feedback = threading.Thread(target=self._send_feedback, name="slot-feedback", daemon=True)
         self._feedback.start()
@@ -154,11 +154,11 @@ class Stream:
             kind = data[0]
             if kind == ord("w"):
                 start, _end, _sent = _XLOG_DATA.unpack_from(data, 1)
-                self._received = max(self._received, start)
+                self._sent_up_to = max(self._sent_up_to, start)
                 found.append(bytes(data[1 + _XLOG_DATA.size :]))
             elif kind == ord("k"):
                 wal_end, _sent, reply = _KEEPALIVE.unpack_from(data, 1)
-                self._received = max(self._received, wal_end)
+                self._sent_up_to = max(self._sent_up_to, wal_end)
                 found.append(Keepalive(wal_end))
                 if reply:
                     self._status(reply=False)
@@ -167,7 +167,7 @@ class Stream:
     def _status(self, *, reply: bool) -> None:
         """A standby status update; called with the lock held."""
         now = int((time.time() - _POSTGRES_EPOCH) * 1_000_000)
-        written = max(self._received, self._confirmed)
+        written = max(self._sent_up_to, self._confirmed)
         self._pgconn.put_copy_data(_STATUS.pack(b"r", written, self._confirmed, self._confirmed, now, reply))
         self._pgconn.flush()
 
