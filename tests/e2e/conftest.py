@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -29,6 +30,12 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         gotools.ensure_all()
     except process.SubstrateError as exc:
         pytest.exit(f"cannot build the Kubernetes substrate: {exc}", returncode=3)
+
+
+@pytest.fixture
+def plugin_on_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    # kubectl runs `kubectl-graphsync` from PATH, as it would from a user's.
+    monkeypatch.setenv("PATH", f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}")
 
 
 @pytest.fixture(scope="session")
