@@ -39,6 +39,7 @@ from graphsync import (
 from graphsync.backfill import Backfills
 from graphsync.change import SNAPSHOT_VERSION
 from graphsync.connectors import outages, streams
+from graphsync.connectors.footprint import footprint
 from graphsync.connectors.postgres import numbering
 from graphsync.connectors.postgres.checkpoints import PostgresCheckpoints
 from graphsync.connectors.postgres.consumer import OutboxStreamSource
@@ -256,6 +257,7 @@ def _runner(
     *,
     carry: _Carry,
     epoch: int,
+    writers: int = 1,
 ) -> Runner:
     dead_letters = PostgresDeadLetters(_pg(spec, stack), pipeline=spec.identity, schema=spec.postgres.schema_)
     # A polled source (incremental) waits between empty reads; a stream's read blocks by itself.
@@ -267,6 +269,8 @@ def _runner(
         probe_seconds=control.probe_seconds,
         connection_lost=outages.connection_lost,
         epoch=epoch,
+        writers=writers,
+        footprint=footprint,
     )
     runner = Runner(source, sink, dead_letters, options, on_batch=control.on_batch, stats=carry.take())
     # Connected again: the run's own loops say whether it is alive from here on.
@@ -291,7 +295,7 @@ def _logical(spec: PipelineSpec, control: RunControl, carry: _Carry, epoch: int)
         )
         stack.callback(source.flush)
         sink = targets.sink(spec, stack)
-        runner = _runner(spec, source, sink, control, stack, carry=carry, epoch=epoch)
+        runner = _runner(spec, source, sink, control, stack, carry=carry, epoch=epoch, writers=targets.writers(spec))
         limit = postgres.slot_backlog_limit_bytes
         source.on_backlog = lambda held: runner.stats.source_backlog(held, limit)
 

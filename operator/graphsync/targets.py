@@ -17,6 +17,8 @@ from graphsync.spec.mapping import Mappings
 from graphsync.spec.pipeline import Mode, PipelineSpec
 
 GraphSink = Neo4jSink | FalkorSink
+# Batches a Neo4j sink applies at once (see writers).
+CONCURRENT_WRITES = 2
 
 
 def sink(spec: PipelineSpec, stack: ExitStack, *, graph: str | None = None) -> GraphSink:
@@ -46,6 +48,14 @@ def graph_sink(
         made = Neo4jSink(connect.neo4j_driver(endpoint, field), mappings, database=endpoint.database, ties=ties)
     stack.callback(made.close)
     return made
+
+
+def writers(spec: PipelineSpec) -> int:
+    """Batches applied at once where the worker's reading is no longer what the target waits on (a logical
+    capture): two into Neo4j, whose version-guarded writes may land in any order and whose transactions each
+    use one core, when they lock no node in common (see connectors.footprint); one into FalkorDB, whose one
+    connection serves one command at a time."""
+    return CONCURRENT_WRITES if spec.target.neo4j is not None else 1
 
 
 def form_of(endpoint: Neo4jTarget | FalkorDBTarget) -> Form:

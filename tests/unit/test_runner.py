@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 import random
 import threading
+import time
 from collections.abc import Sequence
+from dataclasses import replace
 
 import neo4j.exceptions
 import pytest
@@ -237,3 +239,79 @@ def test_the_applications_correlation_id_is_in_the_worker_log(caplog: pytest.Log
     assert all(f"correlation_id=checkout-{i}" in applied[0] for i in range(5))
     untraced = Change(entity="e", key=1, op=Operation.DELETE, version=2)
     assert untraced.describe() == "e:1@2 (delete)"
+
+
+class SlowFirstSink(MemorySink):
+    """Writing key 0 waits until another batch is being written too, and then a little longer: with two
+    writers, the second batch is committed by the sink first. It stages a batch as the keys it writes,
+    which the runner is given as the batch's footprint."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lock = threading.Lock()
+        self.slow_started = threading.Event()
+        self.other_started = threading.Event()
+        self.writing = 0
+        self.most_at_once = 0
+
+    def stage(self, changes: Sequence[Change]) -> frozenset[int]:  # type: ignore[override]
+        return frozenset(c.key for c in changes)
+
+    def apply(self, changes: Sequence[Change], staged: object = None) -> ApplyResult:
+        with self.lock:
+            self.writing += 1
+            self.most_at_once = max(self.most_at_once, self.writing)
+        if any(c.key == 0 for c in changes):
+            self.slow_started.set()
+            self.other_started.wait(0.3)
+            time.sleep(0.1)
+        else:
+            self.other_started.set()
+            self.slow_started.wait(1.0)
+        with self.lock:
+            self.writing -= 1
+            return super().apply(changes, staged)
+
+
+def slow_footprint(staged: object) -> object:
+    """The staged keys, named after a pause in which the reader has queued the next batch: a writer with
+    nothing queued finishes the batch in flight first."""
+    time.sleep(0.05)
+    return staged
+
+
+TWO_WRITERS = replace(FAST, writers=2, footprint=slow_footprint)
+
+
+def test_batches_applied_at_once_are_checkpointed_in_the_order_they_were_read() -> None:
+    source, sink = ListSource(changes(40), 10), SlowFirstSink()
+    source.log = sink.log
+    runner = Runner(source, sink, MemoryDeadLetters(), TWO_WRITERS)
+    runner.run(threading.Event())
+    # The second batch landed before the first; neither was checkpointed before the first had.
+    assert sink.most_at_once == 2
+    assert sink.log.index("apply 10") < sink.log.index("commit 10")
+    first_commit = sink.log.index("commit 10")
+    assert sink.log[:first_commit].count("apply 10") == 2
+    assert [[c.key for c in batch] for batch, _ in source.committed] == [
+        list(range(i, i + 10)) for i in range(0, 40, 10)
+    ]
+    assert sorted(sink.state) == list(range(40))
+    assert runner.stats.created == 40
+
+
+@pytest.mark.parametrize(
+    "footprint",
+    [pytest.param(slow_footprint, id="same-keys"), pytest.param(lambda staged: None, id="unknown")],
+)
+def test_a_batch_locking_what_one_in_flight_locks_waits_for_it(footprint: object) -> None:
+    """Hot keys (every batch writes keys 0-9 again) or a footprint that cannot be known (deletes): one at a
+    time, in order, so two transactions of the run never wait on each other's locks."""
+    hot = [Change(entity="e", key=i % 10, op=Operation.UPSERT, version=1 + i // 10) for i in range(40)]
+    source, sink = ListSource(hot, 10), SlowFirstSink()
+    source.log = sink.log
+    runner = Runner(source, sink, MemoryDeadLetters(), replace(TWO_WRITERS, footprint=footprint))
+    runner.run(threading.Event())
+    assert sink.most_at_once == 1
+    assert sink.log == ["apply 10", "commit 10"] * 4
+    assert sink.state == dict.fromkeys(range(10), 4)

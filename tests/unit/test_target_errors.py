@@ -6,8 +6,11 @@ import neo4j.exceptions
 import pytest
 import redis
 
+from graphsync import targets
 from graphsync.connectors.falkordb.sink import transient as falkordb_transient
 from graphsync.connectors.neo4j.sink import transient as neo4j_transient
+from graphsync.spec.pipeline import PipelineSpec
+from tests.unit.test_pipeline_spec import BASE, with_
 
 
 def server_error(code: str) -> neo4j.exceptions.Neo4jError:
@@ -81,3 +84,9 @@ def test_no_neo4j_connection_within_the_pools_deadline_is_an_outage() -> None:
     than ending the run."""
     timed_out = neo4j.exceptions.ConnectionAcquisitionTimeoutError("failed to obtain a connection within 60.0s")
     assert neo4j_transient(timed_out)
+
+
+def test_neo4j_takes_two_batches_at_once_and_falkordb_one() -> None:
+    assert targets.writers(PipelineSpec.model_validate(BASE)) == 2
+    falkordb = with_("target", {"falkordb": {"url": "redis://falkor:6379/0", "graph": "shop"}})
+    assert targets.writers(PipelineSpec.model_validate(falkordb)) == 1

@@ -1,18 +1,23 @@
 """The loop every worker runs: read, apply (retrying transient errors), dead-letter poison, checkpoint.
 
 A reader thread fills a bounded queue, so a slow sink slows reading instead of
-growing memory. The writer applies one batch at a time and checkpoints it only
-after the sink committed. On shutdown the in-flight batch is finished; batches
-read but not applied are simply not checkpointed, so the source delivers them again.
+growing memory. The writer applies one batch at a time (or, with `writers` above one, that many at
+once, each in a target transaction of its own, when no two lock the same entity) and checkpoints each
+only after the sink committed it, in the order the batches were read, so a checkpoint never passes a
+batch not yet applied. On shutdown the in-flight batches are finished; batches read but not applied
+are simply not checkpointed, so the source delivers them again.
 """
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Callable, Hashable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -51,6 +56,37 @@ class RunOptions:
     # The version epoch the pipeline writes in on its target (see graphsync.epochs): every change read is
     # stamped with it, so the sink, the dead-letter store and the source's settlements all see one version.
     epoch: int = 0
+    # Batches applied at once: only for a sink whose writes may land in any order (version-guarded, each
+    # entity locked before its version is read), where the target, not the worker, is the limit.
+    writers: int = 1
+    # What a staged batch locks on the target, or None when that cannot be known ahead: a batch waits for
+    # every one in flight it shares a lock with (one without a footprint, for all), so two transactions of
+    # the run never wait on each other's locks.
+    footprint: Callable[[Any], frozenset[Hashable] | None] = lambda _staged: None
+
+
+@dataclass(frozen=True)
+class _Applied:
+    """A batch the sink committed: what it did, the records it refused, how long it took, its log id."""
+
+    result: ApplyResult
+    rejected: list[Rejection]
+    seconds: float
+    correlation: str
+
+
+@dataclass(frozen=True)
+class _Flight:
+    """A batch handed to a writer thread: its commit to come, and what it locks (see RunOptions.footprint)."""
+
+    batch: Batch
+    applying: Future[_Applied]
+    locks: frozenset[Hashable] | None
+
+
+def _shared(locks: frozenset[Hashable] | None, flight: deque[_Flight]) -> bool:
+    """Whether a batch with `locks` would wait on (or deadlock with) a lock of a batch in flight."""
+    return any(locks is None or held.locks is None or not locks.isdisjoint(held.locks) for held in flight)
 
 
 class Runner:
@@ -96,17 +132,7 @@ class Runner:
         )
         reader.start()
         try:
-            while True:
-                batch = _take(batches, lambda: self.stats.alive(WRITER))
-                # Batches read ahead but not started are left unacknowledged: the source redelivers them.
-                if batch is None or stop.is_set():
-                    break
-                if batch.probe:
-                    self._retrying(self._sink.ping, stop, "target")
-                else:
-                    self._process(batch, stop)
-                self.stats.alive(WRITER)
-                backlog.applied()
+            self._write_loop(batches, backlog, stop)
         except Interrupted:
             log.info("shutdown requested: the unfinished batch will be delivered again")
         finally:
@@ -117,6 +143,48 @@ class Runner:
         if reader_error:
             raise reader_error[0]
         return self.stats
+
+    def _write_loop(self, batches: queue.Queue[Batch | None], backlog: _Backlog, stop: threading.Event) -> None:
+        """Hand each batch to a writer thread once no batch in flight shares its locks; finish them in order."""
+        pool = ThreadPoolExecutor(self._options.writers, thread_name_prefix="writer")
+        # Batches being applied, oldest first: each is checkpointed once it and every one before it are.
+        flight: deque[_Flight] = deque()
+        # False while an error unwinds the run: a batch still in flight is then left to fail on the closed
+        # connections rather than waited for (it may be retrying an outage that only `stop` ends).
+        settled = False
+        try:
+            while True:
+                while flight and batches.empty():
+                    # Nothing to start meanwhile: checkpointed as soon as committed, not when the next batch comes.
+                    self._finish(flight.popleft(), stop)
+                    backlog.applied()
+                batch = _take(batches, lambda: self.stats.alive(WRITER))
+                # Batches read ahead but not started are left unacknowledged: the source redelivers them.
+                if batch is None or stop.is_set():
+                    break
+                if batch.probe:
+                    self._retrying(self._sink.ping, stop, "target")
+                    backlog.applied()
+                else:
+                    locks = self._options.footprint(batch.staged)
+                    while flight and (len(flight) >= self._options.writers or _shared(locks, flight)):
+                        self._finish(flight.popleft(), stop)
+                        backlog.applied()
+                    if stop.is_set():
+                        break
+                    # In the caller's log context, as the batch's lines were when it was applied in this thread.
+                    applying = pool.submit(contextvars.copy_context().run, self._applied, batch, stop)
+                    flight.append(_Flight(batch, applying, locks))
+                self.stats.alive(WRITER)
+            while flight:
+                self._finish(flight.popleft(), stop)
+                backlog.applied()
+            settled = True
+        except Interrupted:
+            settled = True
+            raise
+        finally:
+            pool.shutdown(wait=settled, cancel_futures=True)
 
     def _read_loop(
         self,
@@ -183,13 +251,20 @@ class Runner:
         except Exception:  # noqa: BLE001 - a bad record: apply stages again and isolates it
             return None
 
-    def _process(self, batch: Batch, stop: threading.Event) -> None:
+    def _applied(self, batch: Batch, stop: threading.Event) -> _Applied:
+        correlation = logs.new_id()
         # Every line logged while this batch is applied (retries, poison isolation, the sink's) carries its id.
-        with logs.scope(**{logs.CORRELATION_ID: logs.new_id()}):
+        with logs.scope(**{logs.CORRELATION_ID: correlation}):
             started = time.monotonic()
             result, rejected = self._apply(batch.changes, stop, batch.staged)
-            seconds = time.monotonic() - started
-            failed = [*batch.rejected, *rejected]
+        return _Applied(result, rejected, time.monotonic() - started, correlation)
+
+    def _finish(self, flight: _Flight, stop: threading.Event) -> None:
+        """Dead-letter what the sink refused and checkpoint the batch, once the sink committed it."""
+        batch, applied = flight.batch, flight.applying.result()
+        result, seconds = applied.result, applied.seconds
+        with logs.scope(**{logs.CORRELATION_ID: applied.correlation}):
+            failed = [*batch.rejected, *applied.rejected]
             if log.isEnabledFor(logging.DEBUG):
                 log.debug(
                     "applied %d change(s): %s", len(batch.changes), "; ".join(c.describe() for c in batch.changes)
