@@ -16,7 +16,7 @@ Hooks, in the order the runner calls them:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -44,6 +44,8 @@ class Batch:
     final: bool = False
     # What the sink staged for these changes, ahead of applying them.
     staged: Any = None
+    # What the staged writes lock on the target (see runner.RunOptions.footprint); None: not known.
+    locks: frozenset[Hashable] | None = None
     # Not from the source: the reader asks the writer to see whether the target answers (see RunOptions).
     probe: bool = False
 

@@ -17,7 +17,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Hashable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -77,16 +77,24 @@ class _Applied:
 
 @dataclass(frozen=True)
 class _Flight:
-    """A batch handed to a writer thread: its commit to come, and what it locks (see RunOptions.footprint)."""
+    """A batch handed to a writer thread, and its commit to come."""
 
     batch: Batch
     applying: Future[_Applied]
-    locks: frozenset[Hashable] | None
+
+
+def _committed_first(oldest: _Flight, batches: queue.Queue[Batch | None]) -> bool:
+    """Wait for the oldest batch in flight to end or the next batch to come, whichever is first: True if it
+    ended (committed or failed)."""
+    while batches.empty():
+        if wait([oldest.applying], timeout=0.01).done:
+            return True
+    return False
 
 
 def _shared(locks: frozenset[Hashable] | None, flight: deque[_Flight]) -> bool:
     """Whether a batch with `locks` would wait on (or deadlock with) a lock of a batch in flight."""
-    return any(locks is None or held.locks is None or not locks.isdisjoint(held.locks) for held in flight)
+    return any(locks is None or held.batch.locks is None or not locks.isdisjoint(held.batch.locks) for held in flight)
 
 
 class Runner:
@@ -154,8 +162,8 @@ class Runner:
         settled = False
         try:
             while True:
-                while flight and batches.empty():
-                    # Nothing to start meanwhile: checkpointed as soon as committed, not when the next batch comes.
+                while flight and _committed_first(flight[0], batches):
+                    # Checkpointed as soon as committed, not when the next batch comes.
                     self._finish(flight.popleft(), stop)
                     backlog.applied()
                 batch = _take(batches, lambda: self.stats.alive(WRITER))
@@ -166,15 +174,14 @@ class Runner:
                     self._retrying(self._sink.ping, stop, "target")
                     backlog.applied()
                 else:
-                    locks = self._options.footprint(batch.staged)
-                    while flight and (len(flight) >= self._options.writers or _shared(locks, flight)):
+                    while flight and (len(flight) >= self._options.writers or _shared(batch.locks, flight)):
                         self._finish(flight.popleft(), stop)
                         backlog.applied()
                     if stop.is_set():
                         break
                     # In the caller's log context, as the batch's lines were when it was applied in this thread.
                     applying = pool.submit(contextvars.copy_context().run, self._applied, batch, stop)
-                    flight.append(_Flight(batch, applying, locks))
+                    flight.append(_Flight(batch, applying))
                 self.stats.alive(WRITER)
             while flight:
                 self._finish(flight.popleft(), stop)
@@ -222,6 +229,7 @@ class Runner:
                 if batch.changes:
                     batch.changes = epochs.stamped(batch.changes, self._options.epoch)
                     batch.staged = self._stage(batch.changes)
+                    batch.locks = self._options.footprint(batch.staged)
                 if not idle:
                     _put(batches, batch, lambda: stop.is_set() or done.is_set(), lambda: self.stats.alive(READER))
                 if batch.final or (idle and self._options.until_idle):

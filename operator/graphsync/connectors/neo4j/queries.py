@@ -36,8 +36,7 @@ WITH n, row, n._graphsync_version AS previous, n._graphsync_digest AS digest
 OPTIONAL MATCH (tomb:GraphsyncTombstone {{id: row.tombstone}})
 WITH n, row, previous, digest, tomb
 WHERE (previous IS NULL OR {newer}) AND {past_tombstone}
-SET n = row.props
-SET n._graphsync_version = row.version{digest}{extra_labels}
+SET n = row.props, n._graphsync_version = row.version{digest}{extra_labels}
 WITH n, row, previous
 {foreign_keys}
 RETURN count(previous) AS updated, count(*) - count(previous) AS created{former}
