@@ -1,6 +1,6 @@
 # The commands the README documents. `make test` is what CI runs (.ci/run).
 PY := .venv/bin
-.PHONY: help bootstrap demo down test check unit integration e2e bench reconcile-1m lock generate
+.PHONY: help bootstrap demo down test check docs unit integration e2e bench reconcile-1m lock generate
 
 ## This list: every target with what it does.
 help:
@@ -19,8 +19,8 @@ demo: bootstrap
 down:
 	$(PY)/graphsync dev down
 
-## Everything: static checks, then the unit, integration and e2e tiers.
-test: bootstrap check
+## Everything: static checks, the docs site, then the unit, integration and e2e tiers.
+test: bootstrap check docs
 	$(PY)/pytest tests
 
 ## Static checks: ruff, formatting, mypy strict, import contracts.
@@ -29,6 +29,11 @@ check:
 	$(PY)/ruff format --check operator tests bench
 	$(PY)/mypy
 	$(PY)/lint-imports
+
+## The documentation site (docs/, mkdocs.yml), built strictly: a broken link or a missing page fails.
+docs:
+	# NO_MKDOCS_2_WARNING: Material prints an end-of-life banner on every build otherwise.
+	NO_MKDOCS_2_WARNING=1 $(PY)/mkdocs build --strict --site-dir build/site
 
 ## One tier of the tests: no servers (unit), real databases (integration), the control plane too (e2e).
 unit:
@@ -60,9 +65,11 @@ lock:
 	$(PY)/uv pip compile -q pyproject.toml --python-version 3.11 -o requirements/runtime.txt
 	$(PY)/uv pip compile -q pyproject.toml --extra dev --python-version 3.11 -c requirements/runtime.txt -o requirements/dev.txt
 
-## Every generated file from its source: the CRDs (API models), the install files (the chart), the GitOps snippet.
+## Every generated file from its source: the CRDs (API models), the install files (the chart), the GitOps snippet,
+## the docs' API reference (the CRDs).
 generate:
 	$(PY)/graphsync-operator crds --write crds/
 	$(PY)/graphsync-operator crds --write charts/graphsync/crds/
 	$(PY)/graphsync-operator manifests --write manifests/
 	$(PY)/graphsync-operator gitops --write manifests/gitops
+	$(PY)/graphsync-operator reference --write docs/reference/api.md
