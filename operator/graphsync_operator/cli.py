@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from graphsync import __version__
-from graphsync_operator import crdfiles, demo, gitops, installfiles, operator, worker
+from graphsync_operator import crdfiles, demo, docs_reference, gitops, installfiles, operator, worker
 from graphsync_operator.plugin import command as plugin
 
 
@@ -22,6 +22,7 @@ def parser() -> argparse.ArgumentParser:
     demo.register(commands)
     plugin.register(commands)
     gitops.register(commands)
+    docs_reference.register(commands)
     return root
 
 
