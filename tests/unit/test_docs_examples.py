@@ -16,8 +16,10 @@ from typing import Any
 
 import pytest
 import yaml
+from pydantic import ValidationError
 
 from graphsync.spec.conflicts import ConflictPolicySpec
+from graphsync.spec.pipeline import PipelineSpec
 from graphsync_operator.api import API_VERSION, ReconciliationJobSpec, SyncPipelineSpec
 from graphsync_operator.build.names import Owner
 from graphsync_operator.handlers.pipelines import build_pipeline
@@ -74,6 +76,10 @@ def schema_of(kind: str) -> dict[str, Any]:
 BLOCKS = yaml_blocks(DOCS)
 DOCUMENTS = [(block, doc) for block in BLOCKS for doc in yaml.safe_load_all(block.text) if isinstance(doc, dict)]
 RESOURCES = [(block, doc) for block, doc in DOCUMENTS if doc.get("kind") in KINDS]
+# A `graphsync run -f` file: a whole engine spec (fragments showing one option have no name).
+ENGINE_SPECS = [
+    (block, doc) for block, doc in DOCUMENTS if "kind" not in doc and {"name", "source", "target"} <= set(doc)
+]
 POLICIES = {doc["metadata"]["name"]: doc["spec"] for _, doc in RESOURCES if doc["kind"] == "ConflictPolicy"}
 
 
@@ -102,6 +108,7 @@ def refusals(resource: dict[str, Any]) -> list[str]:
 
 def test_the_docs_hold_examples_of_every_kind() -> None:
     assert {doc["kind"] for _, doc in RESOURCES} == set(KINDS)
+    assert ENGINE_SPECS
 
 
 @pytest.mark.parametrize("block", BLOCKS, ids=str)
@@ -121,6 +128,14 @@ def _id(item: object) -> str:
 @pytest.mark.parametrize(("block", "resource"), RESOURCES, ids=_id)
 def test_every_resource_in_the_docs_is_accepted_and_runs(block: Block, resource: dict[str, Any]) -> None:
     assert refusals(resource) == [], f"{block}: {resource['kind']} {resource['metadata'].get('name')}"
+
+
+@pytest.mark.parametrize(("block", "spec"), ENGINE_SPECS, ids=_id)
+def test_every_engine_spec_in_the_docs_is_valid(block: Block, spec: dict[str, Any]) -> None:
+    try:
+        PipelineSpec.model_validate(spec)
+    except ValidationError as exc:
+        pytest.fail(f"{block}: {exc}")
 
 
 def _shop() -> dict[str, Any]:
