@@ -1,4 +1,4 @@
-"""Every YAML example in the docs is what it claims to be (pure; no servers).
+"""Every YAML example in the docs (and the README) is what it claims to be (pure; no servers).
 
 A fenced ```yaml block holding a SyncPipeline, ReconciliationJob or ConflictPolicy is checked twice, as a
 user's `kubectl apply` would be: against the CRD's schema in crds/ (what the API server refuses) and through
@@ -47,10 +47,10 @@ class Block:
         return f"{self.page}:{self.line}"
 
 
-def yaml_blocks(root: Path) -> list[Block]:
-    """Every fenced ```yaml block of the Markdown pages under `root`, dedented."""
+def yaml_blocks(root: Path, pages: list[Path] | None = None) -> list[Block]:
+    """Every fenced ```yaml block of the Markdown pages under `root` (or of `pages` in it), dedented."""
     found = []
-    for page in sorted(root.rglob("*.md")):
+    for page in pages if pages is not None else sorted(root.rglob("*.md")):
         lines = page.read_text().splitlines()
         index = 0
         while index < len(lines):
@@ -73,7 +73,8 @@ def schema_of(kind: str) -> dict[str, Any]:
     return schema
 
 
-BLOCKS = yaml_blocks(DOCS)
+# The README's example is the first a reader copies: it is held to the same checks.
+BLOCKS = yaml_blocks(DOCS) + yaml_blocks(ROOT, [ROOT / "README.md"])
 DOCUMENTS = [(block, doc) for block in BLOCKS for doc in yaml.safe_load_all(block.text) if isinstance(doc, dict)]
 RESOURCES = [(block, doc) for block, doc in DOCUMENTS if doc.get("kind") in KINDS]
 # A `graphsync run -f` file: a whole engine spec (fragments showing one option have no name).
