@@ -164,8 +164,7 @@ class Runner:
             while True:
                 while flight and _committed_first(flight[0], batches):
                     # Checkpointed as soon as committed, not when the next batch comes.
-                    self._finish(flight.popleft(), stop)
-                    backlog.applied()
+                    self._finish(flight.popleft(), backlog, stop)
                 batch = _take(batches, lambda: self.stats.alive(WRITER))
                 # Batches read ahead but not started are left unacknowledged: the source redelivers them.
                 if batch is None or stop.is_set():
@@ -175,8 +174,7 @@ class Runner:
                     backlog.applied()
                 else:
                     while flight and (len(flight) >= self._options.writers or _shared(batch.locks, flight)):
-                        self._finish(flight.popleft(), stop)
-                        backlog.applied()
+                        self._finish(flight.popleft(), backlog, stop)
                     if stop.is_set():
                         break
                     # In the caller's log context, as the batch's lines were when it was applied in this thread.
@@ -184,8 +182,7 @@ class Runner:
                     flight.append(_Flight(batch, applying))
                 self.stats.alive(WRITER)
             while flight:
-                self._finish(flight.popleft(), stop)
-                backlog.applied()
+                self._finish(flight.popleft(), backlog, stop)
             settled = True
         except Interrupted:
             settled = True
@@ -228,8 +225,7 @@ class Runner:
                 backlog.read(batch, short=len(batch.changes) < self._options.batch_size)
                 if batch.changes:
                     batch.changes = epochs.stamped(batch.changes, self._options.epoch)
-                    batch.staged = self._stage(batch.changes)
-                    batch.locks = self._options.footprint(batch.staged)
+                    batch.staged, batch.locks = self._stage(batch.changes)
                 if not idle:
                     _put(batches, batch, lambda: stop.is_set() or done.is_set(), lambda: self.stats.alive(READER))
                 if batch.final or (idle and self._options.until_idle):
@@ -253,11 +249,13 @@ class Runner:
         every = self._options.probe_seconds
         return batch.idle and not self._options.until_idle and every > 0 and time.monotonic() - handed >= every
 
-    def _stage(self, changes: Sequence[Change]) -> Any:
+    def _stage(self, changes: Sequence[Change]) -> tuple[Any, frozenset[Hashable] | None]:
+        """What the sink staged, and what it will lock (only a run applying batches at once asks)."""
         try:
-            return self._sink.stage(changes)
+            staged = self._sink.stage(changes)
         except Exception:  # noqa: BLE001 - a bad record: apply stages again and isolates it
-            return None
+            return None, None
+        return staged, self._options.footprint(staged) if self._options.writers > 1 else None
 
     def _applied(self, batch: Batch, stop: threading.Event) -> _Applied:
         correlation = logs.new_id()
@@ -267,7 +265,7 @@ class Runner:
             result, rejected = self._apply(batch.changes, stop, batch.staged)
         return _Applied(result, rejected, time.monotonic() - started, correlation)
 
-    def _finish(self, flight: _Flight, stop: threading.Event) -> None:
+    def _finish(self, flight: _Flight, backlog: _Backlog, stop: threading.Event) -> None:
         """Dead-letter what the sink refused and checkpoint the batch, once the sink committed it."""
         batch, applied = flight.batch, flight.applying.result()
         result, seconds = applied.result, applied.seconds
@@ -295,6 +293,7 @@ class Runner:
         )
         if self._on_batch:
             self._on_batch(self.stats)
+        backlog.applied()
 
     def _apply(
         self, changes: Sequence[Change], stop: threading.Event, staged: Any = None
