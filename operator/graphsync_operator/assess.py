@@ -12,8 +12,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from graphsync_operator import progress
+from graphsync.reconcile.report import Outcome
+from graphsync_operator import progress, reasons
 from graphsync_operator.progress import MISSED_BEATS, WorkerReport, WorkerState
+from graphsync_operator.reasons import Reason
 from graphsync_operator.status import (
     Condition,
     ConflictPolicyStatus,
@@ -28,19 +30,15 @@ START_GRACE = timedelta(minutes=5)
 # A worker that dead-lettered an item this recently is "dead-lettering": the pipeline runs (Ready) but is
 # Degraded, so an alert on Degraded fires. Not Stalled: everything else keeps flowing.
 DEAD_LETTERING = timedelta(minutes=10)
-DEAD_LETTERED = "ItemsDeadLettered"
-SLOT_BACKLOG = "SlotBacklog"
-# A mapped table's columns changed and the pipeline stopped reading until a person accepts them.
-SCHEMA_CHANGED = "SchemaChanged"
 # Degraded but not Stalled: the data still flows, a person should look.
-NOT_STALLING = (DEAD_LETTERED, SLOT_BACKLOG)
+NOT_STALLING = (Reason.ITEMS_DEAD_LETTERED, Reason.SLOT_BACKLOG)
 
 
 @dataclass(frozen=True)
 class Problem:
     """Something the handler found that keeps the pipeline from running: InvalidSpec, SecretMissing, ..."""
 
-    reason: str
+    reason: Reason
     message: str
     # Permanent problems wait for a spec change; the others are retried with backoff.
     permanent: bool = False
@@ -90,15 +88,12 @@ def pipeline_status(observed: Observed) -> SyncPipelineStatus:
     ready, degraded, reconciling, phase = _decide(observed, reports, healthy)
     # kstatus reads Stalled=True as "failed": a broken data plane is that, not "current" with a false Ready.
     problem = observed.problem or (Problem(*degraded) if degraded and degraded[0] not in NOT_STALLING else None)
-    stalled = problem is not None
     lags = [r.lag_seconds for r in reports if r.lag_seconds is not None]
     conditions = [
         _condition("Ready", ready[0], ready[1], ready[2], observed),
-        _condition("Reconciling", reconciling is not None, *(reconciling or ("Reconciled", "")), observed),
-        _condition(
-            "Stalled", stalled, problem.reason if problem else "Running", problem.message if problem else "", observed
-        ),
-        _condition("Degraded", degraded is not None, *(degraded or ("AsExpected", "")), observed),
+        _condition("Reconciling", reconciling is not None, *(reconciling or (Reason.RECONCILED, "")), observed),
+        _stalled(problem, observed),
+        _condition("Degraded", degraded is not None, *(degraded or (Reason.AS_EXPECTED, "")), observed),
         _in_sync(observed, reports, lags),
     ]
     ready_workers = min(len(healthy), observed.ready_pods) if not observed.scheduled else len(healthy)
@@ -126,9 +121,9 @@ def pipeline_status(observed: Observed) -> SyncPipelineStatus:
     )
 
 
-Verdict = tuple[bool, str, str]
+Verdict = tuple[bool, Reason, str]
 # (Ready, Degraded, Reconciling, phase)
-Decision = tuple[Verdict, tuple[str, str] | None, tuple[str, str] | None, Phase]
+Decision = tuple[Verdict, tuple[Reason, str] | None, tuple[Reason, str] | None, Phase]
 
 
 def _decide(  # noqa: PLR0911 - one early answer per situation reads better than nesting
@@ -139,27 +134,27 @@ def _decide(  # noqa: PLR0911 - one early answer per situation reads better than
         phase = Phase.INVALID if problem.permanent else Phase.PENDING
         return (False, problem.reason, problem.message), None, None, phase
     if observed.suspended:
-        return (True, "Suspended", "spec.suspend is true: no worker runs"), None, None, Phase.SUSPENDED
+        return (True, Reason.SUSPENDED, "spec.suspend is true: no worker runs"), None, None, Phase.SUSPENDED
     stopped = [c for c in progress.schema_changes_of(reports) if c.phase == "Stopped"]
     if stopped:
         said = "; ".join(f"{c.table}: {', '.join(c.changes)}" for c in stopped)
         message = f"{said}; accept the new columns with `kubectl graphsync schema NAME --accept`"
-        return (False, SCHEMA_CHANGED, message), (SCHEMA_CHANGED, message), None, Phase.DEGRADED
+        return (False, Reason.SCHEMA_CHANGED, message), (Reason.SCHEMA_CHANGED, message), None, Phase.DEGRADED
     retrying = [r for r in reports if r.state is WorkerState.RETRYING]
     failed = [r for r in reports if r.state in (WorkerState.FAILED, WorkerState.STUCK)]
     if retrying or failed:
         worst = (failed or retrying)[0]
-        reason = {WorkerState.FAILED: "WorkerFailed", WorkerState.STUCK: "WorkerStuck"}.get(
-            worst.state, "DataPlaneUnavailable"
+        reason = {WorkerState.FAILED: Reason.WORKER_FAILED, WorkerState.STUCK: Reason.WORKER_STUCK}.get(
+            worst.state, Reason.DATA_PLANE_UNAVAILABLE
         )
         message = f"worker {worst.pod}: {worst.error or worst.state.value}"
         return (False, reason, message), (reason, message), None, Phase.DEGRADED
     if observed.scheduled:
         return _scheduled(observed, reports)
     if observed.desired == 0:
-        return (True, "ScaledToZero", "workers.replicas is 0"), None, None, Phase.SUSPENDED
+        return (True, Reason.SCALED_TO_ZERO, "workers.replicas is 0"), None, None, Phase.SUSPENDED
     if not observed.rolled_out:
-        rolling = ("RollingOut", "workers are moving to the new spec")
+        rolling = (Reason.ROLLING_OUT, "workers are moving to the new spec")
         return (False, *rolling), None, rolling, Phase.PENDING
     if len(healthy) >= observed.desired and observed.ready_pods >= observed.desired:
         return _syncing(observed, healthy)
@@ -173,12 +168,13 @@ def _decide(  # noqa: PLR0911 - one early answer per situation reads better than
             f"worker {newest.pod} last reported at {newest.heartbeat:%Y-%m-%dT%H:%M:%SZ};"
             f" {len(healthy)}/{observed.desired} running"
         )
-        return (False, "WorkerSilent", message), ("WorkerSilent", message), None, Phase.DEGRADED
+        return (False, Reason.WORKER_SILENT, message), (Reason.WORKER_SILENT, message), None, Phase.DEGRADED
     since = observed.applied_at or observed.now
     if observed.now - since > START_GRACE:
         message = f"{len(healthy)}/{observed.desired} workers reported within {START_GRACE.seconds // 60} minutes"
-        return (False, "WorkersNotReporting", message), ("WorkersNotReporting", message), None, Phase.DEGRADED
-    waiting = ("WaitingForWorkers", f"{len(healthy)}/{observed.desired} workers running")
+        not_reporting = (Reason.WORKERS_NOT_REPORTING, message)
+        return (False, *not_reporting), not_reporting, None, Phase.DEGRADED
+    waiting = (Reason.WAITING_FOR_WORKERS, f"{len(healthy)}/{observed.desired} workers running")
     return (False, *waiting), None, waiting, Phase.PENDING
 
 
@@ -188,28 +184,33 @@ def _scheduled(observed: Observed, reports: list[WorkerReport]) -> Decision:
     newest = max(runs, key=lambda r: r.heartbeat, default=None)
     if newest is not None and newest.state is WorkerState.FAILED:
         message = f"the last run ({newest.pod}) failed: {newest.error or 'no reason given'}"
-        return (False, "LastRunFailed", message), ("LastRunFailed", message), None, Phase.DEGRADED
+        return (False, Reason.LAST_RUN_FAILED, message), (Reason.LAST_RUN_FAILED, message), None, Phase.DEGRADED
     if newest is not None and newest.state is not WorkerState.FINISHED and newest not in reports:
         # Killed, evicted or out of memory: a run that ends never says so.
         message = f"the last run ({newest.pod}) stopped reporting at {newest.heartbeat:%Y-%m-%dT%H:%M:%SZ}"
-        return (False, "LastRunFailed", message), ("LastRunFailed", message), None, Phase.DEGRADED
-    scheduled = (True, "Scheduled", "runs on its schedule")
+        return (False, Reason.LAST_RUN_FAILED, message), (Reason.LAST_RUN_FAILED, message), None, Phase.DEGRADED
+    scheduled = (True, Reason.SCHEDULED, "runs on its schedule")
     if newest is not None and newest.failed:
         message = f"the last run ({newest.pod}) {_dead_lettered(newest)}"
-        return scheduled, (DEAD_LETTERED, message), None, Phase.DEGRADED
+        return scheduled, (Reason.ITEMS_DEAD_LETTERED, message), None, Phase.DEGRADED
     return scheduled, None, None, Phase.SCHEDULED
 
 
 def _syncing(observed: Observed, healthy: list[WorkerReport]) -> Decision:
-    syncing = (True, "Syncing", f"{len(healthy)} worker(s) running")
+    syncing = (True, Reason.SYNCING, f"{len(healthy)} worker(s) running")
     backlog = next((r for r in healthy if _over_backlog(r)), None)
     if backlog is not None:
-        return syncing, (SLOT_BACKLOG, _backlog_message(backlog)), None, Phase.DEGRADED
+        return syncing, (Reason.SLOT_BACKLOG, _backlog_message(backlog)), None, Phase.DEGRADED
     since = observed.now - DEAD_LETTERING
     failing = [r for r in healthy if r.failed and r.last_failed_time and r.last_failed_time >= since]
     if failing:
         newest = max(failing, key=lambda r: r.last_failed_time or since)
-        return syncing, (DEAD_LETTERED, f"worker {newest.pod} {_dead_lettered(newest)}"), None, Phase.DEGRADED
+        return (
+            syncing,
+            (Reason.ITEMS_DEAD_LETTERED, f"worker {newest.pod} {_dead_lettered(newest)}"),
+            None,
+            Phase.DEGRADED,
+        )
     return syncing, None, None, Phase.RUNNING
 
 
@@ -237,18 +238,18 @@ def _dead_lettered(report: WorkerReport) -> str:
 
 def _in_sync(observed: Observed, reports: list[WorkerReport], lags: list[float]) -> Condition:
     if not reports:
-        return _condition("InSync", None, "NoReports", "no worker is reporting", observed)
+        return _condition("InSync", None, Reason.NO_REPORTS, "no worker is reporting", observed)
     backlog = next((r for r in reports if _over_backlog(r)), None)
     if backlog is not None:
-        return _condition("InSync", False, SLOT_BACKLOG, _backlog_message(backlog), observed)
+        return _condition("InSync", False, Reason.SLOT_BACKLOG, _backlog_message(backlog), observed)
     if lags and max(lags) > 0:
-        return _condition("InSync", False, "Behind", f"the slowest worker is {max(lags):.0f}s behind", observed)
+        return _condition("InSync", False, Reason.BEHIND, f"the slowest worker is {max(lags):.0f}s behind", observed)
     if not lags:
-        return _condition("InSync", None, "Unknown", "the workers do not report a lag in this mode", observed)
-    return _condition("InSync", True, "CaughtUp", "every worker has read everything there is", observed)
+        return _condition("InSync", None, Reason.UNKNOWN, "the workers do not report a lag in this mode", observed)
+    return _condition("InSync", True, Reason.CAUGHT_UP, "every worker has read everything there is", observed)
 
 
-def _condition(kind: str, value: bool | None, reason: str, message: str, observed: Observed) -> Condition:
+def _condition(kind: str, value: bool | None, reason: Reason, message: str, observed: Observed) -> Condition:
     status = "Unknown" if value is None else str(value)
     before = next((c for c in observed.previous if c.type == kind), None)
     changed = before is None or before.status != status
@@ -260,6 +261,12 @@ def _condition(kind: str, value: bool | None, reason: str, message: str, observe
         last_transition_time=observed.now if changed or before is None else before.last_transition_time,
         observed_generation=observed.generation,
     )
+
+
+def _stalled(problem: Problem | None, observed: Observed) -> Condition:
+    if problem is None:
+        return _condition("Stalled", False, Reason.RUNNING, "", observed)
+    return _condition("Stalled", True, problem.reason, problem.message, observed)
 
 
 def _sum_optional(values: Iterable[int | None]) -> int | None:
@@ -285,35 +292,27 @@ def reconciliation_status(observed: Observed) -> ReconciliationJobStatus:
         ready: Verdict = (False, observed.problem.reason, observed.problem.message)
         phase = Phase.INVALID if observed.problem.permanent else Phase.PENDING
     elif observed.suspended:
-        ready, phase = (True, "Suspended", "spec.suspend is true: no run starts"), Phase.SUSPENDED
+        ready, phase = (True, Reason.SUSPENDED, "spec.suspend is true: no run starts"), Phase.SUSPENDED
     else:
-        ready = (True, "Scheduled", "runs on its schedule, or now with the graphsync.io/reconcile-now annotation")
+        ready = (True, Reason.SCHEDULED, "runs on its schedule, or now with the graphsync.io/reconcile-now annotation")
         phase = Phase.RUNNING if running else Phase.SCHEDULED
     failed = [r for r in runs if r.state is WorkerState.FAILED and (last is None or r.started_at >= last.started_at)]
     degraded = None
-    if last is not None and last.outcome in ("failed", "partial"):
-        degraded = ("RunFailed", f"the last run ended {last.outcome}")
+    if last is not None and last.outcome in (Outcome.FAILED, Outcome.PARTIAL):
+        degraded = (Reason.RUN_FAILED, f"the last run ended {last.outcome}")
     elif failed:
-        degraded = ("RunFailed", failed[0].error or "the last run failed")
+        degraded = (Reason.RUN_FAILED, failed[0].error or "the last run failed")
     if last is None:
-        in_sync = _condition("InSync", None, "NoRunYet", "no run has finished yet", observed)
-    elif last.outcome in ("inSync", "repaired"):
-        in_sync = _condition("InSync", True, last.outcome[0].upper() + last.outcome[1:], _counts(last), observed)
+        in_sync = _condition("InSync", None, Reason.NO_RUN_YET, "no run has finished yet", observed)
     else:
-        in_sync = _condition(
-            "InSync", False, "Drift" if last.outcome == "drift" else "RunFailed", _counts(last), observed
-        )
+        reason = reasons.of_outcome(last.outcome)
+        holds = reason in (Reason.IN_SYNC, Reason.REPAIRED)
+        in_sync = _condition("InSync", holds, reason, _counts(last), observed)
     conditions = [
         _condition("Ready", ready[0], ready[1], ready[2], observed),
-        _condition("Reconciling", False, "Reconciled", "", observed),
-        _condition(
-            "Stalled",
-            observed.problem is not None,
-            observed.problem.reason if observed.problem else "Running",
-            observed.problem.message if observed.problem else "",
-            observed,
-        ),
-        _condition("Degraded", degraded is not None, *(degraded or ("AsExpected", "")), observed),
+        _condition("Reconciling", False, Reason.RECONCILED, "", observed),
+        _stalled(observed.problem, observed),
+        _condition("Degraded", degraded is not None, *(degraded or (Reason.AS_EXPECTED, "")), observed),
         in_sync,
     ]
     return ReconciliationJobStatus(
@@ -327,11 +326,11 @@ def policy_status(observed: Observed, users: Sequence[str]) -> ConflictPolicySta
     ready = _condition(
         "Ready",
         problem is None,
-        problem.reason if problem else "Valid",
+        problem.reason if problem else Reason.VALID,
         problem.message if problem else f"used by {len(users)} pipeline(s)",
         observed,
     )
-    stalled = _condition("Stalled", problem is not None, problem.reason if problem else "Valid", "", observed)
+    stalled = _condition("Stalled", problem is not None, problem.reason if problem else Reason.VALID, "", observed)
     return ConflictPolicyStatus(
         observed_generation=observed.generation, pipelines=sorted(users), conditions=[ready, stalled]
     )

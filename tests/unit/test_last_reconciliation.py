@@ -5,8 +5,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from graphsync_operator.assess import last_reconciliation, pipeline_status
+import pytest
+
+from graphsync_operator.assess import last_reconciliation, pipeline_status, reconciliation_status
 from graphsync_operator.progress import Reconciliation, WorkerReport, WorkerState
+from graphsync_operator.reasons import Reason
 from tests.unit.assess_data import NOW, observed, report
 
 # --- reconciliation runs -----------------------------------------------------------------------------------
@@ -53,3 +56,26 @@ def test_the_status_carries_the_last_reconciliation() -> None:
     assert status.last_reconciliation.missing == 3
     # Reconciliation runs are not the pipeline's workers.
     assert status.workers == "1/1"
+
+
+@pytest.mark.parametrize(
+    ("outcome", "in_sync", "degraded"),
+    [
+        ("inSync", ("True", Reason.IN_SYNC), ("False", Reason.AS_EXPECTED)),
+        ("repaired", ("True", Reason.REPAIRED), ("False", Reason.AS_EXPECTED)),
+        ("drift", ("False", Reason.DRIFT), ("False", Reason.AS_EXPECTED)),
+        ("partial", ("False", Reason.RUN_FAILED), ("True", Reason.RUN_FAILED)),
+        ("failed", ("False", Reason.RUN_FAILED), ("True", Reason.RUN_FAILED)),
+    ],
+)
+def test_a_jobs_in_sync_follows_its_last_runs_outcome(
+    outcome: str, in_sync: tuple[str, Reason], degraded: tuple[str, Reason]
+) -> None:
+    runs = [("nightly", run(NOW - timedelta(hours=1), outcome=outcome))]
+    found = {c.type: (c.status, c.reason) for c in reconciliation_status(observed(reconciliations=runs)).conditions}
+    assert (found["InSync"], found["Degraded"]) == (in_sync, degraded)
+
+
+def test_a_job_without_a_finished_run_does_not_say_whether_it_is_in_sync() -> None:
+    found = {c.type: (c.status, c.reason) for c in reconciliation_status(observed()).conditions}
+    assert found["InSync"] == ("Unknown", Reason.NO_RUN_YET)

@@ -18,28 +18,30 @@ from typing import Any, TypeVar
 import kopf
 
 from graphsync_operator.assess import Problem
+from graphsync_operator.reasons import Reason
 
 T = TypeVar("T")
 
 # Reasons only a spec handler finds (and clears): while one stands, the timers leave the status to that handler.
 HANDLER_REASONS = frozenset(
     (
-        "InvalidSpec",
-        "SecretMissing",
-        "PolicyMissing",
-        "PolicyInvalid",
-        "PipelineMissing",
-        "PipelineInvalid",
-        "NameTaken",
+        Reason.INVALID_SPEC,
+        Reason.SECRET_MISSING,
+        Reason.POLICY_MISSING,
+        Reason.POLICY_INVALID,
+        Reason.PIPELINE_MISSING,
+        Reason.PIPELINE_INVALID,
+        Reason.NAME_TAKEN,
     )
 )
 
 
 # Of those, the ones the handler retries on (an invalid spec waits for an edit instead).
-RETRIED_REASONS = HANDLER_REASONS - {"InvalidSpec"}
+RETRIED_REASONS = HANDLER_REASONS - {Reason.INVALID_SPEC}
 
 
-def held_by_handler(status: Mapping[str, Any], reasons: frozenset[str] = HANDLER_REASONS) -> bool:
+def held_by_handler(status: Mapping[str, Any], reasons: frozenset[Reason] = HANDLER_REASONS) -> bool:
+    # The status is read back from the cluster, so its reason is a plain string: a StrEnum member hashes as its value.
     return any(c.get("type") == "Ready" and c.get("reason") in reasons for c in status.get("conditions", []))
 
 

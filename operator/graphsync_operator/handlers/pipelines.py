@@ -41,6 +41,7 @@ from graphsync_operator.handlers.shared import (
 )
 from graphsync_operator.kube import KubeError
 from graphsync_operator.progress import annotation_key
+from graphsync_operator.reasons import Reason
 from graphsync_operator.status import SyncPipelineStatus as SyncPipelineStatusModel
 
 
@@ -61,7 +62,7 @@ def settle_pipeline(
     try:
         spec, built = apply_pipeline(body, scheduled)
     except Invalid as exc:
-        problem = assess.Problem("InvalidSpec", str(exc), permanent=True)
+        problem = assess.Problem(Reason.INVALID_SPEC, str(exc), permanent=True)
         return _status(body, indexes, problem), problem
     except Missing as exc:
         problem = assess.Problem(exc.reason, exc.message)

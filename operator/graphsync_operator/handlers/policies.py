@@ -27,6 +27,7 @@ from graphsync_operator.handlers.shared import (
     previous_conditions,
     publish,
 )
+from graphsync_operator.reasons import Reason
 from graphsync_operator.status import ConflictPolicyStatus
 
 
@@ -77,7 +78,7 @@ def _problem(body: Any) -> assess.Problem | None:
     try:
         ConflictPolicySpec.model_validate(dict(body["spec"]))
     except ValidationError as exc:
-        return assess.Problem("InvalidSpec", field_errors(exc, "spec"), permanent=True)
+        return assess.Problem(Reason.INVALID_SPEC, field_errors(exc, "spec"), permanent=True)
     return None
 
 

@@ -40,6 +40,7 @@ from graphsync_operator.handlers.shared import (
     reports_of,
     write_status,
 )
+from graphsync_operator.reasons import Reason
 from graphsync_operator.status import ReconciliationJobStatus
 
 
@@ -47,17 +48,17 @@ def _pipeline(namespace: str, job: ReconciliationJobSpec) -> SyncPipelineSpec:
     name = job.pipeline_ref.name
     found = kube().get(API_VERSION, "SyncPipeline", namespace, name)
     if found is None:
-        raise Missing("PipelineMissing", f"spec.pipelineRef: SyncPipeline {name!r} does not exist")
+        raise Missing(Reason.PIPELINE_MISSING, f"spec.pipelineRef: SyncPipeline {name!r} does not exist")
     try:
         pipeline = SyncPipelineSpec.model_validate(dict(found["spec"]))
     except ValidationError as exc:
-        raise Missing("PipelineInvalid", f"SyncPipeline {name!r}: {field_errors(exc, 'spec')}") from None
+        raise Missing(Reason.PIPELINE_INVALID, f"SyncPipeline {name!r}: {field_errors(exc, 'spec')}") from None
     if pipeline.mappings is not None:
         try:
             job.job().check_against(pipeline.mappings)
         except ValueError as exc:
             # Retried: the pipeline's mappings may be what changes, not this job.
-            raise Missing("PipelineInvalid", f"spec.{exc}") from None
+            raise Missing(Reason.PIPELINE_INVALID, f"spec.{exc}") from None
     return pipeline
 
 
@@ -117,9 +118,9 @@ def apply_job(body: Any) -> tuple[ReconciliationJobSpec | None, assess.Problem |
         check_secrets(owner.namespace, built)
         claim(built.manifests)
     except Invalid as exc:
-        return job, assess.Problem("InvalidSpec", str(exc), permanent=True)
+        return job, assess.Problem(Reason.INVALID_SPEC, str(exc), permanent=True)
     except Missing as exc:
-        if exc.reason == "PipelineMissing":
+        if exc.reason is Reason.PIPELINE_MISSING:
             kube().delete_owned("batch/v1", "CronJob", owner.namespace, names.reconcile_cronjob(owner.name), owner.uid)
         return job, assess.Problem(exc.reason, exc.message)
     for manifest in built.manifests:

@@ -38,6 +38,7 @@ from graphsync_operator.progress import (
     retire,
     schema_events,
 )
+from graphsync_operator.reasons import Reason
 from graphsync_operator.status import Condition
 
 GROUP, VERSION = API_VERSION.split("/")
@@ -159,7 +160,7 @@ class Invalid(Exception):
 class Missing(Exception):
     """Something the spec refers to is not there (yet): recorded with its reason, retried with backoff."""
 
-    def __init__(self, reason: str, message: str) -> None:
+    def __init__(self, reason: Reason, message: str) -> None:
         super().__init__(message)
         self.reason, self.message = reason, message
 
@@ -170,11 +171,11 @@ def policy_of(namespace: str, spec: SyncPipelineSpec) -> ConflictPolicySpec | No
     name = spec.conflict_policy_ref.name
     found = kube().get(API_VERSION, "ConflictPolicy", namespace, name)
     if found is None:
-        raise Missing("PolicyMissing", f"spec.conflictPolicyRef: ConflictPolicy {name!r} does not exist")
+        raise Missing(Reason.POLICY_MISSING, f"spec.conflictPolicyRef: ConflictPolicy {name!r} does not exist")
     try:
         return ConflictPolicySpec.model_validate(found.get("spec", {}))
     except ValidationError as exc:
-        raise Missing("PolicyInvalid", f"ConflictPolicy {name!r}: {field_errors(exc, 'spec')}") from None
+        raise Missing(Reason.POLICY_INVALID, f"ConflictPolicy {name!r}: {field_errors(exc, 'spec')}") from None
 
 
 def claim(manifests: list[dict[str, Any]]) -> None:
@@ -184,7 +185,7 @@ def claim(manifests: list[dict[str, Any]]) -> None:
         try:
             kube().check_owned(manifest)
         except NotOwned as exc:
-            raise Missing("NameTaken", f"{manifest['kind']} {manifest['metadata']['name']}: {exc}") from None
+            raise Missing(Reason.NAME_TAKEN, f"{manifest['kind']} {manifest['metadata']['name']}: {exc}") from None
 
 
 def check_secrets(namespace: str, built: children.Children) -> None:
@@ -194,9 +195,9 @@ def check_secrets(namespace: str, built: children.Children) -> None:
             read[use.secret] = kube().get("v1", "Secret", namespace, use.secret)
         secret = read[use.secret]
         if secret is None:
-            raise Missing("SecretMissing", f"{use.field}: Secret {use.secret!r} does not exist")
+            raise Missing(Reason.SECRET_MISSING, f"{use.field}: Secret {use.secret!r} does not exist")
         if use.key not in (secret.get("data") or {}):
-            raise Missing("SecretMissing", f"{use.field}: Secret {use.secret!r} has no key {use.key!r}")
+            raise Missing(Reason.SECRET_MISSING, f"{use.field}: Secret {use.secret!r} has no key {use.key!r}")
 
 
 def kind_of(section: Any) -> str | None:

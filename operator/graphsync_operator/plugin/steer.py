@@ -17,6 +17,7 @@ from typing import Any
 from graphsync_operator.api import API_VERSION
 from graphsync_operator.kube import Kube
 from graphsync_operator.plugin.summary import ready_reason, status_of
+from graphsync_operator.reasons import Reason
 from graphsync_operator.status import ReconciliationJobStatus, SyncPipelineStatus
 
 SYNC_NOW = "graphsync.io/sync-now"
@@ -91,7 +92,7 @@ def suspended_as_asked(resource: dict[str, Any], suspend: bool) -> bool:
     found = status(resource)
     if found.observed_generation != resource["metadata"].get("generation"):
         return False
-    return (ready_reason(found.conditions) == "Suspended") == suspend
+    return (ready_reason(found.conditions) == Reason.SUSPENDED) == suspend
 
 
 def wait_for(
