@@ -12,12 +12,12 @@ bootstrap:
 
 ## The demo: start every real server, then the operator, whose worker syncs a sample shop into Neo4j.
 demo: bootstrap
-	$(PY)/graphsync dev up
-	$(PY)/graphsync-operator demo
+	$(PY)/graphsync-dev up
+	$(PY)/graphsync-dev demo
 
 ## Stop the demo's servers.
 down:
-	$(PY)/graphsync dev down
+	$(PY)/graphsync-dev down
 
 ## Everything: static checks, the docs site, then the unit, integration and e2e tiers.
 test: bootstrap check docs
@@ -25,8 +25,8 @@ test: bootstrap check docs
 
 ## Static checks: ruff, formatting, mypy strict, import contracts.
 check:
-	$(PY)/ruff check operator tests bench
-	$(PY)/ruff format --check operator tests bench
+	$(PY)/ruff check operator dev tests bench
+	$(PY)/ruff format --check operator dev tests bench
 	$(PY)/mypy
 	$(PY)/lint-imports
 
@@ -70,6 +70,6 @@ lock:
 generate:
 	$(PY)/graphsync-operator crds --write crds/
 	$(PY)/graphsync-operator crds --write charts/graphsync/crds/
-	$(PY)/graphsync-operator manifests --write manifests/
-	$(PY)/graphsync-operator gitops --write manifests/gitops
-	$(PY)/graphsync-operator reference --write docs/reference/api.md
+	$(PY)/graphsync-dev manifests --write manifests/
+	$(PY)/graphsync-dev gitops --write manifests/gitops
+	$(PY)/graphsync-dev reference --write docs/reference/api.md

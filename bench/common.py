@@ -18,8 +18,8 @@ from typing import Any
 import psycopg
 import yaml
 
-from graphsync.devenv import substrate
-from graphsync.devenv.service import Service
+from graphsync_dev import substrate
+from graphsync_dev.service import Service
 
 
 @contextmanager

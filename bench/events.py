@@ -28,8 +28,8 @@ from typing import Any
 import yaml
 
 from bench import common
-from graphsync.devenv import neo4j as neo4j_server
-from graphsync.devenv.service import Service
+from graphsync_dev import neo4j as neo4j_server
+from graphsync_dev.service import Service
 
 TICK = 0.01  # the writer commits every 10 ms
 BACKLOG_TRANSACTION_ROWS = 200

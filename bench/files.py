@@ -20,9 +20,9 @@ from tests import repos
 
 from bench import common
 from graphsync.connectors.falkordb import graph as falkor_graph
-from graphsync.devenv import neo4j as neo4j_server
-from graphsync.devenv import process
-from graphsync.devenv.service import Service
+from graphsync_dev import neo4j as neo4j_server
+from graphsync_dev import process
+from graphsync_dev.service import Service
 
 
 def repository(root: Path, files: int) -> Path:

@@ -28,9 +28,9 @@ from tests import graphs
 from bench import common
 from graphsync.connectors.falkordb import graph as falkor_graph
 from graphsync.connectors.falkordb import params
-from graphsync.devenv import neo4j as neo4j_server
-from graphsync.devenv import process
-from graphsync.devenv.service import Service
+from graphsync_dev import neo4j as neo4j_server
+from graphsync_dev import process
+from graphsync_dev.service import Service
 
 DIRECT_NODES = "UNWIND $rows AS row MERGE (n:{label} {{id: row.id}}) SET n += row"
 DIRECT_RELS = (

@@ -38,7 +38,7 @@ from bench.operator_audit import AUDIT_POLICY, wait_for_watch
 from bench.operator_cluster import Admin, install_crds, operator_kubeconfig, prepare_namespace, wait_for_storage
 from bench.operator_process import Operator
 from bench.operator_run import Bench, log
-from graphsync.devenv import kube, process, substrate
+from graphsync_dev import kube, process, substrate
 
 
 def measure(

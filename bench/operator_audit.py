@@ -17,8 +17,8 @@ from typing import Any
 
 from bench.operator_cluster import OPERATOR_USER
 from bench.operator_process import Operator
-from graphsync.devenv import process
-from graphsync.devenv.process import SubstrateError
+from graphsync_dev import process
+from graphsync_dev.process import SubstrateError
 from graphsync_operator.build import names
 
 # The operator's own requests, and the creation of each pipeline (by kubectl, to time each one from its

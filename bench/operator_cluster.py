@@ -20,8 +20,8 @@ from urllib.parse import urlencode, urlsplit
 
 import yaml
 
-from graphsync.devenv import kube
-from graphsync.devenv.process import SubstrateError
+from graphsync_dev import kube
+from graphsync_dev.process import SubstrateError
 from graphsync_operator.crds import all_crds
 
 NAMESPACE = "bench-operator"

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.operator_cluster import NAMESPACE
-from graphsync.devenv import process
+from graphsync_dev import process
 
 VENV_BIN = Path(__file__).parents[1] / ".venv" / "bin"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")

@@ -24,9 +24,9 @@ from bench import common
 from bench.operator_audit import between, breakdown, handled, read_audit
 from bench.operator_cluster import NAMESPACE, Admin, start_apply
 from bench.operator_process import Operator, cpu_seconds, loadavg, machine_cpu, proc_sample
-from graphsync.devenv import process
-from graphsync.devenv.process import SubstrateError
-from graphsync.devenv.service import Service
+from graphsync_dev import process
+from graphsync_dev.process import SubstrateError
+from graphsync_dev.service import Service
 from graphsync_operator.assess import START_GRACE
 from graphsync_operator.build import names
 

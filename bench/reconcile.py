@@ -30,11 +30,11 @@ from graphsync import connect
 from graphsync.change import Change, Operation
 from graphsync.commands import specfile
 from graphsync.connectors.graphs.reading import canonical
-from graphsync.devenv import neo4j as neo4j_server
-from graphsync.devenv import process
-from graphsync.devenv.service import Service
 from graphsync.reconcile.entries import node_entry, target_node_entry
 from graphsync.spec.mapping import NodeMapping
+from graphsync_dev import neo4j as neo4j_server
+from graphsync_dev import process
+from graphsync_dev.service import Service
 
 SCHEMA = "bench_reconcile"
 TABLE = f"{SCHEMA}.account"

@@ -24,9 +24,9 @@ import neo4j
 import psycopg
 
 from bench import common
-from graphsync.devenv import neo4j as neo4j_server
-from graphsync.devenv import process
-from graphsync.devenv.service import Service
+from graphsync_dev import neo4j as neo4j_server
+from graphsync_dev import process
+from graphsync_dev.service import Service
 
 SCHEMA = "bench"
 NODES: dict[str, Any] = {

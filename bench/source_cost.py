@@ -24,8 +24,8 @@ import yaml
 
 from bench import common
 from graphsync import cleanup
-from graphsync.devenv.service import Service
 from graphsync.spec.pipeline import PipelineSpec
+from graphsync_dev.service import Service
 
 SCALE = 10
 CLIENTS = 4

@@ -43,9 +43,11 @@ if [ ! -x .venv/bin/uv ]; then
   .venv/bin/pip install -q "uv==${UV_VERSION}"
 fi
 echo "bootstrap: the Python environment (.venv)"
-VIRTUAL_ENV="$PWD/.venv" .venv/bin/uv pip install -q -r requirements/dev.txt -e .
+# The project (engine and operator, what the image ships) and, beside it, the development
+# package in dev/ (the substrate and `graphsync-dev`), which the image never installs.
+VIRTUAL_ENV="$PWD/.venv" .venv/bin/uv pip install -q -r requirements/dev.txt -e . -e dev
 
 # Each server built for the first time says so, with an estimate and its progress every 30 s
 # (about 15 minutes in all on a fresh 2-core machine); then every later run finds them cached.
 echo "bootstrap: the servers (cached in ${GRAPHSYNC_CACHE:-$HOME/.cache/graphsync})"
-.venv/bin/graphsync dev build
+.venv/bin/graphsync-dev build

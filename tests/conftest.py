@@ -3,7 +3,7 @@
 The tier of a test is its folder: tests/unit needs no server, tests/integration
 starts the real databases, tests/e2e adds the real Kubernetes control plane. Each
 server starts once per session, on first use, through the same code as
-`graphsync dev up`; a server that cannot start fails the tests that need it.
+`graphsync-dev up`; a server that cannot start fails the tests that need it.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ import psycopg
 import pytest
 import redis
 
-from graphsync.devenv import postgres, process, substrate, tls
-from graphsync.devenv.service import Service
+from graphsync_dev import postgres, process, substrate, tls
+from graphsync_dev.service import Service
 
 pytest_plugins = ["tests.integration._neo4j"]
 

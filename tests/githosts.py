@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from graphsync.devenv import process
+from graphsync_dev import process
 
 BACKEND = "/usr/lib/git-core/git-http-backend"
 SSHD = "/usr/sbin/sshd"

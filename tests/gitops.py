@@ -13,7 +13,7 @@ from typing import Any
 
 from lupa import lua51
 
-from graphsync.devenv import gotools
+from graphsync_dev import gotools
 
 HEALTH_LUA = Path(__file__).parents[1] / "manifests" / "gitops" / "argocd" / "health.lua"
 FIXTURES = Path(__file__).parent / "unit" / "gitops_objects"

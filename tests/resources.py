@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from graphsync.devenv import sample
+from graphsync_dev import sample
 
 API_VERSION = "graphsync.io/v1alpha1"
 

@@ -14,7 +14,7 @@ import psycopg
 from psycopg import sql
 
 from graphsync.connectors.falkordb.graph import Graph as FalkorGraph
-from graphsync.devenv import sample
+from graphsync_dev import sample
 
 create = sample.create
 mappings = sample.mappings

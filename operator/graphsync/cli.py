@@ -1,4 +1,8 @@
-"""The `graphsync` command: one entry point for developers, workers and CronJobs."""
+"""The `graphsync` command: one entry point for workers, CronJobs and `graphsync run` on a laptop.
+
+The local substrate's commands live in the development package (`graphsync-dev`), which the image
+does not install.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +20,6 @@ from graphsync.commands import kubectl as kubectl_command
 from graphsync.commands import reconcile as reconcile_command
 from graphsync.commands import run as run_command
 from graphsync.commands import schema as schema_command
-from graphsync.devenv import cli as dev_cli
 
 
 def parser() -> argparse.ArgumentParser:
@@ -32,7 +35,6 @@ def parser() -> argparse.ArgumentParser:
     schema_command.register(commands)
     cleanup_command.register(commands)
     kubectl_command.register(commands)
-    dev_cli.register(commands)
     return root
 
 

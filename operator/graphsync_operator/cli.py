@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from graphsync import __version__
-from graphsync_operator import crdfiles, demo, docs_reference, gitops, installfiles, operator, worker
+from graphsync_operator import crdfiles, operator, worker
 from graphsync_operator.plugin import command as plugin
 
 
@@ -17,12 +17,8 @@ def parser() -> argparse.ArgumentParser:
     commands = root.add_subparsers(dest="command", required=True)
     operator.register(commands)
     crdfiles.register(commands)
-    installfiles.register(commands)
     worker.register(commands)
-    demo.register(commands)
     plugin.register(commands)
-    gitops.register(commands)
-    docs_reference.register(commands)
     return root
 
 

@@ -13,11 +13,11 @@ import neo4j
 import psycopg
 import pytest
 
-from graphsync.devenv import gotools, process
-from graphsync.devenv import kube as cluster
-from graphsync.devenv.kube import kubectl
-from graphsync.devenv.process import ProcessSpec
-from graphsync.devenv.service import Service
+from graphsync_dev import gotools, process
+from graphsync_dev import kube as cluster
+from graphsync_dev.kube import kubectl
+from graphsync_dev.process import ProcessSpec
+from graphsync_dev.service import Service
 from tests.e2e.helpers import VENV_BIN, ShopCluster
 
 

@@ -11,9 +11,9 @@ from typing import Any
 import neo4j
 import psycopg
 
-from graphsync.devenv import kubelet
-from graphsync.devenv.kube import kubectl
-from graphsync.devenv.service import Service
+from graphsync_dev import kubelet
+from graphsync_dev.kube import kubectl
+from graphsync_dev.service import Service
 from tests import shop
 from tests.conftest import eventually
 from tests.resources import resource, shop_spec

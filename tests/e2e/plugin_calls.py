@@ -9,8 +9,8 @@ import socket
 import subprocess
 from typing import Any
 
-from graphsync.devenv import kubelet
-from graphsync.devenv.kube import kubectl
+from graphsync_dev import kubelet
+from graphsync_dev.kube import kubectl
 from tests.e2e.helpers import VENV_BIN, ShopCluster, ok, wait_ready
 
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from graphsync.devenv.kube import kubectl
-from graphsync.devenv.service import Service
+from graphsync_dev.kube import kubectl
+from graphsync_dev.service import Service
 from tests.resources import resource, shop_spec
 
 pytestmark = pytest.mark.e2e

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from graphsync.devenv.kube import kubectl
+from graphsync_dev.kube import kubectl
 from tests.conftest import eventually
 from tests.e2e.helpers import ShopCluster, condition, ok, wait_ready
 from tests.gitops import EXPECTED, FIXTURES, argocd_health, kstatus

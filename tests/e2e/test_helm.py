@@ -21,10 +21,10 @@ from typing import Any
 import pytest
 import yaml
 
-from graphsync.devenv import kubelet, monitoring, process
-from graphsync.devenv.kube import kubectl
-from graphsync.devenv.service import Service
-from graphsync_operator import installfiles
+from graphsync_dev import kubelet, monitoring, process
+from graphsync_dev.commands import manifests
+from graphsync_dev.kube import kubectl
+from graphsync_dev.service import Service
 from tests.conftest import eventually
 from tests.e2e.helpers import VENV_BIN, ok
 
@@ -114,8 +114,8 @@ def test_helm_lint_passes_and_bad_values_fail_naming_them(helm: Helm, namespace:
 
 
 def test_the_kubectl_install_files_are_the_charts_rendering(helm: Helm) -> None:
-    wanted = installfiles.expected(Path(helm.binary), CHART)
-    assert installfiles.stale(MANIFESTS, wanted) == [], "run: graphsync-operator manifests --write manifests/"
+    wanted = manifests.expected(Path(helm.binary), CHART)
+    assert manifests.stale(MANIFESTS, wanted) == [], "run: graphsync-dev manifests --write manifests/"
 
 
 OPTIONAL = [
@@ -190,9 +190,9 @@ def test_the_grafana_dashboard_configmap_holds_the_dashboard(kube: Service, helm
 def install_namespace(kube: Service) -> str:
     """install.yaml's namespace, really created: a server-side dry run cannot place objects in a namespace
     that the same dry run only pretends to create."""
-    created = kubectl(kube.env, "create", "namespace", installfiles.NAMESPACE)
+    created = kubectl(kube.env, "create", "namespace", manifests.NAMESPACE)
     assert created.returncode == 0 or "AlreadyExists" in created.stderr, created.stderr
-    return installfiles.NAMESPACE
+    return manifests.NAMESPACE
 
 
 def test_the_kubectl_install_and_the_kustomize_base_are_accepted(kube: Service, install_namespace: str) -> None:

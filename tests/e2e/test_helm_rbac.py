@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from graphsync_operator import installfiles
+from graphsync_dev.commands import manifests
 from tests.e2e.helpers import ok
 from tests.e2e.test_helm import CHART, Helm, helm
 
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.e2e
 
 def test_people_get_graphsync_kinds_through_the_default_edit_and_view_roles(helm: Helm) -> None:
     text = ok(helm("template", "graphsync", str(CHART), "-n", "ops"))
-    roles = {d["metadata"]["name"]: d for d in installfiles.documents(text) if d["kind"] == "ClusterRole"}
+    roles = {d["metadata"]["name"]: d for d in manifests.documents(text) if d["kind"] == "ClusterRole"}
     edit, view = roles["graphsync-operator-ops-edit"], roles["graphsync-operator-ops-view"]
     aggregated = {k: v for k, v in edit["metadata"]["labels"].items() if k.startswith("rbac.authorization")}
     assert aggregated == {
@@ -33,7 +33,7 @@ def test_people_get_graphsync_kinds_through_the_default_edit_and_view_roles(helm
     # Status is the operator's to write: people read it.
     assert edit["rules"][1]["verbs"] == view["rules"][1]["verbs"] == ["get", "list", "watch"]
     off = ok(helm("template", "graphsync", str(CHART), "-n", "ops", "--set", "rbac.aggregateToDefaultRoles=false"))
-    assert not any(d["metadata"]["name"].endswith("-edit") for d in installfiles.documents(off))
+    assert not any(d["metadata"]["name"].endswith("-edit") for d in manifests.documents(off))
 
 
 def test_watching_every_namespace_grants_cluster_wide_what_a_listed_namespace_gets(helm: Helm) -> None:
@@ -44,7 +44,7 @@ def test_watching_every_namespace_grants_cluster_wide_what_a_listed_namespace_ge
     def rendered(*values: str) -> dict[tuple[str, str], dict[str, Any]]:
         sets = [arg for value in values for arg in ("--set", value)]
         text = ok(helm("template", "graphsync", str(CHART), "-n", "ops", *sets))
-        return {(d["kind"], d["metadata"]["name"]): d for d in installfiles.documents(text)}
+        return {(d["kind"], d["metadata"]["name"]): d for d in manifests.documents(text)}
 
     everywhere, listed = rendered(), rendered("watchNamespaces={apps}")
     cluster_role = everywhere[("ClusterRole", "graphsync-operator-ops")]

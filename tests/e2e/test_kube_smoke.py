@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from graphsync.devenv import kube as cluster
-from graphsync.devenv.kube import kubectl
-from graphsync.devenv.service import Service
+from graphsync_dev import kube as cluster
+from graphsync_dev.kube import kubectl
+from graphsync_dev.service import Service
 from tests.conftest import eventually
 
 pytestmark = pytest.mark.e2e

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from graphsync.devenv import kubelet
-from graphsync.devenv.kube import kubectl
-from graphsync.devenv.service import Service
+from graphsync_dev import kubelet
+from graphsync_dev.kube import kubectl
+from graphsync_dev.service import Service
 
 pytestmark = pytest.mark.e2e
 

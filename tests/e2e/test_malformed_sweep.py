@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from graphsync.devenv.kube import kubectl
-from graphsync.devenv.service import Service
 from graphsync.spec.conflicts import ConflictPolicySpec
+from graphsync_dev.kube import kubectl
+from graphsync_dev.service import Service
 from graphsync_operator.api import ReconciliationJobSpec, SyncPipelineSpec
 from graphsync_operator.handlers.shared import Invalid, parse_spec
 from tests.resources import resource, shop_spec

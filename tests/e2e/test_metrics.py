@@ -15,7 +15,7 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from graphsync.devenv.kube import kubectl
+from graphsync_dev.kube import kubectl
 from tests import http
 from tests.conftest import eventually
 from tests.e2e.helpers import ShopCluster, ok, wait_ready

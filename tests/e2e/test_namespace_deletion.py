@@ -8,8 +8,8 @@ from collections.abc import Callable
 
 import pytest
 
-from graphsync.devenv.kube import kubectl
-from graphsync.devenv.service import Service
+from graphsync_dev.kube import kubectl
+from graphsync_dev.service import Service
 from graphsync_operator.build import names
 from tests.conftest import eventually
 from tests.e2e.helpers import ShopCluster, ok

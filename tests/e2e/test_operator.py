@@ -1,7 +1,7 @@
 """The operator end to end: real control plane, real PostgreSQL, Redis and Neo4j, the worker pod run locally.
 
 There is no container runtime here, so the kubelet's part is played by
-`graphsync.devenv.kubelet`: the worker Deployment's Pod, as the cluster made it,
+`graphsync_dev.kubelet`: the worker Deployment's Pod, as the cluster made it,
 runs as a local process from its own spec (command, args, env from its Secret,
 its ConfigMap mounted, a token of its own service account).
 """
@@ -13,7 +13,7 @@ import json
 import pytest
 import yaml
 
-from graphsync.devenv.kube import kubectl
+from graphsync_dev.kube import kubectl
 from tests.conftest import eventually
 from tests.e2e.helpers import ShopCluster, condition, ok, status, wait_ready
 

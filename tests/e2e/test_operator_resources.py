@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 import yaml
 
-from graphsync.devenv.kube import kubectl
-from graphsync.devenv.service import Service
+from graphsync_dev.kube import kubectl
+from graphsync_dev.service import Service
 from graphsync_operator.build import names
 from tests import shop
 from tests.conftest import eventually

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from graphsync.devenv.kube import kubectl
+from graphsync_dev.kube import kubectl
 from graphsync_operator.plugin.summary import PIPELINE_HEADERS
 from tests.conftest import eventually
 from tests.e2e.helpers import ShopCluster, condition, ok, wait_ready

@@ -9,8 +9,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from graphsync.devenv import sample, tls
-from graphsync.devenv.service import Service
+from graphsync_dev import sample, tls
+from graphsync_dev.service import Service
 from tests import shop
 from tests.conftest import eventually, unique_name
 from tests.e2e.helpers import ShopCluster, condition, secret

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from graphsync.devenv.kube import kubectl
+from graphsync_dev.kube import kubectl
 from graphsync_operator.build import names
 from graphsync_operator.progress import WorkerReport, WorkerState, annotation_key
 from tests.conftest import eventually

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from graphsync.devenv.kube import kubectl
+from graphsync_dev.kube import kubectl
 from tests.conftest import eventually
 from tests.e2e.helpers import ShopCluster, condition, ok
 

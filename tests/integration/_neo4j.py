@@ -8,9 +8,9 @@ from pathlib import Path
 import neo4j
 import pytest
 
-from graphsync.devenv import neo4j as neo4j_server
-from graphsync.devenv import process
-from graphsync.devenv.service import Service
+from graphsync_dev import neo4j as neo4j_server
+from graphsync_dev import process
+from graphsync_dev.service import Service
 
 
 @pytest.fixture(scope="session")

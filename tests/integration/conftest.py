@@ -10,8 +10,8 @@ import psycopg
 import pytest
 
 from graphsync.connectors.files.documents import ALLOWED_ENV
-from graphsync.devenv import postgres, process
-from graphsync.devenv.service import Service
+from graphsync_dev import postgres, process
+from graphsync_dev.service import Service
 from tests import shop
 from tests.conftest import unique_name
 from tests.integration.faults import Watched

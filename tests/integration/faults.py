@@ -14,10 +14,10 @@ import psycopg
 
 from graphsync import capture, run
 from graphsync.connectors.postgres.deadletter import PostgresDeadLetters
-from graphsync.devenv.service import Service
 from graphsync.pipeline.control import RunControl
 from graphsync.pipeline.stats import RunStats
 from graphsync.spec.pipeline import PipelineSpec
+from graphsync_dev.service import Service
 from tests import shop, workload
 from tests.conftest import unique_name
 

@@ -17,12 +17,12 @@ import psycopg
 
 from graphsync.backfill import Phase, records
 from graphsync.cleanup import cleanup
-from graphsync.devenv.service import Service
 from graphsync.reconcile.audit import Audit
 from graphsync.reconcile.pipeline import audit_store, reconcile
 from graphsync.reconcile.report import Outcome, Report
 from graphsync.spec.pipeline import PipelineSpec
 from graphsync.spec.reconcile import ReconcileSpec
+from graphsync_dev.service import Service
 from tests.conftest import eventually
 from tests.integration.faults import Watched
 from tests.integration.test_pg_to_neo4j import make_spec, seed, sync

@@ -19,10 +19,10 @@ import yaml
 from graphsync import cli, run, twoway
 from graphsync.connectors.falkordb import graph as falkor_graph
 from graphsync.connectors.falkordb.graph import Graph
-from graphsync.devenv.service import Service
 from graphsync.pipeline.control import RunControl
 from graphsync.pipeline.stats import RunStats
 from graphsync.spec.pipeline import PipelineSpec
+from graphsync_dev.service import Service
 from tests import graphs
 from tests.conftest import unique_name
 from tests.integration._neo4j import empty

@@ -13,13 +13,13 @@ import pytest
 from psycopg import sql
 
 from graphsync import run, twoway
-from graphsync.devenv import sample
-from graphsync.devenv.service import Service
 from graphsync.pipeline.control import RunControl
 from graphsync.reconcile.pipeline import reconcile
 from graphsync.reconcile.report import Outcome
 from graphsync.spec.pipeline import PipelineSpec
 from graphsync.spec.reconcile import ReconcileSpec
+from graphsync_dev import sample
+from graphsync_dev.service import Service
 from tests.conftest import unique_name
 
 Conn = psycopg.Connection[Any]

@@ -25,10 +25,10 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, precondition, rule, run_state_machine_as_test
 
-from graphsync.devenv.service import Service
 from graphsync.reconcile.pipeline import reconcile
 from graphsync.reconcile.report import Outcome
 from graphsync.spec.reconcile import ReconcileSpec
+from graphsync_dev.service import Service
 from tests.conftest import unique_name
 from tests.integration.test_bidirectional_postgres import one_pass, two_way_spec
 

@@ -15,11 +15,11 @@ import psycopg
 
 from graphsync.connectors.falkordb import graph as falkor_graph
 from graphsync.connectors.postgres.deadletter import PostgresDeadLetters
-from graphsync.devenv.service import Service
 from graphsync.reconcile.pipeline import reconcile
 from graphsync.reconcile.report import Outcome
 from graphsync.spec.pipeline import PipelineSpec
 from graphsync.spec.reconcile import ReconcileSpec
+from graphsync_dev.service import Service
 from tests.conftest import unique_name
 from tests.integration.test_pg_to_neo4j import make_spec, seed, sync
 

@@ -25,9 +25,9 @@ from graphsync.cleanup import cleanup
 from graphsync.connectors.falkordb import graph as falkor_graph
 from graphsync.connectors.falkordb.graph import Graph
 from graphsync.connectors.neo4j.reader import Neo4jReader
-from graphsync.devenv.service import Service
 from graphsync.pipeline.control import RunControl
 from graphsync.spec.pipeline import PipelineSpec
+from graphsync_dev.service import Service
 from tests import graphs, repos
 from tests.conftest import unique_name
 from tests.integration.cleanup_data import audit, other_pipeline, pipeline_keys, sync

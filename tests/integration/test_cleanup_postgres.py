@@ -23,9 +23,9 @@ from graphsync import capture, cli
 from graphsync.cleanup import CleanupError, cleanup
 from graphsync.cleanup.postgres import ENGINE_TABLES
 from graphsync.connectors.postgres.checkpoints import PostgresCheckpoints
-from graphsync.devenv import sample
-from graphsync.devenv.service import Service
 from graphsync.spec.pipeline import PipelineSpec
+from graphsync_dev import sample
+from graphsync_dev.service import Service
 from tests import shop
 from tests.conftest import unique_name
 from tests.integration.cleanup_data import audit, other_pipeline, pipeline_keys, sync

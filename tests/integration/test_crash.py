@@ -27,8 +27,8 @@ import yaml
 from graphsync.connectors.postgres.logical.slot import slot_name
 from graphsync.connectors.postgres.outbox import Outbox
 from graphsync.connectors.postgres.tables import tables_of
-from graphsync.devenv.service import Service
 from graphsync.spec.mapping import Mappings
+from graphsync_dev.service import Service
 from tests import shop, workload
 from tests.conftest import unique_name
 from tests.integration.faults import Writers

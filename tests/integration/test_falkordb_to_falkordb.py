@@ -11,12 +11,12 @@ import pytest
 
 from graphsync.connectors.falkordb import graph as falkor_graph
 from graphsync.connectors.falkordb.graph import Graph
-from graphsync.devenv.service import Service
 from graphsync.positions import positions
 from graphsync.reconcile.pipeline import reconcile
 from graphsync.reconcile.report import Outcome
 from graphsync.spec.pipeline import PipelineSpec
 from graphsync.spec.reconcile import ReconcileSpec
+from graphsync_dev.service import Service
 from tests import graphs
 from tests.conftest import unique_name
 from tests.integration.test_graph_sync import falkor_snapshot, sync

@@ -26,11 +26,11 @@ from graphsync.connectors.falkordb import graph as falkor_graph
 from graphsync.connectors.postgres import schema as pg_schema
 from graphsync.connectors.postgres.deadletter import PostgresDeadLetters
 from graphsync.connectors.postgres.outbox import Outbox, trigger_name
-from graphsync.devenv import postgres as pg_server
-from graphsync.devenv import sample
-from graphsync.devenv.service import Service
 from graphsync.pipeline.control import RunControl
 from graphsync.spec.pipeline import PipelineSpec
+from graphsync_dev import postgres as pg_server
+from graphsync_dev import sample
+from graphsync_dev.service import Service
 from tests import shop, workload
 from tests.conftest import unique_name
 

@@ -23,10 +23,10 @@ from psycopg import sql
 from graphsync import run
 from graphsync.connectors.falkordb import graph as falkor_graph
 from graphsync.connectors.falkordb.sink import FalkorSink
-from graphsync.devenv import postgres
-from graphsync.devenv.service import Service
 from graphsync.pipeline.control import RunControl
 from graphsync.spec.pipeline import PipelineSpec
+from graphsync_dev import postgres
+from graphsync_dev.service import Service
 from tests import graphs, repos, shop
 from tests.conftest import unique_name
 from tests.integration.faults import (

@@ -14,11 +14,11 @@ import pytest
 import redis
 
 from graphsync import capture, run
-from graphsync.devenv import neo4j as neo4j_server
-from graphsync.devenv import process
-from graphsync.devenv.service import Service
 from graphsync.pipeline.control import RunControl
 from graphsync.spec.pipeline import PipelineSpec
+from graphsync_dev import neo4j as neo4j_server
+from graphsync_dev import process
+from graphsync_dev.service import Service
 from tests import shop, workload
 from tests.conftest import unique_name
 

@@ -25,10 +25,10 @@ from graphsync import run
 from graphsync.connectors.falkordb import graph as falkor_graph
 from graphsync.connectors.files import workers
 from graphsync.connectors.neo4j.reader import Neo4jReader
-from graphsync.devenv.service import Service
 from graphsync.pipeline.control import RunControl
 from graphsync.pipeline.stats import RunStats
 from graphsync.spec.pipeline import PipelineSpec
+from graphsync_dev.service import Service
 from tests import repos
 from tests.conftest import unique_name
 

@@ -17,10 +17,10 @@ import neo4j
 import psycopg
 from psycopg import sql
 
-from graphsync.devenv.service import Service
 from graphsync.reconcile.pipeline import reconcile
 from graphsync.reconcile.report import Outcome
 from graphsync.spec.reconcile import ReconcileSpec
+from graphsync_dev.service import Service
 from tests.integration.faults import Watched, Writers, converge
 from tests.integration.test_pg_to_neo4j import make_spec, seed, sync
 

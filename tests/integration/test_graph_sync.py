@@ -24,11 +24,11 @@ from graphsync.connectors.falkordb.graph import Graph
 from graphsync.connectors.falkordb.sink import FalkorSink
 from graphsync.connectors.neo4j.reader import Neo4jReader
 from graphsync.connectors.rows import MappingError
-from graphsync.devenv.service import Service
 from graphsync.pipeline.control import RunControl
 from graphsync.pipeline.stats import RunStats
 from graphsync.spec.mapping import Mappings
 from graphsync.spec.pipeline import PipelineSpec
+from graphsync_dev.service import Service
 from tests import graphs
 from tests.conftest import unique_name
 

@@ -18,11 +18,11 @@ import pytest
 from graphsync import capture, cleanup, run
 from graphsync.connectors.falkordb import graph as falkor_graph
 from graphsync.connectors.postgres.logical.slot import slot_name
-from graphsync.devenv import postgres
-from graphsync.devenv.service import Service
 from graphsync.pipeline.control import RunControl
 from graphsync.pipeline.stats import RunStats
 from graphsync.spec.pipeline import PipelineSpec
+from graphsync_dev import postgres
+from graphsync_dev.service import Service
 from tests import shop
 from tests.conftest import eventually, unique_name
 from tests.integration.faults import (

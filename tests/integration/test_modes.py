@@ -13,13 +13,13 @@ import redis
 
 from graphsync import run
 from graphsync.connectors.postgres.outbox import trigger_name
-from graphsync.devenv.service import Service
 from graphsync.pipeline.control import RunControl
 from graphsync.pipeline.stats import RunStats
 from graphsync.reconcile.pipeline import reconcile
 from graphsync.shapes import Watch
 from graphsync.spec.pipeline import PipelineSpec
 from graphsync.spec.reconcile import ReconcileSpec
+from graphsync_dev.service import Service
 from tests import shop
 from tests.conftest import eventually
 from tests.integration.faults import Watched

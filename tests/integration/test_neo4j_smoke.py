@@ -7,8 +7,8 @@ from pathlib import Path
 import neo4j
 import pytest
 
-from graphsync.devenv import neo4j as neo4j_server
-from graphsync.devenv import process
+from graphsync_dev import neo4j as neo4j_server
+from graphsync_dev import process
 
 
 def test_reports_kernel_5_26_community(neo4j_driver: neo4j.Driver) -> None:

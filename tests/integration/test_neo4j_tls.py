@@ -16,13 +16,13 @@ import pytest
 from psycopg import sql
 
 from graphsync import run
-from graphsync.devenv import neo4j as neo4j_server
-from graphsync.devenv import process, sample, tls
-from graphsync.devenv.service import Service
 from graphsync.pipeline.control import RunControl
 from graphsync.pipeline.stats import RunStats
 from graphsync.spec.endpoints import SECRETS_DIR_ENV
 from graphsync.spec.pipeline import PipelineSpec
+from graphsync_dev import neo4j as neo4j_server
+from graphsync_dev import process, sample, tls
+from graphsync_dev.service import Service
 from tests import shop
 from tests.conftest import unique_name
 

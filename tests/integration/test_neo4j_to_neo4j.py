@@ -15,7 +15,6 @@ import neo4j
 
 from graphsync import deadletters, run
 from graphsync.cleanup import cleanup
-from graphsync.devenv.service import Service
 from graphsync.pipeline.control import RunControl
 from graphsync.pipeline.stats import RunStats
 from graphsync.positions import positions
@@ -23,6 +22,7 @@ from graphsync.reconcile.pipeline import reconcile
 from graphsync.reconcile.report import Outcome
 from graphsync.spec.pipeline import PipelineSpec
 from graphsync.spec.reconcile import ReconcileSpec
+from graphsync_dev.service import Service
 
 PEOPLE = 200
 

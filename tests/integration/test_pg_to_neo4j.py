@@ -17,12 +17,12 @@ from graphsync.commands import deadletter
 from graphsync.connectors.neo4j.sink import Neo4jSink
 from graphsync.connectors.postgres.deadletter import PostgresDeadLetters
 from graphsync.connectors.postgres.outbox import EventStatus, Outbox
-from graphsync.devenv import sample
-from graphsync.devenv.service import Service
 from graphsync.pipeline.control import RunControl
 from graphsync.pipeline.stats import RunStats
 from graphsync.spec.mapping import Mappings
 from graphsync.spec.pipeline import PipelineSpec
+from graphsync_dev import sample
+from graphsync_dev.service import Service
 from tests import shop
 from tests.conftest import unique_name
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from graphsync.devenv import postgres
-from graphsync.devenv.service import Service
+from graphsync_dev import postgres
+from graphsync_dev.service import Service
 from tests.conftest import unique_name
 
 

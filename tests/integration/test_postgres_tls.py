@@ -15,11 +15,11 @@ from psycopg import sql
 
 from graphsync import capture, run
 from graphsync.connectors.falkordb import graph as falkor_graph
-from graphsync.devenv import sample, tls
-from graphsync.devenv.service import Service
 from graphsync.pipeline.control import RunControl
 from graphsync.spec.endpoints import SECRETS_DIR_ENV
 from graphsync.spec.pipeline import PipelineSpec
+from graphsync_dev import sample, tls
+from graphsync_dev.service import Service
 from tests import shop
 from tests.conftest import unique_name
 

@@ -16,12 +16,12 @@ import psycopg
 
 from graphsync import run as pipeline
 from graphsync.connectors.falkordb.graph import Graph
-from graphsync.devenv.service import Service
 from graphsync.pipeline.control import RunControl
 from graphsync.reconcile.pipeline import reconcile
 from graphsync.reconcile.report import Outcome, Report
 from graphsync.spec.pipeline import PipelineSpec
 from graphsync.spec.reconcile import ReconcileSpec
+from graphsync_dev.service import Service
 from tests import accounts, graphs
 from tests.conftest import unique_name
 from tests.integration.test_graph_sync import base, falkor_snapshot, neo4j_graph, neo4j_run, source, sync, target

@@ -15,11 +15,11 @@ from psycopg import sql
 
 from graphsync import connect
 from graphsync.connectors import streams
-from graphsync.devenv import process, sample, tls
-from graphsync.devenv import redis as redis_server
-from graphsync.devenv.service import Service
 from graphsync.spec.endpoints import SECRETS_DIR_ENV, FalkorDBTarget
 from graphsync.spec.pipeline import PipelineSpec
+from graphsync_dev import process, sample, tls
+from graphsync_dev import redis as redis_server
+from graphsync_dev.service import Service
 from tests import shop
 from tests.conftest import unique_name
 from tests.integration.faults import Watched, converge

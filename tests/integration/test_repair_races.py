@@ -24,7 +24,6 @@ from psycopg import sql
 
 from graphsync import connect, targets
 from graphsync.connectors.graphs.reading import Versions
-from graphsync.devenv.service import Service
 from graphsync.reconcile.entries import Entry
 from graphsync.reconcile.pipeline import reconcile
 from graphsync.reconcile.report import Outcome, Report
@@ -32,6 +31,7 @@ from graphsync.reconcile.sides import GraphSide, PostgresSide
 from graphsync.reconcile.walk import Walk
 from graphsync.spec.pipeline import PipelineSpec
 from graphsync.spec.reconcile import ReconcileSpec
+from graphsync_dev.service import Service
 from tests import shop
 from tests.conftest import eventually
 from tests.integration.faults import Watched, Writers, converge

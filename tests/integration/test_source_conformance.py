@@ -24,11 +24,11 @@ from graphsync.connectors.postgres.outbox import Outbox
 from graphsync.connectors.postgres.relay import Relay
 from graphsync.connectors.postgres.tables import SnapshotSource
 from graphsync.connectors.postgres.watermark import WatermarkSource
-from graphsync.devenv import postgres as pg_server
-from graphsync.devenv import sample
-from graphsync.devenv.service import Service
 from graphsync.pipeline.contracts import Batch, Source
 from graphsync.spec.mapping import Mappings
+from graphsync_dev import postgres as pg_server
+from graphsync_dev import sample
+from graphsync_dev.service import Service
 from tests.conftest import unique_name
 
 Conn = psycopg.Connection[Any]

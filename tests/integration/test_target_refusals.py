@@ -24,12 +24,12 @@ from psycopg import sql
 from graphsync import run
 from graphsync.connectors import streams
 from graphsync.connectors.falkordb import graph as falkor_graph
-from graphsync.devenv import neo4j as neo4j_server
-from graphsync.devenv import process
-from graphsync.devenv import redis as redis_server
-from graphsync.devenv.service import Service
 from graphsync.pipeline.control import RunControl
 from graphsync.spec.pipeline import PipelineSpec
+from graphsync_dev import neo4j as neo4j_server
+from graphsync_dev import process
+from graphsync_dev import redis as redis_server
+from graphsync_dev.service import Service
 from tests import shop
 from tests.conftest import eventually, unique_name
 from tests.integration.faults import (

@@ -20,10 +20,10 @@ from psycopg import sql
 from graphsync import capture, run, targets
 from graphsync.change import Change, Operation
 from graphsync.connectors.postgres.logical.slot import slot_name
-from graphsync.devenv.service import Service
 from graphsync.epochs import EPOCH_SHIFT
 from graphsync.pipeline.control import RunControl
 from graphsync.spec.pipeline import PipelineSpec
+from graphsync_dev.service import Service
 from tests import shop
 from tests.conftest import unique_name
 from tests.integration.faults import Writers

@@ -24,9 +24,9 @@ import pytest
 import yaml
 
 from graphsync import capture
-from graphsync.devenv import sample
-from graphsync.devenv.service import Service
 from graphsync.spec.pipeline import PipelineSpec
+from graphsync_dev import sample
+from graphsync_dev.service import Service
 from tests import http, metrics, shop
 from tests.conftest import unique_name
 from tests.integration.test_crash import spec_document

@@ -54,7 +54,8 @@ def test_the_image_installs_the_runtime_lock_and_the_project_as_ci_does() -> Non
     ci_step = next(line for line in BOOTSTRAP.splitlines() if "uv pip install" in line and "requirements/" in line)
     image, ci = uv_install(image_step), uv_install(ci_step)
     assert image == ["-r", "requirements/runtime.txt", "."]
-    assert ci == ["-r", "requirements/dev.txt", "-e", "."]  # the same lock family; CI adds the dev tools
+    # The same lock family; CI adds the dev tools and the development package (dev/), which the image never installs.
+    assert ci == ["-r", "requirements/dev.txt", "-e", ".", "-e", "dev"]
     runtime, dev = pins("runtime.txt"), pins("dev.txt")
     assert runtime, "requirements/runtime.txt pins nothing"
     differing = {name: (version, dev.get(name)) for name, version in runtime.items() if dev.get(name) != version}
@@ -65,6 +66,14 @@ def test_the_image_copies_everything_the_install_reads() -> None:
     copied = {source for word, rest in stages()[0] if word == "COPY" for source in shlex.split(rest)[:-1]}
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert {"requirements/runtime.txt", "pyproject.toml", project["readme"], "operator"} <= copied
+
+
+def test_the_image_copies_no_development_code() -> None:
+    """Only operator/ (the engine and the operator) goes in: neither dev/ nor tests, bench or hack."""
+    copied = {source for word, rest in stages()[0] if word == "COPY" for source in shlex.split(rest)[:-1]}
+    assert not {source for source in copied if source.split("/")[0] in ("dev", "tests", "bench", "hack")}
+    ignored = (ROOT / ".dockerignore").read_text().splitlines()
+    assert not [line for line in ignored if line.startswith("!") and line[1:].split("/")[0] in ("dev", "tests")]
 
 
 def test_the_python_of_the_image_is_the_one_the_lock_was_compiled_for() -> None:

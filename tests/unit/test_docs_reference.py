@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from graphsync_operator import docs_reference
-from graphsync_operator.docs_reference import crds_in, example, fields, page, samples_in, type_of, validation
+from graphsync_dev.commands import reference
+from graphsync_dev.commands.reference import crds_in, example, fields, page, samples_in, type_of, validation
 
 ROOT = Path(__file__).parents[2]
 PAGE = ROOT / "docs" / "reference" / "api.md"
@@ -16,7 +16,7 @@ def generated() -> str:
 
 
 def test_the_committed_reference_is_the_one_the_crds_generate() -> None:
-    assert PAGE.read_text() == generated(), "run: graphsync-operator reference --write docs/reference/api.md"
+    assert PAGE.read_text() == generated(), "run: graphsync-dev reference --write docs/reference/api.md"
 
 
 def test_every_field_of_every_crd_has_a_row() -> None:
@@ -46,5 +46,5 @@ def test_a_bar_in_a_description_does_not_split_the_row() -> None:
     assert rows
     for row in rows:
         # Seven bars outside code spans: six cells.
-        outside = docs_reference.re.sub(r"`[^`]*`", "", row).replace(r"\|", "")
+        outside = reference.re.sub(r"`[^`]*`", "", row).replace(r"\|", "")
         assert outside.count("|") == 7, row

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from graphsync_operator import gitops
+from graphsync_dev.commands import gitops
 from tests.gitops import EXPECTED, FIXTURES, HEALTH_LUA, argocd_health
 
 GITOPS = HEALTH_LUA.parents[1]
@@ -64,7 +64,7 @@ def test_edge_cases() -> None:
 
 def test_the_argocd_snippet_is_generated_from_the_lua() -> None:
     written = (GITOPS / gitops.SNIPPET).read_text()
-    assert written == gitops.snippet(GITOPS), "run: graphsync-operator gitops --write manifests/gitops"
+    assert written == gitops.snippet(GITOPS), "run: graphsync-dev gitops --write manifests/gitops"
     assert yaml.safe_load(written) == gitops.argocd_cm(HEALTH_LUA.read_text())
     data = gitops.argocd_cm(HEALTH_LUA.read_text())["data"]
     assert sorted(data) == [

@@ -10,7 +10,7 @@ import yaml
 
 import graphsync
 from graphsync.spec.conflicts import ConflictPolicySpec
-from graphsync_operator import installfiles
+from graphsync_dev.commands import manifests
 from graphsync_operator.api import ReconciliationJobSpec, SyncPipelineSpec, valid_name
 from graphsync_operator.build import children
 from graphsync_operator.build.names import Owner
@@ -55,7 +55,7 @@ def stream(text: str) -> list[dict[str, Any]]:
 
 
 def test_the_install_holds_the_namespace_the_crds_and_the_operator_without_helms_labels() -> None:
-    made = installfiles.files(RENDERED, all_crds())
+    made = manifests.files(RENDERED, all_crds())
     install = stream(made["install.yaml"])
     assert [(d["kind"], d["metadata"]["name"]) for d in install] == [
         ("Namespace", "graphsync-system"),
@@ -70,11 +70,11 @@ def test_the_install_holds_the_namespace_the_crds_and_the_operator_without_helms
     assert deployment["metadata"]["labels"] == {"app.kubernetes.io/name": "graphsync-operator"}
     assert deployment["spec"]["template"]["metadata"]["labels"] == {"app.kubernetes.io/name": "graphsync-operator"}
     assert install[0]["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
-    assert made["install.yaml"].startswith(installfiles.HEADER)
+    assert made["install.yaml"].startswith(manifests.HEADER)
 
 
 def test_the_kustomize_base_lists_every_file_it_holds() -> None:
-    made = installfiles.files(RENDERED, all_crds())
+    made = manifests.files(RENDERED, all_crds())
     [kustomization] = stream(made["base/kustomization.yaml"])
     assert kustomization["namespace"] == "graphsync-system"
     assert kustomization["resources"] == [
@@ -95,7 +95,7 @@ def test_the_kustomize_base_lists_every_file_it_holds() -> None:
 
 def test_a_rendering_that_is_not_kubernetes_objects_is_refused_naming_the_document() -> None:
     with pytest.raises(ValueError, match="document 1 of the rendered chart is not a Kubernetes object"):
-        installfiles.documents("kind: A\nmetadata: {name: a}\n---\n- a list\n")
+        manifests.documents("kind: A\nmetadata: {name: a}\n---\n- a list\n")
 
 
 def test_stale_names_missing_differing_and_leftover_files(tmp_path: Path) -> None:
@@ -105,7 +105,7 @@ def test_stale_names_missing_differing_and_leftover_files(tmp_path: Path) -> Non
     (tmp_path / "base" / "operator.yaml").write_text("changed\n")
     (tmp_path / "base" / "old" / "gone.yaml").write_text("x\n")
     (tmp_path / "README.md").write_text("not generated\n")
-    assert installfiles.stale(tmp_path, wanted) == [
+    assert manifests.stale(tmp_path, wanted) == [
         "base/kustomization.yaml",
         "base/old/gone.yaml",
         "base/operator.yaml",
@@ -191,4 +191,4 @@ def test_generated_files_hold_no_yaml_anchors() -> None:
     ]
     assert not aliased
     # What writes them writes none.
-    assert "*id" not in installfiles.dump([{"a": (shared_list := ["x"]), "b": shared_list}])
+    assert "*id" not in manifests.dump([{"a": (shared_list := ["x"]), "b": shared_list}])

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from graphsync.devenv.localpod import LocalPod, expand, plan
+from graphsync_dev.localpod import LocalPod, expand, plan
 
 ROOT = Path("/run/pod")
 

@@ -8,7 +8,6 @@ import pytest
 from pydantic import ValidationError
 
 from graphsync.change import Change, Operation
-from graphsync.devenv import sample
 from graphsync.reconcile.entries import (
     Entry,
     bucket_hash,
@@ -21,6 +20,7 @@ from graphsync.reconcile.entries import (
 from graphsync.reconcile.report import Outcome, outcome
 from graphsync.spec.mapping import Mappings
 from graphsync.spec.reconcile import MAX_BUCKET, MIN_BUCKET, Action, ReconcileSpec, bucket_size
+from graphsync_dev import sample
 
 # The demo's shop: customer (labels Customer, Person), product, orders (a PLACED_BY foreign key), likes.
 MAPPINGS = Mappings.model_validate(sample.mappings("shop"))

@@ -4,7 +4,7 @@
 -- Ready, Reconciling, Stalled and Degraded, and the phase. The order matters: a
 -- status for an older generation says nothing about the spec Argo CD just synced,
 -- and a failure outranks a pause. argocd-cm.yaml holds this script under one key per
--- kind; `graphsync-operator gitops --write manifests/gitops` regenerates it.
+-- kind; `graphsync-dev gitops --write manifests/gitops` regenerates it.
 local hs = { status = "Progressing", message = "Waiting for the graphsync operator to report status" }
 if obj.status == nil then
   return hs

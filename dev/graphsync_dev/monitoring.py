@@ -12,9 +12,9 @@ import json
 import subprocess
 from pathlib import Path
 
-from graphsync.devenv import gotools
-from graphsync.devenv.paths import source_root
-from graphsync.devenv.process import SubstrateError
+from graphsync_dev import gotools
+from graphsync_dev.paths import source_root
+from graphsync_dev.process import SubstrateError
 
 MODULE = "github.com/prometheus-operator/prometheus-operator"
 KINDS = ("servicemonitors", "podmonitors", "prometheusrules")

@@ -10,8 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from graphsync.devenv import process
 from graphsync.spec.endpoints import ServerTls
+from graphsync_dev import process
 
 
 @dataclass(frozen=True)

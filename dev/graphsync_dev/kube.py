@@ -19,9 +19,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from graphsync.devenv import gotools, process
-from graphsync.devenv.process import ProcessSpec, SubstrateError
-from graphsync.devenv.service import Service
+from graphsync_dev import gotools, process
+from graphsync_dev.process import ProcessSpec, SubstrateError
+from graphsync_dev.service import Service
 
 NODE_NAME = "kwok-node-0"
 SERVICE_CIDR = "10.96.0.0/16"

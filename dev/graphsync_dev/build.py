@@ -20,8 +20,8 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TextIO
 
-from graphsync.devenv.paths import cache_dir
-from graphsync.devenv.process import SubstrateError
+from graphsync_dev.paths import cache_dir
+from graphsync_dev.process import SubstrateError
 
 
 def recipe_key(version: str, files: Iterable[Path]) -> str:

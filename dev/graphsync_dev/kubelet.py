@@ -6,7 +6,7 @@ into a `LocalPod` without touching anything, so every rule has a unit test on pl
 `run_pod` fetches what the plan needs with kubectl, writes its files and starts the process.
 
 How the spec is translated where a local process differs from a container, and what is
-not supported, is written down in `graphsync.devenv.localpod`.
+not supported, is written down in `graphsync_dev.localpod`.
 """
 
 from __future__ import annotations
@@ -24,10 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from graphsync.devenv import process
-from graphsync.devenv.kube import kubectl
-from graphsync.devenv.localpod import LocalPod, plan
-from graphsync.devenv.process import ProcessSpec, SubstrateError
+from graphsync_dev import process
+from graphsync_dev.kube import kubectl
+from graphsync_dev.localpod import LocalPod, plan
+from graphsync_dev.process import ProcessSpec, SubstrateError
 
 # process.start merges the caller's environment into the child's; this shim replaces it
 # with exactly the pod's before exec, keeping the pid (and process.py's bookkeeping).

@@ -3,7 +3,7 @@
 Every field of every kind: its path, type, default, validation (enum, pattern, bounds, the CEL rules'
 messages), description and an example. Examples come from the sample resources in `manifests/samples/`
 (real values, accepted by the API server in the e2e tier); a field no sample sets gets its default, its first
-allowed value, or a value made from its type and bounds. `graphsync-operator reference --write
+allowed value, or a value made from its type and bounds. `graphsync-dev reference --write
 docs/reference/api.md` writes it (`make generate`); a unit test fails when the committed page drifts.
 """
 
@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 Schema = Mapping[str, Any]
-HEADER = """<!-- Generated from the CRDs in crds/ by `graphsync-operator reference --write docs/reference/api.md`
+HEADER = """<!-- Generated from the CRDs in crds/ by `graphsync-dev reference --write docs/reference/api.md`
      (make generate); do not edit: a unit test fails when this page differs from what the CRDs say. -->
 # API reference
 

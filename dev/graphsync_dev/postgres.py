@@ -12,9 +12,9 @@ from pathlib import Path
 
 import psycopg
 
-from graphsync.devenv import process
-from graphsync.devenv.service import Service
-from graphsync.devenv.tls import Authority
+from graphsync_dev import process
+from graphsync_dev.service import Service
+from graphsync_dev.tls import Authority
 
 VERSION = "15"
 _BINDIRS = (Path(f"/usr/lib/postgresql/{VERSION}/bin"),)

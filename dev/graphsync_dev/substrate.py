@@ -1,6 +1,6 @@
 """The whole substrate: which servers exist, starting them together, and their state file.
 
-`graphsync dev up` and the pytest fixtures both go through `start_all`, so tests
+`graphsync-dev up` and the pytest fixtures both go through `start_all`, so tests
 run against exactly the servers a developer starts by hand.
 """
 
@@ -16,9 +16,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from graphsync.devenv import kube, neo4j, postgres, process
-from graphsync.devenv import redis as redis_server
-from graphsync.devenv.service import Service
+from graphsync_dev import kube, neo4j, postgres, process
+from graphsync_dev import redis as redis_server
+from graphsync_dev.service import Service
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ def new_run_dir(prefix: str = "graphsync-run-") -> Path:
 
 
 def dev_run_dir() -> Path:
-    """The run folder of `graphsync dev up`, stable across commands."""
+    """The run folder of `graphsync-dev up`, stable across commands."""
     configured = os.environ.get("GRAPHSYNC_RUN_DIR")
     path = Path(configured) if configured else Path(tempfile.gettempdir()) / f"graphsync-dev-{os.getuid()}"
     path.mkdir(parents=True, exist_ok=True)

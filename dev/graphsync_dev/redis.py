@@ -13,9 +13,9 @@ from pathlib import Path
 import redis
 
 from graphsync import connect
-from graphsync.devenv import process
-from graphsync.devenv.service import Service
-from graphsync.devenv.tls import Authority, client_tls
+from graphsync_dev import process
+from graphsync_dev.service import Service
+from graphsync_dev.tls import Authority, client_tls
 
 
 def _binaries() -> tuple[Path, Path]:

@@ -27,6 +27,6 @@ def source_root() -> Path:
         if (parent / "hack").is_dir() and (parent / "pyproject.toml").is_file():
             return parent
     raise RuntimeError(
-        "graphsync dev needs a source checkout (hack/ and pyproject.toml not found "
+        "graphsync-dev needs a source checkout (hack/ and pyproject.toml not found "
         "above this module); set GRAPHSYNC_SOURCE_ROOT"
     )

@@ -1,10 +1,11 @@
-"""`graphsync-operator demo`: the operator syncs a sample shop, PostgreSQL -> Redis Streams -> Neo4j.
+"""`graphsync-dev demo`: the operator syncs a sample shop, PostgreSQL -> Redis Streams -> Neo4j.
 
-It runs on the servers of `graphsync dev up`. kwok plays the node, so nothing would run
-the worker pod the operator's Deployment asks for: `graphsync.devenv.kubelet` runs it
+It runs on the servers of `graphsync-dev up`. kwok plays the node, so nothing would run
+the worker pod the operator's Deployment asks for: `graphsync_dev.kubelet` runs it
 here, from the Pod's own spec. The operator and that worker keep running after the
-command returns, recorded in the substrate's state so `graphsync dev down` stops them
-with the servers; running the demo again stops them first and starts over.
+command returns, recorded in the substrate's state so `graphsync-dev down` stops them
+with the servers; running the demo again stops them first and starts over. `--engine` runs
+the same shop through the engine alone (`graphsync run`, no Kubernetes).
 """
 
 from __future__ import annotations
@@ -26,12 +27,11 @@ import psycopg
 import redis
 import yaml
 
-from graphsync.devenv import demo as shop
-from graphsync.devenv import kubelet, process, sample, substrate
-from graphsync.devenv import neo4j as neo4j_server
-from graphsync.devenv.kube import kubectl
-from graphsync.devenv.process import ProcessSpec, SubstrateError
-from graphsync.devenv.service import Service
+from graphsync_dev import kubelet, process, sample, shop, substrate
+from graphsync_dev import neo4j as neo4j_server
+from graphsync_dev.kube import kubectl
+from graphsync_dev.process import ProcessSpec, SubstrateError
+from graphsync_dev.service import Service
 from graphsync_operator.api import API_VERSION
 from graphsync_operator.crds import all_crds, render
 
@@ -50,18 +50,21 @@ BIN = Path(sys.executable).parent
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     command = subparsers.add_parser(
-        "demo", help="run the operator on the servers of `graphsync dev up` and let it sync a sample shop"
+        "demo", help="run the operator on the servers of `graphsync-dev up` and let it sync a sample shop"
+    )
+    command.add_argument(
+        "--engine", action="store_true", help="sync the shop with the engine alone (`graphsync run`), no operator"
     )
     command.set_defaults(handler=main)
 
 
-def main(_: argparse.Namespace) -> int:
+def main(args: argparse.Namespace) -> int:
     # The graph is polled before the labels and types it counts exist: Neo4j's notifications say so, at length.
     logging.getLogger("neo4j.notifications").setLevel(logging.ERROR)
     try:
-        return run(sys.stdout)
+        return shop.run_demo(sys.stdout) if args.engine else run(sys.stdout)
     except SubstrateError as exc:
-        print(f"graphsync-operator demo: {exc}", file=sys.stderr)
+        print(f"graphsync-dev demo: {exc}", file=sys.stderr)
         return 1
 
 
@@ -193,7 +196,7 @@ def _servers(run_dir: Path) -> dict[str, str]:
     missing = [name for name in NEEDED if name not in services or not substrate.check(services[name])[0]]
     if missing:
         raise SubstrateError(
-            f"the demo needs {', '.join(missing)} running: start them with `graphsync dev up` (or `make demo`)"
+            f"the demo needs {', '.join(missing)} running: start them with `graphsync-dev up` (or `make demo`)"
         )
     return substrate.merged_env(services[name] for name in NEEDED)
 

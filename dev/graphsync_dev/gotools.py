@@ -16,9 +16,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from graphsync.devenv import build
-from graphsync.devenv.paths import source_root
-from graphsync.devenv.process import SubstrateError
+from graphsync_dev import build
+from graphsync_dev.paths import source_root
+from graphsync_dev.process import SubstrateError
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""`graphsync dev demo`: a sample PostgreSQL -> Neo4j pipeline on the running substrate, end to end.
+"""`graphsync-dev demo --engine`: a sample PostgreSQL -> Neo4j pipeline on the running substrate, end to end.
 
 It loads the shop sample into PostgreSQL, writes the pipeline spec next to the
 substrate's state (so you can run it yourself with `graphsync run -f`), syncs it
@@ -19,11 +19,11 @@ import yaml
 from graphsync import run
 from graphsync.commands.progress import Progress, summary_text
 from graphsync.connectors.postgres.outbox import Outbox
-from graphsync.devenv import neo4j as neo4j_server
-from graphsync.devenv import sample, substrate
-from graphsync.devenv.process import SubstrateError
 from graphsync.pipeline.control import RunControl
 from graphsync.spec.pipeline import PipelineSpec
+from graphsync_dev import neo4j as neo4j_server
+from graphsync_dev import sample, substrate
+from graphsync_dev.process import SubstrateError
 
 SCHEMA = "shop"
 ENGINE_SCHEMA = "shop_graphsync"
@@ -62,7 +62,7 @@ def run_demo(out: TextIO) -> int:
     services = {s.name: s for s in substrate.load_state(run_dir)}
     missing = [name for name in NEEDED if name not in services or not substrate.check(services[name])[0]]
     if missing:
-        raise SubstrateError(f"the demo needs {', '.join(missing)} running: start them with `graphsync dev up`")
+        raise SubstrateError(f"the demo needs {', '.join(missing)} running: start them with `graphsync-dev up`")
     env = substrate.merged_env(services.values())
     os.environ.update({k: v for k, v in env.items() if k.endswith("_PASSWORD")})
 

@@ -12,7 +12,7 @@ class Service:
     """One running server (or group of processes, like the Kubernetes control plane).
 
     `env` holds the connection settings as environment variables (for example
-    `GRAPHSYNC_PG_DSN`), so `graphsync dev env` can print them and tests read them.
+    `GRAPHSYNC_PG_DSN`), so `graphsync-dev env` can print them and tests read them.
     """
 
     name: str

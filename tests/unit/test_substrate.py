@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from graphsync.devenv import build, process, substrate
-from graphsync.devenv.redis import module_version
-from graphsync.devenv.service import Service
+from graphsync_dev import build, process, substrate
+from graphsync_dev.redis import module_version
+from graphsync_dev.service import Service
 
 
 def test_recipe_key_changes_with_the_recipe_and_the_version(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""`graphsync-operator manifests`: the kubectl install (a kustomize base and one file) rendered from the Helm chart.
+"""`graphsync-dev manifests`: the kubectl install (a kustomize base and one file) rendered from the Helm chart.
 
 The chart is the one source of the operator's Deployment, ServiceAccount and RBAC; these files
 are what `helm template` makes of it with default values, in the namespace graphsync-system,
@@ -19,14 +19,14 @@ from typing import Any
 
 import yaml
 
-from graphsync.devenv import gotools
-from graphsync.devenv.paths import source_root
+from graphsync_dev import gotools
+from graphsync_dev.paths import source_root
 from graphsync_operator.crds import all_crds, plain_yaml
 from graphsync_operator.crds import render as render_crd
 
 NAMESPACE = "graphsync-system"
 RELEASE = "graphsync"
-HEADER = "# Generated from charts/graphsync by `graphsync-operator manifests --write manifests/`; do not edit.\n"
+HEADER = "# Generated from charts/graphsync by `graphsync-dev manifests --write manifests/`; do not edit.\n"
 # Labels that say Helm manages an object: untrue for objects applied with kubectl.
 HELM_LABELS = ("helm.sh/chart", "app.kubernetes.io/managed-by")
 
@@ -149,7 +149,7 @@ def main(args: argparse.Namespace) -> int:
     if args.check:
         outdated = stale(args.check, wanted)
         for path in outdated:
-            print(f"{args.check / path}: differs from the chart; run graphsync-operator manifests --write {args.check}")
+            print(f"{args.check / path}: differs from the chart; run graphsync-dev manifests --write {args.check}")
         return 1 if outdated else 0
     for path in stale(args.write, wanted):
         target = args.write / path

@@ -1,4 +1,4 @@
-"""`graphsync-operator gitops`: the Argo CD health check, as the argocd-cm snippet, generated from its Lua file.
+"""`graphsync-dev gitops`: the Argo CD health check, as the argocd-cm snippet, generated from its Lua file.
 
 The Lua in `manifests/gitops/argocd/health.lua` is the one source (tests run it in a
 real Lua interpreter); `argocd-cm.yaml` beside it holds that script under one key
@@ -15,14 +15,14 @@ from typing import Any
 
 import yaml
 
-from graphsync.devenv.paths import source_root
+from graphsync_dev.paths import source_root
 from graphsync_operator.api import GROUP
 
 KINDS = ("SyncPipeline", "ReconciliationJob", "ConflictPolicy")
 SCRIPT = Path("argocd") / "health.lua"
 SNIPPET = Path("argocd") / "argocd-cm.yaml"
 HEADER = (
-    "# Generated from health.lua by `graphsync-operator gitops --write manifests/gitops`; do not edit.\n"
+    "# Generated from health.lua by `graphsync-dev gitops --write manifests/gitops`; do not edit.\n"
     "# Merge into Argo CD's argocd-cm: kubectl -n argocd patch configmap argocd-cm --patch-file argocd-cm.yaml\n"
 )
 
@@ -80,7 +80,7 @@ def main(args: argparse.Namespace) -> int:
     if args.check:
         current = (args.check / SNIPPET).is_file() and (args.check / SNIPPET).read_text() == snippet(args.check)
         if not current:
-            print(f"{args.check / SNIPPET}: differs from {SCRIPT}; run graphsync-operator gitops --write {args.check}")
+            print(f"{args.check / SNIPPET}: differs from {SCRIPT}; run graphsync-dev gitops --write {args.check}")
         return 0 if current else 1
     sys.stdout.write(snippet(source_root() / "manifests" / "gitops"))
     return 0

@@ -1,4 +1,4 @@
-"""`graphsync dev up|down|status|env|build`: the local substrate from the command line."""
+"""`graphsync-dev up|down|status|env|build`: the local substrate from the command line."""
 
 from __future__ import annotations
 
@@ -7,30 +7,29 @@ import shutil
 import sys
 from typing import TextIO
 
-from graphsync.devenv import demo, gotools, neo4j, substrate
-from graphsync.devenv.process import SubstrateError
-from graphsync.devenv.service import Service
+from graphsync_dev import gotools, neo4j, substrate
+from graphsync_dev.process import SubstrateError
+from graphsync_dev.service import Service
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    dev = subparsers.add_parser("dev", help="run the local substrate of real servers")
-    actions = dev.add_subparsers(dest="dev_command", required=True)
-    only_help = f"comma-separated subset of: {', '.join(substrate.SERVERS)}"
-    up = actions.add_parser("up", help="build what is missing, start the servers, print their settings")
-    up.add_argument("--only", default="", help=only_help)
-    actions.add_parser("down", help="stop the servers and delete their data")
-    actions.add_parser("status", help="check every server and exit non-zero if one is unhealthy")
-    actions.add_parser("env", help="print the connection settings as shell exports")
-    actions.add_parser("build", help="build and cache every server without starting it")
-    actions.add_parser("demo", help="sync a sample shop from PostgreSQL into Neo4j on the running servers")
-    dev.set_defaults(handler=run)
+    up = subparsers.add_parser("up", help="build what is missing, start the servers, print their settings")
+    up.add_argument("--only", default="", help=f"comma-separated subset of: {', '.join(substrate.SERVERS)}")
+    up.set_defaults(handler=run)
+    for name, text in (
+        ("down", "stop the servers and delete their data"),
+        ("status", "check every server and exit non-zero if one is unhealthy"),
+        ("env", "print the connection settings as shell exports"),
+        ("build", "build and cache every server without starting it"),
+    ):
+        subparsers.add_parser(name, help=text).set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     try:
-        return _COMMANDS[args.dev_command](args, out)
+        return _COMMANDS[args.command](args, out)
     except SubstrateError as exc:
-        print(f"graphsync dev {args.dev_command}: {exc}", file=sys.stderr)
+        print(f"graphsync-dev {args.command}: {exc}", file=sys.stderr)
         return 1
 
 
@@ -42,7 +41,7 @@ def _up(args: argparse.Namespace, out: TextIO) -> int:
     services = [*running.values(), *started]
     substrate.save_state(run_dir, services)
     _report(services, out)
-    print(f'\nsettings: eval "$(graphsync dev env)"   (state in {run_dir})', file=out)
+    print(f'\nsettings: eval "$(graphsync-dev env)"   (state in {run_dir})', file=out)
     return 0
 
 
@@ -58,7 +57,7 @@ def _down(_: argparse.Namespace, out: TextIO) -> int:
 def _status(_: argparse.Namespace, out: TextIO) -> int:
     services = substrate.load_state(substrate.dev_run_dir())
     if not services:
-        print("no servers running; start them with: graphsync dev up", file=out)
+        print("no servers running; start them with: graphsync-dev up", file=out)
         return 1
     return 0 if _report(services, out) else 1
 
@@ -86,8 +85,4 @@ def _report(services: list[Service], out: TextIO) -> bool:
     return healthy
 
 
-def _demo(_: argparse.Namespace, out: TextIO) -> int:
-    return demo.run_demo(out)
-
-
-_COMMANDS = {"up": _up, "down": _down, "status": _status, "env": _env, "build": _build, "demo": _demo}
+_COMMANDS = {"up": _up, "down": _down, "status": _status, "env": _env, "build": _build}

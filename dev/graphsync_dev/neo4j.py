@@ -11,10 +11,10 @@ from typing import Any
 import neo4j
 
 from graphsync import connect
-from graphsync.devenv import build, process
-from graphsync.devenv.paths import source_root
-from graphsync.devenv.service import Service
-from graphsync.devenv.tls import Authority, client_tls
+from graphsync_dev import build, process
+from graphsync_dev.paths import source_root
+from graphsync_dev.service import Service
+from graphsync_dev.tls import Authority, client_tls
 
 VERSION = "5.26.30"
 MAIN_CLASS = "io.graphsync.neo4j.Launcher"

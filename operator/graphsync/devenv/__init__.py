@@ -1,7 +1,0 @@
-"""The local substrate: real servers started on loopback for tests and the demo.
-
-Every server comes from a registry (Debian, PyPI, Maven Central, the Go module
-proxy), is built once into a cache outside the repository, and is started on a
-free loopback port. A server that cannot start raises `SubstrateError` with the
-tail of its log: nothing is ever skipped.
-"""
