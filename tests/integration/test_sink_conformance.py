@@ -231,3 +231,33 @@ def test_concurrent_writers_of_the_same_entities_keep_the_newest_version(sink: t
         thread.join()
     newest = f"v{rounds * writers}"
     assert read()["nodes"] == [(["Person"], [("id", k), ("name", newest)]) for k in range(keys)]
+
+
+def test_writers_removing_a_placeholders_last_relationships_at_once_leave_no_orphan(
+    sink: tuple[Sink, Reader],
+) -> None:
+    """Two consumers each delete half of the posts of an author never seen (a placeholder) at the same moment.
+
+    Neo4j locks no node for a relationship deleted at a dense node (here 120 posts), so each transaction
+    alone sees the other's relationships still there: without a lock on the placeholder both keep it.
+    """
+    target, read = sink
+    rounds, posts = 6, 120
+    for r in range(rounds):
+        author = 1000 + r
+        first = r * posts
+        target.apply([up("post", first + i, 1, id=first + i, author=author) for i in range(posts)])
+        halves = [range(first, first + posts // 2), range(first + posts // 2, first + posts)]
+        meet = threading.Barrier(len(halves))
+
+        threads = [threading.Thread(target=_remove_posts, args=(target, meet, half)) for half in halves]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert read() == {"nodes": [], "rels": []}
+
+
+def _remove_posts(target: Sink, meet: threading.Barrier, keys: range) -> None:
+    meet.wait()
+    target.apply([down("post", k, 2) for k in keys])

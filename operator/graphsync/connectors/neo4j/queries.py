@@ -81,9 +81,17 @@ SET n = {{{key}: row.key, _graphsync_placeholder: true}}
 RETURN count(previous) AS deleted, collect(row.key) AS applied
 """
 
+# Locked before its relationships are counted: Neo4j takes no node lock to delete a relationship of a dense node,
+# so two transactions each removing some of a placeholder's last relationships would each still see the other's
+# and both keep it. Locked in key order, so two batches sharing placeholders wait instead of deadlocking.
 DROP_ORPHANS: LiteralString = """
 UNWIND $keys AS key
+WITH DISTINCT key ORDER BY key
 MATCH (n{label} {{{key}: key}})
+WHERE n._graphsync_placeholder
+SET n._graphsync_lock = true
+REMOVE n._graphsync_lock
+WITH n
 WHERE n._graphsync_placeholder AND NOT (n)--()
 DELETE n
 """
