@@ -130,9 +130,21 @@ def families(
         [(_bound(bound), float(count)) for bound, count in seen.batch_seconds.cumulative()],
         sum_value=seen.batch_seconds.total,
     )
+    visible = HistogramMetricFamily(
+        "graphsync_commit_to_visible_seconds",
+        "Per change, the seconds from its transaction's commit in the source to the target's commit of it "
+        "(capture logical; no observations for the other sources).",
+        labels=OWN_LABELS,
+    )
+    visible.add_metric(
+        ours,
+        [(_bound(bound), float(count)) for bound, count in seen.visible_seconds.cumulative()],
+        sum_value=seen.visible_seconds.total,
+    )
     batches = CounterMetricFamily("graphsync_batches", "Batches applied to the target.", labels=OWN_LABELS)
     batches.add_metric(ours, seen.batches)
-    found: list[Metric] = [events, items, two_way, batches, latency, retries]
+    found: list[Metric] = [events, items, two_way, batches, latency, visible, retries]
+    found.append(_gauge("graphsync_backlog_events", BACKLOG, ours, seen.unapplied))
     found.extend(_gauges(report, ours, dead_letters))
     found.append(_gauge("graphsync_worker_up", WORKER_UP, ours, 1.0 if up else 0.0))
     found.append(build_info(dict(zip(OWN_LABELS, ours, strict=True))))
@@ -158,6 +170,10 @@ LAG = "Seconds since the worker last had nothing left to sync; 0 while it keeps 
 LAST_SYNC = "When the worker last applied a batch, in seconds since the epoch."
 DEAD_LETTERS = "Records in the pipeline's dead-letter store not replayed yet (read every 30 s)."
 OPEN_CONFLICTS = "Conflicts held for manual review (bidirectional pipelines; 0 for the others)."
+BACKLOG = (
+    "Change events the worker has read from the source and not yet applied (queued or being written); what the "
+    "source still holds shows as the slot's WAL bytes (capture logical) and as the lag."
+)
 SOURCE_BACKLOG = "Capture logical: bytes of WAL the pipeline's replication slot keeps PostgreSQL from recycling."
 
 

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from graphsync.pipeline.stats import DIRECTIONS, Histogram, RunStats
+from graphsync.pipeline.stats import DIRECTIONS, VISIBLE_SECONDS_BOUNDS, Histogram, RunStats
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,10 @@ class Snapshot:
     stale: int = 0
     batches: int = 0
     batch_seconds: Histogram = field(default_factory=Histogram)
+    # Per change, from its source commit to the target's (see RunStats.visible_seconds).
+    visible_seconds: Histogram = field(default_factory=lambda: Histogram(VISIBLE_SECONDS_BOUNDS))
+    # Change events read and not yet applied.
+    unapplied: int = 0
     # Retries per component waited for, as (component, count) pairs.
     retries_by: tuple[tuple[str, int], ...] = ()
     # A bidirectional run's writes per direction (see DIRECTIONS), as (direction, count) pairs; () for the others.
@@ -79,6 +83,8 @@ def snapshot_of(stats: RunStats, *, notified_at: float | None = None) -> Snapsho
         stale=stale,
         batches=stats.batches,
         batch_seconds=stats.batch_seconds,
+        visible_seconds=stats.visible_seconds,
+        unapplied=stats.unapplied,
         retries_by=tuple(sorted(dict(stats.retries_by).items())),
         two_way_writes=(
             tuple((direction, getattr(stats.two_way, direction)) for direction in DIRECTIONS)
@@ -112,9 +118,10 @@ def combined(phases: Sequence[Snapshot]) -> Snapshot | None:
         caught_up_at = _latest(*(phase.caught_up_at for phase in phases))
     retries_by = _summed(phase.retries_by for phase in phases)
     two_way_writes = _summed(phase.two_way_writes for phase in phases)
-    batch_seconds = Histogram()
+    batch_seconds, visible_seconds = Histogram(), Histogram(VISIBLE_SECONDS_BOUNDS)
     for phase in phases:
         batch_seconds = batch_seconds.plus(phase.batch_seconds)
+        visible_seconds = visible_seconds.plus(phase.visible_seconds)
     return Snapshot(
         synced=sum(phase.synced for phase in phases),
         read=sum(phase.read for phase in phases),
@@ -127,6 +134,8 @@ def combined(phases: Sequence[Snapshot]) -> Snapshot | None:
         stale=sum(phase.stale for phase in phases),
         batches=sum(phase.batches for phase in phases),
         batch_seconds=batch_seconds,
+        visible_seconds=visible_seconds,
+        unapplied=current.unapplied,
         retries_by=retries_by,
         two_way_writes=two_way_writes,
         progressed_at=_latest(*(phase.progressed_at for phase in phases)),

@@ -84,6 +84,11 @@ def test_changes_of_concurrent_writers_stream_from_the_wal_into_neo4j(
     assert stats.failed == 0
     assert stats.read >= committed
     assert shop.actual(neo4j_driver) == shop.expected(pg_conn, schema)
+    # Every change read was timed from its commit to the target's (a transaction's changes before folding),
+    # within this test's minute; none is left waiting.
+    assert stats.visible_seconds.count >= stats.read
+    assert 0 < stats.visible_seconds.total / stats.visible_seconds.count < 60
+    assert stats.unapplied == 0
     # No trigger on any table, and the excluded column is not even published.
     triggers = pg_conn.execute(
         "SELECT count(*) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid"

@@ -181,6 +181,42 @@ def test_a_continuous_worker_is_ready_caught_up_and_stops_on_sigterm(
     assert "SIGTERM received" in worker.err.read_text()
 
 
+def test_a_logical_worker_times_each_change_from_its_commit_and_shows_no_backlog_once_caught_up(
+    pipeline: dict[str, Any], pg_conn: Conn, neo4j_driver: neo4j.Driver, tmp_path: Path, workers: list[Worker]
+) -> None:
+    document = {key: value for key, value in pipeline.items() if key != "transport"}
+    document["source"] = {"postgres": {**pipeline["source"]["postgres"], "capture": "logical"}}
+    capture.prepare_source(PipelineSpec.model_validate(document))
+    schema = document["source"]["postgres"]["schema"]
+    worker = Worker(document, tmp_path)
+    workers.append(worker)
+    try:
+        poll(lambda: worker.get("/readyz") == (200, "running\n"), 60, "/readyz 200", worker)
+        sample.seed(pg_conn, schema, customers=50)
+        pg_conn.execute(f"SET search_path TO {schema}")
+        expected = shop.expected(pg_conn, schema)
+        poll(lambda: shop.actual(neo4j_driver) == expected, 60, "the data to land", worker)
+
+        def caught_up() -> str | None:
+            answer = worker.get("/metrics")
+            text = answer[1] if answer else ""
+            return text if metric(text, "graphsync_lag_seconds") == 0.0 else None
+
+        text = poll(caught_up, 30, "lag 0", worker)
+        # Each of the 250 rows seeded is one change of the stream, timed once.
+        assert metric(text, "graphsync_commit_to_visible_seconds_count") == 250
+        assert metric(text, "graphsync_commit_to_visible_seconds_bucket", le="+Inf") == 250
+        assert 0 < (metric(text, "graphsync_commit_to_visible_seconds_sum") or 0) / 250 < 30
+        assert metric(text, "graphsync_backlog_events") == 0
+        assert worker.stop() == 0, worker.log()
+    finally:
+        # The slot would hold WAL for every later test.
+        pg_conn.execute(
+            "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots"
+            " WHERE NOT active AND slot_name LIKE 'graphsync_%'"
+        )
+
+
 def test_with_the_target_down_it_is_not_ready_names_the_target_and_keeps_retrying(
     pipeline: dict[str, Any], pg_conn: Conn, tmp_path: Path, workers: list[Worker]
 ) -> None:

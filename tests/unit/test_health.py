@@ -275,3 +275,27 @@ def test_the_dead_letter_count_is_read_apart_from_scrapes_and_a_failed_count_kee
     counter.refresh()
     assert counter() == 6
     assert answers == []
+
+
+def test_commit_to_visible_counts_each_change_of_a_transaction_and_the_backlog_what_waits() -> None:
+    stats = RunStats()
+    now = time.time()
+    # Two transactions of a batch: 3 changes committed 40 ms ago, 1 committed 2 s ago.
+    stats.add_batch(4, ApplyResult(created=4), [], committed=[(now - 0.04, 3), (now - 2.0, 1)])
+    stats.queued(7)
+    text = exposition(
+        health.families(report(WorkerState.RUNNING), up=True, pipeline="shop", snapshot=snapshot_of(stats))
+    )
+    assert value(text, "graphsync_commit_to_visible_seconds_bucket", le="0.025") == 0
+    assert value(text, "graphsync_commit_to_visible_seconds_bucket", le="0.1") == 3
+    assert value(text, "graphsync_commit_to_visible_seconds_bucket", le="2.5") == 4
+    assert value(text, "graphsync_commit_to_visible_seconds_count") == 4
+    assert value(text, "graphsync_commit_to_visible_seconds_sum") == pytest.approx(3 * 0.04 + 2.0, abs=0.05)
+    assert value(text, "graphsync_backlog_events") == 7
+
+
+def test_a_source_clock_ahead_of_the_worker_s_counts_as_visible_at_once() -> None:
+    stats = RunStats()
+    stats.add_batch(1, ApplyResult(created=1), [], committed=[(time.time() + 5.0, 1)])
+    assert stats.visible_seconds.count == 1
+    assert stats.visible_seconds.total == 0.0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+from datetime import UTC, datetime
 
 import pytest
 
@@ -35,9 +36,12 @@ def tuple_data(*values: str | None) -> bytes:
     return out
 
 
-def test_begin_and_commit_carry_the_commit_position() -> None:
-    begin = pgoutput.decode(b"B" + struct.pack("!QqI", 0x16B374D848, 0, 7))
-    assert begin == pgoutput.Begin(final_lsn=0x16B374D848, xid=7)
+def test_begin_and_commit_carry_the_commit_position_and_time() -> None:
+    # 2026-12-07 10:00:00.25 UTC, in microseconds since 2000-01-01 as PostgreSQL counts.
+    unix = datetime(2026, 12, 7, 10, 0, 0, 250_000, tzinfo=UTC).timestamp()
+    since_2000 = round((unix - datetime(2000, 1, 1, tzinfo=UTC).timestamp()) * 1_000_000)
+    begin = pgoutput.decode(b"B" + struct.pack("!QqI", 0x16B374D848, since_2000, 7))
+    assert begin == pgoutput.Begin(final_lsn=0x16B374D848, xid=7, committed_at=unix)
     commit = pgoutput.decode(b"C" + struct.pack("!BQQq", 0, 0x16B374D848, 0x16B374D900, 0))
     assert commit == pgoutput.Commit(commit_lsn=0x16B374D848, end_lsn=0x16B374D900)
 

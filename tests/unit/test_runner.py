@@ -130,6 +130,8 @@ def test_every_batch_is_checkpointed_only_after_the_sink_applied_it() -> None:
     ]
     assert runner.stats.created == 35
     assert sorted(sink.state) == list(range(35))
+    # Nothing read is left counted as waiting once every batch was applied.
+    assert runner.stats.unapplied == 0
 
 
 def test_transient_errors_are_retried_and_counted() -> None:

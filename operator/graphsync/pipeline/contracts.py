@@ -48,6 +48,9 @@ class Batch:
     locks: frozenset[Hashable] | None = None
     # Not from the source: the reader asks the writer to see whether the target answers (see RunOptions).
     probe: bool = False
+    # (when it committed, how many changes) of each source transaction in the batch, where the source knows
+    # (logical capture): what the commit-to-visible latency is measured from once the target committed them.
+    committed: tuple[tuple[float, int], ...] = ()
 
     @property
     def idle(self) -> bool:

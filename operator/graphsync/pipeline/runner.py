@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 
 from graphsync import epochs, logs
 from graphsync.change import ApplyResult, Change
+from graphsync.pipeline.backlog import Backlog
 from graphsync.pipeline.contracts import Batch, DeadLetters, Rejection, Sink, Source
 from graphsync.pipeline.poison import apply_isolating
 from graphsync.pipeline.retry import Backoff, Interrupted
@@ -130,7 +131,7 @@ class Runner:
             log.info("shutdown requested while preparing")
             return self.stats
         batches: queue.Queue[Batch | None] = queue.Queue(maxsize=self._options.queue_depth)
-        backlog = _Backlog(self.stats)
+        backlog = Backlog(self.stats)
         reader_error: list[BaseException] = []
         # The writer tells the reader it is done without touching the caller's `stop`,
         # which may outlive this run (a snapshot followed by a stream).
@@ -152,7 +153,7 @@ class Runner:
             raise reader_error[0]
         return self.stats
 
-    def _write_loop(self, batches: queue.Queue[Batch | None], backlog: _Backlog, stop: threading.Event) -> None:
+    def _write_loop(self, batches: queue.Queue[Batch | None], backlog: Backlog, stop: threading.Event) -> None:
         """Hand each batch to a writer thread once no batch in flight shares its locks; finish them in order."""
         pool = ThreadPoolExecutor(self._options.writers, thread_name_prefix="writer")
         # Batches being applied, oldest first: each is checkpointed once it and every one before it are.
@@ -171,7 +172,7 @@ class Runner:
                     break
                 if batch.probe:
                     self._retrying(self._sink.ping, stop, "target")
-                    backlog.applied()
+                    backlog.applied(batch)
                 else:
                     while flight and (len(flight) >= self._options.writers or _shared(batch.locks, flight)):
                         self._finish(flight.popleft(), backlog, stop)
@@ -193,7 +194,7 @@ class Runner:
     def _read_loop(
         self,
         batches: queue.Queue[Batch | None],
-        backlog: _Backlog,
+        backlog: Backlog,
         stop: threading.Event,
         done: threading.Event,
         errors: list[BaseException],
@@ -265,7 +266,7 @@ class Runner:
             result, rejected = self._apply(batch.changes, stop, batch.staged)
         return _Applied(result, rejected, time.monotonic() - started, correlation)
 
-    def _finish(self, flight: _Flight, backlog: _Backlog, stop: threading.Event) -> None:
+    def _finish(self, flight: _Flight, backlog: Backlog, stop: threading.Event) -> None:
         """Dead-letter what the sink refused and checkpoint the batch, once the sink committed it."""
         batch, applied = flight.batch, flight.applying.result()
         result, seconds = applied.result, applied.seconds
@@ -290,10 +291,11 @@ class Runner:
             [_describe(r) for r in failed],
             seconds=seconds,
             rejected=len(batch.rejected),
+            committed=batch.committed,
         )
         if self._on_batch:
             self._on_batch(self.stats)
-        backlog.applied()
+        backlog.applied(batch)
 
     def _apply(
         self, changes: Sequence[Change], stop: threading.Event, staged: Any = None
@@ -322,43 +324,6 @@ class Runner:
 
     def _is_transient(self, error: BaseException) -> bool:
         return self._sink.is_transient(error) or isinstance(error, ConnectionError | TimeoutError | OSError)
-
-
-class _Backlog:
-    """Batches read but not yet applied, and whether the source was since found empty: caught up when both.
-
-    The reader reads ahead, so a read that finds nothing new may come while batches still wait;
-    the run is caught up once the writer has applied them. The stats are told under the lock,
-    so the reader's word and the writer's reach them in the order they were decided.
-    """
-
-    def __init__(self, stats: RunStats) -> None:
-        self._stats = stats
-        self._lock = threading.Lock()
-        self._unapplied = 0
-        self._empty = False
-
-    def read(self, batch: Batch, *, short: bool = False) -> None:
-        """`short`: fewer changes than a batch holds came back, so the source had no more at that moment;
-        under steady traffic a read is seldom empty, and the run is still keeping up."""
-        with self._lock:
-            if not batch.idle:
-                self._unapplied += 1
-            # A finite source's last batch leaves nothing behind it either.
-            self._empty = batch.idle or batch.final or short
-            self._stats.add_read(caught_up=batch.idle and self._unapplied == 0)
-
-    def applied(self) -> None:
-        with self._lock:
-            self._unapplied -= 1
-            if self._empty and self._unapplied == 0:
-                self._stats.add_read(caught_up=True)
-
-    def unknown(self) -> None:
-        """A read failed: whatever the source holds, the run cannot say it is caught up."""
-        with self._lock:
-            self._empty = False
-            self._stats.add_read(caught_up=False)
 
 
 def _describe(rejection: Rejection) -> str:

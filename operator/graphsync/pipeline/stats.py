@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,6 +15,8 @@ MAX_ERRORS = 20
 # Upper bounds, in seconds, of the batch latency buckets: a small batch on a local target takes milliseconds,
 # a large one under retries a minute.
 BATCH_SECONDS_BOUNDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+# Of the commit-to-visible latency: tens of milliseconds when keeping up, minutes behind an outage.
+VISIBLE_SECONDS_BOUNDS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0)
 # What a retry was waiting for: the names a metric's `dependency` label takes.
 SOURCE, TARGET, DEAD_LETTERS = "source", "target", "dead_letters"
 COMPONENTS = (SOURCE, TARGET, DEAD_LETTERS)
@@ -37,11 +40,12 @@ class Histogram:
         if len(self.counts) != len(self.bounds) + 1:
             raise ValueError(f"a histogram with {len(self.bounds)} bounds has {len(self.bounds) + 1} counts")
 
-    def observe(self, value: float) -> Histogram:
+    def observe(self, value: float, times: int = 1) -> Histogram:
+        """`times`: as many observations of the same value (the changes of one transaction)."""
         index = next((i for i, bound in enumerate(self.bounds) if value <= bound), len(self.bounds))
         counts = list(self.counts)
-        counts[index] += 1
-        return Histogram(self.bounds, tuple(counts), self.total + value)
+        counts[index] += times
+        return Histogram(self.bounds, tuple(counts), self.total + value * times)
 
     def plus(self, other: Histogram) -> Histogram:
         if other.bounds != self.bounds:
@@ -171,6 +175,10 @@ class RunStats:
     retries_by: dict[str, int] = field(default_factory=dict)
     # How long applying each batch to the target took, retries included.
     batch_seconds: Histogram = field(default_factory=Histogram)
+    # Per change, from its source transaction's commit to the target's commit of it (where the source tells).
+    visible_seconds: Histogram = field(default_factory=lambda: Histogram(VISIBLE_SECONDS_BOUNDS))
+    # Change events read from the source and not yet applied (queued or being written).
+    unapplied: int = 0
     last_batch_at: float | None = None
     last_retry_at: float | None = None
     # When an item last went to the dead-letter store (a status says Degraded while items are being dead-lettered).
@@ -202,12 +210,24 @@ class RunStats:
         return self.created + self.updated + self.deleted
 
     def add_batch(
-        self, read: int, result: ApplyResult, failures: list[str], seconds: float | None = None, *, rejected: int = 0
+        self,
+        read: int,
+        result: ApplyResult,
+        failures: list[str],
+        seconds: float | None = None,
+        *,
+        rejected: int = 0,
+        committed: Sequence[tuple[float, int]] = (),
     ) -> None:
-        """`rejected`: of the `read`, those the source could not decode (among the `failures`)."""
+        """`rejected`: of the `read`, those the source could not decode (among the `failures`); `committed`:
+        (commit time, changes) of the batch's source transactions (see Batch.committed)."""
+        now = time.time()
         with self._lock:
             if seconds is not None:
                 self.batch_seconds = self.batch_seconds.observe(seconds)
+            for committed_at, changes in committed:
+                # Clocks of two machines: a change seen before it committed is seen at once.
+                self.visible_seconds = self.visible_seconds.observe(max(0.0, now - committed_at), changes)
             self.batches += 1
             self.read += read
             self.rejected += rejected
@@ -217,9 +237,14 @@ class RunStats:
             self.stale += result.stale
             self.failed += len(failures)
             self.errors.extend(failures)
-            self.last_batch_at = time.time()
+            self.last_batch_at = now
             if failures:
                 self.last_failed_at = self.last_batch_at
+
+    def queued(self, changes: int) -> None:
+        """`changes` more read and not yet applied (fewer, when negative: applied)."""
+        with self._lock:
+            self.unapplied += changes
 
     def add_pass(self, counts: TwoWayProgress) -> None:
         """A bidirectional pass: its compared entities count as read, its writes as synced."""
@@ -249,6 +274,7 @@ class RunStats:
             for component, count in earlier.retries_by.items():
                 self.retries_by[component] = self.retries_by.get(component, 0) + count
             self.batch_seconds = self.batch_seconds.plus(earlier.batch_seconds)
+            self.visible_seconds = self.visible_seconds.plus(earlier.visible_seconds)
             merged = [*earlier.errors, *self.errors]
             self.errors.clear()
             self.errors.extend(merged)  # the deque keeps the newest

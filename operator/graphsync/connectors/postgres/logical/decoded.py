@@ -30,6 +30,8 @@ class Transaction:
     xid: int
     commit_lsn: int
     end_lsn: int
+    # When it committed (Unix seconds, the server's clock): what its commit-to-visible latency counts from.
+    committed_at: float = 0.0
     rows: list[Row] = field(default_factory=list)
     # Changes that came through the outbox (a replayed dead letter, an application's event).
     events: list[Change] = field(default_factory=list)

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 # A column value the server did not send: a TOASTed value an UPDATE left unchanged.
 UNCHANGED = object()
+# PostgreSQL's timestamps count microseconds from 2000-01-01 UTC; this is that moment in Unix seconds.
+POSTGRES_EPOCH = 946_684_800
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,8 @@ Tuple = tuple[object, ...]
 class Begin:
     final_lsn: int
     xid: int
+    # When the transaction committed, in seconds since the Unix epoch (the server's clock).
+    committed_at: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -171,8 +175,8 @@ def decode(data: bytes) -> Message:
 
 def _begin(reader: _Reader) -> Begin:
     final_lsn = reader.take("!Q")
-    reader.take("!q")  # commit time
-    return Begin(final_lsn=final_lsn, xid=reader.take("!I"))
+    committed_at = POSTGRES_EPOCH + reader.take("!q") / 1_000_000
+    return Begin(final_lsn=final_lsn, xid=reader.take("!I"), committed_at=committed_at)
 
 
 def _commit(reader: _Reader) -> Commit:

@@ -129,7 +129,11 @@ class LogicalSource:
         changes = self._changes(transactions)
         with self._acks:
             self._handed.extend(t.end_lsn for t in transactions)
-        return Batch(changes=changes, token=transactions[-1].end_lsn)
+        return Batch(
+            changes=changes,
+            token=transactions[-1].end_lsn,
+            committed=tuple((t.committed_at, t.size) for t in transactions),
+        )
 
     def _receive(self, limit: int) -> None:
         """Decode what the stream sends until `limit` changes are in whole transactions, or until it has
@@ -243,7 +247,9 @@ class LogicalSource:
         if isinstance(message, pgoutput.Relation):
             self._relations[message.oid] = Relation(message)
         elif isinstance(message, pgoutput.Begin):
-            self._receiving = Transaction(xid=message.xid, commit_lsn=message.final_lsn, end_lsn=0)
+            self._receiving = Transaction(
+                xid=message.xid, commit_lsn=message.final_lsn, end_lsn=0, committed_at=message.committed_at
+            )
         elif isinstance(message, pgoutput.Commit):
             if self._receiving is None:
                 raise pgoutput.DecodeError("a commit without its begin")
