@@ -115,7 +115,7 @@ def _sync(spec: PipelineSpec, out: TextIO) -> None:
     progress = Progress(out)
     stats = run.run(spec, RunControl(stop=threading.Event(), until_idle=True, on_batch=progress))
     progress.finish()
-    print(summary_text(stats), file=out)
+    print(summary_text(stats.summary()), file=out)
 
 
 def _show_outbox(conn: psycopg.Connection[Any], out: TextIO) -> None:

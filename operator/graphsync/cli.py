@@ -20,13 +20,17 @@ from graphsync.commands import kubectl as kubectl_command
 from graphsync.commands import reconcile as reconcile_command
 from graphsync.commands import run as run_command
 from graphsync.commands import schema as schema_command
+from graphsync.commands import validate as validate_command
+from graphsync.commands.helptext import document
+from graphsync.commands.pages import PAGES
 
 
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="graphsync", description="Keep graph databases in sync with their sources.")
     root.add_argument("--version", action="version", version=f"graphsync {__version__}")
-    commands = root.add_subparsers(dest="command", required=True)
+    commands = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run_command.register(commands)
+    validate_command.register(commands)
     deadletter_command.register(commands)
     reconcile_command.register(commands)
     conflicts_command.register(commands)
@@ -35,6 +39,7 @@ def parser() -> argparse.ArgumentParser:
     schema_command.register(commands)
     cleanup_command.register(commands)
     kubectl_command.register(commands)
+    document(root, PAGES)
     return root
 
 

@@ -144,7 +144,7 @@ def run_sync(args: argparse.Namespace) -> int:
             return 1
         tracker.settle(stats)
         reporter.finish(Ending(WorkerState.FINISHED))
-    print(summary_text(stats))
+    print(summary_text(stats.summary()))
     return 1 if stats.failed else 0
 
 
@@ -215,7 +215,7 @@ def run_cleanup(args: argparse.Namespace) -> int:
         except CleanupError as exc:
             # Every side that failed is named; what the others removed is printed too.
             reporter.finish(Ending(WorkerState.FAILED, str(exc)))
-            print(cleanup_command.report_text(exc.report))
+            print(cleanup_command.report_text(exc.report.summary()))
             for error in exc.report.errors:
                 print(f"graphsync-operator worker cleanup: {error}", file=sys.stderr)
             return 1
@@ -224,7 +224,7 @@ def run_cleanup(args: argparse.Namespace) -> int:
             reporter.finish(Ending(WorkerState.FAILED, f"{type(exc).__name__}: {exc}"))
             return 1
         reporter.finish(Ending(WorkerState.FINISHED))
-    print(cleanup_command.report_text(report))
+    print(cleanup_command.report_text(report.summary()))
     return 0
 
 

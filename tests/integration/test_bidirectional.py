@@ -231,8 +231,8 @@ def test_manual_review_holds_conflicts_and_applies_the_chosen_version(
     assert sorted((c["key"], c["choice"]) for c in everything) == [(5, "target"), (6, "source"), (7, "data")]
     # Who resolved each and why stay in the record: the name given, else the user running the command.
     by_key = {c["key"]: c for c in everything}
-    assert (by_key[5]["resolved_by"], by_key[5]["note"]) == ("alice", "CRM wins")
-    assert (by_key[6]["resolved_by"], by_key[6]["note"]) == (getpass.getuser(), None)
+    assert (by_key[5]["resolvedBy"], by_key[5]["note"]) == ("alice", "CRM wins")
+    assert (by_key[6]["resolvedBy"], by_key[6]["note"]) == (getpass.getuser(), None)
     code, text = conflicts_cli(spec, tmp_path, capsys, "show", by_key[5]["id"])
     assert "by alice: target" in text
     assert "note:    CRM wins" in text

@@ -148,7 +148,7 @@ def test_a_server_is_named_without_its_credentials() -> None:
 
 
 def test_the_text_lists_what_was_removed_and_kept_or_says_nothing_was_left() -> None:
-    assert report_text(CleanupReport("shop")) == "cleanup of pipeline shop: nothing to remove"
+    assert report_text(CleanupReport("shop").summary()) == "cleanup of pipeline shop: nothing to remove"
     assert not CleanupReport("shop").removed
     report = CleanupReport(
         "shop",
@@ -162,7 +162,7 @@ def test_the_text_lists_what_was_removed_and_kept_or_says_nothing_was_left() -> 
         audit_runs=2,
         kept=["schema x: still used by pipeline(s) other"],
     )
-    text = report_text(report)
+    text = report_text(report.summary())
     assert text.splitlines()[0] == "cleanup of pipeline shop: removed"
     assert "capture triggers:" in text
     assert "app.customer, app.orders" in text

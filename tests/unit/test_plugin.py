@@ -330,7 +330,7 @@ def test_status_of_one_name_shows_it_in_each_namespace_with_its_own_jobs_and_pol
 def test_a_status_the_operator_did_not_write_reads_as_empty() -> None:
     odd = pipeline(phase="Sleeping", conditions=[{"type": "Ready"}])
     row = summary.pipeline_row(odd, NOW)
-    assert (row.ready, row.phase, row.synced) == ("Unknown", "-", None)
+    assert (row.ready, row.phase, row.synced) == ("Unknown", None, None)
 
 
 def test_version_names_the_plugins_release_and_each_operators() -> None:

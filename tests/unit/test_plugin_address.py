@@ -135,16 +135,15 @@ def test_graphsync_kubectl_hands_over_to_the_operator_beside_this_python_first(t
     def on_path(name: str) -> str:
         return f"/usr/local/bin/{name}"
 
-    arguments = ["-n", "prod", "status", "shop"]
+    arguments = ["kubectl", "-n", "prod", "status", "shop"]
     assert kubectl_command.command_line(arguments, tmp_path, on_path) == [
         "/usr/local/bin/graphsync-operator",
-        "kubectl",
         *arguments,
     ]
     beside = tmp_path / "graphsync-operator"
     beside.write_text("#!/bin/sh\n")
     beside.chmod(0o755)
-    assert kubectl_command.command_line(arguments, tmp_path, on_path) == [str(beside), "kubectl", *arguments]
+    assert kubectl_command.command_line(arguments, tmp_path, on_path) == [str(beside), *arguments]
     assert kubectl_command.command_line(arguments, tmp_path / "elsewhere", lambda _: None) is None
 
 

@@ -24,13 +24,16 @@ def test_positions_print_as_a_table_with_what_they_mean() -> None:
         Position("postgres", "snapshot", {"version": 0, "completed": True}),
         Position("slot", "graphsync_shop", {"confirmed": "0/16"}, "confirmed 0/16, in use"),
     ]
-    assert positions_text(found).splitlines() == [
-        "store     name           value",
-        'postgres  snapshot       {"version":0,"completed":true}',
-        'slot      graphsync_shop {"confirmed":"0/16"}',
-        "                         confirmed 0/16, in use",
+    data = [position.summary() for position in found]
+    assert positions_text(data, False).splitlines() == [
+        "STORE      NAME             VALUE",
+        'postgres   snapshot         {"version":0,"completed":true}',
+        'slot       graphsync_shop   {"confirmed":"0/16"}',
+        "                            confirmed 0/16, in use",
     ]
-    assert positions_text([]) == "no positions kept (yet)"
+    # Wide: what each means in a column of its own.
+    assert positions_text(data, True).splitlines()[2].split()[-4:] == ["confirmed", "0/16,", "in", "use"]
+    assert positions_text([], False) == "no positions kept (yet)"
 
 
 def test_an_engine_command_names_its_pipeline_by_file() -> None:

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
-from graphsync.commands import specfile
-from graphsync.positions import Position, positions
+from graphsync.commands import output, specfile
+from graphsync.positions import positions
 from graphsync.spec.pipeline import PipelineSpec
 
 
@@ -23,7 +24,7 @@ def add_options(command: argparse.ArgumentParser, pipeline: Callable[[argparse.A
     """The options; `pipeline` adds how the command names its pipeline (a spec file here, a SyncPipeline in
     `kubectl graphsync checkpoints`) and its handler, which then calls `act`."""
     pipeline(command)
-    command.add_argument("--json", action="store_true", help="print JSON")
+    output.add_option(command)
 
 
 def main(args: argparse.Namespace) -> int:
@@ -32,20 +33,24 @@ def main(args: argparse.Namespace) -> int:
 
 def act(spec: PipelineSpec, args: argparse.Namespace, program: str = "graphsync checkpoints") -> int:
     del program
-    found = positions(spec)
-    print(json.dumps([p.summary() for p in found], indent=2, default=str) if args.json else positions_text(found))
+    output.emit([position.summary() for position in positions(spec)], args.output, positions_text)
     return 0
 
 
-def positions_text(found: Sequence[Position]) -> str:
-    """One line per position, the value as compact JSON after what it means (pure)."""
+def positions_text(found: Sequence[Mapping[str, Any]], wide: bool = False) -> str:
+    """A row per position, the value as compact JSON (pure); what it means under it, or (wide) in a column."""
     if not found:
         return "no positions kept (yet)"
-    width = max(len(p.name) for p in found)
-    lines = [f"{'store':<9} {'name':<{width}} value"]
+    headers = ["STORE", "NAME", "VALUE"] + (["DETAIL"] if wide else [])
+    rows = []
     for position in found:
-        value = json.dumps(position.value, default=str, separators=(",", ":"))
-        lines.append(f"{position.store:<9} {position.name:<{width}} {value}")
-        if position.detail:
-            lines.append(f"{'':<9} {'':<{width}} {position.detail}")
-    return "\n".join(lines)
+        value = json.dumps(position["value"], default=str, separators=(",", ":"))
+        rows.append([position["store"], position["name"], value] + ([position["detail"] or ""] if wide else []))
+    header, *lines = output.table(headers, rows)
+    if wide:
+        return "\n".join([header, *lines])
+    indent = header.index("VALUE")
+    shown = [header]
+    for line, position in zip(lines, found, strict=True):
+        shown += [line, *([" " * indent + position["detail"]] if position["detail"] else [])]
+    return "\n".join(shown)

@@ -1,4 +1,4 @@
-"""`graphsync cleanup -f pipeline.yaml [--json]`: remove what a pipeline created outside Kubernetes, keep its data.
+"""`graphsync cleanup -f pipeline.yaml [-o json|yaml]`: remove what a pipeline made outside Kubernetes, keep its data.
 
 Exit status: 0 when everything is cleaned up (also when nothing was left), 1 when
 a side failed (each named; what was done is printed too), 2 for a bad spec.
@@ -7,13 +7,14 @@ a side failed (each named; what was done is printed too), 2 for a bad spec.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
-from graphsync.cleanup import CleanupError, CleanupReport, cleanup
-from graphsync.commands import specfile
+from graphsync.cleanup import CleanupError, cleanup
+from graphsync.commands import output, specfile
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -21,7 +22,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "cleanup", help="remove a pipeline's triggers, engine schema, streams and state; keep the synced data"
     )
     command.add_argument("-f", "--file", type=Path, required=True, help="a pipeline spec or SyncPipeline manifest")
-    command.add_argument("--json", action="store_true", help="print what was removed as JSON")
+    output.add_option(command, wide=False)
     command.set_defaults(handler=main)
 
 
@@ -35,38 +36,65 @@ def main(args: argparse.Namespace) -> int:
     try:
         report = cleanup(spec)
     except CleanupError as exc:
-        print(json.dumps(exc.report.summary(), indent=2) if args.json else report_text(exc.report))
+        output.emit(exc.report.summary(), args.output, report_text)
         for error in exc.report.errors:
             print(f"graphsync cleanup: {error}", file=sys.stderr)
         return 1
-    print(json.dumps(report.summary(), indent=2) if args.json else report_text(report))
+    output.emit(report.summary(), args.output, report_text)
     return 0
 
 
-def report_text(report: CleanupReport) -> str:
+def report_text(report: Mapping[str, Any], wide: bool = False) -> str:
     """One line per kind of thing removed, then what was kept and why; a run that found nothing left says so.
+    From `CleanupReport.summary()` (pure), what `-o json|yaml` gives.
 
     Failures are not listed: the commands print each on stderr."""
-    lines = [f"cleanup of pipeline {report.pipeline}: " + ("removed" if report.removed else "nothing to remove")]
-    rows: list[tuple[str, int | None, list[str]]] = [
-        ("capture triggers", len(report.triggers), report.triggers),
-        ("replication slot and publications", len(report.replication), report.replication),
-        ("engine schema", None, [f"{report.schema} dropped"] if report.schema else []),
-        ("engine objects", len(report.schema_objects), report.schema_objects),
-        ("rows of this pipeline", report.schema_rows, []),
-        ("streams", len(report.streams), report.streams),
-        ("consumer groups", len(report.groups), report.groups),
-        ("redis keys", len(report.keys), report.keys),
-        ("graphs", len(report.graphs), report.graphs),
-        ("tombstones", report.tombstones, []),
-        ("version marks reset", report.versions_reset, []),
-        ("reconciliation runs", report.audit_runs, []),
-        ("files checkpoints", report.checkpoints, []),
-        ("git mirrors", len(report.cache), report.cache),
-    ]
-    for label, count, items in rows:
+    del wide
+    lines = [f"cleanup of pipeline {report['pipeline']}: " + ("removed" if report["removed"] else "nothing to remove")]
+    listed = (
+        ("capture triggers", "triggers"),
+        ("replication slot and publications", "replication"),
+        ("engine objects", "schemaObjects"),
+        ("streams", "streams"),
+        ("consumer groups", "groups"),
+        ("redis keys", "keys"),
+        ("graphs", "graphs"),
+        ("git mirrors", "cache"),
+    )
+    counted = (
+        ("rows of this pipeline", "schemaRows"),
+        ("tombstones", "tombstones"),
+        ("version marks reset", "versionsReset"),
+        ("reconciliation runs", "auditRuns"),
+        ("files checkpoints", "checkpoints"),
+    )
+    rows: dict[str, tuple[int | None, list[str]]] = {
+        label: (len(report[key]), report[key]) for label, key in listed
+    } | {label: (report[key], []) for label, key in counted}
+    rows["engine schema"] = (None, [f"{report['schema']} dropped"] if report["schema"] else [])
+    for label in _ORDER:
+        count, items = rows[label]
         if count or items:
             number = f"{count:>8,}" if count is not None else " " * 8
             lines.append(f"  {label + ':':<22}{number}  {', '.join(items)}".rstrip())
-    lines.extend(f"  kept: {reason}" for reason in report.kept)
+    lines.extend(f"  kept: {reason}" for reason in report["kept"])
     return "\n".join(lines)
+
+
+# The order the lines come in: where the pipeline reads, then where it keeps state, then the target.
+_ORDER = (
+    "capture triggers",
+    "replication slot and publications",
+    "engine schema",
+    "engine objects",
+    "rows of this pipeline",
+    "streams",
+    "consumer groups",
+    "redis keys",
+    "graphs",
+    "tombstones",
+    "version marks reset",
+    "reconciliation runs",
+    "files checkpoints",
+    "git mirrors",
+)

@@ -6,14 +6,14 @@ import argparse
 import getpass
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from graphsync import codec, twoway
-from graphsync.commands import specfile
+from graphsync.commands import output, specfile
 from graphsync.conflicts.held import HeldConflict
 from graphsync.reconcile.entries import changed_fields
 from graphsync.spec import identifiers
@@ -45,8 +45,10 @@ def add_actions(command: argparse.ArgumentParser, pipeline: Callable[[argparse.A
         "--by", help="who resolves it, kept in the record (default: you, as this machine or the cluster knows you)"
     )
     resolve.add_argument("--note", help="why, kept in the record")
-    for parser in (listing, show, resolve):
-        parser.add_argument("--json", action="store_true", help="print JSON")
+    output.add_option(listing)
+    output.add_option(show, wide=False)
+    # What a resolution did is said in one line; --json stays accepted (and ignored) as it always was.
+    resolve.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
 
 
 def main(args: argparse.Namespace) -> int:
@@ -74,14 +76,13 @@ def act(
     with ExitStack() as stack:
         _, store = twoway.state(spec, stack)
         if args.conflicts_command == "list":
-            held = store.list(include_resolved=args.all)
-            print(json.dumps([_record(c) for c in held], indent=2) if args.json else list_text(held))
+            output.emit([record(c) for c in store.list(include_resolved=args.all)], args.output, list_text)
             return 0
         conflict = store.get(args.id)
     if conflict is None:
         print(f"{program}: no conflict {args.id!r} in pipeline {spec.identity}", file=sys.stderr)
         return 1
-    print(json.dumps(_record(conflict), indent=2) if args.json else show_text(conflict))
+    output.emit(record(conflict), args.output, show_text)
     return 0
 
 
@@ -125,39 +126,47 @@ def _data(path: Path) -> dict[str, Any]:
     return {name: codec.untagged(value) for name, value in document.items()}
 
 
-def _record(conflict: HeldConflict) -> dict[str, Any]:
-    return codec.tagged(asdict(conflict))  # type: ignore[no-any-return]
+def record(conflict: HeldConflict) -> dict[str, Any]:
+    """A conflict as `-o json|yaml` gives it: its own keys in camelCase, each side's properties tagged (a date
+    stays a date) under the names they have in the databases."""
+    return output.camel_keys(codec.tagged(asdict(conflict)))
 
 
-def list_text(held: list[HeldConflict]) -> str:
+def list_text(held: Sequence[Mapping[str, Any]], wide: bool) -> str:
+    """A row per conflict, what differs last (pure); wide adds why it is held and how it was settled."""
     if not held:
         return "no conflicts"
-    lines = [f"{'id':<13} {'entity':<16} {'key':<20} {'status':<9} {'detected':<30} differs"]
+    headers = ["ID", "ENTITY", "KEY", "STATUS", "DETECTED"] + (["REASON", "RESOLVED BY", "CHOICE"] if wide else [])
+    rows = []
     for conflict in held:
-        differs = ", ".join(changed_fields(conflict.source or {}, conflict.target or {}))
-        if conflict.source is None or conflict.target is None:
-            differs = "deleted on " + ("source" if conflict.source is None else "target")
-        lines.append(
-            f"{conflict.id:<13} {conflict.entity:<16} {json.dumps(conflict.key):<20} {conflict.status:<9}"
-            f" {conflict.detected_at:<30} {differs}"
-        )
-    return "\n".join(lines)
+        differs = ", ".join(changed_fields(conflict["source"] or {}, conflict["target"] or {}))
+        if conflict["source"] is None or conflict["target"] is None:
+            differs = "deleted on " + ("source" if conflict["source"] is None else "target")
+        row = [conflict["id"], conflict["entity"], json.dumps(conflict["key"]), conflict["status"]]
+        row.append(conflict["detectedAt"])
+        if wide:
+            row += [conflict.get("reason") or output.EMPTY, output.cell(conflict.get("resolvedBy"))]
+            row.append(output.cell(conflict.get("choice")))
+        rows.append([*row, differs])
+    return "\n".join(output.table([*headers, "DIFFERS"], rows))
 
 
-def show_text(conflict: HeldConflict) -> str:
+def show_text(conflict: Mapping[str, Any], wide: bool) -> str:
+    """Both sides, the base and what differs, a line each (pure)."""
+    del wide
     lines = [
-        f"conflict {conflict.id}: {conflict.entity} {json.dumps(conflict.key)} ({conflict.status})",
-        f"detected {conflict.detected_at}"
+        f"conflict {conflict['id']}: {conflict['entity']} {json.dumps(conflict['key'])} ({conflict['status']})",
+        f"detected {conflict['detectedAt']}"
         + (
-            f", resolved {conflict.resolved_at} by {conflict.resolved_by}: {conflict.choice}"
-            if conflict.resolved_at
+            f", resolved {conflict['resolvedAt']} by {conflict['resolvedBy']}: {conflict['choice']}"
+            if conflict.get("resolvedAt")
             else ""
         ),
-        *([f"note:    {conflict.note}"] if conflict.note else []),
+        *([f"note:    {conflict['note']}"] if conflict.get("note") else []),
     ]
     for side in ("source", "target", "base"):
-        value = getattr(conflict, side)
-        shown = json.dumps(codec.tagged(value), sort_keys=True) if value is not None else "(absent)"
+        value = conflict[side]
+        shown = json.dumps(value, sort_keys=True) if value is not None else "(absent)"
         lines.append(f"{side + ':':<8} {shown}")
-    lines.append("differs: " + ", ".join(changed_fields(conflict.source or {}, conflict.target or {})))
+    lines.append("differs: " + ", ".join(changed_fields(conflict["source"] or {}, conflict["target"] or {})))
     return "\n".join(lines)

@@ -5,14 +5,17 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
 
 from graphsync import connect, graphmodes, targets
 from graphsync.change import Change, Operation
-from graphsync.commands import specfile
+from graphsync.commands import output, specfile
 from graphsync.connectors.postgres.deadletter import PostgresDeadLetters
-from graphsync.connectors.postgres.outbox import EventStatus, Outbox
+from graphsync.connectors.postgres.outbox import EventStatus, Outbox, OutboxEvent
 from graphsync.pipeline.contracts import DeadLetter
 from graphsync.pipeline.poison import apply_isolating
 from graphsync.spec.pipeline import Mode, PipelineSpec
@@ -24,11 +27,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     outbox = subparsers.add_parser("outbox", help="event status of a pipeline's outbox")
     outbox_actions = outbox.add_subparsers(dest="outbox_command", required=True)
     spec_file = specfile.file_option(main)
-    spec_file(outbox_actions.add_parser("status", help="how many events are pending, published, completed, failed"))
+    counted = outbox_actions.add_parser("status", help="how many events are pending, published, completed, failed")
+    spec_file(counted)
+    output.add_option(counted, wide=False)
     events = outbox_actions.add_parser("events", help="the newest events, optionally of one status")
     spec_file(events)
     events.add_argument("--status", choices=[s.value for s in EventStatus])
     events.add_argument("--limit", type=int, default=20)
+    output.add_option(events)
 
 
 def add_dlq_actions(dlq: argparse.ArgumentParser, pipeline: Callable[[argparse.ArgumentParser], None]) -> None:
@@ -39,6 +45,7 @@ def add_dlq_actions(dlq: argparse.ArgumentParser, pipeline: Callable[[argparse.A
     pipeline(listing)
     listing.add_argument("--all", action="store_true", help="include records already replayed")
     listing.add_argument("--limit", type=int, default=100)
+    output.add_option(listing)
     replay = dlq_actions.add_parser("replay", help="send records back through the pipeline")
     pipeline(replay)
     replay.add_argument("--id", type=int, action="append", dest="ids", help="only these records (repeatable)")
@@ -65,16 +72,11 @@ def act(spec: PipelineSpec, args: argparse.Namespace, program: str = "graphsync"
             return _postgres_dead_letters(spec, store, args, program)
         box = Outbox(spec.postgres.schema_, pipeline=spec.identity)
         if args.outbox_command == "status":
-            for status, count in box.counts(conn).items():
-                print(f"{status.value:<10} {count:>10,}")
+            counts = {status.value: count for status, count in box.counts(conn).items()}
+            output.emit(counts, args.output, counts_text)
             return 0
         chosen = EventStatus(args.status) if args.status else None
-        for event in box.events(conn, status=chosen, limit=args.limit):
-            error = f"  ({event.last_error})" if event.last_error else ""
-            print(
-                f"#{event.id} {event.status.value:<9} {event.entity_type}:{json.dumps(event.entity_key)}"
-                f"@{event.version} {event.operation.value} attempts={event.attempts}{error}"
-            )
+        output.emit(events_data(box.events(conn, status=chosen, limit=args.limit)), args.output, events_text)
         return 0
 
 
@@ -82,7 +84,7 @@ def _postgres_dead_letters(
     spec: PipelineSpec, store: PostgresDeadLetters, args: argparse.Namespace, program: str
 ) -> int:
     if args.dlq_command != "replay":
-        _print(store.list(include_replayed=args.all, limit=args.limit))
+        output.emit(letters_data(store.list(include_replayed=args.all, limit=args.limit)), args.output, letters_text)
         return 0
     if spec.mode in (Mode.SNAPSHOT, Mode.INCREMENTAL):
         return _replay_through_sink(spec, store, args.ids, program)
@@ -124,13 +126,75 @@ def _graph_dead_letters(spec: PipelineSpec, args: argparse.Namespace) -> int:
             sink.prepare()
             print(f"replayed {store.replay(sink.apply, args.ids)} record(s)")
             return 0
-        _print(store.list(include_replayed=args.all, limit=args.limit))
+        output.emit(letters_data(store.list(include_replayed=args.all, limit=args.limit)), args.output, letters_text)
         return 0
 
 
-def _print(letters: list[DeadLetter]) -> None:
+def letters_data(letters: Sequence[DeadLetter]) -> list[dict[str, Any]]:
+    """Dead letters as `-o json|yaml` gives them (the worker's /deadletters too): camelCase, times in ISO 8601."""
+    return [output.camel_keys(asdict(letter)) | _times(letter.failed_at, letter.replayed_at) for letter in letters]
+
+
+def _times(failed: datetime, replayed: datetime | None) -> dict[str, Any]:
+    return {"failedAt": failed.isoformat(), "replayedAt": replayed.isoformat() if replayed else None}
+
+
+def letters_text(letters: Sequence[Mapping[str, Any]], wide: bool) -> str:
+    """A row per dead letter, why it failed last (pure); wide adds attempts, when it failed and where it came from."""
+    if not letters:
+        return "no dead letters"
+    headers = ["ID", "ENTITY", "KEY", "VERSION", "OPERATION", "REPLAYED"]
+    headers += ["ATTEMPTS", "FAILED", "ORIGIN"] if wide else []
+    rows = []
     for letter in letters:
-        replayed = f" (replayed {letter.replayed_at:%Y-%m-%d %H:%M})" if letter.replayed_at else ""
-        key = json.dumps(letter.entity_key)
-        print(f"#{letter.id} {letter.entity_type}:{key}@{letter.version} {letter.operation}{replayed}")
-        print(f"    {letter.reason}")
+        row = [
+            str(letter["id"]),
+            letter["entityType"],
+            json.dumps(letter["entityKey"]),
+            str(letter["version"]),
+            letter["operation"],
+            _minute(letter.get("replayedAt")),
+        ]
+        row += [str(letter["attempts"]), _minute(letter["failedAt"]), output.cell(letter.get("origin"))] if wide else []
+        rows.append([*row, letter["reason"]])
+    return "\n".join(output.table([*headers, "REASON"], rows))
+
+
+def _minute(moment: str | None) -> str:
+    """An ISO time to the minute, as a person reads it in a table."""
+    return moment[:16].replace("T", " ") if moment else output.EMPTY
+
+
+def counts_text(counts: Mapping[str, int], wide: bool) -> str:
+    del wide
+    return "\n".join(f"{status:<10} {count:>10,}" for status, count in counts.items())
+
+
+def events_data(events: Sequence[OutboxEvent]) -> list[dict[str, Any]]:
+    return [
+        output.camel_keys(asdict(event))
+        | {"operation": event.operation.value, "status": event.status.value, "createdAt": event.created_at.isoformat()}
+        for event in events
+    ]
+
+
+def events_text(events: Sequence[Mapping[str, Any]], wide: bool) -> str:
+    """A row per outbox event, newest first (pure); wide adds when it was written and its correlation id."""
+    if not events:
+        return "no events"
+    headers = ["ID", "STATUS", "ENTITY", "KEY", "VERSION", "OPERATION", "ATTEMPTS"]
+    headers += ["CREATED", "CORRELATION"] if wide else []
+    rows = []
+    for event in events:
+        row = [
+            str(event["id"]),
+            event["status"],
+            event["entityType"],
+            json.dumps(event["entityKey"]),
+            str(event["version"]),
+            event["operation"],
+            str(event["attempts"]),
+        ]
+        row += [_minute(event["createdAt"]), output.cell(event.get("correlationId"))] if wide else []
+        rows.append([*row, output.cell(event.get("lastError"))])
+    return "\n".join(output.table([*headers, "LAST ERROR"], rows))

@@ -4,13 +4,12 @@ first, from the records its target keeps (`graphsync.history`, `reconcile.audit`
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
 from typing import Any
 
 from graphsync import history
-from graphsync.commands import specfile
+from graphsync.commands import output, specfile
 from graphsync.reconcile.audit import Audit
 from graphsync.reconcile.pipeline import audit_store, existing
 from graphsync.spec.pipeline import PipelineSpec
@@ -31,7 +30,7 @@ def add_options(command: argparse.ArgumentParser, pipeline: Callable[[argparse.A
     pipeline(command)
     command.add_argument("--limit", type=int, default=20, help="how many runs (default 20)")
     command.add_argument("--kind", choices=("sync", "reconcile"), help="only runs of this kind")
-    command.add_argument("--json", action="store_true", help="print JSON")
+    output.add_option(command)
 
 
 def main(args: argparse.Namespace) -> int:
@@ -46,7 +45,7 @@ def act(spec: PipelineSpec, args: argparse.Namespace, program: str = "graphsync 
         syncs = history.runs(store, spec.identity, args.limit) if store is not None and args.kind != "reconcile" else []
         checks = Audit(store).runs(spec.identity, args.limit) if store is not None and args.kind != "sync" else []
     runs = combined(syncs, checks, args.limit)
-    print(json.dumps(runs, indent=2, default=str) if args.json else history_text(runs))
+    output.emit(runs, args.output, history_text)
     return 0
 
 
@@ -59,15 +58,23 @@ def combined(
     return sorted(runs, key=lambda run: str(run["startedAt"]), reverse=True)[:limit]
 
 
-def history_text(runs: Sequence[Mapping[str, Any]]) -> str:
+def history_text(runs: Sequence[Mapping[str, Any]], wide: bool = False) -> str:
+    """A row per run, its counts last, an error on a line under it (pure); wide adds the run's id and when it
+    finished."""
     if not runs:
         return "no runs recorded yet"
-    lines = [f"{'started':<30} {'kind':<9} {'what':<18} {'outcome':<10} counts"]
+    headers = ["STARTED", "KIND", "WHAT", "OUTCOME"] + (["FINISHED", "ID"] if wide else []) + ["COUNTS"]
+    rows, errors = [], []
     for run in runs:
         sync = run["kind"] == "sync"
         what = run.get("mode") if sync else run.get("action")
         counts = ", ".join(f"{name} {run.get(name) or 0:,}" for name in (_SYNC_COUNTS if sync else _RECONCILE_COUNTS))
-        lines.append(f"{run['startedAt']:<30} {run['kind']:<9} {what or '':<18} {run['outcome']:<10} {counts}")
-        if run.get("error"):
-            lines.append(f"  error: {run['error']}")
-    return "\n".join(lines)
+        row = [str(run["startedAt"]), run["kind"], output.cell(what), str(run["outcome"])]
+        row += [output.cell(run.get("finishedAt")), output.cell(run.get("id"))] if wide else []
+        rows.append([*row, counts])
+        errors.append(run.get("error"))
+    header, *lines = output.table(headers, rows)
+    shown = [header]
+    for line, error in zip(lines, errors, strict=True):
+        shown += [line, *([f"  error: {error}"] if error else [])]
+    return "\n".join(shown)

@@ -31,19 +31,26 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def command_line(
     arguments: Sequence[str], beside: Path, which: Callable[[str], str | None] = shutil.which
 ) -> list[str] | None:
-    """`graphsync-operator kubectl ARGUMENTS...`: the operator's command next to this Python (its virtualenv or
-    install) first, else on PATH; None when neither has it."""
+    """`graphsync-operator ARGUMENTS...`: the operator's command next to this Python (its virtualenv or install)
+    first, else on PATH; None when neither has it."""
     local = beside / OPERATOR
     found = str(local) if os.access(local, os.X_OK) and local.is_file() else which(OPERATOR)
-    return None if found is None else [found, NAME, *arguments]
+    return None if found is None else [found, *arguments]
+
+
+def replace_process(argv: Sequence[str]) -> int:
+    """Become the operator's command (its output, exit code and signals are then its own); returns only in tests
+    that replace `os.execvp`."""
+    sys.stdout.flush()
+    os.execvp(argv[0], list(argv))  # noqa: S606 - the operator's own command, found by command_line; no shell
+    return 0
 
 
 def hand_over(arguments: Sequence[str]) -> int:
-    """Replace this process with the plugin's (its output, exit code and signals are then the plugin's own)."""
-    argv = command_line(arguments, Path(sys.executable).parent)
+    """Replace this process with the plugin's."""
+    argv = command_line([NAME, *arguments], Path(sys.executable).parent)
     if argv is not None:
-        sys.stdout.flush()
-        os.execvp(argv[0], argv)  # noqa: S606 - the operator's own command, found as above; no shell
+        return replace_process(argv)
     print(
         f"graphsync kubectl: {OPERATOR} was found neither next to {sys.executable} nor on PATH;"
         " install graphsync's operator package to use the plugin",

@@ -5,7 +5,8 @@ from __future__ import annotations
 import shutil
 import sys
 import time
-from typing import TextIO
+from collections.abc import Mapping
+from typing import Any, TextIO
 
 from graphsync.pipeline.stats import RunStats
 
@@ -60,8 +61,9 @@ def fitted(line: str, width: int) -> str:
     return line if len(line) <= room else line[: max(room - 1, 0)] + "…"
 
 
-def summary_text(stats: RunStats) -> str:
-    data = stats.summary()
+def summary_text(data: Mapping[str, Any], wide: bool = False) -> str:
+    """The summary of a run, from `RunStats.summary()` (pure): what `-o json|yaml` gives, in words."""
+    del wide
     lines = [
         f"items synced  {data['synced']:>10,}",
         f"  created     {data['created']:>10,}",

@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from graphsync.commands import specfile
+from graphsync.commands import output, specfile
 from graphsync.reconcile.pipeline import reconcile
 from graphsync.reconcile.report import Outcome
 from graphsync.spec.reconcile import ReconcileSpec
@@ -29,7 +29,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "reconcile", help="compare a pipeline's source and target by bucketed hashes; report or repair differences"
     )
     add_job_arguments(command)
-    command.add_argument("--json", action="store_true", help="print JSON")
+    output.add_option(command, wide=False)
     command.set_defaults(handler=main)
 
 
@@ -67,8 +67,7 @@ def main(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"graphsync reconcile: {exc}", file=sys.stderr)
         return 2
-    summary = report.summary()
-    print(json.dumps(summary, indent=2, default=str) if args.json else report_text(summary))
+    output.emit(report.summary(), args.output, report_text)
     return 0 if report.outcome in (Outcome.IN_SYNC, Outcome.REPAIRED) else 1
 
 
@@ -85,7 +84,9 @@ def job_document(args: argparse.Namespace) -> dict[str, Any]:
     return job
 
 
-def report_text(summary: dict[str, Any]) -> str:
+def report_text(summary: dict[str, Any], wide: bool = False) -> str:
+    """A run's summary, a row per entity type with its samples under it (pure)."""
+    del wide
     lines = [
         f"reconciliation {summary['id']} of {summary['pipeline']} ({summary['action']}): {summary['outcome']}",
         f"{'entity':<20} {'source':>10} {'target':>10} {'missing':>8} {'extra':>8} {'different':>9}"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import signal
 import sys
 import threading
@@ -12,7 +11,7 @@ from types import FrameType
 
 from graphsync import logs
 from graphsync import run as pipeline_run
-from graphsync.commands import specfile
+from graphsync.commands import output, specfile
 from graphsync.commands.progress import Progress, summary_text
 from graphsync.pipeline.control import RunControl
 
@@ -21,7 +20,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     command = subparsers.add_parser("run", help="run a pipeline spec locally until stopped (Ctrl-C, SIGTERM)")
     command.add_argument("-f", "--file", type=Path, required=True, help="a pipeline spec or SyncPipeline manifest")
     command.add_argument("--until-idle", action="store_true", help="stop once nothing is left to sync")
-    command.add_argument("--json", action="store_true", help="print the summary as JSON")
+    output.add_option(command, wide=False)
     command.add_argument(
         "--role",
         choices=("all", "relay", "consumer"),
@@ -70,8 +69,5 @@ def main(args: argparse.Namespace) -> int:
         return 2
     finally:
         progress.finish()
-    if args.json:
-        print(json.dumps(stats.summary()))
-    else:
-        print(summary_text(stats))
+    output.emit(stats.summary(), args.output, summary_text)
     return 1 if stats.failed else 0

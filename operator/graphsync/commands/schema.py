@@ -4,10 +4,9 @@ last took them (`graphsync.shapes`); `--accept` takes the current ones, which en
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Callable, Mapping
 
-from graphsync.commands import specfile
+from graphsync.commands import output, specfile
 from graphsync.shapes import Watch, watched_spec
 from graphsync.spec.pipeline import PipelineSpec
 
@@ -25,7 +24,7 @@ def add_options(command: argparse.ArgumentParser, pipeline: Callable[[argparse.A
     command.add_argument(
         "--accept", action="store_true", help="take the current columns: a pipeline stopped by a change goes on"
     )
-    command.add_argument("--json", action="store_true", help="print JSON")
+    output.add_option(command, wide=False)
 
 
 def main(args: argparse.Namespace) -> int:
@@ -37,7 +36,7 @@ def act(spec: PipelineSpec, args: argparse.Namespace, program: str = "graphsync 
         print(f"{program}: only a PostgreSQL source's tables are watched (not this pipeline's)")
         return 2
     found = Watch(spec).differences(accept=args.accept)
-    print(json.dumps(found, indent=2) if args.json else changes_text(found, accepted=args.accept))
+    output.emit(found, args.output, lambda data, _wide: changes_text(data, accepted=args.accept))
     return 0
 
 

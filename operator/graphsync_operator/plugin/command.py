@@ -8,20 +8,21 @@ kubectl hands a plugin every argument after its name, so `-n`, `-A`, `--context`
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
-import yaml
 from kubernetes.config import ConfigException
 from urllib3.exceptions import HTTPError
 
 from graphsync import __version__
-from graphsync.commands import checkpoints, conflicts, deadletter, history, schema
+from graphsync.commands import checkpoints, conflicts, deadletter, history, output, schema
+from graphsync.commands.helptext import document
+from graphsync_operator import validation
 from graphsync_operator.api import API_VERSION
 from graphsync_operator.kube import Kube, KubeError, default_namespace
 from graphsync_operator.plugin import address, backfill, declared, engine, reset, steer, summary, version
+from graphsync_operator.plugin.pages import PAGES
 from graphsync_operator.plugin.steer import PluginError
 
 MANAGER = "kubectl-graphsync"
@@ -35,9 +36,9 @@ def build(root: argparse.ArgumentParser) -> None:
     commands = root.add_subparsers(dest="plugin_command", required=True, metavar="COMMAND")
     status = _leaf(commands, "status", "pipelines, their reconciliation jobs and policies: a table", _status, True)
     status.add_argument("name", nargs="?", help="one SyncPipeline (with its jobs and policy)")
-    status.add_argument("-o", "--output", choices=("table", "json", "yaml"), default="table")
+    output.add_option(status)
     shown = _leaf(commands, "version", "this plugin's release and every graphsync operator's in the cluster", _version)
-    shown.add_argument("-o", "--output", choices=("text", "json", "yaml"), default="text")
+    output.add_option(shown, wide=False)
     for verb, suspend, what in (("pause", True, "stop the workers"), ("resume", False, "start them again")):
         parser = _leaf(commands, verb, f"{what}: spec.suspend={str(suspend).lower()}", _suspender(suspend))
         parser.add_argument("name", help="NAME (a SyncPipeline) or rj/NAME")
@@ -91,6 +92,13 @@ def build(root: argparse.ArgumentParser) -> None:
         "schema", help="how the mapped tables' columns changed; --accept ends a schema stop", allow_abbrev=False
     )
     schema.add_options(shape, _pipeline(engine.run_schema))
+    checked = commands.add_parser(
+        "validate",
+        help="check SyncPipeline, ReconciliationJob and ConflictPolicy manifests offline",
+        allow_abbrev=False,
+    )
+    validation.add_options(checked)
+    document(root, PAGES)
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -145,15 +153,13 @@ def _status(kube: Kube, namespace: str | None, args: argparse.Namespace) -> int:
         jobs=[summary.job_row(j, now) for j in jobs],
         policies=[summary.policy_row(p) for p in policies],
     )
-    if args.output == "json":
-        print(json.dumps(report.data(), indent=2))
-    elif args.output == "yaml":
-        print(yaml.safe_dump(report.data(), sort_keys=False), end="")
+    if args.output in (output.JSON, output.YAML):
+        print(output.machine(report.data(), args.output))
     elif not (pipelines or jobs or policies):
         where = "any namespace" if namespace is None else f"namespace {namespace}"
         print(f"No graphsync resources found in {where}.", file=sys.stderr)
     else:
-        print(summary.render(report, all_namespaces=namespace is None))
+        print(summary.render(report, all_namespaces=namespace is None, wide=args.output == output.WIDE))
     return 0
 
 
@@ -164,12 +170,7 @@ def _version(kube: Kube, _namespace: str | None, args: argparse.Namespace) -> in
         data = version.report(version.operators(kube.list("apps/v1", "Deployment", None, version.OPERATOR_SELECTOR)))
     except KubeError as exc:
         data = version.report(None, f"cannot list Deployments in all namespaces: {exc}")
-    if args.output == "json":
-        print(json.dumps(data, indent=2))
-    elif args.output == "yaml":
-        print(yaml.safe_dump(data, sort_keys=False), end="")
-    else:
-        print(version.text(data))
+    output.emit(data, args.output, lambda found, _wide: version.text(found))
     return 0
 
 

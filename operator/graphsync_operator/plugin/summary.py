@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
+from graphsync.commands import output
 from graphsync_operator.status import (
     Condition,
     ConflictPolicyStatus,
@@ -23,8 +24,11 @@ from graphsync_operator.status import (
 
 # The status each condition has while all is well; any other status is worth a line under the row.
 FINE = {"Ready": ("True",), "Stalled": ("False",), "Degraded": ("False",), "InSync": ("True", "Unknown")}
-NONE = "-"
+# What a table shows for a value not known; machine output says null instead.
+NONE = output.EMPTY
 PIPELINE_HEADERS = ("NAME", "READY", "PHASE", "SYNCED", "FAILED", "LAG", "WORKERS", "CONFLICTS", "LAST RECONCILIATION")
+# What -o wide adds to a pipeline's row: where it reads and writes, how far it is.
+PIPELINE_WIDE = ("SOURCE", "TARGET", "CHECKPOINT", "LAST SYNC")
 JOB_HEADERS = ("NAME", "PIPELINE", "SCHEDULE", "READY", "PHASE", "LAST RUN", "DIFFERENCES", "REPAIRED")
 POLICY_HEADERS = ("NAME", "READY", "STRATEGY", "PIPELINES")
 
@@ -49,25 +53,29 @@ class PipelineRow:
     namespace: str
     name: str
     ready: str
-    phase: str
+    phase: str | None
     synced: int | None
     failed: int | None
     lag_seconds: float | None
-    workers: str
+    workers: str | None
     open_conflicts: int | None
-    last_reconciliation: str
+    last_reconciliation: str | None
     issues: list[Issue] = field(default_factory=list)
+    source: str | None = None
+    target: str | None = None
+    checkpoint: str | None = None
+    last_sync_time: str | None = None
 
 
 @dataclass(frozen=True)
 class JobRow:
     namespace: str
     name: str
-    pipeline: str
-    schedule: str
+    pipeline: str | None
+    schedule: str | None
     ready: str
-    phase: str
-    last_run: str
+    phase: str | None
+    last_run: str | None
     differences: int | None
     repaired: int | None
     issues: list[Issue] = field(default_factory=list)
@@ -78,7 +86,7 @@ class PolicyRow:
     namespace: str
     name: str
     ready: str
-    strategy: str
+    strategy: str | None
     pipelines: list[str]
     issues: list[Issue] = field(default_factory=list)
 
@@ -90,11 +98,11 @@ class Report:
     policies: list[PolicyRow]
 
     def data(self) -> dict[str, Any]:
-        """For `-o json|yaml`: the same rows, keyed by kind."""
+        """For `-o json|yaml`: the same rows, keyed by kind, in camelCase (null where the table shows "-")."""
         return {
-            "syncPipelines": [asdict(row) for row in self.pipelines],
-            "reconciliationJobs": [asdict(row) for row in self.jobs],
-            "conflictPolicies": [asdict(row) for row in self.policies],
+            "syncPipelines": [output.camel_keys(asdict(row)) for row in self.pipelines],
+            "reconciliationJobs": [output.camel_keys(asdict(row)) for row in self.jobs],
+            "conflictPolicies": [output.camel_keys(asdict(row)) for row in self.policies],
         }
 
 
@@ -169,15 +177,19 @@ def pipeline_row(resource: Mapping[str, Any], now: datetime) -> PipelineRow:
         namespace=resource["metadata"].get("namespace", ""),
         name=resource["metadata"]["name"],
         ready=_condition(status.conditions, "Ready"),
-        phase=status.phase.value if status.phase else NONE,
+        phase=status.phase.value if status.phase else None,
         synced=status.items_synced,
         failed=status.items_failed,
         lag_seconds=status.lag_seconds,
-        workers=status.workers or NONE,
+        workers=status.workers,
         open_conflicts=status.open_conflicts,
         last_reconciliation=_run(status.last_reconciliation, now, by=True),
         # A pipeline's InSync is its lag, which has a column (and is briefly False with every change).
         issues=issues(resource, status, skip=("InSync",)),
+        source=status.source,
+        target=status.target,
+        checkpoint=status.checkpoint,
+        last_sync_time=status.last_sync_time.isoformat() if status.last_sync_time else None,
     )
 
 
@@ -187,10 +199,10 @@ def job_row(resource: Mapping[str, Any], now: datetime) -> JobRow:
     return JobRow(
         namespace=resource["metadata"].get("namespace", ""),
         name=resource["metadata"]["name"],
-        pipeline=(spec.get("pipelineRef") or {}).get("name", NONE),
-        schedule=spec.get("schedule", NONE),
+        pipeline=(spec.get("pipelineRef") or {}).get("name"),
+        schedule=spec.get("schedule"),
         ready=_condition(status.conditions, "Ready"),
-        phase=status.phase.value if status.phase else NONE,
+        phase=status.phase.value if status.phase else None,
         last_run=_run(last, now, by=False),
         differences=last.missing + last.extra + last.different if last else None,
         repaired=last.repaired if last else None,
@@ -204,40 +216,43 @@ def policy_row(resource: Mapping[str, Any]) -> PolicyRow:
         namespace=resource["metadata"].get("namespace", ""),
         name=resource["metadata"]["name"],
         ready=_condition(status.conditions, "Ready"),
-        strategy=spec.get("strategy", NONE),
+        strategy=spec.get("strategy"),
         pipelines=list(status.pipelines),
         issues=issues(resource, status),
     )
 
 
-def render(report: Report, *, all_namespaces: bool) -> str:
-    """Tables under a heading per kind, each row followed by its issues, indented."""
+def render(report: Report, *, all_namespaces: bool, wide: bool = False) -> str:
+    """Tables under a heading per kind, each row followed by its issues, indented; `wide` adds the pipelines'
+    source, target, checkpoint and last sync."""
     sections = []
     if report.pipelines:
         rows = [
             [
                 row.name,
                 row.ready,
-                row.phase,
+                _text(row.phase),
                 _number(row.synced),
                 _number(row.failed),
                 lag(row.lag_seconds),
-                row.workers,
+                _text(row.workers),
                 _number(row.open_conflicts),
-                row.last_reconciliation,
+                _text(row.last_reconciliation),
             ]
+            + ([_text(row.source), _text(row.target), _text(row.checkpoint), _text(row.last_sync_time)] if wide else [])
             for row in report.pipelines
         ]
-        sections.append(_section("SyncPipelines", PIPELINE_HEADERS, rows, report.pipelines, all_namespaces))
+        headers = PIPELINE_HEADERS + (PIPELINE_WIDE if wide else ())
+        sections.append(_section("SyncPipelines", headers, rows, report.pipelines, all_namespaces))
     if report.jobs:
         rows = [
             [
                 row.name,
-                row.pipeline,
-                row.schedule,
+                _text(row.pipeline),
+                _text(row.schedule),
                 row.ready,
-                row.phase,
-                row.last_run,
+                _text(row.phase),
+                _text(row.last_run),
                 _number(row.differences),
                 _number(row.repaired),
             ]
@@ -245,18 +260,9 @@ def render(report: Report, *, all_namespaces: bool) -> str:
         ]
         sections.append(_section("ReconciliationJobs", JOB_HEADERS, rows, report.jobs, all_namespaces))
     if report.policies:
-        rows = [[r.name, r.ready, r.strategy, ",".join(r.pipelines) or NONE] for r in report.policies]
+        rows = [[r.name, r.ready, _text(r.strategy), ",".join(r.pipelines) or NONE] for r in report.policies]
         sections.append(_section("ConflictPolicies", POLICY_HEADERS, rows, report.policies, all_namespaces))
     return "\n\n".join(sections)
-
-
-def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    """Columns padded to their widest cell, three spaces apart, as kubectl prints them."""
-    widths = [max(len(cell) for cell in column) for column in zip(headers, *rows, strict=True)]
-    return [
-        "   ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
-        for line in [headers, *rows]
-    ]
 
 
 def lag(seconds: float | None) -> str:
@@ -287,7 +293,7 @@ def _section(
     if all_namespaces:
         headers = ("NAMESPACE", *headers)
         rows = [[item.namespace, *row] for item, row in zip(items, rows, strict=True)]
-    header, *lines = table(headers, rows)
+    header, *lines = output.table(headers, rows)
     out = [heading, header]
     for item, line in zip(items, lines, strict=True):
         out.append(line)
@@ -304,10 +310,14 @@ def _number(value: int | None) -> str:
     return NONE if value is None else str(value)
 
 
-def _run(run: LastReconciliation | None, now: datetime, *, by: bool) -> str:
+def _text(value: str | None) -> str:
+    return NONE if value is None else value
+
+
+def _run(run: LastReconciliation | None, now: datetime, *, by: bool) -> str | None:
     """A reconciliation run as `repaired 5m ago (nightly)`."""
     if run is None:
-        return NONE
+        return None
     when = run.finished_at or run.started_at
     text = f"{run.outcome} {duration((now - when).total_seconds())} ago"
     if by and run.name:
