@@ -304,7 +304,7 @@ def _sender(identity: Identity) -> tuple[heartbeat.Send | None, heartbeat.Carrie
         log.warning("GRAPHSYNC_LEASE is set but POD_NAMESPACE is not: progress is not reported")
         return None, (0, 0)
     try:
-        client = kube.Kube.connect()
+        client = kube.Kube.connect_with_token()
     except Exception as exc:  # noqa: BLE001 - no reporting is no reason to stop syncing
         log.warning("no Kubernetes API configuration, progress is not reported: %s", exc)
         return None, (0, 0)
