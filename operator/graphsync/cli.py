@@ -11,6 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from graphsync import __version__
+from graphsync.commands import check as check_command
 from graphsync.commands import checkpoints as checkpoints_command
 from graphsync.commands import cleanup as cleanup_command
 from graphsync.commands import conflicts as conflicts_command
@@ -31,6 +32,7 @@ def parser() -> argparse.ArgumentParser:
     commands = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run_command.register(commands)
     validate_command.register(commands)
+    check_command.register(commands)
     deadletter_command.register(commands)
     reconcile_command.register(commands)
     conflicts_command.register(commands)

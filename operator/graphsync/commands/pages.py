@@ -36,6 +36,13 @@ PAGES = {
             2: "the file is missing or not YAML",
         },
     ),
+    "check": Page(
+        [
+            "graphsync check -f pipeline.yaml               # connect, read, capture, write: before it runs",
+            "graphsync check -f pipeline.yaml -o json",
+        ],
+        {0: "every check passed (warnings allowed)", 1: "a check failed (each named, with how to fix it)", 2: BAD_SPEC},
+    ),
     "dlq": Page(["graphsync dlq list -f pipeline.yaml", "graphsync dlq replay -f pipeline.yaml --id 12"]),
     "dlq list": Page(
         [

@@ -16,7 +16,7 @@ from kubernetes.config import ConfigException
 from urllib3.exceptions import HTTPError
 
 from graphsync import __version__
-from graphsync.commands import checkpoints, conflicts, deadletter, history, output, schema
+from graphsync.commands import check, checkpoints, conflicts, deadletter, history, output, schema
 from graphsync.commands.helptext import document
 from graphsync_operator import validation
 from graphsync_operator.api import API_VERSION
@@ -72,6 +72,13 @@ def build(root: argparse.ArgumentParser) -> None:
     move.add_argument("--to", help="start, end, an LSN (slot) or a watermark's JSON value")
     moved.add_argument("--reset-name", help="its name in spec.checkpointResets (default: reset_<time>)")
     _wait(moved, "return once a worker has applied (or refused) it; exit 1 when refused")
+    _engine_commands(commands)
+    document(root, PAGES)
+
+
+def _engine_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """The engine's own commands, on a SyncPipeline of the cluster instead of a spec file; and `validate`, which
+    needs no cluster."""
     dlq = commands.add_parser("dlq", help="a pipeline's dead-letter store: list, replay", allow_abbrev=False)
     _connection(dlq)
     deadletter.add_dlq_actions(dlq, _pipeline(engine.dead_letters))
@@ -92,13 +99,16 @@ def build(root: argparse.ArgumentParser) -> None:
         "schema", help="how the mapped tables' columns changed; --accept ends a schema stop", allow_abbrev=False
     )
     schema.add_options(shape, _pipeline(engine.run_schema))
+    preflight = commands.add_parser(
+        "check", help="before it runs: connectivity, permissions, replica identity, indexes", allow_abbrev=False
+    )
+    check.add_options(preflight, _pipeline(engine.run_check))
     checked = commands.add_parser(
         "validate",
         help="check SyncPipeline, ReconciliationJob and ConflictPolicy manifests offline",
         allow_abbrev=False,
     )
     validation.add_options(checked)
-    document(root, PAGES)
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -27,7 +27,8 @@ import redis.exceptions
 import yaml
 from pydantic import ValidationError
 
-from graphsync.commands import checkpoints, conflicts, deadletter, history, schema
+from graphsync import preflight, probes
+from graphsync.commands import checkpoints, conflicts, deadletter, history, output, schema
 from graphsync.commands.specfile import format_errors
 from graphsync.spec.conflicts import ConflictPolicySpec
 from graphsync.spec.endpoints import SECRETS_DIR_ENV
@@ -139,6 +140,22 @@ dead_letters = _on_pipeline(lambda spec, args, _: deadletter.act(spec, args, PRO
 run_history = _on_pipeline(lambda spec, args, _: history.act(spec, args, PROGRAM))
 run_checkpoints = _on_pipeline(lambda spec, args, _: checkpoints.act(spec, args, PROGRAM))
 run_schema = _on_pipeline(lambda spec, args, _: schema.act(spec, args, PROGRAM))
+
+
+def run_check(kube: Kube, namespace: str, args: argparse.Namespace) -> int:
+    """`check NAME`: first what the cluster must give (the spec as the operator renders it, its policy, its Secrets
+    readable), then the engine's checks of each server, as one list."""
+    try:
+        spec = _prepared(kube, namespace, args)
+    except PluginError as exc:
+        found = [preflight.failed("kubernetes", "spec and secrets", str(exc))]
+    else:
+        found = [preflight.ok("kubernetes", "spec and secrets", f"SyncPipeline {namespace}/{args.name}")]
+        found += probes.run(spec)
+    output.emit([item.data() for item in found], args.output, preflight.checks_text)
+    return 1 if preflight.worst(found) is preflight.Outcome.FAILED else 0
+
+
 held_conflicts = _on_pipeline(lambda spec, args, kube: conflicts.act(spec, args, PROGRAM, user=lambda: _user(kube)))
 
 
