@@ -8,17 +8,15 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Iterable
-from typing import Annotated, Self
+from typing import Self
 
-from pydantic import Field, StrictInt, StrictStr, model_validator
+from pydantic import Field, model_validator
 
-from graphsync.spec.base import SpecModel
 from graphsync.spec.conflicts import ConflictPolicySpec
 from graphsync.spec.endpoints import NAME_PATTERN, CaptureMode
 from graphsync.spec.pipeline import Mode, ObjectRef, PipelineSpec
 from graphsync.spec.reconcile import ReconcileSpec
-from graphsync_operator.progress import STUCK_SECONDS
+from graphsync_operator.pods import Workers
 
 GROUP = "graphsync.io"
 VERSION = "v1alpha1"
@@ -26,8 +24,6 @@ API_VERSION = f"{GROUP}/{VERSION}"
 # Children are named after the resource plus a suffix, and a CronJob's name may hold at most 52 characters.
 MAX_NAME = 40
 
-# A Kubernetes quantity (`500m`, `1Gi`, `2`): the API server normalises it, we only check its form.
-Quantity = StrictInt | Annotated[StrictStr, Field(pattern=r"^[+]?[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")]
 # Five fields (minute hour day month weekday) or a macro, as CronJobs take them.
 CRON_PATTERN = r"^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|([-0-9A-Za-z*/,?]+\s+){4}[-0-9A-Za-z*/,?]+)$"
 # Modes that run once and end, so they run on a schedule; the others run for as long as the pipeline exists.
@@ -36,149 +32,6 @@ ONE_SHOT_OR_POLLING = (Mode.SNAPSHOT, Mode.DIFFERENTIAL, Mode.INCREMENTAL)
 # Modes whose workers share the work (a consumer group over the streams); the others have one writer each:
 # a second replica would poll, snapshot or write both sides again, racing the first on one checkpoint.
 SHARED_WORK_MODES = (Mode.CONTINUOUS, Mode.SNAPSHOT_THEN_STREAM)
-
-
-class Resources(SpecModel):
-    """CPU and memory of each worker container, as Kubernetes quantities."""
-
-    requests: dict[str, Quantity] = Field(default_factory=dict, description="reserved, e.g. {cpu: 250m, memory: 256Mi}")
-    limits: dict[str, Quantity] = Field(default_factory=dict, description="the most allowed, e.g. {memory: 1Gi}")
-
-
-class TolerationOperator(enum.StrEnum):
-    EXISTS = "Exists"
-    EQUAL = "Equal"
-
-
-class TaintEffect(enum.StrEnum):
-    NO_SCHEDULE = "NoSchedule"
-    PREFER_NO_SCHEDULE = "PreferNoSchedule"
-    NO_EXECUTE = "NoExecute"
-
-
-class Toleration(SpecModel):
-    """A taint the workers tolerate, as in a Pod's tolerations."""
-
-    key: str | None = Field(default=None, max_length=317, description="the taint's key; none with Exists: every taint")
-    operator: TolerationOperator = Field(default=TolerationOperator.EQUAL, description="Equal or Exists")
-    value: str | None = Field(default=None, max_length=63, description="the taint's value, for Equal")
-    effect: TaintEffect | None = Field(
-        default=None, description="NoSchedule, PreferNoSchedule or NoExecute; none: every effect"
-    )
-    toleration_seconds: int | None = Field(
-        default=None, ge=0, description="NoExecute: how long the pod stays on a node after the taint appears"
-    )
-
-
-class PullPolicy(enum.StrEnum):
-    ALWAYS = "Always"
-    IF_NOT_PRESENT = "IfNotPresent"
-    NEVER = "Never"
-
-
-# A label or annotation key: an optional DNS-subdomain prefix and "/", then a name of up to 63 characters.
-_KEY = re.compile(r"^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
-# Keys the operator sets on worker pods itself: a spec may not override them.
-_OWN_PREFIXES = ("app.kubernetes.io/", "graphsync.io/")
-LabelValue = Annotated[str, Field(max_length=63, pattern=r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")]
-EnvName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
-
-
-def _own_keys(keys: Iterable[str], field: str) -> None:
-    for key in keys:
-        if not _KEY.match(key):
-            raise ValueError(f"{field}: {key!r} is not a label or annotation key (e.g. team, example.com/owner)")
-        if key.startswith(_OWN_PREFIXES):
-            raise ValueError(f"{field}: {key!r} is set by the operator (keys under {', '.join(_OWN_PREFIXES)})")
-
-
-class EnvVar(SpecModel):
-    """An extra environment variable of the workers (a plain value; secrets go through the spec's password fields)."""
-
-    name: EnvName = Field(description="not one the worker reads itself (GRAPHSYNC_*, POD_*)")
-    value: str = Field(max_length=4096, description="the value")
-
-
-class LogLevel(enum.StrEnum):
-    ERROR = "error"
-    WARNING = "warning"
-    INFO = "info"
-    DEBUG = "debug"
-
-
-class Placement(SpecModel):
-    """Where and how worker pods run in the cluster: a pipeline's own (`workers`), or the defaults the operator's
-    chart gives every pipeline (`workers.podDefaults`), which a pipeline's own settings override."""
-
-    node_selector: dict[str, str] = Field(default_factory=dict, description="node labels a worker's node must have")
-    tolerations: list[Toleration] = Field(default_factory=list, description="taints of nodes the workers may run on")
-    image_pull_secrets: list[Annotated[str, Field(pattern=NAME_PATTERN)]] = Field(
-        default_factory=list, description="Secrets (in the pipeline's namespace) to pull the worker image with"
-    )
-    priority_class_name: str | None = Field(
-        default=None, pattern=NAME_PATTERN, description="the PriorityClass of the worker pods"
-    )
-    pod_labels: dict[str, LabelValue] = Field(
-        default_factory=dict, description="extra labels of the worker pods (not app.kubernetes.io/ or graphsync.io/)"
-    )
-    pod_annotations: dict[str, Annotated[str, Field(max_length=4096)]] = Field(
-        default_factory=dict, description="extra annotations of the worker pods (not graphsync.io/ ones)"
-    )
-
-    @model_validator(mode="after")
-    def _not_the_operators_keys(self) -> Self:
-        _own_keys(self.pod_labels, "podLabels")
-        _own_keys(self.pod_annotations, "podAnnotations")
-        return self
-
-    def over(self, defaults: Placement) -> Placement:
-        """These settings over `defaults`: maps merged (these win), lists and single values these when set."""
-        return Placement(
-            node_selector={**defaults.node_selector, **self.node_selector},
-            tolerations=self.tolerations or defaults.tolerations,
-            image_pull_secrets=self.image_pull_secrets or defaults.image_pull_secrets,
-            priority_class_name=self.priority_class_name or defaults.priority_class_name,
-            pod_labels={**defaults.pod_labels, **self.pod_labels},
-            pod_annotations={**defaults.pod_annotations, **self.pod_annotations},
-        )
-
-
-class Workers(Placement):
-    """The pods that run the pipeline: how many, where, with what."""
-
-    replicas: int = Field(default=1, ge=0, le=64, description="worker pods; 0 stops syncing like suspend")
-    image: str | None = Field(default=None, pattern=r"^[^\s]+$", description="defaults to the operator's worker image")
-    image_pull_policy: PullPolicy | None = Field(
-        default=None, description="Always, IfNotPresent or Never; Kubernetes' default when unset"
-    )
-    resources: Resources | None = Field(default=None, description="requests and limits; sensible defaults if unset")
-    env: list[EnvVar] = Field(default_factory=list, max_length=64, description="extra environment variables")
-    log_level: LogLevel = Field(
-        default=LogLevel.INFO,
-        description="how much the workers log: error, warning, info or debug (debug: one line per batch naming"
-        " each change and the application's correlation_id)",
-    )
-    stuck_after_seconds: int = Field(
-        default=int(STUCK_SECONDS),
-        ge=10,
-        le=86400,
-        description="a worker whose reads and writes have not come back for this long reports stuck and is "
-        "restarted by its liveness probe; above the longest batch write or bidirectional bucket",
-    )
-
-    @model_validator(mode="after")
-    def _not_the_operators_env(self) -> Self:
-        taken = [var.name for var in self.env if var.name.startswith(("GRAPHSYNC_", "POD_"))]
-        if taken:
-            raise ValueError(f"env: {', '.join(taken)}: GRAPHSYNC_* and POD_* are set by the operator")
-        names = [var.name for var in self.env]
-        if len(set(names)) != len(names):
-            raise ValueError("env: each variable once")
-        return self
-
-    def placement(self) -> Placement:
-        """Just where and how the pods run, to lay over the operator's defaults."""
-        return Placement.model_validate(self.model_dump(include=set(Placement.model_fields)))
 
 
 class DeletionPolicy(enum.StrEnum):

@@ -24,6 +24,7 @@ from graphsync_operator.api import (
     SyncPipelineSpec,
 )
 from graphsync_operator.api import ConflictPolicyResourceSpec as ConflictPolicySpec
+from graphsync_operator.pods import OWN_VOLUMES, VOLUME_SOURCES
 from graphsync_operator.schema import structural
 from graphsync_operator.status import ConflictPolicyStatus, ReconciliationJobStatus, SyncPipelineStatus
 
@@ -116,6 +117,22 @@ PIPELINE_RULES: dict[str, list[Rule]] = {
     "source.postgres.schema": [
         _rule("self == oldSelf", "schema is immutable: the engine's capture tables and checkpoints live there"),
     ],
+    "workers": [
+        _rule(
+            "!has(self.volumeMounts)"
+            " || self.volumeMounts.all(m, has(self.volumes) && self.volumes.exists(v, v.name == m.name))",
+            "volumeMounts: each names one of workers.volumes",
+            ".volumeMounts",
+        ),
+    ],
+    "workers.volumes[]": [
+        _rule(_one_of(VOLUME_SOURCES), "a volume has exactly one source: " + ", ".join(VOLUME_SOURCES)),
+        _rule(
+            "!(self.name in [" + ", ".join(f"'{name}'" for name in OWN_VOLUMES) + "])",
+            "the operator's own volumes are named " + ", ".join(OWN_VOLUMES),
+            ".name",
+        ),
+    ],
     "transport.redisStreams.partitions": [
         _rule("self == oldSelf", "partitions is immutable: events are routed to streams by it"),
     ],
@@ -184,7 +201,10 @@ def _with_rules(schema: dict[str, Any], rules: Mapping[str, list[Rule]]) -> dict
     for path, found in rules.items():
         node = schema
         for part in filter(None, path.split(".")):
-            node = node["properties"][part]
+            # `name[]`: the items of the list `name`.
+            node = node["properties"][part.removesuffix("[]")]
+            if part.endswith("[]"):
+                node = node["items"]
         node["x-kubernetes-validations"] = found
     return schema
 

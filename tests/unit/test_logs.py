@@ -13,7 +13,7 @@ import pytest
 from graphsync import cli, logs
 from graphsync.change import ApplyResult, Change
 from graphsync.pipeline.runner import Runner
-from graphsync_operator.api import LogLevel
+from graphsync_operator.pods import LogLevel
 from tests.unit.test_runner import FAST, ListSource, MemoryDeadLetters, MemorySink, changes
 
 

@@ -5,19 +5,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from graphsync_operator import pods
 from graphsync_operator.api import API_VERSION
 
 PART_OF = "graphsync"
 MANAGED_BY = "graphsync-operator"
 PIPELINE_LABEL = "graphsync.io/pipeline"
 CONFIG_HASH = "graphsync.io/config-hash"
-# Mount points inside the worker container.
-CONFIG_DIR = "/etc/graphsync"
+# Mount points inside the worker container: the pods module keeps a spec's own volumes clear of them.
+CONFIG_DIR = pods.CONFIG_DIR
 CONFIG_FILE = f"{CONFIG_DIR}/pipeline.yaml"
-CACHE_DIR = "/var/cache/graphsync"
-# Where Secret keys the engine reads as files (TLS material) are mounted, one folder each (not under CONFIG_DIR: a
-# mount point cannot be made inside the read-only config volume).
-SECRETS_DIR = "/etc/graphsync-secrets"
+CACHE_DIR = pods.CACHE_DIR
+SECRETS_DIR = pods.SECRETS_DIR
+TMP_DIR = pods.TMP_DIR
 # The workers of a resource, by what they do; each kind reports to a Lease of its own.
 SYNC = "sync"
 RECONCILE = "reconcile"

@@ -1,7 +1,9 @@
 """Worker pods and what runs them: a Deployment for continuous modes, CronJobs for scheduled ones and reconciliation.
 
 Every pod runs as a non-root user with a read-only root filesystem and no
-capabilities; the only writable places are two emptyDirs (the Git cache and /tmp).
+capabilities; the operator's writable places are two emptyDirs (the Git cache and /tmp).
+A spec's own placement, environment and volumes are added to the operator's, never in
+their place: the models refuse what would clash, and the operator's labels come last.
 """
 
 from __future__ import annotations
@@ -13,10 +15,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from graphsync.spec.endpoints import SECRETS_DIR_ENV
-from graphsync_operator.api import Placement, Workers
 from graphsync_operator.build import names
 from graphsync_operator.build.config import Rendered
 from graphsync_operator.build.names import Owner
+from graphsync_operator.pods import Placement, Workers
 
 HTTP_PORT = 8080
 UID = 65532
@@ -98,8 +100,9 @@ def pod_template(plan: PodPlan, defaults: Defaults) -> dict[str, Any]:
         "volumeMounts": [
             {"name": "config", "mountPath": names.CONFIG_DIR, "readOnly": True},
             {"name": "cache", "mountPath": names.CACHE_DIR},
-            {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108 - an emptyDir: the root filesystem is read-only
+            {"name": "tmp", "mountPath": names.TMP_DIR},
             *([secrets_mount] if files else []),
+            *(mount.model_dump(by_alias=True, exclude_none=True) for mount in workers.volume_mounts),
         ],
     }
     if plan.probes:
@@ -121,6 +124,7 @@ def pod_template(plan: PodPlan, defaults: Defaults) -> dict[str, Any]:
             {"name": "cache", "emptyDir": {}},
             {"name": "tmp", "emptyDir": {}},
             *([secrets_volume] if files else []),
+            *(volume.model_dump(by_alias=True, exclude_none=True) for volume in workers.volumes),
         ],
     }
     placed = workers.placement().over(defaults.placement)
@@ -132,6 +136,8 @@ def pod_template(plan: PodPlan, defaults: Defaults) -> dict[str, Any]:
         spec["imagePullSecrets"] = [{"name": name} for name in placed.image_pull_secrets]
     if placed.priority_class_name:
         spec["priorityClassName"] = placed.priority_class_name
+    if workers.affinity is not None:
+        spec["affinity"] = workers.affinity.model_dump(by_alias=True, exclude_none=True)
     return {
         "metadata": {
             # The operator's own labels and annotation last: they select and roll the pods.

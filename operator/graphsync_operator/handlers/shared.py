@@ -21,13 +21,14 @@ from pydantic import BaseModel, ValidationError
 from graphsync.spec import errors
 from graphsync.spec.conflicts import ConflictPolicySpec
 from graphsync_operator import assess, ending
-from graphsync_operator.api import API_VERSION, Placement, SyncPipelineSpec, valid_name
+from graphsync_operator.api import API_VERSION, SyncPipelineSpec, valid_name
 from graphsync_operator.build import children, names, workloads
 from graphsync_operator.build import events as build_events
 from graphsync_operator.build.names import Owner
 from graphsync_operator.build.workloads import Defaults
 from graphsync_operator.handlers.handoff import KOPF_PREFIX
 from graphsync_operator.kube import Kube, KubeError, NotOwned
+from graphsync_operator.pods import Placement
 from graphsync_operator.progress import (
     RETIRED_KEY,
     WorkerReport,
