@@ -185,6 +185,42 @@ def test_names_follow_the_overrides_and_the_chart_shows_its_readme(helm: Helm) -
     assert "helm install graphsync charts/graphsync" in readme
 
 
+def test_security_contexts_are_values_merged_with_the_restricted_defaults(
+    kube: Service, helm: Helm, namespace: str, tmp_path: Path
+) -> None:
+    def contexts(*args: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        rendered = ok(helm("template", "graphsync", str(CHART), "-n", namespace, *NO_CRDS, *args))
+        [pod] = [d["spec"]["template"]["spec"] for d in manifests.documents(rendered) if d["kind"] == "Deployment"]
+        applied = kubectl(kube.env, "apply", "--dry-run=server", "-f", "-", input=rendered)
+        assert applied.returncode == 0, applied.stderr
+        return pod["securityContext"], pod["containers"][0]["securityContext"]
+
+    pod, container = contexts()
+    assert pod == {
+        "runAsNonRoot": True,
+        "runAsUser": 65532,
+        "runAsGroup": 65532,
+        "fsGroup": 65532,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    assert container == {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+        "capabilities": {"drop": ["ALL"]},
+    }
+    # OpenShift's way: its own user ids (null drops a default), the rest kept.
+    openshift = tmp_path / "openshift.yaml"
+    openshift.write_text(
+        "podSecurityContext: {runAsUser: null, runAsGroup: null, fsGroup: null}\n"
+        "securityContext: {seLinuxOptions: {level: 's0:c123,c456'}}\n"
+    )
+    pod, container = contexts("-f", str(openshift))
+    assert pod == {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
+    assert container["seLinuxOptions"] == {"level": "s0:c123,c456"}
+    assert container["readOnlyRootFilesystem"] is True
+
+
 def test_the_grafana_dashboard_configmap_holds_the_dashboard(kube: Service, helm: Helm, namespace: str) -> None:
     rendered = ok(helm("template", "graphsync", str(CHART), "-n", namespace, "--set", "dashboard.enabled=true"))
     applied = kubectl(kube.env, "apply", "--dry-run=server", "-o", "json", "-f", "-", input=rendered)
