@@ -1,6 +1,6 @@
 # The commands the README documents. `make test` is what CI runs (.ci/run).
 PY := .venv/bin
-.PHONY: help bootstrap demo down test check docs unit integration e2e bench reconcile-1m lock generate
+.PHONY: help bootstrap demo down test check docs unit integration e2e bench reconcile-1m lock generate release
 
 ## This list: every target with what it does.
 help:
@@ -60,6 +60,11 @@ bench: bootstrap
 reconcile-1m: bootstrap
 	GRAPHSYNC_TEST_RECONCILE_ENTITIES=1000000 $(PY)/pytest tests/integration/test_reconcile_scale.py -k large
 
+## Every release artifact into build/release/: the image (an OCI archive), the chart (package and OCI artifact),
+## install.yaml pinned to the image's digest, the wheel and sdist, the krew plugin and its manifest. No pushing.
+release: bootstrap
+	$(PY)/graphsync-dev release --out build/release
+
 ## Refresh the lock file after changing dependencies in pyproject.toml.
 lock:
 	$(PY)/uv pip compile -q pyproject.toml --python-version 3.11 -o requirements/runtime.txt
@@ -69,7 +74,7 @@ lock:
 ## the docs' API reference (the CRDs).
 generate:
 	$(PY)/graphsync-operator crds --write crds/
-	$(PY)/graphsync-operator crds --chart-write charts/graphsync/templates/crds/
+	$(PY)/graphsync-operator crds --write charts/graphsync/crds/
 	$(PY)/graphsync-dev manifests --write manifests/
 	$(PY)/graphsync-dev gitops --write manifests/gitops
 	$(PY)/graphsync-dev reference --write docs/reference/api.md

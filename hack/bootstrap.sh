@@ -21,6 +21,8 @@ command -v git >/dev/null || apt_packages+=(git)
 command -v go >/dev/null || apt_packages+=(golang)
 command -v mvn >/dev/null || apt_packages+=(maven)
 command -v java >/dev/null || apt_packages+=(openjdk-17-jdk-headless)
+# `make release`: the image's Debian root is made with it (no container engine needed).
+command -v mmdebstrap >/dev/null || apt_packages+=(mmdebstrap)
 if [ ${#apt_packages[@]} -gt 0 ]; then
   echo "bootstrap: installing ${apt_packages[*]}"
   if [ "$(id -u)" -ne 0 ]; then

@@ -7,12 +7,13 @@ import sys
 from collections.abc import Sequence
 
 from graphsync import __version__
-from graphsync_dev.commands import demo, gitops, manifests, reference, servers
+from graphsync_dev.commands import demo, gitops, manifests, reference, release, servers
 
 
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(
-        prog="graphsync-dev", description="graphsync's development tools: the local servers, the demo, generated files."
+        prog="graphsync-dev",
+        description="graphsync's development tools: the local servers, the demo, generated files, releases.",
     )
     root.add_argument("--version", action="version", version=f"graphsync-dev {__version__}")
     commands = root.add_subparsers(dest="command", required=True)
@@ -21,6 +22,7 @@ def parser() -> argparse.ArgumentParser:
     manifests.register(commands)
     gitops.register(commands)
     reference.register(commands)
+    release.register(commands)
     return root
 
 

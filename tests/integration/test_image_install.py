@@ -33,8 +33,9 @@ def build_stage(root: Path) -> Path:
     env = {key: value for key, value in os.environ.items() if key not in ("VIRTUAL_ENV", "PYTHONPATH")}
     env["PATH"] = f"{root / 'bin'}:/usr/bin:/bin"
     (root / "bin").mkdir(parents=True)
-    # The base image's `python` is the interpreter the lock was compiled for, as ours is.
-    (root / "bin" / "python").symlink_to(sys.executable)
+    # The base's `python3.11` (Debian's) is the interpreter the lock was compiled for, as ours is.
+    for name in ("python", "python3.11"):
+        (root / "bin" / name).symlink_to(sys.executable)
     cwd = root
     for word, rest in stages()[0][1:]:
         if word == "WORKDIR":
@@ -51,6 +52,8 @@ def build_stage(root: Path) -> Path:
                     shutil.copytree(ROOT / source, destination, ignore=shutil.ignore_patterns("__pycache__"))
                 else:
                     shutil.copy(ROOT / source, destination)
+        elif word == "RUN" and "apt-get" in rest:
+            continue  # the base's packages: this machine's python and git stand in for them
         elif word == "RUN":
             command = rest.replace(PREFIX, str(root / PREFIX.lstrip("/")))
             done = subprocess.run(

@@ -19,7 +19,7 @@ from graphsync_operator import cli as operator_cli
 ROOT = Path(__file__).parents[2]
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 DEV = tomllib.loads((ROOT / "dev" / "pyproject.toml").read_text())
-DEVELOPER_COMMANDS = {"up", "down", "status", "env", "build", "demo", "manifests", "gitops", "reference"}
+DEVELOPER_COMMANDS = {"up", "down", "status", "env", "build", "demo", "manifests", "gitops", "reference", "release"}
 
 
 def commands(parser: argparse.ArgumentParser) -> set[str]:

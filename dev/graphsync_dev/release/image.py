@@ -1,0 +1,141 @@
+"""The release image, built as the Dockerfile says but without an engine.
+
+The base root (rootfs.py) is copied twice: in one copy the build stage runs (its COPY steps copied in,
+its RUN steps executed under chroot, with the builder's own CA bundle mounted so the package index is
+reached as a builder would reach it); in the other the final stage's user is created. The venv the build
+made is moved into the final root, which is written as two layers, the base and /opt/graphsync, with a
+config holding the final stage's user, environment, labels, entrypoint and command.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from graphsync_dev.process import SubstrateError
+from graphsync_dev.release import labels, layer, layout, rootfs
+from graphsync_dev.release.dockerfile import DEBIAN_PATH, Recipe
+from graphsync_dev.release.version import Release
+
+VENV = "opt/graphsync"
+HOST_CA = "/etc/ssl/certs/ca-certificates.crt"
+# Inside the build root only while the build runs (a bind mount), never in a layer.
+BUILD_CA = "/run/graphsync-build-ca.crt"
+
+
+@dataclass(frozen=True)
+class Built:
+    digest: str  # the manifest's: what a registry names the image by
+    base_digest: str  # the base layer's
+    size: int  # compressed layers, what a node pulls
+    unpacked: int  # bytes of the root filesystem
+
+
+def config(recipe: Recipe, release: Release, diff_ids: list[str]) -> dict[str, Any]:
+    """The image config (pure): the final stage's settings, the release's labels, the layers' diff_ids."""
+    return {
+        "architecture": "amd64",
+        "os": "linux",
+        "created": release.created,
+        "config": {
+            "User": recipe.single("USER"),
+            "Env": [f"{name}={value}" for name, value in recipe.env().items()],
+            "Entrypoint": recipe.exec_form("ENTRYPOINT"),
+            "Cmd": recipe.exec_form("CMD"),
+            "Labels": labels.image(recipe, release),
+        },
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
+        "history": [
+            {"created": release.created, "created_by": f"mmdebstrap {rootfs.SUITE} {' '.join(recipe.packages())}"},
+            {"created": release.created, "created_by": "the Dockerfile's build stage: /opt/graphsync"},
+        ],
+    }
+
+
+def chroot(root: Path, command: str, *, cwd: str, env: dict[str, str], log: Path) -> None:
+    """Run a shell command inside `root`, in a private mount namespace with /proc, /dev and the CA bundle
+    mounted (all of it gone when the command ends, so nothing of the host stays in the root)."""
+    (root / BUILD_CA.lstrip("/")).touch()
+    mounts = (
+        f"mount -t proc proc {root}/proc && mount --rbind /dev {root}/dev && mount --bind {HOST_CA} {root}{BUILD_CA}"
+    )
+    inner = f"cd {cwd} && {command}"
+    script = f'{mounts} && exec chroot {root} /bin/sh -c "$0"'
+    with log.open("ab") as out:
+        done = subprocess.run(
+            ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, inner],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            check=False,
+        )
+    (root / BUILD_CA.lstrip("/")).unlink()
+    if done.returncode != 0:
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
+        raise SubstrateError(f"RUN {command} failed ({done.returncode}); log {log}:\n{tail}")
+
+
+def copy_sources(recipe: Recipe, source: Path, root: Path) -> None:
+    """The build stage's COPY steps, relative to its WORKDIR, skipping caches as .dockerignore does."""
+    workdir = root / next(rest for word, rest in recipe.build if word == "WORKDIR").lstrip("/")
+    for sources, target in recipe.copies():
+        for name in sources:
+            into = workdir / target / Path(name).name if target.endswith("/") else workdir / target
+            into.parent.mkdir(parents=True, exist_ok=True)
+            if (source / name).is_dir():
+                shutil.copytree(source / name, into, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+            else:
+                shutil.copy(source / name, into)
+
+
+def build_env(recipe: Recipe) -> dict[str, str]:
+    env = {"PATH": DEBIAN_PATH, "HOME": "/root", "LANG": "C.UTF-8"}
+    env |= recipe.build_env()
+    # The builder's trust settings (its CA bundle, mounted read-only), as `docker build` on this host would use.
+    env |= {"SSL_CERT_FILE": BUILD_CA, "PIP_CERT": BUILD_CA, "UV_NATIVE_TLS": "1"}
+    return env
+
+
+def assemble(source: Path, work: Path, release: Release) -> tuple[Recipe, Path]:
+    """The image's final root under `work`, built from the checkout at `source`."""
+    recipe = Recipe.read(source / "Dockerfile")
+    base = rootfs.ensure(recipe.base(), recipe.packages())
+    log = work / "build.log"
+    build_root, final_root = work / "build", work / "final"
+    for root in (build_root, final_root):
+        subprocess.run(["cp", "-a", str(base), str(root)], check=True)
+    copy_sources(recipe, source, build_root)
+    env = build_env(recipe)
+    for cwd, command in recipe.build_runs():
+        chroot(build_root, command, cwd=cwd, env=env, log=log)
+    for command in recipe.user_runs():
+        chroot(final_root, command, cwd="/", env=env, log=log)
+    shutil.move(build_root / VENV, final_root / VENV)
+    shutil.rmtree(build_root)
+    return recipe, final_root
+
+
+def write(source: Path, out: Path, release: Release) -> Built:
+    """Build the image and write its OCI layout to `out` (a folder); returns its digests and sizes."""
+    with tempfile.TemporaryDirectory(prefix="graphsync-image-", dir=os.environ.get("GRAPHSYNC_BUILD_TMP")) as tmp:
+        recipe, root = assemble(source, Path(tmp), release)
+        target = layout.Layout(out)
+        written = [
+            layer.write(root, Path(tmp) / "base.tar.gz", lambda path: not path.startswith(VENV)),
+            layer.write(root, Path(tmp) / "venv.tar.gz", lambda path: path == "opt" or path.startswith(VENV)),
+        ]
+        unpacked = sum(p.lstat().st_size for p in root.rglob("*") if p.is_file() and not p.is_symlink())
+        layers = [
+            target.add_file(Path(tmp) / name, layout.LAYER, w.digest)
+            for name, w in zip(("base.tar.gz", "venv.tar.gz"), written, strict=True)
+        ]
+        image_config = target.add_json(config(recipe, release, [w.diff_id for w in written]), layout.CONFIG)
+        annotations = labels.manifest_annotations(recipe, release, base_digest=written[0].digest)
+        manifest = target.add_manifest(image_config, layers, annotations)
+        target.write_index(manifest, release.version)
+    return Built(manifest.digest, written[0].digest, sum(w.size for w in written), unpacked)
