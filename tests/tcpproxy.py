@@ -23,9 +23,11 @@ class Mode(enum.Enum):
 
 
 class Proxy:
-    def __init__(self, upstream_port: int, upstream_host: str = "127.0.0.1") -> None:
+    def __init__(
+        self, upstream_port: int, upstream_host: str = "127.0.0.1", listen: tuple[str, int] = ("127.0.0.1", 0)
+    ) -> None:
         self._upstream = (upstream_host, upstream_port)
-        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener = socket.create_server(listen)
         self._listener.settimeout(0.2)
         self.port: int = self._listener.getsockname()[1]
         self.mode = Mode.FLOW

@@ -14,6 +14,7 @@ from graphsync import __version__
 from graphsync.commands import check as check_command
 from graphsync.commands import checkpoints as checkpoints_command
 from graphsync.commands import cleanup as cleanup_command
+from graphsync.commands import completion
 from graphsync.commands import conflicts as conflicts_command
 from graphsync.commands import deadletter as deadletter_command
 from graphsync.commands import history as history_command
@@ -41,6 +42,7 @@ def parser() -> argparse.ArgumentParser:
     schema_command.register(commands)
     cleanup_command.register(commands)
     kubectl_command.register(commands)
+    completion.register(commands, parser, "graphsync")
     document(root, PAGES)
     return root
 

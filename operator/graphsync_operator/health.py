@@ -1,4 +1,5 @@
-"""The worker's HTTP endpoints for the kubelet and Prometheus: /healthz, /readyz, /metrics.
+"""The worker's HTTP endpoints for the kubelet and Prometheus: /healthz, /readyz, /metrics (and, for the plugin,
+the read-only /deadletters and /conflicts of `inspection`).
 
 Each answer is decided by a pure function of the reporter's newest report (and, for the
 metrics, the run's live snapshot), so probes and scrapes cost no database round trip and
@@ -212,6 +213,8 @@ class Extras:
     component: str = SYNC
     snapshot: Callable[[], Snapshot | None] = lambda: None
     dead_letters: Callable[[], int | None] = lambda: None
+    # Read-only answers about the pipeline's stores (`inspection`): a GET target to (status, JSON), or None.
+    inspect: Callable[[str], tuple[int, bytes] | None] = lambda _target: None
 
 
 class DeadLetterCount:
@@ -279,6 +282,7 @@ class HealthServer:
         self._server = _Server(("0.0.0.0", port), _Handler)  # noqa: S104
         self._server.reporter = reporter
         self._server.registry = registry
+        self._server.extras = self.extras
         self._thread = threading.Thread(target=self._server.serve_forever, name="health", daemon=True)
 
     @property
@@ -298,6 +302,7 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     reporter: Reporter
     registry: CollectorRegistry
+    extras: Extras
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -316,6 +321,8 @@ class _Handler(BaseHTTPRequestHandler):
         elif path == "/metrics":
             encode, content_type = choose_encoder(self.headers.get("Accept", ""))
             self._answer(200, encode(server.registry), content_type)
+        elif (inspected := server.extras.inspect(self.path)) is not None:
+            self._answer(*inspected, "application/json")
         else:
             self._answer(404, b"not found: try /healthz, /readyz or /metrics\n", "text/plain; charset=utf-8")
 

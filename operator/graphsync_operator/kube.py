@@ -133,6 +133,14 @@ class Kube:
             raise KubeError(status, _message(data))
         return json.loads(data) if data else {}
 
+    def proxy_get(
+        self, namespace: str, pod: str, port: int, path: str, query: list[tuple[str, str]] | None = None
+    ) -> dict[str, Any]:
+        """GET `path` of a pod's own HTTP server through the API server's pod proxy (RBAC: get pods/proxy); its
+        JSON object, or KubeError with the pod's (or the API server's) message."""
+        proxied = f"/api/v1/namespaces/{namespace}/pods/{pod}:{port}/proxy{path}"
+        return self._call("proxy", "GET", proxied, query=query)
+
     def whoami(self) -> str:
         """The user name the API server knows these credentials by (a SelfSubjectReview, as `kubectl auth whoami`)."""
         review = {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}

@@ -41,6 +41,7 @@ from graphsync.spec.reconcile import ReconcileSpec
 from graphsync_operator import heartbeat, kube, progress
 from graphsync_operator.health import DeadLetterCount, Extras, HealthServer
 from graphsync_operator.heartbeat import Ending, Reporter
+from graphsync_operator.inspection import Inspector
 from graphsync_operator.progress import WorkerState
 from graphsync_operator.snapshot import Snapshot
 
@@ -121,6 +122,7 @@ def run_sync(args: argparse.Namespace) -> int:
             return _refuse(reporter, "sync", str(exc))
         _name(extras, spec)
         extras.dead_letters = DeadLetterCount(lambda: deadletters.open_count(spec)).start()
+        extras.inspect = Inspector(spec)
         reporter.one_shot = args.until_idle or spec.mode is Mode.SNAPSHOT
         control = RunControl(
             stop=stop,

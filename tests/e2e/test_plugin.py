@@ -1,6 +1,6 @@
 """`kubectl graphsync` end to end: the real kubectl finds the plugin on PATH and runs it against the real cluster.
 
-The plugin acts with the test's kubeconfig (the user's credentials); its `dlq` reads
+The plugin acts with the test's kubeconfig (the user's credentials); its `dlq --direct` reads
 the pipeline's Secret and runs the engine here against the real PostgreSQL and Neo4j.
 `graphsync kubectl ...` (the engine's command) hands over to the same plugin.
 """
@@ -133,14 +133,16 @@ def test_a_poison_row_is_listed_then_replayed_into_neo4j_after_the_mapping_is_fi
         return records[0]["name"] if records else None
 
     eventually(lambda: name_of(4) == "Bo", "the good row to sync")
-    listed = eventually(lambda: (out := ok(plugin(c, "dlq", "list", "shop"))).strip() and out, "a dead letter")
-    assert "customer:3@" in listed
+    # --direct: read the store from here with the pipeline's Secret (through its worker: test_plugin_worker.py).
+    listed = eventually(lambda: "customer" in (out := ok(plugin(c, "dlq", "list", "shop", "--direct"))) and out, "a dl")
+    assert listed.splitlines()[1].split()[1:3] == ["customer", "3"]
     assert "property 'prefs' is a map" in listed
     # --address: where the spec names PostgreSQL's address, the engine connects to the one given instead. Mapped to
     # the same server under another name, it lists the same; mapped to a port nothing listens on, it cannot connect
     # and says so with that port (so the mapping, not the spec's address, is what the engine used).
     port = c.postgres.env["GRAPHSYNC_PG_PORT"]
-    assert "customer:3@" in ok(plugin(c, "dlq", "list", "shop", "--address", f"127.0.0.1:{port}=localhost:{port}"))
+    mapped = ok(plugin(c, "dlq", "list", "shop", "--address", f"127.0.0.1:{port}=localhost:{port}"))
+    assert "property 'prefs' is a map" in mapped
     closed = closed_port()
     unreachable = plugin(c, "dlq", "list", "shop", "--address", f"127.0.0.1:{port}=127.0.0.1:{closed}")
     assert unreachable.returncode == 1
@@ -173,8 +175,9 @@ def test_a_poison_row_is_listed_then_replayed_into_neo4j_after_the_mapping_is_fi
     eventually(lambda: name_of(3) == "Ada", "the replayed record in Neo4j")
     records, _, _ = c.driver.execute_query("MATCH (n:Customer {id: 3}) RETURN n.prefs AS prefs")
     assert records[0]["prefs"] is None
-    assert ok(plugin(c, "dlq", "list", "shop")).strip() == ""
-    assert "(replayed " in ok(plugin(c, "dlq", "list", "shop", "--all"))
+    assert ok(plugin(c, "dlq", "list", "shop", "--direct")).strip() == "no dead letters"
+    [done] = json.loads(ok(plugin(c, "dlq", "list", "shop", "--direct", "--all", "-o", "json")))
+    assert done["replayedAt"] is not None
 
     # Each worker pod's run is in the pipeline's history: the rolled one stopped with its dead letter counted,
     # the one now running recorded from its start.
@@ -184,7 +187,7 @@ def test_a_poison_row_is_listed_then_replayed_into_neo4j_after_the_mapping_is_fi
     assert runs[1]["failed"] == 1
     assert runs[1]["synced"] >= 1
     table = ok(plugin(c, "history", "shop"))
-    assert table.splitlines()[0].split() == ["started", "kind", "what", "outcome", "counts"]
+    assert table.splitlines()[0].split() == ["STARTED", "KIND", "WHAT", "OUTCOME", "COUNTS"]
     assert "snapshotThenStream" in table
     # The status sums the same runs up from the workers' reports.
     # (The status is recomputed every few seconds: the rolled pod's final report may not be in it yet.)
@@ -202,7 +205,7 @@ def test_a_poison_row_is_listed_then_replayed_into_neo4j_after_the_mapping_is_fi
     missing = c.spec()
     missing["source"]["postgres"]["password"] = {"secretKeyRef": {"name": "elsewhere", "key": "pg-password"}}
     c.pipeline("early", missing)
-    refused = plugin(c, "dlq", "list", "early")
+    refused = plugin(c, "dlq", "list", "early", "--direct")
     assert refused.returncode == 2
     assert "spec.source.postgres.password.secretKeyRef: Secret 'elsewhere' does not exist" in refused.stderr
 
@@ -238,12 +241,14 @@ def test_a_conflict_held_for_review_is_listed_shown_and_resolved(cluster_shop: S
     ok(plugin(c, "resume", "twoway", "--wait"))
     _, worker = c.roll("twoway", pod)
 
-    held = eventually(lambda: json.loads(ok(plugin(c, "conflicts", "list", "twoway", "--json"))), "a held conflict")
+    held = eventually(
+        lambda: json.loads(ok(plugin(c, "conflicts", "list", "twoway", "--direct", "--json"))), "a held conflict"
+    )
     assert [(h["entity"], h["key"], h["status"]) for h in held] == [("customer", 3, "open")]
-    listed = ok(plugin(c, "conflicts", "list", "twoway"))
+    listed = ok(plugin(c, "conflicts", "list", "twoway", "--direct"))
     assert held[0]["id"] in listed
     assert "name" in listed.splitlines()[1]  # what differs
-    shown_text = ok(plugin(c, "conflicts", "show", "twoway", held[0]["id"]))
+    shown_text = ok(plugin(c, "conflicts", "show", "twoway", held[0]["id"], "--direct"))
     assert '"from postgres"' in shown_text
     assert '"from neo4j"' in shown_text
 
@@ -252,11 +257,11 @@ def test_a_conflict_held_for_review_is_listed_shown_and_resolved(cluster_shop: S
     # Recorded as the user the cluster knows (`kubectl auth whoami`), with the note.
     who = json.loads(ok(kubectl(c.kube.env, "auth", "whoami", "-o", "json")))["status"]["userInfo"]["username"]
     assert resolved.strip().endswith(f"source, by {who}")
-    [record] = json.loads(ok(plugin(c, "conflicts", "list", "twoway", "--all", "--json")))
-    assert (record["resolved_by"], record["note"]) == (who, "ERP wins")
+    [record] = json.loads(ok(plugin(c, "conflicts", "list", "twoway", "--all", "--direct", "-o", "json")))
+    assert (record["resolvedBy"], record["note"]) == (who, "ERP wins")
     row = c.pg.execute(f"SELECT name FROM {c.schema}.customer WHERE id = 3").fetchone()
     assert row is not None
     assert row[0] == "from postgres"
     assert name_in_neo4j() == "from postgres"
-    assert json.loads(ok(plugin(c, "conflicts", "list", "twoway", "--json"))) == []
+    assert json.loads(ok(plugin(c, "conflicts", "list", "twoway", "--direct", "--json"))) == []
     worker.stop()

@@ -16,12 +16,12 @@ from kubernetes.config import ConfigException
 from urllib3.exceptions import HTTPError
 
 from graphsync import __version__
-from graphsync.commands import check, checkpoints, conflicts, deadletter, history, output, schema
+from graphsync.commands import check, checkpoints, completion, conflicts, deadletter, history, output, schema
 from graphsync.commands.helptext import document
 from graphsync_operator import validation
 from graphsync_operator.api import API_VERSION
 from graphsync_operator.kube import Kube, KubeError, default_namespace
-from graphsync_operator.plugin import address, backfill, declared, engine, reset, steer, summary, version
+from graphsync_operator.plugin import address, backfill, declared, engine, reset, steer, summary, through, version
 from graphsync_operator.plugin.pages import PAGES
 from graphsync_operator.plugin.steer import PluginError
 
@@ -40,9 +40,9 @@ def build(root: argparse.ArgumentParser) -> None:
     shown = _leaf(commands, "version", "this plugin's release and every graphsync operator's in the cluster", _version)
     output.add_option(shown, wide=False)
     for verb, suspend, what in (("pause", True, "stop the workers"), ("resume", False, "start them again")):
-        parser = _leaf(commands, verb, f"{what}: spec.suspend={str(suspend).lower()}", _suspender(suspend))
-        parser.add_argument("name", help="NAME (a SyncPipeline) or rj/NAME")
-        _wait(parser)
+        suspender = _leaf(commands, verb, f"{what}: spec.suspend={str(suspend).lower()}", _suspender(suspend))
+        suspender.add_argument("name", help="NAME (a SyncPipeline) or rj/NAME")
+        _wait(suspender)
     sync = _leaf(commands, "sync-now", "start a run of a scheduled SyncPipeline now", _requester("SyncPipeline"))
     sync.add_argument("name", help="the SyncPipeline")
     _wait(sync)
@@ -73,6 +73,7 @@ def build(root: argparse.ArgumentParser) -> None:
     moved.add_argument("--reset-name", help="its name in spec.checkpointResets (default: reset_<time>)")
     _wait(moved, "return once a worker has applied (or refused) it; exit 1 when refused")
     _engine_commands(commands)
+    completion.register(commands, parser, "kubectl-graphsync", completion.SHELLS)
     document(root, PAGES)
 
 
@@ -81,12 +82,12 @@ def _engine_commands(commands: argparse._SubParsersAction[argparse.ArgumentParse
     needs no cluster."""
     dlq = commands.add_parser("dlq", help="a pipeline's dead-letter store: list, replay", allow_abbrev=False)
     _connection(dlq)
-    deadletter.add_dlq_actions(dlq, _pipeline(engine.dead_letters))
+    deadletter.add_dlq_actions(dlq, _pipeline(_through_worker(engine.dead_letters), direct=True))
     held = commands.add_parser(
         "conflicts", help="conflicts a bidirectional pipeline holds: list, show, resolve", allow_abbrev=False
     )
     _connection(held)
-    conflicts.add_actions(held, _pipeline(engine.held_conflicts))
+    conflicts.add_actions(held, _pipeline(_through_worker(engine.held_conflicts), direct=True))
     runs = commands.add_parser(
         "history", help="a pipeline's last sync runs and reconciliations, newest first", allow_abbrev=False
     )
@@ -237,10 +238,22 @@ def _requester(kind: str) -> Action:
     return act
 
 
+def _through_worker(
+    direct: Callable[[Kube, str, argparse.Namespace], int],
+) -> Callable[[Kube, str, argparse.Namespace], int]:
+    """Reads go through the pipeline's worker unless --direct or --address; writes are always `direct`."""
+
+    def act(kube: Kube, namespace: str, args: argparse.Namespace) -> int:
+        return through.ask(kube, namespace, args) if through.served(args) else direct(kube, namespace, args)
+
+    return act
+
+
 def _pipeline(
-    action: Callable[[Kube, str, argparse.Namespace], int],
+    action: Callable[[Kube, str, argparse.Namespace], int], *, direct: bool = False
 ) -> Callable[[argparse.ArgumentParser], None]:
-    """How an engine action names its pipeline here: the SyncPipeline's name, in the namespace."""
+    """How an engine action names its pipeline here: the SyncPipeline's name, in the namespace; `direct`: the
+    action reads through the pipeline's worker unless --direct says to connect from here."""
 
     def add(parser: argparse.ArgumentParser) -> None:
         parser.add_argument("name", help="the SyncPipeline")
@@ -253,8 +266,15 @@ def _pipeline(
             metavar="NAME:PORT=HOST:PORT",
             help="connect to HOST:PORT wherever the pipeline names NAME:PORT (e.g. a kubectl port-forward); repeatable",
         )
+        if direct:
+            parser.add_argument(
+                "--direct",
+                action="store_true",
+                help="read the store from here, with the pipeline's Secrets, not through its worker (implied by"
+                " --address; replay and resolve always do)",
+            )
         _connection(parser)
-        parser.set_defaults(handler=run, action=_namespaced(action))
+        parser.set_defaults(handler=run, action=_namespaced(action), direct=False)
 
     return add
 
