@@ -7,7 +7,8 @@ as the image's user (65532) with the image's environment, as a pod with readOnly
 Python can write no bytecode there, so without it every start compiles every module again. A start
 imports one entry point: the operator (`graphsync_operator.operator`: kopf and the handlers) or the
 worker (`graphsync_operator.worker`: the engine). The variants alternate; the first start of each is a
-warm-up (the page cache), then the median of `--runs`.
+warm-up (the page cache), then the median of `--runs`, in wall-clock seconds and in CPU seconds (user
+and system, of the start's processes): on a shared machine the second moves far less with the load.
 
     .venv/bin/python -m bench.image_start --image build/release/graphsync-0.1.0-image.oci.tar --runs 7
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -54,15 +56,20 @@ def size(root: Path) -> int:
     return sum(p.lstat().st_size for p in root.rglob("*") if p.is_file() and not p.is_symlink())
 
 
-def start(root: Path, config: dict[str, Any], module: str) -> float:
-    """Seconds for the image's python to import `module`, chrooted into `root` mounted read-only."""
+def cpu_of_children() -> float:
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
+
+
+def start(root: Path, config: dict[str, Any], module: str) -> tuple[float, float]:
+    """Wall and CPU seconds for the image's python to import `module`, chrooted into `root` mounted read-only."""
     env = dict(item.split("=", 1) for item in config["config"]["Env"])
     user = config["config"]["User"]
     script = (
         f"mount --bind {root} {root} && mount -o remount,bind,ro {root} && mount -t proc proc {root}/proc"
         f' && exec chroot --userspec={user} {root} /opt/graphsync/bin/python -c "import {module}"'
     )
-    began = time.perf_counter()
+    began, cpu = time.perf_counter(), cpu_of_children()
     done = subprocess.run(
         ["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
         env=env,
@@ -73,7 +80,7 @@ def start(root: Path, config: dict[str, Any], module: str) -> float:
     seconds = time.perf_counter() - began
     if done.returncode != 0:
         raise SystemExit(f"import {module} failed in the image: {done.stderr[-2000:]}")
-    return seconds
+    return seconds, cpu_of_children() - cpu
 
 
 def main() -> None:
@@ -91,17 +98,18 @@ def main() -> None:
         print(f"unpacked: {size(with_bytecode) / 2**20:.0f} MiB with bytecode, {size(without) / 2**20:.0f} without")
         print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
         for name, module in ENTRY_POINTS.items():
-            times: dict[str, list[float]] = {variant: [] for variant in roots}
+            times: dict[str, list[tuple[float, float]]] = {variant: [] for variant in roots}
             for root in roots.values():
                 start(root, config, module)  # warm-up: the page cache
             for _ in range(args.runs):
                 for variant, root in roots.items():
                     times[variant].append(start(root, config, module))
             cells = [
-                f"{variant}: median {statistics.median(t):.2f} s (min {min(t):.2f}, max {max(t):.2f})"
+                f"{variant}: median {statistics.median(w for w, _ in t):.2f} s (min {min(w for w, _ in t):.2f},"
+                f" max {max(w for w, _ in t):.2f}), CPU median {statistics.median(c for _, c in t):.2f} s"
                 for variant, t in times.items()
             ]
-            print(f"{name:<9} import {module}, {args.runs} runs: " + "; ".join(cells))
+            print(f"{name:<9} import {module}, {args.runs} runs: " + "; ".join(cells), flush=True)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 import graphsync
+from graphsync_dev.commands.release import size_text
 from graphsync_dev.release import chart, install, krew, packages
 from graphsync_dev.release.version import IMAGE_REPOSITORY, PROJECT_URL, Release, declared_version
 from tests.dockerfile import ROOT
@@ -142,3 +143,7 @@ def test_pyproject_declares_what_the_metadata_needs() -> None:
     assert project["requires-python"].startswith(">=3.11")
     assert "Programming Language :: Python :: 3.11" in project["classifiers"]
     assert {"Homepage", "Documentation", "Source", "Issues"} <= set(project["urls"])
+
+
+def test_the_command_says_sizes_as_registries_do() -> None:
+    assert [size_text(n) for n in (887, 33_294, 114_472_960)] == ["887 B", "33 KB", "114.5 MB"]

@@ -22,14 +22,25 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     command.set_defaults(handler=main)
 
 
+def size_text(count: int) -> str:
+    """1.2 MB, 33 KB, 887 B (decimal units, as registries show sizes)."""
+    if count >= 1_000_000:
+        return f"{count / 1e6:.1f} MB"
+    return f"{count / 1e3:.0f} KB" if count >= 1_000 else f"{count} B"
+
+
 def main(args: argparse.Namespace) -> int:
-    uv = shutil.which("uv") or str(Path(sys.executable).parent / "uv")
+    # The uv bootstrap installed beside this interpreter (the version CI pins), else one on PATH.
+    beside = Path(sys.executable).parent / "uv"
+    uv = str(beside) if beside.is_file() else shutil.which("uv")
+    if uv is None:
+        raise SystemExit("uv is missing: run make bootstrap")
     summary = builder.build(
         source_root(), args.out, helm=gotools.ensure("helm"), uv=Path(uv), with_image=not args.no_image
     )
     width = max(len(f["name"]) for f in summary["files"].values())
     for item in summary["files"].values():
-        print(f"{item['name']:<{width}}  {item['bytes'] / 1e6:8.1f} MB")
+        print(f"{item['name']:<{width}}  {size_text(item['bytes']):>9}")
     if "image" in summary:
         print(f"image {summary['image']['reference']}")
     print(f"wrote {args.out}/ (release.json, SHA256SUMS)")
