@@ -241,6 +241,30 @@ def pipeline_spec_schema() -> dict[str, Any]:
     return _with_rules(schema, PIPELINE_RULES)
 
 
+# The words every Kubernetes kind gives these two fields, so `kubectl explain` says them here too. `metadata` takes
+# none: the API server refuses anything but its type there (it describes ObjectMeta itself).
+API_VERSION_TEXT = (
+    "APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized"
+    " schemas to the latest internal value, and may reject unrecognized values. More info:"
+    " https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources"
+)
+KIND_TEXT = (
+    "Kind is a string value representing the REST resource this object represents. Servers may infer this from the"
+    " endpoint the client submits requests to. Cannot be updated. In CamelCase. More info:"
+    " https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds"
+)
+# What `kubectl explain KIND` says first.
+KIND_DESCRIPTIONS = {
+    "SyncPipeline": "Keeps a graph database (Neo4j, FalkorDB) in sync with a source (PostgreSQL, another graph, files"
+    " in Git): the operator runs its workers as a Deployment, or a CronJob for the scheduled modes, and reports"
+    " their progress here.",
+    "ReconciliationJob": "Compares a SyncPipeline's source and target on a schedule (bucketed hashes) and reports or"
+    " repairs what differs.",
+    "ConflictPolicy": "Says who wins when both sides of a bidirectional SyncPipeline changed the same entity; pipelines"
+    " reference it by conflictPolicyRef.",
+}
+
+
 def crd(  # noqa: PLR0917
     kind: str,
     plural: str,
@@ -275,12 +299,13 @@ def crd(  # noqa: PLR0917
                     "additionalPrinterColumns": columns,
                     "schema": {
                         "openAPIV3Schema": {
+                            "description": KIND_DESCRIPTIONS[kind],
                             "type": "object",
                             "required": ["spec"],
                             "x-kubernetes-validations": [NAME_RULE],
                             "properties": {
-                                "apiVersion": {"type": "string"},
-                                "kind": {"type": "string"},
+                                "apiVersion": {"type": "string", "description": API_VERSION_TEXT},
+                                "kind": {"type": "string", "description": KIND_TEXT},
                                 "metadata": {"type": "object"},
                                 "spec": spec,
                                 "status": status,

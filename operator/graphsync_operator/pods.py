@@ -266,7 +266,9 @@ class Workers(Placement):
         max_length=32,
         # Merged by name, as a Pod's volumes are: the API server refuses a name given twice.
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
-        description="extra volumes of the worker pods, for volumeMounts",
+        description="extra volumes of the worker pods, for volumeMounts: each a name and one source of a kind the"
+        " restricted Pod Security Standard allows (configMap, secret, emptyDir, persistentVolumeClaim, projected,"
+        " downwardAPI, csi, ephemeral)",
     )
     volume_mounts: list[VolumeMount] = Field(
         default_factory=list,

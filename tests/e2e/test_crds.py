@@ -194,3 +194,16 @@ def test_kubectl_scale_sets_the_workers_where_the_mode_shares_work(kube: Service
     refused_scale = kubectl(kube.env, "scale", "sp", "single", "-n", namespace, "--replicas=2")
     assert refused_scale.returncode != 0
     assert "workers.replicas: this mode runs one writer, so at most 1 replica" in refused_scale.stderr
+
+
+def test_kubectl_explain_says_what_each_field_is(kube: Service, crds: None) -> None:
+    def explain(field: str) -> str:
+        done = kubectl(kube.env, "explain", field)
+        assert done.returncode == 0, done.stderr
+        return str(done.stdout)
+
+    assert "Keeps a graph database" in explain("syncpipeline")
+    assert "the scale subresource's replicas" in explain("syncpipeline.status.readyWorkers")
+    assert "the restricted Pod Security Standard allows" in explain("syncpipeline.spec.workers.volumes")
+    assert "the newest run" in explain("reconciliationjob.status.lastRun")
+    assert "Who wins when both sides" in explain("conflictpolicy.spec")

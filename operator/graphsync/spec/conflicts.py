@@ -59,6 +59,8 @@ class EntityPolicy(SpecModel):
 
 
 class ConflictPolicySpec(SpecModel):
+    """Who wins when both sides of a bidirectional pipeline changed the same entity since they last agreed."""
+
     strategy: Strategy = Field(
         default=Strategy.LAST_WRITE_WINS,
         description="lastWriteWins, sourceWins, targetWins, manual (held until resolved) or merge (per property)",
