@@ -74,7 +74,7 @@ lock:
 ## the docs' API reference (the CRDs).
 generate:
 	$(PY)/graphsync-operator crds --write crds/
-	$(PY)/graphsync-operator crds --write charts/graphsync/crds/
+	$(PY)/graphsync-operator crds --chart-write charts/graphsync/templates/crds/
 	$(PY)/graphsync-dev manifests --write manifests/
 	$(PY)/graphsync-dev gitops --write manifests/gitops
 	$(PY)/graphsync-dev reference --write docs/reference/api.md

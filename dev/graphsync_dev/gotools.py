@@ -1,6 +1,6 @@
 """Go-built tools of the local Kubernetes substrate, built from the Go module proxy.
 
-Each Go module under `hack/` (k8s, etcd, kwok, helm, kstatus) pins one upstream release in its
+Each Go module under `hack/` (k8s, etcd, kwok, helm, kstatus, promtool) pins one upstream release in its
 go.mod; they are separate modules so their dependency versions never have to agree
 (helm and kwok follow newer client-go releases than the control plane). The version
 that keys a cache entry is read from that go.mod, so bumping a release there is the
@@ -74,6 +74,12 @@ def _helm_ldflags(folder: Path) -> list[str]:
     return flags
 
 
+def _promtool_ldflags(folder: Path) -> list[str]:
+    # Prometheus 3.x is the Go module's v0.3xx.y: v0.316.0 is Prometheus 3.16.0.
+    minor, patch = required_version(folder / "go.mod", "github.com/prometheus/prometheus").lstrip("v").split(".")[1:3]
+    return [f"-X github.com/prometheus/common/version.Version={int(minor) // 100}.{int(minor) % 100}.{patch}"]
+
+
 def _no_ldflags(_folder: Path) -> list[str]:
     # etcd and kwok carry their release version in their source already.
     return []
@@ -108,6 +114,13 @@ MODULES: tuple[GoModule, ...] = (
         upstream="sigs.k8s.io/cli-utils",
         binaries={"kstatus": "graphsync.io/hack/kstatus"},
         ldflags=_no_ldflags,
+    ),
+    # Prometheus's rule checker: `promtool check rules` and `promtool test rules` judge the chart's alerts.
+    GoModule(
+        name="promtool",
+        upstream="github.com/prometheus/prometheus",
+        binaries={"promtool": "github.com/prometheus/prometheus/cmd/promtool"},
+        ldflags=_promtool_ldflags,
     ),
 )
 

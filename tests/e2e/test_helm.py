@@ -35,6 +35,9 @@ CHART = ROOT / "charts" / "graphsync"
 MANIFESTS = ROOT / "manifests"
 SAMPLES = MANIFESTS / "samples"
 OPERATOR_PODS = "app.kubernetes.io/name=graphsync-operator,app.kubernetes.io/instance=graphsync"
+# Releases that leave the CRDs to the graphsync_crds fixture (applied from crds/ with kubectl): CRDs are cluster-wide,
+# and a release cannot take over objects another manager made without being told (test_helm_crds.py does).
+NO_CRDS = ("--set", "crds.enabled=false")
 # What an operator lacking a permission logs: the API server's refusal, or kopf's own warning.
 REFUSALS = ("Traceback", "Forbidden", "Not enough permissions")
 
@@ -131,19 +134,25 @@ OPTIONAL = [
     [
         pytest.param(
             OPTIONAL,
-            {"ClusterRole": 4, "ClusterRoleBinding": 2, "Deployment": 1, "NetworkPolicy": 1, "PodMonitor": 1}
-            | {"PrometheusRule": 1, "Service": 1, "ServiceAccount": 1, "ServiceMonitor": 1},
+            {"ClusterRole": 4, "ClusterRoleBinding": 2, "CustomResourceDefinition": 3, "Deployment": 1}
+            | {"NetworkPolicy": 1, "PodMonitor": 1, "PrometheusRule": 1, "Service": 1, "ServiceAccount": 1}
+            | {"ServiceMonitor": 1},
             id="every-namespace",
         ),
         pytest.param(
-            [*OPTIONAL, "watchNamespaces={NAMESPACE}", "networkPolicy.apiServer.cidrs={10.96.0.1/32}"],
+            [
+                *OPTIONAL,
+                "watchNamespaces={NAMESPACE}",
+                "networkPolicy.apiServer.cidrs={10.96.0.1/32}",
+                "crds.enabled=false",
+            ],
             {"ClusterRole": 3, "ClusterRoleBinding": 1, "Deployment": 1, "NetworkPolicy": 1, "PodMonitor": 1}
             | {"PrometheusRule": 1, "Role": 1, "RoleBinding": 1, "Service": 1, "ServiceAccount": 1}
             | {"ServiceMonitor": 1},
             id="listed-namespaces",
         ),
         pytest.param(
-            ["metrics.port=0", "networkPolicy.enabled=true", "watchNamespaces={NAMESPACE}"],
+            ["metrics.port=0", "networkPolicy.enabled=true", "watchNamespaces={NAMESPACE}", "crds.enabled=false"],
             {"ClusterRole": 3, "ClusterRoleBinding": 1, "Deployment": 1, "NetworkPolicy": 1}
             | {"Role": 1, "RoleBinding": 1, "ServiceAccount": 1},
             id="metrics-off",
@@ -174,6 +183,42 @@ def test_names_follow_the_overrides_and_the_chart_shows_its_readme(helm: Helm) -
     readme = ok(helm("show", "readme", str(CHART)))
     assert readme.startswith("# graphsync chart")
     assert "helm install graphsync charts/graphsync" in readme
+
+
+def test_security_contexts_are_values_merged_with_the_restricted_defaults(
+    kube: Service, helm: Helm, namespace: str, tmp_path: Path
+) -> None:
+    def contexts(*args: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        rendered = ok(helm("template", "graphsync", str(CHART), "-n", namespace, *NO_CRDS, *args))
+        [pod] = [d["spec"]["template"]["spec"] for d in manifests.documents(rendered) if d["kind"] == "Deployment"]
+        applied = kubectl(kube.env, "apply", "--dry-run=server", "-f", "-", input=rendered)
+        assert applied.returncode == 0, applied.stderr
+        return pod["securityContext"], pod["containers"][0]["securityContext"]
+
+    pod, container = contexts()
+    assert pod == {
+        "runAsNonRoot": True,
+        "runAsUser": 65532,
+        "runAsGroup": 65532,
+        "fsGroup": 65532,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    assert container == {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+        "capabilities": {"drop": ["ALL"]},
+    }
+    # OpenShift's way: its own user ids (null drops a default), the rest kept.
+    openshift = tmp_path / "openshift.yaml"
+    openshift.write_text(
+        "podSecurityContext: {runAsUser: null, runAsGroup: null, fsGroup: null}\n"
+        "securityContext: {seLinuxOptions: {level: 's0:c123,c456'}}\n"
+    )
+    pod, container = contexts("-f", str(openshift))
+    assert pod == {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
+    assert container["seLinuxOptions"] == {"level": "s0:c123,c456"}
+    assert container["readOnlyRootFilesystem"] is True
 
 
 def test_the_grafana_dashboard_configmap_holds_the_dashboard(kube: Service, helm: Helm, namespace: str) -> None:
@@ -213,9 +258,18 @@ def test_applying_the_kubectl_install_twice_changes_nothing(kube: Service, insta
     """What a GitOps tool does on every sync: the second apply of the same file writes no object."""
     install = str(MANIFESTS / "install.yaml")
 
-    def versions() -> dict[tuple[str, str], str]:
-        listed = json.loads(ok(kubectl(kube.env, "get", "-f", install, "-o", "json")))
-        return {(i["kind"], i["metadata"]["name"]): i["metadata"]["resourceVersion"] for i in listed["items"]}
+    def versions() -> dict[tuple[str, str], Any]:
+        """What an apply writing an object changes: its generation and the apply's entry (with its time) in
+        managedFields. Not resourceVersion: controllers move it writing status (the Deployment's, as its pod
+        starts) while the test runs."""
+        listed = json.loads(ok(kubectl(kube.env, "get", "-f", install, "-o", "json", "--show-managed-fields")))
+        return {
+            (i["kind"], i["metadata"]["name"]): (
+                i["metadata"].get("generation"),
+                [m for m in i["metadata"]["managedFields"] if m["operation"] == "Apply"],
+            )
+            for i in listed["items"]
+        }
 
     # Other tests installed the same CRDs with another field manager: this apply takes them over.
     ok(kubectl(kube.env, "apply", "--server-side", "--force-conflicts", "-f", install))
@@ -320,7 +374,10 @@ def test_helm_install_runs_an_operator_that_reconciles_and_upgrade_rolls_it(
     pods = tmp_path / "pods"
     chart = ["graphsync", str(CHART), "-n", namespace]
     health = process.free_port()  # the chart's liveness URL is the pod's own port: a free one here
-    installed = helm("install", *chart, "--set", f"watchNamespaces={{{namespace}}}", "--set", f"health.port={health}")
+    # The session's CRDs were applied from crds/ (the graphsync_crds fixture): the release leaves them alone.
+    installed = helm(
+        "install", *chart, *NO_CRDS, "--set", f"watchNamespaces={{{namespace}}}", "--set", f"health.port={health}"
+    )
     assert installed.returncode == 0, installed.stderr
     first, running = run_operator(kube, namespace, pods)
     try:
@@ -350,6 +407,7 @@ def test_helm_install_runs_an_operator_that_reconciles_and_upgrade_rolls_it(
         upgraded = helm(
             "upgrade",
             *chart,
+            *NO_CRDS,
             "--set",
             f"watchNamespaces={{{namespace},{second_namespace}}}",
             "--set",
@@ -380,7 +438,9 @@ def test_watching_every_namespace_with_the_charts_cluster_role(
     kube: Service, helm: Helm, graphsync_crds: None, namespace: str, second_namespace: str, tmp_path: Path
 ) -> None:
     pods = tmp_path / "pods"
-    installed = helm("install", "graphsync", str(CHART), "-n", namespace, "--set", f"health.port={process.free_port()}")
+    installed = helm(
+        "install", "graphsync", str(CHART), "-n", namespace, *NO_CRDS, "--set", f"health.port={process.free_port()}"
+    )
     assert installed.returncode == 0, installed.stderr
     pod, running = run_operator(kube, namespace, pods)
     try:

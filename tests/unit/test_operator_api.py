@@ -12,13 +12,13 @@ from graphsync.spec.conflicts import ConflictPolicySpec, Strategy
 from graphsync_operator import crdfiles
 from graphsync_operator.api import ReconciliationJobSpec, SyncPipelineSpec, check_cron, valid_name
 from graphsync_operator.build import names
-from graphsync_operator.crds import all_crds
+from graphsync_operator.crds import all_crds, plain_yaml
 from graphsync_operator.handlers.pipelines import scheduled_before
 from graphsync_operator.schema import structural
 from tests.resources import shop_spec
 
 CRDS = Path(__file__).parents[2] / "crds"
-CHART_CRDS = Path(__file__).parents[2] / "charts" / "graphsync" / "crds"
+CHART_CRDS = Path(__file__).parents[2] / "charts" / "graphsync" / "templates" / "crds"
 
 
 def test_the_crds_in_the_repository_are_the_ones_the_models_generate() -> None:
@@ -26,8 +26,26 @@ def test_the_crds_in_the_repository_are_the_ones_the_models_generate() -> None:
 
 
 def test_the_charts_crds_are_the_ones_the_models_generate() -> None:
-    assert crdfiles.stale(CHART_CRDS) == [], "run: graphsync-operator crds --write charts/graphsync/crds/"
+    assert crdfiles.chart_stale(CHART_CRDS) == [], f"run: {crdfiles.CHART_COMMAND}"
     assert sorted(p.name for p in CHART_CRDS.iterdir()) == sorted(all_crds())
+    # Helm's own crds/ folder would install the same CRDs before the templates, which then fail as taken.
+    assert not (CHART_CRDS.parents[1] / "crds").exists(), "the chart's CRDs are templates/crds/ (crds.enabled)"
+
+
+def test_a_charts_crd_template_is_the_crd_behind_a_switch_and_never_a_template_inside() -> None:
+    manifest = all_crds()["syncpipelines.yaml"]
+    template = crdfiles.chart_template(manifest)
+    lines = template.splitlines()
+    assert lines[1] == "{{- if .Values.crds.enabled }}"
+    assert lines[-1] == "{{- end }}"
+    assert "  {{- if .Values.crds.keep }}" in lines
+    assert "    helm.sh/resource-policy: keep" in lines
+    # Everything but the switch, the labels and the annotation is the plain CRD, line for line.
+    plain = plain_yaml({"spec": manifest["spec"]})
+    assert plain in template
+    # A description holding `{{` would be a template action to Helm: it is written to print as it is.
+    described = {**manifest, "spec": {"description": "a {{ .Values.x }} here"}}
+    assert 'a {{ "{{" }} .Values.x }} here' in crdfiles.chart_template(described)
 
 
 def test_the_crds_are_structural() -> None:

@@ -1,8 +1,8 @@
 """`graphsync-dev manifests`: the kubectl install (a kustomize base and one file) rendered from the Helm chart.
 
 The chart is the one source of the operator's Deployment, ServiceAccount and RBAC; these files
-are what `helm template` makes of it with default values, in the namespace graphsync-system,
-without Helm's own labels, plus the Namespace and the CRDs. `files` is pure (rendered text in,
+are what `helm template` makes of it with default values (but the CRDs), in the namespace graphsync-system,
+without Helm's own labels, plus the Namespace and the CRDs as plain files. `files` is pure (rendered text in,
 file contents out); `main` runs helm and writes or checks a directory. A test fails when the
 files in `manifests/` differ from what the chart renders.
 """
@@ -98,7 +98,8 @@ def files(rendered: str, crds: Mapping[str, Mapping[str, Any]], name: str = NAME
 def helm_template(helm: Path, chart: Path, name: str = NAMESPACE) -> str:
     """`helm template` with the chart's default values; SystemExit with helm's message when it fails."""
     done = subprocess.run(
-        [str(helm), "template", RELEASE, str(chart), "--namespace", name],
+        # The CRDs come from the models as plain files (`files`), not with the chart's Helm labels.
+        [str(helm), "template", RELEASE, str(chart), "--namespace", name, "--set", "crds.enabled=false"],
         capture_output=True,
         text=True,
         check=False,
