@@ -98,7 +98,7 @@ def test_each_run_is_recorded_with_its_counts_and_how_it_ended(
     assert [r["outcome"] for r in listed if r["kind"] == "sync"] == ["failed", "stopped", "completed"]
     assert cli.main(["history", "-f", str(path), "--kind", "sync"]) == 0
     text = capsys.readouterr().out
-    assert text.splitlines()[0].split() == ["started", "kind", "what", "outcome", "counts"]
+    assert text.splitlines()[0].split() == ["STARTED", "KIND", "WHAT", "OUTCOME", "COUNTS"]
     assert "stopped" in text
     assert f"synced {done['synced']:,}" in text
     assert "reconcile" not in text
