@@ -31,7 +31,7 @@ from graphsync.connectors.graphs.source import (
 )
 from graphsync.connectors.graphs.state import GraphCheckpoints, GraphDeadLetters
 from graphsync.connectors.neo4j.reader import Neo4jReader
-from graphsync.connectors.redisstate import RedisCheckpoints, RedisDeadLetters
+from graphsync.connectors.redis.state import RedisCheckpoints, RedisDeadLetters
 from graphsync.pipeline.contracts import Checkpoints, Source
 from graphsync.pipeline.control import RunControl
 from graphsync.pipeline.runner import Runner, RunOptions

@@ -20,10 +20,10 @@ from typing import Any, LiteralString
 import redis
 
 from graphsync import connect, graphmodes, relaying
-from graphsync.connectors import streams
 from graphsync.connectors.graphs.reading import Store
 from graphsync.connectors.postgres.checkpoints import PostgresCheckpoints
 from graphsync.connectors.postgres.logical.slot import Slot
+from graphsync.connectors.redis import streams
 from graphsync.reconcile.pipeline import existing, graph_store
 from graphsync.spec.endpoints import CaptureMode
 from graphsync.spec.pipeline import Mode, PipelineSpec

@@ -12,9 +12,10 @@ import psycopg
 import redis
 
 from graphsync import connect
-from graphsync.connectors import outages, streams
+from graphsync.connectors import outages
 from graphsync.connectors.postgres.relay import Relay
 from graphsync.connectors.postgres.tables import tables_of
+from graphsync.connectors.redis import streams
 from graphsync.pipeline.control import RunControl
 from graphsync.pipeline.retry import Backoff, Interrupted
 from graphsync.pipeline.runner import Runner

@@ -38,7 +38,7 @@ from graphsync import (
 )
 from graphsync.backfill import Backfills
 from graphsync.change import SNAPSHOT_VERSION
-from graphsync.connectors import outages, streams
+from graphsync.connectors import outages
 from graphsync.connectors.footprint import footprint
 from graphsync.connectors.postgres import numbering
 from graphsync.connectors.postgres.checkpoints import PostgresCheckpoints
@@ -50,6 +50,7 @@ from graphsync.connectors.postgres.logical.stream import Stream
 from graphsync.connectors.postgres.outbox import Outbox
 from graphsync.connectors.postgres.tables import SnapshotSource, tables_of
 from graphsync.connectors.postgres.watermark import WatermarkSource
+from graphsync.connectors.redis import streams
 from graphsync.pipeline.contracts import Source
 from graphsync.pipeline.control import RunControl
 from graphsync.pipeline.retry import Backoff, Interrupted

@@ -34,7 +34,7 @@ from graphsync.connectors.graphs.reading import Versions
 from graphsync.connectors.postgres import schema as pg_schema
 from graphsync.connectors.postgres.ledger import PostgresConflicts, PostgresLedger
 from graphsync.connectors.postgres.rowsink import RowSink
-from graphsync.connectors.redisledger import RedisConflicts, RedisLedger
+from graphsync.connectors.redis.ledger import RedisConflicts, RedisLedger
 from graphsync.connectors.rows import entity_id
 from graphsync.pipeline.contracts import Sink
 from graphsync.pipeline.control import RunControl

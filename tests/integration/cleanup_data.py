@@ -13,8 +13,8 @@ import redis
 
 from graphsync import run
 from graphsync.change import Change, Operation
-from graphsync.connectors import streams
-from graphsync.connectors.redisstate import RedisCheckpoints
+from graphsync.connectors.redis import streams
+from graphsync.connectors.redis.state import RedisCheckpoints
 from graphsync.pipeline.control import RunControl
 from graphsync.pipeline.stats import RunStats
 from graphsync.reconcile.pipeline import reconcile

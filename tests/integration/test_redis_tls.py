@@ -14,7 +14,7 @@ import redis
 from psycopg import sql
 
 from graphsync import connect
-from graphsync.connectors import streams
+from graphsync.connectors.redis import streams
 from graphsync.spec.endpoints import SECRETS_DIR_ENV, FalkorDBTarget
 from graphsync.spec.pipeline import PipelineSpec
 from graphsync_dev import process, sample, tls

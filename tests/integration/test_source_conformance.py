@@ -16,7 +16,6 @@ import psycopg
 import pytest
 import redis
 
-from graphsync.connectors import streams
 from graphsync.connectors.postgres import schema as pg_schema
 from graphsync.connectors.postgres.checkpoints import PostgresCheckpoints
 from graphsync.connectors.postgres.consumer import OutboxStreamSource
@@ -24,6 +23,7 @@ from graphsync.connectors.postgres.outbox import Outbox
 from graphsync.connectors.postgres.relay import Relay
 from graphsync.connectors.postgres.tables import SnapshotSource
 from graphsync.connectors.postgres.watermark import WatermarkSource
+from graphsync.connectors.redis import streams
 from graphsync.pipeline.contracts import Batch, Source
 from graphsync.spec.mapping import Mappings
 from graphsync_dev import postgres as pg_server

@@ -7,7 +7,7 @@ import time
 import redis
 
 from graphsync.change import Change, Operation
-from graphsync.connectors import streams
+from graphsync.connectors.redis import streams
 from tests.conftest import unique_name
 
 

@@ -17,7 +17,7 @@ from graphsync.connectors.graphs.compare import differences
 from graphsync.connectors.graphs.reading import GraphReader, Versions
 from graphsync.connectors.graphs.source import GraphSnapshotSource
 from graphsync.connectors.neo4j.reader import Neo4jReader
-from graphsync.connectors.redisstate import RedisCheckpoints
+from graphsync.connectors.redis.state import RedisCheckpoints
 from graphsync.reconcile.pipeline import reconcile
 from graphsync.reconcile.report import Outcome
 from graphsync.spec.mapping import Mappings

@@ -34,8 +34,8 @@ from graphsync.commands.cleanup import report_text
 from graphsync.conflicts.held import Base
 from graphsync.connectors.files.repository import Git
 from graphsync.connectors.postgres.schema import MIGRATION
-from graphsync.connectors.redisledger import RedisConflicts, RedisLedger
-from graphsync.connectors.redisstate import RedisCheckpoints, RedisDeadLetters
+from graphsync.connectors.redis.ledger import RedisConflicts, RedisLedger
+from graphsync.connectors.redis.state import RedisCheckpoints, RedisDeadLetters
 from graphsync.connectors.rows import entity_id
 from graphsync.pipeline.contracts import Rejection
 from graphsync.spec.files import FilesSource

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from graphsync.connectors.streams import group_drained
+from graphsync.connectors.redis.streams import group_drained
 
 
 def test_a_group_that_read_and_acknowledged_everything_is_drained() -> None:

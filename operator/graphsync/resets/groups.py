@@ -18,7 +18,7 @@ import redis
 
 from graphsync import relaying
 from graphsync.connectors.postgres.outbox import Outbox
-from graphsync.connectors.streams import create_group, group_info, text
+from graphsync.connectors.redis.streams import create_group, group_info, text
 from graphsync.resets.moves import Move
 from graphsync.spec.pipeline import PipelineSpec
 from graphsync.spec.resets import END, START, CheckpointReset

@@ -1,5 +1,5 @@
 """A graph pipeline's state in its target graph, where no FalkorDB server is at hand (Neo4j to Neo4j):
-checkpoints and the dead-letter store, the same interface as `redisstate` gives with FalkorDB.
+checkpoints and the dead-letter store, the same interface as `redis.state` gives with FalkorDB.
 
 Checkpoints are `GraphsyncCheckpoint` nodes (`id` `<pipeline>:<name>`, as a files pipeline's), dead letters
 `GraphsyncDeadLetter` nodes numbered by a `GraphsyncDeadLetterSequence`; values are JSON text, which every

@@ -8,8 +8,8 @@ from typing import Any
 import psycopg
 
 from graphsync.change import Change, Operation
-from graphsync.connectors import streams
 from graphsync.connectors.postgres.outbox import Outbox, settle
+from graphsync.connectors.redis import streams
 from graphsync.pipeline.contracts import Batch, Rejection
 
 

@@ -25,8 +25,8 @@ import redis
 from psycopg import sql
 
 from graphsync.change import Change, Operation
-from graphsync.connectors import streams
 from graphsync.connectors.postgres.columns import Columns
+from graphsync.connectors.redis import streams
 from graphsync.spec import identifiers
 
 _FAN_OUT = """
