@@ -1,6 +1,7 @@
 """`make release`, run up to the push: the builder writes every artifact into a folder, and each is checked as
 the tool that consumes it would (a registry's digest checks, the image's own interpreter under chroot on a
-read-only root, the wheel's metadata, krew's sha256, the plugin's launcher)."""
+read-only root, the wheel's metadata, krew's sha256, the plugin's launcher), and the image and the chart
+pushed into a throwaway registry and read back."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import pytest
 import yaml
 
 from graphsync_dev import gotools
-from graphsync_dev.release import builder, chart, layout, packages
+from graphsync_dev.release import builder, chart, layout, packages, registry
 from graphsync_dev.release.version import Release
 from tests.dockerfile import ROOT
 
@@ -162,3 +163,29 @@ def test_the_krew_manifest_names_the_plugin_archive_that_runs(
     assert done.returncode == 0, done.stderr[-2000:]
     assert "status" in done.stdout
     assert os.access(plugin / "kubectl-graphsync", os.X_OK)
+
+
+def test_a_registry_takes_the_image_and_the_chart_as_built(built: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:
+    """The push itself, into a throwaway registry on loopback: it names each by the digest the release
+    recorded (the install file pins that one), crane validates every blob, helm pulls the chart."""
+    out, summary = built
+    image = unpacked(out / NAMES["image"], tmp_path / "image")
+    chart_layout = unpacked(out / NAMES["chart-oci"], tmp_path / "chart")
+    with registry.serving(tmp_path / "registry.log") as served:
+        assert served.push(image, "graphsync/graphsync", RELEASE.version) == summary["image"]["digest"]
+        reference = f"{served.host}/graphsync/graphsync:{RELEASE.version}"
+        assert served.run("validate", "--remote", reference).startswith("PASS")
+        labels = json.loads(served.run("config", reference))["config"]["Labels"]
+        assert labels["org.opencontainers.image.version"] == RELEASE.version
+        assert served.push(chart_layout, "charts/graphsync", RELEASE.version) == summary["chart"]["manifest"]
+        pulled = f"oci://{served.host}/charts/graphsync"
+        shown = subprocess.run(
+            [str(gotools.ensure("helm")), "show", "chart", pulled, "--version", RELEASE.version, "--plain-http"],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+        )
+    assert shown.returncode == 0, shown.stderr
+    assert yaml.safe_load(shown.stdout)["version"] == RELEASE.version
+    assert summary["chart"]["manifest"] in shown.stderr  # helm names what it pulled by its digest
