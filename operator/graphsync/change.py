@@ -8,6 +8,7 @@ which makes duplicates, retries and reordering converge.
 from __future__ import annotations
 
 import enum
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -59,6 +60,12 @@ class ApplyResult:
             deleted=self.deleted + other.deleted,
             stale=self.stale + other.stale,
         )
+
+
+def version_now() -> int:
+    """The clock as a version, in the unit `version_of` gives a timestamp (microseconds since the epoch): what a
+    snapshot, a graph read or a bidirectional pass stamps its writes with."""
+    return int(time.time() * 1_000_000)
 
 
 def version_of(value: Any) -> int:

@@ -13,7 +13,6 @@ Neo4j), in its target graph (`connectors.graphs.state`).
 
 from __future__ import annotations
 
-import time
 from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +20,7 @@ from typing import Any
 import redis
 
 from graphsync import connect, targets
+from graphsync.change import version_now
 from graphsync.connectors.falkordb.sink import FalkorSink
 from graphsync.connectors.graphs.reading import GraphReader, Versions
 from graphsync.connectors.graphs.source import (
@@ -114,7 +114,7 @@ def run(spec: PipelineSpec, control: RunControl) -> RunStats:
             idle_wait = reading.poll_interval_seconds
         else:
             reader = source_reader(spec, stack)
-            versions = Versions(spec.reading.watermark_property, _now(), reader.native)
+            versions = Versions(spec.reading.watermark_property, version_now(), reader.native)
             source = GraphDifferentialSource(
                 reader, targets.reader(spec, stack), spec.mapped, versions=versions, form=targets.form(spec)
             )
@@ -149,7 +149,7 @@ def _rebuild(spec: PipelineSpec, control: RunControl, stored: State, stack: Exit
             checkpoints.delete(f"snapshot:{entity}")
         if isinstance(sink, FalkorSink) and build is not None:
             sink.drop_graph()
-        state = {"version": _now(), "completed": False}
+        state = {"version": version_now(), "completed": False}
         watermark = spec.reading.watermark_property
         if watermark is not None:
             # Taken before reading: a change made while the snapshot runs is read again by the increments.
@@ -185,7 +185,3 @@ def _completed(checkpoints: Checkpoints, state: dict[str, Any]) -> None:
     for entity, position in state.get("watermarks", {}).items():
         checkpoints.put(f"watermark:{entity}", position)
     checkpoints.put("snapshot", {**state, "completed": True, "switching": False})
-
-
-def _now() -> int:
-    return int(time.time() * 1_000_000)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import os
 import threading
-import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from functools import partial
@@ -37,7 +36,7 @@ from graphsync import (
     twoway,
 )
 from graphsync.backfill import Backfills
-from graphsync.change import SNAPSHOT_VERSION
+from graphsync.change import SNAPSHOT_VERSION, version_now
 from graphsync.connectors import outages
 from graphsync.connectors.footprint import footprint
 from graphsync.connectors.postgres import numbering
@@ -199,7 +198,7 @@ def _mode(spec: PipelineSpec, control: RunControl, carry: _Carry, epoch: int) ->
         snapshot = _snapshot(spec, control, carry, epoch, version=SNAPSHOT_VERSION, sweep=False)
         return _stream(spec, control, carry, epoch).absorb(snapshot)
     if spec.mode is Mode.SNAPSHOT:
-        return _snapshot(spec, control, carry, epoch, version=int(time.time() * 1_000_000), sweep=True)
+        return _snapshot(spec, control, carry, epoch, version=version_now(), sweep=True)
     return _incremental(spec, control, carry, epoch)
 
 

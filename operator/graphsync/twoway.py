@@ -19,14 +19,13 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from graphsync import connect, graphmodes, targets
-from graphsync.change import Change, Operation, version_of
+from graphsync.change import Change, Operation, version_now, version_of
 from graphsync.conflicts import changes, mark, resolution
 from graphsync.conflicts.decision import Step, decide, decide_owing, decide_without_ledger, write_order
 from graphsync.conflicts.held import ENGINE, Base, HeldConflicts, Ledger, Owed
@@ -129,7 +128,7 @@ class TwoWay:
     def run_pass(self, stop: threading.Event, alive: Callable[[], None] = lambda: None) -> TwoWayProgress:
         """`alive` is called after every bucket compared: a long pass is not taken for a stuck one."""
         counts = TwoWayProgress(passes=1)
-        version = int(time.time() * 1_000_000)
+        version = version_now()
         trust = mark.check(self.ledger, self._store, self._identity)
         self._careful = trust is mark.Trust.LOST
         if self._careful:
@@ -182,7 +181,7 @@ class TwoWay:
         mapping = self._mappings.entity(held.entity)
         entry = changes.entry_of(mapping, held.ident, held.key, chosen, held.shape)
         shape = entry or Entry(held.ident, held.key, 0, dict(held.shape))
-        version = int(time.time() * 1_000_000)
+        version = version_now()
         writes = _Writes()
         for side in (writes.source, writes.target):
             side.append(changes.upsert(mapping, entry, version) if entry else changes.delete(mapping, shape, version))

@@ -6,10 +6,10 @@ The code behind `graphsync reconcile` and the ReconciliationJob CronJob.
 from __future__ import annotations
 
 import threading
-import time
 from contextlib import ExitStack
 
 from graphsync import connect, graphmodes, logs, targets, twoway
+from graphsync.change import version_now
 from graphsync.connectors.falkordb.graph import Graph
 from graphsync.connectors.graphs.reading import Store, Versions
 from graphsync.connectors.neo4j.reader import Neo4jReader
@@ -136,7 +136,7 @@ def existing(store: Store | None) -> Store | None:
 def _source(spec: PipelineSpec, stack: ExitStack) -> Side:
     if spec.source.graph is not None:
         reader = graphmodes.source_reader(spec, stack)
-        versions = Versions(spec.reading.watermark_property, int(time.time() * 1_000_000), reader.native)
+        versions = Versions(spec.reading.watermark_property, version_now(), reader.native)
         return GraphSide(reader, spec.mapped, target=False, versions=versions, form=targets.form(spec))
     conn = stack.enter_context(connect.postgres(spec.postgres, autocommit=True))
     return PostgresSide(conn, spec.mapped, targets.form(spec))

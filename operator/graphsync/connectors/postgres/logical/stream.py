@@ -33,6 +33,7 @@ from typing import Any
 import psycopg
 from psycopg import pq
 
+from graphsync.connectors.postgres.logical import pgoutput
 from graphsync.connectors.postgres.logical.slot import Slot
 
 log = logging.getLogger(__name__)
@@ -43,8 +44,6 @@ _NAME = re.compile(r"graphsync_[0-9a-f]{12}(_events)?")
 _XLOG_DATA = struct.Struct("!QQq")
 _KEEPALIVE = struct.Struct("!Qq?")
 _STATUS = struct.Struct("!cQQQq?")
-# PostgreSQL's timestamps count microseconds from 2000-01-01.
-_POSTGRES_EPOCH = 946_684_800
 FEEDBACK_SECONDS = 1.0
 FINISH_SECONDS = 10.0
 # Messages taken from libpq's buffer under one hold of the lock.
@@ -166,7 +165,7 @@ class Stream:
 
     def _status(self, *, reply: bool) -> None:
         """A standby status update; called with the lock held."""
-        now = int((time.time() - _POSTGRES_EPOCH) * 1_000_000)
+        now = int((time.time() - pgoutput.POSTGRES_EPOCH) * 1_000_000)
         written = max(self._sent_up_to, self._confirmed)
         self._pgconn.put_copy_data(_STATUS.pack(b"r", written, self._confirmed, self._confirmed, now, reply))
         self._pgconn.flush()
