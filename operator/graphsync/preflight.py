@@ -187,8 +187,8 @@ def worst(checks: Iterable[Check]) -> Outcome:
 
 
 def checks_text(found: Sequence[Mapping[str, Any]], wide: bool = False) -> str:
-    """A row per check, worst first within its side's order as found, then one line with the verdict (pure);
-    `wide` changes nothing: every column is shown."""
+    """A row per check in the order they were made (source, transport, target), then how many of each outcome
+    (pure); `wide` changes nothing: every column is shown already."""
     del wide
     if not found:
         return "nothing to check"

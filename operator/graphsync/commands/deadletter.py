@@ -11,7 +11,7 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-from graphsync import connect, graphmodes, targets
+from graphsync import connect, deadletters, graphmodes, targets
 from graphsync.change import Change, Operation
 from graphsync.commands import output, specfile
 from graphsync.connectors.postgres.deadletter import PostgresDeadLetters
@@ -58,6 +58,11 @@ def main(args: argparse.Namespace) -> int:
 def act(spec: PipelineSpec, args: argparse.Namespace, program: str = "graphsync") -> int:
     """The dlq or outbox action `args` names, on the pipeline `spec`; errors begin with `program`."""
     try:
+        if getattr(args, "dlq_command", None) == "list":
+            # The same read a worker's /deadletters makes (`deadletters.listed`).
+            found = deadletters.listed(spec, include_replayed=args.all, limit=args.limit)
+            output.emit(letters_data(found), args.output, letters_text)
+            return 0
         if spec.source.graph is not None:
             if not getattr(args, "dlq_command", None):
                 raise ValueError("outbox: a graph source has no outbox")
@@ -83,9 +88,7 @@ def act(spec: PipelineSpec, args: argparse.Namespace, program: str = "graphsync"
 def _postgres_dead_letters(
     spec: PipelineSpec, store: PostgresDeadLetters, args: argparse.Namespace, program: str
 ) -> int:
-    if args.dlq_command != "replay":
-        output.emit(letters_data(store.list(include_replayed=args.all, limit=args.limit)), args.output, letters_text)
-        return 0
+    """Replay: back through the outbox, or through the sink where the pipeline reads no outbox."""
     if spec.mode in (Mode.SNAPSHOT, Mode.INCREMENTAL):
         return _replay_through_sink(spec, store, args.ids, program)
     print(f"replayed {store.replay(args.ids)} record(s)")
@@ -121,12 +124,9 @@ def _graph_dead_letters(spec: PipelineSpec, args: argparse.Namespace) -> int:
     through its sink again."""
     with ExitStack() as stack:
         store = graphmodes.state_of(spec, stack).dead_letters
-        if args.dlq_command == "replay":
-            sink = targets.sink(spec, stack)
-            sink.prepare()
-            print(f"replayed {store.replay(sink.apply, args.ids)} record(s)")
-            return 0
-        output.emit(letters_data(store.list(include_replayed=args.all, limit=args.limit)), args.output, letters_text)
+        sink = targets.sink(spec, stack)
+        sink.prepare()
+        print(f"replayed {store.replay(sink.apply, args.ids)} record(s)")
         return 0
 
 
