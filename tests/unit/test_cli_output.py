@@ -55,7 +55,8 @@ def runs() -> list[dict[str, Any]]:
 
 def status_report() -> summary.Report:
     shop = resource("SyncPipeline", "shop", "prod", shop_spec())
-    shop["status"] = {"itemsSynced": 10, "source": "postgres", "conditions": []}
+    last = {"name": "nightly", "outcome": "repaired", "startedAt": "2026-12-07T09:00:00Z", "repaired": 2}
+    shop["status"] = {"itemsSynced": 10, "source": "postgres", "conditions": [], "lastReconciliation": last}
     bare = resource("SyncPipeline", "empty", "prod", shop_spec())
     job = resource("ReconciliationJob", "nightly", "prod", {"pipelineRef": {"name": "shop"}, "schedule": "0 3 * * *"})
     policy = resource("ConflictPolicy", "careful", "prod", {"strategy": "sourceWins"})
@@ -170,6 +171,15 @@ def test_a_status_row_says_null_where_its_table_says_dash() -> None:
     assert table[2].split()[:3] == ["empty", "Unknown", "-"] or table[3].split()[:3] == ["empty", "Unknown", "-"]
     wide = status_text(report, True).splitlines()
     assert wide[1].split()[-5:] == ["SOURCE", "TARGET", "CHECKPOINT", "LAST", "SYNC"]
+
+
+def test_a_run_is_words_in_the_table_and_the_record_itself_in_the_data() -> None:
+    report = status_report()
+    assert report.pipelines[0].last_reconciliation == "repaired 30m ago (nightly)"
+    run = report.data()["syncPipelines"][0]["lastReconciliation"]
+    assert (run["outcome"], run["startedAt"], run["repaired"]) == ("repaired", "2026-12-07T09:00:00Z", 2)
+    assert "lastReconciliationRun" not in report.data()["syncPipelines"][0]
+    assert report.data()["reconciliationJobs"][0]["lastRun"] is None
 
 
 def test_an_invalid_spec_names_each_field_at_fault() -> None:

@@ -65,6 +65,8 @@ class PipelineRow:
     target: str | None = None
     checkpoint: str | None = None
     last_sync_time: str | None = None
+    # The run itself, for -o json|yaml: the table's "repaired 5m ago" is for people only.
+    last_reconciliation_run: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,7 @@ class JobRow:
     differences: int | None
     repaired: int | None
     issues: list[Issue] = field(default_factory=list)
+    last_run_record: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -100,8 +103,8 @@ class Report:
     def data(self) -> dict[str, Any]:
         """For `-o json|yaml`: the same rows, keyed by kind, in camelCase (null where the table shows "-")."""
         return {
-            "syncPipelines": [output.camel_keys(asdict(row)) for row in self.pipelines],
-            "reconciliationJobs": [output.camel_keys(asdict(row)) for row in self.jobs],
+            "syncPipelines": [_machine(row, "lastReconciliationRun", "lastReconciliation") for row in self.pipelines],
+            "reconciliationJobs": [_machine(row, "lastRunRecord", "lastRun") for row in self.jobs],
             "conflictPolicies": [output.camel_keys(asdict(row)) for row in self.policies],
         }
 
@@ -190,6 +193,7 @@ def pipeline_row(resource: Mapping[str, Any], now: datetime) -> PipelineRow:
         target=status.target,
         checkpoint=status.checkpoint,
         last_sync_time=status.last_sync_time.isoformat() if status.last_sync_time else None,
+        last_reconciliation_run=_record(status.last_reconciliation),
     )
 
 
@@ -207,6 +211,7 @@ def job_row(resource: Mapping[str, Any], now: datetime) -> JobRow:
         differences=last.missing + last.extra + last.different if last else None,
         repaired=last.repaired if last else None,
         issues=issues(resource, status),
+        last_run_record=_record(last),
     )
 
 
@@ -308,6 +313,17 @@ def _condition(conditions: Sequence[Condition], kind: str) -> str:
 
 def _number(value: int | None) -> str:
     return NONE if value is None else str(value)
+
+
+def _machine(row: PipelineRow | JobRow, structured: str, text: str) -> dict[str, Any]:
+    """A row in camelCase, its run as the status holds it (times, counts) where the table says it in words."""
+    found = output.camel_keys(asdict(row))
+    found[text] = found.pop(structured)
+    return found
+
+
+def _record(run: LastReconciliation | None) -> dict[str, Any] | None:
+    return run.model_dump(mode="json", by_alias=True, exclude_none=True) if run is not None else None
 
 
 def _text(value: str | None) -> str:
