@@ -107,8 +107,8 @@ DELETE old
 RETURN collect(DISTINCT m.{target_key}) AS former
 """
 
-# A join-table row: one relationship keyed by the row's key, between two keyed nodes.
-UPSERT_RELATIONSHIPS: LiteralString = """
+# Both ends of each relationship row, created as placeholders where missing, and locked (see the top).
+_ENDS: LiteralString = """
 UNWIND $rows AS row
 MERGE (a{source_label} {{{source_key}: row.source}})
 ON CREATE SET a._graphsync_placeholder = true
@@ -116,7 +116,12 @@ MERGE (b{target_label} {{{target_key}: row.target}})
 ON CREATE SET b._graphsync_placeholder = true
 SET a._graphsync_lock = true, b._graphsync_lock = true
 REMOVE a._graphsync_lock, b._graphsync_lock
-WITH a, b, row
+"""
+
+# A join-table row: one relationship keyed by the row's key, between two keyed nodes.
+UPSERT_RELATIONSHIPS: LiteralString = (
+    _ENDS
+    + """WITH a, b, row
 OPTIONAL MATCH (tomb:GraphsyncTombstone {{id: row.tombstone}})
 {old}
 WITH a, b, row, tomb, collect(old) AS olds
@@ -129,6 +134,7 @@ CREATE (a)-[r{type}]->(b)
 SET r = row.props, r._graphsync_key = row.tombstone, r._graphsync_version = row.version{digest}
 RETURN count(CASE WHEN previous >= 0 THEN 1 END) AS updated, count(CASE WHEN previous < 0 THEN 1 END) AS created
 """
+)
 
 # The relationship a row replaces or deletes (`{old}` above, between the bound ends `a` and `b`): the
 # one the engine wrote under the row's identity; when the key is just the two ends, also one written by hand.
@@ -137,15 +143,9 @@ OLD_BY_ENDS: LiteralString = (
     "OPTIONAL MATCH (a)-[old{type}]->(b) WHERE old._graphsync_key IS NULL OR old._graphsync_key = row.tombstone"
 )
 
-DELETE_RELATIONSHIPS: LiteralString = """
-UNWIND $rows AS row
-MERGE (a{source_label} {{{source_key}: row.source}})
-ON CREATE SET a._graphsync_placeholder = true
-MERGE (b{target_label} {{{target_key}: row.target}})
-ON CREATE SET b._graphsync_placeholder = true
-SET a._graphsync_lock = true, b._graphsync_lock = true
-REMOVE a._graphsync_lock, b._graphsync_lock
-WITH row, a, b
+DELETE_RELATIONSHIPS: LiteralString = (
+    _ENDS
+    + """WITH row, a, b
 MERGE (tomb:GraphsyncTombstone {{id: row.tombstone}})
 ON CREATE SET tomb.version = -1
 WITH row, tomb, a, b
@@ -157,6 +157,7 @@ WITH row, old WHERE old IS NULL OR coalesce(old._graphsync_version, -1) < row.ve
 DELETE old
 RETURN count(old) AS deleted
 """
+)
 
 # Retention deletes tombstones by age (see graphsync.retention).
 TOMBSTONE_AGE_INDEX: LiteralString = (
