@@ -9,7 +9,6 @@ config holding the final stage's user, environment, labels, entrypoint and comma
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import tempfile
@@ -101,7 +100,7 @@ def build_env(recipe: Recipe) -> dict[str, str]:
     return env
 
 
-def assemble(source: Path, work: Path, release: Release) -> tuple[Recipe, Path]:
+def assemble(source: Path, work: Path) -> tuple[Recipe, Path]:
     """The image's final root under `work`, built from the checkout at `source`."""
     recipe = Recipe.read(source / "Dockerfile")
     base = rootfs.ensure(recipe.base(), recipe.packages())
@@ -122,8 +121,8 @@ def assemble(source: Path, work: Path, release: Release) -> tuple[Recipe, Path]:
 
 def write(source: Path, out: Path, release: Release) -> Built:
     """Build the image and write its OCI layout to `out` (a folder); returns its digests and sizes."""
-    with tempfile.TemporaryDirectory(prefix="graphsync-image-", dir=os.environ.get("GRAPHSYNC_BUILD_TMP")) as tmp:
-        recipe, root = assemble(source, Path(tmp), release)
+    with tempfile.TemporaryDirectory(prefix="graphsync-image-") as tmp:
+        recipe, root = assemble(source, Path(tmp))
         target = layout.Layout(out)
         written = [
             layer.write(root, Path(tmp) / "base.tar.gz", lambda path: not path.startswith(VENV)),
