@@ -54,7 +54,9 @@ def manifest_of(root: Path) -> tuple[str, dict[str, Any]]:
 def test_every_artifact_is_there_with_its_checksum(built: tuple[Path, dict[str, Any]]) -> None:
     out, summary = built
     assert {path.name for path in out.iterdir()} >= {*NAMES.values(), "SHA256SUMS", "release.json"}
-    sums = dict(reversed(line.split("  ")) for line in (out / "SHA256SUMS").read_text().splitlines())
+    sums = {
+        name: digest for digest, name in (line.split("  ") for line in (out / "SHA256SUMS").read_text().splitlines())
+    }
     assert set(sums) == set(NAMES.values())
     for name, digest in sums.items():
         assert hashlib.sha256((out / name).read_bytes()).hexdigest() == digest, name
