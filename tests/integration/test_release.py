@@ -20,6 +20,7 @@ import yaml
 
 from graphsync_dev import gotools
 from graphsync_dev.release import builder, chart, layout, packages, registry
+from graphsync_dev.release.dockerfile import Recipe
 from graphsync_dev.release.version import Release
 from tests.dockerfile import ROOT
 
@@ -77,6 +78,10 @@ def test_the_image_is_a_sound_oci_image_with_the_release_labels(
     assert config["config"]["Labels"]["org.opencontainers.image.revision"] == RELEASE.revision
     assert manifest["annotations"]["org.opencontainers.image.base.name"] == "debian:12.15-slim"
     assert len(manifest["layers"]) == len(config["rootfs"]["diff_ids"]) == 2
+    # What it holds, listed beside it: the Dockerfile's pinned packages and the release itself.
+    held = (out / NAMES["image-contents"]).read_text().splitlines()
+    assert {f"debian {package}" for package in Recipe.read(ROOT / "Dockerfile").packages()} <= set(held)
+    assert f"python graphsync={RELEASE.version}" in held
     # The install file runs exactly this image, operator and workers alike.
     text = (out / NAMES["install"]).read_text()
     assert text.count(f"{RELEASE.image}@{digest}") >= 3  # the header, the operator, the workers' image

@@ -16,7 +16,7 @@ import pytest
 
 from graphsync_dev.release import labels, layer, layout, rootfs
 from graphsync_dev.release.dockerfile import DEBIAN_PATH, Recipe, apt_packages
-from graphsync_dev.release.image import config
+from graphsync_dev.release.image import config, contents
 from graphsync_dev.release.version import Release
 from graphsync_operator.build import workloads
 from tests.dockerfile import ROOT, env, stages
@@ -159,3 +159,22 @@ def test_the_check_finds_a_changed_or_missing_blob(tmp_path: Path) -> None:
     found = layout.check(path)
     assert any("another digest" in problem for problem in found), found
     assert any("missing blob" in problem for problem in found), found
+
+
+def test_the_contents_list_names_what_is_installed(tmp_path: Path) -> None:
+    status = tmp_path / "var" / "lib" / "dpkg" / "status"
+    status.parent.mkdir(parents=True)
+    status.write_text(
+        "Package: git\nStatus: install ok installed\nVersion: 1:2.39.5-0+deb12u3\nDescription: fast\n more text\n\n"
+        "Package: gone\nStatus: deinstall ok config-files\nVersion: 1.0\n\n"
+        "Package: bash\nStatus: install ok installed\nVersion: 5.2.15-2+b9\n"
+    )
+    site = tmp_path / "opt" / "graphsync" / "lib" / "python3.11" / "site-packages"
+    for name in ("kopf-1.45.2.dist-info", "graphsync-1.2.3.dist-info"):
+        (site / name).mkdir(parents=True)
+    assert contents(tmp_path).splitlines() == [
+        "debian bash=5.2.15-2+b9",
+        "debian git=1:2.39.5-0+deb12u3",
+        "python graphsync=1.2.3",
+        "python kopf=1.45.2",
+    ]

@@ -54,6 +54,7 @@ def build(source: Path, out: Path, *, helm: Path, uv: Path, with_image: bool = T
             image_layout = Path(tmp) / "image"
             made = image.write(source, image_layout, release)
             layout.archive(image_layout, out / names["image"])
+            (out / names["image-contents"]).write_text(made.contents)
             summary["image"] = {
                 "reference": release.pinned_image(made.digest),
                 "digest": made.digest,

@@ -33,6 +33,26 @@ class Built:
     base_digest: str  # the base layer's
     size: int  # compressed layers, what a node pulls
     unpacked: int  # bytes of the root filesystem
+    contents: str  # every Debian package and Python distribution in it, name=version a line
+
+
+def contents(root: Path) -> str:
+    """What the image holds, for an audit without pulling it: Debian's package database and the venv's
+    distributions (their dist-info folders), name=version, sorted."""
+    status = (root / "var" / "lib" / "dpkg" / "status").read_text()
+    debian = [
+        f"{fields['Package']}={fields['Version']}"
+        for block in status.split("\n\n")
+        if (fields := dict(line.split(": ", 1) for line in block.splitlines() if ": " in line and line[0] != " "))
+        and "installed" in fields.get("Status", "").split()
+    ]
+    python = [
+        "{}={}".format(*info.name.removesuffix(".dist-info").rsplit("-", 1))
+        for info in (root / VENV).glob("lib/python3*/site-packages/*.dist-info")
+    ]
+    return "".join(f"debian {line}\n" for line in sorted(debian)) + "".join(
+        f"python {line}\n" for line in sorted(python, key=str.lower)
+    )
 
 
 def config(recipe: Recipe, release: Release, diff_ids: list[str]) -> dict[str, Any]:
@@ -137,4 +157,5 @@ def write(source: Path, out: Path, release: Release) -> Built:
         annotations = labels.manifest_annotations(recipe, release, base_digest=written[0].digest)
         manifest = target.add_manifest(image_config, layers, annotations)
         target.write_index(manifest, release.version)
-    return Built(manifest.digest, written[0].digest, sum(w.size for w in written), unpacked)
+        held = contents(root)
+    return Built(manifest.digest, written[0].digest, sum(w.size for w in written), unpacked, held)

@@ -64,6 +64,7 @@ class Release:
         v = self.version
         return {
             "image": f"graphsync-{v}-image.oci.tar",
+            "image-contents": f"graphsync-{v}-image-contents.txt",
             "chart": f"graphsync-{v}.tgz",
             "chart-oci": f"graphsync-{v}-chart.oci.tar",
             "install": "install.yaml",
