@@ -91,9 +91,9 @@ def _measure(target: Target, workdir: Path, files: int, memory_files: int, repea
             seconds, rss = sync(large, files, workers, f"w{workers}-{i}")
             times[workers].append(seconds)
             large_rss = max(large_rss, rss)
-    for workers, seconds in times.items():
-        results[f"workers_{workers}_seconds"] = [round(s, 2) for s in seconds]
-        results[f"workers_{workers}_files_per_s"] = round(files / common.median(seconds))
+    for workers, runs in times.items():
+        results[f"workers_{workers}_seconds"] = [round(s, 2) for s in runs]
+        results[f"workers_{workers}_files_per_s"] = round(files / common.median(runs))
     results["speedup_4_vs_1"] = round(common.median(times[1]) / common.median(times[4]), 2)
     results["peak_rss_mib"] = {str(memory_files): round(small_rss / 1024, 1), str(files): round(large_rss / 1024, 1)}
     return results

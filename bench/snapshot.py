@@ -18,7 +18,7 @@ import json
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, LiteralString
 
 import neo4j
 import psycopg
@@ -92,21 +92,20 @@ def pages(pg: Service, table: str, size: int) -> Any:
             yield docs
 
 
+def _write_rows(tx: neo4j.ManagedTransaction, query: LiteralString, rows: list[Any]) -> neo4j.ResultSummary:
+    return tx.run(query, rows=rows).consume()
+
+
 def raw(pg: Service, driver: neo4j.Driver, batch: int) -> None:
     with driver.session() as session:
         for docs in pages(pg, "customer", batch):
-            session.execute_write(
-                lambda tx, d=docs: tx.run(
-                    "UNWIND $rows AS row MERGE (c:Customer {id: row.id}) SET c += row", rows=d
-                ).consume()
-            )
+            session.execute_write(_write_rows, "UNWIND $rows AS row MERGE (c:Customer {id: row.id}) SET c += row", docs)
         for docs in pages(pg, "orders", batch):
             session.execute_write(
-                lambda tx, d=docs: tx.run(
-                    "UNWIND $rows AS row MERGE (o:Order {id: row.id}) SET o += row"
-                    " MERGE (c:Customer {id: row.customer_id}) MERGE (o)-[:PLACED_BY]->(c)",
-                    rows=d,
-                ).consume()
+                _write_rows,
+                "UNWIND $rows AS row MERGE (o:Order {id: row.id}) SET o += row"
+                " MERGE (c:Customer {id: row.customer_id}) MERGE (o)-[:PLACED_BY]->(c)",
+                docs,
             )
 
 

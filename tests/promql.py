@@ -46,7 +46,7 @@ def metric_names(expr: str) -> set[str]:
 
 def dashboard_queries(board: dict[str, Any]) -> list[str]:
     """Every query of a Grafana dashboard's panels, rows' panels included."""
-    found = []
+    found: list[str] = []
     for panel in board["panels"]:
         for inner in [panel, *panel.get("panels", [])]:
             found.extend(target["expr"] for target in inner.get("targets", []) if target.get("expr"))

@@ -85,10 +85,10 @@ def _graph(rows: Callable[[str], list[dict[str, Any]]]) -> Graph:
         "MATCH (a)-[r]->(b) RETURN type(r) AS type, labels(a) AS a_labels, a.id AS a_id,"
         " labels(b) AS b_labels, b.id AS b_id, properties(r) AS props"
     ):
-        props = tuple(sorted(_user(record["props"]).items()))
+        pairs = tuple(sorted(_user(record["props"]).items()))
         source = (tuple(sorted(record["a_labels"])), record["a_id"])
         target = (tuple(sorted(record["b_labels"])), record["b_id"])
-        relationships.add((record["type"], source, target, props))
+        relationships.add((record["type"], source, target, pairs))
     return {"nodes": nodes, "relationships": relationships}
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import neo4j
 import psycopg
 
-from graphsync_dev import kubelet
+from graphsync_dev import kubelet, sample
 from graphsync_dev.kube import kubectl
 from graphsync_dev.service import Service
 from tests import shop
@@ -72,7 +72,7 @@ class ShopCluster:
     def create(self, customers: int) -> None:
         self.schema = str(self.pg.execute("SELECT current_schema()").fetchone()[0])  # type: ignore[index]
         shop.create(self.pg, self.schema)
-        shop.sample.seed(self.pg, self.schema, customers=customers)
+        sample.seed(self.pg, self.schema, customers=customers)
 
     def apply(self, manifest: dict[str, Any]) -> None:
         ok(kubectl(self.kube.env, "apply", "-f", "-", input=json.dumps(manifest)))

@@ -36,12 +36,11 @@ def test_a_pipelines_workers_cannot_report_for_another_pipeline(cluster_shop: Sh
     c.secret()
     for pipeline in ("honest", "spoofer"):
         c.pipeline(pipeline, c.spec())
-        eventually(
-            lambda p=pipeline: (
-                kubectl(c.kube.env, "get", "lease", names.lease(p, names.SYNC), "-n", c.namespace).returncode == 0
-            ),
-            f"the Lease of {pipeline}",
-        )
+
+        def has_lease(p: str = pipeline) -> bool:
+            return kubectl(c.kube.env, "get", "lease", names.lease(p, names.SYNC), "-n", c.namespace).returncode == 0
+
+        eventually(has_lease, f"the Lease of {pipeline}")
     now = datetime.now(UTC)
     forged = WorkerReport(
         pod=f"{names.deployment('honest')}-5d9c7-abcde",

@@ -123,7 +123,7 @@ def test_a_backfill_of_a_key_range_writes_those_keys_only(
     sync(ranged, on_backfills=progress.append)
     assert progress[-1][0]["phase"] == Phase.COMPLETED
     assert progress[-1][0]["written"] == 20
-    names = dict(neo4j_driver.execute_query("MATCH (c:Customer) RETURN c.id, c.name").records)
+    names: dict[int, str] = dict(neo4j_driver.execute_query("MATCH (c:Customer) RETURN c.id, c.name").records)
     assert sorted(key for key, name in names.items() if name != "tampered") == list(range(21, 41))
     report = compared(spec)
     assert report.outcome is Outcome.DRIFT
@@ -154,5 +154,5 @@ def test_a_backfill_of_the_rows_matching_a_filter_writes_those_rows_only(
     progress: list[list[dict[str, Any]]] = []
     sync(filtered, on_backfills=progress.append)
     assert (progress[-1][0]["phase"], progress[-1][0]["written"]) == (Phase.COMPLETED, 10)
-    names = dict(neo4j_driver.execute_query("MATCH (c:Customer) RETURN c.id, c.name").records)
+    names: dict[int, str] = dict(neo4j_driver.execute_query("MATCH (c:Customer) RETURN c.id, c.name").records)
     assert sorted(key for key, name in names.items() if name != "tampered") == list(range(4, 41, 4))

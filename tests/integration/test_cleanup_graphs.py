@@ -75,6 +75,7 @@ def leftovers(falkordb_client: redis.Redis, graph_name: str) -> Iterator[None]:
     yield
     for suffix in ("__graphsync_audit", "__graphsync_build"):
         if falkordb_client.exists(graph_name + suffix):
+            # redis-py leaves execute_command unannotated.
             falkordb_client.execute_command("GRAPH.DELETE", graph_name + suffix)  # type: ignore[no-untyped-call]
 
 

@@ -12,6 +12,7 @@ import logging
 import shutil
 import threading
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -161,18 +162,15 @@ def test_one_name_in_two_namespaces_on_one_redis_shares_nothing(
     for watched in runs:
         assert watched.errors == []
     with psycopg.connect(dsn, autocommit=True) as source:
-        for spec, schema, graph in sides:
-            seconds = converge(
-                lambda graph=graph: shop.actual_falkordb(graph),  # type: ignore[misc]
-                lambda schema=schema: shop.expected(source, schema),  # type: ignore[misc]
-            )
+        for spec, schema, target in sides:
+            seconds = converge(partial(shop.actual_falkordb, target), partial(shop.expected, source, schema))
             log.info("%s converged %.1fs after writes stopped", spec.identity, seconds)
     for watched in runs:
         watched.finish()
         assert watched.errors == []
-    for spec, _, graph in sides:
+    for spec, _, target in sides:
         assert dead_letters(spec, dsn) == 0
-        graph.close()
+        target.close()
 
 
 def files_pipeline(repo: Path, url: str, graph: str) -> PipelineSpec:

@@ -56,7 +56,7 @@ def target(request: pytest.FixtureRequest) -> Target:
 @pytest.fixture
 def neo4j_target(neo4j_driver: neo4j.Driver, neo4j_service: Service) -> Target:
     reader = Neo4jReader(neo4j_driver)
-    return Target({"neo4j": {"uri": neo4j_service.env["GRAPHSYNC_NEO4J_URI"]}}, reader.read)  # type: ignore[arg-type]
+    return Target({"neo4j": {"uri": neo4j_service.env["GRAPHSYNC_NEO4J_URI"]}}, reader.read)
 
 
 @pytest.fixture

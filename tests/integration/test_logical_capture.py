@@ -187,11 +187,11 @@ def test_two_pipelines_on_one_table_each_get_every_change(
         assert until_idle(spec).failed == 0
     expected = shop.expected(pg_conn, schema)
     try:
-        for graph in graphs:
-            assert shop.actual_falkordb(graph) == expected
+        for target in graphs:
+            assert shop.actual_falkordb(target) == expected
     finally:
-        for graph in graphs:
-            graph.close()
+        for target in graphs:
+            target.close()
 
 
 def test_a_table_without_a_replica_identity_is_refused_with_its_name(

@@ -71,7 +71,7 @@ def test_a_pipeline_syncs_through_a_tls_only_postgres_with_a_client_certificate(
     client = authority.issue("pipeline-client", "graphsync")
     stranger = tls.authority(run_dir / unique_name("other-ca"))
 
-    refusals = {
+    refusals: dict[str, tuple[dict[str, Any], str]] = {
         # A CA bundle that did not sign the server's certificate.
         "wrong-ca": (
             {

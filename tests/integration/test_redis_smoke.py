@@ -13,6 +13,7 @@ def test_consumer_group_delivers_acks_and_reclaims(redis_client: redis.Redis, st
     ids = [redis_client.xadd(stream_name, {"entity": f"person:{i}"}) for i in range(3)]
 
     delivered = redis_client.xreadgroup(group, "alice", {stream_name: ">"}, count=10)
+    assert isinstance(delivered, list)  # RESP2, the client's default protocol: [[stream, entries], ...]
     assert [entry_id for entry_id, _ in delivered[0][1]] == ids
     redis_client.xack(stream_name, group, ids[0])
 
@@ -24,10 +25,11 @@ def test_consumer_group_delivers_acks_and_reclaims(redis_client: redis.Redis, st
 
 
 def test_falkordb_answers_graph_queries(falkordb_client: redis.Redis, graph_name: str) -> None:
-    falkordb_client.execute_command(
+    # redis-py leaves execute_command unannotated.
+    falkordb_client.execute_command(  # type: ignore[no-untyped-call]
         "GRAPH.QUERY", graph_name, "CREATE (:Person {name: 'Ada'})-[:KNOWS]->(:Person {name: 'Alan'})"
     )
-    result = falkordb_client.execute_command(
+    result = falkordb_client.execute_command(  # type: ignore[no-untyped-call]
         "GRAPH.QUERY", graph_name, "MATCH (a:Person)-[:KNOWS]->(b:Person) RETURN a.name, b.name"
     )
     header, rows = result[0], result[1]
@@ -38,5 +40,6 @@ def test_falkordb_answers_graph_queries(falkordb_client: redis.Redis, graph_name
 def test_transport_and_graph_target_are_separate_servers(
     redis_client: redis.Redis, falkordb_client: redis.Redis, graph_name: str
 ) -> None:
-    falkordb_client.execute_command("GRAPH.QUERY", graph_name, "CREATE (:Marker)")
+    # redis-py leaves execute_command unannotated.
+    falkordb_client.execute_command("GRAPH.QUERY", graph_name, "CREATE (:Marker)")  # type: ignore[no-untyped-call]
     assert redis_client.exists(graph_name) == 0

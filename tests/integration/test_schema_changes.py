@@ -22,7 +22,7 @@ from graphsync.pipeline.stats import RunStats
 from graphsync.spec.pipeline import PipelineSpec
 from tests import shop
 from tests.conftest import eventually
-from tests.integration import test_fault_matrix as fault_matrix
+from tests.integration import faults
 from tests.integration.test_backfill import compared, differences
 from tests.integration.test_pg_to_neo4j import make_spec, seed
 
@@ -44,7 +44,7 @@ FOLLOWED = (
 )
 
 
-class Writers(fault_matrix.Writers):
+class Writers(faults.Writers):
     """Three connections changing rows until stopped, in columns no DDL of the tests touches."""
 
     def _write(self, seed: int) -> None:

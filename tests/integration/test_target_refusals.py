@@ -75,13 +75,22 @@ def outbox_events(dsn: str, spec: PipelineSpec) -> int:
 
 def _out_of_memory(admin: redis.Redis) -> Callable[[], None]:
     admin.config_set("maxmemory", "1")
-    return lambda: admin.config_set("maxmemory", "0")
+
+    def restore() -> None:
+        admin.config_set("maxmemory", "0")
+
+    return restore
 
 
 def _read_only_replica(admin: redis.Redis) -> Callable[[], None]:
     # A primary nobody answers for: the server turns replica (every write refused READONLY) and keeps its data.
-    admin.execute_command("REPLICAOF", "127.0.0.1", str(process.free_port()))
-    return lambda: admin.execute_command("REPLICAOF", "NO", "ONE")
+    # redis-py leaves execute_command unannotated.
+    admin.execute_command("REPLICAOF", "127.0.0.1", str(process.free_port()))  # type: ignore[no-untyped-call]
+
+    def restore() -> None:
+        admin.execute_command("REPLICAOF", "NO", "ONE")  # type: ignore[no-untyped-call]
+
+    return restore
 
 
 @contextmanager
@@ -149,13 +158,13 @@ def test_a_target_refusing_every_write_is_waited_out_and_nothing_is_dead_lettere
     assert writers.committed > 0
     assert watched.errors == []
 
-    target = falkor_graph.connect(url, graph)
+    written = falkor_graph.connect(url, graph)
     try:
         with psycopg.connect(dsn, autocommit=True) as source:
-            seconds = converge(lambda: shop.actual_falkordb(target), lambda: shop.expected(source, schema))
+            seconds = converge(lambda: shop.actual_falkordb(written), lambda: shop.expected(source, schema))
         recovered = time.monotonic() - back_at
     finally:
-        target.close()
+        written.close()
     # The source was fine all along: its connections were kept, not lost and opened again.
     assert [e for e in watched.stats.errors if e.startswith("source:")] == []
     watched.finish()
@@ -177,7 +186,7 @@ def test_a_target_refusing_every_write_is_waited_out_and_nothing_is_dead_lettere
 
 
 # How a Neo4j comes back refusing the run's writes, and what the refusal says.
-NEO4J_FAULTS = {
+NEO4J_FAULTS: dict[str, tuple[dict[str, Any], tuple[str, ...]]] = {
     "password-rotated": ({"password": "second-password"}, ("AuthError", "Unauthorized")),
     "read-only": ({"read_only": True}, ("ForbiddenOnReadOnlyDatabase", "read-only", "read only")),
 }

@@ -16,10 +16,11 @@ from graphsync_operator.api import SyncPipelineSpec
 from graphsync_operator.build import children, workloads
 from graphsync_operator.build.names import Owner
 from graphsync_operator.build.workloads import Defaults
-from graphsync_operator.crds import closed_schema, structural
+from graphsync_operator.crds import closed_schema
 from graphsync_operator.handlers import shared
 from graphsync_operator.handlers.shared import Invalid, parse_spec
 from graphsync_operator.pods import Placement
+from graphsync_operator.schema import structural
 from tests.resources import resource, shop_spec
 from tests.unit.builders_data import (
     DEFAULTS,

@@ -52,8 +52,8 @@ def test_kubectl_runs_the_plugin_s_helper_with_the_words_after_its_name(tmp_path
     assert said == ["conflicts", ":4"]
     said = subprocess.run(
         ["bash", str(helper), "-n", "prod", "status", "-o", ""], capture_output=True, text=True, check=True
-    )
-    assert said.stdout.split() == ["json", "yaml", "wide", ":4"]
+    ).stdout.split()
+    assert said == ["json", "yaml", "wide", ":4"]
 
 
 def test_fish_offers_each_command_s_words_once_its_path_is_seen() -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -67,7 +68,7 @@ def modules() -> dict[Path, ast.Module]:
     return {path: ast.parse(path.read_text(), str(path)) for path in sorted(OPERATOR.rglob("*.py"))}
 
 
-def _reason_at(params: list[ast.arg] | list[ast.AnnAssign]) -> int | None:
+def _reason_at(params: Sequence[ast.arg | ast.AnnAssign]) -> int | None:
     """The position of a parameter or field `reason: Reason` among `params`, if there is one."""
     for index, param in enumerate(params):
         name = param.arg if isinstance(param, ast.arg) else getattr(param.target, "id", None)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
-from graphsync_dev.commands import reference
 from graphsync_dev.commands.reference import crds_in, example, fields, page, samples_in, type_of, validation
 
 ROOT = Path(__file__).parents[2]
@@ -46,5 +46,5 @@ def test_a_bar_in_a_description_does_not_split_the_row() -> None:
     assert rows
     for row in rows:
         # Seven bars outside code spans: six cells.
-        outside = reference.re.sub(r"`[^`]*`", "", row).replace(r"\|", "")
+        outside = re.sub(r"`[^`]*`", "", row).replace(r"\|", "")
         assert outside.count("|") == 7, row

@@ -14,8 +14,9 @@ from graphsync.pipeline.stats import FileProgress, RunStats, TwoWayProgress
 from graphsync.reconcile.report import EntityReport, Report
 from graphsync.spec.reconcile import ReconcileSpec
 from graphsync_operator import health, heartbeat, progress
-from graphsync_operator.heartbeat import Attempt, Ending, Snapshot
+from graphsync_operator.heartbeat import Attempt, Ending
 from graphsync_operator.progress import WorkerReport, WorkerState
+from graphsync_operator.snapshot import Snapshot, combined, snapshot_of
 from tests.unit.worker_data import STARTED, T0, Progress
 
 # Snapshots of a run's stats.
@@ -26,7 +27,7 @@ def test_a_snapshot_reads_counters_times_and_the_newest_error() -> None:
     stats.add_batch(3, ApplyResult(created=2, updated=1), ["customer 7: bad"])
     stats.add_retry("target: retry 1: ServiceUnavailable")
     stats.add_read(caught_up=True)
-    found = heartbeat.snapshot_of(stats)
+    found = snapshot_of(stats)
     assert (found.synced, found.failed, found.retries) == (3, 1, 1)
     assert found.last_sync_at == stats.last_batch_at
     assert found.progressed_at == max(stats.last_batch_at or 0, stats.caught_up_at or 0)
@@ -37,7 +38,7 @@ def test_a_snapshot_reads_counters_times_and_the_newest_error() -> None:
 
 def test_a_files_run_counts_files_and_reports_its_commit() -> None:
     stats = RunStats(files=FileProgress(succeeded=4, removed=1, failed=1, commit="abc123"))
-    found = heartbeat.snapshot_of(stats, notified_at=T0)
+    found = snapshot_of(stats, notified_at=T0)
     assert found.synced == 5
     assert found.checkpoint == "abc123"
     assert found.last_sync_at == found.progressed_at == T0
@@ -45,20 +46,20 @@ def test_a_files_run_counts_files_and_reports_its_commit() -> None:
 
 def test_a_bidirectional_run_reports_its_held_conflicts() -> None:
     stats = RunStats(two_way=TwoWayProgress(held=3))
-    assert heartbeat.snapshot_of(stats).open_conflicts == 3
+    assert snapshot_of(stats).open_conflicts == 3
 
 
 def test_phases_add_up_and_the_current_one_says_whether_it_is_caught_up() -> None:
     snapshot = Snapshot(synced=10, retries=1, progressed_at=T0 + 5, last_sync_at=T0 + 5, caught_up_at=T0 + 5)
     stream = Snapshot(synced=2, failed=1, progressed_at=T0 + 8, last_sync_at=T0 + 8, error="orders 3: bad")
-    found = heartbeat.combined([snapshot, stream])
+    found = combined([snapshot, stream])
     assert found is not None
     assert (found.synced, found.failed, found.retries) == (12, 1, 1)
     assert found.last_sync_at == T0 + 8
     # The stream has not found its source empty yet: behind since the snapshot was.
     assert (found.caught_up_at, found.caught_up) == (T0 + 5, False)
     assert found.error == "orders 3: bad"
-    assert heartbeat.combined([]) is None
+    assert combined([]) is None
 
 
 def test_the_tracker_carries_earlier_phases_until_the_run_settles() -> None:

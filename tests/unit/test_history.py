@@ -53,11 +53,13 @@ def test_a_runs_end_is_named_by_what_ended_it() -> None:
 
 
 def test_sync_runs_and_reconciliations_are_listed_together_newest_first() -> None:
-    syncs = [
+    syncs: list[dict[str, Any]] = [
         {"startedAt": "2026-12-06T10:05:00", "mode": "snapshot", "outcome": "completed", "synced": 1200},
         {"startedAt": "2026-12-06T09:00:00", "mode": "snapshot", "outcome": "failed", "error": "OSError: full"},
     ]
-    checks = [{"startedAt": "2026-12-06T09:30:00", "action": "repair", "outcome": "repaired", "repaired": 3}]
+    checks: list[dict[str, Any]] = [
+        {"startedAt": "2026-12-06T09:30:00", "action": "repair", "outcome": "repaired", "repaired": 3}
+    ]
     runs = combined(syncs, checks, limit=10)
     assert [(r["kind"], r["outcome"]) for r in runs] == [
         ("sync", "completed"),
@@ -97,7 +99,8 @@ class FlakyStore:
 
 
 def test_the_recorder_waits_out_a_target_that_refuses_and_closes_what_failed() -> None:
-    failures, written = [3], []
+    failures: list[int] = [3]
+    written: list[dict[str, Any]] = []
 
     def open_store(stack: ExitStack) -> Any:
         store = FlakyStore(failures, written)

@@ -84,7 +84,12 @@ def test_a_run_stopped_with_batches_read_but_not_applied_is_not_caught_up() -> N
     stop = threading.Event()
     source, sink = ListSource(changes(30), 10), MemorySink()
     source.log = sink.log
-    stats = Runner(source, sink, MemoryDeadLetters(), FAST, on_batch=lambda s: s.batches == 2 and stop.set()).run(stop)
+
+    def stop_after_two(s: RunStats) -> None:
+        if s.batches == 2:
+            stop.set()
+
+    stats = Runner(source, sink, MemoryDeadLetters(), FAST, on_batch=stop_after_two).run(stop)
     assert stats.lag() is None
 
 

@@ -58,7 +58,7 @@ def test_resources_are_counted_by_kind_phase_and_ready() -> None:
 def test_the_newest_reconciliation_of_each_pipeline_is_exposed() -> None:
     collector = metrics.Cluster()
     collector.update(SEEN)
-    text = generate_latest(collector).decode()  # type: ignore[arg-type]
+    text = generate_latest(collector).decode()
     differences = {
         outcome: value(text, "graphsync_reconciliation_differences", pipeline="orders", outcome=outcome)
         for outcome in ("missing", "extra", "different")

@@ -24,7 +24,7 @@ BASE: dict[str, Any] = {
 
 
 def with_(path: str, value: Any) -> dict[str, Any]:
-    document = yaml.safe_load(yaml.safe_dump(BASE))
+    document: dict[str, Any] = yaml.safe_load(yaml.safe_dump(BASE))
     node = document
     *parents, last = path.split(".")
     for part in parents:

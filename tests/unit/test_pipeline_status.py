@@ -10,6 +10,7 @@ from graphsync.pipeline.stats import RunStats
 from graphsync_operator.assess import START_GRACE, Observed, Problem, pipeline_status
 from graphsync_operator.heartbeat import Tracker, report_of
 from graphsync_operator.progress import GONE_AFTER, KEEP_GONE, WorkerReport, WorkerState, retire
+from graphsync_operator.reasons import Reason
 from graphsync_operator.status import BackfillStatus, Phase, SyncPipelineStatus
 from tests.unit.assess_data import NOW, conditions, observed, report, verdict
 
@@ -163,7 +164,9 @@ def test_a_rollout_in_progress_is_reconciling() -> None:
 
 def test_an_invalid_spec_stalls_the_pipeline() -> None:
     message = "spec.batchSize: must be at most 50000 (got 90000)"
-    status = pipeline_status(observed(problem=Problem("InvalidSpec", message, permanent=True), reports=[report()]))
+    status = pipeline_status(
+        observed(problem=Problem(Reason.INVALID_SPEC, message, permanent=True), reports=[report()])
+    )
     assert verdict(status) == {
         "Ready": ("False", "InvalidSpec"),
         "Reconciling": ("False", "Reconciled"),
@@ -178,7 +181,7 @@ def test_an_invalid_spec_stalls_the_pipeline() -> None:
 
 def test_a_missing_secret_is_pending_and_stalled() -> None:
     message = "spec.source.postgres.password.secretKeyRef: Secret 'shop-db' does not exist"
-    status = pipeline_status(observed(problem=Problem("SecretMissing", message), ready_pods=0))
+    status = pipeline_status(observed(problem=Problem(Reason.SECRET_MISSING, message), ready_pods=0))
     assert status.phase is Phase.PENDING
     assert verdict(status)["Stalled"] == ("True", "SecretMissing")
     assert verdict(status)["Ready"] == ("False", "SecretMissing")
@@ -186,7 +189,7 @@ def test_a_missing_secret_is_pending_and_stalled() -> None:
 
 
 def test_a_problem_outweighs_suspension() -> None:
-    status = pipeline_status(observed(suspended=True, problem=Problem("InvalidSpec", "bad", permanent=True)))
+    status = pipeline_status(observed(suspended=True, problem=Problem(Reason.INVALID_SPEC, "bad", permanent=True)))
     assert status.phase is Phase.INVALID
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 
 import pytest
 
@@ -25,7 +26,7 @@ def busy() -> RunStats:
 
 @pytest.mark.parametrize("width", [40, 80, 120])
 def test_the_line_fits_the_terminal(width: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(progress.shutil, "get_terminal_size", lambda fallback: os.terminal_size((width, 24)))
+    monkeypatch.setattr(shutil, "get_terminal_size", lambda fallback: os.terminal_size((width, 24)))
     files = RunStats(started_at=0.0, files=FileProgress(total=120_000, succeeded=99_000, current={"a/" * 60 + "x.md"}))
     for stats in (busy(), files):
         out = Terminal()

@@ -8,11 +8,11 @@ import pytest
 from pydantic import ValidationError
 
 from graphsync.change import Change, Operation
+from graphsync.connectors.graphs.reading import digest
 from graphsync.reconcile.entries import (
     Entry,
     bucket_hash,
     compare,
-    digest,
     node_entry,
     target_node_entry,
     target_relationship_entry,
@@ -40,6 +40,7 @@ def test_a_source_row_and_the_node_a_sync_wrote_for_it_have_one_digest() -> None
         ["Order"],
         [[3]],
     )
+    assert source is not None
     assert target is not None
     assert (source.ident, source.digest) == (target.ident, target.digest)
     assert target.version == 12
@@ -60,6 +61,7 @@ def test_each_kind_of_drift_changes_the_digest(
 ) -> None:
     source = node_entry(ORDERS, order(id=7, customer_id=3, total_cents=250))
     target = target_node_entry(ORDERS, 7, {**props, "_graphsync_version": 1}, labels, ends)
+    assert source is not None
     assert target is not None
     assert target.digest != source.digest
 

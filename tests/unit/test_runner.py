@@ -6,8 +6,9 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import replace
+from typing import Any
 
 import neo4j.exceptions
 import pytest
@@ -299,7 +300,9 @@ def test_batches_applied_at_once_are_checkpointed_in_the_order_they_were_read() 
     "footprint",
     [pytest.param(lambda staged: staged, id="same-keys"), pytest.param(lambda staged: None, id="unknown")],
 )
-def test_a_batch_locking_what_one_in_flight_locks_waits_for_it(footprint: object) -> None:
+def test_a_batch_locking_what_one_in_flight_locks_waits_for_it(
+    footprint: Callable[[Any], frozenset[Hashable] | None],
+) -> None:
     """Hot keys (every batch writes keys 0-9 again) or a footprint that cannot be known (deletes): one at a
     time, in order, so two transactions of the run never wait on each other's locks."""
     hot = [Change(entity="e", key=i % 10, op=Operation.UPSERT, version=1 + i // 10) for i in range(40)]

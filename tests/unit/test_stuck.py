@@ -13,8 +13,9 @@ from graphsync_operator.api import SyncPipelineSpec
 from graphsync_operator.build import children
 from graphsync_operator.build.names import Owner
 from graphsync_operator.build.workloads import Defaults
-from graphsync_operator.heartbeat import Snapshot, report_of
+from graphsync_operator.heartbeat import report_of
 from graphsync_operator.progress import STUCK_SECONDS, WorkerState
+from graphsync_operator.snapshot import Snapshot
 from graphsync_operator.worker import Identity
 from tests.resources import shop_spec
 

@@ -4,6 +4,7 @@ naming its field (no servers)."""
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -77,7 +78,12 @@ def test_manifests_are_handed_to_the_operator_s_models(tmp_path: Path, monkeypat
     path = tmp_path / "shop.yaml"
     path.write_text(yaml.safe_dump(manifest()))
     ran: list[list[str]] = []
-    monkeypatch.setattr(kubectl, "replace_process", lambda argv: ran.append(list(argv)) or 0)
+
+    def replace_process(argv: Sequence[str]) -> int:
+        ran.append(list(argv))
+        return 0
+
+    monkeypatch.setattr(kubectl, "replace_process", replace_process)
     monkeypatch.setattr(kubectl, "command_line", lambda arguments, beside: ["graphsync-operator", *arguments])
     assert engine_cli.main(["validate", "-f", str(path), "-o", "yaml"]) == 0
     assert ran == [["graphsync-operator", "validate", "-f", str(path), "-o", "yaml"]]
