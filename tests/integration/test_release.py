@@ -77,7 +77,12 @@ def test_the_image_is_a_sound_oci_image_with_the_release_labels(
     assert config["config"]["Labels"]["org.opencontainers.image.version"] == RELEASE.version
     assert config["config"]["Labels"]["org.opencontainers.image.revision"] == RELEASE.revision
     assert manifest["annotations"]["org.opencontainers.image.base.name"] == "debian:12.15-slim"
-    assert len(manifest["layers"]) == len(config["rootfs"]["diff_ids"]) == 2
+    assert len(manifest["layers"]) == len(config["rootfs"]["diff_ids"]) == len(config["history"]) == 3
+    # The base layer is the cached root as it is: every build from one cache entry has the same one.
+    assert manifest["annotations"]["io.graphsync.image.base.layer"] == manifest["layers"][0]["digest"]
+    with tarfile.open(root / "blobs" / "sha256" / manifest["layers"][1]["digest"].removeprefix("sha256:")) as user:
+        assert "etc/passwd" in user.getnames()  # the final stage's useradd, and little else
+        assert len(user.getnames()) < 30, user.getnames()
     # What it holds, listed beside it: the Dockerfile's pinned packages and the release itself.
     held = (out / NAMES["image-contents"]).read_text().splitlines()
     assert {f"debian {package}" for package in Recipe.read(ROOT / "Dockerfile").packages()} <= set(held)

@@ -54,7 +54,7 @@ def test_the_build_stage_compiles_the_bytecode_the_read_only_root_needs() -> Non
 
 
 def test_the_config_carries_the_final_stage_settings() -> None:
-    made = config(RECIPE, RELEASE, ["sha256:a", "sha256:b"])
+    made = config(RECIPE, RELEASE, ["sha256:a", "sha256:b", "sha256:c"])
     settings = made["config"]
     assert settings["User"] == f"{workloads.UID}:{workloads.UID}"
     assert settings["Entrypoint"] == ["graphsync-operator"]
@@ -63,7 +63,10 @@ def test_the_config_carries_the_final_stage_settings() -> None:
     expected = env(stages()[1])
     assert variables["PATH"] == expected["PATH"].replace("$PATH", DEBIAN_PATH)
     assert {k: v for k, v in variables.items() if k != "PATH"} == {k: v for k, v in expected.items() if k != "PATH"}
-    assert made["rootfs"] == {"type": "layers", "diff_ids": ["sha256:a", "sha256:b"]}
+    assert made["rootfs"] == {"type": "layers", "diff_ids": ["sha256:a", "sha256:b", "sha256:c"]}
+    # One history entry per layer, each saying which step of the Dockerfile made it.
+    assert [entry["created_by"].split()[0] for entry in made["history"]] == ["mmdebstrap", "RUN", "COPY"]
+    assert "useradd --system --uid 65532" in made["history"][1]["created_by"]
     assert (made["architecture"], made["os"], made["created"]) == ("amd64", "linux", RELEASE.created)
 
 

@@ -3,15 +3,18 @@
 The base root (rootfs.py) is copied twice: in one copy the build stage runs (its COPY steps copied in,
 its RUN steps executed under chroot, with the builder's own CA bundle mounted so the package index is
 reached as a builder would reach it); in the other the final stage's user is created. The venv the build
-made is moved into the final root, which is written as two layers, the base and /opt/graphsync, with a
-config holding the final stage's user, environment, labels, entrypoint and command.
+made is moved into the final root. Three layers, as an engine would commit them: the base as cached, what
+the final stage's RUN steps changed (its user), and /opt/graphsync; a config holding the final stage's
+user, environment, labels, entrypoint and command.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,7 +74,8 @@ def config(recipe: Recipe, release: Release, diff_ids: list[str]) -> dict[str, A
         "rootfs": {"type": "layers", "diff_ids": diff_ids},
         "history": [
             {"created": release.created, "created_by": f"mmdebstrap {rootfs.SUITE} {' '.join(recipe.packages())}"},
-            {"created": release.created, "created_by": "the Dockerfile's build stage: /opt/graphsync"},
+            {"created": release.created, "created_by": f"RUN {' && '.join(recipe.user_runs())}"},
+            {"created": release.created, "created_by": "COPY --from=build /opt/graphsync /opt/graphsync"},
         ],
     }
 
@@ -120,8 +124,8 @@ def build_env(recipe: Recipe) -> dict[str, str]:
     return env
 
 
-def assemble(source: Path, work: Path) -> tuple[Recipe, Path]:
-    """The image's final root under `work`, built from the checkout at `source`."""
+def assemble(source: Path, work: Path) -> tuple[Recipe, Path, Path]:
+    """The image's final root under `work`, built from the checkout at `source`, and the cached base root."""
     recipe = Recipe.read(source / "Dockerfile")
     base = rootfs.ensure(recipe.base(), recipe.packages())
     log = work / "build.log"
@@ -136,22 +140,51 @@ def assemble(source: Path, work: Path) -> tuple[Recipe, Path]:
         chroot(final_root, command, cwd="/", env=env, log=log)
     shutil.move(build_root / VENV, final_root / VENV)
     shutil.rmtree(build_root)
-    return recipe, final_root
+    return recipe, base, final_root
+
+
+def changed(base: Path, root: Path) -> Callable[[str], bool]:
+    """Which paths of `root` differ from `base` (new, or another size, time, mode or owner): what the final
+    stage's own RUN steps did, the layer a builder would commit for them. Refuses a step that removed a file
+    (that would need whiteouts, which nothing here writes)."""
+    gone = [
+        path
+        for path in layer.entries(base, lambda _: True)
+        if not path.startswith(VENV) and not os.path.lexists(root / path)
+    ]
+    if gone:
+        raise SubstrateError(f"the final stage removed {gone[:5]}: the image builder cannot express removals")
+
+    def keep(path: str) -> bool:
+        if path.startswith(VENV):
+            return False
+        try:
+            before = os.lstat(base / path)
+        except FileNotFoundError:
+            return True
+        after = os.lstat(root / path)
+        same = ("st_mtime_ns", "st_size", "st_mode", "st_uid", "st_gid")
+        return any(getattr(before, field) != getattr(after, field) for field in same)
+
+    return keep
 
 
 def write(source: Path, out: Path, release: Release) -> Built:
     """Build the image and write its OCI layout to `out` (a folder); returns its digests and sizes."""
     with tempfile.TemporaryDirectory(prefix="graphsync-image-") as tmp:
-        recipe, root = assemble(source, Path(tmp))
+        recipe, base, root = assemble(source, Path(tmp))
         target = layout.Layout(out)
+        # Three layers, as an engine would commit them: the base as cached (the same digest for every build
+        # from one cache entry), what the final stage's RUN steps changed, the venv.
+        names = ("base.tar.gz", "user.tar.gz", "venv.tar.gz")
         written = [
-            layer.write(root, Path(tmp) / "base.tar.gz", lambda path: not path.startswith(VENV)),
-            layer.write(root, Path(tmp) / "venv.tar.gz", lambda path: path == "opt" or path.startswith(VENV)),
+            layer.write(base, Path(tmp) / names[0]),
+            layer.write(root, Path(tmp) / names[1], changed(base, root)),
+            layer.write(root, Path(tmp) / names[2], lambda path: path == "opt" or path.startswith(VENV)),
         ]
         unpacked = sum(p.lstat().st_size for p in root.rglob("*") if p.is_file() and not p.is_symlink())
         layers = [
-            target.add_file(Path(tmp) / name, layout.LAYER, w.digest)
-            for name, w in zip(("base.tar.gz", "venv.tar.gz"), written, strict=True)
+            target.add_file(Path(tmp) / name, layout.LAYER, w.digest) for name, w in zip(names, written, strict=True)
         ]
         image_config = target.add_json(config(recipe, release, [w.diff_id for w in written]), layout.CONFIG)
         annotations = labels.manifest_annotations(recipe, release, base_digest=written[0].digest)
