@@ -6,9 +6,9 @@ the databases, so the user needs neither the database addresses nor the Secrets,
 right to `get pods/proxy` in the namespace. Only reads are served; replaying and resolving
 change the databases and stay the plugin's own (with the user's reach to them).
 
-The answers are what `-o json` prints, wrapped in one object (`deadLetters`, `conflicts`,
-`conflict`); a refusal is `{"message": ...}`, the shape of the API server's own Status, so
-the plugin says it as the API server's message.
+The answers are what `-o json` prints but for the rows' values (see VALUES), wrapped in
+one object (`deadLetters`, `conflicts`, `conflict`); a refusal is `{"message": ...}`, the
+shape of the API server's own Status, so the plugin says it as the API server's message.
 """
 
 from __future__ import annotations
@@ -27,6 +27,10 @@ from graphsync.commands import deadletter as deadletter_command
 from graphsync.spec.pipeline import Mode, PipelineSpec
 
 DEAD_LETTERS, CONFLICTS = "/deadletters", "/conflicts"
+# The rows' own values (a dead letter's payload, a conflict's three versions) are left out: the port also serves
+# probes and scrapes to anything that reaches the pod, without the API server's RBAC in between. Keys, reasons and
+# which fields differ are served; the values stay one `--direct` (with the right to read the Secrets) away.
+VALUES = ("payload", "source", "target", "base")
 MAX_LIMIT = 10_000
 
 
@@ -64,7 +68,9 @@ def answer(spec: PipelineSpec, request: Request) -> tuple[int, dict[str, Any]]:
         if spec.source.files is not None or spec.mode is Mode.BIDIRECTIONAL:
             return HTTPStatus.NOT_FOUND, {"message": f"pipeline {spec.identity} keeps no dead-letter store"}
         found = deadletters.listed(spec, include_replayed=request.include_all, limit=request.limit)
-        return HTTPStatus.OK, {"deadLetters": deadletter_command.letters_data(found)}
+        return HTTPStatus.OK, {
+            "deadLetters": [without(letter, VALUES) for letter in deadletter_command.letters_data(found)]
+        }
     if spec.mode is not Mode.BIDIRECTIONAL:
         message = f"mode: conflicts are held by bidirectional pipelines, and this one is {spec.mode.value}"
         return HTTPStatus.NOT_FOUND, {"message": message}
@@ -72,11 +78,15 @@ def answer(spec: PipelineSpec, request: Request) -> tuple[int, dict[str, Any]]:
         _, store = twoway.state(spec, stack)
         if request.id is None:
             held = store.list(include_resolved=request.include_all)
-            return HTTPStatus.OK, {"conflicts": [conflicts_command.record(c) for c in held]}
+            return HTTPStatus.OK, {"conflicts": [without(conflicts_command.record(c), VALUES) for c in held]}
         conflict = store.get(request.id)
     if conflict is None:
         return HTTPStatus.NOT_FOUND, {"message": f"no conflict {request.id!r} in pipeline {spec.identity}"}
-    return HTTPStatus.OK, {"conflict": conflicts_command.record(conflict)}
+    return HTTPStatus.OK, {"conflict": without(conflicts_command.record(conflict), VALUES)}
+
+
+def without(record: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    return {key: value for key, value in record.items() if key not in keys}
 
 
 class Inspector:

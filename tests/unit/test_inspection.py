@@ -7,16 +7,21 @@ import argparse
 import json
 import urllib.error
 import urllib.request
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
+from graphsync.commands import conflicts
+from graphsync.conflicts.held import HeldConflict
+from graphsync.pipeline.contracts import DeadLetter
 from graphsync.spec.pipeline import PipelineSpec
 from graphsync_operator import health, heartbeat, inspection
 from graphsync_operator.plugin import command, through
 from graphsync_operator.plugin.steer import PluginError
 from tests.resources import shop_spec
 
+AT = datetime(2026, 12, 7, 9, 30, tzinfo=UTC)
 SPEC = PipelineSpec.model_validate({**shop_spec(), "name": "shop"})
 LETTER = {"id": 7, "entityType": "customer", "entityKey": 42, "operation": "upsert", "version": 9}
 LETTER |= {"origin": None, "reason": "bad email", "attempts": 1, "failedAt": "2026-12-07T09:30:00+00:00"}
@@ -129,3 +134,21 @@ def test_the_answer_prints_as_the_engine_prints_it(capsys: pytest.CaptureFixture
     assert cluster.asked == [("shop-worker-1", 9090, "/deadletters", [("all", "false"), ("limit", "100")])]
     with pytest.raises(PluginError, match=r"no running worker of SyncPipeline 'shop'.*--direct"):
         through.ask(Cluster([]), "prod", parsed("dlq", "list", "shop"))  # type: ignore[arg-type]
+
+
+def test_the_worker_serves_no_row_values_only_keys_reasons_and_what_differs(monkeypatch: pytest.MonkeyPatch) -> None:
+    letter = DeadLetter(7, "customer", 42, "upsert", {"email": "ada@example.com"}, 9, None, "bad email", 1, AT, None)
+    monkeypatch.setattr(inspection.deadletters, "listed", lambda *_args, **_kwargs: [letter])
+    status, body = inspection.answer(SPEC, inspection.Request("deadletters"))
+    assert status == 200
+    [served] = body["deadLetters"]
+    assert "payload" not in served
+    assert (served["entityKey"], served["reason"]) == (42, "bad email")
+    held = HeldConflict("3f2a9c0d1b7e", "person", 5, "person:5", {"name": "a"}, {"name": "b"}, None, "t0", {})
+    record = inspection.without(conflicts.record(held), inspection.VALUES)
+    assert (record["differs"], record["deletedOn"]) == (["name"], None)
+    assert not {"source", "target", "base"} & set(record)
+    shown = conflicts.show_text(record, False).splitlines()
+    assert "source:  (the worker does not serve values: --direct reads them)" in shown
+    assert shown[-1] == "differs: name"
+    assert conflicts.list_text([record], False).splitlines()[1].split()[-1] == "name"

@@ -129,7 +129,10 @@ def _data(path: Path) -> dict[str, Any]:
 def record(conflict: HeldConflict) -> dict[str, Any]:
     """A conflict as `-o json|yaml` gives it: its own keys in camelCase, each side's properties tagged (a date
     stays a date) under the names they have in the databases."""
-    return output.camel_keys(codec.tagged(asdict(conflict)))
+    found = output.camel_keys(codec.tagged(asdict(conflict)))
+    # What differs, named apart from the values: a worker serves it without them (see graphsync_operator.inspection).
+    deleted = "source" if conflict.source is None else "target" if conflict.target is None else None
+    return found | {"differs": changed_fields(conflict.source or {}, conflict.target or {}), "deletedOn": deleted}
 
 
 def list_text(held: Sequence[Mapping[str, Any]], wide: bool) -> str:
@@ -139,9 +142,8 @@ def list_text(held: Sequence[Mapping[str, Any]], wide: bool) -> str:
     headers = ["ID", "ENTITY", "KEY", "STATUS", "DETECTED"] + (["REASON", "RESOLVED BY", "CHOICE"] if wide else [])
     rows = []
     for conflict in held:
-        differs = ", ".join(changed_fields(conflict["source"] or {}, conflict["target"] or {}))
-        if conflict["source"] is None or conflict["target"] is None:
-            differs = "deleted on " + ("source" if conflict["source"] is None else "target")
+        deleted = conflict.get("deletedOn")
+        differs = f"deleted on {deleted}" if deleted else ", ".join(conflict["differs"])
         row = [conflict["id"], conflict["entity"], json.dumps(conflict["key"]), conflict["status"]]
         row.append(conflict["detectedAt"])
         if wide:
@@ -165,8 +167,11 @@ def show_text(conflict: Mapping[str, Any], wide: bool) -> str:
         *([f"note:    {conflict['note']}"] if conflict.get("note") else []),
     ]
     for side in ("source", "target", "base"):
+        if side not in conflict:
+            lines.append(f"{side + ':':<8} (the worker does not serve values: --direct reads them)")
+            continue
         value = conflict[side]
         shown = json.dumps(value, sort_keys=True) if value is not None else "(absent)"
         lines.append(f"{side + ':':<8} {shown}")
-    lines.append("differs: " + ", ".join(changed_fields(conflict["source"] or {}, conflict["target"] or {})))
+    lines.append("differs: " + ", ".join(conflict["differs"]))
     return "\n".join(lines)
