@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from graphsync import deadletters
 from graphsync.commands import conflicts
 from graphsync.conflicts.held import HeldConflict
 from graphsync.pipeline.contracts import DeadLetter
@@ -108,6 +109,9 @@ def test_reads_go_through_the_worker_unless_direct_or_an_address_says_otherwise(
     assert not through.served(parsed("conflicts", "resolve", "twoway", "x", "--take", "source"))
 
 
+Query = list[tuple[str, str]]
+
+
 class Cluster:
     """The plugin's view of a namespace: pods to list, and what a worker answers through the pod proxy."""
 
@@ -122,7 +126,7 @@ class Cluster:
     def get(self, *_args: Any) -> dict[str, Any] | None:
         return {"metadata": {"name": "shop"}}
 
-    def proxy_get(self, _ns: str, name: str, port: int, path: str, query: list[tuple[str, str]]) -> dict[str, Any]:
+    def proxy_get(self, _ns: str, name: str, port: int, path: str, query: Query) -> dict[str, Any]:
         self.asked.append((name, port, path, query))
         return {"deadLetters": [LETTER]}
 
@@ -138,7 +142,7 @@ def test_the_answer_prints_as_the_engine_prints_it(capsys: pytest.CaptureFixture
 
 def test_the_worker_serves_no_row_values_only_keys_reasons_and_what_differs(monkeypatch: pytest.MonkeyPatch) -> None:
     letter = DeadLetter(7, "customer", 42, "upsert", {"email": "ada@example.com"}, 9, None, "bad email", 1, AT, None)
-    monkeypatch.setattr(inspection.deadletters, "listed", lambda *_args, **_kwargs: [letter])
+    monkeypatch.setattr(deadletters, "listed", lambda *_args, **_kwargs: [letter])
     status, body = inspection.answer(SPEC, inspection.Request("deadletters"))
     assert status == 200
     [served] = body["deadLetters"]
