@@ -23,15 +23,16 @@ EMPTY = "-"
 
 
 def add_option(parser: argparse.ArgumentParser, *, wide: bool = True) -> None:
-    """`-o json|yaml|wide` (`wide` only where the table has more to show), and `--json`, the older spelling of
-    `-o json`, kept so scripts written against it go on working (hidden from --help)."""
+    """`-o json|yaml|wide` on every command alike (`wide`: whether its table has more to show; where it has not,
+    `-o wide` prints what the default does, so a script may pass it to any command), and `--json`, the older
+    spelling of `-o json`, kept so scripts written against it go on working (hidden from --help)."""
     parser.add_argument(
         "-o",
         "--output",
-        choices=FORMATS if wide else (JSON, YAML),
+        choices=FORMATS,
         default=None,
-        help="json or yaml: the data for programs (camelCase keys, null when unknown)"
-        + ("; wide: the table with more columns" if wide else ""),
+        help="json or yaml: the data for programs (camelCase keys, null when unknown); wide: "
+        + ("the table with more columns" if wide else "as without -o (nothing more to show)"),
     )
     parser.add_argument("--json", dest="output", action="store_const", const=JSON, help=argparse.SUPPRESS)
 
