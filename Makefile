@@ -49,7 +49,7 @@ e2e:
 ## reconciliation against a naive compare, the operator with 500 pipelines.
 bench: bootstrap
 	$(PY)/python -m bench.snapshot --rows 1000000
-	$(PY)/python -m bench.events --rate 1000 --seconds 60 --ramp 4000 12000 16000 20000 24000 26000 28000 --ramp-seconds 15 --backlog 300000
+	$(PY)/python -m bench.events --rate 1000 --seconds 60 --ramp 4000 12000 20000 24000 28000 32000 36000 40000 --ramp-seconds 15 --backlog 300000
 	$(PY)/python -m bench.source_cost --seconds 20 --rounds 3
 	$(PY)/python -m bench.graphs --people 100000
 	$(PY)/python -m bench.files --files 10000
