@@ -25,7 +25,7 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from graphsync.pipeline.stats import COMPONENTS, DIRECTIONS
+from graphsync.pipeline.stats import COMPONENTS, DIRECTIONS, Histogram
 from graphsync_operator.heartbeat import Reporter
 from graphsync_operator.metrics import build_info
 from graphsync_operator.progress import MISSED_BEATS, WorkerReport, WorkerState
@@ -121,27 +121,8 @@ def families(
     )
     for dependency, count in sorted(bounded_counts(seen.retries_by, COMPONENTS).items()):
         retries.add_metric([*ours, dependency], count)
-    latency = HistogramMetricFamily(
-        "graphsync_batch_duration_seconds",
-        "How long applying a batch to the target took, retries included.",
-        labels=OWN_LABELS,
-    )
-    latency.add_metric(
-        ours,
-        [(_bound(bound), float(count)) for bound, count in seen.batch_seconds.cumulative()],
-        sum_value=seen.batch_seconds.total,
-    )
-    visible = HistogramMetricFamily(
-        "graphsync_commit_to_visible_seconds",
-        "Per change, the seconds from its transaction's commit in the source to the target's commit of it "
-        "(capture logical; no observations for the other sources).",
-        labels=OWN_LABELS,
-    )
-    visible.add_metric(
-        ours,
-        [(_bound(bound), float(count)) for bound, count in seen.visible_seconds.cumulative()],
-        sum_value=seen.visible_seconds.total,
-    )
+    latency = _histogram("graphsync_batch_duration_seconds", BATCH_SECONDS, ours, seen.batch_seconds)
+    visible = _histogram("graphsync_commit_to_visible_seconds", VISIBLE, ours, seen.visible_seconds)
     batches = CounterMetricFamily("graphsync_batches", "Batches applied to the target.", labels=OWN_LABELS)
     batches.add_metric(ours, seen.batches)
     found: list[Metric] = [events, items, two_way, batches, latency, visible, retries]
@@ -166,6 +147,11 @@ def bounded_counts(counts: Iterable[tuple[str, int]], allowed: tuple[str, ...]) 
     return found
 
 
+BATCH_SECONDS = "How long applying a batch to the target took, retries included."
+VISIBLE = (
+    "Per change, the seconds from its transaction's commit in the source to the target's commit of it "
+    "(capture logical; no observations for the other sources)."
+)
 WORKER_UP = "1 while the worker runs with its source and target reachable (what /readyz says), else 0."
 LAG = "Seconds since the worker last had nothing left to sync; 0 while it keeps up."
 LAST_SYNC = "When the worker last applied a batch, in seconds since the epoch."
@@ -192,6 +178,13 @@ def _gauges(report: WorkerReport, ours: list[str], dead_letters: int | None) -> 
         ("graphsync_source_backlog_bytes", SOURCE_BACKLOG, report.source_backlog_bytes),
     )
     return [_gauge(name, text, ours, value) for name, text, value in values if value is not None]
+
+
+def _histogram(name: str, text: str, ours: list[str], histogram: Histogram) -> Metric:
+    family = HistogramMetricFamily(name, text, labels=OWN_LABELS)
+    buckets = [(_bound(bound), float(count)) for bound, count in histogram.cumulative()]
+    family.add_metric(ours, buckets, sum_value=histogram.total)
+    return family
 
 
 def _gauge(name: str, text: str, ours: list[str], value: float) -> Metric:

@@ -57,21 +57,7 @@ class PodPlan:
 
 def pod_template(plan: PodPlan, defaults: Defaults) -> dict[str, Any]:
     workers = plan.workers
-    env = [
-        {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
-        {"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
-        {"name": "GRAPHSYNC_LEASE", "value": names.lease(plan.owner.name, plan.identity)},
-        {"name": "GRAPHSYNC_HTTP_PORT", "value": str(HTTP_PORT)},
-        {"name": "GRAPHSYNC_HEARTBEAT_SECONDS", "value": f"{defaults.heartbeat_seconds:g}"},
-        {"name": "GRAPHSYNC_STUCK_SECONDS", "value": str(workers.stuck_after_seconds)},
-        {"name": "GRAPHSYNC_CACHE_DIR", "value": names.CACHE_DIR},
-        {"name": "GRAPHSYNC_CONFIG_HASH", "value": plan.rendered.hash},
-        # One JSON object per line, for the cluster's log pipeline (text stays the default on a laptop).
-        {"name": "GRAPHSYNC_LOG_FORMAT", "value": "json"},
-        {"name": "GRAPHSYNC_LOG_LEVEL", "value": workers.log_level.value},
-        *(use.env_var() for use in plan.rendered.secrets if not use.file),
-        *({"name": var.name, "value": var.value} for var in workers.env),
-    ]
+    env = _env(plan, defaults)
     files = [use.projection() for use in plan.rendered.secrets if use.file]
     # TLS material: one read-only volume, readable by the worker's group only.
     secrets_volume = {"name": "secrets", "projected": {"defaultMode": 0o440, "sources": files}}
@@ -128,14 +114,7 @@ def pod_template(plan: PodPlan, defaults: Defaults) -> dict[str, Any]:
         ],
     }
     placed = workers.placement().over(defaults.placement)
-    if placed.node_selector:
-        spec["nodeSelector"] = dict(placed.node_selector)
-    if placed.tolerations:
-        spec["tolerations"] = [t.model_dump(by_alias=True, exclude_none=True) for t in placed.tolerations]
-    if placed.image_pull_secrets:
-        spec["imagePullSecrets"] = [{"name": name} for name in placed.image_pull_secrets]
-    if placed.priority_class_name:
-        spec["priorityClassName"] = placed.priority_class_name
+    spec.update(_placement(placed))
     if workers.affinity is not None:
         spec["affinity"] = workers.affinity.model_dump(by_alias=True, exclude_none=True)
     return {
@@ -147,6 +126,41 @@ def pod_template(plan: PodPlan, defaults: Defaults) -> dict[str, Any]:
         },
         "spec": spec,
     }
+
+
+def _env(plan: PodPlan, defaults: Defaults) -> list[dict[str, Any]]:
+    """The worker's environment: who and where it is, how it reports and logs, the Secrets it reads as
+    variables, then the spec's own variables."""
+    workers = plan.workers
+    return [
+        {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+        {"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+        {"name": "GRAPHSYNC_LEASE", "value": names.lease(plan.owner.name, plan.identity)},
+        {"name": "GRAPHSYNC_HTTP_PORT", "value": str(HTTP_PORT)},
+        {"name": "GRAPHSYNC_HEARTBEAT_SECONDS", "value": f"{defaults.heartbeat_seconds:g}"},
+        {"name": "GRAPHSYNC_STUCK_SECONDS", "value": str(workers.stuck_after_seconds)},
+        {"name": "GRAPHSYNC_CACHE_DIR", "value": names.CACHE_DIR},
+        {"name": "GRAPHSYNC_CONFIG_HASH", "value": plan.rendered.hash},
+        # One JSON object per line, for the cluster's log pipeline (text stays the default on a laptop).
+        {"name": "GRAPHSYNC_LOG_FORMAT", "value": "json"},
+        {"name": "GRAPHSYNC_LOG_LEVEL", "value": workers.log_level.value},
+        *(use.env_var() for use in plan.rendered.secrets if not use.file),
+        *({"name": var.name, "value": var.value} for var in workers.env),
+    ]
+
+
+def _placement(placed: Placement) -> dict[str, Any]:
+    """The pod spec's scheduling fields the spec and the chart's defaults set (absent when unset)."""
+    found: dict[str, Any] = {}
+    if placed.node_selector:
+        found["nodeSelector"] = dict(placed.node_selector)
+    if placed.tolerations:
+        found["tolerations"] = [t.model_dump(by_alias=True, exclude_none=True) for t in placed.tolerations]
+    if placed.image_pull_secrets:
+        found["imagePullSecrets"] = [{"name": name} for name in placed.image_pull_secrets]
+    if placed.priority_class_name:
+        found["priorityClassName"] = placed.priority_class_name
+    return found
 
 
 def _probe(path: str, failures: int) -> dict[str, Any]:
