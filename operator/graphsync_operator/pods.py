@@ -106,6 +106,27 @@ class LogLevel(enum.StrEnum):
     DEBUG = "debug"
 
 
+class Affinity(SpecModel):
+    """Scheduling constraints of the worker pods, as in a Pod's `affinity` (checked by the API server)."""
+
+    node_affinity: dict[str, Any] | None = Field(
+        default=None,
+        json_schema_extra=_KEPT,
+        description="nodes the workers must or should run on, as a Pod's affinity.nodeAffinity",
+    )
+    pod_affinity: dict[str, Any] | None = Field(
+        default=None,
+        json_schema_extra=_KEPT,
+        description="pods the workers must or should run near, as a Pod's affinity.podAffinity",
+    )
+    pod_anti_affinity: dict[str, Any] | None = Field(
+        default=None,
+        json_schema_extra=_KEPT,
+        description="pods the workers must or should run away from (e.g. each other, across zones), as a Pod's"
+        " affinity.podAntiAffinity",
+    )
+
+
 class Placement(SpecModel):
     """Where and how worker pods run in the cluster: a pipeline's own (`workers`), or the defaults the operator's
     chart gives every pipeline (`workers.podDefaults`), which a pipeline's own settings override."""
@@ -128,6 +149,9 @@ class Placement(SpecModel):
         description="extra annotations of the worker pods; keys under app.kubernetes.io/ and graphsync.io/ are the"
         " operator's (a new config hash rolls the pods) and refused",
     )
+    affinity: Affinity | None = Field(
+        default=None, description="node affinity and pod (anti-)affinity of the worker pods, as in a Pod"
+    )
 
     @model_validator(mode="after")
     def _not_the_operators_keys(self) -> Self:
@@ -144,28 +168,8 @@ class Placement(SpecModel):
             priority_class_name=self.priority_class_name or defaults.priority_class_name,
             pod_labels={**defaults.pod_labels, **self.pod_labels},
             pod_annotations={**defaults.pod_annotations, **self.pod_annotations},
+            affinity=self.affinity or defaults.affinity,
         )
-
-
-class Affinity(SpecModel):
-    """Scheduling constraints of the worker pods, as in a Pod's `affinity` (checked by the API server)."""
-
-    node_affinity: dict[str, Any] | None = Field(
-        default=None,
-        json_schema_extra=_KEPT,
-        description="nodes the workers must or should run on, as a Pod's affinity.nodeAffinity",
-    )
-    pod_affinity: dict[str, Any] | None = Field(
-        default=None,
-        json_schema_extra=_KEPT,
-        description="pods the workers must or should run near, as a Pod's affinity.podAffinity",
-    )
-    pod_anti_affinity: dict[str, Any] | None = Field(
-        default=None,
-        json_schema_extra=_KEPT,
-        description="pods the workers must or should run away from (e.g. each other, across zones), as a Pod's"
-        " affinity.podAntiAffinity",
-    )
 
 
 # The volume kinds the restricted Pod Security Standard allows, by their field in a Pod's volume: the worker pods
@@ -257,9 +261,6 @@ class Workers(Placement):
         default_factory=list,
         max_length=64,
         description="extra environment variables; GRAPHSYNC_* and POD_* are the operator's and refused",
-    )
-    affinity: Affinity | None = Field(
-        default=None, description="node affinity and pod (anti-)affinity of the worker pods, as in a Pod"
     )
     volumes: list[Volume] = Field(
         default_factory=list,

@@ -338,6 +338,26 @@ def test_the_charts_pod_defaults_lie_under_each_pipelines_own_placement() -> Non
     assert (template["metadata"]["labels"]["team"], template["metadata"]["labels"]["cost"]) == ("data", "shared")
 
 
+def test_the_charts_affinity_applies_to_a_pipeline_without_one_and_a_pipelines_own_replaces_it() -> None:
+    spread = {
+        "preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 1, "podAffinityTerm": {"topologyKey": "z"}}]
+    }
+    chart = Placement.model_validate({"affinity": {"podAntiAffinity": spread}})
+    on_ssd = {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [{"matchLabels": {"ssd": "1"}}]}}
+    spec = shop_spec()
+    plain = children.pipeline(OWNER, SyncPipelineSpec.model_validate(spec), replace(DEFAULTS, placement=chart))
+    assert one(plain, "Deployment")["spec"]["template"]["spec"]["affinity"] == {"podAntiAffinity": spread}
+    spec["workers"] = {"affinity": {"nodeAffinity": on_ssd}}
+    own = children.pipeline(OWNER, SyncPipelineSpec.model_validate(spec), replace(DEFAULTS, placement=chart))
+    assert one(own, "Deployment")["spec"]["template"]["spec"]["affinity"] == {"nodeAffinity": on_ssd}
+    assert (
+        "affinity"
+        not in one(children.pipeline(OWNER, SyncPipelineSpec.model_validate(shop_spec()), DEFAULTS), "Deployment")[
+            "spec"
+        ]["template"]["spec"]
+    )
+
+
 def test_the_charts_pod_defaults_are_read_and_a_wrong_one_is_named() -> None:
     assert shared.placement_of(None) == Placement()
     assert shared.placement_of('{"priorityClassName": "data"}').priority_class_name == "data"

@@ -115,8 +115,6 @@ def pod_template(plan: PodPlan, defaults: Defaults) -> dict[str, Any]:
     }
     placed = workers.placement().over(defaults.placement)
     spec.update(_placement(placed))
-    if workers.affinity is not None:
-        spec["affinity"] = workers.affinity.model_dump(by_alias=True, exclude_none=True)
     return {
         "metadata": {
             # The operator's own labels and annotation last: they select and roll the pods.
@@ -160,6 +158,8 @@ def _placement(placed: Placement) -> dict[str, Any]:
         found["imagePullSecrets"] = [{"name": name} for name in placed.image_pull_secrets]
     if placed.priority_class_name:
         found["priorityClassName"] = placed.priority_class_name
+    if placed.affinity is not None:
+        found["affinity"] = placed.affinity.model_dump(by_alias=True, exclude_none=True)
     return found
 
 
