@@ -121,6 +121,24 @@ def poll(condition: Any, timeout: float, what: str, worker: Worker) -> Any:
         time.sleep(0.05)
 
 
+def seeded_until_caught_up(worker: Worker, pg_conn: Conn, schema: str, neo4j_driver: neo4j.Driver) -> str:
+    """Once the worker is ready, seed the shop while it runs (captured, then consumed), wait for the graph to
+    hold it and the lag to reach 0; the worker's /metrics text then."""
+    poll(lambda: worker.get("/readyz") == (200, "running\n"), 60, "/readyz 200", worker)
+    sample.seed(pg_conn, schema, customers=50)
+    pg_conn.execute(f"SET search_path TO {schema}")
+    expected = shop.expected(pg_conn, schema)
+    poll(lambda: shop.actual(neo4j_driver) == expected, 60, "the data to land", worker)
+
+    def caught_up() -> str | None:
+        answer = worker.get("/metrics")
+        text = answer[1] if answer else ""
+        return text if metric(text, "graphsync_lag_seconds") == 0.0 else None
+
+    text: str = poll(caught_up, 30, "lag 0", worker)
+    return text
+
+
 def test_until_idle_syncs_everything_and_answers_while_it_runs(
     pipeline: dict[str, Any], pg_conn: Conn, neo4j_driver: neo4j.Driver, tmp_path: Path, workers: list[Worker]
 ) -> None:
@@ -159,19 +177,7 @@ def test_a_continuous_worker_is_ready_caught_up_and_stops_on_sigterm(
     schema = pipeline["source"]["postgres"]["schema"]
     worker = Worker(pipeline, tmp_path)
     workers.append(worker)
-    poll(lambda: worker.get("/readyz") == (200, "running\n"), 60, "/readyz 200", worker)
-
-    sample.seed(pg_conn, schema, customers=50)  # written while the worker runs: captured, relayed, consumed
-    pg_conn.execute(f"SET search_path TO {schema}")
-    expected = shop.expected(pg_conn, schema)
-    poll(lambda: shop.actual(neo4j_driver) == expected, 60, "the data to land", worker)
-
-    def caught_up() -> str | None:
-        answer = worker.get("/metrics")
-        text = answer[1] if answer else ""
-        return text if metric(text, "graphsync_lag_seconds") == 0.0 else None
-
-    text = poll(caught_up, 30, "lag 0", worker)
+    text = seeded_until_caught_up(worker, pg_conn, schema, neo4j_driver)
     assert synced(text) == 250  # 50 + 50 + 100 + 50
     assert metric(text, "graphsync_items_total", outcome="failed") == 0
     assert metric(text, "graphsync_worker_up") == 1
@@ -191,18 +197,7 @@ def test_a_logical_worker_times_each_change_from_its_commit_and_shows_no_backlog
     worker = Worker(document, tmp_path)
     workers.append(worker)
     try:
-        poll(lambda: worker.get("/readyz") == (200, "running\n"), 60, "/readyz 200", worker)
-        sample.seed(pg_conn, schema, customers=50)
-        pg_conn.execute(f"SET search_path TO {schema}")
-        expected = shop.expected(pg_conn, schema)
-        poll(lambda: shop.actual(neo4j_driver) == expected, 60, "the data to land", worker)
-
-        def caught_up() -> str | None:
-            answer = worker.get("/metrics")
-            text = answer[1] if answer else ""
-            return text if metric(text, "graphsync_lag_seconds") == 0.0 else None
-
-        text = poll(caught_up, 30, "lag 0", worker)
+        text = seeded_until_caught_up(worker, pg_conn, schema, neo4j_driver)
         # Each of the 250 rows seeded is one change of the stream, timed once.
         assert metric(text, "graphsync_commit_to_visible_seconds_count") == 250
         assert metric(text, "graphsync_commit_to_visible_seconds_bucket", le="+Inf") == 250
