@@ -31,7 +31,7 @@ from graphsync_operator.assess import START_GRACE
 from graphsync_operator.build import names
 
 STATUS_INTERVAL = 5.0  # the operator's default: GRAPHSYNC_STATUS_INTERVAL is not passed on
-MANAGED = f"app.kubernetes.io/managed-by={names.MANAGED_BY}"
+MANAGED = f"{names.MANAGED_BY_LABEL}={names.MANAGED_BY}"
 # Every child a continuously running pipeline gets: (list path, kind).
 CHILDREN = (
     ("/apis/apps/v1/namespaces/{ns}/deployments", "Deployment"),

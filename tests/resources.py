@@ -6,8 +6,7 @@ import json
 from typing import Any
 
 from graphsync_dev import sample
-
-API_VERSION = "graphsync.io/v1alpha1"
+from graphsync_operator.api import API_VERSION
 
 
 def resource(kind: str, name: str, namespace: str, spec: dict[str, Any]) -> dict[str, Any]:

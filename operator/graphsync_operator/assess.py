@@ -14,6 +14,7 @@ from typing import Any
 
 from graphsync.reconcile.report import Outcome
 from graphsync_operator import progress, reasons
+from graphsync_operator.build import names
 from graphsync_operator.progress import MISSED_BEATS, WorkerReport, WorkerState
 from graphsync_operator.reasons import Reason
 from graphsync_operator.status import (
@@ -294,7 +295,7 @@ def reconciliation_status(observed: Observed) -> ReconciliationJobStatus:
     elif observed.suspended:
         ready, phase = (True, Reason.SUSPENDED, "spec.suspend is true: no run starts"), Phase.SUSPENDED
     else:
-        ready = (True, Reason.SCHEDULED, "runs on its schedule, or now with the graphsync.io/reconcile-now annotation")
+        ready = (True, Reason.SCHEDULED, f"runs on its schedule, or now with the {names.RECONCILE_NOW} annotation")
         phase = Phase.RUNNING if running else Phase.SCHEDULED
     failed = [r for r in runs if r.state is WorkerState.FAILED and (last is None or r.started_at >= last.started_at)]
     degraded = None

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Any
 
-FINALIZER = "graphsync.io/cleanup"
+from graphsync_operator.build.names import FINALIZER
 
 
 @dataclass(frozen=True)

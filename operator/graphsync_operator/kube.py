@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from graphsync_operator import metrics, tokens
+from graphsync_operator.api import API_VERSION
 from graphsync_operator.build import ownership
 
 if TYPE_CHECKING:
@@ -54,9 +55,9 @@ KINDS: dict[tuple[str, str], Kind] = {
     ("rbac.authorization.k8s.io/v1", "Role"): Kind("/apis/rbac.authorization.k8s.io/v1", "roles"),
     ("rbac.authorization.k8s.io/v1", "RoleBinding"): Kind("/apis/rbac.authorization.k8s.io/v1", "rolebindings"),
     ("coordination.k8s.io/v1", "Lease"): Kind("/apis/coordination.k8s.io/v1", "leases"),
-    ("graphsync.io/v1alpha1", "SyncPipeline"): Kind("/apis/graphsync.io/v1alpha1", "syncpipelines"),
-    ("graphsync.io/v1alpha1", "ReconciliationJob"): Kind("/apis/graphsync.io/v1alpha1", "reconciliationjobs"),
-    ("graphsync.io/v1alpha1", "ConflictPolicy"): Kind("/apis/graphsync.io/v1alpha1", "conflictpolicies"),
+    (API_VERSION, "SyncPipeline"): Kind(f"/apis/{API_VERSION}", "syncpipelines"),
+    (API_VERSION, "ReconciliationJob"): Kind(f"/apis/{API_VERSION}", "reconciliationjobs"),
+    (API_VERSION, "ConflictPolicy"): Kind(f"/apis/{API_VERSION}", "conflictpolicies"),
 }
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from graphsync_operator import ending
-from graphsync_operator.build import events
+from graphsync_operator.build import events, names
 
 NOW = datetime(2026, 12, 6, 4, 30, tzinfo=UTC)
 
@@ -21,7 +21,7 @@ def namespace(name: str, *, deleted: bool) -> dict[str, Any]:
     return {"metadata": meta}
 
 
-def pipeline(name: str, *, deleted: bool = True, finalizers: tuple[str, ...] = (ending.FINALIZER,)) -> dict[str, Any]:
+def pipeline(name: str, *, deleted: bool = True, finalizers: tuple[str, ...] = (names.FINALIZER,)) -> dict[str, Any]:
     meta: dict[str, Any] = {
         "namespace": "team",
         "name": name,
@@ -57,14 +57,14 @@ def test_held_pipelines_are_those_being_deleted_that_wait_on_the_operators_final
             pipeline("live", deleted=False),
             pipeline("retained", finalizers=()),
             pipeline("other", finalizers=("example.com/keep",)),
-            pipeline("both", finalizers=("example.com/keep", ending.FINALIZER)),
+            pipeline("both", finalizers=("example.com/keep", names.FINALIZER)),
         ]
     )
     assert [(h.name, h.uid, h.resource_version) for h in found] == [("a", "uid-a", "41"), ("both", "uid-both", "41")]
 
 
 def test_the_release_drops_only_the_operators_finalizer_from_the_object_as_read() -> None:
-    (held,) = ending.held([pipeline("both", finalizers=("example.com/keep", ending.FINALIZER))])
+    (held,) = ending.held([pipeline("both", finalizers=("example.com/keep", names.FINALIZER))])
     assert ending.release(held) == {"metadata": {"resourceVersion": "41", "finalizers": ["example.com/keep"]}}
 
 

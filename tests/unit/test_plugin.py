@@ -10,6 +10,7 @@ import pytest
 
 from graphsync import __version__
 from graphsync.spec.conflicts import ConflictPolicySpec
+from graphsync_operator.build import names
 from graphsync_operator.plugin import command, engine, steer, summary, version
 from graphsync_operator.plugin.steer import PluginError
 from tests.resources import resource, shop_spec
@@ -172,15 +173,15 @@ def test_durations_read_like_kubectl_ages(seconds: float, shown: str) -> None:
 def test_patch_bodies_touch_only_what_they_mean() -> None:
     assert steer.suspend_patch(True) == {"spec": {"suspend": True}}
     assert steer.suspend_patch(False) == {"spec": {"suspend": False}}
-    assert steer.request_patch(steer.SYNC_NOW, "v1") == {"metadata": {"annotations": {"graphsync.io/sync-now": "v1"}}}
+    assert steer.request_patch(names.SYNC_NOW, "v1") == {"metadata": {"annotations": {"graphsync.io/sync-now": "v1"}}}
     assert steer.request_value(NOW) == "2026-11-26T12:00:00.000000Z"
 
 
 def test_a_request_is_handled_once_the_status_records_its_value() -> None:
     found = pipeline(handledRequests={"graphsync.io/sync-now": "a"})
-    assert steer.handled(found, steer.SYNC_NOW, "a")
-    assert not steer.handled(found, steer.SYNC_NOW, "b")
-    assert not steer.handled(pipeline(), steer.SYNC_NOW, "a")
+    assert steer.handled(found, names.SYNC_NOW, "a")
+    assert not steer.handled(found, names.SYNC_NOW, "b")
+    assert not steer.handled(pipeline(), names.SYNC_NOW, "a")
 
 
 def test_suspension_counts_once_the_operator_acted_on_the_generation() -> None:
@@ -205,12 +206,12 @@ def test_a_reconciliation_job_is_read_with_its_own_status() -> None:
     job["status"] = {
         "observedGeneration": 4,
         "phase": "Suspended",
-        "handledRequests": {steer.RECONCILE_NOW: "v1"},
+        "handledRequests": {names.RECONCILE_NOW: "v1"},
         "conditions": [condition("Ready", "True", "Suspended", "spec.suspend is true: no run starts")],
     }
     assert steer.suspended_as_asked(job, True)
-    assert steer.handled(job, steer.RECONCILE_NOW, "v1")
-    assert not steer.handled(job, steer.SYNC_NOW, "v1")
+    assert steer.handled(job, names.RECONCILE_NOW, "v1")
+    assert not steer.handled(job, names.SYNC_NOW, "v1")
 
 
 def test_names_and_kinds_as_kubectl_takes_them() -> None:

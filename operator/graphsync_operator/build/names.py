@@ -1,4 +1,5 @@
-"""Fixed names and labels of the children: re-running a handler finds the same objects again."""
+"""Every name the operator gives: its labels and annotations, and its children's names (fixed, so re-running a
+handler finds the same objects again)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,19 @@ from graphsync_operator.api import API_VERSION
 
 PART_OF = "graphsync"
 MANAGED_BY = "graphsync-operator"
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 PIPELINE_LABEL = "graphsync.io/pipeline"
+# On the worker pod template: a changed config rolls the workers.
 CONFIG_HASH = "graphsync.io/config-hash"
+# "Run now" requests a user writes on a resource; the operator acts once per value.
+SYNC_NOW = "graphsync.io/sync-now"
+RECONCILE_NOW = "graphsync.io/reconcile-now"
+# On a Job started by a run-now request: the request's value.
+REQUEST = "graphsync.io/request"
+# Held by a pipeline with deletionPolicy cleanup until its cleanup has run.
+FINALIZER = "graphsync.io/cleanup"
+# kopf's own bookkeeping annotations on each resource: the spec it last handled, and its handlers' progress.
+KOPF_PREFIX = "kopf.graphsync.io"
 # Mount points inside the worker container: the pods module keeps a spec's own volumes clear of them.
 CONFIG_DIR = pods.CONFIG_DIR
 CONFIG_FILE = f"{CONFIG_DIR}/pipeline.yaml"
@@ -54,7 +66,7 @@ def labels(pipeline: str, component: str, instance: str | None = None) -> dict[s
         "app.kubernetes.io/instance": instance or pipeline,
         "app.kubernetes.io/component": component,
         "app.kubernetes.io/part-of": PART_OF,
-        "app.kubernetes.io/managed-by": MANAGED_BY,
+        MANAGED_BY_LABEL: MANAGED_BY,
         PIPELINE_LABEL: pipeline,
     }
 

@@ -268,7 +268,7 @@ def job_now(cron: dict[str, Any], owner: Owner, request: str) -> dict[str, Any]:
         "kind": "Job",
         "metadata": {
             **owner.metadata(f"{cron['metadata']['name']}-now-{digest}", dict(job_template["metadata"]["labels"])),
-            "annotations": {"cronjob.kubernetes.io/instantiate": "manual", "graphsync.io/request": request},
+            "annotations": {"cronjob.kubernetes.io/instantiate": "manual", names.REQUEST: request},
         },
         "spec": copy.deepcopy(job_template["spec"]),
     }

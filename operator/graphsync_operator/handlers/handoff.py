@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import kopf
 
 from graphsync_operator.assess import Problem
+from graphsync_operator.build.names import KOPF_PREFIX
 from graphsync_operator.reasons import Reason
 
 T = TypeVar("T")
@@ -58,8 +59,6 @@ def raise_for(problem: Problem | None, retry: int) -> None:
         raise kopf.TemporaryError(problem.message, delay=retry_delay(retry))
 
 
-# kopf's bookkeeping on each resource (see `configure`): the spec it last handled, and its handlers' progress.
-KOPF_PREFIX = "kopf.graphsync.io"
 LAST_HANDLED = f"{KOPF_PREFIX}/last-handled-configuration"
 
 

@@ -20,7 +20,6 @@ from graphsync_operator.handlers.observation import observed
 from graphsync_operator.handlers.reconciliations import render_jobs
 from graphsync_operator.handlers.shared import (
     GROUP,
-    SYNC_NOW,
     VERSION,
     Invalid,
     Missing,
@@ -130,7 +129,7 @@ async def refresh_pipeline(body: Any, indexes: Mapping[str, Any]) -> BaseModel |
         return None
     meta = body["metadata"]
     cron = names.sync_cronjob(meta["name"]) if spec.schedule else None
-    handled = await chores(body, indexes, names.SYNC, SYNC_NOW, cron)
+    handled = await chores(body, indexes, names.SYNC, names.SYNC_NOW, cron)
     status = body.get("status") or {}
     return _status(body, indexes, None, config_hash=status.get("configHash"), spec=spec, handled=handled)
 

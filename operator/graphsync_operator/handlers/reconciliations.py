@@ -22,7 +22,6 @@ from graphsync_operator.handlers.handoff import current_generation, held_by_hand
 from graphsync_operator.handlers.observation import observed
 from graphsync_operator.handlers.shared import (
     GROUP,
-    RECONCILE_NOW,
     VERSION,
     Invalid,
     Missing,
@@ -135,7 +134,7 @@ async def refresh_job(body: Any, indexes: Mapping[str, Any]) -> BaseModel | None
     if not current_generation(body) or held_by_handler(body.get("status") or {}):
         return None
     cron = names.reconcile_cronjob(body["metadata"]["name"])
-    handled = await chores(body, indexes, names.RECONCILE, RECONCILE_NOW, cron)
+    handled = await chores(body, indexes, names.RECONCILE, names.RECONCILE_NOW, cron)
     return _status(body, indexes, None, suspended=bool(body["spec"].get("suspend")), handled=handled)
 
 

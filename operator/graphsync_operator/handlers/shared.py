@@ -20,13 +20,12 @@ from pydantic import BaseModel, ValidationError
 
 from graphsync.spec import errors
 from graphsync.spec.conflicts import ConflictPolicySpec
-from graphsync_operator import assess, ending
+from graphsync_operator import assess
 from graphsync_operator.api import API_VERSION, SyncPipelineSpec, valid_name
 from graphsync_operator.build import children, names, workloads
 from graphsync_operator.build import events as build_events
 from graphsync_operator.build.names import Owner
 from graphsync_operator.build.workloads import Defaults
-from graphsync_operator.handlers.handoff import KOPF_PREFIX
 from graphsync_operator.kube import Kube, KubeError, NotOwned
 from graphsync_operator.pods import Placement
 from graphsync_operator.progress import (
@@ -43,10 +42,8 @@ from graphsync_operator.reasons import Reason
 from graphsync_operator.status import Condition
 
 GROUP, VERSION = API_VERSION.split("/")
-SYNC_NOW = "graphsync.io/sync-now"
-RECONCILE_NOW = "graphsync.io/reconcile-now"
 STATUS_INTERVAL = float(os.environ.get("GRAPHSYNC_STATUS_INTERVAL", "5"))
-MANAGED = {"app.kubernetes.io/managed-by": names.MANAGED_BY}
+MANAGED = {names.MANAGED_BY_LABEL: names.MANAGED_BY}
 log = logging.getLogger(__name__)
 SpecT = TypeVar("SpecT", bound=BaseModel)
 
@@ -90,10 +87,10 @@ def kube() -> Kube:
 @kopf.on.startup()
 def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     # kopf's bookkeeping in annotations, so each status holds only what users read.
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=KOPF_PREFIX)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=KOPF_PREFIX)
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=names.KOPF_PREFIX)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=names.KOPF_PREFIX)
     # Only pipelines with deletionPolicy cleanup carry it, named for what it waits for.
-    settings.persistence.finalizer = ending.FINALIZER
+    settings.persistence.finalizer = names.FINALIZER
     settings.posting.level = logging.WARNING
     settings.execution.max_workers = int(os.environ.get("GRAPHSYNC_OPERATOR_WORKERS", "8"))
 

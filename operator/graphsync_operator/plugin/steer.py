@@ -15,13 +15,11 @@ from datetime import datetime
 from typing import Any
 
 from graphsync_operator.api import API_VERSION
+from graphsync_operator.build.names import RECONCILE_NOW, SYNC_NOW
 from graphsync_operator.kube import Kube
 from graphsync_operator.plugin.summary import ready_reason, status_of
 from graphsync_operator.reasons import Reason
 from graphsync_operator.status import ReconciliationJobStatus, SyncPipelineStatus
-
-SYNC_NOW = "graphsync.io/sync-now"
-RECONCILE_NOW = "graphsync.io/reconcile-now"
 
 # What a user may type before `/NAME`, as kubectl takes `TYPE/NAME`.
 KINDS = {

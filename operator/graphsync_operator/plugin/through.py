@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from graphsync.commands import conflicts, deadletter, output
+from graphsync_operator.api import API_VERSION
 from graphsync_operator.build import names
 from graphsync_operator.build.workloads import HTTP_PORT
 from graphsync_operator.kube import Kube
@@ -66,7 +67,7 @@ def ask(kube: Kube, namespace: str, args: argparse.Namespace) -> int:
     pods = kube.list("v1", "Pod", namespace, names.selector_text(args.name, COMPONENT))
     worker = chosen(pods)
     if worker is None:
-        if kube.get("graphsync.io/v1alpha1", "SyncPipeline", namespace, args.name) is None:
+        if kube.get(API_VERSION, "SyncPipeline", namespace, args.name) is None:
             raise PluginError(f"SyncPipeline {args.name!r} not found in namespace {namespace!r}")
         raise PluginError(
             f"no running worker of SyncPipeline {args.name!r} to ask (paused, scheduled, or starting?);"
