@@ -25,8 +25,8 @@ from graphsync_operator.api import (
 )
 from graphsync_operator.api import ConflictPolicyResourceSpec as ConflictPolicySpec
 from graphsync_operator.pods import OWN_VOLUMES, VOLUME_SOURCES
-from graphsync_operator.schema import structural
 from graphsync_operator.status import ConflictPolicyStatus, ReconciliationJobStatus, SyncPipelineStatus
+from graphsync_operator.structural import structural
 
 Rule = dict[str, str]
 

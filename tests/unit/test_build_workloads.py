@@ -20,7 +20,7 @@ from graphsync_operator.crds import closed_schema
 from graphsync_operator.handlers import shared
 from graphsync_operator.handlers.shared import Invalid, parse_spec
 from graphsync_operator.pods import Placement
-from graphsync_operator.schema import structural
+from graphsync_operator.structural import structural
 from tests.resources import resource, shop_spec
 from tests.unit.builders_data import (
     DEFAULTS,

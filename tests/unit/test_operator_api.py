@@ -14,7 +14,7 @@ from graphsync_operator.api import ReconciliationJobSpec, SyncPipelineSpec, chec
 from graphsync_operator.build import names
 from graphsync_operator.crds import all_crds, plain_yaml
 from graphsync_operator.handlers.pipelines import scheduled_before
-from graphsync_operator.schema import structural
+from graphsync_operator.structural import structural
 from tests.resources import shop_spec
 
 CRDS = Path(__file__).parents[2] / "crds"
