@@ -7,10 +7,9 @@ pipeline is Ready only when every desired worker reports, recently, that it runs
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 from graphsync.reconcile.report import Outcome
 from graphsync_operator import progress, reasons
@@ -86,21 +85,23 @@ def pipeline_status(observed: Observed) -> SyncPipelineStatus:
     # and counting its last word would call a pipeline Ready before its successor ever reported.
     done = (WorkerState.RUNNING, WorkerState.FINISHED) if observed.scheduled else (WorkerState.RUNNING,)
     healthy = [r for r in reports if r.state in done]
-    ready, degraded, reconciling, phase = _decide(observed, reports, healthy)
+    decision = _decide(observed, reports, healthy)
+    degraded = decision.degraded
     # kstatus reads Stalled=True as "failed": a broken data plane is that, not "current" with a false Ready.
-    problem = observed.problem or (Problem(*degraded) if degraded and degraded[0] not in NOT_STALLING else None)
+    stalling = degraded is not None and degraded.reason not in NOT_STALLING
+    problem = observed.problem or (Problem(degraded.reason, degraded.message) if degraded and stalling else None)
     lags = [r.lag_seconds for r in reports if r.lag_seconds is not None]
     conditions = [
-        _condition("Ready", ready[0], ready[1], ready[2], observed),
-        _condition("Reconciling", reconciling is not None, *(reconciling or (Reason.RECONCILED, "")), observed),
+        _verdict("Ready", decision.ready, observed),
+        _flag("Reconciling", decision.reconciling, Reason.RECONCILED, observed),
         _stalled(problem, observed),
-        _condition("Degraded", degraded is not None, *(degraded or (Reason.AS_EXPECTED, "")), observed),
+        _flag("Degraded", degraded, Reason.AS_EXPECTED, observed),
         _in_sync(observed, reports, lags),
     ]
     ready_workers = min(len(healthy), observed.ready_pods) if not observed.scheduled else len(healthy)
     return SyncPipelineStatus(
         observed_generation=observed.generation,
-        phase=phase,
+        phase=decision.phase,
         source=observed.source,
         target=observed.target,
         items_synced=sum(r.synced for r in observed.reports),
@@ -122,9 +123,41 @@ def pipeline_status(observed: Observed) -> SyncPipelineStatus:
     )
 
 
-Verdict = tuple[bool, Reason, str]
-# (Ready, Degraded, Reconciling, phase)
-Decision = tuple[Verdict, tuple[Reason, str] | None, tuple[Reason, str] | None, Phase]
+@dataclass(frozen=True)
+class Cause:
+    """Why a condition is set: its reason, and a message for people."""
+
+    reason: Reason
+    message: str
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The Ready condition: whether it holds, and why."""
+
+    holds: bool
+    reason: Reason
+    message: str
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A pipeline's state in one: Ready, the phase, and why it is Degraded or Reconciling (None: it is not)."""
+
+    ready: Verdict
+    phase: Phase
+    degraded: Cause | None = None
+    reconciling: Cause | None = None
+
+    @classmethod
+    def failing(cls, cause: Cause) -> Decision:
+        """Not Ready and Degraded, for the same cause."""
+        return cls(Verdict(False, cause.reason, cause.message), Phase.DEGRADED, degraded=cause)
+
+    @classmethod
+    def pending(cls, cause: Cause) -> Decision:
+        """Not Ready while it gets there (Reconciling), for the same cause."""
+        return cls(Verdict(False, cause.reason, cause.message), Phase.PENDING, reconciling=cause)
 
 
 def _decide(  # noqa: PLR0911 - one early answer per situation reads better than nesting
@@ -133,14 +166,14 @@ def _decide(  # noqa: PLR0911 - one early answer per situation reads better than
     if observed.problem is not None:
         problem = observed.problem
         phase = Phase.INVALID if problem.permanent else Phase.PENDING
-        return (False, problem.reason, problem.message), None, None, phase
+        return Decision(Verdict(False, problem.reason, problem.message), phase)
     if observed.suspended:
-        return (True, Reason.SUSPENDED, "spec.suspend is true: no worker runs"), None, None, Phase.SUSPENDED
+        return Decision(Verdict(True, Reason.SUSPENDED, "spec.suspend is true: no worker runs"), Phase.SUSPENDED)
     stopped = [c for c in progress.schema_changes_of(reports) if c.phase == "Stopped"]
     if stopped:
         said = "; ".join(f"{c.table}: {', '.join(c.changes)}" for c in stopped)
         message = f"{said}; accept the new columns with `kubectl graphsync schema NAME --accept`"
-        return (False, Reason.SCHEMA_CHANGED, message), (Reason.SCHEMA_CHANGED, message), None, Phase.DEGRADED
+        return Decision.failing(Cause(Reason.SCHEMA_CHANGED, message))
     retrying = [r for r in reports if r.state is WorkerState.RETRYING]
     failed = [r for r in reports if r.state in (WorkerState.FAILED, WorkerState.STUCK)]
     if retrying or failed:
@@ -148,15 +181,13 @@ def _decide(  # noqa: PLR0911 - one early answer per situation reads better than
         reason = {WorkerState.FAILED: Reason.WORKER_FAILED, WorkerState.STUCK: Reason.WORKER_STUCK}.get(
             worst.state, Reason.DATA_PLANE_UNAVAILABLE
         )
-        message = f"worker {worst.pod}: {worst.error or worst.state.value}"
-        return (False, reason, message), (reason, message), None, Phase.DEGRADED
+        return Decision.failing(Cause(reason, f"worker {worst.pod}: {worst.error or worst.state.value}"))
     if observed.scheduled:
         return _scheduled(observed, reports)
     if observed.desired == 0:
-        return (True, Reason.SCALED_TO_ZERO, "workers.replicas is 0"), None, None, Phase.SUSPENDED
+        return Decision(Verdict(True, Reason.SCALED_TO_ZERO, "workers.replicas is 0"), Phase.SUSPENDED)
     if not observed.rolled_out:
-        rolling = (Reason.ROLLING_OUT, "workers are moving to the new spec")
-        return (False, *rolling), None, rolling, Phase.PENDING
+        return Decision.pending(Cause(Reason.ROLLING_OUT, "workers are moving to the new spec"))
     if len(healthy) >= observed.desired and observed.ready_pods >= observed.desired:
         return _syncing(observed, healthy)
     # A pod that said "finished" ended on purpose (paused, rolled, scaled in): its successor is awaited, not missed.
@@ -169,14 +200,12 @@ def _decide(  # noqa: PLR0911 - one early answer per situation reads better than
             f"worker {newest.pod} last reported at {newest.heartbeat:%Y-%m-%dT%H:%M:%SZ};"
             f" {len(healthy)}/{observed.desired} running"
         )
-        return (False, Reason.WORKER_SILENT, message), (Reason.WORKER_SILENT, message), None, Phase.DEGRADED
+        return Decision.failing(Cause(Reason.WORKER_SILENT, message))
     since = observed.applied_at or observed.now
     if observed.now - since > START_GRACE:
         message = f"{len(healthy)}/{observed.desired} workers reported within {START_GRACE.seconds // 60} minutes"
-        not_reporting = (Reason.WORKERS_NOT_REPORTING, message)
-        return (False, *not_reporting), not_reporting, None, Phase.DEGRADED
-    waiting = (Reason.WAITING_FOR_WORKERS, f"{len(healthy)}/{observed.desired} workers running")
-    return (False, *waiting), None, waiting, Phase.PENDING
+        return Decision.failing(Cause(Reason.WORKERS_NOT_REPORTING, message))
+    return Decision.pending(Cause(Reason.WAITING_FOR_WORKERS, f"{len(healthy)}/{observed.desired} workers running"))
 
 
 def _scheduled(observed: Observed, reports: list[WorkerReport]) -> Decision:
@@ -185,34 +214,30 @@ def _scheduled(observed: Observed, reports: list[WorkerReport]) -> Decision:
     newest = max(runs, key=lambda r: r.heartbeat, default=None)
     if newest is not None and newest.state is WorkerState.FAILED:
         message = f"the last run ({newest.pod}) failed: {newest.error or 'no reason given'}"
-        return (False, Reason.LAST_RUN_FAILED, message), (Reason.LAST_RUN_FAILED, message), None, Phase.DEGRADED
+        return Decision.failing(Cause(Reason.LAST_RUN_FAILED, message))
     if newest is not None and newest.state is not WorkerState.FINISHED and newest not in reports:
         # Killed, evicted or out of memory: a run that ends never says so.
         message = f"the last run ({newest.pod}) stopped reporting at {newest.heartbeat:%Y-%m-%dT%H:%M:%SZ}"
-        return (False, Reason.LAST_RUN_FAILED, message), (Reason.LAST_RUN_FAILED, message), None, Phase.DEGRADED
-    scheduled = (True, Reason.SCHEDULED, "runs on its schedule")
+        return Decision.failing(Cause(Reason.LAST_RUN_FAILED, message))
+    scheduled = Verdict(True, Reason.SCHEDULED, "runs on its schedule")
     if newest is not None and newest.failed:
         message = f"the last run ({newest.pod}) {_dead_lettered(newest)}"
-        return scheduled, (Reason.ITEMS_DEAD_LETTERED, message), None, Phase.DEGRADED
-    return scheduled, None, None, Phase.SCHEDULED
+        return Decision(scheduled, Phase.DEGRADED, degraded=Cause(Reason.ITEMS_DEAD_LETTERED, message))
+    return Decision(scheduled, Phase.SCHEDULED)
 
 
 def _syncing(observed: Observed, healthy: list[WorkerReport]) -> Decision:
-    syncing = (True, Reason.SYNCING, f"{len(healthy)} worker(s) running")
+    syncing = Verdict(True, Reason.SYNCING, f"{len(healthy)} worker(s) running")
     backlog = next((r for r in healthy if _over_backlog(r)), None)
     if backlog is not None:
-        return syncing, (Reason.SLOT_BACKLOG, _backlog_message(backlog)), None, Phase.DEGRADED
+        return Decision(syncing, Phase.DEGRADED, degraded=Cause(Reason.SLOT_BACKLOG, _backlog_message(backlog)))
     since = observed.now - DEAD_LETTERING
     failing = [r for r in healthy if r.failed and r.last_failed_time and r.last_failed_time >= since]
     if failing:
         newest = max(failing, key=lambda r: r.last_failed_time or since)
-        return (
-            syncing,
-            (Reason.ITEMS_DEAD_LETTERED, f"worker {newest.pod} {_dead_lettered(newest)}"),
-            None,
-            Phase.DEGRADED,
-        )
-    return syncing, None, None, Phase.RUNNING
+        dead_lettered = Cause(Reason.ITEMS_DEAD_LETTERED, f"worker {newest.pod} {_dead_lettered(newest)}")
+        return Decision(syncing, Phase.DEGRADED, degraded=dead_lettered)
+    return Decision(syncing, Phase.RUNNING)
 
 
 def _over_backlog(report: WorkerReport) -> bool:
@@ -264,6 +289,17 @@ def _condition(kind: str, value: bool | None, reason: Reason, message: str, obse
     )
 
 
+def _verdict(kind: str, verdict: Verdict, observed: Observed) -> Condition:
+    return _condition(kind, verdict.holds, verdict.reason, verdict.message, observed)
+
+
+def _flag(kind: str, cause: Cause | None, otherwise: Reason, observed: Observed) -> Condition:
+    """A condition that holds for a cause, and otherwise is False with reason `otherwise` and no message."""
+    if cause is None:
+        return _condition(kind, False, otherwise, "", observed)
+    return _condition(kind, True, cause.reason, cause.message, observed)
+
+
 def _stalled(problem: Problem | None, observed: Observed) -> Condition:
     if problem is None:
         return _condition("Stalled", False, Reason.RUNNING, "", observed)
@@ -290,19 +326,21 @@ def reconciliation_status(observed: Observed) -> ReconciliationJobStatus:
     last = last_reconciliation(observed.reconciliations)
     running = [r for r in live(observed) if r.state in (WorkerState.STARTING, WorkerState.RUNNING)]
     if observed.problem is not None:
-        ready: Verdict = (False, observed.problem.reason, observed.problem.message)
+        ready = Verdict(False, observed.problem.reason, observed.problem.message)
         phase = Phase.INVALID if observed.problem.permanent else Phase.PENDING
     elif observed.suspended:
-        ready, phase = (True, Reason.SUSPENDED, "spec.suspend is true: no run starts"), Phase.SUSPENDED
+        ready, phase = Verdict(True, Reason.SUSPENDED, "spec.suspend is true: no run starts"), Phase.SUSPENDED
     else:
-        ready = (True, Reason.SCHEDULED, f"runs on its schedule, or now with the {names.RECONCILE_NOW} annotation")
+        ready = Verdict(
+            True, Reason.SCHEDULED, f"runs on its schedule, or now with the {names.RECONCILE_NOW} annotation"
+        )
         phase = Phase.RUNNING if running else Phase.SCHEDULED
     failed = [r for r in runs if r.state is WorkerState.FAILED and (last is None or r.started_at >= last.started_at)]
     degraded = None
     if last is not None and last.outcome in (Outcome.FAILED, Outcome.PARTIAL):
-        degraded = (Reason.RUN_FAILED, f"the last run ended {last.outcome}")
+        degraded = Cause(Reason.RUN_FAILED, f"the last run ended {last.outcome}")
     elif failed:
-        degraded = (Reason.RUN_FAILED, failed[0].error or "the last run failed")
+        degraded = Cause(Reason.RUN_FAILED, failed[0].error or "the last run failed")
     if last is None:
         in_sync = _condition("InSync", None, Reason.NO_RUN_YET, "no run has finished yet", observed)
     else:
@@ -310,10 +348,10 @@ def reconciliation_status(observed: Observed) -> ReconciliationJobStatus:
         holds = reason in (Reason.IN_SYNC, Reason.REPAIRED)
         in_sync = _condition("InSync", holds, reason, _counts(last), observed)
     conditions = [
-        _condition("Ready", ready[0], ready[1], ready[2], observed),
+        _verdict("Ready", ready, observed),
         _condition("Reconciling", False, Reason.RECONCILED, "", observed),
         _stalled(observed.problem, observed),
-        _condition("Degraded", degraded is not None, *(degraded or (Reason.AS_EXPECTED, "")), observed),
+        _flag("Degraded", degraded, Reason.AS_EXPECTED, observed),
         in_sync,
     ]
     return ReconciliationJobStatus(
@@ -335,45 +373,6 @@ def policy_status(observed: Observed, users: Sequence[str]) -> ConflictPolicySta
     return ConflictPolicyStatus(
         observed_generation=observed.generation, pipelines=sorted(users), conditions=[ready, stalled]
     )
-
-
-def cleanup_progress(
-    reports: Sequence[WorkerReport],
-    job: str,
-    now: datetime,
-    heartbeat_seconds: float,
-    job_status: Mapping[str, Any] | None = None,
-) -> str:
-    """Where a pipeline's cleanup stands: workersRunning, notStarted, running, done, or failed: <why>.
-
-    `reports` are the reports on the pipeline's workers' Lease; the cleanup Job's pods report there too.
-    `job_status` is the cleanup Job's status: a Job that failed without a pod ever reporting (it could not
-    start, or ran past its deadline) has failed too.
-    """
-    horizon = now - timedelta(seconds=heartbeat_seconds * MISSED_BEATS)
-    busy = (WorkerState.STARTING, WorkerState.RUNNING, WorkerState.RETRYING)
-    cleaners = [r for r in reports if r.pod.startswith(f"{job}-")]
-    workers = [r for r in reports if r not in cleaners]
-    if any(r.state in busy and r.heartbeat >= horizon for r in workers):
-        return "workersRunning"
-    failed = next(
-        (
-            c
-            for c in (job_status or {}).get("conditions", [])
-            if c.get("type") == "Failed" and c.get("status") == "True"
-        ),
-        None,
-    )
-    if failed is not None and not any(r.state is WorkerState.FINISHED for r in cleaners):
-        return f"failed: the Job failed ({failed.get('reason', 'Failed')}): {failed.get('message', '')}".rstrip(": ")
-    if not cleaners:
-        return "notStarted"
-    newest = max(cleaners, key=lambda r: r.heartbeat)
-    if newest.state is WorkerState.FINISHED:
-        return "done"
-    if newest.state is WorkerState.FAILED or newest.heartbeat < horizon:
-        return f"failed: {newest.error or 'the cleanup pod stopped reporting'}"
-    return "running"
 
 
 def _counts(run: LastReconciliation) -> str:

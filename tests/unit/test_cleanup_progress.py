@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from graphsync_operator.api import SyncPipelineSpec
-from graphsync_operator.assess import cleanup_progress
 from graphsync_operator.build import children, workloads
 from graphsync_operator.build.names import Owner
 from graphsync_operator.build.workloads import Defaults
+from graphsync_operator.cleanup import cleanup_progress
 from graphsync_operator.progress import WorkerReport, WorkerState
 from tests.resources import shop_spec
 
@@ -24,7 +24,7 @@ def report(pod: str, state: WorkerState, age: float = 1, error: str | None = Non
 
 
 def verdict(reports: list[WorkerReport], job_status: dict[str, Any] | None = None) -> str:
-    return cleanup_progress(reports, JOB, NOW, 10, job_status)
+    return str(cleanup_progress(reports, JOB, NOW, 10, job_status))
 
 
 FAILED_JOB = {

@@ -14,6 +14,7 @@ from graphsync_operator import assess
 from graphsync_operator.api import DeletionPolicy, SyncPipelineSpec
 from graphsync_operator.build import children, names
 from graphsync_operator.build.names import Owner
+from graphsync_operator.cleanup import WAITING, CleanupState, cleanup_progress
 from graphsync_operator.handlers.ending import let_go, namespace_ending
 from graphsync_operator.handlers.handoff import current_generation, held_by_handler, raise_for, resettled, stranded
 from graphsync_operator.handlers.observation import observed
@@ -208,29 +209,29 @@ def clean_up_pipeline(body: Any, retry: int, **kwargs: Any) -> None:
     reports = reports_of(kwargs, owner.namespace, owner.name, names.SYNC)
     name = names.cleanup_job(owner.name)
     found = kube().get("batch/v1", "Job", owner.namespace, name)
-    verdict = assess.cleanup_progress(
+    verdict = cleanup_progress(
         reports, name, datetime.now(UTC), defaults().heartbeat_seconds, (found or {}).get("status")
     )
-    if retry % 12 == 11 and verdict in ("workersRunning", "notStarted", "running"):
+    if retry % 12 == 11 and verdict.state in WAITING:
         # About once a minute, so a deletion that waits says why (set deletionPolicy: retain to skip the cleanup).
         post(body, [("Warning", "CleanupWaiting", f"deletion waits for the cleanup: {verdict}")])
-    if verdict == "workersRunning":
+    if verdict.state is CleanupState.WORKERS_RUNNING:
         raise kopf.TemporaryError("waiting for the workers to stop before cleaning up", delay=5)
-    if verdict == "done":
+    if verdict.state is CleanupState.DONE:
         post(body, [("Normal", "CleanedUp", "engine triggers, state and streams removed")])
         return
-    if verdict.startswith("failed"):
-        post(body, [("Warning", "CleanupFailed", verdict)])
+    if verdict.state is CleanupState.FAILED:
+        post(body, [("Warning", "CleanupFailed", str(verdict))])
     try:
         job = children.cleanup(owner, spec, defaults(), policy_of(owner.namespace, spec))
     except Missing as exc:
         raise kopf.TemporaryError(exc.message, delay=30) from None
-    if verdict.startswith("failed"):
+    if verdict.state is CleanupState.FAILED:
         # A new attempt: the failed Job and its reports go, a fresh Job starts on the next try.
         kube().delete_owned("batch/v1", "Job", owner.namespace, job["metadata"]["name"], owner.uid)
         stale = {annotation_key(r.pod): None for r in reports if r.pod.startswith(job["metadata"]["name"] + "-")}
         lease = names.lease(owner.name, names.SYNC)
         kube().patch_annotations("coordination.k8s.io/v1", "Lease", owner.namespace, lease, stale)
-        raise kopf.TemporaryError(verdict, delay=30)
+        raise kopf.TemporaryError(str(verdict), delay=30)
     kube().create(job)
     raise kopf.TemporaryError("waiting for the cleanup Job", delay=5)
