@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -131,9 +132,19 @@ class JsonLines(logging.Formatter):
         return json.dumps(line, default=str, ensure_ascii=False)
 
 
-def configure(log_format: str, level: int = logging.INFO) -> None:
-    """The root logger writes to stderr in `log_format` (see FORMATS), replacing any handler set before."""
+def configure(log_format: str, level: int = logging.INFO, *, replace: bool = True) -> None:
+    """The root logger writes to stderr in `log_format` (see FORMATS), replacing any handler set before; with
+    `replace` False, a root logger that has handlers already (a program or a test calling a command) is left as is."""
     handler = logging.StreamHandler()
     handler.addFilter(ContextFilter())
     handler.setFormatter(JsonLines() if log_format == "json" else OneLine())
-    logging.basicConfig(level=level, handlers=[handler], force=True)
+    logging.basicConfig(level=level, handlers=[handler], force=replace)
+
+
+def configure_from_env(level: str | None = None) -> int:
+    """`configure` as a pod is told: in the format GRAPHSYNC_LOG_FORMAT names, at `level` (a flag's) or else the
+    level GRAPHSYNC_LOG_LEVEL names; returns the level. ValueError naming the variable at fault, set nothing then."""
+    log_format = choose(os.environ.get(ENV))
+    chosen = level_of(level or os.environ.get(LEVEL_ENV))
+    configure(log_format, chosen)
+    return chosen

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 
 import kopf
 
@@ -51,11 +50,9 @@ def _port(value: str) -> int:
 
 def main(args: argparse.Namespace) -> int:
     try:
-        log_format = logs.choose(os.environ.get(logs.ENV))
-        level = logging.DEBUG if args.verbose else logs.level_of(args.log_level or os.environ.get(logs.LEVEL_ENV))
+        level = logs.configure_from_env("debug" if args.verbose else args.log_level)
     except ValueError as exc:
         raise SystemExit(f"graphsync-operator run: {exc}") from None
-    logs.configure(log_format, level)
     if level > logging.DEBUG:
         # kopf logs every handler and timer run at INFO: at one timer per pipeline every few seconds, noise.
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)

@@ -11,14 +11,13 @@ handlers do (`handlers.shared.parse_spec`), the name checked as they check it.
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from graphsync.commands import output
+from graphsync.commands import output, specfile
 from graphsync.commands import validate as engine_validate
 from graphsync.commands.validate import Finding
 from graphsync.spec import errors
@@ -52,8 +51,7 @@ def main(args: argparse.Namespace) -> int:
     try:
         documents = engine_validate.read(args.file)
     except ValueError as exc:
-        print(f"validate: {exc}", file=sys.stderr)
-        return 2
+        return specfile.refuse("validate", str(exc))
     found = findings(documents)
     output.emit([finding.data() for finding in found], args.output, engine_validate.findings_text)
     return 0 if all(finding.valid for finding in found) else 1

@@ -9,12 +9,14 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from graphsync import logs
 from graphsync.cleanup import CleanupError, cleanup
 from graphsync.commands import output, specfile
+from graphsync.spec.pipeline import PipelineSpec
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -27,21 +29,26 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def main(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        spec = specfile.load(args.file)
-    except specfile.SpecError as exc:
-        print(f"graphsync cleanup: {exc}", file=sys.stderr)
-        return 2
+    logs.configure("text", logging.WARNING, replace=False)
+    return specfile.act_on_file(args, act, "graphsync cleanup")
+
+
+def act(spec: PipelineSpec, args: argparse.Namespace, program: str = "graphsync cleanup") -> int:
     try:
         report = cleanup(spec)
     except CleanupError as exc:
-        output.emit(exc.report.summary(), args.output, report_text)
-        for error in exc.report.errors:
-            print(f"graphsync cleanup: {error}", file=sys.stderr)
-        return 1
+        return failed(exc, program, lambda summary: output.emit(summary, args.output, report_text))
     output.emit(report.summary(), args.output, report_text)
     return 0
+
+
+def failed(error: CleanupError, program: str, show: Callable[[dict[str, Any]], None]) -> int:
+    """What was removed all the same (`show`n as the command shows a report), then each side that could not be
+    cleaned up, on stderr under `program`'s name: exit status 1."""
+    show(error.report.summary())
+    for side in error.report.errors:
+        print(f"{program}: {side}", file=sys.stderr)
+    return 1
 
 
 def report_text(report: Mapping[str, Any], wide: bool = False) -> str:

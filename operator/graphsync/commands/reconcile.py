@@ -9,18 +9,16 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import signal
-import sys
-import threading
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from pydantic import ValidationError
 
-from graphsync.commands import output, specfile
+from graphsync import logs
+from graphsync.commands import output, process, specfile
 from graphsync.reconcile.pipeline import reconcile
-from graphsync.reconcile.report import Outcome
+from graphsync.reconcile.report import Outcome, Report
+from graphsync.spec.pipeline import PipelineSpec
 from graphsync.spec.reconcile import ReconcileSpec
 
 
@@ -34,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def add_job_arguments(command: argparse.ArgumentParser) -> None:
-    """The spec file and the options of one run, which `job_document` reads (shared with the worker's command)."""
+    """The spec file and the options of one run, which `job_of` reads (shared with the worker's command)."""
     command.add_argument("-f", "--file", type=Path, required=True, help="a pipeline spec or SyncPipeline manifest")
     command.add_argument("--repair", action="store_true", help="write the differences through the pipeline's sink")
     command.add_argument("--entity", action="append", default=[], help="only this entity type (repeatable)")
@@ -45,30 +43,35 @@ def add_job_arguments(command: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure("text", logging.WARNING, replace=False)
+    return specfile.act_on_file(args, act, "graphsync reconcile")
+
+
+def act(spec: PipelineSpec, args: argparse.Namespace, program: str = "graphsync reconcile") -> int:
     try:
-        spec = specfile.load(args.file)
-        job = ReconcileSpec.model_validate(job_document(args))
+        job = job_of(args)
     except specfile.SpecError as exc:
-        print(f"graphsync reconcile: {exc}", file=sys.stderr)
-        return 2
-    except ValidationError as exc:
-        print(f"graphsync reconcile: invalid options:\n{specfile.format_errors(exc)}", file=sys.stderr)
-        return 2
-    stop = threading.Event()
-
-    def request_stop(signum: int, _frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
+        return specfile.refuse(program, str(exc))
+    stop = process.stop_on_signals()
     try:
         report = reconcile(spec, job, stop)
     except ValueError as exc:
-        print(f"graphsync reconcile: {exc}", file=sys.stderr)
-        return 2
+        return specfile.refuse(program, str(exc))
     output.emit(report.summary(), args.output, report_text)
+    return status(report)
+
+
+def status(report: Report) -> int:
+    """The exit status of a run: 0 when the target matches or every difference was repaired, else 1."""
     return 0 if report.outcome in (Outcome.IN_SYNC, Outcome.REPAIRED) else 1
+
+
+def job_of(args: argparse.Namespace) -> ReconcileSpec:
+    """The run the options ask for; SpecError naming each option at fault."""
+    try:
+        return ReconcileSpec.model_validate(job_document(args))
+    except ValidationError as exc:
+        raise specfile.SpecError(f"invalid options:\n{specfile.format_errors(exc)}") from None
 
 
 def job_document(args: argparse.Namespace) -> dict[str, Any]:

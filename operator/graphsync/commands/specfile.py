@@ -36,9 +36,14 @@ def act_on_file(
     try:
         spec = load(args.file)
     except SpecError as exc:
-        print(f"{program}: {exc}", file=sys.stderr)
-        return 2
+        return refuse(program, str(exc))
     return act(spec, args, program)
+
+
+def refuse(program: str, message: str) -> int:
+    """A spec, job or option that cannot run, said on stderr under `program`'s name: exit status 2."""
+    print(f"{program}: {message}", file=sys.stderr)
+    return 2
 
 
 def load(path: Path) -> PipelineSpec:

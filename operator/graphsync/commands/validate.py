@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from graphsync.commands import kubectl, output
+from graphsync.commands import kubectl, output, specfile
 from graphsync.spec import errors
 from graphsync.spec.pipeline import PipelineSpec
 
@@ -63,8 +63,7 @@ def main(args: argparse.Namespace) -> int:
     try:
         documents = read(args.file)
     except ValueError as exc:
-        print(f"graphsync validate: {exc}", file=sys.stderr)
-        return 2
+        return specfile.refuse("graphsync validate", str(exc))
     if any(isinstance(document, Mapping) and "kind" in document for document in documents):
         return _hand_over(args)
     found = [pipeline_finding(index, document) for index, document in enumerate(documents, 1)]
