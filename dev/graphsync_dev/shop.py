@@ -16,10 +16,10 @@ from typing import Any, TextIO
 import psycopg
 import yaml
 
-from graphsync import run
 from graphsync.commands.progress import Progress, summary_text
 from graphsync.connectors.postgres.outbox import Outbox
-from graphsync.pipeline.control import RunControl
+from graphsync.pipelines import run
+from graphsync.runner.control import RunControl
 from graphsync.spec.pipeline import PipelineSpec
 from graphsync_dev import neo4j as neo4j_server
 from graphsync_dev import sample, substrate

@@ -19,7 +19,7 @@ import psycopg
 import redis
 from psycopg import sql
 
-from graphsync import connect, graphmodes, shapes
+from graphsync import connect, shapes, stores
 from graphsync.cleanup.keys import key_pattern, key_prefix
 from graphsync.cleanup.targets import repeat
 from graphsync.connectors.graphs.reading import Store
@@ -134,8 +134,8 @@ def adopt(spec: PipelineSpec) -> None:
         if spec.transport is not None:
             client = stack.enter_context(connect.redis_client(spec.redis_streams))
             redis_keys(client, old=old, new=new)
-        if spec.source.graph is not None and graphmodes.falkordb_server(spec) is not None:
-            state = graphmodes.state_client(spec)
+        if spec.source.graph is not None and stores.falkordb_server(spec) is not None:
+            state = stores.state_client(spec)
             stack.callback(state.close)
             redis_keys(state, old=old, new=new)
         documents = graph_store(spec, stack) if spec.source.files is not None else None

@@ -19,10 +19,10 @@ from typing import Any
 
 from graphsync.connectors import cypher
 from graphsync.connectors.graphs.reading import Store
-from graphsync.pipeline.retry import Backoff, Interrupted
 from graphsync.reconcile import audit
 from graphsync.reconcile.pipeline import audit_store, reconcile
 from graphsync.reconcile.report import Outcome, Report
+from graphsync.runner.retry import Backoff, Interrupted
 from graphsync.spec.backfill import Backfill
 from graphsync.spec.pipeline import PipelineSpec
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from contextlib import ExitStack
 
-from graphsync import connect, graphmodes
+from graphsync import connect, stores
 from graphsync.connectors.postgres.deadletter import PostgresDeadLetters
-from graphsync.pipeline.contracts import DeadLetter
+from graphsync.runner.contracts import DeadLetter
 from graphsync.spec.pipeline import Mode, PipelineSpec
 
 
@@ -21,7 +21,7 @@ def open_count(spec: PipelineSpec) -> int | None:
         return None
     if spec.source.graph is not None:
         with ExitStack() as stack:
-            return graphmodes.state_of(spec, stack).dead_letters.count()
+            return stores.state_of(spec, stack).dead_letters.count()
     with connect.postgres(spec.postgres, autocommit=True) as conn:
         return PostgresDeadLetters(conn, pipeline=spec.identity, schema=spec.postgres.schema_).count()
 
@@ -30,7 +30,7 @@ def listed(spec: PipelineSpec, *, include_replayed: bool, limit: int) -> list[De
     """The records `dlq list` shows, from the store the run writes to (a worker's /deadletters reads it so too)."""
     if spec.source.graph is not None:
         with ExitStack() as stack:
-            return graphmodes.state_of(spec, stack).dead_letters.list(include_replayed=include_replayed, limit=limit)
+            return stores.state_of(spec, stack).dead_letters.list(include_replayed=include_replayed, limit=limit)
     with connect.postgres(spec.postgres, autocommit=True) as conn:
         store = PostgresDeadLetters(conn, pipeline=spec.identity, schema=spec.postgres.schema_)
         return store.list(include_replayed=include_replayed, limit=limit)

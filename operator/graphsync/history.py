@@ -24,9 +24,9 @@ from typing import Any
 from graphsync import logs
 from graphsync.connectors import cypher
 from graphsync.connectors.graphs.reading import Store
-from graphsync.pipeline.control import RunControl
-from graphsync.pipeline.stats import RunStats
 from graphsync.reconcile import audit
+from graphsync.runner.control import RunControl
+from graphsync.runner.stats import RunStats
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from typing import Any, LiteralString
 
 import redis
 
-from graphsync import connect, graphmodes, relaying
+from graphsync import connect, relaying, stores
 from graphsync.connectors.graphs.reading import Store
 from graphsync.connectors.postgres.checkpoints import PostgresCheckpoints
 from graphsync.connectors.postgres.logical.slot import Slot
@@ -51,8 +51,8 @@ def positions(spec: PipelineSpec) -> list[Position]:
         if spec.source.files is not None:
             return _files(spec, stack)
         if spec.source.graph is not None:
-            stored = graphmodes.state_of(spec, stack).checkpoints.all()
-            kind = "falkordb" if graphmodes.falkordb_server(spec) else "graph"
+            stored = stores.state_of(spec, stack).checkpoints.all()
+            kind = "falkordb" if stores.falkordb_server(spec) else "graph"
             return [Position(kind, name, value) for name, value in sorted(stored.items())]
         return _postgres(spec, stack)
 

@@ -16,10 +16,10 @@ from graphsync.connectors import outages
 from graphsync.connectors.postgres.relay import Relay
 from graphsync.connectors.postgres.tables import tables_of
 from graphsync.connectors.redis import streams
-from graphsync.pipeline.control import RunControl
-from graphsync.pipeline.retry import Backoff, Interrupted
-from graphsync.pipeline.runner import Runner
-from graphsync.pipeline.stats import RunStats
+from graphsync.runner.control import RunControl
+from graphsync.runner.loop import Runner
+from graphsync.runner.retry import Backoff, Interrupted
+from graphsync.runner.stats import RunStats
 from graphsync.spec.pipeline import PipelineSpec
 
 log = logging.getLogger(__name__)

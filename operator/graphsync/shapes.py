@@ -37,8 +37,8 @@ from graphsync.connectors.postgres.logical.slot import Slot
 from graphsync.connectors.postgres.outbox import Outbox
 from graphsync.connectors.postgres.shapes import Shape, shape_of
 from graphsync.connectors.postgres.tables import Table, tables_of
-from graphsync.pipeline.control import RunControl
-from graphsync.pipeline.stats import RunStats
+from graphsync.runner.control import RunControl
+from graphsync.runner.stats import RunStats
 from graphsync.spec.backfill import Backfill
 from graphsync.spec.endpoints import CaptureMode
 from graphsync.spec.mapping import Mappings, PropertySelection

@@ -1,12 +1,17 @@
-"""The target of a pipeline, whatever its kind: its sink, and a reader to compare it with the source."""
+"""The target of a pipeline, whatever its kind: its sink, a reader to compare it with the source, and a files
+pipeline's document store with the lease its writers hold."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import ExitStack
 
 from graphsync import connect
 from graphsync.connectors.falkordb import sink as falkordb_sink
 from graphsync.connectors.falkordb.sink import FalkorSink
+from graphsync.connectors.files.lease import Lease
+from graphsync.connectors.files.statements import Layout
+from graphsync.connectors.files.store import DocumentStore, FalkorDocuments, Neo4jDocuments
 from graphsync.connectors.graphs.reading import Store
 from graphsync.connectors.neo4j import sink as neo4j_sink
 from graphsync.connectors.neo4j.reader import Neo4jReader
@@ -17,6 +22,8 @@ from graphsync.spec.mapping import Mappings
 from graphsync.spec.pipeline import Mode, PipelineSpec
 
 GraphSink = Neo4jSink | FalkorSink
+# A FalkorDB snapshot is built aside in the graph of this suffix, then renamed into place.
+BUILD_SUFFIX = "__graphsync_build"
 # Batches a Neo4j sink applies at once (see writers).
 CONCURRENT_WRITES = 2
 
@@ -85,3 +92,19 @@ def reader(spec: PipelineSpec, stack: ExitStack) -> Store:
         made = Neo4jReader(connect.neo4j_driver(spec.neo4j), database=spec.neo4j.database)
     stack.callback(made.close)
     return made
+
+
+def document_store(spec: PipelineSpec, layout: Layout, stack: ExitStack) -> DocumentStore:
+    store: DocumentStore
+    if spec.target.falkordb is not None:
+        store = FalkorDocuments(connect.falkordb_graph(spec.target.falkordb, "target.falkordb"), layout)
+    else:
+        target = spec.neo4j
+        store = Neo4jDocuments(connect.neo4j_driver(target), layout, database=target.database)
+    stack.callback(store.close)
+    return store
+
+
+def writer_lease(spec: PipelineSpec, store: DocumentStore, call: Callable[..., str | None]) -> Lease:
+    """The lease every writer of this files pipeline holds while it writes (see `connectors.files.lease`)."""
+    return Lease(store, f"{spec.identity}:files", call)

@@ -25,7 +25,7 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from graphsync.pipeline.stats import COMPONENTS, DIRECTIONS, Histogram
+from graphsync.runner.stats import COMPONENTS, DIRECTIONS, Histogram
 from graphsync_operator.heartbeat import Reporter
 from graphsync_operator.metrics import build_info
 from graphsync_operator.progress import MISSED_BEATS, WorkerReport, WorkerState

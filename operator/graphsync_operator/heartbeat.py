@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from graphsync.pipeline.stats import RunStats, lag_seconds
+from graphsync.runner.stats import RunStats, lag_seconds
 from graphsync_operator import kube, progress
 from graphsync_operator.progress import STUCK_SECONDS, WorkerReport, WorkerState
 from graphsync_operator.snapshot import Snapshot, combined, snapshot_of

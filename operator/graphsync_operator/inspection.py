@@ -21,7 +21,7 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qs
 
-from graphsync import deadletters, twoway
+from graphsync import deadletters, stores
 from graphsync.commands import conflicts as conflicts_command
 from graphsync.commands import deadletter as deadletter_command
 from graphsync.spec.pipeline import Mode, PipelineSpec
@@ -75,7 +75,7 @@ def answer(spec: PipelineSpec, request: Request) -> tuple[int, dict[str, Any]]:
         message = f"mode: conflicts are held by bidirectional pipelines, and this one is {spec.mode.value}"
         return HTTPStatus.NOT_FOUND, {"message": message}
     with ExitStack() as stack:
-        _, store = twoway.state(spec, stack)
+        _, store = stores.bidirectional_state(spec, stack)
         if request.id is None:
             held = store.list(include_resolved=request.include_all)
             return HTTPStatus.OK, {"conflicts": [without(conflicts_command.record(c), VALUES) for c in held]}

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from graphsync.pipeline.stats import DIRECTIONS, VISIBLE_SECONDS_BOUNDS, Histogram, RunStats
+from graphsync.runner.stats import DIRECTIONS, VISIBLE_SECONDS_BOUNDS, Histogram, RunStats
 
 
 @dataclass(frozen=True)

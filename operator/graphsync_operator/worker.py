@@ -27,15 +27,15 @@ from typing import TypeVar
 from pydantic import ValidationError
 
 from graphsync import deadletters, logs
-from graphsync import run as pipeline_run
 from graphsync.cleanup import CleanupError, cleanup
 from graphsync.commands import cleanup as cleanup_command
 from graphsync.commands import reconcile as reconcile_command
 from graphsync.commands import specfile
 from graphsync.commands.progress import summary_text
-from graphsync.pipeline.control import RunControl
+from graphsync.pipelines import run as pipeline_run
 from graphsync.reconcile.pipeline import reconcile
 from graphsync.reconcile.report import Outcome
+from graphsync.runner.control import RunControl
 from graphsync.spec.pipeline import Mode, PipelineSpec
 from graphsync.spec.reconcile import ReconcileSpec
 from graphsync_operator import heartbeat, kube, progress

@@ -11,13 +11,13 @@ from collections.abc import Iterator
 
 import redis
 
-from graphsync import run
 from graphsync.change import Change, Operation
 from graphsync.connectors.redis import streams
 from graphsync.connectors.redis.state import RedisCheckpoints
-from graphsync.pipeline.control import RunControl
-from graphsync.pipeline.stats import RunStats
+from graphsync.pipelines import run
 from graphsync.reconcile.pipeline import reconcile
+from graphsync.runner.control import RunControl
+from graphsync.runner.stats import RunStats
 from graphsync.spec.pipeline import PipelineSpec
 from graphsync.spec.reconcile import ReconcileSpec
 

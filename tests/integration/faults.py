@@ -12,10 +12,11 @@ from typing import Any, ClassVar
 
 import psycopg
 
-from graphsync import capture, run
+from graphsync import capture
 from graphsync.connectors.postgres.deadletter import PostgresDeadLetters
-from graphsync.pipeline.control import RunControl
-from graphsync.pipeline.stats import RunStats
+from graphsync.pipelines import run
+from graphsync.runner.control import RunControl
+from graphsync.runner.stats import RunStats
 from graphsync.spec.pipeline import PipelineSpec
 from graphsync_dev.service import Service
 from tests import shop, workload

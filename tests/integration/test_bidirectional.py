@@ -16,11 +16,12 @@ import pytest
 import redis
 import yaml
 
-from graphsync import cli, run, twoway
+from graphsync import cli
 from graphsync.connectors.falkordb import graph as falkor_graph
 from graphsync.connectors.falkordb.graph import Graph
-from graphsync.pipeline.control import RunControl
-from graphsync.pipeline.stats import RunStats
+from graphsync.pipelines import bidirectional, run
+from graphsync.runner.control import RunControl
+from graphsync.runner.stats import RunStats
 from graphsync.spec.pipeline import PipelineSpec
 from graphsync_dev.service import Service
 from tests import graphs
@@ -301,7 +302,7 @@ def test_a_lost_ledger_brings_no_deleted_entity_back(
     assert person(source_read, 4) is None
     assert person(target.read, 4) is not None
     with ExitStack() as stack:
-        pair_ = twoway.TwoWay(spec, stack)
+        pair_ = bidirectional.TwoWay(spec, stack)
         held = [c for c in pair_.conflicts.list() if c.entity == "person"]
         assert [(c.key, c.source) for c in held] == [(4, None)]
         assert held[0].reason.startswith("the ledger is not the one both sides were synced with")
@@ -313,7 +314,7 @@ def test_a_lost_ledger_brings_no_deleted_entity_back(
     assert person(source_read, 4) is None
     assert again["toSource"] == 0
     with ExitStack() as stack:
-        pair_ = twoway.TwoWay(spec, stack)
+        pair_ = bidirectional.TwoWay(spec, stack)
         [held4] = [c for c in pair_.conflicts.list() if c.entity == "person"]
         pair_.settle(held4.id, "source", by="test")  # the source's answer: deleted
     # Gone from the target too (a bare placeholder at most, while its held relationships point at it).

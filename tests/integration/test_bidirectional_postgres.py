@@ -12,10 +12,10 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from graphsync import run, twoway
-from graphsync.pipeline.control import RunControl
+from graphsync.pipelines import bidirectional, run
 from graphsync.reconcile.pipeline import reconcile
 from graphsync.reconcile.report import Outcome
+from graphsync.runner.control import RunControl
 from graphsync.spec.pipeline import PipelineSpec
 from graphsync.spec.reconcile import ReconcileSpec
 from graphsync_dev import sample
@@ -195,7 +195,7 @@ def test_conflicts_follow_the_policy_and_manual_ones_wait_in_the_engine_schema(
     assert (counts["resolved"], counts["held"]) == (1, 1)
     assert graph(neo4j_driver, "MATCH (c:Customer {id: 3}) RETURN c.name") == "postgres"
     with ExitStack() as stack:
-        pair = twoway.TwoWay(pipeline, stack)
+        pair = bidirectional.TwoWay(pipeline, stack)
         [held] = pair.conflicts.list()
         assert (held.entity, held.key, held.source, held.target) == (
             "product",
@@ -254,7 +254,7 @@ def test_a_value_a_merge_rule_cannot_combine_is_held_not_a_crash(
     assert counts["held"] == 1, counts
     assert graph(neo4j_driver, "MATCH (c:Customer {id: 5}) RETURN c.name") == "still synced"
     with ExitStack() as stack:
-        [held] = twoway.TwoWay(pipeline, stack).conflicts.list()
+        [held] = bidirectional.TwoWay(pipeline, stack).conflicts.list()
     assert (held.entity, held.key) == ("orders", 2)
     assert held.reason.startswith("cannot merge: sum applies to numbers, not "), held.reason
     assert "'lots'" in held.reason
@@ -285,5 +285,5 @@ def test_a_repair_of_a_two_way_pipeline_follows_its_policy_and_leaves_held_confl
     assert row(pg_conn, "SELECT title FROM product WHERE id = 4") == "postgres"
     assert graph(neo4j_driver, "MATCH (p:Product {id: 4}) RETURN p.title") == "neo4j"
     with ExitStack() as stack:
-        [held] = twoway.TwoWay(pipeline, stack).conflicts.list()
+        [held] = bidirectional.TwoWay(pipeline, stack).conflicts.list()
     assert (held.entity, held.key, held.status) == ("product", 4, "open")

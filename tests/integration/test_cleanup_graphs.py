@@ -20,12 +20,12 @@ import pytest
 import redis
 import yaml
 
-from graphsync import run
 from graphsync.cleanup import cleanup
 from graphsync.connectors.falkordb import graph as falkor_graph
 from graphsync.connectors.falkordb.graph import Graph
 from graphsync.connectors.neo4j.reader import Neo4jReader
-from graphsync.pipeline.control import RunControl
+from graphsync.pipelines import run
+from graphsync.runner.control import RunControl
 from graphsync.spec.pipeline import PipelineSpec
 from graphsync_dev.service import Service
 from tests import graphs, repos

@@ -20,13 +20,14 @@ import pytest
 import redis
 from psycopg import sql
 
-from graphsync import capture, run
+from graphsync import capture
 from graphsync.cleanup import cleanup
 from graphsync.connectors.falkordb import graph as falkor_graph
 from graphsync.connectors.postgres import schema as pg_schema
 from graphsync.connectors.postgres.deadletter import PostgresDeadLetters
 from graphsync.connectors.postgres.outbox import Outbox, trigger_name
-from graphsync.pipeline.control import RunControl
+from graphsync.pipelines import run
+from graphsync.runner.control import RunControl
 from graphsync.spec.pipeline import PipelineSpec
 from graphsync_dev import postgres as pg_server
 from graphsync_dev import sample

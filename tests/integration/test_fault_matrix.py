@@ -21,10 +21,10 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from graphsync import run
 from graphsync.connectors.falkordb import graph as falkor_graph
 from graphsync.connectors.falkordb.sink import FalkorSink
-from graphsync.pipeline.control import RunControl
+from graphsync.pipelines import run
+from graphsync.runner.control import RunControl
 from graphsync.spec.pipeline import PipelineSpec
 from graphsync_dev import postgres
 from graphsync_dev.service import Service

@@ -13,8 +13,9 @@ import psycopg
 import pytest
 import redis
 
-from graphsync import capture, run
-from graphsync.pipeline.control import RunControl
+from graphsync import capture
+from graphsync.pipelines import run
+from graphsync.runner.control import RunControl
 from graphsync.spec.pipeline import PipelineSpec
 from graphsync_dev import neo4j as neo4j_server
 from graphsync_dev import process

@@ -21,12 +21,12 @@ import neo4j
 import pytest
 import yaml
 
-from graphsync import run
 from graphsync.connectors.falkordb import graph as falkor_graph
 from graphsync.connectors.files import workers
 from graphsync.connectors.neo4j.reader import Neo4jReader
-from graphsync.pipeline.control import RunControl
-from graphsync.pipeline.stats import RunStats
+from graphsync.pipelines import run
+from graphsync.runner.control import RunControl
+from graphsync.runner.stats import RunStats
 from graphsync.spec.pipeline import PipelineSpec
 from graphsync_dev.service import Service
 from tests import repos

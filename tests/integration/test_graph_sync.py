@@ -17,15 +17,16 @@ import neo4j
 import pytest
 import yaml
 
-from graphsync import cli, run
+from graphsync import cli
 from graphsync.change import Change, Operation
 from graphsync.connectors.falkordb import graph as falkor_graph
 from graphsync.connectors.falkordb.graph import Graph
 from graphsync.connectors.falkordb.sink import FalkorSink
 from graphsync.connectors.neo4j.reader import Neo4jReader
 from graphsync.connectors.rows import MappingError
-from graphsync.pipeline.control import RunControl
-from graphsync.pipeline.stats import RunStats
+from graphsync.pipelines import run
+from graphsync.runner.control import RunControl
+from graphsync.runner.stats import RunStats
 from graphsync.spec.mapping import Mappings
 from graphsync.spec.pipeline import PipelineSpec
 from graphsync_dev.service import Service

@@ -15,11 +15,12 @@ import neo4j
 import psycopg
 import pytest
 
-from graphsync import capture, cleanup, run
+from graphsync import capture, cleanup
 from graphsync.connectors.falkordb import graph as falkor_graph
 from graphsync.connectors.postgres.logical.slot import slot_name
-from graphsync.pipeline.control import RunControl
-from graphsync.pipeline.stats import RunStats
+from graphsync.pipelines import run
+from graphsync.runner.control import RunControl
+from graphsync.runner.stats import RunStats
 from graphsync.spec.pipeline import PipelineSpec
 from graphsync_dev import postgres
 from graphsync_dev.service import Service

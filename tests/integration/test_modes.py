@@ -11,11 +11,11 @@ import psycopg
 import pytest
 import redis
 
-from graphsync import run
 from graphsync.connectors.postgres.outbox import trigger_name
-from graphsync.pipeline.control import RunControl
-from graphsync.pipeline.stats import RunStats
+from graphsync.pipelines import run
 from graphsync.reconcile.pipeline import reconcile
+from graphsync.runner.control import RunControl
+from graphsync.runner.stats import RunStats
 from graphsync.shapes import Watch
 from graphsync.spec.pipeline import PipelineSpec
 from graphsync.spec.reconcile import ReconcileSpec

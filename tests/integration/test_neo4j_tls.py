@@ -15,9 +15,9 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from graphsync import run
-from graphsync.pipeline.control import RunControl
-from graphsync.pipeline.stats import RunStats
+from graphsync.pipelines import run
+from graphsync.runner.control import RunControl
+from graphsync.runner.stats import RunStats
 from graphsync.spec.endpoints import SECRETS_DIR_ENV
 from graphsync.spec.pipeline import PipelineSpec
 from graphsync_dev import neo4j as neo4j_server

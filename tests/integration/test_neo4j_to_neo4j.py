@@ -13,13 +13,14 @@ from typing import Any
 
 import neo4j
 
-from graphsync import deadletters, run
+from graphsync import deadletters
 from graphsync.cleanup import cleanup
-from graphsync.pipeline.control import RunControl
-from graphsync.pipeline.stats import RunStats
+from graphsync.pipelines import run
 from graphsync.positions import positions
 from graphsync.reconcile.pipeline import reconcile
 from graphsync.reconcile.report import Outcome
+from graphsync.runner.control import RunControl
+from graphsync.runner.stats import RunStats
 from graphsync.spec.pipeline import PipelineSpec
 from graphsync.spec.reconcile import ReconcileSpec
 from graphsync_dev.service import Service

@@ -11,14 +11,15 @@ import neo4j
 import psycopg
 import pytest
 
-from graphsync import capture, run
+from graphsync import capture
 from graphsync.change import Change, Operation
 from graphsync.commands import deadletter
 from graphsync.connectors.neo4j.sink import Neo4jSink
 from graphsync.connectors.postgres.deadletter import PostgresDeadLetters
 from graphsync.connectors.postgres.outbox import EventStatus, Outbox
-from graphsync.pipeline.control import RunControl
-from graphsync.pipeline.stats import RunStats
+from graphsync.pipelines import run
+from graphsync.runner.control import RunControl
+from graphsync.runner.stats import RunStats
 from graphsync.spec.mapping import Mappings
 from graphsync.spec.pipeline import PipelineSpec
 from graphsync_dev import sample

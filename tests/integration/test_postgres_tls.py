@@ -13,9 +13,10 @@ import pytest
 import redis
 from psycopg import sql
 
-from graphsync import capture, run
+from graphsync import capture
 from graphsync.connectors.falkordb import graph as falkor_graph
-from graphsync.pipeline.control import RunControl
+from graphsync.pipelines import run
+from graphsync.runner.control import RunControl
 from graphsync.spec.endpoints import SECRETS_DIR_ENV
 from graphsync.spec.pipeline import PipelineSpec
 from graphsync_dev import sample, tls

@@ -14,11 +14,11 @@ from typing import Any
 import neo4j
 import psycopg
 
-from graphsync import run as pipeline
 from graphsync.connectors.falkordb.graph import Graph
-from graphsync.pipeline.control import RunControl
+from graphsync.pipelines import run as pipeline
 from graphsync.reconcile.pipeline import reconcile
 from graphsync.reconcile.report import Outcome, Report
+from graphsync.runner.control import RunControl
 from graphsync.spec.pipeline import PipelineSpec
 from graphsync.spec.reconcile import ReconcileSpec
 from graphsync_dev.service import Service

@@ -11,12 +11,13 @@ from typing import Any
 import neo4j
 import psycopg
 
-from graphsync import capture, retention, run
+from graphsync import capture, retention
 from graphsync.change import Change, Operation
 from graphsync.connectors.postgres.deadletter import PostgresDeadLetters
 from graphsync.connectors.postgres.outbox import trigger_name
-from graphsync.pipeline.contracts import Rejection
-from graphsync.pipeline.control import RunControl
+from graphsync.pipelines import run
+from graphsync.runner.contracts import Rejection
+from graphsync.runner.control import RunControl
 from graphsync.spec.pipeline import PipelineSpec
 from tests.integration.test_pg_to_neo4j import seed
 

@@ -19,10 +19,11 @@ import psycopg
 import pytest
 import yaml
 
-from graphsync import capture, cli, history, run
-from graphsync.pipeline.control import RunControl
-from graphsync.pipeline.stats import RunStats
+from graphsync import capture, cli, history
+from graphsync.pipelines import run
 from graphsync.reconcile.pipeline import audit_store, reconcile
+from graphsync.runner.control import RunControl
+from graphsync.runner.stats import RunStats
 from graphsync.spec.pipeline import PipelineSpec
 from graphsync.spec.reconcile import ReconcileSpec
 from tests.conftest import eventually

@@ -16,9 +16,10 @@ import neo4j
 import psycopg
 import pytest
 
-from graphsync import cli, run
-from graphsync.pipeline.control import RunControl
-from graphsync.pipeline.stats import RunStats
+from graphsync import cli
+from graphsync.pipelines import run
+from graphsync.runner.control import RunControl
+from graphsync.runner.stats import RunStats
 from graphsync.spec.pipeline import PipelineSpec
 from tests import shop
 from tests.conftest import eventually

@@ -19,7 +19,7 @@ from graphsync.connectors.falkordb import graph as falkor_graph
 from graphsync.connectors.falkordb.sink import FalkorSink
 from graphsync.connectors.neo4j.reader import Neo4jReader
 from graphsync.connectors.neo4j.sink import Neo4jSink
-from graphsync.pipeline.contracts import Sink
+from graphsync.runner.contracts import Sink
 from graphsync.spec.mapping import Mappings
 from graphsync_dev.service import Service
 

@@ -24,7 +24,7 @@ from graphsync.connectors.postgres.relay import Relay
 from graphsync.connectors.postgres.tables import SnapshotSource
 from graphsync.connectors.postgres.watermark import WatermarkSource
 from graphsync.connectors.redis import streams
-from graphsync.pipeline.contracts import Batch, Source
+from graphsync.runner.contracts import Batch, Source
 from graphsync.spec.mapping import Mappings
 from graphsync_dev import postgres as pg_server
 from graphsync_dev import sample

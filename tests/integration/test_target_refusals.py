@@ -21,10 +21,10 @@ import pytest
 import redis
 from psycopg import sql
 
-from graphsync import run
 from graphsync.connectors.falkordb import graph as falkor_graph
 from graphsync.connectors.redis import streams
-from graphsync.pipeline.control import RunControl
+from graphsync.pipelines import run
+from graphsync.runner.control import RunControl
 from graphsync.spec.pipeline import PipelineSpec
 from graphsync_dev import neo4j as neo4j_server
 from graphsync_dev import process

@@ -17,11 +17,12 @@ import neo4j
 import psycopg
 from psycopg import sql
 
-from graphsync import capture, run, targets
+from graphsync import capture, targets
 from graphsync.change import Change, Operation
 from graphsync.connectors.postgres.logical.slot import slot_name
 from graphsync.epochs import EPOCH_SHIFT
-from graphsync.pipeline.control import RunControl
+from graphsync.pipelines import run
+from graphsync.runner.control import RunControl
 from graphsync.spec.pipeline import PipelineSpec
 from graphsync_dev.service import Service
 from tests import shop

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from graphsync.change import ApplyResult
-from graphsync.pipeline.stats import FileProgress, Histogram, RunStats
+from graphsync.runner.stats import FileProgress, Histogram, RunStats
 from graphsync_operator import snapshot
 
 

@@ -37,7 +37,7 @@ from graphsync.connectors.postgres.schema import MIGRATION
 from graphsync.connectors.redis.ledger import RedisConflicts, RedisLedger
 from graphsync.connectors.redis.state import RedisCheckpoints, RedisDeadLetters
 from graphsync.connectors.rows import entity_id
-from graphsync.pipeline.contracts import Rejection
+from graphsync.runner.contracts import Rejection
 from graphsync.spec.files import FilesSource
 
 OPERATOR = str(Path(sys.executable).parent / "graphsync-operator")

@@ -19,9 +19,9 @@ from graphsync.commands import checkpoints, cleanup, conflicts, deadletter, hist
 from graphsync.commands import validate as validate_command
 from graphsync.conflicts.held import HeldConflict
 from graphsync.connectors.postgres.outbox import EventStatus, OutboxEvent
-from graphsync.pipeline.contracts import DeadLetter
-from graphsync.pipeline.stats import RunStats
 from graphsync.positions import Position
+from graphsync.runner.contracts import DeadLetter
+from graphsync.runner.stats import RunStats
 from graphsync_operator.plugin import summary, version
 from tests.resources import resource, shop_spec
 

@@ -13,7 +13,7 @@ from prometheus_client.core import Metric
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from graphsync.pipeline.stats import Histogram
+from graphsync.runner.stats import Histogram
 from graphsync_operator import health, metrics
 from graphsync_operator.progress import WorkerReport, WorkerState
 from graphsync_operator.snapshot import Snapshot

@@ -5,7 +5,7 @@ as graphsync_events_total."""
 from __future__ import annotations
 
 from graphsync.change import Change, Operation
-from graphsync.pipeline.contracts import Batch, Rejection
+from graphsync.runner.contracts import Batch, Rejection
 from tests.unit.test_runner import ListSource, MemoryDeadLetters, MemorySink, changes, run
 
 

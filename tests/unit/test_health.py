@@ -17,7 +17,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 
 import graphsync
 from graphsync.change import ApplyResult
-from graphsync.pipeline.stats import DIRECTIONS, Histogram, RunStats, TwoWayProgress
+from graphsync.runner.stats import DIRECTIONS, Histogram, RunStats, TwoWayProgress
 from graphsync_operator import health, heartbeat
 from graphsync_operator.progress import WorkerReport, WorkerState
 from graphsync_operator.snapshot import Snapshot, combined, snapshot_of

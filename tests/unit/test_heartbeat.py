@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from graphsync.change import ApplyResult
-from graphsync.pipeline.stats import FileProgress, RunStats, TwoWayProgress
 from graphsync.reconcile.report import EntityReport, Report
+from graphsync.runner.stats import FileProgress, RunStats, TwoWayProgress
 from graphsync.spec.reconcile import ReconcileSpec
 from graphsync_operator import health, heartbeat, progress
 from graphsync_operator.heartbeat import Attempt, Ending

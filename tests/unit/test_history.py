@@ -12,8 +12,8 @@ from typing import Any
 
 from graphsync import history
 from graphsync.commands.history import combined, history_text
-from graphsync.pipeline.control import RunControl
-from graphsync.pipeline.stats import RunStats
+from graphsync.runner.control import RunControl
+from graphsync.runner.stats import RunStats
 
 STARTED = datetime(2026, 12, 6, 10, 0, tzinfo=UTC)
 RUN = history.Run(pipeline="shop.sync", mode="continuous", host="shop-sync-7d9f", started=STARTED, id="abc")

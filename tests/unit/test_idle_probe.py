@@ -9,11 +9,11 @@ from functools import partial
 import neo4j.exceptions
 
 from graphsync.connectors.neo4j.sink import transient as neo4j_transient
-from graphsync.pipeline.contracts import Batch
-from graphsync.pipeline.control import RunControl
-from graphsync.pipeline.retry import Backoff
-from graphsync.pipeline.runner import Runner, RunOptions
-from graphsync.pipeline.stats import RunStats
+from graphsync.runner.contracts import Batch
+from graphsync.runner.control import RunControl
+from graphsync.runner.loop import Runner, RunOptions
+from graphsync.runner.retry import Backoff
+from graphsync.runner.stats import RunStats
 from tests import conftest
 from tests.unit.test_runner import Flaky, ListSource, MemoryDeadLetters, MemorySink, changes
 

@@ -15,7 +15,7 @@ import pytest
 from graphsync import deadletters
 from graphsync.commands import conflicts
 from graphsync.conflicts.held import HeldConflict
-from graphsync.pipeline.contracts import DeadLetter
+from graphsync.runner.contracts import DeadLetter
 from graphsync.spec.pipeline import PipelineSpec
 from graphsync_operator import health, heartbeat, inspection
 from graphsync_operator.plugin import command, through

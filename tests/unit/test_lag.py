@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import threading
 
-from graphsync.pipeline.contracts import Batch
-from graphsync.pipeline.runner import Runner
-from graphsync.pipeline.stats import RunStats, lag_seconds
+from graphsync.runner.contracts import Batch
+from graphsync.runner.loop import Runner
+from graphsync.runner.stats import RunStats, lag_seconds
 from tests.unit.test_runner import FAST, ListSource, MemoryDeadLetters, MemorySink, changes
 from tests.unit.worker_data import T0
 

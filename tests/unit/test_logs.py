@@ -12,7 +12,7 @@ import pytest
 
 from graphsync import cli, logs
 from graphsync.change import ApplyResult, Change
-from graphsync.pipeline.runner import Runner
+from graphsync.runner.loop import Runner
 from graphsync_operator.pods import LogLevel
 from tests.unit.test_runner import FAST, ListSource, MemoryDeadLetters, MemorySink, changes
 
@@ -124,7 +124,7 @@ def test_every_line_of_a_batch_carries_that_batch_s_correlation_id(
     source.log = sink.log
     runner = Runner(source, sink, MemoryDeadLetters(), FAST)
     runner.run(threading.Event())
-    found = [line for line in lines(out) if line["logger"] in ("sink", "graphsync.pipeline.runner")]
+    found = [line for line in lines(out) if line["logger"] in ("sink", "graphsync.runner.loop")]
     # Two retries of the first batch, then one apply line per batch: all with an id, one id per batch.
     assert all("correlation_id" in line for line in found), found
     ids = [line["correlation_id"] for line in found]

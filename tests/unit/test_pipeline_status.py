@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from graphsync.pipeline.stats import RunStats
+from graphsync.runner.stats import RunStats
 from graphsync_operator.assess import START_GRACE, Observed, Problem, pipeline_status
 from graphsync_operator.heartbeat import Tracker, report_of
 from graphsync_operator.progress import GONE_AFTER, KEEP_GONE, WorkerReport, WorkerState, retire

@@ -10,7 +10,7 @@ import shutil
 import pytest
 
 from graphsync.commands import progress
-from graphsync.pipeline.stats import FileProgress, RunStats
+from graphsync.runner.stats import FileProgress, RunStats
 
 
 class Terminal(io.StringIO):

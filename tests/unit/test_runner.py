@@ -15,9 +15,9 @@ import pytest
 
 from graphsync.change import ApplyResult, Change, Operation
 from graphsync.connectors.neo4j.sink import transient as neo4j_transient
-from graphsync.pipeline.contracts import Batch, Rejection
-from graphsync.pipeline.retry import Backoff
-from graphsync.pipeline.runner import Runner, RunOptions
+from graphsync.runner.contracts import Batch, Rejection
+from graphsync.runner.loop import Runner, RunOptions
+from graphsync.runner.retry import Backoff
 
 
 class Flaky(Exception):
@@ -233,7 +233,7 @@ def test_the_applications_correlation_id_is_in_the_worker_log(caplog: pytest.Log
         Change(entity="e", key=i, op=Operation.UPSERT, version=1, correlation_id=f"checkout-{i}") for i in range(5)
     ]
     source, sink = ListSource(traced, 5), MemorySink(poison=frozenset({3}))
-    with caplog.at_level(logging.DEBUG, logger="graphsync.pipeline.runner"):
+    with caplog.at_level(logging.DEBUG, logger="graphsync.runner.loop"):
         run(source, sink)
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert any("e:3@1 (upsert) correlation_id=checkout-3: " in line for line in warnings), warnings

@@ -8,7 +8,7 @@ from typing import Any
 from graphsync.commands.schema import changes_text
 from graphsync.connectors.postgres.columns import Columns
 from graphsync.connectors.postgres.tables import Table
-from graphsync.pipeline.stats import RunStats
+from graphsync.runner.stats import RunStats
 from graphsync.shapes import backfill_name, breaking, diff, named_columns, relevant
 from graphsync.spec.mapping import Mappings
 from graphsync_operator.assess import pipeline_status

@@ -59,7 +59,7 @@ import neo4j
 import psycopg
 import redis
 
-from graphsync import filesync, graphmodes
+from graphsync import sources, stores
 from graphsync.cleanup import keys, postgres, targets
 from graphsync.cleanup.keys import key_pattern, key_prefix
 from graphsync.cleanup.postgres import ENGINE_FUNCTIONS, ENGINE_TABLES, PIPELINE_TABLES, regclass
@@ -124,7 +124,7 @@ def _steps(spec: PipelineSpec, report: CleanupReport) -> list[Step]:
             ("transport.redisStreams", _address(transport.url), lambda: keys.transport(spec, report)),
         )
     # Neo4j to Neo4j keeps its state in the target graph, which the target's step cleans.
-    state_server = graphmodes.falkordb_server(spec)
+    state_server = stores.falkordb_server(spec)
     if source.graph is not None and state_server is not None:
         state = "source.falkordb" if source.falkordb is not None else "target.falkordb"
         steps.append((state, _address(state_server.url), lambda: keys.graph_state(spec, report)))
@@ -139,7 +139,7 @@ def _steps(spec: PipelineSpec, report: CleanupReport) -> list[Step]:
     else:
         steps.append(("target.neo4j", _address(spec.neo4j.uri), lambda: targets.neo4j_target(spec, report)))
     if source.files is not None and mirror_of(source.files) is not None:
-        steps.append(("files cache", str(filesync.cache_dir()), lambda: targets.mirror(spec.files, report)))
+        steps.append(("files cache", str(sources.cache_dir()), lambda: targets.mirror(spec.files, report)))
     return steps
 
 

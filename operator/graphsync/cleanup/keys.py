@@ -6,7 +6,7 @@ from contextlib import ExitStack
 
 import redis
 
-from graphsync import connect, graphmodes
+from graphsync import connect, stores
 from graphsync.cleanup.report import CleanupReport
 from graphsync.spec.pipeline import PipelineSpec
 
@@ -49,6 +49,6 @@ def transport(spec: PipelineSpec, report: CleanupReport) -> None:
 
 def graph_state(spec: PipelineSpec, report: CleanupReport) -> None:
     with ExitStack() as stack:
-        client = graphmodes.state_client(spec)
+        client = stores.state_client(spec)
         stack.callback(client.close)
         remove_keys(client, spec.identity, report)

@@ -8,7 +8,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, LiteralString
 
-from graphsync import connect, epochs, filesync, graphmodes
+from graphsync import connect, epochs, sources, targets
 from graphsync.cleanup.report import CleanupReport
 from graphsync.conflicts import mark
 from graphsync.connectors import cypher
@@ -120,7 +120,7 @@ def falkordb_target(spec: PipelineSpec, report: CleanupReport) -> None:
         if graph is not None:
             _marked(spec, graph, report)
         if spec.source.graph is not None:
-            build = _falkordb(_named(target, graphmodes.BUILD_SUFFIX), "target.falkordb", stack)
+            build = _falkordb(_named(target, targets.BUILD_SUFFIX), "target.falkordb", stack)
             if build is not None:
                 build.drop()
                 report.graphs.append(build.name)
@@ -169,7 +169,7 @@ def mirror_of(files: FilesSource) -> Path | None:
     """Where a remote repository is mirrored (as `repository.Git` places it); None for a local one."""
     if files.git is None or files.git.url.startswith("/"):
         return None
-    return filesync.cache_dir() / hashlib.sha256(files.git.url.encode()).hexdigest()[:16]
+    return sources.cache_dir() / hashlib.sha256(files.git.url.encode()).hexdigest()[:16]
 
 
 def mirror(files: FilesSource, report: CleanupReport) -> None:

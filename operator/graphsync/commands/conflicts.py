@@ -12,9 +12,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from graphsync import codec, twoway
+from graphsync import codec, stores
 from graphsync.commands import output, specfile
 from graphsync.conflicts.held import HeldConflict
+from graphsync.pipelines import bidirectional
 from graphsync.reconcile.entries import changed_fields
 from graphsync.spec import identifiers
 from graphsync.spec.pipeline import Mode, PipelineSpec
@@ -74,7 +75,7 @@ def act(
         by = args.by or user()
         return _resolve(spec, args.id, _Choice(args.take or "data", data, by, args.note), program)
     with ExitStack() as stack:
-        _, store = twoway.state(spec, stack)
+        _, store = stores.bidirectional_state(spec, stack)
         if args.conflicts_command == "list":
             output.emit([record(c) for c in store.list(include_resolved=args.all)], args.output, list_text)
             return 0
@@ -98,7 +99,7 @@ class _Choice:
 
 def _resolve(spec: PipelineSpec, conflict: str, choice: _Choice, program: str) -> int:
     with ExitStack() as stack:
-        pair = twoway.TwoWay(spec, stack)
+        pair = bidirectional.TwoWay(spec, stack)
         held = pair.conflicts.get(conflict)
         if held is None or held.status != "open":
             print(f"{program}: no open conflict {conflict!r} in pipeline {spec.identity}", file=sys.stderr)

@@ -11,13 +11,13 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-from graphsync import connect, deadletters, graphmodes, targets
+from graphsync import connect, deadletters, stores, targets
 from graphsync.change import Change, Operation
 from graphsync.commands import output, specfile
 from graphsync.connectors.postgres.deadletter import PostgresDeadLetters
 from graphsync.connectors.postgres.outbox import EventStatus, Outbox, OutboxEvent
-from graphsync.pipeline.contracts import DeadLetter
-from graphsync.pipeline.poison import apply_isolating
+from graphsync.runner.contracts import DeadLetter
+from graphsync.runner.poison import apply_isolating
 from graphsync.spec.pipeline import Mode, PipelineSpec
 
 
@@ -120,10 +120,10 @@ def _replay_through_sink(
 
 
 def _graph_dead_letters(spec: PipelineSpec, args: argparse.Namespace) -> int:
-    """A graph pipeline keeps its dead letters with its state (see graphmodes.state_of); replaying applies them
+    """A graph pipeline keeps its dead letters with its state (see stores.state_of); replaying applies them
     through its sink again."""
     with ExitStack() as stack:
-        store = graphmodes.state_of(spec, stack).dead_letters
+        store = stores.state_of(spec, stack).dead_letters
         sink = targets.sink(spec, stack)
         sink.prepare()
         print(f"replayed {store.replay(sink.apply, args.ids)} record(s)")

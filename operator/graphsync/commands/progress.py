@@ -8,7 +8,7 @@ import time
 from collections.abc import Mapping
 from typing import Any, TextIO
 
-from graphsync.pipeline.stats import RunStats
+from graphsync.runner.stats import RunStats
 
 # Erase from the cursor to the end of the line: a shorter line leaves nothing of the longer one before it.
 _ERASE = "\x1b[K"

@@ -10,10 +10,10 @@ from pathlib import Path
 from types import FrameType
 
 from graphsync import logs
-from graphsync import run as pipeline_run
 from graphsync.commands import output, specfile
 from graphsync.commands.progress import Progress, summary_text
-from graphsync.pipeline.control import RunControl
+from graphsync.pipelines import run as pipeline_run
+from graphsync.runner.control import RunControl
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -7,8 +7,8 @@ the ledger stays: either way, trusting what is left would copy deletes or bring 
 
 So each pass checks a token kept in both places: in the ledger (an entry of its own) and on the target
 graph (a `GraphsyncLedgerMark` node). The same token on both: the ledger is trusted. Different, or one
-missing: the pass is careful (see `twoway`), then both get a new token. Neither (a first pass, or after a
-cleanup, which removes both): a new token, nothing to distrust.
+missing: the pass is careful (see `pipelines.bidirectional`), then both get a new token. Neither (a first
+pass, or after a cleanup, which removes both): a new token, nothing to distrust.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from graphsync.change import ApplyResult, Change, Operation
-from graphsync.pipeline.contracts import DeadLetter, Rejection
+from graphsync.runner.contracts import DeadLetter, Rejection
 
 
 def record_of(rejection: Rejection, now: str) -> dict[str, Any]:

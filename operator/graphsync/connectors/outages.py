@@ -2,7 +2,7 @@
 
 Retrying a call on a PostgreSQL connection the server closed (a restart, a failover, an
 administrator's `pg_terminate_backend`) fails forever: psycopg does not reconnect by itself.
-The run is then assembled again on fresh connections (see `run.py`); what was applied but not
+The run is then assembled again on fresh connections (see `pipelines.postgres`); what was applied but not
 checkpointed is delivered again and converges, as after any crash.
 """
 

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from typing import Any, LiteralString
 
-from graphsync import filesync
+from graphsync import sources, targets
 from graphsync.connectors import cypher
 from graphsync.connectors.files import contribution as contrib
 from graphsync.connectors.files import workers
@@ -31,10 +31,11 @@ from graphsync.connectors.files.documents import Parsers
 from graphsync.connectors.files.repository import FileEntry, open_repository
 from graphsync.connectors.files.statements import Layout
 from graphsync.connectors.graphs.reading import Store, canonical, digest, fetch, visible
-from graphsync.pipeline.control import RunControl
-from graphsync.pipeline.retry import Backoff, Interrupted
+from graphsync.pipelines import files
 from graphsync.reconcile.entries import LABELS, Entry
 from graphsync.reconcile.report import EntityReport
+from graphsync.runner.control import RunControl
+from graphsync.runner.retry import Backoff, Interrupted
 from graphsync.spec.pipeline import Mode, PipelineSpec
 from graphsync.spec.reconcile import Action, ReconcileSpec
 
@@ -116,10 +117,10 @@ class FilesReconciliation:
         self._layout = Layout(self._files.label, self._files.node_key)
         self._slots = self._layout.slots()
         self._prefix = f"{spec.identity}:"
-        self._store = filesync.document_store(spec, self._layout, stack)
-        self._repository = open_repository(self._files, filesync.cache_dir())
+        self._store = targets.document_store(spec, self._layout, stack)
+        self._repository = open_repository(self._files, sources.cache_dir())
         self._parsers = Parsers(self._files.parsers)
-        self._lease = filesync.writer_lease(spec, self._store, _direct)
+        self._lease = targets.writer_lease(spec, self._store, _direct)
 
     def run(self, stop: threading.Event) -> list[EntityReport]:
         if self._job.action is not Action.REPAIR:
@@ -282,7 +283,7 @@ class FilesReconciliation:
         self._write(DROP_NODES, keys=found.extra_nodes)
         self._write(MARK_FOR_REWRITE, ids=found.rewrite)
         snapshot = self._spec.model_copy(update={"mode": Mode.SNAPSHOT})
-        filesync.run(snapshot, RunControl(stop=stop, until_idle=True), self._lease)
+        files.run(snapshot, RunControl(stop=stop, until_idle=True), self._lease)
         self._write(COUNT_NODE_REFS, keys=found.recount_nodes, prefix=self._prefix)
         edge_rows = [{"id": key, **_ends(key)} for key in found.recount_edges]
         self._write(COUNT_EDGE_REFS, rows=edge_rows, prefix=self._prefix)

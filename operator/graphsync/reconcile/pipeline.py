@@ -8,11 +8,12 @@ from __future__ import annotations
 import threading
 from contextlib import ExitStack
 
-from graphsync import connect, graphmodes, logs, targets, twoway
+from graphsync import connect, logs, sources, targets
 from graphsync.change import version_now
 from graphsync.connectors.falkordb.graph import Graph
 from graphsync.connectors.graphs.reading import Store, Versions
 from graphsync.connectors.neo4j.reader import Neo4jReader
+from graphsync.pipelines import bidirectional
 from graphsync.reconcile.audit import AUDIT_GRAPH_SUFFIX, Audit
 from graphsync.reconcile.files import FilesReconciliation
 from graphsync.reconcile.report import EntityReport, Report
@@ -91,7 +92,7 @@ def _two_way_repair(
     if stop.is_set():
         into.extend(found)
         return
-    twoway.TwoWay(spec, stack).run_pass(stop)
+    bidirectional.TwoWay(spec, stack).run_pass(stop)
     left: list[EntityReport] = []
     _walk(spec, looking, stack, stop, left)
     for before, after in zip(found, left, strict=False):
@@ -135,7 +136,7 @@ def existing(store: Store | None) -> Store | None:
 
 def _source(spec: PipelineSpec, stack: ExitStack) -> Side:
     if spec.source.graph is not None:
-        reader = graphmodes.source_reader(spec, stack)
+        reader = sources.graph_reader(spec, stack)
         versions = Versions(spec.reading.watermark_property, version_now(), reader.native)
         return GraphSide(reader, spec.mapped, target=False, versions=versions, form=targets.form(spec))
     conn = stack.enter_context(connect.postgres(spec.postgres, autocommit=True))

@@ -23,11 +23,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from graphsync.change import Change, Operation
-from graphsync.pipeline.contracts import Sink
-from graphsync.pipeline.poison import apply_isolating
 from graphsync.reconcile.entries import FROM, Differences, Entry, bucket_hash, compare
 from graphsync.reconcile.report import EntityReport
 from graphsync.reconcile.sides import GraphSide, Side
+from graphsync.runner.contracts import Sink
+from graphsync.runner.poison import apply_isolating
 from graphsync.spec.filters import Condition, admits
 from graphsync.spec.reconcile import Action, KeyRange, ReconcileSpec, bucket_size
 

@@ -20,18 +20,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from graphsync import connect, graphmodes
+from graphsync import connect, stores
 from graphsync.connectors import cypher
 from graphsync.connectors.graphs.reading import Store
 from graphsync.connectors.postgres import schema as pg_schema
 from graphsync.connectors.postgres.checkpoints import PostgresCheckpoints
-from graphsync.pipeline.retry import Backoff, Interrupted
 from graphsync.reconcile import audit
 from graphsync.reconcile.pipeline import audit_store, graph_store
 from graphsync.resets.groups import Groups
 from graphsync.resets.moves import Move, Position, Refused
 from graphsync.resets.rows import FilesCommit, Rows
 from graphsync.resets.slot import SlotPosition
+from graphsync.runner.retry import Backoff, Interrupted
 from graphsync.spec.pipeline import PipelineSpec
 from graphsync.spec.resets import FILES, SLOT, STREAM, CheckpointReset
 
@@ -180,7 +180,7 @@ def position_of(spec: PipelineSpec, reset: CheckpointReset, stack: ExitStack) ->
     if reset.checkpoint == FILES:
         return FilesCommit(graph_store(spec, stack), spec.identity)
     if spec.source.graph is not None:
-        return Rows(graphmodes.state_of(spec, stack).checkpoints)
+        return Rows(stores.state_of(spec, stack).checkpoints)
     postgres = spec.postgres
     conn = stack.enter_context(connect.postgres(postgres, autocommit=True))
     pg_schema.migrate(conn, postgres.schema_)

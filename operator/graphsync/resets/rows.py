@@ -7,9 +7,9 @@ from typing import Any
 
 from graphsync.cleanup.targets import DELETE_FILES_CHECKPOINT
 from graphsync.connectors.graphs.reading import Store
-from graphsync.pipeline.contracts import Checkpoints
 from graphsync.positions import files_commit
 from graphsync.resets.moves import Move, Refused
+from graphsync.runner.contracts import Checkpoints
 from graphsync.spec.resets import SNAPSHOT, START, CheckpointReset
 
 SNAPSHOT_PREFIX = SNAPSHOT + ":"

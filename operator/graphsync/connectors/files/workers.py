@@ -25,8 +25,8 @@ from graphsync.connectors.files.documents import Parsers
 from graphsync.connectors.files.repository import FileEntry, GitUnavailable, Reader, Repository
 from graphsync.connectors.files.statements import DocumentWrite, Layout, Saved, label_keys, write
 from graphsync.connectors.files.store import DocumentStore
-from graphsync.pipeline.retry import Backoff, Interrupted
-from graphsync.pipeline.stats import SOURCE, TARGET, RunStats
+from graphsync.runner.retry import Backoff, Interrupted
+from graphsync.runner.stats import SOURCE, TARGET, RunStats
 from graphsync.spec.files import FilesSource, Identity
 
 log = logging.getLogger(__name__)

@@ -28,7 +28,7 @@ from graphsync.connectors.graphs.reading import (
 )
 from graphsync.connectors.rescan import Position
 from graphsync.connectors.rows import PLAIN, Form, entity_id
-from graphsync.pipeline.contracts import Batch, Checkpoints, Rejection
+from graphsync.runner.contracts import Batch, Checkpoints, Rejection
 from graphsync.spec.mapping import Mappings, RelationshipMapping
 
 # Entities without the watermark refused once per run, at most this many: enough to find them.

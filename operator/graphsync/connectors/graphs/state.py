@@ -16,7 +16,7 @@ from graphsync import codec
 from graphsync.change import ApplyResult, Change
 from graphsync.connectors import letters
 from graphsync.connectors.graphs.reading import Store
-from graphsync.pipeline.contracts import DeadLetter, Rejection
+from graphsync.runner.contracts import DeadLetter, Rejection
 
 _GET: LiteralString = "MATCH (c:GraphsyncCheckpoint {id: $id}) RETURN c.value"
 _PUT: LiteralString = "MERGE (c:GraphsyncCheckpoint {id: $id}) SET c.pipeline = $pipeline, c.value = $value"

@@ -10,7 +10,7 @@ import psycopg
 from graphsync.change import Change, Operation
 from graphsync.connectors.postgres.outbox import Outbox, settle
 from graphsync.connectors.redis import streams
-from graphsync.pipeline.contracts import Batch, Rejection
+from graphsync.runner.contracts import Batch, Rejection
 
 
 class OutboxStreamSource:

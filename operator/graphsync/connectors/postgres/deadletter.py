@@ -15,7 +15,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from graphsync.pipeline.contracts import DeadLetter, Rejection
+from graphsync.runner.contracts import DeadLetter, Rejection
 from graphsync.spec import identifiers
 
 _RECORD = """

@@ -19,7 +19,7 @@ from psycopg import sql
 from graphsync.change import Change, Operation
 from graphsync.connectors.postgres.checkpoints import PostgresCheckpoints
 from graphsync.connectors.postgres.columns import EVERY_COLUMN, Columns, node_columns, relationship_columns
-from graphsync.pipeline.contracts import Batch, Rejection
+from graphsync.runner.contracts import Batch, Rejection
 from graphsync.spec import identifiers
 from graphsync.spec.mapping import Mappings
 

@@ -31,7 +31,7 @@ from graphsync.connectors.postgres.checkpoints import PostgresCheckpoints
 from graphsync.connectors.postgres.tables import Table, page_query, row_sql, table_sql, tables_of
 from graphsync.connectors.rescan import Position
 from graphsync.connectors.rows import entity_id
-from graphsync.pipeline.contracts import Batch, Rejection
+from graphsync.runner.contracts import Batch, Rejection
 from graphsync.spec.mapping import Mappings
 
 _HORIZON = """

@@ -17,7 +17,7 @@ import redis
 from graphsync import codec
 from graphsync.change import ApplyResult, Change
 from graphsync.connectors import letters
-from graphsync.pipeline.contracts import DeadLetter, Rejection
+from graphsync.runner.contracts import DeadLetter, Rejection
 
 
 class RedisCheckpoints:

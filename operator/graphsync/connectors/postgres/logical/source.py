@@ -45,7 +45,7 @@ from graphsync.connectors.postgres.logical.decoded import (
 from graphsync.connectors.postgres.logical.slot import Slot
 from graphsync.connectors.postgres.logical.stream import Keepalive, Stream
 from graphsync.connectors.postgres.tables import Table, row_sql, table_sql
-from graphsync.pipeline.contracts import Batch, Rejection
+from graphsync.runner.contracts import Batch, Rejection
 from graphsync.spec import identifiers
 
 log = logging.getLogger(__name__)

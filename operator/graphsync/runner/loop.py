@@ -23,11 +23,11 @@ from typing import Any, TypeVar
 
 from graphsync import epochs, logs
 from graphsync.change import ApplyResult, Change
-from graphsync.pipeline.backlog import Backlog
-from graphsync.pipeline.contracts import Batch, DeadLetters, Rejection, Sink, Source
-from graphsync.pipeline.poison import apply_isolating
-from graphsync.pipeline.retry import Backoff, Interrupted
-from graphsync.pipeline.stats import DEAD_LETTERS, SOURCE, TARGET, RunStats
+from graphsync.runner.backlog import Backlog
+from graphsync.runner.contracts import Batch, DeadLetters, Rejection, Sink, Source
+from graphsync.runner.poison import apply_isolating
+from graphsync.runner.retry import Backoff, Interrupted
+from graphsync.runner.stats import DEAD_LETTERS, SOURCE, TARGET, RunStats
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -24,23 +24,20 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from graphsync import connect, graphmodes, targets
+from graphsync import connect, sources, stores, targets
 from graphsync.change import Change, Operation, version_now, version_of
 from graphsync.conflicts import changes, mark, resolution
 from graphsync.conflicts.decision import Step, decide, decide_owing, decide_without_ledger, write_order
-from graphsync.conflicts.held import ENGINE, Base, HeldConflicts, Ledger, Owed
+from graphsync.conflicts.held import ENGINE, Base, Owed
 from graphsync.connectors.graphs.reading import Versions
-from graphsync.connectors.postgres import schema as pg_schema
-from graphsync.connectors.postgres.ledger import PostgresConflicts, PostgresLedger
 from graphsync.connectors.postgres.rowsink import RowSink
-from graphsync.connectors.redis.ledger import RedisConflicts, RedisLedger
 from graphsync.connectors.rows import entity_id
-from graphsync.pipeline.contracts import Sink
-from graphsync.pipeline.control import RunControl
-from graphsync.pipeline.poison import apply_isolating
-from graphsync.pipeline.stats import RunStats, TwoWayProgress
 from graphsync.reconcile.entries import UNMAPPABLE, Entry
 from graphsync.reconcile.sides import GraphSide, PostgresSide, Side
+from graphsync.runner.contracts import Sink
+from graphsync.runner.control import RunControl
+from graphsync.runner.poison import apply_isolating
+from graphsync.runner.stats import RunStats, TwoWayProgress
 from graphsync.spec.conflicts import ConflictPolicySpec
 from graphsync.spec.mapping import NodeMapping, RelationshipMapping
 from graphsync.spec.pipeline import PipelineSpec
@@ -90,7 +87,7 @@ class TwoWay:
     def __init__(self, spec: PipelineSpec, stack: ExitStack) -> None:
         self._mappings = spec.mapped
         self._policy = spec.conflict_policy or ConflictPolicySpec()
-        self.ledger, self.conflicts = state(spec, stack)
+        self.ledger, self.conflicts = stores.bidirectional_state(spec, stack)
         self._source: Side
         self._source_sink: Sink
         if spec.source.postgres is not None:
@@ -105,7 +102,7 @@ class TwoWay:
         else:
             self._watermark = spec.reading.watermark_property
             self.poll_interval = spec.reading.poll_interval_seconds
-            reader = graphmodes.source_reader(spec, stack)
+            reader = sources.graph_reader(spec, stack)
             self._source = GraphSide(reader, self._mappings, target=False, versions=Versions(None, 0), skip_bare=True)
             graph = spec.graph_source
             field = "source.falkordb" if spec.source.falkordb is not None else "source.neo4j"
@@ -380,18 +377,3 @@ def _write(sink: Sink, batch: list[Change], counts: TwoWayProgress) -> set[str]:
     for rejection in refused:
         counts.fail(f"{rejection.change.describe()}: {rejection.reason}")
     return {entity_id(r.change.entity, r.change.key) for r in refused}
-
-
-def state(spec: PipelineSpec, stack: ExitStack) -> tuple[Ledger, HeldConflicts]:
-    """Where a bidirectional pipeline keeps its ledger and held conflicts: the engine's schema in PostgreSQL,
-    or the FalkorDB server of a graph pipeline."""
-    if spec.source.postgres is not None:
-        conn = stack.enter_context(connect.postgres(spec.postgres, autocommit=True))
-        pg_schema.migrate(conn, spec.postgres.schema_)
-        schema = spec.postgres.schema_
-        return PostgresLedger(conn, pipeline=spec.identity, schema=schema), PostgresConflicts(
-            conn, pipeline=spec.identity, schema=schema
-        )
-    client = graphmodes.state_client(spec)
-    stack.callback(client.close)
-    return RedisLedger(client, pipeline=spec.identity), RedisConflicts(client, pipeline=spec.identity)

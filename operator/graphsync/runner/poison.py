@@ -15,8 +15,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from graphsync.change import ApplyResult, Change
-from graphsync.pipeline.contracts import Rejection, Sink
-from graphsync.pipeline.retry import Interrupted
+from graphsync.runner.contracts import Rejection, Sink
+from graphsync.runner.retry import Interrupted
 
 Attempt = Callable[[Callable[[], ApplyResult]], ApplyResult]
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from graphsync.pipeline.stats import RunStats
+from graphsync.runner.stats import RunStats
 
 # How often a pausing run says it is alive; well inside any stuck threshold.
 PAUSE_SLICE_SECONDS = 5.0

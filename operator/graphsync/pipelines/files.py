@@ -10,45 +10,20 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-from collections.abc import Callable
 from contextlib import ExitStack
-from pathlib import Path
 
-from graphsync import connect
+from graphsync import sources, targets
 from graphsync.connectors.files.lease import Lease
 from graphsync.connectors.files.repository import open_repository
 from graphsync.connectors.files.statements import Layout
-from graphsync.connectors.files.store import DocumentStore, FalkorDocuments, Neo4jDocuments
 from graphsync.connectors.files.workers import FileSync, now
-from graphsync.pipeline.control import RunControl
-from graphsync.pipeline.retry import Interrupted
-from graphsync.pipeline.stats import FileProgress, RunStats
+from graphsync.runner.control import RunControl
+from graphsync.runner.retry import Interrupted
+from graphsync.runner.stats import FileProgress, RunStats
 from graphsync.spec.pipeline import Mode, PipelineSpec
 
 log = logging.getLogger(__name__)
 MAX_FAILED_LISTED = 1000
-
-
-def cache_dir() -> Path:
-    """Where remote repositories are mirrored; the operator mounts a volume here."""
-    return Path(os.environ.get("GRAPHSYNC_CACHE_DIR") or Path.home() / ".cache" / "graphsync") / "repositories"
-
-
-def document_store(spec: PipelineSpec, layout: Layout, stack: ExitStack) -> DocumentStore:
-    store: DocumentStore
-    if spec.target.falkordb is not None:
-        store = FalkorDocuments(connect.falkordb_graph(spec.target.falkordb, "target.falkordb"), layout)
-    else:
-        target = spec.neo4j
-        store = Neo4jDocuments(connect.neo4j_driver(target), layout, database=target.database)
-    stack.callback(store.close)
-    return store
-
-
-def writer_lease(spec: PipelineSpec, store: DocumentStore, call: Callable[..., str | None]) -> Lease:
-    """The lease every writer of this files pipeline holds while it writes (see `connectors.files.lease`)."""
-    return Lease(store, f"{spec.identity}:files", call)
 
 
 def run(spec: PipelineSpec, control: RunControl, lease: Lease | None = None) -> RunStats:
@@ -59,10 +34,10 @@ def run(spec: PipelineSpec, control: RunControl, lease: Lease | None = None) -> 
     assert progress is not None
     with ExitStack() as stack:
         layout = Layout(files.label, files.node_key)
-        store = document_store(spec, layout, stack)
+        store = targets.document_store(spec, layout, stack)
         sync = FileSync(
             store,
-            open_repository(files, cache_dir()),
+            open_repository(files, sources.cache_dir()),
             files,
             layout=layout,
             pipeline=spec.identity,
@@ -76,7 +51,7 @@ def run(spec: PipelineSpec, control: RunControl, lease: Lease | None = None) -> 
             # that is down from the start.
             control.on_batch(stats)
         sync.retrying(store.prepare)
-        lease = lease or writer_lease(spec, store, sync.retrying)
+        lease = lease or targets.writer_lease(spec, store, sync.retrying)
         while not control.stop.is_set():
             try:
                 with lease.held(sync.waiting):

@@ -1,4 +1,4 @@
-"""Running a pipeline whose source is a graph (Neo4j or FalkorDB); the PostgreSQL modes are in `run`.
+"""Running a pipeline whose source is a graph (Neo4j or FalkorDB); the PostgreSQL modes are in `postgres`.
 
 - snapshot: a full rebuild. Into FalkorDB it is built aside, in a graph of its own,
   and switched in with one atomic RENAME, so readers never see an empty or half-built
@@ -14,86 +14,29 @@ Neo4j), in its target graph (`connectors.graphs.state`).
 from __future__ import annotations
 
 from contextlib import ExitStack
-from dataclasses import dataclass
 from typing import Any
 
-import redis
-
-from graphsync import connect, targets
+from graphsync import sources, stores, targets
 from graphsync.change import version_now
 from graphsync.connectors.falkordb.sink import FalkorSink
-from graphsync.connectors.graphs.reading import GraphReader, Versions
+from graphsync.connectors.graphs.reading import Versions
 from graphsync.connectors.graphs.source import (
     GraphDifferentialSource,
     GraphSnapshotSource,
     GraphWatermarkSource,
     highest_watermarks,
 )
-from graphsync.connectors.graphs.state import GraphCheckpoints, GraphDeadLetters
-from graphsync.connectors.neo4j.reader import Neo4jReader
-from graphsync.connectors.redis.state import RedisCheckpoints, RedisDeadLetters
-from graphsync.pipeline.contracts import Checkpoints, Source
-from graphsync.pipeline.control import RunControl
-from graphsync.pipeline.runner import Runner, RunOptions
-from graphsync.pipeline.stats import RunStats
-from graphsync.spec.endpoints import DeleteDetection, FalkorDBSource, FalkorDBTarget
+from graphsync.runner.contracts import Checkpoints, Source
+from graphsync.runner.control import RunControl
+from graphsync.runner.loop import Runner, RunOptions
+from graphsync.runner.stats import RunStats
+from graphsync.spec.endpoints import DeleteDetection
 from graphsync.spec.pipeline import Mode, PipelineSpec
-
-BUILD_SUFFIX = "__graphsync_build"
-
-
-StateDeadLetters = RedisDeadLetters | GraphDeadLetters
-
-
-@dataclass(frozen=True)
-class State:
-    """Where a graph pipeline keeps its checkpoints and dead letters."""
-
-    checkpoints: Checkpoints
-    dead_letters: StateDeadLetters
-
-
-def state_of(spec: PipelineSpec, stack: ExitStack) -> State:
-    """The pipeline's state stores, their connections closed with `stack`: on a FalkorDB side's server when
-    there is one (where pipelines before Neo4j-to-Neo4j kept it), else in the target graph."""
-    if falkordb_server(spec) is not None:
-        client = state_client(spec)
-        stack.callback(client.close)
-        return State(RedisCheckpoints(client, pipeline=spec.identity), RedisDeadLetters(client, pipeline=spec.identity))
-    store = targets.reader(spec, stack)
-    return State(GraphCheckpoints(store, pipeline=spec.identity), GraphDeadLetters(store, pipeline=spec.identity))
-
-
-def falkordb_server(spec: PipelineSpec) -> FalkorDBSource | FalkorDBTarget | None:
-    """The FalkorDB side whose server keeps a graph pipeline's state; None: none (the state is in the target)."""
-    return spec.source.falkordb or spec.target.falkordb
-
-
-def state_client(spec: PipelineSpec) -> redis.Redis:
-    """The FalkorDB server that keeps the pipeline's checkpoints and dead letters."""
-    if spec.source.falkordb is not None:
-        return connect.falkordb_graph(spec.source.falkordb, "source.falkordb").client
-    if spec.target.falkordb is not None:
-        return connect.falkordb_graph(spec.target.falkordb, "target.falkordb").client
-    raise ValueError("graph pipelines keep their state on FalkorDB: the source or the target must be FalkorDB")
-
-
-def source_reader(spec: PipelineSpec, stack: ExitStack) -> GraphReader:
-    reader: GraphReader
-    if spec.source.falkordb is not None:
-        reader = connect.falkordb_graph(spec.source.falkordb, "source.falkordb")
-    else:
-        source = spec.source.neo4j
-        if source is None:
-            raise ValueError("source.neo4j or source.falkordb is required")
-        reader = Neo4jReader(connect.neo4j_driver(source, "source.neo4j"), database=source.database)
-    stack.callback(reader.close)
-    return reader
 
 
 def run(spec: PipelineSpec, control: RunControl) -> RunStats:
     with ExitStack() as stack:
-        stored = state_of(spec, stack)
+        stored = stores.state_of(spec, stack)
         if spec.mode is Mode.SNAPSHOT:
             return _rebuild(spec, control, stored, stack)
         source: Source
@@ -103,7 +46,7 @@ def run(spec: PipelineSpec, control: RunControl) -> RunStats:
                 raise ValueError("mode incremental needs reading.watermarkProperty on the graph source")
             scan = reading.delete_scan_interval_seconds if reading.deletes is DeleteDetection.KEY_SCAN else None
             source = GraphWatermarkSource(
-                source_reader(spec, stack),
+                sources.graph_reader(spec, stack),
                 targets.reader(spec, stack),
                 spec.mapped,
                 stored.checkpoints,
@@ -113,7 +56,7 @@ def run(spec: PipelineSpec, control: RunControl) -> RunStats:
             )
             idle_wait = reading.poll_interval_seconds
         else:
-            reader = source_reader(spec, stack)
+            reader = sources.graph_reader(spec, stack)
             versions = Versions(spec.reading.watermark_property, version_now(), reader.native)
             source = GraphDifferentialSource(
                 reader, targets.reader(spec, stack), spec.mapped, versions=versions, form=targets.form(spec)
@@ -129,13 +72,13 @@ def run(spec: PipelineSpec, control: RunControl) -> RunStats:
         return runner.run(control.stop)
 
 
-def _rebuild(spec: PipelineSpec, control: RunControl, stored: State, stack: ExitStack) -> RunStats:
+def _rebuild(spec: PipelineSpec, control: RunControl, stored: stores.State, stack: ExitStack) -> RunStats:
     """A full snapshot, resumable: its version and per-entity positions are checkpointed as it goes."""
     checkpoints = stored.checkpoints
     state = checkpoints.get("snapshot") or {}
     aside = spec.target.falkordb is not None
-    build = f"{spec.falkordb.graph}{BUILD_SUFFIX}" if aside else None
-    reader = source_reader(spec, stack)
+    build = f"{spec.falkordb.graph}{targets.BUILD_SUFFIX}" if aside else None
+    reader = sources.graph_reader(spec, stack)
     sink = targets.sink(spec, stack, graph=build)
     if state.get("switching") and isinstance(sink, FalkorSink):
         # Killed between saying the build is complete and saying it is switched in: the RENAME happened

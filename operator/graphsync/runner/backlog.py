@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import threading
 
-from graphsync.pipeline.contracts import Batch
-from graphsync.pipeline.stats import RunStats
+from graphsync.runner.contracts import Batch
+from graphsync.runner.stats import RunStats
 
 
 class Backlog:
