@@ -6,7 +6,7 @@ Each start runs the image's interpreter under chroot on a read-only bind mount o
 as the image's user (65532) with the image's environment, as a pod with readOnlyRootFilesystem runs it:
 Python can write no bytecode there, so without it every start compiles every module again. A start
 imports one entry point: the operator (`graphsync_operator.operator`: kopf and the handlers) or the
-worker (`graphsync_operator.worker`: the engine). The variants alternate; the first start of each is a
+worker (`graphsync_operator.worker.command`: the engine). The variants alternate; the first start of each is a
 warm-up (the page cache), then the median of `--runs`, in wall-clock seconds and in CPU seconds (user
 and system, of the start's processes): on a shared machine the second moves far less with the load.
 
@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-ENTRY_POINTS = {"operator": "graphsync_operator.operator", "worker": "graphsync_operator.worker"}
+ENTRY_POINTS = {"operator": "graphsync_operator.operator", "worker": "graphsync_operator.worker.command"}
 
 
 def blob(layout: Path, digest: str) -> Path:

@@ -12,10 +12,18 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from graphsync.reconcile.report import Outcome
-from graphsync_operator import progress, reasons
+from graphsync_operator import reasons
 from graphsync_operator.build import names
-from graphsync_operator.progress import MISSED_BEATS, WorkerReport, WorkerState
 from graphsync_operator.reasons import Reason
+from graphsync_operator.reports import (
+    MISSED_BEATS,
+    WorkerReport,
+    WorkerState,
+    backfills_of,
+    checkpoint_resets_of,
+    recent_runs,
+    schema_changes_of,
+)
 from graphsync_operator.status import (
     Condition,
     ConflictPolicyStatus,
@@ -114,10 +122,10 @@ def pipeline_status(observed: Observed) -> SyncPipelineStatus:
         desired_workers=observed.desired,
         open_conflicts=_sum_optional(r.open_conflicts for r in reports),
         last_reconciliation=last_reconciliation(observed.reconciliations),
-        recent_runs=progress.recent_runs(observed.reports),
-        backfills=progress.backfills_of(reports),
-        checkpoint_resets=progress.checkpoint_resets_of(reports),
-        schema_changes=progress.schema_changes_of(reports),
+        recent_runs=recent_runs(observed.reports),
+        backfills=backfills_of(reports),
+        checkpoint_resets=checkpoint_resets_of(reports),
+        schema_changes=schema_changes_of(reports),
         config_hash=observed.config_hash,
         conditions=conditions,
     )
@@ -169,7 +177,7 @@ def _decide(  # noqa: PLR0911 - one early answer per situation reads better than
         return Decision(Verdict(False, problem.reason, problem.message), phase)
     if observed.suspended:
         return Decision(Verdict(True, Reason.SUSPENDED, "spec.suspend is true: no worker runs"), Phase.SUSPENDED)
-    stopped = [c for c in progress.schema_changes_of(reports) if c.phase == "Stopped"]
+    stopped = [c for c in schema_changes_of(reports) if c.phase == "Stopped"]
     if stopped:
         said = "; ".join(f"{c.table}: {', '.join(c.changes)}" for c in stopped)
         message = f"{said}; accept the new columns with `kubectl graphsync schema NAME --accept`"

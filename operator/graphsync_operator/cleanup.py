@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from graphsync_operator.progress import MISSED_BEATS, WorkerReport, WorkerState
+from graphsync_operator.reports import MISSED_BEATS, WorkerReport, WorkerState
 
 
 class CleanupState(enum.StrEnum):

@@ -8,8 +8,9 @@ from collections.abc import Sequence
 
 from graphsync import __version__
 from graphsync.commands.helptext import CODES, Page, document
-from graphsync_operator import crdfiles, operator, validation, worker
+from graphsync_operator import crdfiles, operator, validation
 from graphsync_operator.plugin import command as plugin
+from graphsync_operator.worker import command as worker
 
 
 def parser() -> argparse.ArgumentParser:

@@ -20,7 +20,7 @@ from pydantic import Field, StrictInt, StrictStr, model_validator
 
 from graphsync.spec.base import SpecModel
 from graphsync.spec.endpoints import NAME_PATTERN
-from graphsync_operator.progress import STUCK_SECONDS
+from graphsync_operator.reports import STUCK_SECONDS
 
 # Mount points inside the worker container, and the volumes behind them: a spec's own volumes keep clear of them.
 CONFIG_DIR = "/etc/graphsync"

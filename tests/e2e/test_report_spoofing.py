@@ -10,7 +10,7 @@ import pytest
 
 from graphsync_dev.kube import kubectl
 from graphsync_operator.build import names
-from graphsync_operator.progress import WorkerReport, WorkerState, annotation_key
+from graphsync_operator.reports import WorkerReport, WorkerState, annotation_key
 from tests.conftest import eventually
 from tests.e2e.helpers import ShopCluster
 

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from graphsync_operator.assess import Observed
-from graphsync_operator.progress import MISSED_BEATS, WorkerReport, WorkerState
+from graphsync_operator.reports import MISSED_BEATS, WorkerReport, WorkerState
 from graphsync_operator.status import Condition, SyncPipelineStatus
 
 NOW = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)

@@ -6,7 +6,7 @@ import pytest
 
 from graphsync.change import ApplyResult
 from graphsync.runner.stats import FileProgress, Histogram, RunStats
-from graphsync_operator import snapshot
+from graphsync_operator.worker import readings
 
 
 def test_an_observation_lands_in_the_first_bucket_whose_bound_holds_it() -> None:
@@ -53,8 +53,8 @@ def test_a_snapshot_carries_outcomes_and_combines_phases() -> None:
     first.add_batch(5, ApplyResult(created=4, stale=1), ["e:1: bad"], seconds=0.1)
     second.add_batch(3, ApplyResult(updated=2, deleted=1), [], seconds=3.0)
     second.add_retry("source: reading: down", component="source")
-    phases = [snapshot.snapshot_of(first), snapshot.snapshot_of(second)]
-    both = snapshot.combined(phases)
+    phases = [readings.snapshot_of(first), readings.snapshot_of(second)]
+    both = readings.combined(phases)
     assert both is not None
     assert (both.created, both.updated, both.deleted, both.stale, both.failed) == (4, 2, 1, 1, 1)
     assert both.synced == 7
@@ -65,6 +65,6 @@ def test_a_snapshot_carries_outcomes_and_combines_phases() -> None:
 
 def test_a_files_run_counts_files_written_as_updated_removed_as_deleted_and_unchanged_as_stale() -> None:
     stats = RunStats(files=FileProgress(succeeded=7, removed=2, unchanged=40, failed=1))
-    found = snapshot.snapshot_of(stats)
+    found = readings.snapshot_of(stats)
     assert (found.created, found.updated, found.deleted, found.stale) == (0, 7, 2, 40)
     assert found.synced == 9

@@ -11,7 +11,7 @@ from graphsync_operator.build import children, workloads
 from graphsync_operator.build.names import Owner
 from graphsync_operator.build.workloads import Defaults
 from graphsync_operator.cleanup import cleanup_progress
-from graphsync_operator.progress import WorkerReport, WorkerState
+from graphsync_operator.reports import WorkerReport, WorkerState
 from tests.resources import shop_spec
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)

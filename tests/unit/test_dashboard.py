@@ -14,9 +14,10 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from graphsync.runner.stats import Histogram
-from graphsync_operator import health, metrics
-from graphsync_operator.progress import WorkerReport, WorkerState
-from graphsync_operator.snapshot import Snapshot
+from graphsync_operator import metrics
+from graphsync_operator.reports import WorkerReport, WorkerState
+from graphsync_operator.worker import health
+from graphsync_operator.worker.readings import Snapshot
 from tests.metrics import samples
 from tests.promql import dashboard_queries, metric_names, unexposed
 

@@ -18,9 +18,9 @@ from prometheus_client.registry import Collector, CollectorRegistry
 import graphsync
 from graphsync.change import ApplyResult
 from graphsync.runner.stats import DIRECTIONS, Histogram, RunStats, TwoWayProgress
-from graphsync_operator import health, heartbeat
-from graphsync_operator.progress import WorkerReport, WorkerState
-from graphsync_operator.snapshot import Snapshot, combined, snapshot_of
+from graphsync_operator.reports import WorkerReport, WorkerState
+from graphsync_operator.worker import health, heartbeat
+from graphsync_operator.worker.readings import Snapshot, combined, snapshot_of
 from tests.metrics import samples, value
 from tests.unit.worker_data import STARTED, T0, Progress
 

@@ -13,10 +13,11 @@ from graphsync.change import ApplyResult
 from graphsync.reconcile.report import EntityReport, Report
 from graphsync.runner.stats import FileProgress, RunStats, TwoWayProgress
 from graphsync.spec.reconcile import ReconcileSpec
-from graphsync_operator import health, heartbeat, progress
-from graphsync_operator.heartbeat import Attempt, Ending
-from graphsync_operator.progress import WorkerReport, WorkerState
-from graphsync_operator.snapshot import Snapshot, combined, snapshot_of
+from graphsync_operator import reports
+from graphsync_operator.reports import WorkerReport, WorkerState
+from graphsync_operator.worker import health, heartbeat
+from graphsync_operator.worker.heartbeat import Attempt, Ending
+from graphsync_operator.worker.readings import Snapshot, combined, snapshot_of
 from tests.unit.worker_data import STARTED, T0, Progress
 
 # Snapshots of a run's stats.
@@ -138,7 +139,7 @@ def test_the_final_report_of_a_reconciliation_carries_its_summary() -> None:
     run = Report("shop", ReconcileSpec.model_validate({"action": "repair"}))
     run.entities.append(EntityReport("customer", source=10, target=9, missing=1, repaired=1))
     run.finish()
-    reconciliation = progress.Reconciliation.model_validate(run.summary())
+    reconciliation = reports.Reconciliation.model_validate(run.summary())
     report = heartbeat.report_of(
         pod="p",
         started_at=STARTED,
@@ -180,7 +181,7 @@ def test_the_lease_gets_a_merge_patch_of_this_pods_annotation_only() -> None:
     send(report)
     [(api_version, kind, namespace, name, values)] = client.patches
     assert (api_version, kind, namespace, name) == ("coordination.k8s.io/v1", "Lease", "shop", "shop-progress")
-    assert values == {progress.annotation_key("shop-worker-0"): report.model_dump_json(by_alias=True)}
+    assert values == {reports.annotation_key("shop-worker-0"): report.model_dump_json(by_alias=True)}
 
 
 # When to send.
@@ -238,7 +239,7 @@ def test_a_failing_patch_is_logged_and_the_final_report_tried_again(caplog: pyte
     client.error = None
     final = reporter.finish(Ending(WorkerState.FAILED, "bad spec"))
     assert len(client.patches) == 1
-    assert json.loads(client.patches[0][4][progress.annotation_key("p")])["state"] == "failed"
+    assert json.loads(client.patches[0][4][reports.annotation_key("p")])["state"] == "failed"
     assert final.error == "bad spec"
 
 
@@ -251,16 +252,16 @@ def test_a_restarted_container_carries_its_pods_counts_over() -> None:
         synced=250,
         failed=2,
     ).model_dump_json(by_alias=True)
-    assert heartbeat.carried_over({progress.annotation_key("shop-worker-1"): earlier}, "shop-worker-1") == (250, 2)
-    assert heartbeat.carried_over({progress.annotation_key("shop-worker-2"): earlier}, "shop-worker-2") == (0, 0)
-    assert heartbeat.carried_over({progress.annotation_key("shop-worker-1"): "not json"}, "shop-worker-1") == (0, 0)
+    assert heartbeat.carried_over({reports.annotation_key("shop-worker-1"): earlier}, "shop-worker-1") == (250, 2)
+    assert heartbeat.carried_over({reports.annotation_key("shop-worker-2"): earlier}, "shop-worker-2") == (0, 0)
+    assert heartbeat.carried_over({reports.annotation_key("shop-worker-1"): "not json"}, "shop-worker-1") == (0, 0)
     assert heartbeat.carried_over(None, "shop-worker-1") == (0, 0)
 
 
 def test_a_run_whose_loops_stop_coming_back_is_stuck_and_not_alive() -> None:
     fresh = Snapshot(progressed_at=T0, alive_at=T0)
     assert heartbeat.state_of(fresh, None, now=T0 + 10) is WorkerState.RUNNING
-    assert heartbeat.state_of(fresh, None, now=T0 + progress.STUCK_SECONDS + 1) is WorkerState.STUCK
+    assert heartbeat.state_of(fresh, None, now=T0 + reports.STUCK_SECONDS + 1) is WorkerState.STUCK
     # A run that does not stamp (files, bidirectional) is never called stuck.
     assert heartbeat.state_of(Snapshot(progressed_at=T0), None, now=T0 + 10_000) is WorkerState.RUNNING
     report = heartbeat.report_of(pod="p", started_at=STARTED, now=T0 + 400, snapshot=fresh)

@@ -17,9 +17,9 @@ from graphsync.commands import conflicts
 from graphsync.conflicts.held import HeldConflict
 from graphsync.runner.contracts import DeadLetter
 from graphsync.spec.pipeline import PipelineSpec
-from graphsync_operator import health, heartbeat, inspection
 from graphsync_operator.plugin import command, through
 from graphsync_operator.plugin.steer import PluginError
+from graphsync_operator.worker import health, heartbeat, inspection
 from tests.resources import shop_spec
 
 AT = datetime(2026, 12, 7, 9, 30, tzinfo=UTC)

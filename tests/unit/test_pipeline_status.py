@@ -8,10 +8,10 @@ import pytest
 
 from graphsync.runner.stats import RunStats
 from graphsync_operator.assess import START_GRACE, Observed, Problem, pipeline_status
-from graphsync_operator.heartbeat import Tracker, report_of
-from graphsync_operator.progress import GONE_AFTER, KEEP_GONE, WorkerReport, WorkerState, retire
 from graphsync_operator.reasons import Reason
+from graphsync_operator.reports import GONE_AFTER, KEEP_GONE, WorkerReport, WorkerState, retire
 from graphsync_operator.status import BackfillStatus, Phase, SyncPipelineStatus
+from graphsync_operator.worker.heartbeat import Tracker, report_of
 from tests.unit.assess_data import NOW, conditions, observed, report, verdict
 
 # --- a healthy pipeline ------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from graphsync.resets.moves import Refused
 from graphsync.resets.rows import watermark
 from graphsync.spec.pipeline import PipelineSpec
 from graphsync.spec.resets import CheckpointReset
-from graphsync_operator.progress import WorkerReport, WorkerState, checkpoint_resets_of, reset_events
+from graphsync_operator.reports import WorkerReport, WorkerState, checkpoint_resets_of, reset_events
 
 MAPPINGS = {"nodes": [{"name": "customer", "table": "public.customer", "labels": ["Customer"], "key": "id"}]}
 

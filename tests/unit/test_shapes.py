@@ -12,9 +12,9 @@ from graphsync.runner.stats import RunStats
 from graphsync.shapes import backfill_name, breaking, diff, named_columns, relevant
 from graphsync.spec.mapping import Mappings
 from graphsync_operator.assess import pipeline_status
-from graphsync_operator.heartbeat import Tracker, report_of
-from graphsync_operator.progress import schema_events
+from graphsync_operator.reports import schema_events
 from graphsync_operator.status import SchemaChangeStatus
+from graphsync_operator.worker.heartbeat import Tracker, report_of
 from tests.unit.assess_data import NOW, observed, report, verdict
 
 BEFORE = [[1, "id", "integer"], [2, "name", "text"], [3, "tier", "text"], [4, "secret", "text"]]

@@ -8,15 +8,15 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import ValidationError
 
-from graphsync_operator import health
 from graphsync_operator.api import SyncPipelineSpec
 from graphsync_operator.build import children
 from graphsync_operator.build.names import Owner
 from graphsync_operator.build.workloads import Defaults
-from graphsync_operator.heartbeat import report_of
-from graphsync_operator.progress import STUCK_SECONDS, WorkerState
-from graphsync_operator.snapshot import Snapshot
-from graphsync_operator.worker import Identity
+from graphsync_operator.reports import STUCK_SECONDS, WorkerState
+from graphsync_operator.worker import health
+from graphsync_operator.worker.heartbeat import report_of
+from graphsync_operator.worker.identity import Identity
+from graphsync_operator.worker.readings import Snapshot
 from tests.resources import shop_spec
 
 OWNER = Owner(kind="SyncPipeline", name="shop", namespace="shop", uid="u-1")

@@ -46,6 +46,9 @@ def test_any_other_user_is_left_to_the_full_client() -> None:
 
 
 def test_the_worker_never_imports_the_kubernetes_client() -> None:
-    probe = "import sys, graphsync_operator.worker; print(sorted(m for m in sys.modules if m.startswith('kubernetes')))"
+    probe = (
+        "import sys, graphsync_operator.worker.command;"
+        " print(sorted(m for m in sys.modules if m.startswith('kubernetes')))"
+    )
     out = subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True, text=True).stdout
     assert out.strip() == "[]"

@@ -7,8 +7,8 @@ import logging
 import pytest
 
 from graphsync.logs import OneLine
-from graphsync_operator import progress
-from graphsync_operator.worker import Identity
+from graphsync_operator import reports
+from graphsync_operator.worker.identity import Identity
 
 # The environment and the log.
 
@@ -20,7 +20,7 @@ def test_a_log_record_is_one_line() -> None:
 
 def test_identity_defaults() -> None:
     found = Identity.from_env({"HOSTNAME": "laptop"})
-    assert found == Identity(pod="laptop", http_port=8080, heartbeat_seconds=progress.HEARTBEAT_SECONDS)
+    assert found == Identity(pod="laptop", http_port=8080, heartbeat_seconds=reports.HEARTBEAT_SECONDS)
     assert found.lease is None
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from graphsync_operator.build import names
-from graphsync_operator.progress import (
+from graphsync_operator.reports import (
     RETIRED_KEY,
     WorkerReport,
     WorkerState,

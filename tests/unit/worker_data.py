@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from graphsync_operator.snapshot import Snapshot
+from graphsync_operator.worker.readings import Snapshot
 
 T0 = 1_700_000_000.0
 STARTED = datetime.fromtimestamp(T0, UTC)

@@ -1,7 +1,7 @@
 """`dlq list` and `conflicts list|show` through the pipeline's worker, by default.
 
 The worker already reaches the pipeline's databases with its Secrets; the plugin asks it
-(`graphsync_operator.inspection`) through the API server's pod proxy, with the user's own
+(`graphsync_operator.worker.inspection`) through the API server's pod proxy, with the user's own
 RBAC (get pods/proxy), so nothing needs a database address reachable from the user's
 machine nor the right to read Secrets. `--direct`, implied by `--address`, reads the
 stores from here as before; replaying and resolving, which write, always do.

@@ -1,10 +1,11 @@
 """`graphsync-operator worker sync|reconcile|cleanup -f CONFIG`: the process a worker pod runs.
 
-It runs the engine exactly as `graphsync run`, `graphsync reconcile` and `graphsync cleanup` do (same spec
-loading, same signals, same exit codes), and besides serves /healthz, /readyz and
-/metrics and reports its progress to the operator in the pipeline's Lease (one
-annotation per pod, see `progress`). The Deployment says who the worker is through the
-environment; without GRAPHSYNC_LEASE nothing is reported, so it also runs on a laptop.
+Each subcommand is the engine's `graphsync run`, `graphsync reconcile` or `graphsync cleanup`, through the
+engine's own functions (the same options, spec loading, run control, signals, refusals and exit codes), and
+besides serves /healthz, /readyz and /metrics (`health`) and reports its progress to the operator in the
+pipeline's Lease (`heartbeat`: one annotation per pod, see `graphsync_operator.reports`). The Deployment says
+who the worker is through the environment (`identity`); without GRAPHSYNC_LEASE nothing is reported, so it
+also runs on a laptop.
 """
 
 from __future__ import annotations
@@ -12,100 +13,48 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import signal
-import socket
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from pathlib import Path
-from types import FrameType
-from typing import TypeVar
-
-from pydantic import ValidationError
+from dataclasses import replace
 
 from graphsync import deadletters, logs
 from graphsync.cleanup import CleanupError, cleanup
 from graphsync.commands import cleanup as cleanup_command
+from graphsync.commands import process, specfile
 from graphsync.commands import reconcile as reconcile_command
-from graphsync.commands import specfile
+from graphsync.commands import run as run_command
 from graphsync.commands.progress import summary_text
 from graphsync.pipelines import run as pipeline_run
 from graphsync.reconcile.pipeline import reconcile
 from graphsync.reconcile.report import Outcome
-from graphsync.runner.control import RunControl
 from graphsync.spec.pipeline import Mode, PipelineSpec
-from graphsync.spec.reconcile import ReconcileSpec
-from graphsync_operator import heartbeat, kube, progress
-from graphsync_operator.health import DeadLetterCount, Extras, HealthServer
-from graphsync_operator.heartbeat import Ending, Reporter
-from graphsync_operator.inspection import Inspector
-from graphsync_operator.progress import WorkerState
-from graphsync_operator.snapshot import Snapshot
+from graphsync_operator import kube, reports
+from graphsync_operator.reports import WorkerState
+from graphsync_operator.worker import heartbeat
+from graphsync_operator.worker.health import CLEANUP, RECONCILE, SYNC, DeadLetterCount, Extras, HealthServer
+from graphsync_operator.worker.heartbeat import Ending, Reporter
+from graphsync_operator.worker.identity import Identity
+from graphsync_operator.worker.inspection import Inspector
+from graphsync_operator.worker.readings import Snapshot
 
 log = logging.getLogger(__name__)
-DEFAULT_HTTP_PORT = 8080
-Number = TypeVar("Number", int, float)
-
-
-@dataclass(frozen=True)
-class Identity:
-    """Who the worker is, from the environment the Deployment sets (the downward API for the pod)."""
-
-    pod: str
-    namespace: str | None = None
-    # The Lease the operator created for the pipeline; the worker may only get and patch it.
-    lease: str | None = None
-    http_port: int = DEFAULT_HTTP_PORT
-    heartbeat_seconds: float = progress.HEARTBEAT_SECONDS
-    stuck_seconds: float = progress.STUCK_SECONDS
-    # Of the config the pod was made for: the operator counts only reports of the current one.
-    config_hash: str | None = None
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> Identity:
-        """Raises ValueError naming the variable that is not a valid value."""
-        port = _number(env, "GRAPHSYNC_HTTP_PORT", int, DEFAULT_HTTP_PORT)
-        if not 0 <= port <= 65535:
-            raise ValueError(f"GRAPHSYNC_HTTP_PORT: {port} is not a port number")
-        beat = _number(env, "GRAPHSYNC_HEARTBEAT_SECONDS", float, progress.HEARTBEAT_SECONDS)
-        if not beat > 0:
-            raise ValueError(f"GRAPHSYNC_HEARTBEAT_SECONDS: {beat} is not a positive number of seconds")
-        stuck = _number(env, "GRAPHSYNC_STUCK_SECONDS", float, progress.STUCK_SECONDS)
-        if not stuck > 0:
-            raise ValueError(f"GRAPHSYNC_STUCK_SECONDS: {stuck} is not a positive number of seconds")
-        return cls(
-            pod=env.get("POD_NAME") or env.get("HOSTNAME") or socket.gethostname(),
-            namespace=env.get("POD_NAMESPACE") or None,
-            lease=env.get("GRAPHSYNC_LEASE") or None,
-            http_port=port,
-            heartbeat_seconds=beat,
-            stuck_seconds=stuck,
-            config_hash=env.get("GRAPHSYNC_CONFIG_HASH") or None,
-        )
+PROGRAM = "graphsync-operator worker"
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     worker = subparsers.add_parser("worker", help="what a worker pod runs: the engine, reporting to the operator")
     commands = worker.add_subparsers(dest="worker_command", required=True)
-    sync = commands.add_parser("sync", help="run a pipeline until stopped (SIGTERM) or, with --until-idle, done")
-    sync.add_argument("-f", "--file", type=Path, required=True, help="a pipeline spec or SyncPipeline manifest")
-    sync.add_argument("--until-idle", action="store_true", help="stop once nothing is left to sync")
-    sync.add_argument(
-        "--role",
-        choices=("all", "relay", "consumer"),
-        default="all",
-        help="streaming modes: run the relay, the consumer, or both (default)",
-    )
+    sync = commands.add_parser(SYNC, help="run a pipeline until stopped (SIGTERM) or, with --until-idle, done")
+    run_command.add_run_arguments(sync)
     sync.set_defaults(handler=run_sync)
-    check = commands.add_parser("reconcile", help="compare a pipeline's source and target; report or repair")
+    check = commands.add_parser(RECONCILE, help="compare a pipeline's source and target; report or repair")
     reconcile_command.add_job_arguments(check)
     check.set_defaults(handler=run_reconcile)
-    clean = commands.add_parser("cleanup", help="remove what a deleted pipeline created outside Kubernetes")
-    clean.add_argument("-f", "--file", type=Path, required=True, help="a pipeline spec or SyncPipeline manifest")
-    clean.set_defaults(handler=run_cleanup)
+    clean = commands.add_parser(CLEANUP, help="remove what a deleted pipeline created outside Kubernetes")
+    specfile.file_option(run_cleanup)(clean)
 
 
 def run_sync(args: argparse.Namespace) -> int:
@@ -113,25 +62,21 @@ def run_sync(args: argparse.Namespace) -> int:
     stop = _prepare()
     tracker = heartbeat.Tracker()
     extras = Extras(snapshot=tracker.snapshot)
-    with _reporting("sync", tracker.snapshot, extras) as reporter:
+    with _reporting(SYNC, tracker.snapshot, extras) as reporter:
         if reporter is None:
             return 2
         try:
             spec = specfile.load(args.file)
         except specfile.SpecError as exc:
-            return _refuse(reporter, "sync", str(exc))
+            return _refuse(reporter, SYNC, str(exc))
         _name(extras, spec)
         extras.dead_letters = DeadLetterCount(lambda: deadletters.open_count(spec)).start()
         extras.inspect = Inspector(spec)
         reporter.one_shot = args.until_idle or spec.mode is Mode.SNAPSHOT
-        control = RunControl(
-            stop=stop,
-            until_idle=args.until_idle,
-            on_batch=tracker,
-            relay=args.role in ("all", "relay"),
-            consume=args.role in ("all", "consumer"),
+        # The engine's run as `graphsync run` makes it, told besides what the reports carry.
+        control = replace(
+            run_command.control(args, stop, tracker),
             probe_seconds=reporter.interval,
-            history=True,
             on_backfills=tracker.backfills,
             on_resets=tracker.checkpoint_resets,
             on_schema=tracker.schema_changes,
@@ -139,7 +84,7 @@ def run_sync(args: argparse.Namespace) -> int:
         try:
             stats = pipeline_run.run(spec, control)
         except ValueError as exc:
-            return _refuse(reporter, "sync", str(exc))
+            return _refuse(reporter, SYNC, str(exc))
         except Exception as exc:
             log.exception("the run failed")
             reporter.finish(Ending(WorkerState.FAILED, f"{type(exc).__name__}: {exc}"))
@@ -147,7 +92,74 @@ def run_sync(args: argparse.Namespace) -> int:
         tracker.settle(stats)
         reporter.finish(Ending(WorkerState.FINISHED))
     print(summary_text(stats.summary()))
-    return 1 if stats.failed else 0
+    return run_command.status(stats)
+
+
+def run_reconcile(args: argparse.Namespace) -> int:
+    """Exit status as `graphsync reconcile`: 2 for a bad spec or job, 1 when differences remain or it failed."""
+    stop = _prepare()
+    began, running = _one_shot()
+    extras = Extras()
+    with _reporting(RECONCILE, running, extras) as reporter:
+        if reporter is None:
+            return 2
+        reporter.one_shot = True
+        try:
+            spec = specfile.load(args.file)
+            _name(extras, spec)
+            job = reconcile_command.job_of(args)
+        except specfile.SpecError as exc:
+            return _refuse(reporter, RECONCILE, str(exc))
+        began.append(time.time())
+        try:
+            report = reconcile(spec, job, stop)
+        except ValueError as exc:
+            return _refuse(reporter, RECONCILE, str(exc))
+        except Exception as exc:
+            # The comparison's own failures are in the report; this is the audit store out of reach, say.
+            log.exception("the reconciliation failed")
+            reporter.finish(Ending(WorkerState.FAILED, f"{type(exc).__name__}: {exc}"))
+            return 1
+        summary = report.summary()
+        failed = report.outcome is Outcome.FAILED
+        reporter.finish(
+            Ending(WorkerState.FAILED if failed else WorkerState.FINISHED, report.error),
+            reconciliation=reports.Reconciliation.model_validate(summary),
+        )
+    print(reconcile_command.report_text(summary))
+    return reconcile_command.status(report)
+
+
+def run_cleanup(args: argparse.Namespace) -> int:
+    """Exit status as `graphsync cleanup`: 2 for a bad spec, 1 when a side could not be cleaned up, else 0."""
+    _prepare()
+    began, running = _one_shot()
+    extras = Extras()
+    with _reporting(CLEANUP, running, extras) as reporter:
+        if reporter is None:
+            return 2
+        reporter.one_shot = True
+        try:
+            spec = specfile.load(args.file)
+        except specfile.SpecError as exc:
+            return _refuse(reporter, CLEANUP, str(exc))
+        _name(extras, spec)
+        began.append(time.time())
+        try:
+            report = cleanup(spec)
+        except CleanupError as exc:
+            reporter.finish(Ending(WorkerState.FAILED, str(exc)))
+            # What was removed all the same, then each side that failed, as `graphsync cleanup` says them.
+            return cleanup_command.failed(
+                exc, f"{PROGRAM} {CLEANUP}", lambda summary: print(cleanup_command.report_text(summary))
+            )
+        except Exception as exc:
+            log.exception("the cleanup failed")
+            reporter.finish(Ending(WorkerState.FAILED, f"{type(exc).__name__}: {exc}"))
+            return 1
+        reporter.finish(Ending(WorkerState.FINISHED))
+    print(cleanup_command.report_text(report.summary()))
+    return 0
 
 
 def _one_shot() -> tuple[list[float], Callable[[], Snapshot | None]]:
@@ -160,76 +172,6 @@ def _one_shot() -> tuple[list[float], Callable[[], Snapshot | None]]:
     return began, running
 
 
-def run_reconcile(args: argparse.Namespace) -> int:
-    """Exit status as `graphsync reconcile`: 2 for a bad spec or job, 1 when differences remain or it failed."""
-    stop = _prepare()
-    began, running = _one_shot()
-    extras = Extras()
-    with _reporting("reconcile", running, extras) as reporter:
-        if reporter is None:
-            return 2
-        reporter.one_shot = True
-        try:
-            spec = specfile.load(args.file)
-            _name(extras, spec)
-            job = ReconcileSpec.model_validate(reconcile_command.job_document(args))
-        except specfile.SpecError as exc:
-            return _refuse(reporter, "reconcile", str(exc))
-        except ValidationError as exc:
-            return _refuse(reporter, "reconcile", f"invalid options:\n{specfile.format_errors(exc)}")
-        began.append(time.time())
-        try:
-            report = reconcile(spec, job, stop)
-        except ValueError as exc:
-            return _refuse(reporter, "reconcile", str(exc))
-        except Exception as exc:
-            # The comparison's own failures are in the report; this is the audit store out of reach, say.
-            log.exception("the reconciliation failed")
-            reporter.finish(Ending(WorkerState.FAILED, f"{type(exc).__name__}: {exc}"))
-            return 1
-        summary = report.summary()
-        failed = report.outcome is Outcome.FAILED
-        reporter.finish(
-            Ending(WorkerState.FAILED if failed else WorkerState.FINISHED, report.error),
-            reconciliation=progress.Reconciliation.model_validate(summary),
-        )
-    print(reconcile_command.report_text(summary))
-    return 0 if report.outcome in (Outcome.IN_SYNC, Outcome.REPAIRED) else 1
-
-
-def run_cleanup(args: argparse.Namespace) -> int:
-    """Exit status as `graphsync cleanup`: 2 for a bad spec, 1 when a side could not be cleaned up, else 0."""
-    _prepare()
-    began, running = _one_shot()
-    extras = Extras()
-    with _reporting("cleanup", running, extras) as reporter:
-        if reporter is None:
-            return 2
-        reporter.one_shot = True
-        try:
-            spec = specfile.load(args.file)
-        except specfile.SpecError as exc:
-            return _refuse(reporter, "cleanup", str(exc))
-        _name(extras, spec)
-        began.append(time.time())
-        try:
-            report = cleanup(spec)
-        except CleanupError as exc:
-            # Every side that failed is named; what the others removed is printed too.
-            reporter.finish(Ending(WorkerState.FAILED, str(exc)))
-            print(cleanup_command.report_text(exc.report.summary()))
-            for error in exc.report.errors:
-                print(f"graphsync-operator worker cleanup: {error}", file=sys.stderr)
-            return 1
-        except Exception as exc:
-            log.exception("the cleanup failed")
-            reporter.finish(Ending(WorkerState.FAILED, f"{type(exc).__name__}: {exc}"))
-            return 1
-        reporter.finish(Ending(WorkerState.FINISHED))
-    print(cleanup_command.report_text(report.summary()))
-    return 0
-
-
 def _name(extras: Extras, spec: PipelineSpec) -> None:
     """From here on, metrics and log lines name the pipeline."""
     extras.pipeline = spec.name
@@ -237,26 +179,15 @@ def _name(extras: Extras, spec: PipelineSpec) -> None:
 
 
 def _prepare() -> threading.Event:
-    """Logging, one line per event (GRAPHSYNC_LOG_FORMAT: text, or json in pods; GRAPHSYNC_LOG_LEVEL: the
-    pipeline's `workers.logLevel`); SIGTERM and SIGINT finish the batch in flight, checkpoint it, and end the run."""
+    """Logging as the pod is told (GRAPHSYNC_LOG_FORMAT: text, or json in pods; GRAPHSYNC_LOG_LEVEL: the pipeline's
+    `workers.logLevel`), and the stop SIGTERM and SIGINT request."""
     try:
-        log_format = logs.choose(os.environ.get(logs.ENV))
-        level = logs.level_of(os.environ.get(logs.LEVEL_ENV))
+        logs.configure_from_env()
     except ValueError as exc:
-        print(f"graphsync-operator worker: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
-    logs.configure(log_format, level)
+        raise SystemExit(specfile.refuse(PROGRAM, str(exc))) from None
     # The neo4j driver logs every server notification at INFO (constraints that already exist, say).
     logging.getLogger("neo4j").setLevel(logging.WARNING)
-    stop = threading.Event()
-
-    def request_stop(signum: int, _frame: FrameType | None) -> None:
-        log.info("%s received: finishing the batch in flight", signal.Signals(signum).name)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
-    return stop
+    return process.stop_on_signals()
 
 
 @contextmanager
@@ -265,7 +196,7 @@ def _reporting(command: str, snapshot: Callable[[], Snapshot | None], extras: Ex
     try:
         identity = Identity.from_env(os.environ)
     except ValueError as exc:
-        print(f"graphsync-operator worker {command}: {exc}", file=sys.stderr)
+        print(f"{PROGRAM} {command}: {exc}", file=sys.stderr)
         yield None
         return
     logs.bind(pod=identity.pod)
@@ -283,7 +214,7 @@ def _reporting(command: str, snapshot: Callable[[], Snapshot | None], extras: Ex
     try:
         server = HealthServer(identity.http_port, reporter, extras)
     except OSError as exc:
-        print(f"graphsync-operator worker {command}: port {identity.http_port}: {exc.strerror}", file=sys.stderr)
+        print(f"{PROGRAM} {command}: port {identity.http_port}: {exc.strerror}", file=sys.stderr)
         yield None
         return
     reporter.start()
@@ -323,17 +254,6 @@ def _sender(identity: Identity) -> tuple[heartbeat.Send | None, heartbeat.Carrie
 
 
 def _refuse(reporter: Reporter, command: str, message: str) -> int:
-    """A spec or job that cannot run: a permanent failure, reported and exited with 2."""
+    """A spec or job that cannot run: a permanent failure, reported and refused with exit status 2."""
     reporter.finish(Ending(WorkerState.FAILED, message))
-    print(f"graphsync-operator worker {command}: {message}", file=sys.stderr)
-    return 2
-
-
-def _number(env: Mapping[str, str], name: str, kind: Callable[[str], Number], default: Number) -> Number:
-    raw = env.get(name)
-    if not raw:
-        return default
-    try:
-        return kind(raw)
-    except ValueError:
-        raise ValueError(f"{name}: {raw!r} is not a number") from None
+    return specfile.refuse(f"{PROGRAM} {command}", message)

@@ -26,10 +26,10 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from graphsync.runner.stats import COMPONENTS, DIRECTIONS, Histogram
-from graphsync_operator.heartbeat import Reporter
 from graphsync_operator.metrics import build_info
-from graphsync_operator.progress import MISSED_BEATS, WorkerReport, WorkerState
-from graphsync_operator.snapshot import Snapshot
+from graphsync_operator.reports import MISSED_BEATS, WorkerReport, WorkerState
+from graphsync_operator.worker.heartbeat import Reporter
+from graphsync_operator.worker.readings import Snapshot
 
 log = logging.getLogger(__name__)
 # How often the dead-letter store is counted: a query per scrape would load the database with every scraper.

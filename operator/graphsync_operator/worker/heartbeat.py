@@ -20,10 +20,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from graphsync.runner.stats import RunStats, lag_seconds
-from graphsync_operator import kube, progress
-from graphsync_operator.progress import STUCK_SECONDS, WorkerReport, WorkerState
-from graphsync_operator.snapshot import Snapshot, combined, snapshot_of
+from graphsync_operator import kube, reports
+from graphsync_operator.reports import STUCK_SECONDS, WorkerReport, WorkerState
 from graphsync_operator.status import BackfillStatus, CheckpointResetStatus, SchemaChangeStatus
+from graphsync_operator.worker.readings import Snapshot, combined, snapshot_of
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ def report_of(
     now: float,
     snapshot: Snapshot | None,
     ending: Ending | None = None,
-    reconciliation: progress.Reconciliation | None = None,
+    reconciliation: reports.Reconciliation | None = None,
     carried: Carried = (0, 0),
     config_hash: str | None = None,
     stuck_after: float = STUCK_SECONDS,
@@ -134,7 +134,7 @@ def due(now: float, last: Attempt | None, state: WorkerState, interval: float) -
 
 def carried_over(annotations: Mapping[str, str] | None, pod: str) -> Carried:
     """What a previous container of this pod last reported (nothing for a new pod)."""
-    found = (annotations or {}).get(progress.annotation_key(pod))
+    found = (annotations or {}).get(reports.annotation_key(pod))
     if found is None:
         return (0, 0)
     try:
@@ -146,7 +146,7 @@ def carried_over(annotations: Mapping[str, str] | None, pod: str) -> Carried:
 
 def lease_sender(client: kube.Kube, *, namespace: str, lease: str, pod: str) -> Send:
     """Patch only this pod's annotation (a JSON merge patch), so replicas never overwrite one another."""
-    key = progress.annotation_key(pod)
+    key = reports.annotation_key(pod)
 
     def send(report: WorkerReport) -> None:
         values = {key: report.model_dump_json(by_alias=True)}
@@ -279,7 +279,7 @@ class Reporter:
                 self._pending.notify()
         return report
 
-    def finish(self, ending: Ending, *, reconciliation: progress.Reconciliation | None = None) -> WorkerReport:
+    def finish(self, ending: Ending, *, reconciliation: reports.Reconciliation | None = None) -> WorkerReport:
         """Stop ticking and send the final report, after any report still in flight."""
         self._stop.set()
         with self._pending:
