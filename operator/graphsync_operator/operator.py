@@ -11,7 +11,7 @@ from graphsync import logs
 
 # Registers the handlers with kopf's default registry.
 from graphsync_operator import handlers, metrics  # noqa: F401
-from graphsync_operator.handlers import shared
+from graphsync_operator.handlers import settings
 
 log = logging.getLogger(__name__)
 DEFAULT_METRICS_PORT = 8080
@@ -59,7 +59,7 @@ def main(args: argparse.Namespace) -> int:
     if not args.all_namespaces and not args.namespace:
         raise SystemExit("graphsync-operator run: name namespaces with -n, or watch all with -A")
     try:
-        shared.defaults()
+        settings.defaults()
     except ValueError as exc:
         raise SystemExit(f"graphsync-operator run: {exc}") from None
     if args.metrics_port:

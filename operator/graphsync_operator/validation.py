@@ -5,7 +5,7 @@ The API server checks a resource's form (the CRD's schema and CEL rules) when it
 applied; what only the operator's models know (a cron field out of range, a schedule on
 a streaming mode, two replicas reading one replication slot) shows as InvalidSpec once
 it is there. This says both at once, from a file, with no cluster: the same parse the
-handlers do (`handlers.shared.parse_spec`), the name checked as they check it.
+handlers do (`handlers.specs.parse_spec`), the name checked as they check it.
 """
 
 from __future__ import annotations

@@ -17,8 +17,8 @@ from graphsync_operator.build import children, workloads
 from graphsync_operator.build.names import Owner
 from graphsync_operator.build.workloads import Defaults
 from graphsync_operator.crds import closed_schema
-from graphsync_operator.handlers import shared
-from graphsync_operator.handlers.shared import Invalid, parse_spec
+from graphsync_operator.handlers import settings
+from graphsync_operator.handlers.specs import Invalid, parse_spec
 from graphsync_operator.pods import Placement
 from graphsync_operator.structural import structural
 from tests.resources import resource, shop_spec
@@ -359,12 +359,12 @@ def test_the_charts_affinity_applies_to_a_pipeline_without_one_and_a_pipelines_o
 
 
 def test_the_charts_pod_defaults_are_read_and_a_wrong_one_is_named() -> None:
-    assert shared.placement_of(None) == Placement()
-    assert shared.placement_of('{"priorityClassName": "data"}').priority_class_name == "data"
+    assert settings.placement_of(None) == Placement()
+    assert settings.placement_of('{"priorityClassName": "data"}').priority_class_name == "data"
     with pytest.raises(ValueError, match=r"GRAPHSYNC_WORKER_POD_DEFAULTS \(the chart's workers.podDefaults\): "):
-        shared.placement_of('{"podLabels": {"app.kubernetes.io/name": "x"}}')
+        settings.placement_of('{"podLabels": {"app.kubernetes.io/name": "x"}}')
     with pytest.raises(ValueError, match="nodeSelecter: is not a field here"):
-        shared.placement_of('{"nodeSelecter": {"a": "b"}}')
+        settings.placement_of('{"nodeSelecter": {"a": "b"}}')
 
 
 def test_the_charts_values_schema_takes_what_the_operator_does() -> None:

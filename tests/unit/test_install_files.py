@@ -16,7 +16,7 @@ from graphsync_operator.build import children
 from graphsync_operator.build.names import Owner
 from graphsync_operator.build.workloads import Defaults
 from graphsync_operator.crds import all_crds
-from graphsync_operator.handlers import shared
+from graphsync_operator.handlers import settings
 
 SAMPLES = Path(__file__).parents[2] / "manifests" / "samples"
 
@@ -171,7 +171,7 @@ def test_the_chart_installs_this_version_of_graphsync_and_the_image_the_operator
     image = f"{values['image']['repository']}:{chart['appVersion']}"
     # Workers default to the operator's image; without the chart, the operator's own default is the same.
     assert values["workers"]["image"] == ""
-    assert shared.defaults().image == image
+    assert settings.defaults().image == image
     assert values["replicas"] == 1
 
 

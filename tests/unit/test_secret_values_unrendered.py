@@ -19,7 +19,8 @@ from graphsync_operator.build import children
 from graphsync_operator.build import events as build_events
 from graphsync_operator.build.names import Owner
 from graphsync_operator.build.workloads import Defaults
-from graphsync_operator.handlers import shared
+from graphsync_operator.handlers import client, preconditions
+from graphsync_operator.handlers.specs import Missing
 from tests.unit.assess_data import observed, report
 from tests.unit.test_install_files import samples
 
@@ -66,13 +67,13 @@ def test_no_secret_value_is_in_any_child_status_event_or_condition_of_any_sample
         built = children.pipeline(owner, spec, Defaults(image="ghcr.io/graphsync/graphsync:0.1.0"), policy)
         written += [json.dumps(built.manifests), built.rendered.document]
         # The check reads every Secret the spec names, whole: all there, then each key missing in turn.
-        monkeypatch.setattr(shared, "_kube", SecretsOnly(secrets))
-        shared.check_secrets("apps", built)
+        monkeypatch.setattr(client, "_kube", SecretsOnly(secrets))
+        preconditions.check_secrets("apps", built)
         for use in built.rendered.secrets:
             wanting = {name: {k: v for k, v in secrets[name].items() if k != use.key}}
-            monkeypatch.setattr(shared, "_kube", SecretsOnly(wanting))
-            with pytest.raises(shared.Missing) as caught:
-                shared.check_secrets("apps", built)
+            monkeypatch.setattr(client, "_kube", SecretsOnly(wanting))
+            with pytest.raises(Missing) as caught:
+                preconditions.check_secrets("apps", built)
             written.append(json.dumps(build_events.event(body, "Warning", "SecretMissing", str(caught.value), NOW)))
         status = pipeline_status(observed(reports=[report(lag_seconds=0.0, synced=40)]))
         written.append(status.model_dump_json())

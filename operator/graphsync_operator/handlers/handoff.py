@@ -1,7 +1,7 @@
 """Who writes a resource's status: the spec handler (through kopf, retried by kopf), the refresher, or, for a spec
 kopf will never hand to the handler again, the refresher doing the handler's work.
 
-kopf keeps a resource's bookkeeping in annotations (see shared.configure): the spec it last handled, and its
+kopf keeps a resource's bookkeeping in annotations (see settings.configure): the spec it last handled, and its
 handlers' progress while a retry waits.
 """
 
@@ -62,7 +62,7 @@ def raise_for(problem: Problem | None, retry: int) -> None:
 LAST_HANDLED = f"{KOPF_PREFIX}/last-handled-configuration"
 
 
-def stranded(body: Any, now: datetime) -> bool:
+def stranded(body: Mapping[str, Any], now: datetime) -> bool:
     """Whether the spec handler's work is left undone with kopf never to do it: a spec set back to the one kopf last
     handled while a retry of a later one waited (kopf finds no change against what it last handled, and leaves that
     retry undone for good, its progress record stale), so the status would stay at the failed generation; or a
@@ -119,10 +119,9 @@ class Pace:
 RETRIES = Pace()
 
 
-async def resettled(body: Any, settle: Callable[[], tuple[T, object | None]]) -> T | None:
-    """For a stranded resource (see `stranded`), what `settle` (the spec handler's work, returning the status and
-    the problem met, if any) gives, run off the event loop at kopf's retry pace; None while a retry is not due."""
-    uid = body["metadata"]["uid"]
+async def resettled(uid: str, settle: Callable[[], tuple[T, object | None]]) -> T | None:
+    """For a stranded resource (see `stranded`) of `uid`, what `settle` (the spec handler's work, returning the status
+    and the problem met, if any) gives, run off the event loop at kopf's retry pace; None while a retry is not due."""
     if not RETRIES.due(uid, time.monotonic()):
         return None
     status, problem = await asyncio.to_thread(settle)
@@ -130,6 +129,6 @@ async def resettled(body: Any, settle: Callable[[], tuple[T, object | None]]) ->
     return status
 
 
-def current_generation(body: Any) -> bool:
+def current_generation(body: Mapping[str, Any]) -> bool:
     """Whether the spec handler has written the status for this generation (a timer must not go before it)."""
     return bool((body.get("status") or {}).get("observedGeneration") == body["metadata"].get("generation"))

@@ -8,7 +8,6 @@ runs against a config that is not the pipeline's any more.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,29 +15,18 @@ import kopf
 from pydantic import BaseModel, ValidationError
 
 from graphsync_operator import assess
-from graphsync_operator.api import API_VERSION, ReconciliationJobSpec, SyncPipelineSpec
+from graphsync_operator.api import API_VERSION, GROUP, VERSION, ReconciliationJobSpec, SyncPipelineSpec
 from graphsync_operator.build import children, names
+from graphsync_operator.handlers.chores import chores
+from graphsync_operator.handlers.client import kube
 from graphsync_operator.handlers.handoff import current_generation, held_by_handler, raise_for, resettled, stranded
+from graphsync_operator.handlers.indexes import Indexes
 from graphsync_operator.handlers.observation import observed
-from graphsync_operator.handlers.shared import (
-    GROUP,
-    VERSION,
-    Invalid,
-    Missing,
-    check_secrets,
-    chores,
-    claim,
-    defaults,
-    field_errors,
-    kube,
-    owner_of,
-    parse_spec,
-    policy_of,
-    previous_conditions,
-    publish,
-    reports_of,
-    write_status,
-)
+from graphsync_operator.handlers.preconditions import check_secrets, claim
+from graphsync_operator.handlers.resources import Resource
+from graphsync_operator.handlers.settings import defaults
+from graphsync_operator.handlers.specs import Invalid, Missing, field_errors, parse_spec, policy_of
+from graphsync_operator.handlers.statuses import publish, write_status
 from graphsync_operator.reasons import Reason
 from graphsync_operator.status import ReconciliationJobStatus
 
@@ -61,38 +49,33 @@ def _pipeline(namespace: str, job: ReconciliationJobSpec) -> SyncPipelineSpec:
     return pipeline
 
 
-@kopf.index(GROUP, VERSION, "reconciliationjobs")
-def job_users(namespace: str | None, name: str, spec: kopf.Spec, **_: Any) -> object:
-    """(namespace, pipeline) -> the ReconciliationJobs that reconcile it."""
-    ref = spec.get("pipelineRef") or {}
-    return {(namespace, ref["name"]): name} if ref.get("name") else None
-
-
 @kopf.on.resume(GROUP, VERSION, "reconciliationjobs")
 @kopf.on.create(GROUP, VERSION, "reconciliationjobs")
 @kopf.on.update(GROUP, VERSION, "reconciliationjobs", field="spec")
 @observed("ReconciliationJob")
-def reconcile_job(body: Any, patch: kopf.Patch, retry: int, **kwargs: Any) -> None:
-    status, problem = settle_job(body, kwargs)
-    publish(body, patch, status)
+def reconcile_job(body: kopf.Body, patch: kopf.Patch, retry: int, **kwargs: Any) -> None:
+    resource = Resource.of(body)
+    status, problem = settle_job(resource, Indexes(kwargs))
+    publish(resource, patch, status)
     raise_for(problem, retry)
 
 
-def settle_job(body: Any, indexes: Mapping[str, Any]) -> tuple[ReconciliationJobStatus, assess.Problem | None]:
+def settle_job(resource: Resource, indexes: Indexes) -> tuple[ReconciliationJobStatus, assess.Problem | None]:
     """Apply the job's CronJob; the status that follows, and what stood in the way (to retry, unless permanent)."""
-    job, problem = apply_job(body)
-    return _status(body, indexes, problem, suspended=bool(job and job.suspend)), problem
+    job, problem = apply_job(resource)
+    return _status(resource, indexes, problem, suspended=bool(job and job.suspend)), problem
 
 
-def render_jobs(namespace: str, pipeline: str, indexes: Mapping[str, Any]) -> None:
+def render_jobs(namespace: str, pipeline: str, indexes: Indexes) -> None:
     """After the pipeline's children were applied (or it was deleted): its jobs' CronJobs follow, and
     their statuses say so at once instead of at their next retry."""
-    for name in sorted(indexes["job_users"].get((namespace, pipeline), [])):
-        body = kube().get(API_VERSION, "ReconciliationJob", namespace, name)
-        if body is None or body["metadata"].get("deletionTimestamp"):
+    for name in sorted(indexes.job_users(namespace, pipeline)):
+        found = kube().get(API_VERSION, "ReconciliationJob", namespace, name)
+        if found is None or found["metadata"].get("deletionTimestamp"):
             continue
-        job, problem = apply_job(body)
-        write_status(body, "ReconciliationJob", _status(body, indexes, problem, suspended=bool(job and job.suspend)))
+        resource = Resource.of(found)
+        job, problem = apply_job(resource)
+        write_status(resource, _status(resource, indexes, problem, suspended=bool(job and job.suspend)))
 
 
 @kopf.on.event(GROUP, VERSION, "syncpipelines")
@@ -102,16 +85,16 @@ async def pipeline_gone(type: str, name: str, namespace: str | None, **kwargs: A
     A coroutine, since kopf calls it for every event of every pipeline: all but deletions end here at
     once, instead of each taking a thread of kopf's pool (and a handler's log scope and metrics)."""
     if type == "DELETED" and namespace is not None:
-        await asyncio.to_thread(render_jobs, namespace, name, kwargs)
+        await asyncio.to_thread(render_jobs, namespace, name, Indexes(kwargs))
 
 
-def apply_job(body: Any) -> tuple[ReconciliationJobSpec | None, assess.Problem | None]:
+def apply_job(resource: Resource) -> tuple[ReconciliationJobSpec | None, assess.Problem | None]:
     """Build and apply the job's CronJob; what stands in the way instead, as the status shows it.
     Without its pipeline, the CronJob is removed (its pods would mount a config that is gone)."""
-    owner = owner_of(body)
+    owner = resource.owner
     job = None
     try:
-        job = parse_spec(body, ReconciliationJobSpec)
+        job = parse_spec(resource.body, ReconciliationJobSpec)
         pipeline = _pipeline(owner.namespace, job)
         built = children.reconciliation(owner, job, pipeline, defaults(), policy_of(owner.namespace, pipeline))
         check_secrets(owner.namespace, built)
@@ -127,30 +110,29 @@ def apply_job(body: Any) -> tuple[ReconciliationJobSpec | None, assess.Problem |
     return job, None
 
 
-async def refresh_job(body: Any, indexes: Mapping[str, Any]) -> BaseModel | None:
+async def refresh_job(resource: Resource, indexes: Indexes) -> BaseModel | None:
     """The newest run from the Lease reports (for the refresher); a reconcile-now request starts a Job."""
-    if stranded(body, datetime.now(UTC)):
-        return await resettled(body, lambda: settle_job(body, indexes))
-    if not current_generation(body) or held_by_handler(body.get("status") or {}):
+    if stranded(resource.body, datetime.now(UTC)):
+        return await resettled(resource.uid, lambda: settle_job(resource, indexes))
+    if not current_generation(resource.body) or held_by_handler(resource.status):
         return None
-    cron = names.reconcile_cronjob(body["metadata"]["name"])
-    handled = await chores(body, indexes, names.RECONCILE, names.RECONCILE_NOW, cron)
-    return _status(body, indexes, None, suspended=bool(body["spec"].get("suspend")), handled=handled)
+    cron = names.reconcile_cronjob(resource.name)
+    handled = await chores(resource, indexes, names.RECONCILE, names.RECONCILE_NOW, cron)
+    return _status(resource, indexes, None, suspended=bool(resource.spec.get("suspend")), handled=handled)
 
 
 def _status(
-    body: Any,
-    indexes: Mapping[str, Any],
+    resource: Resource,
+    indexes: Indexes,
     problem: assess.Problem | None,
     *,
     suspended: bool = False,
     handled: dict[str, str] | None = None,
 ) -> ReconciliationJobStatus:
-    meta = body["metadata"]
-    namespace, name = meta["namespace"], meta["name"]
-    runs = [(name, report) for report in reports_of(indexes, namespace, name, names.RECONCILE)]
+    name = resource.name
+    runs = [(name, report) for report in indexes.reports(resource.namespace, name, names.RECONCILE)]
     observed = assess.Observed(
-        generation=int(meta.get("generation", 0)),
+        generation=resource.generation,
         now=datetime.now(UTC),
         suspended=suspended,
         scheduled=True,
@@ -158,10 +140,8 @@ def _status(
         heartbeat_seconds=defaults().heartbeat_seconds,
         problem=problem,
         reconciliations=runs,
-        previous=previous_conditions(body),
+        previous=resource.conditions(),
     )
     status = assess.reconciliation_status(observed)
-    status.handled_requests = (
-        handled if handled is not None else (body.get("status") or {}).get("handledRequests") or {}
-    )
+    status.handled_requests = handled if handled is not None else resource.handled_requests()
     return status

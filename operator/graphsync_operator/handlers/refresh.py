@@ -21,14 +21,17 @@ from pydantic import BaseModel
 from graphsync import logs
 from graphsync_operator import metrics
 from graphsync_operator.handlers.ending import release_ending
+from graphsync_operator.handlers.indexes import Indexes
 from graphsync_operator.handlers.observation import context_of
 from graphsync_operator.handlers.pipelines import refresh_pipeline
 from graphsync_operator.handlers.policies import refresh_policy
 from graphsync_operator.handlers.reconciliations import refresh_job
-from graphsync_operator.handlers.shared import STATUS_INTERVAL, status_change, write_status
+from graphsync_operator.handlers.resources import Resource
+from graphsync_operator.handlers.settings import STATUS_INTERVAL
+from graphsync_operator.handlers.statuses import status_change, write_status
 
 log = logging.getLogger(__name__)
-Refresh = Callable[[Any, Mapping[str, Any]], Awaitable[BaseModel | None]]
+Refresh = Callable[[Resource, Indexes], Awaitable[BaseModel | None]]
 KINDS: tuple[tuple[str, str, Refresh], ...] = (
     ("pipeline_bodies", "SyncPipeline", refresh_pipeline),
     ("job_bodies", "ReconciliationJob", refresh_job),
@@ -39,7 +42,7 @@ KINDS: tuple[tuple[str, str, Refresh], ...] = (
 @kopf.on.startup()
 async def start_refreshing(memo: kopf.Memo, **kwargs: Any) -> None:
     # The indexes are live: they fill as the watches start, after this returns.
-    memo["refresher"] = asyncio.create_task(refresh_forever(kwargs, memo.get("namespaces")))
+    memo["refresher"] = asyncio.create_task(refresh_forever(Indexes(kwargs), memo.get("namespaces")))
 
 
 @kopf.on.cleanup()
@@ -49,7 +52,7 @@ async def stop_refreshing(memo: kopf.Memo, **_: Any) -> None:
         task.cancel()
 
 
-async def refresh_forever(indexes: Mapping[str, Any], namespaces: Sequence[str] | None) -> None:
+async def refresh_forever(indexes: Indexes, namespaces: Sequence[str] | None) -> None:
     """`namespaces`: the patterns the operator watches, None for the whole cluster."""
     while True:
         await asyncio.sleep(STATUS_INTERVAL)
@@ -59,29 +62,26 @@ async def refresh_forever(indexes: Mapping[str, Any], namespaces: Sequence[str] 
             log.exception("letting go of pipelines in namespaces being deleted")
         seen: list[metrics.Seen] = []
         for index, kind, refresh in KINDS:
-            for bodies in list(indexes[index].values()):
-                for body in list(bodies):
-                    meta = body["metadata"]
-                    status = body.get("status") or {}
-                    # The lines of one resource's refresh (and its write) share a correlation id.
-                    with logs.scope(**context_of(kind, body)):
-                        try:
-                            status = await refresh_one(body, kind, refresh, indexes)
-                        except Exception:  # one resource's trouble must not stop the others' statuses
-                            log.exception("refreshing the status of %s %s", kind, meta.get("name"))
-                    seen.append(metrics.Seen(kind, meta.get("namespace", ""), meta["name"], status))
+            for body in indexes.bodies(index):
+                meta = body["metadata"]
+                status = body.get("status") or {}
+                # The lines of one resource's refresh (and its write) share a correlation id.
+                with logs.scope(**context_of(kind, body)):
+                    try:
+                        status = await refresh_one(Resource.of(body), refresh, indexes)
+                    except Exception:  # one resource's trouble must not stop the others' statuses
+                        log.exception("refreshing the status of %s %s", kind, meta.get("name"))
+                seen.append(metrics.Seen(kind, meta.get("namespace", ""), meta["name"], status))
         metrics.CLUSTER.update(seen)
 
 
-async def refresh_one(body: Any, kind: str, refresh: Refresh, indexes: Mapping[str, Any]) -> Mapping[str, Any]:
+async def refresh_one(resource: Resource, refresh: Refresh, indexes: Indexes) -> Mapping[str, Any]:
     """The status as it stands after this round: the one computed now, else the one written before."""
-    meta = body["metadata"]
-    written: Mapping[str, Any] = body.get("status") or {}
-    if meta.get("deletionTimestamp"):
-        return written
-    status = await refresh(body, indexes)
+    if resource.deleting:
+        return resource.status
+    status = await refresh(resource, indexes)
     if status is None:
-        return written
-    if status_change(body, status)[0] is not None:
-        await asyncio.to_thread(write_status, body, kind, status)
+        return resource.status
+    if status_change(resource, status)[0] is not None:
+        await asyncio.to_thread(write_status, resource, status)
     return dict(status.model_dump(mode="json", by_alias=True, exclude_none=True))
