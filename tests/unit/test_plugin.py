@@ -178,7 +178,7 @@ def test_patch_bodies_touch_only_what_they_mean() -> None:
 
 
 def test_a_request_is_handled_once_the_status_records_its_value() -> None:
-    found = pipeline(handledRequests={"graphsync.io/sync-now": "a"})
+    found = pipeline(handledRequests={names.SYNC_NOW: "a"})
     assert steer.handled(found, names.SYNC_NOW, "a")
     assert not steer.handled(found, names.SYNC_NOW, "b")
     assert not steer.handled(pipeline(), names.SYNC_NOW, "a")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from graphsync_operator.api import API_VERSION
+from graphsync_operator.api import API_VERSION, GROUP
 from graphsync_operator.build.names import RECONCILE_NOW, SYNC_NOW
 from graphsync_operator.kube import Kube
 from graphsync_operator.plugin.summary import ready_reason, status_of
@@ -44,7 +44,7 @@ class Ref:
     name: str
 
     def describe(self) -> str:
-        return f"{self.kind.lower()}.graphsync.io/{self.name}"
+        return f"{self.kind.lower()}.{GROUP}/{self.name}"
 
 
 def ref(text: str, default: str, allowed: tuple[str, ...]) -> Ref:
