@@ -29,8 +29,8 @@ from bench.snapshot import empty
 from graphsync import connect
 from graphsync.change import Change, Operation
 from graphsync.commands import specfile
+from graphsync.compare.entries import node_entry, target_node_entry
 from graphsync.connectors.graphs.reading import canonical
-from graphsync.reconcile.entries import node_entry, target_node_entry
 from graphsync.spec.mapping import NodeMapping
 from graphsync_dev import neo4j as neo4j_server
 from graphsync_dev import process

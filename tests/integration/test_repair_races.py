@@ -23,11 +23,12 @@ import pytest
 from psycopg import sql
 
 from graphsync import connect, targets
+from graphsync.compare.entries import Entry
+from graphsync.compare.postgres import PostgresSide
+from graphsync.compare.sides import GraphSide
 from graphsync.connectors.graphs.reading import Versions
-from graphsync.reconcile.entries import Entry
 from graphsync.reconcile.pipeline import reconcile
 from graphsync.reconcile.report import Outcome, Report
-from graphsync.reconcile.sides import GraphSide, PostgresSide
 from graphsync.reconcile.walk import Walk
 from graphsync.spec.pipeline import PipelineSpec
 from graphsync.spec.reconcile import ReconcileSpec

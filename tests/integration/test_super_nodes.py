@@ -12,8 +12,8 @@ import neo4j
 import psycopg
 import redis
 
+from graphsync.compare.differential import differences
 from graphsync.connectors.falkordb.graph import Graph
-from graphsync.connectors.graphs.compare import differences
 from graphsync.connectors.graphs.reading import GraphReader, Versions
 from graphsync.connectors.graphs.source import GraphSnapshotSource
 from graphsync.connectors.neo4j.reader import Neo4jReader

@@ -10,9 +10,9 @@ from pydantic import ValidationError
 
 from graphsync.change import Change, Operation
 from graphsync.commands import specfile
+from graphsync.compare.entries import node_entry, relationship_entry
 from graphsync.connectors.postgres.columns import node_columns, relationship_columns
 from graphsync.connectors.rows import MappingError, plan
-from graphsync.reconcile.entries import node_entry, relationship_entry
 from graphsync.spec.filters import Condition, admits
 from graphsync.spec.mapping import Mappings
 from graphsync.spec.pipeline import PipelineSpec

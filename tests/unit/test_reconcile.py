@@ -8,8 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from graphsync.change import Change, Operation
-from graphsync.connectors.graphs.reading import digest
-from graphsync.reconcile.entries import (
+from graphsync.compare.entries import (
     Entry,
     bucket_hash,
     compare,
@@ -17,6 +16,7 @@ from graphsync.reconcile.entries import (
     target_node_entry,
     target_relationship_entry,
 )
+from graphsync.connectors.graphs.reading import digest
 from graphsync.reconcile.report import Outcome, outcome
 from graphsync.spec.mapping import Mappings
 from graphsync.spec.reconcile import MAX_BUCKET, MIN_BUCKET, Action, ReconcileSpec, bucket_size

@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from graphsync.change import Change, Operation
+from graphsync.compare.entries import FROM, LABELS, TO, Entry, link
 from graphsync.connectors.graphs.reading import digest
-from graphsync.reconcile.entries import FROM, LABELS, TO, Entry, link
 from graphsync.spec.mapping import Mappings, NodeMapping, RelationshipMapping
 
 

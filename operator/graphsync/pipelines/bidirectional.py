@@ -26,14 +26,16 @@ from typing import Any
 
 from graphsync import connect, sources, stores, targets
 from graphsync.change import Change, Operation, version_now, version_of
+from graphsync.compare.entries import UNMAPPABLE, Entry
+from graphsync.compare.postgres import PostgresSide
+from graphsync.compare.ranges import buckets
+from graphsync.compare.sides import GraphSide, Side
 from graphsync.conflicts import changes, mark, resolution
 from graphsync.conflicts.decision import Step, decide, decide_owing, decide_without_ledger, write_order
 from graphsync.conflicts.held import ENGINE, Base, Owed
 from graphsync.connectors.graphs.reading import Versions
 from graphsync.connectors.postgres.rowsink import RowSink
 from graphsync.connectors.rows import entity_id
-from graphsync.reconcile.entries import UNMAPPABLE, Entry
-from graphsync.reconcile.sides import GraphSide, PostgresSide, Side
 from graphsync.runner.contracts import Sink
 from graphsync.runner.control import RunControl
 from graphsync.runner.poison import apply_isolating
@@ -139,15 +141,9 @@ class TwoWay:
         self._deletes = {name: _Writes() for name in order}
         self._seen = {}
         for name in order:
-            low = None
-            while not stop.is_set():
-                high = self._source.boundary(name, low, MIN_BUCKET)
-                source, target = self._source.bucket(name, low, high), self._target.bucket(name, low, high)
-                self._bucket(name, source, target, version, counts)
+            for bucket in buckets(self._source, self._target, name, MIN_BUCKET, stop=stop):
+                self._bucket(name, bucket.source, bucket.target, version, counts)
                 alive()
-                if high is None:
-                    break
-                low = high
         for name in reversed(order):
             self._apply(name, self._deletes[name], counts)
         if not stop.is_set():

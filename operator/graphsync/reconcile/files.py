@@ -24,6 +24,7 @@ from contextlib import ExitStack
 from typing import Any, LiteralString
 
 from graphsync import sources, targets
+from graphsync.compare.entries import LABELS, Entry
 from graphsync.connectors import cypher
 from graphsync.connectors.files import contribution as contrib
 from graphsync.connectors.files import workers
@@ -32,7 +33,6 @@ from graphsync.connectors.files.repository import FileEntry, open_repository
 from graphsync.connectors.files.statements import Layout
 from graphsync.connectors.graphs.reading import Store, canonical, digest, fetch, visible
 from graphsync.pipelines import files
-from graphsync.reconcile.entries import LABELS, Entry
 from graphsync.reconcile.report import EntityReport
 from graphsync.runner.control import RunControl
 from graphsync.runner.retry import Backoff, Interrupted

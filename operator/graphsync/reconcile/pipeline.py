@@ -10,6 +10,8 @@ from contextlib import ExitStack
 
 from graphsync import connect, logs, sources, targets
 from graphsync.change import version_now
+from graphsync.compare.postgres import PostgresSide
+from graphsync.compare.sides import GraphSide, Side
 from graphsync.connectors.falkordb.graph import Graph
 from graphsync.connectors.graphs.reading import Store, Versions
 from graphsync.connectors.neo4j.reader import Neo4jReader
@@ -17,7 +19,6 @@ from graphsync.pipelines import bidirectional
 from graphsync.reconcile.audit import AUDIT_GRAPH_SUFFIX, Audit
 from graphsync.reconcile.files import FilesReconciliation
 from graphsync.reconcile.report import EntityReport, Report
-from graphsync.reconcile.sides import GraphSide, PostgresSide, Side
 from graphsync.reconcile.walk import Walk
 from graphsync.spec.pipeline import Mode, PipelineSpec
 from graphsync.spec.reconcile import Action, ReconcileSpec

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from graphsync.compare.entries import Entry, changed_fields
 from graphsync.connectors.graphs.reading import canonical
-from graphsync.reconcile.entries import Entry, changed_fields
 from graphsync.spec.reconcile import Action, ReconcileSpec
 
 

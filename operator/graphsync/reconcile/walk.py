@@ -15,21 +15,21 @@ repair, named in the report (the outcome is then `partial`), never counted as re
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
-from graphsync.change import Change, Operation
-from graphsync.reconcile.entries import FROM, Differences, Entry, bucket_hash, compare
+from graphsync.change import Operation
+from graphsync.compare.entries import FROM, Differences, Entry, bucket_hash, compare
+from graphsync.compare.ranges import Bucket, buckets
+from graphsync.compare.repairs import Repair, repairs
+from graphsync.compare.sides import GraphSide, Side
 from graphsync.reconcile.report import EntityReport
-from graphsync.reconcile.sides import GraphSide, Side
 from graphsync.runner.contracts import Sink
 from graphsync.runner.poison import apply_isolating
 from graphsync.spec.filters import Condition, admits
-from graphsync.spec.reconcile import Action, KeyRange, ReconcileSpec, bucket_size
+from graphsync.spec.reconcile import Action, ReconcileSpec, bucket_size
 
 
 class Walk:
@@ -41,7 +41,7 @@ class Walk:
         self._sink = sink
         self._spec = spec
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="reconcile")
-        self._pending: list[_Repair] = []
+        self._pending: list[Repair] = []
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
@@ -49,26 +49,18 @@ class Walk:
     def entity(self, name: str, stop: threading.Event, report: EntityReport | None = None) -> EntityReport:
         """Compare (and repair) one entity type; its counts go into `report` as the walk goes."""
         report = report or EntityReport(name)
-        ids = self._spec.scope.ids
-        if ids:
-            self._bucket(report, name, None, None, ids)
-        else:
-            keys = self._spec.scope.keys or KeyRange()
-            size = bucket_size(self._source.count(name), self._spec.bucket_count)
-            low = keys.after
-            while not stop.is_set():
-                high = self._source.boundary(name, low, size)
-                last = high is None or not keys.within(high)
-                self._bucket(report, name, low, keys.through if last else high, ())
-                if last:
-                    break
-                low = high
+        scope = self._spec.scope
+        size = 0 if scope.ids else bucket_size(self._source.count(name), self._spec.bucket_count)
+        walked = buckets(
+            self._source, self._target, name, size, keys=scope.keys, ids=scope.ids, stop=stop, pool=self._pool
+        )
+        for bucket in walked:
+            self._bucket(report, name, bucket)
         self._flush(report)
         return report
 
-    def _bucket(self, report: EntityReport, name: str, low: Any, high: Any, ids: Sequence[Any]) -> None:
-        reading = self._pool.submit(self._source.bucket, name, low, high, ids)
-        source, target = self._scoped(reading.result(), self._target.bucket(name, low, high, ids))
+    def _bucket(self, report: EntityReport, name: str, bucket: Bucket) -> None:
+        source, target = self._scoped(bucket.source, bucket.target)
         report.buckets += 1
         report.source += len(source)
         report.target += len(target)
@@ -83,7 +75,7 @@ class Walk:
         # Settled by the live pipeline between the walk's read and this one: nothing to repair.
         report.superseded += _count(found) - _count(confirmed)
         self._record(report, confirmed)
-        self._pending += self._repairs(name, confirmed, tombstones)
+        self._pending += repairs(name, confirmed, tombstones)
         if len(self._pending) >= self._spec.batch_size:
             self._flush(report)
 
@@ -123,39 +115,25 @@ class Walk:
         for source, target in found.different:
             report.sample("different", limit, source, target)
 
-    def _repairs(self, name: str, found: Differences, tombstones: dict[str, int]) -> list[_Repair]:
-        # A repair outranks what the target holds and the delete recorded for the entity (one written by hand
-        # may have a tombstone and no version).
-        def above(entry: Entry) -> int:
-            return max(entry.version, tombstones.get(entry.ident, -1)) + 1
-
-        repairs = [_Repair(entry, _at_least(entry, tombstones.get(entry.ident, -1) + 1)) for entry in found.missing]
-        repairs += [_Repair(source, _at_least(source, above(target))) for source, target in found.different]
-        repairs += [
-            _Repair(entry, Change(name, entry.key, Operation.DELETE, above(entry), dict(entry.delete_data or {})))
-            for entry in found.extra
-        ]
-        return repairs
-
     def _flush(self, report: EntityReport) -> None:
         if not self._pending or self._sink is None:
             return
-        repairs, self._pending = self._pending, []
-        _, refused = apply_isolating(self._sink, [repair.change for repair in repairs])
+        pending, self._pending = self._pending, []
+        _, refused = apply_isolating(self._sink, [repair.change for repair in pending])
         report.failed += len(refused)
         for rejection in refused:
             change = rejection.change
             self._failed(report, change.key, change.op.value, rejection.reason)
         rejected = {id(rejection.change) for rejection in refused}
-        self._verify(report, [repair for repair in repairs if id(repair.change) not in rejected])
+        self._verify(report, [repair for repair in pending if id(repair.change) not in rejected])
 
-    def _verify(self, report: EntityReport, repairs: list[_Repair]) -> None:
+    def _verify(self, report: EntityReport, written: list[Repair]) -> None:
         """The target read again: a repair counts once the target holds what it wrote (or no longer holds
         what it deleted); one a newer write overtook is superseded; anything else failed, named."""
-        if not repairs:
+        if not written:
             return
-        target, tombstones = self._target_now(repairs[0].change.entity, [repair.entry for repair in repairs])
-        for repair in repairs:
+        target, tombstones = self._target_now(written[0].change.entity, [repair.entry for repair in written])
+        for repair in written:
             held = target.get(repair.entry.ident)
             if repair.change.op is Operation.DELETE:
                 done = held is None
@@ -181,14 +159,6 @@ class Walk:
             report.samples["failed"].append({"key": key, "op": op, "reason": reason})
 
 
-@dataclass(frozen=True)
-class _Repair:
-    """A change a repair writes, with the entry it repairs (to find it again on both sides)."""
-
-    entry: Entry
-    change: Change
-
-
 def _starts(entries: list[Entry]) -> list[Any]:
     """What a side reads these entities by: a node's key, a relationship's start node key."""
     return sorted({entry.content.get(FROM, entry.key) for entry in entries}, key=repr)
@@ -208,9 +178,3 @@ def _meets(conditions: Sequence[Condition], entry: Entry) -> bool:
 
 def _count(found: Differences) -> int:
     return len(found.missing) + len(found.extra) + len(found.different)
-
-
-def _at_least(source: Entry, version: int) -> Change:
-    """The source's change, at `version` or its own if that is higher."""
-    assert source.change is not None
-    return dataclasses.replace(source.change, version=max(source.change.version, version))

@@ -3,7 +3,7 @@
 Graph databases keep no change log (Neo4j Community has no CDC), so changes are
 found by reading: new and updated entities by a watermark property every write
 advances, deleted ones by comparing the key sets of source and target
-(`compare.differences`), which is the only way to see an entity that is gone.
+(`compare.differential`), which is the only way to see an entity that is gone.
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ from datetime import date, datetime
 from typing import Any, LiteralString
 
 from graphsync.change import Change, version_of
+from graphsync.compare import differential
 from graphsync.connectors import cypher
-from graphsync.connectors.graphs import compare, queries, sides
+from graphsync.connectors.graphs import queries, sides
 from graphsync.connectors.graphs.reading import (
     GraphReader,
     Versions,
@@ -162,7 +163,7 @@ class GraphWatermarkSource:
         if self._interval is None:
             return []
         if self._scan is None and time.monotonic() - self._last_scan >= self._interval:
-            self._scan = compare.differences(
+            self._scan = differential.differences(
                 self._reader, self._target, self._mappings, versions=self._versions, content=False
             )
         while self._scan is not None:
@@ -339,7 +340,7 @@ class GraphDifferentialSource:
         self._chunks: Iterator[list[Change]] | None = None
 
     def prepare(self) -> None:
-        self._chunks = compare.differences(
+        self._chunks = differential.differences(
             self._reader, self._target, self._mappings, versions=self._versions, content=self._content, form=self._form
         )
 

@@ -1,4 +1,4 @@
-"""Entities as reconciliation sees them: an identity, a content digest, and what a repair needs (pure).
+"""Entities as a comparison sees them: an identity, a content digest, and what a repair needs (pure).
 
 Both sides describe an entity in the form the sink writes: a source row goes
 through the same mapping functions as a sync (`rows.node_row`), a target entity
@@ -58,28 +58,52 @@ def link(column: str) -> str:
     return f"->{column}"
 
 
-def node_entry(mapping: NodeMapping, change: Change, form: Form = PLAIN) -> Entry | None:
+def node_entry(mapping: NodeMapping, change: Change, form: Form = PLAIN, *, props_only: bool = False) -> Entry | None:
     """A source entity as the sink would write it: properties, labels, the keys its foreign keys point at;
-    None for a row the mapping's filter turns away (no entity of the target's)."""
+    None for a row the mapping's filter turns away (no entity of the target's). `props_only`: its properties
+    alone, as differential mode compares them (see `_admitted`)."""
     try:
-        if not admitted(mapping, change):
+        if not _admitted(mapping, change, lenient=props_only):
             return None
         row = node_row(mapping, change, form)
     except MappingError as exc:
         return _unmappable(change, exc)
+    if props_only:
+        return _source_entry(change, row["props"])
     content = {**row["props"], LABELS: sorted(mapping.labels)}
     content.update({link(column): [end] for column, end in row["fks"].items() if end is not None})
     return _source_entry(change, content)
 
 
-def relationship_entry(mapping: RelationshipMapping, change: Change, form: Form = PLAIN) -> Entry | None:
+def relationship_entry(
+    mapping: RelationshipMapping, change: Change, form: Form = PLAIN, *, props_only: bool = False
+) -> Entry | None:
     try:
-        if not admitted(mapping, change):
+        if not _admitted(mapping, change, lenient=props_only):
             return None
         row = relationship_row(mapping, change, form)
     except MappingError as exc:
         return _unmappable(change, exc)
+    if props_only:
+        return _source_entry(change, row["props"])
     return _source_entry(change, {**row["props"], FROM: row["source"], TO: row["target"]})
+
+
+def _admitted(mapping: NodeMapping | RelationshipMapping, change: Change, *, lenient: bool) -> bool:
+    """Whether the mapping's filter takes the row; raises MappingError for a value it cannot compare, unless
+    `lenient`: differential mode then compares the row's properties and leaves it to the sink, which
+    dead-letters it with the reason."""
+    try:
+        return admitted(mapping, change)
+    except MappingError:
+        if lenient:
+            return True
+        raise
+
+
+def key_entry(change: Change) -> Entry:
+    """A source entity as a key scan sees it: its identity only (every one has the same digest)."""
+    return Entry(entity_id(change.entity, change.key), change.key, 0, {}, change)
 
 
 def _source_entry(change: Change, content: dict[str, Any]) -> Entry:
@@ -121,6 +145,17 @@ def target_relationship_entry(mapping: RelationshipMapping, start: Any, end: Any
     content = {**visible(props), FROM: start, TO: end}
     ends = {mapping.source.column: start, mapping.target.column: end}
     return Entry(ident, key, digest(content), content, version=_version(props.get(cypher.VERSION)), delete_data=ends)
+
+
+def synced_entry(
+    ident: str, key: Any, props: Mapping[str, Any], delete_data: Mapping[str, Any], *, keys: bool
+) -> Entry:
+    """An entity the engine wrote to the target, as differential mode and key scans compare it: its user
+    properties (`keys`: its identity only), the version it holds, and what a delete of it must carry."""
+    shown = visible(props)
+    return Entry(
+        ident, key, 0 if keys else digest(shown), shown, version=int(props[cypher.VERSION]), delete_data=delete_data
+    )
 
 
 def _version(value: Any) -> int:

@@ -1,4 +1,5 @@
-"""Read-only Cypher for reconciliation, understood by Neo4j and FalkorDB (slots as in `connectors.graphs.queries`).
+"""Read-only Cypher for the graph sides of a comparison, understood by Neo4j and FalkorDB (slots as in
+`connectors.graphs.queries`).
 
 Target nodes are read with what a sync writes besides properties: the mapping's
 labels, and the end keys of the relationships their foreign keys own (`{ends}`,
