@@ -40,10 +40,11 @@ def reconcile_policy(body: kopf.Body, patch: kopf.Patch, **kwargs: Any) -> None:
     if problem is None:
         for user in users:
             found = kube().get(API_VERSION, "SyncPipeline", namespace, user)
+            pipeline = Resource.of(found) if found is not None else None
             try:
                 # One being deleted keeps its workers stopped (its cleanup may be running).
-                if found is not None and not found["metadata"].get("deletionTimestamp"):
-                    apply_pipeline(Resource.of(found))
+                if pipeline is not None and not pipeline.deleting:
+                    apply_pipeline(pipeline)
                     render_jobs(namespace, user, indexes)
             except (Invalid, Missing) as exc:
                 log.warning("pipeline %s/%s not rendered again: %s", namespace, user, exc)

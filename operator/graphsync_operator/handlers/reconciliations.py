@@ -71,9 +71,9 @@ def render_jobs(namespace: str, pipeline: str, indexes: Indexes) -> None:
     their statuses say so at once instead of at their next retry."""
     for name in sorted(indexes.job_users(namespace, pipeline)):
         found = kube().get(API_VERSION, "ReconciliationJob", namespace, name)
-        if found is None or found["metadata"].get("deletionTimestamp"):
+        resource = Resource.of(found) if found is not None else None
+        if resource is None or resource.deleting:
             continue
-        resource = Resource.of(found)
         job, problem = apply_job(resource)
         write_status(resource, _status(resource, indexes, problem, suspended=bool(job and job.suspend)))
 
