@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import enum
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 
@@ -82,3 +82,29 @@ def version_of(value: Any) -> int:
     if isinstance(value, int) and not isinstance(value, bool):
         return value
     raise ValueError(f"watermark value {value!r} is neither a timestamp nor an integer")
+
+
+# Version epochs (see `graphsync.epochs`): a version carries its numbering's epoch in its high bits.
+# 52 bits of position hold microseconds since 1970 until the year 2112, 4 PiB of WAL, any outbox id;
+# the 11 bits above them (signed 64-bit integers, as both graph databases store) 2,047 renumberings.
+EPOCH_SHIFT = 52
+MAX_EPOCH = (1 << (63 - EPOCH_SHIFT)) - 1
+_POSITIONS = 1 << EPOCH_SHIFT
+
+
+def stamp(epoch: int, version: int) -> int:
+    """`version` in `epoch`. Idempotent: a version already stamped (a dead letter replayed, a repair one
+    above what the target holds) and the reset mark below every version (negative) stay as they are."""
+    if epoch == 0 or version < 0 or version >= _POSITIONS:
+        return version
+    return (epoch << EPOCH_SHIFT) | version
+
+
+def stamped(changes: Sequence[Change], epoch: int) -> list[Change]:
+    if epoch == 0:
+        return list(changes)
+    return [replace(c, version=stamp(epoch, c.version)) for c in changes]
+
+
+def epoch_of(version: int) -> int:
+    return max(version, 0) >> EPOCH_SHIFT

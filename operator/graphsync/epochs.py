@@ -20,20 +20,13 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import LiteralString
 
-from graphsync.change import Change
+from graphsync.change import MAX_EPOCH
 from graphsync.connectors.graphs.reading import Store
 
 log = logging.getLogger(__name__)
-
-# 52 bits of position hold microseconds since 1970 until the year 2112, 4 PiB of WAL, any outbox id;
-# the 11 bits above them (signed 64-bit integers, as both graph databases store) 2,047 renumberings.
-EPOCH_SHIFT = 52
-MAX_EPOCH = (1 << (63 - EPOCH_SHIFT)) - 1
-_POSITIONS = 1 << EPOCH_SHIFT
 
 READ_SCHEME: LiteralString = """
 OPTIONAL MATCH (s:GraphsyncVersionScheme {pipeline: $pipeline})
@@ -59,24 +52,6 @@ MATCH (s:GraphsyncVersionScheme {pipeline: $pipeline})
 DELETE s
 RETURN count(s)
 """
-
-
-def stamp(epoch: int, version: int) -> int:
-    """`version` in `epoch`. Idempotent: a version already stamped (a dead letter replayed, a repair one
-    above what the target holds) and the reset mark below every version (negative) stay as they are."""
-    if epoch == 0 or version < 0 or version >= _POSITIONS:
-        return version
-    return (epoch << EPOCH_SHIFT) | version
-
-
-def stamped(changes: Sequence[Change], epoch: int) -> list[Change]:
-    if epoch == 0:
-        return list(changes)
-    return [replace(c, version=stamp(epoch, c.version)) for c in changes]
-
-
-def epoch_of(version: int) -> int:
-    return max(version, 0) >> EPOCH_SHIFT
 
 
 @dataclass(frozen=True)

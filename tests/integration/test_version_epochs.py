@@ -18,9 +18,8 @@ import psycopg
 from psycopg import sql
 
 from graphsync import capture, targets
-from graphsync.change import Change, Operation
+from graphsync.change import EPOCH_SHIFT, Change, Operation
 from graphsync.connectors.postgres.logical.slot import slot_name
-from graphsync.epochs import EPOCH_SHIFT
 from graphsync.pipelines import run
 from graphsync.runner.control import RunControl
 from graphsync.spec.pipeline import PipelineSpec

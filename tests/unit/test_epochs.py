@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from graphsync.change import Change, Operation
+from graphsync.change import EPOCH_SHIFT, MAX_EPOCH, Change, Operation, epoch_of, stamp, stamped
 from graphsync.connectors.postgres.numbering import numbering, scheme_name
-from graphsync.epochs import EPOCH_SHIFT, MAX_EPOCH, Recorded, Scheme, decide, epoch_of, stamp, stamped
+from graphsync.epochs import Recorded, Scheme, decide
 from graphsync.spec.pipeline import PipelineSpec
 
 SNAPSHOT_TIME = 1_733_000_000_000_000  # microseconds: what a snapshot numbered by its start time writes

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from contextlib import ExitStack
 
-from graphsync import epochs, targets
+from graphsync import targets
+from graphsync.change import stamp
 from graphsync.connectors.postgres.checkpoints import PostgresCheckpoints
 from graphsync.connectors.postgres.deadletter import PostgresDeadLetters
 from graphsync.connectors.postgres.tables import SnapshotSource, tables_of
@@ -43,7 +44,7 @@ def run(spec: PipelineSpec, control: RunControl, carry: Carry, epoch: int, *, ve
             refused = PostgresDeadLetters(
                 assembly.pg(spec, stack), pipeline=spec.identity, schema=spec.postgres.schema_
             )
-            below = epochs.stamp(epoch, int(state["version"]))
+            below = stamp(epoch, int(state["version"]))
             stats.add_batch(0, sink.sweep(below_version=below, keep=refused.refused_upserts()), [])
         checkpoints.put("snapshot", {**state, "completed": True})
         return stats

@@ -8,7 +8,8 @@ import logging
 import threading
 from contextlib import ExitStack
 
-from graphsync import connect, epochs, relaying, targets
+from graphsync import connect, relaying, targets
+from graphsync.change import stamp
 from graphsync.connectors.postgres.consumer import OutboxStreamSource
 from graphsync.connectors.postgres.logical.slot import Slot
 from graphsync.connectors.postgres.logical.source import LogicalSource
@@ -50,9 +51,7 @@ def _logical(spec: PipelineSpec, control: RunControl, carry: Carry, epoch: int) 
 
         def truncate(entities: list[str], below_version: int) -> None:
             log.info("TRUNCATE of %s: deleting their entities older than it", ", ".join(entities))
-            runner.stats.add_batch(
-                0, sink.sweep(below_version=epochs.stamp(epoch, below_version), entities=entities), []
-            )
+            runner.stats.add_batch(0, sink.sweep(below_version=stamp(epoch, below_version), entities=entities), [])
 
         source.on_truncate = truncate
         return runner.run(control.stop)

@@ -21,8 +21,8 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from graphsync import epochs, logs
-from graphsync.change import ApplyResult, Change
+from graphsync import logs
+from graphsync.change import ApplyResult, Change, stamped
 from graphsync.runner.backlog import Backlog
 from graphsync.runner.contracts import Batch, DeadLetters, Rejection, Sink, Source
 from graphsync.runner.poison import apply_isolating
@@ -225,7 +225,7 @@ class Runner:
                     handed = time.monotonic()
                 backlog.read(batch, short=len(batch.changes) < self._options.batch_size)
                 if batch.changes:
-                    batch.changes = epochs.stamped(batch.changes, self._options.epoch)
+                    batch.changes = stamped(batch.changes, self._options.epoch)
                     batch.staged, batch.locks = self._stage(batch.changes)
                 if not idle:
                     _put(batches, batch, lambda: stop.is_set() or done.is_set(), lambda: self.stats.alive(READER))
