@@ -5,7 +5,7 @@ the venv's __pycache__ folders removed (the image as it was before the build com
 Each start runs the image's interpreter under chroot on a read-only bind mount of one of the two roots,
 as the image's user (65532) with the image's environment, as a pod with readOnlyRootFilesystem runs it:
 Python can write no bytecode there, so without it every start compiles every module again. A start
-imports one entry point: the operator (`graphsync_operator.operator`: kopf and the handlers) or the
+imports one entry point: the operator (`graphsync_operator.controller.command`: kopf and the handlers) or the
 worker (`graphsync_operator.worker.command`: the engine). The variants alternate; the first start of each is a
 warm-up (the page cache), then the median of `--runs`, in wall-clock seconds and in CPU seconds (user
 and system, of the start's processes): on a shared machine the second moves far less with the load.
@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-ENTRY_POINTS = {"operator": "graphsync_operator.operator", "worker": "graphsync_operator.worker.command"}
+ENTRY_POINTS = {"operator": "graphsync_operator.controller.command", "worker": "graphsync_operator.worker.command"}
 
 
 def blob(layout: Path, digest: str) -> Path:

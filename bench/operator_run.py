@@ -27,8 +27,8 @@ from bench.operator_process import Operator, cpu_seconds, loadavg, machine_cpu, 
 from graphsync_dev import process
 from graphsync_dev.process import SubstrateError
 from graphsync_dev.service import Service
-from graphsync_operator.assess import START_GRACE
 from graphsync_operator.build import names
+from graphsync_operator.controller.assess import START_GRACE
 
 STATUS_INTERVAL = 5.0  # the operator's default: GRAPHSYNC_STATUS_INTERVAL is not passed on
 MANAGED = f"{names.MANAGED_BY_LABEL}={names.MANAGED_BY}"

@@ -17,7 +17,7 @@ from graphsync.spec.conflicts import ConflictPolicySpec
 from graphsync_dev.kube import kubectl
 from graphsync_dev.service import Service
 from graphsync_operator.api import ReconciliationJobSpec, SyncPipelineSpec
-from graphsync_operator.handlers.specs import Invalid, parse_spec
+from graphsync_operator.controller.handlers.specs import Invalid, parse_spec
 from tests.resources import resource, shop_spec
 
 pytestmark = pytest.mark.e2e

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from graphsync_operator.assess import Observed
+from graphsync_operator.controller.assess import Observed
 from graphsync_operator.reports import MISSED_BEATS, WorkerReport, WorkerState
 from graphsync_operator.status import Condition, SyncPipelineStatus
 

@@ -9,8 +9,8 @@ import pytest
 
 from graphsync_operator.api import SyncPipelineSpec
 from graphsync_operator.build import children
+from graphsync_operator.controller.handlers.specs import Invalid, parse_spec
 from graphsync_operator.crds import all_crds
-from graphsync_operator.handlers.specs import Invalid, parse_spec
 from graphsync_operator.pods import OWN_MOUNTS, OWN_VOLUMES, VOLUME_SOURCES, Volume
 from tests.resources import resource, shop_spec
 from tests.unit.builders_data import DEFAULTS, OWNER, build, one, reconcile_job, scheduled_spec

@@ -16,9 +16,9 @@ from graphsync_operator.api import SyncPipelineSpec
 from graphsync_operator.build import children, workloads
 from graphsync_operator.build.names import Owner
 from graphsync_operator.build.workloads import Defaults
+from graphsync_operator.controller.handlers import settings
+from graphsync_operator.controller.handlers.specs import Invalid, parse_spec
 from graphsync_operator.crds import closed_schema
-from graphsync_operator.handlers import settings
-from graphsync_operator.handlers.specs import Invalid, parse_spec
 from graphsync_operator.pods import Placement
 from graphsync_operator.structural import structural
 from tests.resources import resource, shop_spec

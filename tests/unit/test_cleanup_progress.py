@@ -10,7 +10,7 @@ from graphsync_operator.api import SyncPipelineSpec
 from graphsync_operator.build import children, workloads
 from graphsync_operator.build.names import Owner
 from graphsync_operator.build.workloads import Defaults
-from graphsync_operator.cleanup import cleanup_progress
+from graphsync_operator.controller.cleanup import cleanup_progress
 from graphsync_operator.reports import WorkerReport, WorkerState
 from tests.resources import shop_spec
 

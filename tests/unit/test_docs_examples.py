@@ -22,8 +22,8 @@ from graphsync.spec.conflicts import ConflictPolicySpec
 from graphsync.spec.pipeline import PipelineSpec
 from graphsync_operator.api import API_VERSION, ReconciliationJobSpec, SyncPipelineSpec
 from graphsync_operator.build.names import Owner
-from graphsync_operator.handlers.pipelines import build_pipeline
-from graphsync_operator.handlers.specs import Invalid, parse_spec
+from graphsync_operator.controller.handlers.pipelines import build_pipeline
+from graphsync_operator.controller.handlers.specs import Invalid, parse_spec
 from tests.unit.crd_schema import problems
 
 ROOT = Path(__file__).parents[2]

@@ -21,7 +21,7 @@ ROOT = Path(__file__).parents[2]
 OPERATOR = ROOT / "operator" / "graphsync_operator"
 PAGE = ROOT / "docs" / "operations" / "troubleshoot.md"
 # The modules that decide conditions: every literal there that reads like a reason must be a member instead.
-DECIDING = [OPERATOR / "assess.py", *sorted((OPERATOR / "handlers").glob("*.py"))]
+DECIDING = [OPERATOR / "controller" / "assess.py", *sorted((OPERATOR / "controller" / "handlers").glob("*.py"))]
 # Strings in those modules that equal a reason's value but are something else.
 OTHER_USES = {"InSync": "the InSync condition's type", "Unknown": "a condition's status"}
 

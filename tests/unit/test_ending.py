@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from graphsync_operator import ending
 from graphsync_operator.build import events, names
+from graphsync_operator.controller import ending
 
 NOW = datetime(2026, 12, 6, 4, 30, tzinfo=UTC)
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from graphsync_operator.handlers.handoff import LAST_HANDLED, Pace, stranded
+from graphsync_operator.controller.handlers.handoff import LAST_HANDLED, Pace, stranded
 
 SPEC = {"mode": "continuous", "batchSize": 200}
 NOW = datetime(2026, 12, 6, 4, 0, tzinfo=UTC)

@@ -15,8 +15,8 @@ from graphsync_operator.api import ReconciliationJobSpec, SyncPipelineSpec, vali
 from graphsync_operator.build import children
 from graphsync_operator.build.names import Owner
 from graphsync_operator.build.workloads import Defaults
+from graphsync_operator.controller.handlers import settings
 from graphsync_operator.crds import all_crds
-from graphsync_operator.handlers import settings
 
 SAMPLES = Path(__file__).parents[2] / "manifests" / "samples"
 

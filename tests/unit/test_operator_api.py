@@ -12,8 +12,8 @@ from graphsync.spec.conflicts import ConflictPolicySpec, Strategy
 from graphsync_operator import crdfiles
 from graphsync_operator.api import ReconciliationJobSpec, SyncPipelineSpec, check_cron, valid_name
 from graphsync_operator.build import names
+from graphsync_operator.controller.handlers.pipelines import scheduled_before
 from graphsync_operator.crds import all_crds, plain_yaml
-from graphsync_operator.handlers.pipelines import scheduled_before
 from graphsync_operator.structural import structural
 from tests.resources import shop_spec
 

@@ -13,8 +13,9 @@ from prometheus_client.exposition import generate_latest
 
 import graphsync
 from graphsync import logs
-from graphsync_operator import metrics, operator
-from graphsync_operator.handlers.observation import observed
+from graphsync_operator import metrics
+from graphsync_operator.controller import command as operator
+from graphsync_operator.controller.handlers.observation import observed
 from graphsync_operator.kube import resource_of
 from tests.metrics import value
 

@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from graphsync.spec.conflicts import ConflictPolicySpec
 from graphsync_operator.api import SyncPipelineSpec
 from graphsync_operator.build.names import Owner
-from graphsync_operator.handlers.pipelines import build_pipeline
-from graphsync_operator.handlers.specs import Invalid, parse_spec
+from graphsync_operator.controller.handlers.pipelines import build_pipeline
+from graphsync_operator.controller.handlers.specs import Invalid, parse_spec
 from tests.resources import shop_spec
 
 GRAPH = {"uri": "bolt://graph.example:7687", "reading": {"watermarkProperty": "updated_at"}}

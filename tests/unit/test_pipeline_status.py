@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from graphsync.runner.stats import RunStats
-from graphsync_operator.assess import START_GRACE, Observed, Problem, pipeline_status
+from graphsync_operator.controller.assess import START_GRACE, Observed, Problem, pipeline_status
 from graphsync_operator.reasons import Reason
 from graphsync_operator.reports import GONE_AFTER, KEEP_GONE, WorkerReport, WorkerState, retire
 from graphsync_operator.status import BackfillStatus, Phase, SyncPipelineStatus

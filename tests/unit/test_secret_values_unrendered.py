@@ -14,13 +14,13 @@ import pytest
 
 from graphsync.spec.conflicts import ConflictPolicySpec
 from graphsync_operator.api import SyncPipelineSpec
-from graphsync_operator.assess import pipeline_status
 from graphsync_operator.build import children
 from graphsync_operator.build import events as build_events
 from graphsync_operator.build.names import Owner
 from graphsync_operator.build.workloads import Defaults
-from graphsync_operator.handlers import client, preconditions
-from graphsync_operator.handlers.specs import Missing
+from graphsync_operator.controller.assess import pipeline_status
+from graphsync_operator.controller.handlers import client, preconditions
+from graphsync_operator.controller.handlers.specs import Missing
 from tests.unit.assess_data import observed, report
 from tests.unit.test_install_files import samples
 

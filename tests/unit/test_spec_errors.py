@@ -12,7 +12,7 @@ from pydantic import BaseModel, ValidationError
 
 from graphsync.spec import errors
 from graphsync.spec.pipeline import PipelineSpec
-from graphsync_operator.handlers.specs import Invalid, parse_spec
+from graphsync_operator.controller.handlers.specs import Invalid, parse_spec
 from tests.e2e.test_malformed_sweep import BASES, MODELS, SWEEP
 from tests.resources import resource, shop_spec
 

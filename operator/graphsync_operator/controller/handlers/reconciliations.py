@@ -14,19 +14,25 @@ from typing import Any
 import kopf
 from pydantic import BaseModel, ValidationError
 
-from graphsync_operator import assess
 from graphsync_operator.api import API_VERSION, GROUP, VERSION, ReconciliationJobSpec, SyncPipelineSpec
 from graphsync_operator.build import children, names
-from graphsync_operator.handlers.chores import chores
-from graphsync_operator.handlers.client import kube
-from graphsync_operator.handlers.handoff import current_generation, held_by_handler, raise_for, resettled, stranded
-from graphsync_operator.handlers.indexes import Indexes
-from graphsync_operator.handlers.observation import observed
-from graphsync_operator.handlers.preconditions import check_secrets, claim
-from graphsync_operator.handlers.resources import Resource
-from graphsync_operator.handlers.settings import defaults
-from graphsync_operator.handlers.specs import Invalid, Missing, field_errors, parse_spec, policy_of
-from graphsync_operator.handlers.statuses import publish, write_status
+from graphsync_operator.controller import assess
+from graphsync_operator.controller.handlers.chores import chores
+from graphsync_operator.controller.handlers.client import kube
+from graphsync_operator.controller.handlers.handoff import (
+    current_generation,
+    held_by_handler,
+    raise_for,
+    resettled,
+    stranded,
+)
+from graphsync_operator.controller.handlers.indexes import Indexes
+from graphsync_operator.controller.handlers.observation import observed
+from graphsync_operator.controller.handlers.preconditions import check_secrets, claim
+from graphsync_operator.controller.handlers.resources import Resource
+from graphsync_operator.controller.handlers.settings import defaults
+from graphsync_operator.controller.handlers.specs import Invalid, Missing, field_errors, parse_spec, policy_of
+from graphsync_operator.controller.handlers.statuses import publish, write_status
 from graphsync_operator.reasons import Reason
 from graphsync_operator.status import ReconciliationJobStatus
 

@@ -11,11 +11,11 @@ import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from graphsync_operator import ending
 from graphsync_operator.api import API_VERSION
 from graphsync_operator.build import events as build_events
 from graphsync_operator.build import names
-from graphsync_operator.handlers.client import kube
+from graphsync_operator.controller import ending
+from graphsync_operator.controller.handlers.client import kube
 from graphsync_operator.kube import KubeError
 
 log = logging.getLogger(__name__)

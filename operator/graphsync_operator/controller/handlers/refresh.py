@@ -20,15 +20,15 @@ from pydantic import BaseModel
 
 from graphsync import logs
 from graphsync_operator import metrics
-from graphsync_operator.handlers.ending import release_ending
-from graphsync_operator.handlers.indexes import Indexes
-from graphsync_operator.handlers.observation import context_of
-from graphsync_operator.handlers.pipelines import refresh_pipeline
-from graphsync_operator.handlers.policies import refresh_policy
-from graphsync_operator.handlers.reconciliations import refresh_job
-from graphsync_operator.handlers.resources import Resource
-from graphsync_operator.handlers.settings import STATUS_INTERVAL
-from graphsync_operator.handlers.statuses import status_change, write_status
+from graphsync_operator.controller.handlers.ending import release_ending
+from graphsync_operator.controller.handlers.indexes import Indexes
+from graphsync_operator.controller.handlers.observation import context_of
+from graphsync_operator.controller.handlers.pipelines import refresh_pipeline
+from graphsync_operator.controller.handlers.policies import refresh_policy
+from graphsync_operator.controller.handlers.reconciliations import refresh_job
+from graphsync_operator.controller.handlers.resources import Resource
+from graphsync_operator.controller.handlers.settings import STATUS_INTERVAL
+from graphsync_operator.controller.handlers.statuses import status_change, write_status
 
 log = logging.getLogger(__name__)
 Refresh = Callable[[Resource, Indexes], Awaitable[BaseModel | None]]

@@ -7,10 +7,10 @@ import asyncio
 from datetime import UTC, datetime
 
 from graphsync_operator.build import names
-from graphsync_operator.handlers.client import kube
-from graphsync_operator.handlers.indexes import Indexes
-from graphsync_operator.handlers.requests import pending, run_now
-from graphsync_operator.handlers.resources import Resource
+from graphsync_operator.controller.handlers.client import kube
+from graphsync_operator.controller.handlers.indexes import Indexes
+from graphsync_operator.controller.handlers.requests import pending, run_now
+from graphsync_operator.controller.handlers.resources import Resource
 from graphsync_operator.reports import RETIRED_KEY, WorkerReport, annotation_key, retire
 
 

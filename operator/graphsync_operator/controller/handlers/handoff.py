@@ -17,8 +17,8 @@ from typing import Any, TypeVar
 
 import kopf
 
-from graphsync_operator.assess import Problem
 from graphsync_operator.build.names import KOPF_PREFIX
+from graphsync_operator.controller.assess import Problem
 from graphsync_operator.reasons import Reason
 
 T = TypeVar("T")

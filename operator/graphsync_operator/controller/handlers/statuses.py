@@ -13,11 +13,11 @@ from typing import Any
 import kopf
 from pydantic import BaseModel
 
-from graphsync_operator import assess
 from graphsync_operator.api import API_VERSION
 from graphsync_operator.build import events as build_events
-from graphsync_operator.handlers.client import kube
-from graphsync_operator.handlers.resources import Resource
+from graphsync_operator.controller import assess
+from graphsync_operator.controller.handlers.client import kube
+from graphsync_operator.controller.handlers.resources import Resource
 from graphsync_operator.kube import KubeError
 from graphsync_operator.reports import reset_events, schema_events
 from graphsync_operator.status import Condition

@@ -6,9 +6,9 @@ What was acted on is kept in `status.handledRequests`, so `--wait` in the plugin
 from __future__ import annotations
 
 from graphsync_operator.build import workloads
-from graphsync_operator.handlers.client import kube
-from graphsync_operator.handlers.resources import Resource
-from graphsync_operator.handlers.statuses import post
+from graphsync_operator.controller.handlers.client import kube
+from graphsync_operator.controller.handlers.resources import Resource
+from graphsync_operator.controller.handlers.statuses import post
 
 
 def pending(resource: Resource, annotation: str) -> str | None:

@@ -3,6 +3,6 @@
 Importing this package registers every handler with kopf.
 """
 
-from graphsync_operator.handlers import indexes, pipelines, policies, reconciliations, refresh, settings
+from graphsync_operator.controller.handlers import indexes, pipelines, policies, reconciliations, refresh, settings
 
 __all__ = ["indexes", "pipelines", "policies", "reconciliations", "refresh", "settings"]

@@ -10,17 +10,17 @@ import kopf
 from pydantic import BaseModel, ValidationError
 
 from graphsync.spec.conflicts import ConflictPolicySpec
-from graphsync_operator import assess
 from graphsync_operator.api import API_VERSION, GROUP, VERSION
-from graphsync_operator.handlers.client import kube
-from graphsync_operator.handlers.handoff import current_generation
-from graphsync_operator.handlers.indexes import Indexes
-from graphsync_operator.handlers.observation import observed
-from graphsync_operator.handlers.pipelines import apply_pipeline
-from graphsync_operator.handlers.reconciliations import render_jobs
-from graphsync_operator.handlers.resources import Resource
-from graphsync_operator.handlers.specs import Invalid, Missing, field_errors
-from graphsync_operator.handlers.statuses import publish
+from graphsync_operator.controller import assess
+from graphsync_operator.controller.handlers.client import kube
+from graphsync_operator.controller.handlers.handoff import current_generation
+from graphsync_operator.controller.handlers.indexes import Indexes
+from graphsync_operator.controller.handlers.observation import observed
+from graphsync_operator.controller.handlers.pipelines import apply_pipeline
+from graphsync_operator.controller.handlers.reconciliations import render_jobs
+from graphsync_operator.controller.handlers.resources import Resource
+from graphsync_operator.controller.handlers.specs import Invalid, Missing, field_errors
+from graphsync_operator.controller.handlers.statuses import publish
 from graphsync_operator.reasons import Reason
 from graphsync_operator.status import ConflictPolicyStatus
 

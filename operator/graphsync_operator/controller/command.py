@@ -8,10 +8,11 @@ import logging
 import kopf
 
 from graphsync import logs
+from graphsync_operator import metrics
 
 # Registers the handlers with kopf's default registry.
-from graphsync_operator import handlers, metrics  # noqa: F401
-from graphsync_operator.handlers import settings
+from graphsync_operator.controller import handlers  # noqa: F401
+from graphsync_operator.controller.handlers import settings
 
 log = logging.getLogger(__name__)
 DEFAULT_METRICS_PORT = 8080
