@@ -69,8 +69,7 @@ def act(spec: PipelineSpec, args: argparse.Namespace, program: str = "graphsync"
             return _graph_dead_letters(spec, args)
         conn = connect.postgres(spec.postgres, autocommit=True)
     except ValueError as exc:
-        print(f"{program}: {exc}", file=sys.stderr)
-        return 2
+        return specfile.refuse(program, str(exc))
     with conn:
         if getattr(args, "dlq_command", None):
             store = PostgresDeadLetters(conn, pipeline=spec.identity, schema=spec.postgres.schema_)
