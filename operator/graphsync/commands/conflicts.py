@@ -14,9 +14,9 @@ from typing import Any
 
 from graphsync import codec, stores
 from graphsync.commands import output, specfile
+from graphsync.compare.entries import changed_fields
 from graphsync.conflicts.held import HeldConflict
 from graphsync.pipelines import bidirectional
-from graphsync.reconcile.entries import changed_fields
 from graphsync.spec import identifiers
 from graphsync.spec.pipeline import Mode, PipelineSpec
 
@@ -131,7 +131,7 @@ def record(conflict: HeldConflict) -> dict[str, Any]:
     """A conflict as `-o json|yaml` gives it: its own keys in camelCase, each side's properties tagged (a date
     stays a date) under the names they have in the databases."""
     found = output.camel_keys(codec.tagged(asdict(conflict)))
-    # What differs, named apart from the values: a worker serves it without them (see graphsync_operator.inspection).
+    # What differs, named apart from the values: a worker serves it without them (graphsync_operator.worker.inspection).
     deleted = "source" if conflict.source is None else "target" if conflict.target is None else None
     return found | {"differs": changed_fields(conflict.source or {}, conflict.target or {}), "deletedOn": deleted}
 
