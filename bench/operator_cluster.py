@@ -22,7 +22,7 @@ import yaml
 
 from graphsync_dev import kube
 from graphsync_dev.process import SubstrateError
-from graphsync_operator.crds import all_crds
+from graphsync_operator.api.crds import all_crds
 
 NAMESPACE = "bench-operator"
 ACCOUNT = "graphsync-operator"

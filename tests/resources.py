@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from graphsync_dev import sample
-from graphsync_operator.api import API_VERSION
+from graphsync_operator.api.specs import API_VERSION
 
 
 def resource(kind: str, name: str, namespace: str, spec: dict[str, Any]) -> dict[str, Any]:

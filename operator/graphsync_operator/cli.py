@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from graphsync import __version__
 from graphsync.commands.helptext import CODES, Page, document
-from graphsync_operator import crdfiles, validation
+from graphsync_operator.api import crdfiles, validation
 from graphsync_operator.controller import command as operator
 from graphsync_operator.plugin import command as plugin
 from graphsync_operator.worker import command as worker

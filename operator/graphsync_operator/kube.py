@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from graphsync_operator import metrics, tokens
-from graphsync_operator.api import API_VERSION
+from graphsync_operator.api.specs import API_VERSION
 from graphsync_operator.build import ownership
 
 if TYPE_CHECKING:

@@ -26,7 +26,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 from pydantic import Field
 
 import graphsync
-from graphsync_operator.status import Condition, LastReconciliation, StatusModel, condition
+from graphsync_operator.api.status import Condition, LastReconciliation, StatusModel, condition
 
 
 def build_info(labels: Mapping[str, str] | None = None) -> Metric:

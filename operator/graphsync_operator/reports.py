@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
-from graphsync_operator.status import BackfillStatus, CheckpointResetStatus, RecentRun, SchemaChangeStatus
+from graphsync_operator.api.status import BackfillStatus, CheckpointResetStatus, RecentRun, SchemaChangeStatus
 
 ANNOTATION_PREFIX = "progress.graphsync.io/"
 # How often a worker reports when nothing changed; the operator calls a pod silent after MISSED_BEATS of them.

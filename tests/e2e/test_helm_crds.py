@@ -17,8 +17,8 @@ import yaml
 
 from graphsync_dev.kube import kubectl
 from graphsync_dev.service import Service
-from graphsync_operator import crdfiles
-from graphsync_operator.crds import all_crds
+from graphsync_operator.api import crdfiles
+from graphsync_operator.api.crds import all_crds
 from tests.conftest import eventually
 from tests.e2e.conftest import CRDS
 from tests.e2e.helpers import ok

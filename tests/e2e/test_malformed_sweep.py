@@ -16,7 +16,7 @@ import pytest
 from graphsync.spec.conflicts import ConflictPolicySpec
 from graphsync_dev.kube import kubectl
 from graphsync_dev.service import Service
-from graphsync_operator.api import ReconciliationJobSpec, SyncPipelineSpec
+from graphsync_operator.api.specs import ReconciliationJobSpec, SyncPipelineSpec
 from graphsync_operator.controller.handlers.specs import Invalid, parse_spec
 from tests.resources import resource, shop_spec
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from graphsync_operator.api.status import Condition, SyncPipelineStatus
 from graphsync_operator.controller.assess import Observed
 from graphsync_operator.reports import MISSED_BEATS, WorkerReport, WorkerState
-from graphsync_operator.status import Condition, SyncPipelineStatus
 
 NOW = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
 STARTED = NOW - timedelta(hours=1)

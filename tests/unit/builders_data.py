@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from graphsync_operator.api import ReconciliationJobSpec, SyncPipelineSpec
+from graphsync_operator.api.specs import ReconciliationJobSpec, SyncPipelineSpec
 from graphsync_operator.build import children, names
 from graphsync_operator.build.names import Owner
 from graphsync_operator.build.workloads import Defaults

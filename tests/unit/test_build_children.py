@@ -6,7 +6,7 @@ import re
 
 import yaml
 
-from graphsync_operator.api import ReconciliationJobSpec, SyncPipelineSpec
+from graphsync_operator.api.specs import ReconciliationJobSpec, SyncPipelineSpec
 from graphsync_operator.build import children
 from graphsync_operator.build.names import Owner
 from tests.resources import shop_spec

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from graphsync.spec.pipeline import PipelineSpec
-from graphsync_operator.api import SyncPipelineSpec
+from graphsync_operator.api.specs import SyncPipelineSpec
 from graphsync_operator.build import config
 from tests.resources import shop_spec
 from tests.unit.builders_data import HASH, NEO4J_ENV, OWNER, PG_ENV, REDIS_ENV, build, env_of, one

@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from graphsync_operator.api import SyncPipelineSpec
+from graphsync_operator.api.crds import all_crds
+from graphsync_operator.api.pods import OWN_MOUNTS, OWN_VOLUMES, VOLUME_SOURCES, Volume
+from graphsync_operator.api.specs import SyncPipelineSpec
 from graphsync_operator.build import children
 from graphsync_operator.controller.handlers.specs import Invalid, parse_spec
-from graphsync_operator.crds import all_crds
-from graphsync_operator.pods import OWN_MOUNTS, OWN_VOLUMES, VOLUME_SOURCES, Volume
 from tests.resources import resource, shop_spec
 from tests.unit.builders_data import DEFAULTS, OWNER, build, one, reconcile_job, scheduled_spec
 from tests.worker_pods import every_option

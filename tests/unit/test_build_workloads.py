@@ -12,15 +12,15 @@ from typing import Any
 import pytest
 import yaml
 
-from graphsync_operator.api import SyncPipelineSpec
+from graphsync_operator.api.crds import closed_schema
+from graphsync_operator.api.pods import Placement
+from graphsync_operator.api.specs import SyncPipelineSpec
+from graphsync_operator.api.structural import structural
 from graphsync_operator.build import children, workloads
 from graphsync_operator.build.names import Owner
 from graphsync_operator.build.workloads import Defaults
 from graphsync_operator.controller.handlers import settings
 from graphsync_operator.controller.handlers.specs import Invalid, parse_spec
-from graphsync_operator.crds import closed_schema
-from graphsync_operator.pods import Placement
-from graphsync_operator.structural import structural
 from tests.resources import resource, shop_spec
 from tests.unit.builders_data import (
     DEFAULTS,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from graphsync_operator.api import SyncPipelineSpec
+from graphsync_operator.api.specs import SyncPipelineSpec
 from graphsync_operator.build import children, workloads
 from graphsync_operator.build.names import Owner
 from graphsync_operator.build.workloads import Defaults

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from graphsync_operator.api.status import Condition
 from graphsync_operator.controller.assess import pipeline_status, transitions
 from graphsync_operator.reports import WorkerState
-from graphsync_operator.status import Condition
 from tests.unit.assess_data import NOW, conditions, observed, report
 
 # --- lastTransitionTime ------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from graphsync_operator.crds import all_crds, render
+from graphsync_operator.api.crds import all_crds, render
 
 ROOT = Path(__file__).parents[2]
 # PyYAML's anchors and aliases (`&id001`, `*id001`), in plain YAML files and in the chart's templates alike.

@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from graphsync.spec.conflicts import ConflictPolicySpec
 from graphsync.spec.pipeline import PipelineSpec
-from graphsync_operator.api import API_VERSION, ReconciliationJobSpec, SyncPipelineSpec
+from graphsync_operator.api.specs import API_VERSION, ReconciliationJobSpec, SyncPipelineSpec
 from graphsync_operator.build.names import Owner
 from graphsync_operator.controller.handlers.pipelines import build_pipeline
 from graphsync_operator.controller.handlers.specs import Invalid, parse_spec

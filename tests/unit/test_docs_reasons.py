@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from graphsync.reconcile.report import Outcome
-from graphsync_operator.reasons import Reason, of_outcome
+from graphsync_operator.api.reasons import Reason, of_outcome
 
 ROOT = Path(__file__).parents[2]
 OPERATOR = ROOT / "operator" / "graphsync_operator"

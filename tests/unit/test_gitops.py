@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from graphsync_dev.commands import gitops
-from graphsync_operator.api import API_VERSION
+from graphsync_operator.api.specs import API_VERSION
 from tests.gitops import EXPECTED, FIXTURES, HEALTH_LUA, argocd_health
 
 GITOPS = HEALTH_LUA.parents[1]

@@ -11,12 +11,12 @@ import yaml
 import graphsync
 from graphsync.spec.conflicts import ConflictPolicySpec
 from graphsync_dev.commands import manifests
-from graphsync_operator.api import ReconciliationJobSpec, SyncPipelineSpec, valid_name
+from graphsync_operator.api.crds import all_crds
+from graphsync_operator.api.specs import ReconciliationJobSpec, SyncPipelineSpec, valid_name
 from graphsync_operator.build import children
 from graphsync_operator.build.names import Owner
 from graphsync_operator.build.workloads import Defaults
 from graphsync_operator.controller.handlers import settings
-from graphsync_operator.crds import all_crds
 
 SAMPLES = Path(__file__).parents[2] / "manifests" / "samples"
 

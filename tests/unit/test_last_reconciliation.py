@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from graphsync_operator.api.reasons import Reason
 from graphsync_operator.controller.assess import last_reconciliation, pipeline_status, reconciliation_status
-from graphsync_operator.reasons import Reason
 from graphsync_operator.reports import Reconciliation, WorkerReport, WorkerState
 from tests.unit.assess_data import NOW, observed, report
 

@@ -13,7 +13,7 @@ import pytest
 from graphsync import cli, logs
 from graphsync.change import ApplyResult, Change
 from graphsync.runner.loop import Runner
-from graphsync_operator.pods import LogLevel
+from graphsync_operator.api.pods import LogLevel
 from tests.unit.test_runner import FAST, ListSource, MemoryDeadLetters, MemorySink, changes
 
 

@@ -9,12 +9,12 @@ import pytest
 from pydantic import ValidationError
 
 from graphsync.spec.conflicts import ConflictPolicySpec, Strategy
-from graphsync_operator import crdfiles
-from graphsync_operator.api import ReconciliationJobSpec, SyncPipelineSpec, check_cron, valid_name
+from graphsync_operator.api import crdfiles
+from graphsync_operator.api.crds import all_crds, plain_yaml
+from graphsync_operator.api.specs import ReconciliationJobSpec, SyncPipelineSpec, check_cron, valid_name
+from graphsync_operator.api.structural import structural
 from graphsync_operator.build import names
 from graphsync_operator.controller.handlers.pipelines import scheduled_before
-from graphsync_operator.crds import all_crds, plain_yaml
-from graphsync_operator.structural import structural
 from tests.resources import shop_spec
 
 CRDS = Path(__file__).parents[2] / "crds"

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from graphsync.spec.conflicts import ConflictPolicySpec
-from graphsync_operator.api import SyncPipelineSpec
+from graphsync_operator.api.specs import SyncPipelineSpec
 from graphsync_operator.build.names import Owner
 from graphsync_operator.controller.handlers.pipelines import build_pipeline
 from graphsync_operator.controller.handlers.specs import Invalid, parse_spec

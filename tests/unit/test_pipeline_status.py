@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from graphsync.runner.stats import RunStats
+from graphsync_operator.api.reasons import Reason
+from graphsync_operator.api.status import BackfillStatus, Phase, SyncPipelineStatus
 from graphsync_operator.controller.assess import START_GRACE, Observed, Problem, pipeline_status
-from graphsync_operator.reasons import Reason
 from graphsync_operator.reports import GONE_AFTER, KEEP_GONE, WorkerReport, WorkerState, retire
-from graphsync_operator.status import BackfillStatus, Phase, SyncPipelineStatus
 from graphsync_operator.worker.heartbeat import Tracker, report_of
 from tests.unit.assess_data import NOW, conditions, observed, report, verdict
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from graphsync.spec.conflicts import ConflictPolicySpec
-from graphsync_operator.api import SyncPipelineSpec
+from graphsync_operator.api.specs import SyncPipelineSpec
 from graphsync_operator.build import children
 from graphsync_operator.build import events as build_events
 from graphsync_operator.build.names import Owner

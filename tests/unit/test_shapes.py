@@ -11,9 +11,9 @@ from graphsync.connectors.postgres.tables import Table
 from graphsync.runner.stats import RunStats
 from graphsync.shapes import backfill_name, breaking, diff, named_columns, relevant
 from graphsync.spec.mapping import Mappings
+from graphsync_operator.api.status import SchemaChangeStatus
 from graphsync_operator.controller.assess import pipeline_status
 from graphsync_operator.reports import schema_events
-from graphsync_operator.status import SchemaChangeStatus
 from graphsync_operator.worker.heartbeat import Tracker, report_of
 from tests.unit.assess_data import NOW, observed, report, verdict
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import ValidationError
 
-from graphsync_operator.api import SyncPipelineSpec
+from graphsync_operator.api.specs import SyncPipelineSpec
 from graphsync_operator.build import children
 from graphsync_operator.build.names import Owner
 from graphsync_operator.build.workloads import Defaults

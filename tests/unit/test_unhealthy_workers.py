@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from graphsync_operator.api.status import Phase
 from graphsync_operator.controller.assess import Observed, pipeline_status
 from graphsync_operator.reports import WorkerReport, WorkerState
-from graphsync_operator.status import Phase
 from tests.unit.assess_data import NOW, STALE_AFTER, conditions, observed, report, verdict
 
 # --- silent and failing workers ----------------------------------------------------------------------------

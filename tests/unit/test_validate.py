@@ -13,7 +13,7 @@ import yaml
 
 from graphsync import cli as engine_cli
 from graphsync.commands import kubectl, validate
-from graphsync_operator import validation
+from graphsync_operator.api import validation
 from graphsync_operator.plugin import command as plugin
 from tests.resources import resource, shop_spec
 

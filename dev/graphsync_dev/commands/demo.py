@@ -32,8 +32,8 @@ from graphsync_dev import neo4j as neo4j_server
 from graphsync_dev.kube import kubectl
 from graphsync_dev.process import ProcessSpec, SubstrateError
 from graphsync_dev.service import Service
-from graphsync_operator.api import API_VERSION
-from graphsync_operator.crds import all_crds, render
+from graphsync_operator.api.crds import all_crds, render
+from graphsync_operator.api.specs import API_VERSION
 
 NAMESPACE = "graphsync-demo"
 PIPELINE = "shop"

@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from graphsync_dev.paths import source_root
-from graphsync_operator.api import GROUP
+from graphsync_operator.api.specs import GROUP
 
 KINDS = ("SyncPipeline", "ReconciliationJob", "ConflictPolicy")
 SCRIPT = Path("argocd") / "health.lua"

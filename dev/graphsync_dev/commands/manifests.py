@@ -21,8 +21,8 @@ import yaml
 
 from graphsync_dev import gotools
 from graphsync_dev.paths import source_root
-from graphsync_operator.crds import all_crds, plain_yaml
-from graphsync_operator.crds import render as render_crd
+from graphsync_operator.api.crds import all_crds, plain_yaml
+from graphsync_operator.api.crds import render as render_crd
 
 NAMESPACE = "graphsync-system"
 RELEASE = "graphsync"

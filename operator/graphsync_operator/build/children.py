@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from graphsync.spec.conflicts import ConflictPolicySpec
-from graphsync_operator.api import ReconciliationJobSpec, SyncPipelineSpec
+from graphsync_operator.api.specs import ReconciliationJobSpec, SyncPipelineSpec
 from graphsync_operator.build import access, config, names, workloads
 from graphsync_operator.build.config import Rendered
 from graphsync_operator.build.names import CLEANUP, RECONCILE, SYNC, Owner

@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from graphsync_operator import pods
-from graphsync_operator.api import API_VERSION
+from graphsync_operator.api import pods
+from graphsync_operator.api.specs import API_VERSION
 
 PART_OF = "graphsync"
 MANAGED_BY = "graphsync-operator"

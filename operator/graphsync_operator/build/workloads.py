@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from graphsync.spec.endpoints import SECRETS_DIR_ENV
+from graphsync_operator.api.pods import Placement, Workers
 from graphsync_operator.build import names
 from graphsync_operator.build.config import Rendered
 from graphsync_operator.build.names import Owner
-from graphsync_operator.pods import Placement, Workers
 
 HTTP_PORT = 8080
 UID = 65532

@@ -12,9 +12,17 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from graphsync.reconcile.report import Outcome
-from graphsync_operator import reasons
+from graphsync_operator.api import reasons
+from graphsync_operator.api.reasons import Reason
+from graphsync_operator.api.status import (
+    Condition,
+    ConflictPolicyStatus,
+    LastReconciliation,
+    Phase,
+    ReconciliationJobStatus,
+    SyncPipelineStatus,
+)
 from graphsync_operator.build import names
-from graphsync_operator.reasons import Reason
 from graphsync_operator.reports import (
     MISSED_BEATS,
     WorkerReport,
@@ -23,14 +31,6 @@ from graphsync_operator.reports import (
     checkpoint_resets_of,
     recent_runs,
     schema_changes_of,
-)
-from graphsync_operator.status import (
-    Condition,
-    ConflictPolicyStatus,
-    LastReconciliation,
-    Phase,
-    ReconciliationJobStatus,
-    SyncPipelineStatus,
 )
 
 # Workers that have not reported this long after the Deployment asked for them are a problem, not a start-up.

@@ -18,8 +18,8 @@ from urllib3.exceptions import HTTPError
 from graphsync import __version__
 from graphsync.commands import check, checkpoints, completion, conflicts, deadletter, history, output, schema
 from graphsync.commands.helptext import document
-from graphsync_operator import validation
-from graphsync_operator.api import API_VERSION
+from graphsync_operator.api import validation
+from graphsync_operator.api.specs import API_VERSION
 from graphsync_operator.kube import Kube, KubeError, default_namespace
 from graphsync_operator.plugin import address, backfill, declared, engine, reset, steer, summary, through, version
 from graphsync_operator.plugin.pages import PAGES

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from graphsync_operator.api import API_VERSION
+from graphsync_operator.api.specs import API_VERSION
 from graphsync_operator.kube import Kube, KubeError
 from graphsync_operator.plugin import steer
 from graphsync_operator.plugin.steer import PluginError

@@ -33,7 +33,7 @@ from graphsync.commands.specfile import format_errors
 from graphsync.spec.conflicts import ConflictPolicySpec
 from graphsync.spec.endpoints import SECRETS_DIR_ENV
 from graphsync.spec.pipeline import PipelineSpec
-from graphsync_operator.api import API_VERSION, SyncPipelineSpec
+from graphsync_operator.api.specs import API_VERSION, SyncPipelineSpec
 from graphsync_operator.build import config
 from graphsync_operator.kube import Kube, KubeError
 from graphsync_operator.plugin import address

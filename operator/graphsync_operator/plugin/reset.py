@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from graphsync.spec import errors
-from graphsync_operator.api import SyncPipelineSpec
+from graphsync_operator.api.specs import SyncPipelineSpec
 from graphsync_operator.plugin.declared import Declared
 from graphsync_operator.plugin.steer import PluginError
 

@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from graphsync_operator.api import API_VERSION, GROUP
+from graphsync_operator.api.reasons import Reason
+from graphsync_operator.api.specs import API_VERSION, GROUP
+from graphsync_operator.api.status import ReconciliationJobStatus, SyncPipelineStatus
 from graphsync_operator.build.names import RECONCILE_NOW, SYNC_NOW
 from graphsync_operator.kube import Kube
 from graphsync_operator.plugin.summary import ready_reason, status_of
-from graphsync_operator.reasons import Reason
-from graphsync_operator.status import ReconciliationJobStatus, SyncPipelineStatus
 
 # What a user may type before `/NAME`, as kubectl takes `TYPE/NAME`.
 KINDS = {

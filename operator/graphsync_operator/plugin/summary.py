@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from pydantic import ValidationError
 
 from graphsync.commands import output
-from graphsync_operator.status import (
+from graphsync_operator.api.status import (
     Condition,
     ConflictPolicyStatus,
     LastReconciliation,

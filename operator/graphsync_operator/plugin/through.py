@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from graphsync.commands import conflicts, deadletter, output
-from graphsync_operator.api import API_VERSION
+from graphsync_operator.api.specs import API_VERSION
 from graphsync_operator.build import names
 from graphsync_operator.build.workloads import HTTP_PORT
 from graphsync_operator.kube import Kube

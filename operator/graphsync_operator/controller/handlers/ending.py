@@ -11,7 +11,7 @@ import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from graphsync_operator.api import API_VERSION
+from graphsync_operator.api.specs import API_VERSION
 from graphsync_operator.build import events as build_events
 from graphsync_operator.build import names
 from graphsync_operator.controller import ending

@@ -17,9 +17,9 @@ from typing import Any, TypeVar
 
 import kopf
 
+from graphsync_operator.api.reasons import Reason
 from graphsync_operator.build.names import KOPF_PREFIX
 from graphsync_operator.controller.assess import Problem
-from graphsync_operator.reasons import Reason
 
 T = TypeVar("T")
 

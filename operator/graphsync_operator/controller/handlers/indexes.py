@@ -13,7 +13,7 @@ from typing import Any
 
 import kopf
 
-from graphsync_operator.api import GROUP, VERSION
+from graphsync_operator.api.specs import GROUP, VERSION
 from graphsync_operator.build import names
 from graphsync_operator.reports import WorkerReport, from_workloads, reports_in
 

@@ -10,7 +10,9 @@ import kopf
 from pydantic import BaseModel, ValidationError
 
 from graphsync.spec.conflicts import ConflictPolicySpec
-from graphsync_operator.api import GROUP, VERSION, DeletionPolicy, SyncPipelineSpec
+from graphsync_operator.api.reasons import Reason
+from graphsync_operator.api.specs import GROUP, VERSION, DeletionPolicy, SyncPipelineSpec
+from graphsync_operator.api.status import SyncPipelineStatus as SyncPipelineStatusModel
 from graphsync_operator.build import children, names
 from graphsync_operator.build.names import Owner
 from graphsync_operator.controller import assess
@@ -34,9 +36,7 @@ from graphsync_operator.controller.handlers.settings import defaults
 from graphsync_operator.controller.handlers.specs import Invalid, Missing, field_errors, parse_spec, policy_of
 from graphsync_operator.controller.handlers.statuses import post, publish
 from graphsync_operator.kube import KubeError
-from graphsync_operator.reasons import Reason
 from graphsync_operator.reports import annotation_key
-from graphsync_operator.status import SyncPipelineStatus as SyncPipelineStatusModel
 
 
 @kopf.on.resume(GROUP, VERSION, "syncpipelines")

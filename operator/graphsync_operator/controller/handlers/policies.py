@@ -10,7 +10,9 @@ import kopf
 from pydantic import BaseModel, ValidationError
 
 from graphsync.spec.conflicts import ConflictPolicySpec
-from graphsync_operator.api import API_VERSION, GROUP, VERSION
+from graphsync_operator.api.reasons import Reason
+from graphsync_operator.api.specs import API_VERSION, GROUP, VERSION
+from graphsync_operator.api.status import ConflictPolicyStatus
 from graphsync_operator.controller import assess
 from graphsync_operator.controller.handlers.client import kube
 from graphsync_operator.controller.handlers.handoff import current_generation
@@ -21,8 +23,6 @@ from graphsync_operator.controller.handlers.reconciliations import render_jobs
 from graphsync_operator.controller.handlers.resources import Resource
 from graphsync_operator.controller.handlers.specs import Invalid, Missing, field_errors
 from graphsync_operator.controller.handlers.statuses import publish
-from graphsync_operator.reasons import Reason
-from graphsync_operator.status import ConflictPolicyStatus
 
 log = logging.getLogger(__name__)
 

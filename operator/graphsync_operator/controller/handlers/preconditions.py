@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from graphsync_operator.api.reasons import Reason
 from graphsync_operator.build import children
 from graphsync_operator.controller.handlers.client import kube
 from graphsync_operator.controller.handlers.specs import Missing
 from graphsync_operator.kube import NotOwned
-from graphsync_operator.reasons import Reason
 
 
 def claim(manifests: list[dict[str, Any]]) -> None:

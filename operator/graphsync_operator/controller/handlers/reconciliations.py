@@ -14,7 +14,9 @@ from typing import Any
 import kopf
 from pydantic import BaseModel, ValidationError
 
-from graphsync_operator.api import API_VERSION, GROUP, VERSION, ReconciliationJobSpec, SyncPipelineSpec
+from graphsync_operator.api.reasons import Reason
+from graphsync_operator.api.specs import API_VERSION, GROUP, VERSION, ReconciliationJobSpec, SyncPipelineSpec
+from graphsync_operator.api.status import ReconciliationJobStatus
 from graphsync_operator.build import children, names
 from graphsync_operator.controller import assess
 from graphsync_operator.controller.handlers.chores import chores
@@ -33,8 +35,6 @@ from graphsync_operator.controller.handlers.resources import Resource
 from graphsync_operator.controller.handlers.settings import defaults
 from graphsync_operator.controller.handlers.specs import Invalid, Missing, field_errors, parse_spec, policy_of
 from graphsync_operator.controller.handlers.statuses import publish, write_status
-from graphsync_operator.reasons import Reason
-from graphsync_operator.status import ReconciliationJobStatus
 
 
 def _pipeline(namespace: str, job: ReconciliationJobSpec) -> SyncPipelineSpec:

@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from graphsync_operator.api.status import Condition
 from graphsync_operator.build.names import Owner
-from graphsync_operator.status import Condition
 
 
 @dataclass(frozen=True)

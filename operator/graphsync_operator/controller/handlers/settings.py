@@ -11,9 +11,9 @@ import kopf
 from pydantic import ValidationError
 
 from graphsync.spec import errors
+from graphsync_operator.api.pods import Placement
 from graphsync_operator.build import names
 from graphsync_operator.build.workloads import Defaults
-from graphsync_operator.pods import Placement
 
 # How often the refresher computes every status again, in seconds.
 STATUS_INTERVAL = float(os.environ.get("GRAPHSYNC_STATUS_INTERVAL", "5"))

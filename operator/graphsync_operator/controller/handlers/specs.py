@@ -10,9 +10,9 @@ from pydantic import BaseModel, ValidationError
 
 from graphsync.spec import errors
 from graphsync.spec.conflicts import ConflictPolicySpec
-from graphsync_operator.api import API_VERSION, SyncPipelineSpec, valid_name
+from graphsync_operator.api.reasons import Reason
+from graphsync_operator.api.specs import API_VERSION, SyncPipelineSpec, valid_name
 from graphsync_operator.controller.handlers.client import kube
-from graphsync_operator.reasons import Reason
 
 SpecT = TypeVar("SpecT", bound=BaseModel)
 

@@ -13,14 +13,14 @@ from typing import Any
 import kopf
 from pydantic import BaseModel
 
-from graphsync_operator.api import API_VERSION
+from graphsync_operator.api.specs import API_VERSION
+from graphsync_operator.api.status import Condition
 from graphsync_operator.build import events as build_events
 from graphsync_operator.controller import assess
 from graphsync_operator.controller.handlers.client import kube
 from graphsync_operator.controller.handlers.resources import Resource
 from graphsync_operator.kube import KubeError
 from graphsync_operator.reports import reset_events, schema_events
-from graphsync_operator.status import Condition
 
 # (type Normal|Warning, reason, message)
 Event = tuple[str, str, str]

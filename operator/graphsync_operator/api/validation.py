@@ -22,7 +22,7 @@ from graphsync.commands import validate as engine_validate
 from graphsync.commands.validate import Finding
 from graphsync.spec import errors
 from graphsync.spec.conflicts import ConflictPolicySpec
-from graphsync_operator.api import API_VERSION, ReconciliationJobSpec, SyncPipelineSpec, valid_name
+from graphsync_operator.api.specs import API_VERSION, ReconciliationJobSpec, SyncPipelineSpec, valid_name
 
 MODELS: Mapping[str, type[BaseModel]] = {
     "SyncPipeline": SyncPipelineSpec,

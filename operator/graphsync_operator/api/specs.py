@@ -16,7 +16,7 @@ from graphsync.spec.conflicts import ConflictPolicySpec
 from graphsync.spec.endpoints import NAME_PATTERN, CaptureMode
 from graphsync.spec.pipeline import Mode, ObjectRef, PipelineSpec
 from graphsync.spec.reconcile import ReconcileSpec
-from graphsync_operator.pods import Workers
+from graphsync_operator.api.pods import Workers
 
 GROUP = "graphsync.io"
 VERSION = "v1alpha1"

@@ -15,7 +15,8 @@ import yaml
 from pydantic import BaseModel
 
 from graphsync.spec.endpoints import CREDENTIALS_IN_QUERY, CREDENTIALS_IN_USERINFO, CREDENTIALS_MESSAGE
-from graphsync_operator.api import (
+from graphsync_operator.api.pods import OWN_VOLUMES, VOLUME_SOURCES
+from graphsync_operator.api.specs import (
     API_VERSION,
     GROUP,
     MAX_NAME,
@@ -23,10 +24,9 @@ from graphsync_operator.api import (
     ReconciliationJobSpec,
     SyncPipelineSpec,
 )
-from graphsync_operator.api import ConflictPolicyResourceSpec as ConflictPolicySpec
-from graphsync_operator.pods import OWN_VOLUMES, VOLUME_SOURCES
-from graphsync_operator.status import ConflictPolicyStatus, ReconciliationJobStatus, SyncPipelineStatus
-from graphsync_operator.structural import structural
+from graphsync_operator.api.specs import ConflictPolicyResourceSpec as ConflictPolicySpec
+from graphsync_operator.api.status import ConflictPolicyStatus, ReconciliationJobStatus, SyncPipelineStatus
+from graphsync_operator.api.structural import structural
 
 Rule = dict[str, str]
 

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from graphsync_operator.crds import all_crds, plain_yaml, render
+from graphsync_operator.api.crds import all_crds, plain_yaml, render
 
 CHART_COMMAND = "graphsync-operator crds --chart-write charts/graphsync/templates/crds"
 
