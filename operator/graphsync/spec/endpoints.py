@@ -19,7 +19,7 @@ from graphsync.spec.identifiers import Identifier
 NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 
 # A password in a URL: `scheme://user:password@host`, or PostgreSQL's `?password=` parameter. The CRDs
-# refuse the same (`graphsync_operator.crds`, CREDENTIALS_RULE), in RE2, which CEL speaks.
+# refuse the same (`graphsync_operator.api.crds`, CREDENTIALS_RULE), in RE2, which CEL speaks.
 CREDENTIALS_IN_USERINFO = r"^[^/]*//[^/@?#\s]*:[^/@?#\s]*@"
 CREDENTIALS_IN_QUERY = r"[?&](password|sslpassword)="
 CREDENTIALS_MESSAGE = (
