@@ -24,8 +24,6 @@ ANNOTATION_PREFIX = "progress.graphsync.io/"
 # How often a worker reports when nothing changed; the operator calls a pod silent after MISSED_BEATS of them.
 HEARTBEAT_SECONDS = 10.0
 MISSED_BEATS = 3
-# A read or a batch taking longer than this is stuck; above the longest retry backoff (30 s) and a big batch's apply.
-STUCK_SECONDS = 300.0
 
 
 class WorkerState(enum.StrEnum):

@@ -14,6 +14,7 @@ from graphsync.reconcile.report import EntityReport, Report
 from graphsync.runner.stats import FileProgress, RunStats, TwoWayProgress
 from graphsync.spec.reconcile import ReconcileSpec
 from graphsync_operator import reports
+from graphsync_operator.api import pods
 from graphsync_operator.reports import WorkerReport, WorkerState
 from graphsync_operator.worker import health, heartbeat
 from graphsync_operator.worker.heartbeat import Attempt, Ending
@@ -261,7 +262,7 @@ def test_a_restarted_container_carries_its_pods_counts_over() -> None:
 def test_a_run_whose_loops_stop_coming_back_is_stuck_and_not_alive() -> None:
     fresh = Snapshot(progressed_at=T0, alive_at=T0)
     assert heartbeat.state_of(fresh, None, now=T0 + 10) is WorkerState.RUNNING
-    assert heartbeat.state_of(fresh, None, now=T0 + reports.STUCK_SECONDS + 1) is WorkerState.STUCK
+    assert heartbeat.state_of(fresh, None, now=T0 + pods.STUCK_SECONDS + 1) is WorkerState.STUCK
     # A run that does not stamp (files, bidirectional) is never called stuck.
     assert heartbeat.state_of(Snapshot(progressed_at=T0), None, now=T0 + 10_000) is WorkerState.RUNNING
     report = heartbeat.report_of(pod="p", started_at=STARTED, now=T0 + 400, snapshot=fresh)

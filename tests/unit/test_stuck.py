@@ -8,11 +8,12 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import ValidationError
 
+from graphsync_operator.api.pods import STUCK_SECONDS
 from graphsync_operator.api.specs import SyncPipelineSpec
 from graphsync_operator.build import children
 from graphsync_operator.build.names import Owner
 from graphsync_operator.build.workloads import Defaults
-from graphsync_operator.reports import STUCK_SECONDS, WorkerState
+from graphsync_operator.reports import WorkerState
 from graphsync_operator.worker import health
 from graphsync_operator.worker.heartbeat import report_of
 from graphsync_operator.worker.identity import Identity

@@ -20,7 +20,6 @@ from pydantic import Field, StrictInt, StrictStr, model_validator
 
 from graphsync.spec.base import SpecModel
 from graphsync.spec.endpoints import NAME_PATTERN
-from graphsync_operator.reports import STUCK_SECONDS
 
 # Mount points inside the worker container, and the volumes behind them: a spec's own volumes keep clear of them.
 CONFIG_DIR = "/etc/graphsync"
@@ -31,6 +30,9 @@ SECRETS_DIR = "/etc/graphsync-secrets"
 TMP_DIR = "/tmp"  # noqa: S108 - an emptyDir: the root filesystem is read-only
 OWN_MOUNTS = (CONFIG_DIR, CACHE_DIR, SECRETS_DIR, TMP_DIR)
 OWN_VOLUMES = ("config", "cache", "tmp", "secrets")
+# A read or a batch taking longer than this is stuck; above the longest retry backoff (30 s) and a big batch's apply.
+# The default of spec.workers.stuckAfterSeconds, and the worker's when its environment does not say.
+STUCK_SECONDS = 300.0
 
 # A Kubernetes quantity (`500m`, `1Gi`, `2`): the API server normalises it, we only check its form.
 Quantity = StrictInt | Annotated[StrictStr, Field(pattern=r"^[+]?[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")]

@@ -21,8 +21,9 @@ from typing import Any
 
 from graphsync.runner.stats import RunStats, lag_seconds
 from graphsync_operator import kube, reports
+from graphsync_operator.api.pods import STUCK_SECONDS
 from graphsync_operator.api.status import BackfillStatus, CheckpointResetStatus, SchemaChangeStatus
-from graphsync_operator.reports import STUCK_SECONDS, WorkerReport, WorkerState
+from graphsync_operator.reports import WorkerReport, WorkerState
 from graphsync_operator.worker.readings import Snapshot, combined, snapshot_of
 
 log = logging.getLogger(__name__)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from graphsync_operator import reports
+from graphsync_operator.api import pods
 
 DEFAULT_HTTP_PORT = 8080
 Number = TypeVar("Number", int, float)
@@ -23,7 +24,7 @@ class Identity:
     lease: str | None = None
     http_port: int = DEFAULT_HTTP_PORT
     heartbeat_seconds: float = reports.HEARTBEAT_SECONDS
-    stuck_seconds: float = reports.STUCK_SECONDS
+    stuck_seconds: float = pods.STUCK_SECONDS
     # Of the config the pod was made for: the operator counts only reports of the current one.
     config_hash: str | None = None
 
@@ -36,7 +37,7 @@ class Identity:
         beat = _number(env, "GRAPHSYNC_HEARTBEAT_SECONDS", float, reports.HEARTBEAT_SECONDS)
         if not beat > 0:
             raise ValueError(f"GRAPHSYNC_HEARTBEAT_SECONDS: {beat} is not a positive number of seconds")
-        stuck = _number(env, "GRAPHSYNC_STUCK_SECONDS", float, reports.STUCK_SECONDS)
+        stuck = _number(env, "GRAPHSYNC_STUCK_SECONDS", float, pods.STUCK_SECONDS)
         if not stuck > 0:
             raise ValueError(f"GRAPHSYNC_STUCK_SECONDS: {stuck} is not a positive number of seconds")
         return cls(
