@@ -83,7 +83,7 @@ class GraphSide:
     ) -> None:
         """`skip_bare`: a source node with nothing but its key and no version is a placeholder the engine left
         (a bidirectional pipeline writes the source too), not an entity. `form`: a source's entities are
-        compared as the target holds them (see rows.Form)."""
+        compared as the target holds them (see rows.Form). `view`: what is read of each entity."""
         self._reader = reader
         self._mappings = mappings
         self._target = target

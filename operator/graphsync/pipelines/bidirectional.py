@@ -1,7 +1,7 @@
 """Bidirectional pipelines: the `bidirectional` mode, between two graphs (Neo4j <-> FalkorDB, or two of one
 kind) or PostgreSQL tables and a graph.
 
-Each pass reads both sides bucket by bucket (as reconciliation does) and decides
+Each pass reads both sides bucket by bucket (`compare.ranges`, as reconciliation does) and decides
 per entity from three digests: each side's now and the ledger's base, what both
 agreed on at the last sync (`conflicts.decision`). The side that changed is copied
 to the other; both changed is a conflict, settled by the pipeline's policy (held,

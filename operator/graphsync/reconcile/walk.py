@@ -2,7 +2,7 @@
 by entity, and (when repairing) the differences written through the pipeline's own sink.
 
 Graph databases have no hash function in Cypher, so entity digests are computed
-here as each bucket streams in; the two sides are read concurrently.
+by the engine as each bucket streams in (`compare.entries`); the two sides are read concurrently.
 
 A repair runs next to a live pipeline, so what the walk saw may be gone by the time it writes. Before
 writing, the differing entities are read again, the target first, then the source: a repair carries the
