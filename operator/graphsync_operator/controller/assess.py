@@ -23,6 +23,7 @@ from graphsync_operator.api.status import (
     SyncPipelineStatus,
 )
 from graphsync_operator.build import names
+from graphsync_operator.controller.decision import Cause, Decision, Verdict
 from graphsync_operator.reports import (
     MISSED_BEATS,
     WorkerReport,
@@ -129,43 +130,6 @@ def pipeline_status(observed: Observed) -> SyncPipelineStatus:
         config_hash=observed.config_hash,
         conditions=conditions,
     )
-
-
-@dataclass(frozen=True)
-class Cause:
-    """Why a condition is set: its reason, and a message for people."""
-
-    reason: Reason
-    message: str
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """The Ready condition: whether it holds, and why."""
-
-    holds: bool
-    reason: Reason
-    message: str
-
-
-@dataclass(frozen=True)
-class Decision:
-    """A pipeline's state in one: Ready, the phase, and why it is Degraded or Reconciling (None: it is not)."""
-
-    ready: Verdict
-    phase: Phase
-    degraded: Cause | None = None
-    reconciling: Cause | None = None
-
-    @classmethod
-    def failing(cls, cause: Cause) -> Decision:
-        """Not Ready and Degraded, for the same cause."""
-        return cls(Verdict(False, cause.reason, cause.message), Phase.DEGRADED, degraded=cause)
-
-    @classmethod
-    def pending(cls, cause: Cause) -> Decision:
-        """Not Ready while it gets there (Reconciling), for the same cause."""
-        return cls(Verdict(False, cause.reason, cause.message), Phase.PENDING, reconciling=cause)
 
 
 def _decide(  # noqa: PLR0911 - one early answer per situation reads better than nesting
