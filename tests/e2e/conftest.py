@@ -18,6 +18,7 @@ from graphsync_dev import kube as cluster
 from graphsync_dev.kube import kubectl
 from graphsync_dev.process import ProcessSpec
 from graphsync_dev.service import Service
+from tests.e2e.chart import Helm
 from tests.e2e.helpers import VENV_BIN, ShopCluster
 
 
@@ -77,6 +78,14 @@ def graphsync_crds(kube: Service) -> None:
                 break
             assert time.monotonic() < deadline, waited.stderr
             time.sleep(0.5)
+
+
+@pytest.fixture(scope="module")
+def helm(kube: Service, tmp_path_factory: pytest.TempPathFactory) -> Helm:
+    home = tmp_path_factory.mktemp("helm")
+    # Helm's caches and settings in the test's folder: a test must not touch the user's ~/.config/helm.
+    folders = {f"HELM_{kind}_HOME": str(home / kind.lower()) for kind in ("CACHE", "CONFIG", "DATA")}
+    return Helm(kube.env["GRAPHSYNC_HELM"], {**os.environ, "KUBECONFIG": kube.env["KUBECONFIG"], **folders})
 
 
 @pytest.fixture

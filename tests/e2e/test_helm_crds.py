@@ -20,11 +20,9 @@ from graphsync_dev.service import Service
 from graphsync_operator.api import crdfiles
 from graphsync_operator.api.crds import all_crds
 from tests.conftest import eventually
+from tests.e2e.chart import CHART, SAMPLES, Helm
 from tests.e2e.conftest import CRDS
 from tests.e2e.helpers import ok
-from tests.e2e.test_helm import CHART, SAMPLES, Helm, helm
-
-__all__ = ["helm"]
 
 pytestmark = pytest.mark.e2e
 

@@ -12,10 +12,8 @@ import pytest
 from graphsync_dev.kube import kubectl
 from graphsync_dev.service import Service
 from tests.conftest import eventually
+from tests.e2e.chart import CHART, NO_CRDS, SAMPLES, Helm
 from tests.e2e.helpers import ok
-from tests.e2e.test_helm import CHART, NO_CRDS, SAMPLES, Helm, helm
-
-__all__ = ["helm"]
 
 pytestmark = pytest.mark.e2e
 

@@ -8,10 +8,8 @@ from typing import Any
 import pytest
 
 from graphsync_dev.commands import manifests
+from tests.e2e.chart import CHART, Helm
 from tests.e2e.helpers import ok
-from tests.e2e.test_helm import CHART, Helm, helm
-
-__all__ = ["helm"]
 
 pytestmark = pytest.mark.e2e
 
