@@ -26,6 +26,7 @@ from graphsync.connectors.graphs.source import (
     GraphWatermarkSource,
     highest_watermarks,
 )
+from graphsync.runner import snapshots
 from graphsync.runner.contracts import Checkpoints, Source
 from graphsync.runner.control import RunControl
 from graphsync.runner.loop import Runner, RunOptions
@@ -75,7 +76,7 @@ def run(spec: PipelineSpec, control: RunControl) -> RunStats:
 def _rebuild(spec: PipelineSpec, control: RunControl, stored: stores.State, stack: ExitStack) -> RunStats:
     """A full snapshot, resumable: its version and per-entity positions are checkpointed as it goes."""
     checkpoints = stored.checkpoints
-    state = checkpoints.get("snapshot") or {}
+    state = snapshots.state(checkpoints)
     aside = spec.target.falkordb is not None
     build = f"{spec.falkordb.graph}{targets.BUILD_SUFFIX}" if aside else None
     reader = sources.graph_reader(spec, stack)
@@ -88,8 +89,6 @@ def _rebuild(spec: PipelineSpec, control: RunControl, stored: stores.State, stac
         _completed(checkpoints, state)
         state = {**state, "completed": True}
     if state.get("completed") or "version" not in state:
-        for entity in spec.mapped.entity_names():
-            checkpoints.delete(f"snapshot:{entity}")
         if isinstance(sink, FalkorSink) and build is not None:
             sink.drop_graph()
         state = {"version": version_now(), "completed": False}
@@ -97,20 +96,19 @@ def _rebuild(spec: PipelineSpec, control: RunControl, stored: stores.State, stac
         if watermark is not None:
             # Taken before reading: a change made while the snapshot runs is read again by the increments.
             state["watermarks"] = highest_watermarks(reader, spec.mapped, watermark)
-        checkpoints.put("snapshot", state)
+        snapshots.restart(checkpoints, spec.mapped.entity_names(), state)
     versions = Versions(spec.reading.watermark_property, int(state["version"]), reader.native)
     source = GraphSnapshotSource(reader, spec.mapped, checkpoints, versions=versions)
     options = RunOptions(batch_size=spec.batch_size, until_idle=True)
     dead_letters = stored.dead_letters
     stats = Runner(source, sink, dead_letters, options, on_batch=control.on_batch).run(control.stop)
-    finished = all((checkpoints.get(f"snapshot:{e}") or {}).get("done") for e in spec.mapped.entity_names())
-    if not finished:
+    if not snapshots.done(checkpoints, spec.mapped.entity_names()):
         return stats
     if isinstance(sink, FalkorSink) and build is not None:
         # Said before the RENAME: a run after a crash between the two knows the build is whole and finishes
         # the switch, instead of preparing (so creating) an empty build graph and switching that in.
         state = {**state, "switching": True}
-        checkpoints.put("snapshot", state)
+        checkpoints.put(snapshots.STATE, state)
         sink.switch_into(spec.falkordb.graph)
     else:
         # Rebuilt in place: what the target still holds beyond the source is deleted by a key scan
@@ -127,4 +125,4 @@ def _completed(checkpoints: Checkpoints, state: dict[str, Any]) -> None:
     """The rebuild is in place: increments go on from the watermarks taken before it read."""
     for entity, position in state.get("watermarks", {}).items():
         checkpoints.put(f"watermark:{entity}", position)
-    checkpoints.put("snapshot", {**state, "completed": True, "switching": False})
+    checkpoints.put(snapshots.STATE, {**state, "completed": True, "switching": False})

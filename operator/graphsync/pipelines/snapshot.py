@@ -13,6 +13,7 @@ from graphsync.connectors.postgres.deadletter import PostgresDeadLetters
 from graphsync.connectors.postgres.tables import SnapshotSource, tables_of
 from graphsync.pipelines import assembly
 from graphsync.pipelines.assembly import Carry
+from graphsync.runner import snapshots
 from graphsync.runner.control import RunControl
 from graphsync.runner.stats import RunStats
 from graphsync.spec.pipeline import PipelineSpec
@@ -23,21 +24,19 @@ def run(spec: PipelineSpec, control: RunControl, carry: Carry, epoch: int, *, ve
         checkpoints = PostgresCheckpoints(
             assembly.pg(spec, stack), pipeline=spec.identity, schema=spec.postgres.schema_
         )
-        state = checkpoints.get("snapshot") or {}
+        state = snapshots.state(checkpoints)
         # A snapshot mode run reads everything again each time (its sweep needs it). A handover to a stream
         # reads once: after it completed the stream carries every change, so a restart reads only entity
         # types the mapping gained since (their own checkpoints are not done).
         # A snapshot of another epoch (before a renumbering) is not resumed: its version means nothing now.
         if "version" not in state or state.get("epoch", 0) != epoch or (sweep and state.get("completed")):
-            for table in tables_of(spec.mapped):
-                checkpoints.delete(f"snapshot:{table.entity}")
             state = {"version": version, "epoch": epoch, "completed": False}
-            checkpoints.put("snapshot", state)
+            snapshots.restart(checkpoints, _entities(spec), state)
         source = SnapshotSource(assembly.pg(spec, stack), spec.mapped, checkpoints, version=int(state["version"]))
         sink = targets.sink(spec, stack)
         finite = RunControl(control.stop, until_idle=True, on_batch=control.on_batch)
         stats = assembly.runner(spec, source, sink, finite, stack, carry=carry, epoch=epoch).run(control.stop)
-        if not _done(checkpoints, spec):
+        if not snapshots.done(checkpoints, _entities(spec)):
             return stats
         if sweep:
             # What the snapshot read but the target refused is still in the source, only older in the target.
@@ -46,9 +45,9 @@ def run(spec: PipelineSpec, control: RunControl, carry: Carry, epoch: int, *, ve
             )
             below = stamp(epoch, int(state["version"]))
             stats.add_batch(0, sink.sweep(below_version=below, keep=refused.refused_upserts()), [])
-        checkpoints.put("snapshot", {**state, "completed": True})
+        checkpoints.put(snapshots.STATE, {**state, "completed": True})
         return stats
 
 
-def _done(checkpoints: PostgresCheckpoints, spec: PipelineSpec) -> bool:
-    return all((checkpoints.get(f"snapshot:{table.entity}") or {}).get("done") for table in tables_of(spec.mapped))
+def _entities(spec: PipelineSpec) -> list[str]:
+    return [table.entity for table in tables_of(spec.mapped)]

@@ -146,19 +146,3 @@ WHERE m._graphsync_placeholder AND NOT (m)--()
 DELETE m
 """
 CLEAR_MARKS: LiteralString = "MATCH (m:GraphsyncMaybeOrphan) REMOVE m:GraphsyncMaybeOrphan"
-
-# After a full snapshot at version V, entities still older than V are gone from the source; but not those in
-# `$keep`, whose newer state was refused (dead-lettered): they are still in the source.
-STALE_NODES: LiteralString = """
-MATCH (n{label})
-WHERE n._graphsync_version < $version AND NOT n.{key} IN $keep
-RETURN n.{key} AS key
-LIMIT $limit
-"""
-
-STALE_RELATIONSHIPS: LiteralString = """
-MATCH (a{source_label})-[r{type}]->(b{target_label})
-WHERE r._graphsync_version < $version AND NOT r._graphsync_key IN $keep
-RETURN a.{source_key} AS source, b.{target_key} AS target, r._graphsync_key AS tombstone
-LIMIT $limit
-"""

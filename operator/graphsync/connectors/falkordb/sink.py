@@ -9,15 +9,13 @@ from typing import Any, LiteralString
 import redis
 
 from graphsync.change import ApplyResult, Change
-from graphsync.connectors import cypher
+from graphsync.connectors import cypher, stale
 from graphsync.connectors.falkordb import params, queries, temporal
 from graphsync.connectors.falkordb.graph import Graph
-from graphsync.connectors.rows import PLAIN, Form, MappingError, NodeRows, Plan, RelationshipRows, entity_id, plan
+from graphsync.connectors.rows import PLAIN, Form, MappingError, Plan, plan
 from graphsync.connectors.slots import (
-    chosen,
     digest_set,
     foreign_key_slots,
-    kept,
     keyed_by_ends,
     newer,
     past_tombstone,
@@ -87,25 +85,12 @@ class FalkorSink:
         entities: Collection[str] | None = None,
         keep: Mapping[str, Sequence[Any]] | None = None,
     ) -> ApplyResult:
-        """Delete (with tombstones at `below_version`) every entity a full snapshot at that version did not see;
-        `entities`: only those of these mappings (a TRUNCATE of their tables); `keep`: keys by entity type the
-        snapshot saw but could not write (dead-lettered), which stay."""
-        result = ApplyResult()
-        for mapping in chosen(self._mappings.relationships, entities):
-            query = cypher.render(queries.STALE_RELATIONSHIPS, **relationship_slots(self._mappings, mapping))
-            params = {"version": below_version, "limit": chunk, "keep": kept(mapping, keep)}
-            while rows := self._graph.read(query, params):
-                deletes = [{"source": s, "target": t, "tombstone": k, "version": below_version} for s, t, k in rows]
-                plan_ = Plan([], [RelationshipRows(mapping, deletes=deletes)])
-                result += self._run(self._statements(plan_), len(deletes))
-        for node in chosen(self._mappings.nodes, entities):
-            query = cypher.render(queries.STALE_NODES, **_node_slots(node))
-            while rows := self._graph.read(query, {"version": below_version, "limit": chunk, "keep": kept(node, keep)}):
-                deletes = [
-                    {"key": key, "tombstone": entity_id(node.name, key), "version": below_version} for (key,) in rows
-                ]
-                result += self._run(self._statements(Plan([NodeRows(node, deletes=deletes)], [])), len(deletes))
-        return result
+        """Delete (with tombstones at `below_version`) every entity a full snapshot at that version did not see
+        (see `connectors.stale`)."""
+        asked = stale.Sweep(below_version, chunk, entities, keep)
+        return stale.sweep(
+            self._mappings, asked, self._graph.read, lambda plan_, n: self._run(self._statements(plan_), n)
+        )
 
     def switch_into(self, name: str) -> None:
         """Make this (fully built) graph the one called `name`, atomically: readers see the old graph or the new."""

@@ -29,6 +29,7 @@ from graphsync.connectors.graphs.reading import (
 )
 from graphsync.connectors.rescan import Position
 from graphsync.connectors.rows import PLAIN, Form, entity_id
+from graphsync.runner import snapshots
 from graphsync.runner.contracts import Batch, Checkpoints, Rejection
 from graphsync.spec.mapping import Mappings, RelationshipMapping
 
@@ -55,7 +56,7 @@ class GraphSnapshotSource:
 
     def prepare(self) -> None:
         for entity in self._entities:
-            self._positions[entity] = self._checkpoints.get(f"snapshot:{entity}") or {}
+            self._positions[entity] = snapshots.position(self._checkpoints, entity)
 
     def read(self, limit: int) -> Batch:
         for entity in self._entities:
@@ -100,7 +101,7 @@ class GraphSnapshotSource:
     def commit(self, batch: Batch, failed: Sequence[Rejection]) -> None:
         if batch.token is not None:
             entity, position = batch.token
-            self._checkpoints.put(f"snapshot:{entity}", position)
+            snapshots.keep_position(self._checkpoints, entity, position)
 
     def close(self) -> None:
         self._reader.close()

@@ -8,14 +8,12 @@ from typing import Any, LiteralString
 import neo4j
 
 from graphsync.change import ApplyResult, Change
-from graphsync.connectors import cypher
+from graphsync.connectors import cypher, stale
 from graphsync.connectors.neo4j import queries
-from graphsync.connectors.rows import NodeRows, Plan, RelationshipRows, entity_id, plan
+from graphsync.connectors.rows import NodeRows, Plan, RelationshipRows, plan
 from graphsync.connectors.slots import (
-    chosen,
     digest_set,
     foreign_key_slots,
-    kept,
     keyed_by_ends,
     newer,
     past_tombstone,
@@ -87,26 +85,16 @@ class Neo4jSink:
         entities: Collection[str] | None = None,
         keep: Mapping[str, Sequence[Any]] | None = None,
     ) -> ApplyResult:
-        """Delete (with tombstones at `below_version`) every entity a full snapshot at that version did not see;
-        `entities`: only those of these mappings (a TRUNCATE of their tables); `keep`: keys by entity type the
-        snapshot saw but could not write (dead-lettered), which stay."""
-        result = ApplyResult()
+        """Delete (with tombstones at `below_version`) every entity a full snapshot at that version did not see
+        (see `connectors.stale`)."""
+        asked = stale.Sweep(below_version, chunk, entities, keep)
         with self._driver.session(database=self._database) as session:
-            for mapping in chosen(self._mappings.relationships, entities):
-                slots = relationship_slots(self._mappings, mapping)
-                query = cypher.render(queries.STALE_RELATIONSHIPS, **slots)
-                while rows := session.execute_read(_records, query, below_version, chunk, kept(mapping, keep)):
-                    deletes = [{**row, "version": below_version} for row in rows]
-                    result += session.execute_write(self._write, Plan([], [RelationshipRows(mapping, deletes=deletes)]))
-            for node in chosen(self._mappings.nodes, entities):
-                query = cypher.render(queries.STALE_NODES, **_node_slots(node))
-                while rows := session.execute_read(_records, query, below_version, chunk, kept(node, keep)):
-                    deletes = [
-                        {"key": row["key"], "tombstone": entity_id(node.name, row["key"]), "version": below_version}
-                        for row in rows
-                    ]
-                    result += session.execute_write(self._write, Plan([NodeRows(node, deletes=deletes)], []))
-        return result
+            return stale.sweep(
+                self._mappings,
+                asked,
+                lambda query, params: session.execute_read(_rows, query, params),
+                lambda plan_, _: session.execute_write(self._write, plan_),
+            )
 
     def _write(self, tx: neo4j.ManagedTransaction, batch: Plan) -> ApplyResult:
         result = ApplyResult()
@@ -248,10 +236,8 @@ def _node_slots(mapping: NodeMapping) -> dict[str, str]:
     }
 
 
-def _records(
-    tx: neo4j.ManagedTransaction, query: LiteralString, version: int, limit: int, keep: list[Any]
-) -> list[dict[str, Any]]:
-    return [record.data() for record in tx.run(query, version=version, limit=limit, keep=keep)]
+def _rows(tx: neo4j.ManagedTransaction, query: LiteralString, params: dict[str, Any]) -> list[list[Any]]:
+    return [record.values() for record in tx.run(query, params)]
 
 
 def _single(result: neo4j.Result) -> neo4j.Record:

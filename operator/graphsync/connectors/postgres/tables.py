@@ -19,6 +19,7 @@ from psycopg import sql
 from graphsync.change import Change, Operation
 from graphsync.connectors.postgres.checkpoints import PostgresCheckpoints
 from graphsync.connectors.postgres.columns import EVERY_COLUMN, Columns, node_columns, relationship_columns
+from graphsync.runner import snapshots
 from graphsync.runner.contracts import Batch, Rejection
 from graphsync.spec import identifiers
 from graphsync.spec.mapping import Mappings
@@ -104,7 +105,7 @@ class SnapshotSource:
 
     def prepare(self) -> None:
         for table in self._tables:
-            self._positions[table.entity] = self._checkpoints.get(f"snapshot:{table.entity}") or {}
+            self._positions[table.entity] = snapshots.position(self._checkpoints, table.entity)
 
     def read(self, limit: int) -> Batch:
         for table in self._tables:
@@ -135,7 +136,7 @@ class SnapshotSource:
     def commit(self, batch: Batch, failed: Sequence[Rejection]) -> None:
         if batch.token is not None:
             entity, position = batch.token
-            self._checkpoints.put(f"snapshot:{entity}", position)
+            snapshots.keep_position(self._checkpoints, entity, position)
 
     def close(self) -> None:
         self._conn.close()
