@@ -6,7 +6,8 @@ import json
 from typing import Any
 
 from graphsync_dev import sample
-from graphsync_operator.api.specs import API_VERSION
+
+API_VERSION = "graphsync.io/v1alpha1"
 
 
 def resource(kind: str, name: str, namespace: str, spec: dict[str, Any]) -> dict[str, Any]:

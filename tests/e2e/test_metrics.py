@@ -16,7 +16,6 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from graphsync_dev.kube import kubectl
-from graphsync_operator.build import names
 from tests import http
 from tests.conftest import eventually
 from tests.e2e.helpers import ShopCluster, ok, wait_ready
@@ -99,7 +98,7 @@ def test_the_dashboard_s_metrics_are_exposed_and_tell_what_happened(
     job = {"pipelineRef": {"name": "shop"}, "schedule": "0 3 * * *", "action": "repair"}
     c.apply(resource("ReconciliationJob", "nightly", c.namespace, job))
     wait_ready(c.kube, c.namespace, "nightly", "reconciliationjob")
-    ok(kubectl(c.kube.env, "annotate", "rj", "nightly", "-n", c.namespace, f"{names.RECONCILE_NOW}=1"))
+    ok(kubectl(c.kube.env, "annotate", "rj", "nightly", "-n", c.namespace, "graphsync.io/reconcile-now=1"))
     reconciler = c.run(c.pod("app.kubernetes.io/instance=nightly,app.kubernetes.io/component=reconcile"))
     assert reconciler.wait(180) == 0, reconciler.log_path.read_text()[-3000:]
     last = eventually(lambda: c.status("shop").get("lastReconciliation"), "the run in the pipeline's status")

@@ -14,7 +14,6 @@ import pytest
 import yaml
 
 from graphsync_dev.kube import kubectl
-from graphsync_operator.build import names
 from tests.conftest import eventually
 from tests.e2e.helpers import ShopCluster, condition, ok, status, wait_ready
 
@@ -88,11 +87,12 @@ def test_a_pipeline_runs_reports_degrades_recovers_rolls_suspends_and_is_collect
             json.dumps({"spec": {"batchSize": 50}}),
         )
     )
-    old_hash = before["spec"]["template"]["metadata"]["annotations"][names.CONFIG_HASH]
+    config_hash = "graphsync.io/config-hash"
+    old_hash = before["spec"]["template"]["metadata"]["annotations"][config_hash]
 
     def rolled() -> bool:
         now = json.loads(ok(kubectl(kube.env, "get", "deploy", "shop-worker", "-n", namespace, "-o", "json")))
-        return bool(now["spec"]["template"]["metadata"]["annotations"][names.CONFIG_HASH] != old_hash)
+        return bool(now["spec"]["template"]["metadata"]["annotations"][config_hash] != old_hash)
 
     eventually(rolled, "the pod template to change")
     config = json.loads(ok(kubectl(kube.env, "get", "cm", "shop-pipeline", "-n", namespace, "-o", "json")))
@@ -124,7 +124,7 @@ def test_a_pipeline_runs_reports_degrades_recovers_rolls_suspends_and_is_collect
                 "-n",
                 namespace,
                 "-l",
-                f"{names.PIPELINE_LABEL}=shop",
+                "graphsync.io/pipeline=shop",
                 "-o",
                 "name",
             )

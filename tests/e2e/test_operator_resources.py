@@ -55,7 +55,7 @@ def test_a_reconciliation_job_runs_now_on_request_repairs_drift_and_reports(clus
     # Drift made by hand, then "reconcile now".
     c.driver.execute_query("MATCH (c:Customer {id: 7}) DETACH DELETE c")
     c.driver.execute_query("MATCH (p:Product {id: 3}) SET p.title = 'edited by hand'")
-    ok(kubectl(kube.env, "annotate", "rj", "nightly", "-n", namespace, f"{names.RECONCILE_NOW}=first"))
+    ok(kubectl(kube.env, "annotate", "rj", "nightly", "-n", namespace, "graphsync.io/reconcile-now=first"))
     selector = "app.kubernetes.io/instance=nightly,app.kubernetes.io/component=reconcile"
     # kwok marks a Job's pod Succeeded at once; here the pod's process is what does the work.
     reconciler = c.run(c.pod(selector))
@@ -181,7 +181,7 @@ def test_a_conflict_policy_change_rolls_the_pipelines_that_use_it(cluster_shop: 
         if found.returncode != 0:
             return ""
         deploy = json.loads(found.stdout)
-        return str(deploy["spec"]["template"]["metadata"]["annotations"][names.CONFIG_HASH])
+        return str(deploy["spec"]["template"]["metadata"]["annotations"]["graphsync.io/config-hash"])
 
     config = eventually(rendered, "the rendered config")
     assert config["conflictPolicy"]["strategy"] == "sourceWins"
@@ -279,7 +279,7 @@ def test_a_scheduled_pipeline_syncs_now_on_request(cluster_shop: ShopCluster) ->
     assert cron["spec"]["schedule"] == "0 2 * * *"
     assert kubectl(kube.env, "get", "deploy", "nightly-copy-worker", "-n", namespace).returncode != 0
 
-    ok(kubectl(kube.env, "annotate", "sp", "nightly-copy", "-n", namespace, f"{names.SYNC_NOW}=1"))
+    ok(kubectl(kube.env, "annotate", "sp", "nightly-copy", "-n", namespace, "graphsync.io/sync-now=1"))
     pod = c.pod("app.kubernetes.io/instance=nightly-copy,app.kubernetes.io/component=sync")
     assert pod.startswith("nightly-copy-sync-now-")
     run = c.run(pod)
@@ -295,7 +295,7 @@ def test_a_scheduled_pipeline_syncs_now_on_request(cluster_shop: ShopCluster) ->
     # On a continuous pipeline the request is refused with a Warning event.
     c.pipeline("always", c.spec())
     eventually(lambda: c.status("always").get("conditions"), "the continuous pipeline's status")
-    ok(kubectl(kube.env, "annotate", "sp", "always", "-n", namespace, f"{names.SYNC_NOW}=1"))
+    ok(kubectl(kube.env, "annotate", "sp", "always", "-n", namespace, "graphsync.io/sync-now=1"))
     eventually(
         lambda: any("RunNowIgnored" in event for event in events(kube, namespace, "always")), "the Warning event"
     )

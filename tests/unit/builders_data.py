@@ -9,14 +9,14 @@ from __future__ import annotations
 from typing import Any
 
 from graphsync_operator.api.specs import ReconciliationJobSpec, SyncPipelineSpec
-from graphsync_operator.build import children, names
+from graphsync_operator.build import children
 from graphsync_operator.build.names import Owner
 from graphsync_operator.build.workloads import Defaults
 from tests.resources import shop_spec
 
 OWNER = Owner(kind="SyncPipeline", name="shop", namespace="team-a", uid="0f6c1a52-9d7e-4e0b-8a43-5b1c2d3e4f50")
 DEFAULTS = Defaults(image="img:1")
-HASH = names.CONFIG_HASH
+HASH = "graphsync.io/config-hash"
 PG_ENV = "GRAPHSYNC_SECRET_SOURCE_POSTGRES_PASSWORD"
 NEO4J_ENV = "GRAPHSYNC_SECRET_TARGET_NEO4J_PASSWORD"
 REDIS_ENV = "GRAPHSYNC_SECRET_TRANSPORT_REDISSTREAMS_PASSWORD"

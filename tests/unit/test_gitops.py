@@ -10,7 +10,6 @@ import pytest
 import yaml
 
 from graphsync_dev.commands import gitops
-from graphsync_operator.api.specs import API_VERSION
 from tests.gitops import EXPECTED, FIXTURES, HEALTH_LUA, argocd_health
 
 GITOPS = HEALTH_LUA.parents[1]
@@ -32,7 +31,7 @@ def test_a_degraded_pipeline_carries_its_condition_message() -> None:
 
 
 def resource(generation: int = 1, **status: Any) -> dict[str, Any]:
-    found: dict[str, Any] = {"apiVersion": API_VERSION, "kind": "SyncPipeline"}
+    found: dict[str, Any] = {"apiVersion": "graphsync.io/v1alpha1", "kind": "SyncPipeline"}
     found["metadata"] = {"name": "shop", "generation": generation}
     if status:
         found["status"] = {"observedGeneration": 1, **status}

@@ -178,7 +178,7 @@ def test_patch_bodies_touch_only_what_they_mean() -> None:
 
 
 def test_a_request_is_handled_once_the_status_records_its_value() -> None:
-    found = pipeline(handledRequests={names.SYNC_NOW: "a"})
+    found = pipeline(handledRequests={"graphsync.io/sync-now": "a"})
     assert steer.handled(found, names.SYNC_NOW, "a")
     assert not steer.handled(found, names.SYNC_NOW, "b")
     assert not steer.handled(pipeline(), names.SYNC_NOW, "a")
@@ -206,7 +206,7 @@ def test_a_reconciliation_job_is_read_with_its_own_status() -> None:
     job["status"] = {
         "observedGeneration": 4,
         "phase": "Suspended",
-        "handledRequests": {names.RECONCILE_NOW: "v1"},
+        "handledRequests": {"graphsync.io/reconcile-now": "v1"},
         "conditions": [condition("Ready", "True", "Suspended", "spec.suspend is true: no run starts")],
     }
     assert steer.suspended_as_asked(job, True)
