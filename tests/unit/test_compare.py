@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from graphsync.change import Change, Operation
-from graphsync.compare.entries import Differences, Entry
+from graphsync.compare.entries import Differences, Entry, compare
 from graphsync.compare.ranges import buckets
 from graphsync.compare.repairs import repairs
 from graphsync.connectors.rows import entity_id
@@ -79,3 +79,14 @@ def test_a_repair_outranks_what_the_target_holds_and_the_recorded_delete_when_re
     tombstones = {entity_id("n", 1): 20, entity_id("n", 2): 30, entity_id("n", 3): 3}
     read = [(r.change.key, r.change.version, r.change.data) for r in repairs("n", found, tombstones)]
     assert read == [(1, 21, {"id": 1}), (3, 10, {"id": 3}), (2, 31, {"end": 2})]
+
+
+def test_entries_read_without_a_digest_compare_by_their_contents_in_canonical_form() -> None:
+    def entry(key: int, content: dict[str, Any]) -> Entry:
+        return Entry(entity_id("n", key), key, 0, content)
+
+    source = {e.ident: e for e in (entry(1, {"at": 1.0}), entry(2, {"name": "a"}))}
+    target = {e.ident: e for e in (entry(1, {"at": 1.0000000000000002}), entry(2, {"name": "b"}))}
+    assert compare(source, target).different == []
+    found = compare(source, target, by_content=True)
+    assert [(s.key, t.content) for s, t in found.different] == [(2, {"name": "b"})]

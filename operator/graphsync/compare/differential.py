@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from graphsync.change import Change
-from graphsync.compare.entries import Differences
+from graphsync.compare.entries import Differences, compare
 from graphsync.compare.ranges import buckets
 from graphsync.compare.repairs import repairs
 from graphsync.compare.sides import GraphSide, View
@@ -42,7 +42,7 @@ def differences(
     )
     for name in mappings.entity_names():
         for bucket in buckets(*sides, name, chunk):
-            found = bucket.differences()
+            found = compare(bucket.source, bucket.target, by_content=content)
             if not content:
                 # A key scan sees what the source lost; what it gained or changed the watermark scan finds.
                 found = Differences([], found.extra, [])

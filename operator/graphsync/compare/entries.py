@@ -16,7 +16,7 @@ from typing import Any
 
 from graphsync.change import Change
 from graphsync.connectors import cypher
-from graphsync.connectors.graphs.reading import canonical, digest, visible
+from graphsync.connectors.graphs.reading import canonical, digest, plain, visible
 from graphsync.connectors.rows import PLAIN, Form, MappingError, admitted, entity_id, node_row, relationship_row
 from graphsync.spec.mapping import NodeMapping, RelationshipMapping
 
@@ -61,15 +61,15 @@ def link(column: str) -> str:
 def node_entry(mapping: NodeMapping, change: Change, form: Form = PLAIN, *, props_only: bool = False) -> Entry | None:
     """A source entity as the sink would write it: properties, labels, the keys its foreign keys point at;
     None for a row the mapping's filter turns away (no entity of the target's). `props_only`: its properties
-    alone, as differential mode compares them (see `_admitted`)."""
+    alone, as differential mode compares them (see `_admitted`), and no digest (see `compare`)."""
     try:
         if not _admitted(mapping, change, lenient=props_only):
             return None
         row = node_row(mapping, change, form)
     except MappingError as exc:
-        return _unmappable(change, exc)
+        return _unmappable(change, exc, digested=not props_only)
     if props_only:
-        return _source_entry(change, row["props"])
+        return _source_entry(change, row["props"], digested=False)
     content = {**row["props"], LABELS: sorted(mapping.labels)}
     content.update({link(column): [end] for column, end in row["fks"].items() if end is not None})
     return _source_entry(change, content)
@@ -83,9 +83,9 @@ def relationship_entry(
             return None
         row = relationship_row(mapping, change, form)
     except MappingError as exc:
-        return _unmappable(change, exc)
+        return _unmappable(change, exc, digested=not props_only)
     if props_only:
-        return _source_entry(change, row["props"])
+        return _source_entry(change, row["props"], digested=False)
     return _source_entry(change, {**row["props"], FROM: row["source"], TO: row["target"]})
 
 
@@ -101,18 +101,19 @@ def _admitted(mapping: NodeMapping | RelationshipMapping, change: Change, *, len
         raise
 
 
-def key_entry(change: Change) -> Entry:
-    """A source entity as a key scan sees it: its identity only (every one has the same digest)."""
-    return Entry(entity_id(change.entity, change.key), change.key, 0, {}, change)
+def key_entry(entity: str, key: Any) -> Entry:
+    """A source entity as a key scan sees it: its identity only (every one has the same digest, and nothing
+    of it is written: a key scan repairs by deletes of what the target holds)."""
+    return Entry(entity_id(entity, key), key, 0, {})
 
 
-def _source_entry(change: Change, content: dict[str, Any]) -> Entry:
-    return Entry(entity_id(change.entity, change.key), change.key, digest(content), content, change)
+def _source_entry(change: Change, content: dict[str, Any], *, digested: bool = True) -> Entry:
+    return Entry(entity_id(change.entity, change.key), change.key, digest(content) if digested else 0, content, change)
 
 
-def _unmappable(change: Change, error: MappingError) -> Entry:
+def _unmappable(change: Change, error: MappingError, *, digested: bool = True) -> Entry:
     """The reason as content: it differs from anything, and writing the entity fails with that reason."""
-    return _source_entry(change, {UNMAPPABLE: str(error)})
+    return _source_entry(change, {UNMAPPABLE: str(error)}, digested=digested)
 
 
 def target_node_entry(
@@ -151,11 +152,10 @@ def synced_entry(
     ident: str, key: Any, props: Mapping[str, Any], delete_data: Mapping[str, Any], *, keys: bool
 ) -> Entry:
     """An entity the engine wrote to the target, as differential mode and key scans compare it: its user
-    properties (`keys`: its identity only), the version it holds, and what a delete of it must carry."""
-    shown = visible(props)
-    return Entry(
-        ident, key, 0 if keys else digest(shown), shown, version=int(props[cypher.VERSION]), delete_data=delete_data
-    )
+    properties (`keys`: its identity only) and no digest (see `compare`), the version it holds, and what a
+    delete of it must carry."""
+    content = {} if keys else visible(props)
+    return Entry(ident, key, 0, content, version=int(props[cypher.VERSION]), delete_data=delete_data)
 
 
 def _version(value: Any) -> int:
@@ -169,14 +169,19 @@ class Differences:
     different: list[tuple[Entry, Entry]]  # (source, target)
 
 
-def compare(source: Mapping[str, Entry], target: Mapping[str, Entry]) -> Differences:
-    missing = [entry for ident, entry in source.items() if ident not in target]
+def compare(source: Mapping[str, Entry], target: Mapping[str, Entry], *, by_content: bool = False) -> Differences:
+    """What differs, by identity and digest; `by_content`: by the entries' contents in canonical form, for
+    entries read without a digest (differential mode needs none: comparing the pairs costs less than encoding
+    and hashing every entity)."""
+    missing: list[Entry] = []
+    different: list[tuple[Entry, Entry]] = []
+    for ident, entry in source.items():
+        held = target.get(ident)
+        if held is None:
+            missing.append(entry)
+        elif (plain(entry.content) != plain(held.content)) if by_content else (held.digest != entry.digest):
+            different.append((entry, held))
     extra = [entry for ident, entry in target.items() if ident not in source]
-    different = [
-        (entry, target[ident])
-        for ident, entry in source.items()
-        if ident in target and target[ident].digest != entry.digest
-    ]
     return Differences(missing, extra, different)
 
 

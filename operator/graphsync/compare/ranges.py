@@ -15,7 +15,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
 
-from graphsync.compare.entries import Differences, Entry, compare
+from graphsync.compare.entries import Entry
 from graphsync.compare.sides import Side
 from graphsync.spec.reconcile import KeyRange
 
@@ -28,9 +28,6 @@ class Bucket:
     high: Any
     source: dict[str, Entry]
     target: dict[str, Entry]
-
-    def differences(self) -> Differences:
-        return compare(self.source, self.target)
 
 
 def buckets(

@@ -61,7 +61,7 @@ class View(enum.Enum):
     # target entity, one written by hand too (a placeholder aside).
     WHOLE = "whole"
     # Differential mode: the properties of what the engine wrote (the target's entities with a version),
-    # the source read as a sync reads it.
+    # the source read as a sync reads it; no digests (see `entries.compare`).
     PROPERTIES = "properties"
     # Incremental sync's delete scan: which entities the engine wrote, by key; no user property is read.
     KEYS = "keys"
@@ -144,10 +144,10 @@ class GraphSide:
             rows = fetch(self._reader, sides.query(template, node_slots, *conditions, graph_queries.SYNCED), params)
             return [synced_entry(entity_id(mapping.name, key), key, props, {}, keys=keys) for key, props in rows]
         rows = fetch(self._reader, sides.query(template, node_slots, *conditions), params)
-        # Read as a sync reads it (the engine's bookkeeping included), so a repair writes what a snapshot would.
-        changes = [node_change(mapping, props, self._versions.or_fallback(props)) for _, props in rows]
         if keys:
-            return [key_entry(change) for change in changes]
+            return [key_entry(mapping.name, props.get(mapping.key)) for _, props in rows]
+        # Read as a sync reads it (the engine's bookkeeping included), so a repair writes what a snapshot would.
+        changes = (node_change(mapping, props, self._versions.or_fallback(props)) for _, props in rows)
         found = (node_entry(mapping, change, self._form, props_only=True) for change in changes)
         return [entry for entry in found if entry is not None]
 
@@ -188,7 +188,7 @@ class GraphSide:
             for start, end, props in rows
         ]
         if self._view is View.KEYS:
-            return [key_entry(change) for change in changes]
+            return [key_entry(change.entity, change.key) for change in changes]
         found = (relationship_entry(mapping, change, self._form, props_only=not whole) for change in changes)
         return [entry for entry in found if entry is not None]
 
