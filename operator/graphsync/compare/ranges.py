@@ -45,11 +45,11 @@ def buckets(
     key, then its end key), within `keys`; given `ids`, the one bucket of those (start) keys. Ends early once
     `stop` is set. With a `pool`, the source is read in it while the target is read here."""
 
-    def read(low: Any, high: Any, ids: Sequence[Any] = ()) -> Bucket:
+    def read(low: Any, high: Any, only: Sequence[Any] = ()) -> Bucket:
         if pool is None:
-            return Bucket(low, high, source.bucket(entity, low, high, ids), target.bucket(entity, low, high, ids))
-        reading = pool.submit(source.bucket, entity, low, high, ids)
-        held = target.bucket(entity, low, high, ids)
+            return Bucket(low, high, source.bucket(entity, low, high, only), target.bucket(entity, low, high, only))
+        reading = pool.submit(source.bucket, entity, low, high, only)
+        held = target.bucket(entity, low, high, only)
         return Bucket(low, high, reading.result(), held)
 
     if ids:
