@@ -105,7 +105,7 @@ def test_the_image_starts_on_a_read_only_root_with_its_bytecode(
         with tarfile.open(root / "blobs" / "sha256" / entry["digest"].removeprefix("sha256:")) as tar:
             tar.extractall(image, numeric_owner=True, filter="fully_trusted")
     site = next(image.glob("opt/graphsync/lib/python3.11/site-packages"))
-    [pyc] = (site / "graphsync_operator" / "__pycache__").glob("worker.cpython-311.pyc")
+    [pyc] = (site / "graphsync_operator" / "worker" / "__pycache__").glob("command.cpython-311.pyc")
     # PEP 552 flags: hash-based (bit 0), source unchecked (bit 1 clear).
     assert int.from_bytes(pyc.read_bytes()[4:8], "little") == 1
     env = dict(item.split("=", 1) for item in config["config"]["Env"])
